@@ -1,0 +1,35 @@
+//! whoisit: real-time face recognition at a webcam.
+//!
+//! A frame's way through the library, top-down:
+//! - [`capture`]: a thread reads frames from a camera, file, image sequence or URL and hands the
+//!   newest one to the worker over a `crossbeam-channel`;
+//! - [`pipeline`]: the detector/encoder thread runs, per frame,
+//!   - [`detect`]: OpenCV's res10 SSD finds faces,
+//!   - [`align`]: dlib landmarks align each face,
+//!   - [`embed`]: dlib's ResNet or OpenFace turns it into 128 numbers,
+//!   - [`matcher`]: the nearest face of the [`gallery`] names it, or "unknown";
+//! - [`recognize`]: wires the threads together for a run and summarises it.
+//!
+//! Around it: [`config`] (RON), [`models`] and [`fetch`] (model files, checked by checksum),
+//! [`enroll`] (adding people from photos), [`photo`], [`synth`] and [`demo`] (clips built from
+//! real photos), and [`cli`], the command line the thin binary runs.
+
+pub mod align;
+pub mod capture;
+pub mod cli;
+pub mod config;
+pub mod demo;
+pub mod detect;
+pub mod embed;
+pub mod enroll;
+pub mod error;
+pub mod fetch;
+pub mod gallery;
+pub mod matcher;
+pub mod models;
+pub mod photo;
+pub mod pipeline;
+pub mod recognize;
+pub mod synth;
+
+pub use error::{Error, Result};

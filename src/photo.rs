@@ -1,0 +1,42 @@
+//! Still photos: loading with clear errors, and padding so tight face crops are detectable.
+
+use std::path::Path;
+
+use opencv::core::{Mat, Scalar};
+use opencv::imgcodecs;
+use opencv::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// Loads a photo as BGR. A missing file and a file that is not an image are told apart.
+pub fn load(path: &Path) -> Result<Mat> {
+    let metadata = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    if !metadata.is_file() {
+        return Err(Error::InvalidArgument(format!("{} is not a file", path.display())));
+    }
+    // imread returns an empty Mat for anything it cannot decode; it does not say why.
+    let image = imgcodecs::imread(path, imgcodecs::IMREAD_COLOR)
+        .map_err(|_| Error::NotAnImage { path: path.to_path_buf() })?;
+    if image.empty() {
+        return Err(Error::NotAnImage { path: path.to_path_buf() });
+    }
+    Ok(image)
+}
+
+/// Adds a black border of a quarter of the photo's size on every side. The SSD misses faces
+/// that fill the whole picture (LFW-style crops); with a margin it sees them as in a frame.
+pub fn pad_for_detection(image: &Mat) -> Result<Mat> {
+    let (dx, dy) = (image.cols() / 4, image.rows() / 4);
+    let mut padded = Mat::default();
+    opencv::core::copy_make_border(
+        image,
+        &mut padded,
+        dy,
+        dy,
+        dx,
+        dx,
+        opencv::core::BORDER_CONSTANT,
+        Scalar::default(),
+    )?;
+    Ok(padded)
+}

@@ -1,0 +1,137 @@
+//! Runs capture thread -> detector/encoder thread on a source and collects what happened.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::capture::{Capture, Delivery, Source};
+use crate::error::Result;
+use crate::pipeline::{FrameResult, Pipeline};
+
+/// How a run treats its source.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Play a file at its own frame rate and drop frames like a camera would.
+    pub realtime: bool,
+    /// Stop after this many processed frames.
+    pub max_frames: Option<u64>,
+}
+
+/// Mean and 95th percentile of one measurement, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Spread {
+    pub mean: f64,
+    pub p95: f64,
+}
+
+impl Spread {
+    pub fn of(values: &mut [f64]) -> Spread {
+        if values.is_empty() {
+            return Spread::default();
+        }
+        values.sort_by(f64::total_cmp);
+        let mean = values.iter().sum::<f64>() / values.len() as f64;
+        let rank = ((values.len() as f64 * 0.95).ceil() as usize).clamp(1, values.len());
+        Spread {
+            mean,
+            p95: values[rank - 1],
+        }
+    }
+}
+
+/// What a run did, printed at its end.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub source: String,
+    pub frames_read: u64,
+    pub processed: u64,
+    pub dropped: u64,
+    pub faces: u64,
+    pub seconds: f64,
+    pub processed_fps: f64,
+    /// Per-stage time per processed frame (detect, align, embed, match) and latency.
+    pub ms: BTreeMap<&'static str, Spread>,
+}
+
+/// Runs `pipeline` on `source`, calling `on_result` for each processed frame in order.
+pub fn run(
+    source: &Source,
+    pipeline: Pipeline,
+    options: RunOptions,
+    mut on_result: impl FnMut(&FrameResult) -> Result<()>,
+) -> Result<Summary> {
+    let capture = source.open()?;
+    let delivery = if source.is_live() {
+        Delivery::Latest
+    } else if options.realtime {
+        Delivery::Paced
+    } else {
+        Delivery::Every
+    };
+    let (capture, frames) = Capture::spawn(capture, delivery)?;
+    let (results_tx, results) = crossbeam_channel::bounded::<FrameResult>(4);
+    let worker = pipeline.spawn_worker(frames, results_tx)?;
+
+    let started = Instant::now();
+    let mut processed = 0u64;
+    let mut faces = 0u64;
+    let mut stages: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
+    let mut outcome = Ok(());
+    for result in &results {
+        processed += 1;
+        faces += result.faces.len() as u64;
+        let t = result.timings_ms;
+        for (stage, ms) in [
+            ("detect", t.detect),
+            ("align", t.align),
+            ("embed", t.embed),
+            ("match", t.matching),
+            ("latency", result.latency_ms),
+        ] {
+            stages.entry(stage).or_default().push(ms);
+        }
+        if let Err(e) = on_result(&result) {
+            outcome = Err(e);
+            break;
+        }
+        if options.max_frames.is_some_and(|max| processed >= max) {
+            break;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let stats = capture.stats.clone();
+    // Stop the source first so the worker's input ends, then collect the worker's verdict.
+    drop(results);
+    let capture_result = capture.stop();
+    let worker_result = worker
+        .join()
+        .unwrap_or_else(|_| Err(crate::Error::InvalidArgument("the detector/encoder thread panicked".into())));
+    outcome?;
+    worker_result?;
+    capture_result?;
+    Ok(Summary {
+        source: source.to_string(),
+        frames_read: stats.read.load(Ordering::Relaxed),
+        processed,
+        dropped: stats.dropped.load(Ordering::Relaxed),
+        faces,
+        seconds,
+        processed_fps: if seconds > 0.0 { processed as f64 / seconds } else { 0.0 },
+        ms: stages.into_iter().map(|(k, mut v)| (k, Spread::of(&mut v))).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spread_is_mean_and_nearest_rank_p95() {
+        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
+        assert_eq!(Spread::of(&mut v), Spread { mean: 50.5, p95: 95.0 });
+        assert_eq!(Spread::of(&mut []), Spread::default());
+        assert_eq!(Spread::of(&mut [3.0]), Spread { mean: 3.0, p95: 3.0 });
+    }
+}
