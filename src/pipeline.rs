@@ -16,7 +16,7 @@ use crate::error::{Error, Result};
 use crate::fetch::Progress;
 use crate::gallery::Gallery;
 use crate::matcher::{Identity, Matcher};
-use crate::models;
+use crate::models::{self, ModelPaths};
 
 /// Milliseconds spent in each stage on one frame (all faces together).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -70,8 +70,13 @@ impl Pipeline {
             opencv::core::set_num_threads(config.opencv_threads)?;
         }
         let paths = models::ensure_for(config.embedder, &config.model_dir()?, progress)?;
+        Self::with_models(config, &paths)
+    }
+
+    /// Builds a pipeline from model files already checked (or, in tests, made on purpose).
+    pub fn with_models(config: &Config, paths: &ModelPaths) -> Result<Pipeline> {
         let detector = Detector::load(&paths.ssd_prototxt, &paths.ssd_weights, &config.detector)?;
-        let embedder = Embedder::load(config.embedder, &paths)?;
+        let embedder = Embedder::load(config.embedder, paths)?;
         let mut pipeline = Pipeline {
             detector,
             embedder,
