@@ -54,7 +54,7 @@ struct Global {
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Largest embedding distance still taken as the same person [config: threshold, 0.55].
-    #[arg(long, global = true, value_name = "DISTANCE")]
+    #[arg(long, global = true, value_name = "DISTANCE", allow_negative_numbers = true)]
     threshold: Option<f32>,
     /// Embedder to use [config: embedder, dlib].
     #[arg(long, global = true, value_enum)]

@@ -1,0 +1,285 @@
+//! The `whoisit` binary end to end: enroll and recognize as separate runs, on clips generated
+//! from real photos through the real `VideoCapture` path, and bad input with clear errors.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+use serde_json::Value;
+use whoisit::synth::{Actor, ClipSpec};
+
+/// The binary with the shared models, a private gallery and no user config.
+fn whoisit(home: &Path) -> Command {
+    whoisit_with_models(home, &common::model_dir())
+}
+
+fn whoisit_with_models(home: &Path, models: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("whoisit").unwrap();
+    cmd.env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("RUST_LOG", "whoisit=warn")
+        .arg("--model-dir")
+        .arg(models)
+        .arg("--data-dir")
+        .arg(home.join("data"));
+    cmd
+}
+
+fn actor(photo: &str, from: (f32, f32), to: (f32, f32), height: f32, frames: std::ops::Range<u32>) -> Actor {
+    Actor {
+        photo: whoisit::photo::load(&common::photo(photo)).unwrap(),
+        from,
+        to,
+        height,
+        frames,
+    }
+}
+
+/// Obama (to be enrolled) walks right; Biden (never enrolled) joins from frame 10.
+fn two_people(frames: u32, fps: f64) -> ClipSpec {
+    ClipSpec {
+        width: 640,
+        height: 480,
+        fps,
+        frames,
+        actors: vec![
+            actor("obama2.jpg", (0.15, 0.5), (0.35, 0.55), 0.9, 0..frames),
+            actor("biden.jpg", (0.85, 0.5), (0.7, 0.5), 0.95, 10..frames),
+        ],
+    }
+}
+
+fn enroll_obama(home: &Path) {
+    whoisit(home)
+        .args(["enroll", "--name", "Obama"])
+        .arg(common::photo("obama.jpg"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("enrolled Obama: 1 face"));
+}
+
+/// Runs `recognize --headless`; returns the per-frame lines and the summary.
+fn recognize(home: &Path, source: &str, extra: &[&str]) -> (Vec<Value>, Value) {
+    let output = whoisit(home)
+        .args(["recognize", "--headless", "--source", source])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let mut lines: Vec<Value> = String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let summary = lines.pop().expect("a summary line")["summary"].clone();
+    (lines, summary)
+}
+
+/// The labels of a frame, left to right.
+fn labels(frame: &Value) -> Vec<String> {
+    let mut faces: Vec<&Value> = frame["faces"].as_array().unwrap().iter().collect();
+    faces.sort_by_key(|f| f["box"][0].as_i64());
+    faces.iter().map(|f| f["label"].as_str().unwrap().to_owned()).collect()
+}
+
+#[test]
+fn a_clip_of_an_enrolled_and_a_stranger_is_labelled_frame_by_frame() {
+    let home = tempfile::tempdir().unwrap();
+    enroll_obama(home.path());
+    let clip = home.path().join("two.avi");
+    two_people(30, 15.0).write_video(&clip).unwrap();
+
+    let (frames, summary) = recognize(home.path(), clip.to_str().unwrap(), &[]);
+    assert_eq!(frames.len(), 30);
+    for (i, frame) in frames.iter().enumerate() {
+        assert_eq!(frame["frame"], i as u64, "the source's own index");
+        let expected: &[&str] = if i < 10 { &["Obama"] } else { &["Obama", "unknown"] };
+        assert_eq!(labels(frame), expected, "frame {i}: {frame}");
+        assert!(frame["faces"][0]["distance"].as_f64().is_some());
+    }
+    assert_eq!(summary["frames_read"], 30);
+    assert_eq!(summary["processed"], 30);
+    assert_eq!(summary["dropped"], 0);
+    assert_eq!(summary["faces"], 10 + 20 * 2);
+    for stage in ["detect", "align", "embed", "match", "latency"] {
+        assert!(summary["ms"][stage]["mean"].as_f64().unwrap() > 0.0, "{stage}: {summary}");
+        assert!(summary["ms"][stage]["p95"].as_f64().unwrap() >= summary["ms"][stage]["mean"].as_f64().unwrap() * 0.5);
+    }
+}
+
+#[test]
+fn an_image_sequence_is_a_source_too() {
+    let home = tempfile::tempdir().unwrap();
+    enroll_obama(home.path());
+    let pattern = two_people(14, 15.0).write_sequence(&home.path().join("frames")).unwrap();
+    let (frames, summary) = recognize(home.path(), &pattern, &[]);
+    assert_eq!(summary["processed"], 14);
+    assert_eq!(frames.iter().map(|f| f["frame"].as_u64().unwrap()).collect::<Vec<_>>(), (0..14).collect::<Vec<_>>());
+    assert_eq!(labels(&frames[13]), ["Obama", "unknown"]);
+}
+
+#[test]
+fn realtime_drops_stale_frames_instead_of_queueing_them() {
+    let home = tempfile::tempdir().unwrap();
+    // 120 fps is faster than the SSD alone can run on a CPU, so frames must be dropped.
+    let clip = home.path().join("fast.avi");
+    two_people(120, 120.0).write_video(&clip).unwrap();
+    let (frames, summary) = recognize(home.path(), clip.to_str().unwrap(), &["--realtime"]);
+    let processed = summary["processed"].as_u64().unwrap();
+    let dropped = summary["dropped"].as_u64().unwrap();
+    assert_eq!(summary["frames_read"], 120);
+    assert_eq!(processed + dropped, 120, "every frame read is processed or dropped: {summary}");
+    assert!(dropped > 0, "{summary}");
+    let indices: Vec<u64> = frames.iter().map(|f| f["frame"].as_u64().unwrap()).collect();
+    assert!(indices.windows(2).all(|w| w[0] < w[1]), "newest frame first, never an old one: {indices:?}");
+    assert!(indices.windows(2).any(|w| w[1] > w[0] + 1), "indices skip dropped frames: {indices:?}");
+}
+
+#[test]
+fn enrollment_is_all_or_nothing_and_says_which_photo_failed() {
+    let home = tempfile::tempdir().unwrap();
+    let not_an_image = home.path().join("notes.jpg");
+    std::fs::write(&not_an_image, "this is text").unwrap();
+    let blank = home.path().join("blank.png");
+    let image = opencv::core::Mat::new_rows_cols_with_default(300, 300, opencv::core::CV_8UC3, opencv::core::Scalar::all(200.0)).unwrap();
+    opencv::imgcodecs::imwrite(&blank, &image, &opencv::core::Vector::new()).unwrap();
+    let tiny = home.path().join("tiny.png");
+    let image = opencv::core::Mat::new_rows_cols_with_default(1, 1, opencv::core::CV_8UC3, opencv::core::Scalar::all(0.0)).unwrap();
+    opencv::imgcodecs::imwrite(&tiny, &image, &opencv::core::Vector::new()).unwrap();
+
+    whoisit(home.path())
+        .args(["enroll", "--name", "Obama"])
+        .arg(common::photo("obama.jpg"))
+        .arg(&not_an_image)
+        .arg(&blank)
+        .arg(&tiny)
+        .arg(home.path().join("missing.jpg"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nothing was enrolled"))
+        .stderr(predicate::str::contains("notes.jpg is not an image"))
+        .stderr(predicate::str::contains("no face found in").and(predicate::str::contains("blank.png")))
+        .stderr(predicate::str::contains("tiny.png"))
+        .stderr(predicate::str::contains("missing.jpg"));
+    assert!(!home.path().join("data/gallery.json").exists(), "nothing may be written");
+
+    whoisit(home.path())
+        .args(["enroll", "--name", ""])
+        .arg(common::photo("obama.jpg"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("invalid name"));
+}
+
+#[test]
+fn a_dataset_folder_enrolls_everyone_and_reports_what_it_skipped() {
+    let home = tempfile::tempdir().unwrap();
+    let dataset = home.path().join("people");
+    for (person, photo) in [("Obama", "obama.jpg"), ("Obama", "obama2.jpg"), ("Biden", "biden.jpg")] {
+        std::fs::create_dir_all(dataset.join(person)).unwrap();
+        std::fs::copy(common::photo(photo), dataset.join(person).join(photo)).unwrap();
+    }
+    std::fs::write(dataset.join("Biden/readme.txt"), "not a photo").unwrap();
+    whoisit(home.path())
+        .args(["enroll", "--dir"])
+        .arg(&dataset)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("enrolled Obama: 2 face(s)"))
+        .stdout(predicate::str::contains("enrolled Biden: 1 face(s)"))
+        .stderr(predicate::str::contains("skipped").and(predicate::str::contains("readme.txt")));
+    let clip = home.path().join("two.avi");
+    two_people(12, 15.0).write_video(&clip).unwrap();
+    let (frames, _) = recognize(home.path(), clip.to_str().unwrap(), &[]);
+    assert_eq!(labels(&frames[11]), ["Obama", "Biden"]);
+}
+
+#[test]
+fn sources_that_do_not_open_fail_clearly() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |source: &str| whoisit(home.path()).args(["recognize", "--headless", "--source", source]).assert().failure();
+    run("7").stderr(predicate::str::contains("cannot open video source camera 7").and(predicate::str::contains("no camera")));
+    run("/nonexistent/clip.avi").stderr(predicate::str::contains("no such file"));
+    let text = home.path().join("clip.avi");
+    std::fs::write(&text, "not a video").unwrap();
+    run(text.to_str().unwrap()).stderr(predicate::str::contains("cannot decode"));
+    run(&home.path().join("none/%04d.png").to_string_lossy()).stderr(predicate::str::contains("no image matches"));
+}
+
+#[test]
+fn bad_options_and_config_are_reported() {
+    let home = tempfile::tempdir().unwrap();
+    whoisit(home.path())
+        .args(["--threshold", "-1", "models", "list"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--threshold must be a positive number"));
+    let bad = home.path().join("bad.ron");
+    std::fs::write(&bad, "(treshold: 0.5)").unwrap();
+    whoisit(home.path())
+        .arg("--config")
+        .arg(&bad)
+        .args(["models", "list"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("treshold"));
+    whoisit(home.path())
+        .args(["recognize", "--source", "x.avi"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--headless"));
+}
+
+/// A private copy of the dlib models, so a test can damage it.
+fn copy_models(to: &Path) -> PathBuf {
+    std::fs::create_dir_all(to).unwrap();
+    for model in whoisit::models::required(whoisit::config::EmbedderKind::Dlib).unwrap() {
+        std::fs::copy(common::model_dir().join(&model.artifact.file), to.join(&model.artifact.file)).unwrap();
+    }
+    to.to_path_buf()
+}
+
+#[test]
+fn a_corrupt_model_is_refused_listed_and_repaired_by_fetch() {
+    let home = tempfile::tempdir().unwrap();
+    let models = copy_models(&home.path().join("models"));
+    let weights = models.join("res10_300x300_ssd_iter_140000_fp16.caffemodel");
+    let bytes = std::fs::read(&weights).unwrap();
+    std::fs::write(&weights, &bytes[..bytes.len() / 2]).unwrap();
+    let with_models = |args: &[&str]| {
+        let mut cmd = whoisit_with_models(home.path(), &models);
+        cmd.args(args);
+        cmd
+    };
+    let clip = home.path().join("one.avi");
+    two_people(2, 15.0).write_video(&clip).unwrap();
+    with_models(&["recognize", "--headless", "--source", clip.to_str().unwrap()])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("is corrupt or truncated").and(predicate::str::contains("whoisit models fetch")));
+    with_models(&["models", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match("ssd-weights +CORRUPT").unwrap());
+    with_models(&["models", "fetch"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("1 model(s) fetched, 3 already present"));
+    assert_eq!(std::fs::read(&weights).unwrap(), bytes, "restored byte for byte");
+    with_models(&["models", "fetch"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 model(s) fetched, 4 already present"));
+}
+
+#[test]
+fn help_reads_like_a_manual() {
+    let home = tempfile::tempdir().unwrap();
+    whoisit(home.path())
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("recognize").and(predicate::str::contains("Examples:")));
+}
