@@ -6,7 +6,9 @@
 
 use std::path::Path;
 
-use dlib_face_recognition::{FaceLandmarks, ImageMatrix, LandmarkPredictor, LandmarkPredictorTrait as _, Rectangle};
+use dlib_face_recognition::{
+    FaceLandmarks, ImageMatrix, LandmarkPredictor, LandmarkPredictorTrait as _, Rectangle,
+};
 use opencv::core::{Mat, Point2f, Scalar, Size, Vector};
 use opencv::imgproc;
 use opencv::prelude::*;
@@ -22,7 +24,11 @@ const OUTER_EYES_AND_NOSE: [usize; 3] = [36, 45, 33];
 
 /// Where OpenFace's training put those three points, as fractions of the chip edge: its mean
 /// landmark template (`align_dlib.py`), min-max normalised.
-const OPENFACE_TEMPLATE: [(f32, f32); 3] = [(0.194_157, 0.169_267), (0.788_859, 0.158_171), (0.494_951, 0.514_441)];
+const OPENFACE_TEMPLATE: [(f32, f32); 3] = [
+    (0.194_157, 0.169_267),
+    (0.788_859, 0.158_171),
+    (0.494_951, 0.514_441),
+];
 
 /// A dlib landmark predictor (5 or 68 points).
 pub struct Landmarker {
@@ -60,7 +66,11 @@ impl Landmarker {
 pub fn dlib_image(bgr: &Mat) -> Result<ImageMatrix> {
     let mut rgb = Mat::default();
     imgproc::cvt_color(bgr, &mut rgb, imgproc::COLOR_BGR2RGB, 0)?;
-    let rgb = if rgb.is_continuous() { rgb } else { rgb.try_clone()? };
+    let rgb = if rgb.is_continuous() {
+        rgb
+    } else {
+        rgb.try_clone()?
+    };
     let bytes = rgb.data_bytes()?;
     let (width, height) = (rgb.cols() as usize, rgb.rows() as usize);
     debug_assert_eq!(bytes.len(), width * height * 3);

@@ -141,7 +141,10 @@ pub struct Capture {
 
 impl Capture {
     /// Starts reading `capture` in its own thread; frames go out on the returned receiver.
-    pub fn spawn(mut capture: VideoCapture, delivery: Delivery) -> Result<(Capture, Receiver<Frame>)> {
+    pub fn spawn(
+        mut capture: VideoCapture,
+        delivery: Delivery,
+    ) -> Result<(Capture, Receiver<Frame>)> {
         let (tx, rx) = crossbeam_channel::bounded::<Frame>(1);
         let fps = capture.get(videoio::CAP_PROP_FPS).unwrap_or(0.0);
         let stop = Arc::new(AtomicBool::new(false));
@@ -224,7 +227,11 @@ fn read_loop(
                 loop {
                     match tx.send_timeout(pending, Duration::from_millis(100)) {
                         Ok(()) => break,
-                        Err(crossbeam_channel::SendTimeoutError::Timeout(f)) if !stop.load(Ordering::Relaxed) => pending = f,
+                        Err(crossbeam_channel::SendTimeoutError::Timeout(f))
+                            if !stop.load(Ordering::Relaxed) =>
+                        {
+                            pending = f
+                        }
                         Err(_) => return Ok(()), // stopped, or the worker is gone
                     }
                 }
@@ -263,9 +270,18 @@ mod tests {
     #[test]
     fn sources_parse_by_shape() {
         assert_eq!("0".parse::<Source>().unwrap(), Source::Camera(0));
-        assert_eq!("clip.avi".parse::<Source>().unwrap(), Source::File("clip.avi".into()));
-        assert_eq!("f/%04d.png".parse::<Source>().unwrap(), Source::Sequence("f/%04d.png".into()));
-        assert_eq!("rtsp://h/s".parse::<Source>().unwrap(), Source::Url("rtsp://h/s".into()));
+        assert_eq!(
+            "clip.avi".parse::<Source>().unwrap(),
+            Source::File("clip.avi".into())
+        );
+        assert_eq!(
+            "f/%04d.png".parse::<Source>().unwrap(),
+            Source::Sequence("f/%04d.png".into())
+        );
+        assert_eq!(
+            "rtsp://h/s".parse::<Source>().unwrap(),
+            Source::Url("rtsp://h/s".into())
+        );
         assert!("  ".parse::<Source>().is_err());
     }
 

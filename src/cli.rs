@@ -54,7 +54,12 @@ struct Global {
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Largest embedding distance still taken as the same person [config: threshold, 0.55].
-    #[arg(long, global = true, value_name = "DISTANCE", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        global = true,
+        value_name = "DISTANCE",
+        allow_negative_numbers = true
+    )]
     threshold: Option<f32>,
     /// Embedder to use [config: embedder, dlib].
     #[arg(long, global = true, value_enum)]
@@ -147,7 +152,11 @@ pub fn main() -> Result<()> {
 }
 
 fn init_logging(verbose: bool) {
-    let default = if verbose { "whoisit=debug" } else { "whoisit=info" };
+    let default = if verbose {
+        "whoisit=debug"
+    } else {
+        "whoisit=info"
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     tracing_subscriber::fmt()
@@ -185,8 +194,13 @@ struct Bar(std::sync::Mutex<Option<indicatif::ProgressBar>>);
 impl Progress for Bar {
     fn start(&self, what: &str, total: Option<u64>) {
         eprintln!("downloading {what}");
-        let bar = indicatif::ProgressBar::with_draw_target(total, indicatif::ProgressDrawTarget::stderr());
-        if let Ok(style) = indicatif::ProgressStyle::with_template("  {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}") {
+        let bar = indicatif::ProgressBar::with_draw_target(
+            total,
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "  {bar:40} {bytes}/{total_bytes} {bytes_per_sec} {eta}",
+        ) {
             bar.set_style(style);
         }
         if let Ok(mut slot) = self.0.lock() {
@@ -202,7 +216,9 @@ impl Progress for Bar {
 
     fn finish(&self) {
         if let Ok(mut slot) = self.0.lock() {
-            slot.take().iter().for_each(indicatif::ProgressBar::finish_and_clear);
+            slot.take()
+                .iter()
+                .for_each(indicatif::ProgressBar::finish_and_clear);
         }
     }
 }
@@ -210,14 +226,29 @@ impl Progress for Bar {
 /// No command: the configured source, or the demo when the configured camera does not open.
 fn run_default(config: &Config) -> Result<()> {
     let source: Source = config.source.parse()?;
-    if let Source::Camera(_) = source {
-        if let Err(e) = source.open() {
-            tracing::warn!("{e}");
-            tracing::warn!("no camera: running the built-in demo instead (set `source` in the config to choose)");
-            return demo_cmd(config, &DemoArgs { headless: true, max_frames: None });
+    match run_source(config, &source, RunOptions::default()) {
+        Err(e) if matches!(source, Source::Camera(_)) && is_source_open_error(&e) => {
+            tracing::warn!("{e:#}");
+            tracing::warn!(
+                "no camera: running the built-in demo instead (set `source` in the config to choose)"
+            );
+            demo_cmd(
+                config,
+                &DemoArgs {
+                    headless: true,
+                    max_frames: None,
+                },
+            )
         }
+        other => other,
     }
-    run_source(config, &source, RunOptions::default())
+}
+
+fn is_source_open_error(error: &anyhow::Error) -> bool {
+    matches!(
+        error.downcast_ref::<crate::Error>(),
+        Some(crate::Error::SourceOpen { .. })
+    )
 }
 
 fn recognize_cmd(config: &Config, args: RecognizeArgs) -> Result<()> {
@@ -238,7 +269,9 @@ fn run_source(config: &Config, source: &Source, options: RunOptions) -> Result<(
     let stdout = std::io::stdout();
     let summary = recognize::run(source, pipeline, options, |result| {
         let mut out = stdout.lock();
-        serde_json::to_writer(&mut out, result).map_err(std::io::Error::from).and_then(|()| writeln!(out))
+        serde_json::to_writer(&mut out, result)
+            .map_err(std::io::Error::from)
+            .and_then(|()| writeln!(out))
             .map_err(|e| crate::Error::io("stdout", e))
     })?;
     let mut out = stdout.lock();
@@ -252,7 +285,11 @@ fn demo_cmd(config: &Config, args: &DemoArgs) -> Result<()> {
         bail!("the desktop window is not part of this build yet; add --headless for JSON output");
     }
     let demo = demo::prepare(config, &Bar::default()).context("preparing the built-in demo")?;
-    eprintln!("demo: {} enrolled; clip {}", demo::KNOWN, demo.clip.display());
+    eprintln!(
+        "demo: {} enrolled; clip {}",
+        demo::KNOWN,
+        demo.clip.display()
+    );
     let config = Config {
         data_dir: Some(demo.data_dir),
         ..config.clone()
@@ -270,7 +307,10 @@ fn enroll_cmd(config: &Config, args: EnrollArgs) -> Result<()> {
     match (args.name, args.dir) {
         (Some(name), None) => {
             let count = enroll::person(&mut pipeline, &mut gallery, &name, &args.photos)?;
-            println!("enrolled {name}: {count} face(s) into {}", gallery.path().display());
+            println!(
+                "enrolled {name}: {count} face(s) into {}",
+                gallery.path().display()
+            );
         }
         (None, Some(dir)) => {
             let report = enroll::dataset(&mut pipeline, &mut gallery, &dir)?;
@@ -299,21 +339,41 @@ fn models_cmd(config: &Config, cmd: ModelsCommand) -> Result<()> {
     let dir = config.model_dir()?;
     match cmd {
         ModelsCommand::Fetch { all } => {
-            let wanted = if all { models::manifest()? } else { models::required(config.embedder)? };
+            let wanted = if all {
+                models::manifest()?
+            } else {
+                models::required(config.embedder)?
+            };
             let fetched = models::fetch(&wanted, &dir, &Bar::default())?;
-            println!("{} model(s) fetched, {} already present, in {}", fetched, wanted.len() - fetched, dir.display());
+            println!(
+                "{} model(s) fetched, {} already present, in {}",
+                fetched,
+                wanted.len() - fetched,
+                dir.display()
+            );
         }
         ModelsCommand::List => {
             let needed = models::required_ids(config.embedder);
-            println!("models in {} (embedder {:?}):", dir.display(), config.embedder);
+            println!(
+                "models in {} (embedder {:?}):",
+                dir.display(),
+                config.embedder
+            );
             for (model, status) in models::statuses(&models::manifest()?, &dir)? {
                 let state = match status {
                     Status::Present => "present".to_owned(),
                     Status::Missing => "missing".to_owned(),
                     Status::Corrupt { actual } => format!("CORRUPT ({actual})"),
                 };
-                let mark = if needed.contains(&model.id.as_str()) { "*" } else { " " };
-                println!("{mark} {:<18} {:<9} {:>11} B  {}", model.id, state, model.artifact.size, model.artifact.file);
+                let mark = if needed.contains(&model.id.as_str()) {
+                    "*"
+                } else {
+                    " "
+                };
+                println!(
+                    "{mark} {:<18} {:<9} {:>11} B  {}",
+                    model.id, state, model.artifact.size, model.artifact.file
+                );
             }
             println!("(* needed by the configured embedder)");
         }

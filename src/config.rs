@@ -108,7 +108,10 @@ impl Config {
             })
         };
         if !(self.threshold.is_finite() && self.threshold > 0.0) {
-            return invalid(format!("threshold must be a positive number, not {}", self.threshold));
+            return invalid(format!(
+                "threshold must be a positive number, not {}",
+                self.threshold
+            ));
         }
         if !(0.0..=1.0).contains(&self.detector.confidence) {
             return invalid(format!(
@@ -161,7 +164,11 @@ mod tests {
 
     #[test]
     fn a_partial_file_overrides_only_its_fields() {
-        let config = Config::parse("(threshold: 0.4, detector: (confidence: 0.7))", Path::new("u.ron")).unwrap();
+        let config = Config::parse(
+            "(threshold: 0.4, detector: (confidence: 0.7))",
+            Path::new("u.ron"),
+        )
+        .unwrap();
         assert_eq!(config.threshold, 0.4);
         assert_eq!(config.detector.confidence, 0.7);
         assert_eq!(config.detector.min_face_px, 20);

@@ -42,7 +42,12 @@ pub fn prepare(config: &Config, progress: &dyn Progress) -> Result<Demo> {
     let mut gallery = Gallery::open(&data_dir)?;
     let mut pipeline = Pipeline::load(&demo_config, progress)?;
     if gallery.embeddings(pipeline.embedder_id()).next().is_none() {
-        crate::enroll::person(&mut pipeline, &mut gallery, KNOWN, &[photos.join("obama.jpg")])?;
+        crate::enroll::person(
+            &mut pipeline,
+            &mut gallery,
+            KNOWN,
+            &[photos.join("obama.jpg")],
+        )?;
     }
     Ok(Demo { clip, data_dir })
 }

@@ -3,8 +3,8 @@
 use std::path::Path;
 
 use opencv::core::{Mat, Rect, Scalar, Size};
-use opencv::prelude::*;
 use opencv::dnn;
+use opencv::prelude::*;
 use serde::Serialize;
 
 use crate::config::DetectorConfig;
@@ -75,7 +75,9 @@ impl Detector {
         let mut faces: Vec<Detection> = values
             .chunks_exact(7)
             .filter(|d| d[2] >= self.confidence)
-            .filter_map(|d| clip_box(d[3], d[4], d[5], d[6], width, height).map(|rect| (rect, d[2])))
+            .filter_map(|d| {
+                clip_box(d[3], d[4], d[5], d[6], width, height).map(|rect| (rect, d[2]))
+            })
             .filter(|(rect, _)| rect[2] >= self.min_face_px && rect[3] >= self.min_face_px)
             .map(|(rect, confidence)| Detection { rect, confidence })
             .collect();
@@ -98,8 +100,14 @@ mod tests {
 
     #[test]
     fn boxes_are_clipped_to_the_frame() {
-        assert_eq!(clip_box(-0.1, -0.2, 0.5, 0.5, 100, 200), Some([0, 0, 50, 100]));
-        assert_eq!(clip_box(0.9, 0.9, 1.3, 1.1, 100, 100), Some([90, 90, 10, 10]));
+        assert_eq!(
+            clip_box(-0.1, -0.2, 0.5, 0.5, 100, 200),
+            Some([0, 0, 50, 100])
+        );
+        assert_eq!(
+            clip_box(0.9, 0.9, 1.3, 1.1, 100, 100),
+            Some([90, 90, 10, 10])
+        );
         assert_eq!(clip_box(1.1, 0.0, 1.5, 0.5, 100, 100), None);
         assert_eq!(clip_box(0.5, 0.5, 0.4, 0.6, 100, 100), None);
     }

@@ -2,7 +2,9 @@
 
 use std::path::Path;
 
-use dlib_face_recognition::{FaceEncoderNetwork, FaceEncoderTrait as _, FaceLandmarks, ImageMatrix};
+use dlib_face_recognition::{
+    FaceEncoderNetwork, FaceEncoderTrait as _, FaceLandmarks, ImageMatrix,
+};
 use opencv::core::{Mat, Scalar, Size, Vector};
 use opencv::dnn;
 use opencv::prelude::*;
@@ -61,8 +63,14 @@ impl<'a> FrameImage<'a> {
 
 /// An aligner and an embedder that belong together.
 pub enum Embedder {
-    Dlib { landmarks: Landmarker, net: FaceEncoderNetwork },
-    OpenFace { landmarks: Landmarker, net: dnn::Net },
+    Dlib {
+        landmarks: Landmarker,
+        net: Box<FaceEncoderNetwork>,
+    },
+    OpenFace {
+        landmarks: Landmarker,
+        net: dnn::Net,
+    },
 }
 
 impl Embedder {
@@ -71,10 +79,12 @@ impl Embedder {
         Ok(match kind {
             EmbedderKind::Dlib => Embedder::Dlib {
                 landmarks,
-                net: FaceEncoderNetwork::open(&paths.embedder).map_err(|message| Error::ModelLoad {
-                    path: paths.embedder.clone(),
-                    message,
-                })?,
+                net: FaceEncoderNetwork::open(&paths.embedder)
+                    .map(Box::new)
+                    .map_err(|message| Error::ModelLoad {
+                        path: paths.embedder.clone(),
+                        message,
+                    })?,
             },
             EmbedderKind::OpenFace => Embedder::OpenFace {
                 landmarks,
@@ -91,9 +101,25 @@ impl Embedder {
         }
     }
 
+    /// The landmark points of each face, in frame pixels (5 for dlib, 68 for OpenFace).
+    pub fn landmarks(
+        &self,
+        frame: &mut FrameImage<'_>,
+        faces: &[Detection],
+    ) -> Result<Vec<Vec<(i64, i64)>>> {
+        let (Embedder::Dlib { landmarks, .. } | Embedder::OpenFace { landmarks, .. }) = self;
+        Ok(landmarks
+            .landmarks(frame.dlib()?, faces)
+            .iter()
+            .map(|points| points.iter().map(|p| (p.x(), p.y())).collect())
+            .collect())
+    }
+
     pub fn align(&self, frame: &mut FrameImage<'_>, faces: &[Detection]) -> Result<Aligned> {
         match self {
-            Embedder::Dlib { landmarks, .. } => Ok(Aligned::Dlib(landmarks.landmarks(frame.dlib()?, faces))),
+            Embedder::Dlib { landmarks, .. } => {
+                Ok(Aligned::Dlib(landmarks.landmarks(frame.dlib()?, faces)))
+            }
             Embedder::OpenFace { landmarks, .. } => {
                 let points = landmarks.landmarks(frame.dlib()?, faces);
                 let chips = points
@@ -105,7 +131,11 @@ impl Embedder {
         }
     }
 
-    pub fn embed(&mut self, frame: &mut FrameImage<'_>, aligned: &Aligned) -> Result<Vec<Embedding>> {
+    pub fn embed(
+        &mut self,
+        frame: &mut FrameImage<'_>,
+        aligned: &Aligned,
+    ) -> Result<Vec<Embedding>> {
         match (self, aligned) {
             (Embedder::Dlib { net, .. }, Aligned::Dlib(landmarks)) => {
                 if landmarks.is_empty() {
@@ -117,7 +147,9 @@ impl Embedder {
                     .map(|e| Embedding(e.as_ref().iter().map(|&v| v as f32).collect()))
                     .collect())
             }
-            (Embedder::OpenFace { net, .. }, Aligned::OpenFace(chips)) => embed_openface(net, chips),
+            (Embedder::OpenFace { net, .. }, Aligned::OpenFace(chips)) => {
+                embed_openface(net, chips)
+            }
             _ => Err(Error::InvalidArgument(
                 "faces aligned for one embedder were given to the other".into(),
             )),
@@ -163,7 +195,12 @@ pub fn embed_openface(net: &mut dnn::Net, chips: &[Mat]) -> Result<Vec<Embedding
     Ok(values
         .chunks_exact(DIM)
         .map(|v| {
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt().max(f32::EPSILON);
+            let norm = v
+                .iter()
+                .map(|x| x * x)
+                .sum::<f32>()
+                .sqrt()
+                .max(f32::EPSILON);
             Embedding(v.iter().map(|x| x / norm).collect())
         })
         .collect())

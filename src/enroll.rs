@@ -26,10 +26,17 @@ pub fn embed_photo(pipeline: &mut Pipeline, path: &Path) -> Result<Embedding> {
 
 /// Enrolls `name` from `photos`. All or nothing: if any photo fails, nothing is saved and the
 /// error names every photo that failed.
-pub fn person(pipeline: &mut Pipeline, gallery: &mut Gallery, name: &str, photos: &[PathBuf]) -> Result<usize> {
+pub fn person(
+    pipeline: &mut Pipeline,
+    gallery: &mut Gallery,
+    name: &str,
+    photos: &[PathBuf],
+) -> Result<usize> {
     crate::gallery::validate_name(name)?;
     if photos.is_empty() {
-        return Err(Error::InvalidArgument("give at least one photo to enroll".into()));
+        return Err(Error::InvalidArgument(
+            "give at least one photo to enroll".into(),
+        ));
     }
     let mut faces = Vec::new();
     let mut failures = Vec::new();
@@ -61,7 +68,11 @@ pub struct DatasetReport {
 
 /// Enrolls every person of a dataset laid out as `DIR/<person>/*.jpg`. A photo that fails is
 /// skipped and reported; the others are enrolled.
-pub fn dataset(pipeline: &mut Pipeline, gallery: &mut Gallery, dir: &Path) -> Result<DatasetReport> {
+pub fn dataset(
+    pipeline: &mut Pipeline,
+    gallery: &mut Gallery,
+    dir: &Path,
+) -> Result<DatasetReport> {
     let mut report = DatasetReport::default();
     for (name, photos) in dataset_people(dir)? {
         let mut faces = Vec::new();
@@ -95,7 +106,10 @@ pub fn dataset_people(dir: &Path) -> Result<Vec<(String, Vec<PathBuf>)>> {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let files: Vec<PathBuf> = read(&person_dir)?.into_iter().filter(|p| p.is_file()).collect();
+        let files: Vec<PathBuf> = read(&person_dir)?
+            .into_iter()
+            .filter(|p| p.is_file())
+            .collect();
         if !files.is_empty() {
             people.push((name, files));
         }

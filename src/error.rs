@@ -13,7 +13,9 @@ pub enum Error {
         source: std::io::Error,
     },
 
-    #[error("config {path} is not valid RON: {message}\n  (config/default.ron documents every field)")]
+    #[error(
+        "config {path} is not valid RON: {message}\n  (config/default.ron documents every field)"
+    )]
     Config { path: PathBuf, message: String },
 
     #[error("{0}")]
@@ -33,8 +35,15 @@ pub enum Error {
         actual: String,
     },
 
-    #[error("could not fetch {file}; every source failed:\n{tried}")]
-    FetchFailed { file: String, tried: String },
+    #[error(
+        "could not fetch {file}; every source failed:\n{tried}\n  (or place the file in {} by hand: its checksum is checked)",
+        dir.display()
+    )]
+    FetchFailed {
+        file: String,
+        tried: String,
+        dir: PathBuf,
+    },
 
     #[error("cannot open video source {source_desc}: {reason}")]
     SourceOpen { source_desc: String, reason: String },

@@ -218,10 +218,16 @@ impl<'p> Fetcher<'p> {
         Err(Error::FetchFailed {
             file: artifact.file.clone(),
             tried: tried.join("\n"),
+            dir: dir.to_path_buf(),
         })
     }
 
-    fn try_source(&mut self, artifact: &Artifact, source: &Source, dir: &Path) -> Result<(), String> {
+    fn try_source(
+        &mut self,
+        artifact: &Artifact,
+        source: &Source,
+        dir: &Path,
+    ) -> Result<(), String> {
         // Written next to its final place so that the rename below is atomic (same filesystem).
         let mut staged = tempfile::Builder::new()
             .prefix(&format!(".{}.", artifact.file))
@@ -234,8 +240,9 @@ impl<'p> Fetcher<'p> {
                 let compressed = self.scratch.path().join(format!("{}.bz2", artifact.file));
                 let mut file = File::create(&compressed).map_err(|e| e.to_string())?;
                 self.download(url, &artifact.file, &mut file)?;
-                let mut decoder =
-                    bzip2::read::BzDecoder::new(File::open(&compressed).map_err(|e| e.to_string())?);
+                let mut decoder = bzip2::read::BzDecoder::new(
+                    File::open(&compressed).map_err(|e| e.to_string())?,
+                );
                 io::copy(&mut decoder, staged.as_file_mut())
                     .map_err(|e| format!("not a valid bzip2 file: {e}"))?;
             }
@@ -258,7 +265,10 @@ impl<'p> Fetcher<'p> {
             .of_file(staged.path())
             .map_err(|e| e.to_string())?;
         if !artifact.checksum.matches(&actual) {
-            return Err(format!("checksum mismatch: got {actual}, expected {}", artifact.checksum));
+            return Err(format!(
+                "checksum mismatch: got {actual}, expected {}",
+                artifact.checksum
+            ));
         }
         staged
             .persist(dir.join(&artifact.file))
@@ -278,7 +288,9 @@ impl<'p> Fetcher<'p> {
         let expected = Checksum::Sha256(sha256.to_owned());
         let actual = expected.of_file(&path).map_err(|e| e.to_string())?;
         if !expected.matches(&actual) {
-            return Err(format!("archive checksum mismatch: got {actual}, expected {expected}"));
+            return Err(format!(
+                "archive checksum mismatch: got {actual}, expected {expected}"
+            ));
         }
         self.archives.insert(url.to_owned(), path.clone());
         Ok(path)
@@ -292,7 +304,11 @@ impl<'p> Fetcher<'p> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok());
         self.progress.start(what, total);
-        let mut body = response.into_body().into_with_config().limit(u64::MAX).reader();
+        let mut body = response
+            .into_body()
+            .into_with_config()
+            .limit(u64::MAX)
+            .reader();
         let mut buf = vec![0u8; 1 << 16];
         let result = loop {
             match body.read(&mut buf) {
@@ -312,12 +328,19 @@ impl<'p> Fetcher<'p> {
 
     /// Extracts every file under `prefix` of an archive into `dest`, keeping the paths below the
     /// prefix. Used for data sets that ship as a folder tree (the dlib `johns` set).
-    pub fn extract_tree(&mut self, url: &str, sha256: &str, prefix: &str, dest: &Path) -> Result<usize> {
+    pub fn extract_tree(
+        &mut self,
+        url: &str,
+        sha256: &str,
+        prefix: &str,
+        dest: &Path,
+    ) -> Result<usize> {
         let archive = self
             .archive(url, sha256)
             .map_err(|tried| Error::FetchFailed {
                 file: prefix.to_owned(),
                 tried: format!("  - {url}: {tried}"),
+                dir: dest.to_path_buf(),
             })?;
         let staged = tempfile::tempdir_in(dest.parent().unwrap_or(Path::new(".")))
             .map_err(|e| Error::io(dest, e))?;
@@ -341,6 +364,7 @@ impl<'p> Fetcher<'p> {
         .map_err(|reason| Error::FetchFailed {
             file: prefix.to_owned(),
             tried: format!("  - {url}: {reason}"),
+            dir: dest.to_path_buf(),
         })?;
         if dest.exists() {
             fs::remove_dir_all(dest).map_err(|e| Error::io(dest, e))?;

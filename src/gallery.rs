@@ -72,7 +72,12 @@ impl Gallery {
 
     /// Adds faces to `name` (a new or existing person) and saves. Nothing is changed on disk
     /// when the name or an embedding is invalid.
-    pub fn add(&mut self, name: &str, embedder: &str, faces: Vec<(Embedding, String)>) -> Result<()> {
+    pub fn add(
+        &mut self,
+        name: &str,
+        embedder: &str,
+        faces: Vec<(Embedding, String)>,
+    ) -> Result<()> {
         let name = validate_name(name)?;
         if let Some((e, _)) = faces.iter().find(|(e, _)| e.0.len() != DIM) {
             return Err(self.error(format!("an embedding has {} values, not {DIM}", e.0.len())));
@@ -101,7 +106,10 @@ impl Gallery {
     }
 
     /// Every enrolled face made by `embedder`, with its person's name.
-    pub fn embeddings<'a>(&'a self, embedder: &'a str) -> impl Iterator<Item = (String, Embedding)> + 'a {
+    pub fn embeddings<'a>(
+        &'a self,
+        embedder: &'a str,
+    ) -> impl Iterator<Item = (String, Embedding)> + 'a {
         self.people.iter().flat_map(move |p| {
             p.faces
                 .iter()
@@ -128,8 +136,13 @@ impl Gallery {
         };
         let json = serde_json::to_vec_pretty(&file).map_err(|e| self.error(e.to_string()))?;
         let mut staged = tempfile::NamedTempFile::new_in(dir).map_err(|e| Error::io(dir, e))?;
-        staged.write_all(&json).map_err(|e| Error::io(staged.path(), e))?;
-        staged.as_file().sync_all().map_err(|e| Error::io(staged.path(), e))?;
+        staged
+            .write_all(&json)
+            .map_err(|e| Error::io(staged.path(), e))?;
+        staged
+            .as_file()
+            .sync_all()
+            .map_err(|e| Error::io(staged.path(), e))?;
         staged
             .persist(&self.path)
             .map_err(|e| Error::io(&self.path, e.error))?;
@@ -172,7 +185,9 @@ pub fn validate_name(name: &str) -> Result<String> {
     }
     let chars = name.chars().count();
     if chars > MAX_NAME_CHARS {
-        return invalid(format!("it has {chars} characters, at most {MAX_NAME_CHARS} are allowed"));
+        return invalid(format!(
+            "it has {chars} characters, at most {MAX_NAME_CHARS} are allowed"
+        ));
     }
     if name.chars().any(char::is_control) {
         return invalid("it contains control characters".into());
@@ -198,7 +213,10 @@ mod tests {
         let g = Gallery::open(dir.path()).unwrap();
         assert_eq!(g.people().len(), 2);
         assert_eq!(g.embeddings("dlib").count(), 3);
-        assert_eq!(g.embeddings("openface").map(|(n, _)| n).collect::<Vec<_>>(), ["Ann"]);
+        assert_eq!(
+            g.embeddings("openface").map(|(n, _)| n).collect::<Vec<_>>(),
+            ["Ann"]
+        );
         assert_eq!(g.faces_without("dlib"), 1);
     }
 
@@ -210,7 +228,10 @@ mod tests {
         for bad in ["", "   ", &"x".repeat(10_000), "a\nb"] {
             assert!(g.add(bad, "dlib", vec![face(0.2)]).is_err());
         }
-        assert!(g.add("Ann", "dlib", vec![(Embedding(vec![0.0; 5]), "x".into())]).is_err());
+        assert!(
+            g.add("Ann", "dlib", vec![(Embedding(vec![0.0; 5]), "x".into())])
+                .is_err()
+        );
         let g = Gallery::open(dir.path()).unwrap();
         assert_eq!(g.embeddings("dlib").count(), 1);
     }
@@ -224,6 +245,12 @@ mod tests {
         assert!(err.to_string().contains("not a whoisit gallery"), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"SQLite format 3\0garbage");
         fs::write(&path, br#"{"version": 99, "people": []}"#).unwrap();
-        assert!(Gallery::open(dir.path()).err().unwrap().to_string().contains("newer whoisit"));
+        assert!(
+            Gallery::open(dir.path())
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("newer whoisit")
+        );
     }
 }

@@ -42,8 +42,13 @@ impl Matcher {
             names.push(name);
             flat.extend_from_slice(&embedding.0);
         }
-        let rows = Array2::from_shape_vec((names.len(), DIM), flat).expect("rows of DIM values each");
-        Matcher { threshold, names, rows }
+        let rows =
+            Array2::from_shape_vec((names.len(), DIM), flat).expect("rows of DIM values each");
+        Matcher {
+            threshold,
+            names,
+            rows,
+        }
     }
 
     pub fn threshold(&self) -> f32 {
@@ -94,7 +99,13 @@ mod tests {
 
     #[test]
     fn nearest_within_threshold_is_named_and_farther_is_unknown() {
-        let matcher = Matcher::new(0.55, [("ann".to_string(), unit(0, 1.0)), ("bob".to_string(), unit(1, 1.0))]);
+        let matcher = Matcher::new(
+            0.55,
+            [
+                ("ann".to_string(), unit(0, 1.0)),
+                ("bob".to_string(), unit(1, 1.0)),
+            ],
+        );
         let near_ann = unit(0, 1.3);
         let id = matcher.identify(&near_ann);
         assert_eq!(id.name.as_deref(), Some("ann"));
@@ -113,7 +124,14 @@ mod tests {
         assert_eq!(matcher.identify(&unit(0, 1.5)).label(), "ann");
         assert_eq!(matcher.identify(&unit(0, 1.51)).label(), "unknown");
         let empty = Matcher::new(0.5, []);
-        assert_eq!(empty.identify(&unit(0, 1.0)), Identity { name: None, distance: None, nearest: None });
+        assert_eq!(
+            empty.identify(&unit(0, 1.0)),
+            Identity {
+                name: None,
+                distance: None,
+                nearest: None
+            }
+        );
     }
 
     #[test]

@@ -30,8 +30,18 @@ pub fn manifest() -> Result<Vec<Model>> {
 /// The model ids a pipeline with `embedder` loads.
 pub fn required_ids(embedder: EmbedderKind) -> &'static [&'static str] {
     match embedder {
-        EmbedderKind::Dlib => &["ssd-prototxt", "ssd-weights", "dlib-landmarks-5", "dlib-resnet"],
-        EmbedderKind::OpenFace => &["ssd-prototxt", "ssd-weights", "dlib-landmarks-68", "openface-nn4"],
+        EmbedderKind::Dlib => &[
+            "ssd-prototxt",
+            "ssd-weights",
+            "dlib-landmarks-5",
+            "dlib-resnet",
+        ],
+        EmbedderKind::OpenFace => &[
+            "ssd-prototxt",
+            "ssd-weights",
+            "dlib-landmarks-68",
+            "openface-nn4",
+        ],
     }
 }
 
@@ -61,31 +71,39 @@ pub fn statuses(models: &[Model], dir: &Path) -> Result<Vec<(Model, Status)>> {
 }
 
 /// Fetches whatever of `models` is missing or corrupt in `dir`. Returns how many it fetched.
-/// Fetches all it can before reporting the first failure, so one unreachable model does not
-/// stop the others.
+/// One unreachable model does not stop the others; every failure is in the one error returned.
 pub fn fetch(models: &[Model], dir: &Path, progress: &dyn Progress) -> Result<usize> {
     let mut fetcher = Fetcher::new(progress)?;
     let mut fetched = 0;
-    let mut first_error = None;
+    let mut failures = Vec::new();
     for model in models {
         match fetcher.ensure(&model.artifact, dir) {
             Ok(true) => fetched += 1,
             Ok(false) => {}
-            Err(e) => {
-                tracing::error!("{e}");
-                first_error.get_or_insert(e);
-            }
+            Err(e) => failures.push(e),
         }
     }
-    match first_error {
-        Some(e) => Err(e),
-        None => Ok(fetched),
+    match failures.len() {
+        0 => Ok(fetched),
+        1 => Err(failures.remove(0)),
+        n => Err(Error::InvalidArgument(format!(
+            "{n} models could not be fetched:\n{}",
+            failures
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("\n")
+        ))),
     }
 }
 
 /// Verified paths of the models a pipeline needs, fetching missing ones first (the app's first
 /// start). A corrupt file is not replaced silently: the user is told to run `models fetch`.
-pub fn ensure_for(embedder: EmbedderKind, dir: &Path, progress: &dyn Progress) -> Result<ModelPaths> {
+pub fn ensure_for(
+    embedder: EmbedderKind,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<ModelPaths> {
     let models = required(embedder)?;
     let missing: Vec<Model> = models
         .iter()
@@ -136,7 +154,11 @@ mod tests {
             assert_eq!(required(kind).unwrap().len(), required_ids(kind).len());
         }
         for model in &all {
-            assert!(!model.artifact.sources.is_empty(), "{} has no source", model.id);
+            assert!(
+                !model.artifact.sources.is_empty(),
+                "{} has no source",
+                model.id
+            );
         }
     }
 }

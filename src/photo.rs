@@ -12,13 +12,20 @@ use crate::error::{Error, Result};
 pub fn load(path: &Path) -> Result<Mat> {
     let metadata = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     if !metadata.is_file() {
-        return Err(Error::InvalidArgument(format!("{} is not a file", path.display())));
+        return Err(Error::InvalidArgument(format!(
+            "{} is not a file",
+            path.display()
+        )));
     }
     // imread returns an empty Mat for anything it cannot decode; it does not say why.
-    let image = imgcodecs::imread(path, imgcodecs::IMREAD_COLOR)
-        .map_err(|_| Error::NotAnImage { path: path.to_path_buf() })?;
+    let image =
+        imgcodecs::imread(path, imgcodecs::IMREAD_COLOR).map_err(|_| Error::NotAnImage {
+            path: path.to_path_buf(),
+        })?;
     if image.empty() {
-        return Err(Error::NotAnImage { path: path.to_path_buf() });
+        return Err(Error::NotAnImage {
+            path: path.to_path_buf(),
+        });
     }
     Ok(image)
 }

@@ -105,8 +105,16 @@ impl Pipeline {
         self.embedder.id()
     }
 
+    /// The aligner and embedder, for callers that look inside a stage.
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
     /// Detects and embeds every face of a BGR image.
-    pub fn embed_faces(&mut self, bgr: &Mat) -> Result<(Vec<Detection>, Vec<Embedding>, StageTimes)> {
+    pub fn embed_faces(
+        &mut self,
+        bgr: &Mat,
+    ) -> Result<(Vec<Detection>, Vec<Embedding>, StageTimes)> {
         let mut times = StageTimes::default();
         let start = Instant::now();
         let faces = self.detector.detect(bgr)?;
@@ -146,7 +154,11 @@ impl Pipeline {
 
     /// Runs the pipeline in the detector/encoder thread until the frames stop coming or the
     /// receiver of results goes away.
-    pub fn spawn_worker(mut self, frames: Receiver<Frame>, results: Sender<FrameResult>) -> Result<JoinHandle<Result<()>>> {
+    pub fn spawn_worker(
+        mut self,
+        frames: Receiver<Frame>,
+        results: Sender<FrameResult>,
+    ) -> Result<JoinHandle<Result<()>>> {
         std::thread::Builder::new()
             .name("detect-embed".into())
             .spawn(move || {

@@ -105,9 +105,11 @@ pub fn run(
     // Stop the source first so the worker's input ends, then collect the worker's verdict.
     drop(results);
     let capture_result = capture.stop();
-    let worker_result = worker
-        .join()
-        .unwrap_or_else(|_| Err(crate::Error::InvalidArgument("the detector/encoder thread panicked".into())));
+    let worker_result = worker.join().unwrap_or_else(|_| {
+        Err(crate::Error::InvalidArgument(
+            "the detector/encoder thread panicked".into(),
+        ))
+    });
     outcome?;
     worker_result?;
     capture_result?;
@@ -118,8 +120,15 @@ pub fn run(
         dropped: stats.dropped.load(Ordering::Relaxed),
         faces,
         seconds,
-        processed_fps: if seconds > 0.0 { processed as f64 / seconds } else { 0.0 },
-        ms: stages.into_iter().map(|(k, mut v)| (k, Spread::of(&mut v))).collect(),
+        processed_fps: if seconds > 0.0 {
+            processed as f64 / seconds
+        } else {
+            0.0
+        },
+        ms: stages
+            .into_iter()
+            .map(|(k, mut v)| (k, Spread::of(&mut v)))
+            .collect(),
     })
 }
 
@@ -130,8 +139,20 @@ mod tests {
     #[test]
     fn spread_is_mean_and_nearest_rank_p95() {
         let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(Spread::of(&mut v), Spread { mean: 50.5, p95: 95.0 });
+        assert_eq!(
+            Spread::of(&mut v),
+            Spread {
+                mean: 50.5,
+                p95: 95.0
+            }
+        );
         assert_eq!(Spread::of(&mut []), Spread::default());
-        assert_eq!(Spread::of(&mut [3.0]), Spread { mean: 3.0, p95: 3.0 });
+        assert_eq!(
+            Spread::of(&mut [3.0]),
+            Spread {
+                mean: 3.0,
+                p95: 3.0
+            }
+        );
     }
 }

@@ -35,17 +35,38 @@ pub struct ClipSpec {
 impl ClipSpec {
     /// Frame `index` of the clip, BGR.
     pub fn render(&self, index: u32) -> Result<Mat> {
-        let mut frame = Mat::new_rows_cols_with_default(self.height, self.width, opencv::core::CV_8UC3, Scalar::new(70.0, 62.0, 56.0, 0.0))?;
+        let mut frame = Mat::new_rows_cols_with_default(
+            self.height,
+            self.width,
+            opencv::core::CV_8UC3,
+            Scalar::new(70.0, 62.0, 56.0, 0.0),
+        )?;
         for actor in self.actors.iter().filter(|a| a.frames.contains(&index)) {
-            let span = (actor.frames.end - actor.frames.start).saturating_sub(1).max(1) as f32;
+            let span = (actor.frames.end - actor.frames.start)
+                .saturating_sub(1)
+                .max(1) as f32;
             let t = (index - actor.frames.start) as f32 / span;
             let cx = (actor.from.0 + (actor.to.0 - actor.from.0) * t) * self.width as f32;
             let cy = (actor.from.1 + (actor.to.1 - actor.from.1) * t) * self.height as f32;
             let h = (actor.height * self.height as f32).round().max(1.0) as i32;
-            let w = ((h as f32) * actor.photo.cols() as f32 / actor.photo.rows() as f32).round().max(1.0) as i32;
+            let w = ((h as f32) * actor.photo.cols() as f32 / actor.photo.rows() as f32)
+                .round()
+                .max(1.0) as i32;
             let mut scaled = Mat::default();
-            imgproc::resize(&actor.photo, &mut scaled, Size::new(w, h), 0.0, 0.0, imgproc::INTER_AREA)?;
-            paste(&mut frame, &scaled, cx.round() as i32 - w / 2, cy.round() as i32 - h / 2)?;
+            imgproc::resize(
+                &actor.photo,
+                &mut scaled,
+                Size::new(w, h),
+                0.0,
+                0.0,
+                imgproc::INTER_AREA,
+            )?;
+            paste(
+                &mut frame,
+                &scaled,
+                cx.round() as i32 - w / 2,
+                cy.round() as i32 - h / 2,
+            )?;
         }
         Ok(frame)
     }
@@ -57,9 +78,18 @@ impl ClipSpec {
         } else {
             VideoWriter::fourcc('M', 'J', 'P', 'G')?
         };
-        let mut writer = VideoWriter::new(path, fourcc, self.fps, Size::new(self.width, self.height), true)?;
+        let mut writer = VideoWriter::new(
+            path,
+            fourcc,
+            self.fps,
+            Size::new(self.width, self.height),
+            true,
+        )?;
         if !writer.is_opened()? {
-            return Err(Error::InvalidArgument(format!("cannot write a video to {}", path.display())));
+            return Err(Error::InvalidArgument(format!(
+                "cannot write a video to {}",
+                path.display()
+            )));
         }
         for i in 0..self.frames {
             writer.write(&self.render(i)?)?;
@@ -81,7 +111,8 @@ impl ClipSpec {
 
 /// Copies `image` onto `frame` with its top-left at (x, y), cutting what falls outside.
 fn paste(frame: &mut Mat, image: &Mat, x: i32, y: i32) -> Result<()> {
-    let target = Rect::new(x, y, image.cols(), image.rows()) & Rect::new(0, 0, frame.cols(), frame.rows());
+    let target =
+        Rect::new(x, y, image.cols(), image.rows()) & Rect::new(0, 0, frame.cols(), frame.rows());
     if target.width <= 0 || target.height <= 0 {
         return Ok(());
     }

@@ -27,7 +27,13 @@ fn whoisit_with_models(home: &Path, models: &Path) -> Command {
     cmd
 }
 
-fn actor(photo: &str, from: (f32, f32), to: (f32, f32), height: f32, frames: std::ops::Range<u32>) -> Actor {
+fn actor(
+    photo: &str,
+    from: (f32, f32),
+    to: (f32, f32),
+    height: f32,
+    frames: std::ops::Range<u32>,
+) -> Actor {
     Actor {
         photo: whoisit::photo::load(&common::photo(photo)).unwrap(),
         from,
@@ -67,7 +73,11 @@ fn recognize(home: &Path, source: &str, extra: &[&str]) -> (Vec<Value>, Value) {
         .args(extra)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let mut lines: Vec<Value> = String::from_utf8(output.stdout)
         .unwrap()
         .lines()
@@ -81,7 +91,10 @@ fn recognize(home: &Path, source: &str, extra: &[&str]) -> (Vec<Value>, Value) {
 fn labels(frame: &Value) -> Vec<String> {
     let mut faces: Vec<&Value> = frame["faces"].as_array().unwrap().iter().collect();
     faces.sort_by_key(|f| f["box"][0].as_i64());
-    faces.iter().map(|f| f["label"].as_str().unwrap().to_owned()).collect()
+    faces
+        .iter()
+        .map(|f| f["label"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 #[test]
@@ -95,7 +108,11 @@ fn a_clip_of_an_enrolled_and_a_stranger_is_labelled_frame_by_frame() {
     assert_eq!(frames.len(), 30);
     for (i, frame) in frames.iter().enumerate() {
         assert_eq!(frame["frame"], i as u64, "the source's own index");
-        let expected: &[&str] = if i < 10 { &["Obama"] } else { &["Obama", "unknown"] };
+        let expected: &[&str] = if i < 10 {
+            &["Obama"]
+        } else {
+            &["Obama", "unknown"]
+        };
         assert_eq!(labels(frame), expected, "frame {i}: {frame}");
         assert!(frame["faces"][0]["distance"].as_f64().is_some());
     }
@@ -104,8 +121,14 @@ fn a_clip_of_an_enrolled_and_a_stranger_is_labelled_frame_by_frame() {
     assert_eq!(summary["dropped"], 0);
     assert_eq!(summary["faces"], 10 + 20 * 2);
     for stage in ["detect", "align", "embed", "match", "latency"] {
-        assert!(summary["ms"][stage]["mean"].as_f64().unwrap() > 0.0, "{stage}: {summary}");
-        assert!(summary["ms"][stage]["p95"].as_f64().unwrap() >= summary["ms"][stage]["mean"].as_f64().unwrap() * 0.5);
+        assert!(
+            summary["ms"][stage]["mean"].as_f64().unwrap() > 0.0,
+            "{stage}: {summary}"
+        );
+        assert!(
+            summary["ms"][stage]["p95"].as_f64().unwrap()
+                >= summary["ms"][stage]["mean"].as_f64().unwrap() * 0.5
+        );
     }
 }
 
@@ -113,10 +136,18 @@ fn a_clip_of_an_enrolled_and_a_stranger_is_labelled_frame_by_frame() {
 fn an_image_sequence_is_a_source_too() {
     let home = tempfile::tempdir().unwrap();
     enroll_obama(home.path());
-    let pattern = two_people(14, 15.0).write_sequence(&home.path().join("frames")).unwrap();
+    let pattern = two_people(14, 15.0)
+        .write_sequence(&home.path().join("frames"))
+        .unwrap();
     let (frames, summary) = recognize(home.path(), &pattern, &[]);
     assert_eq!(summary["processed"], 14);
-    assert_eq!(frames.iter().map(|f| f["frame"].as_u64().unwrap()).collect::<Vec<_>>(), (0..14).collect::<Vec<_>>());
+    assert_eq!(
+        frames
+            .iter()
+            .map(|f| f["frame"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        (0..14).collect::<Vec<_>>()
+    );
     assert_eq!(labels(&frames[13]), ["Obama", "unknown"]);
 }
 
@@ -130,11 +161,24 @@ fn realtime_drops_stale_frames_instead_of_queueing_them() {
     let processed = summary["processed"].as_u64().unwrap();
     let dropped = summary["dropped"].as_u64().unwrap();
     assert_eq!(summary["frames_read"], 120);
-    assert_eq!(processed + dropped, 120, "every frame read is processed or dropped: {summary}");
+    assert_eq!(
+        processed + dropped,
+        120,
+        "every frame read is processed or dropped: {summary}"
+    );
     assert!(dropped > 0, "{summary}");
-    let indices: Vec<u64> = frames.iter().map(|f| f["frame"].as_u64().unwrap()).collect();
-    assert!(indices.windows(2).all(|w| w[0] < w[1]), "newest frame first, never an old one: {indices:?}");
-    assert!(indices.windows(2).any(|w| w[1] > w[0] + 1), "indices skip dropped frames: {indices:?}");
+    let indices: Vec<u64> = frames
+        .iter()
+        .map(|f| f["frame"].as_u64().unwrap())
+        .collect();
+    assert!(
+        indices.windows(2).all(|w| w[0] < w[1]),
+        "newest frame first, never an old one: {indices:?}"
+    );
+    assert!(
+        indices.windows(2).any(|w| w[1] > w[0] + 1),
+        "indices skip dropped frames: {indices:?}"
+    );
 }
 
 #[test]
@@ -143,10 +187,22 @@ fn enrollment_is_all_or_nothing_and_says_which_photo_failed() {
     let not_an_image = home.path().join("notes.jpg");
     std::fs::write(&not_an_image, "this is text").unwrap();
     let blank = home.path().join("blank.png");
-    let image = opencv::core::Mat::new_rows_cols_with_default(300, 300, opencv::core::CV_8UC3, opencv::core::Scalar::all(200.0)).unwrap();
+    let image = opencv::core::Mat::new_rows_cols_with_default(
+        300,
+        300,
+        opencv::core::CV_8UC3,
+        opencv::core::Scalar::all(200.0),
+    )
+    .unwrap();
     opencv::imgcodecs::imwrite(&blank, &image, &opencv::core::Vector::new()).unwrap();
     let tiny = home.path().join("tiny.png");
-    let image = opencv::core::Mat::new_rows_cols_with_default(1, 1, opencv::core::CV_8UC3, opencv::core::Scalar::all(0.0)).unwrap();
+    let image = opencv::core::Mat::new_rows_cols_with_default(
+        1,
+        1,
+        opencv::core::CV_8UC3,
+        opencv::core::Scalar::all(0.0),
+    )
+    .unwrap();
     opencv::imgcodecs::imwrite(&tiny, &image, &opencv::core::Vector::new()).unwrap();
 
     whoisit(home.path())
@@ -160,10 +216,15 @@ fn enrollment_is_all_or_nothing_and_says_which_photo_failed() {
         .failure()
         .stderr(predicate::str::contains("nothing was enrolled"))
         .stderr(predicate::str::contains("notes.jpg is not an image"))
-        .stderr(predicate::str::contains("no face found in").and(predicate::str::contains("blank.png")))
+        .stderr(
+            predicate::str::contains("no face found in").and(predicate::str::contains("blank.png")),
+        )
         .stderr(predicate::str::contains("tiny.png"))
         .stderr(predicate::str::contains("missing.jpg"));
-    assert!(!home.path().join("data/gallery.json").exists(), "nothing may be written");
+    assert!(
+        !home.path().join("data/gallery.json").exists(),
+        "nothing may be written"
+    );
 
     whoisit(home.path())
         .args(["enroll", "--name", ""])
@@ -177,7 +238,11 @@ fn enrollment_is_all_or_nothing_and_says_which_photo_failed() {
 fn a_dataset_folder_enrolls_everyone_and_reports_what_it_skipped() {
     let home = tempfile::tempdir().unwrap();
     let dataset = home.path().join("people");
-    for (person, photo) in [("Obama", "obama.jpg"), ("Obama", "obama2.jpg"), ("Biden", "biden.jpg")] {
+    for (person, photo) in [
+        ("Obama", "obama.jpg"),
+        ("Obama", "obama2.jpg"),
+        ("Biden", "biden.jpg"),
+    ] {
         std::fs::create_dir_all(dataset.join(person)).unwrap();
         std::fs::copy(common::photo(photo), dataset.join(person).join(photo)).unwrap();
     }
@@ -199,13 +264,22 @@ fn a_dataset_folder_enrolls_everyone_and_reports_what_it_skipped() {
 #[test]
 fn sources_that_do_not_open_fail_clearly() {
     let home = tempfile::tempdir().unwrap();
-    let run = |source: &str| whoisit(home.path()).args(["recognize", "--headless", "--source", source]).assert().failure();
-    run("7").stderr(predicate::str::contains("cannot open video source camera 7").and(predicate::str::contains("no camera")));
+    let run = |source: &str| {
+        whoisit(home.path())
+            .args(["recognize", "--headless", "--source", source])
+            .assert()
+            .failure()
+    };
+    run("7").stderr(
+        predicate::str::contains("cannot open video source camera 7")
+            .and(predicate::str::contains("no camera")),
+    );
     run("/nonexistent/clip.avi").stderr(predicate::str::contains("no such file"));
     let text = home.path().join("clip.avi");
     std::fs::write(&text, "not a video").unwrap();
     run(text.to_str().unwrap()).stderr(predicate::str::contains("cannot decode"));
-    run(&home.path().join("none/%04d.png").to_string_lossy()).stderr(predicate::str::contains("no image matches"));
+    run(&home.path().join("none/%04d.png").to_string_lossy())
+        .stderr(predicate::str::contains("no image matches"));
 }
 
 #[test]
@@ -215,7 +289,9 @@ fn bad_options_and_config_are_reported() {
         .args(["--threshold", "-1", "models", "list"])
         .assert()
         .failure()
-        .stderr(predicate::str::contains("--threshold must be a positive number"));
+        .stderr(predicate::str::contains(
+            "--threshold must be a positive number",
+        ));
     let bad = home.path().join("bad.ron");
     std::fs::write(&bad, "(treshold: 0.5)").unwrap();
     whoisit(home.path())
@@ -236,7 +312,11 @@ fn bad_options_and_config_are_reported() {
 fn copy_models(to: &Path) -> PathBuf {
     std::fs::create_dir_all(to).unwrap();
     for model in whoisit::models::required(whoisit::config::EmbedderKind::Dlib).unwrap() {
-        std::fs::copy(common::model_dir().join(&model.artifact.file), to.join(&model.artifact.file)).unwrap();
+        std::fs::copy(
+            common::model_dir().join(&model.artifact.file),
+            to.join(&model.artifact.file),
+        )
+        .unwrap();
     }
     to.to_path_buf()
 }
@@ -255,10 +335,18 @@ fn a_corrupt_model_is_refused_listed_and_repaired_by_fetch() {
     };
     let clip = home.path().join("one.avi");
     two_people(2, 15.0).write_video(&clip).unwrap();
-    with_models(&["recognize", "--headless", "--source", clip.to_str().unwrap()])
-        .assert()
-        .failure()
-        .stderr(predicate::str::contains("is corrupt or truncated").and(predicate::str::contains("whoisit models fetch")));
+    with_models(&[
+        "recognize",
+        "--headless",
+        "--source",
+        clip.to_str().unwrap(),
+    ])
+    .assert()
+    .failure()
+    .stderr(
+        predicate::str::contains("is corrupt or truncated")
+            .and(predicate::str::contains("whoisit models fetch")),
+    );
     with_models(&["models", "list"])
         .assert()
         .success()
@@ -266,12 +354,20 @@ fn a_corrupt_model_is_refused_listed_and_repaired_by_fetch() {
     with_models(&["models", "fetch"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("1 model(s) fetched, 3 already present"));
-    assert_eq!(std::fs::read(&weights).unwrap(), bytes, "restored byte for byte");
+        .stdout(predicate::str::contains(
+            "1 model(s) fetched, 3 already present",
+        ));
+    assert_eq!(
+        std::fs::read(&weights).unwrap(),
+        bytes,
+        "restored byte for byte"
+    );
     with_models(&["models", "fetch"])
         .assert()
         .success()
-        .stdout(predicate::str::contains("0 model(s) fetched, 4 already present"));
+        .stdout(predicate::str::contains(
+            "0 model(s) fetched, 4 already present",
+        ));
 }
 
 #[test]
@@ -282,4 +378,21 @@ fn help_reads_like_a_manual() {
         .assert()
         .success()
         .stdout(predicate::str::contains("recognize").and(predicate::str::contains("Examples:")));
+}
+
+#[test]
+fn without_a_camera_the_app_runs_the_demo_with_a_known_and_an_unknown_face() {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("no-camera.ron");
+    std::fs::write(&config, r#"(source: "7")"#).unwrap();
+    let output = whoisit(home.path()).env("RUST_LOG", "whoisit=warn").arg("--config").arg(&config).output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("camera 7") && stderr.contains("running the built-in demo"), "{stderr}");
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    let frames: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let both = frames.iter().filter(|f| f.get("faces").is_some() && labels(f) == ["Barack Obama", "unknown"]).count();
+    assert!(both > 50, "{both} frames show the known and the unknown face side by side");
+    assert!(home.path().join("cache/whoisit/demo/demo-640x480.avi").is_file());
+    assert!(!home.path().join("data/gallery.json").exists(), "the demo never touches the user's gallery");
 }

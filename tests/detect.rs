@@ -11,8 +11,18 @@ use whoisit::models;
 use whoisit::photo;
 
 fn detector() -> Detector {
-    let paths = models::ensure_for(whoisit::config::EmbedderKind::Dlib, &common::model_dir(), &Quiet).unwrap();
-    Detector::load(&paths.ssd_prototxt, &paths.ssd_weights, &DetectorConfig::default()).unwrap()
+    let paths = models::ensure_for(
+        whoisit::config::EmbedderKind::Dlib,
+        &common::model_dir(),
+        &Quiet,
+    )
+    .unwrap();
+    Detector::load(
+        &paths.ssd_prototxt,
+        &paths.ssd_weights,
+        &DetectorConfig::default(),
+    )
+    .unwrap()
 }
 
 fn detect(name: &str) -> (Mat, Vec<Detection>) {
@@ -25,7 +35,12 @@ fn assert_inside(faces: &[Detection], image: &Mat) {
     for f in faces {
         let [x, y, w, h] = f.rect;
         assert!(x >= 0 && y >= 0 && w > 0 && h > 0, "{f:?}");
-        assert!(x + w <= image.cols() && y + h <= image.rows(), "{f:?} outside {}x{}", image.cols(), image.rows());
+        assert!(
+            x + w <= image.cols() && y + h <= image.rows(),
+            "{f:?} outside {}x{}",
+            image.cols(),
+            image.rows()
+        );
     }
 }
 
@@ -37,7 +52,10 @@ fn astronaut_has_one_face_where_her_face_is() {
     // Eileen Collins' face sits in the upper middle of the 512x512 photo.
     let [x, y, w, h] = faces[0].rect;
     let (cx, cy) = (x + w / 2, y + h / 2);
-    assert!((180..320).contains(&cx) && (60..200).contains(&cy), "{faces:?}");
+    assert!(
+        (180..320).contains(&cx) && (60..200).contains(&cy),
+        "{faces:?}"
+    );
     assert_inside(&faces, &image);
 }
 
@@ -60,20 +78,31 @@ fn obama_has_one_face() {
 fn group_photo_has_every_face() {
     // Six people sit around the table in t1.jpg.
     let (image, faces) = detect("t1.jpg");
-    println!("t1.jpg: {} faces {:?}", faces.len(), faces.iter().map(|f| f.confidence).collect::<Vec<_>>());
+    println!(
+        "t1.jpg: {} faces {:?}",
+        faces.len(),
+        faces.iter().map(|f| f.confidence).collect::<Vec<_>>()
+    );
     assert_eq!(faces.len(), 6, "{faces:?}");
     assert_inside(&faces, &image);
 }
 
 #[test]
 fn a_frame_without_a_face_has_no_detection() {
-    let blank = Mat::new_rows_cols_with_default(480, 640, opencv::core::CV_8UC3, Scalar::new(90.0, 120.0, 150.0, 0.0)).unwrap();
+    let blank = Mat::new_rows_cols_with_default(
+        480,
+        640,
+        opencv::core::CV_8UC3,
+        Scalar::new(90.0, 120.0, 150.0, 0.0),
+    )
+    .unwrap();
     assert!(detector().detect(&blank).unwrap().is_empty());
 }
 
 #[test]
 fn a_1x1_and_an_empty_image_give_no_face_and_no_error() {
-    let one = Mat::new_rows_cols_with_default(1, 1, opencv::core::CV_8UC3, Scalar::all(128.0)).unwrap();
+    let one =
+        Mat::new_rows_cols_with_default(1, 1, opencv::core::CV_8UC3, Scalar::all(128.0)).unwrap();
     assert!(detector().detect(&one).unwrap().is_empty());
     assert!(detector().detect(&Mat::default()).unwrap().is_empty());
 }
@@ -96,9 +125,19 @@ fn a_face_cut_by_the_frame_edge_is_clipped_to_the_frame() {
 #[test]
 fn a_10000x10000_image_is_processed() {
     let face = photo::load(&common::photo("obama.jpg")).unwrap();
-    let mut big = Mat::new_rows_cols_with_default(10_000, 10_000, opencv::core::CV_8UC3, Scalar::all(40.0)).unwrap();
+    let mut big =
+        Mat::new_rows_cols_with_default(10_000, 10_000, opencv::core::CV_8UC3, Scalar::all(40.0))
+            .unwrap();
     let mut scaled = Mat::default();
-    opencv::imgproc::resize(&face, &mut scaled, Size::new(7_000, 8_750), 0.0, 0.0, opencv::imgproc::INTER_LINEAR).unwrap();
+    opencv::imgproc::resize(
+        &face,
+        &mut scaled,
+        Size::new(7_000, 8_750),
+        0.0,
+        0.0,
+        opencv::imgproc::INTER_LINEAR,
+    )
+    .unwrap();
     let mut target = big.roi_mut(Rect::new(1_500, 600, 7_000, 8_750)).unwrap();
     scaled.copy_to(&mut target).unwrap();
     let faces = detector().detect(&big).unwrap();

@@ -11,13 +11,31 @@ use whoisit::gallery::Gallery;
 fn obama_is_recognised_in_other_photos_and_biden_is_unknown() {
     let (mut pipeline, dir) = common::pipeline();
     let mut gallery = Gallery::open(dir.path()).unwrap();
-    enroll::person(&mut pipeline, &mut gallery, "Obama", &[common::photo("obama.jpg")]).unwrap();
+    enroll::person(
+        &mut pipeline,
+        &mut gallery,
+        "Obama",
+        &[common::photo("obama.jpg")],
+    )
+    .unwrap();
     pipeline.use_gallery(&gallery, 0.55);
 
-    for (name, expected) in [("obama2.jpg", "Obama"), ("obama3.jpg", "Obama"), ("biden.jpg", "unknown")] {
-        let image = whoisit::photo::pad_for_detection(&whoisit::photo::load(&common::photo(name)).unwrap()).unwrap();
+    for (name, expected) in [
+        ("obama2.jpg", "Obama"),
+        ("obama3.jpg", "Obama"),
+        ("biden.jpg", "unknown"),
+    ] {
+        let image =
+            whoisit::photo::pad_for_detection(&whoisit::photo::load(&common::photo(name)).unwrap())
+                .unwrap();
         let (faces, _) = pipeline.process(&image).unwrap();
-        println!("{name}: {:?}", faces.iter().map(|f| (&f.label, f.identity.distance)).collect::<Vec<_>>());
+        println!(
+            "{name}: {:?}",
+            faces
+                .iter()
+                .map(|f| (&f.label, f.identity.distance))
+                .collect::<Vec<_>>()
+        );
         assert_eq!(faces.len(), 1, "{name}");
         assert_eq!(faces[0].label, expected, "{name}: {:?}", faces[0].identity);
     }
@@ -46,7 +64,12 @@ fn johns_identification_and_stranger_rejection() {
         common::JOHNS
             .iter()
             .filter(|p| people.contains(p))
-            .flat_map(|p| all.iter().filter(move |(n, ..)| n == p).take(ENROLL).map(|(n, _, e)| (n.clone(), e.clone())))
+            .flat_map(|p| {
+                all.iter()
+                    .filter(move |(n, ..)| n == p)
+                    .take(ENROLL)
+                    .map(|(n, _, e)| (n.clone(), e.clone()))
+            })
             .collect()
     };
     let probes = |person: &'static str| all.iter().filter(move |(n, ..)| n == person).skip(ENROLL);
@@ -63,18 +86,29 @@ fn johns_identification_and_stranger_rejection() {
                 None => unknown += 1,
                 Some(other) => {
                     wrong += 1;
-                    println!("MISTAKE {} taken for {other} ({:?})", path.display(), id.distance);
+                    println!(
+                        "MISTAKE {} taken for {other} ({:?})",
+                        path.display(),
+                        id.distance
+                    );
                 }
             }
         }
     }
     let accuracy = correct as f64 / total as f64;
-    println!("johns identification: {correct}/{total} correct ({:.1}%), {unknown} unknown, {wrong} wrong", accuracy * 100.0);
+    println!(
+        "johns identification: {correct}/{total} correct ({:.1}%), {unknown} unknown, {wrong} wrong",
+        accuracy * 100.0
+    );
 
     // Each John in turn is a stranger to a gallery of the other four.
     let (mut rejected, mut strangers) = (0, 0);
     for stranger in common::JOHNS {
-        let others: Vec<&str> = common::JOHNS.iter().copied().filter(|p| *p != stranger).collect();
+        let others: Vec<&str> = common::JOHNS
+            .iter()
+            .copied()
+            .filter(|p| *p != stranger)
+            .collect();
         let matcher = whoisit::matcher::Matcher::new(0.55, enrolled_rows(&others));
         for (_, _, e) in all.iter().filter(|(n, ..)| n == stranger) {
             strangers += 1;

@@ -11,9 +11,17 @@ use whoisit::fetch::{self, Fetcher, Quiet};
 use whoisit::pipeline::Pipeline;
 
 /// The dlib source tarball: the labelled `johns` set (5 people x 11 photos) is in it.
-const DLIB_TARBALL: &str = "http://deb.debian.org/debian/pool/main/d/dlib/dlib_19.24+dfsg.orig.tar.bz2";
-const DLIB_TARBALL_SHA256: &str = "66b4263822a2ff91a3e769e501c7d7927a13089e178c1427ec19cb0475823cf6";
-pub const JOHNS: [&str; 5] = ["John_Salley", "John_Savage", "John_Schneider", "John_Shimkus", "John_Simm"];
+const DLIB_TARBALL: &str =
+    "http://deb.debian.org/debian/pool/main/d/dlib/dlib_19.24+dfsg.orig.tar.bz2";
+const DLIB_TARBALL_SHA256: &str =
+    "66b4263822a2ff91a3e769e501c7d7927a13089e178c1427ec19cb0475823cf6";
+pub const JOHNS: [&str; 5] = [
+    "John_Salley",
+    "John_Savage",
+    "John_Schneider",
+    "John_Shimkus",
+    "John_Simm",
+];
 
 /// Tests of one binary run in parallel; downloads are done one at a time.
 static FETCH_LOCK: Mutex<()> = Mutex::new(());
@@ -25,11 +33,18 @@ pub fn data_dir() -> PathBuf {
 
 /// A photo of `tests/data.ron`, fetched and checked on first use.
 pub fn photo(name: &str) -> PathBuf {
-    let manifest = fetch::parse_manifest(include_str!("../data.ron"), Path::new("tests/data.ron")).expect("tests/data.ron");
-    let artifact = manifest.iter().find(|a| a.file == name).unwrap_or_else(|| panic!("{name} is not in tests/data.ron"));
+    let manifest = fetch::parse_manifest(include_str!("../data.ron"), Path::new("tests/data.ron"))
+        .expect("tests/data.ron");
+    let artifact = manifest
+        .iter()
+        .find(|a| a.file == name)
+        .unwrap_or_else(|| panic!("{name} is not in tests/data.ron"));
     let dir = data_dir().join("photos");
     let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    Fetcher::new(&Quiet).unwrap().ensure(artifact, &dir).unwrap_or_else(|e| panic!("{e}"));
+    Fetcher::new(&Quiet)
+        .unwrap()
+        .ensure(artifact, &dir)
+        .unwrap_or_else(|e| panic!("{e}"));
     dir.join(name)
 }
 
@@ -41,7 +56,12 @@ pub fn johns() -> PathBuf {
         std::fs::create_dir_all(data_dir()).unwrap();
         let count = Fetcher::new(&Quiet)
             .unwrap()
-            .extract_tree(DLIB_TARBALL, DLIB_TARBALL_SHA256, "dlib-19.24+dfsg/examples/johns", &dir)
+            .extract_tree(
+                DLIB_TARBALL,
+                DLIB_TARBALL_SHA256,
+                "dlib-19.24+dfsg/examples/johns",
+                &dir,
+            )
             .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(count, 55, "the johns set has 5 people x 11 photos");
     }
@@ -62,12 +82,14 @@ pub fn config(data_dir: &Path, embedder: EmbedderKind) -> Config {
 pub fn pipeline() -> (Pipeline, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let pipeline = Pipeline::load(&config(dir.path(), EmbedderKind::Dlib), &Quiet).unwrap_or_else(|e| panic!("{e}"));
+    let pipeline = Pipeline::load(&config(dir.path(), EmbedderKind::Dlib), &Quiet)
+        .unwrap_or_else(|e| panic!("{e}"));
     (pipeline, dir)
 }
 
 /// The model dir tests share with the app.
 pub fn model_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| Config::default().model_dir().unwrap()).clone()
+    DIR.get_or_init(|| Config::default().model_dir().unwrap())
+        .clone()
 }
