@@ -385,14 +385,81 @@ fn without_a_camera_the_app_runs_the_demo_with_a_known_and_an_unknown_face() {
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("no-camera.ron");
     std::fs::write(&config, r#"(source: "7")"#).unwrap();
-    let output = whoisit(home.path()).env("RUST_LOG", "whoisit=warn").arg("--config").arg(&config).output().unwrap();
+    let output = whoisit(home.path())
+        .env("RUST_LOG", "whoisit=warn")
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("camera 7") && stderr.contains("running the built-in demo"), "{stderr}");
+    assert!(
+        stderr.contains("camera 7") && stderr.contains("running the built-in demo"),
+        "{stderr}"
+    );
     let stdout = String::from_utf8(output.stdout).unwrap();
-    let frames: Vec<Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
-    let both = frames.iter().filter(|f| f.get("faces").is_some() && labels(f) == ["Barack Obama", "unknown"]).count();
-    assert!(both > 50, "{both} frames show the known and the unknown face side by side");
-    assert!(home.path().join("cache/whoisit/demo/demo-640x480.avi").is_file());
-    assert!(!home.path().join("data/gallery.json").exists(), "the demo never touches the user's gallery");
+    let frames: Vec<Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let both = frames
+        .iter()
+        .filter(|f| f.get("faces").is_some() && labels(f) == ["Barack Obama", "unknown"])
+        .count();
+    assert!(
+        both > 50,
+        "{both} frames show the known and the unknown face side by side"
+    );
+    assert!(
+        home.path()
+            .join("cache/whoisit/demo/demo-640x480.avi")
+            .is_file()
+    );
+    assert!(
+        !home.path().join("data/gallery.json").exists(),
+        "the demo never touches the user's gallery"
+    );
+}
+
+#[test]
+fn a_file_source_gives_the_same_results_every_run() {
+    let home = tempfile::tempdir().unwrap();
+    enroll_obama(home.path());
+    let clip = home.path().join("short.avi");
+    two_people(14, 15.0).write_video(&clip).unwrap();
+    let faces = |frames: Vec<Value>| {
+        frames
+            .into_iter()
+            .map(|f| f["faces"].clone())
+            .collect::<Vec<_>>()
+    };
+    let (first, _) = recognize(home.path(), clip.to_str().unwrap(), &[]);
+    let (second, _) = recognize(home.path(), clip.to_str().unwrap(), &[]);
+    assert_eq!(faces(first), faces(second));
+}
+
+#[test]
+fn missing_models_are_fetched_on_first_start() {
+    let home = tempfile::tempdir().unwrap();
+    let models = home.path().join("empty-models");
+    let clip = home.path().join("one.avi");
+    two_people(3, 15.0).write_video(&clip).unwrap();
+    whoisit_with_models(home.path(), &models)
+        .args([
+            "recognize",
+            "--headless",
+            "--source",
+            clip.to_str().unwrap(),
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(r#""processed":3"#));
+    for model in whoisit::models::required(whoisit::config::EmbedderKind::Dlib).unwrap() {
+        assert_eq!(
+            model.artifact.status(&models).unwrap(),
+            whoisit::fetch::Status::Present,
+            "{}",
+            model.id
+        );
+    }
 }

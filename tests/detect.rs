@@ -144,3 +144,22 @@ fn a_10000x10000_image_is_processed() {
     assert_eq!(faces.len(), 1, "{faces:?}");
     assert_inside(&faces, &big);
 }
+
+#[test]
+fn faces_under_the_minimum_size_are_skipped() {
+    // messi5's face is 30x39 px: found with the default 20 px minimum, skipped with 40.
+    let image = photo::load(&common::photo("messi5.jpg")).unwrap();
+    let paths = models::ensure_for(
+        whoisit::config::EmbedderKind::Dlib,
+        &common::model_dir(),
+        &Quiet,
+    )
+    .unwrap();
+    let strict = DetectorConfig {
+        min_face_px: 40,
+        ..DetectorConfig::default()
+    };
+    let mut detector = Detector::load(&paths.ssd_prototxt, &paths.ssd_weights, &strict).unwrap();
+    assert!(detector.detect(&image).unwrap().is_empty());
+    assert_eq!(self::detector().detect(&image).unwrap().len(), 1);
+}
