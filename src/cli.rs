@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::capture::Source;
 use crate::config::{Config, EmbedderKind};
+use crate::enroll::Enrollment;
 use crate::fetch::{Progress, Status};
 use crate::gallery::Gallery;
 use crate::pipeline::Pipeline;
@@ -75,6 +76,12 @@ enum Command {
     Recognize(RecognizeArgs),
     /// Enroll a person from photos, or everyone in a dataset folder.
     Enroll(EnrollArgs),
+    /// List, add, import, rename and remove enrolled people.
+    #[command(subcommand)]
+    People(PeopleCommand),
+    /// Export, import, check and re-embed the gallery of enrolled faces.
+    #[command(subcommand)]
+    Gallery(GalleryCommand),
     /// Download, verify and list the model files.
     #[command(subcommand)]
     Models(ModelsCommand),
@@ -125,6 +132,46 @@ struct EnrollArgs {
 }
 
 #[derive(Debug, Subcommand)]
+enum PeopleCommand {
+    /// Everyone enrolled: faces, when last recognised, when enrolled.
+    List,
+    /// Enroll a person (new or existing) from photos; all or nothing.
+    Add {
+        name: String,
+        #[arg(required = true, value_name = "PHOTO")]
+        photos: Vec<PathBuf>,
+    },
+    /// Enroll everyone of DIR/<person>/<photo>; running it again adds nothing twice.
+    Import {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Give an enrolled person another name.
+    Rename { old: String, new: String },
+    /// Delete a person with all their faces, embeddings and images.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+enum GalleryCommand {
+    /// Write every person, face, embedding and image to a portable JSON file (format:
+    /// "whoisit-gallery" version 1, see src/gallery.rs `ExportFile`).
+    Export {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Add the people of an export file; faces already present are skipped. All or nothing.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Check the gallery's integrity; exits non-zero when something is wrong.
+    Check,
+    /// Compute embeddings for the configured embedder from the stored face images.
+    Reembed,
+}
+
+#[derive(Debug, Subcommand)]
 enum ModelsCommand {
     /// Download the models the configured embedder needs (all with --all); checks sha256 and
     /// replaces missing or corrupt files. Safe to run again.
@@ -146,6 +193,8 @@ pub fn main() -> Result<()> {
         None => run_default(&config),
         Some(Command::Recognize(args)) => recognize_cmd(&config, args),
         Some(Command::Enroll(args)) => enroll_cmd(&config, args),
+        Some(Command::People(cmd)) => people_cmd(&config, cmd),
+        Some(Command::Gallery(cmd)) => gallery_cmd(&config, cmd),
         Some(Command::Models(cmd)) => models_cmd(&config, cmd),
         Some(Command::Demo(args)) => demo_cmd(&config, &args),
     }
@@ -302,37 +351,211 @@ fn demo_cmd(config: &Config, args: &DemoArgs) -> Result<()> {
 }
 
 fn enroll_cmd(config: &Config, args: EnrollArgs) -> Result<()> {
-    let mut pipeline = Pipeline::load(config, &Bar::default())?;
-    let mut gallery = Gallery::open(&config.data_dir()?)?;
     match (args.name, args.dir) {
-        (Some(name), None) => {
-            let count = enroll::person(&mut pipeline, &mut gallery, &name, &args.photos)?;
-            println!(
-                "enrolled {name}: {count} face(s) into {}",
-                gallery.path().display()
-            );
-        }
-        (None, Some(dir)) => {
-            let report = enroll::dataset(&mut pipeline, &mut gallery, &dir)?;
-            for (name, count) in &report.enrolled {
-                println!("enrolled {name}: {count} face(s)");
-            }
-            for (path, reason) in &report.skipped {
-                eprintln!("skipped {}: {reason}", path.display());
-            }
-            println!(
-                "{} people enrolled into {}, {} photo(s) skipped",
-                report.enrolled.len(),
-                gallery.path().display(),
-                report.skipped.len()
-            );
-            if report.enrolled.is_empty() {
-                bail!("no face could be enrolled from {}", dir.display());
-            }
-        }
+        (Some(name), None) => add_person(config, &name, &args.photos),
+        (None, Some(dir)) => import_dataset(config, &dir),
         _ => bail!("give --name NAME PHOTO... or --dir DIR"),
     }
+}
+
+fn add_person(config: &Config, name: &str, photos: &[PathBuf]) -> Result<()> {
+    let mut pipeline = Pipeline::load(config, &Bar::default())?;
+    let mut gallery = Gallery::open(&config.data_dir()?)?;
+    let report = enroll::person(
+        &mut pipeline,
+        &mut gallery,
+        &Enrollment::from_config(config),
+        name,
+        photos,
+    )?;
+    for warning in &report.warnings {
+        tracing::warn!("{warning}");
+    }
+    let name = name.trim();
+    println!(
+        "enrolled {name}: {} face(s) added into {}",
+        report.added,
+        gallery.path().display()
+    );
     Ok(())
+}
+
+fn import_dataset(config: &Config, dir: &std::path::Path) -> Result<()> {
+    let mut pipeline = Pipeline::load(config, &Bar::default())?;
+    let mut gallery = Gallery::open(&config.data_dir()?)?;
+    let report = enroll::dataset(
+        &mut pipeline,
+        &mut gallery,
+        &Enrollment::from_config(config),
+        dir,
+    )?;
+    for (name, count) in &report.enrolled {
+        println!("enrolled {name}: {count} face(s)");
+    }
+    for (path, reason) in &report.skipped {
+        eprintln!("skipped {}: {reason}", path.display());
+    }
+    for warning in &report.warnings {
+        tracing::warn!("{warning}");
+    }
+    println!(
+        "{} people enrolled into {}, {} photo(s) already enrolled, {} skipped",
+        report.enrolled.len(),
+        gallery.path().display(),
+        report.unchanged,
+        report.skipped.len()
+    );
+    if report.enrolled.is_empty() && report.unchanged == 0 {
+        bail!("no face could be enrolled from {}", dir.display());
+    }
+    Ok(())
+}
+
+fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
+    let open = || -> Result<Gallery> { Ok(Gallery::open(&config.data_dir()?)?) };
+    match cmd {
+        PeopleCommand::List => {
+            let people = open()?.people()?;
+            println!(
+                "{:<30} {:>5}  {:<20} {:<20}",
+                "NAME", "FACES", "LAST SEEN", "ENROLLED"
+            );
+            for p in &people {
+                let last_seen = p
+                    .last_seen
+                    .map(format_time)
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{:<30} {:>5}  {:<20} {:<20}",
+                    p.name,
+                    p.faces,
+                    last_seen,
+                    format_time(p.created)
+                );
+            }
+            println!("{} people", people.len());
+        }
+        PeopleCommand::Add { name, photos } => add_person(config, &name, &photos)?,
+        PeopleCommand::Import { dir } => import_dataset(config, &dir)?,
+        PeopleCommand::Rename { old, new } => {
+            open()?.rename(&old, &new)?;
+            println!("renamed {old} to {}", new.trim());
+        }
+        PeopleCommand::Remove { name } => {
+            let removed = open()?.remove(&name)?;
+            println!(
+                "removed {name}: {} face(s), {} embedding(s), {} image(s)",
+                removed.faces, removed.embeddings, removed.images
+            );
+        }
+    }
+    Ok(())
+}
+
+fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
+    let open = || -> Result<Gallery> { Ok(Gallery::open(&config.data_dir()?)?) };
+    match cmd {
+        GalleryCommand::Export { file } => {
+            let export = open()?.export()?;
+            let faces: usize = export.people.iter().map(|p| p.faces.len()).sum();
+            let json = serde_json::to_vec_pretty(&export)?;
+            // Written beside its final name, then renamed: a failed export never leaves half a file.
+            let dir = file
+                .parent()
+                .filter(|d| !d.as_os_str().is_empty())
+                .unwrap_or(std::path::Path::new("."));
+            let mut staged = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("cannot write in {}", dir.display()))?;
+            staged.write_all(&json)?;
+            staged
+                .persist(&file)
+                .with_context(|| format!("cannot write {}", file.display()))?;
+            println!(
+                "exported {} people, {faces} face(s) to {}",
+                export.people.len(),
+                file.display()
+            );
+        }
+        GalleryCommand::Import { file } => {
+            let text =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let export: crate::gallery::ExportFile = serde_json::from_slice(&text)
+                .with_context(|| format!("{} is not a whoisit gallery export", file.display()))?;
+            let added = open()?.import(&export)?;
+            println!(
+                "imported {added} face(s) of {} people from {}",
+                export.people.len(),
+                file.display()
+            );
+        }
+        GalleryCommand::Check => {
+            let gallery = open()?;
+            let report = gallery.check()?;
+            println!(
+                "{}: {} people, {} faces, {} embeddings",
+                gallery.path().display(),
+                report.people,
+                report.faces,
+                report.embeddings
+            );
+            if !report.problems.is_empty() {
+                for problem in &report.problems {
+                    eprintln!("problem: {problem}");
+                }
+                bail!("the gallery has {} problem(s)", report.problems.len());
+            }
+            println!("ok");
+        }
+        GalleryCommand::Reembed => {
+            let mut pipeline = Pipeline::load(config, &Bar::default())?;
+            let mut gallery = open()?;
+            let bar = indicatif::ProgressBar::with_draw_target(
+                None,
+                indicatif::ProgressDrawTarget::stderr(),
+            );
+            let report = enroll::reembed(&mut pipeline, &mut gallery, |done, total| {
+                bar.set_length(total as u64);
+                bar.set_position(done as u64);
+            })?;
+            bar.finish_and_clear();
+            println!(
+                "{} face(s) embedded with {}",
+                report.embedded,
+                pipeline.embedder_id()
+            );
+            for failure in &report.failed {
+                eprintln!("failed: {failure}");
+            }
+            if report.without_image > 0 {
+                eprintln!(
+                    "{} face(s) have no stored image (keep_images was off): enroll those people again",
+                    report.without_image
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Unix seconds as UTC "YYYY-MM-DD HH:MM".
+fn format_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), to print dates without a date crate.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3_600,
+        rem % 3_600 / 60
+    )
 }
 
 fn models_cmd(config: &Config, cmd: ModelsCommand) -> Result<()> {
@@ -379,4 +602,14 @@ fn models_cmd(config: &Config, cmd: ModelsCommand) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_print_as_utc_dates() {
+        assert_eq!(super::format_time(0), "1970-01-01 00:00");
+        assert_eq!(super::format_time(951_782_400), "2000-02-29 00:00");
+        assert_eq!(super::format_time(1_795_467_000), "2026-11-23 20:50");
+    }
 }

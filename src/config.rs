@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::quality::QualityGate;
 
 /// The documented defaults, compiled into the binary so that it runs from anywhere.
 pub const DEFAULT_RON: &str = include_str!("../config/default.ron");
@@ -49,6 +50,8 @@ pub struct Config {
     pub model_dir: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub opencv_threads: i32,
+    pub enrollment: QualityGate,
+    pub keep_images: bool,
 }
 
 impl Default for Config {
@@ -61,6 +64,8 @@ impl Default for Config {
             model_dir: None,
             data_dir: None,
             opencv_threads: 0,
+            enrollment: QualityGate::default(),
+            keep_images: true,
         }
     }
 }

@@ -4,6 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::Config;
+use crate::enroll::Enrollment;
 use crate::error::Result;
 use crate::fetch::{self, Fetcher, Progress};
 use crate::gallery::Gallery;
@@ -41,10 +42,12 @@ pub fn prepare(config: &Config, progress: &dyn Progress) -> Result<Demo> {
     };
     let mut gallery = Gallery::open(&data_dir)?;
     let mut pipeline = Pipeline::load(&demo_config, progress)?;
-    if gallery.embeddings(pipeline.embedder_id()).next().is_none() {
+    if gallery.embeddings(pipeline.embedder_id())?.is_empty() {
+        let enrollment = Enrollment::from_config(&demo_config);
         crate::enroll::person(
             &mut pipeline,
             &mut gallery,
+            &enrollment,
             KNOWN,
             &[photos.join("obama.jpg")],
         )?;

@@ -29,6 +29,7 @@ pub mod matcher;
 pub mod models;
 pub mod photo;
 pub mod pipeline;
+pub mod quality;
 pub mod recognize;
 pub mod synth;
 

@@ -1,6 +1,7 @@
-//! Matching: the nearest enrolled face by L2 distance; farther than the threshold is unknown.
+//! Matching: the nearest enrolled *person* by L2 distance (the distance to that person's closest
+//! face), and the margin to the runner-up. Farther than the threshold is unknown.
 
-use ndarray::{Array2, Axis};
+use ndarray::{Array1, Array2, ArrayView1};
 use serde::Serialize;
 
 use crate::embed::{DIM, Embedding};
@@ -10,10 +11,13 @@ use crate::embed::{DIM, Embedding};
 pub struct Identity {
     /// The enrolled person, or `None` for unknown.
     pub name: Option<String>,
-    /// Distance to the nearest enrolled face (`None` with an empty gallery).
+    /// Distance to the nearest person's closest face (`None` with an empty gallery).
     pub distance: Option<f32>,
-    /// The nearest enrolled person even when too far to count, to help set the threshold.
+    /// The nearest person even when too far to count, to help set the threshold.
     pub nearest: Option<String>,
+    /// How much farther the second-nearest person is (`None` with fewer than two people).
+    /// A small margin means the two are hard to tell apart.
+    pub margin: Option<f32>,
 }
 
 impl Identity {
@@ -27,27 +31,42 @@ impl Identity {
 pub struct Matcher {
     threshold: f32,
     names: Vec<String>,
+    /// For each row, its index in `names`.
+    person_of_row: Vec<usize>,
     rows: Array2<f32>,
+    /// Squared norm of each row, for |a-b|² = |a|² + |b|² - 2a·b.
+    row_norms: Array1<f32>,
 }
 
 impl Matcher {
     pub fn new(threshold: f32, entries: impl IntoIterator<Item = (String, Embedding)>) -> Matcher {
-        let mut names = Vec::new();
+        let mut names: Vec<String> = Vec::new();
+        let mut person_of_row = Vec::new();
         let mut flat = Vec::new();
         for (name, embedding) in entries {
             if embedding.0.len() != DIM {
                 tracing::warn!(%name, len = embedding.0.len(), "skipping an enrolled embedding of the wrong length");
                 continue;
             }
-            names.push(name);
+            let person = match names.iter().position(|n| *n == name) {
+                Some(i) => i,
+                None => {
+                    names.push(name);
+                    names.len() - 1
+                }
+            };
+            person_of_row.push(person);
             flat.extend_from_slice(&embedding.0);
         }
-        let rows =
-            Array2::from_shape_vec((names.len(), DIM), flat).expect("rows of DIM values each");
+        let rows = Array2::from_shape_vec((person_of_row.len(), DIM), flat)
+            .expect("rows of DIM values each");
+        let row_norms = rows.rows().into_iter().map(|r| r.dot(&r)).collect();
         Matcher {
             threshold,
             names,
+            person_of_row,
             rows,
+            row_norms,
         }
     }
 
@@ -55,34 +74,47 @@ impl Matcher {
         self.threshold
     }
 
+    /// Enrolled faces.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.person_of_row.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.person_of_row.is_empty()
+    }
+
+    /// Enrolled people.
+    pub fn people(&self) -> usize {
+        self.names.len()
     }
 
     pub fn identify(&self, embedding: &Embedding) -> Identity {
-        let query = ndarray::ArrayView1::from(&embedding.0[..]);
-        let nearest = (&self.rows - &query)
-            .mapv(|d| d * d)
-            .sum_axis(Axis(1))
-            .iter()
-            .enumerate()
-            .min_by(|a, b| a.1.total_cmp(b.1))
-            .map(|(row, squared)| (row, squared.sqrt()));
-        match nearest {
-            None => Identity {
+        let query = ArrayView1::from(&embedding.0[..]);
+        let dots = self.rows.dot(&query);
+        let query_norm = query.dot(&query);
+        let mut best = vec![f32::INFINITY; self.names.len()];
+        for ((&person, &norm), &dot) in self.person_of_row.iter().zip(&self.row_norms).zip(&dots) {
+            let squared = (norm + query_norm - 2.0 * dot).max(0.0);
+            if squared < best[person] {
+                best[person] = squared;
+            }
+        }
+        let mut order: Vec<usize> = (0..best.len()).collect();
+        order.sort_by(|&a, &b| best[a].total_cmp(&best[b]));
+        let Some(&first) = order.first() else {
+            return Identity {
                 name: None,
                 distance: None,
                 nearest: None,
-            },
-            Some((row, distance)) => Identity {
-                name: (distance <= self.threshold).then(|| self.names[row].clone()),
-                distance: Some(distance),
-                nearest: Some(self.names[row].clone()),
-            },
+                margin: None,
+            };
+        };
+        let distance = best[first].sqrt();
+        Identity {
+            name: (distance <= self.threshold).then(|| self.names[first].clone()),
+            distance: Some(distance),
+            nearest: Some(self.names[first].clone()),
+            margin: order.get(1).map(|&second| best[second].sqrt() - distance),
         }
     }
 }
@@ -97,6 +129,10 @@ mod tests {
         Embedding(v)
     }
 
+    fn close(a: Option<f32>, b: f32) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-5)
+    }
+
     #[test]
     fn nearest_within_threshold_is_named_and_farther_is_unknown() {
         let matcher = Matcher::new(
@@ -106,16 +142,33 @@ mod tests {
                 ("bob".to_string(), unit(1, 1.0)),
             ],
         );
-        let near_ann = unit(0, 1.3);
-        let id = matcher.identify(&near_ann);
+        let id = matcher.identify(&unit(0, 1.3));
         assert_eq!(id.name.as_deref(), Some("ann"));
-        assert!((id.distance.unwrap() - 0.3).abs() < 1e-6);
+        assert!(close(id.distance, 0.3));
+        // bob is sqrt(1.3² + 1) away.
+        assert!(close(id.margin, (1.69f32 + 1.0).sqrt() - 0.3));
 
-        let far = unit(2, 1.0);
-        let id = matcher.identify(&far);
+        let id = matcher.identify(&unit(2, 1.0));
         assert_eq!(id.label(), "unknown");
-        assert!((id.distance.unwrap() - 2f32.sqrt()).abs() < 1e-6);
+        assert!(close(id.distance, 2f32.sqrt()));
         assert!(id.nearest.is_some());
+    }
+
+    #[test]
+    fn a_person_is_as_near_as_their_closest_face() {
+        let matcher = Matcher::new(
+            0.55,
+            [
+                ("ann".to_string(), unit(0, 1.0)),
+                ("bob".to_string(), unit(1, 1.0)),
+                ("ann".to_string(), unit(1, 1.2)),
+            ],
+        );
+        assert_eq!((matcher.len(), matcher.people()), (3, 2));
+        let id = matcher.identify(&unit(1, 1.15));
+        assert_eq!(id.name.as_deref(), Some("ann"));
+        assert!(close(id.distance, 0.05));
+        assert!(close(id.margin, 0.1));
     }
 
     #[test]
@@ -123,13 +176,15 @@ mod tests {
         let matcher = Matcher::new(0.5, [("ann".to_string(), unit(0, 1.0))]);
         assert_eq!(matcher.identify(&unit(0, 1.5)).label(), "ann");
         assert_eq!(matcher.identify(&unit(0, 1.51)).label(), "unknown");
+        assert_eq!(matcher.identify(&unit(0, 1.0)).margin, None);
         let empty = Matcher::new(0.5, []);
         assert_eq!(
             empty.identify(&unit(0, 1.0)),
             Identity {
                 name: None,
                 distance: None,
-                nearest: None
+                nearest: None,
+                margin: None
             }
         );
     }

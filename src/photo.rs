@@ -2,24 +2,26 @@
 
 use std::path::Path;
 
-use opencv::core::{Mat, Scalar};
+use opencv::core::{Mat, Scalar, Vector};
 use opencv::imgcodecs;
 use opencv::prelude::*;
+use sha2::Digest as _;
 
 use crate::error::{Error, Result};
 
 /// Loads a photo as BGR. A missing file and a file that is not an image are told apart.
 pub fn load(path: &Path) -> Result<Mat> {
-    let metadata = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
-    if !metadata.is_file() {
-        return Err(Error::InvalidArgument(format!(
-            "{} is not a file",
-            path.display()
-        )));
-    }
-    // imread returns an empty Mat for anything it cannot decode; it does not say why.
-    let image =
-        imgcodecs::imread(path, imgcodecs::IMREAD_COLOR).map_err(|_| Error::NotAnImage {
+    read(path).map(|(image, _)| image)
+}
+
+/// Loads a photo as BGR, with the sha256 of its bytes (which identifies it for idempotent
+/// imports).
+pub fn read(path: &Path) -> Result<(Mat, String)> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    // imdecode gives an empty Mat for anything it cannot decode; it does not say why.
+    let image = imgcodecs::imdecode(&Vector::<u8>::from_slice(&bytes), imgcodecs::IMREAD_COLOR)
+        .map_err(|_| Error::NotAnImage {
             path: path.to_path_buf(),
         })?;
     if image.empty() {
@@ -27,7 +29,7 @@ pub fn load(path: &Path) -> Result<Mat> {
             path: path.to_path_buf(),
         });
     }
-    Ok(image)
+    Ok((image, sha256))
 }
 
 /// Adds a black border of a quarter of the photo's size on every side. The SSD misses faces

@@ -1,8 +1,10 @@
 //! The recognition pipeline: detect, align, embed, match. `Pipeline` does it for one frame;
 //! `spawn_worker` runs it in the detector/encoder thread, fed by the capture thread.
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::thread::JoinHandle;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use opencv::core::Mat;
@@ -56,7 +58,16 @@ pub struct Pipeline {
     detector: Detector,
     embedder: Embedder,
     matcher: Matcher,
+    threshold: f32,
+    /// Where the gallery lives; the worker watches it for changes.
+    gallery_dir: PathBuf,
 }
+
+/// How often the worker asks whether the gallery changed: a new enrollment shows up in a
+/// running app well within a second.
+const GALLERY_POLL: Duration = Duration::from_millis(250);
+/// How often the worker records who was seen (`people list` shows it).
+const SEEN_FLUSH: Duration = Duration::from_secs(30);
 
 fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
@@ -81,24 +92,30 @@ impl Pipeline {
             detector,
             embedder,
             matcher: Matcher::new(config.threshold, []),
+            threshold: config.threshold,
+            gallery_dir: config.data_dir()?,
         };
-        pipeline.use_gallery(&Gallery::open(&config.data_dir()?)?, config.threshold);
+        pipeline.reload_gallery(&Gallery::open(&pipeline.gallery_dir)?)?;
         Ok(pipeline)
     }
 
     /// Matches against `gallery`'s faces from this pipeline's embedder from now on.
-    pub fn use_gallery(&mut self, gallery: &Gallery, threshold: f32) {
+    pub fn reload_gallery(&mut self, gallery: &Gallery) -> Result<()> {
         let id = self.embedder.id();
-        let other = gallery.faces_without(id);
-        if other > 0 {
+        let lacking = gallery.count_without(id)?;
+        if lacking > 0 {
             tracing::warn!(
-                faces = other,
-                embedder = id,
-                "some enrolled faces were made by another embedder and are not used; enroll those people again"
+                "{lacking} enrolled face(s) have no embedding from {id} and are not matched; run `whoisit gallery reembed`"
             );
         }
-        self.matcher = Matcher::new(threshold, gallery.embeddings(id));
-        tracing::info!(faces = self.matcher.len(), embedder = id, "gallery loaded");
+        self.matcher = Matcher::new(self.threshold, gallery.embeddings(id)?);
+        tracing::info!(
+            people = self.matcher.people(),
+            faces = self.matcher.len(),
+            embedder = id,
+            "gallery loaded"
+        );
+        Ok(())
     }
 
     pub fn embedder_id(&self) -> &'static str {
@@ -110,26 +127,44 @@ impl Pipeline {
         &self.embedder
     }
 
+    /// Faces of a BGR image, most confident first, and the milliseconds it took.
+    pub fn detect(&mut self, bgr: &Mat) -> Result<(Vec<Detection>, f64)> {
+        let start = Instant::now();
+        let faces = self.detector.detect(bgr)?;
+        Ok((faces, ms_since(start)))
+    }
+
+    /// Aligns and embeds the given faces of a BGR image; also returns align and embed times.
+    pub fn embed(&mut self, bgr: &Mat, faces: &[Detection]) -> Result<(Vec<Embedding>, f64, f64)> {
+        if faces.is_empty() {
+            return Ok((Vec::new(), 0.0, 0.0));
+        }
+        let mut frame = FrameImage::new(bgr);
+        let start = Instant::now();
+        let aligned = self.embedder.align(&mut frame, faces)?;
+        let align_ms = ms_since(start);
+        let start = Instant::now();
+        let embeddings = self.embedder.embed(&mut frame, &aligned)?;
+        Ok((embeddings, align_ms, ms_since(start)))
+    }
+
     /// Detects and embeds every face of a BGR image.
     pub fn embed_faces(
         &mut self,
         bgr: &Mat,
     ) -> Result<(Vec<Detection>, Vec<Embedding>, StageTimes)> {
-        let mut times = StageTimes::default();
-        let start = Instant::now();
-        let faces = self.detector.detect(bgr)?;
-        times.detect = ms_since(start);
-        if faces.is_empty() {
-            return Ok((faces, Vec::new(), times));
-        }
-        let mut frame = FrameImage::new(bgr);
-        let start = Instant::now();
-        let aligned = self.embedder.align(&mut frame, &faces)?;
-        times.align = ms_since(start);
-        let start = Instant::now();
-        let embeddings = self.embedder.embed(&mut frame, &aligned)?;
-        times.embed = ms_since(start);
-        Ok((faces, embeddings, times))
+        let (faces, detect) = self.detect(bgr)?;
+        let (embeddings, align, embed) = self.embed(bgr, &faces)?;
+        Ok((
+            faces,
+            embeddings,
+            StageTimes {
+                detect,
+                align,
+                embed,
+                matching: 0.0,
+            },
+        ))
     }
 
     /// Recognises every face of a BGR frame.
@@ -153,17 +188,20 @@ impl Pipeline {
     }
 
     /// Runs the pipeline in the detector/encoder thread until the frames stop coming or the
-    /// receiver of results goes away.
+    /// receiver of results goes away. It picks up gallery changes made by other processes.
     pub fn spawn_worker(
         mut self,
         frames: Receiver<Frame>,
         results: Sender<FrameResult>,
     ) -> Result<JoinHandle<Result<()>>> {
+        let mut watch = GalleryWatch::open(&self.gallery_dir)?;
         std::thread::Builder::new()
             .name("detect-embed".into())
             .spawn(move || {
                 for frame in frames {
+                    watch.refresh(&mut self)?;
                     let (faces, timings_ms) = self.process(&frame.image)?;
+                    watch.saw(&faces);
                     let result = FrameResult {
                         frame: frame.index,
                         timestamp_ms: frame.timestamp_ms,
@@ -175,8 +213,61 @@ impl Pipeline {
                         break;
                     }
                 }
-                Ok(())
+                watch.flush_seen()
             })
             .map_err(|e| Error::io("detect-embed thread", e))
+    }
+}
+
+/// The worker's own connection to the gallery: notices commits by others, records who was seen.
+struct GalleryWatch {
+    gallery: Gallery,
+    version: i64,
+    checked: Instant,
+    seen: BTreeSet<String>,
+    flushed: Instant,
+}
+
+impl GalleryWatch {
+    fn open(dir: &std::path::Path) -> Result<GalleryWatch> {
+        let gallery = Gallery::open(dir)?;
+        Ok(GalleryWatch {
+            version: gallery.data_version()?,
+            gallery,
+            checked: Instant::now(),
+            seen: BTreeSet::new(),
+            flushed: Instant::now(),
+        })
+    }
+
+    fn refresh(&mut self, pipeline: &mut Pipeline) -> Result<()> {
+        if self.checked.elapsed() < GALLERY_POLL {
+            return Ok(());
+        }
+        self.checked = Instant::now();
+        let version = self.gallery.data_version()?;
+        if version != self.version {
+            self.version = version;
+            tracing::info!("the gallery changed; reloading it");
+            pipeline.reload_gallery(&self.gallery)?;
+        }
+        if self.flushed.elapsed() >= SEEN_FLUSH {
+            self.flush_seen()?;
+        }
+        Ok(())
+    }
+
+    fn saw(&mut self, faces: &[FaceResult]) {
+        self.seen
+            .extend(faces.iter().filter_map(|f| f.identity.name.clone()));
+    }
+
+    fn flush_seen(&mut self) -> Result<()> {
+        self.flushed = Instant::now();
+        if self.seen.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = std::mem::take(&mut self.seen).into_iter().collect();
+        self.gallery.mark_seen(&names)
     }
 }

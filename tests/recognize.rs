@@ -11,14 +11,16 @@ use whoisit::gallery::Gallery;
 fn obama_is_recognised_in_other_photos_and_biden_is_unknown() {
     let (mut pipeline, dir) = common::pipeline();
     let mut gallery = Gallery::open(dir.path()).unwrap();
+    let obama = [common::photo("obama.jpg")];
     enroll::person(
         &mut pipeline,
         &mut gallery,
+        &common::enrollment(),
         "Obama",
-        &[common::photo("obama.jpg")],
+        &obama,
     )
     .unwrap();
-    pipeline.use_gallery(&gallery, 0.55);
+    pipeline.reload_gallery(&gallery).unwrap();
 
     for (name, expected) in [
         ("obama2.jpg", "Obama"),
@@ -50,8 +52,11 @@ fn johns_embeddings() -> Vec<(String, PathBuf, whoisit::embed::Embedding)> {
         .into_iter()
         .flat_map(|(name, photos)| photos.into_iter().map(move |p| (name.clone(), p)))
         .map(|(name, path)| {
-            let e = enroll::embed_photo(&mut pipeline, &path).unwrap_or_else(|e| panic!("{e}"));
-            (name, path, e)
+            let face = common::enrollment()
+                .photo(&mut pipeline, &path)
+                .unwrap()
+                .unwrap_or_else(|r| panic!("{}: {r}", path.display()));
+            (name, path, face.embedding)
         })
         .collect()
 }

@@ -87,6 +87,11 @@ pub fn pipeline() -> (Pipeline, tempfile::TempDir) {
     (pipeline, dir)
 }
 
+/// Enrollment as configured by default.
+pub fn enrollment() -> whoisit::enroll::Enrollment {
+    whoisit::enroll::Enrollment::from_config(&Config::default())
+}
+
 /// The model dir tests share with the app.
 pub fn model_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
