@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use opencv::core::Mat;
 
 use crate::config::Config;
+use crate::detect::Detection;
 use crate::embed::Embedding;
 use crate::error::{Error, Result};
 use crate::gallery::{Gallery, NewFace};
@@ -37,7 +38,18 @@ impl Enrollment {
         source_sha256: Option<String>,
     ) -> Result<std::result::Result<NewFace, Rejection>> {
         let (faces, _) = pipeline.detect(image)?;
-        let (face, sharpness) = match self.gate.check(image, &faces)? {
+        self.judge(pipeline, image, &faces, source, source_sha256)
+    }
+
+    fn judge(
+        &self,
+        pipeline: &mut Pipeline,
+        image: &Mat,
+        faces: &[Detection],
+        source: String,
+        source_sha256: Option<String>,
+    ) -> Result<std::result::Result<NewFace, Rejection>> {
+        let (face, sharpness) = match self.gate.check(image, faces)? {
             Ok(accepted) => accepted,
             Err(rejection) => return Ok(Err(rejection)),
         };
@@ -68,8 +80,13 @@ impl Enrollment {
         path: &Path,
     ) -> Result<std::result::Result<NewFace, Rejection>> {
         let (image, sha256) = photo::read(path)?;
-        let padded = photo::pad_for_detection(&image)?;
-        self.capture(pipeline, &padded, path.display().to_string(), Some(sha256))
+        let source = path.display().to_string();
+        let (faces, _) = pipeline.detect(&image)?;
+        if photo::is_tight_crop(&image, &faces) {
+            let padded = photo::pad_for_detection(&image)?;
+            return self.capture(pipeline, &padded, source, Some(sha256));
+        }
+        self.judge(pipeline, &image, &faces, source, Some(sha256))
     }
 }
 
@@ -263,6 +280,7 @@ pub fn reembed(
             report.without_image += 1;
             continue;
         };
+        // Stored crops are tight around the face: the detector needs the margin.
         let image = photo::pad_for_detection(&quality::decode_png(png)?)?;
         let (faces, _) = pipeline.detect(&image)?;
         let Some(largest) = faces.iter().max_by_key(|f| f.rect[2] * f.rect[3]) else {

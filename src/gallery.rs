@@ -152,33 +152,35 @@ impl Gallery {
         Ok(())
     }
 
+    /// Applies the migrations this file lacks. The version is read inside a write transaction,
+    /// so two processes opening a new gallery at once (the app and the CLI) cannot both create
+    /// the tables.
     fn migrate(&mut self) -> Result<()> {
-        let version: usize = self.pragma_version()?;
+        let path = self.path.clone();
+        let db = |e| db_error(&path, e);
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(db)?;
+        let version = tx
+            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+            .map_err(db)? as usize;
         if version > MIGRATIONS.len() {
-            return Err(self.error(format!(
-                "written by a newer whoisit (schema {version}, this one knows {}); upgrade whoisit, nothing was changed",
-                MIGRATIONS.len()
-            )));
+            return Err(Error::Gallery {
+                path,
+                message: format!(
+                    "written by a newer whoisit (schema {version}, this one knows {}); upgrade whoisit, nothing was changed",
+                    MIGRATIONS.len()
+                ),
+            });
         }
         for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
-            let tx = self
-                .conn
-                .transaction()
-                .map_err(|e| db_error(&self.path, e))?;
             tx.execute_batch(sql)
                 .and_then(|()| tx.pragma_update(None, "user_version", index + 1))
-                .and_then(|()| tx.commit())
-                .map_err(|e| db_error(&self.path, e))?;
-            tracing::info!(path = %self.path.display(), schema = index + 1, "gallery schema updated");
+                .map_err(db)?;
+            tracing::info!(path = %path.display(), schema = index + 1, "gallery schema updated");
         }
-        Ok(())
-    }
-
-    fn pragma_version(&self) -> Result<usize> {
-        self.conn
-            .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
-            .map(|v| v as usize)
-            .map_err(|e| db_error(&self.path, e))
+        tx.commit().map_err(db)
     }
 
     pub fn path(&self) -> &Path {

@@ -7,6 +7,7 @@ use opencv::imgcodecs;
 use opencv::prelude::*;
 use sha2::Digest as _;
 
+use crate::detect::Detection;
 use crate::error::{Error, Result};
 
 /// Loads a photo as BGR. A missing file and a file that is not an image are told apart.
@@ -32,8 +33,20 @@ pub fn read(path: &Path) -> Result<(Mat, String)> {
     Ok((image, sha256))
 }
 
+/// Whether a photo is a tight face crop (LFW style): no face found, or a face box that fills
+/// the photo. The SSD's boxes on such photos are poor; with `pad_for_detection` they are good.
+pub fn is_tight_crop(image: &Mat, faces: &[Detection]) -> bool {
+    let fills = |f: &Detection| {
+        f.rect[2] as f32 >= 0.85 * image.cols() as f32
+            || f.rect[3] as f32 >= 0.85 * image.rows() as f32
+    };
+    faces.is_empty() || faces.iter().any(fills)
+}
+
 /// Adds a black border of a quarter of the photo's size on every side. The SSD misses faces
 /// that fill the whole picture (LFW-style crops); with a margin it sees them as in a frame.
+/// Only for photos with no face found otherwise: the margin shrinks every face in the SSD's
+/// 300x300 input, so small faces of a group photo would be lost.
 pub fn pad_for_detection(image: &Mat) -> Result<Mat> {
     let (dx, dy) = (image.cols() / 4, image.rows() / 4);
     let mut padded = Mat::default();

@@ -5,97 +5,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
+use common::cli::{enroll_obama, labels, recognize, two_people, whoisit, whoisit_with_models};
 use predicates::prelude::*;
 use serde_json::Value;
-use whoisit::synth::{Actor, ClipSpec};
-
-/// The binary with the shared models, a private gallery and no user config.
-fn whoisit(home: &Path) -> Command {
-    whoisit_with_models(home, &common::model_dir())
-}
-
-fn whoisit_with_models(home: &Path, models: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("whoisit").unwrap();
-    cmd.env("XDG_CONFIG_HOME", home.join("config"))
-        .env("XDG_CACHE_HOME", home.join("cache"))
-        .env("RUST_LOG", "whoisit=warn")
-        .arg("--model-dir")
-        .arg(models)
-        .arg("--data-dir")
-        .arg(home.join("data"));
-    cmd
-}
-
-fn actor(
-    photo: &str,
-    from: (f32, f32),
-    to: (f32, f32),
-    height: f32,
-    frames: std::ops::Range<u32>,
-) -> Actor {
-    Actor {
-        photo: whoisit::photo::load(&common::photo(photo)).unwrap(),
-        from,
-        to,
-        height,
-        frames,
-    }
-}
-
-/// Obama (to be enrolled) walks right; Biden (never enrolled) joins from frame 10.
-fn two_people(frames: u32, fps: f64) -> ClipSpec {
-    ClipSpec {
-        width: 640,
-        height: 480,
-        fps,
-        frames,
-        actors: vec![
-            actor("obama2.jpg", (0.15, 0.5), (0.35, 0.55), 0.9, 0..frames),
-            actor("biden.jpg", (0.85, 0.5), (0.7, 0.5), 0.95, 10..frames),
-        ],
-    }
-}
-
-fn enroll_obama(home: &Path) {
-    whoisit(home)
-        .args(["enroll", "--name", "Obama"])
-        .arg(common::photo("obama.jpg"))
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("enrolled Obama: 1 face(s) added"));
-}
-
-/// Runs `recognize --headless`; returns the per-frame lines and the summary.
-fn recognize(home: &Path, source: &str, extra: &[&str]) -> (Vec<Value>, Value) {
-    let output = whoisit(home)
-        .args(["recognize", "--headless", "--source", source])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let mut lines: Vec<Value> = String::from_utf8(output.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let summary = lines.pop().expect("a summary line")["summary"].clone();
-    (lines, summary)
-}
-
-/// The labels of a frame, left to right.
-fn labels(frame: &Value) -> Vec<String> {
-    let mut faces: Vec<&Value> = frame["faces"].as_array().unwrap().iter().collect();
-    faces.sort_by_key(|f| f["box"][0].as_i64());
-    faces
-        .iter()
-        .map(|f| f["label"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[test]
 fn a_clip_of_an_enrolled_and_a_stranger_is_labelled_frame_by_frame() {

@@ -1,6 +1,7 @@
 //! Shared test support: real photos fetched from package registries, models, generated clips.
 #![allow(dead_code)] // each test binary uses a part of this
 
+pub mod cli;
 pub mod torch7;
 
 use std::path::{Path, PathBuf};

@@ -1,0 +1,384 @@
+//! The gallery as people use it: enroll, administer, survive crashes, share with a running app,
+//! and refuse bad files without losing anything.
+
+mod common;
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use common::cli::{enroll_obama, labels, recognize, spawnable, two_people, whoisit};
+use opencv::core::{Mat, Scalar, Size};
+use opencv::prelude::*;
+use predicates::prelude::*;
+use serde_json::Value;
+use whoisit::gallery::Gallery;
+use whoisit::quality::Rejection;
+
+fn sha256(path: &Path) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(std::fs::read(path).unwrap()))
+}
+
+fn write_png(path: &Path, image: &Mat) {
+    opencv::imgcodecs::imwrite(path, image, &opencv::core::Vector::new()).unwrap();
+}
+
+#[test]
+fn the_quality_gate_takes_one_sharp_big_face_and_says_why_not_otherwise() {
+    let (mut pipeline, dir) = common::pipeline();
+    let enrollment = common::enrollment();
+    let judge = |pipeline: &mut whoisit::pipeline::Pipeline, path: &Path| {
+        enrollment.photo(pipeline, path).unwrap()
+    };
+
+    let face = judge(&mut pipeline, &common::photo("obama.jpg")).expect("a good photo is accepted");
+    assert!(
+        face.sharpness >= 80.0 && face.face_px >= 60,
+        "{} {}",
+        face.sharpness,
+        face.face_px
+    );
+    let crop = whoisit::quality::decode_png(face.image_png.as_ref().unwrap()).unwrap();
+    assert!(
+        crop.cols() > 100 && crop.cols() <= 256,
+        "a margin crop is kept: {}",
+        crop.cols()
+    );
+
+    let obama = whoisit::photo::load(&common::photo("obama.jpg")).unwrap();
+    let mut blurred = Mat::default();
+    opencv::imgproc::gaussian_blur(
+        &obama,
+        &mut blurred,
+        Size::new(41, 41),
+        0.0,
+        0.0,
+        opencv::core::BORDER_DEFAULT,
+    )
+    .unwrap();
+    write_png(&dir.path().join("blurred.png"), &blurred);
+    assert!(matches!(
+        judge(&mut pipeline, &dir.path().join("blurred.png")),
+        Err(Rejection::Blurred { .. })
+    ));
+
+    assert_eq!(
+        judge(&mut pipeline, &common::photo("t1.jpg")).err(),
+        Some(Rejection::SeveralFaces(6))
+    );
+    assert!(matches!(
+        judge(&mut pipeline, &common::photo("messi5.jpg")),
+        Err(Rejection::TooSmall { px: 30, min: 60 })
+    ));
+    let blank =
+        Mat::new_rows_cols_with_default(200, 200, opencv::core::CV_8UC3, Scalar::all(128.0))
+            .unwrap();
+    write_png(&dir.path().join("blank.png"), &blank);
+    assert_eq!(
+        judge(&mut pipeline, &dir.path().join("blank.png")).err(),
+        Some(Rejection::NoFace)
+    );
+
+    let private = whoisit::enroll::Enrollment {
+        keep_images: false,
+        ..common::enrollment()
+    };
+    assert!(
+        private
+            .photo(&mut pipeline, &common::photo("obama.jpg"))
+            .unwrap()
+            .unwrap()
+            .image_png
+            .is_none()
+    );
+}
+
+/// `people list` as (name, faces).
+fn people(home: &Path) -> Vec<(String, usize)> {
+    Gallery::open(&home.join("data"))
+        .unwrap()
+        .people()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.name, p.faces))
+        .collect()
+}
+
+#[test]
+fn a_killed_import_leaves_every_completed_person_whole_and_resumes() {
+    let johns = common::johns();
+    let reference = tempfile::tempdir().unwrap();
+    whoisit(reference.path())
+        .args(["people", "import"])
+        .arg(&johns)
+        .assert()
+        .success();
+    let complete = people(reference.path());
+    assert_eq!(complete.len(), 5, "{complete:?}");
+
+    let home = tempfile::tempdir().unwrap();
+    let mut child = spawnable(home.path())
+        .args(["people", "import"])
+        .arg(&johns)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while home
+        .path()
+        .join("data/gallery.sqlite3")
+        .exists()
+        .then(|| people(home.path()).len())
+        .unwrap_or(0)
+        < 2
+    {
+        assert!(Instant::now() < deadline, "the import never got going");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    child.kill().unwrap(); // SIGKILL: no chance to clean up
+    child.wait().unwrap();
+
+    let partial = people(home.path());
+    assert!(
+        partial.len() < 5,
+        "the import must be killed half-way to prove anything: {partial:?}"
+    );
+    for person in &partial {
+        assert!(
+            complete.contains(person),
+            "{person:?} is not whole (complete: {complete:?})"
+        );
+    }
+    whoisit(home.path())
+        .args(["gallery", "check"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("ok"));
+
+    whoisit(home.path())
+        .args(["people", "import"])
+        .arg(&johns)
+        .assert()
+        .success();
+    assert_eq!(people(home.path()), complete);
+    whoisit(home.path())
+        .args(["people", "import"])
+        .arg(&johns)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 people enrolled"));
+    assert_eq!(
+        people(home.path()),
+        complete,
+        "importing again adds nothing twice"
+    );
+}
+
+#[test]
+fn a_person_enrolled_from_the_cli_is_recognised_by_a_running_recognizer() {
+    let home = tempfile::tempdir().unwrap();
+    enroll_obama(home.path());
+    let clip = home.path().join("long.avi");
+    two_people(300, 15.0).write_video(&clip).unwrap();
+    let mut child = spawnable(home.path())
+        .args(["recognize", "--headless", "--realtime", "--source"])
+        .arg(&clip)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut enrolled = false;
+    let mut recognised_after = None;
+    for line in stdout.lines() {
+        let frame: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if frame.get("summary").is_some() {
+            break;
+        }
+        let labels = labels(&frame);
+        if !enrolled && labels == ["Obama", "unknown"] {
+            whoisit(home.path())
+                .args(["people", "add", "Biden"])
+                .arg(common::photo("biden.jpg"))
+                .assert()
+                .success();
+            enrolled = true;
+        } else if enrolled && labels == ["Obama", "Biden"] && recognised_after.is_none() {
+            recognised_after = frame["frame"].as_u64();
+        }
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(enrolled, "Biden never appeared as unknown");
+    assert!(
+        recognised_after.is_some(),
+        "the running recognizer never picked up the new person"
+    );
+    assert!(
+        !stderr.contains("locked") && !stderr.contains("busy"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn people_can_be_listed_renamed_removed_exported_and_imported() {
+    let home = tempfile::tempdir().unwrap();
+    let dataset = home.path().join("people");
+    for (person, photo) in [
+        ("Obama", "obama.jpg"),
+        ("Obama", "obama2.jpg"),
+        ("Biden", "biden.jpg"),
+    ] {
+        std::fs::create_dir_all(dataset.join(person)).unwrap();
+        std::fs::copy(common::photo(photo), dataset.join(person).join(photo)).unwrap();
+    }
+    whoisit(home.path())
+        .args(["people", "import"])
+        .arg(&dataset)
+        .assert()
+        .success();
+    whoisit(home.path())
+        .args(["people", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"Biden +1 +never").unwrap())
+        .stdout(predicate::str::is_match(r"Obama +2 +never").unwrap());
+    whoisit(home.path())
+        .args(["people", "rename", "Biden", "Joe Biden"])
+        .assert()
+        .success();
+    whoisit(home.path())
+        .args(["people", "rename", "Joe Biden", "Obama"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("already enrolled"));
+
+    let export = home.path().join("backup.json");
+    whoisit(home.path())
+        .args(["gallery", "export"])
+        .arg(&export)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("exported 2 people, 3 face(s)"));
+    whoisit(home.path())
+        .args(["people", "remove", "Obama"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "removed Obama: 2 face(s), 2 embedding(s), 2 image(s)",
+        ));
+    assert_eq!(people(home.path()), [("Joe Biden".to_string(), 1)]);
+
+    let clip = home.path().join("two.avi");
+    two_people(12, 15.0).write_video(&clip).unwrap();
+    let (frames, _) = recognize(home.path(), clip.to_str().unwrap(), &[]);
+    assert_eq!(labels(&frames[11]), ["unknown", "Joe Biden"]);
+    whoisit(home.path())
+        .args(["people", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match(r"Joe Biden +1 +20\d\d-").unwrap());
+
+    whoisit(home.path())
+        .args(["gallery", "import"])
+        .arg(&export)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("imported 2 face(s)"));
+    let (frames, _) = recognize(home.path(), clip.to_str().unwrap(), &[]);
+    assert_eq!(labels(&frames[11]), ["Obama", "Joe Biden"]);
+    whoisit(home.path())
+        .args(["gallery", "check"])
+        .assert()
+        .success();
+}
+
+#[test]
+fn bad_names_and_bad_datasets_are_refused_and_nothing_is_lost() {
+    let home = tempfile::tempdir().unwrap();
+    enroll_obama(home.path());
+    let long = "x".repeat(10_000);
+    for name in ["", "   ", long.as_str()] {
+        whoisit(home.path())
+            .args(["people", "add", name])
+            .arg(common::photo("biden.jpg"))
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("invalid name"));
+        whoisit(home.path())
+            .args(["people", "rename", "Obama", name])
+            .assert()
+            .failure();
+    }
+    let dataset = home.path().join("people/Biden");
+    std::fs::create_dir_all(&dataset).unwrap();
+    std::fs::copy(common::photo("biden.jpg"), dataset.join("biden.jpg")).unwrap();
+    std::fs::write(dataset.join("notes.txt"), "not a photo").unwrap();
+    std::os::unix::fs::symlink("/nonexistent/photo.jpg", dataset.join("gone.jpg")).unwrap();
+    whoisit(home.path())
+        .args(["people", "import"])
+        .arg(home.path().join("people"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("enrolled Biden: 1 face(s)"))
+        .stderr(predicate::str::contains("notes.txt").and(predicate::str::contains("not an image")))
+        .stderr(predicate::str::contains("gone.jpg"));
+    assert_eq!(
+        people(home.path()),
+        [("Biden".to_string(), 1), ("Obama".to_string(), 1)]
+    );
+}
+
+#[test]
+fn damaged_foreign_and_newer_gallery_files_are_reported_and_left_alone() {
+    let home = tempfile::tempdir().unwrap();
+    let file = home.path().join("data/gallery.sqlite3");
+    let list = || whoisit(home.path()).args(["people", "list"]).assert();
+
+    std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+    std::fs::write(&file, "name,photo\nAda,ada.jpg\n").unwrap();
+    list()
+        .failure()
+        .stderr(predicate::str::contains("not an SQLite database"));
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "name,photo\nAda,ada.jpg\n"
+    );
+    std::fs::remove_file(&file).unwrap();
+
+    enroll_obama(home.path());
+    let connection = rusqlite::Connection::open(&file).unwrap();
+    connection.pragma_update(None, "user_version", 99).unwrap();
+    drop(connection);
+    let before = sha256(&file);
+    list()
+        .failure()
+        .stderr(predicate::str::contains("newer whoisit"));
+    assert_eq!(sha256(&file), before);
+    let connection = rusqlite::Connection::open(&file).unwrap();
+    connection.pragma_update(None, "user_version", 1).unwrap();
+    drop(connection);
+
+    // Damage every page after the schema: the data is gone, and the check must say so.
+    let mut bytes = std::fs::read(&file).unwrap();
+    assert!(bytes.len() > 8192, "{}", bytes.len());
+    for b in &mut bytes[4096..] {
+        *b = 0xA5;
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    let before = sha256(&file);
+    whoisit(home.path())
+        .args(["gallery", "check"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("damaged").or(predicate::str::contains("problem")));
+    assert_eq!(
+        sha256(&file),
+        before,
+        "a damaged gallery is never written to"
+    );
+}
