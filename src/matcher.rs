@@ -1,6 +1,8 @@
 //! Matching: the nearest enrolled *person* by L2 distance (the distance to that person's closest
 //! face), and the margin to the runner-up. Farther than the threshold is unknown.
 
+use std::collections::HashMap;
+
 use ndarray::{Array1, Array2, ArrayView1};
 use serde::Serialize;
 
@@ -41,6 +43,7 @@ pub struct Matcher {
 impl Matcher {
     pub fn new(threshold: f32, entries: impl IntoIterator<Item = (String, Embedding)>) -> Matcher {
         let mut names: Vec<String> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
         let mut person_of_row = Vec::new();
         let mut flat = Vec::new();
         for (name, embedding) in entries {
@@ -48,13 +51,10 @@ impl Matcher {
                 tracing::warn!(%name, len = embedding.0.len(), "skipping an enrolled embedding of the wrong length");
                 continue;
             }
-            let person = match names.iter().position(|n| *n == name) {
-                Some(i) => i,
-                None => {
-                    names.push(name);
-                    names.len() - 1
-                }
-            };
+            let person = *index.entry(name).or_insert_with_key(|name| {
+                names.push(name.clone());
+                names.len() - 1
+            });
             person_of_row.push(person);
             flat.extend_from_slice(&embedding.0);
         }
@@ -99,9 +99,18 @@ impl Matcher {
                 best[person] = squared;
             }
         }
-        let mut order: Vec<usize> = (0..best.len()).collect();
-        order.sort_by(|&a, &b| best[a].total_cmp(&best[b]));
-        let Some(&first) = order.first() else {
+        // The nearest and the second-nearest person, in one pass.
+        let mut first: Option<usize> = None;
+        let mut second: Option<usize> = None;
+        for (person, &squared) in best.iter().enumerate() {
+            if first.is_none_or(|f| squared < best[f]) {
+                second = first;
+                first = Some(person);
+            } else if second.is_none_or(|s| squared < best[s]) {
+                second = Some(person);
+            }
+        }
+        let Some(first) = first else {
             return Identity {
                 name: None,
                 distance: None,
@@ -114,7 +123,7 @@ impl Matcher {
             name: (distance <= self.threshold).then(|| self.names[first].clone()),
             distance: Some(distance),
             nearest: Some(self.names[first].clone()),
-            margin: order.get(1).map(|&second| best[second].sqrt() - distance),
+            margin: second.map(|s| best[s].sqrt() - distance),
         }
     }
 }

@@ -382,3 +382,67 @@ fn damaged_foreign_and_newer_gallery_files_are_reported_and_left_alone() {
         "a damaged gallery is never written to"
     );
 }
+
+#[test]
+fn reembed_computes_the_configured_embedders_vectors_from_stored_crops() {
+    // A gallery made with another embedder: Obama with his crop kept, Biden without one.
+    let source = tempfile::tempdir().unwrap();
+    enroll_obama(source.path());
+    let private = source.path().join("private.ron");
+    std::fs::write(&private, "(keep_images: false)").unwrap();
+    whoisit(source.path())
+        .arg("--config")
+        .arg(&private)
+        .args(["people", "add", "Biden"])
+        .arg(common::photo("biden.jpg"))
+        .assert()
+        .success();
+    let export = source.path().join("export.json");
+    whoisit(source.path())
+        .args(["gallery", "export"])
+        .arg(&export)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&export)
+        .unwrap()
+        .replace("dlib-resnet-v1", "openface-nn4.small2.v1");
+    std::fs::write(&export, text).unwrap();
+
+    let home = tempfile::tempdir().unwrap();
+    whoisit(home.path())
+        .args(["gallery", "import"])
+        .arg(&export)
+        .assert()
+        .success();
+    let clip = home.path().join("two.avi");
+    two_people(12, 15.0).write_video(&clip).unwrap();
+    let output = whoisit(home.path())
+        .args(["recognize", "--headless", "--source"])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("2 enrolled face(s) have no embedding from dlib-resnet-v1")
+    );
+    whoisit(home.path())
+        .args(["gallery", "reembed"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "1 face(s) embedded with dlib-resnet-v1",
+        ))
+        .stderr(predicate::str::contains("1 face(s) have no stored image"));
+    let (frames, _) = recognize(home.path(), clip.to_str().unwrap(), &[]);
+    assert_eq!(
+        labels(&frames[11]),
+        ["Obama", "unknown"],
+        "Obama is back; Biden needs enrolling again"
+    );
+    let gallery = Gallery::open(&home.path().join("data")).unwrap();
+    assert_eq!(
+        gallery.embeddings("openface-nn4.small2.v1").unwrap().len(),
+        2,
+        "the other embedder's vectors are kept"
+    );
+}

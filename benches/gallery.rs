@@ -1,0 +1,130 @@
+//! How the gallery scales: fills a gallery with synthetic embeddings (100,000 by default, as
+//! 10 faces per person), then reports insert time, load time, resident memory of the loaded
+//! matcher, and nearest-person time per query. Figures, not assertions.
+//!
+//!     cargo bench --bench gallery            # 100,000 faces
+//!     cargo bench --bench gallery -- 10000   # another size
+
+use std::time::Instant;
+
+use whoisit::embed::{DIM, Embedding};
+use whoisit::gallery::{
+    EXPORT_FORMAT, EXPORT_VERSION, ExportEmbedding, ExportFace, ExportFile, ExportPerson, Gallery,
+};
+use whoisit::matcher::Matcher;
+
+const FACES_PER_PERSON: usize = 10;
+const QUERIES: usize = 1_000;
+const EMBEDDER: &str = "dlib-resnet-v1";
+
+/// Deterministic unit vectors (xorshift64*), so runs compare.
+struct Vectors(u64);
+
+impl Vectors {
+    fn next(&mut self) -> Vec<f32> {
+        let mut v: Vec<f32> = (0..DIM)
+            .map(|_| {
+                self.0 ^= self.0 >> 12;
+                self.0 ^= self.0 << 25;
+                self.0 ^= self.0 >> 27;
+                (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32
+                    - 0.5
+            })
+            .collect();
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|x| *x /= norm);
+        v
+    }
+}
+
+fn resident_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map_or(f64::NAN, |kib| kib / 1024.0)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
+}
+
+fn main() {
+    let faces: usize = std::env::args()
+        .skip(1)
+        .find_map(|a| a.parse().ok())
+        .unwrap_or(100_000);
+    let people = faces.div_ceil(FACES_PER_PERSON);
+    let dir = tempfile::tempdir().expect("a temp dir");
+    let mut vectors = Vectors(0x9E37_79B9_7F4A_7C15);
+
+    let export = ExportFile {
+        format: EXPORT_FORMAT.into(),
+        version: EXPORT_VERSION,
+        people: (0..people)
+            .map(|p| ExportPerson {
+                name: format!("person {p:06}"),
+                created: 0,
+                last_seen: None,
+                faces: (0..FACES_PER_PERSON)
+                    .map(|f| ExportFace {
+                        captured: 0,
+                        source: format!("synthetic {p}/{f}"),
+                        source_sha256: Some(format!("{p}-{f}")),
+                        confidence: 1.0,
+                        face_px: 100,
+                        sharpness: 100.0,
+                        embeddings: vec![ExportEmbedding {
+                            embedder: EMBEDDER.into(),
+                            vector: vectors.next(),
+                        }],
+                        image_png_base64: None,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    };
+    let start = Instant::now();
+    let mut gallery = Gallery::open(dir.path()).expect("a gallery");
+    let inserted = gallery.import(&export).expect("import");
+    let insert_s = start.elapsed().as_secs_f64();
+    drop((gallery, export));
+    let file_mib = std::fs::metadata(dir.path().join("gallery.sqlite3")).map_or(0, |m| m.len())
+        as f64
+        / (1 << 20) as f64;
+
+    let rss_before = resident_mib();
+    let start = Instant::now();
+    let gallery = Gallery::open(dir.path()).expect("reopen");
+    let rows = gallery.embeddings(EMBEDDER).expect("embeddings");
+    let read_s = start.elapsed().as_secs_f64();
+    let matcher = Matcher::new(0.55, rows);
+    let load_s = start.elapsed().as_secs_f64();
+    let rss_after = resident_mib();
+
+    let queries: Vec<Embedding> = (0..QUERIES).map(|_| Embedding(vectors.next())).collect();
+    let mut times: Vec<f64> = queries
+        .iter()
+        .map(|q| {
+            let start = Instant::now();
+            std::hint::black_box(matcher.identify(q));
+            start.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+
+    println!("gallery scale benchmark: {inserted} faces of {people} people, {DIM}-d");
+    println!("  insert (one transaction)      {insert_s:8.2} s   file {file_mib:.1} MiB");
+    println!("  load: read embeddings         {read_s:8.3} s");
+    println!("  load: read + build matcher    {load_s:8.3} s");
+    println!(
+        "  resident memory of the load   {:8.1} MiB  ({rss_before:.1} -> {rss_after:.1} MiB)",
+        rss_after - rss_before
+    );
+    println!(
+        "  nearest person per query      {:8.3} ms median, {:.3} ms p95 ({QUERIES} queries)",
+        percentile(&times, 0.5),
+        percentile(&times, 0.95)
+    );
+}
