@@ -127,14 +127,15 @@ fn a_killed_import_leaves_every_completed_person_whole_and_resumes() {
         .spawn()
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
-    while home
-        .path()
-        .join("data/gallery.sqlite3")
-        .exists()
-        .then(|| people(home.path()).len())
-        .unwrap_or(0)
-        < 2
-    {
+    let enrolled = || {
+        let file = home.path().join("data/gallery.sqlite3");
+        if file.exists() {
+            people(home.path()).len()
+        } else {
+            0
+        }
+    };
+    while enrolled() < 2 {
         assert!(Instant::now() < deadline, "the import never got going");
         std::thread::sleep(Duration::from_millis(10));
     }
