@@ -220,44 +220,20 @@ impl Gallery {
         let path = self.path.clone();
         let db = |e| db_error(&path, e);
         let tx = self.conn.transaction().map_err(db)?;
-        tx.execute(
-            "INSERT INTO person (name, created) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-            params![name, now()],
-        )
-        .map_err(db)?;
-        let person: i64 = tx
-            .query_row("SELECT id FROM person WHERE name = ?1", [&name], |r| {
-                r.get(0)
-            })
-            .map_err(db)?;
+        let person = upsert_person(&tx, &name, now(), None).map_err(db)?;
         let mut added = 0;
         for face in faces {
-            let inserted = tx
-                .execute(
-                    "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(person_id, source_sha256) DO NOTHING",
-                    params![
-                        person,
-                        now(),
-                        face.source,
-                        face.source_sha256,
-                        face.confidence,
-                        face.face_px,
-                        face.sharpness,
-                        face.image_png
-                    ],
-                )
-                .map_err(db)?;
-            if inserted == 0 {
-                continue;
-            }
-            let face_id = tx.last_insert_rowid();
-            tx.execute(
-                "INSERT INTO embedding (face_id, embedder, vector) VALUES (?1, ?2, ?3)",
-                params![face_id, face.embedder, to_blob(&face.embedding)],
-            )
-            .map_err(db)?;
-            added += 1;
+            let record = FaceRecord {
+                captured: now(),
+                source: &face.source,
+                source_sha256: face.source_sha256.as_deref(),
+                confidence: face.confidence,
+                face_px: face.face_px,
+                sharpness: face.sharpness,
+                image: face.image_png.as_deref(),
+                embeddings: vec![(&face.embedder, to_blob(&face.embedding))],
+            };
+            added += usize::from(insert_face(&tx, person, &record).map_err(db)?);
         }
         tx.commit().map_err(db)?;
         Ok(added)
@@ -461,30 +437,25 @@ impl Gallery {
         report.people = count("SELECT count(*) FROM person")?;
         report.faces = count("SELECT count(*) FROM face")?;
         report.embeddings = count("SELECT count(*) FROM embedding")?;
-        let wrong = count(&format!(
-            "SELECT count(*) FROM embedding WHERE length(vector) != {}",
-            DIM * 4
-        ))?;
-        if wrong > 0 {
-            report
-                .problems
-                .push(format!("{wrong} embedding(s) are not {DIM} numbers"));
-        }
-        let bare = count(
-            "SELECT count(*) FROM face f WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id)",
-        )?;
-        if bare > 0 {
-            report
-                .problems
-                .push(format!("{bare} face(s) have no embedding"));
-        }
-        let empty = count(
-            "SELECT count(*) FROM person p WHERE NOT EXISTS (SELECT 1 FROM face f WHERE f.person_id = p.id)",
-        )?;
-        if empty > 0 {
-            report
-                .problems
-                .push(format!("{empty} person(s) have no face"));
+        let checks = [
+            (
+                format!("SELECT count(*) FROM embedding WHERE length(vector) != {}", DIM * 4),
+                format!("embedding(s) are not {DIM} numbers"),
+            ),
+            (
+                "SELECT count(*) FROM face f WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id)".into(),
+                "face(s) have no embedding".into(),
+            ),
+            (
+                "SELECT count(*) FROM person p WHERE NOT EXISTS (SELECT 1 FROM face f WHERE f.person_id = p.id)".into(),
+                "person(s) have no face".into(),
+            ),
+        ];
+        for (sql, what) in checks {
+            let n = count(&sql)?;
+            if n > 0 {
+                report.problems.push(format!("{n} {what}"));
+            }
         }
         let mut stmt = self
             .conn
@@ -606,16 +577,8 @@ impl Gallery {
         let mut added = 0;
         for person in &file.people {
             let name = validate_name(&person.name)?;
-            tx.execute(
-                "INSERT INTO person (name, created, last_seen) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO NOTHING",
-                params![name, person.created, person.last_seen],
-            )
-            .map_err(db)?;
-            let person_id: i64 = tx
-                .query_row("SELECT id FROM person WHERE name = ?1", [&name], |r| {
-                    r.get(0)
-                })
-                .map_err(db)?;
+            let person_id =
+                upsert_person(&tx, &name, person.created, person.last_seen).map_err(db)?;
             for face in &person.faces {
                 let image = match &face.image_png_base64 {
                     Some(b64) => Some(
@@ -630,39 +593,88 @@ impl Gallery {
                     ),
                     None => None,
                 };
-                let inserted = tx
-                    .execute(
-                        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(person_id, source_sha256) DO NOTHING",
-                        params![
-                            person_id,
-                            face.captured,
-                            face.source,
-                            face.source_sha256,
-                            face.confidence,
-                            face.face_px,
-                            face.sharpness,
-                            image
-                        ],
-                    )
-                    .map_err(db)?;
-                if inserted == 0 {
-                    continue;
-                }
-                let face_id = tx.last_insert_rowid();
-                for e in &face.embeddings {
-                    tx.execute(
-                        "INSERT INTO embedding (face_id, embedder, vector) VALUES (?1, ?2, ?3)",
-                        params![face_id, e.embedder, to_blob(&Embedding(e.vector.clone()))],
-                    )
-                    .map_err(db)?;
-                }
-                added += 1;
+                let record = FaceRecord {
+                    captured: face.captured,
+                    source: &face.source,
+                    source_sha256: face.source_sha256.as_deref(),
+                    confidence: face.confidence,
+                    face_px: face.face_px,
+                    sharpness: face.sharpness,
+                    image: image.as_deref(),
+                    embeddings: face
+                        .embeddings
+                        .iter()
+                        .map(|e| (&e.embedder, to_blob(&Embedding(e.vector.clone()))))
+                        .collect(),
+                };
+                added += usize::from(insert_face(&tx, person_id, &record).map_err(db)?);
             }
         }
         tx.commit().map_err(db)?;
         Ok(added)
     }
+}
+
+/// A face as stored, whichever way it arrives (enrollment or import).
+struct FaceRecord<'a> {
+    captured: i64,
+    source: &'a str,
+    source_sha256: Option<&'a str>,
+    confidence: f32,
+    face_px: i32,
+    sharpness: f32,
+    image: Option<&'a [u8]>,
+    /// (embedder id, vector blob)
+    embeddings: Vec<(&'a String, Vec<u8>)>,
+}
+
+/// The id of the person called `name`, created if new.
+fn upsert_person(
+    tx: &rusqlite::Transaction<'_>,
+    name: &str,
+    created: i64,
+    last_seen: Option<i64>,
+) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO person (name, created, last_seen) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO NOTHING",
+        params![name, created, last_seen],
+    )?;
+    tx.query_row("SELECT id FROM person WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+}
+
+/// Inserts a face and its embeddings; `false` when the person has this photo already.
+fn insert_face(
+    tx: &rusqlite::Transaction<'_>,
+    person_id: i64,
+    face: &FaceRecord<'_>,
+) -> rusqlite::Result<bool> {
+    let inserted = tx.execute(
+        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(person_id, source_sha256) DO NOTHING",
+        params![
+            person_id,
+            face.captured,
+            face.source,
+            face.source_sha256,
+            face.confidence,
+            face.face_px,
+            face.sharpness,
+            face.image
+        ],
+    )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let face_id = tx.last_insert_rowid();
+    for (embedder, vector) in &face.embeddings {
+        tx.execute(
+            "INSERT INTO embedding (face_id, embedder, vector) VALUES (?1, ?2, ?3)",
+            params![face_id, embedder, vector],
+        )?;
+    }
+    Ok(true)
 }
 
 /// The `format` field of an export file.

@@ -5,7 +5,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::cli::{enroll_obama, labels, recognize, two_people, whoisit, whoisit_with_models};
+use common::cli::{
+    enroll_obama, labels, obama_biden_dataset, recognize, two_people, whoisit, whoisit_with_models,
+};
 use predicates::prelude::*;
 use serde_json::Value;
 
@@ -147,15 +149,7 @@ fn enrollment_is_all_or_nothing_and_says_which_photo_failed() {
 #[test]
 fn a_dataset_folder_enrolls_everyone_and_reports_what_it_skipped() {
     let home = tempfile::tempdir().unwrap();
-    let dataset = home.path().join("people");
-    for (person, photo) in [
-        ("Obama", "obama.jpg"),
-        ("Obama", "obama2.jpg"),
-        ("Biden", "biden.jpg"),
-    ] {
-        std::fs::create_dir_all(dataset.join(person)).unwrap();
-        std::fs::copy(common::photo(photo), dataset.join(person).join(photo)).unwrap();
-    }
+    let dataset = obama_biden_dataset(home.path());
     std::fs::write(dataset.join("Biden/readme.txt"), "not a photo").unwrap();
     whoisit(home.path())
         .args(["enroll", "--dir"])

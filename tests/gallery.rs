@@ -8,7 +8,9 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
-use common::cli::{enroll_obama, labels, recognize, spawnable, two_people, whoisit};
+use common::cli::{
+    enroll_obama, labels, obama_biden_dataset, recognize, spawnable, two_people, whoisit,
+};
 use opencv::core::{Mat, Scalar, Size};
 use opencv::prelude::*;
 use predicates::prelude::*;
@@ -228,15 +230,7 @@ fn a_person_enrolled_from_the_cli_is_recognised_by_a_running_recognizer() {
 #[test]
 fn people_can_be_listed_renamed_removed_exported_and_imported() {
     let home = tempfile::tempdir().unwrap();
-    let dataset = home.path().join("people");
-    for (person, photo) in [
-        ("Obama", "obama.jpg"),
-        ("Obama", "obama2.jpg"),
-        ("Biden", "biden.jpg"),
-    ] {
-        std::fs::create_dir_all(dataset.join(person)).unwrap();
-        std::fs::copy(common::photo(photo), dataset.join(person).join(photo)).unwrap();
-    }
+    let dataset = obama_biden_dataset(home.path());
     whoisit(home.path())
         .args(["people", "import"])
         .arg(&dataset)

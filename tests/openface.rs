@@ -156,16 +156,7 @@ fn real_openface_model_recognises_obama_when_present() {
     let config = common::config(dir.path(), EmbedderKind::OpenFace);
     let mut pipeline = Pipeline::load(&config, &Quiet).unwrap();
     let mut gallery = whoisit::gallery::Gallery::open(dir.path()).unwrap();
-    let obama = [common::photo("obama.jpg")];
-    whoisit::enroll::person(
-        &mut pipeline,
-        &mut gallery,
-        &common::enrollment(),
-        "Obama",
-        &obama,
-    )
-    .unwrap();
-    pipeline.reload_gallery(&gallery).unwrap();
+    common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
     for (name, expected) in [("obama2.jpg", "Obama"), ("biden.jpg", "unknown")] {
         let image =
             whoisit::photo::pad_for_detection(&whoisit::photo::load(&common::photo(name)).unwrap())

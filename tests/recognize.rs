@@ -11,16 +11,7 @@ use whoisit::gallery::Gallery;
 fn obama_is_recognised_in_other_photos_and_biden_is_unknown() {
     let (mut pipeline, dir) = common::pipeline();
     let mut gallery = Gallery::open(dir.path()).unwrap();
-    let obama = [common::photo("obama.jpg")];
-    enroll::person(
-        &mut pipeline,
-        &mut gallery,
-        &common::enrollment(),
-        "Obama",
-        &obama,
-    )
-    .unwrap();
-    pipeline.reload_gallery(&gallery).unwrap();
+    common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
 
     for (name, expected) in [
         ("obama2.jpg", "Obama"),

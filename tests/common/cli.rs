@@ -102,3 +102,17 @@ pub fn labels(frame: &Value) -> Vec<String> {
         .map(|f| f["label"].as_str().unwrap().to_owned())
         .collect()
 }
+
+/// A dataset folder `people/<name>/<photo>`: Obama with two photos, Biden with one.
+pub fn obama_biden_dataset(home: &Path) -> std::path::PathBuf {
+    let dataset = home.join("people");
+    for (person, photo) in [
+        ("Obama", "obama.jpg"),
+        ("Obama", "obama2.jpg"),
+        ("Biden", "biden.jpg"),
+    ] {
+        std::fs::create_dir_all(dataset.join(person)).unwrap();
+        std::fs::copy(super::photo(photo), dataset.join(person).join(photo)).unwrap();
+    }
+    dataset
+}

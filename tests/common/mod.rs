@@ -93,6 +93,24 @@ pub fn enrollment() -> whoisit::enroll::Enrollment {
     whoisit::enroll::Enrollment::from_config(&Config::default())
 }
 
+/// Enrolls `name` from one test photo and makes the pipeline match against the gallery.
+pub fn enroll(
+    pipeline: &mut Pipeline,
+    gallery: &mut whoisit::gallery::Gallery,
+    name: &str,
+    photo: &str,
+) {
+    whoisit::enroll::person(
+        pipeline,
+        gallery,
+        &enrollment(),
+        name,
+        &[self::photo(photo)],
+    )
+    .unwrap();
+    pipeline.reload_gallery(gallery).unwrap();
+}
+
 /// The model dir tests share with the app.
 pub fn model_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
