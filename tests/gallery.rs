@@ -441,3 +441,38 @@ fn reembed_computes_the_configured_embedders_vectors_from_stored_crops() {
         "the other embedder's vectors are kept"
     );
 }
+
+#[test]
+fn enrolling_a_face_under_the_wrong_name_is_warned_about() {
+    let import = || {
+        let home = tempfile::tempdir().unwrap();
+        let dataset = obama_biden_dataset(home.path());
+        whoisit(home.path())
+            .args(["people", "import"])
+            .arg(&dataset)
+            .assert()
+            .success();
+        home
+    };
+    // obama3.jpg filed as Biden: it is nearer to Obama's faces than to Biden's.
+    let home = import();
+    whoisit(home.path())
+        .args(["people", "add", "Biden"])
+        .arg(common::photo("obama3.jpg"))
+        .assert()
+        .success()
+        .stderr(
+            predicate::str::is_match(
+                r"obama3\.jpg is nearer to Obama \(0\.\d\d\) than to Biden \(0\.\d\d\)",
+            )
+            .unwrap(),
+        );
+    // Filed under the right name, it raises nothing.
+    let home = import();
+    whoisit(home.path())
+        .args(["people", "add", "Obama"])
+        .arg(common::photo("obama3.jpg"))
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("nearer").not());
+}
