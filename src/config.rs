@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::quality::QualityGate;
+use crate::track::TrackingConfig;
 
 /// The documented defaults, compiled into the binary so that it runs from anywhere.
 pub const DEFAULT_RON: &str = include_str!("../config/default.ron");
@@ -52,6 +53,7 @@ pub struct Config {
     pub opencv_threads: i32,
     pub enrollment: QualityGate,
     pub keep_images: bool,
+    pub tracking: TrackingConfig,
 }
 
 impl Default for Config {
@@ -66,6 +68,7 @@ impl Default for Config {
             opencv_threads: 0,
             enrollment: QualityGate::default(),
             keep_images: true,
+            tracking: TrackingConfig::default(),
         }
     }
 }

@@ -7,7 +7,9 @@
 //!   - [`detect`]: OpenCV's res10 SSD finds faces,
 //!   - [`align`]: dlib landmarks align each face,
 //!   - [`embed`]: dlib's ResNet or OpenFace turns it into 128 numbers,
-//!   - [`matcher`]: the nearest face of the [`gallery`] names it, or "unknown";
+//!   - [`matcher`]: the nearest person of the [`gallery`] names it, or "unknown";
+//!   - [`track`]: on a live source, faces are followed between frames and embedded again only
+//!     now and then, with a label voted over their recent embeddings;
 //! - [`recognize`]: wires the threads together for a run and summarises it.
 //!
 //! Around it: [`config`] (RON), [`models`] and [`fetch`] (model files, checked by checksum),
@@ -32,5 +34,6 @@ pub mod pipeline;
 pub mod quality;
 pub mod recognize;
 pub mod synth;
+pub mod track;
 
 pub use error::{Error, Result};

@@ -23,6 +23,16 @@ pub struct Identity {
 }
 
 impl Identity {
+    /// Nobody, at no known distance.
+    pub fn unknown() -> Identity {
+        Identity {
+            name: None,
+            distance: None,
+            nearest: None,
+            margin: None,
+        }
+    }
+
     /// The label a person sees: the name, or "unknown".
     pub fn label(&self) -> &str {
         self.name.as_deref().unwrap_or("unknown")
@@ -111,12 +121,7 @@ impl Matcher {
             }
         }
         let Some(first) = first else {
-            return Identity {
-                name: None,
-                distance: None,
-                nearest: None,
-                margin: None,
-            };
+            return Identity::unknown();
         };
         let distance = best[first].sqrt();
         Identity {
@@ -187,15 +192,7 @@ mod tests {
         assert_eq!(matcher.identify(&unit(0, 1.51)).label(), "unknown");
         assert_eq!(matcher.identify(&unit(0, 1.0)).margin, None);
         let empty = Matcher::new(0.5, []);
-        assert_eq!(
-            empty.identify(&unit(0, 1.0)),
-            Identity {
-                name: None,
-                distance: None,
-                nearest: None,
-                margin: None
-            }
-        );
+        assert_eq!(empty.identify(&unit(0, 1.0)), Identity::unknown());
     }
 
     #[test]

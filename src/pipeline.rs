@@ -19,6 +19,7 @@ use crate::fetch::Progress;
 use crate::gallery::Gallery;
 use crate::matcher::{Identity, Matcher};
 use crate::models::{self, ModelPaths};
+use crate::track::{Tracker, TrackingConfig};
 
 /// Milliseconds spent in each stage on one frame (all faces together).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
@@ -35,6 +36,9 @@ pub struct StageTimes {
 pub struct FaceResult {
     #[serde(flatten)]
     pub detection: Detection,
+    /// The track this face belongs to across frames (live runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track: Option<u64>,
     /// The person's name, or "unknown".
     pub label: String,
     #[serde(flatten)]
@@ -49,6 +53,8 @@ pub struct FrameResult {
     pub timestamp_ms: f64,
     pub faces: Vec<FaceResult>,
     pub timings_ms: StageTimes,
+    /// How many of the faces were embedded on this frame; the others kept their track's label.
+    pub embedded: usize,
     /// From the capture thread reading the frame to this result.
     pub latency_ms: f64,
 }
@@ -61,6 +67,7 @@ pub struct Pipeline {
     threshold: f32,
     /// Where the gallery lives; the worker watches it for changes.
     gallery_dir: PathBuf,
+    tracking: TrackingConfig,
 }
 
 /// How often the worker asks whether the gallery changed: a new enrollment shows up in a
@@ -94,6 +101,7 @@ impl Pipeline {
             matcher: Matcher::new(config.threshold, []),
             threshold: config.threshold,
             gallery_dir: config.data_dir()?,
+            tracking: config.tracking.clone(),
         };
         pipeline.reload_gallery(&Gallery::open(&pipeline.gallery_dir)?)?;
         Ok(pipeline)
@@ -175,16 +183,59 @@ impl Pipeline {
             .into_iter()
             .zip(&embeddings)
             .map(|(detection, embedding)| {
-                let identity = self.matcher.identify(embedding);
-                FaceResult {
-                    detection,
-                    label: identity.label().to_owned(),
-                    identity,
-                }
+                face_result(detection, None, self.matcher.identify(embedding))
             })
             .collect();
         times.matching = ms_since(start);
         Ok((results, times))
+    }
+
+    /// Recognises every face of a frame of a live run: faces that `tracker` follows keep their
+    /// label and are embedded again only when the tracker asks. Returns the faces, the stage
+    /// times and how many faces were embedded.
+    pub fn process_tracked(
+        &mut self,
+        bgr: &Mat,
+        tracker: &mut Tracker,
+    ) -> Result<(Vec<FaceResult>, StageTimes, usize)> {
+        let (faces, detect) = self.detect(bgr)?;
+        let assignments = tracker.update(&faces);
+        let to_embed: Vec<Detection> = faces
+            .iter()
+            .zip(&assignments)
+            .filter(|(_, a)| a.embed)
+            .map(|(face, _)| *face)
+            .collect();
+        let (embeddings, align, embed) = self.embed(bgr, &to_embed)?;
+        let start = Instant::now();
+        let fresh = assignments
+            .iter()
+            .filter(|a| a.embed)
+            .zip(&to_embed)
+            .zip(&embeddings);
+        for ((assignment, face), embedding) in fresh {
+            tracker.record(
+                assignment.track,
+                &face.rect,
+                self.matcher.identify(embedding),
+            );
+        }
+        let results = faces
+            .into_iter()
+            .zip(&assignments)
+            .map(|(face, a)| {
+                // Only if the embedder gave fewer vectors than faces: show the face, as unknown.
+                let identity = tracker.identity(a.track).unwrap_or_else(Identity::unknown);
+                face_result(face, Some(a.track), identity)
+            })
+            .collect();
+        let times = StageTimes {
+            detect,
+            align,
+            embed,
+            matching: ms_since(start),
+        };
+        Ok((results, times, embeddings.len()))
     }
 
     /// Runs the pipeline in the detector/encoder thread until the frames stop coming or the
@@ -198,15 +249,20 @@ impl Pipeline {
         std::thread::Builder::new()
             .name("detect-embed".into())
             .spawn(move || {
+                let mut tracker = Tracker::new(self.tracking.clone());
                 for frame in frames {
-                    watch.refresh(&mut self)?;
-                    let (faces, timings_ms) = self.process(&frame.image)?;
+                    if watch.refresh(&mut self)? {
+                        tracker.invalidate();
+                    }
+                    let (faces, timings_ms, embedded) =
+                        self.process_tracked(&frame.image, &mut tracker)?;
                     watch.saw(&faces);
                     let result = FrameResult {
                         frame: frame.index,
                         timestamp_ms: frame.timestamp_ms,
                         faces,
                         timings_ms,
+                        embedded,
                         latency_ms: ms_since(frame.captured_at),
                     };
                     if results.send(result).is_err() {
@@ -240,21 +296,23 @@ impl GalleryWatch {
         })
     }
 
-    fn refresh(&mut self, pipeline: &mut Pipeline) -> Result<()> {
+    /// Reloads the pipeline's gallery if another process changed it; says whether it did.
+    fn refresh(&mut self, pipeline: &mut Pipeline) -> Result<bool> {
         if self.checked.elapsed() < GALLERY_POLL {
-            return Ok(());
+            return Ok(false);
         }
         self.checked = Instant::now();
-        let version = self.gallery.data_version()?;
-        if version != self.version {
-            self.version = version;
-            tracing::info!("the gallery changed; reloading it");
-            pipeline.reload_gallery(&self.gallery)?;
-        }
         if self.flushed.elapsed() >= SEEN_FLUSH {
             self.flush_seen()?;
         }
-        Ok(())
+        let version = self.gallery.data_version()?;
+        if version == self.version {
+            return Ok(false);
+        }
+        self.version = version;
+        tracing::info!("the gallery changed; reloading it");
+        pipeline.reload_gallery(&self.gallery)?;
+        Ok(true)
     }
 
     fn saw(&mut self, faces: &[FaceResult]) {
@@ -269,5 +327,14 @@ impl GalleryWatch {
         }
         let names: Vec<String> = std::mem::take(&mut self.seen).into_iter().collect();
         self.gallery.mark_seen(&names)
+    }
+}
+
+fn face_result(detection: Detection, track: Option<u64>, identity: Identity) -> FaceResult {
+    FaceResult {
+        detection,
+        track,
+        label: identity.label().to_owned(),
+        identity,
     }
 }

@@ -49,6 +49,8 @@ pub struct Summary {
     pub processed: u64,
     pub dropped: u64,
     pub faces: u64,
+    /// Faces embedded; the others were tracked faces that kept their label.
+    pub embedded: u64,
     pub seconds: f64,
     pub processed_fps: f64,
     /// Per-stage time per processed frame (detect, align, embed, match) and latency.
@@ -77,11 +79,13 @@ pub fn run(
     let started = Instant::now();
     let mut processed = 0u64;
     let mut faces = 0u64;
+    let mut embedded = 0u64;
     let mut stages: BTreeMap<&'static str, Vec<f64>> = BTreeMap::new();
     let mut outcome = Ok(());
     for result in &results {
         processed += 1;
         faces += result.faces.len() as u64;
+        embedded += result.embedded as u64;
         let t = result.timings_ms;
         for (stage, ms) in [
             ("detect", t.detect),
@@ -119,6 +123,7 @@ pub fn run(
         processed,
         dropped: stats.dropped.load(Ordering::Relaxed),
         faces,
+        embedded,
         seconds,
         processed_fps: if seconds > 0.0 {
             processed as f64 / seconds

@@ -34,6 +34,26 @@ fn a_clip_of_an_enrolled_and_a_stranger_is_labelled_frame_by_frame() {
     assert_eq!(summary["processed"], 30);
     assert_eq!(summary["dropped"], 0);
     assert_eq!(summary["faces"], 10 + 20 * 2);
+    // Tracked faces keep their label without being embedded on every frame.
+    let embedded = summary["embedded"].as_u64().unwrap();
+    assert!(
+        (2..=50 / 3).contains(&embedded),
+        "{embedded} embeddings for 50 faces"
+    );
+    let tracks = |i: usize| -> Vec<u64> {
+        frames[i]["faces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["track"].as_u64().unwrap())
+            .collect()
+    };
+    for i in 11..30 {
+        let (mut now, mut before) = (tracks(i), tracks(i - 1));
+        now.sort();
+        before.sort();
+        assert_eq!(now, before, "frame {i}: each person keeps one track");
+    }
     for stage in ["detect", "align", "embed", "match", "latency"] {
         assert!(
             summary["ms"][stage]["mean"].as_f64().unwrap() > 0.0,
