@@ -206,6 +206,14 @@ fn read_loop(
     let started = Instant::now();
     let mut index = 0u64;
     while !stop.load(Ordering::Relaxed) {
+        if delivery == Delivery::Paced {
+            // Read each frame when a camera would deliver it, so that latency is measured from
+            // there and not from a frame that sat waiting for its turn.
+            let due = started + Duration::from_secs_f64(index as f64 / fps);
+            if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                std::thread::sleep(wait);
+            }
+        }
         let mut image = Mat::default();
         if !capture.read(&mut image)? || image.empty() {
             tracing::debug!(frames = index, "source ended");
@@ -236,14 +244,7 @@ fn read_loop(
                     }
                 }
             }
-            Delivery::Latest => send_latest(tx, drain, frame, stats),
-            Delivery::Paced => {
-                let due = started + Duration::from_secs_f64(index as f64 / fps);
-                if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                    std::thread::sleep(wait);
-                }
-                send_latest(tx, drain, frame, stats);
-            }
+            Delivery::Latest | Delivery::Paced => send_latest(tx, drain, frame, stats),
         }
     }
     Ok(())
