@@ -134,8 +134,6 @@ pub struct CaptureStats {
 pub struct Capture {
     stop: Arc<AtomicBool>,
     pub stats: Arc<CaptureStats>,
-    /// Frames per second the source reports (0 when it does not say).
-    pub fps: f64,
     handle: Option<JoinHandle<Result<()>>>,
 }
 
@@ -164,7 +162,6 @@ impl Capture {
             Capture {
                 stop,
                 stats,
-                fps,
                 handle: Some(handle),
             },
             rx,

@@ -80,10 +80,6 @@ impl Matcher {
         }
     }
 
-    pub fn threshold(&self) -> f32 {
-        self.threshold
-    }
-
     /// Enrolled faces.
     pub fn len(&self) -> usize {
         self.person_of_row.len()
