@@ -188,6 +188,11 @@ enum ModelsCommand {
 pub fn main() -> Result<()> {
     let cli = Cli::parse();
     init_logging(cli.global.verbose);
+    // OpenCV's own warnings (GStreamer, V4L2 probing) bury whoisit's messages, which say the
+    // same thing with what to do. `-v` or OPENCV_LOG_LEVEL brings them back.
+    if !cli.global.verbose && std::env::var_os("OPENCV_LOG_LEVEL").is_none() {
+        opencv::core::set_log_level(opencv::core::LogLevel::LOG_LEVEL_ERROR)?;
+    }
     let config = load_config(&cli.global)?;
     match cli.command {
         None => run_default(&config),

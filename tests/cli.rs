@@ -387,3 +387,71 @@ fn missing_models_are_fetched_on_first_start() {
         );
     }
 }
+
+/// Serves one file over HTTP on loopback until dropped; `Range` requests are not honoured, as
+/// with many simple streaming servers.
+struct HttpFile {
+    port: u16,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl HttpFile {
+    fn serve(path: PathBuf) -> HttpFile {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let running = stop.clone();
+        std::thread::spawn(move || {
+            while !running.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((mut stream, _)) = listener.accept() else {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                    continue;
+                };
+                let body = std::fs::read(&path).unwrap();
+                std::thread::spawn(move || {
+                    stream.set_nonblocking(false).unwrap();
+                    let mut request = [0u8; 4096];
+                    let _ = stream.read(&mut request);
+                    let head = format!(
+                        "HTTP/1.0 200 OK\r\nContent-Type: video/x-msvideo\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    let _ = stream
+                        .write_all(head.as_bytes())
+                        .and_then(|()| stream.write_all(&body));
+                });
+            }
+        });
+        HttpFile { port, stop }
+    }
+}
+
+impl Drop for HttpFile {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn a_url_source_streams_over_http() {
+    let home = tempfile::tempdir().unwrap();
+    enroll_obama(home.path());
+    let clip = home.path().join("two.avi");
+    two_people(14, 15.0).write_video(&clip).unwrap();
+    let server = HttpFile::serve(clip);
+    let url = format!("http://127.0.0.1:{}/two.avi", server.port);
+    let (frames, summary) = recognize(home.path(), &url, &[]);
+    // A URL is live: every frame is read, frames the worker had no time for are dropped, and
+    // the newest frame is always processed.
+    assert_eq!(summary["frames_read"], 14, "{summary}");
+    let (processed, dropped) = (
+        summary["processed"].as_u64().unwrap(),
+        summary["dropped"].as_u64().unwrap(),
+    );
+    assert_eq!(processed + dropped, 14, "{summary}");
+    let last = frames.last().unwrap();
+    assert_eq!(last["frame"], 13);
+    assert_eq!(labels(last), ["Obama", "unknown"]);
+}
