@@ -105,9 +105,10 @@ pub fn ensure_for(
     progress: &dyn Progress,
 ) -> Result<ModelPaths> {
     let models = required(embedder)?;
+    // Only presence here: `ModelPaths::verified` below checks every checksum, once.
     let missing: Vec<Model> = models
         .iter()
-        .filter(|m| matches!(m.artifact.status(dir), Ok(Status::Missing)))
+        .filter(|m| !dir.join(&m.artifact.file).is_file())
         .cloned()
         .collect();
     if !missing.is_empty() {
