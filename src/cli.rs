@@ -397,8 +397,8 @@ fn import_dataset(config: &Config, dir: &std::path::Path) -> Result<()> {
     for (name, count) in &report.enrolled {
         println!("enrolled {name}: {count} face(s)");
     }
-    for (path, reason) in &report.skipped {
-        eprintln!("skipped {}: {reason}", path.display());
+    for skipped in &report.skipped {
+        eprintln!("skipped {skipped}");
     }
     for warning in &report.warnings {
         tracing::warn!("{warning}");

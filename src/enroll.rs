@@ -88,6 +88,25 @@ impl Enrollment {
         }
         self.judge(pipeline, &image, &faces, source, Some(sha256))
     }
+
+    /// Judges and embeds each photo. Returns the accepted faces, and for every other photo a
+    /// message naming it and why it failed.
+    pub fn photos(
+        &self,
+        pipeline: &mut Pipeline,
+        paths: &[PathBuf],
+    ) -> (Vec<NewFace>, Vec<String>) {
+        let mut faces = Vec::new();
+        let mut failures = Vec::new();
+        for path in paths {
+            match self.photo(pipeline, path) {
+                Ok(Ok(face)) => faces.push(face),
+                Ok(Err(rejection)) => failures.push(format!("{}: {rejection}", path.display())),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        (faces, failures)
+    }
 }
 
 /// What enrolling one person did.
@@ -114,19 +133,11 @@ pub fn person(
             "give at least one photo to enroll".into(),
         ));
     }
-    let mut faces = Vec::new();
-    let mut failures = Vec::new();
-    for path in photos {
-        match enrollment.photo(pipeline, path) {
-            Ok(Ok(face)) => faces.push(face),
-            Ok(Err(rejection)) => failures.push(format!("  - {}: {rejection}", path.display())),
-            Err(e) => failures.push(format!("  - {e}")),
-        }
-    }
+    let (faces, failures) = enrollment.photos(pipeline, photos);
     if !failures.is_empty() {
         return Err(Error::InvalidArgument(format!(
-            "nothing was enrolled; these photos failed:\n{}",
-            failures.join("\n")
+            "nothing was enrolled; these photos failed:\n  - {}",
+            failures.join("\n  - ")
         )));
     }
     let warnings = confusions(gallery, pipeline.embedder_id(), &name, &faces)?;
@@ -182,8 +193,8 @@ pub struct DatasetReport {
     pub enrolled: Vec<(String, usize)>,
     /// Photos already in the gallery, left as they were.
     pub unchanged: usize,
-    /// Photos skipped, with the reason.
-    pub skipped: Vec<(PathBuf, String)>,
+    /// Photos skipped: each message names the photo and the reason.
+    pub skipped: Vec<String>,
     pub warnings: Vec<String>,
 }
 
@@ -198,14 +209,8 @@ pub fn dataset(
 ) -> Result<DatasetReport> {
     let mut report = DatasetReport::default();
     for (name, photos) in dataset_people(dir)? {
-        let mut faces = Vec::new();
-        for path in photos {
-            match enrollment.photo(pipeline, &path) {
-                Ok(Ok(face)) => faces.push(face),
-                Ok(Err(rejection)) => report.skipped.push((path, rejection.to_string())),
-                Err(e) => report.skipped.push((path, e.to_string())),
-            }
-        }
+        let (faces, failures) = enrollment.photos(pipeline, &photos);
+        report.skipped.extend(failures);
         if faces.is_empty() {
             continue;
         }
