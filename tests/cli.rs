@@ -6,7 +6,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::cli::{
-    enroll_obama, labels, obama_biden_dataset, recognize, two_people, whoisit, whoisit_with_models,
+    enroll_obama, labels, obama_biden_dataset, recognize, two_people, two_people_clip, whoisit,
+    whoisit_with_models,
 };
 use predicates::prelude::*;
 use serde_json::Value;
@@ -15,8 +16,7 @@ use serde_json::Value;
 fn a_clip_of_an_enrolled_and_a_stranger_is_labelled_frame_by_frame() {
     let home = tempfile::tempdir().unwrap();
     enroll_obama(home.path());
-    let clip = home.path().join("two.avi");
-    two_people(30, 15.0).write_video(&clip).unwrap();
+    let clip = two_people_clip(home.path(), 30, 15.0);
 
     let (frames, summary) = recognize(home.path(), clip.to_str().unwrap(), &[]);
     assert_eq!(frames.len(), 30);
@@ -89,8 +89,7 @@ fn an_image_sequence_is_a_source_too() {
 fn realtime_drops_stale_frames_instead_of_queueing_them() {
     let home = tempfile::tempdir().unwrap();
     // 120 fps is faster than the SSD alone can run on a CPU, so frames must be dropped.
-    let clip = home.path().join("fast.avi");
-    two_people(120, 120.0).write_video(&clip).unwrap();
+    let clip = two_people_clip(home.path(), 120, 120.0);
     let (frames, summary) = recognize(home.path(), clip.to_str().unwrap(), &["--realtime"]);
     let processed = summary["processed"].as_u64().unwrap();
     let dropped = summary["dropped"].as_u64().unwrap();
@@ -179,8 +178,7 @@ fn a_dataset_folder_enrolls_everyone_and_reports_what_it_skipped() {
         .stdout(predicate::str::contains("enrolled Obama: 2 face(s)"))
         .stdout(predicate::str::contains("enrolled Biden: 1 face(s)"))
         .stderr(predicate::str::contains("skipped").and(predicate::str::contains("readme.txt")));
-    let clip = home.path().join("two.avi");
-    two_people(12, 15.0).write_video(&clip).unwrap();
+    let clip = two_people_clip(home.path(), 12, 15.0);
     let (frames, _) = recognize(home.path(), clip.to_str().unwrap(), &[]);
     assert_eq!(labels(&frames[11]), ["Obama", "Biden"]);
 }
@@ -257,8 +255,7 @@ fn a_corrupt_model_is_refused_listed_and_repaired_by_fetch() {
         cmd.args(args);
         cmd
     };
-    let clip = home.path().join("one.avi");
-    two_people(2, 15.0).write_video(&clip).unwrap();
+    let clip = two_people_clip(home.path(), 2, 15.0);
     with_models(&[
         "recognize",
         "--headless",
@@ -349,8 +346,7 @@ fn without_a_camera_the_app_runs_the_demo_with_a_known_and_an_unknown_face() {
 fn a_file_source_gives_the_same_results_every_run() {
     let home = tempfile::tempdir().unwrap();
     enroll_obama(home.path());
-    let clip = home.path().join("short.avi");
-    two_people(14, 15.0).write_video(&clip).unwrap();
+    let clip = two_people_clip(home.path(), 14, 15.0);
     let faces = |frames: Vec<Value>| {
         frames
             .into_iter()
@@ -366,8 +362,7 @@ fn a_file_source_gives_the_same_results_every_run() {
 fn missing_models_are_fetched_on_first_start() {
     let home = tempfile::tempdir().unwrap();
     let models = home.path().join("empty-models");
-    let clip = home.path().join("one.avi");
-    two_people(3, 15.0).write_video(&clip).unwrap();
+    let clip = two_people_clip(home.path(), 3, 15.0);
     whoisit_with_models(home.path(), &models)
         .args([
             "recognize",
@@ -438,8 +433,7 @@ impl Drop for HttpFile {
 fn a_url_source_streams_over_http() {
     let home = tempfile::tempdir().unwrap();
     enroll_obama(home.path());
-    let clip = home.path().join("two.avi");
-    two_people(14, 15.0).write_video(&clip).unwrap();
+    let clip = two_people_clip(home.path(), 14, 15.0);
     let server = HttpFile::serve(clip);
     let url = format!("http://127.0.0.1:{}/two.avi", server.port);
     let (frames, summary) = recognize(home.path(), &url, &[]);

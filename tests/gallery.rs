@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::cli::{
-    enroll_obama, labels, obama_biden_dataset, recognize, spawnable, two_people, whoisit,
+    enroll_obama, labels, obama_biden_dataset, recognize, spawnable, two_people_clip, whoisit,
 };
 use opencv::core::{Mat, Scalar, Size};
 use opencv::prelude::*;
@@ -184,8 +184,7 @@ fn a_killed_import_leaves_every_completed_person_whole_and_resumes() {
 fn a_person_enrolled_from_the_cli_is_recognised_by_a_running_recognizer() {
     let home = tempfile::tempdir().unwrap();
     enroll_obama(home.path());
-    let clip = home.path().join("long.avi");
-    two_people(300, 15.0).write_video(&clip).unwrap();
+    let clip = two_people_clip(home.path(), 300, 15.0);
     let mut child = spawnable(home.path())
         .args(["recognize", "--headless", "--realtime", "--source"])
         .arg(&clip)
@@ -268,8 +267,7 @@ fn people_can_be_listed_renamed_removed_exported_and_imported() {
         ));
     assert_eq!(people(home.path()), [("Joe Biden".to_string(), 1)]);
 
-    let clip = home.path().join("two.avi");
-    two_people(12, 15.0).write_video(&clip).unwrap();
+    let clip = two_people_clip(home.path(), 12, 15.0);
     let (frames, _) = recognize(home.path(), clip.to_str().unwrap(), &[]);
     assert_eq!(labels(&frames[11]), ["unknown", "Joe Biden"]);
     whoisit(home.path())
@@ -409,8 +407,7 @@ fn reembed_computes_the_configured_embedders_vectors_from_stored_crops() {
         .arg(&export)
         .assert()
         .success();
-    let clip = home.path().join("two.avi");
-    two_people(12, 15.0).write_video(&clip).unwrap();
+    let clip = two_people_clip(home.path(), 12, 15.0);
     let output = whoisit(home.path())
         .args(["recognize", "--headless", "--source"])
         .arg(&clip)

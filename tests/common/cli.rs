@@ -63,6 +63,13 @@ pub fn two_people(frames: u32, fps: f64) -> ClipSpec {
     }
 }
 
+/// Writes the `two_people` clip into `home` and returns its path.
+pub fn two_people_clip(home: &Path, frames: u32, fps: f64) -> std::path::PathBuf {
+    let clip = home.join(format!("two-people-{frames}x{fps}.avi"));
+    two_people(frames, fps).write_video(&clip).unwrap();
+    clip
+}
+
 pub fn enroll_obama(home: &Path) {
     whoisit(home)
         .args(["enroll", "--name", "Obama"])
