@@ -137,26 +137,40 @@ pub struct Capture {
     handle: Option<JoinHandle<Result<()>>>,
 }
 
+/// The capture thread's side of the channel to the worker.
+pub struct Outlet {
+    tx: Sender<Frame>,
+    /// A receiver of the same channel, to replace a frame the worker has not taken yet.
+    drain: Receiver<Frame>,
+    stop: Arc<AtomicBool>,
+    pub stats: Arc<CaptureStats>,
+}
+
 impl Capture {
     /// Starts reading `capture` in its own thread; frames go out on the returned receiver.
     pub fn spawn(
         mut capture: VideoCapture,
         delivery: Delivery,
     ) -> Result<(Capture, Receiver<Frame>)> {
+        Self::spawn_with(move |outlet| outlet.read(&mut capture, delivery, &mut |_| {}))
+    }
+
+    /// Starts a capture thread that runs `body`, which feeds the worker through the outlet.
+    pub fn spawn_with(
+        body: impl FnOnce(&Outlet) -> Result<()> + Send + 'static,
+    ) -> Result<(Capture, Receiver<Frame>)> {
         let (tx, rx) = crossbeam_channel::bounded::<Frame>(1);
-        let fps = capture.get(videoio::CAP_PROP_FPS).unwrap_or(0.0);
-        let stop = Arc::new(AtomicBool::new(false));
-        let stats = Arc::new(CaptureStats::default());
-        let drain = rx.clone();
+        let outlet = Outlet {
+            tx,
+            drain: rx.clone(),
+            stop: Arc::new(AtomicBool::new(false)),
+            stats: Arc::new(CaptureStats::default()),
+        };
+        let stop = outlet.stop.clone();
+        let stats = outlet.stats.clone();
         let handle = std::thread::Builder::new()
             .name("capture".into())
-            .spawn({
-                let stop = stop.clone();
-                let stats = stats.clone();
-                // A file that does not say its rate is played at a camera's usual 30 fps.
-                let pace = if fps > 0.0 { fps } else { 30.0 };
-                move || read_loop(&mut capture, delivery, pace, &tx, &drain, &stop, &stats)
-            })
+            .spawn(move || body(&outlet))
             .map_err(|e| Error::io("capture thread", e))?;
         Ok((
             Capture {
@@ -191,72 +205,102 @@ impl Drop for Capture {
     }
 }
 
-fn read_loop(
-    capture: &mut VideoCapture,
-    delivery: Delivery,
-    fps: f64,
-    tx: &Sender<Frame>,
-    drain: &Receiver<Frame>,
-    stop: &AtomicBool,
-    stats: &CaptureStats,
-) -> Result<()> {
-    let started = Instant::now();
-    let mut index = 0u64;
-    while !stop.load(Ordering::Relaxed) {
-        if delivery == Delivery::Paced {
-            // Read each frame when a camera would deliver it, so that latency is measured from
-            // there and not from a frame that sat waiting for its turn.
-            let due = started + Duration::from_secs_f64(index as f64 / fps);
-            if let Some(wait) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(wait);
-            }
-        }
-        let mut image = Mat::default();
-        if !capture.read(&mut image)? || image.empty() {
-            tracing::debug!(frames = index, "source ended");
-            return Ok(());
-        }
-        let timestamp_ms = capture.get(videoio::CAP_PROP_POS_MSEC).unwrap_or(0.0);
-        stats.read.fetch_add(1, Ordering::Relaxed);
-        let frame = Frame {
-            index,
-            timestamp_ms,
-            captured_at: Instant::now(),
-            image,
-        };
-        index += 1;
-        match delivery {
-            Delivery::Every => {
-                // Wake up now and then to notice `stop` even if the worker is stuck.
-                let mut pending = frame;
-                loop {
-                    match tx.send_timeout(pending, Duration::from_millis(100)) {
-                        Ok(()) => break,
-                        Err(crossbeam_channel::SendTimeoutError::Timeout(f))
-                            if !stop.load(Ordering::Relaxed) =>
-                        {
-                            pending = f
-                        }
-                        Err(_) => return Ok(()), // stopped, or the worker is gone
-                    }
-                }
-            }
-            Delivery::Latest | Delivery::Paced => send_latest(tx, drain, frame, stats),
+impl Outlet {
+    /// Whether the thread was asked to stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Waits `duration`, waking early when asked to stop.
+    pub fn sleep(&self, duration: Duration) {
+        let until = Instant::now() + duration;
+        while !self.stopped() {
+            let Some(left) = until.checked_duration_since(Instant::now()) else {
+                return;
+            };
+            std::thread::sleep(left.min(Duration::from_millis(50)));
         }
     }
-    Ok(())
+
+    /// Reads `capture` until it ends or the thread is asked to stop. Each frame is shown to
+    /// `tap` (the window's display) before it goes to the worker.
+    pub fn read(
+        &self,
+        capture: &mut VideoCapture,
+        delivery: Delivery,
+        tap: &mut dyn FnMut(&Frame),
+    ) -> Result<()> {
+        // A file that does not say its rate is played at a camera's usual 30 fps.
+        let fps = Some(capture.get(videoio::CAP_PROP_FPS).unwrap_or(0.0))
+            .filter(|fps| *fps > 0.0)
+            .unwrap_or(30.0);
+        let started = Instant::now();
+        let mut index = 0u64;
+        while !self.stopped() {
+            if delivery == Delivery::Paced {
+                // Read each frame when a camera would deliver it, so that latency is measured
+                // from there and not from a frame that sat waiting for its turn.
+                let due = started + Duration::from_secs_f64(index as f64 / fps);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            let mut image = Mat::default();
+            if !capture.read(&mut image)? || image.empty() {
+                tracing::debug!(frames = index, "source ended");
+                return Ok(());
+            }
+            let timestamp_ms = capture.get(videoio::CAP_PROP_POS_MSEC).unwrap_or(0.0);
+            self.stats.read.fetch_add(1, Ordering::Relaxed);
+            let frame = Frame {
+                index,
+                timestamp_ms,
+                captured_at: Instant::now(),
+                image,
+            };
+            index += 1;
+            tap(&frame);
+            match delivery {
+                Delivery::Every => {
+                    if !self.send_every(frame) {
+                        return Ok(());
+                    }
+                }
+                Delivery::Latest | Delivery::Paced => {
+                    send_latest(&self.tx, &self.drain, frame, &self.stats.dropped)
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the worker to take `frame`; false when stopped or the worker is gone.
+    fn send_every(&self, frame: Frame) -> bool {
+        // Wake up now and then to notice `stop` even if the worker is stuck.
+        let mut pending = frame;
+        loop {
+            match self.tx.send_timeout(pending, Duration::from_millis(100)) {
+                Ok(()) => return true,
+                Err(crossbeam_channel::SendTimeoutError::Timeout(f)) if !self.stopped() => {
+                    pending = f
+                }
+                Err(_) => return false,
+            }
+        }
+    }
 }
 
-/// Replaces a frame the worker has not taken yet with `frame`. The channel never disconnects
-/// (this thread holds a receiver to drain it), so shutdown goes through the stop flag.
-fn send_latest(tx: &Sender<Frame>, drain: &Receiver<Frame>, frame: Frame, stats: &CaptureStats) {
-    if let Err(TrySendError::Full(frame)) = tx.try_send(frame) {
+/// Replaces an item the receiver has not taken yet with `item`, counting what was dropped. The
+/// channel never disconnects (the sender's thread holds a receiver to drain it), so shutdown
+/// goes through a stop flag.
+pub fn send_latest<T>(tx: &Sender<T>, drain: &Receiver<T>, item: T, dropped: &AtomicU64) {
+    if let Err(TrySendError::Full(item)) = tx.try_send(item) {
         if drain.try_recv().is_ok() {
-            stats.dropped.fetch_add(1, Ordering::Relaxed);
+            dropped.fetch_add(1, Ordering::Relaxed);
         }
         // This thread is the only sender, so after the drain there is room.
-        if tx.try_send(frame).is_err() {
-            stats.dropped.fetch_add(1, Ordering::Relaxed);
+        if tx.try_send(item).is_err() {
+            dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -297,7 +341,7 @@ mod tests {
         let (tx, rx) = crossbeam_channel::bounded(1);
         let stats = CaptureStats::default();
         for i in 0..5 {
-            send_latest(&tx, &rx, frame(i), &stats);
+            send_latest(&tx, &rx, frame(i), &stats.dropped);
         }
         assert_eq!(rx.try_recv().unwrap().index, 4);
         assert!(rx.try_recv().is_err());

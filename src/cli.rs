@@ -13,6 +13,8 @@ use crate::fetch::{Progress, Status};
 use crate::gallery::Gallery;
 use crate::pipeline::Pipeline;
 use crate::recognize::{self, RunOptions};
+use crate::settings::Settings;
+use crate::ui;
 use crate::{demo, enroll, models};
 
 /// Real-time face recognition at a webcam.
@@ -21,18 +23,43 @@ use crate::{demo, enroll, models};
 /// landmarks, turns it into 128 numbers (dlib's ResNet or OpenFace) and names the nearest
 /// enrolled person, or says "unknown" when nobody enrolled is within the threshold.
 ///
-/// Without a command it runs on the configured source (camera 0 by default) and falls back to a
-/// built-in demo clip when no camera opens.
+/// Without a command it opens the window on the configured source (camera 0 by default), or on
+/// a built-in demo clip when that camera does not open. In the window: Enroll (type a name,
+/// press Enter, then space to capture), People, Settings.
 #[derive(Debug, Parser)]
 #[command(name = "whoisit", version, propagate_version = true, after_help = EXAMPLES)]
 pub struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
+    window: WindowArgs,
+    #[command(flatten)]
     global: Global,
 }
 
+/// How the window runs (no command).
+#[derive(Debug, Args, Default)]
+struct WindowArgs {
+    /// Source to show instead of the configured one: camera index, video file, image pattern,
+    /// URL, or "demo" [config: source].
+    #[arg(long, short)]
+    source: Option<String>,
+    /// Fullscreen kiosk: large labels, greetings, no admin panels; Escape does not quit, the
+    /// configured exit chord (Ctrl+Shift+Q by default) and PIN do [config: window.kiosk].
+    #[arg(long)]
+    kiosk: bool,
+    /// Close the window after this many seconds (benchmarks, smoke tests).
+    #[arg(long, value_name = "SECONDS")]
+    run_for: Option<f64>,
+    /// With --run-for: write display fps, recognition fps, capture-to-label latency and
+    /// memory samples to this JSON file.
+    #[arg(long, value_name = "FILE", requires = "run_for")]
+    report: Option<PathBuf>,
+}
+
 const EXAMPLES: &str = "Examples:
+  whoisit                                       the window, on camera 0 or the demo
+  whoisit --kiosk                               fullscreen kiosk (exit: Ctrl+Shift+Q)
   whoisit models fetch                          download and verify the models
   whoisit enroll --name \"Ada\" ada1.jpg ada2.jpg  enroll a person from photos
   whoisit enroll --dir people/                  enroll people/<name>/*.jpg
@@ -195,7 +222,7 @@ pub fn main() -> Result<()> {
     }
     let config = load_config(&cli.global)?;
     match cli.command {
-        None => run_default(&config),
+        None => window(config, cli.window),
         Some(Command::Recognize(args)) => recognize_cmd(&config, args),
         Some(Command::Enroll(args)) => enroll_cmd(&config, args),
         Some(Command::People(cmd)) => people_cmd(&config, cmd),
@@ -229,6 +256,8 @@ fn load_config(global: &Global) -> Result<Config> {
     if let Some(dir) = &global.data_dir {
         config.data_dir = Some(dir.clone());
     }
+    // What the window's settings panel saved comes between the config files and the flags.
+    Settings::load(&config.data_dir()?)?.apply(&mut config);
     if let Some(threshold) = global.threshold {
         if !(threshold.is_finite() && threshold > 0.0) {
             bail!("--threshold must be a positive number, not {threshold}");
@@ -277,37 +306,39 @@ impl Progress for Bar {
     }
 }
 
-/// No command: the configured source, or the demo when the configured camera does not open.
-fn run_default(config: &Config) -> Result<()> {
-    let source: Source = config.source.parse()?;
-    match run_source(config, &source, RunOptions::default()) {
-        Err(e) if matches!(source, Source::Camera(_)) && is_source_open_error(&e) => {
-            tracing::warn!("{e:#}");
-            tracing::warn!(
-                "no camera: running the built-in demo instead (set `source` in the config to choose)"
-            );
-            demo_cmd(
-                config,
-                &DemoArgs {
-                    headless: true,
-                    max_frames: None,
-                },
-            )
-        }
-        other => other,
+/// No command: the window on the configured source, or on the demo when the configured camera
+/// does not open.
+fn window(mut config: Config, args: WindowArgs) -> Result<()> {
+    let chose_source = args.source.is_some();
+    if let Some(source) = args.source {
+        config.source = source;
     }
-}
-
-fn is_source_open_error(error: &anyhow::Error) -> bool {
-    matches!(
-        error.downcast_ref::<crate::Error>(),
-        Some(crate::Error::SourceOpen { .. })
-    )
+    if let Some(seconds) = args.run_for
+        && !(seconds.is_finite() && seconds > 0.0)
+    {
+        bail!("--run-for must be a positive number of seconds, not {seconds}");
+    }
+    let kiosk = args.kiosk || config.window.kiosk.enabled;
+    ui::run(ui::Launch {
+        settings_dir: config.data_dir()?,
+        // A kiosk waits for its camera; a first run at a desk without one shows the demo.
+        demo_if_no_camera: !chose_source && !kiosk,
+        kiosk,
+        run_for: args.run_for.map(std::time::Duration::from_secs_f64),
+        report: args.report,
+        config,
+    })
 }
 
 fn recognize_cmd(config: &Config, args: RecognizeArgs) -> Result<()> {
     if !args.headless {
-        bail!("the desktop window is not part of this build yet; add --headless for JSON output");
+        return window(
+            config.clone(),
+            WindowArgs {
+                source: args.source,
+                ..WindowArgs::default()
+            },
+        );
     }
     let source: Source = args.source.as_deref().unwrap_or(&config.source).parse()?;
     let options = RunOptions {
@@ -336,7 +367,13 @@ fn run_source(config: &Config, source: &Source, options: RunOptions) -> Result<(
 
 fn demo_cmd(config: &Config, args: &DemoArgs) -> Result<()> {
     if !args.headless {
-        bail!("the desktop window is not part of this build yet; add --headless for JSON output");
+        return window(
+            config.clone(),
+            WindowArgs {
+                source: Some(ui::settings::DEMO.into()),
+                ..WindowArgs::default()
+            },
+        );
     }
     let demo = demo::prepare(config, &Bar::default()).context("preparing the built-in demo")?;
     eprintln!(

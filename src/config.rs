@@ -40,6 +40,50 @@ impl Default for DetectorConfig {
     }
 }
 
+/// The desktop window.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WindowConfig {
+    pub mirror: bool,
+    pub enroll_captures: u32,
+    pub retry_secs: f32,
+    pub kiosk: KioskConfig,
+}
+
+impl Default for WindowConfig {
+    fn default() -> Self {
+        WindowConfig {
+            mirror: false,
+            enroll_captures: 5,
+            retry_secs: 1.0,
+            kiosk: KioskConfig::default(),
+        }
+    }
+}
+
+/// Kiosk mode: fullscreen, unattended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KioskConfig {
+    pub enabled: bool,
+    pub allow_enrollment: bool,
+    pub exit_chord: String,
+    pub exit_pin: Option<String>,
+    pub greeting: String,
+}
+
+impl Default for KioskConfig {
+    fn default() -> Self {
+        KioskConfig {
+            enabled: false,
+            allow_enrollment: false,
+            exit_chord: "Ctrl+Shift+Q".into(),
+            exit_pin: None,
+            greeting: "Welcome, {name}!".into(),
+        }
+    }
+}
+
 /// The whole configuration. Missing fields in a user file take the defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -54,6 +98,7 @@ pub struct Config {
     pub enrollment: QualityGate,
     pub keep_images: bool,
     pub tracking: TrackingConfig,
+    pub window: WindowConfig,
 }
 
 impl Default for Config {
@@ -69,6 +114,7 @@ impl Default for Config {
             enrollment: QualityGate::default(),
             keep_images: true,
             tracking: TrackingConfig::default(),
+            window: WindowConfig::default(),
         }
     }
 }
@@ -126,6 +172,21 @@ impl Config {
                 "detector.confidence must be between 0 and 1, not {}",
                 self.detector.confidence
             ));
+        }
+        if !(self.window.retry_secs.is_finite() && self.window.retry_secs > 0.0) {
+            return invalid(format!(
+                "window.retry_secs must be a positive number of seconds, not {}",
+                self.window.retry_secs
+            ));
+        }
+        if self.window.enroll_captures == 0 {
+            return invalid("window.enroll_captures must be at least 1".into());
+        }
+        if let Err(message) = crate::ui::kiosk::parse_chord(&self.window.kiosk.exit_chord) {
+            return invalid(format!("window.kiosk.exit_chord: {message}"));
+        }
+        if self.window.kiosk.exit_pin.as_deref().is_some_and(str::is_empty) {
+            return invalid("window.kiosk.exit_pin must not be empty; use None for no PIN".into());
         }
         Ok(())
     }

@@ -41,7 +41,8 @@ impl Enrollment {
         self.judge(pipeline, image, &faces, source, source_sha256)
     }
 
-    fn judge(
+    /// Judges and embeds a capture whose faces were already detected.
+    pub fn judge(
         &self,
         pipeline: &mut Pipeline,
         image: &Mat,
@@ -140,8 +141,20 @@ pub fn person(
             failures.join("\n  - ")
         )));
     }
-    let warnings = confusions(gallery, pipeline.embedder_id(), &name, &faces)?;
-    let added = gallery.add_faces(&name, &faces)?;
+    add(gallery, pipeline.embedder_id(), &name, &faces)
+}
+
+/// Saves accepted faces of `name` (e.g. captures from the window), warning about faces that
+/// look more like somebody else.
+pub fn add(
+    gallery: &mut Gallery,
+    embedder: &str,
+    name: &str,
+    faces: &[NewFace],
+) -> Result<PersonReport> {
+    let name = crate::gallery::validate_name(name)?;
+    let warnings = confusions(gallery, embedder, &name, faces)?;
+    let added = gallery.add_faces(&name, faces)?;
     Ok(PersonReport { added, warnings })
 }
 

@@ -277,6 +277,18 @@ impl Gallery {
         rows.collect::<rusqlite::Result<_>>().map_err(self.db())
     }
 
+    /// The stored face crops (PNG) of `name`, oldest first; faces kept without an image are
+    /// left out.
+    pub fn images(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        let id = self.person_id(name)?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT image FROM face WHERE person_id = ?1 AND image IS NOT NULL ORDER BY id")
+            .map_err(self.db())?;
+        let rows = stmt.query_map([id], |r| r.get(0)).map_err(self.db())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db())
+    }
+
     fn person_id(&self, name: &str) -> Result<i64> {
         self.conn
             .query_row("SELECT id FROM person WHERE name = ?1", [name], |r| {

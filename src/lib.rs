@@ -10,10 +10,12 @@
 //!   - [`matcher`]: the nearest person of the [`gallery`] names it, or "unknown";
 //!   - [`track`]: on a live source, faces are followed between frames and embedded again only
 //!     now and then, with a label voted over their recent embeddings;
-//! - [`recognize`]: wires the threads together for a run and summarises it.
+//! - [`recognize`]: wires the threads together for a headless run and summarises it;
+//! - [`live`] and [`ui`]: the window's session (every frame to the display, the newest to the
+//!   worker, reconnecting when the source drops) and the window itself.
 //!
 //! Around it: [`config`] (RON), [`models`] and [`fetch`] (model files, checked by checksum),
-//! [`enroll`] (adding people from photos), [`photo`], [`synth`] and [`demo`] (clips built from
+//! [`settings`] (what the window's settings panel saved), [`enroll`] (adding people), [`photo`], [`synth`] and [`demo`] (clips built from
 //! real photos), and [`cli`], the command line the thin binary runs.
 
 pub mod align;
@@ -27,13 +29,16 @@ pub mod enroll;
 pub mod error;
 pub mod fetch;
 pub mod gallery;
+pub mod live;
 pub mod matcher;
 pub mod models;
 pub mod photo;
 pub mod pipeline;
 pub mod quality;
 pub mod recognize;
+pub mod settings;
 pub mod synth;
 pub mod track;
+pub mod ui;
 
 pub use error::{Error, Result};

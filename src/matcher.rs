@@ -81,6 +81,10 @@ impl Matcher {
     }
 
     /// Enrolled faces.
+    pub fn set_threshold(&mut self, threshold: f32) {
+        self.threshold = threshold;
+    }
+
     pub fn len(&self) -> usize {
         self.person_of_row.len()
     }

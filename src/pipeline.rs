@@ -57,6 +57,36 @@ pub struct FrameResult {
     pub embedded: usize,
     /// From the capture thread reading the frame to this result.
     pub latency_ms: f64,
+    /// When the capture thread read the frame, so a display can measure its own latency.
+    #[serde(skip)]
+    pub captured_at: Instant,
+}
+
+/// Work for the detector/encoder thread between two frames, on its pipeline and its newest
+/// frame: enrollment captures, a new threshold, re-embedding. The job sends its own answer.
+pub type Job = Box<dyn FnOnce(&mut WorkerState<'_>) + Send>;
+
+/// What a [`Job`] may use and change.
+pub struct WorkerState<'a> {
+    pub pipeline: &'a mut Pipeline,
+    /// The newest frame the worker processed (BGR), if any yet.
+    pub frame: Option<&'a Mat>,
+    /// The worker's own gallery connection.
+    pub gallery: &'a mut Gallery,
+    gallery_changed: bool,
+    identities_stale: bool,
+}
+
+impl WorkerState<'_> {
+    /// The job changed the gallery: reload it and label tracked faces afresh.
+    pub fn gallery_changed(&mut self) {
+        self.gallery_changed = true;
+    }
+
+    /// Labels already decided (e.g. under another threshold) must be decided again.
+    pub fn identities_stale(&mut self) {
+        self.identities_stale = true;
+    }
 }
 
 /// Detector, embedder and matcher, loaded once and used frame after frame.
@@ -124,6 +154,16 @@ impl Pipeline {
             "gallery loaded"
         );
         Ok(())
+    }
+
+    /// Matches with a new threshold from now on.
+    pub fn set_threshold(&mut self, threshold: f32) {
+        self.threshold = threshold;
+        self.matcher.set_threshold(threshold);
+    }
+
+    pub fn threshold(&self) -> f32 {
+        self.threshold
     }
 
     pub fn embedder_id(&self) -> &'static str {
@@ -239,34 +279,68 @@ impl Pipeline {
     }
 
     /// Runs the pipeline in the detector/encoder thread until the frames stop coming or the
-    /// receiver of results goes away. It picks up gallery changes made by other processes.
+    /// receiver of results goes away, running `jobs` between frames and calling `notify` after
+    /// each result sent. It picks up gallery changes made by other processes.
     pub fn spawn_worker(
         mut self,
         frames: Receiver<Frame>,
+        jobs: Receiver<Job>,
         results: Sender<FrameResult>,
+        notify: impl Fn() + Send + 'static,
     ) -> Result<JoinHandle<Result<()>>> {
         let mut watch = GalleryWatch::open(&self.gallery_dir)?;
         std::thread::Builder::new()
             .name("detect-embed".into())
             .spawn(move || {
                 let mut tracker = Tracker::new(self.tracking.clone());
-                for frame in frames {
-                    if watch.refresh(&mut self)? {
-                        tracker.invalidate();
-                    }
-                    let (faces, timings_ms, embedded) =
-                        self.process_tracked(&frame.image, &mut tracker)?;
-                    watch.saw(&faces);
-                    let result = FrameResult {
-                        frame: frame.index,
-                        timestamp_ms: frame.timestamp_ms,
-                        faces,
-                        timings_ms,
-                        embedded,
-                        latency_ms: ms_since(frame.captured_at),
-                    };
-                    if results.send(result).is_err() {
-                        break;
+                let mut jobs = jobs;
+                let mut newest: Option<Mat> = None;
+                loop {
+                    crossbeam_channel::select! {
+                        recv(frames) -> frame => {
+                            let Ok(frame) = frame else { break };
+                            if watch.refresh(&mut self)? {
+                                tracker.invalidate();
+                            }
+                            let (faces, timings_ms, embedded) =
+                                self.process_tracked(&frame.image, &mut tracker)?;
+                            watch.saw(&faces);
+                            let result = FrameResult {
+                                frame: frame.index,
+                                timestamp_ms: frame.timestamp_ms,
+                                faces,
+                                timings_ms,
+                                embedded,
+                                latency_ms: ms_since(frame.captured_at),
+                                captured_at: frame.captured_at,
+                            };
+                            newest = Some(frame.image);
+                            if results.send(result).is_err() {
+                                break;
+                            }
+                            notify();
+                        }
+                        recv(jobs) -> job => match job {
+                            Ok(job) => {
+                                let mut state = WorkerState {
+                                    pipeline: &mut self,
+                                    frame: newest.as_ref(),
+                                    gallery: &mut watch.gallery,
+                                    gallery_changed: false,
+                                    identities_stale: false,
+                                };
+                                job(&mut state);
+                                let (changed, stale) = (state.gallery_changed, state.identities_stale);
+                                if changed {
+                                    self.reload_gallery(&watch.gallery)?;
+                                }
+                                if changed || stale {
+                                    tracker.invalidate();
+                                }
+                            }
+                            // Nobody sends jobs any more; only frames matter now.
+                            Err(_) => jobs = crossbeam_channel::never(),
+                        },
                     }
                 }
                 watch.flush_seen()

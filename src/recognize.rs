@@ -74,7 +74,7 @@ pub fn run(
     };
     let (capture, frames) = Capture::spawn(capture, delivery)?;
     let (results_tx, results) = crossbeam_channel::bounded::<FrameResult>(4);
-    let worker = pipeline.spawn_worker(frames, results_tx)?;
+    let worker = pipeline.spawn_worker(frames, crossbeam_channel::never(), results_tx, || {})?;
 
     let started = Instant::now();
     let mut processed = 0u64;

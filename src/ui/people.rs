@@ -1,0 +1,205 @@
+//! The people panel: everyone enrolled; rename, remove (after confirming), look at the faces
+//! stored for a person. Every gallery access runs on another thread with its own connection;
+//! the recognizer notices the change within a quarter second.
+
+use std::path::PathBuf;
+
+use eframe::egui::{self, TextureHandle};
+
+use crate::error::Result;
+use crate::gallery::{Gallery, PersonSummary};
+use crate::live::{self, Waker};
+use crate::quality;
+use crate::ui::task::{self, Task};
+
+/// What the panel is asking the user about a person.
+enum Editing {
+    Rename { name: String, new: String },
+    Remove { name: String, faces: usize },
+}
+
+pub struct PeoplePanel {
+    gallery_dir: PathBuf,
+    pub people: Vec<PersonSummary>,
+    listing: Option<Task<Result<Vec<PersonSummary>>>>,
+    changing: Option<Task<Result<String>>>,
+    loading_faces: Option<Task<Result<(String, Vec<egui::ColorImage>)>>>,
+    faces: Option<(String, Vec<TextureHandle>)>,
+    editing: Option<Editing>,
+    message: Option<String>,
+}
+
+impl PeoplePanel {
+    pub fn new(gallery_dir: PathBuf) -> PeoplePanel {
+        PeoplePanel {
+            gallery_dir,
+            people: Vec::new(),
+            listing: None,
+            changing: None,
+            loading_faces: None,
+            faces: None,
+            editing: None,
+            message: None,
+        }
+    }
+
+    /// Reads the list again (on opening the panel, and after every change).
+    pub fn refresh(&mut self, wake: &Waker) {
+        let dir = self.gallery_dir.clone();
+        self.listing = Some(Task::spawn(wake, move || Gallery::open(&dir)?.people()));
+    }
+
+    pub fn message(&self) -> Option<&str> {
+        self.message.as_deref()
+    }
+
+    fn change(&mut self, wake: &Waker, work: Change) {
+        let dir = self.gallery_dir.clone();
+        self.changing = Some(Task::spawn(wake, move || work(&mut Gallery::open(&dir)?)));
+    }
+
+    pub fn poll(&mut self, ctx: &egui::Context, wake: &Waker) {
+        match task::poll(&mut self.listing) {
+            Some(Ok(people)) => self.people = people,
+            Some(Err(e)) => self.message = Some(format!("Cannot read the gallery: {e}")),
+            None => {}
+        }
+        if let Some(outcome) = task::poll(&mut self.changing) {
+            self.message = Some(outcome.unwrap_or_else(|e| e.to_string()));
+            self.faces = None;
+            self.refresh(wake);
+        }
+        match task::poll(&mut self.loading_faces) {
+            Some(Ok((name, images))) => {
+                let textures = images
+                    .into_iter()
+                    .map(|image| ctx.load_texture("stored-face", image, egui::TextureOptions::LINEAR))
+                    .collect();
+                self.faces = Some((name, textures));
+            }
+            Some(Err(e)) => self.message = Some(e.to_string()),
+            None => {}
+        }
+    }
+
+    pub fn show(&mut self, ui: &mut egui::Ui, wake: &Waker) {
+        ui.heading("People");
+        if ui.button("Reload").clicked() {
+            self.refresh(wake);
+        }
+        if let Some(message) = &self.message {
+            ui.label(message);
+        }
+        if self.people.is_empty() {
+            ui.label("Nobody is enrolled yet. Use Enroll, or `whoisit people add`.");
+        }
+        let mut action = None;
+        egui::Grid::new("people").striped(true).show(ui, |ui| {
+            for person in &self.people {
+                ui.label(&person.name);
+                ui.label(format!("{} face(s)", person.faces));
+                if ui.small_button("Faces").clicked() {
+                    action = Some(Action::Faces(person.name.clone()));
+                }
+                if ui.small_button("Rename").clicked() {
+                    action = Some(Action::Edit(Editing::Rename {
+                        name: person.name.clone(),
+                        new: person.name.clone(),
+                    }));
+                }
+                if ui.small_button("Remove").clicked() {
+                    action = Some(Action::Edit(Editing::Remove {
+                        name: person.name.clone(),
+                        faces: person.faces,
+                    }));
+                }
+                ui.end_row();
+            }
+        });
+        match action {
+            Some(Action::Faces(name)) => self.load_faces(name, wake),
+            Some(Action::Edit(editing)) => self.editing = Some(editing),
+            None => {}
+        }
+        self.show_editing(ui, wake);
+        if let Some((name, textures)) = &self.faces {
+            ui.separator();
+            ui.label(format!("Stored faces of {name}"));
+            ui.horizontal_wrapped(|ui| {
+                for texture in textures {
+                    let size = texture.size_vec2() * (72.0 / texture.size_vec2().max_elem());
+                    ui.image((texture.id(), size));
+                }
+            });
+        }
+    }
+
+    fn load_faces(&mut self, name: String, wake: &Waker) {
+        let dir = self.gallery_dir.clone();
+        self.loading_faces = Some(Task::spawn(wake, move || {
+            let images = Gallery::open(&dir)?
+                .images(&name)?
+                .iter()
+                .map(|png| live::thumbnail(&quality::decode_png(png)?, 128))
+                .collect::<Result<Vec<_>>>()?;
+            Ok((name, images))
+        }));
+    }
+
+    fn show_editing(&mut self, ui: &mut egui::Ui, wake: &Waker) {
+        let mut close = false;
+        let mut change: Option<Change> = None;
+        match &mut self.editing {
+            None => {}
+            Some(Editing::Rename { name, new }) => {
+                ui.separator();
+                ui.label(format!("Rename {name} to"));
+                let field = ui.text_edit_singleline(new);
+                let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
+                ui.horizontal(|ui| {
+                    if ui.button("Rename").clicked() || enter {
+                        let (old, new) = (name.clone(), new.trim().to_owned());
+                        change = Some(Box::new(move |gallery| {
+                            gallery.rename(&old, &new)?;
+                            Ok(format!("Renamed {old} to {new}"))
+                        }));
+                        close = true;
+                    }
+                    close |= ui.button("Cancel").clicked();
+                });
+            }
+            Some(Editing::Remove { name, faces }) => {
+                ui.separator();
+                ui.label(format!(
+                    "Remove {name} and their {faces} stored face(s)? This cannot be undone \
+                     (export the gallery first to keep a copy)."
+                ));
+                ui.horizontal(|ui| {
+                    if ui.button("Remove for good").clicked() {
+                        let name = name.clone();
+                        change = Some(Box::new(move |gallery| {
+                            let removed = gallery.remove(&name)?;
+                            Ok(format!("Removed {name}: {} face(s)", removed.faces))
+                        }));
+                        close = true;
+                    }
+                    close |= ui.button("Cancel").clicked();
+                });
+            }
+        }
+        if let Some(change) = change {
+            self.change(wake, change);
+        }
+        if close {
+            self.editing = None;
+        }
+    }
+}
+
+/// A change to the gallery, made on another thread; says what it did.
+type Change = Box<dyn FnOnce(&mut Gallery) -> Result<String> + Send>;
+
+enum Action {
+    Faces(String),
+    Edit(Editing),
+}

@@ -1,0 +1,170 @@
+//! The live picture with a labelled box on every face.
+//!
+//! Results arrive a frame or two after the picture they belong to and not for every frame, so
+//! each tracked face's box is eased towards where its face is heading instead of jumping from
+//! result to result, and stays for a moment when one detection misses it instead of blinking.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use eframe::egui::{self, Color32, FontId, Pos2, Rect, Stroke, TextureHandle, Vec2};
+
+use crate::live::DisplayFrame;
+use crate::pipeline::{FaceResult, FrameResult};
+
+/// A box not confirmed by a result for this long disappears.
+const HOLD: Duration = Duration::from_millis(300);
+/// How quickly a box closes in on its target (time constant).
+const EASE: f32 = 0.06;
+/// Motion is extrapolated at most this far ahead.
+const LOOKAHEAD: f32 = 0.15;
+
+pub const KNOWN: Color32 = Color32::from_rgb(46, 204, 113);
+pub const UNKNOWN: Color32 = Color32::from_rgb(230, 126, 34);
+
+struct Overlay {
+    face: FaceResult,
+    shown: [f32; 4],
+    target: [f32; 4],
+    /// Pixels per second of the box's top-left corner.
+    velocity: [f32; 2],
+    updated: Instant,
+}
+
+/// The picture and its boxes.
+#[derive(Default)]
+pub struct LiveView {
+    texture: Option<TextureHandle>,
+    size: [usize; 2],
+    overlays: HashMap<u64, Overlay>,
+    last_advance: Option<Instant>,
+}
+
+impl LiveView {
+    /// Shows `frame` from now on.
+    pub fn set_frame(&mut self, ctx: &egui::Context, frame: DisplayFrame) {
+        self.size = frame.image.size;
+        match &mut self.texture {
+            Some(texture) => texture.set(frame.image, egui::TextureOptions::LINEAR),
+            None => {
+                self.texture =
+                    Some(ctx.load_texture("live", frame.image, egui::TextureOptions::LINEAR))
+            }
+        }
+    }
+
+    pub fn has_frame(&self) -> bool {
+        self.texture.is_some()
+    }
+
+    /// Takes the faces of a new result.
+    pub fn set_result(&mut self, result: &FrameResult, now: Instant) {
+        for (i, face) in result.faces.iter().enumerate() {
+            // Untracked faces (not from a live run) get a key per position in the frame.
+            let key = face.track.unwrap_or(u64::MAX - i as u64);
+            let rect = face.detection.rect.map(|v| v as f32);
+            match self.overlays.get_mut(&key) {
+                Some(o) => {
+                    let dt = now.duration_since(o.updated).as_secs_f32().max(1e-3);
+                    o.velocity = [(rect[0] - o.target[0]) / dt, (rect[1] - o.target[1]) / dt];
+                    o.target = rect;
+                    o.face = face.clone();
+                    o.updated = now;
+                }
+                None => {
+                    self.overlays.insert(
+                        key,
+                        Overlay {
+                            face: face.clone(),
+                            shown: rect,
+                            target: rect,
+                            velocity: [0.0; 2],
+                            updated: now,
+                        },
+                    );
+                }
+            }
+        }
+        self.overlays
+            .retain(|_, o| now.duration_since(o.updated) < HOLD);
+    }
+
+    /// Moves every box a step towards where its face is heading.
+    pub fn advance(&mut self, now: Instant) {
+        let dt = self
+            .last_advance
+            .map_or(0.0, |t| now.duration_since(t).as_secs_f32());
+        self.last_advance = Some(now);
+        let k = 1.0 - (-dt / EASE).exp();
+        self.overlays.retain(|_, o| now.duration_since(o.updated) < HOLD);
+        for o in self.overlays.values_mut() {
+            let ahead = now.duration_since(o.updated).as_secs_f32().min(LOOKAHEAD);
+            let mut goal = o.target;
+            goal[0] += o.velocity[0] * ahead;
+            goal[1] += o.velocity[1] * ahead;
+            for (shown, goal) in o.shown.iter_mut().zip(goal) {
+                *shown += (goal - *shown) * k;
+            }
+        }
+    }
+
+    /// The faces in view now, left to right.
+    pub fn faces(&self) -> Vec<&FaceResult> {
+        let mut faces: Vec<&Overlay> = self.overlays.values().collect();
+        faces.sort_by(|a, b| a.shown[0].total_cmp(&b.shown[0]));
+        faces.into_iter().map(|o| &o.face).collect()
+    }
+
+    /// Draws the picture, fitted to the space, with the boxes. `scale` enlarges labels.
+    pub fn show(&self, ui: &mut egui::Ui, mirror: bool, scale: f32) {
+        let Some(texture) = &self.texture else {
+            return;
+        };
+        let available = ui.available_size();
+        let (w, h) = (self.size[0] as f32, self.size[1] as f32);
+        let fit = (available.x / w).min(available.y / h).max(0.01);
+        let (response, painter) = ui.allocate_painter(available, egui::Sense::hover());
+        let picture = Rect::from_center_size(response.rect.center(), Vec2::new(w, h) * fit);
+        let uv = if mirror {
+            Rect::from_min_max(Pos2::new(1.0, 0.0), Pos2::new(0.0, 1.0))
+        } else {
+            Rect::from_min_max(Pos2::ZERO, Pos2::new(1.0, 1.0))
+        };
+        painter.image(texture.id(), picture, uv, Color32::WHITE);
+        let font = FontId::proportional(15.0 * scale);
+        for o in self.overlays.values() {
+            let [x, y, bw, bh] = o.shown;
+            let x = if mirror { w - x - bw } else { x };
+            let rect = Rect::from_min_size(
+                picture.min + Vec2::new(x, y) * fit,
+                Vec2::new(bw, bh) * fit,
+            );
+            let (colour, text) = describe(&o.face);
+            painter.rect_stroke(rect, 2.0, Stroke::new(3.0, colour), egui::StrokeKind::Outside);
+            let galley = painter.layout_no_wrap(text, font.clone(), Color32::BLACK);
+            let pad = Vec2::new(4.0, 2.0) * scale;
+            let mut tag = Rect::from_min_size(
+                rect.left_top() - Vec2::new(0.0, galley.size().y + 2.0 * pad.y + 3.0),
+                galley.size() + 2.0 * pad,
+            );
+            if tag.min.y < picture.min.y {
+                tag = tag.translate(Vec2::new(0.0, rect.height() + tag.height() + 6.0));
+            }
+            painter.rect_filled(tag, 2.0, colour);
+            painter.galley(tag.min + pad, galley, Color32::BLACK);
+        }
+    }
+}
+
+/// The box colour and label of a face: known and unknown differ in text, not colour alone.
+pub fn describe(face: &FaceResult) -> (Color32, String) {
+    let distance = face
+        .identity
+        .distance
+        .map(|d| format!("  {d:.2}"))
+        .unwrap_or_default();
+    match &face.identity.name {
+        Some(name) => (KNOWN, format!("{name}{distance}")),
+        None => (UNKNOWN, format!("? unknown{distance}")),
+    }
+}

@@ -1,0 +1,232 @@
+//! The window, driven through egui_kittest: the real app with real models, on clips generated
+//! from real photos, played through the same VideoCapture path as a camera.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use eframe::egui::{self, Key, Modifiers, accesskit::Role};
+use egui_kittest::Harness;
+use egui_kittest::kittest::Queryable as _;
+use whoisit::config::Config;
+use whoisit::gallery::Gallery;
+use whoisit::live::SourceState;
+use whoisit::ui::{App, Launch};
+
+use common::cli::{actor, enroll_obama};
+
+/// Obama alone, looping: 2 s at 30 fps.
+fn obama_clip(home: &Path) -> PathBuf {
+    let clip = home.join("obama.avi");
+    whoisit::synth::ClipSpec {
+        width: 640,
+        height: 480,
+        fps: 30.0,
+        frames: 60,
+        actors: vec![actor("obama2.jpg", (0.4, 0.5), (0.5, 0.5), 0.9, 0..60)],
+    }
+    .write_video(&clip)
+    .unwrap();
+    clip
+}
+
+fn launch(home: &Path, source: &Path, kiosk: bool) -> Launch {
+    let mut config = Config {
+        source: source.display().to_string(),
+        model_dir: Some(common::model_dir()),
+        data_dir: Some(home.join("data")),
+        ..Config::default()
+    };
+    config.window.enroll_captures = 3;
+    config.window.retry_secs = 0.2;
+    config.window.kiosk.exit_pin = Some("4321".into());
+    Launch {
+        settings_dir: home.join("data"),
+        config,
+        demo_if_no_camera: false,
+        kiosk,
+        run_for: None,
+        report: None,
+    }
+}
+
+fn window(launch: Launch) -> Harness<'static, App> {
+    Harness::builder()
+        .with_size(egui::Vec2::new(1200.0, 800.0))
+        .build_eframe(move |cc| App::new(&cc.egui_ctx, launch))
+}
+
+/// Steps the window until `done` holds, as a display would (a frame every 20 ms).
+fn wait_until(harness: &mut Harness<'static, App>, what: &str, done: impl Fn(&App) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !done(harness.state()) {
+        let app = harness.state();
+        assert!(app.failure().is_none(), "{what}: {:?}", app.failure());
+        assert!(
+            Instant::now() < deadline,
+            "timed out waiting until {what}; labels {:?}, state {:?}",
+            app.labels(),
+            app.source_state()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+        harness.step();
+    }
+}
+
+/// The key as a keyboard sends it: the key press, and for printable keys the text.
+fn type_key(harness: &Harness<'static, App>, key: Key, text: Option<&str>) {
+    harness.key_press(key);
+    if let Some(text) = text {
+        harness.event(egui::Event::Text(text.into()));
+    }
+}
+
+#[test]
+fn space_in_the_name_field_types_and_space_elsewhere_enrolls() {
+    let home = tempfile::tempdir().unwrap();
+    let clip = obama_clip(home.path());
+    let mut harness = window(launch(home.path(), &clip, false));
+    wait_until(&mut harness, "the picture shows", App::has_picture);
+
+    harness.get_by_label("Enroll").click();
+    harness.step();
+    harness.get_by_label("Name").click();
+    harness.step();
+    harness.get_by_label("Name").type_text("Ada");
+    type_key(&harness, Key::Space, Some(" "));
+    harness.get_by_label("Name").type_text("Lovelace");
+    harness.step();
+    let panel = harness.state().enroll_panel();
+    assert_eq!(panel.name, "Ada Lovelace", "space typed a space in the name");
+    assert_eq!(panel.accepted(), 0, "space in the name field captured nothing");
+    assert!(!panel.busy());
+
+    // Enter leaves the field; from then on space captures.
+    type_key(&harness, Key::Enter, None);
+    harness.step();
+    for n in 1..=3 {
+        type_key(&harness, Key::Space, Some(" "));
+        harness.step();
+        wait_until(&mut harness, "the capture is judged", |app| {
+            !app.enroll_panel().busy()
+        });
+        let panel = harness.state().enroll_panel();
+        assert_eq!(panel.name, "Ada Lovelace", "space outside the field typed nothing");
+        if n < 3 {
+            assert_eq!(panel.accepted(), n, "{:?}", panel.message());
+        }
+    }
+    let message = harness.state().enroll_panel().message().unwrap_or_default().to_owned();
+    assert!(message.starts_with("Saved Ada Lovelace: 3 face(s)"), "{message}");
+
+    let people = Gallery::open(&home.path().join("data")).unwrap().people().unwrap();
+    assert_eq!(people.len(), 1);
+    assert_eq!((people[0].name.as_str(), people[0].faces), ("Ada Lovelace", 3));
+    wait_until(&mut harness, "the new person is recognised live", |app| {
+        app.labels() == ["Ada Lovelace"]
+    });
+}
+
+#[test]
+fn the_threshold_slider_turns_a_known_face_into_unknown_and_is_kept() {
+    let home = tempfile::tempdir().unwrap();
+    enroll_obama(home.path());
+    let clip = obama_clip(home.path());
+    let mut harness = window(launch(home.path(), &clip, false));
+    wait_until(&mut harness, "Obama is recognised", |app| app.labels() == ["Obama"]);
+
+    harness.get_by_label("Settings").click();
+    harness.step();
+    harness
+        .get_by_role_and_label(Role::Slider, "Threshold")
+        .set_value_accesskit(0.2);
+    harness.step();
+    assert_eq!(harness.state().config().threshold, 0.2);
+    wait_until(&mut harness, "the same face is unknown at 0.2", |app| {
+        app.labels() == ["unknown"]
+    });
+    let saved = whoisit::settings::Settings::load(&home.path().join("data")).unwrap();
+    assert_eq!(saved.threshold, Some(0.2), "the threshold survives a restart");
+}
+
+#[test]
+fn kiosk_mode_hides_admin_controls_and_only_the_chord_and_pin_quit() {
+    let home = tempfile::tempdir().unwrap();
+    let clip = obama_clip(home.path());
+    let mut harness = window(launch(home.path(), &clip, true));
+    wait_until(&mut harness, "the picture shows", App::has_picture);
+    for admin in ["Enroll", "People", "Settings"] {
+        assert!(harness.query_by_label(admin).is_none(), "{admin} is hidden");
+    }
+    let closing = |harness: &Harness<'static, App>, command: egui::ViewportCommand| {
+        harness.output().viewport_output[&egui::ViewportId::ROOT]
+            .commands
+            .contains(&command)
+    };
+
+    type_key(&harness, Key::Escape, None);
+    harness.step();
+    assert!(!harness.state().leaving(), "Escape does not quit a kiosk");
+    assert!(!closing(&harness, egui::ViewportCommand::Close));
+
+    // The window manager's close button (or Alt+F4) is refused too.
+    request_close(&mut harness);
+    assert!(closing(&harness, egui::ViewportCommand::CancelClose));
+    assert!(!harness.state().leaving());
+
+    // As egui-winit reports Ctrl on Linux: ctrl and command both set.
+    harness.key_press_modifiers(Modifiers::CTRL | Modifiers::SHIFT | Modifiers::COMMAND, Key::Q);
+    harness.step();
+    harness.get_by_label("Leave kiosk mode");
+    harness.get_by_label("PIN").type_text("1111");
+    type_key(&harness, Key::Enter, None);
+    harness.step();
+    harness.get_by_label("Wrong PIN");
+    assert!(!harness.state().leaving());
+    harness.get_by_label("PIN").type_text("4321");
+    type_key(&harness, Key::Enter, None);
+    harness.step();
+    assert!(harness.state().leaving(), "the right PIN lets the kiosk close");
+    request_close(&mut harness);
+    assert!(
+        !closing(&harness, egui::ViewportCommand::CancelClose),
+        "the close that follows is not refused"
+    );
+}
+
+/// What the window manager sends when the close button is clicked.
+fn request_close(harness: &mut Harness<'static, App>) {
+    harness
+        .input_mut()
+        .viewports
+        .entry(egui::ViewportId::ROOT)
+        .or_default()
+        .events
+        .push(egui::ViewportEvent::Close);
+    harness.step();
+}
+
+#[test]
+fn a_source_that_disappears_shows_retrying_and_comes_back_by_itself() {
+    let home = tempfile::tempdir().unwrap();
+    let clip = obama_clip(home.path());
+    let mut harness = window(launch(home.path(), &clip, false));
+    wait_until(&mut harness, "the picture shows", App::has_picture);
+
+    let away = home.path().join("away.avi");
+    std::fs::rename(&clip, &away).unwrap();
+    wait_until(&mut harness, "the window says the source is retrying", |app| {
+        matches!(app.source_state(), Some(SourceState::Retrying { .. }))
+    });
+    harness.step();
+    harness.get_by_label("Camera unavailable, retrying…");
+
+    std::fs::rename(&away, &clip).unwrap();
+    wait_until(&mut harness, "the source is live again", |app| {
+        matches!(app.source_state(), Some(SourceState::Live { .. }))
+    });
+    wait_until(&mut harness, "faces are labelled again", |app| {
+        app.labels() == ["unknown"]
+    });
+}
