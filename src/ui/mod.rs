@@ -649,9 +649,10 @@ fn start_session(
             Source::Camera(_) if demo_if_no_camera => match source.open() {
                 Ok(_) => Some(source),
                 Err(e) => {
-                    notice = Some(format!(
-                        "{e}. Showing the built-in demo instead; choose a source in Settings."
-                    ));
+                    let text =
+                        format!("{e}. Showing the built-in demo instead; choose a source in Settings.");
+                    tracing::warn!("{text}");
+                    notice = Some(text);
                     None
                 }
             },
