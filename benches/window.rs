@@ -21,7 +21,9 @@ const FRAMES: u32 = 300;
 
 fn main() -> anyhow::Result<()> {
     let seconds: f64 = match std::env::args().skip(1).find(|a| !a.starts_with('-')) {
-        Some(arg) => arg.parse().context("the argument is the run's length in seconds")?,
+        Some(arg) => arg
+            .parse()
+            .context("the argument is the run's length in seconds")?,
         None => 60.0,
     };
     let config = Config::load(None)?;

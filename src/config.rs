@@ -185,7 +185,13 @@ impl Config {
         if let Err(message) = crate::ui::kiosk::parse_chord(&self.window.kiosk.exit_chord) {
             return invalid(format!("window.kiosk.exit_chord: {message}"));
         }
-        if self.window.kiosk.exit_pin.as_deref().is_some_and(str::is_empty) {
+        if self
+            .window
+            .kiosk
+            .exit_pin
+            .as_deref()
+            .is_some_and(str::is_empty)
+        {
             return invalid("window.kiosk.exit_pin must not be empty; use None for no PIN".into());
         }
         Ok(())

@@ -283,7 +283,9 @@ impl Gallery {
         let id = self.person_id(name)?;
         let mut stmt = self
             .conn
-            .prepare("SELECT image FROM face WHERE person_id = ?1 AND image IS NOT NULL ORDER BY id")
+            .prepare(
+                "SELECT image FROM face WHERE person_id = ?1 AND image IS NOT NULL ORDER BY id",
+            )
             .map_err(self.db())?;
         let rows = stmt.query_map([id], |r| r.get(0)).map_err(self.db())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db())

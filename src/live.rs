@@ -32,9 +32,15 @@ pub struct DisplayFrame {
 #[derive(Debug, Clone, PartialEq)]
 pub enum SourceState {
     Opening,
-    Live { width: i32, height: i32, fps: f64 },
+    Live {
+        width: i32,
+        height: i32,
+        fps: f64,
+    },
     /// The source did not open or stopped delivering; it is opened again every so often.
-    Retrying { reason: String },
+    Retrying {
+        reason: String,
+    },
 }
 
 /// The threads of one source with one pipeline.
@@ -57,7 +63,12 @@ pub struct Session {
 impl Session {
     /// Starts the capture and detector/encoder threads. A source that does not open is not an
     /// error here: the session shows it as retrying, which is what a kiosk needs.
-    pub fn start(pipeline: Pipeline, source: Source, retry: Duration, wake: Waker) -> Result<Session> {
+    pub fn start(
+        pipeline: Pipeline,
+        source: Source,
+        retry: Duration,
+        wake: Waker,
+    ) -> Result<Session> {
         let state = Arc::new(Mutex::new(SourceState::Opening));
         let (display_tx, frames) = crossbeam_channel::bounded::<DisplayFrame>(1);
         let display_dropped = Arc::new(AtomicU64::new(0));
@@ -201,7 +212,9 @@ fn keep_open(
         let delivered = outlet.stats.read.load(Ordering::Relaxed) > read_before;
         let reason = match outcome {
             Err(e) => format!("{source} failed: {e}"),
-            Ok(()) if source.is_live() || !delivered => format!("{source} stopped delivering frames"),
+            Ok(()) if source.is_live() || !delivered => {
+                format!("{source} stopped delivering frames")
+            }
             Ok(()) => continue,
         };
         tracing::warn!("{reason}; retrying");
@@ -226,7 +239,14 @@ pub fn thumbnail(bgr: &Mat, side: i32) -> Result<ColorImage> {
         return to_color_image(bgr);
     }
     let mut small = Mat::default();
-    imgproc::resize(bgr, &mut small, Size::default(), scale, scale, imgproc::INTER_AREA)?;
+    imgproc::resize(
+        bgr,
+        &mut small,
+        Size::default(),
+        scale,
+        scale,
+        imgproc::INTER_AREA,
+    )?;
     to_color_image(&small)
 }
 

@@ -40,7 +40,10 @@ impl Settings {
             path: path.clone(),
             message: format!("{e} (fix it, or delete the file to go back to the config's values)"),
         })?;
-        if settings.threshold.is_some_and(|t| !(t.is_finite() && t > 0.0)) {
+        if settings
+            .threshold
+            .is_some_and(|t| !(t.is_finite() && t > 0.0))
+        {
             return Err(Error::Config {
                 path,
                 message: "threshold must be a positive number".into(),
@@ -53,12 +56,15 @@ impl Settings {
     pub fn save(&self, data_dir: &Path) -> Result<()> {
         std::fs::create_dir_all(data_dir).map_err(|e| Error::io(data_dir, e))?;
         let path = Self::path(data_dir);
-        let text = ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default())
-            .map_err(|e| Error::Config {
-                path: path.clone(),
-                message: e.to_string(),
+        let text =
+            ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default()).map_err(|e| {
+                Error::Config {
+                    path: path.clone(),
+                    message: e.to_string(),
+                }
             })?;
-        let mut file = tempfile::NamedTempFile::new_in(data_dir).map_err(|e| Error::io(data_dir, e))?;
+        let mut file =
+            tempfile::NamedTempFile::new_in(data_dir).map_err(|e| Error::io(data_dir, e))?;
         file.write_all(text.as_bytes())
             .and_then(|()| file.as_file().sync_all())
             .map_err(|e| Error::io(&path, e))?;
@@ -110,6 +116,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(Settings::path(dir.path()), "(treshold: 0.4)").unwrap();
         let err = Settings::load(dir.path()).unwrap_err().to_string();
-        assert!(err.contains("settings.ron") && err.contains("delete the file"), "{err}");
+        assert!(
+            err.contains("settings.ron") && err.contains("delete the file"),
+            "{err}"
+        );
     }
 }

@@ -304,8 +304,8 @@ fn help_reads_like_a_manual() {
 /// Pixels of `png` within a small distance of the RGB colour.
 fn pixels_of(png: &Path, rgb: [u8; 3]) -> usize {
     use opencv::prelude::*;
-    let image = opencv::imgcodecs::imread(png.to_str().unwrap(), opencv::imgcodecs::IMREAD_COLOR)
-        .unwrap();
+    let image =
+        opencv::imgcodecs::imread(png.to_str().unwrap(), opencv::imgcodecs::IMREAD_COLOR).unwrap();
     let bytes = image.data_bytes().unwrap();
     bytes
         .chunks_exact(3)
@@ -360,7 +360,10 @@ fn without_a_camera_the_window_shows_the_demo_with_a_known_and_an_unknown_face()
 
     let report: Value = serde_json::from_str(&std::fs::read_to_string(&report).unwrap()).unwrap();
     assert!(
-        report["source"].as_str().unwrap().ends_with("demo-640x480.avi"),
+        report["source"]
+            .as_str()
+            .unwrap()
+            .ends_with("demo-640x480.avi"),
         "{report}"
     );
     assert!(report["frames_shown"].as_u64().unwrap() > 100, "{report}");
@@ -373,7 +376,9 @@ fn without_a_camera_the_window_shows_the_demo_with_a_known_and_an_unknown_face()
             (png, known, unknown)
         })
         .collect();
-    let both = counts.iter().find(|(_, known, unknown)| *known > 300 && *unknown > 300);
+    let both = counts
+        .iter()
+        .find(|(_, known, unknown)| *known > 300 && *unknown > 300);
     let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/ci-artifacts");
     std::fs::create_dir_all(&artifacts).unwrap();
     let kept = both.map_or(&counts[0].0, |(png, _, _)| png);

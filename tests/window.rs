@@ -98,8 +98,15 @@ fn space_in_the_name_field_types_and_space_elsewhere_enrolls() {
     harness.get_by_label("Name").type_text("Lovelace");
     harness.step();
     let panel = harness.state().enroll_panel();
-    assert_eq!(panel.name, "Ada Lovelace", "space typed a space in the name");
-    assert_eq!(panel.accepted(), 0, "space in the name field captured nothing");
+    assert_eq!(
+        panel.name, "Ada Lovelace",
+        "space typed a space in the name"
+    );
+    assert_eq!(
+        panel.accepted(),
+        0,
+        "space in the name field captured nothing"
+    );
     assert!(!panel.busy());
 
     // Enter leaves the field; from then on space captures.
@@ -112,17 +119,34 @@ fn space_in_the_name_field_types_and_space_elsewhere_enrolls() {
             !app.enroll_panel().busy()
         });
         let panel = harness.state().enroll_panel();
-        assert_eq!(panel.name, "Ada Lovelace", "space outside the field typed nothing");
+        assert_eq!(
+            panel.name, "Ada Lovelace",
+            "space outside the field typed nothing"
+        );
         if n < 3 {
             assert_eq!(panel.accepted(), n, "{:?}", panel.message());
         }
     }
-    let message = harness.state().enroll_panel().message().unwrap_or_default().to_owned();
-    assert!(message.starts_with("Saved Ada Lovelace: 3 face(s)"), "{message}");
+    let message = harness
+        .state()
+        .enroll_panel()
+        .message()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        message.starts_with("Saved Ada Lovelace: 3 face(s)"),
+        "{message}"
+    );
 
-    let people = Gallery::open(&home.path().join("data")).unwrap().people().unwrap();
+    let people = Gallery::open(&home.path().join("data"))
+        .unwrap()
+        .people()
+        .unwrap();
     assert_eq!(people.len(), 1);
-    assert_eq!((people[0].name.as_str(), people[0].faces), ("Ada Lovelace", 3));
+    assert_eq!(
+        (people[0].name.as_str(), people[0].faces),
+        ("Ada Lovelace", 3)
+    );
     wait_until(&mut harness, "the new person is recognised live", |app| {
         app.labels() == ["Ada Lovelace"]
     });
@@ -134,7 +158,9 @@ fn the_threshold_slider_turns_a_known_face_into_unknown_and_is_kept() {
     enroll_obama(home.path());
     let clip = obama_clip(home.path());
     let mut harness = window(launch(home.path(), &clip, false));
-    wait_until(&mut harness, "Obama is recognised", |app| app.labels() == ["Obama"]);
+    wait_until(&mut harness, "Obama is recognised", |app| {
+        app.labels() == ["Obama"]
+    });
 
     harness.get_by_label("Settings").click();
     harness.step();
@@ -147,7 +173,11 @@ fn the_threshold_slider_turns_a_known_face_into_unknown_and_is_kept() {
         app.labels() == ["unknown"]
     });
     let saved = whoisit::settings::Settings::load(&home.path().join("data")).unwrap();
-    assert_eq!(saved.threshold, Some(0.2), "the threshold survives a restart");
+    assert_eq!(
+        saved.threshold,
+        Some(0.2),
+        "the threshold survives a restart"
+    );
 }
 
 #[test]
@@ -176,7 +206,10 @@ fn kiosk_mode_hides_admin_controls_and_only_the_chord_and_pin_quit() {
     assert!(!harness.state().leaving());
 
     // As egui-winit reports Ctrl on Linux: ctrl and command both set.
-    harness.key_press_modifiers(Modifiers::CTRL | Modifiers::SHIFT | Modifiers::COMMAND, Key::Q);
+    harness.key_press_modifiers(
+        Modifiers::CTRL | Modifiers::SHIFT | Modifiers::COMMAND,
+        Key::Q,
+    );
     harness.step();
     harness.get_by_label("Leave kiosk mode");
     harness.get_by_label("PIN").type_text("1111");
@@ -187,7 +220,10 @@ fn kiosk_mode_hides_admin_controls_and_only_the_chord_and_pin_quit() {
     harness.get_by_label("PIN").type_text("4321");
     type_key(&harness, Key::Enter, None);
     harness.step();
-    assert!(harness.state().leaving(), "the right PIN lets the kiosk close");
+    assert!(
+        harness.state().leaving(),
+        "the right PIN lets the kiosk close"
+    );
     request_close(&mut harness);
     assert!(
         !closing(&harness, egui::ViewportCommand::CancelClose),
@@ -216,9 +252,11 @@ fn a_source_that_disappears_shows_retrying_and_comes_back_by_itself() {
 
     let away = home.path().join("away.avi");
     std::fs::rename(&clip, &away).unwrap();
-    wait_until(&mut harness, "the window says the source is retrying", |app| {
-        matches!(app.source_state(), Some(SourceState::Retrying { .. }))
-    });
+    wait_until(
+        &mut harness,
+        "the window says the source is retrying",
+        |app| matches!(app.source_state(), Some(SourceState::Retrying { .. })),
+    );
     harness.step();
     harness.get_by_label("Camera unavailable, retrying…");
 

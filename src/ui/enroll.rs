@@ -65,7 +65,13 @@ impl EnrollPanel {
     }
 
     /// Space captures, unless a widget has the keyboard: in the name field space types a space.
-    pub fn handle_keys(&mut self, ctx: &egui::Context, session: Option<&Session>, enrollment: &Enrollment, wake: &Waker) {
+    pub fn handle_keys(
+        &mut self,
+        ctx: &egui::Context,
+        session: Option<&Session>,
+        enrollment: &Enrollment,
+        wake: &Waker,
+    ) {
         if ctx.egui_wants_keyboard_input() {
             return;
         }
@@ -101,7 +107,10 @@ impl EnrollPanel {
         if sent {
             self.capturing = Some(task);
         } else {
-            self.message = Some((false, "Recognition has stopped; see the message above".into()));
+            self.message = Some((
+                false,
+                "Recognition has stopped; see the message above".into(),
+            ));
         }
     }
 
@@ -110,16 +119,30 @@ impl EnrollPanel {
         if let Some(outcome) = task::poll(&mut self.capturing) {
             match outcome {
                 Ok(captured) => {
-                    let thumbnail = ctx.load_texture("capture", captured.thumbnail, egui::TextureOptions::LINEAR);
+                    let thumbnail = ctx.load_texture(
+                        "capture",
+                        captured.thumbnail,
+                        egui::TextureOptions::LINEAR,
+                    );
                     let rejected = captured.verdict.as_ref().err().map(ToString::to_string);
                     self.message = Some(match &rejected {
-                        None => (true, format!("Capture {} of {} accepted", self.accepted.len() + 1, self.target)),
+                        None => (
+                            true,
+                            format!(
+                                "Capture {} of {} accepted",
+                                self.accepted.len() + 1,
+                                self.target
+                            ),
+                        ),
                         Some(reason) => (false, format!("Rejected: {reason}")),
                     });
                     if let Ok(face) = captured.verdict {
                         self.accepted.push(face);
                     }
-                    self.shots.push(Shot { thumbnail, rejected });
+                    self.shots.push(Shot {
+                        thumbnail,
+                        rejected,
+                    });
                     if self.accepted.len() >= self.target as usize {
                         self.save(session, wake);
                     }
@@ -169,7 +192,13 @@ impl EnrollPanel {
         }
     }
 
-    pub fn show(&mut self, ui: &mut egui::Ui, session: Option<&Session>, enrollment: &Enrollment, wake: &Waker) {
+    pub fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        session: Option<&Session>,
+        enrollment: &Enrollment,
+        wake: &Waker,
+    ) {
         ui.heading("Enroll");
         ui.horizontal(|ui| {
             let label = ui.label("Name");
@@ -181,18 +210,29 @@ impl EnrollPanel {
             self.accepted.len(),
             self.target
         ));
-        ui.add(egui::ProgressBar::new(self.accepted.len() as f32 / self.target.max(1) as f32));
+        ui.add(egui::ProgressBar::new(
+            self.accepted.len() as f32 / self.target.max(1) as f32,
+        ));
         ui.horizontal(|ui| {
-            if ui.add_enabled(!self.busy(), egui::Button::new("Capture")).clicked() {
+            if ui
+                .add_enabled(!self.busy(), egui::Button::new("Capture"))
+                .clicked()
+            {
                 self.capture(session, enrollment, wake);
             }
             if ui
-                .add_enabled(!self.accepted.is_empty() && !self.busy(), egui::Button::new("Save now"))
+                .add_enabled(
+                    !self.accepted.is_empty() && !self.busy(),
+                    egui::Button::new("Save now"),
+                )
                 .clicked()
             {
                 self.save(session, wake);
             }
-            if ui.add_enabled(!self.shots.is_empty(), egui::Button::new("Start over")).clicked() {
+            if ui
+                .add_enabled(!self.shots.is_empty(), egui::Button::new("Start over"))
+                .clicked()
+            {
                 self.accepted.clear();
                 self.shots.clear();
                 self.message = None;
@@ -202,16 +242,25 @@ impl EnrollPanel {
             ui.spinner();
         }
         if let Some((good, text)) = &self.message {
-            let colour = if *good { Color32::LIGHT_GREEN } else { Color32::LIGHT_RED };
+            let colour = if *good {
+                Color32::LIGHT_GREEN
+            } else {
+                Color32::LIGHT_RED
+            };
             ui.colored_label(colour, text);
         }
         ui.horizontal_wrapped(|ui| {
             for shot in self.shots.iter().rev() {
-                let size = shot.thumbnail.size_vec2() * (64.0 / shot.thumbnail.size_vec2().max_elem());
+                let size =
+                    shot.thumbnail.size_vec2() * (64.0 / shot.thumbnail.size_vec2().max_elem());
                 let image = ui.image((shot.thumbnail.id(), size));
                 let tip = shot.rejected.as_deref().unwrap_or("accepted");
                 image.on_hover_text(tip);
-                ui.label(if shot.rejected.is_some() { "rejected" } else { "ok" });
+                ui.label(if shot.rejected.is_some() {
+                    "rejected"
+                } else {
+                    "ok"
+                });
             }
         });
     }
@@ -219,7 +268,11 @@ impl EnrollPanel {
 
 /// Runs the quality gate on `frame` and makes a thumbnail: the face if one was accepted, the
 /// whole frame otherwise (so the user sees what went wrong).
-fn judge(pipeline: &mut crate::pipeline::Pipeline, enrollment: &Enrollment, frame: &Mat) -> Result<Captured> {
+fn judge(
+    pipeline: &mut crate::pipeline::Pipeline,
+    enrollment: &Enrollment,
+    frame: &Mat,
+) -> Result<Captured> {
     let (faces, _) = pipeline.detect(frame)?;
     let verdict = enrollment.judge(pipeline, frame, &faces, "window capture".into(), None)?;
     let thumbnail = match (&verdict, faces.first()) {

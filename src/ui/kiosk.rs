@@ -135,6 +135,10 @@ mod tests {
         assert!(chord.modifiers.ctrl && chord.modifiers.shift && !chord.modifiers.alt);
         assert!(parse_chord("Q").unwrap_err().contains("no modifier"));
         assert!(parse_chord("Ctrl+Shift").unwrap_err().contains("no key"));
-        assert!(parse_chord("Ctrl+Banana").unwrap_err().contains("not a key"));
+        assert!(
+            parse_chord("Ctrl+Banana")
+                .unwrap_err()
+                .contains("not a key")
+        );
     }
 }

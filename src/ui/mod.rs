@@ -113,7 +113,8 @@ impl Progress for Loading {
             *w = format!("Downloading {what}");
         }
         self.done.store(0, Ordering::Relaxed);
-        self.total.store(total.unwrap_or(0) as usize, Ordering::Relaxed);
+        self.total
+            .store(total.unwrap_or(0) as usize, Ordering::Relaxed);
         self.wake();
     }
 
@@ -175,7 +176,10 @@ impl App {
     pub fn new(ctx: &egui::Context, launch: Launch) -> App {
         let ctx = ctx.clone();
         let wake: Waker = Arc::new(move || ctx.request_repaint());
-        let (kiosk, failure) = match launch.kiosk.then(|| Kiosk::new(launch.config.window.kiosk.clone())) {
+        let (kiosk, failure) = match launch
+            .kiosk
+            .then(|| Kiosk::new(launch.config.window.kiosk.clone()))
+        {
             Some(Ok(kiosk)) => (Some(kiosk), None),
             Some(Err(e)) => (None, Some(format!("kiosk mode: {e}"))),
             None => (None, None),
@@ -208,7 +212,11 @@ impl App {
         if let Ok(mut wake) = app.loading.wake.lock() {
             *wake = Some(app.wake.clone());
         }
-        if app.kiosk.as_ref().is_some_and(|k| k.config.allow_enrollment) {
+        if app
+            .kiosk
+            .as_ref()
+            .is_some_and(|k| k.config.allow_enrollment)
+        {
             app.side = Side::Enroll;
         }
         app.start();
@@ -334,7 +342,10 @@ impl App {
                     self.lacking = report.without_image + report.failed.len();
                     let mut text = format!("Re-embedded {} face(s)", report.embedded);
                     if report.without_image > 0 {
-                        text += &format!("; {} stored without an image must be enrolled again", report.without_image);
+                        text += &format!(
+                            "; {} stored without an image must be enrolled again",
+                            report.without_image
+                        );
                     }
                     for failed in &report.failed {
                         text += &format!("\n{failed}");
@@ -459,11 +470,13 @@ impl App {
             ui.label(format!("faces {}", self.view.faces().len()));
             let (_, skipped) = session.capture_counts();
             let display_dropped = session.display_dropped.load(Ordering::Relaxed);
-            ui.label(format!("dropped {display_dropped} shown / {skipped} recognised"))
-                .on_hover_text(
-                    "Frames the window had no time to show / frames recognition skipped to stay \
+            ui.label(format!(
+                "dropped {display_dropped} shown / {skipped} recognised"
+            ))
+            .on_hover_text(
+                "Frames the window had no time to show / frames recognition skipped to stay \
                      current (the newest frame is always the one recognised)",
-                );
+            );
             ui.label(format!("embedder {}", session.embedder_id));
         });
     }
@@ -536,10 +549,19 @@ impl App {
             }
         }
         if self.starting.is_some() {
-            let what = self.loading.what.lock().map(|w| w.clone()).unwrap_or_default();
+            let what = self
+                .loading
+                .what
+                .lock()
+                .map(|w| w.clone())
+                .unwrap_or_default();
             let done = self.loading.done.load(Ordering::Relaxed);
             let total = self.loading.total.load(Ordering::Relaxed);
-            ui.label(if what.is_empty() { "Loading models".into() } else { what });
+            ui.label(if what.is_empty() {
+                "Loading models".into()
+            } else {
+                what
+            });
             if total > 0 {
                 ui.add(egui::ProgressBar::new(done as f32 / total as f32).show_percentage());
             } else {
@@ -649,8 +671,9 @@ fn start_session(
             Source::Camera(_) if demo_if_no_camera => match source.open() {
                 Ok(_) => Some(source),
                 Err(e) => {
-                    let text =
-                        format!("{e}. Showing the built-in demo instead; choose a source in Settings.");
+                    let text = format!(
+                        "{e}. Showing the built-in demo instead; choose a source in Settings."
+                    );
                     tracing::warn!("{text}");
                     notice = Some(text);
                     None

@@ -23,7 +23,7 @@ pub struct PeoplePanel {
     pub people: Vec<PersonSummary>,
     listing: Option<Task<Result<Vec<PersonSummary>>>>,
     changing: Option<Task<Result<String>>>,
-    loading_faces: Option<Task<Result<(String, Vec<egui::ColorImage>)>>>,
+    loading_faces: Option<Task<Result<StoredFaces>>>,
     faces: Option<(String, Vec<TextureHandle>)>,
     editing: Option<Editing>,
     message: Option<String>,
@@ -73,7 +73,9 @@ impl PeoplePanel {
             Some(Ok((name, images))) => {
                 let textures = images
                     .into_iter()
-                    .map(|image| ctx.load_texture("stored-face", image, egui::TextureOptions::LINEAR))
+                    .map(|image| {
+                        ctx.load_texture("stored-face", image, egui::TextureOptions::LINEAR)
+                    })
                     .collect();
                 self.faces = Some((name, textures));
             }
@@ -195,6 +197,9 @@ impl PeoplePanel {
         }
     }
 }
+
+/// A person's name and their stored face crops, ready to draw.
+type StoredFaces = (String, Vec<egui::ColorImage>);
 
 /// A change to the gallery, made on another thread; says what it did.
 type Change = Box<dyn FnOnce(&mut Gallery) -> Result<String> + Send>;

@@ -65,7 +65,10 @@ impl SettingsPanel {
                 }
             }
             Some(cameras) if cameras.is_empty() => {
-                ui.label(format!("No camera opened (tried 0 to {}).", CAMERAS_TRIED - 1));
+                ui.label(format!(
+                    "No camera opened (tried 0 to {}).",
+                    CAMERAS_TRIED - 1
+                ));
             }
             Some(cameras) => {
                 for index in cameras {
@@ -80,7 +83,10 @@ impl SettingsPanel {
                     .desired_width(180.0),
             );
             if ui
-                .add_enabled(!self.other_source.trim().is_empty(), egui::Button::new("Use"))
+                .add_enabled(
+                    !self.other_source.trim().is_empty(),
+                    egui::Button::new("Use"),
+                )
                 .clicked()
             {
                 source = self.other_source.trim().to_owned();
@@ -106,7 +112,11 @@ impl SettingsPanel {
         ui.label("Embedder");
         let mut embedder = config.embedder;
         ui.radio_value(&mut embedder, EmbedderKind::Dlib, "dlib ResNet (default)");
-        ui.radio_value(&mut embedder, EmbedderKind::OpenFace, "OpenFace nn4.small2.v1");
+        ui.radio_value(
+            &mut embedder,
+            EmbedderKind::OpenFace,
+            "OpenFace nn4.small2.v1",
+        );
         ui.label("Faces enrolled with one embedder must be re-embedded for the other.");
         if embedder != config.embedder {
             changes.push(Change::Embedder(embedder));

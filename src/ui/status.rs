@@ -20,7 +20,11 @@ impl Rate {
     }
 
     fn trim(&mut self, now: Instant) {
-        while self.0.front().is_some_and(|t| now.duration_since(*t) > WINDOW) {
+        while self
+            .0
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > WINDOW)
+        {
             self.0.pop_front();
         }
     }

@@ -96,7 +96,8 @@ impl LiveView {
             .map_or(0.0, |t| now.duration_since(t).as_secs_f32());
         self.last_advance = Some(now);
         let k = 1.0 - (-dt / EASE).exp();
-        self.overlays.retain(|_, o| now.duration_since(o.updated) < HOLD);
+        self.overlays
+            .retain(|_, o| now.duration_since(o.updated) < HOLD);
         for o in self.overlays.values_mut() {
             let ahead = now.duration_since(o.updated).as_secs_f32().min(LOOKAHEAD);
             let mut goal = o.target;
@@ -135,12 +136,15 @@ impl LiveView {
         for o in self.overlays.values() {
             let [x, y, bw, bh] = o.shown;
             let x = if mirror { w - x - bw } else { x };
-            let rect = Rect::from_min_size(
-                picture.min + Vec2::new(x, y) * fit,
-                Vec2::new(bw, bh) * fit,
-            );
+            let rect =
+                Rect::from_min_size(picture.min + Vec2::new(x, y) * fit, Vec2::new(bw, bh) * fit);
             let (colour, text) = describe(&o.face);
-            painter.rect_stroke(rect, 2.0, Stroke::new(3.0, colour), egui::StrokeKind::Outside);
+            painter.rect_stroke(
+                rect,
+                2.0,
+                Stroke::new(3.0, colour),
+                egui::StrokeKind::Outside,
+            );
             let galley = painter.layout_no_wrap(text, font.clone(), Color32::BLACK);
             let pad = Vec2::new(4.0, 2.0) * scale;
             let mut tag = Rect::from_min_size(
