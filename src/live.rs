@@ -161,7 +161,12 @@ impl Drop for Session {
         {
             tracing::warn!("capture: {e}");
         }
-        // The capture thread held the only frame sender, so the worker's input has ended.
+        // The capture thread held the only frame sender, so the worker's input has ended; and
+        // with the results receiver gone, a worker blocked on a full channel wakes up too.
+        drop(std::mem::replace(
+            &mut self.results,
+            crossbeam_channel::never(),
+        ));
         if let Some(Ok(Err(e))) = self.worker.take().map(JoinHandle::join) {
             tracing::warn!("detector/encoder: {e}");
         }

@@ -268,3 +268,28 @@ fn a_source_that_disappears_shows_retrying_and_comes_back_by_itself() {
         app.labels() == ["unknown"]
     });
 }
+
+#[test]
+fn a_session_whose_results_nobody_reads_still_stops() {
+    let home = tempfile::tempdir().unwrap();
+    let clip = obama_clip(home.path());
+    let (pipeline, _gallery) = common::pipeline();
+    let session = whoisit::live::Session::start(
+        pipeline,
+        whoisit::capture::Source::File(clip),
+        Duration::from_millis(200),
+        std::sync::Arc::new(|| {}),
+    )
+    .unwrap();
+    // A window that stopped drawing: the results channel fills up and the worker blocks on it.
+    std::thread::sleep(Duration::from_secs(3));
+    let (done, stopped) = crossbeam_channel::bounded(1);
+    std::thread::spawn(move || {
+        drop(session);
+        let _ = done.send(());
+    });
+    assert!(
+        stopped.recv_timeout(Duration::from_secs(30)).is_ok(),
+        "closing the window would hang"
+    );
+}
