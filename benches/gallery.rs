@@ -12,6 +12,7 @@ use whoisit::gallery::{
     EXPORT_FORMAT, EXPORT_VERSION, ExportEmbedding, ExportFace, ExportFile, ExportPerson, Gallery,
 };
 use whoisit::matcher::Matcher;
+use whoisit::recognize::{percentile, resident_mib};
 
 const FACES_PER_PERSON: usize = 10;
 const QUERIES: usize = 1_000;
@@ -35,19 +36,6 @@ impl Vectors {
         v.iter_mut().for_each(|x| *x /= norm);
         v
     }
-}
-
-fn resident_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map_or(f64::NAN, |kib| kib / 1024.0)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    sorted[((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
 fn main() {
@@ -94,14 +82,14 @@ fn main() {
         as f64
         / (1 << 20) as f64;
 
-    let rss_before = resident_mib();
+    let rss_before = resident_mib().unwrap_or(f64::NAN);
     let start = Instant::now();
     let gallery = Gallery::open(dir.path()).expect("reopen");
     let rows = gallery.embeddings(EMBEDDER).expect("embeddings");
     let read_s = start.elapsed().as_secs_f64();
     let matcher = Matcher::new(0.55, rows);
     let load_s = start.elapsed().as_secs_f64();
-    let rss_after = resident_mib();
+    let rss_after = resident_mib().unwrap_or(f64::NAN);
 
     let queries: Vec<Embedding> = (0..QUERIES).map(|_| Embedding(vectors.next())).collect();
     let mut times: Vec<f64> = queries
@@ -112,7 +100,6 @@ fn main() {
             start.elapsed().as_secs_f64() * 1000.0
         })
         .collect();
-    times.sort_by(f64::total_cmp);
 
     println!("gallery scale benchmark: {inserted} faces of {people} people, {DIM}-d");
     println!("  insert (one transaction)      {insert_s:8.2} s   file {file_mib:.1} MiB");
@@ -124,7 +111,7 @@ fn main() {
     );
     println!(
         "  nearest person per query      {:8.3} ms median, {:.3} ms p95 ({QUERIES} queries)",
-        percentile(&times, 0.5),
-        percentile(&times, 0.95)
+        percentile(&mut times, 0.5).unwrap_or(f64::NAN),
+        percentile(&mut times, 0.95).unwrap_or(f64::NAN)
     );
 }

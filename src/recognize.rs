@@ -28,17 +28,38 @@ pub struct Spread {
 
 impl Spread {
     pub fn of(values: &mut [f64]) -> Spread {
-        if values.is_empty() {
-            return Spread::default();
-        }
-        values.sort_by(f64::total_cmp);
-        let mean = values.iter().sum::<f64>() / values.len() as f64;
-        let rank = ((values.len() as f64 * 0.95).ceil() as usize).clamp(1, values.len());
-        Spread {
-            mean,
-            p95: values[rank - 1],
+        match percentile(values, 0.95) {
+            Some(p95) => Spread {
+                mean: values.iter().sum::<f64>() / values.len() as f64,
+                p95,
+            },
+            None => Spread::default(),
         }
     }
+}
+
+/// The nearest-rank percentile `p` (0..1) of `values` (sorted in place); `None` if empty.
+pub fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
+    if values.is_empty() {
+        return None;
+    }
+    values.sort_by(f64::total_cmp);
+    let rank = ((values.len() as f64 * p).ceil() as usize).clamp(1, values.len());
+    Some(values[rank - 1])
+}
+
+/// This process's resident memory in MiB (Linux's VmRSS), if it can be read.
+pub fn resident_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let kib = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<f64>()
+        .ok()?;
+    Some(kib / 1024.0)
 }
 
 /// What a run did, printed at its end.
@@ -140,6 +161,14 @@ pub fn run(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn percentiles_are_nearest_rank() {
+        let mut v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        assert_eq!(percentile(&mut v, 0.5), Some(50.0));
+        assert_eq!(percentile(&mut v, 0.95), Some(95.0));
+        assert_eq!(percentile(&mut [], 0.5), None);
+    }
 
     #[test]
     fn spread_is_mean_and_nearest_rank_p95() {

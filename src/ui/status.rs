@@ -6,6 +6,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::recognize::{percentile, resident_mib};
+
 /// Rates and latency over the last few seconds.
 const WINDOW: Duration = Duration::from_secs(2);
 
@@ -119,7 +121,7 @@ impl Meter {
     pub fn sample_memory(&mut self, now: Instant) {
         if now >= self.next_rss {
             self.next_rss = now + Duration::from_secs(10);
-            if let Some(mb) = resident_mb() {
+            if let Some(mb) = resident_mib() {
                 self.rss_mb.push(mb);
             }
         }
@@ -162,23 +164,6 @@ impl Meter {
     }
 }
 
-/// The nearest-rank percentile `p` (0..1) of `values`.
-fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
-    if values.is_empty() {
-        return None;
-    }
-    values.sort_by(f64::total_cmp);
-    let rank = ((values.len() as f64 * p).ceil() as usize).clamp(1, values.len());
-    Some(values[rank - 1])
-}
-
-/// This process's resident memory in MiB (Linux).
-fn resident_mb() -> Option<f64> {
-    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
-    let pages: f64 = statm.split_whitespace().nth(1)?.parse().ok()?;
-    Some(pages * 4096.0 / (1024.0 * 1024.0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,13 +179,5 @@ mod tests {
         assert!((fps - 30.3).abs() < 0.5, "{fps}");
         rate.trim(t0 + Duration::from_secs(10));
         assert_eq!(rate.per_second(), 0.0);
-    }
-
-    #[test]
-    fn percentiles_are_nearest_rank() {
-        let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
-        assert_eq!(percentile(&mut v, 0.5), Some(50.0));
-        assert_eq!(percentile(&mut v, 0.95), Some(95.0));
-        assert_eq!(percentile(&mut [], 0.5), None);
     }
 }
