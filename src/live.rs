@@ -47,7 +47,6 @@ pub enum SourceState {
 pub struct Session {
     pub source: Source,
     pub embedder_id: &'static str,
-    pub threshold: f32,
     /// Every frame the source delivers, for the display (the newest if the display lags).
     pub frames: Receiver<DisplayFrame>,
     /// One result per frame the detector/encoder thread processed.
@@ -102,12 +101,10 @@ impl Session {
         // and the capture thread then drops frames instead of queueing them.
         let (results_tx, results) = crossbeam_channel::bounded::<FrameResult>(4);
         let embedder_id = pipeline.embedder_id();
-        let threshold = pipeline.threshold();
         let worker = pipeline.spawn_worker(worker_frames, job_rx, results_tx, move || wake())?;
         Ok(Session {
             source,
             embedder_id,
-            threshold,
             frames,
             results,
             jobs,

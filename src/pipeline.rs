@@ -162,10 +162,6 @@ impl Pipeline {
         self.matcher.set_threshold(threshold);
     }
 
-    pub fn threshold(&self) -> f32 {
-        self.threshold
-    }
-
     pub fn embedder_id(&self) -> &'static str {
         self.embedder.id()
     }

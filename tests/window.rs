@@ -74,6 +74,16 @@ fn wait_until(harness: &mut Harness<'static, App>, what: &str, done: impl Fn(&Ap
     }
 }
 
+/// The window on the looping Obama clip, once it shows the picture; with the test's home (kept
+/// alive by the caller) and the clip's path.
+fn showing_obama(kiosk: bool) -> (tempfile::TempDir, PathBuf, Harness<'static, App>) {
+    let home = tempfile::tempdir().unwrap();
+    let clip = obama_clip(home.path());
+    let mut harness = window(launch(home.path(), &clip, kiosk));
+    wait_until(&mut harness, "the picture shows", App::has_picture);
+    (home, clip, harness)
+}
+
 /// The key as a keyboard sends it: the key press, and for printable keys the text.
 fn type_key(harness: &Harness<'static, App>, key: Key, text: Option<&str>) {
     harness.key_press(key);
@@ -84,10 +94,7 @@ fn type_key(harness: &Harness<'static, App>, key: Key, text: Option<&str>) {
 
 #[test]
 fn space_in_the_name_field_types_and_space_elsewhere_enrolls() {
-    let home = tempfile::tempdir().unwrap();
-    let clip = obama_clip(home.path());
-    let mut harness = window(launch(home.path(), &clip, false));
-    wait_until(&mut harness, "the picture shows", App::has_picture);
+    let (home, _clip, mut harness) = showing_obama(false);
 
     harness.get_by_label("Enroll").click();
     harness.step();
@@ -182,10 +189,7 @@ fn the_threshold_slider_turns_a_known_face_into_unknown_and_is_kept() {
 
 #[test]
 fn kiosk_mode_hides_admin_controls_and_only_the_chord_and_pin_quit() {
-    let home = tempfile::tempdir().unwrap();
-    let clip = obama_clip(home.path());
-    let mut harness = window(launch(home.path(), &clip, true));
-    wait_until(&mut harness, "the picture shows", App::has_picture);
+    let (_home, _clip, mut harness) = showing_obama(true);
     for admin in ["Enroll", "People", "Settings"] {
         assert!(harness.query_by_label(admin).is_none(), "{admin} is hidden");
     }
@@ -245,10 +249,7 @@ fn request_close(harness: &mut Harness<'static, App>) {
 
 #[test]
 fn a_source_that_disappears_shows_retrying_and_comes_back_by_itself() {
-    let home = tempfile::tempdir().unwrap();
-    let clip = obama_clip(home.path());
-    let mut harness = window(launch(home.path(), &clip, false));
-    wait_until(&mut harness, "the picture shows", App::has_picture);
+    let (home, clip, mut harness) = showing_obama(false);
 
     let away = home.path().join("away.avi");
     std::fs::rename(&clip, &away).unwrap();

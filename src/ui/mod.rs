@@ -89,21 +89,25 @@ pub enum Side {
 }
 
 /// What the model loading reports, for the progress bar.
-#[derive(Default)]
 struct Loading {
     what: Mutex<String>,
     done: AtomicUsize,
     total: AtomicUsize,
-    wake: Mutex<Option<Waker>>,
+    wake: Waker,
 }
 
 impl Loading {
-    fn wake(&self) {
-        if let Ok(wake) = self.wake.lock()
-            && let Some(wake) = wake.as_ref()
-        {
-            wake();
+    fn new(wake: Waker) -> Loading {
+        Loading {
+            what: Mutex::default(),
+            done: AtomicUsize::new(0),
+            total: AtomicUsize::new(0),
+            wake,
         }
+    }
+
+    fn wake(&self) {
+        (self.wake)();
     }
 }
 
@@ -140,11 +144,6 @@ struct Started {
     notice: Option<String>,
 }
 
-struct Reembedding {
-    task: Task<Result<ReembedReport>>,
-    done: Arc<(AtomicUsize, AtomicUsize)>,
-}
-
 /// The whole window.
 pub struct App {
     config: Config,
@@ -166,7 +165,9 @@ pub struct App {
     people: Option<PeoplePanel>,
     settings_panel: SettingsPanel,
     side: Side,
-    reembedding: Option<Reembedding>,
+    reembedding: Option<Task<Result<ReembedReport>>>,
+    /// Faces re-embedded so far, and how many there are to do.
+    reembedded: Arc<(AtomicUsize, AtomicUsize)>,
     saving_settings: Option<Task<Result<()>>>,
     run_until: Option<Instant>,
     report: Option<PathBuf>,
@@ -191,8 +192,8 @@ impl App {
             settings_dir: launch.settings_dir,
             demo_if_no_camera: launch.demo_if_no_camera,
             kiosk,
+            loading: Arc::new(Loading::new(wake.clone())),
             wake,
-            loading: Arc::new(Loading::default()),
             starting: None,
             session: None,
             gallery_dir: None,
@@ -205,13 +206,11 @@ impl App {
             settings_panel: SettingsPanel::default(),
             side: Side::None,
             reembedding: None,
+            reembedded: Arc::default(),
             saving_settings: None,
             run_until: launch.run_for.map(|d| Instant::now() + d),
             report: launch.report,
         };
-        if let Ok(mut wake) = app.loading.wake.lock() {
-            *wake = Some(app.wake.clone());
-        }
         if app
             .kiosk
             .as_ref()
@@ -333,10 +332,7 @@ impl App {
         if let Some(Err(e)) = task::poll(&mut self.saving_settings) {
             self.notice = Some(format!("Settings not saved: {e}"));
         }
-        if let Some(reembedding) = &self.reembedding
-            && let Some(outcome) = reembedding.task.poll()
-        {
-            self.reembedding = None;
+        if let Some(outcome) = task::poll(&mut self.reembedding) {
             self.notice = Some(match outcome {
                 Ok(report) => {
                     self.lacking = report.without_image + report.failed.len();
@@ -397,9 +393,9 @@ impl App {
     fn reembed(&mut self) {
         let Some(session) = &self.session else { return };
         let (task, tx) = Task::channel();
-        let done = Arc::new((AtomicUsize::new(0), AtomicUsize::new(0)));
+        self.reembedded = Arc::default();
         let wake = self.wake.clone();
-        let progress = done.clone();
+        let progress = self.reembedded.clone();
         let sent = session.run(Box::new(move |worker| {
             let outcome = crate::enroll::reembed(worker.pipeline, worker.gallery, |n, total| {
                 progress.0.store(n, Ordering::Relaxed);
@@ -412,7 +408,7 @@ impl App {
             let _ = tx.send(outcome);
         }));
         if sent {
-            self.reembedding = Some(Reembedding { task, done });
+            self.reembedding = Some(task);
         }
     }
 
@@ -511,9 +507,9 @@ impl App {
         if let Some(notice) = &self.notice {
             ui.label(notice);
         }
-        if let Some(reembedding) = &self.reembedding {
-            let done = reembedding.done.0.load(Ordering::Relaxed);
-            let total = reembedding.done.1.load(Ordering::Relaxed).max(1);
+        if self.reembedding.is_some() {
+            let done = self.reembedded.0.load(Ordering::Relaxed);
+            let total = self.reembedded.1.load(Ordering::Relaxed).max(1);
             ui.add(
                 egui::ProgressBar::new(done as f32 / total as f32)
                     .text(format!("Re-embedding {done} of {total}")),

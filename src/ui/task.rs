@@ -32,11 +32,6 @@ impl<T: Send + 'static> Task<T> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         (Task { rx }, tx)
     }
-
-    /// The answer, once there is one.
-    pub fn poll(&self) -> Option<T> {
-        self.rx.try_recv().ok()
-    }
 }
 
 /// Polls an optional task, clearing it when the answer arrives, or when it never will (the

@@ -85,8 +85,6 @@ impl LiveView {
                 }
             }
         }
-        self.overlays
-            .retain(|_, o| now.duration_since(o.updated) < HOLD);
     }
 
     /// Moves every box a step towards where its face is heading.
