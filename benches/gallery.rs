@@ -8,35 +8,13 @@
 use std::time::Instant;
 
 use whoisit::embed::{DIM, Embedding};
-use whoisit::gallery::{
-    EXPORT_FORMAT, EXPORT_VERSION, ExportEmbedding, ExportFace, ExportFile, ExportPerson, Gallery,
-};
+use whoisit::gallery::Gallery;
 use whoisit::matcher::Matcher;
 use whoisit::recognize::{percentile, resident_mib};
+use whoisit::synthetic_gallery::{self, FACES_PER_PERSON, Vectors};
 
-const FACES_PER_PERSON: usize = 10;
 const QUERIES: usize = 1_000;
 const EMBEDDER: &str = "dlib-resnet-v1";
-
-/// Deterministic unit vectors (xorshift64*), so runs compare.
-struct Vectors(u64);
-
-impl Vectors {
-    fn next(&mut self) -> Vec<f32> {
-        let mut v: Vec<f32> = (0..DIM)
-            .map(|_| {
-                self.0 ^= self.0 >> 12;
-                self.0 ^= self.0 << 25;
-                self.0 ^= self.0 >> 27;
-                (self.0.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40) as f32 / (1u64 << 24) as f32
-                    - 0.5
-            })
-            .collect();
-        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-        v.iter_mut().for_each(|x| *x /= norm);
-        v
-    }
-}
 
 fn main() {
     let faces: usize = std::env::args()
@@ -45,34 +23,8 @@ fn main() {
         .unwrap_or(100_000);
     let people = faces.div_ceil(FACES_PER_PERSON);
     let dir = tempfile::tempdir().expect("a temp dir");
-    let mut vectors = Vectors(0x9E37_79B9_7F4A_7C15);
-
-    let export = ExportFile {
-        format: EXPORT_FORMAT.into(),
-        version: EXPORT_VERSION,
-        people: (0..people)
-            .map(|p| ExportPerson {
-                name: format!("person {p:06}"),
-                created: 0,
-                last_seen: None,
-                faces: (0..FACES_PER_PERSON)
-                    .map(|f| ExportFace {
-                        captured: 0,
-                        source: format!("synthetic {p}/{f}"),
-                        source_sha256: Some(format!("{p}-{f}")),
-                        confidence: 1.0,
-                        face_px: 100,
-                        sharpness: 100.0,
-                        embeddings: vec![ExportEmbedding {
-                            embedder: EMBEDDER.into(),
-                            vector: vectors.next(),
-                        }],
-                        image_png_base64: None,
-                    })
-                    .collect(),
-            })
-            .collect(),
-    };
+    let mut vectors = Vectors::default();
+    let export = synthetic_gallery::export(faces, EMBEDDER, &mut vectors);
     let start = Instant::now();
     let mut gallery = Gallery::open(dir.path()).expect("a gallery");
     let inserted = gallery.import(&export).expect("import");
@@ -91,7 +43,9 @@ fn main() {
     let load_s = start.elapsed().as_secs_f64();
     let rss_after = resident_mib().unwrap_or(f64::NAN);
 
-    let queries: Vec<Embedding> = (0..QUERIES).map(|_| Embedding(vectors.next())).collect();
+    let queries: Vec<Embedding> = (0..QUERIES)
+        .map(|_| Embedding(vectors.next_vector()))
+        .collect();
     let mut times: Vec<f64> = queries
         .iter()
         .map(|q| {

@@ -109,6 +109,8 @@ pub struct Frame {
     pub timestamp_ms: f64,
     /// When the capture thread read it: the start of capture-to-result latency.
     pub captured_at: Instant,
+    /// How long reading (grabbing and decoding) it took.
+    pub decode_ms: f64,
     pub image: Mat,
 }
 
@@ -246,6 +248,7 @@ impl Outlet {
                 }
             }
             let mut image = Mat::default();
+            let reading = Instant::now();
             if !capture.read(&mut image)? || image.empty() {
                 tracing::debug!(frames = index, "source ended");
                 return Ok(());
@@ -255,6 +258,7 @@ impl Outlet {
             let frame = Frame {
                 index,
                 timestamp_ms,
+                decode_ms: reading.elapsed().as_secs_f64() * 1000.0,
                 captured_at: Instant::now(),
                 image,
             };
@@ -332,6 +336,7 @@ mod tests {
             index,
             timestamp_ms: 0.0,
             captured_at: Instant::now(),
+            decode_ms: 0.0,
             image: Mat::default(),
         }
     }

@@ -19,6 +19,14 @@ use crate::models::ModelPaths;
 /// Length of every embedding both backends produce.
 pub const DIM: usize = 128;
 
+/// The id the gallery files an embedder's embeddings under.
+pub fn id_of(kind: EmbedderKind) -> &'static str {
+    match kind {
+        EmbedderKind::Dlib => "dlib-resnet-v1",
+        EmbedderKind::OpenFace => "openface-nn4.small2.v1",
+    }
+}
+
 /// A face embedding; faces of one person are close in L2 distance.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Embedding(pub Vec<f32>);
@@ -95,10 +103,10 @@ impl Embedder {
 
     /// Identifies the embedding space: embeddings with different ids are never compared.
     pub fn id(&self) -> &'static str {
-        match self {
-            Embedder::Dlib { .. } => "dlib-resnet-v1",
-            Embedder::OpenFace { .. } => "openface-nn4.small2.v1",
-        }
+        id_of(match self {
+            Embedder::Dlib { .. } => EmbedderKind::Dlib,
+            Embedder::OpenFace { .. } => EmbedderKind::OpenFace,
+        })
     }
 
     /// The landmark points of each face, in frame pixels (5 for dlib, 68 for OpenFace).

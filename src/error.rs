@@ -65,6 +65,9 @@ pub enum Error {
     #[error("gallery {path}: {message}")]
     Gallery { path: PathBuf, message: String },
 
+    #[error("cannot draw the plot {path}: {message}")]
+    Plot { path: PathBuf, message: String },
+
     #[error("OpenCV: {0}")]
     OpenCv(#[from] opencv::Error),
 }

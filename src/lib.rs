@@ -19,6 +19,7 @@
 //! real photos), and [`cli`], the command line the thin binary runs.
 
 pub mod align;
+pub mod bench;
 pub mod capture;
 pub mod cli;
 pub mod config;
@@ -27,17 +28,21 @@ pub mod detect;
 pub mod embed;
 pub mod enroll;
 pub mod error;
+pub mod eval;
 pub mod fetch;
 pub mod gallery;
 pub mod live;
 pub mod matcher;
+pub mod metrics;
 pub mod models;
 pub mod photo;
 pub mod pipeline;
+pub mod plot;
 pub mod quality;
 pub mod recognize;
 pub mod settings;
 pub mod synth;
+pub mod synthetic_gallery;
 pub mod track;
 pub mod ui;
 

@@ -24,6 +24,8 @@ use crate::track::{Tracker, TrackingConfig};
 /// Milliseconds spent in each stage on one frame (all faces together).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct StageTimes {
+    /// Reading the frame from the source, in the capture thread.
+    pub decode: f64,
     pub detect: f64,
     pub align: f64,
     pub embed: f64,
@@ -203,6 +205,7 @@ impl Pipeline {
             faces,
             embeddings,
             StageTimes {
+                decode: 0.0,
                 detect,
                 align,
                 embed,
@@ -266,6 +269,7 @@ impl Pipeline {
             })
             .collect();
         let times = StageTimes {
+            decode: 0.0,
             detect,
             align,
             embed,
@@ -298,8 +302,9 @@ impl Pipeline {
                             if watch.refresh(&mut self)? {
                                 tracker.invalidate();
                             }
-                            let (faces, timings_ms, embedded) =
+                            let (faces, mut timings_ms, embedded) =
                                 self.process_tracked(&frame.image, &mut tracker)?;
+                            timings_ms.decode = frame.decode_ms;
                             watch.saw(&faces);
                             let result = FrameResult {
                                 frame: frame.index,

@@ -19,21 +19,23 @@ pub struct RunOptions {
     pub max_frames: Option<u64>,
 }
 
-/// Mean and 95th percentile of one measurement, in milliseconds.
+/// Mean, median and 95th percentile of one measurement, in milliseconds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct Spread {
     pub mean: f64,
+    pub median: f64,
     pub p95: f64,
 }
 
 impl Spread {
     pub fn of(values: &mut [f64]) -> Spread {
-        match percentile(values, 0.95) {
-            Some(p95) => Spread {
+        match (percentile(values, 0.5), percentile(values, 0.95)) {
+            (Some(median), Some(p95)) => Spread {
                 mean: values.iter().sum::<f64>() / values.len() as f64,
+                median,
                 p95,
             },
-            None => Spread::default(),
+            _ => Spread::default(),
         }
     }
 }
@@ -50,10 +52,19 @@ pub fn percentile(values: &mut [f64], p: f64) -> Option<f64> {
 
 /// This process's resident memory in MiB (Linux's VmRSS), if it can be read.
 pub fn resident_mib() -> Option<f64> {
+    memory_status_mib("VmRSS:")
+}
+
+/// The most resident memory this process has had, in MiB (Linux's VmHWM).
+pub fn peak_resident_mib() -> Option<f64> {
+    memory_status_mib("VmHWM:")
+}
+
+fn memory_status_mib(key: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let kib = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .find_map(|l| l.strip_prefix(key))?
         .trim()
         .trim_end_matches("kB")
         .trim()
@@ -74,7 +85,7 @@ pub struct Summary {
     pub embedded: u64,
     pub seconds: f64,
     pub processed_fps: f64,
-    /// Per-stage time per processed frame (detect, align, embed, match) and latency.
+    /// Per-stage time per processed frame (decode, detect, align, embed, match) and latency.
     pub ms: BTreeMap<&'static str, Spread>,
 }
 
@@ -109,6 +120,7 @@ pub fn run(
         embedded += result.embedded as u64;
         let t = result.timings_ms;
         for (stage, ms) in [
+            ("decode", t.decode),
             ("detect", t.detect),
             ("align", t.align),
             ("embed", t.embed),
@@ -171,12 +183,13 @@ mod tests {
     }
 
     #[test]
-    fn spread_is_mean_and_nearest_rank_p95() {
+    fn spread_is_mean_and_nearest_rank_median_and_p95() {
         let mut v: Vec<f64> = (1..=100).map(f64::from).collect();
         assert_eq!(
             Spread::of(&mut v),
             Spread {
                 mean: 50.5,
+                median: 50.0,
                 p95: 95.0
             }
         );
@@ -185,6 +198,7 @@ mod tests {
             Spread::of(&mut [3.0]),
             Spread {
                 mean: 3.0,
+                median: 3.0,
                 p95: 3.0
             }
         );

@@ -11,11 +11,6 @@ use whoisit::config::{Config, EmbedderKind};
 use whoisit::fetch::{self, Fetcher, Quiet};
 use whoisit::pipeline::Pipeline;
 
-/// The dlib source tarball: the labelled `johns` set (5 people x 11 photos) is in it.
-const DLIB_TARBALL: &str =
-    "http://deb.debian.org/debian/pool/main/d/dlib/dlib_19.24+dfsg.orig.tar.bz2";
-const DLIB_TARBALL_SHA256: &str =
-    "66b4263822a2ff91a3e769e501c7d7927a13089e178c1427ec19cb0475823cf6";
 pub const JOHNS: [&str; 5] = [
     "John_Salley",
     "John_Savage",
@@ -49,7 +44,8 @@ pub fn photo(name: &str) -> PathBuf {
     dir.join(name)
 }
 
-/// The `johns` dataset folder (`<person>/*.jpg`), extracted once from the checked tarball.
+/// The `johns` dataset folder (`<person>/*.jpg`), extracted once from the checked dlib source
+/// tarball (the same one `whoisit eval --sample` uses).
 pub fn johns() -> PathBuf {
     let dir = data_dir().join("johns");
     let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
@@ -58,9 +54,9 @@ pub fn johns() -> PathBuf {
         let count = Fetcher::new(&Quiet)
             .unwrap()
             .extract_tree(
-                DLIB_TARBALL,
-                DLIB_TARBALL_SHA256,
-                "dlib-19.24+dfsg/examples/johns",
+                whoisit::eval::SAMPLE_URL,
+                whoisit::eval::SAMPLE_SHA256,
+                whoisit::eval::SAMPLE_PREFIX,
                 &dir,
             )
             .unwrap_or_else(|e| panic!("{e}"));

@@ -17,6 +17,8 @@ use crate::settings::Settings;
 use crate::ui;
 use crate::{demo, enroll, models};
 
+mod measure;
+
 /// Real-time face recognition at a webcam.
 ///
 /// whoisit finds every face in a video source (OpenCV's SSD detector), aligns it with dlib
@@ -65,6 +67,9 @@ const EXAMPLES: &str = "Examples:
   whoisit enroll --dir people/                  enroll people/<name>/*.jpg
   whoisit recognize --source clip.avi --headless   JSON lines, one per frame
   whoisit demo --headless                       the built-in demo, no camera needed
+  whoisit eval --sample                         accuracy on a labelled sample dataset
+  whoisit calibrate --apply                     a threshold fitted to your gallery
+  whoisit bench --source demo                   speed, stage by stage
 
 Configuration: config/default.ron documents every field; put overrides in
 ~/.config/whoisit/config.ron or pass --config FILE. Logs: RUST_LOG=whoisit=debug.";
@@ -114,6 +119,14 @@ enum Command {
     Models(ModelsCommand),
     /// Run the built-in demo: a clip made from real photos, one person enrolled.
     Demo(DemoArgs),
+    /// Measure accuracy on a labelled dataset: identification, verification (ROC, EER, TAR at
+    /// FAR), faces missed; writes report.json and PNG plots.
+    Eval(measure::EvalArgs),
+    /// Suggest a threshold from your own gallery (leave-one-out) for a target false-accept
+    /// rate; --apply saves it.
+    Calibrate(measure::CalibrateArgs),
+    /// Measure speed on a clip: time per stage, fps, display fps, latency, memory.
+    Bench(measure::BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -229,6 +242,9 @@ pub fn main() -> Result<()> {
         Some(Command::Gallery(cmd)) => gallery_cmd(&config, cmd),
         Some(Command::Models(cmd)) => models_cmd(&config, cmd),
         Some(Command::Demo(args)) => demo_cmd(&config, &args),
+        Some(Command::Eval(args)) => measure::eval_cmd(&config, &args),
+        Some(Command::Calibrate(args)) => measure::calibrate_cmd(&config, &args),
+        Some(Command::Bench(args)) => measure::bench_cmd(&config, &args),
     }
 }
 

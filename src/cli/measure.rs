@@ -1,0 +1,565 @@
+//! `eval`, `calibrate` and `bench`: measurement built into the product.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use clap::Args;
+use serde::Serialize;
+
+use super::Bar;
+use crate::bench::{self, BenchOptions, BenchReport};
+use crate::capture::Source;
+use crate::config::{Config, EmbedderKind};
+use crate::enroll::Enrollment;
+use crate::eval::{self, Calibration, EvalOptions, Evaluation, Strangers};
+use crate::gallery::Gallery;
+use crate::metrics::{AtThreshold, Distances, Verification};
+use crate::pipeline::Pipeline;
+use crate::plot::{self, Marker};
+use crate::settings::Settings;
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("data").required(true).args(["dataset", "sample"]))]
+pub struct EvalArgs {
+    /// A folder of people: DIR/<person>/<photo>, one folder per person.
+    #[arg(long, value_name = "DIR")]
+    dataset: Option<PathBuf>,
+    /// Evaluate on dlib's labelled sample (5 people x 11 photos), downloaded once from
+    /// Debian's dlib source package and checked by sha256.
+    #[arg(long)]
+    sample: bool,
+    /// Photos enrolled per person: the first ones (by file name) that pass the enrollment
+    /// quality gate. The person's other photos test recognition.
+    #[arg(long, default_value_t = 3, value_name = "K")]
+    enroll_per_person: usize,
+    /// People held out as strangers, never enrolled: a number (2) or a fraction (0.2, 20%).
+    /// Rounds repeat until every person has been a stranger once.
+    #[arg(long, default_value = "0.2", value_name = "N|FRACTION")]
+    strangers: Strangers,
+    /// Evaluate these embedders on the same photos and compare them (default: the configured
+    /// one). An embedder whose models cannot be had is reported and skipped.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "EMBEDDER,...")]
+    compare: Vec<EmbedderKind>,
+    /// Where report.json and the plots go.
+    #[arg(long, default_value = "whoisit-eval", value_name = "DIR")]
+    out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct CalibrateArgs {
+    /// The false-accept rate to aim for: the share of other people's faces a threshold may let
+    /// through as someone enrolled.
+    #[arg(long, default_value_t = 0.001, value_name = "RATE")]
+    far: f64,
+    /// Save the suggested threshold in the gallery's settings.ron, which the window and every
+    /// command read (a --threshold flag still overrides it).
+    #[arg(long)]
+    apply: bool,
+    /// Also draw the two distance distributions and both thresholds into this PNG.
+    #[arg(long, value_name = "FILE")]
+    plot: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// The clip: video file, image pattern, camera index, URL, or "demo" (the built-in clip).
+    #[arg(long, short)]
+    source: String,
+    /// Frames of the clip run through the pipeline as fast as it goes.
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    frames: u64,
+    /// Seconds of the clip played at its own rate through the window's loop.
+    #[arg(long, default_value_t = 20.0, value_name = "SECONDS")]
+    seconds: f64,
+    /// Made-up faces in the gallery matched against (10 per person), to see how matching
+    /// scales: try 10, 1000, 100000.
+    #[arg(long, default_value_t = 100, value_name = "N")]
+    gallery_size: usize,
+}
+
+/// `report.json` of `eval`.
+#[derive(Serialize)]
+struct EvalReport<'a> {
+    evaluations: &'a [Evaluation],
+    unavailable: &'a [Unavailable],
+}
+
+#[derive(Serialize)]
+struct Unavailable {
+    embedder: EmbedderKind,
+    error: String,
+}
+
+pub fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
+    let dataset = match &args.dataset {
+        Some(dir) => dir.clone(),
+        None => eval::sample_dataset(config, &Bar::default())
+            .context("downloading the sample dataset")?,
+    };
+    let options = EvalOptions {
+        enroll_per_person: args.enroll_per_person,
+        strangers: args.strangers,
+        threshold: config.threshold,
+    };
+    let kinds = if args.compare.is_empty() {
+        vec![config.embedder]
+    } else {
+        args.compare.clone()
+    };
+    // The user's gallery stays out of it: each embedder runs with an empty one.
+    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    let mut evaluations = Vec::new();
+    let mut unavailable = Vec::new();
+    for &kind in &kinds {
+        match evaluate_with(config, kind, scratch.path(), &dataset, &options) {
+            Ok(evaluation) => evaluations.push(evaluation),
+            Err(e) if kinds.len() > 1 => {
+                eprintln!("{kind:?}: skipped: {e:#}");
+                unavailable.push(Unavailable {
+                    embedder: kind,
+                    error: format!("{e:#}"),
+                });
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if evaluations.is_empty() {
+        bail!("no embedder could be evaluated");
+    }
+
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let roc_png = args.out.join("roc.png");
+    let curves: Vec<(&str, &[crate::metrics::RocPoint])> = evaluations
+        .iter()
+        .filter_map(|e| Some((e.embedder.as_str(), &e.verification.as_ref()?.roc[..])))
+        .collect();
+    let mut plots = Vec::new();
+    if !curves.is_empty() {
+        let title = format!("ROC and DET on {}", dataset_name(&dataset));
+        plot::roc(&roc_png, &title, &curves)?;
+        plots.push(roc_png);
+    }
+    for e in &evaluations {
+        let png = args.out.join(format!("distances-{}.png", e.embedder));
+        let title = format!("{} on {}", e.embedder, dataset_name(&dataset));
+        plot::distances(
+            &png,
+            &title,
+            &e.distances,
+            &[Marker {
+                label: "threshold",
+                at: e.threshold,
+            }],
+        )?;
+        plots.push(png);
+    }
+    let report_path = args.out.join("report.json");
+    let report = EvalReport {
+        evaluations: &evaluations,
+        unavailable: &unavailable,
+    };
+    std::fs::write(&report_path, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", report_path.display()))?;
+
+    print_evaluations(&evaluations);
+    println!("\nreport: {}", report_path.display());
+    for png in plots {
+        println!("plot:   {}", png.display());
+    }
+    Ok(())
+}
+
+fn evaluate_with(
+    config: &Config,
+    kind: EmbedderKind,
+    scratch: &Path,
+    dataset: &Path,
+    options: &EvalOptions,
+) -> Result<Evaluation> {
+    let config = Config {
+        embedder: kind,
+        data_dir: Some(scratch.to_path_buf()),
+        ..config.clone()
+    };
+    let mut pipeline = Pipeline::load(&config, &Bar::default())?;
+    let bar =
+        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let embedded = eval::embed_dataset(
+        &mut pipeline,
+        &Enrollment::from_config(&config).gate,
+        dataset,
+        |done, total| {
+            bar.set_length(total as u64);
+            bar.set_position(done as u64);
+        },
+    )?;
+    bar.finish_and_clear();
+    Ok(eval::evaluate(&embedded, options)?)
+}
+
+fn dataset_name(dir: &Path) -> String {
+    dir.file_name().map_or_else(
+        || dir.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn percent(value: Option<f64>) -> String {
+    value.map_or_else(|| "-".to_owned(), |v| format!("{:.1}%", v * 100.0))
+}
+
+fn share(part: usize, whole: usize) -> String {
+    let value = (whole > 0).then(|| part as f64 / whole as f64);
+    format!("{} ({part}/{whole})", percent(value))
+}
+
+/// One row of a table: a label and one cell per embedder.
+fn row(label: &str, cells: impl IntoIterator<Item = String>) {
+    let cells: Vec<String> = cells.into_iter().map(|c| format!("{c:<28}")).collect();
+    println!("{label:<34} {}", cells.join(" ").trim_end());
+}
+
+fn print_evaluations(evaluations: &[Evaluation]) {
+    let Some(first) = evaluations.first() else {
+        return;
+    };
+    println!(
+        "{} people, {} photos in {}; {} enrolled per person; {} stranger(s) per round, {} round(s); threshold {:.2}\n",
+        first.people,
+        first.photos,
+        first.dataset.display(),
+        first.enroll_per_person,
+        first.strangers_per_round,
+        first.rounds,
+        first.threshold
+    );
+    let each = |f: &dyn Fn(&Evaluation) -> String| evaluations.iter().map(f).collect::<Vec<_>>();
+    let verification = |f: &dyn Fn(&Verification) -> String| {
+        each(&|e| e.verification.as_ref().map_or_else(|| "-".into(), f))
+    };
+    let at = |f: &dyn Fn(&AtThreshold) -> String| verification(&|v| f(&v.at_threshold));
+    row("", each(&|e| e.embedder.clone()));
+    row(
+        "photos embedded (undetected)",
+        each(&|e| format!("{} ({})", e.embedded, e.undetected.len())),
+    );
+    println!("identification");
+    row(
+        "  enrolled people recognised",
+        each(&|e| share(e.identification.correct, e.identification.enrolled_probes)),
+    );
+    row(
+        "  taken for someone else",
+        each(&|e| {
+            share(
+                e.identification.wrong_person,
+                e.identification.enrolled_probes,
+            )
+        }),
+    );
+    row(
+        "  said unknown",
+        each(&|e| share(e.identification.rejected, e.identification.enrolled_probes)),
+    );
+    row(
+        "  strangers rejected as unknown",
+        each(&|e| {
+            share(
+                e.identification.strangers_rejected,
+                e.identification.stranger_probes,
+            )
+        }),
+    );
+    println!("verification, all pairs");
+    row(
+        "  pairs: genuine / impostor",
+        verification(&|v| format!("{} / {}", v.genuine_pairs, v.impostor_pairs)),
+    );
+    row(
+        "  median distance gen. / imp.",
+        verification(&|v| format!("{:.3} / {:.3}", v.genuine_median, v.impostor_median)),
+    );
+    row(
+        "  EER",
+        verification(&|v| format!("{} at {:.3}", percent(Some(v.eer.rate)), v.eer.threshold)),
+    );
+    for (i, target) in crate::metrics::FAR_TARGETS.iter().enumerate() {
+        row(
+            &format!("  TAR at FAR {target:.0e}"),
+            verification(&|v| {
+                let t = &v.tar_at_far[i];
+                let note = if t.measurable {
+                    String::new()
+                } else {
+                    format!(" (FAR 0: too few pairs for {target:.0e})")
+                };
+                format!("{}{note}", percent(Some(t.tar)))
+            }),
+        );
+    }
+    println!("at the threshold {:.2}", first.threshold);
+    row(
+        "  FAR / FRR",
+        at(&|t| format!("{} / {}", percent(Some(t.far)), percent(Some(t.frr)))),
+    );
+    row("  accuracy", at(&|t| percent(Some(t.accuracy))));
+    row(
+        "  precision / recall",
+        at(&|t| format!("{} / {}", percent(t.precision), percent(Some(t.recall)))),
+    );
+    row(
+        "  specificity / F1",
+        at(&|t| format!("{} / {}", percent(Some(t.specificity)), percent(t.f1))),
+    );
+    for e in evaluations {
+        let mistakes = e.identification.mistakes();
+        if !mistakes.is_empty() {
+            println!("\n{}: who was taken for whom (all rounds)", e.embedder);
+            for (truth, answer, n) in mistakes.iter().take(15) {
+                println!("  {n:>4} x  {truth} -> {answer}");
+            }
+        }
+        if !e.undetected.is_empty() {
+            println!("\n{}: photos without a usable face", e.embedder);
+            for u in &e.undetected {
+                println!("  {}: {}", u.photo.display(), u.reason);
+            }
+        }
+        if !e.several_faces.is_empty() {
+            println!(
+                "\n{}: {} photo(s) show several faces; the largest was used",
+                e.embedder,
+                e.several_faces.len()
+            );
+        }
+        for warning in &e.warnings {
+            println!("warning: {warning}");
+        }
+    }
+}
+
+pub fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()> {
+    if !(args.far > 0.0 && args.far < 1.0) {
+        bail!(
+            "--far must be a rate between 0 and 1, such as 0.001, not {}",
+            args.far
+        );
+    }
+    let data_dir = config.data_dir()?;
+    let gallery = Gallery::open(&data_dir)?;
+    // The embedder's id without loading its models: the gallery files embeddings under it.
+    let embedder = crate::embed::id_of(config.embedder);
+    let entries = gallery.embeddings(embedder)?;
+    if entries.is_empty() {
+        bail!(
+            "the gallery {} has no faces embedded by {embedder}: enroll people first (`whoisit enroll`), or run `whoisit gallery reembed`",
+            gallery.path().display()
+        );
+    }
+    let c = eval::calibrate(embedder, &entries, config.threshold, args.far);
+    println!(
+        "{}: {} people, {} faces ({embedder})",
+        gallery.path().display(),
+        c.people,
+        c.faces
+    );
+    for (name, faces) in &c.too_few_faces {
+        eprintln!(
+            "warning: {name} has {faces} face(s); with fewer than {} a person's own distances say little. Enroll more captures of {name}.",
+            eval::MIN_FACES_TO_JUDGE
+        );
+    }
+    let (Some(current), Some(suggested), Some(threshold)) =
+        (&c.current, &c.suggested, c.suggested_threshold)
+    else {
+        bail!(
+            "calibration needs at least two people and a person with two faces or more: enroll more people and captures"
+        );
+    };
+    println!(
+        "genuine (leave-one-out, nearest own face): {} distances, median {:.3}",
+        current.genuine_pairs, current.genuine_median
+    );
+    println!(
+        "impostor (nearest face of each other person): {} distances, median {:.3}",
+        current.impostor_pairs, current.impostor_median
+    );
+    println!();
+    print!(
+        "{}",
+        text_histogram(&c.distances, &[c.current_threshold, threshold])
+    );
+    println!();
+    let describe = |label: &str, t: &AtThreshold| {
+        println!(
+            "{label:<22} {:.3}: FAR {} ({} of {}), FRR {} ({} of {})",
+            t.threshold,
+            percent(Some(t.far)),
+            t.false_accepts,
+            t.false_accepts + t.true_rejects,
+            percent(Some(t.frr)),
+            t.false_rejects,
+            t.false_rejects + t.true_accepts
+        );
+    };
+    describe("current threshold", &current.at_threshold);
+    describe("suggested threshold", &suggested.at_threshold);
+    let finest = 1.0 / current.impostor_pairs as f64;
+    if finest > args.far {
+        println!(
+            "note: {} impostor distances cannot measure a FAR of {} (the finest step is {finest:.1e}); the suggestion keeps every measured impostor out, halfway to the nearest one. More people give a firmer figure.",
+            current.impostor_pairs, args.far
+        );
+    }
+    if let Some(path) = &args.plot {
+        plot::distances(
+            path,
+            &format!("{embedder}: your gallery, leave-one-out"),
+            &c.distances,
+            &[
+                Marker {
+                    label: "current",
+                    at: c.current_threshold,
+                },
+                Marker {
+                    label: "suggested",
+                    at: threshold,
+                },
+            ],
+        )?;
+        println!("plot: {}", path.display());
+    }
+    if args.apply {
+        apply_threshold(&data_dir, &c, threshold)?;
+    } else {
+        println!("run again with --apply to use {threshold:.3} from now on");
+    }
+    Ok(())
+}
+
+fn apply_threshold(data_dir: &Path, c: &Calibration, threshold: f64) -> Result<()> {
+    let mut settings = Settings::load(data_dir)?;
+    // Rounded so the saved file reads well; 1e-3 is far below what the distances resolve.
+    let rounded = ((threshold * 1000.0).round() / 1000.0) as f32;
+    settings.threshold = Some(rounded);
+    settings.save(data_dir)?;
+    println!(
+        "threshold {rounded:.3} (was {:.3}) saved to {}; whoisit uses it from its next start",
+        c.current_threshold,
+        Settings::path(data_dir).display()
+    );
+    Ok(())
+}
+
+/// The two distributions side by side in the terminal, thresholds marked with `|`.
+fn text_histogram(d: &Distances, marks: &[f64]) -> String {
+    const BIN: f64 = 0.05;
+    const WIDTH: usize = 30;
+    let largest = d
+        .genuine()
+        .iter()
+        .chain(d.impostor())
+        .fold(0.0f64, |a, &b| a.max(b));
+    let bins = (largest / BIN).floor() as usize + 1;
+    let count = |v: &[f64]| {
+        let mut counts = vec![0usize; bins];
+        for &x in v {
+            counts[((x / BIN) as usize).min(bins - 1)] += 1;
+        }
+        counts
+    };
+    let (genuine, impostor) = (count(d.genuine()), count(d.impostor()));
+    let bar = |n: usize, total: usize, c: char| {
+        let len = (n as f64 / total.max(1) as f64 * WIDTH as f64 * 2.0).ceil() as usize;
+        c.to_string().repeat(len.min(WIDTH))
+    };
+    let mut out = format!(
+        "{:<11} {:<w$} {}\n",
+        "distance",
+        "genuine (#)",
+        "impostor (=)",
+        w = WIDTH + 1
+    );
+    for bin in 0..bins {
+        let from = bin as f64 * BIN;
+        let marked = marks.iter().any(|&m| m >= from && m < from + BIN);
+        let cell = |counts: &[usize], total: usize, c: char| {
+            format!("{} {}", bar(counts[bin], total, c), counts[bin])
+        };
+        let genuine_cell = cell(&genuine, d.genuine().len(), '#');
+        out += &format!(
+            "{from:.2}-{:.2}{} {genuine_cell:<w$} {}\n",
+            from + BIN,
+            if marked { "|" } else { " " },
+            cell(&impostor, d.impostor().len(), '='),
+            w = WIDTH + 1
+        );
+    }
+    out
+}
+
+pub fn bench_cmd(config: &Config, args: &BenchArgs) -> Result<()> {
+    if !(args.seconds.is_finite() && args.seconds > 0.0) {
+        bail!("--seconds must be a positive number, not {}", args.seconds);
+    }
+    if args.frames == 0 {
+        bail!("--frames must be at least 1");
+    }
+    let source = if args.source == crate::ui::settings::DEMO {
+        Source::File(crate::demo::prepare(config, &Bar::default())?.clip)
+    } else {
+        args.source.parse()?
+    };
+    let options = BenchOptions {
+        frames: args.frames,
+        seconds: args.seconds,
+        gallery_size: args.gallery_size,
+    };
+    eprintln!(
+        "bench: {} frames as fast as they go, then {} s at the clip's rate ...",
+        args.frames, args.seconds
+    );
+    let report = bench::run(config, &source, &options, &Bar::default())?;
+    print_bench(&report);
+    println!(
+        "{}",
+        serde_json::to_string(&serde_json::json!({ "bench": report }))?
+    );
+    Ok(())
+}
+
+fn print_bench(r: &BenchReport) {
+    let t = &r.throughput;
+    let a = &r.app_loop;
+    println!(
+        "source {}  embedder {}  gallery {} faces (loaded in {:.1} ms)",
+        r.source, r.embedder, r.gallery_faces, r.gallery_load_ms
+    );
+    println!(
+        "pipeline, every frame as fast as it goes: {} frames in {:.1} s = {:.1} fps; {} faces, {} embedded",
+        t.frames, t.seconds, t.processed_fps, t.faces, t.embedded
+    );
+    println!("  {:<8} {:>10} {:>10}", "stage", "median ms", "p95 ms");
+    for stage in ["decode", "detect", "align", "embed", "match"] {
+        match t.stages_ms.get(stage) {
+            Some(s) => println!("  {stage:<8} {:>10.2} {:>10.2}", s.median, s.p95),
+            None => println!("  {stage:<8} {:>10} {:>10}", "-", "-"),
+        }
+    }
+    println!(
+        "  (align, embed, match: over the frames that embedded a face; tracked faces are not re-embedded every frame)"
+    );
+    println!(
+        "window loop, clip at its own rate: {:.1} s, {} frames read; display {:.1} fps; recognition {:.1} results/s ({} frames skipped by recognition)",
+        a.seconds, a.frames_read, a.display_fps, a.recognition_fps, a.skipped_by_recognition
+    );
+    println!(
+        "  capture-to-result latency {:.1} ms median, {:.1} ms p95",
+        a.latency_ms.median, a.latency_ms.p95
+    );
+    match r.peak_memory_mib {
+        Some(mib) => println!("peak memory {mib:.1} MiB"),
+        None => println!("peak memory: not available on this system"),
+    }
+}

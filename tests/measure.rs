@@ -1,0 +1,394 @@
+//! `eval`, `calibrate` and `bench` through the binary, on real photos and generated clips.
+//!
+//! Floors stated here were measured with SSD + dlib on the johns set (5 people x 11 photos,
+//! 3 enrolled per person, one stranger per round): 160/160 enrolled-person probes named
+//! correctly, 55/55 stranger probes rejected, TAR 100% at FAR 1e-2. The floors leave room for
+//! a few faces, not for a broken pipeline.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::cli::{labels, recognize, whoisit};
+use predicates::prelude::*;
+use serde_json::Value;
+use whoisit::synth::{Actor, ClipSpec};
+
+const ACCURACY_FLOOR: f64 = 0.97;
+const UNKNOWN_REJECTION_FLOOR: f64 = 0.95;
+const TAR_AT_FAR_1E2_FLOOR: f64 = 0.97;
+
+fn count(v: &Value) -> u64 {
+    v.as_u64().unwrap_or_else(|| panic!("{v} is not a count"))
+}
+
+fn rate(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("{v} is not a rate"))
+}
+
+/// Runs `cmd`, which must succeed; returns its stdout.
+fn stdout_of(cmd: &mut assert_cmd::Command) -> String {
+    let output = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    stdout
+}
+
+fn assert_decodes(png: &Path) {
+    let image = whoisit::photo::load(png).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        opencv::prelude::MatTraitConst::cols(&image) > 100,
+        "{}",
+        png.display()
+    );
+}
+
+#[test]
+fn eval_on_the_sample_set_reports_figures_that_agree_with_each_other() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("eval");
+    let stdout = stdout_of(
+        whoisit(home.path())
+            // The sample is downloaded once per checkout, not once per run.
+            .env("XDG_CACHE_HOME", common::data_dir().join("xdg-cache"))
+            .args(["eval", "--sample", "--out"])
+            .arg(&out),
+    );
+    for row in [
+        "enrolled people recognised",
+        "strangers rejected as unknown",
+        "EER",
+        "TAR at FAR 1e-2",
+        "TAR at FAR 1e-3",
+        "FAR / FRR",
+        "precision / recall",
+        "specificity / F1",
+    ] {
+        assert!(stdout.contains(row), "no {row:?} in\n{stdout}");
+    }
+
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let e = &report["evaluations"][0];
+    assert_eq!(e["embedder"], "dlib-resnet-v1");
+    assert_eq!((count(&e["people"]), count(&e["photos"])), (5, 55));
+    let undetected = e["undetected"].as_array().unwrap().len() as u64;
+    let embedded = count(&e["embedded"]);
+    assert_eq!(embedded + undetected, 55);
+    assert_eq!(
+        (count(&e["rounds"]), count(&e["strangers_per_round"])),
+        (5, 1)
+    );
+
+    // Identification: every probe is counted once, in the totals and in the confusion.
+    let id = &e["identification"];
+    let probes = count(&id["enrolled_probes"]);
+    assert_eq!(
+        count(&id["correct"]) + count(&id["wrong_person"]) + count(&id["rejected"]),
+        probes
+    );
+    let confusion = id["confusion"].as_object().unwrap();
+    let row_total = |name: &str| -> u64 {
+        confusion[name]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(count)
+            .sum()
+    };
+    let enrolled_rows: u64 = confusion
+        .keys()
+        .filter(|k| *k != "(stranger)")
+        .map(|k| row_total(k))
+        .sum();
+    assert_eq!(enrolled_rows, probes);
+    // Every person is a stranger once: all 55 photos are stranger probes over the rounds.
+    assert_eq!(row_total("(stranger)"), count(&id["stranger_probes"]));
+    assert_eq!(count(&id["stranger_probes"]), embedded);
+    let accuracy = rate(&id["accuracy"]);
+    assert_eq!(accuracy, count(&id["correct"]) as f64 / probes as f64);
+    assert!(
+        accuracy >= ACCURACY_FLOOR,
+        "identification accuracy {accuracy}"
+    );
+    let rejection = rate(&id["unknown_rejection"]);
+    assert!(
+        rejection >= UNKNOWN_REJECTION_FLOOR,
+        "unknown rejection {rejection}"
+    );
+
+    // Verification over all pairs.
+    let v = &e["verification"];
+    let (genuine, impostor) = (count(&v["genuine_pairs"]), count(&v["impostor_pairs"]));
+    assert_eq!(genuine + impostor, embedded * (embedded - 1) / 2);
+    let at = &v["at_threshold"];
+    assert_eq!(rate(&at["threshold"]), 0.55);
+    assert_eq!(
+        count(&at["true_accepts"]) + count(&at["false_rejects"]),
+        genuine
+    );
+    assert_eq!(
+        count(&at["false_accepts"]) + count(&at["true_rejects"]),
+        impostor
+    );
+    assert_eq!(
+        rate(&at["far"]),
+        count(&at["false_accepts"]) as f64 / impostor as f64
+    );
+    assert!(rate(&v["genuine_median"]) < 0.55 && 0.55 < rate(&v["impostor_median"]));
+
+    let roc = v["roc"].as_array().unwrap();
+    let point = |p: &Value| (rate(&p["threshold"]), rate(&p["far"]), rate(&p["tar"]));
+    let (_, far0, tar0) = point(&roc[0]);
+    assert_eq!(
+        (far0, tar0),
+        (0.0, 0.0),
+        "the curve starts with nothing accepted"
+    );
+    let (_, far1, tar1) = point(roc.last().unwrap());
+    assert_eq!(
+        (far1, tar1),
+        (1.0, 1.0),
+        "and ends with everything accepted"
+    );
+    for w in roc.windows(2) {
+        let (a, b) = (point(&w[0]), point(&w[1]));
+        assert!(
+            a.0 < b.0 && a.1 <= b.1 && a.2 <= b.2,
+            "not monotone: {a:?} {b:?}"
+        );
+    }
+    // The EER is where the curve's two errors meet: no point of the curve has both lower.
+    let eer = rate(&v["eer"]["rate"]);
+    let eer_threshold = rate(&v["eer"]["threshold"]);
+    assert!((0.0..=0.5).contains(&eer));
+    assert!(point(&roc[0]).0 <= eer_threshold && eer_threshold <= point(roc.last().unwrap()).0);
+    let least_worse_error = roc
+        .iter()
+        .map(|p| {
+            let (_, far, tar) = point(p);
+            far.max(1.0 - tar)
+        })
+        .fold(f64::INFINITY, f64::min);
+    assert!(
+        eer <= least_worse_error + 1e-9,
+        "EER {eer} vs {least_worse_error}"
+    );
+    let tar_at = |i: usize| &v["tar_at_far"][i];
+    assert_eq!(rate(&tar_at(0)["far_target"]), 1e-2);
+    assert!(rate(&tar_at(0)["far"]) <= 1e-2);
+    assert!(rate(&tar_at(0)["tar"]) >= TAR_AT_FAR_1E2_FLOOR);
+    assert!(rate(&tar_at(1)["tar"]) <= rate(&tar_at(0)["tar"]));
+
+    for png in ["roc.png", "distances-dlib-resnet-v1.png"] {
+        assert!(stdout.contains(png), "{png} not named in\n{stdout}");
+        assert_decodes(&out.join(png));
+    }
+}
+
+#[test]
+fn eval_refuses_bad_datasets_and_splits_with_what_to_do() {
+    let home = tempfile::tempdir().unwrap();
+    whoisit(home.path())
+        .args(["eval", "--dataset"])
+        .arg(home.path().join("nowhere"))
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nowhere"));
+    whoisit(home.path())
+        .args(["eval", "--dataset"])
+        .arg(common::johns())
+        .args(["--strangers", "5"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("leaves nobody to enroll"));
+    whoisit(home.path())
+        .args(["eval", "--sample", "--strangers", "lots"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nor a fraction"));
+    whoisit(home.path())
+        .args(["eval"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--dataset").and(predicate::str::contains("--sample")));
+}
+
+/// The johns set with only the first `keep` photos of each person.
+fn johns_subset(into: &Path, keep: usize) -> PathBuf {
+    let dir = into.join("johns-subset");
+    for person in common::JOHNS {
+        let mut photos: Vec<PathBuf> = std::fs::read_dir(common::johns().join(person))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect();
+        photos.sort();
+        std::fs::create_dir_all(dir.join(person)).unwrap();
+        for photo in photos.iter().take(keep) {
+            std::fs::copy(photo, dir.join(person).join(photo.file_name().unwrap())).unwrap();
+        }
+    }
+    dir
+}
+
+/// The last photo of John_Savage (not in `johns_subset(_, 8)`), large in a 640x480 clip.
+fn held_out_clip(home: &Path) -> String {
+    let mut photos: Vec<PathBuf> = std::fs::read_dir(common::johns().join("John_Savage"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    photos.sort();
+    let clip = home.join("savage.avi");
+    ClipSpec {
+        width: 640,
+        height: 480,
+        fps: 10.0,
+        frames: 5,
+        actors: vec![Actor {
+            photo: whoisit::photo::load(photos.last().unwrap()).unwrap(),
+            from: (0.5, 0.5),
+            to: (0.5, 0.5),
+            height: 0.7,
+            frames: 0..5,
+        }],
+    }
+    .write_video(&clip)
+    .unwrap();
+    clip.display().to_string()
+}
+
+/// The number after `label` on the first line of `text` that has it.
+fn figure_after(text: &str, label: &str) -> f64 {
+    let line = text
+        .lines()
+        .find(|l| l.contains(label))
+        .unwrap_or_else(|| panic!("no {label:?} in\n{text}"));
+    let rest = &line[line.find(label).unwrap() + label.len()..];
+    rest.split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .find(|s| !s.is_empty())
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no number after {label:?} in {line:?}"))
+}
+
+#[test]
+fn calibrate_suggests_a_threshold_between_the_medians_and_apply_changes_recognition() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    // Nobody gallery-less can be calibrated.
+    whoisit(home)
+        .arg("calibrate")
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("enroll people first"));
+
+    whoisit(home)
+        .args(["enroll", "--dir"])
+        .arg(johns_subset(home, 8))
+        .assert()
+        .success();
+    whoisit(home)
+        .args(["enroll", "--name", "Solo"])
+        .arg(common::photo("obama.jpg"))
+        .assert()
+        .success();
+    // A threshold far too strict for anyone to be recognised, from the user's config file.
+    let config = home.join("strict.ron");
+    std::fs::write(&config, "(threshold: 0.05)").unwrap();
+    let clip = held_out_clip(home);
+    let strict = ["--config", config.to_str().unwrap()];
+    let (frames, _) = recognize(home, &clip, &strict);
+    assert!(
+        frames.iter().all(|f| labels(f) == ["unknown"]),
+        "{frames:?}"
+    );
+
+    let plot = home.join("calibration.png");
+    let output = whoisit(home)
+        .args(strict)
+        .args(["calibrate", "--far", "0.001", "--plot"])
+        .arg(&plot)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("Solo has 1 face(s)"),
+        "a person with too few faces is warned about: {stderr}"
+    );
+    let median_of = |which: &str| {
+        let line = stdout
+            .lines()
+            .find(|l| l.starts_with(which))
+            .unwrap_or_else(|| panic!("no {which} line in\n{stdout}"));
+        figure_after(line, "median")
+    };
+    let (genuine_median, impostor_median) = (median_of("genuine"), median_of("impostor"));
+    let suggested = figure_after(&stdout, "suggested threshold");
+    assert!(
+        genuine_median < suggested && suggested < impostor_median,
+        "{genuine_median} < {suggested} < {impostor_median}\n{stdout}"
+    );
+    assert!(stdout.contains("--apply"), "{stdout}");
+    assert_decodes(&plot);
+
+    whoisit(home)
+        .args(strict)
+        .args(["calibrate", "--apply"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("settings.ron"));
+    let (frames, _) = recognize(home, &clip, &strict);
+    assert!(
+        frames.iter().all(|f| labels(f) == ["John_Savage"]),
+        "{frames:?}"
+    );
+}
+
+#[test]
+fn bench_prints_every_figure_and_a_summary_line() {
+    let home = tempfile::tempdir().unwrap();
+    let clip = common::cli::two_people_clip(home.path(), 30, 30.0);
+    let stdout = stdout_of(
+        whoisit(home.path())
+            .args(["bench", "--frames", "20", "--seconds", "2"])
+            .args(["--gallery-size", "50", "--source"])
+            .arg(&clip),
+    );
+    for stage in ["decode", "detect", "align", "embed", "match"] {
+        assert!(
+            stdout.lines().any(|l| l.trim_start().starts_with(stage)),
+            "no {stage} line in\n{stdout}"
+        );
+    }
+    for figure in [
+        "fps",
+        "display",
+        "latency",
+        "peak memory",
+        "gallery 50 faces",
+    ] {
+        assert!(stdout.contains(figure), "no {figure:?} in\n{stdout}");
+    }
+    let summary: Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    let b = &summary["bench"];
+    assert_eq!(count(&b["gallery_faces"]), 50);
+    assert_eq!(count(&b["throughput"]["frames"]), 20);
+    let stages = b["throughput"]["stages_ms"].as_object().unwrap();
+    for stage in ["decode", "detect", "align", "embed", "match"] {
+        for figure in ["median", "p95"] {
+            assert!(stages[stage][figure].is_number(), "{stage} {figure}: {b}");
+        }
+    }
+    let app = &b["app_loop"];
+    assert!(
+        count(&app["display_frames"]) > 0 && count(&app["results"]) > 0,
+        "{b}"
+    );
+    assert!(app["latency_ms"]["median"].is_number());
+    assert!(b["peak_memory_mib"].is_number());
+}
