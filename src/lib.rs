@@ -14,9 +14,14 @@
 //! - [`live`] and [`ui`]: the window's session (every frame to the display, the newest to the
 //!   worker, reconnecting when the source drops) and the window itself.
 //!
+//! Measuring it: [`eval`] (accuracy on a labelled dataset, thresholds from the user's gallery)
+//! with [`metrics`] (ROC, EER, TAR at FAR, confusion) and [`plot`] (PNG plots), and [`bench`]
+//! (speed per stage, with a [`synthetic_gallery`] of any size).
+//!
 //! Around it: [`config`] (RON), [`models`] and [`fetch`] (model files, checked by checksum),
-//! [`settings`] (what the window's settings panel saved), [`enroll`] (adding people), [`photo`], [`synth`] and [`demo`] (clips built from
-//! real photos), and [`cli`], the command line the thin binary runs.
+//! [`settings`] (what the window's settings panel and `calibrate --apply` saved), [`enroll`]
+//! (adding people), [`photo`], [`synth`] and [`demo`] (clips built from real photos), and
+//! [`cli`], the command line the thin binary runs.
 
 pub mod align;
 pub mod bench;

@@ -69,6 +69,10 @@ pub struct Verification {
     pub impostor_pairs: usize,
     pub genuine_median: f64,
     pub impostor_median: f64,
+    /// The farthest genuine and the nearest impostor distance: the two sets overlap when the
+    /// first is larger.
+    pub genuine_max: f64,
+    pub impostor_min: f64,
     pub eer: Eer,
     pub tar_at_far: Vec<TarAtFar>,
     pub at_threshold: AtThreshold,
@@ -130,6 +134,8 @@ impl Distances {
             impostor_pairs: self.impostor.len(),
             genuine_median: median(&self.genuine)?,
             impostor_median: median(&self.impostor)?,
+            genuine_max: *self.genuine.last()?,
+            impostor_min: *self.impostor.first()?,
             eer,
             tar_at_far: FAR_TARGETS.iter().map(|&f| self.tar_at_far(f)).collect(),
             at_threshold: self.at_threshold(threshold),
@@ -359,6 +365,7 @@ mod tests {
         assert_eq!(t.specificity, 0.9);
         assert!((t.f1.unwrap() - 0.8).abs() < 1e-12);
         assert_eq!((v.genuine_median, v.impostor_median), (0.35, 1.05));
+        assert_eq!((v.genuine_max, v.impostor_min), (0.7, 0.5));
     }
 
     #[test]

@@ -299,6 +299,18 @@ fn help_reads_like_a_manual() {
         .assert()
         .success()
         .stdout(predicate::str::contains("recognize").and(predicate::str::contains("Examples:")));
+    // The measuring commands explain their options.
+    for (command, option) in [
+        ("eval", "--enroll-per-person"),
+        ("calibrate", "--far"),
+        ("bench", "--gallery-size"),
+    ] {
+        whoisit(home.path())
+            .args([command, "--help"])
+            .assert()
+            .success()
+            .stdout(predicate::str::contains(option));
+    }
 }
 
 /// Pixels of `png` within a small distance of the RGB colour.

@@ -392,3 +392,55 @@ fn bench_prints_every_figure_and_a_summary_line() {
     assert!(app["latency_ms"]["median"].is_number());
     assert!(b["peak_memory_mib"].is_number());
 }
+
+#[test]
+fn eval_names_every_photo_without_a_usable_face_and_why() {
+    let home = tempfile::tempdir().unwrap();
+    let dataset = johns_subset(home.path(), 4);
+    let salley = dataset.join("John_Salley");
+    std::fs::write(salley.join("notes.txt"), "not a photo").unwrap();
+    // A real picture with no face in it: a plain grey square.
+    let grey = opencv::core::Mat::new_rows_cols_with_default(
+        200,
+        200,
+        opencv::core::CV_8UC3,
+        opencv::core::Scalar::all(128.0),
+    )
+    .unwrap();
+    let wall = salley.join("wall.png");
+    opencv::imgcodecs::imwrite_def(wall.to_str().unwrap(), &grey).unwrap();
+    let out = home.path().join("eval");
+    let stdout = stdout_of(
+        whoisit(home.path())
+            .args(["eval", "--enroll-per-person", "2", "--strangers", "0"])
+            .arg("--dataset")
+            .arg(&dataset)
+            .arg("--out")
+            .arg(&out),
+    );
+    assert!(stdout.contains("photos without a usable face"), "{stdout}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let e = &report["evaluations"][0];
+    assert_eq!((count(&e["photos"]), count(&e["embedded"])), (22, 20));
+    let reasons: Vec<(String, String)> = e["undetected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| {
+            (
+                u["photo"].as_str().unwrap().to_owned(),
+                u["reason"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons.len(), 2, "{reasons:?}");
+    assert!(reasons[0].0.ends_with("notes.txt") && reasons[0].1.contains("not an image"));
+    assert!(reasons[1].0.ends_with("wall.png") && reasons[1].1.contains("no face found"));
+    // No strangers: one round, two photos of each person identified against the others.
+    let id = &e["identification"];
+    assert_eq!(count(&e["rounds"]), 1);
+    assert_eq!(count(&id["enrolled_probes"]), 10);
+    assert_eq!(count(&id["stranger_probes"]), 0);
+    assert!(id["unknown_rejection"].is_null());
+}

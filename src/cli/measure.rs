@@ -281,6 +281,10 @@ fn print_evaluations(evaluations: &[Evaluation]) {
         verification(&|v| format!("{:.3} / {:.3}", v.genuine_median, v.impostor_median)),
     );
     row(
+        "  farthest gen. / nearest imp.",
+        verification(&|v| format!("{:.3} / {:.3}", v.genuine_max, v.impostor_min)),
+    );
+    row(
         "  EER",
         verification(&|v| format!("{} at {:.3}", percent(Some(v.eer.rate)), v.eer.threshold)),
     );
