@@ -29,19 +29,8 @@ impl Enrollment {
         }
     }
 
-    /// Judges and embeds one capture. `Ok(Err(_))` says why it was rejected.
-    pub fn capture(
-        &self,
-        pipeline: &mut Pipeline,
-        image: &Mat,
-        source: String,
-        source_sha256: Option<String>,
-    ) -> Result<std::result::Result<NewFace, Rejection>> {
-        let (faces, _) = pipeline.detect(image)?;
-        self.judge(pipeline, image, &faces, source, source_sha256)
-    }
-
-    /// Judges and embeds a capture whose faces were already detected.
+    /// Judges and embeds a capture whose faces were already detected. `Ok(Err(_))` says why it
+    /// was rejected.
     pub fn judge(
         &self,
         pipeline: &mut Pipeline,
@@ -81,13 +70,14 @@ impl Enrollment {
         path: &Path,
     ) -> Result<std::result::Result<NewFace, Rejection>> {
         let (image, sha256) = photo::read(path)?;
-        let source = path.display().to_string();
-        let (faces, _) = pipeline.detect(&image)?;
-        if photo::is_tight_crop(&image, &faces) {
-            let padded = photo::pad_for_detection(&image)?;
-            return self.capture(pipeline, &padded, source, Some(sha256));
-        }
-        self.judge(pipeline, &image, &faces, source, Some(sha256))
+        let (image, faces) = detect_in_photo(pipeline, image)?;
+        self.judge(
+            pipeline,
+            &image,
+            &faces,
+            path.display().to_string(),
+            Some(sha256),
+        )
     }
 
     /// Judges and embeds each photo. Returns the accepted faces, and for every other photo a
@@ -108,6 +98,18 @@ impl Enrollment {
         }
         (faces, failures)
     }
+}
+
+/// The faces of a still photo, and the image they were found in: a tight face crop (LFW style)
+/// is looked at again with a margin around it, which the SSD needs to see the face.
+pub fn detect_in_photo(pipeline: &mut Pipeline, image: Mat) -> Result<(Mat, Vec<Detection>)> {
+    let (faces, _) = pipeline.detect(&image)?;
+    if !photo::is_tight_crop(&image, &faces) {
+        return Ok((image, faces));
+    }
+    let padded = photo::pad_for_detection(&image)?;
+    let (faces, _) = pipeline.detect(&padded)?;
+    Ok((padded, faces))
 }
 
 /// What enrolling one person did.

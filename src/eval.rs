@@ -152,14 +152,7 @@ pub fn embed_dataset(
                     continue;
                 }
             };
-            let (mut faces, _) = pipeline.detect(&image)?;
-            let image = if photo::is_tight_crop(&image, &faces) {
-                let padded = photo::pad_for_detection(&image)?;
-                faces = pipeline.detect(&padded)?.0;
-                padded
-            } else {
-                image
-            };
+            let (image, faces) = crate::enroll::detect_in_photo(pipeline, image)?;
             let Some(face) = faces.iter().max_by_key(|f| f.rect[2] * f.rect[3]).copied() else {
                 out.undetected.push(undetected(
                     "no face found (also tried with a margin around the photo)".into(),

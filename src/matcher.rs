@@ -80,11 +80,12 @@ impl Matcher {
         }
     }
 
-    /// Enrolled faces.
+    /// Identifies with a new threshold from now on.
     pub fn set_threshold(&mut self, threshold: f32) {
         self.threshold = threshold;
     }
 
+    /// Enrolled faces.
     pub fn len(&self) -> usize {
         self.person_of_row.len()
     }

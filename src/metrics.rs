@@ -312,6 +312,18 @@ impl Identification {
     }
 }
 
+/// How many of `values` fall in each of `bins` bins of `width` from 0; larger values count in
+/// the last bin.
+pub fn histogram(values: &[f64], width: f64, bins: usize) -> Vec<usize> {
+    let mut counts = vec![0usize; bins];
+    if let Some(last) = bins.checked_sub(1) {
+        for &v in values {
+            counts[((v / width).floor().max(0.0) as usize).min(last)] += 1;
+        }
+    }
+    counts
+}
+
 fn ratio(part: usize, whole: usize) -> f64 {
     if whole == 0 {
         0.0
@@ -439,6 +451,15 @@ mod tests {
                 ("Bob", "unknown", 1)
             ]
         );
+    }
+
+    #[test]
+    fn histogram_puts_what_is_beyond_the_last_bin_into_it() {
+        assert_eq!(
+            histogram(&[0.0, 0.01, 0.1, 5.0], 0.02, 10),
+            [2, 0, 0, 0, 0, 1, 0, 0, 0, 1]
+        );
+        assert!(histogram(&[1.0], 0.1, 0).is_empty());
     }
 
     #[test]

@@ -162,13 +162,11 @@ pub fn distances(
 }
 
 fn shares(values: &[f64], bins: usize) -> Vec<f64> {
-    let mut counts = vec![0usize; bins];
-    for &v in values {
-        let bin = ((v / BIN_WIDTH).floor().max(0.0) as usize).min(bins - 1);
-        counts[bin] += 1;
-    }
     let total = values.len().max(1) as f64;
-    counts.into_iter().map(|c| c as f64 / total).collect()
+    crate::metrics::histogram(values, BIN_WIDTH, bins)
+        .into_iter()
+        .map(|c| c as f64 / total)
+        .collect()
 }
 
 fn draw_distances(

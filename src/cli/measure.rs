@@ -183,18 +183,13 @@ fn evaluate_with(
         ..config.clone()
     };
     let mut pipeline = Pipeline::load(&config, &Bar::default())?;
-    let bar =
-        indicatif::ProgressBar::with_draw_target(None, indicatif::ProgressDrawTarget::stderr());
+    let bar = super::CountBar::new();
     let embedded = eval::embed_dataset(
         &mut pipeline,
         &Enrollment::from_config(&config).gate,
         dataset,
-        |done, total| {
-            bar.set_length(total as u64);
-            bar.set_position(done as u64);
-        },
+        |done, total| bar.show(done, total),
     )?;
-    bar.finish_and_clear();
     Ok(eval::evaluate(&embedded, options)?)
 }
 
@@ -466,14 +461,10 @@ fn text_histogram(d: &Distances, marks: &[f64]) -> String {
         .chain(d.impostor())
         .fold(0.0f64, |a, &b| a.max(b));
     let bins = (largest / BIN).floor() as usize + 1;
-    let count = |v: &[f64]| {
-        let mut counts = vec![0usize; bins];
-        for &x in v {
-            counts[((x / BIN) as usize).min(bins - 1)] += 1;
-        }
-        counts
-    };
-    let (genuine, impostor) = (count(d.genuine()), count(d.impostor()));
+    let (genuine, impostor) = (
+        crate::metrics::histogram(d.genuine(), BIN, bins),
+        crate::metrics::histogram(d.impostor(), BIN, bins),
+    );
     let bar = |n: usize, total: usize, c: char| {
         let len = (n as f64 / total.max(1) as f64 * WIDTH as f64 * 2.0).ceil() as usize;
         c.to_string().repeat(len.min(WIDTH))

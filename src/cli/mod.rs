@@ -322,6 +322,29 @@ impl Progress for Bar {
     }
 }
 
+/// Progress through a known number of items (photos, faces) on stderr; cleared when dropped.
+struct CountBar(indicatif::ProgressBar);
+
+impl CountBar {
+    fn new() -> CountBar {
+        CountBar(indicatif::ProgressBar::with_draw_target(
+            None,
+            indicatif::ProgressDrawTarget::stderr(),
+        ))
+    }
+
+    fn show(&self, done: usize, total: usize) {
+        self.0.set_length(total as u64);
+        self.0.set_position(done as u64);
+    }
+}
+
+impl Drop for CountBar {
+    fn drop(&mut self) {
+        self.0.finish_and_clear();
+    }
+}
+
 /// No command: the window on the configured source, or on the demo when the configured camera
 /// does not open.
 fn window(mut config: Config, args: WindowArgs) -> Result<()> {
@@ -567,15 +590,11 @@ fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
         GalleryCommand::Reembed => {
             let mut pipeline = Pipeline::load(config, &Bar::default())?;
             let mut gallery = open()?;
-            let bar = indicatif::ProgressBar::with_draw_target(
-                None,
-                indicatif::ProgressDrawTarget::stderr(),
-            );
+            let bar = CountBar::new();
             let report = enroll::reembed(&mut pipeline, &mut gallery, |done, total| {
-                bar.set_length(total as u64);
-                bar.set_position(done as u64);
+                bar.show(done, total)
             })?;
-            bar.finish_and_clear();
+            drop(bar);
             println!(
                 "{} face(s) embedded with {}",
                 report.embedded,
