@@ -7,14 +7,13 @@
 
 use std::time::Instant;
 
-use whoisit::embed::{DIM, Embedding};
-use whoisit::gallery::Gallery;
-use whoisit::matcher::Matcher;
-use whoisit::recognize::{percentile, resident_mib};
-use whoisit::synthetic_gallery::{self, FACES_PER_PERSON, Vectors};
+use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
+use whoisit::base::stats::{percentile, resident_mib};
+use whoisit::gallery::{Gallery as _, SqliteGallery};
+use whoisit::measure::synthetic_gallery::{self, FACES_PER_PERSON, Vectors};
+use whoisit::vision::matcher::Matcher;
 
 const QUERIES: usize = 1_000;
-const EMBEDDER: &str = "dlib-resnet-v1";
 
 fn main() {
     let faces: usize = std::env::args()
@@ -24,9 +23,10 @@ fn main() {
     let people = faces.div_ceil(FACES_PER_PERSON);
     let dir = tempfile::tempdir().expect("a temp dir");
     let mut vectors = Vectors::default();
-    let export = synthetic_gallery::export(faces, EMBEDDER, &mut vectors);
+    let embedder = EmbedderKind::Dlib.id();
+    let export = synthetic_gallery::export(faces, &embedder, &mut vectors);
     let start = Instant::now();
-    let mut gallery = Gallery::open(dir.path()).expect("a gallery");
+    let mut gallery = SqliteGallery::open(dir.path()).expect("a gallery");
     let inserted = gallery.import(&export).expect("import");
     let insert_s = start.elapsed().as_secs_f64();
     drop((gallery, export));
@@ -36,8 +36,8 @@ fn main() {
 
     let rss_before = resident_mib().unwrap_or(f64::NAN);
     let start = Instant::now();
-    let gallery = Gallery::open(dir.path()).expect("reopen");
-    let rows = gallery.embeddings(EMBEDDER).expect("embeddings");
+    let gallery = SqliteGallery::open(dir.path()).expect("reopen");
+    let rows = gallery.embeddings(&embedder).expect("embeddings");
     let read_s = start.elapsed().as_secs_f64();
     let matcher = Matcher::new(0.55, rows);
     let load_s = start.elapsed().as_secs_f64();

@@ -12,9 +12,10 @@ use std::process::Command;
 
 use anyhow::{Context as _, bail};
 use whoisit::config::Config;
-use whoisit::fetch::Quiet;
-use whoisit::synth::{Actor, ClipSpec};
-use whoisit::{demo, photo};
+use whoisit::demo;
+use whoisit::demo::synth::{Actor, ClipSpec};
+use whoisit::models::fetch::Quiet;
+use whoisit::vision::photo;
 
 const FPS: f64 = 30.0;
 const FRAMES: u32 = 300;

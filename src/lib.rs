@@ -1,54 +1,42 @@
 //! whoisit: real-time face recognition at a webcam.
 //!
-//! A frame's way through the library, top-down:
-//! - [`capture`]: a thread reads frames from a camera, file, image sequence or URL and hands the
-//!   newest one to the worker over a `crossbeam-channel`;
-//! - [`pipeline`]: the detector/encoder thread runs, per frame,
-//!   - [`detect`]: OpenCV's res10 SSD finds faces,
-//!   - [`align`]: dlib landmarks align each face,
-//!   - [`embed`]: dlib's ResNet or OpenFace turns it into 128 numbers,
-//!   - [`matcher`]: the nearest person of the [`gallery`] names it, or "unknown";
-//!   - [`track`]: on a live source, faces are followed between frames and embedded again only
-//!     now and then, with a label voted over their recent embeddings;
-//! - [`recognize`]: wires the threads together for a headless run and summarises it;
-//! - [`live`] and [`ui`]: the window's session (every frame to the display, the newest to the
-//!   worker, reconnecting when the source drops) and the window itself.
+//! The library is in layers, each a folder with one job; a layer uses only the layers above it
+//! in this list, never one below:
+//! - [`base`]: the vocabulary every layer shares (errors, face boxes, embeddings, images,
+//!   statistics, atomic writes);
+//! - [`models`]: the model files, where they come from, fetched and checked by checksum;
+//! - [`vision`]: per-frame compute, with no threads and no storage: detect, align, embed, match
+//!   and track, put together in [`vision::pipeline::Pipeline`];
+//! - [`gallery`]: the enrolled people behind the [`gallery::Gallery`] interface, SQLite first;
+//! - [`enroll`]: adding people from photos and captures through the quality gate;
+//! - [`config`]: the configuration, layered from files, saved settings and flags in one place,
+//!   which hands each part its settings;
+//! - [`demo`]: the built-in demo clip, made from real photos;
+//! - [`runtime`]: the threads: capture, the detector/encoder worker and its typed commands, a
+//!   live session for a window, a headless run, and start-up;
+//! - [`measure`]: accuracy (eval, calibrate) and speed (bench);
+//! - [`ui`]: the desktop window;
+//! - [`cli`]: the command line the thin binary runs.
 //!
-//! Measuring it: [`eval`] (accuracy on a labelled dataset, thresholds from the user's gallery)
-//! with [`metrics`] (ROC, EER, TAR at FAR, confusion) and [`plot`] (PNG plots), and [`bench`]
-//! (speed per stage, with a [`synthetic_gallery`] of any size).
-//!
-//! Around it: [`config`] (RON), [`models`] and [`fetch`] (model files, checked by checksum),
-//! [`settings`] (what the window's settings panel and `calibrate --apply` saved), [`enroll`]
-//! (adding people), [`photo`], [`synth`] and [`demo`] (clips built from real photos), and
-//! [`cli`], the command line the thin binary runs.
+//! A frame's way, top-down: [`runtime::capture`] reads it from the source and hands it to the
+//! [`runtime::worker`], whose [`vision::pipeline::Pipeline`] finds the faces
+//! ([`vision::detect`]), aligns and embeds them ([`vision::align`], [`vision::embed`]), follows
+//! them between frames ([`vision::track`]) and names them from the gallery's embeddings
+//! ([`vision::matcher`]); the result goes to the window ([`runtime::session`], [`ui`]) or to
+//! standard output ([`runtime::headless`], [`cli`]).
 
-pub mod align;
-pub mod bench;
-pub mod capture;
+#![deny(unsafe_code)]
+
+pub mod base;
 pub mod cli;
 pub mod config;
 pub mod demo;
-pub mod detect;
-pub mod embed;
 pub mod enroll;
-pub mod error;
-pub mod eval;
-pub mod fetch;
 pub mod gallery;
-pub mod live;
-pub mod matcher;
-pub mod metrics;
+pub mod measure;
 pub mod models;
-pub mod photo;
-pub mod pipeline;
-pub mod plot;
-pub mod quality;
-pub mod recognize;
-pub mod settings;
-pub mod synth;
-pub mod synthetic_gallery;
-pub mod track;
+pub mod runtime;
 pub mod ui;
+pub mod vision;
 
-pub use error::{Error, Result};
+pub use base::error::{Error, Result};

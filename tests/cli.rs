@@ -233,7 +233,7 @@ fn bad_options_and_config_are_reported() {
 /// A private copy of the dlib models, so a test can damage it.
 fn copy_models(to: &Path) -> PathBuf {
     std::fs::create_dir_all(to).unwrap();
-    for model in whoisit::models::required(whoisit::config::EmbedderKind::Dlib).unwrap() {
+    for model in whoisit::models::required(whoisit::base::identity::EmbedderKind::Dlib).unwrap() {
         std::fs::copy(
             common::model_dir().join(&model.artifact.file),
             to.join(&model.artifact.file),
@@ -437,10 +437,10 @@ fn missing_models_are_fetched_on_first_start() {
         .assert()
         .success()
         .stdout(predicate::str::contains(r#""processed":3"#));
-    for model in whoisit::models::required(whoisit::config::EmbedderKind::Dlib).unwrap() {
+    for model in whoisit::models::required(whoisit::base::identity::EmbedderKind::Dlib).unwrap() {
         assert_eq!(
             model.artifact.status(&models).unwrap(),
-            whoisit::fetch::Status::Present,
+            whoisit::models::fetch::Status::Present,
             "{}",
             model.id
         );

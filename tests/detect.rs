@@ -4,15 +4,14 @@ mod common;
 
 use opencv::core::{Mat, Rect, Scalar, Size};
 use opencv::prelude::*;
-use whoisit::config::DetectorConfig;
-use whoisit::detect::{Detection, Detector};
-use whoisit::fetch::Quiet;
 use whoisit::models;
-use whoisit::photo;
+use whoisit::models::fetch::Quiet;
+use whoisit::vision::detect::{Detection, Detector, DetectorConfig};
+use whoisit::vision::photo;
 
 fn detector() -> Detector {
     let paths = models::ensure_for(
-        whoisit::config::EmbedderKind::Dlib,
+        whoisit::base::identity::EmbedderKind::Dlib,
         &common::model_dir(),
         &Quiet,
     )
@@ -33,7 +32,7 @@ fn detect(name: &str) -> (Mat, Vec<Detection>) {
 
 fn assert_inside(faces: &[Detection], image: &Mat) {
     for f in faces {
-        let [x, y, w, h] = f.rect;
+        let [x, y, w, h]: [i32; 4] = f.bbox.into();
         assert!(x >= 0 && y >= 0 && w > 0 && h > 0, "{f:?}");
         assert!(
             x + w <= image.cols() && y + h <= image.rows(),
@@ -50,7 +49,7 @@ fn astronaut_has_one_face_where_her_face_is() {
     assert_eq!(faces.len(), 1, "{faces:?}");
     assert!(faces[0].confidence > 0.9);
     // Eileen Collins' face sits in the upper middle of the 512x512 photo.
-    let [x, y, w, h] = faces[0].rect;
+    let [x, y, w, h]: [i32; 4] = faces[0].bbox.into();
     let (cx, cy) = (x + w / 2, y + h / 2);
     assert!(
         (180..320).contains(&cx) && (60..200).contains(&cy),
@@ -64,7 +63,7 @@ fn messi5_small_face_is_found() {
     let (image, faces) = detect("messi5.jpg");
     println!("messi5 {}x{}: {faces:?}", image.cols(), image.rows());
     assert_eq!(faces.len(), 1, "{faces:?}");
-    assert!(faces[0].rect[2] < 60, "the face is small: {faces:?}");
+    assert!(faces[0].bbox.width < 60, "the face is small: {faces:?}");
 }
 
 #[test]
@@ -111,14 +110,14 @@ fn a_1x1_and_an_empty_image_give_no_face_and_no_error() {
 fn a_face_cut_by_the_frame_edge_is_clipped_to_the_frame() {
     let image = photo::load(&common::photo("obama.jpg")).unwrap();
     let face = detector().detect(&image).unwrap()[0];
-    let [x, y, w, h] = face.rect;
+    let [x, y, w, h]: [i32; 4] = face.bbox.into();
     // Cut the photo through the middle of the face, so a third of it is outside the left edge.
     let cut = Rect::new(x + w / 3, 0, image.cols() - x - w / 3, image.rows());
     let cropped = image.roi(cut).unwrap().try_clone().unwrap();
     let faces = detector().detect(&cropped).unwrap();
     assert_eq!(faces.len(), 1, "{faces:?}");
-    assert_eq!(faces[0].rect[0], 0, "the box starts at the edge: {faces:?}");
-    assert!((faces[0].rect[1] - y).abs() < h / 3);
+    assert_eq!(faces[0].bbox.x, 0, "the box starts at the edge: {faces:?}");
+    assert!((faces[0].bbox.y - y).abs() < h / 3);
     assert_inside(&faces, &cropped);
 }
 
@@ -150,7 +149,7 @@ fn faces_under_the_minimum_size_are_skipped() {
     // messi5's face is 30x39 px: found with the default 20 px minimum, skipped with 40.
     let image = photo::load(&common::photo("messi5.jpg")).unwrap();
     let paths = models::ensure_for(
-        whoisit::config::EmbedderKind::Dlib,
+        whoisit::base::identity::EmbedderKind::Dlib,
         &common::model_dir(),
         &Quiet,
     )

@@ -15,8 +15,9 @@ use opencv::core::{Mat, Scalar, Size};
 use opencv::prelude::*;
 use predicates::prelude::*;
 use serde_json::Value;
-use whoisit::gallery::Gallery;
-use whoisit::quality::Rejection;
+use whoisit::base::identity::EmbedderKind;
+use whoisit::enroll::quality::Rejection;
+use whoisit::gallery::{Gallery as _, SqliteGallery};
 
 fn sha256(path: &Path) -> String {
     use sha2::Digest as _;
@@ -31,7 +32,7 @@ fn write_png(path: &Path, image: &Mat) {
 fn the_quality_gate_takes_one_sharp_big_face_and_says_why_not_otherwise() {
     let (mut pipeline, dir) = common::pipeline();
     let enrollment = common::enrollment();
-    let judge = |pipeline: &mut whoisit::pipeline::Pipeline, path: &Path| {
+    let judge = |pipeline: &mut whoisit::vision::pipeline::Pipeline, path: &Path| {
         enrollment.photo(pipeline, path).unwrap()
     };
 
@@ -42,14 +43,14 @@ fn the_quality_gate_takes_one_sharp_big_face_and_says_why_not_otherwise() {
         face.sharpness,
         face.face_px
     );
-    let crop = whoisit::quality::decode_png(face.image_png.as_ref().unwrap()).unwrap();
+    let crop = whoisit::base::image::decode_png(face.image_png.as_ref().unwrap()).unwrap();
     assert!(
         crop.cols() > 100 && crop.cols() <= 256,
         "a margin crop is kept: {}",
         crop.cols()
     );
 
-    let obama = whoisit::photo::load(&common::photo("obama.jpg")).unwrap();
+    let obama = whoisit::vision::photo::load(&common::photo("obama.jpg")).unwrap();
     let mut blurred = Mat::default();
     opencv::imgproc::gaussian_blur(
         &obama,
@@ -99,7 +100,7 @@ fn the_quality_gate_takes_one_sharp_big_face_and_says_why_not_otherwise() {
 
 /// `people list` as (name, faces).
 fn people(home: &Path) -> Vec<(String, usize)> {
-    Gallery::open(&home.join("data"))
+    SqliteGallery::open(&home.join("data"))
         .unwrap()
         .people()
         .unwrap()
@@ -431,9 +432,12 @@ fn reembed_computes_the_configured_embedders_vectors_from_stored_crops() {
         ["Obama", "unknown"],
         "Obama is back; Biden needs enrolling again"
     );
-    let gallery = Gallery::open(&home.path().join("data")).unwrap();
+    let gallery = SqliteGallery::open(&home.path().join("data")).unwrap();
     assert_eq!(
-        gallery.embeddings("openface-nn4.small2.v1").unwrap().len(),
+        gallery
+            .embeddings(&EmbedderKind::OpenFace.id())
+            .unwrap()
+            .len(),
         2,
         "the other embedder's vectors are kept"
     );

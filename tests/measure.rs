@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use common::cli::{labels, recognize, whoisit};
 use predicates::prelude::*;
 use serde_json::Value;
-use whoisit::synth::{Actor, ClipSpec};
+use whoisit::demo::synth::{Actor, ClipSpec};
 
 const ACCURACY_FLOOR: f64 = 0.97;
 const UNKNOWN_REJECTION_FLOOR: f64 = 0.95;
@@ -39,7 +39,7 @@ fn stdout_of(cmd: &mut assert_cmd::Command) -> String {
 }
 
 fn assert_decodes(png: &Path) {
-    let image = whoisit::photo::load(png).unwrap_or_else(|e| panic!("{e}"));
+    let image = whoisit::vision::photo::load(png).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         opencv::prelude::MatTraitConst::cols(&image) > 100,
         "{}",
@@ -249,7 +249,7 @@ fn held_out_clip(home: &Path) -> String {
         fps: 10.0,
         frames: 5,
         actors: vec![Actor {
-            photo: whoisit::photo::load(photos.last().unwrap()).unwrap(),
+            photo: whoisit::vision::photo::load(photos.last().unwrap()).unwrap(),
             from: (0.5, 0.5),
             to: (0.5, 0.5),
             height: 0.7,

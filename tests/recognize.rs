@@ -5,12 +5,12 @@ mod common;
 use std::path::PathBuf;
 
 use whoisit::enroll;
-use whoisit::gallery::Gallery;
+use whoisit::gallery::SqliteGallery;
 
 #[test]
 fn obama_is_recognised_in_other_photos_and_biden_is_unknown() {
     let (mut pipeline, dir) = common::pipeline();
-    let mut gallery = Gallery::open(dir.path()).unwrap();
+    let mut gallery = SqliteGallery::open(dir.path()).unwrap();
     common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
 
     for (name, expected) in [
@@ -18,10 +18,11 @@ fn obama_is_recognised_in_other_photos_and_biden_is_unknown() {
         ("obama3.jpg", "Obama"),
         ("biden.jpg", "unknown"),
     ] {
-        let image =
-            whoisit::photo::pad_for_detection(&whoisit::photo::load(&common::photo(name)).unwrap())
-                .unwrap();
-        let (faces, _) = pipeline.process(&image).unwrap();
+        let image = whoisit::vision::photo::pad_for_detection(
+            &whoisit::vision::photo::load(&common::photo(name)).unwrap(),
+        )
+        .unwrap();
+        let faces = pipeline.process(&image).unwrap().faces;
         println!(
             "{name}: {:?}",
             faces
@@ -35,13 +36,16 @@ fn obama_is_recognised_in_other_photos_and_biden_is_unknown() {
 }
 
 /// Embeds every photo of every John once; (person, photo, embedding).
-fn johns_embeddings() -> Vec<(String, PathBuf, whoisit::embed::Embedding)> {
+fn johns_embeddings() -> Vec<(String, PathBuf, whoisit::base::identity::Embedding)> {
     let (mut pipeline, _dir) = common::pipeline();
     let people = enroll::dataset_people(&common::johns()).unwrap();
     assert_eq!(people.len(), 5);
     people
         .into_iter()
-        .flat_map(|(name, photos)| photos.into_iter().map(move |p| (name.clone(), p)))
+        .flat_map(|person| {
+            let name = person.name;
+            person.photos.into_iter().map(move |p| (name.clone(), p))
+        })
         .map(|(name, path)| {
             let face = common::enrollment()
                 .photo(&mut pipeline, &path)
@@ -56,7 +60,7 @@ fn johns_embeddings() -> Vec<(String, PathBuf, whoisit::embed::Embedding)> {
 fn johns_identification_and_stranger_rejection() {
     const ENROLL: usize = 3;
     let all = johns_embeddings();
-    let enrolled_rows = |people: &[&str]| -> Vec<(String, whoisit::embed::Embedding)> {
+    let enrolled_rows = |people: &[&str]| -> Vec<(String, whoisit::base::identity::Embedding)> {
         common::JOHNS
             .iter()
             .filter(|p| people.contains(p))
@@ -71,7 +75,7 @@ fn johns_identification_and_stranger_rejection() {
     let probes = |person: &'static str| all.iter().filter(move |(n, ..)| n == person).skip(ENROLL);
 
     // Everyone enrolled with 3 photos; the other 8 photos of each are probes.
-    let matcher = whoisit::matcher::Matcher::new(0.55, enrolled_rows(&common::JOHNS));
+    let matcher = whoisit::vision::matcher::Matcher::new(0.55, enrolled_rows(&common::JOHNS));
     let (mut correct, mut unknown, mut wrong, mut total) = (0, 0, 0, 0);
     for person in common::JOHNS {
         for (name, path, e) in probes(person) {
@@ -105,7 +109,7 @@ fn johns_identification_and_stranger_rejection() {
             .copied()
             .filter(|p| *p != stranger)
             .collect();
-        let matcher = whoisit::matcher::Matcher::new(0.55, enrolled_rows(&others));
+        let matcher = whoisit::vision::matcher::Matcher::new(0.55, enrolled_rows(&others));
         for (_, _, e) in all.iter().filter(|(n, ..)| n == stranger) {
             strangers += 1;
             if matcher.identify(e).name.is_none() {

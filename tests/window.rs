@@ -10,8 +10,8 @@ use eframe::egui::{self, Key, Modifiers, accesskit::Role};
 use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use whoisit::config::Config;
-use whoisit::gallery::Gallery;
-use whoisit::live::SourceState;
+use whoisit::gallery::{Gallery as _, SqliteGallery};
+use whoisit::runtime::session::SourceState;
 use whoisit::ui::{App, Launch};
 
 use common::cli::{actor, enroll_obama};
@@ -19,7 +19,7 @@ use common::cli::{actor, enroll_obama};
 /// Obama alone, looping: 2 s at 30 fps.
 fn obama_clip(home: &Path) -> PathBuf {
     let clip = home.join("obama.avi");
-    whoisit::synth::ClipSpec {
+    whoisit::demo::synth::ClipSpec {
         width: 640,
         height: 480,
         fps: 30.0,
@@ -145,7 +145,7 @@ fn space_in_the_name_field_types_and_space_elsewhere_enrolls() {
         "{message}"
     );
 
-    let people = Gallery::open(&home.path().join("data"))
+    let people = SqliteGallery::open(&home.path().join("data"))
         .unwrap()
         .people()
         .unwrap();
@@ -179,7 +179,7 @@ fn the_threshold_slider_turns_a_known_face_into_unknown_and_is_kept() {
     wait_until(&mut harness, "the same face is unknown at 0.2", |app| {
         app.labels() == ["unknown"]
     });
-    let saved = whoisit::settings::Settings::load(&home.path().join("data")).unwrap();
+    let saved = whoisit::config::settings::Settings::load(&home.path().join("data")).unwrap();
     assert_eq!(
         saved.threshold,
         Some(0.2),
@@ -274,10 +274,11 @@ fn a_source_that_disappears_shows_retrying_and_comes_back_by_itself() {
 fn a_session_whose_results_nobody_reads_still_stops() {
     let home = tempfile::tempdir().unwrap();
     let clip = obama_clip(home.path());
-    let (pipeline, _gallery) = common::pipeline();
-    let session = whoisit::live::Session::start(
-        pipeline,
-        whoisit::capture::Source::File(clip),
+    let (pipeline, dir) = common::pipeline();
+    let gallery = Box::new(SqliteGallery::open(dir.path()).unwrap());
+    let session = whoisit::runtime::session::Session::start(
+        whoisit::runtime::worker::Worker::new(pipeline, gallery).unwrap(),
+        whoisit::runtime::capture::Source::File(clip),
         Duration::from_millis(200),
         std::sync::Arc::new(|| {}),
     )

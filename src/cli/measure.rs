@@ -6,17 +6,15 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use serde::Serialize;
 
-use super::Bar;
-use crate::bench::{self, BenchOptions, BenchReport};
-use crate::capture::Source;
-use crate::config::{Config, EmbedderKind};
-use crate::enroll::Enrollment;
-use crate::eval::{self, Calibration, EvalOptions, Evaluation, Strangers};
-use crate::gallery::Gallery;
-use crate::metrics::{AtThreshold, Distances, Verification};
-use crate::pipeline::Pipeline;
-use crate::plot::{self, Marker};
-use crate::settings::Settings;
+use crate::base::identity::EmbedderKind;
+use crate::config::Config;
+use crate::config::settings::Settings;
+use crate::measure::bench::{self, BenchOptions, BenchReport};
+use crate::measure::eval::{self, Calibration, EvalOptions, Evaluation, FewFaces, Strangers};
+use crate::measure::metrics::{self, AtThreshold, Distances, RocPoint, Verification};
+use crate::measure::plot::{self, Marker};
+
+use super::progress::{Bar, CountBar};
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("data").required(true).args(["dataset", "sample"]))]
@@ -130,7 +128,7 @@ pub fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create {}", args.out.display()))?;
     let roc_png = args.out.join("roc.png");
-    let curves: Vec<(&str, &[crate::metrics::RocPoint])> = evaluations
+    let curves: Vec<(&str, &[RocPoint])> = evaluations
         .iter()
         .filter_map(|e| Some((e.embedder.as_str(), &e.verification.as_ref()?.roc[..])))
         .collect();
@@ -182,14 +180,12 @@ fn evaluate_with(
         data_dir: Some(scratch.to_path_buf()),
         ..config.clone()
     };
-    let mut pipeline = Pipeline::load(&config, &Bar::default())?;
-    let bar = super::CountBar::new();
-    let embedded = eval::embed_dataset(
-        &mut pipeline,
-        &Enrollment::from_config(&config).gate,
-        dataset,
-        |done, total| bar.show(done, total),
-    )?;
+    let mut pipeline = config.load_pipeline(&Bar::default())?;
+    let bar = CountBar::new();
+    let embedded =
+        eval::embed_dataset(&mut pipeline, &config.enrollment, dataset, |done, total| {
+            bar.show(done, total)
+        })?;
     Ok(eval::evaluate(&embedded, options)?)
 }
 
@@ -234,7 +230,7 @@ fn print_evaluations(evaluations: &[Evaluation]) {
         each(&|e| e.verification.as_ref().map_or_else(|| "-".into(), f))
     };
     let at = |f: &dyn Fn(&AtThreshold) -> String| verification(&|v| f(&v.at_threshold));
-    row("", each(&|e| e.embedder.clone()));
+    row("", each(&|e| e.embedder.to_string()));
     row(
         "photos embedded (undetected)",
         each(&|e| format!("{} ({})", e.embedded, e.undetected.len())),
@@ -283,7 +279,7 @@ fn print_evaluations(evaluations: &[Evaluation]) {
         "  EER",
         verification(&|v| format!("{} at {:.3}", percent(Some(v.eer.rate)), v.eer.threshold)),
     );
-    for (i, target) in crate::metrics::FAR_TARGETS.iter().enumerate() {
+    for (i, target) in metrics::FAR_TARGETS.iter().enumerate() {
         row(
             &format!("  TAR at FAR {target:.0e}"),
             verification(&|v| {
@@ -346,24 +342,24 @@ pub fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()> {
         );
     }
     let data_dir = config.data_dir()?;
-    let gallery = Gallery::open(&data_dir)?;
+    let gallery = config.open_gallery()?;
     // The embedder's id without loading its models: the gallery files embeddings under it.
-    let embedder = crate::embed::id_of(config.embedder);
-    let entries = gallery.embeddings(embedder)?;
+    let embedder = config.embedder.id();
+    let entries = gallery.embeddings(&embedder)?;
     if entries.is_empty() {
         bail!(
             "the gallery {} has no faces embedded by {embedder}: enroll people first (`whoisit enroll`), or run `whoisit gallery reembed`",
-            gallery.path().display()
+            gallery.location()
         );
     }
-    let c = eval::calibrate(embedder, &entries, config.threshold, args.far);
+    let c = eval::calibrate(&embedder, &entries, config.threshold, args.far);
     println!(
         "{}: {} people, {} faces ({embedder})",
-        gallery.path().display(),
+        gallery.location(),
         c.people,
         c.faces
     );
-    for (name, faces) in &c.too_few_faces {
+    for FewFaces { name, faces } in &c.too_few_faces {
         eprintln!(
             "warning: {name} has {faces} face(s); with fewer than {} a person's own distances say little. Enroll more captures of {name}.",
             eval::MIN_FACES_TO_JUDGE
@@ -462,8 +458,8 @@ fn text_histogram(d: &Distances, marks: &[f64]) -> String {
         .fold(0.0f64, |a, &b| a.max(b));
     let bins = (largest / BIN).floor() as usize + 1;
     let (genuine, impostor) = (
-        crate::metrics::histogram(d.genuine(), BIN, bins),
-        crate::metrics::histogram(d.impostor(), BIN, bins),
+        metrics::histogram(d.genuine(), BIN, bins),
+        metrics::histogram(d.impostor(), BIN, bins),
     );
     let bar = |n: usize, total: usize, c: char| {
         let len = (n as f64 / total.max(1) as f64 * WIDTH as f64 * 2.0).ceil() as usize;
@@ -501,10 +497,9 @@ pub fn bench_cmd(config: &Config, args: &BenchArgs) -> Result<()> {
     if args.frames == 0 {
         bail!("--frames must be at least 1");
     }
-    let source = if args.source == crate::ui::settings::DEMO {
-        Source::File(crate::demo::prepare(config, &Bar::default())?.clip)
-    } else {
-        args.source.parse()?
+    let config = Config {
+        source: args.source.clone(),
+        ..config.clone()
     };
     let options = BenchOptions {
         frames: args.frames,
@@ -515,7 +510,7 @@ pub fn bench_cmd(config: &Config, args: &BenchArgs) -> Result<()> {
         "bench: {} frames as fast as they go, then {} s at the clip's rate ...",
         args.frames, args.seconds
     );
-    let report = bench::run(config, &source, &options, &Bar::default())?;
+    let report = bench::run(&config, &options, &Bar::default())?;
     print_bench(&report);
     println!(
         "{}",

@@ -2,23 +2,17 @@
 //! gate or says why not; at the target count the person is saved and recognised at once.
 
 use eframe::egui::{self, Color32, Key, Modifiers, TextureHandle};
-use opencv::core::{Mat, Rect};
-use opencv::prelude::*;
 
-use crate::enroll::{self, Enrollment, PersonReport};
-use crate::error::{Error, Result};
-use crate::gallery::NewFace;
-use crate::live::{self, Session, Waker};
-use crate::quality::Rejection;
+use crate::base::error::Result;
+use crate::enroll::{Enrollment, PersonReport};
+use crate::gallery::{NewFace, validate_name};
+use crate::runtime::session::Session;
+use crate::runtime::worker::{Captured, Command};
 use crate::ui::task::{self, Task};
+use crate::ui::view::color_image;
 
+/// Thumbnails of captures: their longer side, in pixels.
 const THUMB: i32 = 96;
-
-/// One capture as the worker judged it.
-pub struct Captured {
-    pub verdict: std::result::Result<NewFace, Rejection>,
-    pub thumbnail: egui::ColorImage,
-}
 
 struct Shot {
     thumbnail: TextureHandle,
@@ -33,7 +27,9 @@ pub struct EnrollPanel {
     accepted: Vec<NewFace>,
     shots: Vec<Shot>,
     capturing: Option<Task<Result<Captured>>>,
-    saving: Option<Task<Result<(String, PersonReport)>>>,
+    saving: Option<Task<Result<PersonReport>>>,
+    /// The name the captures are being saved under.
+    saving_name: String,
     /// The latest outcome to show: (is it good news, text).
     message: Option<(bool, String)>,
 }
@@ -47,6 +43,7 @@ impl EnrollPanel {
             shots: Vec::new(),
             capturing: None,
             saving: None,
+            saving_name: String::new(),
             message: None,
         }
     }
@@ -70,22 +67,21 @@ impl EnrollPanel {
         ctx: &egui::Context,
         session: Option<&Session>,
         enrollment: &Enrollment,
-        wake: &Waker,
     ) {
         if ctx.egui_wants_keyboard_input() {
             return;
         }
         if ctx.input_mut(|i| i.consume_key(Modifiers::NONE, Key::Space)) {
-            self.capture(session, enrollment, wake);
+            self.capture(session, enrollment);
         }
     }
 
     /// Judges the newest frame as a capture of the person named.
-    pub fn capture(&mut self, session: Option<&Session>, enrollment: &Enrollment, wake: &Waker) {
+    pub fn capture(&mut self, session: Option<&Session>, enrollment: &Enrollment) {
         if self.busy() {
             return;
         }
-        if let Err(e) = crate::gallery::validate_name(&self.name) {
+        if let Err(e) = validate_name(&self.name) {
             self.message = Some((false, format!("Type the person's name first: {e}")));
             return;
         }
@@ -93,17 +89,12 @@ impl EnrollPanel {
             self.message = Some((false, "No video yet".into()));
             return;
         };
-        let (task, tx) = Task::channel();
-        let enrollment = enrollment.clone();
-        let wake = wake.clone();
-        let sent = session.run(Box::new(move |worker| {
-            let outcome = match worker.frame {
-                Some(frame) => judge(worker.pipeline, &enrollment, frame),
-                None => Err(Error::InvalidArgument("no frame has arrived yet".into())),
-            };
-            let _ = tx.send(outcome);
-            wake();
-        }));
+        let (task, reply) = Task::channel();
+        let sent = session.send(Command::Capture {
+            enrollment: enrollment.clone(),
+            thumbnail_px: THUMB,
+            reply,
+        });
         if sent {
             self.capturing = Some(task);
         } else {
@@ -115,13 +106,18 @@ impl EnrollPanel {
     }
 
     /// Takes answers from the worker; saves the person when the target is reached.
-    pub fn poll(&mut self, ctx: &egui::Context, session: Option<&Session>, wake: &Waker) {
+    pub fn poll(
+        &mut self,
+        ctx: &egui::Context,
+        session: Option<&Session>,
+        enrollment: &Enrollment,
+    ) {
         if let Some(outcome) = task::poll(&mut self.capturing) {
             match outcome {
                 Ok(captured) => {
                     let thumbnail = ctx.load_texture(
                         "capture",
-                        captured.thumbnail,
+                        color_image(&captured.thumbnail),
                         egui::TextureOptions::LINEAR,
                     );
                     let rejected = captured.verdict.as_ref().err().map(ToString::to_string);
@@ -144,15 +140,16 @@ impl EnrollPanel {
                         rejected,
                     });
                     if self.accepted.len() >= self.target as usize {
-                        self.save(session, wake);
+                        self.save(session, enrollment);
                     }
                 }
-                Err(e) => self.message = Some((false, format!("Capture failed: {e}"))),
+                Err(e) => self.message = Some((false, format!("Capture failed: {}", e.report()))),
             }
         }
         if let Some(outcome) = task::poll(&mut self.saving) {
+            let name = self.saving_name.clone();
             match outcome {
-                Ok((name, report)) => {
+                Ok(report) => {
                     let mut text = format!("Saved {name}: {} face(s) added", report.added);
                     for warning in &report.warnings {
                         text.push_str(&format!("\nWarning: {warning}"));
@@ -162,43 +159,33 @@ impl EnrollPanel {
                     self.shots.clear();
                 }
                 // The captures stay, so nothing is lost: the user can try again.
-                Err(e) => self.message = Some((false, format!("Not saved: {e}"))),
+                Err(e) => self.message = Some((false, format!("Not saved: {}", e.report()))),
             }
         }
     }
 
     /// Saves the accepted captures under the name, in the worker, which then recognises the
     /// person from the next frame on.
-    pub fn save(&mut self, session: Option<&Session>, wake: &Waker) {
+    pub fn save(&mut self, session: Option<&Session>, enrollment: &Enrollment) {
         let Some(session) = session else { return };
         if self.accepted.is_empty() || self.saving.is_some() {
             return;
         }
-        let (task, tx) = Task::channel();
+        let (task, reply) = Task::channel();
         let name = self.name.trim().to_owned();
-        let faces = self.accepted.clone();
-        let wake = wake.clone();
-        let sent = session.run(Box::new(move |worker| {
-            let embedder = worker.pipeline.embedder_id();
-            let outcome = enroll::add(worker.gallery, embedder, &name, &faces).map(|r| (name, r));
-            if outcome.is_ok() {
-                worker.gallery_changed();
-            }
-            let _ = tx.send(outcome);
-            wake();
-        }));
+        let sent = session.send(Command::SavePerson {
+            enrollment: enrollment.clone(),
+            name: name.clone(),
+            faces: self.accepted.clone(),
+            reply,
+        });
         if sent {
             self.saving = Some(task);
+            self.saving_name = name;
         }
     }
 
-    pub fn show(
-        &mut self,
-        ui: &mut egui::Ui,
-        session: Option<&Session>,
-        enrollment: &Enrollment,
-        wake: &Waker,
-    ) {
+    pub fn show(&mut self, ui: &mut egui::Ui, session: Option<&Session>, enrollment: &Enrollment) {
         ui.heading("Enroll");
         ui.horizontal(|ui| {
             let label = ui.label("Name");
@@ -218,7 +205,7 @@ impl EnrollPanel {
                 .add_enabled(!self.busy(), egui::Button::new("Capture"))
                 .clicked()
             {
-                self.capture(session, enrollment, wake);
+                self.capture(session, enrollment);
             }
             if ui
                 .add_enabled(
@@ -227,7 +214,7 @@ impl EnrollPanel {
                 )
                 .clicked()
             {
-                self.save(session, wake);
+                self.save(session, enrollment);
             }
             if ui
                 .add_enabled(!self.shots.is_empty(), egui::Button::new("Start over"))
@@ -264,23 +251,4 @@ impl EnrollPanel {
             }
         });
     }
-}
-
-/// Runs the quality gate on `frame` and makes a thumbnail: the face if one was accepted, the
-/// whole frame otherwise (so the user sees what went wrong).
-fn judge(
-    pipeline: &mut crate::pipeline::Pipeline,
-    enrollment: &Enrollment,
-    frame: &Mat,
-) -> Result<Captured> {
-    let (faces, _) = pipeline.detect(frame)?;
-    let verdict = enrollment.judge(pipeline, frame, &faces, "window capture".into(), None)?;
-    let thumbnail = match (&verdict, faces.first()) {
-        (Ok(_), Some(face)) => {
-            let region = face.cv_rect() & Rect::new(0, 0, frame.cols(), frame.rows());
-            live::thumbnail(&Mat::roi(frame, region)?.try_clone()?, THUMB)?
-        }
-        _ => live::thumbnail(frame, THUMB)?,
-    };
-    Ok(Captured { verdict, thumbnail })
 }

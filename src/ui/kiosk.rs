@@ -2,33 +2,21 @@
 
 use eframe::egui::{self, Key, KeyboardShortcut, Modifiers};
 
-use crate::config::KioskConfig;
+use crate::config::window::{Chord, KioskConfig};
 
-/// Parses a chord such as "Ctrl+Shift+Q".
-pub fn parse_chord(text: &str) -> Result<KeyboardShortcut, String> {
-    let mut modifiers = Modifiers::NONE;
-    let mut key = None;
-    for part in text.split('+').map(str::trim) {
-        match part.to_ascii_lowercase().as_str() {
-            "ctrl" | "control" => modifiers.ctrl = true,
-            "shift" => modifiers.shift = true,
-            "alt" => modifiers.alt = true,
-            _ if key.is_none() => {
-                key = Some(Key::from_name(part).ok_or_else(|| {
-                    format!("{part:?} is not a key name (examples: Q, F12, Escape)")
-                })?)
-            }
-            _ => return Err(format!("{text:?} names more than one key")),
-        }
-    }
-    let key = key.ok_or_else(|| format!("{text:?} names no key, only modifiers"))?;
-    if modifiers.is_none() {
-        return Err(format!(
-            "{text:?} has no modifier; a single key is too easy to press by accident (use e.g. Ctrl+Shift+Q)"
-        ));
-    }
-    // `command` is what egui compares against on Linux and Windows.
-    modifiers.command = modifiers.ctrl;
+/// The configured exit chord as egui's shortcut.
+pub fn shortcut(text: &str) -> Result<KeyboardShortcut, String> {
+    let chord = Chord::parse(text)?;
+    let key = Key::from_name(&chord.key)
+        .ok_or_else(|| format!("{:?} is not a key this window knows", chord.key))?;
+    let modifiers = Modifiers {
+        ctrl: chord.ctrl,
+        shift: chord.shift,
+        alt: chord.alt,
+        // `command` is what egui compares against on Linux and Windows.
+        command: chord.ctrl,
+        ..Modifiers::NONE
+    };
     Ok(KeyboardShortcut::new(modifiers, key))
 }
 
@@ -45,7 +33,7 @@ pub struct Kiosk {
 impl Kiosk {
     pub fn new(config: KioskConfig) -> Result<Kiosk, String> {
         Ok(Kiosk {
-            chord: parse_chord(&config.exit_chord)?,
+            chord: shortcut(&config.exit_chord)?,
             config,
             prompt: None,
             wrong_pin: false,
@@ -129,16 +117,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn chords_parse_and_bad_ones_say_why() {
-        let chord = parse_chord("Ctrl+Shift+Q").unwrap();
+    fn every_chord_the_config_accepts_maps_to_a_key() {
+        let chord = shortcut("Ctrl+Shift+Q").unwrap();
         assert_eq!(chord.logical_key, Key::Q);
         assert!(chord.modifiers.ctrl && chord.modifiers.shift && !chord.modifiers.alt);
-        assert!(parse_chord("Q").unwrap_err().contains("no modifier"));
-        assert!(parse_chord("Ctrl+Shift").unwrap_err().contains("no key"));
-        assert!(
-            parse_chord("Ctrl+Banana")
-                .unwrap_err()
-                .contains("not a key")
-        );
+        let named = crate::config::window::NAMED_KEYS;
+        for key in ["A", "Z", "0", "9", "F1", "F24"].into_iter().chain(named) {
+            assert!(shortcut(&format!("Alt+{key}")).is_ok(), "{key}");
+        }
+        assert!(shortcut("Ctrl+Banana").unwrap_err().contains("not a key"));
     }
 }

@@ -20,16 +20,14 @@ use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Color32, RichText};
 
-use crate::capture::Source;
+use crate::base::error::Result;
 use crate::config::Config;
-use crate::enroll::{Enrollment, ReembedReport};
-use crate::error::Result;
-use crate::fetch::Progress;
-use crate::gallery::Gallery;
-use crate::live::{Session, SourceState, Waker};
-use crate::pipeline::Pipeline;
-use crate::settings::Settings;
-use crate::{demo, live};
+use crate::config::settings::Settings;
+use crate::enroll::ReembedReport;
+use crate::models::fetch::Progress;
+use crate::runtime::session::{Session, SourceState, Waker};
+use crate::runtime::start;
+use crate::runtime::worker::Command;
 
 use self::enroll::EnrollPanel;
 use self::kiosk::Kiosk;
@@ -138,9 +136,8 @@ impl Progress for Loading {
 /// A session that started, with what the window needs to know about it.
 struct Started {
     session: Session,
-    gallery_dir: PathBuf,
-    /// Enrolled faces without an embedding for this embedder (they need re-embedding).
-    lacking: usize,
+    /// The configuration it runs with (the demo's own gallery, for the demo).
+    config: Config,
     notice: Option<String>,
 }
 
@@ -288,18 +285,18 @@ impl App {
         let now = Instant::now();
         match task::poll(&mut self.starting) {
             Some(Ok(started)) => {
-                self.lacking = started.lacking;
+                self.lacking = started.session.lacking;
                 self.notice = started.notice;
-                self.people = Some(PeoplePanel::new(started.gallery_dir.clone()));
+                self.gallery_dir = started.config.data_dir().ok();
+                self.people = Some(PeoplePanel::new(started.config));
                 if self.side == Side::People
                     && let Some(people) = &mut self.people
                 {
                     people.refresh(&self.wake);
                 }
-                self.gallery_dir = Some(started.gallery_dir);
                 self.session = Some(started.session);
             }
-            Some(Err(e)) => self.failure = Some(format!("{e}")),
+            Some(Err(e)) => self.failure = Some(e.report()),
             None => {}
         }
         if let Some(session) = &mut self.session {
@@ -308,7 +305,7 @@ impl App {
                 newest = Some(frame);
             }
             if let Some(frame) = newest {
-                self.view.set_frame(ctx, frame);
+                self.view.set_frame(ctx, &frame);
                 self.meter.frame_shown(now);
             }
             while let Ok(result) = session.results.try_recv() {
@@ -318,19 +315,19 @@ impl App {
                 self.view.set_result(&result, now);
             }
             if let Some(failure) = session.failure() {
-                self.failure = Some(format!("Recognition stopped: {failure}"));
+                self.failure = Some(format!("Recognition stopped: {}", failure.report()));
             }
         }
         self.view.advance(now);
         self.meter.sample_memory(now);
         let session = self.session.as_ref();
-        self.enroll.poll(ctx, session, &self.wake);
+        self.enroll.poll(ctx, session, &self.config.enrollment());
         if let Some(people) = &mut self.people {
             people.poll(ctx, &self.wake);
         }
         self.settings_panel.poll();
         if let Some(Err(e)) = task::poll(&mut self.saving_settings) {
-            self.notice = Some(format!("Settings not saved: {e}"));
+            self.notice = Some(format!("Settings not saved: {}", e.report()));
         }
         if let Some(outcome) = task::poll(&mut self.reembedding) {
             self.notice = Some(match outcome {
@@ -348,7 +345,7 @@ impl App {
                     }
                     text
                 }
-                Err(e) => format!("Re-embedding failed: {e}"),
+                Err(e) => format!("Re-embedding failed: {}", e.report()),
             });
         }
     }
@@ -366,10 +363,7 @@ impl App {
                     self.config.threshold = threshold;
                     self.settings.threshold = Some(threshold);
                     if let Some(session) = &self.session {
-                        session.run(Box::new(move |worker| {
-                            worker.pipeline.set_threshold(threshold);
-                            worker.identities_stale();
-                        }));
+                        session.send(Command::SetThreshold(threshold));
                     }
                 }
                 Change::Embedder(embedder) => {
@@ -392,21 +386,18 @@ impl App {
 
     fn reembed(&mut self) {
         let Some(session) = &self.session else { return };
-        let (task, tx) = Task::channel();
+        let (task, reply) = Task::channel();
         self.reembedded = Arc::default();
         let wake = self.wake.clone();
-        let progress = self.reembedded.clone();
-        let sent = session.run(Box::new(move |worker| {
-            let outcome = crate::enroll::reembed(worker.pipeline, worker.gallery, |n, total| {
-                progress.0.store(n, Ordering::Relaxed);
-                progress.1.store(total, Ordering::Relaxed);
+        let done = self.reembedded.clone();
+        let sent = session.send(Command::Reembed {
+            progress: Box::new(move |n, total| {
+                done.0.store(n, Ordering::Relaxed);
+                done.1.store(total, Ordering::Relaxed);
                 wake();
-            });
-            if outcome.is_ok() {
-                worker.gallery_changed();
-            }
-            let _ = tx.send(outcome);
-        }));
+            }),
+            reply,
+        });
         if sent {
             self.reembedding = Some(task);
         }
@@ -478,12 +469,10 @@ impl App {
     }
 
     fn side_panel(&mut self, ui: &mut egui::Ui) {
-        let enrollment = Enrollment::from_config(&self.config);
+        let enrollment = self.config.enrollment();
         match self.side {
             Side::None => {}
-            Side::Enroll => self
-                .enroll
-                .show(ui, self.session.as_ref(), &enrollment, &self.wake),
+            Side::Enroll => self.enroll.show(ui, self.session.as_ref(), &enrollment),
             Side::People => match &mut self.people {
                 Some(people) => people.show(ui, &self.wake),
                 None => {
@@ -618,9 +607,9 @@ impl eframe::App for App {
         self.poll(&ctx);
         let enrolling = self.side == Side::Enroll;
         if enrolling {
-            let enrollment = Enrollment::from_config(&self.config);
+            let enrollment = self.config.enrollment();
             self.enroll
-                .handle_keys(&ctx, self.session.as_ref(), &enrollment, &self.wake);
+                .handle_keys(&ctx, self.session.as_ref(), &enrollment);
         }
         if self.kiosk.is_none() {
             egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
@@ -650,51 +639,24 @@ impl eframe::App for App {
     }
 }
 
-/// Loads the models (fetching missing ones), prepares the demo if that is the source, and
-/// starts the session.
+/// Resolves the source (the demo included), loads the models (fetching missing ones) and the
+/// gallery, and starts the session.
 fn start_session(
-    mut config: Config,
+    config: Config,
     demo_if_no_camera: bool,
     progress: &Loading,
     wake: Waker,
 ) -> Result<Started> {
-    let mut notice = None;
-    let source = if config.source == settings::DEMO {
-        None
-    } else {
-        let source: Source = config.source.parse()?;
-        match &source {
-            Source::Camera(_) if demo_if_no_camera => match source.open() {
-                Ok(_) => Some(source),
-                Err(e) => {
-                    let text = format!(
-                        "{e}. Showing the built-in demo instead; choose a source in Settings."
-                    );
-                    tracing::warn!("{text}");
-                    notice = Some(text);
-                    None
-                }
-            },
-            _ => Some(source),
-        }
-    };
-    let source = match source {
-        Some(source) => source,
-        None => {
-            let demo = demo::prepare(&config, progress)?;
-            config.data_dir = Some(demo.data_dir);
-            Source::File(demo.clip)
-        }
-    };
-    let pipeline = Pipeline::load(&config, progress)?;
-    let gallery_dir = config.data_dir()?;
-    let lacking = Gallery::open(&gallery_dir)?.count_without(pipeline.embedder_id())?;
+    let start::Start {
+        source,
+        config,
+        notice,
+    } = start::resolve_source(&config, demo_if_no_camera, progress)?;
+    let worker = start::worker(&config, progress)?;
     let retry = Duration::from_secs_f32(config.window.retry_secs);
-    let session = live::Session::start(pipeline, source, retry, wake)?;
     Ok(Started {
-        session,
-        gallery_dir,
-        lacking,
+        session: Session::start(worker, source, retry, wake)?,
+        config,
         notice,
     })
 }

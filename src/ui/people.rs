@@ -2,15 +2,15 @@
 //! stored for a person. Every gallery access runs on another thread with its own connection;
 //! the recognizer notices the change within a quarter second.
 
-use std::path::PathBuf;
-
 use eframe::egui::{self, TextureHandle};
 
-use crate::error::Result;
+use crate::base::error::Result;
+use crate::base::image::{RgbaImage, decode_png};
+use crate::config::Config;
 use crate::gallery::{Gallery, PersonSummary};
-use crate::live::{self, Waker};
-use crate::quality;
+use crate::runtime::session::Waker;
 use crate::ui::task::{self, Task};
+use crate::ui::view::color_image;
 
 /// What the panel is asking the user about a person.
 enum Editing {
@@ -19,7 +19,8 @@ enum Editing {
 }
 
 pub struct PeoplePanel {
-    gallery_dir: PathBuf,
+    /// Names the gallery the session recognises from.
+    config: Config,
     pub people: Vec<PersonSummary>,
     listing: Option<Task<Result<Vec<PersonSummary>>>>,
     changing: Option<Task<Result<String>>>,
@@ -30,9 +31,9 @@ pub struct PeoplePanel {
 }
 
 impl PeoplePanel {
-    pub fn new(gallery_dir: PathBuf) -> PeoplePanel {
+    pub fn new(config: Config) -> PeoplePanel {
         PeoplePanel {
-            gallery_dir,
+            config,
             people: Vec::new(),
             listing: None,
             changing: None,
@@ -45,8 +46,8 @@ impl PeoplePanel {
 
     /// Reads the list again (on opening the panel, and after every change).
     pub fn refresh(&mut self, wake: &Waker) {
-        let dir = self.gallery_dir.clone();
-        self.listing = Some(Task::spawn(wake, move || Gallery::open(&dir)?.people()));
+        let config = self.config.clone();
+        self.listing = Some(Task::spawn(wake, move || config.open_gallery()?.people()));
     }
 
     pub fn message(&self) -> Option<&str> {
@@ -54,18 +55,20 @@ impl PeoplePanel {
     }
 
     fn change(&mut self, wake: &Waker, work: Change) {
-        let dir = self.gallery_dir.clone();
-        self.changing = Some(Task::spawn(wake, move || work(&mut Gallery::open(&dir)?)));
+        let config = self.config.clone();
+        self.changing = Some(Task::spawn(wake, move || {
+            work(config.open_gallery()?.as_mut())
+        }));
     }
 
     pub fn poll(&mut self, ctx: &egui::Context, wake: &Waker) {
         match task::poll(&mut self.listing) {
             Some(Ok(people)) => self.people = people,
-            Some(Err(e)) => self.message = Some(format!("Cannot read the gallery: {e}")),
+            Some(Err(e)) => self.message = Some(format!("Cannot read the gallery: {}", e.report())),
             None => {}
         }
         if let Some(outcome) = task::poll(&mut self.changing) {
-            self.message = Some(outcome.unwrap_or_else(|e| e.to_string()));
+            self.message = Some(outcome.unwrap_or_else(|e| e.report()));
             self.faces = None;
             self.refresh(wake);
         }
@@ -74,12 +77,16 @@ impl PeoplePanel {
                 let textures = images
                     .into_iter()
                     .map(|image| {
-                        ctx.load_texture("stored-face", image, egui::TextureOptions::LINEAR)
+                        ctx.load_texture(
+                            "stored-face",
+                            color_image(&image),
+                            egui::TextureOptions::LINEAR,
+                        )
                     })
                     .collect();
                 self.faces = Some((name, textures));
             }
-            Some(Err(e)) => self.message = Some(e.to_string()),
+            Some(Err(e)) => self.message = Some(e.report()),
             None => {}
         }
     }
@@ -137,12 +144,13 @@ impl PeoplePanel {
     }
 
     fn load_faces(&mut self, name: String, wake: &Waker) {
-        let dir = self.gallery_dir.clone();
+        let config = self.config.clone();
         self.loading_faces = Some(Task::spawn(wake, move || {
-            let images = Gallery::open(&dir)?
+            let images = config
+                .open_gallery()?
                 .images(&name)?
                 .iter()
-                .map(|png| live::thumbnail(&quality::decode_png(png)?, 128))
+                .map(|png| RgbaImage::thumbnail(&decode_png(png)?, 128))
                 .collect::<Result<Vec<_>>>()?;
             Ok((name, images))
         }));
@@ -199,10 +207,10 @@ impl PeoplePanel {
 }
 
 /// A person's name and their stored face crops, ready to draw.
-type StoredFaces = (String, Vec<egui::ColorImage>);
+type StoredFaces = (String, Vec<RgbaImage>);
 
 /// A change to the gallery, made on another thread; says what it did.
-type Change = Box<dyn FnOnce(&mut Gallery) -> Result<String> + Send>;
+type Change = Box<dyn FnOnce(&mut dyn Gallery) -> Result<String> + Send>;
 
 enum Action {
     Faces(String),

@@ -4,12 +4,12 @@
 
 use eframe::egui;
 
-use crate::config::{Config, EmbedderKind};
-use crate::live::{self, Waker};
+use crate::base::identity::EmbedderKind;
+use crate::config::{Config, DEMO_SOURCE};
+use crate::runtime::capture;
+use crate::runtime::session::Waker;
 use crate::ui::task::{self, Task};
 
-/// The source setting that means the built-in demo clip.
-pub const DEMO: &str = "demo";
 /// Camera indexes tried when looking for cameras.
 const CAMERAS_TRIED: i32 = 10;
 
@@ -34,7 +34,7 @@ impl SettingsPanel {
     /// Looks for cameras on another thread (each index that does not open takes a moment).
     pub fn find_cameras(&mut self, wake: &Waker) {
         if self.probing.is_none() {
-            self.probing = Some(Task::spawn(wake, || live::cameras(CAMERAS_TRIED)));
+            self.probing = Some(Task::spawn(wake, || capture::cameras(CAMERAS_TRIED)));
         }
     }
 
@@ -51,7 +51,7 @@ impl SettingsPanel {
 
         ui.label("Source");
         let mut source = config.source.clone();
-        ui.radio_value(&mut source, DEMO.to_owned(), "Built-in demo clip");
+        ui.radio_value(&mut source, DEMO_SOURCE.to_owned(), "Built-in demo clip");
         match &self.cameras {
             None if self.probing.is_some() => {
                 ui.horizontal(|ui| {

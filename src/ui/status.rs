@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::recognize::{percentile, resident_mib};
+use crate::base::stats::{percentile, resident_mib};
 
 /// Rates and latency over the last few seconds.
 const WINDOW: Duration = Duration::from_secs(2);

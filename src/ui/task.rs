@@ -3,7 +3,7 @@
 
 use crossbeam_channel::{Receiver, Sender, TryRecvError};
 
-use crate::live::Waker;
+use crate::runtime::session::Waker;
 
 /// An answer on its way from another thread.
 pub struct Task<T> {

@@ -9,8 +9,10 @@ use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Color32, FontId, Pos2, Rect, Stroke, TextureHandle, Vec2};
 
-use crate::live::DisplayFrame;
-use crate::pipeline::{FaceResult, FrameResult};
+use crate::base::image::RgbaImage;
+use crate::runtime::session::DisplayFrame;
+use crate::runtime::worker::FrameResult;
+use crate::vision::pipeline::FaceResult;
 
 /// A box not confirmed by a result for this long disappears.
 const HOLD: Duration = Duration::from_millis(300);
@@ -42,13 +44,13 @@ pub struct LiveView {
 
 impl LiveView {
     /// Shows `frame` from now on.
-    pub fn set_frame(&mut self, ctx: &egui::Context, frame: DisplayFrame) {
-        self.size = frame.image.size;
+    pub fn set_frame(&mut self, ctx: &egui::Context, frame: &DisplayFrame) {
+        let image = color_image(&frame.image);
+        self.size = image.size;
         match &mut self.texture {
-            Some(texture) => texture.set(frame.image, egui::TextureOptions::LINEAR),
+            Some(texture) => texture.set(image, egui::TextureOptions::LINEAR),
             None => {
-                self.texture =
-                    Some(ctx.load_texture("live", frame.image, egui::TextureOptions::LINEAR))
+                self.texture = Some(ctx.load_texture("live", image, egui::TextureOptions::LINEAR))
             }
         }
     }
@@ -62,7 +64,7 @@ impl LiveView {
         for (i, face) in result.faces.iter().enumerate() {
             // Untracked faces (not from a live run) get a key per position in the frame.
             let key = face.track.unwrap_or(u64::MAX - i as u64);
-            let rect = face.detection.rect.map(|v| v as f32);
+            let rect = <[i32; 4]>::from(face.detection.bbox).map(|v| v as f32);
             match self.overlays.get_mut(&key) {
                 Some(o) => {
                     let dt = now.duration_since(o.updated).as_secs_f32().max(1e-3);
@@ -169,4 +171,9 @@ pub fn describe(face: &FaceResult) -> (Color32, String) {
         Some(name) => (KNOWN, format!("{name}{distance}")),
         None => (UNKNOWN, format!("? unknown{distance}")),
     }
+}
+
+/// Pixels from another thread as an image egui can draw.
+pub fn color_image(image: &RgbaImage) -> egui::ColorImage {
+    egui::ColorImage::from_rgba_unmultiplied([image.width, image.height], &image.pixels)
 }

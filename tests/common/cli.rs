@@ -5,7 +5,7 @@ use std::path::Path;
 use assert_cmd::Command;
 use predicates::prelude::*;
 use serde_json::Value;
-use whoisit::synth::{Actor, ClipSpec};
+use whoisit::demo::synth::{Actor, ClipSpec};
 
 /// The binary with the shared models, a private gallery and no user config.
 pub fn whoisit(home: &Path) -> Command {
@@ -41,7 +41,7 @@ pub fn actor(
     frames: std::ops::Range<u32>,
 ) -> Actor {
     Actor {
-        photo: whoisit::photo::load(&super::photo(photo)).unwrap(),
+        photo: whoisit::vision::photo::load(&super::photo(photo)).unwrap(),
         from,
         to,
         height,

@@ -7,9 +7,10 @@ pub mod torch7;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
 
-use whoisit::config::{Config, EmbedderKind};
-use whoisit::fetch::{self, Fetcher, Quiet};
-use whoisit::pipeline::Pipeline;
+use whoisit::base::identity::EmbedderKind;
+use whoisit::config::Config;
+use whoisit::models::fetch::{self, Fetcher, Quiet};
+use whoisit::vision::pipeline::Pipeline;
 
 pub const JOHNS: [&str; 5] = [
     "John_Salley",
@@ -54,9 +55,9 @@ pub fn johns() -> PathBuf {
         let count = Fetcher::new(&Quiet)
             .unwrap()
             .extract_tree(
-                whoisit::eval::SAMPLE_URL,
-                whoisit::eval::SAMPLE_SHA256,
-                whoisit::eval::SAMPLE_PREFIX,
+                whoisit::measure::eval::SAMPLE_URL,
+                whoisit::measure::eval::SAMPLE_SHA256,
+                whoisit::measure::eval::SAMPLE_PREFIX,
                 &dir,
             )
             .unwrap_or_else(|e| panic!("{e}"));
@@ -79,20 +80,21 @@ pub fn config(data_dir: &Path, embedder: EmbedderKind) -> Config {
 pub fn pipeline() -> (Pipeline, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-    let pipeline = Pipeline::load(&config(dir.path(), EmbedderKind::Dlib), &Quiet)
+    let pipeline = config(dir.path(), EmbedderKind::Dlib)
+        .load_pipeline(&Quiet)
         .unwrap_or_else(|e| panic!("{e}"));
     (pipeline, dir)
 }
 
 /// Enrollment as configured by default.
 pub fn enrollment() -> whoisit::enroll::Enrollment {
-    whoisit::enroll::Enrollment::from_config(&Config::default())
+    Config::default().enrollment()
 }
 
 /// Enrolls `name` from one test photo and makes the pipeline match against the gallery.
 pub fn enroll(
     pipeline: &mut Pipeline,
-    gallery: &mut whoisit::gallery::Gallery,
+    gallery: &mut dyn whoisit::gallery::Gallery,
     name: &str,
     photo: &str,
 ) {
@@ -104,7 +106,7 @@ pub fn enroll(
         &[self::photo(photo)],
     )
     .unwrap();
-    pipeline.reload_gallery(gallery).unwrap();
+    pipeline.set_enrolled(gallery.embeddings(&pipeline.embedder_id()).unwrap());
 }
 
 /// The model dir tests share with the app.

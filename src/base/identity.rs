@@ -1,0 +1,84 @@
+//! Embeddings, and which embedder made them: two embedders' vectors are never compared.
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+/// Every embedder whoisit has gives this many numbers per face.
+pub const DIM: usize = 128;
+
+/// Which embedder turns an aligned face into a 128-d vector.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+pub enum EmbedderKind {
+    /// dlib's ResNet: 5-landmark alignment, 150x150 chip.
+    #[value(name = "dlib")]
+    Dlib,
+    /// OpenFace nn4.small2.v1 through OpenCV dnn: 68-landmark alignment, 96x96 chip.
+    #[value(name = "openface")]
+    OpenFace,
+}
+
+impl EmbedderKind {
+    /// The id its embeddings are stored under. A new model version gets a new id, so old
+    /// vectors are re-embedded instead of compared with new ones.
+    pub fn id(self) -> EmbedderId {
+        EmbedderId(
+            match self {
+                EmbedderKind::Dlib => "dlib-resnet-v1",
+                EmbedderKind::OpenFace => "openface-nn4.small2.v1",
+            }
+            .to_owned(),
+        )
+    }
+}
+
+/// The id of the embedder (and model version) that made an embedding, e.g. "dlib-resnet-v1".
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct EmbedderId(String);
+
+impl EmbedderId {
+    /// An id read from a gallery or an export file.
+    pub fn new(id: impl Into<String>) -> EmbedderId {
+        EmbedderId(id.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EmbedderId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A face as 128 numbers; faces of one person are near each other (L2 distance).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Embedding(pub Vec<f32>);
+
+impl Embedding {
+    /// Euclidean distance: what the threshold is compared with.
+    pub fn distance(&self, other: &Embedding) -> f32 {
+        self.0
+            .iter()
+            .zip(&other.0)
+            .map(|(a, b)| (a - b) * (a - b))
+            .sum::<f32>()
+            .sqrt()
+    }
+}
+
+/// One enrolled face's embedding and whose face it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Enrolled {
+    pub person: String,
+    pub embedding: Embedding,
+}
+
+impl From<(String, Embedding)> for Enrolled {
+    fn from((person, embedding): (String, Embedding)) -> Enrolled {
+        Enrolled { person, embedding }
+    }
+}

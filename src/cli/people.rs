@@ -1,0 +1,267 @@
+//! The roster: `enroll`, `people` and `gallery`.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand};
+
+use crate::base::files::write_atomic;
+use crate::config::Config;
+use crate::enroll;
+use crate::gallery::{ExportFile, Gallery};
+
+use super::progress::{Bar, CountBar};
+
+#[derive(Debug, Args)]
+#[command(group = clap::ArgGroup::new("what").required(true).args(["name", "dir"]))]
+pub(super) struct EnrollArgs {
+    /// The person's name (new or existing); the photos follow.
+    #[arg(long, requires = "photos")]
+    name: Option<String>,
+    /// Photos of the person, one face each. If any fails, nothing is enrolled.
+    #[arg(value_name = "PHOTO")]
+    photos: Vec<PathBuf>,
+    /// A dataset folder: DIR/<person>/<photo>. Photos without a usable face are skipped.
+    #[arg(long, conflicts_with = "name", value_name = "DIR")]
+    dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum PeopleCommand {
+    /// Everyone enrolled: faces, when last recognised, when enrolled.
+    List,
+    /// Enroll a person (new or existing) from photos; all or nothing.
+    Add {
+        name: String,
+        #[arg(required = true, value_name = "PHOTO")]
+        photos: Vec<PathBuf>,
+    },
+    /// Enroll everyone of DIR/<person>/<photo>; running it again adds nothing twice.
+    Import {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Give an enrolled person another name.
+    Rename { old: String, new: String },
+    /// Delete a person with all their faces, embeddings and images.
+    Remove { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum GalleryCommand {
+    /// Write every person, face, embedding and image to a portable JSON file (format:
+    /// "whoisit-gallery" version 1, see src/gallery.rs `ExportFile`).
+    Export {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Add the people of an export file; faces already present are skipped. All or nothing.
+    Import {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Check the gallery's integrity; exits non-zero when something is wrong.
+    Check,
+    /// Compute embeddings for the configured embedder from the stored face images.
+    Reembed,
+}
+
+pub(super) fn enroll_cmd(config: &Config, args: EnrollArgs) -> Result<()> {
+    match (args.name, args.dir) {
+        (Some(name), None) => add_person(config, &name, &args.photos),
+        (None, Some(dir)) => import_dataset(config, &dir),
+        _ => bail!("give --name NAME PHOTO... or --dir DIR"),
+    }
+}
+
+fn add_person(config: &Config, name: &str, photos: &[PathBuf]) -> Result<()> {
+    let mut pipeline = config.load_pipeline(&Bar::default())?;
+    let mut gallery = config.open_gallery()?;
+    let report = enroll::person(
+        &mut pipeline,
+        gallery.as_mut(),
+        &config.enrollment(),
+        name,
+        photos,
+    )?;
+    for warning in &report.warnings {
+        tracing::warn!("{warning}");
+    }
+    let name = name.trim();
+    println!(
+        "enrolled {name}: {} face(s) added into {}",
+        report.added,
+        gallery.location()
+    );
+    Ok(())
+}
+
+fn import_dataset(config: &Config, dir: &Path) -> Result<()> {
+    let mut pipeline = config.load_pipeline(&Bar::default())?;
+    let mut gallery = config.open_gallery()?;
+    let report = enroll::dataset(&mut pipeline, gallery.as_mut(), &config.enrollment(), dir)?;
+    for (name, count) in &report.enrolled {
+        println!("enrolled {name}: {count} face(s)");
+    }
+    for skipped in &report.skipped {
+        eprintln!("skipped {skipped}");
+    }
+    for warning in &report.warnings {
+        tracing::warn!("{warning}");
+    }
+    println!(
+        "{} people enrolled into {}, {} photo(s) already enrolled, {} skipped",
+        report.enrolled.len(),
+        gallery.location(),
+        report.unchanged,
+        report.skipped.len()
+    );
+    if report.enrolled.is_empty() && report.unchanged == 0 {
+        bail!("no face could be enrolled from {}", dir.display());
+    }
+    Ok(())
+}
+
+pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
+    let open = || -> Result<Box<dyn Gallery>> { Ok(config.open_gallery()?) };
+    match cmd {
+        PeopleCommand::List => {
+            let people = open()?.people()?;
+            println!(
+                "{:<30} {:>5}  {:<20} {:<20}",
+                "NAME", "FACES", "LAST SEEN", "ENROLLED"
+            );
+            for p in &people {
+                let last_seen = p
+                    .last_seen
+                    .map(format_time)
+                    .unwrap_or_else(|| "never".into());
+                println!(
+                    "{:<30} {:>5}  {:<20} {:<20}",
+                    p.name,
+                    p.faces,
+                    last_seen,
+                    format_time(p.created)
+                );
+            }
+            println!("{} people", people.len());
+        }
+        PeopleCommand::Add { name, photos } => add_person(config, &name, &photos)?,
+        PeopleCommand::Import { dir } => import_dataset(config, &dir)?,
+        PeopleCommand::Rename { old, new } => {
+            open()?.rename(&old, &new)?;
+            println!("renamed {old} to {}", new.trim());
+        }
+        PeopleCommand::Remove { name } => {
+            let removed = open()?.remove(&name)?;
+            println!(
+                "removed {name}: {} face(s), {} embedding(s), {} image(s)",
+                removed.faces, removed.embeddings, removed.images
+            );
+        }
+    }
+    Ok(())
+}
+
+pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
+    let open = || -> Result<Box<dyn Gallery>> { Ok(config.open_gallery()?) };
+    match cmd {
+        GalleryCommand::Export { file } => {
+            let export = open()?.export()?;
+            let faces: usize = export.people.iter().map(|p| p.faces.len()).sum();
+            let json = serde_json::to_vec_pretty(&export)?;
+            // A failed export never leaves half a file.
+            write_atomic(&file, &json)?;
+            println!(
+                "exported {} people, {faces} face(s) to {}",
+                export.people.len(),
+                file.display()
+            );
+        }
+        GalleryCommand::Import { file } => {
+            let text =
+                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let export: ExportFile = serde_json::from_slice(&text)
+                .with_context(|| format!("{} is not a whoisit gallery export", file.display()))?;
+            let added = open()?.import(&export)?;
+            println!(
+                "imported {added} face(s) of {} people from {}",
+                export.people.len(),
+                file.display()
+            );
+        }
+        GalleryCommand::Check => {
+            let gallery = open()?;
+            let report = gallery.check()?;
+            println!(
+                "{}: {} people, {} faces, {} embeddings",
+                gallery.location(),
+                report.people,
+                report.faces,
+                report.embeddings
+            );
+            if !report.problems.is_empty() {
+                for problem in &report.problems {
+                    eprintln!("problem: {problem}");
+                }
+                bail!("the gallery has {} problem(s)", report.problems.len());
+            }
+            println!("ok");
+        }
+        GalleryCommand::Reembed => {
+            let mut pipeline = config.load_pipeline(&Bar::default())?;
+            let mut gallery = open()?;
+            let bar = CountBar::new();
+            let report = enroll::reembed(&mut pipeline, gallery.as_mut(), &|done, total| {
+                bar.show(done, total)
+            })?;
+            drop(bar);
+            println!(
+                "{} face(s) embedded with {}",
+                report.embedded,
+                pipeline.embedder_id()
+            );
+            for failure in &report.failed {
+                eprintln!("failed: {failure}");
+            }
+            if report.without_image > 0 {
+                eprintln!(
+                    "{} face(s) have no stored image (keep_images was off): enroll those people again",
+                    report.without_image
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Unix seconds as UTC "YYYY-MM-DD HH:MM".
+fn format_time(secs: i64) -> String {
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    // Civil-from-days (Howard Hinnant's algorithm), to print dates without a date crate.
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3_600,
+        rem % 3_600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn times_print_as_utc_dates() {
+        assert_eq!(super::format_time(0), "1970-01-01 00:00");
+        assert_eq!(super::format_time(951_782_400), "2000-02-29 00:00");
+        assert_eq!(super::format_time(1_795_467_000), "2026-11-23 20:50");
+    }
+}

@@ -1,0 +1,276 @@
+//! Configuration, and the one place it is layered: `config/default.ron` (compiled in), the
+//! user's file or `--config FILE`, what the window's settings panel saved (`settings.ron`),
+//! then command-line flags. Every field is documented in `config/default.ron`. Each part's
+//! settings type lives with the code it configures; this layer puts them together and hands
+//! each part its own.
+
+pub mod settings;
+pub mod window;
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::base::error::{Error, Result};
+use crate::base::identity::EmbedderKind;
+use crate::enroll::Enrollment;
+use crate::enroll::quality::QualityGate;
+use crate::gallery::{Gallery, SqliteGallery};
+use crate::models::fetch::Progress;
+use crate::models::{self, ModelPaths};
+use crate::vision::detect::DetectorConfig;
+use crate::vision::pipeline::{Pipeline, PipelineConfig};
+use crate::vision::track::TrackingConfig;
+
+use self::settings::Settings;
+use self::window::{Chord, WindowConfig};
+
+/// The documented defaults, compiled into the binary so that it runs from anywhere.
+pub const DEFAULT_RON: &str = include_str!("../../config/default.ron");
+
+/// The source name that stands for the built-in demo clip.
+pub const DEMO_SOURCE: &str = "demo";
+
+/// The whole configuration. Missing fields in a user file take the defaults.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub source: String,
+    pub threshold: f32,
+    pub embedder: EmbedderKind,
+    pub detector: DetectorConfig,
+    pub model_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub opencv_threads: i32,
+    pub enrollment: QualityGate,
+    pub keep_images: bool,
+    pub tracking: TrackingConfig,
+    pub window: WindowConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            source: "0".into(),
+            threshold: 0.55,
+            embedder: EmbedderKind::Dlib,
+            detector: DetectorConfig::default(),
+            model_dir: None,
+            data_dir: None,
+            opencv_threads: 0,
+            enrollment: QualityGate::default(),
+            keep_images: true,
+            tracking: TrackingConfig::default(),
+            window: WindowConfig::default(),
+        }
+    }
+}
+
+/// What the command line can set over the config files.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// A config file to use instead of the user's.
+    pub config_file: Option<PathBuf>,
+    pub model_dir: Option<PathBuf>,
+    pub data_dir: Option<PathBuf>,
+    pub threshold: Option<f32>,
+    pub embedder: Option<EmbedderKind>,
+}
+
+/// Why a threshold cannot be used ("must be ..."), or `None` if it can: the one rule for the
+/// config file, the settings file and the command line, which each say where it came from.
+pub fn threshold_problem(threshold: f32) -> Option<String> {
+    (!(threshold.is_finite() && threshold > 0.0))
+        .then(|| format!("must be a positive number, not {threshold}"))
+}
+
+fn project_dirs() -> Option<directories::ProjectDirs> {
+    directories::ProjectDirs::from("", "", "whoisit")
+}
+
+impl Config {
+    /// The configuration a run uses: the files, then the saved settings, then `overrides`.
+    pub fn resolve(overrides: &Overrides) -> Result<Config> {
+        let mut config = Config::load(overrides.config_file.as_deref())?;
+        if let Some(dir) = &overrides.model_dir {
+            config.model_dir = Some(dir.clone());
+        }
+        if let Some(dir) = &overrides.data_dir {
+            config.data_dir = Some(dir.clone());
+        }
+        Settings::load(&config.data_dir()?)?.apply(&mut config);
+        if let Some(threshold) = overrides.threshold {
+            if let Some(problem) = threshold_problem(threshold) {
+                return Err(Error::InvalidInput(format!("--threshold {problem}")));
+            }
+            config.threshold = threshold;
+        }
+        if let Some(embedder) = overrides.embedder {
+            config.embedder = embedder;
+        }
+        Ok(config)
+    }
+
+    /// Parses one RON config text; fields it leaves out keep their defaults.
+    pub fn parse(text: &str, origin: &Path) -> Result<Config> {
+        let config: Config = ron::from_str(text).map_err(|e| Error::ConfigSyntax {
+            path: origin.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.validate(origin)?;
+        Ok(config)
+    }
+
+    /// Loads the config files: `explicit` (from `--config`) if given, which must exist;
+    /// otherwise the user's file if there is one; otherwise the defaults.
+    pub fn load(explicit: Option<&Path>) -> Result<Config> {
+        let path = match explicit {
+            Some(path) => path.to_path_buf(),
+            None => match Self::user_file().filter(|p| p.is_file()) {
+                Some(path) => path,
+                None => return Ok(Config::default()),
+            },
+        };
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+        tracing::debug!(path = %path.display(), "config loaded");
+        Self::parse(&text, &path)
+    }
+
+    /// The user's config file (`~/.config/whoisit/config.ron` on Linux).
+    pub fn user_file() -> Option<PathBuf> {
+        project_dirs().map(|d| d.config_dir().join("config.ron"))
+    }
+
+    fn validate(&self, origin: &Path) -> Result<()> {
+        let problem = if let Some(problem) = threshold_problem(self.threshold) {
+            format!("threshold {problem}")
+        } else if !(0.0..=1.0).contains(&self.detector.confidence) {
+            format!(
+                "detector.confidence must be between 0 and 1, not {}",
+                self.detector.confidence
+            )
+        } else if !(self.window.retry_secs.is_finite() && self.window.retry_secs > 0.0) {
+            format!(
+                "window.retry_secs must be a positive number of seconds, not {}",
+                self.window.retry_secs
+            )
+        } else if self.window.enroll_captures == 0 {
+            "window.enroll_captures must be at least 1".into()
+        } else if let Err(message) = Chord::parse(&self.window.kiosk.exit_chord) {
+            format!("window.kiosk.exit_chord: {message}")
+        } else if self
+            .window
+            .kiosk
+            .exit_pin
+            .as_deref()
+            .is_some_and(str::is_empty)
+        {
+            "window.kiosk.exit_pin must not be empty; use None for no PIN".into()
+        } else {
+            return Ok(());
+        };
+        Err(Error::ConfigValue {
+            path: origin.to_path_buf(),
+            message: problem,
+        })
+    }
+
+    /// Where model files live.
+    pub fn model_dir(&self) -> Result<PathBuf> {
+        self.model_dir
+            .clone()
+            .or_else(|| project_dirs().map(|d| d.data_dir().join("models")))
+            .ok_or(Error::NoHome {
+                setting: "model_dir",
+            })
+    }
+
+    /// Where the gallery lives.
+    pub fn data_dir(&self) -> Result<PathBuf> {
+        self.data_dir
+            .clone()
+            .or_else(|| project_dirs().map(|d| d.data_dir().to_path_buf()))
+            .ok_or(Error::NoHome {
+                setting: "data_dir",
+            })
+    }
+
+    /// Where downloaded demo photos and generated clips are cached.
+    pub fn cache_dir(&self) -> Result<PathBuf> {
+        project_dirs()
+            .map(|d| d.cache_dir().to_path_buf())
+            .ok_or(Error::NoHome { setting: "cache" })
+    }
+
+    /// The gallery this configuration names.
+    pub fn open_gallery(&self) -> Result<Box<dyn Gallery>> {
+        Ok(Box::new(SqliteGallery::open(&self.data_dir()?)?))
+    }
+
+    /// What the pipeline is built from.
+    pub fn pipeline_config(&self) -> PipelineConfig {
+        PipelineConfig {
+            embedder: self.embedder,
+            detector: self.detector.clone(),
+            threshold: self.threshold,
+            tracking: self.tracking.clone(),
+        }
+    }
+
+    /// The pipeline this configuration describes, its missing models fetched first. It knows
+    /// nobody yet: whoever runs it gives it the gallery's faces.
+    pub fn load_pipeline(&self, progress: &dyn Progress) -> Result<Pipeline> {
+        if self.opencv_threads > 0 {
+            opencv::core::set_num_threads(self.opencv_threads)?;
+        }
+        let paths = models::ensure_for(self.embedder, &self.model_dir()?, progress)?;
+        self.pipeline_with_models(&paths)
+    }
+
+    /// The pipeline, from model files already checked (or, in tests, made on purpose).
+    pub fn pipeline_with_models(&self, paths: &ModelPaths) -> Result<Pipeline> {
+        Pipeline::load(&self.pipeline_config(), paths)
+    }
+
+    /// How enrollment captures are judged and kept.
+    pub fn enrollment(&self) -> Enrollment {
+        Enrollment {
+            gate: self.enrollment.clone(),
+            keep_images: self.keep_images,
+            threshold: self.threshold,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_ron_documents_exactly_the_defaults() {
+        let parsed = Config::parse(DEFAULT_RON, Path::new("config/default.ron")).unwrap();
+        assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn a_partial_file_overrides_only_its_fields() {
+        let config = Config::parse(
+            "(threshold: 0.4, detector: (confidence: 0.7))",
+            Path::new("u.ron"),
+        )
+        .unwrap();
+        assert_eq!(config.threshold, 0.4);
+        assert_eq!(config.detector.confidence, 0.7);
+        assert_eq!(config.detector.min_face_px, 20);
+        assert_eq!(config.embedder, EmbedderKind::Dlib);
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_values_are_reported() {
+        let err = Config::parse("(treshold: 0.4)", Path::new("u.ron")).unwrap_err();
+        assert!(err.to_string().contains("treshold"), "{err}");
+        let err = Config::parse("(threshold: -1.0)", Path::new("u.ron")).unwrap_err();
+        assert!(err.to_string().contains("positive"), "{err}");
+        assert!(!err.to_string().contains("not valid RON"), "{err}");
+    }
+}

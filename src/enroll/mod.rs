@@ -1,0 +1,325 @@
+//! Adding people: a capture or a photo passes the quality gate, is embedded, and is added to
+//! the gallery; and the gallery's stored crops are embedded again for another embedder.
+
+pub mod quality;
+
+use std::path::{Path, PathBuf};
+
+use opencv::core::Mat;
+
+use crate::base::error::{Error, Result};
+use crate::base::identity::{EmbedderId, Enrolled};
+use crate::base::image::decode_png;
+use crate::gallery::{Gallery, NewFace, validate_name};
+use crate::vision::detect::Detection;
+use crate::vision::matcher::Matcher;
+use crate::vision::photo;
+use crate::vision::pipeline::Pipeline;
+
+use self::quality::{Accepted, QualityGate, Rejection};
+
+/// How captures are judged and what is kept of them.
+#[derive(Debug, Clone)]
+pub struct Enrollment {
+    pub gate: QualityGate,
+    pub keep_images: bool,
+    /// The recognition threshold: a new person nearer than this to somebody enrolled would be
+    /// taken for them, which is worth a warning.
+    pub threshold: f32,
+}
+
+impl Enrollment {
+    /// Judges and embeds a capture whose faces were already detected. `Ok(Err(_))` says why it
+    /// was rejected.
+    pub fn judge(
+        &self,
+        pipeline: &mut Pipeline,
+        image: &Mat,
+        faces: &[Detection],
+        source: String,
+        source_sha256: Option<String>,
+    ) -> Result<std::result::Result<NewFace, Rejection>> {
+        let Accepted { face, sharpness } = match self.gate.check(image, faces)? {
+            Ok(accepted) => accepted,
+            Err(rejection) => return Ok(Err(rejection)),
+        };
+        let embedding = pipeline
+            .embed_one(image, &face)?
+            .ok_or_else(|| Error::ModelOutput("the embedder returned no embedding".into()))?;
+        Ok(Ok(NewFace {
+            embedder: pipeline.embedder_id(),
+            embedding,
+            source,
+            source_sha256,
+            confidence: face.confidence,
+            face_px: face.bbox.shorter_side(),
+            sharpness,
+            image_png: if self.keep_images {
+                Some(quality::face_crop_png(image, &face)?)
+            } else {
+                None
+            },
+        }))
+    }
+
+    /// Judges and embeds a photo file. Errors are about the file; rejections about the face.
+    pub fn photo(
+        &self,
+        pipeline: &mut Pipeline,
+        path: &Path,
+    ) -> Result<std::result::Result<NewFace, Rejection>> {
+        let (image, sha256) = photo::read(path)?;
+        let found = pipeline.detect_photo(image)?;
+        self.judge(
+            pipeline,
+            &found.image,
+            &found.faces,
+            path.display().to_string(),
+            Some(sha256),
+        )
+    }
+
+    /// Judges and embeds each photo. Returns the accepted faces, and for every other photo a
+    /// message naming it and why it failed.
+    pub fn photos(
+        &self,
+        pipeline: &mut Pipeline,
+        paths: &[PathBuf],
+    ) -> (Vec<NewFace>, Vec<String>) {
+        let mut faces = Vec::new();
+        let mut failures = Vec::new();
+        for path in paths {
+            match self.photo(pipeline, path) {
+                Ok(Ok(face)) => faces.push(face),
+                Ok(Err(rejection)) => failures.push(format!("{}: {rejection}", path.display())),
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        (faces, failures)
+    }
+
+    /// Saves accepted faces of `name` (e.g. captures from the window), warning about faces
+    /// that look more like somebody else.
+    pub fn add(
+        &self,
+        gallery: &mut dyn Gallery,
+        embedder: &EmbedderId,
+        name: &str,
+        faces: &[NewFace],
+    ) -> Result<PersonReport> {
+        let name = validate_name(name)?;
+        let warnings = self.confusions(&*gallery, embedder, &name, faces)?;
+        let added = gallery.add_faces(&name, faces)?;
+        Ok(PersonReport { added, warnings })
+    }
+
+    /// Warns about new faces that are nearer to another enrolled person than to `name`'s own
+    /// faces: a sign of a wrong name, or of a capture too poor to tell people apart.
+    fn confusions(
+        &self,
+        gallery: &dyn Gallery,
+        embedder: &EmbedderId,
+        name: &str,
+        faces: &[NewFace],
+    ) -> Result<Vec<String>> {
+        let (own, others): (Vec<Enrolled>, Vec<Enrolled>) = gallery
+            .embeddings(embedder)?
+            .into_iter()
+            .partition(|e| e.person == name);
+        if others.is_empty() {
+            return Ok(Vec::new());
+        }
+        let own = Matcher::new(f32::INFINITY, own);
+        let others = Matcher::new(f32::INFINITY, others);
+        Ok(faces
+            .iter()
+            .filter_map(|face| {
+                let other = others.identify(&face.embedding);
+                let (other_name, other_distance) = (other.nearest?, other.distance?);
+                let own_distance = own.identify(&face.embedding).distance;
+                let closer = match own_distance {
+                    Some(d) => other_distance < d,
+                    // A new person: worth a warning only if they would be taken for somebody.
+                    None => other_distance <= self.threshold,
+                };
+                closer.then(|| {
+                    format!(
+                        "{} is nearer to {other_name} ({other_distance:.2}) than to {name}{}",
+                        face.source,
+                        own_distance
+                            .map(|d| format!(" ({d:.2})"))
+                            .unwrap_or_default()
+                    )
+                })
+            })
+            .collect())
+    }
+}
+
+/// What enrolling one person did.
+#[derive(Debug, Default)]
+pub struct PersonReport {
+    /// Faces added (a photo enrolled before is not added again).
+    pub added: usize,
+    /// Warnings worth showing: a capture nearer to somebody else than to its own person.
+    pub warnings: Vec<String>,
+}
+
+/// Enrolls `name` from `photos`. All or nothing: if any photo fails or is rejected, nothing is
+/// saved and the error names every photo and why.
+pub fn person(
+    pipeline: &mut Pipeline,
+    gallery: &mut dyn Gallery,
+    enrollment: &Enrollment,
+    name: &str,
+    photos: &[PathBuf],
+) -> Result<PersonReport> {
+    let name = validate_name(name)?;
+    if photos.is_empty() {
+        return Err(Error::InvalidInput(
+            "give at least one photo to enroll".into(),
+        ));
+    }
+    let (faces, failures) = enrollment.photos(pipeline, photos);
+    if !failures.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "nothing was enrolled; these photos failed:\n  - {}",
+            failures.join("\n  - ")
+        )));
+    }
+    enrollment.add(gallery, &pipeline.embedder_id(), &name, &faces)
+}
+
+/// What enrolling a folder of people did.
+#[derive(Debug, Default)]
+pub struct DatasetReport {
+    /// (person, faces added)
+    pub enrolled: Vec<(String, usize)>,
+    /// Photos already in the gallery, left as they were.
+    pub unchanged: usize,
+    /// Photos skipped: each message names the photo and the reason.
+    pub skipped: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// Enrolls every person of a dataset laid out as `DIR/<person>/<photo>`. A photo that fails or
+/// is rejected is skipped and reported. Each person is one transaction, so an interrupted
+/// import leaves every completed person whole; running it again adds nothing twice.
+pub fn dataset(
+    pipeline: &mut Pipeline,
+    gallery: &mut dyn Gallery,
+    enrollment: &Enrollment,
+    dir: &Path,
+) -> Result<DatasetReport> {
+    let mut report = DatasetReport::default();
+    for DatasetPerson { name, photos } in dataset_people(dir)? {
+        let (faces, failures) = enrollment.photos(pipeline, &photos);
+        report.skipped.extend(failures);
+        if faces.is_empty() {
+            continue;
+        }
+        report.warnings.extend(enrollment.confusions(
+            &*gallery,
+            &pipeline.embedder_id(),
+            &name,
+            &faces,
+        )?);
+        let added = gallery.add_faces(&name, &faces)?;
+        report.unchanged += faces.len() - added;
+        if added > 0 {
+            report.enrolled.push((name, added));
+        }
+    }
+    Ok(report)
+}
+
+/// One person's folder of a dataset.
+#[derive(Debug, Clone)]
+pub struct DatasetPerson {
+    /// The folder's name.
+    pub name: String,
+    /// Every file in it, sorted.
+    pub photos: Vec<PathBuf>,
+}
+
+/// The people of a dataset folder and their files, sorted so runs are reproducible. Anything
+/// that is not a folder at the top level is ignored; inside a person's folder every entry is a
+/// candidate photo, so unreadable ones are reported rather than silently passed over.
+pub fn dataset_people(dir: &Path) -> Result<Vec<DatasetPerson>> {
+    let read = |d: &Path| -> Result<Vec<PathBuf>> {
+        let mut paths = std::fs::read_dir(d)
+            .map_err(|e| Error::read(d, e))?
+            .map(|entry| entry.map(|e| e.path()).map_err(|e| Error::read(d, e)))
+            .collect::<Result<Vec<_>>>()?;
+        paths.sort();
+        Ok(paths)
+    };
+    let mut people = Vec::new();
+    for person_dir in read(dir)?.into_iter().filter(|p| p.is_dir()) {
+        let name = person_dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let files: Vec<PathBuf> = read(&person_dir)?
+            .into_iter()
+            .filter(|p| !p.is_dir())
+            .collect();
+        if !files.is_empty() {
+            people.push(DatasetPerson {
+                name,
+                photos: files,
+            });
+        }
+    }
+    if people.is_empty() {
+        return Err(Error::InvalidInput(format!(
+            "{} has no person folders with files; expected DIR/<person>/<photo>",
+            dir.display()
+        )));
+    }
+    Ok(people)
+}
+
+/// What `gallery reembed` did.
+#[derive(Debug, Default)]
+pub struct ReembedReport {
+    pub embedded: usize,
+    /// Faces stored without an image (`keep_images: false`): only enrolling again helps.
+    pub without_image: usize,
+    /// Faces whose stored image no longer passes detection, with the reason.
+    pub failed: Vec<String>,
+}
+
+/// Computes embeddings for the pipeline's embedder from the stored crops of faces that lack one.
+pub fn reembed(
+    pipeline: &mut Pipeline,
+    gallery: &mut dyn Gallery,
+    progress: &dyn Fn(usize, usize),
+) -> Result<ReembedReport> {
+    let embedder = pipeline.embedder_id();
+    let todo = gallery.faces_without(&embedder)?;
+    let mut report = ReembedReport::default();
+    for (done, face) in todo.iter().enumerate() {
+        progress(done, todo.len());
+        let Some(png) = &face.image_png else {
+            report.without_image += 1;
+            continue;
+        };
+        // Stored crops are tight around the face: the detector needs the margin.
+        let image = photo::pad_for_detection(&decode_png(png)?)?;
+        let faces = pipeline.detect(&image)?;
+        let Some(largest) = Detection::largest(&faces) else {
+            report.failed.push(format!(
+                "face {} of {}: no face found in its stored image",
+                face.id.0, face.person
+            ));
+            continue;
+        };
+        if let Some(embedding) = pipeline.embed_one(&image, &largest)? {
+            gallery.add_embedding(face.id, &embedder, &embedding)?;
+            report.embedded += 1;
+        }
+    }
+    progress(todo.len(), todo.len());
+    Ok(report)
+}

@@ -1,0 +1,171 @@
+//! The enrollment quality gate, and the face crops the gallery keeps.
+//!
+//! A gallery is only as good as its worst enrollment: one blurred or tiny face makes strangers
+//! match. So a capture must show exactly one face, big enough and sharp enough, or it is
+//! rejected with the reason.
+
+use std::fmt;
+
+use opencv::core::{Mat, Rect, Size};
+use opencv::imgproc;
+use opencv::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::base::error::Result;
+use crate::base::geometry::FaceBox;
+use crate::base::image::encode_png;
+use crate::vision::detect::Detection;
+
+/// Faces are compared for sharpness at one size, so that a big face is not "sharper" for being
+/// big.
+const SHARPNESS_SIDE: i32 = 112;
+/// Stored crops: the face with this much margin on each side, at most this many pixels wide.
+const CROP_MARGIN: f32 = 0.25;
+const CROP_MAX_SIDE: i32 = 256;
+
+/// What an enrollment capture must meet.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QualityGate {
+    pub min_face_px: u32,
+    pub min_sharpness: f32,
+}
+
+impl Default for QualityGate {
+    fn default() -> Self {
+        QualityGate {
+            min_face_px: 60,
+            min_sharpness: 80.0,
+        }
+    }
+}
+
+/// Why a capture was not enrolled.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rejection {
+    NoFace,
+    SeveralFaces(usize),
+    TooSmall { px: i32, min: u32 },
+    Blurred { sharpness: f32, min: f32 },
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::NoFace => write!(f, "no face found"),
+            Rejection::SeveralFaces(n) => write!(f, "{n} faces found; enroll one person at a time"),
+            Rejection::TooSmall { px, min } => write!(
+                f,
+                "the face is {px} px, at least {min} px are needed; come closer"
+            ),
+            Rejection::Blurred { sharpness, min } => write!(
+                f,
+                "the face is blurred (sharpness {sharpness:.0}, at least {min:.0} is needed); hold still or add light"
+            ),
+        }
+    }
+}
+
+/// The face a capture was accepted for.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Accepted {
+    pub face: Detection,
+    /// Variance of the Laplacian of the face at a fixed size (higher is sharper).
+    pub sharpness: f32,
+}
+
+impl QualityGate {
+    /// The one acceptable face of a capture, or why there is none.
+    pub fn check(
+        &self,
+        image: &Mat,
+        faces: &[Detection],
+    ) -> Result<std::result::Result<Accepted, Rejection>> {
+        let face = match faces {
+            [] => return Ok(Err(Rejection::NoFace)),
+            [face] => *face,
+            more => return Ok(Err(Rejection::SeveralFaces(more.len()))),
+        };
+        let px = face.bbox.shorter_side();
+        if px < self.min_face_px as i32 {
+            return Ok(Err(Rejection::TooSmall {
+                px,
+                min: self.min_face_px,
+            }));
+        }
+        let sharpness = sharpness(image, face.bbox)?;
+        if sharpness < self.min_sharpness {
+            return Ok(Err(Rejection::Blurred {
+                sharpness,
+                min: self.min_sharpness,
+            }));
+        }
+        Ok(Ok(Accepted { face, sharpness }))
+    }
+}
+
+/// Variance of the Laplacian of the face, grey, at a fixed size: low means blurred.
+pub fn sharpness(image: &Mat, face: FaceBox) -> Result<f32> {
+    let Some(face) = face.within(image.cols(), image.rows()) else {
+        return Ok(0.0);
+    };
+    let mut grey = Mat::default();
+    imgproc::cvt_color(
+        &image.roi(face.to_rect())?,
+        &mut grey,
+        imgproc::COLOR_BGR2GRAY,
+        0,
+    )?;
+    let mut resized = Mat::default();
+    imgproc::resize(
+        &grey,
+        &mut resized,
+        Size::new(SHARPNESS_SIDE, SHARPNESS_SIDE),
+        0.0,
+        0.0,
+        imgproc::INTER_AREA,
+    )?;
+    let mut laplacian = Mat::default();
+    imgproc::laplacian(
+        &resized,
+        &mut laplacian,
+        opencv::core::CV_64F,
+        1,
+        1.0,
+        0.0,
+        opencv::core::BORDER_DEFAULT,
+    )?;
+    let (mut mean, mut stddev) = (Mat::default(), Mat::default());
+    opencv::core::mean_std_dev(
+        &laplacian,
+        &mut mean,
+        &mut stddev,
+        &opencv::core::no_array(),
+    )?;
+    let sd = *stddev.at::<f64>(0)?;
+    Ok((sd * sd) as f32)
+}
+
+/// The face with a margin, as PNG: what the gallery keeps to re-embed later. Not an aligned
+/// chip, because each embedder aligns in its own way from the face's landmarks.
+pub fn face_crop_png(image: &Mat, face: &Detection) -> Result<Vec<u8>> {
+    let b = face.bbox;
+    let (mx, my) = (
+        (b.width as f32 * CROP_MARGIN) as i32,
+        (b.height as f32 * CROP_MARGIN) as i32,
+    );
+    let area = Rect::new(b.x - mx, b.y - my, b.width + 2 * mx, b.height + 2 * my)
+        & Rect::new(0, 0, image.cols(), image.rows());
+    let crop = image.roi(area)?;
+    let scale = (CROP_MAX_SIDE as f64 / area.width.max(area.height) as f64).min(1.0);
+    let mut resized = Mat::default();
+    imgproc::resize(
+        &crop,
+        &mut resized,
+        Size::new(0, 0),
+        scale,
+        scale,
+        imgproc::INTER_AREA,
+    )?;
+    encode_png(&resized)
+}

@@ -1,0 +1,110 @@
+//! The gallery: who is enrolled, their faces and each face's embeddings, behind one interface,
+//! [`Gallery`], that the rest of whoisit uses. A local SQLite file ([`sqlite::SqliteGallery`])
+//! is its first implementation; a store shared over the network fits the same interface.
+//!
+//! What every implementation promises:
+//! - each change is atomic: a crash or a lost connection leaves it whole or not made at all;
+//! - a face keeps one embedding per embedder, and two embedders' vectors are never compared;
+//! - a face's crop (PNG) is stored with it, or not at all when the site keeps no images;
+//! - [`Gallery::watch`] tells a running recognizer when anyone changed the gallery.
+
+pub mod export;
+mod model;
+pub mod sqlite;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::base::error::Result;
+use crate::base::identity::{EmbedderId, Embedding, Enrolled};
+
+pub use self::export::ExportFile;
+pub use self::model::{
+    CheckReport, FaceId, FaceToEmbed, MAX_NAME_CHARS, NewFace, PersonSummary, Removed, now,
+    validate_name,
+};
+pub use self::sqlite::SqliteGallery;
+
+/// Something in the gallery changed (a person enrolled, renamed or removed, a face added);
+/// reload what you keep of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Changed;
+
+/// Notifications that the gallery changed, for as long as this is kept: dropping it stops
+/// whatever produces them.
+pub struct ChangeFeed {
+    changes: Receiver<Changed>,
+    _stop: Sender<()>,
+}
+
+impl ChangeFeed {
+    /// For an implementation: a feed of `changes`, whose producer watches `stop` (the receiver
+    /// of the sender given here) to learn that nobody listens any more.
+    pub fn new(changes: Receiver<Changed>, stop: Sender<()>) -> ChangeFeed {
+        ChangeFeed {
+            changes,
+            _stop: stop,
+        }
+    }
+
+    /// Where the notifications arrive; several changes close together may arrive as one.
+    pub fn changes(&self) -> &Receiver<Changed> {
+        &self.changes
+    }
+}
+
+/// What the rest of whoisit needs of a gallery. Every call can fail: the store may be a file
+/// that is locked or damaged, or a server that is unreachable.
+pub trait Gallery: Send {
+    /// Where the gallery is, as the user knows it (a file's path, a server's address).
+    fn location(&self) -> String;
+
+    /// Everyone, by name.
+    fn people(&self) -> Result<Vec<PersonSummary>>;
+
+    /// Adds faces to `name` (created if new) in one transaction. A face whose source photo is
+    /// already enrolled for that person is skipped. Returns how many faces were added.
+    fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<usize>;
+
+    /// Adds an embedding from another embedder to a stored face.
+    fn add_embedding(
+        &mut self,
+        face: FaceId,
+        embedder: &EmbedderId,
+        embedding: &Embedding,
+    ) -> Result<()>;
+
+    /// The stored face crops (PNG) of `name`, oldest first; faces kept without an image are
+    /// left out.
+    fn images(&self, name: &str) -> Result<Vec<Vec<u8>>>;
+
+    fn rename(&mut self, old: &str, new: &str) -> Result<()>;
+
+    /// Deletes a person with their faces, embeddings and images.
+    fn remove(&mut self, name: &str) -> Result<Removed>;
+
+    /// Every enrolled face's embedding from `embedder`, with its person's name.
+    fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>>;
+
+    /// Faces with no embedding from `embedder`, with their stored image if any.
+    fn faces_without(&self, embedder: &EmbedderId) -> Result<Vec<FaceToEmbed>>;
+
+    /// How many faces have no embedding from `embedder` (cheap: no images are read).
+    fn count_without(&self, embedder: &EmbedderId) -> Result<usize>;
+
+    /// Records that these people were recognised now.
+    fn mark_seen(&mut self, names: &[String]) -> Result<()>;
+
+    /// Checks the store and its contents; empty problems mean a healthy gallery.
+    fn check(&self) -> Result<CheckReport>;
+
+    /// Every person, face, embedding and image, in the portable format.
+    fn export(&self) -> Result<ExportFile>;
+
+    /// Adds the people of an export file, all in one transaction: a file that fails half-way
+    /// changes nothing. Faces already present (same source photo) are skipped. Returns the
+    /// faces added.
+    fn import(&mut self, file: &ExportFile) -> Result<usize>;
+
+    /// A notification whenever the gallery changes, through this connection or any other.
+    fn watch(&self) -> Result<ChangeFeed>;
+}

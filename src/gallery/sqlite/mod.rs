@@ -1,0 +1,531 @@
+//! The gallery in one SQLite file in the data dir (see docs/decisions/0001-gallery-on-sqlite.md):
+//! WAL mode with a busy timeout, so the CLI can enroll while the app is matching, and one
+//! transaction per change, so a crash or a power cut loses at most the change in flight.
+
+mod check;
+mod codec;
+mod export;
+mod schema;
+mod watch;
+
+use std::path::{Path, PathBuf};
+
+use rusqlite::{Connection, OptionalExtension as _, params};
+
+use crate::base::error::{Error, Result};
+use crate::base::identity::{DIM, EmbedderId, Embedding, Enrolled};
+use crate::gallery::model::{
+    CheckReport, FaceId, FaceToEmbed, NewFace, PersonSummary, Removed, now, validate_name,
+};
+use crate::gallery::{ChangeFeed, ExportFile, Gallery};
+
+use self::codec::{db_error, from_blob, gallery_error, to_blob};
+
+const FILE_NAME: &str = "gallery.sqlite3";
+
+/// The gallery file and a connection to it.
+pub struct SqliteGallery {
+    path: PathBuf,
+    conn: Connection,
+}
+
+impl SqliteGallery {
+    /// Opens (or creates) the gallery in `data_dir`, bringing its schema up to date.
+    pub fn open(data_dir: &Path) -> Result<SqliteGallery> {
+        std::fs::create_dir_all(data_dir).map_err(|e| Error::write(data_dir, e))?;
+        Self::open_file(&data_dir.join(FILE_NAME))
+    }
+
+    /// Opens (or creates) the gallery file at `path`.
+    pub fn open_file(path: &Path) -> Result<SqliteGallery> {
+        let mut conn = Connection::open(path).map_err(|e| db_error(path, e))?;
+        schema::prepare(&conn, path)?;
+        schema::migrate(&mut conn, path)?;
+        Ok(SqliteGallery {
+            path: path.to_path_buf(),
+            conn,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn db(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
+        |e| db_error(&self.path, e)
+    }
+
+    fn person_id(&self, name: &str) -> Result<i64> {
+        self.conn
+            .query_row("SELECT id FROM person WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(self.db())?
+            .ok_or_else(|| Error::UnknownPerson(name.to_owned()))
+    }
+}
+
+impl Gallery for SqliteGallery {
+    fn location(&self) -> String {
+        self.path.display().to_string()
+    }
+
+    fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<usize> {
+        let name = validate_name(name)?;
+        if let Some(face) = faces.iter().find(|f| f.embedding.0.len() != DIM) {
+            return Err(gallery_error(
+                &self.path,
+                format!(
+                    "an embedding of {} has {} values, not {DIM}",
+                    face.source,
+                    face.embedding.0.len()
+                ),
+            ));
+        }
+        let path = self.path.clone();
+        let db = |e| db_error(&path, e);
+        let tx = self.conn.transaction().map_err(db)?;
+        let person = upsert_person(&tx, &name, now(), None).map_err(db)?;
+        let mut added = 0;
+        for face in faces {
+            let record = FaceRecord {
+                captured: now(),
+                source: &face.source,
+                source_sha256: face.source_sha256.as_deref(),
+                confidence: face.confidence,
+                face_px: face.face_px,
+                sharpness: face.sharpness,
+                image: face.image_png.as_deref(),
+                embeddings: vec![(&face.embedder, to_blob(&face.embedding.0))],
+            };
+            added += usize::from(insert_face(&tx, person, &record).map_err(db)?);
+        }
+        tx.commit().map_err(db)?;
+        Ok(added)
+    }
+
+    fn add_embedding(
+        &mut self,
+        face: FaceId,
+        embedder: &EmbedderId,
+        embedding: &Embedding,
+    ) -> Result<()> {
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO embedding (face_id, embedder, vector) VALUES (?1, ?2, ?3)",
+                params![face.0, embedder.as_str(), to_blob(&embedding.0)],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    fn people(&self) -> Result<Vec<PersonSummary>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT p.name, count(f.id), p.created, p.last_seen FROM person p
+                 LEFT JOIN face f ON f.person_id = p.id GROUP BY p.id ORDER BY p.name",
+            )
+            .map_err(self.db())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(PersonSummary {
+                    name: r.get(0)?,
+                    faces: r.get::<_, i64>(1)? as usize,
+                    created: r.get(2)?,
+                    last_seen: r.get(3)?,
+                })
+            })
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db())
+    }
+
+    fn images(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        let id = self.person_id(name)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT image FROM face WHERE person_id = ?1 AND image IS NOT NULL ORDER BY id",
+            )
+            .map_err(self.db())?;
+        let rows = stmt.query_map([id], |r| r.get(0)).map_err(self.db())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db())
+    }
+
+    fn rename(&mut self, old: &str, new: &str) -> Result<()> {
+        let new = validate_name(new)?;
+        let id = self.person_id(old)?;
+        if new != old && self.person_id(&new).is_ok() {
+            return Err(Error::NameTaken(new));
+        }
+        self.conn
+            .execute(
+                "UPDATE person SET name = ?1 WHERE id = ?2",
+                params![new, id],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    fn remove(&mut self, name: &str) -> Result<Removed> {
+        let id = self.person_id(name)?;
+        let path = self.path.clone();
+        let db = |e| db_error(&path, e);
+        let tx = self.conn.transaction().map_err(db)?;
+        let removed = tx
+            .query_row(
+                "SELECT count(DISTINCT f.id), count(e.face_id), count(DISTINCT CASE WHEN f.image IS NOT NULL THEN f.id END)
+                 FROM face f LEFT JOIN embedding e ON e.face_id = f.id WHERE f.person_id = ?1",
+                [id],
+                |r| {
+                    Ok(Removed {
+                        faces: r.get::<_, i64>(0)? as usize,
+                        embeddings: r.get::<_, i64>(1)? as usize,
+                        images: r.get::<_, i64>(2)? as usize,
+                    })
+                },
+            )
+            .map_err(db)?;
+        tx.execute("DELETE FROM person WHERE id = ?1", [id])
+            .map_err(db)?;
+        tx.commit().map_err(db)?;
+        Ok(removed)
+    }
+
+    fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT p.name, e.vector FROM embedding e JOIN face f ON f.id = e.face_id
+                 JOIN person p ON p.id = f.person_id WHERE e.embedder = ?1 ORDER BY p.id, f.id",
+            )
+            .map_err(self.db())?;
+        let rows = stmt
+            .query_map([embedder.as_str()], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+            })
+            .map_err(self.db())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (person, blob) = row.map_err(self.db())?;
+            match from_blob(&blob) {
+                Some(embedding) => out.push(Enrolled { person, embedding }),
+                None => {
+                    tracing::warn!(
+                        bytes = blob.len(),
+                        "skipping a damaged embedding; run `whoisit gallery check`"
+                    );
+                    tracing::debug!(%person, "the damaged embedding's person");
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn faces_without(&self, embedder: &EmbedderId) -> Result<Vec<FaceToEmbed>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT f.id, p.name, f.image FROM face f JOIN person p ON p.id = f.person_id
+                 WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id AND e.embedder = ?1)
+                 ORDER BY f.id",
+            )
+            .map_err(self.db())?;
+        let rows = stmt
+            .query_map([embedder.as_str()], |r| {
+                Ok(FaceToEmbed {
+                    id: FaceId(r.get(0)?),
+                    person: r.get(1)?,
+                    image_png: r.get(2)?,
+                })
+            })
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db())
+    }
+
+    fn count_without(&self, embedder: &EmbedderId) -> Result<usize> {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM face f
+                 WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id AND e.embedder = ?1)",
+                [embedder.as_str()],
+                |r| r.get::<_, i64>(0),
+            )
+            .map(|n| n as usize)
+            .map_err(self.db())
+    }
+
+    fn mark_seen(&mut self, names: &[String]) -> Result<()> {
+        let path = self.path.clone();
+        let db = |e| db_error(&path, e);
+        let tx = self.conn.transaction().map_err(db)?;
+        for name in names {
+            tx.execute(
+                "UPDATE person SET last_seen = ?1 WHERE name = ?2",
+                params![now(), name],
+            )
+            .map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
+    fn check(&self) -> Result<CheckReport> {
+        self.check_contents()
+    }
+
+    fn export(&self) -> Result<ExportFile> {
+        self.export_rows()
+    }
+
+    fn import(&mut self, file: &ExportFile) -> Result<usize> {
+        self.import_rows(file)
+    }
+
+    fn watch(&self) -> Result<ChangeFeed> {
+        watch::watch(&self.path)
+    }
+}
+
+/// A face as stored, whichever way it arrives (enrollment or import).
+struct FaceRecord<'a> {
+    captured: i64,
+    source: &'a str,
+    source_sha256: Option<&'a str>,
+    confidence: f32,
+    face_px: i32,
+    sharpness: f32,
+    image: Option<&'a [u8]>,
+    /// Each embedder's vector, as a blob.
+    embeddings: Vec<(&'a EmbedderId, Vec<u8>)>,
+}
+
+/// The id of the person called `name`, created if new.
+fn upsert_person(
+    tx: &rusqlite::Transaction<'_>,
+    name: &str,
+    created: i64,
+    last_seen: Option<i64>,
+) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT INTO person (name, created, last_seen) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO NOTHING",
+        params![name, created, last_seen],
+    )?;
+    tx.query_row("SELECT id FROM person WHERE name = ?1", [name], |r| {
+        r.get(0)
+    })
+}
+
+/// Inserts a face and its embeddings; `false` when the person has this photo already.
+fn insert_face(
+    tx: &rusqlite::Transaction<'_>,
+    person_id: i64,
+    face: &FaceRecord<'_>,
+) -> rusqlite::Result<bool> {
+    let inserted = tx.execute(
+        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(person_id, source_sha256) DO NOTHING",
+        params![
+            person_id,
+            face.captured,
+            face.source,
+            face.source_sha256,
+            face.confidence,
+            face.face_px,
+            face.sharpness,
+            face.image
+        ],
+    )?;
+    if inserted == 0 {
+        return Ok(false);
+    }
+    let face_id = tx.last_insert_rowid();
+    for (embedder, vector) in &face.embeddings {
+        tx.execute(
+            "INSERT INTO embedding (face_id, embedder, vector) VALUES (?1, ?2, ?3)",
+            params![face_id, embedder.as_str(), vector],
+        )?;
+    }
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn face(v: f32, source: &str) -> NewFace {
+        NewFace {
+            embedder: EmbedderId::new("dlib"),
+            embedding: Embedding(vec![v; DIM]),
+            source: source.into(),
+            source_sha256: Some(format!("sha-{source}")),
+            confidence: 0.9,
+            face_px: 100,
+            sharpness: 200.0,
+            image_png: None,
+        }
+    }
+
+    #[test]
+    fn survives_reopening_and_keeps_embedders_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = SqliteGallery::open(dir.path()).unwrap();
+        assert_eq!(
+            g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
+                .unwrap(),
+            2
+        );
+        let other = NewFace {
+            embedder: EmbedderId::new("openface"),
+            ..face(0.3, "c")
+        };
+        g.add_faces(" Ann ", &[other]).unwrap();
+        g.add_faces("Bob", &[face(0.4, "d")]).unwrap();
+        drop(g);
+        let g = SqliteGallery::open(dir.path()).unwrap();
+        assert_eq!(
+            g.people()
+                .unwrap()
+                .iter()
+                .map(|p| (p.name.as_str(), p.faces))
+                .collect::<Vec<_>>(),
+            [("Ann", 3), ("Bob", 1)]
+        );
+        assert_eq!(g.embeddings(&EmbedderId::new("dlib")).unwrap().len(), 3);
+        assert_eq!(
+            g.embeddings(&EmbedderId::new("openface"))
+                .unwrap()
+                .iter()
+                .map(|e| e.person.as_str())
+                .collect::<Vec<_>>(),
+            ["Ann"]
+        );
+        assert_eq!(g.count_without(&EmbedderId::new("dlib")).unwrap(), 1);
+        assert!(g.check().unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn the_same_photo_is_not_added_twice() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = SqliteGallery::open(dir.path()).unwrap();
+        assert_eq!(g.add_faces("Ann", &[face(0.1, "a")]).unwrap(), 1);
+        assert_eq!(
+            g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
+                .unwrap(),
+            1
+        );
+        assert_eq!(g.people().unwrap()[0].faces, 2);
+    }
+
+    #[test]
+    fn bad_names_and_embeddings_change_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = SqliteGallery::open(dir.path()).unwrap();
+        g.add_faces("Ann", &[face(0.1, "a")]).unwrap();
+        for bad in ["", "   ", &"x".repeat(10_000), "a\nb"] {
+            assert!(g.add_faces(bad, &[face(0.2, "b")]).is_err(), "{bad:?}");
+        }
+        let short = NewFace {
+            embedding: Embedding(vec![0.0; 5]),
+            ..face(0.0, "c")
+        };
+        assert!(g.add_faces("Ann", &[face(0.3, "d"), short]).is_err());
+        assert_eq!(g.embeddings(&EmbedderId::new("dlib")).unwrap().len(), 1);
+        assert!(g.rename("Ann", "").is_err());
+        assert!(g.rename("Nobody", "Zed").is_err());
+    }
+
+    #[test]
+    fn rename_and_remove_say_what_they_did() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = SqliteGallery::open(dir.path()).unwrap();
+        g.add_faces(
+            "Ann",
+            &[
+                face(0.1, "a"),
+                NewFace {
+                    image_png: Some(vec![1, 2]),
+                    ..face(0.2, "b")
+                },
+            ],
+        )
+        .unwrap();
+        g.add_faces("Bob", &[face(0.4, "d")]).unwrap();
+        assert!(
+            g.rename("Ann", "Bob")
+                .unwrap_err()
+                .to_string()
+                .contains("already enrolled")
+        );
+        g.rename("Ann", "Anna").unwrap();
+        assert_eq!(
+            g.remove("Anna").unwrap(),
+            Removed {
+                faces: 2,
+                embeddings: 2,
+                images: 1
+            }
+        );
+        assert_eq!(g.people().unwrap().len(), 1);
+        assert_eq!(g.embeddings(&EmbedderId::new("dlib")).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn export_then_import_round_trips_and_is_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = SqliteGallery::open(&dir.path().join("a")).unwrap();
+        g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
+            .unwrap();
+        g.add_faces("Bob", &[face(0.4, "d")]).unwrap();
+        let file = g.export().unwrap();
+        let json = serde_json::to_string(&file).unwrap();
+        let mut h = SqliteGallery::open(&dir.path().join("b")).unwrap();
+        let parsed: ExportFile = serde_json::from_str(&json).unwrap();
+        assert_eq!(h.import(&parsed).unwrap(), 3);
+        assert_eq!(h.import(&parsed).unwrap(), 0);
+        assert_eq!(
+            h.embeddings(&EmbedderId::new("dlib")).unwrap(),
+            g.embeddings(&EmbedderId::new("dlib")).unwrap()
+        );
+    }
+
+    #[test]
+    fn files_that_are_not_galleries_are_reported_and_left_alone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, b"this is not a database, but somebody's notes").unwrap();
+        let err = SqliteGallery::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("not an SQLite database"), "{err}");
+        assert_eq!(
+            std::fs::read(&path).unwrap(),
+            b"this is not a database, but somebody's notes"
+        );
+
+        std::fs::remove_file(&path).unwrap();
+        let g = SqliteGallery::open(dir.path()).unwrap();
+        g.conn.pragma_update(None, "user_version", 99).unwrap();
+        drop(g);
+        let err = SqliteGallery::open(dir.path()).err().unwrap();
+        assert!(err.to_string().contains("newer whoisit"), "{err}");
+    }
+
+    #[test]
+    fn changes_from_any_connection_are_announced() {
+        let dir = tempfile::tempdir().unwrap();
+        let g = SqliteGallery::open(dir.path()).unwrap();
+        let feed = g.watch().unwrap();
+        assert!(
+            feed.changes()
+                .recv_timeout(Duration::from_millis(600))
+                .is_err(),
+            "nothing changed yet"
+        );
+        let mut other = SqliteGallery::open(dir.path()).unwrap();
+        other.add_faces("Ann", &[face(0.1, "a")]).unwrap();
+        assert_eq!(
+            feed.changes().recv_timeout(Duration::from_secs(5)),
+            Ok(crate::gallery::Changed)
+        );
+    }
+}

@@ -1,0 +1,87 @@
+//! The SQLite schema and its migrations; `PRAGMA user_version` is the number applied.
+
+use std::path::Path;
+
+use rusqlite::Connection;
+
+use crate::base::error::Result;
+use crate::gallery::sqlite::codec::{db_error, gallery_error};
+
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE person (
+        id        INTEGER PRIMARY KEY,
+        name      TEXT NOT NULL UNIQUE,
+        created   INTEGER NOT NULL,
+        last_seen INTEGER
+    );
+    CREATE TABLE face (
+        id          INTEGER PRIMARY KEY,
+        person_id   INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,
+        captured    INTEGER NOT NULL,
+        source      TEXT NOT NULL,
+        -- sha256 of the source image: importing the same photo twice adds nothing.
+        source_sha256 TEXT,
+        confidence  REAL NOT NULL,
+        face_px     INTEGER NOT NULL,
+        sharpness   REAL NOT NULL,
+        -- PNG of the face with a margin, kept to re-embed with another embedder; NULL when the
+        -- site does not keep images (config `keep_images: false`).
+        image       BLOB,
+        UNIQUE (person_id, source_sha256)
+    );
+    CREATE TABLE embedding (
+        face_id  INTEGER NOT NULL REFERENCES face(id) ON DELETE CASCADE,
+        embedder TEXT NOT NULL,
+        vector   BLOB NOT NULL,
+        PRIMARY KEY (face_id, embedder)
+    );
+    CREATE INDEX face_person ON face(person_id);
+    CREATE INDEX embedding_embedder ON embedding(embedder);
+"#];
+
+/// Sets the connection up: busy timeout, WAL, full sync, foreign keys.
+pub(super) fn prepare(conn: &Connection, path: &Path) -> Result<()> {
+    let db = |e| db_error(path, e);
+    // Another process (the CLI while the app runs) may hold the write lock for a moment.
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db)?;
+    // Reading a page is what fails on a file that is not SQLite: do it before changing
+    // anything, so such a file is reported and left exactly as it was.
+    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
+        .map_err(db)?;
+    conn.pragma_update(None, "journal_mode", "WAL")
+        .map_err(db)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(db)?;
+    conn.pragma_update(None, "foreign_keys", true).map_err(db)?;
+    Ok(())
+}
+
+/// Applies the migrations this file lacks. The version is read inside a write transaction, so
+/// two processes opening a new gallery at once (the app and the CLI) cannot both create the
+/// tables.
+pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
+    let db = |e| db_error(path, e);
+    let tx = conn
+        .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+        .map_err(db)?;
+    let version = tx
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(db)? as usize;
+    if version > MIGRATIONS.len() {
+        return Err(gallery_error(
+            path,
+            format!(
+                "written by a newer whoisit (schema {version}, this one knows {}); upgrade whoisit, nothing was changed",
+                MIGRATIONS.len()
+            ),
+        ));
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        tx.execute_batch(sql)
+            .and_then(|()| tx.pragma_update(None, "user_version", index + 1))
+            .map_err(db)?;
+        tracing::info!(path = %path.display(), schema = index + 1, "gallery schema updated");
+    }
+    tx.commit().map_err(db)
+}

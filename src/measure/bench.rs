@@ -1,0 +1,175 @@
+//! `whoisit bench`: how fast the pipeline is on a clip, stage by stage, and how the window's
+//! own loop keeps up with the clip played at its frame rate.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::base::error::{Error, Result};
+use crate::base::stats::{Spread, StageSamples, peak_resident_mib};
+use crate::config::Config;
+use crate::measure::synthetic_gallery::{self, Vectors};
+use crate::models::fetch::Progress;
+use crate::runtime::capture::Source;
+use crate::runtime::headless::{self, RunOptions};
+use crate::runtime::session::Session;
+use crate::runtime::start;
+use crate::runtime::worker::{FrameResult, Worker};
+
+/// What to run and for how long.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Frames of the clip for the throughput run (every frame, as fast as possible).
+    pub frames: u64,
+    /// Seconds of the clip played at its own rate through the window's loop.
+    pub seconds: f64,
+    /// Made-up faces in the gallery matched against.
+    pub gallery_size: usize,
+}
+
+/// Every frame of the clip through the pipeline as fast as it goes.
+#[derive(Debug, Clone, Serialize)]
+pub struct Throughput {
+    pub frames: u64,
+    pub faces: u64,
+    pub embedded: u64,
+    pub seconds: f64,
+    pub processed_fps: f64,
+    /// decode and detect over every frame; align, embed and match over the frames that embedded
+    /// faces (tracked faces keep their label and are not embedded every frame).
+    pub stages_ms: BTreeMap<&'static str, Spread>,
+}
+
+/// The clip at its own rate through the window's session: capture thread, display channel,
+/// detector/encoder thread, as `whoisit` runs them (without drawing).
+#[derive(Debug, Clone, Serialize)]
+pub struct AppLoop {
+    pub seconds: f64,
+    pub frames_read: u64,
+    pub display_frames: u64,
+    pub display_fps: f64,
+    pub results: u64,
+    pub recognition_fps: f64,
+    /// Frames the detector/encoder thread skipped because a newer one was waiting.
+    pub skipped_by_recognition: u64,
+    /// From the capture thread reading a frame to its result reaching the loop.
+    pub latency_ms: Spread,
+}
+
+/// Everything `bench` measured; printed as one JSON line at the end.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    pub source: String,
+    pub embedder: String,
+    pub gallery_faces: usize,
+    pub gallery_load_ms: f64,
+    pub throughput: Throughput,
+    pub app_loop: AppLoop,
+    pub peak_memory_mib: Option<f64>,
+}
+
+/// Runs both measurements on `source` (or the built-in demo) with a made-up gallery of
+/// `options.gallery_size` faces in a temporary directory; the user's gallery is not touched.
+pub fn run(
+    config: &Config,
+    options: &BenchOptions,
+    progress: &dyn Progress,
+) -> Result<BenchReport> {
+    let source = start::resolve_source(config, false, progress)?.source;
+    let dir = tempfile::tempdir().map_err(|e| Error::write(std::env::temp_dir(), e))?;
+    let config = Config {
+        data_dir: Some(dir.path().to_path_buf()),
+        ..config.clone()
+    };
+    let embedder = config.embedder.id();
+    let mut gallery = config.open_gallery()?;
+    if options.gallery_size > 0 {
+        let export =
+            synthetic_gallery::export(options.gallery_size, &embedder, &mut Vectors::default());
+        gallery.import(&export)?;
+    }
+    let pipeline = config.load_pipeline(progress)?;
+    let start = Instant::now();
+    let worker = Worker::new(pipeline, gallery)?;
+    let gallery_load_ms = start.elapsed().as_secs_f64() * 1000.0;
+    let throughput = throughput(&source, worker, options.frames)?;
+    let app_loop = app_loop(
+        &source,
+        start::worker(&config, progress)?,
+        Duration::from_secs_f64(options.seconds),
+    )?;
+    Ok(BenchReport {
+        source: source.to_string(),
+        embedder: embedder.to_string(),
+        gallery_faces: options.gallery_size,
+        gallery_load_ms,
+        throughput,
+        app_loop,
+        peak_memory_mib: peak_resident_mib(),
+    })
+}
+
+fn throughput(source: &Source, worker: Worker, frames: u64) -> Result<Throughput> {
+    let mut stages = StageSamples::default();
+    let options = RunOptions {
+        realtime: false,
+        max_frames: Some(frames),
+    };
+    let summary = headless::run(source, worker, options, |result: &FrameResult| {
+        for (stage, ms) in result.timings_ms.stages() {
+            // Tracked faces keep their label: the later stages count only where they ran.
+            if result.embedded > 0 || matches!(stage, "decode" | "detect") {
+                stages.add(stage, ms);
+            }
+        }
+        Ok(())
+    })?;
+    Ok(Throughput {
+        frames: summary.processed,
+        faces: summary.faces,
+        embedded: summary.embedded,
+        seconds: summary.seconds,
+        processed_fps: summary.processed_fps,
+        stages_ms: stages.spreads(),
+    })
+}
+
+fn app_loop(source: &Source, worker: Worker, length: Duration) -> Result<AppLoop> {
+    let session = Session::start(
+        worker,
+        source.clone(),
+        Duration::from_secs(1),
+        std::sync::Arc::new(|| {}),
+    )?;
+    let start = Instant::now();
+    let mut display_frames = 0u64;
+    let mut latency = Vec::new();
+    while let Some(left) = length.checked_sub(start.elapsed()) {
+        crossbeam_channel::select! {
+            recv(session.frames) -> frame => if frame.is_ok() { display_frames += 1 },
+            recv(session.results) -> result => match result {
+                Ok(result) => latency.push(result.captured_at.elapsed().as_secs_f64() * 1000.0),
+                Err(_) => break,
+            },
+            default(left) => {}
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let (frames_read, skipped_by_recognition) = session.capture_counts();
+    let mut session = session;
+    if let Some(failure) = session.failure() {
+        return Err(failure);
+    }
+    let results = latency.len() as u64;
+    Ok(AppLoop {
+        seconds,
+        frames_read,
+        display_frames,
+        display_fps: display_frames as f64 / seconds,
+        results,
+        recognition_fps: results as f64 / seconds,
+        skipped_by_recognition,
+        latency_ms: Spread::of(&mut latency),
+    })
+}

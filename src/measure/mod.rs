@@ -1,0 +1,9 @@
+//! Measuring whoisit: accuracy on a labelled dataset and a threshold from the user's own
+//! gallery (`eval`, `metrics`, `plot`), and speed stage by stage (`bench`, with galleries of
+//! any size from `synthetic_gallery`).
+
+pub mod bench;
+pub mod eval;
+pub mod metrics;
+pub mod plot;
+pub mod synthetic_gallery;

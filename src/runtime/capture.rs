@@ -1,0 +1,381 @@
+//! The capture thread: reads frames with OpenCV `VideoCapture` and hands them to the worker.
+//!
+//! A live source (camera, stream, or a file played in real time) uses latest-frame delivery: the
+//! worker always gets the newest frame, and a frame it had no time for is dropped and counted,
+//! never queued, so latency cannot grow. A file played as fast as possible delivers every frame,
+//! which makes results reproducible.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, TrySendError};
+use opencv::core::Mat;
+use opencv::prelude::*;
+use opencv::videoio::{self, VideoCapture};
+
+use crate::base::error::{Error, Result};
+
+/// Where frames come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    Camera(i32),
+    File(PathBuf),
+    /// A printf-style image-sequence pattern such as `frames/%04d.png`.
+    Sequence(String),
+    Url(String),
+}
+
+impl FromStr for Source {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Source> {
+        let s = s.trim();
+        if s.is_empty() {
+            return Err(Error::InvalidInput(
+                "empty source: give a camera index, a video file, an image pattern or a URL".into(),
+            ));
+        }
+        if let Ok(index) = s.parse::<i32>() {
+            return Ok(Source::Camera(index));
+        }
+        if s.contains("://") {
+            return Ok(Source::Url(s.to_owned()));
+        }
+        if s.contains('%') {
+            return Ok(Source::Sequence(s.to_owned()));
+        }
+        Ok(Source::File(PathBuf::from(s)))
+    }
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Camera(i) => write!(f, "camera {i}"),
+            Source::File(p) => write!(f, "{}", p.display()),
+            Source::Sequence(p) | Source::Url(p) => write!(f, "{p}"),
+        }
+    }
+}
+
+impl Source {
+    /// Cameras and streams run at their own pace and cannot be replayed.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Source::Camera(_) | Source::Url(_))
+    }
+
+    /// Opens the source, or says why not. Never falls back to another camera: a wrong camera
+    /// opened silently is worse than an error.
+    pub fn open(&self) -> Result<VideoCapture> {
+        let fail = |reason: String| Error::SourceOpen {
+            source_desc: self.to_string(),
+            reason,
+        };
+        let capture = match self {
+            Source::Camera(index) => VideoCapture::new(*index, videoio::CAP_ANY)?,
+            Source::File(path) => {
+                if !path.is_file() {
+                    return Err(fail("no such file".into()));
+                }
+                VideoCapture::from_file(path, videoio::CAP_ANY)?
+            }
+            Source::Sequence(pattern) => VideoCapture::from_file(pattern, videoio::CAP_ANY)?,
+            Source::Url(url) => VideoCapture::from_file(url, videoio::CAP_ANY)?,
+        };
+        if !capture.is_opened()? {
+            return Err(fail(match self {
+                Source::Camera(_) => "no camera with that index opened; list your cameras with `v4l2-ctl --list-devices`, \
+                     or give a video file with --source"
+                    .into(),
+                Source::File(_) => "OpenCV cannot decode it as a video".into(),
+                Source::Sequence(_) => "no image matches the pattern (numbering starts at 0 or 1)".into(),
+                Source::Url(_) => "the stream did not open".into(),
+            }));
+        }
+        Ok(capture)
+    }
+}
+
+/// A frame as it left the source.
+pub struct Frame {
+    /// The source's own 0-based frame number.
+    pub index: u64,
+    /// The source's timestamp (milliseconds from its start).
+    pub timestamp_ms: f64,
+    /// When the capture thread read it: the start of capture-to-result latency.
+    pub captured_at: Instant,
+    /// How long reading (grabbing and decoding) it took.
+    pub decode_ms: f64,
+    pub image: Mat,
+}
+
+/// How frames are handed to the worker.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Wait for the worker: every frame is processed (files, reproducible runs).
+    Every,
+    /// Keep only the newest frame (a camera or stream, which paces itself).
+    Latest,
+    /// Play a file at its own frame rate, keeping only the newest frame, as a camera would.
+    Paced,
+}
+
+impl Delivery {
+    /// A live source paces itself; a file is paced like a camera when `realtime`, and otherwise
+    /// read frame by frame.
+    pub fn for_source(source: &Source, realtime: bool) -> Delivery {
+        if source.is_live() {
+            Delivery::Latest
+        } else if realtime {
+            Delivery::Paced
+        } else {
+            Delivery::Every
+        }
+    }
+}
+
+/// Counters the capture thread keeps; readable from any thread.
+#[derive(Debug, Default)]
+pub struct CaptureStats {
+    pub read: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+/// A running capture thread.
+pub struct Capture {
+    stop: Arc<AtomicBool>,
+    pub stats: Arc<CaptureStats>,
+    handle: Option<JoinHandle<Result<()>>>,
+}
+
+/// The capture thread's side of the channel to the worker.
+pub struct Outlet {
+    tx: Sender<Frame>,
+    /// A receiver of the same channel, to replace a frame the worker has not taken yet.
+    drain: Receiver<Frame>,
+    stop: Arc<AtomicBool>,
+    pub stats: Arc<CaptureStats>,
+}
+
+impl Capture {
+    /// Starts reading `capture` in its own thread; frames go out on the returned receiver.
+    pub fn spawn(
+        mut capture: VideoCapture,
+        delivery: Delivery,
+    ) -> Result<(Capture, Receiver<Frame>)> {
+        Self::spawn_with(move |outlet| outlet.read(&mut capture, delivery, &mut |_| {}))
+    }
+
+    /// Starts a capture thread that runs `body`, which feeds the worker through the outlet.
+    pub fn spawn_with(
+        body: impl FnOnce(&Outlet) -> Result<()> + Send + 'static,
+    ) -> Result<(Capture, Receiver<Frame>)> {
+        let (tx, rx) = crossbeam_channel::bounded::<Frame>(1);
+        let outlet = Outlet {
+            tx,
+            drain: rx.clone(),
+            stop: Arc::new(AtomicBool::new(false)),
+            stats: Arc::new(CaptureStats::default()),
+        };
+        let stop = outlet.stop.clone();
+        let stats = outlet.stats.clone();
+        let handle = std::thread::Builder::new()
+            .name("capture".into())
+            .spawn(move || body(&outlet))
+            .map_err(|source| Error::Spawn {
+                thread: "capture",
+                source,
+            })?;
+        Ok((
+            Capture {
+                stop,
+                stats,
+                handle: Some(handle),
+            },
+            rx,
+        ))
+    }
+
+    /// Stops the thread and waits for it, returning the error that ended it, if any.
+    pub fn stop(mut self) -> Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<()> {
+        match self.handle.take() {
+            Some(handle) => Error::joined("capture", handle.join()),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for Capture {
+    /// OpenCV must not be called after `main` returns, so the thread is always joined.
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Err(e) = self.join() {
+            tracing::warn!("capture: {}", e.report());
+        }
+    }
+}
+
+impl Outlet {
+    /// Whether the thread was asked to stop.
+    pub fn stopped(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Waits `duration`, waking early when asked to stop.
+    pub fn sleep(&self, duration: Duration) {
+        let until = Instant::now() + duration;
+        while !self.stopped() {
+            let Some(left) = until.checked_duration_since(Instant::now()) else {
+                return;
+            };
+            std::thread::sleep(left.min(Duration::from_millis(50)));
+        }
+    }
+
+    /// Reads `capture` until it ends or the thread is asked to stop. Each frame is shown to
+    /// `tap` (the window's display) before it goes to the worker.
+    pub fn read(
+        &self,
+        capture: &mut VideoCapture,
+        delivery: Delivery,
+        tap: &mut dyn FnMut(&Frame),
+    ) -> Result<()> {
+        // A file that does not say its rate is played at a camera's usual 30 fps.
+        let fps = Some(capture.get(videoio::CAP_PROP_FPS).unwrap_or(0.0))
+            .filter(|fps| *fps > 0.0)
+            .unwrap_or(30.0);
+        let started = Instant::now();
+        let mut index = 0u64;
+        while !self.stopped() {
+            if delivery == Delivery::Paced {
+                // Read each frame when a camera would deliver it, so that latency is measured
+                // from there and not from a frame that sat waiting for its turn.
+                let due = started + Duration::from_secs_f64(index as f64 / fps);
+                if let Some(wait) = due.checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+            }
+            let mut image = Mat::default();
+            let reading = Instant::now();
+            if !capture.read(&mut image)? || image.empty() {
+                tracing::debug!(frames = index, "source ended");
+                return Ok(());
+            }
+            let timestamp_ms = capture.get(videoio::CAP_PROP_POS_MSEC).unwrap_or(0.0);
+            self.stats.read.fetch_add(1, Ordering::Relaxed);
+            let frame = Frame {
+                index,
+                timestamp_ms,
+                decode_ms: reading.elapsed().as_secs_f64() * 1000.0,
+                captured_at: Instant::now(),
+                image,
+            };
+            index += 1;
+            tap(&frame);
+            match delivery {
+                Delivery::Every => {
+                    if !self.send_every(frame) {
+                        return Ok(());
+                    }
+                }
+                Delivery::Latest | Delivery::Paced => {
+                    send_latest(&self.tx, &self.drain, frame, &self.stats.dropped)
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Waits for the worker to take `frame`; false when stopped or the worker is gone.
+    fn send_every(&self, frame: Frame) -> bool {
+        // Wake up now and then to notice `stop` even if the worker is stuck.
+        let mut pending = frame;
+        loop {
+            match self.tx.send_timeout(pending, Duration::from_millis(100)) {
+                Ok(()) => return true,
+                Err(crossbeam_channel::SendTimeoutError::Timeout(f)) if !self.stopped() => {
+                    pending = f
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+/// Replaces an item the receiver has not taken yet with `item`, counting what was dropped. The
+/// channel never disconnects (the sender's thread holds a receiver to drain it), so shutdown
+/// goes through a stop flag.
+pub fn send_latest<T>(tx: &Sender<T>, drain: &Receiver<T>, item: T, dropped: &AtomicU64) {
+    if let Err(TrySendError::Full(item)) = tx.try_send(item) {
+        if drain.try_recv().is_ok() {
+            dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        // This thread is the only sender, so after the drain there is room.
+        if tx.try_send(item).is_err() {
+            dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Camera indexes 0..`up_to` that open, tried one after another (each try can take a while,
+/// so call this away from a window's thread).
+pub fn cameras(up_to: i32) -> Vec<i32> {
+    (0..up_to)
+        .filter(|&i| Source::Camera(i).open().is_ok())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sources_parse_by_shape() {
+        assert_eq!("0".parse::<Source>().unwrap(), Source::Camera(0));
+        assert_eq!(
+            "clip.avi".parse::<Source>().unwrap(),
+            Source::File("clip.avi".into())
+        );
+        assert_eq!(
+            "f/%04d.png".parse::<Source>().unwrap(),
+            Source::Sequence("f/%04d.png".into())
+        );
+        assert_eq!(
+            "rtsp://h/s".parse::<Source>().unwrap(),
+            Source::Url("rtsp://h/s".into())
+        );
+        assert!("  ".parse::<Source>().is_err());
+    }
+
+    fn frame(index: u64) -> Frame {
+        Frame {
+            index,
+            timestamp_ms: 0.0,
+            captured_at: Instant::now(),
+            decode_ms: 0.0,
+            image: Mat::default(),
+        }
+    }
+
+    #[test]
+    fn latest_delivery_keeps_the_newest_frame_and_counts_the_dropped() {
+        let (tx, rx) = crossbeam_channel::bounded(1);
+        let stats = CaptureStats::default();
+        for i in 0..5 {
+            send_latest(&tx, &rx, frame(i), &stats.dropped);
+        }
+        assert_eq!(rx.try_recv().unwrap().index, 4);
+        assert!(rx.try_recv().is_err());
+        assert_eq!(stats.dropped.load(Ordering::Relaxed), 4);
+    }
+}

@@ -1,0 +1,99 @@
+//! A run without a window: capture thread -> detector/encoder thread on a source, each result
+//! handed to the caller in order, and a summary of what happened.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use crate::base::error::{Error, Result};
+use crate::base::stats::{Spread, StageSamples};
+use crate::runtime::capture::{Capture, Delivery, Source};
+use crate::runtime::worker::{FrameResult, Worker};
+
+/// How a run treats its source.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunOptions {
+    /// Play a file at its own frame rate and drop frames like a camera would.
+    pub realtime: bool,
+    /// Stop after this many processed frames.
+    pub max_frames: Option<u64>,
+}
+
+/// What a run did, printed at its end.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub source: String,
+    pub frames_read: u64,
+    pub processed: u64,
+    pub dropped: u64,
+    pub faces: u64,
+    /// Faces embedded; the others were tracked faces that kept their label.
+    pub embedded: u64,
+    pub seconds: f64,
+    pub processed_fps: f64,
+    /// Per-stage time per processed frame (decode, detect, align, embed, match) and latency.
+    pub ms: BTreeMap<&'static str, Spread>,
+}
+
+/// Runs `worker` on `source`, calling `on_result` for each processed frame in order.
+pub fn run(
+    source: &Source,
+    worker: Worker,
+    options: RunOptions,
+    mut on_result: impl FnMut(&FrameResult) -> Result<()>,
+) -> Result<Summary> {
+    let capture = source.open()?;
+    let delivery = Delivery::for_source(source, options.realtime);
+    let (capture, frames) = Capture::spawn(capture, delivery)?;
+    let (results_tx, results) = crossbeam_channel::bounded::<FrameResult>(4);
+    let worker = worker.spawn(frames, results_tx, || {})?;
+
+    let started = Instant::now();
+    let mut processed = 0u64;
+    let mut faces = 0u64;
+    let mut embedded = 0u64;
+    let mut stages = StageSamples::default();
+    let mut outcome = Ok(());
+    for result in &results {
+        processed += 1;
+        faces += result.faces.len() as u64;
+        embedded += result.embedded as u64;
+        for (stage, ms) in result.timings_ms.stages() {
+            stages.add(stage, ms);
+        }
+        stages.add("latency", result.latency_ms);
+        if let Err(e) = on_result(&result) {
+            outcome = Err(e);
+            break;
+        }
+        if options.max_frames.is_some_and(|max| processed >= max) {
+            break;
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    let stats = capture.stats.clone();
+    // Stop the source first so the worker's input ends, then collect the worker's verdict.
+    drop(results);
+    let capture_result = capture.stop();
+    let worker_result = Error::joined("detect-embed", worker.thread.join());
+    outcome?;
+    worker_result?;
+    capture_result?;
+    Ok(Summary {
+        source: source.to_string(),
+        frames_read: stats.read.load(Ordering::Relaxed),
+        processed,
+        dropped: stats.dropped.load(Ordering::Relaxed),
+        faces,
+        embedded,
+        seconds,
+        processed_fps: if seconds > 0.0 {
+            processed as f64 / seconds
+        } else {
+            0.0
+        },
+        ms: stages.spreads(),
+    })
+}

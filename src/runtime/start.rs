@@ -1,0 +1,69 @@
+//! Starting up, the same way for the window, the command line and the benchmark: which source
+//! to read (the built-in demo included), and a worker with its models and gallery.
+
+use crate::base::error::Result;
+use crate::config::{Config, DEMO_SOURCE};
+use crate::demo;
+use crate::models::fetch::Progress;
+use crate::runtime::capture::Source;
+use crate::runtime::worker::Worker;
+
+/// A source ready to open, and the configuration to run it with.
+#[derive(Debug, Clone)]
+pub struct Start {
+    pub source: Source,
+    /// The configuration, pointed at the demo's own gallery when the source is the demo.
+    pub config: Config,
+    /// Why the source is not the one configured, if it is not.
+    pub notice: Option<String>,
+}
+
+/// Resolves `config.source`: "demo" is the built-in demo (prepared on first use); with
+/// `demo_if_no_camera`, a camera that does not open is replaced by the demo, with a notice
+/// that says why. Other sources are not tried here: opening them is the capture's job.
+pub fn resolve_source(
+    config: &Config,
+    demo_if_no_camera: bool,
+    progress: &dyn Progress,
+) -> Result<Start> {
+    let notice = if config.source == DEMO_SOURCE {
+        None
+    } else {
+        let source: Source = config.source.parse()?;
+        let camera_failed = match &source {
+            Source::Camera(_) if demo_if_no_camera => source.open().err(),
+            _ => None,
+        };
+        match camera_failed {
+            None => {
+                return Ok(Start {
+                    source,
+                    config: config.clone(),
+                    notice: None,
+                });
+            }
+            Some(e) => {
+                let text = format!(
+                    "{}. Showing the built-in demo instead; choose a source in Settings.",
+                    e.report()
+                );
+                tracing::warn!("{text}");
+                Some(text)
+            }
+        }
+    };
+    let demo = demo::prepare(config, progress)?;
+    Ok(Start {
+        source: Source::File(demo.clip),
+        config: Config {
+            data_dir: Some(demo.data_dir),
+            ..config.clone()
+        },
+        notice,
+    })
+}
+
+/// The worker `config` describes: models loaded (fetched first if missing), gallery read.
+pub fn worker(config: &Config, progress: &dyn Progress) -> Result<Worker> {
+    Worker::new(config.load_pipeline(progress)?, config.open_gallery()?)
+}

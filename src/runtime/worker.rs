@@ -1,0 +1,342 @@
+//! The detector/encoder thread: takes frames from the capture thread, recognises them with the
+//! pipeline and sends the results on; between frames it carries out typed [`Command`]s and keeps
+//! its copy of the gallery current. It decides what each command means for the tracked faces
+//! and the matcher, so no caller has to remember it.
+//!
+//! Only a failing frame stops it. A gallery that cannot be read for a moment (a reload after a
+//! change, or recording who was seen) is reported and tried again; recognition goes on with
+//! what it has.
+
+use std::collections::BTreeSet;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender};
+use opencv::core::Mat;
+use opencv::prelude::*;
+use serde::Serialize;
+
+use crate::base::error::{Error, Result};
+use crate::base::image::RgbaImage;
+use crate::base::stats::ms_since;
+use crate::enroll::quality::Rejection;
+use crate::enroll::{self, Enrollment, PersonReport, ReembedReport};
+use crate::gallery::{ChangeFeed, Gallery, NewFace};
+use crate::runtime::capture::Frame;
+use crate::vision::pipeline::{FaceResult, Pipeline, StageTimes};
+use crate::vision::track::Tracker;
+
+/// How often the worker records who was seen (`people list` shows it).
+const SEEN_FLUSH: Duration = Duration::from_secs(30);
+/// How soon a failed gallery reload is tried again.
+const RELOAD_RETRY: Duration = Duration::from_secs(1);
+
+/// The result of one frame.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FrameResult {
+    /// The source's own frame number.
+    pub frame: u64,
+    pub timestamp_ms: f64,
+    pub faces: Vec<FaceResult>,
+    pub timings_ms: StageTimes,
+    /// How many of the faces were embedded on this frame; the others kept their track's label.
+    pub embedded: usize,
+    /// From the capture thread reading the frame to this result.
+    pub latency_ms: f64,
+    /// When the capture thread read the frame, so a display can measure its own latency.
+    #[serde(skip)]
+    pub captured_at: Instant,
+}
+
+/// An enrollment capture as the worker judged it, with a thumbnail to show: the face if one
+/// was accepted, the whole frame otherwise (so the user sees what went wrong).
+pub struct Captured {
+    pub verdict: std::result::Result<NewFace, Rejection>,
+    pub thumbnail: RgbaImage,
+}
+
+/// What the worker can be asked to do between frames. Each answer goes to its `reply`.
+pub enum Command {
+    /// Match with this threshold from now on; faces in view are labelled afresh.
+    SetThreshold(f32),
+    /// Judge the newest frame as an enrollment capture.
+    Capture {
+        enrollment: Enrollment,
+        /// The thumbnail's longer side, in pixels.
+        thumbnail_px: i32,
+        reply: Sender<Result<Captured>>,
+    },
+    /// Save accepted captures as `name`, who is recognised from the next frame on.
+    SavePerson {
+        enrollment: Enrollment,
+        name: String,
+        faces: Vec<NewFace>,
+        reply: Sender<Result<PersonReport>>,
+    },
+    /// Embed the stored crops that lack an embedding from this pipeline's embedder; `progress`
+    /// hears (done, total) as it goes.
+    Reembed {
+        progress: Box<dyn Fn(usize, usize) + Send>,
+        reply: Sender<Result<ReembedReport>>,
+    },
+    /// Stop after the current frame.
+    Shutdown,
+}
+
+/// A worker ready to run: models loaded, gallery read.
+pub struct Worker {
+    pipeline: Pipeline,
+    gallery: Box<dyn Gallery>,
+    changes: ChangeFeed,
+    tracker: Tracker,
+    /// The newest frame processed (BGR), for enrollment captures.
+    newest: Option<Mat>,
+    seen: BTreeSet<String>,
+    flushed: Instant,
+    /// When to try again a gallery reload that failed.
+    reload_due: Option<Instant>,
+    /// Enrolled faces without an embedding from this pipeline's embedder.
+    lacking: usize,
+}
+
+/// A running worker thread.
+pub struct Running {
+    pub thread: JoinHandle<Result<()>>,
+    pub commands: Sender<Command>,
+}
+
+impl Worker {
+    /// Gives `pipeline` the gallery's faces and starts watching the gallery for changes.
+    pub fn new(mut pipeline: Pipeline, gallery: Box<dyn Gallery>) -> Result<Worker> {
+        let changes = gallery.watch()?;
+        let lacking = load_gallery(&mut pipeline, gallery.as_ref())?;
+        Ok(Worker {
+            tracker: pipeline.tracker(),
+            pipeline,
+            gallery,
+            changes,
+            newest: None,
+            seen: BTreeSet::new(),
+            flushed: Instant::now(),
+            reload_due: None,
+            lacking,
+        })
+    }
+
+    /// Enrolled faces the pipeline cannot match, for want of an embedding from its embedder.
+    pub fn lacking(&self) -> usize {
+        self.lacking
+    }
+
+    pub fn pipeline(&self) -> &Pipeline {
+        &self.pipeline
+    }
+
+    /// Runs the worker in its own thread until the frames stop coming, the receiver of results
+    /// goes away or it is told to shut down, calling `notify` after each result or answer sent.
+    pub fn spawn(
+        self,
+        frames: Receiver<Frame>,
+        results: Sender<FrameResult>,
+        notify: impl Fn() + Send + 'static,
+    ) -> Result<Running> {
+        let (commands, command_rx) = crossbeam_channel::unbounded();
+        let thread = std::thread::Builder::new()
+            .name("detect-embed".into())
+            .spawn(move || self.run(&frames, command_rx, &results, &notify))
+            .map_err(|source| Error::Spawn {
+                thread: "detect-embed",
+                source,
+            })?;
+        Ok(Running { thread, commands })
+    }
+
+    fn run(
+        mut self,
+        frames: &Receiver<Frame>,
+        mut commands: Receiver<Command>,
+        results: &Sender<FrameResult>,
+        notify: &dyn Fn(),
+    ) -> Result<()> {
+        let changes = self.changes.changes().clone();
+        let housekeeping = crossbeam_channel::tick(RELOAD_RETRY);
+        loop {
+            crossbeam_channel::select! {
+                recv(frames) -> frame => {
+                    let Ok(frame) = frame else { break };
+                    let result = self.recognize(frame)?;
+                    if results.send(result).is_err() {
+                        break;
+                    }
+                    notify();
+                }
+                recv(commands) -> command => match command {
+                    Ok(Command::Shutdown) => break,
+                    Ok(command) => {
+                        self.obey(command);
+                        notify();
+                    }
+                    // Nobody sends commands any more; only frames matter now.
+                    Err(_) => commands = crossbeam_channel::never(),
+                },
+                recv(changes) -> _ => {
+                    tracing::info!("the gallery changed; reloading it");
+                    self.reload();
+                }
+                recv(housekeeping) -> _ => self.housekeeping(),
+            }
+        }
+        self.flush_seen();
+        Ok(())
+    }
+
+    fn recognize(&mut self, frame: Frame) -> Result<FrameResult> {
+        let recognized = self
+            .pipeline
+            .process_tracked(&frame.image, &mut self.tracker)?;
+        self.seen.extend(
+            recognized
+                .faces
+                .iter()
+                .filter_map(|f| f.identity.name.clone()),
+        );
+        let result = FrameResult {
+            frame: frame.index,
+            timestamp_ms: frame.timestamp_ms,
+            faces: recognized.faces,
+            timings_ms: StageTimes {
+                decode: frame.decode_ms,
+                ..recognized.times
+            },
+            embedded: recognized.embedded,
+            latency_ms: ms_since(frame.captured_at),
+            captured_at: frame.captured_at,
+        };
+        self.newest = Some(frame.image);
+        Ok(result)
+    }
+
+    /// Carries out a command and answers it. A receiver that went away (a window closed
+    /// mid-capture) only means nobody waits for the answer.
+    fn obey(&mut self, command: Command) {
+        match command {
+            Command::SetThreshold(threshold) => {
+                self.pipeline.set_threshold(threshold);
+                self.tracker.invalidate();
+            }
+            Command::Capture {
+                enrollment,
+                thumbnail_px,
+                reply,
+            } => {
+                let _ = reply.send(self.capture(&enrollment, thumbnail_px));
+            }
+            Command::SavePerson {
+                enrollment,
+                name,
+                faces,
+                reply,
+            } => {
+                let embedder = self.pipeline.embedder_id();
+                let outcome = enrollment.add(self.gallery.as_mut(), &embedder, &name, &faces);
+                if outcome.is_ok() {
+                    self.reload();
+                }
+                let _ = reply.send(outcome);
+            }
+            Command::Reembed { progress, reply } => {
+                let outcome =
+                    enroll::reembed(&mut self.pipeline, self.gallery.as_mut(), &*progress);
+                if outcome.is_ok() {
+                    self.reload();
+                }
+                let _ = reply.send(outcome);
+            }
+            Command::Shutdown => {}
+        }
+    }
+
+    fn capture(&mut self, enrollment: &Enrollment, thumbnail_px: i32) -> Result<Captured> {
+        let frame = self
+            .newest
+            .as_ref()
+            .ok_or_else(|| Error::InvalidInput("no frame has arrived yet".into()))?;
+        let faces = self.pipeline.detect(frame)?;
+        let verdict = enrollment.judge(
+            &mut self.pipeline,
+            frame,
+            &faces,
+            "window capture".into(),
+            None,
+        )?;
+        let face = verdict
+            .as_ref()
+            .ok()
+            .and(faces.first())
+            .and_then(|face| face.bbox.within(frame.cols(), frame.rows()));
+        let thumbnail = match face {
+            Some(face) => {
+                RgbaImage::thumbnail(&Mat::roi(frame, face.to_rect())?.try_clone()?, thumbnail_px)?
+            }
+            None => RgbaImage::thumbnail(frame, thumbnail_px)?,
+        };
+        Ok(Captured { verdict, thumbnail })
+    }
+
+    /// Matches against the gallery as it is now, and labels faces in view afresh. On failure
+    /// the old faces stay in use and the reload is tried again shortly.
+    fn reload(&mut self) {
+        match load_gallery(&mut self.pipeline, self.gallery.as_ref()) {
+            Ok(lacking) => {
+                self.lacking = lacking;
+                self.reload_due = None;
+                self.tracker.invalidate();
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "cannot reload the gallery, still recognising the people loaded before; retrying: {}",
+                    e.report()
+                );
+                self.reload_due = Some(Instant::now() + RELOAD_RETRY);
+            }
+        }
+    }
+
+    fn housekeeping(&mut self) {
+        if self.reload_due.is_some_and(|due| Instant::now() >= due) {
+            self.reload();
+        }
+        if self.flushed.elapsed() >= SEEN_FLUSH {
+            self.flush_seen();
+        }
+    }
+
+    /// Records who was seen. On failure the names are kept for the next try.
+    fn flush_seen(&mut self) {
+        self.flushed = Instant::now();
+        if self.seen.is_empty() {
+            return;
+        }
+        let names: Vec<String> = self.seen.iter().cloned().collect();
+        match self.gallery.mark_seen(&names) {
+            Ok(()) => self.seen.clear(),
+            Err(e) => tracing::warn!(
+                "cannot record who was seen; recognition goes on and it is tried again: {}",
+                e.report()
+            ),
+        }
+    }
+}
+
+/// Gives `pipeline` the gallery's faces from its embedder; returns how many faces it lacks.
+fn load_gallery(pipeline: &mut Pipeline, gallery: &dyn Gallery) -> Result<usize> {
+    let id = pipeline.embedder_id();
+    let lacking = gallery.count_without(&id)?;
+    if lacking > 0 {
+        tracing::warn!(
+            "{lacking} enrolled face(s) have no embedding from {id} and are not matched; run `whoisit gallery reembed`"
+        );
+    }
+    pipeline.set_enrolled(gallery.embeddings(&id)?);
+    Ok(lacking)
+}

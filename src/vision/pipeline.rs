@@ -1,0 +1,299 @@
+//! One frame's way through the stages: detect, align, embed, match, and on a live source follow
+//! faces between frames so that a face in view is embedded only now and then.
+
+use std::time::Instant;
+
+use opencv::core::Mat;
+use serde::Serialize;
+
+use crate::base::error::Result;
+use crate::base::identity::{EmbedderId, EmbedderKind, Embedding, Enrolled};
+use crate::base::stats::ms_since;
+use crate::models::ModelPaths;
+use crate::vision::detect::{Detection, Detector, DetectorConfig};
+use crate::vision::embed::{Embedder, FrameImage};
+use crate::vision::matcher::{Identity, Matcher};
+use crate::vision::photo;
+use crate::vision::track::{Tracker, TrackingConfig};
+
+/// What a pipeline is built from, besides its model files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PipelineConfig {
+    pub embedder: EmbedderKind,
+    pub detector: DetectorConfig,
+    /// Largest embedding distance still taken as the same person.
+    pub threshold: f32,
+    pub tracking: TrackingConfig,
+}
+
+/// Milliseconds spent in each stage on one frame (all faces together).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct StageTimes {
+    /// Reading the frame from the source, in the capture thread.
+    pub decode: f64,
+    pub detect: f64,
+    pub align: f64,
+    pub embed: f64,
+    #[serde(rename = "match")]
+    pub matching: f64,
+}
+
+impl StageTimes {
+    /// Each stage with the name reports use for it.
+    pub fn stages(&self) -> [(&'static str, f64); 5] {
+        [
+            ("decode", self.decode),
+            ("detect", self.detect),
+            ("align", self.align),
+            ("embed", self.embed),
+            ("match", self.matching),
+        ]
+    }
+}
+
+/// One recognised face.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaceResult {
+    #[serde(flatten)]
+    pub detection: Detection,
+    /// The track this face belongs to across frames (live runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub track: Option<u64>,
+    /// The person's name, or "unknown".
+    pub label: String,
+    #[serde(flatten)]
+    pub identity: Identity,
+}
+
+impl FaceResult {
+    fn new(detection: Detection, track: Option<u64>, identity: Identity) -> FaceResult {
+        FaceResult {
+            detection,
+            track,
+            label: identity.label().to_owned(),
+            identity,
+        }
+    }
+}
+
+/// Embeddings of some faces of a frame, and what aligning and embedding them cost.
+#[derive(Debug, Clone, Default)]
+pub struct Embedded {
+    pub embeddings: Vec<Embedding>,
+    pub align_ms: f64,
+    pub embed_ms: f64,
+}
+
+/// Every face of a frame with its embedding, in the same order.
+#[derive(Debug, Clone)]
+pub struct FrameFaces {
+    pub faces: Vec<Detection>,
+    pub embeddings: Vec<Embedding>,
+    pub times: StageTimes,
+}
+
+/// The faces of a still photo and the image they were found in (the photo, or the photo with
+/// a margin around it).
+pub struct PhotoFaces {
+    pub image: Mat,
+    pub faces: Vec<Detection>,
+}
+
+/// A frame's recognised faces.
+#[derive(Debug, Clone)]
+pub struct Recognized {
+    pub faces: Vec<FaceResult>,
+    pub times: StageTimes,
+    /// How many faces were embedded; the others kept their track's label.
+    pub embedded: usize,
+}
+
+/// Detector, embedder and matcher, loaded once and used frame after frame.
+pub struct Pipeline {
+    detector: Detector,
+    embedder: Embedder,
+    matcher: Matcher,
+    threshold: f32,
+    tracking: TrackingConfig,
+}
+
+impl Pipeline {
+    /// Builds a pipeline from model files already checked (or, in tests, made on purpose). It
+    /// knows nobody until [`Pipeline::set_enrolled`] gives it the gallery's faces.
+    pub fn load(config: &PipelineConfig, paths: &ModelPaths) -> Result<Pipeline> {
+        Ok(Pipeline {
+            detector: Detector::load(&paths.ssd_prototxt, &paths.ssd_weights, &config.detector)?,
+            embedder: Embedder::load(config.embedder, paths)?,
+            matcher: Matcher::new(config.threshold, Vec::<Enrolled>::new()),
+            threshold: config.threshold,
+            tracking: config.tracking.clone(),
+        })
+    }
+
+    /// Matches against these enrolled faces (all from this pipeline's embedder) from now on.
+    pub fn set_enrolled(&mut self, enrolled: Vec<Enrolled>) {
+        self.matcher = Matcher::new(self.threshold, enrolled);
+        tracing::info!(
+            people = self.matcher.people(),
+            faces = self.matcher.len(),
+            embedder = %self.embedder.id(),
+            "gallery loaded"
+        );
+    }
+
+    /// Matches with a new threshold from now on.
+    pub fn set_threshold(&mut self, threshold: f32) {
+        self.threshold = threshold;
+        self.matcher.set_threshold(threshold);
+    }
+
+    pub fn embedder_id(&self) -> EmbedderId {
+        self.embedder.id()
+    }
+
+    /// The aligner and embedder, for callers that look inside a stage.
+    pub fn embedder(&self) -> &Embedder {
+        &self.embedder
+    }
+
+    /// A tracker configured for this pipeline, for a live source.
+    pub fn tracker(&self) -> Tracker {
+        Tracker::new(self.tracking.clone())
+    }
+
+    /// Faces of a BGR image, most confident first.
+    pub fn detect(&mut self, bgr: &Mat) -> Result<Vec<Detection>> {
+        self.detector.detect(bgr)
+    }
+
+    /// The faces of a still photo. A tight face crop (LFW style) is looked at again with a
+    /// margin around it, which the SSD needs to see the face.
+    pub fn detect_photo(&mut self, image: Mat) -> Result<PhotoFaces> {
+        let faces = self.detect(&image)?;
+        if !photo::is_tight_crop(&image, &faces) {
+            return Ok(PhotoFaces { image, faces });
+        }
+        let padded = photo::pad_for_detection(&image)?;
+        let faces = self.detect(&padded)?;
+        Ok(PhotoFaces {
+            image: padded,
+            faces,
+        })
+    }
+
+    /// Aligns and embeds the given faces of a BGR image.
+    pub fn embed(&mut self, bgr: &Mat, faces: &[Detection]) -> Result<Embedded> {
+        if faces.is_empty() {
+            return Ok(Embedded::default());
+        }
+        let mut frame = FrameImage::new(bgr);
+        let start = Instant::now();
+        let aligned = self.embedder.align(&mut frame, faces)?;
+        let align_ms = ms_since(start);
+        let start = Instant::now();
+        let embeddings = self.embedder.embed(&mut frame, &aligned)?;
+        Ok(Embedded {
+            embeddings,
+            align_ms,
+            embed_ms: ms_since(start),
+        })
+    }
+
+    /// The embedding of one face of a BGR image.
+    pub fn embed_one(&mut self, bgr: &Mat, face: &Detection) -> Result<Option<Embedding>> {
+        Ok(self
+            .embed(bgr, std::slice::from_ref(face))?
+            .embeddings
+            .pop())
+    }
+
+    /// Detects and embeds every face of a BGR image.
+    pub fn embed_faces(&mut self, bgr: &Mat) -> Result<FrameFaces> {
+        let start = Instant::now();
+        let faces = self.detect(bgr)?;
+        let detect = ms_since(start);
+        let embedded = self.embed(bgr, &faces)?;
+        Ok(FrameFaces {
+            faces,
+            embeddings: embedded.embeddings,
+            times: StageTimes {
+                detect,
+                align: embedded.align_ms,
+                embed: embedded.embed_ms,
+                ..StageTimes::default()
+            },
+        })
+    }
+
+    /// Recognises every face of a BGR frame.
+    pub fn process(&mut self, bgr: &Mat) -> Result<Recognized> {
+        let FrameFaces {
+            faces,
+            embeddings,
+            mut times,
+        } = self.embed_faces(bgr)?;
+        let start = Instant::now();
+        let faces: Vec<FaceResult> = faces
+            .into_iter()
+            .zip(&embeddings)
+            .map(|(detection, embedding)| {
+                FaceResult::new(detection, None, self.matcher.identify(embedding))
+            })
+            .collect();
+        times.matching = ms_since(start);
+        Ok(Recognized {
+            embedded: faces.len(),
+            faces,
+            times,
+        })
+    }
+
+    /// Recognises every face of a frame of a live run: faces that `tracker` follows keep their
+    /// label and are embedded again only when the tracker asks.
+    pub fn process_tracked(&mut self, bgr: &Mat, tracker: &mut Tracker) -> Result<Recognized> {
+        let start = Instant::now();
+        let faces = self.detect(bgr)?;
+        let detect = ms_since(start);
+        let assignments = tracker.update(&faces);
+        let to_embed: Vec<Detection> = faces
+            .iter()
+            .zip(&assignments)
+            .filter(|(_, a)| a.embed)
+            .map(|(face, _)| *face)
+            .collect();
+        let embedded = self.embed(bgr, &to_embed)?;
+        let start = Instant::now();
+        let fresh = assignments
+            .iter()
+            .filter(|a| a.embed)
+            .zip(&to_embed)
+            .zip(&embedded.embeddings);
+        for ((assignment, face), embedding) in fresh {
+            tracker.record(
+                assignment.track,
+                &face.bbox,
+                self.matcher.identify(embedding),
+            );
+        }
+        let results = faces
+            .into_iter()
+            .zip(&assignments)
+            .map(|(face, a)| {
+                // Only if the embedder gave fewer vectors than faces: show the face, as unknown.
+                let identity = tracker.identity(a.track).unwrap_or_else(Identity::unknown);
+                FaceResult::new(face, Some(a.track), identity)
+            })
+            .collect();
+        Ok(Recognized {
+            faces: results,
+            times: StageTimes {
+                decode: 0.0,
+                detect,
+                align: embedded.align_ms,
+                embed: embedded.embed_ms,
+                matching: ms_since(start),
+            },
+            embedded: embedded.embeddings.len(),
+        })
+    }
+}
