@@ -4,6 +4,7 @@
 //!
 //!     cargo bench --bench gallery            # 100,000 faces
 //!     cargo bench --bench gallery -- 10000   # another size
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot set up has nothing to report
 
 use std::time::Instant;
 

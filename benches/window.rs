@@ -7,6 +7,7 @@
 //!     cargo bench --bench window -- 600     # 10 minutes, to see memory stay flat
 //!
 //! Needs `xvfb-run` (scripts/setup.sh installs it) and the models (`whoisit models fetch`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark that cannot set up has nothing to report
 
 use std::process::Command;
 

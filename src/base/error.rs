@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 /// A source error of another library (SQLite, PostgreSQL, ...) kept for the cause chain without
 /// making its type part of whoisit's API.
-pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+pub(crate) type Cause = Box<dyn std::error::Error + Send + Sync>;
 
 /// Everything the library can fail with.
 #[derive(Debug, thiserror::Error)]

@@ -11,14 +11,16 @@ use crate::config::Config;
 use crate::config::settings::Settings;
 use crate::measure::bench::{self, BenchOptions, BenchReport};
 use crate::measure::eval::{self, Calibration, EvalOptions, Evaluation, FewFaces, Strangers};
-use crate::measure::metrics::{self, AtThreshold, Distances, RocPoint, Verification};
+use crate::measure::metrics::{
+    self, AtThreshold, Distances, Identification, RocPoint, Verification,
+};
 use crate::measure::plot::{self, Marker};
 
 use super::progress::{Bar, CountBar};
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("data").required(true).args(["dataset", "sample"]))]
-pub struct EvalArgs {
+pub(super) struct EvalArgs {
     /// A folder of people: DIR/<person>/<photo>, one folder per person.
     #[arg(long, value_name = "DIR")]
     dataset: Option<PathBuf>,
@@ -44,7 +46,7 @@ pub struct EvalArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CalibrateArgs {
+pub(super) struct CalibrateArgs {
     /// The false-accept rate to aim for: the share of other people's faces a threshold may let
     /// through as someone enrolled.
     #[arg(long, default_value_t = 0.001, value_name = "RATE")]
@@ -59,7 +61,7 @@ pub struct CalibrateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct BenchArgs {
+pub(super) struct BenchArgs {
     /// The clip: video file, image pattern, camera index, URL, or "demo" (the built-in clip).
     #[arg(long, short)]
     source: String,
@@ -88,7 +90,7 @@ struct Unavailable {
     error: String,
 }
 
-pub fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
+pub(super) fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
     let dataset = match &args.dataset {
         Some(dir) => dir.clone(),
         None => eval::sample_dataset(config, &Bar::default())
@@ -184,7 +186,7 @@ fn evaluate_with(
     let bar = CountBar::new();
     let embedded =
         eval::embed_dataset(&mut pipeline, &config.enrollment, dataset, |done, total| {
-            bar.show(done, total)
+            bar.show(done, total);
         })?;
     Ok(eval::evaluate(&embedded, options)?)
 }
@@ -225,43 +227,53 @@ fn print_evaluations(evaluations: &[Evaluation]) {
         first.rounds,
         first.threshold
     );
-    let each = |f: &dyn Fn(&Evaluation) -> String| evaluations.iter().map(f).collect::<Vec<_>>();
-    let verification = |f: &dyn Fn(&Verification) -> String| {
-        each(&|e| e.verification.as_ref().map_or_else(|| "-".into(), f))
-    };
-    let at = |f: &dyn Fn(&AtThreshold) -> String| verification(&|v| f(&v.at_threshold));
-    row("", each(&|e| e.embedder.to_string()));
+    row("", each(evaluations, &|e| e.embedder.to_string()));
     row(
         "photos embedded (undetected)",
-        each(&|e| format!("{} ({})", e.embedded, e.undetected.len())),
+        each(evaluations, &|e| {
+            format!("{} ({})", e.embedded, e.undetected.len())
+        }),
     );
+    print_identification(evaluations);
+    print_verification(evaluations, first.threshold);
+    for e in evaluations {
+        print_details(e);
+    }
+}
+
+/// One cell per embedder.
+fn each(evaluations: &[Evaluation], f: &dyn Fn(&Evaluation) -> String) -> Vec<String> {
+    evaluations.iter().map(f).collect()
+}
+
+fn print_identification(evaluations: &[Evaluation]) {
+    let id = |f: &dyn Fn(&Identification) -> String| each(evaluations, &|e| f(&e.identification));
     println!("identification");
     row(
         "  enrolled people recognised",
-        each(&|e| share(e.identification.correct, e.identification.enrolled_probes)),
+        id(&|i| share(i.correct, i.enrolled_probes)),
     );
     row(
         "  taken for someone else",
-        each(&|e| {
-            share(
-                e.identification.wrong_person,
-                e.identification.enrolled_probes,
-            )
-        }),
+        id(&|i| share(i.wrong_person, i.enrolled_probes)),
     );
     row(
         "  said unknown",
-        each(&|e| share(e.identification.rejected, e.identification.enrolled_probes)),
+        id(&|i| share(i.rejected, i.enrolled_probes)),
     );
     row(
         "  strangers rejected as unknown",
-        each(&|e| {
-            share(
-                e.identification.strangers_rejected,
-                e.identification.stranger_probes,
-            )
-        }),
+        id(&|i| share(i.strangers_rejected, i.stranger_probes)),
     );
+}
+
+fn print_verification(evaluations: &[Evaluation], threshold: f64) {
+    let verification = |f: &dyn Fn(&Verification) -> String| {
+        each(evaluations, &|e| {
+            e.verification.as_ref().map_or_else(|| "-".into(), f)
+        })
+    };
+    let at = |f: &dyn Fn(&AtThreshold) -> String| verification(&|v| f(&v.at_threshold));
     println!("verification, all pairs");
     row(
         "  pairs: genuine / impostor",
@@ -293,7 +305,7 @@ fn print_evaluations(evaluations: &[Evaluation]) {
             }),
         );
     }
-    println!("at the threshold {:.2}", first.threshold);
+    println!("at the threshold {threshold:.2}");
     row(
         "  FAR / FRR",
         at(&|t| format!("{} / {}", percent(Some(t.far)), percent(Some(t.frr)))),
@@ -307,34 +319,36 @@ fn print_evaluations(evaluations: &[Evaluation]) {
         "  specificity / F1",
         at(&|t| format!("{} / {}", percent(Some(t.specificity)), percent(t.f1))),
     );
-    for e in evaluations {
-        let mistakes = e.identification.mistakes();
-        if !mistakes.is_empty() {
-            println!("\n{}: who was taken for whom (all rounds)", e.embedder);
-            for (truth, answer, n) in mistakes.iter().take(15) {
-                println!("  {n:>4} x  {truth} -> {answer}");
-            }
+}
+
+/// Who was taken for whom, what was not detected, and the warnings, of one embedder.
+fn print_details(e: &Evaluation) {
+    let mistakes = e.identification.mistakes();
+    if !mistakes.is_empty() {
+        println!("\n{}: who was taken for whom (all rounds)", e.embedder);
+        for m in mistakes.iter().take(15) {
+            println!("  {:>4} x  {} -> {}", m.count, m.truth, m.answer);
         }
-        if !e.undetected.is_empty() {
-            println!("\n{}: photos without a usable face", e.embedder);
-            for u in &e.undetected {
-                println!("  {}: {}", u.photo.display(), u.reason);
-            }
+    }
+    if !e.undetected.is_empty() {
+        println!("\n{}: photos without a usable face", e.embedder);
+        for u in &e.undetected {
+            println!("  {}: {}", u.photo.display(), u.reason);
         }
-        if !e.several_faces.is_empty() {
-            println!(
-                "\n{}: {} photo(s) show several faces; the largest was used",
-                e.embedder,
-                e.several_faces.len()
-            );
-        }
-        for warning in &e.warnings {
-            println!("warning: {warning}");
-        }
+    }
+    if !e.several_faces.is_empty() {
+        println!(
+            "\n{}: {} photo(s) show several faces; the largest was used",
+            e.embedder,
+            e.several_faces.len()
+        );
+    }
+    for warning in &e.warnings {
+        println!("warning: {warning}");
     }
 }
 
-pub fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()> {
+pub(super) fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()> {
     if !(args.far > 0.0 && args.far < 1.0) {
         bail!(
             "--far must be a rate between 0 and 1, such as 0.001, not {}",
@@ -372,6 +386,41 @@ pub fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()> {
             "calibration needs at least two people and a person with two faces or more: enroll more people and captures"
         );
     };
+    print_calibration(&c, current, suggested, threshold, args.far);
+    if let Some(path) = &args.plot {
+        plot::distances(
+            path,
+            &format!("{embedder}: your gallery, leave-one-out"),
+            &c.distances,
+            &[
+                Marker {
+                    label: "current",
+                    at: c.current_threshold,
+                },
+                Marker {
+                    label: "suggested",
+                    at: threshold,
+                },
+            ],
+        )?;
+        println!("plot: {}", path.display());
+    }
+    if args.apply {
+        apply_threshold(&data_dir, &c, threshold)?;
+    } else {
+        println!("run again with --apply to use {threshold:.3} from now on");
+    }
+    Ok(())
+}
+
+/// The distances, both thresholds and what they would do.
+fn print_calibration(
+    c: &Calibration,
+    current: &Verification,
+    suggested: &Verification,
+    threshold: f64,
+    far: f64,
+) {
     println!(
         "genuine (leave-one-out, nearest own face): {} distances, median {:.3}",
         current.genuine_pairs, current.genuine_median
@@ -401,36 +450,12 @@ pub fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()> {
     describe("current threshold", &current.at_threshold);
     describe("suggested threshold", &suggested.at_threshold);
     let finest = 1.0 / current.impostor_pairs as f64;
-    if finest > args.far {
+    if finest > far {
         println!(
             "note: {} impostor distances cannot measure a FAR of {} (the finest step is {finest:.1e}); the suggestion keeps every measured impostor out, halfway to the nearest one. More people give a firmer figure.",
-            current.impostor_pairs, args.far
+            current.impostor_pairs, far
         );
     }
-    if let Some(path) = &args.plot {
-        plot::distances(
-            path,
-            &format!("{embedder}: your gallery, leave-one-out"),
-            &c.distances,
-            &[
-                Marker {
-                    label: "current",
-                    at: c.current_threshold,
-                },
-                Marker {
-                    label: "suggested",
-                    at: threshold,
-                },
-            ],
-        )?;
-        println!("plot: {}", path.display());
-    }
-    if args.apply {
-        apply_threshold(&data_dir, &c, threshold)?;
-    } else {
-        println!("run again with --apply to use {threshold:.3} from now on");
-    }
-    Ok(())
 }
 
 fn apply_threshold(data_dir: &Path, c: &Calibration, threshold: f64) -> Result<()> {
@@ -490,7 +515,7 @@ fn text_histogram(d: &Distances, marks: &[f64]) -> String {
     out
 }
 
-pub fn bench_cmd(config: &Config, args: &BenchArgs) -> Result<()> {
+pub(super) fn bench_cmd(config: &Config, args: &BenchArgs) -> Result<()> {
     if !(args.seconds.is_finite() && args.seconds > 0.0) {
         bail!("--seconds must be a positive number, not {}", args.seconds);
     }

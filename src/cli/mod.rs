@@ -28,7 +28,7 @@ use self::run::WindowArgs;
 /// press Enter, then space to capture), People, Settings.
 #[derive(Debug, Parser)]
 #[command(name = "whoisit", version, propagate_version = true, after_help = EXAMPLES)]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
     #[command(flatten)]
@@ -135,7 +135,7 @@ pub fn main() -> Result<()> {
         Some(Command::Enroll(args)) => people::enroll_cmd(&config, args),
         Some(Command::People(cmd)) => people::people_cmd(&config, cmd),
         Some(Command::Gallery(cmd)) => people::gallery_cmd(&config, cmd),
-        Some(Command::Models(cmd)) => models::models_cmd(&config, cmd),
+        Some(Command::Models(cmd)) => models::models_cmd(&config, &cmd),
         Some(Command::Demo(args)) => run::demo_cmd(&config, &args),
         Some(Command::Eval(args)) => measure::eval_cmd(&config, &args),
         Some(Command::Calibrate(args)) => measure::calibrate_cmd(&config, &args),

@@ -21,11 +21,11 @@ pub(super) enum ModelsCommand {
     List,
 }
 
-pub(super) fn models_cmd(config: &Config, cmd: ModelsCommand) -> Result<()> {
+pub(super) fn models_cmd(config: &Config, cmd: &ModelsCommand) -> Result<()> {
     let dir = config.model_dir()?;
     match cmd {
         ModelsCommand::Fetch { all } => {
-            let wanted = if all {
+            let wanted = if *all {
                 models::manifest()?
             } else {
                 models::required(config.embedder)?

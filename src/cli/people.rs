@@ -50,7 +50,7 @@ pub(super) enum PeopleCommand {
 #[derive(Debug, Subcommand)]
 pub(super) enum GalleryCommand {
     /// Write every person, face, embedding and image to a portable JSON file (format:
-    /// "whoisit-gallery" version 1, see src/gallery.rs `ExportFile`).
+    /// "whoisit-gallery" version 1, see src/gallery/export.rs `ExportFile`).
     Export {
         #[arg(value_name = "FILE")]
         file: PathBuf,
@@ -132,10 +132,7 @@ pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
                 "NAME", "FACES", "LAST SEEN", "ENROLLED"
             );
             for p in &people {
-                let last_seen = p
-                    .last_seen
-                    .map(format_time)
-                    .unwrap_or_else(|| "never".into());
+                let last_seen = p.last_seen.map_or_else(|| "never".into(), format_time);
                 println!(
                     "{:<30} {:>5}  {:<20} {:<20}",
                     p.name,
@@ -213,7 +210,7 @@ pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
             let mut gallery = open()?;
             let bar = CountBar::new();
             let report = enroll::reembed(&mut pipeline, gallery.as_mut(), &|done, total| {
-                bar.show(done, total)
+                bar.show(done, total);
             })?;
             drop(bar);
             println!(

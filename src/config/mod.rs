@@ -25,11 +25,8 @@ use crate::vision::track::TrackingConfig;
 use self::settings::Settings;
 use self::window::{Chord, WindowConfig};
 
-/// The documented defaults, compiled into the binary so that it runs from anywhere.
-pub const DEFAULT_RON: &str = include_str!("../../config/default.ron");
-
 /// The source name that stands for the built-in demo clip.
-pub const DEMO_SOURCE: &str = "demo";
+pub(crate) const DEMO_SOURCE: &str = "demo";
 
 /// The whole configuration. Missing fields in a user file take the defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,7 +65,7 @@ impl Default for Config {
 
 /// What the command line can set over the config files.
 #[derive(Debug, Clone, Default)]
-pub struct Overrides {
+pub(crate) struct Overrides {
     /// A config file to use instead of the user's.
     pub config_file: Option<PathBuf>,
     pub model_dir: Option<PathBuf>,
@@ -79,7 +76,7 @@ pub struct Overrides {
 
 /// Why a threshold cannot be used ("must be ..."), or `None` if it can: the one rule for the
 /// config file, the settings file and the command line, which each say where it came from.
-pub fn threshold_problem(threshold: f32) -> Option<String> {
+pub(crate) fn threshold_problem(threshold: f32) -> Option<String> {
     (!(threshold.is_finite() && threshold > 0.0))
         .then(|| format!("must be a positive number, not {threshold}"))
 }
@@ -90,7 +87,7 @@ fn project_dirs() -> Option<directories::ProjectDirs> {
 
 impl Config {
     /// The configuration a run uses: the files, then the saved settings, then `overrides`.
-    pub fn resolve(overrides: &Overrides) -> Result<Config> {
+    pub(crate) fn resolve(overrides: &Overrides) -> Result<Config> {
         let mut config = Config::load(overrides.config_file.as_deref())?;
         if let Some(dir) = &overrides.model_dir {
             config.model_dir = Some(dir.clone());
@@ -137,7 +134,7 @@ impl Config {
     }
 
     /// The user's config file (`~/.config/whoisit/config.ron` on Linux).
-    pub fn user_file() -> Option<PathBuf> {
+    pub(crate) fn user_file() -> Option<PathBuf> {
         project_dirs().map(|d| d.config_dir().join("config.ron"))
     }
 
@@ -203,12 +200,12 @@ impl Config {
     }
 
     /// The gallery this configuration names.
-    pub fn open_gallery(&self) -> Result<Box<dyn Gallery>> {
+    pub(crate) fn open_gallery(&self) -> Result<Box<dyn Gallery>> {
         Ok(Box::new(SqliteGallery::open(&self.data_dir()?)?))
     }
 
     /// What the pipeline is built from.
-    pub fn pipeline_config(&self) -> PipelineConfig {
+    pub(crate) fn pipeline_config(&self) -> PipelineConfig {
         PipelineConfig {
             embedder: self.embedder,
             detector: self.detector.clone(),
@@ -245,6 +242,9 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The documented defaults, which must be what `Config::default()` says.
+    const DEFAULT_RON: &str = include_str!("../../config/default.ron");
 
     #[test]
     fn default_ron_documents_exactly_the_defaults() {

@@ -15,7 +15,7 @@ use self::synth::{Actor, ClipSpec};
 
 const PHOTOS_RON: &str = include_str!("../../assets/demo-photos.ron");
 /// The enrolled person of the demo.
-pub const KNOWN: &str = "Barack Obama";
+pub(crate) const KNOWN: &str = "Barack Obama";
 
 /// Everything a demo run needs, prepared under the cache dir.
 pub struct Demo {
@@ -58,7 +58,7 @@ pub fn prepare(config: &Config, progress: &dyn Progress) -> Result<Demo> {
 }
 
 /// Downloads the demo photos into `dir` and returns it.
-pub fn fetch_photos(dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
+pub(crate) fn fetch_photos(dir: &Path, progress: &dyn Progress) -> Result<PathBuf> {
     let artifacts = fetch::parse_manifest(PHOTOS_RON, Path::new("assets/demo-photos.ron"))?;
     let mut fetcher = Fetcher::new(progress)?;
     for artifact in &artifacts {

@@ -34,7 +34,7 @@ pub struct ClipSpec {
 
 impl ClipSpec {
     /// Frame `index` of the clip, BGR.
-    pub fn render(&self, index: u32) -> Result<Mat> {
+    pub(crate) fn render(&self, index: u32) -> Result<Mat> {
         let mut frame = Mat::new_rows_cols_with_default(
             self.height,
             self.width,

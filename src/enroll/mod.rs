@@ -68,34 +68,30 @@ impl Enrollment {
         pipeline: &mut Pipeline,
         path: &Path,
     ) -> Result<std::result::Result<NewFace, Rejection>> {
-        let (image, sha256) = photo::read(path)?;
-        let found = pipeline.detect_photo(image)?;
+        let photo = photo::read(path)?;
+        let found = pipeline.detect_photo(photo.image)?;
         self.judge(
             pipeline,
             &found.image,
             &found.faces,
             path.display().to_string(),
-            Some(sha256),
+            Some(photo.sha256),
         )
     }
 
-    /// Judges and embeds each photo. Returns the accepted faces, and for every other photo a
-    /// message naming it and why it failed.
-    pub fn photos(
-        &self,
-        pipeline: &mut Pipeline,
-        paths: &[PathBuf],
-    ) -> (Vec<NewFace>, Vec<String>) {
-        let mut faces = Vec::new();
-        let mut failures = Vec::new();
+    /// Judges and embeds each photo.
+    pub fn photos(&self, pipeline: &mut Pipeline, paths: &[PathBuf]) -> Judged {
+        let mut judged = Judged::default();
         for path in paths {
             match self.photo(pipeline, path) {
-                Ok(Ok(face)) => faces.push(face),
-                Ok(Err(rejection)) => failures.push(format!("{}: {rejection}", path.display())),
-                Err(e) => failures.push(e.to_string()),
+                Ok(Ok(face)) => judged.faces.push(face),
+                Ok(Err(rejection)) => judged
+                    .failures
+                    .push(format!("{}: {rejection}", path.display())),
+                Err(e) => judged.failures.push(e.report()),
             }
         }
-        (faces, failures)
+        judged
     }
 
     /// Saves accepted faces of `name` (e.g. captures from the window), warning about faces
@@ -156,6 +152,15 @@ impl Enrollment {
     }
 }
 
+/// Photos judged for enrollment.
+#[derive(Debug, Default)]
+pub struct Judged {
+    /// The accepted faces, embedded.
+    pub faces: Vec<NewFace>,
+    /// For every other photo, a message naming it and why it failed.
+    pub failures: Vec<String>,
+}
+
 /// What enrolling one person did.
 #[derive(Debug, Default)]
 pub struct PersonReport {
@@ -180,7 +185,7 @@ pub fn person(
             "give at least one photo to enroll".into(),
         ));
     }
-    let (faces, failures) = enrollment.photos(pipeline, photos);
+    let Judged { faces, failures } = enrollment.photos(pipeline, photos);
     if !failures.is_empty() {
         return Err(Error::InvalidInput(format!(
             "nothing was enrolled; these photos failed:\n  - {}",
@@ -213,7 +218,7 @@ pub fn dataset(
 ) -> Result<DatasetReport> {
     let mut report = DatasetReport::default();
     for DatasetPerson { name, photos } in dataset_people(dir)? {
-        let (faces, failures) = enrollment.photos(pipeline, &photos);
+        let Judged { faces, failures } = enrollment.photos(pipeline, &photos);
         report.skipped.extend(failures);
         if faces.is_empty() {
             continue;

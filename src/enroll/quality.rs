@@ -148,7 +148,7 @@ pub fn sharpness(image: &Mat, face: FaceBox) -> Result<f32> {
 
 /// The face with a margin, as PNG: what the gallery keeps to re-embed later. Not an aligned
 /// chip, because each embedder aligns in its own way from the face's landmarks.
-pub fn face_crop_png(image: &Mat, face: &Detection) -> Result<Vec<u8>> {
+pub(crate) fn face_crop_png(image: &Mat, face: &Detection) -> Result<Vec<u8>> {
     let b = face.bbox;
     let (mx, my) = (
         (b.width as f32 * CROP_MARGIN) as i32,

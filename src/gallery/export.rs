@@ -9,9 +9,9 @@ use crate::base::identity::{DIM, EmbedderId};
 use crate::gallery::model::validate_name;
 
 /// The `format` field of an export file.
-pub const EXPORT_FORMAT: &str = "whoisit-gallery";
+pub(crate) const EXPORT_FORMAT: &str = "whoisit-gallery";
 /// The export format's version.
-pub const EXPORT_VERSION: u32 = 1;
+pub(crate) const EXPORT_VERSION: u32 = 1;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ExportFile {
@@ -63,7 +63,7 @@ impl ExportFile {
 
     /// Refuses a file this version cannot import, before anything is written: another format,
     /// a newer version, a bad name, a vector of the wrong length.
-    pub fn validate(&self) -> Result<()> {
+    pub(crate) fn validate(&self) -> Result<()> {
         if self.format != EXPORT_FORMAT || self.version > EXPORT_VERSION {
             return Err(Error::InvalidInput(format!(
                 "not a whoisit gallery export this version reads (format {:?} version {}, expected {EXPORT_FORMAT:?} version {EXPORT_VERSION})",
@@ -103,7 +103,7 @@ impl ExportFace {
     }
 
     /// `png` as the file stores it.
-    pub fn encode_image(png: &[u8]) -> String {
+    pub(crate) fn encode_image(png: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(png)
     }
 }

@@ -156,7 +156,8 @@ fn app_loop(source: &Source, worker: Worker, length: Duration) -> Result<AppLoop
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    let (frames_read, skipped_by_recognition) = session.capture_counts();
+    let counts = session.capture_counts();
+    let (frames_read, skipped_by_recognition) = (counts.read, counts.skipped);
     let mut session = session;
     if let Some(failure) = session.failure() {
         return Err(failure);

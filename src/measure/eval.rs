@@ -29,7 +29,7 @@ pub const SAMPLE_PREFIX: &str = "dlib-19.24+dfsg/examples/johns";
 pub const MIN_FACES_TO_JUDGE: usize = 3;
 
 /// The sample dataset's folder, downloaded (8.6 MB, checked by sha256) and unpacked on first use.
-pub fn sample_dataset(config: &Config, progress: &dyn Progress) -> Result<PathBuf> {
+pub(crate) fn sample_dataset(config: &Config, progress: &dyn Progress) -> Result<PathBuf> {
     let root = config.cache_dir()?.join("datasets");
     let dir = root.join("johns");
     if dir.is_dir() {
@@ -42,7 +42,7 @@ pub fn sample_dataset(config: &Config, progress: &dyn Progress) -> Result<PathBu
 
 /// Which people are held out as strangers: a number of people, or a fraction of them.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Strangers {
+pub(crate) enum Strangers {
     Count(usize),
     Fraction(f64),
 }
@@ -82,7 +82,7 @@ impl Strangers {
 
 /// How a dataset is split and judged.
 #[derive(Debug, Clone)]
-pub struct EvalOptions {
+pub(crate) struct EvalOptions {
     /// Photos enrolled per person (the first ones that pass the enrollment quality gate).
     pub enroll_per_person: usize,
     pub strangers: Strangers,
@@ -91,7 +91,7 @@ pub struct EvalOptions {
 
 /// A photo that gave no face to evaluate, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct Undetected {
+pub(crate) struct Undetected {
     pub photo: PathBuf,
     pub reason: String,
 }
@@ -107,7 +107,7 @@ struct Sample {
 }
 
 /// Every photo of a dataset run through the pipeline once; splits reuse it.
-pub struct EmbeddedDataset {
+pub(crate) struct EmbeddedDataset {
     pub dir: PathBuf,
     pub embedder: EmbedderId,
     pub people: Vec<String>,
@@ -120,7 +120,7 @@ pub struct EmbeddedDataset {
 
 /// Detects, aligns and embeds the face of every photo of `DIR/<person>/<photo>` the way
 /// enrollment does (a margin for tight crops), calling `progress(done, total)`.
-pub fn embed_dataset(
+pub(crate) fn embed_dataset(
     pipeline: &mut Pipeline,
     gate: &QualityGate,
     dir: &Path,
@@ -187,7 +187,7 @@ pub fn embed_dataset(
 
 /// What `eval` reports for one embedder on one dataset.
 #[derive(Debug, Clone, Serialize)]
-pub struct Evaluation {
+pub(crate) struct Evaluation {
     pub dataset: PathBuf,
     pub embedder: EmbedderId,
     pub threshold: f64,
@@ -212,7 +212,7 @@ pub struct Evaluation {
 
 /// Splits the embedded dataset into rounds (strangers held out in turn), identifies every probe
 /// face against the others' enrolled photos, and compares all pairs.
-pub fn evaluate(data: &EmbeddedDataset, options: &EvalOptions) -> Result<Evaluation> {
+pub(crate) fn evaluate(data: &EmbeddedDataset, options: &EvalOptions) -> Result<Evaluation> {
     if options.enroll_per_person == 0 {
         return Err(Error::InvalidInput(
             "--enroll-per-person must be at least 1".into(),
@@ -243,75 +243,22 @@ pub fn evaluate(data: &EmbeddedDataset, options: &EvalOptions) -> Result<Evaluat
         .iter()
         .enumerate()
         .map(|(person, samples)| {
-            let chosen: Vec<&Sample> = samples
-                .iter()
-                .filter(|s| s.refused.is_none())
-                .take(options.enroll_per_person)
-                .copied()
-                .collect();
-            let name = &data.people[person];
-            if chosen.is_empty() {
-                warnings.insert(format!(
-                    "{name}: no photo passes the enrollment quality gate; {name} is only used as a stranger"
-                ));
-            } else if chosen.len() < options.enroll_per_person {
-                warnings.insert(format!(
-                    "{name}: only {} photo(s) pass the enrollment quality gate, enrolled with those",
-                    chosen.len()
-                ));
-            }
-            if !chosen.is_empty() && chosen.len() == samples.len() {
-                warnings.insert(format!(
-                    "{name}: every photo is enrolled, none is left to test recognition with"
-                ));
-            }
-            chosen
+            choose_enrolled(&data.people[person], samples, options, &mut warnings)
         })
         .collect();
-
     let mut identification = Identification::default();
     for round in 0..rounds {
         let held_out = (round * strangers)..((round + 1) * strangers).min(people);
-        let gallery = enrolled
-            .iter()
-            .enumerate()
-            .filter(|(person, _)| !held_out.contains(person))
-            .flat_map(|(person, samples)| {
-                samples.iter().map(move |s| Enrolled {
-                    person: data.people[person].clone(),
-                    embedding: s.embedding.clone(),
-                })
-            });
-        let matcher = Matcher::new(options.threshold, gallery);
-        for (person, samples) in by_person.iter().enumerate() {
-            let stranger = held_out.contains(&person);
-            if !stranger && enrolled[person].is_empty() {
-                continue;
-            }
-            let probes = samples
-                .iter()
-                .filter(|s| stranger || !enrolled[person].iter().any(|e| e.photo == s.photo));
-            for probe in probes {
-                let answer = matcher.identify(&probe.embedding).name;
-                let truth = (!stranger).then(|| data.people[person].as_str());
-                identification.record(truth, answer.as_deref());
-            }
-        }
+        identify_round(
+            data,
+            &by_person,
+            &enrolled,
+            &held_out,
+            options,
+            &mut identification,
+        );
     }
-
-    let mut genuine = Vec::new();
-    let mut impostor = Vec::new();
-    for (i, a) in data.samples.iter().enumerate() {
-        for b in &data.samples[i + 1..] {
-            let d = f64::from(a.embedding.distance(&b.embedding));
-            if a.person == b.person {
-                genuine.push(d);
-            } else {
-                impostor.push(d);
-            }
-        }
-    }
-    let distances = Distances::new(genuine, impostor);
+    let distances = all_pairs(&data.samples);
     Ok(Evaluation {
         dataset: data.dir.clone(),
         embedder: data.embedder.clone(),
@@ -329,6 +276,92 @@ pub fn evaluate(data: &EmbeddedDataset, options: &EvalOptions) -> Result<Evaluat
         verification: distances.verification(decimal(options.threshold)),
         distances,
     })
+}
+
+/// The photos of one person that are enrolled: the first that pass the quality gate. Notes in
+/// `warnings` what makes the person's figures weaker.
+fn choose_enrolled<'a>(
+    name: &str,
+    samples: &[&'a Sample],
+    options: &EvalOptions,
+    warnings: &mut BTreeSet<String>,
+) -> Vec<&'a Sample> {
+    let chosen: Vec<&Sample> = samples
+        .iter()
+        .filter(|s| s.refused.is_none())
+        .take(options.enroll_per_person)
+        .copied()
+        .collect();
+    if chosen.is_empty() {
+        warnings.insert(format!(
+            "{name}: no photo passes the enrollment quality gate; {name} is only used as a stranger"
+        ));
+    } else if chosen.len() < options.enroll_per_person {
+        warnings.insert(format!(
+            "{name}: only {} photo(s) pass the enrollment quality gate, enrolled with those",
+            chosen.len()
+        ));
+    }
+    if !chosen.is_empty() && chosen.len() == samples.len() {
+        warnings.insert(format!(
+            "{name}: every photo is enrolled, none is left to test recognition with"
+        ));
+    }
+    chosen
+}
+
+/// One round: everyone but the `held_out` people is enrolled; every photo that is not
+/// enrolled is identified, the held-out people's as strangers.
+fn identify_round(
+    data: &EmbeddedDataset,
+    by_person: &[Vec<&Sample>],
+    enrolled: &[Vec<&Sample>],
+    held_out: &std::ops::Range<usize>,
+    options: &EvalOptions,
+    identification: &mut Identification,
+) {
+    let gallery = enrolled
+        .iter()
+        .enumerate()
+        .filter(|(person, _)| !held_out.contains(person))
+        .flat_map(|(person, samples)| {
+            samples.iter().map(move |s| Enrolled {
+                person: data.people[person].clone(),
+                embedding: s.embedding.clone(),
+            })
+        });
+    let matcher = Matcher::new(options.threshold, gallery);
+    for (person, samples) in by_person.iter().enumerate() {
+        let stranger = held_out.contains(&person);
+        if !stranger && enrolled[person].is_empty() {
+            continue;
+        }
+        let probes = samples
+            .iter()
+            .filter(|s| stranger || !enrolled[person].iter().any(|e| e.photo == s.photo));
+        for probe in probes {
+            let answer = matcher.identify(&probe.embedding).name;
+            let truth = (!stranger).then(|| data.people[person].as_str());
+            identification.record(truth, answer.as_deref());
+        }
+    }
+}
+
+/// Distances of every pair of samples: genuine within a person, impostor across people.
+fn all_pairs(samples: &[Sample]) -> Distances {
+    let mut genuine = Vec::new();
+    let mut impostor = Vec::new();
+    for (i, a) in samples.iter().enumerate() {
+        for b in &samples[i + 1..] {
+            let d = f64::from(a.embedding.distance(&b.embedding));
+            if a.person == b.person {
+                genuine.push(d);
+            } else {
+                impostor.push(d);
+            }
+        }
+    }
+    Distances::new(genuine, impostor)
 }
 
 /// What `calibrate` found in a gallery.

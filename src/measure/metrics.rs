@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 /// The false-accept rates a report always states the true-accept rate at.
-pub const FAR_TARGETS: [f64; 2] = [1e-2, 1e-3];
+pub(crate) const FAR_TARGETS: [f64; 2] = [1e-2, 1e-3];
 /// At most this many points of a ROC curve are kept in a report; plots need no more.
 const ROC_POINTS: usize = 1_000;
 
@@ -211,7 +211,7 @@ impl Distances {
     /// A threshold that keeps the false-accept rate within `far`: halfway between the nearest
     /// impostor it must reject and the largest distance below that (genuine or impostor), so it
     /// is not balanced on a single measured face. `None` without impostor distances.
-    pub fn suggest_threshold(&self, far: f64) -> Option<f64> {
+    pub(crate) fn suggest_threshold(&self, far: f64) -> Option<f64> {
         if self.impostor.is_empty() {
             return None;
         }
@@ -237,7 +237,7 @@ impl Distances {
 
 /// Who was taken for whom when faces were identified against a gallery.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub struct Identification {
+pub(crate) struct Identification {
     /// Faces of enrolled people (not the ones enrolled).
     pub enrolled_probes: usize,
     pub correct: usize,
@@ -258,13 +258,13 @@ pub struct Identification {
 }
 
 /// The answer for a stranger's face in [`Identification::confusion`].
-pub const STRANGER: &str = "(stranger)";
-pub const UNKNOWN: &str = "unknown";
+pub(crate) const STRANGER: &str = "(stranger)";
+pub(crate) const UNKNOWN: &str = "unknown";
 
 impl Identification {
     /// Records one face: `truth` is its person, or `None` for a stranger; `answer` is the name
     /// given, or `None` for unknown.
-    pub fn record(&mut self, truth: Option<&str>, answer: Option<&str>) {
+    pub(crate) fn record(&mut self, truth: Option<&str>, answer: Option<&str>) {
         match truth {
             Some(person) => {
                 self.enrolled_probes += 1;
@@ -293,9 +293,9 @@ impl Identification {
             .then(|| ratio(self.strangers_rejected, self.stranger_probes));
     }
 
-    /// The mistakes, most frequent first: (true person, answer, count).
-    pub fn mistakes(&self) -> Vec<(&str, &str, usize)> {
-        let mut mistakes: Vec<(&str, &str, usize)> = self
+    /// The mistakes, most frequent first.
+    pub(crate) fn mistakes(&self) -> Vec<Mistake<'_>> {
+        let mut mistakes: Vec<Mistake<'_>> = self
             .confusion
             .iter()
             .flat_map(|(truth, answers)| {
@@ -304,17 +304,31 @@ impl Identification {
                     .filter(move |(answer, _)| {
                         *answer != truth && !(truth == STRANGER && *answer == UNKNOWN)
                     })
-                    .map(move |(answer, &n)| (truth.as_str(), answer.as_str(), n))
+                    .map(move |(answer, &count)| Mistake {
+                        truth,
+                        answer,
+                        count,
+                    })
             })
             .collect();
-        mistakes.sort_by(|a, b| b.2.cmp(&a.2).then(a.0.cmp(b.0)));
+        mistakes.sort_by(|a, b| b.count.cmp(&a.count).then(a.truth.cmp(b.truth)));
         mistakes
     }
 }
 
+/// Someone taken for someone else (or a stranger for somebody, or somebody for nobody).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Mistake<'a> {
+    /// Who it was ([`STRANGER`] for a held-out person).
+    pub truth: &'a str,
+    /// What was answered ([`UNKNOWN`] for nobody).
+    pub answer: &'a str,
+    pub count: usize,
+}
+
 /// How many of `values` fall in each of `bins` bins of `width` from 0; larger values count in
 /// the last bin.
-pub fn histogram(values: &[f64], width: f64, bins: usize) -> Vec<usize> {
+pub(crate) fn histogram(values: &[f64], width: f64, bins: usize) -> Vec<usize> {
     let mut counts = vec![0usize; bins];
     if let Some(last) = bins.checked_sub(1) {
         for &v in values {
@@ -444,7 +458,10 @@ mod tests {
         assert_eq!(id.accuracy, Some(1.0 / 3.0));
         assert_eq!(id.unknown_rejection, Some(0.5));
         assert_eq!(
-            id.mistakes(),
+            id.mistakes()
+                .iter()
+                .map(|m| (m.truth, m.answer, m.count))
+                .collect::<Vec<_>>(),
             vec![
                 ("(stranger)", "Ada", 1),
                 ("Ada", "Bob", 1),

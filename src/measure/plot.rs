@@ -98,8 +98,8 @@ fn draw_roc(
     title: &str,
     curves: &[(&str, &[RocPoint])],
 ) -> std::result::Result<(), String> {
-    register_font();
     const RATE_MIN: f64 = 1e-4;
+    register_font();
     let root = BitMapBackend::new(path, (SIZE.0 * 2, SIZE.1)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| e.to_string())?;
     let root = root.titled(title, (FONT, 26)).map_err(|e| e.to_string())?;

@@ -33,7 +33,7 @@ impl std::fmt::Display for Checksum {
 
 impl Checksum {
     /// Hashes `path` with this checksum's algorithm; returns it in the same form.
-    pub fn of_file(&self, path: &Path) -> Result<Checksum> {
+    pub(crate) fn of_file(&self, path: &Path) -> Result<Checksum> {
         let file = File::open(path).map_err(|e| Error::read(path, e))?;
         let mut reader = BufReader::with_capacity(1 << 20, file);
         let hex = match self {

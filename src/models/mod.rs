@@ -30,7 +30,7 @@ pub fn manifest() -> Result<Vec<Model>> {
 }
 
 /// The model ids a pipeline with `embedder` loads.
-pub fn required_ids(embedder: EmbedderKind) -> &'static [&'static str] {
+pub(crate) fn required_ids(embedder: EmbedderKind) -> &'static [&'static str] {
     match embedder {
         EmbedderKind::Dlib => &[
             "ssd-prototxt",
@@ -65,7 +65,7 @@ pub fn by_id(id: &str) -> Result<Model> {
 }
 
 /// The on-disk state of each model in `models`.
-pub fn statuses(models: &[Model], dir: &Path) -> Result<Vec<(Model, Status)>> {
+pub(crate) fn statuses(models: &[Model], dir: &Path) -> Result<Vec<(Model, Status)>> {
     models
         .iter()
         .map(|m| Ok((m.clone(), m.artifact.status(dir)?)))
@@ -132,7 +132,7 @@ pub struct ModelPaths {
 impl ModelPaths {
     /// Checks every file's checksum before anything loads it: a truncated model would otherwise
     /// load "fine" in OpenCV and give silently wrong embeddings.
-    pub fn verified(embedder: EmbedderKind, dir: &Path) -> Result<ModelPaths> {
+    pub(crate) fn verified(embedder: EmbedderKind, dir: &Path) -> Result<ModelPaths> {
         let path = |id: &str| by_id(id)?.artifact.verified_path(dir);
         let [_, _, landmarks, embedder_id] = required_ids(embedder) else {
             unreachable!("every embedder needs exactly four models")

@@ -65,7 +65,7 @@ impl fmt::Display for Source {
 
 impl Source {
     /// Cameras and streams run at their own pace and cannot be replayed.
-    pub fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         matches!(self, Source::Camera(_) | Source::Url(_))
     }
 
@@ -116,7 +116,7 @@ pub struct Frame {
 
 /// How frames are handed to the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Delivery {
+pub(crate) enum Delivery {
     /// Wait for the worker: every frame is processed (files, reproducible runs).
     Every,
     /// Keep only the newest frame (a camera or stream, which paces itself).
@@ -128,7 +128,7 @@ pub enum Delivery {
 impl Delivery {
     /// A live source paces itself; a file is paced like a camera when `realtime`, and otherwise
     /// read frame by frame.
-    pub fn for_source(source: &Source, realtime: bool) -> Delivery {
+    pub(crate) fn for_source(source: &Source, realtime: bool) -> Delivery {
         if source.is_live() {
             Delivery::Latest
         } else if realtime {
@@ -141,20 +141,20 @@ impl Delivery {
 
 /// Counters the capture thread keeps; readable from any thread.
 #[derive(Debug, Default)]
-pub struct CaptureStats {
+pub(crate) struct CaptureStats {
     pub read: AtomicU64,
     pub dropped: AtomicU64,
 }
 
 /// A running capture thread.
-pub struct Capture {
+pub(crate) struct Capture {
     stop: Arc<AtomicBool>,
     pub stats: Arc<CaptureStats>,
     handle: Option<JoinHandle<Result<()>>>,
 }
 
 /// The capture thread's side of the channel to the worker.
-pub struct Outlet {
+pub(crate) struct Outlet {
     tx: Sender<Frame>,
     /// A receiver of the same channel, to replace a frame the worker has not taken yet.
     drain: Receiver<Frame>,
@@ -164,7 +164,7 @@ pub struct Outlet {
 
 impl Capture {
     /// Starts reading `capture` in its own thread; frames go out on the returned receiver.
-    pub fn spawn(
+    pub(crate) fn spawn(
         mut capture: VideoCapture,
         delivery: Delivery,
     ) -> Result<(Capture, Receiver<Frame>)> {
@@ -172,7 +172,7 @@ impl Capture {
     }
 
     /// Starts a capture thread that runs `body`, which feeds the worker through the outlet.
-    pub fn spawn_with(
+    pub(crate) fn spawn_with(
         body: impl FnOnce(&Outlet) -> Result<()> + Send + 'static,
     ) -> Result<(Capture, Receiver<Frame>)> {
         let (tx, rx) = crossbeam_channel::bounded::<Frame>(1);
@@ -202,7 +202,7 @@ impl Capture {
     }
 
     /// Stops the thread and waits for it, returning the error that ended it, if any.
-    pub fn stop(mut self) -> Result<()> {
+    pub(crate) fn stop(mut self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
         self.join()
     }
@@ -227,12 +227,12 @@ impl Drop for Capture {
 
 impl Outlet {
     /// Whether the thread was asked to stop.
-    pub fn stopped(&self) -> bool {
+    pub(crate) fn stopped(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
     }
 
     /// Waits `duration`, waking early when asked to stop.
-    pub fn sleep(&self, duration: Duration) {
+    pub(crate) fn sleep(&self, duration: Duration) {
         let until = Instant::now() + duration;
         while !self.stopped() {
             let Some(left) = until.checked_duration_since(Instant::now()) else {
@@ -244,7 +244,7 @@ impl Outlet {
 
     /// Reads `capture` until it ends or the thread is asked to stop. Each frame is shown to
     /// `tap` (the window's display) before it goes to the worker.
-    pub fn read(
+    pub(crate) fn read(
         &self,
         capture: &mut VideoCapture,
         delivery: Delivery,
@@ -289,7 +289,7 @@ impl Outlet {
                     }
                 }
                 Delivery::Latest | Delivery::Paced => {
-                    send_latest(&self.tx, &self.drain, frame, &self.stats.dropped)
+                    send_latest(&self.tx, &self.drain, frame, &self.stats.dropped);
                 }
             }
         }
@@ -304,7 +304,7 @@ impl Outlet {
             match self.tx.send_timeout(pending, Duration::from_millis(100)) {
                 Ok(()) => return true,
                 Err(crossbeam_channel::SendTimeoutError::Timeout(f)) if !self.stopped() => {
-                    pending = f
+                    pending = f;
                 }
                 Err(_) => return false,
             }
@@ -315,7 +315,7 @@ impl Outlet {
 /// Replaces an item the receiver has not taken yet with `item`, counting what was dropped. The
 /// channel never disconnects (the sender's thread holds a receiver to drain it), so shutdown
 /// goes through a stop flag.
-pub fn send_latest<T>(tx: &Sender<T>, drain: &Receiver<T>, item: T, dropped: &AtomicU64) {
+pub(crate) fn send_latest<T>(tx: &Sender<T>, drain: &Receiver<T>, item: T, dropped: &AtomicU64) {
     if let Err(TrySendError::Full(item)) = tx.try_send(item) {
         if drain.try_recv().is_ok() {
             dropped.fetch_add(1, Ordering::Relaxed);
@@ -329,7 +329,7 @@ pub fn send_latest<T>(tx: &Sender<T>, drain: &Receiver<T>, item: T, dropped: &At
 
 /// Camera indexes 0..`up_to` that open, tried one after another (each try can take a while,
 /// so call this away from a window's thread).
-pub fn cameras(up_to: i32) -> Vec<i32> {
+pub(crate) fn cameras(up_to: i32) -> Vec<i32> {
     (0..up_to)
         .filter(|&i| Source::Camera(i).open().is_ok())
         .collect()

@@ -18,7 +18,7 @@ use crate::runtime::capture::{self, Capture, Delivery, Frame, Outlet, Source};
 use crate::runtime::worker::{Command, FrameResult, Worker};
 
 /// Wakes the window when something arrived for it (e.g. `egui::Context::request_repaint`).
-pub type Waker = Arc<dyn Fn() + Send + Sync>;
+pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// A frame ready to draw.
 pub struct DisplayFrame {
@@ -40,6 +40,13 @@ pub enum SourceState {
     Retrying {
         reason: String,
     },
+}
+
+/// Frames read from the source, and frames the detector/encoder thread had no time for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct CaptureCounts {
+    pub read: u64,
+    pub skipped: u64,
 }
 
 /// The threads of one source with one pipeline.
@@ -85,7 +92,10 @@ impl Session {
                         wake();
                     }
                     Err(e) => {
-                        tracing::warn!("a frame could not be converted for display: {}", e.report())
+                        tracing::warn!(
+                            "a frame could not be converted for display: {}",
+                            e.report()
+                        );
                     }
                 };
                 keep_open(outlet, &source, retry, &mut show, &|s| {
@@ -117,18 +127,17 @@ impl Session {
     pub fn state(&self) -> SourceState {
         self.state
             .lock()
-            .map(|s| s.clone())
-            .unwrap_or(SourceState::Opening)
+            .map_or(SourceState::Opening, |s| s.clone())
     }
 
-    /// Frames read from the source, and frames the detector/encoder thread had no time for.
-    pub fn capture_counts(&self) -> (u64, u64) {
-        self.capture.as_ref().map_or((0, 0), |c| {
-            (
-                c.stats.read.load(Ordering::Relaxed),
-                c.stats.dropped.load(Ordering::Relaxed),
-            )
-        })
+    /// What the capture thread did so far.
+    pub(crate) fn capture_counts(&self) -> CaptureCounts {
+        self.capture
+            .as_ref()
+            .map_or(CaptureCounts::default(), |c| CaptureCounts {
+                read: c.stats.read.load(Ordering::Relaxed),
+                skipped: c.stats.dropped.load(Ordering::Relaxed),
+            })
     }
 
     /// Sends `command` to the detector/encoder thread; false if that thread has ended.

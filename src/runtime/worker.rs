@@ -124,7 +124,7 @@ impl Worker {
     }
 
     /// Enrolled faces the pipeline cannot match, for want of an embedding from its embedder.
-    pub fn lacking(&self) -> usize {
+    pub(crate) fn lacking(&self) -> usize {
         self.lacking
     }
 
@@ -216,8 +216,7 @@ impl Worker {
         Ok(result)
     }
 
-    /// Carries out a command and answers it. A receiver that went away (a window closed
-    /// mid-capture) only means nobody waits for the answer.
+    /// Carries out a command and answers it.
     fn obey(&mut self, command: Command) {
         match command {
             Command::SetThreshold(threshold) => {
@@ -229,7 +228,7 @@ impl Worker {
                 thumbnail_px,
                 reply,
             } => {
-                let _ = reply.send(self.capture(&enrollment, thumbnail_px));
+                answer(&reply, self.capture(&enrollment, thumbnail_px));
             }
             Command::SavePerson {
                 enrollment,
@@ -242,7 +241,7 @@ impl Worker {
                 if outcome.is_ok() {
                     self.reload();
                 }
-                let _ = reply.send(outcome);
+                answer(&reply, outcome);
             }
             Command::Reembed { progress, reply } => {
                 let outcome =
@@ -250,7 +249,7 @@ impl Worker {
                 if outcome.is_ok() {
                     self.reload();
                 }
-                let _ = reply.send(outcome);
+                answer(&reply, outcome);
             }
             Command::Shutdown => {}
         }
@@ -325,6 +324,14 @@ impl Worker {
                 e.report()
             ),
         }
+    }
+}
+
+/// Sends a command's answer. A receiver that went away (a window closed mid-capture) only
+/// means nobody waits for it any more.
+fn answer<T>(reply: &Sender<T>, value: T) {
+    if reply.send(value).is_err() {
+        tracing::debug!("a command's answer found nobody waiting for it");
     }
 }
 

@@ -62,7 +62,7 @@ impl EnrollPanel {
     }
 
     /// Space captures, unless a widget has the keyboard: in the name field space types a space.
-    pub fn handle_keys(
+    pub(crate) fn handle_keys(
         &mut self,
         ctx: &egui::Context,
         session: Option<&Session>,
@@ -106,7 +106,7 @@ impl EnrollPanel {
     }
 
     /// Takes answers from the worker; saves the person when the target is reached.
-    pub fn poll(
+    pub(crate) fn poll(
         &mut self,
         ctx: &egui::Context,
         session: Option<&Session>,
@@ -166,7 +166,7 @@ impl EnrollPanel {
 
     /// Saves the accepted captures under the name, in the worker, which then recognises the
     /// person from the next frame on.
-    pub fn save(&mut self, session: Option<&Session>, enrollment: &Enrollment) {
+    pub(crate) fn save(&mut self, session: Option<&Session>, enrollment: &Enrollment) {
         let Some(session) = session else { return };
         if self.accepted.is_empty() || self.saving.is_some() {
             return;
@@ -185,7 +185,12 @@ impl EnrollPanel {
         }
     }
 
-    pub fn show(&mut self, ui: &mut egui::Ui, session: Option<&Session>, enrollment: &Enrollment) {
+    pub(crate) fn show(
+        &mut self,
+        ui: &mut egui::Ui,
+        session: Option<&Session>,
+        enrollment: &Enrollment,
+    ) {
         ui.heading("Enroll");
         ui.horizontal(|ui| {
             let label = ui.label("Name");

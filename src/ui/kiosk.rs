@@ -5,7 +5,7 @@ use eframe::egui::{self, Key, KeyboardShortcut, Modifiers};
 use crate::config::window::{Chord, KioskConfig};
 
 /// The configured exit chord as egui's shortcut.
-pub fn shortcut(text: &str) -> Result<KeyboardShortcut, String> {
+pub(crate) fn shortcut(text: &str) -> Result<KeyboardShortcut, String> {
     let chord = Chord::parse(text)?;
     let key = Key::from_name(&chord.key)
         .ok_or_else(|| format!("{:?} is not a key this window knows", chord.key))?;
@@ -21,7 +21,7 @@ pub fn shortcut(text: &str) -> Result<KeyboardShortcut, String> {
 }
 
 /// The kiosk's state: the way out and the greeting.
-pub struct Kiosk {
+pub(crate) struct Kiosk {
     pub config: KioskConfig,
     chord: KeyboardShortcut,
     /// The PIN prompt, when open: what has been typed.
@@ -31,7 +31,7 @@ pub struct Kiosk {
 }
 
 impl Kiosk {
-    pub fn new(config: KioskConfig) -> Result<Kiosk, String> {
+    pub(crate) fn new(config: KioskConfig) -> Result<Kiosk, String> {
         Ok(Kiosk {
             chord: shortcut(&config.exit_chord)?,
             config,
@@ -43,7 +43,7 @@ impl Kiosk {
 
     /// Refuses every way of closing the window but the chord (and PIN); call once per frame
     /// before anything else reads keys.
-    pub fn guard(&mut self, ctx: &egui::Context) {
+    pub(crate) fn guard(&mut self, ctx: &egui::Context) {
         if ctx.input_mut(|i| i.consume_shortcut(&self.chord)) {
             match self.config.exit_pin {
                 None => self.leave(ctx),
@@ -66,11 +66,11 @@ impl Kiosk {
     }
 
     /// Lets the window close without the chord (a timed run ending).
-    pub fn allow_exit(&mut self) {
+    pub(crate) fn allow_exit(&mut self) {
         self.leaving = true;
     }
 
-    pub fn leaving(&self) -> bool {
+    pub(crate) fn leaving(&self) -> bool {
         self.leaving
     }
 
@@ -105,7 +105,7 @@ impl Kiosk {
     }
 
     /// The greeting for the known people in view, one line each.
-    pub fn greetings<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    pub(crate) fn greetings<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<String> {
         names
             .map(|name| self.config.greeting.replace("{name}", name))
             .collect()

@@ -8,14 +8,16 @@
 pub mod enroll;
 pub mod kiosk;
 pub mod people;
+mod reembed;
 pub mod settings;
+mod start;
 pub mod status;
-pub mod task;
+pub(crate) mod task;
 pub mod view;
 
-use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Color32, RichText};
@@ -23,16 +25,15 @@ use eframe::egui::{self, Color32, RichText};
 use crate::base::error::Result;
 use crate::config::Config;
 use crate::config::settings::Settings;
-use crate::enroll::ReembedReport;
-use crate::models::fetch::Progress;
 use crate::runtime::session::{Session, SourceState, Waker};
-use crate::runtime::start;
 use crate::runtime::worker::Command;
 
 use self::enroll::EnrollPanel;
 use self::kiosk::Kiosk;
 use self::people::PeoplePanel;
+use self::reembed::Reembedding;
 use self::settings::{Change, SettingsPanel};
+use self::start::Startup;
 use self::status::Meter;
 use self::task::Task;
 use self::view::LiveView;
@@ -86,135 +87,135 @@ pub enum Side {
     Settings,
 }
 
-/// What the model loading reports, for the progress bar.
-struct Loading {
-    what: Mutex<String>,
-    done: AtomicUsize,
-    total: AtomicUsize,
-    wake: Waker,
-}
-
-impl Loading {
-    fn new(wake: Waker) -> Loading {
-        Loading {
-            what: Mutex::default(),
-            done: AtomicUsize::new(0),
-            total: AtomicUsize::new(0),
-            wake,
-        }
-    }
-
-    fn wake(&self) {
-        (self.wake)();
-    }
-}
-
-impl Progress for Loading {
-    fn start(&self, what: &str, total: Option<u64>) {
-        if let Ok(mut w) = self.what.lock() {
-            *w = format!("Downloading {what}");
-        }
-        self.done.store(0, Ordering::Relaxed);
-        self.total
-            .store(total.unwrap_or(0) as usize, Ordering::Relaxed);
-        self.wake();
-    }
-
-    fn advance(&self, bytes: u64) {
-        self.done.fetch_add(bytes as usize, Ordering::Relaxed);
-        self.wake();
-    }
-
-    fn finish(&self) {
-        if let Ok(mut w) = self.what.lock() {
-            *w = "Loading models".into();
-        }
-        self.wake();
-    }
-}
-
-/// A session that started, with what the window needs to know about it.
-struct Started {
-    session: Session,
-    /// The configuration it runs with (the demo's own gallery, for the demo).
+/// The configuration in effect, and what the settings panel saved of it.
+struct Choices {
     config: Config,
+    settings: Settings,
+    /// Where the settings are saved (the user's data directory).
+    dir: PathBuf,
+    saving: Option<Task<Result<()>>>,
+}
+
+impl Choices {
+    /// Takes the panel's changes and saves them on another thread; says whether the session
+    /// must start again (a new source or embedder).
+    fn apply(&mut self, changes: Vec<Change>, wake: &Waker) -> bool {
+        let mut restart = false;
+        for change in changes {
+            match change {
+                Change::Source(source) => {
+                    self.config.source.clone_from(&source);
+                    self.settings.source = Some(source);
+                    restart = true;
+                }
+                Change::Threshold(threshold) => {
+                    self.config.threshold = threshold;
+                    self.settings.threshold = Some(threshold);
+                }
+                Change::Embedder(embedder) => {
+                    self.config.embedder = embedder;
+                    self.settings.embedder = Some(embedder);
+                    restart = true;
+                }
+                Change::Mirror(mirror) => {
+                    self.config.window.mirror = mirror;
+                    self.settings.mirror = Some(mirror);
+                }
+            }
+        }
+        let (settings, dir) = (self.settings.clone(), self.dir.clone());
+        self.saving = Some(Task::spawn(wake, move || settings.save(&dir)));
+        restart
+    }
+}
+
+/// The side bar: which panel it shows, and the panels.
+struct Panels {
+    side: Side,
+    enroll: EnrollPanel,
+    /// Once a session has started: it names the gallery.
+    people: Option<PeoplePanel>,
+    settings: SettingsPanel,
+}
+
+/// Messages above the picture.
+#[derive(Default)]
+struct Banners {
+    failure: Option<String>,
     notice: Option<String>,
+}
+
+/// A run that closes itself (`--run-for`), writing its figures to `report`.
+struct TimedRun {
+    until: Instant,
+    report: Option<PathBuf>,
 }
 
 /// The whole window.
 pub struct App {
-    config: Config,
-    settings_dir: PathBuf,
-    settings: Settings,
-    demo_if_no_camera: bool,
-    kiosk: Option<Kiosk>,
+    choices: Choices,
     wake: Waker,
-    loading: Arc<Loading>,
-    starting: Option<Task<Result<Started>>>,
+    kiosk: Option<Kiosk>,
+    startup: Startup,
     session: Option<Session>,
-    gallery_dir: Option<PathBuf>,
+    /// Enrolled faces the session's embedder cannot match, for want of an embedding.
     lacking: usize,
-    failure: Option<String>,
-    notice: Option<String>,
+    banners: Banners,
     view: LiveView,
     meter: Meter,
-    enroll: EnrollPanel,
-    people: Option<PeoplePanel>,
-    settings_panel: SettingsPanel,
-    side: Side,
-    reembedding: Option<Task<Result<ReembedReport>>>,
-    /// Faces re-embedded so far, and how many there are to do.
-    reembedded: Arc<(AtomicUsize, AtomicUsize)>,
-    saving_settings: Option<Task<Result<()>>>,
-    run_until: Option<Instant>,
-    report: Option<PathBuf>,
+    panels: Panels,
+    reembedding: Reembedding,
+    timed: Option<TimedRun>,
 }
 
 impl App {
     pub fn new(ctx: &egui::Context, launch: Launch) -> App {
         let ctx = ctx.clone();
         let wake: Waker = Arc::new(move || ctx.request_repaint());
-        let (kiosk, failure) = match launch
+        let mut banners = Banners::default();
+        let kiosk = match launch
             .kiosk
             .then(|| Kiosk::new(launch.config.window.kiosk.clone()))
         {
-            Some(Ok(kiosk)) => (Some(kiosk), None),
-            Some(Err(e)) => (None, Some(format!("kiosk mode: {e}"))),
-            None => (None, None),
+            Some(Ok(kiosk)) => Some(kiosk),
+            Some(Err(e)) => {
+                banners.failure = Some(format!("kiosk mode: {e}"));
+                None
+            }
+            None => None,
+        };
+        let side = if kiosk.as_ref().is_some_and(|k| k.config.allow_enrollment) {
+            Side::Enroll
+        } else {
+            Side::None
         };
         let mut app = App {
-            enroll: EnrollPanel::new(launch.config.window.enroll_captures),
-            settings: Settings::load(&launch.settings_dir).unwrap_or_default(),
-            config: launch.config,
-            settings_dir: launch.settings_dir,
-            demo_if_no_camera: launch.demo_if_no_camera,
+            panels: Panels {
+                side,
+                enroll: EnrollPanel::new(launch.config.window.enroll_captures),
+                people: None,
+                settings: SettingsPanel::default(),
+            },
+            choices: Choices {
+                settings: Settings::load(&launch.settings_dir).unwrap_or_default(),
+                config: launch.config,
+                dir: launch.settings_dir,
+                saving: None,
+            },
             kiosk,
-            loading: Arc::new(Loading::new(wake.clone())),
+            startup: Startup::new(wake.clone(), launch.demo_if_no_camera),
             wake,
-            starting: None,
             session: None,
-            gallery_dir: None,
             lacking: 0,
-            failure,
-            notice: None,
+            banners,
             view: LiveView::default(),
             meter: Meter::default(),
-            people: None,
-            settings_panel: SettingsPanel::default(),
-            side: Side::None,
-            reembedding: None,
-            reembedded: Arc::default(),
-            saving_settings: None,
-            run_until: launch.run_for.map(|d| Instant::now() + d),
-            report: launch.report,
+            reembedding: Reembedding::default(),
+            timed: launch.run_for.map(|d| TimedRun {
+                until: Instant::now() + d,
+                report: launch.report,
+            }),
         };
-        if app
-            .kiosk
-            .as_ref()
-            .is_some_and(|k| k.config.allow_enrollment)
-        {
-            app.side = Side::Enroll;
-        }
         app.start();
         app
     }
@@ -222,18 +223,12 @@ impl App {
     /// (Re)starts the session for the current config, on another thread.
     fn start(&mut self) {
         if let Some(old) = self.session.take() {
-            // Joining waits for the worker's current frame or job: not on this thread.
+            // Joining waits for the worker's current frame or command: not on this thread.
             std::thread::spawn(move || drop(old));
         }
         self.view = LiveView::default();
-        self.failure = None;
-        let config = self.config.clone();
-        let demo_if_no_camera = std::mem::take(&mut self.demo_if_no_camera);
-        let loading = self.loading.clone();
-        let wake = self.wake.clone();
-        self.starting = Some(Task::spawn(&self.wake, move || {
-            start_session(config, demo_if_no_camera, &loading, wake)
-        }));
+        self.banners.failure = None;
+        self.startup.begin(&self.choices.config, &self.wake);
     }
 
     // --- What tests and the status bar read.
@@ -252,27 +247,19 @@ impl App {
     }
 
     pub fn enroll_panel(&self) -> &EnrollPanel {
-        &self.enroll
-    }
-
-    pub fn people_panel(&self) -> Option<&PeoplePanel> {
-        self.people.as_ref()
-    }
-
-    pub fn gallery_dir(&self) -> Option<&Path> {
-        self.gallery_dir.as_deref()
+        &self.panels.enroll
     }
 
     pub fn failure(&self) -> Option<&str> {
-        self.failure.as_deref()
+        self.banners.failure.as_deref()
     }
 
     pub fn config(&self) -> &Config {
-        &self.config
+        &self.choices.config
     }
 
     pub fn side(&self) -> Side {
-        self.side
+        self.panels.side
     }
 
     /// Whether the window is on its way out (kiosk: only through the chord and PIN).
@@ -283,20 +270,18 @@ impl App {
     /// The answers of other threads, taken once per frame.
     fn poll(&mut self, ctx: &egui::Context) {
         let now = Instant::now();
-        match task::poll(&mut self.starting) {
+        match self.startup.poll() {
             Some(Ok(started)) => {
                 self.lacking = started.session.lacking;
-                self.notice = started.notice;
-                self.gallery_dir = started.config.data_dir().ok();
-                self.people = Some(PeoplePanel::new(started.config));
-                if self.side == Side::People
-                    && let Some(people) = &mut self.people
-                {
+                self.banners.notice = started.notice;
+                let mut people = PeoplePanel::new(started.config);
+                if self.panels.side == Side::People {
                     people.refresh(&self.wake);
                 }
+                self.panels.people = Some(people);
                 self.session = Some(started.session);
             }
-            Some(Err(e)) => self.failure = Some(e.report()),
+            Some(Err(e)) => self.banners.failure = Some(e.report()),
             None => {}
         }
         if let Some(session) = &mut self.session {
@@ -315,35 +300,27 @@ impl App {
                 self.view.set_result(&result, now);
             }
             if let Some(failure) = session.failure() {
-                self.failure = Some(format!("Recognition stopped: {}", failure.report()));
+                self.banners.failure = Some(format!("Recognition stopped: {}", failure.report()));
             }
         }
         self.view.advance(now);
         self.meter.sample_memory(now);
-        let session = self.session.as_ref();
-        self.enroll.poll(ctx, session, &self.config.enrollment());
-        if let Some(people) = &mut self.people {
+        let enrollment = self.choices.config.enrollment();
+        self.panels
+            .enroll
+            .poll(ctx, self.session.as_ref(), &enrollment);
+        if let Some(people) = &mut self.panels.people {
             people.poll(ctx, &self.wake);
         }
-        self.settings_panel.poll();
-        if let Some(Err(e)) = task::poll(&mut self.saving_settings) {
-            self.notice = Some(format!("Settings not saved: {}", e.report()));
+        self.panels.settings.poll();
+        if let Some(Err(e)) = task::poll(&mut self.choices.saving) {
+            self.banners.notice = Some(format!("Settings not saved: {}", e.report()));
         }
-        if let Some(outcome) = task::poll(&mut self.reembedding) {
-            self.notice = Some(match outcome {
+        if let Some(outcome) = self.reembedding.poll() {
+            self.banners.notice = Some(match outcome {
                 Ok(report) => {
                     self.lacking = report.without_image + report.failed.len();
-                    let mut text = format!("Re-embedded {} face(s)", report.embedded);
-                    if report.without_image > 0 {
-                        text += &format!(
-                            "; {} stored without an image must be enrolled again",
-                            report.without_image
-                        );
-                    }
-                    for failed in &report.failed {
-                        text += &format!("\n{failed}");
-                    }
-                    text
+                    reembed::describe(&report)
                 }
                 Err(e) => format!("Re-embedding failed: {}", e.report()),
             });
@@ -351,55 +328,16 @@ impl App {
     }
 
     fn apply(&mut self, changes: Vec<Change>) {
-        let mut restart = false;
-        for change in changes {
-            match change {
-                Change::Source(source) => {
-                    self.config.source = source.clone();
-                    self.settings.source = Some(source);
-                    restart = true;
-                }
-                Change::Threshold(threshold) => {
-                    self.config.threshold = threshold;
-                    self.settings.threshold = Some(threshold);
-                    if let Some(session) = &self.session {
-                        session.send(Command::SetThreshold(threshold));
-                    }
-                }
-                Change::Embedder(embedder) => {
-                    self.config.embedder = embedder;
-                    self.settings.embedder = Some(embedder);
-                    restart = true;
-                }
-                Change::Mirror(mirror) => {
-                    self.config.window.mirror = mirror;
-                    self.settings.mirror = Some(mirror);
-                }
-            }
+        let threshold = changes.iter().rev().find_map(|change| match change {
+            Change::Threshold(threshold) => Some(*threshold),
+            _ => None,
+        });
+        let restart = self.choices.apply(changes, &self.wake);
+        if let (Some(threshold), Some(session)) = (threshold, &self.session) {
+            session.send(Command::SetThreshold(threshold));
         }
-        let (settings, dir) = (self.settings.clone(), self.settings_dir.clone());
-        self.saving_settings = Some(Task::spawn(&self.wake, move || settings.save(&dir)));
         if restart {
             self.start();
-        }
-    }
-
-    fn reembed(&mut self) {
-        let Some(session) = &self.session else { return };
-        let (task, reply) = Task::channel();
-        self.reembedded = Arc::default();
-        let wake = self.wake.clone();
-        let done = self.reembedded.clone();
-        let sent = session.send(Command::Reembed {
-            progress: Box::new(move |n, total| {
-                done.0.store(n, Ordering::Relaxed);
-                done.1.store(total, Ordering::Relaxed);
-                wake();
-            }),
-            reply,
-        });
-        if sent {
-            self.reembedding = Some(task);
         }
     }
 
@@ -412,11 +350,11 @@ impl App {
                 (Side::People, "People"),
                 (Side::Settings, "Settings"),
             ] {
-                let open = self.side == side;
+                let open = self.panels.side == side;
                 if ui.selectable_label(open, label).clicked() {
-                    self.side = if open { Side::None } else { side };
-                    if self.side == Side::People
-                        && let Some(people) = &mut self.people
+                    self.panels.side = if open { Side::None } else { side };
+                    if self.panels.side == Side::People
+                        && let Some(people) = &mut self.panels.people
                     {
                         people.refresh(&self.wake);
                     }
@@ -455,7 +393,7 @@ impl App {
                 .map_or("–".to_owned(), |ms| format!("{ms:.0} ms"));
             ui.label(format!("latency {latency}"));
             ui.label(format!("faces {}", self.view.faces().len()));
-            let (_, skipped) = session.capture_counts();
+            let skipped = session.capture_counts().skipped;
             let display_dropped = session.display_dropped.load(Ordering::Relaxed);
             ui.label(format!(
                 "dropped {display_dropped} shown / {skipped} recognised"
@@ -469,18 +407,24 @@ impl App {
     }
 
     fn side_panel(&mut self, ui: &mut egui::Ui) {
-        let enrollment = self.config.enrollment();
-        match self.side {
+        let enrollment = self.choices.config.enrollment();
+        match self.panels.side {
             Side::None => {}
-            Side::Enroll => self.enroll.show(ui, self.session.as_ref(), &enrollment),
-            Side::People => match &mut self.people {
+            Side::Enroll => self
+                .panels
+                .enroll
+                .show(ui, self.session.as_ref(), &enrollment),
+            Side::People => match &mut self.panels.people {
                 Some(people) => people.show(ui, &self.wake),
                 None => {
                     ui.label("The gallery opens once the models are loaded.");
                 }
             },
             Side::Settings => {
-                let changes = self.settings_panel.show(ui, &self.config, &self.wake);
+                let changes = self
+                    .panels
+                    .settings
+                    .show(ui, &self.choices.config, &self.wake);
                 if !changes.is_empty() {
                     self.apply(changes);
                 }
@@ -490,19 +434,14 @@ impl App {
 
     /// Messages above the picture: failures, notices, re-embedding.
     fn banners(&mut self, ui: &mut egui::Ui) {
-        if let Some(failure) = &self.failure {
+        if let Some(failure) = &self.banners.failure {
             ui.colored_label(Color32::LIGHT_RED, failure);
         }
-        if let Some(notice) = &self.notice {
+        if let Some(notice) = &self.banners.notice {
             ui.label(notice);
         }
-        if self.reembedding.is_some() {
-            let done = self.reembedded.0.load(Ordering::Relaxed);
-            let total = self.reembedded.1.load(Ordering::Relaxed).max(1);
-            ui.add(
-                egui::ProgressBar::new(done as f32 / total as f32)
-                    .text(format!("Re-embedding {done} of {total}")),
-            );
+        if self.reembedding.busy() {
+            self.reembedding.show(ui);
         } else if self.lacking > 0 && self.kiosk.is_none() {
             ui.horizontal(|ui| {
                 ui.colored_label(
@@ -512,8 +451,10 @@ impl App {
                         self.lacking
                     ),
                 );
-                if ui.button("Re-embed now").clicked() {
-                    self.reembed();
+                if ui.button("Re-embed now").clicked()
+                    && let Some(session) = &self.session
+                {
+                    self.reembedding.start(session, &self.wake);
                 }
             });
         }
@@ -533,25 +474,8 @@ impl App {
                 ui.label(RichText::new(greeting).size(40.0).color(view::KNOWN));
             }
         }
-        if self.starting.is_some() {
-            let what = self
-                .loading
-                .what
-                .lock()
-                .map(|w| w.clone())
-                .unwrap_or_default();
-            let done = self.loading.done.load(Ordering::Relaxed);
-            let total = self.loading.total.load(Ordering::Relaxed);
-            ui.label(if what.is_empty() {
-                "Loading models".into()
-            } else {
-                what
-            });
-            if total > 0 {
-                ui.add(egui::ProgressBar::new(done as f32 / total as f32).show_percentage());
-            } else {
-                ui.spinner();
-            }
+        if self.startup.busy() {
+            self.startup.show(ui);
             return;
         }
         let state = self.source_state();
@@ -567,7 +491,9 @@ impl App {
                     ui.label(reason);
                 });
             }
-            _ if self.view.has_frame() => self.view.show(ui, self.config.window.mirror, scale),
+            _ if self.view.has_frame() => {
+                self.view.show(ui, self.choices.config.window.mirror, scale);
+            }
             Some(_) => {
                 ui.spinner();
             }
@@ -576,14 +502,19 @@ impl App {
     }
 
     fn finish_run(&mut self, ctx: &egui::Context) {
-        let Some(until) = self.run_until else { return };
-        if Instant::now() < until {
+        if self
+            .timed
+            .as_ref()
+            .is_none_or(|run| Instant::now() < run.until)
+        {
             return;
         }
-        self.run_until = None;
-        if let (Some(path), Some(session)) = (&self.report, &self.session) {
-            let (read, skipped) = session.capture_counts();
-            let report = self.meter.report(session.source.to_string(), read, skipped);
+        let report = self.timed.take().and_then(|run| run.report);
+        if let (Some(path), Some(session)) = (&report, &self.session) {
+            let counts = session.capture_counts();
+            let report = self
+                .meter
+                .report(session.source.to_string(), counts.read, counts.skipped);
             let written = serde_json::to_string_pretty(&report)
                 .map_err(std::io::Error::from)
                 .and_then(|json| std::fs::write(path, json));
@@ -605,17 +536,17 @@ impl eframe::App for App {
             kiosk.guard(&ctx);
         }
         self.poll(&ctx);
-        let enrolling = self.side == Side::Enroll;
-        if enrolling {
-            let enrollment = self.config.enrollment();
-            self.enroll
+        if self.panels.side == Side::Enroll {
+            let enrollment = self.choices.config.enrollment();
+            self.panels
+                .enroll
                 .handle_keys(&ctx, self.session.as_ref(), &enrollment);
         }
         if self.kiosk.is_none() {
             egui::Panel::top("toolbar").show(ui, |ui| self.toolbar(ui));
             egui::Panel::bottom("status").show(ui, |ui| self.status_bar(ui));
         }
-        if self.side != Side::None {
+        if self.panels.side != Side::None {
             egui::Panel::right("side")
                 .default_size(340.0)
                 .show(ui, |ui| {
@@ -637,26 +568,4 @@ impl eframe::App for App {
         // Join the threads before `main` returns: OpenCV must not outlive it.
         self.session = None;
     }
-}
-
-/// Resolves the source (the demo included), loads the models (fetching missing ones) and the
-/// gallery, and starts the session.
-fn start_session(
-    config: Config,
-    demo_if_no_camera: bool,
-    progress: &Loading,
-    wake: Waker,
-) -> Result<Started> {
-    let start::Start {
-        source,
-        config,
-        notice,
-    } = start::resolve_source(&config, demo_if_no_camera, progress)?;
-    let worker = start::worker(&config, progress)?;
-    let retry = Duration::from_secs_f32(config.window.retry_secs);
-    Ok(Started {
-        session: Session::start(worker, source, retry, wake)?,
-        config,
-        notice,
-    })
 }

@@ -18,7 +18,7 @@ enum Editing {
     Remove { name: String, faces: usize },
 }
 
-pub struct PeoplePanel {
+pub(crate) struct PeoplePanel {
     /// Names the gallery the session recognises from.
     config: Config,
     pub people: Vec<PersonSummary>,
@@ -31,7 +31,7 @@ pub struct PeoplePanel {
 }
 
 impl PeoplePanel {
-    pub fn new(config: Config) -> PeoplePanel {
+    pub(crate) fn new(config: Config) -> PeoplePanel {
         PeoplePanel {
             config,
             people: Vec::new(),
@@ -45,13 +45,9 @@ impl PeoplePanel {
     }
 
     /// Reads the list again (on opening the panel, and after every change).
-    pub fn refresh(&mut self, wake: &Waker) {
+    pub(crate) fn refresh(&mut self, wake: &Waker) {
         let config = self.config.clone();
         self.listing = Some(Task::spawn(wake, move || config.open_gallery()?.people()));
-    }
-
-    pub fn message(&self) -> Option<&str> {
-        self.message.as_deref()
     }
 
     fn change(&mut self, wake: &Waker, work: Change) {
@@ -61,7 +57,7 @@ impl PeoplePanel {
         }));
     }
 
-    pub fn poll(&mut self, ctx: &egui::Context, wake: &Waker) {
+    pub(crate) fn poll(&mut self, ctx: &egui::Context, wake: &Waker) {
         match task::poll(&mut self.listing) {
             Some(Ok(people)) => self.people = people,
             Some(Err(e)) => self.message = Some(format!("Cannot read the gallery: {}", e.report())),
@@ -91,7 +87,7 @@ impl PeoplePanel {
         }
     }
 
-    pub fn show(&mut self, ui: &mut egui::Ui, wake: &Waker) {
+    pub(crate) fn show(&mut self, ui: &mut egui::Ui, wake: &Waker) {
         ui.heading("People");
         if ui.button("Reload").clicked() {
             self.refresh(wake);

@@ -15,7 +15,7 @@ const CAMERAS_TRIED: i32 = 10;
 
 /// One change the user made.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Change {
+pub(crate) enum Change {
     Source(String),
     Threshold(f32),
     Embedder(EmbedderKind),
@@ -23,7 +23,7 @@ pub enum Change {
 }
 
 #[derive(Default)]
-pub struct SettingsPanel {
+pub(crate) struct SettingsPanel {
     cameras: Option<Vec<i32>>,
     probing: Option<Task<Vec<i32>>>,
     /// The file or URL being typed.
@@ -32,20 +32,20 @@ pub struct SettingsPanel {
 
 impl SettingsPanel {
     /// Looks for cameras on another thread (each index that does not open takes a moment).
-    pub fn find_cameras(&mut self, wake: &Waker) {
+    pub(crate) fn find_cameras(&mut self, wake: &Waker) {
         if self.probing.is_none() {
             self.probing = Some(Task::spawn(wake, || capture::cameras(CAMERAS_TRIED)));
         }
     }
 
-    pub fn poll(&mut self) {
+    pub(crate) fn poll(&mut self) {
         if let Some(cameras) = task::poll(&mut self.probing) {
             self.cameras = Some(cameras);
         }
     }
 
     /// Draws the panel for `config` (the values in effect) and returns what the user changed.
-    pub fn show(&mut self, ui: &mut egui::Ui, config: &Config, wake: &Waker) -> Vec<Change> {
+    pub(crate) fn show(&mut self, ui: &mut egui::Ui, config: &Config, wake: &Waker) -> Vec<Change> {
         let mut changes = Vec::new();
         ui.heading("Settings");
 

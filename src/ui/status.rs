@@ -42,7 +42,7 @@ impl Rate {
 }
 
 /// Everything the window measures.
-pub struct Meter {
+pub(crate) struct Meter {
     started: Instant,
     display: Rate,
     recognition: Rate,
@@ -59,7 +59,7 @@ pub struct Meter {
 
 /// What `--report` writes at the end of a `--run-for` run.
 #[derive(Debug, Serialize)]
-pub struct Report {
+pub(crate) struct Report {
     pub source: String,
     pub seconds: f64,
     pub frames_read: u64,
@@ -96,12 +96,12 @@ impl Default for Meter {
 }
 
 impl Meter {
-    pub fn frame_shown(&mut self, now: Instant) {
+    pub(crate) fn frame_shown(&mut self, now: Instant) {
         self.frames_shown += 1;
         self.display.tick(now);
     }
 
-    pub fn result(&mut self, now: Instant, latency_ms: f64, faces: usize, embedded: usize) {
+    pub(crate) fn result(&mut self, now: Instant, latency_ms: f64, faces: usize, embedded: usize) {
         self.results += 1;
         self.faces += faces as u64;
         self.embedded += embedded as u64;
@@ -118,7 +118,7 @@ impl Meter {
     }
 
     /// Samples resident memory now and then (cheap: one small /proc read).
-    pub fn sample_memory(&mut self, now: Instant) {
+    pub(crate) fn sample_memory(&mut self, now: Instant) {
         if now >= self.next_rss {
             self.next_rss = now + Duration::from_secs(10);
             if let Some(mb) = resident_mib() {
@@ -127,23 +127,23 @@ impl Meter {
         }
     }
 
-    pub fn display_fps(&mut self, now: Instant) -> f64 {
+    pub(crate) fn display_fps(&mut self, now: Instant) -> f64 {
         self.display.trim(now);
         self.display.per_second()
     }
 
-    pub fn recognition_fps(&mut self, now: Instant) -> f64 {
+    pub(crate) fn recognition_fps(&mut self, now: Instant) -> f64 {
         self.recognition.trim(now);
         self.recognition.per_second()
     }
 
     /// Median capture-to-label latency of the last seconds.
-    pub fn latency_ms(&self) -> Option<f64> {
+    pub(crate) fn latency_ms(&self) -> Option<f64> {
         let mut recent: Vec<f64> = self.recent_latency.iter().map(|(_, l)| *l).collect();
         percentile(&mut recent, 0.5)
     }
 
-    pub fn report(&self, source: String, frames_read: u64, skipped: u64) -> Report {
+    pub(crate) fn report(&self, source: String, frames_read: u64, skipped: u64) -> Report {
         let seconds = self.started.elapsed().as_secs_f64();
         let mut latency = self.all_latency.clone();
         Report {

@@ -21,8 +21,8 @@ const EASE: f32 = 0.06;
 /// Motion is extrapolated at most this far ahead.
 const LOOKAHEAD: f32 = 0.15;
 
-pub const KNOWN: Color32 = Color32::from_rgb(46, 204, 113);
-pub const UNKNOWN: Color32 = Color32::from_rgb(230, 126, 34);
+pub(crate) const KNOWN: Color32 = Color32::from_rgb(46, 204, 113);
+pub(crate) const UNKNOWN: Color32 = Color32::from_rgb(230, 126, 34);
 
 struct Overlay {
     face: FaceResult,
@@ -35,7 +35,7 @@ struct Overlay {
 
 /// The picture and its boxes.
 #[derive(Default)]
-pub struct LiveView {
+pub(crate) struct LiveView {
     texture: Option<TextureHandle>,
     size: [usize; 2],
     overlays: HashMap<u64, Overlay>,
@@ -44,23 +44,23 @@ pub struct LiveView {
 
 impl LiveView {
     /// Shows `frame` from now on.
-    pub fn set_frame(&mut self, ctx: &egui::Context, frame: &DisplayFrame) {
+    pub(crate) fn set_frame(&mut self, ctx: &egui::Context, frame: &DisplayFrame) {
         let image = color_image(&frame.image);
         self.size = image.size;
         match &mut self.texture {
             Some(texture) => texture.set(image, egui::TextureOptions::LINEAR),
             None => {
-                self.texture = Some(ctx.load_texture("live", image, egui::TextureOptions::LINEAR))
+                self.texture = Some(ctx.load_texture("live", image, egui::TextureOptions::LINEAR));
             }
         }
     }
 
-    pub fn has_frame(&self) -> bool {
+    pub(crate) fn has_frame(&self) -> bool {
         self.texture.is_some()
     }
 
     /// Takes the faces of a new result.
-    pub fn set_result(&mut self, result: &FrameResult, now: Instant) {
+    pub(crate) fn set_result(&mut self, result: &FrameResult, now: Instant) {
         for (i, face) in result.faces.iter().enumerate() {
             // Untracked faces (not from a live run) get a key per position in the frame.
             let key = face.track.unwrap_or(u64::MAX - i as u64);
@@ -90,7 +90,7 @@ impl LiveView {
     }
 
     /// Moves every box a step towards where its face is heading.
-    pub fn advance(&mut self, now: Instant) {
+    pub(crate) fn advance(&mut self, now: Instant) {
         let dt = self
             .last_advance
             .map_or(0.0, |t| now.duration_since(t).as_secs_f32());
@@ -110,14 +110,14 @@ impl LiveView {
     }
 
     /// The faces in view now, left to right.
-    pub fn faces(&self) -> Vec<&FaceResult> {
+    pub(crate) fn faces(&self) -> Vec<&FaceResult> {
         let mut faces: Vec<&Overlay> = self.overlays.values().collect();
         faces.sort_by(|a, b| a.shown[0].total_cmp(&b.shown[0]));
         faces.into_iter().map(|o| &o.face).collect()
     }
 
     /// Draws the picture, fitted to the space, with the boxes. `scale` enlarges labels.
-    pub fn show(&self, ui: &mut egui::Ui, mirror: bool, scale: f32) {
+    pub(crate) fn show(&self, ui: &mut egui::Ui, mirror: bool, scale: f32) {
         let Some(texture) = &self.texture else {
             return;
         };
@@ -161,7 +161,7 @@ impl LiveView {
 }
 
 /// The box colour and label of a face: known and unknown differ in text, not colour alone.
-pub fn describe(face: &FaceResult) -> (Color32, String) {
+pub(crate) fn describe(face: &FaceResult) -> (Color32, String) {
     let distance = face
         .identity
         .distance
@@ -174,6 +174,6 @@ pub fn describe(face: &FaceResult) -> (Color32, String) {
 }
 
 /// Pixels from another thread as an image egui can draw.
-pub fn color_image(image: &RgbaImage) -> egui::ColorImage {
+pub(crate) fn color_image(image: &RgbaImage) -> egui::ColorImage {
     egui::ColorImage::from_rgba_unmultiplied([image.width, image.height], &image.pixels)
 }

@@ -63,7 +63,7 @@ impl Landmarker {
 }
 
 /// Copies a BGR frame into dlib's RGB image type.
-pub fn dlib_image(bgr: &Mat) -> Result<ImageMatrix> {
+pub(crate) fn dlib_image(bgr: &Mat) -> Result<ImageMatrix> {
     let mut rgb = Mat::default();
     imgproc::cvt_color(bgr, &mut rgb, imgproc::COLOR_BGR2RGB, 0)?;
     let rgb = if rgb.is_continuous() {
@@ -81,7 +81,7 @@ pub fn dlib_image(bgr: &Mat) -> Result<ImageMatrix> {
 }
 
 /// Warps the face with 68 `landmarks` into OpenFace's 96x96 BGR chip.
-pub fn openface_chip(bgr: &Mat, landmarks: &FaceLandmarks) -> Result<Mat> {
+pub(crate) fn openface_chip(bgr: &Mat, landmarks: &FaceLandmarks) -> Result<Mat> {
     if landmarks.len() != 68 {
         return Err(Error::ModelOutput(format!(
             "the OpenFace embedder needs dlib's 68-point landmark model, got {} points",

@@ -87,7 +87,7 @@ impl Matcher {
     }
 
     /// Identifies with a new threshold from now on.
-    pub fn set_threshold(&mut self, threshold: f32) {
+    pub(crate) fn set_threshold(&mut self, threshold: f32) {
         self.threshold = threshold;
     }
 
@@ -159,8 +159,8 @@ mod tests {
         let matcher = Matcher::new(
             0.55,
             [
-                ("ann".to_string(), unit(0, 1.0)),
-                ("bob".to_string(), unit(1, 1.0)),
+                ("ann".to_owned(), unit(0, 1.0)),
+                ("bob".to_owned(), unit(1, 1.0)),
             ],
         );
         let id = matcher.identify(&unit(0, 1.3));
@@ -180,9 +180,9 @@ mod tests {
         let matcher = Matcher::new(
             0.55,
             [
-                ("ann".to_string(), unit(0, 1.0)),
-                ("bob".to_string(), unit(1, 1.0)),
-                ("ann".to_string(), unit(1, 1.2)),
+                ("ann".to_owned(), unit(0, 1.0)),
+                ("bob".to_owned(), unit(1, 1.0)),
+                ("ann".to_owned(), unit(1, 1.2)),
             ],
         );
         assert_eq!((matcher.len(), matcher.people()), (3, 2));
@@ -194,7 +194,7 @@ mod tests {
 
     #[test]
     fn the_threshold_is_inclusive_and_an_empty_gallery_knows_nobody() {
-        let matcher = Matcher::new(0.5, [("ann".to_string(), unit(0, 1.0))]);
+        let matcher = Matcher::new(0.5, [("ann".to_owned(), unit(0, 1.0))]);
         assert_eq!(matcher.identify(&unit(0, 1.5)).label(), "ann");
         assert_eq!(matcher.identify(&unit(0, 1.51)).label(), "unknown");
         assert_eq!(matcher.identify(&unit(0, 1.0)).margin, None);
@@ -204,7 +204,7 @@ mod tests {
 
     #[test]
     fn embeddings_of_the_wrong_length_are_skipped() {
-        let matcher = Matcher::new(0.5, [("bad".to_string(), Embedding(vec![0.0; 3]))]);
+        let matcher = Matcher::new(0.5, [("bad".to_owned(), Embedding(vec![0.0; 3]))]);
         assert!(matcher.is_empty());
     }
 }

@@ -10,14 +10,21 @@ use sha2::Digest as _;
 use crate::base::error::{Error, Result};
 use crate::vision::detect::Detection;
 
-/// Loads a photo as BGR. A missing file and a file that is not an image are told apart.
-pub fn load(path: &Path) -> Result<Mat> {
-    read(path).map(|(image, _)| image)
+/// A photo as read from its file.
+pub struct Photo {
+    /// BGR.
+    pub image: Mat,
+    /// The sha256 of the file's bytes, which identifies it for idempotent imports.
+    pub sha256: String,
 }
 
-/// Loads a photo as BGR, with the sha256 of its bytes (which identifies it for idempotent
-/// imports).
-pub fn read(path: &Path) -> Result<(Mat, String)> {
+/// Loads a photo as BGR. A missing file and a file that is not an image are told apart.
+pub fn load(path: &Path) -> Result<Mat> {
+    read(path).map(|photo| photo.image)
+}
+
+/// Loads a photo as BGR, with the sha256 of its bytes.
+pub fn read(path: &Path) -> Result<Photo> {
     let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
     // imdecode gives an empty Mat for anything it cannot decode; it does not say why.
@@ -30,12 +37,12 @@ pub fn read(path: &Path) -> Result<(Mat, String)> {
             path: path.to_path_buf(),
         });
     }
-    Ok((image, sha256))
+    Ok(Photo { image, sha256 })
 }
 
 /// Whether a photo is a tight face crop (LFW style): no face found, or a face box that fills
 /// the photo. The SSD's boxes on such photos are poor; with `pad_for_detection` they are good.
-pub fn is_tight_crop(image: &Mat, faces: &[Detection]) -> bool {
+pub(crate) fn is_tight_crop(image: &Mat, faces: &[Detection]) -> bool {
     let fills = |f: &Detection| {
         f.bbox.width as f32 >= 0.85 * image.cols() as f32
             || f.bbox.height as f32 >= 0.85 * image.rows() as f32

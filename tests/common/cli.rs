@@ -8,16 +8,16 @@ use serde_json::Value;
 use whoisit::demo::synth::{Actor, ClipSpec};
 
 /// The binary with the shared models, a private gallery and no user config.
-pub fn whoisit(home: &Path) -> Command {
+pub(crate) fn whoisit(home: &Path) -> Command {
     whoisit_with_models(home, &super::model_dir())
 }
 
-pub fn whoisit_with_models(home: &Path, models: &Path) -> Command {
+pub(crate) fn whoisit_with_models(home: &Path, models: &Path) -> Command {
     Command::from_std(process(home, models))
 }
 
 /// The same, as a plain process for tests that run it in the background.
-pub fn spawnable(home: &Path) -> std::process::Command {
+pub(crate) fn spawnable(home: &Path) -> std::process::Command {
     process(home, &super::model_dir())
 }
 
@@ -33,7 +33,7 @@ fn process(home: &Path, models: &Path) -> std::process::Command {
     cmd
 }
 
-pub fn actor(
+pub(crate) fn actor(
     photo: &str,
     from: (f32, f32),
     to: (f32, f32),
@@ -50,7 +50,7 @@ pub fn actor(
 }
 
 /// Obama (to be enrolled) walks right; Biden (never enrolled) joins from frame 10.
-pub fn two_people(frames: u32, fps: f64) -> ClipSpec {
+pub(crate) fn two_people(frames: u32, fps: f64) -> ClipSpec {
     ClipSpec {
         width: 640,
         height: 480,
@@ -64,13 +64,13 @@ pub fn two_people(frames: u32, fps: f64) -> ClipSpec {
 }
 
 /// Writes the `two_people` clip into `home` and returns its path.
-pub fn two_people_clip(home: &Path, frames: u32, fps: f64) -> std::path::PathBuf {
+pub(crate) fn two_people_clip(home: &Path, frames: u32, fps: f64) -> std::path::PathBuf {
     let clip = home.join(format!("two-people-{frames}x{fps}.avi"));
     two_people(frames, fps).write_video(&clip).unwrap();
     clip
 }
 
-pub fn enroll_obama(home: &Path) {
+pub(crate) fn enroll_obama(home: &Path) {
     whoisit(home)
         .args(["enroll", "--name", "Obama"])
         .arg(super::photo("obama.jpg"))
@@ -80,7 +80,7 @@ pub fn enroll_obama(home: &Path) {
 }
 
 /// Runs `recognize --headless`; returns the per-frame lines and the summary.
-pub fn recognize(home: &Path, source: &str, extra: &[&str]) -> (Vec<Value>, Value) {
+pub(crate) fn recognize(home: &Path, source: &str, extra: &[&str]) -> (Vec<Value>, Value) {
     let output = whoisit(home)
         .args(["recognize", "--headless", "--source", source])
         .args(extra)
@@ -101,7 +101,7 @@ pub fn recognize(home: &Path, source: &str, extra: &[&str]) -> (Vec<Value>, Valu
 }
 
 /// The labels of a frame, left to right.
-pub fn labels(frame: &Value) -> Vec<String> {
+pub(crate) fn labels(frame: &Value) -> Vec<String> {
     let mut faces: Vec<&Value> = frame["faces"].as_array().unwrap().iter().collect();
     faces.sort_by_key(|f| f["box"][0].as_i64());
     faces
@@ -111,7 +111,7 @@ pub fn labels(frame: &Value) -> Vec<String> {
 }
 
 /// A dataset folder `people/<name>/<photo>`: Obama with two photos, Biden with one.
-pub fn obama_biden_dataset(home: &Path) -> std::path::PathBuf {
+pub(crate) fn obama_biden_dataset(home: &Path) -> std::path::PathBuf {
     let dataset = home.join("people");
     for (person, photo) in [
         ("Obama", "obama.jpg"),

@@ -1,8 +1,8 @@
 //! Shared test support: real photos fetched from package registries, models, generated clips.
 #![allow(dead_code)] // each test binary uses a part of this
 
-pub mod cli;
-pub mod torch7;
+pub(crate) mod cli;
+pub(crate) mod torch7;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, OnceLock};
@@ -12,7 +12,7 @@ use whoisit::config::Config;
 use whoisit::models::fetch::{self, Fetcher, Quiet};
 use whoisit::vision::pipeline::Pipeline;
 
-pub const JOHNS: [&str; 5] = [
+pub(crate) const JOHNS: [&str; 5] = [
     "John_Salley",
     "John_Savage",
     "John_Schneider",
@@ -24,12 +24,12 @@ pub const JOHNS: [&str; 5] = [
 static FETCH_LOCK: Mutex<()> = Mutex::new(());
 
 /// The ignored cache of test data, `.cache/testdata` in the repo.
-pub fn data_dir() -> PathBuf {
+pub(crate) fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/testdata")
 }
 
 /// A photo of `tests/data.ron`, fetched and checked on first use.
-pub fn photo(name: &str) -> PathBuf {
+pub(crate) fn photo(name: &str) -> PathBuf {
     let manifest = fetch::parse_manifest(include_str!("../data.ron"), Path::new("tests/data.ron"))
         .expect("tests/data.ron");
     let artifact = manifest
@@ -37,7 +37,9 @@ pub fn photo(name: &str) -> PathBuf {
         .find(|a| a.file == name)
         .unwrap_or_else(|| panic!("{name} is not in tests/data.ron"));
     let dir = data_dir().join("photos");
-    let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = FETCH_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     Fetcher::new(&Quiet)
         .unwrap()
         .ensure(artifact, &dir)
@@ -47,9 +49,11 @@ pub fn photo(name: &str) -> PathBuf {
 
 /// The `johns` dataset folder (`<person>/*.jpg`), extracted once from the checked dlib source
 /// tarball (the same one `whoisit eval --sample` uses).
-pub fn johns() -> PathBuf {
+pub(crate) fn johns() -> PathBuf {
     let dir = data_dir().join("johns");
-    let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = FETCH_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     if !JOHNS.iter().all(|p| dir.join(p).is_dir()) {
         std::fs::create_dir_all(data_dir()).unwrap();
         let count = Fetcher::new(&Quiet)
@@ -68,7 +72,7 @@ pub fn johns() -> PathBuf {
 
 /// The config tests run with: the user's model dir (filled by `whoisit models fetch`, or here
 /// on first use) and a gallery in `data_dir`.
-pub fn config(data_dir: &Path, embedder: EmbedderKind) -> Config {
+pub(crate) fn config(data_dir: &Path, embedder: EmbedderKind) -> Config {
     Config {
         data_dir: Some(data_dir.to_path_buf()),
         embedder,
@@ -77,9 +81,11 @@ pub fn config(data_dir: &Path, embedder: EmbedderKind) -> Config {
 }
 
 /// A real pipeline with an empty gallery in a fresh temp dir (kept alive by the returned guard).
-pub fn pipeline() -> (Pipeline, tempfile::TempDir) {
+pub(crate) fn pipeline() -> (Pipeline, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let _guard = FETCH_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let _guard = FETCH_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
     let pipeline = config(dir.path(), EmbedderKind::Dlib)
         .load_pipeline(&Quiet)
         .unwrap_or_else(|e| panic!("{e}"));
@@ -87,12 +93,12 @@ pub fn pipeline() -> (Pipeline, tempfile::TempDir) {
 }
 
 /// Enrollment as configured by default.
-pub fn enrollment() -> whoisit::enroll::Enrollment {
+pub(crate) fn enrollment() -> whoisit::enroll::Enrollment {
     Config::default().enrollment()
 }
 
 /// Enrolls `name` from one test photo and makes the pipeline match against the gallery.
-pub fn enroll(
+pub(crate) fn enroll(
     pipeline: &mut Pipeline,
     gallery: &mut dyn whoisit::gallery::Gallery,
     name: &str,
@@ -110,7 +116,7 @@ pub fn enroll(
 }
 
 /// The model dir tests share with the app.
-pub fn model_dir() -> PathBuf {
+pub(crate) fn model_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| Config::default().model_dir().unwrap())
         .clone()

@@ -31,7 +31,7 @@ const EMBEDDING: usize = 128;
 const NORMALIZE_EPS: f64 = 1e-10;
 
 /// A tiny network with OpenFace nn4.small2.v1's contract: 3x96x96 input -> 128-d unit vector.
-pub struct TinyNet {
+pub(crate) struct TinyNet {
     /// `[CONV_OUT][IN_CHANNELS][KERNEL][KERNEL]`, row-major (Torch's `[out, in, kH, kW]`).
     conv_weight: Vec<f32>,
     /// `[CONV_OUT]`
@@ -45,7 +45,7 @@ pub struct TinyNet {
 impl TinyNet {
     /// Deterministic weights from `seed` (xorshift64*, uniform in [-0.1, 0.1)), so a test can
     /// rebuild the same network, and hence the same expected embedding, without storing either.
-    pub fn new(seed: u64) -> TinyNet {
+    pub(crate) fn new(seed: u64) -> TinyNet {
         let mut rng = XorShift::new(seed);
         let mut draw = |n: usize| (0..n).map(|_| rng.next_weight()).collect::<Vec<f32>>();
         TinyNet {
@@ -57,7 +57,7 @@ impl TinyNet {
     }
 
     /// Writes the network as a Torch7 binary `.t7` file.
-    pub fn write_t7(&self, path: &Path) -> io::Result<()> {
+    pub(crate) fn write_t7(&self, path: &Path) -> io::Result<()> {
         let mut writer = T7Writer::new(BufWriter::new(File::create(path)?));
         writer.value(&self.to_torch())?;
         writer.finish()
@@ -65,7 +65,7 @@ impl TinyNet {
 
     /// Reference forward pass. `input` is planar CHW f32, 3*96*96 values, channel order R,G,B,
     /// already scaled (i.e. pixel/255). Returns the 128 outputs after L2 normalisation.
-    pub fn forward(&self, input: &[f32]) -> Vec<f32> {
+    pub(crate) fn forward(&self, input: &[f32]) -> Vec<f32> {
         assert_eq!(
             input.len(),
             IN_CHANNELS * IN_SIZE * IN_SIZE,
@@ -295,11 +295,11 @@ impl<'a> Value<'a> {
 
 /// Type tags of Torch7's `File:writeObject`.
 mod tag {
-    pub const NUMBER: i32 = 1;
-    pub const STRING: i32 = 2;
-    pub const TABLE: i32 = 3;
-    pub const TORCH: i32 = 4;
-    pub const BOOLEAN: i32 = 5;
+    pub(super) const NUMBER: i32 = 1;
+    pub(super) const STRING: i32 = 2;
+    pub(super) const TABLE: i32 = 3;
+    pub(super) const TORCH: i32 = 4;
+    pub(super) const BOOLEAN: i32 = 5;
 }
 
 /// Serialises [`Value`]s in Torch7's little-endian binary format.

@@ -37,7 +37,7 @@ impl SqliteGallery {
     }
 
     /// Opens (or creates) the gallery file at `path`.
-    pub fn open_file(path: &Path) -> Result<SqliteGallery> {
+    pub(crate) fn open_file(path: &Path) -> Result<SqliteGallery> {
         let mut conn = Connection::open(path).map_err(|e| db_error(path, e))?;
         schema::prepare(&conn, path)?;
         schema::migrate(&mut conn, path)?;

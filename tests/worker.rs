@@ -1,0 +1,103 @@
+//! The detector/encoder worker on a real clip, models and gallery: a gallery it cannot write to
+//! does not stop recognition, and commands change what it answers from the next frame on.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a panic is how a test fails
+
+mod common;
+
+use std::time::Duration;
+
+use whoisit::gallery::{Gallery as _, SqliteGallery};
+use whoisit::runtime::capture::Source;
+use whoisit::runtime::headless::{self, RunOptions};
+use whoisit::runtime::session::Session;
+use whoisit::runtime::worker::{Command, Worker};
+
+/// 3 s of Obama at 15 fps.
+fn obama_clip(dir: &std::path::Path) -> std::path::PathBuf {
+    let clip = dir.join("obama.avi");
+    whoisit::demo::synth::ClipSpec {
+        width: 640,
+        height: 480,
+        fps: 15.0,
+        frames: 45,
+        actors: vec![common::cli::actor(
+            "obama2.jpg",
+            (0.4, 0.5),
+            (0.5, 0.5),
+            0.9,
+            0..45,
+        )],
+    }
+    .write_video(&clip)
+    .unwrap();
+    clip
+}
+
+#[test]
+fn recognition_goes_on_while_another_process_holds_the_gallery_write_lock() {
+    let (mut pipeline, dir) = common::pipeline();
+    let mut gallery = SqliteGallery::open(dir.path()).unwrap();
+    common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
+    let clip = obama_clip(dir.path());
+
+    // Another process writes to the gallery for the whole run, so recording who was seen
+    // times out; the worker must report it and go on.
+    let lock = rusqlite::Connection::open(dir.path().join("gallery.sqlite3")).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let worker = Worker::new(pipeline, Box::new(gallery)).unwrap();
+    let mut labelled = 0;
+    let summary = headless::run(
+        &Source::File(clip),
+        worker,
+        RunOptions::default(),
+        |result| {
+            labelled += result.faces.iter().filter(|f| f.label == "Obama").count();
+            Ok(())
+        },
+    )
+    .unwrap_or_else(|e| panic!("the run failed: {}", e.report()));
+    lock.execute_batch("ROLLBACK").unwrap();
+
+    assert_eq!(summary.processed, 45, "{summary:?}");
+    assert!(labelled >= 40, "Obama was named on {labelled} of 45 frames");
+    let people = SqliteGallery::open(dir.path()).unwrap().people().unwrap();
+    assert_eq!(
+        people[0].last_seen, None,
+        "nothing could be written, so nothing may claim it was"
+    );
+}
+
+#[test]
+fn a_new_threshold_takes_effect_on_the_faces_in_view() {
+    let (mut pipeline, dir) = common::pipeline();
+    let mut gallery = SqliteGallery::open(dir.path()).unwrap();
+    common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
+    let clip = obama_clip(dir.path());
+    let worker = Worker::new(pipeline, Box::new(gallery)).unwrap();
+    let session = Session::start(
+        worker,
+        Source::File(clip),
+        Duration::from_millis(200),
+        std::sync::Arc::new(|| {}),
+    )
+    .unwrap();
+    let next_label = |session: &Session| {
+        let result = session
+            .results
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a result");
+        result.faces.first().map(|f| f.label.clone())
+    };
+    let named = (0..30).any(|_| next_label(&session).as_deref() == Some("Obama"));
+    assert!(named, "Obama is named at the configured threshold");
+    // Tracked faces keep their label between embeddings: the command must re-decide them.
+    assert!(session.send(Command::SetThreshold(0.05)));
+    let mut labels: Vec<Option<String>> = (0..20).map(|_| next_label(&session)).collect();
+    // Results already on their way when the command arrived may still say "Obama".
+    labels.drain(..5);
+    assert!(
+        labels.iter().flatten().all(|l| l == "unknown"),
+        "at 0.05 nobody matches: {labels:?}"
+    );
+    assert!(session.send(Command::Shutdown));
+}
