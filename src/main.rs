@@ -1,3 +1,6 @@
+//! The `whoisit` binary: everything is in the library's command line.
+#![forbid(unsafe_code)]
+
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -15,21 +15,11 @@ use whoisit::gallery::{Gallery as _, SqliteGallery};
 use whoisit::runtime::session::SourceState;
 use whoisit::ui::{App, Launch};
 
-use common::cli::{actor, enroll_obama};
+use common::cli::enroll_obama;
 
 /// Obama alone, looping: 2 s at 30 fps.
 fn obama_clip(home: &Path) -> PathBuf {
-    let clip = home.join("obama.avi");
-    whoisit::demo::synth::ClipSpec {
-        width: 640,
-        height: 480,
-        fps: 30.0,
-        frames: 60,
-        actors: vec![actor("obama2.jpg", (0.4, 0.5), (0.5, 0.5), 0.9, 0..60)],
-    }
-    .write_video(&clip)
-    .unwrap();
-    clip
+    common::cli::obama_clip(home, 30.0, 60)
 }
 
 fn launch(home: &Path, source: &Path, kiosk: bool) -> Launch {

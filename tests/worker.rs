@@ -14,23 +14,7 @@ use whoisit::runtime::worker::{Command, Worker};
 
 /// 3 s of Obama at 15 fps.
 fn obama_clip(dir: &std::path::Path) -> std::path::PathBuf {
-    let clip = dir.join("obama.avi");
-    whoisit::demo::synth::ClipSpec {
-        width: 640,
-        height: 480,
-        fps: 15.0,
-        frames: 45,
-        actors: vec![common::cli::actor(
-            "obama2.jpg",
-            (0.4, 0.5),
-            (0.5, 0.5),
-            0.9,
-            0..45,
-        )],
-    }
-    .write_video(&clip)
-    .unwrap();
-    clip
+    common::cli::obama_clip(dir, 15.0, 45)
 }
 
 #[test]

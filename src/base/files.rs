@@ -7,7 +7,7 @@ use crate::base::error::{Error, Result};
 
 /// Writes `bytes` to `path` through a synced temporary file beside it, then renames it into
 /// place. The folder is created if needed.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())

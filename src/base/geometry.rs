@@ -27,22 +27,22 @@ impl FaceBox {
         self.x + self.width
     }
 
-    pub(crate) fn bottom(&self) -> i32 {
+    pub fn bottom(&self) -> i32 {
         self.y + self.height
     }
 
     /// Area in pixels; an empty or inverted box has none.
-    pub(crate) fn area(&self) -> i32 {
+    pub fn area(&self) -> i32 {
         self.width.max(0) * self.height.max(0)
     }
 
     /// The shorter side: how big a face is, whatever its shape.
-    pub(crate) fn shorter_side(&self) -> i32 {
+    pub fn shorter_side(&self) -> i32 {
         self.width.min(self.height)
     }
 
     /// Intersection over union, 0 (apart) to 1 (the same box).
-    pub(crate) fn iou(&self, other: &FaceBox) -> f32 {
+    pub fn iou(&self, other: &FaceBox) -> f32 {
         let width = (self.right().min(other.right()) - self.x.max(other.x)).max(0);
         let height = (self.bottom().min(other.bottom()) - self.y.max(other.y)).max(0);
         let inter = width * height;
@@ -61,7 +61,7 @@ impl FaceBox {
         (right > left && bottom > top).then(|| FaceBox::new(left, top, right - left, bottom - top))
     }
 
-    pub(crate) fn to_rect(self) -> Rect {
+    pub fn to_rect(self) -> Rect {
         Rect::new(self.x, self.y, self.width, self.height)
     }
 }

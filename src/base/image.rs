@@ -19,7 +19,7 @@ pub fn decode_png(bytes: &[u8]) -> Result<Mat> {
 }
 
 /// Encodes a BGR image as PNG.
-pub(crate) fn encode_png(bgr: &Mat) -> Result<Vec<u8>> {
+pub fn encode_png(bgr: &Mat) -> Result<Vec<u8>> {
     let mut png = Vector::<u8>::new();
     imgcodecs::imencode(".png", bgr, &mut png, &Vector::new())?;
     Ok(png.to_vec())
@@ -35,7 +35,7 @@ pub struct RgbaImage {
 
 impl RgbaImage {
     /// A BGR image (OpenCV's order) as RGBA.
-    pub(crate) fn from_bgr(bgr: &Mat) -> Result<RgbaImage> {
+    pub fn from_bgr(bgr: &Mat) -> Result<RgbaImage> {
         let mut rgba = Mat::default();
         imgproc::cvt_color_def(bgr, &mut rgba, imgproc::COLOR_BGR2RGBA)?;
         Ok(RgbaImage {
@@ -46,7 +46,7 @@ impl RgbaImage {
     }
 
     /// `bgr` shrunk to fit in `side` x `side` pixels, for thumbnails.
-    pub(crate) fn thumbnail(bgr: &Mat, side: i32) -> Result<RgbaImage> {
+    pub fn thumbnail(bgr: &Mat, side: i32) -> Result<RgbaImage> {
         let scale = f64::from(side) / f64::from(bgr.cols().max(bgr.rows()).max(1));
         if scale >= 1.0 {
             return Self::from_bgr(bgr);

@@ -6,7 +6,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 /// Milliseconds since `start`.
-pub(crate) fn ms_since(start: Instant) -> f64 {
+pub fn ms_since(start: Instant) -> f64 {
     start.elapsed().as_secs_f64() * 1000.0
 }
 
@@ -33,15 +33,15 @@ impl Spread {
 
 /// Milliseconds of named stages, collected frame after frame and summarised at the end.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct StageSamples(BTreeMap<&'static str, Vec<f64>>);
+pub struct StageSamples(BTreeMap<&'static str, Vec<f64>>);
 
 impl StageSamples {
-    pub(crate) fn add(&mut self, stage: &'static str, ms: f64) {
+    pub fn add(&mut self, stage: &'static str, ms: f64) {
         self.0.entry(stage).or_default().push(ms);
     }
 
     /// The spread of each stage, by name.
-    pub(crate) fn spreads(self) -> BTreeMap<&'static str, Spread> {
+    pub fn spreads(self) -> BTreeMap<&'static str, Spread> {
         self.0
             .into_iter()
             .map(|(stage, mut ms)| (stage, Spread::of(&mut ms)))
@@ -65,7 +65,7 @@ pub fn resident_mib() -> Option<f64> {
 }
 
 /// The most resident memory this process has had, in MiB (Linux's VmHWM).
-pub(crate) fn peak_resident_mib() -> Option<f64> {
+pub fn peak_resident_mib() -> Option<f64> {
     memory_status_mib("VmHWM:")
 }
 

@@ -1,6 +1,6 @@
-//! Configuration, and the one place it is layered: `config/default.ron` (compiled in), the
-//! user's file or `--config FILE`, what the window's settings panel saved (`settings.ron`),
-//! then command-line flags. Every field is documented in `config/default.ron`. Each part's
+//! Configuration, and the one place it is layered: the defaults (`Config::default()`, which a
+//! test keeps equal to `config/default.ron`), the user's file or `--config FILE`, what the
+//! window's settings panel saved (`settings.ron`), then command-line flags. Every field is documented in `config/default.ron`. Each part's
 //! settings type lives with the code it configures; this layer puts them together and hands
 //! each part its own.
 
@@ -26,7 +26,7 @@ use self::settings::Settings;
 use self::window::{Chord, WindowConfig};
 
 /// The source name that stands for the built-in demo clip.
-pub(crate) const DEMO_SOURCE: &str = "demo";
+pub const DEMO_SOURCE: &str = "demo";
 
 /// The whole configuration. Missing fields in a user file take the defaults.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -65,7 +65,7 @@ impl Default for Config {
 
 /// What the command line can set over the config files.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Overrides {
+pub struct Overrides {
     /// A config file to use instead of the user's.
     pub config_file: Option<PathBuf>,
     pub model_dir: Option<PathBuf>,
@@ -87,7 +87,7 @@ fn project_dirs() -> Option<directories::ProjectDirs> {
 
 impl Config {
     /// The configuration a run uses: the files, then the saved settings, then `overrides`.
-    pub(crate) fn resolve(overrides: &Overrides) -> Result<Config> {
+    pub fn resolve(overrides: &Overrides) -> Result<Config> {
         let mut config = Config::load(overrides.config_file.as_deref())?;
         if let Some(dir) = &overrides.model_dir {
             config.model_dir = Some(dir.clone());
@@ -200,7 +200,7 @@ impl Config {
     }
 
     /// The gallery this configuration names.
-    pub(crate) fn open_gallery(&self) -> Result<Box<dyn Gallery>> {
+    pub fn open_gallery(&self) -> Result<Box<dyn Gallery>> {
         Ok(Box::new(SqliteGallery::open(&self.data_dir()?)?))
     }
 

@@ -53,7 +53,7 @@ impl Settings {
     }
 
     /// Writes the settings atomically: a crash mid-write leaves the old file.
-    pub(crate) fn save(&self, data_dir: &Path) -> Result<()> {
+    pub fn save(&self, data_dir: &Path) -> Result<()> {
         let path = Self::path(data_dir);
         let text =
             ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default()).map_err(|e| {

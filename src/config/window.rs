@@ -48,7 +48,7 @@ impl Default for KioskConfig {
 }
 
 /// Keys that are not a letter, a digit or F1-F24, by the names the config uses.
-pub(crate) const NAMED_KEYS: [&str; 12] = [
+pub const NAMED_KEYS: [&str; 12] = [
     "Escape",
     "Enter",
     "Space",

@@ -15,7 +15,7 @@ use self::synth::{Actor, ClipSpec};
 
 const PHOTOS_RON: &str = include_str!("../../assets/demo-photos.ron");
 /// The enrolled person of the demo.
-pub(crate) const KNOWN: &str = "Barack Obama";
+pub const KNOWN: &str = "Barack Obama";
 
 /// Everything a demo run needs, prepared under the cache dir.
 pub struct Demo {

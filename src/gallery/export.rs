@@ -63,7 +63,7 @@ impl ExportFile {
 
     /// Refuses a file this version cannot import, before anything is written: another format,
     /// a newer version, a bad name, a vector of the wrong length.
-    pub(crate) fn validate(&self) -> Result<()> {
+    pub fn validate(&self) -> Result<()> {
         if self.format != EXPORT_FORMAT || self.version > EXPORT_VERSION {
             return Err(Error::InvalidInput(format!(
                 "not a whoisit gallery export this version reads (format {:?} version {}, expected {EXPORT_FORMAT:?} version {EXPORT_VERSION})",

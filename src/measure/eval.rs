@@ -29,7 +29,7 @@ pub const SAMPLE_PREFIX: &str = "dlib-19.24+dfsg/examples/johns";
 pub const MIN_FACES_TO_JUDGE: usize = 3;
 
 /// The sample dataset's folder, downloaded (8.6 MB, checked by sha256) and unpacked on first use.
-pub(crate) fn sample_dataset(config: &Config, progress: &dyn Progress) -> Result<PathBuf> {
+pub fn sample_dataset(config: &Config, progress: &dyn Progress) -> Result<PathBuf> {
     let root = config.cache_dir()?.join("datasets");
     let dir = root.join("johns");
     if dir.is_dir() {
@@ -42,7 +42,7 @@ pub(crate) fn sample_dataset(config: &Config, progress: &dyn Progress) -> Result
 
 /// Which people are held out as strangers: a number of people, or a fraction of them.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum Strangers {
+pub enum Strangers {
     Count(usize),
     Fraction(f64),
 }
@@ -82,7 +82,7 @@ impl Strangers {
 
 /// How a dataset is split and judged.
 #[derive(Debug, Clone)]
-pub(crate) struct EvalOptions {
+pub struct EvalOptions {
     /// Photos enrolled per person (the first ones that pass the enrollment quality gate).
     pub enroll_per_person: usize,
     pub strangers: Strangers,
@@ -91,7 +91,7 @@ pub(crate) struct EvalOptions {
 
 /// A photo that gave no face to evaluate, and why.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub(crate) struct Undetected {
+pub struct Undetected {
     pub photo: PathBuf,
     pub reason: String,
 }
@@ -107,7 +107,7 @@ struct Sample {
 }
 
 /// Every photo of a dataset run through the pipeline once; splits reuse it.
-pub(crate) struct EmbeddedDataset {
+pub struct EmbeddedDataset {
     pub dir: PathBuf,
     pub embedder: EmbedderId,
     pub people: Vec<String>,
@@ -120,7 +120,7 @@ pub(crate) struct EmbeddedDataset {
 
 /// Detects, aligns and embeds the face of every photo of `DIR/<person>/<photo>` the way
 /// enrollment does (a margin for tight crops), calling `progress(done, total)`.
-pub(crate) fn embed_dataset(
+pub fn embed_dataset(
     pipeline: &mut Pipeline,
     gate: &QualityGate,
     dir: &Path,
@@ -187,7 +187,7 @@ pub(crate) fn embed_dataset(
 
 /// What `eval` reports for one embedder on one dataset.
 #[derive(Debug, Clone, Serialize)]
-pub(crate) struct Evaluation {
+pub struct Evaluation {
     pub dataset: PathBuf,
     pub embedder: EmbedderId,
     pub threshold: f64,
@@ -212,7 +212,7 @@ pub(crate) struct Evaluation {
 
 /// Splits the embedded dataset into rounds (strangers held out in turn), identifies every probe
 /// face against the others' enrolled photos, and compares all pairs.
-pub(crate) fn evaluate(data: &EmbeddedDataset, options: &EvalOptions) -> Result<Evaluation> {
+pub fn evaluate(data: &EmbeddedDataset, options: &EvalOptions) -> Result<Evaluation> {
     if options.enroll_per_person == 0 {
         return Err(Error::InvalidInput(
             "--enroll-per-person must be at least 1".into(),

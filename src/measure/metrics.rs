@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 /// The false-accept rates a report always states the true-accept rate at.
-pub(crate) const FAR_TARGETS: [f64; 2] = [1e-2, 1e-3];
+pub const FAR_TARGETS: [f64; 2] = [1e-2, 1e-3];
 /// At most this many points of a ROC curve are kept in a report; plots need no more.
 const ROC_POINTS: usize = 1_000;
 
@@ -237,7 +237,7 @@ impl Distances {
 
 /// Who was taken for whom when faces were identified against a gallery.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
-pub(crate) struct Identification {
+pub struct Identification {
     /// Faces of enrolled people (not the ones enrolled).
     pub enrolled_probes: usize,
     pub correct: usize,
@@ -258,13 +258,13 @@ pub(crate) struct Identification {
 }
 
 /// The answer for a stranger's face in [`Identification::confusion`].
-pub(crate) const STRANGER: &str = "(stranger)";
-pub(crate) const UNKNOWN: &str = "unknown";
+pub const STRANGER: &str = "(stranger)";
+pub const UNKNOWN: &str = "unknown";
 
 impl Identification {
     /// Records one face: `truth` is its person, or `None` for a stranger; `answer` is the name
     /// given, or `None` for unknown.
-    pub(crate) fn record(&mut self, truth: Option<&str>, answer: Option<&str>) {
+    pub fn record(&mut self, truth: Option<&str>, answer: Option<&str>) {
         match truth {
             Some(person) => {
                 self.enrolled_probes += 1;
@@ -294,7 +294,7 @@ impl Identification {
     }
 
     /// The mistakes, most frequent first.
-    pub(crate) fn mistakes(&self) -> Vec<Mistake<'_>> {
+    pub fn mistakes(&self) -> Vec<Mistake<'_>> {
         let mut mistakes: Vec<Mistake<'_>> = self
             .confusion
             .iter()
@@ -318,7 +318,7 @@ impl Identification {
 
 /// Someone taken for someone else (or a stranger for somebody, or somebody for nobody).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Mistake<'a> {
+pub struct Mistake<'a> {
     /// Who it was ([`STRANGER`] for a held-out person).
     pub truth: &'a str,
     /// What was answered ([`UNKNOWN`] for nobody).
@@ -328,7 +328,7 @@ pub(crate) struct Mistake<'a> {
 
 /// How many of `values` fall in each of `bins` bins of `width` from 0; larger values count in
 /// the last bin.
-pub(crate) fn histogram(values: &[f64], width: f64, bins: usize) -> Vec<usize> {
+pub fn histogram(values: &[f64], width: f64, bins: usize) -> Vec<usize> {
     let mut counts = vec![0usize; bins];
     if let Some(last) = bins.checked_sub(1) {
         for &v in values {

@@ -30,7 +30,7 @@ pub fn manifest() -> Result<Vec<Model>> {
 }
 
 /// The model ids a pipeline with `embedder` loads.
-pub(crate) fn required_ids(embedder: EmbedderKind) -> &'static [&'static str] {
+pub fn required_ids(embedder: EmbedderKind) -> &'static [&'static str] {
     match embedder {
         EmbedderKind::Dlib => &[
             "ssd-prototxt",
@@ -65,7 +65,7 @@ pub fn by_id(id: &str) -> Result<Model> {
 }
 
 /// The on-disk state of each model in `models`.
-pub(crate) fn statuses(models: &[Model], dir: &Path) -> Result<Vec<(Model, Status)>> {
+pub fn statuses(models: &[Model], dir: &Path) -> Result<Vec<(Model, Status)>> {
     models
         .iter()
         .map(|m| Ok((m.clone(), m.artifact.status(dir)?)))

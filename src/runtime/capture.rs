@@ -116,7 +116,7 @@ pub struct Frame {
 
 /// How frames are handed to the worker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Delivery {
+pub enum Delivery {
     /// Wait for the worker: every frame is processed (files, reproducible runs).
     Every,
     /// Keep only the newest frame (a camera or stream, which paces itself).
@@ -141,13 +141,13 @@ impl Delivery {
 
 /// Counters the capture thread keeps; readable from any thread.
 #[derive(Debug, Default)]
-pub(crate) struct CaptureStats {
+pub struct CaptureStats {
     pub read: AtomicU64,
     pub dropped: AtomicU64,
 }
 
 /// A running capture thread.
-pub(crate) struct Capture {
+pub struct Capture {
     stop: Arc<AtomicBool>,
     pub stats: Arc<CaptureStats>,
     handle: Option<JoinHandle<Result<()>>>,
@@ -164,7 +164,7 @@ pub(crate) struct Outlet {
 
 impl Capture {
     /// Starts reading `capture` in its own thread; frames go out on the returned receiver.
-    pub(crate) fn spawn(
+    pub fn spawn(
         mut capture: VideoCapture,
         delivery: Delivery,
     ) -> Result<(Capture, Receiver<Frame>)> {
@@ -202,7 +202,7 @@ impl Capture {
     }
 
     /// Stops the thread and waits for it, returning the error that ended it, if any.
-    pub(crate) fn stop(mut self) -> Result<()> {
+    pub fn stop(mut self) -> Result<()> {
         self.stop.store(true, Ordering::Relaxed);
         self.join()
     }
@@ -329,7 +329,7 @@ pub(crate) fn send_latest<T>(tx: &Sender<T>, drain: &Receiver<T>, item: T, dropp
 
 /// Camera indexes 0..`up_to` that open, tried one after another (each try can take a while,
 /// so call this away from a window's thread).
-pub(crate) fn cameras(up_to: i32) -> Vec<i32> {
+pub fn cameras(up_to: i32) -> Vec<i32> {
     (0..up_to)
         .filter(|&i| Source::Camera(i).open().is_ok())
         .collect()

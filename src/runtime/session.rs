@@ -18,7 +18,7 @@ use crate::runtime::capture::{self, Capture, Delivery, Frame, Outlet, Source};
 use crate::runtime::worker::{Command, FrameResult, Worker};
 
 /// Wakes the window when something arrived for it (e.g. `egui::Context::request_repaint`).
-pub(crate) type Waker = Arc<dyn Fn() + Send + Sync>;
+pub type Waker = Arc<dyn Fn() + Send + Sync>;
 
 /// A frame ready to draw.
 pub struct DisplayFrame {
@@ -44,7 +44,7 @@ pub enum SourceState {
 
 /// Frames read from the source, and frames the detector/encoder thread had no time for.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub(crate) struct CaptureCounts {
+pub struct CaptureCounts {
     pub read: u64,
     pub skipped: u64,
 }
@@ -131,7 +131,7 @@ impl Session {
     }
 
     /// What the capture thread did so far.
-    pub(crate) fn capture_counts(&self) -> CaptureCounts {
+    pub fn capture_counts(&self) -> CaptureCounts {
         self.capture
             .as_ref()
             .map_or(CaptureCounts::default(), |c| CaptureCounts {

@@ -10,7 +10,7 @@ use crate::runtime::worker::Worker;
 
 /// A source ready to open, and the configuration to run it with.
 #[derive(Debug, Clone)]
-pub(crate) struct Start {
+pub struct Start {
     pub source: Source,
     /// The configuration, pointed at the demo's own gallery when the source is the demo.
     pub config: Config,
@@ -21,7 +21,7 @@ pub(crate) struct Start {
 /// Resolves `config.source`: "demo" is the built-in demo (prepared on first use); with
 /// `demo_if_no_camera`, a camera that does not open is replaced by the demo, with a notice
 /// that says why. Other sources are not tried here: opening them is the capture's job.
-pub(crate) fn resolve_source(
+pub fn resolve_source(
     config: &Config,
     demo_if_no_camera: bool,
     progress: &dyn Progress,

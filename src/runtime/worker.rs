@@ -124,7 +124,7 @@ impl Worker {
     }
 
     /// Enrolled faces the pipeline cannot match, for want of an embedding from its embedder.
-    pub(crate) fn lacking(&self) -> usize {
+    pub fn lacking(&self) -> usize {
         self.lacking
     }
 

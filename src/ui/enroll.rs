@@ -106,7 +106,7 @@ impl EnrollPanel {
     }
 
     /// Takes answers from the worker; saves the person when the target is reached.
-    pub(crate) fn poll(
+    pub fn poll(
         &mut self,
         ctx: &egui::Context,
         session: Option<&Session>,
@@ -166,7 +166,7 @@ impl EnrollPanel {
 
     /// Saves the accepted captures under the name, in the worker, which then recognises the
     /// person from the next frame on.
-    pub(crate) fn save(&mut self, session: Option<&Session>, enrollment: &Enrollment) {
+    pub fn save(&mut self, session: Option<&Session>, enrollment: &Enrollment) {
         let Some(session) = session else { return };
         if self.accepted.is_empty() || self.saving.is_some() {
             return;
@@ -185,12 +185,7 @@ impl EnrollPanel {
         }
     }
 
-    pub(crate) fn show(
-        &mut self,
-        ui: &mut egui::Ui,
-        session: Option<&Session>,
-        enrollment: &Enrollment,
-    ) {
+    pub fn show(&mut self, ui: &mut egui::Ui, session: Option<&Session>, enrollment: &Enrollment) {
         ui.heading("Enroll");
         ui.horizontal(|ui| {
             let label = ui.label("Name");

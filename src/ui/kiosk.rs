@@ -21,7 +21,7 @@ pub(crate) fn shortcut(text: &str) -> Result<KeyboardShortcut, String> {
 }
 
 /// The kiosk's state: the way out and the greeting.
-pub(crate) struct Kiosk {
+pub struct Kiosk {
     pub config: KioskConfig,
     chord: KeyboardShortcut,
     /// The PIN prompt, when open: what has been typed.
@@ -31,7 +31,7 @@ pub(crate) struct Kiosk {
 }
 
 impl Kiosk {
-    pub(crate) fn new(config: KioskConfig) -> Result<Kiosk, String> {
+    pub fn new(config: KioskConfig) -> Result<Kiosk, String> {
         Ok(Kiosk {
             chord: shortcut(&config.exit_chord)?,
             config,
@@ -43,7 +43,7 @@ impl Kiosk {
 
     /// Refuses every way of closing the window but the chord (and PIN); call once per frame
     /// before anything else reads keys.
-    pub(crate) fn guard(&mut self, ctx: &egui::Context) {
+    pub fn guard(&mut self, ctx: &egui::Context) {
         if ctx.input_mut(|i| i.consume_shortcut(&self.chord)) {
             match self.config.exit_pin {
                 None => self.leave(ctx),
@@ -70,7 +70,7 @@ impl Kiosk {
         self.leaving = true;
     }
 
-    pub(crate) fn leaving(&self) -> bool {
+    pub fn leaving(&self) -> bool {
         self.leaving
     }
 
@@ -105,7 +105,7 @@ impl Kiosk {
     }
 
     /// The greeting for the known people in view, one line each.
-    pub(crate) fn greetings<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<String> {
+    pub fn greetings<'a>(&self, names: impl Iterator<Item = &'a str>) -> Vec<String> {
         names
             .map(|name| self.config.greeting.replace("{name}", name))
             .collect()

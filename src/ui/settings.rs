@@ -15,7 +15,7 @@ const CAMERAS_TRIED: i32 = 10;
 
 /// One change the user made.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) enum Change {
+pub enum Change {
     Source(String),
     Threshold(f32),
     Embedder(EmbedderKind),

@@ -21,8 +21,8 @@ const EASE: f32 = 0.06;
 /// Motion is extrapolated at most this far ahead.
 const LOOKAHEAD: f32 = 0.15;
 
-pub(crate) const KNOWN: Color32 = Color32::from_rgb(46, 204, 113);
-pub(crate) const UNKNOWN: Color32 = Color32::from_rgb(230, 126, 34);
+pub const KNOWN: Color32 = Color32::from_rgb(46, 204, 113);
+pub const UNKNOWN: Color32 = Color32::from_rgb(230, 126, 34);
 
 struct Overlay {
     face: FaceResult,
@@ -161,7 +161,7 @@ impl LiveView {
 }
 
 /// The box colour and label of a face: known and unknown differ in text, not colour alone.
-pub(crate) fn describe(face: &FaceResult) -> (Color32, String) {
+pub fn describe(face: &FaceResult) -> (Color32, String) {
     let distance = face
         .identity
         .distance

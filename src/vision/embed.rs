@@ -79,7 +79,7 @@ impl Embedder {
         self.kind().id()
     }
 
-    pub(crate) fn kind(&self) -> EmbedderKind {
+    pub fn kind(&self) -> EmbedderKind {
         match self {
             Embedder::Dlib { .. } => EmbedderKind::Dlib,
             Embedder::OpenFace { .. } => EmbedderKind::OpenFace,

@@ -87,7 +87,7 @@ impl Matcher {
     }
 
     /// Identifies with a new threshold from now on.
-    pub(crate) fn set_threshold(&mut self, threshold: f32) {
+    pub fn set_threshold(&mut self, threshold: f32) {
         self.threshold = threshold;
     }
 

@@ -94,7 +94,7 @@ pub struct FrameFaces {
 
 /// The faces of a still photo and the image they were found in (the photo, or the photo with
 /// a margin around it).
-pub(crate) struct PhotoFaces {
+pub struct PhotoFaces {
     pub image: Mat,
     pub faces: Vec<Detection>,
 }
@@ -142,7 +142,7 @@ impl Pipeline {
     }
 
     /// Matches with a new threshold from now on.
-    pub(crate) fn set_threshold(&mut self, threshold: f32) {
+    pub fn set_threshold(&mut self, threshold: f32) {
         self.threshold = threshold;
         self.matcher.set_threshold(threshold);
     }
@@ -157,7 +157,7 @@ impl Pipeline {
     }
 
     /// A tracker configured for this pipeline, for a live source.
-    pub(crate) fn tracker(&self) -> Tracker {
+    pub fn tracker(&self) -> Tracker {
         Tracker::new(self.tracking.clone())
     }
 
@@ -168,7 +168,7 @@ impl Pipeline {
 
     /// The faces of a still photo. A tight face crop (LFW style) is looked at again with a
     /// margin around it, which the SSD needs to see the face.
-    pub(crate) fn detect_photo(&mut self, image: Mat) -> Result<PhotoFaces> {
+    pub fn detect_photo(&mut self, image: Mat) -> Result<PhotoFaces> {
         let faces = self.detect(&image)?;
         if !photo::is_tight_crop(&image, &faces) {
             return Ok(PhotoFaces { image, faces });
@@ -200,7 +200,7 @@ impl Pipeline {
     }
 
     /// The embedding of one face of a BGR image.
-    pub(crate) fn embed_one(&mut self, bgr: &Mat, face: &Detection) -> Result<Option<Embedding>> {
+    pub fn embed_one(&mut self, bgr: &Mat, face: &Detection) -> Result<Option<Embedding>> {
         Ok(self
             .embed(bgr, std::slice::from_ref(face))?
             .embeddings
@@ -250,11 +250,7 @@ impl Pipeline {
 
     /// Recognises every face of a frame of a live run: faces that `tracker` follows keep their
     /// label and are embedded again only when the tracker asks.
-    pub(crate) fn process_tracked(
-        &mut self,
-        bgr: &Mat,
-        tracker: &mut Tracker,
-    ) -> Result<Recognized> {
+    pub fn process_tracked(&mut self, bgr: &Mat, tracker: &mut Tracker) -> Result<Recognized> {
         let start = Instant::now();
         let faces = self.detect(bgr)?;
         let detect = ms_since(start);

@@ -49,20 +49,20 @@ struct Track {
 
 /// What the tracker decided for one detection of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Assignment {
+pub struct Assignment {
     pub track: u64,
     pub embed: bool,
 }
 
 /// Follows faces from frame to frame.
-pub(crate) struct Tracker {
+pub struct Tracker {
     config: TrackingConfig,
     tracks: Vec<Track>,
     next_id: u64,
 }
 
 impl Tracker {
-    pub(crate) fn new(config: TrackingConfig) -> Tracker {
+    pub fn new(config: TrackingConfig) -> Tracker {
         Tracker {
             config,
             tracks: Vec::new(),
@@ -72,7 +72,7 @@ impl Tracker {
 
     /// Matches this frame's detections to tracks, starts tracks for new faces, ends tracks not
     /// seen for `max_missed` frames. Returns, per detection, its track and whether to embed it.
-    pub(crate) fn update(&mut self, detections: &[Detection]) -> Vec<Assignment> {
+    pub fn update(&mut self, detections: &[Detection]) -> Vec<Assignment> {
         let mut pairs: Vec<(f32, usize, usize)> = Vec::new();
         for (d, detection) in detections.iter().enumerate() {
             for (t, track) in self.tracks.iter().enumerate() {
@@ -133,7 +133,7 @@ impl Tracker {
     }
 
     /// Records the identity a fresh embedding of `track` gave.
-    pub(crate) fn record(&mut self, track: u64, bbox: &FaceBox, identity: Identity) {
+    pub fn record(&mut self, track: u64, bbox: &FaceBox, identity: Identity) {
         let window = self.config.vote_window.max(1);
         if let Some(t) = self.tracks.iter_mut().find(|t| t.id == track) {
             t.since_embedding = Some(0);
@@ -147,7 +147,7 @@ impl Tracker {
 
     /// The identity to show for `track`: the name most of its recent embeddings gave (on a tie,
     /// the most recent of the tied), with that name's latest distance.
-    pub(crate) fn identity(&self, track: u64) -> Option<Identity> {
+    pub fn identity(&self, track: u64) -> Option<Identity> {
         let votes = &self.tracks.iter().find(|t| t.id == track)?.votes;
         let count = |name: &Option<String>| votes.iter().filter(|v| v.name == *name).count();
         // Newest first, replacing only on a strictly higher count: a name's first appearance is
@@ -164,7 +164,7 @@ impl Tracker {
 
     /// Forgets every identity and embeds every face again on its next frame: the gallery or the
     /// threshold changed, so old answers may be wrong.
-    pub(crate) fn invalidate(&mut self) {
+    pub fn invalidate(&mut self) {
         for track in &mut self.tracks {
             track.votes.clear();
             track.since_embedding = None;

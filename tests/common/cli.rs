@@ -49,6 +49,21 @@ pub(crate) fn actor(
     }
 }
 
+/// `dir/obama.avi`: Obama alone, drifting a little, for `frames` frames at `fps`.
+pub(crate) fn obama_clip(dir: &Path, fps: f64, frames: u32) -> std::path::PathBuf {
+    let clip = dir.join("obama.avi");
+    ClipSpec {
+        width: 640,
+        height: 480,
+        fps,
+        frames,
+        actors: vec![actor("obama2.jpg", (0.4, 0.5), (0.5, 0.5), 0.9, 0..frames)],
+    }
+    .write_video(&clip)
+    .unwrap();
+    clip
+}
+
 /// Obama (to be enrolled) walks right; Biden (never enrolled) joins from frame 10.
 pub(crate) fn two_people(frames: u32, fps: f64) -> ClipSpec {
     ClipSpec {
