@@ -13,16 +13,25 @@ use crate::config::Config;
 use crate::enroll::quality::QualityGate;
 use crate::measure::metrics::{Distances, Identification, Verification};
 use crate::models::fetch::{Fetcher, Progress};
+use crate::models::registry::{PackageFile, Registry};
 use crate::vision::detect::Detection;
 use crate::vision::matcher::Matcher;
 use crate::vision::photo;
 use crate::vision::pipeline::Pipeline;
 
-/// dlib's labelled `johns` set (5 people x 11 LFW-style crops), in Debian's dlib source package:
-/// a dataset anyone can evaluate on without bringing their own.
-pub const SAMPLE_URL: &str =
-    "http://deb.debian.org/debian/pool/main/d/dlib/dlib_19.24+dfsg.orig.tar.bz2";
-pub const SAMPLE_SHA256: &str = "66b4263822a2ff91a3e769e501c7d7927a13089e178c1427ec19cb0475823cf6";
+/// dlib's labelled `johns` set (5 people x 11 LFW-style crops) is in Debian's dlib source
+/// package: a dataset anyone can evaluate on without bringing their own.
+pub fn sample_release() -> PackageFile {
+    PackageFile {
+        registry: Registry::Debian,
+        package: "dlib".into(),
+        version: "19.24+dfsg".into(),
+        file: "dlib_19.24+dfsg.orig.tar.bz2".into(),
+        sha256: "66b4263822a2ff91a3e769e501c7d7927a13089e178c1427ec19cb0475823cf6".into(),
+    }
+}
+
+/// Where the `johns` set is inside [`sample_release`].
 pub const SAMPLE_PREFIX: &str = "dlib-19.24+dfsg/examples/johns";
 
 /// A person needs this many faces for leave-one-out to say much about them.
@@ -36,7 +45,7 @@ pub fn sample_dataset(config: &Config, progress: &dyn Progress) -> Result<PathBu
         return Ok(dir);
     }
     std::fs::create_dir_all(&root).map_err(|e| Error::write(&root, e))?;
-    Fetcher::new(progress)?.extract_tree(SAMPLE_URL, SAMPLE_SHA256, SAMPLE_PREFIX, &dir)?;
+    Fetcher::new(progress)?.extract_tree(&sample_release(), SAMPLE_PREFIX, &dir)?;
     Ok(dir)
 }
 

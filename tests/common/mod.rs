@@ -59,8 +59,7 @@ pub(crate) fn johns() -> PathBuf {
         let count = Fetcher::new(&Quiet)
             .unwrap()
             .extract_tree(
-                whoisit::measure::eval::SAMPLE_URL,
-                whoisit::measure::eval::SAMPLE_SHA256,
+                &whoisit::measure::eval::sample_release(),
                 whoisit::measure::eval::SAMPLE_PREFIX,
                 &dir,
             )
