@@ -7,7 +7,8 @@
 //! - [`models`]: the model files, where they come from, fetched and checked by checksum;
 //! - [`vision`]: per-frame compute, with no threads and no storage: detect, align, embed, match
 //!   and track, put together in [`vision::pipeline::Pipeline`];
-//! - [`gallery`]: the enrolled people behind the [`gallery::Gallery`] interface, SQLite first;
+//! - [`gallery`]: the enrolled people behind the [`gallery::Gallery`] interface, in an embedded
+//!   SQLite file or a PostgreSQL database several machines share;
 //! - [`enroll`]: adding people from photos and captures through the quality gate;
 //! - [`config`]: the configuration, layered from files, saved settings and flags in one place,
 //!   which hands each part its settings;

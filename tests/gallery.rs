@@ -4,18 +4,17 @@
 
 mod common;
 
-use std::io::BufRead as _;
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::cli::{
-    enroll_obama, labels, obama_biden_dataset, recognize, spawnable, two_people_clip, whoisit,
+    enroll_obama, labels, name_biden_while_running, obama_biden_dataset, recognize, spawnable,
+    two_people_clip, whoisit,
 };
 use opencv::core::{Mat, Scalar, Size};
 use opencv::prelude::*;
 use predicates::prelude::*;
-use serde_json::Value;
 use whoisit::base::identity::EmbedderKind;
 use whoisit::enroll::quality::Rejection;
 use whoisit::gallery::{Gallery as _, SqliteGallery};
@@ -194,26 +193,13 @@ fn a_person_enrolled_from_the_cli_is_recognised_by_a_running_recognizer() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut enrolled = false;
-    let mut recognised_after = None;
-    for line in stdout.lines() {
-        let frame: Value = serde_json::from_str(&line.unwrap()).unwrap();
-        if frame.get("summary").is_some() {
-            break;
-        }
-        let labels = labels(&frame);
-        if !enrolled && labels == ["Obama", "unknown"] {
-            whoisit(home.path())
-                .args(["people", "add", "Biden"])
-                .arg(common::photo("biden.jpg"))
-                .assert()
-                .success();
-            enrolled = true;
-        } else if enrolled && labels == ["Obama", "Biden"] && recognised_after.is_none() {
-            recognised_after = frame["frame"].as_u64();
-        }
-    }
+    let (enrolled, recognised_after) = name_biden_while_running(&mut child, || {
+        whoisit(home.path())
+            .args(["people", "add", "Biden"])
+            .arg(common::photo("biden.jpg"))
+            .assert()
+            .success();
+    });
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");

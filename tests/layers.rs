@@ -141,11 +141,17 @@ fn no_module_uses_a_layer_above_its_own() {
                 file.display()
             ));
         }
-        if !file.starts_with(src.join("gallery/sqlite")) && text.contains("rusqlite") {
-            violations.push(format!(
-                "{} uses rusqlite outside gallery/sqlite",
-                file.display()
-            ));
+        for (driver, home) in [
+            ("rusqlite", "gallery/sqlite"),
+            ("postgres::", "gallery/postgres"),
+        ] {
+            // `self::postgres::...` is whoisit's own module of that name, not the driver.
+            let uses_driver = text
+                .match_indices(driver)
+                .any(|(at, _)| !text[..at].ends_with(':'));
+            if !file.starts_with(src.join(home)) && uses_driver {
+                violations.push(format!("{} uses {driver} outside {home}", file.display()));
+            }
         }
     }
     assert!(

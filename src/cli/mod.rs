@@ -14,6 +14,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::base::identity::EmbedderKind;
 use crate::config::{Config, Overrides};
+use crate::gallery::GalleryConfig;
 
 use self::run::WindowArgs;
 
@@ -61,9 +62,13 @@ struct Global {
     /// Directory of model files [config: model_dir].
     #[arg(long, global = true, value_name = "DIR")]
     model_dir: Option<PathBuf>,
-    /// Directory of the gallery of enrolled people [config: data_dir].
+    /// Directory of the gallery of enrolled people and the saved settings [config: data_dir].
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Where the enrolled people are kept: `sqlite` (in the data dir) or a PostgreSQL database
+    /// several machines share, postgres://user:password@host/database [config: gallery].
+    #[arg(long, global = true, value_name = "URL")]
+    gallery: Option<GalleryConfig>,
     /// Largest embedding distance still taken as the same person [config: threshold, 0.55].
     #[arg(
         long,
@@ -86,6 +91,7 @@ impl Global {
             config_file: self.config.clone(),
             model_dir: self.model_dir.clone(),
             data_dir: self.data_dir.clone(),
+            gallery: self.gallery.clone(),
             threshold: self.threshold,
             embedder: self.embedder,
         }

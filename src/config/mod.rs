@@ -15,7 +15,7 @@ use crate::base::error::{Error, Result};
 use crate::base::identity::EmbedderKind;
 use crate::enroll::Enrollment;
 use crate::enroll::quality::QualityGate;
-use crate::gallery::{Gallery, SqliteGallery};
+use crate::gallery::{self, Gallery, GalleryConfig};
 use crate::models::fetch::Progress;
 use crate::models::{self, ModelPaths};
 use crate::vision::detect::DetectorConfig;
@@ -38,6 +38,7 @@ pub struct Config {
     pub detector: DetectorConfig,
     pub model_dir: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    pub gallery: GalleryConfig,
     pub opencv_threads: i32,
     pub enrollment: QualityGate,
     pub keep_images: bool,
@@ -54,6 +55,7 @@ impl Default for Config {
             detector: DetectorConfig::default(),
             model_dir: None,
             data_dir: None,
+            gallery: GalleryConfig::Sqlite,
             opencv_threads: 0,
             enrollment: QualityGate::default(),
             keep_images: true,
@@ -70,6 +72,7 @@ pub struct Overrides {
     pub config_file: Option<PathBuf>,
     pub model_dir: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
+    pub gallery: Option<GalleryConfig>,
     pub threshold: Option<f32>,
     pub embedder: Option<EmbedderKind>,
 }
@@ -94,6 +97,9 @@ impl Config {
         }
         if let Some(dir) = &overrides.data_dir {
             config.data_dir = Some(dir.clone());
+        }
+        if let Some(gallery) = &overrides.gallery {
+            config.gallery = gallery.clone();
         }
         Settings::load(&config.data_dir()?)?.apply(&mut config);
         if let Some(threshold) = overrides.threshold {
@@ -201,7 +207,17 @@ impl Config {
 
     /// The gallery this configuration names.
     pub fn open_gallery(&self) -> Result<Box<dyn Gallery>> {
-        Ok(Box::new(SqliteGallery::open(&self.data_dir()?)?))
+        gallery::open(&self.gallery, &self.data_dir()?)
+    }
+
+    /// This configuration with its own embedded gallery in `data_dir`, for the demo and the
+    /// benchmark, which must never touch the user's roster (wherever it is kept).
+    pub fn with_own_gallery(&self, data_dir: PathBuf) -> Config {
+        Config {
+            data_dir: Some(data_dir),
+            gallery: GalleryConfig::Sqlite,
+            ..self.clone()
+        }
     }
 
     /// What the pipeline is built from.

@@ -37,10 +37,7 @@ pub fn prepare(config: &Config, progress: &dyn Progress) -> Result<Demo> {
         std::fs::rename(&staged, &clip).map_err(|e| Error::write(&clip, e))?;
     }
     let data_dir = root.join("gallery");
-    let demo_config = Config {
-        data_dir: Some(data_dir.clone()),
-        ..config.clone()
-    };
+    let demo_config = config.with_own_gallery(data_dir.clone());
     let mut gallery = demo_config.open_gallery()?;
     // The models are loaded only the first time for each embedder: its id says whether the
     // demo gallery has an embedding from it already.

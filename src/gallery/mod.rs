@@ -1,6 +1,7 @@
 //! The gallery: who is enrolled, their faces and each face's embeddings, behind one interface,
-//! [`Gallery`], that the rest of whoisit uses. A local SQLite file ([`sqlite::SqliteGallery`])
-//! is its first implementation; a store shared over the network fits the same interface.
+//! [`Gallery`], that the rest of whoisit uses: a local SQLite file ([`sqlite::SqliteGallery`],
+//! the embedded default) or a PostgreSQL database several machines share
+//! ([`postgres::PostgresGallery`]).
 //!
 //! What every implementation promises:
 //! - each change is atomic: a crash or a lost connection leaves it whole or not made at all;
@@ -10,9 +11,14 @@
 
 pub mod export;
 mod model;
+pub mod postgres;
 pub mod sqlite;
+mod stored;
+
+use std::path::Path;
 
 use crossbeam_channel::{Receiver, Sender};
+use serde::{Deserialize, Serialize};
 
 use crate::base::error::Result;
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
@@ -22,7 +28,45 @@ pub use self::model::{
     CheckReport, FaceId, FaceToEmbed, MAX_NAME_CHARS, NewFace, PersonSummary, Removed, now,
     validate_name,
 };
+pub use self::postgres::PostgresGallery;
 pub use self::sqlite::SqliteGallery;
+
+/// Where the enrolled people are kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum GalleryConfig {
+    /// `gallery.sqlite3` in the data dir: embedded, nothing else to run.
+    #[default]
+    Sqlite,
+    /// A PostgreSQL database several machines share: `postgres://user:password@host/db`.
+    Postgres(String),
+}
+
+impl std::str::FromStr for GalleryConfig {
+    type Err = String;
+
+    /// `sqlite`, or a `postgres://` URL.
+    fn from_str(s: &str) -> std::result::Result<GalleryConfig, String> {
+        let s = s.trim();
+        if s.eq_ignore_ascii_case("sqlite") {
+            Ok(GalleryConfig::Sqlite)
+        } else if s.starts_with("postgres://") || s.starts_with("postgresql://") {
+            Ok(GalleryConfig::Postgres(s.to_owned()))
+        } else {
+            Err(format!(
+                "{s:?} is no gallery: give `sqlite` (the file in the data dir) or a \
+                 postgres://user:password@host/database URL"
+            ))
+        }
+    }
+}
+
+/// Opens the gallery `config` names; an SQLite gallery lives in `data_dir`.
+pub fn open(config: &GalleryConfig, data_dir: &Path) -> Result<Box<dyn Gallery>> {
+    Ok(match config {
+        GalleryConfig::Sqlite => Box::new(SqliteGallery::open(data_dir)?),
+        GalleryConfig::Postgres(url) => Box::new(PostgresGallery::open(url)?),
+    })
+}
 
 /// Something in the gallery changed (a person enrolled, renamed or removed, a face added);
 /// reload what you keep of it.

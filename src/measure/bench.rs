@@ -78,10 +78,7 @@ pub fn run(
 ) -> Result<BenchReport> {
     let source = start::resolve_source(config, false, progress)?.source;
     let dir = tempfile::tempdir().map_err(|e| Error::write(std::env::temp_dir(), e))?;
-    let config = Config {
-        data_dir: Some(dir.path().to_path_buf()),
-        ..config.clone()
-    };
+    let config = config.with_own_gallery(dir.path().to_path_buf());
     let embedder = config.embedder.id();
     let mut gallery = config.open_gallery()?;
     if options.gallery_size > 0 {

@@ -55,10 +55,7 @@ pub fn resolve_source(
     let demo = demo::prepare(config, progress)?;
     Ok(Start {
         source: Source::File(demo.clip),
-        config: Config {
-            data_dir: Some(demo.data_dir),
-            ..config.clone()
-        },
+        config: config.with_own_gallery(demo.data_dir),
         notice,
     })
 }

@@ -138,3 +138,33 @@ pub(crate) fn obama_biden_dataset(home: &Path) -> std::path::PathBuf {
     }
     dataset
 }
+
+/// Reads a running `recognize --headless` of the two-people clip until its summary. When Biden
+/// first shows as unknown, `enroll` runs (once). Returns whether it ran, and how long after it
+/// returned Biden was first named.
+pub(crate) fn name_biden_while_running(
+    child: &mut std::process::Child,
+    mut enroll: impl FnMut(),
+) -> (bool, Option<std::time::Duration>) {
+    use std::io::BufRead as _;
+    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut enrolled_at = None;
+    let mut named_after = None;
+    for line in stdout.lines() {
+        let frame: Value = serde_json::from_str(&line.unwrap()).unwrap();
+        if frame.get("summary").is_some() {
+            break;
+        }
+        let labels = labels(&frame);
+        if enrolled_at.is_none() && labels == ["Obama", "unknown"] {
+            enroll();
+            enrolled_at = Some(std::time::Instant::now());
+        } else if let Some(at) = enrolled_at
+            && named_after.is_none()
+            && labels == ["Obama", "Biden"]
+        {
+            named_after = Some(at.elapsed());
+        }
+    }
+    (enrolled_at.is_some(), named_after)
+}

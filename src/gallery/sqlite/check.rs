@@ -1,10 +1,9 @@
 //! `gallery check` on SQLite: SQLite's own integrity check, then the contents.
 
 use crate::base::error::Result;
-use crate::base::identity::DIM;
-use crate::base::image::decode_png;
 use crate::gallery::CheckReport;
 use crate::gallery::sqlite::SqliteGallery;
+use crate::gallery::stored;
 
 impl SqliteGallery {
     /// Embeddings of the wrong size, faces without any embedding, images that do not decode,
@@ -33,20 +32,7 @@ impl SqliteGallery {
         report.people = count("SELECT count(*) FROM person")?;
         report.faces = count("SELECT count(*) FROM face")?;
         report.embeddings = count("SELECT count(*) FROM embedding")?;
-        let checks = [
-            (
-                format!("SELECT count(*) FROM embedding WHERE length(vector) != {}", DIM * 4),
-                format!("embedding(s) are not {DIM} numbers"),
-            ),
-            (
-                "SELECT count(*) FROM face f WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id)".into(),
-                "face(s) have no embedding".into(),
-            ),
-            (
-                "SELECT count(*) FROM person p WHERE NOT EXISTS (SELECT 1 FROM face f WHERE f.person_id = p.id)".into(),
-                "person(s) have no face".into(),
-            ),
-        ];
+        let checks = stored::content_checks();
         for (sql, what) in checks {
             let n = count(&sql)?;
             if n > 0 {
@@ -68,11 +54,9 @@ impl SqliteGallery {
             .map_err(self.db())?;
         for row in rows {
             let (id, name, png) = row.map_err(self.db())?;
-            if decode_png(&png).is_err() {
-                report
-                    .problems
-                    .push(format!("the image of face {id} of {name} does not decode"));
-            }
+            report
+                .problems
+                .extend(stored::crop_problem(id, &name, &png));
         }
         Ok(report)
     }

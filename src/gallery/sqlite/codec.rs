@@ -1,25 +1,8 @@
-//! How values are stored in SQLite: vectors as little-endian f32 blobs, and SQLite's error
-//! codes turned into what the user should do.
+//! SQLite's error codes turned into what the user should do.
 
 use std::path::Path;
 
 use crate::base::error::Error;
-use crate::base::identity::{DIM, Embedding};
-
-pub(super) fn to_blob(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
-}
-
-/// The embedding in `blob`, or `None` if it is not `DIM` numbers.
-pub(super) fn from_blob(blob: &[u8]) -> Option<Embedding> {
-    (blob.len() == DIM * 4).then(|| {
-        Embedding(
-            blob.chunks_exact(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        )
-    })
-}
 
 /// A gallery error about the file at `path`, in words.
 pub(super) fn gallery_error(path: &Path, message: impl Into<String>) -> Error {

@@ -4,8 +4,8 @@ use crate::base::error::Result;
 use crate::base::identity::EmbedderId;
 use crate::gallery::export::{ExportEmbedding, ExportFace, ExportFile, ExportPerson};
 use crate::gallery::model::validate_name;
-use crate::gallery::sqlite::codec::{from_blob, to_blob};
-use crate::gallery::sqlite::{FaceRecord, SqliteGallery, insert_face, upsert_person};
+use crate::gallery::sqlite::{SqliteGallery, insert_face, upsert_person};
+use crate::gallery::stored::{StoredFace, vector_from_bytes};
 
 impl SqliteGallery {
     pub(super) fn export_rows(&self) -> Result<ExportFile> {
@@ -53,7 +53,7 @@ impl SqliteGallery {
                     embeddings: vectors
                         .into_iter()
                         .filter_map(|(embedder, blob)| {
-                            from_blob(&blob).map(|e| ExportEmbedding {
+                            vector_from_bytes(&blob).map(|e| ExportEmbedding {
                                 embedder: EmbedderId::new(embedder),
                                 vector: e.0,
                             })
@@ -78,20 +78,7 @@ impl SqliteGallery {
                 upsert_person(&tx, &name, person.created, person.last_seen).map_err(db)?;
             for face in &person.faces {
                 let image = face.image(&person.name)?;
-                let record = FaceRecord {
-                    captured: face.captured,
-                    source: &face.source,
-                    source_sha256: face.source_sha256.as_deref(),
-                    confidence: face.confidence,
-                    face_px: face.face_px,
-                    sharpness: face.sharpness,
-                    image: image.as_deref(),
-                    embeddings: face
-                        .embeddings
-                        .iter()
-                        .map(|e| (&e.embedder, to_blob(&e.vector)))
-                        .collect(),
-                };
+                let record = StoredFace::imported(face, image.as_deref());
                 added += usize::from(insert_face(&tx, person_id, &record).map_err(db)?);
             }
         }

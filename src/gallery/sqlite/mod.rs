@@ -13,13 +13,14 @@ use std::path::{Path, PathBuf};
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::base::error::{Error, Result};
-use crate::base::identity::{DIM, EmbedderId, Embedding, Enrolled};
+use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::gallery::model::{
     CheckReport, FaceId, FaceToEmbed, NewFace, PersonSummary, Removed, now, validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery};
 
-use self::codec::{db_error, from_blob, gallery_error, to_blob};
+use self::codec::db_error;
+use crate::gallery::stored::{self, StoredFace, vector_bytes};
 
 const FILE_NAME: &str = "gallery.sqlite3";
 
@@ -73,32 +74,14 @@ impl Gallery for SqliteGallery {
 
     fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<usize> {
         let name = validate_name(name)?;
-        if let Some(face) = faces.iter().find(|f| f.embedding.0.len() != DIM) {
-            return Err(gallery_error(
-                &self.path,
-                format!(
-                    "an embedding of {} has {} values, not {DIM}",
-                    face.source,
-                    face.embedding.0.len()
-                ),
-            ));
-        }
+        stored::check_lengths(&self.location(), faces)?;
         let path = self.path.clone();
         let db = |e| db_error(&path, e);
         let tx = self.conn.transaction().map_err(db)?;
         let person = upsert_person(&tx, &name, now(), None).map_err(db)?;
         let mut added = 0;
         for face in faces {
-            let record = FaceRecord {
-                captured: now(),
-                source: &face.source,
-                source_sha256: face.source_sha256.as_deref(),
-                confidence: face.confidence,
-                face_px: face.face_px,
-                sharpness: face.sharpness,
-                image: face.image_png.as_deref(),
-                embeddings: vec![(&face.embedder, to_blob(&face.embedding.0))],
-            };
+            let record = StoredFace::enrolled(face);
             added += usize::from(insert_face(&tx, person, &record).map_err(db)?);
         }
         tx.commit().map_err(db)?;
@@ -114,7 +97,7 @@ impl Gallery for SqliteGallery {
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO embedding (face_id, embedder, vector) VALUES (?1, ?2, ?3)",
-                params![face.0, embedder.as_str(), to_blob(&embedding.0)],
+                params![face.0, embedder.as_str(), vector_bytes(&embedding.0)],
             )
             .map_err(self.db())?;
         Ok(())
@@ -208,17 +191,8 @@ impl Gallery for SqliteGallery {
             .map_err(self.db())?;
         let mut out = Vec::new();
         for row in rows {
-            let (person, blob) = row.map_err(self.db())?;
-            match from_blob(&blob) {
-                Some(embedding) => out.push(Enrolled { person, embedding }),
-                None => {
-                    tracing::warn!(
-                        bytes = blob.len(),
-                        "skipping a damaged embedding; run `whoisit gallery check`"
-                    );
-                    tracing::debug!(%person, "the damaged embedding's person");
-                }
-            }
+            let (person, bytes) = row.map_err(self.db())?;
+            out.extend(stored::enrolled(person, &bytes));
         }
         Ok(out)
     }
@@ -287,19 +261,6 @@ impl Gallery for SqliteGallery {
     }
 }
 
-/// A face as stored, whichever way it arrives (enrollment or import).
-struct FaceRecord<'a> {
-    captured: i64,
-    source: &'a str,
-    source_sha256: Option<&'a str>,
-    confidence: f32,
-    face_px: i32,
-    sharpness: f32,
-    image: Option<&'a [u8]>,
-    /// Each embedder's vector, as a blob.
-    embeddings: Vec<(&'a EmbedderId, Vec<u8>)>,
-}
-
 /// The id of the person called `name`, created if new.
 fn upsert_person(
     tx: &rusqlite::Transaction<'_>,
@@ -320,7 +281,7 @@ fn upsert_person(
 fn insert_face(
     tx: &rusqlite::Transaction<'_>,
     person_id: i64,
-    face: &FaceRecord<'_>,
+    face: &StoredFace<'_>,
 ) -> rusqlite::Result<bool> {
     let inserted = tx.execute(
         "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
@@ -352,6 +313,7 @@ fn insert_face(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::base::identity::DIM;
     use std::time::Duration;
 
     fn face(v: f32, source: &str) -> NewFace {

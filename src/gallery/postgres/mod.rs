@@ -1,0 +1,462 @@
+//! The gallery in a PostgreSQL database that several machines share: the same people, faces
+//! and embeddings as the SQLite store, one transaction per change, and changes announced with
+//! `NOTIFY` so that every recognizer reloads within a moment.
+
+mod schema;
+mod watch;
+
+use std::sync::{Mutex, MutexGuard};
+
+use postgres::{Client, NoTls, Transaction};
+
+use crate::base::error::{Error, Result};
+use crate::base::identity::{EmbedderId, Embedding, Enrolled};
+use crate::gallery::export::{ExportEmbedding, ExportFace, ExportFile, ExportPerson};
+use crate::gallery::model::{
+    CheckReport, FaceId, FaceToEmbed, NewFace, PersonSummary, Removed, now, validate_name,
+};
+use crate::gallery::stored::{self, StoredFace, vector_bytes, vector_from_bytes};
+use crate::gallery::{ChangeFeed, Gallery};
+
+/// The channel writes `NOTIFY` on and the change feed `LISTEN`s to.
+const CHANNEL: &str = "whoisit_gallery";
+
+/// A connection to a gallery database.
+pub struct PostgresGallery {
+    url: String,
+    /// The URL without its password, for messages.
+    location: String,
+    // The client needs `&mut` for every query; the gallery interface reads through `&self`.
+    client: Mutex<Client>,
+}
+
+/// The URL as it can be shown: any password replaced by `***`.
+fn redacted(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    match rest.split_once('@') {
+        Some((user, host)) if user.contains(':') => {
+            let name = user.split(':').next().unwrap_or_default();
+            format!("{scheme}://{name}:***@{host}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// PostgreSQL's error with what the user should do about it; the driver's words stay the cause.
+fn db_error(location: &str, error: postgres::Error) -> Error {
+    let message = if error.is_closed() || error.as_db_error().is_none() {
+        "cannot reach the database; check the URL, that the server runs and that this machine may connect"
+    } else {
+        "the database refused the operation"
+    };
+    Error::Gallery {
+        location: location.to_owned(),
+        message: message.into(),
+        source: Some(Box::new(error)),
+    }
+}
+
+fn count(n: i64) -> usize {
+    usize::try_from(n).unwrap_or(0)
+}
+
+impl PostgresGallery {
+    /// Connects to the database at `url` (`postgres://user:password@host/db`) and brings its
+    /// schema up to date.
+    pub fn open(url: &str) -> Result<PostgresGallery> {
+        let location = redacted(url);
+        let mut client = Client::connect(url, NoTls).map_err(|e| db_error(&location, e))?;
+        schema::migrate(&mut client).map_err(|refused| match refused {
+            schema::Refused::Database(e) => db_error(&location, e),
+            schema::Refused::Newer { found, known } => Error::Gallery {
+                location: location.clone(),
+                message: format!(
+                    "written by a newer whoisit (schema {found}, this one knows {known}); upgrade whoisit, nothing was changed"
+                ),
+                source: None,
+            },
+        })?;
+        Ok(PostgresGallery {
+            url: url.to_owned(),
+            location,
+            client: Mutex::new(client),
+        })
+    }
+
+    fn client(&self) -> Result<MutexGuard<'_, Client>> {
+        self.client
+            .lock()
+            .map_err(|_| Error::Internal("a thread panicked while it used the gallery"))
+    }
+
+    fn db(&self) -> impl Fn(postgres::Error) -> Error + '_ {
+        |e| db_error(&self.location, e)
+    }
+
+    fn person_id(&self, client: &mut Client, name: &str) -> Result<i64> {
+        client
+            .query_opt("SELECT id FROM person WHERE name = $1", &[&name])
+            .map_err(self.db())?
+            .map(|row| row.get(0))
+            .ok_or_else(|| Error::UnknownPerson(name.to_owned()))
+    }
+}
+
+fn upsert_person(
+    tx: &mut Transaction<'_>,
+    name: &str,
+    created: i64,
+    last_seen: Option<i64>,
+) -> std::result::Result<i64, postgres::Error> {
+    tx.execute(
+        "INSERT INTO person (name, created, last_seen) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
+        &[&name, &created, &last_seen],
+    )?;
+    Ok(tx
+        .query_one("SELECT id FROM person WHERE name = $1", &[&name])?
+        .get(0))
+}
+
+/// Inserts a face and its embeddings; `false` when the person has this photo already.
+fn insert_face(
+    tx: &mut Transaction<'_>,
+    person_id: i64,
+    face: &StoredFace<'_>,
+) -> std::result::Result<bool, postgres::Error> {
+    let inserted = tx.query_opt(
+        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (person_id, source_sha256) DO NOTHING RETURNING id",
+        &[
+            &person_id,
+            &face.captured,
+            &face.source,
+            &face.source_sha256,
+            &face.confidence,
+            &face.face_px,
+            &face.sharpness,
+            &face.image,
+        ],
+    )?;
+    let Some(row) = inserted else {
+        return Ok(false);
+    };
+    let face_id: i64 = row.get(0);
+    for (embedder, vector) in &face.embeddings {
+        tx.execute(
+            "INSERT INTO embedding (face_id, embedder, vector) VALUES ($1, $2, $3)",
+            &[&face_id, &embedder.as_str(), vector],
+        )?;
+    }
+    Ok(true)
+}
+
+/// Announces the transaction's change to every listener, when it commits.
+fn notify(tx: &mut Transaction<'_>) -> std::result::Result<(), postgres::Error> {
+    tx.execute("SELECT pg_notify($1, '')", &[&CHANNEL])?;
+    Ok(())
+}
+
+impl Gallery for PostgresGallery {
+    fn location(&self) -> String {
+        self.location.clone()
+    }
+
+    fn people(&self) -> Result<Vec<PersonSummary>> {
+        let rows = self
+            .client()?
+            .query(
+                "SELECT p.name, count(f.id), p.created, p.last_seen FROM person p
+                 LEFT JOIN face f ON f.person_id = p.id GROUP BY p.id ORDER BY p.name",
+                &[],
+            )
+            .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| PersonSummary {
+                name: r.get(0),
+                faces: count(r.get(1)),
+                created: r.get(2),
+                last_seen: r.get(3),
+            })
+            .collect())
+    }
+
+    fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<usize> {
+        let name = validate_name(name)?;
+        stored::check_lengths(&self.location, faces)?;
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        let person = upsert_person(&mut tx, &name, now(), None).map_err(&db)?;
+        let mut added = 0;
+        for face in faces {
+            let record = StoredFace::enrolled(face);
+            added += usize::from(insert_face(&mut tx, person, &record).map_err(&db)?);
+        }
+        notify(&mut tx).map_err(&db)?;
+        tx.commit().map_err(&db)?;
+        Ok(added)
+    }
+
+    fn add_embedding(
+        &mut self,
+        face: FaceId,
+        embedder: &EmbedderId,
+        embedding: &Embedding,
+    ) -> Result<()> {
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        tx.execute(
+            "INSERT INTO embedding (face_id, embedder, vector) VALUES ($1, $2, $3)
+             ON CONFLICT (face_id, embedder) DO UPDATE SET vector = EXCLUDED.vector",
+            &[&face.0, &embedder.as_str(), &vector_bytes(&embedding.0)],
+        )
+        .map_err(&db)?;
+        notify(&mut tx).map_err(&db)?;
+        tx.commit().map_err(&db)
+    }
+
+    fn images(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+        let mut client = self.client()?;
+        let id = self.person_id(&mut client, name)?;
+        let rows = client
+            .query(
+                "SELECT image FROM face WHERE person_id = $1 AND image IS NOT NULL ORDER BY id",
+                &[&id],
+            )
+            .map_err(self.db())?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    fn rename(&mut self, old: &str, new: &str) -> Result<()> {
+        let new = validate_name(new)?;
+        let db = self.db();
+        let mut client = self.client()?;
+        let id = self.person_id(&mut client, old)?;
+        if new != old && self.person_id(&mut client, &new).is_ok() {
+            return Err(Error::NameTaken(new));
+        }
+        let mut tx = client.transaction().map_err(&db)?;
+        tx.execute("UPDATE person SET name = $1 WHERE id = $2", &[&new, &id])
+            .map_err(&db)?;
+        notify(&mut tx).map_err(&db)?;
+        tx.commit().map_err(&db)
+    }
+
+    fn remove(&mut self, name: &str) -> Result<Removed> {
+        let db = self.db();
+        let mut client = self.client()?;
+        let id = self.person_id(&mut client, name)?;
+        let mut tx = client.transaction().map_err(&db)?;
+        let row = tx
+            .query_one(
+                "SELECT count(DISTINCT f.id), count(e.face_id),
+                        count(DISTINCT CASE WHEN f.image IS NOT NULL THEN f.id END)
+                 FROM face f LEFT JOIN embedding e ON e.face_id = f.id WHERE f.person_id = $1",
+                &[&id],
+            )
+            .map_err(&db)?;
+        let removed = Removed {
+            faces: count(row.get(0)),
+            embeddings: count(row.get(1)),
+            images: count(row.get(2)),
+        };
+        tx.execute("DELETE FROM person WHERE id = $1", &[&id])
+            .map_err(&db)?;
+        notify(&mut tx).map_err(&db)?;
+        tx.commit().map_err(&db)?;
+        Ok(removed)
+    }
+
+    fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {
+        let rows = self
+            .client()?
+            .query(
+                "SELECT p.name, e.vector FROM embedding e JOIN face f ON f.id = e.face_id
+                 JOIN person p ON p.id = f.person_id WHERE e.embedder = $1 ORDER BY p.id, f.id",
+                &[&embedder.as_str()],
+            )
+            .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .filter_map(|row| stored::enrolled(row.get(0), row.get(1)))
+            .collect())
+    }
+
+    fn faces_without(&self, embedder: &EmbedderId) -> Result<Vec<FaceToEmbed>> {
+        let rows = self
+            .client()?
+            .query(
+                "SELECT f.id, p.name, f.image FROM face f JOIN person p ON p.id = f.person_id
+                 WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id AND e.embedder = $1)
+                 ORDER BY f.id",
+                &[&embedder.as_str()],
+            )
+            .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| FaceToEmbed {
+                id: FaceId(r.get(0)),
+                person: r.get(1),
+                image_png: r.get(2),
+            })
+            .collect())
+    }
+
+    fn count_without(&self, embedder: &EmbedderId) -> Result<usize> {
+        let row = self
+            .client()?
+            .query_one(
+                "SELECT count(*) FROM face f
+                 WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id AND e.embedder = $1)",
+                &[&embedder.as_str()],
+            )
+            .map_err(self.db())?;
+        Ok(count(row.get(0)))
+    }
+
+    fn mark_seen(&mut self, names: &[String]) -> Result<()> {
+        // Who was seen is not a change to the roster: nobody needs to reload for it.
+        self.client()?
+            .execute(
+                "UPDATE person SET last_seen = $1 WHERE name = ANY($2)",
+                &[&now(), &names],
+            )
+            .map_err(self.db())?;
+        Ok(())
+    }
+
+    fn check(&self) -> Result<CheckReport> {
+        let mut client = self.client()?;
+        let db = self.db();
+        let mut scalar = |sql: &str| -> Result<usize> {
+            Ok(count(client.query_one(sql, &[]).map_err(&db)?.get(0)))
+        };
+        let mut report = CheckReport {
+            people: scalar("SELECT count(*) FROM person")?,
+            faces: scalar("SELECT count(*) FROM face")?,
+            embeddings: scalar("SELECT count(*) FROM embedding")?,
+            problems: Vec::new(),
+        };
+        let checks = stored::content_checks();
+        for (sql, what) in checks {
+            let n = scalar(&sql)?;
+            if n > 0 {
+                report.problems.push(format!("{n} {what}"));
+            }
+        }
+        let rows = client
+            .query(
+                "SELECT f.id, p.name, f.image FROM face f JOIN person p ON p.id = f.person_id
+                 WHERE f.image IS NOT NULL",
+                &[],
+            )
+            .map_err(&db)?;
+        for row in &rows {
+            let (id, name, png): (i64, String, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
+            report
+                .problems
+                .extend(stored::crop_problem(id, &name, &png));
+        }
+        Ok(report)
+    }
+
+    fn export(&self) -> Result<ExportFile> {
+        let mut client = self.client()?;
+        let db = self.db();
+        let faces = client
+            .query(
+                "SELECT p.name, p.created, p.last_seen, f.id, f.captured, f.source, f.source_sha256,
+                        f.confidence, f.face_px, f.sharpness, f.image
+                 FROM person p JOIN face f ON f.person_id = p.id ORDER BY p.name, f.id",
+                &[],
+            )
+            .map_err(&db)?;
+        let mut people: Vec<ExportPerson> = Vec::new();
+        for r in &faces {
+            let name: String = r.get(0);
+            if people.last().is_none_or(|p| p.name != name) {
+                people.push(ExportPerson {
+                    name: name.clone(),
+                    created: r.get(1),
+                    last_seen: r.get(2),
+                    faces: Vec::new(),
+                });
+            }
+            let face_id: i64 = r.get(3);
+            let embeddings = client
+                .query(
+                    "SELECT embedder, vector FROM embedding WHERE face_id = $1 ORDER BY embedder",
+                    &[&face_id],
+                )
+                .map_err(&db)?
+                .iter()
+                .filter_map(|e| {
+                    vector_from_bytes(e.get(1)).map(|v| ExportEmbedding {
+                        embedder: EmbedderId::new(e.get::<_, String>(0)),
+                        vector: v.0,
+                    })
+                })
+                .collect();
+            let image: Option<Vec<u8>> = r.get(10);
+            if let Some(person) = people.last_mut() {
+                person.faces.push(ExportFace {
+                    captured: r.get(4),
+                    source: r.get(5),
+                    source_sha256: r.get(6),
+                    confidence: r.get(7),
+                    face_px: r.get(8),
+                    sharpness: r.get(9),
+                    embeddings,
+                    image_png_base64: image.as_deref().map(ExportFace::encode_image),
+                });
+            }
+        }
+        Ok(ExportFile::new(people))
+    }
+
+    fn import(&mut self, file: &ExportFile) -> Result<usize> {
+        file.validate()?;
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        let mut added = 0;
+        for person in &file.people {
+            let name = validate_name(&person.name)?;
+            let person_id =
+                upsert_person(&mut tx, &name, person.created, person.last_seen).map_err(&db)?;
+            for face in &person.faces {
+                let image = face.image(&person.name)?;
+                let record = StoredFace::imported(face, image.as_deref());
+                added += usize::from(insert_face(&mut tx, person_id, &record).map_err(&db)?);
+            }
+        }
+        notify(&mut tx).map_err(&db)?;
+        tx.commit().map_err(&db)?;
+        Ok(added)
+    }
+
+    fn watch(&self) -> Result<ChangeFeed> {
+        watch::watch(&self.url, &self.location)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_stay_out_of_messages() {
+        assert_eq!(
+            redacted("postgres://whoisit:s3cret@db.example:5432/roster"),
+            "postgres://whoisit:***@db.example:5432/roster"
+        );
+        assert_eq!(
+            redacted("postgres://root@127.0.0.1/test"),
+            "postgres://root@127.0.0.1/test"
+        );
+    }
+}

@@ -1,0 +1,78 @@
+//! The PostgreSQL schema and its migrations; `whoisit_schema.version` is the number applied.
+
+use postgres::Client;
+
+/// The same person -> face -> embedding model as the SQLite store; crops are `bytea`, vectors
+/// little-endian f32 `bytea` (pgvector is not packaged everywhere, and matching stays in
+/// memory anyway).
+const MIGRATIONS: &[&str] = &[r#"
+    CREATE TABLE person (
+        id        BIGSERIAL PRIMARY KEY,
+        name      TEXT NOT NULL UNIQUE,
+        created   BIGINT NOT NULL,
+        last_seen BIGINT
+    );
+    CREATE TABLE face (
+        id            BIGSERIAL PRIMARY KEY,
+        person_id     BIGINT NOT NULL REFERENCES person(id) ON DELETE CASCADE,
+        captured      BIGINT NOT NULL,
+        source        TEXT NOT NULL,
+        source_sha256 TEXT,
+        confidence    REAL NOT NULL,
+        face_px       INTEGER NOT NULL,
+        sharpness     REAL NOT NULL,
+        image         BYTEA,
+        UNIQUE (person_id, source_sha256)
+    );
+    CREATE TABLE embedding (
+        face_id  BIGINT NOT NULL REFERENCES face(id) ON DELETE CASCADE,
+        embedder TEXT NOT NULL,
+        vector   BYTEA NOT NULL,
+        PRIMARY KEY (face_id, embedder)
+    );
+    CREATE INDEX face_person ON face(person_id);
+    CREATE INDEX embedding_embedder ON embedding(embedder);
+"#];
+
+/// Why the database cannot be used as it is.
+pub(super) enum Refused {
+    Database(postgres::Error),
+    Newer { found: i32, known: usize },
+}
+
+impl From<postgres::Error> for Refused {
+    fn from(e: postgres::Error) -> Refused {
+        Refused::Database(e)
+    }
+}
+
+/// Applies the migrations the database lacks, under an advisory lock, so that several machines
+/// starting at once against a new database do not all create the tables.
+pub(super) fn migrate(client: &mut Client) -> Result<(), Refused> {
+    let mut tx = client.transaction()?;
+    // Any fixed number: it only has to be the same for every whoisit.
+    tx.execute("SELECT pg_advisory_xact_lock(7074656972)", &[])?;
+    tx.batch_execute("CREATE TABLE IF NOT EXISTS whoisit_schema (version INTEGER NOT NULL)")?;
+    let found: i32 = tx
+        .query_opt("SELECT version FROM whoisit_schema", &[])?
+        .map_or(0, |row| row.get(0));
+    let applied = usize::try_from(found).unwrap_or(0);
+    if applied > MIGRATIONS.len() {
+        return Err(Refused::Newer {
+            found,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(applied) {
+        tx.batch_execute(sql)?;
+        let version = i32::try_from(index + 1).unwrap_or(i32::MAX);
+        tx.execute("DELETE FROM whoisit_schema", &[])?;
+        tx.execute(
+            "INSERT INTO whoisit_schema (version) VALUES ($1)",
+            &[&version],
+        )?;
+        tracing::info!(schema = version, "gallery schema updated");
+    }
+    tx.commit()?;
+    Ok(())
+}

@@ -1,0 +1,82 @@
+//! Change notifications for a PostgreSQL gallery: every write sends `NOTIFY` in its own
+//! transaction, and a thread with a connection of its own `LISTEN`s, so a change made on one
+//! machine reaches every other within a moment, without re-reading whole tables to find out.
+
+use std::time::Duration;
+
+use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
+use postgres::fallible_iterator::FallibleIterator as _;
+use postgres::{Client, NoTls};
+
+use crate::base::error::{Error, Result};
+use crate::gallery::postgres::CHANNEL;
+use crate::gallery::{ChangeFeed, Changed};
+
+/// How often the thread looks up from waiting, to notice that nobody listens any more.
+const TICK: Duration = Duration::from_millis(250);
+
+/// Starts the listening thread; it ends as soon as the returned feed is dropped.
+pub(super) fn watch(url: &str, location: &str) -> Result<ChangeFeed> {
+    let client = listen(url).map_err(|e| super::db_error(location, e))?;
+    let (tx, changes) = crossbeam_channel::bounded(1);
+    let (stop, stopped) = crossbeam_channel::bounded(0);
+    let (url, location) = (url.to_owned(), location.to_owned());
+    std::thread::Builder::new()
+        .name("gallery-listen".into())
+        .spawn(move || run(client, &url, &location, &tx, &stopped))
+        .map_err(|source| Error::Spawn {
+            thread: "gallery-listen",
+            source,
+        })?;
+    Ok(ChangeFeed::new(changes, stop))
+}
+
+fn listen(url: &str) -> std::result::Result<Client, postgres::Error> {
+    let mut client = Client::connect(url, NoTls)?;
+    client.batch_execute(&format!("LISTEN {CHANNEL}"))?;
+    Ok(client)
+}
+
+fn run(
+    mut client: Client,
+    url: &str,
+    location: &str,
+    tx: &Sender<Changed>,
+    stopped: &Receiver<()>,
+) {
+    loop {
+        if let Err(RecvTimeoutError::Disconnected) = stopped.recv_timeout(Duration::ZERO) {
+            return;
+        }
+        let next = client.notifications().timeout_iter(TICK).next();
+        match next {
+            Ok(Some(_)) => {
+                // A full channel already says "reload"; a closed one means nobody listens.
+                if let Err(TrySendError::Disconnected(_)) = tx.try_send(Changed) {
+                    return;
+                }
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(
+                    "listening for gallery changes on {location}: {}; reconnecting",
+                    super::db_error(location, e).report()
+                );
+                client = loop {
+                    if let Err(RecvTimeoutError::Disconnected) =
+                        stopped.recv_timeout(Duration::from_secs(1))
+                    {
+                        return;
+                    }
+                    if let Ok(client) = listen(url) {
+                        break client;
+                    }
+                };
+                // Changes may have been missed while disconnected: reload once to be sure.
+                if let Err(TrySendError::Disconnected(_)) = tx.try_send(Changed) {
+                    return;
+                }
+            }
+        }
+    }
+}

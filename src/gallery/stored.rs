@@ -1,0 +1,130 @@
+//! How every store keeps values: vectors as little-endian f32 bytes, a face as one record
+//! whichever way it arrived, and the content checks of `gallery check`. Shared so that the
+//! stores differ only in their SQL dialect.
+
+use crate::base::error::{Error, Result};
+use crate::base::identity::{DIM, EmbedderId, Embedding, Enrolled};
+use crate::base::image::decode_png;
+use crate::gallery::export::ExportFace;
+use crate::gallery::model::{NewFace, now};
+
+pub(crate) fn vector_bytes(vector: &[f32]) -> Vec<u8> {
+    vector.iter().flat_map(|v| v.to_le_bytes()).collect()
+}
+
+/// The embedding in `bytes`, or `None` if it is not `DIM` numbers.
+pub(crate) fn vector_from_bytes(bytes: &[u8]) -> Option<Embedding> {
+    (bytes.len() == DIM * 4).then(|| {
+        Embedding(
+            bytes
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        )
+    })
+}
+
+/// A stored embedding row as the matcher wants it; a damaged one is reported and left out.
+pub(crate) fn enrolled(person: String, bytes: &[u8]) -> Option<Enrolled> {
+    let embedding = vector_from_bytes(bytes);
+    if embedding.is_none() {
+        tracing::warn!(
+            bytes = bytes.len(),
+            "skipping a damaged embedding; run `whoisit gallery check`"
+        );
+        tracing::debug!(%person, "the damaged embedding's person");
+    }
+    embedding.map(|embedding| Enrolled { person, embedding })
+}
+
+/// Refuses faces whose embedding is not `DIM` numbers, before anything is written.
+pub(crate) fn check_lengths(location: &str, faces: &[NewFace]) -> Result<()> {
+    match faces.iter().find(|f| f.embedding.0.len() != DIM) {
+        Some(face) => Err(Error::Gallery {
+            location: location.to_owned(),
+            message: format!(
+                "an embedding of {} has {} values, not {DIM}",
+                face.source,
+                face.embedding.0.len()
+            ),
+            source: None,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A face as stored, whichever way it arrives (enrollment or import).
+pub(crate) struct StoredFace<'a> {
+    pub(crate) captured: i64,
+    pub(crate) source: &'a str,
+    pub(crate) source_sha256: Option<&'a str>,
+    pub(crate) confidence: f32,
+    pub(crate) face_px: i32,
+    pub(crate) sharpness: f32,
+    pub(crate) image: Option<&'a [u8]>,
+    /// Each embedder's vector, as bytes.
+    pub(crate) embeddings: Vec<(&'a EmbedderId, Vec<u8>)>,
+}
+
+impl<'a> StoredFace<'a> {
+    /// A face enrolled now.
+    pub(crate) fn enrolled(face: &'a NewFace) -> StoredFace<'a> {
+        StoredFace {
+            captured: now(),
+            source: &face.source,
+            source_sha256: face.source_sha256.as_deref(),
+            confidence: face.confidence,
+            face_px: face.face_px,
+            sharpness: face.sharpness,
+            image: face.image_png.as_deref(),
+            embeddings: vec![(&face.embedder, vector_bytes(&face.embedding.0))],
+        }
+    }
+
+    /// A face of an export file, with its crop already decoded from base64.
+    pub(crate) fn imported(face: &'a ExportFace, image: Option<&'a [u8]>) -> StoredFace<'a> {
+        StoredFace {
+            captured: face.captured,
+            source: &face.source,
+            source_sha256: face.source_sha256.as_deref(),
+            confidence: face.confidence,
+            face_px: face.face_px,
+            sharpness: face.sharpness,
+            image,
+            embeddings: face
+                .embeddings
+                .iter()
+                .map(|e| (&e.embedder, vector_bytes(&e.vector)))
+                .collect(),
+        }
+    }
+}
+
+/// The content checks of `gallery check`, as a count query and what a non-zero count means;
+/// the SQL is the same in every store's dialect.
+pub(crate) fn content_checks() -> [(String, String); 3] {
+    [
+        (
+            format!(
+                "SELECT count(*) FROM embedding WHERE length(vector) != {}",
+                DIM * 4
+            ),
+            format!("embedding(s) are not {DIM} numbers"),
+        ),
+        (
+            "SELECT count(*) FROM face f WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id)".into(),
+            "face(s) have no embedding".into(),
+        ),
+        (
+            "SELECT count(*) FROM person p WHERE NOT EXISTS (SELECT 1 FROM face f WHERE f.person_id = p.id)".into(),
+            "person(s) have no face".into(),
+        ),
+    ]
+}
+
+/// The problem with a stored crop that does not decode, if it does not.
+pub(crate) fn crop_problem(face_id: i64, person: &str, png: &[u8]) -> Option<String> {
+    decode_png(png)
+        .is_err()
+        .then(|| format!("the image of face {face_id} of {person} does not decode"))
+}

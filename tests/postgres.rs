@@ -1,0 +1,221 @@
+//! The gallery on a real PostgreSQL server: the same interface as the SQLite store, changes
+//! announced to every listener, and one roster shared by processes with different data dirs.
+//!
+//! The server is `WHOISIT_TEST_POSTGRES` (an admin URL; `scripts/test.sh` sets it, starting a
+//! server when none runs), by default `postgres://root@127.0.0.1:5432/postgres`. Each test makes
+//! its own database and drops it at the end.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a panic is how a test fails
+
+mod common;
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use common::cli::{name_biden_while_running, spawnable, two_people_clip, whoisit};
+use whoisit::base::identity::{DIM, EmbedderId, Embedding};
+use whoisit::gallery::{Changed, Gallery as _, NewFace, PostgresGallery, SqliteGallery};
+
+/// A database of its own, dropped when the test ends however it ends.
+struct Database {
+    admin: String,
+    name: String,
+    url: String,
+}
+
+impl Database {
+    fn new() -> Database {
+        let admin = std::env::var("WHOISIT_TEST_POSTGRES")
+            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let name = format!("whoisit_t_{}_{nanos}", std::process::id());
+        let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap_or_else(|e| {
+            panic!("no PostgreSQL at {admin} ({e}); run the tests through scripts/test.sh, or set WHOISIT_TEST_POSTGRES")
+        });
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .unwrap();
+        let base = &admin[..admin.rfind('/').unwrap()];
+        let url = format!("{base}/{name}");
+        Database { admin, name, url }
+    }
+}
+
+impl Drop for Database {
+    fn drop(&mut self) {
+        match postgres::Client::connect(&self.admin, postgres::NoTls) {
+            Ok(mut client) => {
+                if let Err(e) =
+                    client.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+                {
+                    eprintln!("cannot drop {}: {e}", self.name);
+                }
+            }
+            Err(e) => eprintln!("cannot drop {}: {e}", self.name),
+        }
+    }
+}
+
+fn face(v: f32, source: &str, embedder: &str) -> NewFace {
+    NewFace {
+        embedder: EmbedderId::new(embedder),
+        embedding: Embedding(vec![v; DIM]),
+        source: source.into(),
+        source_sha256: Some(format!("sha-{source}")),
+        confidence: 0.9,
+        face_px: 100,
+        sharpness: 200.0,
+        image_png: None,
+    }
+}
+
+#[test]
+fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
+    let db = Database::new();
+    let dlib = EmbedderId::new("dlib");
+    let mut g = PostgresGallery::open(&db.url).unwrap();
+    assert_eq!(
+        g.add_faces("Ann", &[face(0.1, "a", "dlib"), face(0.2, "b", "dlib")])
+            .unwrap(),
+        2
+    );
+    // The same photo again adds nothing; another embedder's face is kept apart.
+    assert_eq!(g.add_faces(" Ann ", &[face(0.1, "a", "dlib")]).unwrap(), 0);
+    g.add_faces("Ann", &[face(0.3, "c", "openface")]).unwrap();
+    g.add_faces("Bob", &[face(0.4, "d", "dlib")]).unwrap();
+    assert!(g.add_faces("", &[face(0.5, "e", "dlib")]).is_err());
+    drop(g);
+
+    // Opening again migrates nothing and finds everything.
+    let mut g = PostgresGallery::open(&db.url).unwrap();
+    let people: Vec<(String, usize)> = g
+        .people()
+        .unwrap()
+        .into_iter()
+        .map(|p| (p.name, p.faces))
+        .collect();
+    assert_eq!(people, [("Ann".to_owned(), 3), ("Bob".to_owned(), 1)]);
+    assert_eq!(g.embeddings(&dlib).unwrap().len(), 3);
+    assert_eq!(g.count_without(&dlib).unwrap(), 1);
+    assert_eq!(g.faces_without(&dlib).unwrap()[0].person, "Ann");
+    assert!(g.check().unwrap().problems.is_empty());
+
+    g.mark_seen(&["Bob".to_owned()]).unwrap();
+    let bob = g.people().unwrap().pop().unwrap();
+    assert!(bob.last_seen.is_some());
+
+    assert!(
+        g.rename("Ann", "Bob")
+            .unwrap_err()
+            .to_string()
+            .contains("already enrolled")
+    );
+    g.rename("Ann", "Anna").unwrap();
+    let removed = g.remove("Anna").unwrap();
+    assert_eq!((removed.faces, removed.embeddings), (3, 3));
+    assert!(g.remove("Anna").unwrap_err().to_string().contains("Anna"));
+
+    // The portable format moves a roster between the two stores, idempotently.
+    let sqlite_dir = tempfile::tempdir().unwrap();
+    let mut local = SqliteGallery::open(sqlite_dir.path()).unwrap();
+    let export = g.export().unwrap();
+    assert_eq!(local.import(&export).unwrap(), 1);
+    local.add_faces("Cy", &[face(0.6, "f", "dlib")]).unwrap();
+    let back = local.export().unwrap();
+    assert_eq!(g.import(&back).unwrap(), 1, "only Cy is new");
+    assert_eq!(g.import(&back).unwrap(), 0);
+    assert_eq!(
+        g.embeddings(&dlib).unwrap(),
+        local.embeddings(&dlib).unwrap()
+    );
+}
+
+#[test]
+fn a_newer_schema_is_refused_and_left_alone() {
+    let db = Database::new();
+    drop(PostgresGallery::open(&db.url).unwrap());
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    client
+        .batch_execute("UPDATE whoisit_schema SET version = 99")
+        .unwrap();
+    let err = PostgresGallery::open(&db.url).err().unwrap().to_string();
+    assert!(err.contains("newer whoisit"), "{err}");
+    let err = PostgresGallery::open("postgres://nobody@127.0.0.1:1/none")
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(err.contains("cannot reach the database"), "{err}");
+}
+
+#[test]
+fn a_change_through_one_connection_is_announced_on_another() {
+    let db = Database::new();
+    let watcher = PostgresGallery::open(&db.url).unwrap();
+    let feed = watcher.watch().unwrap();
+    let mut writer = PostgresGallery::open(&db.url).unwrap();
+    assert!(
+        feed.changes()
+            .recv_timeout(Duration::from_millis(500))
+            .is_err(),
+        "nothing changed yet"
+    );
+    writer.add_faces("Ann", &[face(0.1, "a", "dlib")]).unwrap();
+    assert_eq!(
+        feed.changes().recv_timeout(Duration::from_secs(5)),
+        Ok(Changed)
+    );
+    // Recording who was seen is no change to the roster.
+    writer.mark_seen(&["Ann".to_owned()]).unwrap();
+    assert!(
+        feed.changes()
+            .recv_timeout(Duration::from_millis(600))
+            .is_err()
+    );
+}
+
+#[test]
+fn a_person_enrolled_on_one_machine_is_named_by_a_recognizer_on_another() {
+    let db = Database::new();
+    // Two machines: each its own data dir and settings, one roster.
+    let front_desk = tempfile::tempdir().unwrap();
+    let camera_box = tempfile::tempdir().unwrap();
+    whoisit(front_desk.path())
+        .args(["--gallery", &db.url, "people", "add", "Obama"])
+        .arg(common::photo("obama.jpg"))
+        .assert()
+        .success();
+    let clip = two_people_clip(camera_box.path(), 300, 15.0);
+    let mut child = spawnable(camera_box.path())
+        .args([
+            "--gallery",
+            &db.url,
+            "recognize",
+            "--headless",
+            "--realtime",
+        ])
+        .arg("--source")
+        .arg(&clip)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (enrolled, named_after) = name_biden_while_running(&mut child, || {
+        whoisit(front_desk.path())
+            .args(["--gallery", &db.url, "people", "add", "Biden"])
+            .arg(common::photo("biden.jpg"))
+            .assert()
+            .success();
+    });
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(enrolled, "Biden never appeared as unknown");
+    let named_after = named_after.expect("the other machine never named the new person");
+    println!("propagation: Biden named {named_after:?} after his enrollment finished");
+    assert!(
+        !camera_box.path().join("data/gallery.sqlite3").exists(),
+        "the recognizer used a local gallery"
+    );
+}
