@@ -9,6 +9,8 @@
 mod common;
 
 use std::process::Stdio;
+
+use predicates::prelude::*;
 use std::time::Duration;
 
 use common::cli::{name_biden_while_running, spawnable, two_people_clip, whoisit};
@@ -218,4 +220,43 @@ fn a_person_enrolled_on_one_machine_is_named_by_a_recognizer_on_another() {
         !camera_box.path().join("data/gallery.sqlite3").exists(),
         "the recognizer used a local gallery"
     );
+}
+
+#[test]
+fn gallery_copy_moves_a_roster_between_stores_and_can_be_run_again() {
+    let db = Database::new();
+    let laptop = tempfile::tempdir().unwrap();
+    let server_room = tempfile::tempdir().unwrap();
+    whoisit(laptop.path())
+        .args(["people", "add", "Obama"])
+        .arg(common::photo("obama.jpg"))
+        .arg(common::photo("obama2.jpg"))
+        .assert()
+        .success();
+    for expected in [
+        "2 face(s) added, 0 already there",
+        "0 face(s) added, 2 already there",
+    ] {
+        whoisit(laptop.path())
+            .args(["gallery", "copy", "--to", &db.url])
+            .assert()
+            .success()
+            .stdout(predicates::str::contains(expected));
+    }
+    // From the shared database into another machine's embedded gallery.
+    whoisit(server_room.path())
+        .args(["--gallery", &db.url, "gallery", "copy", "--to", "sqlite"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("2 face(s) added"));
+    whoisit(server_room.path())
+        .args(["people", "list"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("Obama").and(predicates::str::contains("1 people")));
+    whoisit(laptop.path())
+        .args(["gallery", "copy", "--to", "sqlite"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("name the other one"));
 }

@@ -8,7 +8,7 @@ use clap::{Args, Subcommand};
 use crate::base::files::write_atomic;
 use crate::config::Config;
 use crate::enroll;
-use crate::gallery::{ExportFile, Gallery};
+use crate::gallery::{self, ExportFile, Gallery, GalleryConfig};
 
 use super::progress::{Bar, CountBar};
 
@@ -64,6 +64,13 @@ pub(super) enum GalleryCommand {
     Check,
     /// Compute embeddings for the configured embedder from the stored face images.
     Reembed,
+    /// Copy every person, face, embedding and image into another gallery: `sqlite` (the file in
+    /// the data dir) or postgres://user:password@host/database. Faces already there are
+    /// skipped, so it can be run again, and back.
+    Copy {
+        #[arg(long, value_name = "GALLERY")]
+        to: GalleryConfig,
+    },
 }
 
 pub(super) fn enroll_cmd(config: &Config, args: EnrollArgs) -> Result<()> {
@@ -205,29 +212,54 @@ pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
             }
             println!("ok");
         }
-        GalleryCommand::Reembed => {
-            let mut pipeline = config.load_pipeline(&Bar::default())?;
-            let mut gallery = open()?;
-            let bar = CountBar::new();
-            let report = enroll::reembed(&mut pipeline, gallery.as_mut(), &|done, total| {
-                bar.show(done, total);
-            })?;
-            drop(bar);
-            println!(
-                "{} face(s) embedded with {}",
-                report.embedded,
-                pipeline.embedder_id()
-            );
-            for failure in &report.failed {
-                eprintln!("failed: {failure}");
-            }
-            if report.without_image > 0 {
-                eprintln!(
-                    "{} face(s) have no stored image (keep_images was off): enroll those people again",
-                    report.without_image
-                );
-            }
-        }
+        GalleryCommand::Copy { to } => copy_gallery(config, &to)?,
+        GalleryCommand::Reembed => reembed(config)?,
+    }
+    Ok(())
+}
+
+/// `gallery copy --to`: everything into another store; idempotent.
+fn copy_gallery(config: &Config, to: &GalleryConfig) -> Result<()> {
+    if *to == config.gallery {
+        bail!("--to names the gallery being copied; name the other one");
+    }
+    let from = config.open_gallery()?;
+    let export = from.export()?;
+    let faces: usize = export.people.iter().map(|p| p.faces.len()).sum();
+    let mut target = gallery::open(to, &config.data_dir()?)?;
+    let added = target.import(&export)?;
+    println!(
+        "copied {} people from {} to {}: {added} face(s) added, {} already there",
+        export.people.len(),
+        from.location(),
+        target.location(),
+        faces - added
+    );
+    Ok(())
+}
+
+/// `gallery reembed`: embeddings for the configured embedder from the stored crops.
+fn reembed(config: &Config) -> Result<()> {
+    let mut pipeline = config.load_pipeline(&Bar::default())?;
+    let mut gallery = config.open_gallery()?;
+    let bar = CountBar::new();
+    let report = enroll::reembed(&mut pipeline, gallery.as_mut(), &|done, total| {
+        bar.show(done, total);
+    })?;
+    drop(bar);
+    println!(
+        "{} face(s) embedded with {}",
+        report.embedded,
+        pipeline.embedder_id()
+    );
+    for failure in &report.failed {
+        eprintln!("failed: {failure}");
+    }
+    if report.without_image > 0 {
+        eprintln!(
+            "{} face(s) have no stored image (keep_images was off): enroll those people again",
+            report.without_image
+        );
     }
     Ok(())
 }

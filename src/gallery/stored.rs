@@ -53,11 +53,31 @@ pub(crate) fn check_lengths(location: &str, faces: &[NewFace]) -> Result<()> {
     }
 }
 
+/// What identifies a face's source when it came from no file (a capture from a camera): the
+/// sha256 of its crop, or of its first embedding where no crop is kept (of its source's words
+/// when it has neither). Adding or importing the same face again then adds nothing, like a
+/// photo enrolled twice.
+fn identity(
+    source_sha256: Option<&str>,
+    image: Option<&[u8]>,
+    vector: Option<&[u8]>,
+    source: &str,
+) -> String {
+    use sha2::Digest as _;
+    match source_sha256 {
+        Some(sha) => sha.to_owned(),
+        None => hex::encode(sha2::Sha256::digest(
+            image.or(vector).unwrap_or(source.as_bytes()),
+        )),
+    }
+}
+
 /// A face as stored, whichever way it arrives (enrollment or import).
 pub(crate) struct StoredFace<'a> {
     pub(crate) captured: i64,
     pub(crate) source: &'a str,
-    pub(crate) source_sha256: Option<&'a str>,
+    /// The source photo's sha256, or the face's own identity when it came from no file.
+    pub(crate) source_sha256: String,
     pub(crate) confidence: f32,
     pub(crate) face_px: i32,
     pub(crate) sharpness: f32,
@@ -69,33 +89,45 @@ pub(crate) struct StoredFace<'a> {
 impl<'a> StoredFace<'a> {
     /// A face enrolled now.
     pub(crate) fn enrolled(face: &'a NewFace) -> StoredFace<'a> {
+        let vector = vector_bytes(&face.embedding.0);
         StoredFace {
             captured: now(),
             source: &face.source,
-            source_sha256: face.source_sha256.as_deref(),
+            source_sha256: identity(
+                face.source_sha256.as_deref(),
+                face.image_png.as_deref(),
+                Some(&vector),
+                &face.source,
+            ),
             confidence: face.confidence,
             face_px: face.face_px,
             sharpness: face.sharpness,
             image: face.image_png.as_deref(),
-            embeddings: vec![(&face.embedder, vector_bytes(&face.embedding.0))],
+            embeddings: vec![(&face.embedder, vector)],
         }
     }
 
     /// A face of an export file, with its crop already decoded from base64.
     pub(crate) fn imported(face: &'a ExportFace, image: Option<&'a [u8]>) -> StoredFace<'a> {
+        let embeddings: Vec<(&EmbedderId, Vec<u8>)> = face
+            .embeddings
+            .iter()
+            .map(|e| (&e.embedder, vector_bytes(&e.vector)))
+            .collect();
         StoredFace {
             captured: face.captured,
             source: &face.source,
-            source_sha256: face.source_sha256.as_deref(),
+            source_sha256: identity(
+                face.source_sha256.as_deref(),
+                image,
+                embeddings.first().map(|(_, v)| v.as_slice()),
+                &face.source,
+            ),
             confidence: face.confidence,
             face_px: face.face_px,
             sharpness: face.sharpness,
             image,
-            embeddings: face
-                .embeddings
-                .iter()
-                .map(|e| (&e.embedder, vector_bytes(&e.vector)))
-                .collect(),
+            embeddings,
         }
     }
 }

@@ -381,6 +381,37 @@ mod tests {
     }
 
     #[test]
+    fn a_capture_from_no_file_is_not_added_twice_either() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = SqliteGallery::open(&dir.path().join("a")).unwrap();
+        let capture = |v| NewFace {
+            source_sha256: None,
+            image_png: Some(vec![1, 2, 3]),
+            ..face(v, "window capture")
+        };
+        let without_crop = NewFace {
+            source_sha256: None,
+            ..face(0.7, "window capture")
+        };
+        assert_eq!(
+            g.add_faces("Ann", &[capture(0.1), without_crop.clone()])
+                .unwrap(),
+            2
+        );
+        assert_eq!(
+            g.add_faces("Ann", &[capture(0.1), without_crop]).unwrap(),
+            0
+        );
+        // The crop is the same, so it is the same capture, whatever its embedding.
+        assert_eq!(g.add_faces("Ann", &[capture(0.2)]).unwrap(), 0);
+        let mut h = SqliteGallery::open(&dir.path().join("b")).unwrap();
+        let export = g.export().unwrap();
+        assert_eq!(h.import(&export).unwrap(), 2);
+        assert_eq!(h.import(&export).unwrap(), 0);
+        assert_eq!(g.import(&h.export().unwrap()).unwrap(), 0);
+    }
+
+    #[test]
     fn bad_names_and_embeddings_change_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let mut g = SqliteGallery::open(dir.path()).unwrap();
