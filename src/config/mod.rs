@@ -77,11 +77,19 @@ pub struct Overrides {
     pub embedder: Option<EmbedderKind>,
 }
 
+/// The largest distance there is between two embeddings (unit vectors): a threshold above it
+/// would name every stranger.
+pub const MAX_THRESHOLD: f32 = 2.0;
+
 /// Why a threshold cannot be used ("must be ..."), or `None` if it can: the one rule for the
 /// config file, the settings file and the command line, which each say where it came from.
-pub(crate) fn threshold_problem(threshold: f32) -> Option<String> {
-    (!(threshold.is_finite() && threshold > 0.0))
-        .then(|| format!("must be a positive number, not {threshold}"))
+pub fn threshold_problem(threshold: f32) -> Option<String> {
+    (!(threshold.is_finite() && threshold > 0.0 && threshold <= MAX_THRESHOLD)).then(|| {
+        format!(
+            "must be a positive number of at most {MAX_THRESHOLD} (the largest distance between \
+             two faces' embeddings; 0.55 is the default), not {threshold}"
+        )
+    })
 }
 
 fn project_dirs() -> Option<directories::ProjectDirs> {
@@ -287,6 +295,13 @@ mod tests {
         assert!(err.to_string().contains("treshold"), "{err}");
         let err = Config::parse("(threshold: -1.0)", Path::new("u.ron")).unwrap_err();
         assert!(err.to_string().contains("positive"), "{err}");
+        for nonsense in ["7.0", "1e9", "0.0"] {
+            let err = Config::parse(&format!("(threshold: {nonsense})"), Path::new("u.ron"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("at most 2"), "{nonsense}: {err}");
+        }
+        assert!(Config::parse("(threshold: 2.0)", Path::new("u.ron")).is_ok());
         assert!(!err.to_string().contains("not valid RON"), "{err}");
     }
 }

@@ -52,9 +52,15 @@ impl Settings {
         Ok(settings)
     }
 
-    /// Writes the settings atomically: a crash mid-write leaves the old file.
+    /// Writes the settings atomically: a crash mid-write leaves the old file. A threshold that
+    /// could not be loaded again is refused, so that no saved setting can stop every command.
     pub fn save(&self, data_dir: &Path) -> Result<()> {
         let path = Self::path(data_dir);
+        if let Some(problem) = self.threshold.and_then(threshold_problem) {
+            return Err(Error::InvalidInput(format!(
+                "not saved: the threshold {problem}"
+            )));
+        }
         let text =
             ron::ser::to_string_pretty(self, ron::ser::PrettyConfig::default()).map_err(|e| {
                 Error::ConfigSyntax {
@@ -102,6 +108,19 @@ mod tests {
         assert_eq!(config.threshold, 0.4);
         assert!(config.window.mirror);
         assert_eq!(config.source, "0");
+    }
+
+    #[test]
+    fn a_threshold_that_could_not_be_loaded_is_never_saved() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = Settings {
+            threshold: Some(0.0),
+            ..Settings::default()
+        };
+        let err = bad.save(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("not saved"), "{err}");
+        assert!(!Settings::path(dir.path()).exists());
+        assert_eq!(Settings::load(dir.path()).unwrap(), Settings::default());
     }
 
     #[test]

@@ -5,6 +5,7 @@
 mod check;
 mod codec;
 mod export;
+mod private;
 mod schema;
 mod watch;
 
@@ -31,17 +32,20 @@ pub struct SqliteGallery {
 }
 
 impl SqliteGallery {
-    /// Opens (or creates) the gallery in `data_dir`, bringing its schema up to date.
+    /// Opens (or creates) the gallery in `data_dir`, bringing its schema up to date. Faces are
+    /// biometric data: the folder is made 0700 and the files 0600.
     pub fn open(data_dir: &Path) -> Result<SqliteGallery> {
-        std::fs::create_dir_all(data_dir).map_err(|e| Error::write(data_dir, e))?;
+        private::folder(data_dir)?;
         Self::open_file(&data_dir.join(FILE_NAME))
     }
 
     /// Opens (or creates) the gallery file at `path`.
-    pub(crate) fn open_file(path: &Path) -> Result<SqliteGallery> {
+    fn open_file(path: &Path) -> Result<SqliteGallery> {
+        private::create(path)?;
         let mut conn = Connection::open(path).map_err(|e| db_error(path, e))?;
         schema::prepare(&conn, path)?;
         schema::migrate(&mut conn, path)?;
+        private::tighten(path);
         Ok(SqliteGallery {
             path: path.to_path_buf(),
             conn,
@@ -54,6 +58,27 @@ impl SqliteGallery {
 
     fn db(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
         |e| db_error(&self.path, e)
+    }
+
+    /// Moves the zeroed pages of a deletion (`secure_delete`) into the database file and empties
+    /// the write-ahead log, which still holds the deleted bytes. A reader holding an old
+    /// snapshot can keep the log from emptying; the next deletion tries again.
+    fn forget_freed_pages(&self) {
+        let busy = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+                r.get::<_, i64>(0)
+            });
+        match busy {
+            Ok(0) => {}
+            Ok(_) => tracing::warn!(
+                "another process is reading the gallery: the deleted faces stay in its write-ahead log until the next deletion"
+            ),
+            Err(e) => tracing::warn!(
+                "cannot empty the gallery's write-ahead log: {}",
+                db_error(&self.path, e).report()
+            ),
+        }
     }
 
     fn person_id(&self, name: &str) -> Result<i64> {
@@ -173,6 +198,7 @@ impl Gallery for SqliteGallery {
         tx.execute("DELETE FROM person WHERE id = ?1", [id])
             .map_err(db)?;
         tx.commit().map_err(db)?;
+        self.forget_freed_pages();
         Ok(removed)
     }
 
@@ -365,6 +391,79 @@ mod tests {
         );
         assert_eq!(g.count_without(&EmbedderId::new("dlib")).unwrap(), 1);
         assert!(g.check().unwrap().problems.is_empty());
+    }
+
+    #[test]
+    fn the_gallery_is_private_to_its_owner() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let root = tempfile::tempdir().unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let dir = root.path().join("data");
+        let mut g = SqliteGallery::open(&dir).unwrap();
+        g.add_faces("Ann", &[face(0.1, "a")]).unwrap();
+        assert_eq!(mode(&dir), 0o700);
+        for file in [
+            "gallery.sqlite3",
+            "gallery.sqlite3-wal",
+            "gallery.sqlite3-shm",
+        ] {
+            assert_eq!(mode(&dir.join(file)), 0o600, "{file}");
+        }
+        drop(g);
+        // A gallery an earlier whoisit left readable is made private when opened.
+        let file = dir.join("gallery.sqlite3");
+        std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        drop(SqliteGallery::open(&dir).unwrap());
+        assert_eq!((mode(&dir), mode(&file)), (0o700, 0o600));
+    }
+
+    #[test]
+    fn a_removed_person_leaves_no_crop_or_embedding_in_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = SqliteGallery::open(dir.path()).unwrap();
+        // A crop spread over several pages, and an embedding, that nothing else resembles.
+        let mut x = 0x2545_F491_4F6C_DD1D_u64;
+        let crop: Vec<u8> = (0..20_000)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x >> 24) as u8
+            })
+            .collect();
+        let embedding: Vec<f32> = (0..DIM).map(|i| 0.123_456 + i as f32 * 1e-3).collect();
+        let secret = NewFace {
+            embedding: Embedding(embedding.clone()),
+            image_png: Some(crop.clone()),
+            ..face(0.0, "secret")
+        };
+        g.add_faces("Ann", &[secret]).unwrap();
+        g.add_faces("Bob", &[face(0.4, "b")]).unwrap();
+        let contains =
+            |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
+        let files = || -> Vec<u8> {
+            ["gallery.sqlite3", "gallery.sqlite3-wal"]
+                .iter()
+                .flat_map(|f| std::fs::read(dir.path().join(f)).unwrap_or_default())
+                .collect()
+        };
+        let vector = vector_bytes(&embedding);
+        assert!(
+            contains(&files(), &crop[5_000..5_064]),
+            "the test must see the crop first"
+        );
+        g.remove("Ann").unwrap();
+        let bytes = files();
+        for (what, needle) in [
+            ("the crop's start", &crop[..64]),
+            ("the crop's middle", &crop[10_000..10_064]),
+            ("the crop's end", &crop[crop.len() - 64..]),
+            ("the embedding", &vector[..]),
+        ] {
+            assert!(!contains(&bytes, needle), "{what} is still in the files");
+        }
+        assert_eq!(g.people().unwrap().len(), 1);
     }
 
     #[test]

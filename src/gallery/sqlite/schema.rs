@@ -54,6 +54,9 @@ pub(super) fn prepare(conn: &Connection, path: &Path) -> Result<()> {
     conn.pragma_update(None, "synchronous", "FULL")
         .map_err(db)?;
     conn.pragma_update(None, "foreign_keys", true).map_err(db)?;
+    // Deleted faces are overwritten with zeros, not left in free pages to be carved out.
+    conn.pragma_update(None, "secure_delete", true)
+        .map_err(db)?;
     Ok(())
 }
 
