@@ -231,6 +231,65 @@ fn bad_options_and_config_are_reported() {
         .stderr(predicate::str::contains("--headless"));
 }
 
+#[test]
+fn inputs_that_would_exhaust_the_machine_are_refused_at_once() {
+    let home = tempfile::tempdir().unwrap();
+    let refused = |args: &[&str], path: &Path, why: &str| {
+        whoisit(home.path())
+            .args(args)
+            .arg(path)
+            .timeout(std::time::Duration::from_secs(60))
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(why));
+    };
+    // A device that never ends, and a pipe nobody writes to, are never read.
+    let fifo = home.path().join("fifo.jpg");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for path in [Path::new("/dev/zero"), fifo.as_path()] {
+        refused(&["people", "add", "Zed"], path, "not a regular file");
+        refused(&["gallery", "import"], path, "not a regular file");
+    }
+    refused(
+        &["models", "list", "--config"],
+        Path::new("/dev/zero"),
+        "not a regular file",
+    );
+    // A PNG whose header claims 30000x30000 is refused before a pixel is decoded.
+    let mut bomb = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    bomb.extend(30_000u32.to_be_bytes());
+    bomb.extend(30_000u32.to_be_bytes());
+    bomb.extend([8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    bomb.resize(900_000, 0);
+    let bomb_path = home.path().join("bomb.png");
+    std::fs::write(&bomb_path, &bomb).unwrap();
+    refused(&["people", "add", "Zed"], &bomb_path, "30000x30000");
+    // A photo over the configured size.
+    let config = home.path().join("small.ron");
+    std::fs::write(&config, "(limits: (max_photo_mb: 1))").unwrap();
+    let big = home.path().join("big.jpg");
+    std::fs::write(&big, vec![0u8; 2 << 20]).unwrap();
+    whoisit(home.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["people", "add", "Zed"])
+        .arg(&big)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("limits.max_photo_mb"));
+    whoisit(home.path())
+        .args(["people", "list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("0 people"));
+}
+
 /// A private copy of the dlib models, so a test can damage it.
 fn copy_models(to: &Path) -> PathBuf {
     std::fs::create_dir_all(to).unwrap();

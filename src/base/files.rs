@@ -1,6 +1,6 @@
 //! Writing files so that a crash mid-write leaves the old file, never half a new one.
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
 use std::path::Path;
 
 use crate::base::error::{Error, Result};
@@ -22,6 +22,36 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Reads a whole file of at most `max_bytes`. Only regular files are read: a FIFO would hang
+/// and a device such as `/dev/zero` never ends. `what` names the limit for the message.
+pub fn read_limited(path: &Path, max_bytes: u64, what: &str) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).map_err(|e| Error::read(path, e))?;
+    if !meta.is_file() {
+        return Err(Error::InvalidInput(format!(
+            "{} is not a regular file (a folder, a pipe or a device); give a file",
+            path.display()
+        )));
+    }
+    let too_big = |size: u64| {
+        Error::InvalidInput(format!(
+            "{} is {size} bytes, more than the {max_bytes} allowed ({what})",
+            path.display()
+        ))
+    };
+    if meta.len() > max_bytes {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // The file may grow while it is read: never take more than the limit.
+    std::fs::File::open(path)
+        .and_then(|file| file.take(max_bytes + 1).read_to_end(&mut bytes))
+        .map_err(|e| Error::read(path, e))?;
+    if bytes.len() as u64 > max_bytes {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,5 +67,34 @@ mod tests {
             std::fs::read_dir(dir.path().join("sub")).unwrap().count(),
             1
         );
+    }
+
+    #[test]
+    fn only_regular_files_within_the_limit_are_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"12345").unwrap();
+        assert_eq!(read_limited(&file, 5, "test").unwrap(), b"12345");
+        let err = read_limited(&file, 4, "limits.test")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("5 bytes") && err.contains("limits.test"),
+            "{err}"
+        );
+        for not_a_file in [Path::new("/dev/zero"), dir.path()] {
+            let err = read_limited(not_a_file, 4, "test").unwrap_err().to_string();
+            assert!(err.contains("not a regular file"), "{err}");
+        }
+        let fifo = dir.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let err = read_limited(&fifo, 4, "test").unwrap_err().to_string();
+        assert!(err.contains("not a regular file"), "{err}");
     }
 }

@@ -25,6 +25,51 @@ pub fn encode_png(bgr: &Mat) -> Result<Vec<u8>> {
     Ok(png.to_vec())
 }
 
+/// Width and height from a PNG, JPEG or BMP header, read without decoding a pixel; `None` for
+/// other formats, or a header that cannot be read (the decoder then says what is wrong).
+pub fn header_dimensions(bytes: &[u8]) -> Option<(u64, u64)> {
+    let be32 = |at: usize| -> Option<u64> {
+        Some(u64::from(u32::from_be_bytes(
+            bytes.get(at..at + 4)?.try_into().ok()?,
+        )))
+    };
+    let be16 = |at: usize| -> Option<u64> {
+        Some(u64::from(u16::from_be_bytes(
+            bytes.get(at..at + 2)?.try_into().ok()?,
+        )))
+    };
+    let le32 = |at: usize| -> Option<u64> {
+        let v = i32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
+        Some(u64::from(v.unsigned_abs()))
+    };
+    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.get(12..16) == Some(b"IHDR") {
+        return Some((be32(16)?, be32(20)?));
+    }
+    if bytes.starts_with(b"BM") {
+        return Some((le32(18)?, le32(22)?));
+    }
+    if !bytes.starts_with(&[0xFF, 0xD8]) {
+        return None;
+    }
+    // JPEG: walk the segments to the frame header (SOFn), which holds height then width.
+    let mut at = 2;
+    while at + 4 <= bytes.len() {
+        if bytes[at] != 0xFF {
+            return None;
+        }
+        let marker = bytes[at + 1];
+        match marker {
+            0xFF => at += 1,
+            0x01 | 0xD0..=0xD8 => at += 2,
+            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
+                return Some((be16(at + 7)?, be16(at + 5)?));
+            }
+            _ => at += 2 + usize::try_from(be16(at + 2)?).ok()?,
+        }
+    }
+    None
+}
+
 /// Pixels ready to draw: 8-bit RGBA, row by row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RgbaImage {
@@ -61,5 +106,35 @@ impl RgbaImage {
             imgproc::INTER_AREA,
         )?;
         Self::from_bgr(&small)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dimensions_come_from_the_header_alone() {
+        let image = Mat::new_rows_cols_with_default(
+            30,
+            70,
+            opencv::core::CV_8UC3,
+            opencv::core::Scalar::all(90.0),
+        )
+        .unwrap();
+        for ext in [".png", ".jpg", ".bmp"] {
+            let mut bytes = Vector::<u8>::new();
+            imgcodecs::imencode(ext, &image, &mut bytes, &Vector::new()).unwrap();
+            let bytes = bytes.to_vec();
+            assert_eq!(header_dimensions(&bytes), Some((70, 30)), "{ext}");
+            // The header is enough: the pixels after it are never looked at.
+            assert_eq!(
+                header_dimensions(&bytes[..bytes.len().min(700)]),
+                Some((70, 30)),
+                "{ext}"
+            );
+        }
+        assert_eq!(header_dimensions(b"GIF89a..."), None);
+        assert_eq!(header_dimensions(&[0xFF, 0xD8, 0xFF]), None);
     }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 
-use crate::base::files::write_atomic;
+use crate::base::files::{read_limited, write_atomic};
 use crate::config::Config;
 use crate::enroll;
 use crate::gallery::{self, ExportFile, Gallery, GalleryConfig};
@@ -183,8 +183,11 @@ pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
             );
         }
         GalleryCommand::Import { file } => {
-            let text =
-                std::fs::read(&file).with_context(|| format!("cannot read {}", file.display()))?;
+            let text = read_limited(
+                &file,
+                config.limits.max_import_bytes(),
+                "config: limits.max_import_mb",
+            )?;
             let export: ExportFile = serde_json::from_slice(&text)
                 .with_context(|| format!("{} is not a whoisit gallery export", file.display()))?;
             let added = open()?.import(&export)?;

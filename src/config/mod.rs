@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
+use crate::base::files::read_limited;
 use crate::base::identity::EmbedderKind;
 use crate::enroll::Enrollment;
 use crate::enroll::quality::QualityGate;
@@ -19,6 +20,7 @@ use crate::gallery::{self, Gallery, GalleryConfig};
 use crate::models::fetch::Progress;
 use crate::models::{self, ModelPaths};
 use crate::vision::detect::DetectorConfig;
+use crate::vision::photo::PhotoLimits;
 use crate::vision::pipeline::{Pipeline, PipelineConfig};
 use crate::vision::track::TrackingConfig;
 
@@ -44,6 +46,53 @@ pub struct Config {
     pub keep_images: bool,
     pub tracking: TrackingConfig,
     pub window: WindowConfig,
+    pub limits: Limits,
+}
+
+/// How big an input may be, so that no file can exhaust the machine.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    pub max_photo_mb: u32,
+    pub max_photo_megapixels: u32,
+    pub max_import_mb: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let photos = PhotoLimits::default();
+        Limits {
+            max_photo_mb: u32::try_from(photos.max_bytes >> 20).unwrap_or(u32::MAX),
+            max_photo_megapixels: u32::try_from(photos.max_pixels / 1_000_000).unwrap_or(u32::MAX),
+            max_import_mb: 2048,
+        }
+    }
+}
+
+impl Limits {
+    pub fn photos(&self) -> PhotoLimits {
+        PhotoLimits {
+            max_bytes: u64::from(self.max_photo_mb) << 20,
+            max_pixels: u64::from(self.max_photo_megapixels) * 1_000_000,
+        }
+    }
+
+    /// The largest `gallery import` file, in bytes.
+    pub fn max_import_bytes(&self) -> u64 {
+        u64::from(self.max_import_mb) << 20
+    }
+}
+
+/// Config and settings files are a few lines: anything bigger is not one.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a config-like file (config, settings): a regular file of at most 1 MiB, as text.
+pub(crate) fn read_config_text(path: &Path) -> Result<String> {
+    let bytes = read_limited(path, MAX_CONFIG_BYTES, "a config file is at most 1 MiB")?;
+    String::from_utf8(bytes).map_err(|_| Error::ConfigSyntax {
+        path: path.to_path_buf(),
+        message: "it is not UTF-8 text".into(),
+    })
 }
 
 impl Default for Config {
@@ -61,6 +110,7 @@ impl Default for Config {
             keep_images: true,
             tracking: TrackingConfig::default(),
             window: WindowConfig::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -142,7 +192,7 @@ impl Config {
                 None => return Ok(Config::default()),
             },
         };
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+        let text = read_config_text(&path)?;
         tracing::debug!(path = %path.display(), "config loaded");
         Self::parse(&text, &path)
     }
@@ -165,6 +215,11 @@ impl Config {
                 "window.retry_secs must be a positive number of seconds, not {}",
                 self.window.retry_secs
             )
+        } else if self.limits.max_photo_mb == 0
+            || self.limits.max_photo_megapixels == 0
+            || self.limits.max_import_mb == 0
+        {
+            "limits must all be at least 1".into()
         } else if self.window.enroll_captures == 0 {
             "window.enroll_captures must be at least 1".into()
         } else if let Err(message) = Chord::parse(&self.window.kiosk.exit_chord) {
@@ -259,6 +314,7 @@ impl Config {
             gate: self.enrollment.clone(),
             keep_images: self.keep_images,
             threshold: self.threshold,
+            photo_limits: self.limits.photos(),
         }
     }
 }

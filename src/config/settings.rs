@@ -36,7 +36,7 @@ impl Settings {
         if !path.is_file() {
             return Ok(Settings::default());
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::read(&path, e))?;
+        let text = crate::config::read_config_text(&path)?;
         let settings: Settings = ron::from_str(&text).map_err(|e| Error::ConfigSyntax {
             path: path.clone(),
             message: format!("{e} (fix it, or delete the file to go back to the config's values)"),

@@ -13,7 +13,7 @@ use crate::base::image::decode_png;
 use crate::gallery::{Gallery, NewFace, validate_name};
 use crate::vision::detect::Detection;
 use crate::vision::matcher::Matcher;
-use crate::vision::photo;
+use crate::vision::photo::{self, PhotoLimits};
 use crate::vision::pipeline::Pipeline;
 
 use self::quality::{Accepted, QualityGate, Rejection};
@@ -26,6 +26,8 @@ pub struct Enrollment {
     /// The recognition threshold: a new person nearer than this to somebody enrolled would be
     /// taken for them, which is worth a warning.
     pub threshold: f32,
+    /// How big a photo may be.
+    pub photo_limits: PhotoLimits,
 }
 
 impl Enrollment {
@@ -68,7 +70,7 @@ impl Enrollment {
         pipeline: &mut Pipeline,
         path: &Path,
     ) -> Result<std::result::Result<NewFace, Rejection>> {
-        let photo = photo::read(path)?;
+        let photo = photo::read(path, &self.photo_limits)?;
         let found = pipeline.detect_photo(photo.image)?;
         self.judge(
             pipeline,

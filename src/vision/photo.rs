@@ -8,6 +8,8 @@ use opencv::prelude::*;
 use sha2::Digest as _;
 
 use crate::base::error::{Error, Result};
+use crate::base::files::read_limited;
+use crate::base::image::header_dimensions;
 use crate::vision::detect::Detection;
 
 /// A photo as read from its file.
@@ -18,14 +20,42 @@ pub struct Photo {
     pub sha256: String,
 }
 
-/// Loads a photo as BGR. A missing file and a file that is not an image are told apart.
-pub fn load(path: &Path) -> Result<Mat> {
-    read(path).map(|photo| photo.image)
+/// How big a photo may be, so that no file can exhaust the machine: a 900-megapixel PNG of
+/// under 1 MB decodes to gigabytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PhotoLimits {
+    pub max_bytes: u64,
+    /// Checked on the header, before a pixel is decoded (PNG, JPEG, BMP).
+    pub max_pixels: u64,
 }
 
-/// Loads a photo as BGR, with the sha256 of its bytes.
-pub fn read(path: &Path) -> Result<Photo> {
-    let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
+impl Default for PhotoLimits {
+    fn default() -> Self {
+        PhotoLimits {
+            max_bytes: 64 << 20,
+            max_pixels: 64_000_000,
+        }
+    }
+}
+
+/// Loads a photo as BGR. A missing file and a file that is not an image are told apart.
+pub fn load(path: &Path) -> Result<Mat> {
+    read(path, &PhotoLimits::default()).map(|photo| photo.image)
+}
+
+/// Loads a photo as BGR, with the sha256 of its bytes; only a regular file within `limits`.
+pub fn read(path: &Path, limits: &PhotoLimits) -> Result<Photo> {
+    let bytes = read_limited(path, limits.max_bytes, "config: limits.max_photo_mb")?;
+    if let Some((width, height)) = header_dimensions(&bytes)
+        && width.saturating_mul(height) > limits.max_pixels
+    {
+        return Err(Error::ImageSize {
+            path: path.to_path_buf(),
+            width: i32::try_from(width).unwrap_or(i32::MAX),
+            height: i32::try_from(height).unwrap_or(i32::MAX),
+            reason: "too many pixels to decode safely (config: limits.max_photo_megapixels)",
+        });
+    }
     let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
     // imdecode gives an empty Mat for anything it cannot decode; it does not say why.
     let image = imgcodecs::imdecode(&Vector::<u8>::from_slice(&bytes), imgcodecs::IMREAD_COLOR)
