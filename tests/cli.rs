@@ -171,6 +171,10 @@ fn a_dataset_folder_enrolls_everyone_and_reports_what_it_skipped() {
     let home = tempfile::tempdir().unwrap();
     let dataset = obama_biden_dataset(home.path());
     std::fs::write(dataset.join("Biden/readme.txt"), "not a photo").unwrap();
+    // A folder whose name cannot be a person's, sorted between the two others.
+    let bad = dataset.join("Bi\tx");
+    std::fs::create_dir(&bad).unwrap();
+    std::fs::copy(common::photo("obama3.jpg"), bad.join("a.jpg")).unwrap();
     whoisit(home.path())
         .args(["enroll", "--dir"])
         .arg(&dataset)
@@ -178,7 +182,8 @@ fn a_dataset_folder_enrolls_everyone_and_reports_what_it_skipped() {
         .success()
         .stdout(predicate::str::contains("enrolled Obama: 2 face(s)"))
         .stdout(predicate::str::contains("enrolled Biden: 1 face(s)"))
-        .stderr(predicate::str::contains("skipped").and(predicate::str::contains("readme.txt")));
+        .stderr(predicate::str::contains("skipped").and(predicate::str::contains("readme.txt")))
+        .stderr(predicate::str::contains("Bi\tx: invalid name"));
     let clip = two_people_clip(home.path(), 12, 15.0);
     let (frames, _) = recognize(home.path(), clip.to_str().unwrap(), &[]);
     assert_eq!(labels(&frames[11]), ["Obama", "Biden"]);

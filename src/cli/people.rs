@@ -92,7 +92,8 @@ fn add_person(config: &Config, name: &str, photos: &[PathBuf]) -> Result<()> {
         photos,
     )?;
     for warning in &report.warnings {
-        tracing::warn!("{warning}");
+        // Said to the operator on stderr, not logged: it names people.
+        eprintln!("warning: {warning}");
     }
     let name = name.trim();
     println!(
@@ -114,7 +115,8 @@ fn import_dataset(config: &Config, dir: &Path) -> Result<()> {
         eprintln!("skipped {skipped}");
     }
     for warning in &report.warnings {
-        tracing::warn!("{warning}");
+        // Said to the operator on stderr, not logged: it names people.
+        eprintln!("warning: {warning}");
     }
     println!(
         "{} people enrolled into {}, {} photo(s) already enrolled, {} skipped",

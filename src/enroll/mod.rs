@@ -220,6 +220,17 @@ pub fn dataset(
 ) -> Result<DatasetReport> {
     let mut report = DatasetReport::default();
     for DatasetPerson { name, photos } in dataset_people(dir)? {
+        // A folder whose name cannot be a person's is skipped and said, like a bad photo; the
+        // folders after it are still enrolled.
+        let name = match validate_name(&name) {
+            Ok(name) => name,
+            Err(e) => {
+                report
+                    .skipped
+                    .push(format!("{}: {}", dir.join(&name).display(), e.report()));
+                continue;
+            }
+        };
         let Judged { faces, failures } = enrollment.photos(pipeline, &photos);
         report.skipped.extend(failures);
         if faces.is_empty() {

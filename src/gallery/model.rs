@@ -71,9 +71,13 @@ pub struct CheckReport {
     pub problems: Vec<String>,
 }
 
-/// A name is trimmed, non-empty, at most `MAX_NAME_CHARS`, and has no control characters.
+/// A name is trimmed, non-empty, at most `MAX_NAME_CHARS`, and has no control characters;
+/// it is kept in Unicode's composed form (NFC), so the same name typed or read from a file
+/// name is one person.
 pub fn validate_name(name: &str) -> Result<String> {
-    let name = name.trim();
+    use unicode_normalization::UnicodeNormalization as _;
+    let name: String = name.trim().nfc().collect();
+    let name = name.as_str();
     let invalid = |why: String| Err(Error::InvalidInput(format!("invalid name: {why}")));
     if name.is_empty() {
         return invalid("it is empty".into());
@@ -88,4 +92,20 @@ pub fn validate_name(name: &str) -> Result<String> {
         return invalid("it contains control characters".into());
     }
     Ok(name.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_trimmed_composed_and_free_of_control_characters() {
+        let composed = validate_name(" Caf\u{e9} ").unwrap();
+        assert_eq!(composed, "Caf\u{e9}");
+        assert_eq!(validate_name("Cafe\u{301}").unwrap(), composed);
+        for bad in ["", "  ", "a\tb", "a\nb"] {
+            assert!(validate_name(bad).is_err(), "{bad:?}");
+        }
+        assert!(validate_name(&"x".repeat(MAX_NAME_CHARS + 1)).is_err());
+    }
 }
