@@ -193,13 +193,7 @@ fn a_person_enrolled_from_the_cli_is_recognised_by_a_running_recognizer() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (enrolled, recognised_after) = name_biden_while_running(&mut child, || {
-        whoisit(home.path())
-            .args(["people", "add", "Biden"])
-            .arg(common::photo("biden.jpg"))
-            .assert()
-            .success();
-    });
+    let (enrolled, recognised_after) = name_biden_while_running(&mut child, home.path(), &[]);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");

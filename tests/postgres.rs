@@ -203,13 +203,8 @@ fn a_person_enrolled_on_one_machine_is_named_by_a_recognizer_on_another() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let (enrolled, named_after) = name_biden_while_running(&mut child, || {
-        whoisit(front_desk.path())
-            .args(["--gallery", &db.url, "people", "add", "Biden"])
-            .arg(common::photo("biden.jpg"))
-            .assert()
-            .success();
-    });
+    let (enrolled, named_after) =
+        name_biden_while_running(&mut child, front_desk.path(), &["--gallery", &db.url]);
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "{stderr}");

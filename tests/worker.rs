@@ -12,23 +12,23 @@ use whoisit::runtime::headless::{self, RunOptions};
 use whoisit::runtime::session::Session;
 use whoisit::runtime::worker::{Command, Worker};
 
-/// 3 s of Obama at 15 fps.
-fn obama_clip(dir: &std::path::Path) -> std::path::PathBuf {
-    common::cli::obama_clip(dir, 15.0, 45)
+/// A worker with Obama enrolled, its gallery's folder, and 3 s of Obama at 15 fps in it.
+fn obama_worker() -> (Worker, tempfile::TempDir, std::path::PathBuf) {
+    let (mut pipeline, dir) = common::pipeline();
+    let mut gallery = SqliteGallery::open(dir.path()).unwrap();
+    common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
+    let clip = common::cli::obama_clip(dir.path(), 15.0, 45);
+    let worker = Worker::new(pipeline, Box::new(gallery)).unwrap();
+    (worker, dir, clip)
 }
 
 #[test]
 fn recognition_goes_on_while_another_process_holds_the_gallery_write_lock() {
-    let (mut pipeline, dir) = common::pipeline();
-    let mut gallery = SqliteGallery::open(dir.path()).unwrap();
-    common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
-    let clip = obama_clip(dir.path());
-
+    let (worker, dir, clip) = obama_worker();
     // Another process writes to the gallery for the whole run, so recording who was seen
     // times out; the worker must report it and go on.
     let lock = rusqlite::Connection::open(dir.path().join("gallery.sqlite3")).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
-    let worker = Worker::new(pipeline, Box::new(gallery)).unwrap();
     let mut labelled = 0;
     let summary = headless::run(
         &Source::File(clip),
@@ -53,11 +53,7 @@ fn recognition_goes_on_while_another_process_holds_the_gallery_write_lock() {
 
 #[test]
 fn a_new_threshold_takes_effect_on_the_faces_in_view() {
-    let (mut pipeline, dir) = common::pipeline();
-    let mut gallery = SqliteGallery::open(dir.path()).unwrap();
-    common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
-    let clip = obama_clip(dir.path());
-    let worker = Worker::new(pipeline, Box::new(gallery)).unwrap();
+    let (worker, _dir, clip) = obama_worker();
     let session = Session::start(
         worker,
         Source::File(clip),

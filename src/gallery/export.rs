@@ -87,6 +87,37 @@ impl ExportFile {
     }
 }
 
+/// Gathers the faces of an export under their people, from face rows ordered by person.
+#[derive(Default)]
+pub(crate) struct ExportBuilder {
+    people: Vec<ExportPerson>,
+}
+
+impl ExportBuilder {
+    /// Adds `face` to `name`, who is new when the previous row was somebody else's.
+    pub(crate) fn face(
+        &mut self,
+        name: String,
+        created: i64,
+        last_seen: Option<i64>,
+        face: ExportFace,
+    ) {
+        match self.people.last_mut() {
+            Some(person) if person.name == name => person.faces.push(face),
+            _ => self.people.push(ExportPerson {
+                name,
+                created,
+                last_seen,
+                faces: vec![face],
+            }),
+        }
+    }
+
+    pub(crate) fn finish(self) -> ExportFile {
+        ExportFile::new(self.people)
+    }
+}
+
 impl ExportFace {
     /// The face crop's PNG bytes, if the file has them.
     pub fn image(&self, person: &str) -> Result<Option<Vec<u8>>> {

@@ -5,7 +5,7 @@
 use crate::base::error::{Error, Result};
 use crate::base::identity::{DIM, EmbedderId, Embedding, Enrolled};
 use crate::base::image::decode_png;
-use crate::gallery::export::ExportFace;
+use crate::gallery::export::{ExportEmbedding, ExportFace};
 use crate::gallery::model::{NewFace, now};
 
 pub(crate) fn vector_bytes(vector: &[f32]) -> Vec<u8> {
@@ -35,6 +35,14 @@ pub(crate) fn enrolled(person: String, bytes: &[u8]) -> Option<Enrolled> {
         tracing::debug!(%person, "the damaged embedding's person");
     }
     embedding.map(|embedding| Enrolled { person, embedding })
+}
+
+/// A stored embedding row as the export format has it; a damaged one is left out.
+pub(crate) fn exported(embedder: String, bytes: &[u8]) -> Option<ExportEmbedding> {
+    vector_from_bytes(bytes).map(|v| ExportEmbedding {
+        embedder: EmbedderId::new(embedder),
+        vector: v.0,
+    })
 }
 
 /// Refuses faces whose embedding is not `DIM` numbers, before anything is written.

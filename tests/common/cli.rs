@@ -140,11 +140,12 @@ pub(crate) fn obama_biden_dataset(home: &Path) -> std::path::PathBuf {
 }
 
 /// Reads a running `recognize --headless` of the two-people clip until its summary. When Biden
-/// first shows as unknown, `enroll` runs (once). Returns whether it ran, and how long after it
-/// returned Biden was first named.
+/// first shows as unknown, he is enrolled with `whoisit [global...] people add` in `home`
+/// (once). Returns whether that happened, and how long after it Biden was first named.
 pub(crate) fn name_biden_while_running(
     child: &mut std::process::Child,
-    mut enroll: impl FnMut(),
+    home: &Path,
+    global: &[&str],
 ) -> (bool, Option<std::time::Duration>) {
     use std::io::BufRead as _;
     let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
@@ -157,7 +158,12 @@ pub(crate) fn name_biden_while_running(
         }
         let labels = labels(&frame);
         if enrolled_at.is_none() && labels == ["Obama", "unknown"] {
-            enroll();
+            whoisit(home)
+                .args(global)
+                .args(["people", "add", "Biden"])
+                .arg(super::photo("biden.jpg"))
+                .assert()
+                .success();
             enrolled_at = Some(std::time::Instant::now());
         } else if let Some(at) = enrolled_at
             && named_after.is_none()

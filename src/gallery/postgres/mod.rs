@@ -11,11 +11,11 @@ use postgres::{Client, NoTls, Transaction};
 
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
-use crate::gallery::export::{ExportEmbedding, ExportFace, ExportFile, ExportPerson};
+use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile};
 use crate::gallery::model::{
     CheckReport, FaceId, FaceToEmbed, NewFace, PersonSummary, Removed, now, validate_name,
 };
-use crate::gallery::stored::{self, StoredFace, vector_bytes, vector_from_bytes};
+use crate::gallery::stored::{self, StoredFace, vector_bytes};
 use crate::gallery::{ChangeFeed, Gallery};
 
 /// The channel writes `NOTIFY` on and the change feed `LISTEN`s to.
@@ -375,17 +375,8 @@ impl Gallery for PostgresGallery {
                 &[],
             )
             .map_err(&db)?;
-        let mut people: Vec<ExportPerson> = Vec::new();
+        let mut people = ExportBuilder::default();
         for r in &faces {
-            let name: String = r.get(0);
-            if people.last().is_none_or(|p| p.name != name) {
-                people.push(ExportPerson {
-                    name: name.clone(),
-                    created: r.get(1),
-                    last_seen: r.get(2),
-                    faces: Vec::new(),
-                });
-            }
             let face_id: i64 = r.get(3);
             let embeddings = client
                 .query(
@@ -394,28 +385,22 @@ impl Gallery for PostgresGallery {
                 )
                 .map_err(&db)?
                 .iter()
-                .filter_map(|e| {
-                    vector_from_bytes(e.get(1)).map(|v| ExportEmbedding {
-                        embedder: EmbedderId::new(e.get::<_, String>(0)),
-                        vector: v.0,
-                    })
-                })
+                .filter_map(|e| stored::exported(e.get(0), e.get(1)))
                 .collect();
             let image: Option<Vec<u8>> = r.get(10);
-            if let Some(person) = people.last_mut() {
-                person.faces.push(ExportFace {
-                    captured: r.get(4),
-                    source: r.get(5),
-                    source_sha256: r.get(6),
-                    confidence: r.get(7),
-                    face_px: r.get(8),
-                    sharpness: r.get(9),
-                    embeddings,
-                    image_png_base64: image.as_deref().map(ExportFace::encode_image),
-                });
-            }
+            let face = ExportFace {
+                captured: r.get(4),
+                source: r.get(5),
+                source_sha256: r.get(6),
+                confidence: r.get(7),
+                face_px: r.get(8),
+                sharpness: r.get(9),
+                embeddings,
+                image_png_base64: image.as_deref().map(ExportFace::encode_image),
+            };
+            people.face(r.get(0), r.get(1), r.get(2), face);
         }
-        Ok(ExportFile::new(people))
+        Ok(people.finish())
     }
 
     fn import(&mut self, file: &ExportFile) -> Result<usize> {

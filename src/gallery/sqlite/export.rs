@@ -1,15 +1,14 @@
 //! The portable format, read from and written to SQLite rows.
 
 use crate::base::error::Result;
-use crate::base::identity::EmbedderId;
-use crate::gallery::export::{ExportEmbedding, ExportFace, ExportFile, ExportPerson};
+use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile};
 use crate::gallery::model::validate_name;
 use crate::gallery::sqlite::{SqliteGallery, insert_face, upsert_person};
-use crate::gallery::stored::{StoredFace, vector_from_bytes};
+use crate::gallery::stored::{self, StoredFace};
 
 impl SqliteGallery {
     pub(super) fn export_rows(&self) -> Result<ExportFile> {
-        let mut people: Vec<ExportPerson> = Vec::new();
+        let mut people = ExportBuilder::default();
         let mut stmt = self
             .conn
             .prepare(
@@ -24,15 +23,6 @@ impl SqliteGallery {
             .prepare("SELECT embedder, vector FROM embedding WHERE face_id = ?1 ORDER BY embedder")
             .map_err(self.db())?;
         while let Some(r) = rows.next().map_err(self.db())? {
-            let name: String = r.get(0).map_err(self.db())?;
-            if people.last().is_none_or(|p| p.name != name) {
-                people.push(ExportPerson {
-                    name: name.clone(),
-                    created: r.get(1).map_err(self.db())?,
-                    last_seen: r.get(2).map_err(self.db())?,
-                    faces: Vec::new(),
-                });
-            }
             let face_id: i64 = r.get(3).map_err(self.db())?;
             let vectors = embeddings
                 .query_map([face_id], |e| {
@@ -42,28 +32,27 @@ impl SqliteGallery {
                 .collect::<rusqlite::Result<Vec<_>>>()
                 .map_err(self.db())?;
             let image: Option<Vec<u8>> = r.get(10).map_err(self.db())?;
-            if let Some(person) = people.last_mut() {
-                person.faces.push(ExportFace {
-                    captured: r.get(4).map_err(self.db())?,
-                    source: r.get(5).map_err(self.db())?,
-                    source_sha256: r.get(6).map_err(self.db())?,
-                    confidence: r.get(7).map_err(self.db())?,
-                    face_px: r.get(8).map_err(self.db())?,
-                    sharpness: r.get(9).map_err(self.db())?,
-                    embeddings: vectors
-                        .into_iter()
-                        .filter_map(|(embedder, blob)| {
-                            vector_from_bytes(&blob).map(|e| ExportEmbedding {
-                                embedder: EmbedderId::new(embedder),
-                                vector: e.0,
-                            })
-                        })
-                        .collect(),
-                    image_png_base64: image.as_deref().map(ExportFace::encode_image),
-                });
-            }
+            let face = ExportFace {
+                captured: r.get(4).map_err(self.db())?,
+                source: r.get(5).map_err(self.db())?,
+                source_sha256: r.get(6).map_err(self.db())?,
+                confidence: r.get(7).map_err(self.db())?,
+                face_px: r.get(8).map_err(self.db())?,
+                sharpness: r.get(9).map_err(self.db())?,
+                embeddings: vectors
+                    .into_iter()
+                    .filter_map(|(embedder, bytes)| stored::exported(embedder, &bytes))
+                    .collect(),
+                image_png_base64: image.as_deref().map(ExportFace::encode_image),
+            };
+            people.face(
+                r.get(0).map_err(self.db())?,
+                r.get(1).map_err(self.db())?,
+                r.get(2).map_err(self.db())?,
+                face,
+            );
         }
-        Ok(ExportFile::new(people))
+        Ok(people.finish())
     }
 
     pub(super) fn import_rows(&mut self, file: &ExportFile) -> Result<usize> {
