@@ -17,6 +17,8 @@
 //!   live session for a window, a headless run, and start-up;
 //! - [`measure`]: accuracy (eval, calibrate) and speed (bench);
 //! - [`ui`]: the desktop window;
+//! - [`service`]: the HTTP API (`whoisit serve`), the only async code: recognition on a pool
+//!   of pipelines, the roster over REST, API keys, live events;
 //! - [`cli`]: the command line the thin binary runs.
 //!
 //! A frame's way, top-down: [`runtime::capture`] reads it from the source and hands it to the
@@ -24,7 +26,7 @@
 //! ([`vision::detect`]), aligns and embeds them ([`vision::align`], [`vision::embed`]), follows
 //! them between frames ([`vision::track`]) and names them from the gallery's embeddings
 //! ([`vision::matcher`]); the result goes to the window ([`runtime::session`], [`ui`]) or to
-//! standard output ([`runtime::headless`], [`cli`]).
+//! standard output ([`runtime::headless`], [`cli`]). A request's way is told in [`service`].
 
 #![deny(unsafe_code)]
 
@@ -37,6 +39,7 @@ pub mod gallery;
 pub mod measure;
 pub mod models;
 pub mod runtime;
+pub mod service;
 pub mod ui;
 pub mod vision;
 

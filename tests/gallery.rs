@@ -9,8 +9,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use common::cli::{
-    enroll_obama, labels, name_biden_while_running, obama_biden_dataset, recognize, spawnable,
-    two_people_clip, whoisit,
+    add_biden, biden_named_after_enrollment, enroll_obama, labels, obama_biden_dataset, recognize,
+    spawnable, two_people_clip, whoisit,
 };
 use opencv::core::{Mat, Scalar, Size};
 use opencv::prelude::*;
@@ -185,23 +185,9 @@ fn a_killed_import_leaves_every_completed_person_whole_and_resumes() {
 fn a_person_enrolled_from_the_cli_is_recognised_by_a_running_recognizer() {
     let home = tempfile::tempdir().unwrap();
     enroll_obama(home.path());
-    let clip = two_people_clip(home.path(), 300, 15.0);
-    let mut child = spawnable(home.path())
-        .args(["recognize", "--headless", "--realtime", "--source"])
-        .arg(&clip)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (enrolled, recognised_after) = name_biden_while_running(&mut child, home.path(), &[]);
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(enrolled, "Biden never appeared as unknown");
-    assert!(
-        recognised_after.is_some(),
-        "the running recognizer never picked up the new person"
-    );
+    let (_, stderr) = biden_named_after_enrollment(home.path(), &[], || {
+        add_biden(home.path(), &[]);
+    });
     assert!(
         !stderr.contains("locked") && !stderr.contains("busy"),
         "{stderr}"
@@ -327,6 +313,9 @@ fn damaged_foreign_and_newer_gallery_files_are_reported_and_left_alone() {
 
     enroll_obama(home.path());
     let connection = rusqlite::Connection::open(&file).unwrap();
+    let current: i64 = connection
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
     connection.pragma_update(None, "user_version", 99).unwrap();
     drop(connection);
     let before = sha256(&file);
@@ -335,7 +324,9 @@ fn damaged_foreign_and_newer_gallery_files_are_reported_and_left_alone() {
         .stderr(predicate::str::contains("newer whoisit"));
     assert_eq!(sha256(&file), before);
     let connection = rusqlite::Connection::open(&file).unwrap();
-    connection.pragma_update(None, "user_version", 1).unwrap();
+    connection
+        .pragma_update(None, "user_version", current)
+        .unwrap();
     drop(connection);
 
     // Damage every page after the schema: the data is gone, and the check must say so.

@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 /// Lowest first; a layer may use itself and the layers before it.
-const LAYERS: [&str; 11] = [
+const LAYERS: [&str; 12] = [
     "base", "models", "vision", "gallery", "enroll", "config", "demo", "runtime", "measure", "ui",
-    "cli",
+    "service", "cli",
 ];
 
 /// Crates and std modules a layer must not touch, with the reason.
@@ -134,6 +134,13 @@ fn no_module_uses_a_layer_above_its_own() {
                     file.display()
                 ));
             }
+        }
+        // Async only where the network is: the vision pipeline stays on its threads.
+        if own != "service" && (text.contains("tokio") || text.contains("axum")) {
+            violations.push(format!(
+                "{} ({own}) uses tokio or axum: only the service's layer may",
+                file.display()
+            ));
         }
         if own != "ui" && (text.contains("egui") || text.contains("eframe")) {
             violations.push(format!(

@@ -8,57 +8,13 @@
 
 mod common;
 
-use std::process::Stdio;
-
 use predicates::prelude::*;
 use std::time::Duration;
 
-use common::cli::{name_biden_while_running, spawnable, two_people_clip, whoisit};
+use common::cli::{add_biden, biden_named_after_enrollment, whoisit};
+use common::postgres::Database;
 use whoisit::base::identity::{DIM, EmbedderId, Embedding};
 use whoisit::gallery::{Changed, Gallery as _, NewFace, PostgresGallery, SqliteGallery};
-
-/// A database of its own, dropped when the test ends however it ends.
-struct Database {
-    admin: String,
-    name: String,
-    url: String,
-}
-
-impl Database {
-    fn new() -> Database {
-        let admin = std::env::var("WHOISIT_TEST_POSTGRES")
-            .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let name = format!("whoisit_t_{}_{nanos}", std::process::id());
-        let mut client = postgres::Client::connect(&admin, postgres::NoTls).unwrap_or_else(|e| {
-            panic!("no PostgreSQL at {admin} ({e}); run the tests through scripts/test.sh, or set WHOISIT_TEST_POSTGRES")
-        });
-        client
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .unwrap();
-        let base = &admin[..admin.rfind('/').unwrap()];
-        let url = format!("{base}/{name}");
-        Database { admin, name, url }
-    }
-}
-
-impl Drop for Database {
-    fn drop(&mut self) {
-        match postgres::Client::connect(&self.admin, postgres::NoTls) {
-            Ok(mut client) => {
-                if let Err(e) =
-                    client.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
-                {
-                    eprintln!("cannot drop {}: {e}", self.name);
-                }
-            }
-            Err(e) => eprintln!("cannot drop {}: {e}", self.name),
-        }
-    }
-}
 
 fn face(v: f32, source: &str, embedder: &str) -> NewFace {
     NewFace {
@@ -80,11 +36,17 @@ fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
     let mut g = PostgresGallery::open(&db.url).unwrap();
     assert_eq!(
         g.add_faces("Ann", &[face(0.1, "a", "dlib"), face(0.2, "b", "dlib")])
-            .unwrap(),
+            .unwrap()
+            .len(),
         2
     );
     // The same photo again adds nothing; another embedder's face is kept apart.
-    assert_eq!(g.add_faces(" Ann ", &[face(0.1, "a", "dlib")]).unwrap(), 0);
+    assert_eq!(
+        g.add_faces(" Ann ", &[face(0.1, "a", "dlib")])
+            .unwrap()
+            .len(),
+        0
+    );
     g.add_faces("Ann", &[face(0.3, "c", "openface")]).unwrap();
     g.add_faces("Bob", &[face(0.4, "d", "dlib")]).unwrap();
     assert!(g.add_faces("", &[face(0.5, "e", "dlib")]).is_err());
@@ -188,28 +150,10 @@ fn a_person_enrolled_on_one_machine_is_named_by_a_recognizer_on_another() {
         .arg(common::photo("obama.jpg"))
         .assert()
         .success();
-    let clip = two_people_clip(camera_box.path(), 300, 15.0);
-    let mut child = spawnable(camera_box.path())
-        .args([
-            "--gallery",
-            &db.url,
-            "recognize",
-            "--headless",
-            "--realtime",
-        ])
-        .arg("--source")
-        .arg(&clip)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (enrolled, named_after) =
-        name_biden_while_running(&mut child, front_desk.path(), &["--gallery", &db.url]);
-    let output = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(enrolled, "Biden never appeared as unknown");
-    let named_after = named_after.expect("the other machine never named the new person");
+    let global = ["--gallery", db.url.as_str()];
+    let (named_after, _) = biden_named_after_enrollment(camera_box.path(), &global, || {
+        add_biden(front_desk.path(), &global);
+    });
     println!("propagation: Biden named {named_after:?} after his enrollment finished");
     assert!(
         !camera_box.path().join("data/gallery.sqlite3").exists(),

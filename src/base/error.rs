@@ -53,6 +53,10 @@ pub enum Error {
     #[error("nobody called {0:?} is enrolled (see `whoisit people list`)")]
     UnknownPerson(String),
 
+    /// A face or key, asked for by id or name, that is not there.
+    #[error("{0}")]
+    NotFound(String),
+
     #[error("{0:?} is already enrolled; remove one of them first, or add the photos to {0:?}")]
     NameTaken(String),
 

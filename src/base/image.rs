@@ -25,6 +25,37 @@ pub fn encode_png(bgr: &Mat) -> Result<Vec<u8>> {
     Ok(png.to_vec())
 }
 
+/// The two encodings a photo sent over the network may have, told by their first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    Jpeg,
+    Png,
+}
+
+impl Encoding {
+    /// What `bytes` begin as, if JPEG or PNG.
+    pub fn sniff(bytes: &[u8]) -> Option<Encoding> {
+        if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
+            Some(Encoding::Jpeg)
+        } else if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+            Some(Encoding::Png)
+        } else {
+            None
+        }
+    }
+
+    /// Whether `bytes` end as a whole file of this encoding does. A truncated JPEG decodes
+    /// without an error, its missing part grey; this tells it apart.
+    pub fn is_complete(self, bytes: &[u8]) -> bool {
+        // Some writers put a few bytes of padding after the end marker.
+        let tail = &bytes[bytes.len().saturating_sub(64)..];
+        match self {
+            Encoding::Jpeg => tail.windows(2).any(|w| w == [0xFF, 0xD9]),
+            Encoding::Png => tail.windows(4).any(|w| w == b"IEND"),
+        }
+    }
+}
+
 /// Width and height from a PNG, JPEG or BMP header, read without decoding a pixel; `None` for
 /// other formats, or a header that cannot be read (the decoder then says what is wrong).
 pub fn header_dimensions(bytes: &[u8]) -> Option<(u64, u64)> {
@@ -112,6 +143,25 @@ impl RgbaImage {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jpeg_and_png_are_told_apart_and_a_cut_file_is_noticed() {
+        let image =
+            Mat::new_rows_cols_with_default(30, 70, opencv::core::CV_8UC3, 90.into()).unwrap();
+        for (ext, encoding) in [(".jpg", Encoding::Jpeg), (".png", Encoding::Png)] {
+            let mut bytes = Vector::<u8>::new();
+            imgcodecs::imencode(ext, &image, &mut bytes, &Vector::new()).unwrap();
+            let bytes = bytes.to_vec();
+            assert_eq!(Encoding::sniff(&bytes), Some(encoding), "{ext}");
+            assert!(encoding.is_complete(&bytes), "{ext}");
+            assert!(
+                !encoding.is_complete(&bytes[..bytes.len() * 2 / 3]),
+                "{ext}"
+            );
+        }
+        assert_eq!(Encoding::sniff(b"GIF89a"), None);
+        assert_eq!(Encoding::sniff(b""), None);
+    }
 
     #[test]
     fn dimensions_come_from_the_header_alone() {

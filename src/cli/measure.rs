@@ -6,11 +6,14 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 use serde::Serialize;
 
+use crate::base::files::read_limited;
 use crate::base::identity::EmbedderKind;
+use crate::base::image::Encoding;
 use crate::config::Config;
 use crate::config::settings::Settings;
 use crate::measure::bench::{self, BenchOptions, BenchReport};
 use crate::measure::eval::{self, Calibration, EvalOptions, Evaluation, FewFaces, Strangers};
+use crate::measure::load::{self, LoadOptions};
 use crate::measure::metrics::{
     self, AtThreshold, Distances, Identification, RocPoint, Verification,
 };
@@ -63,12 +66,37 @@ pub(super) struct CalibrateArgs {
 #[derive(Debug, Args)]
 pub(super) struct BenchArgs {
     /// The clip: video file, image pattern, camera index, URL, or "demo" (the built-in clip).
-    #[arg(long, short)]
-    source: String,
+    #[arg(
+        long,
+        short,
+        required_unless_present = "server",
+        conflicts_with = "server"
+    )]
+    source: Option<String>,
+    /// Instead of a clip, load a running `whoisit serve` at this URL: POST /v1/recognize with
+    /// --photo from --clients clients at once, for --seconds each; prints requests per second
+    /// and p50/p99 latency.
+    #[arg(long, value_name = "URL", requires = "photo")]
+    server: Option<String>,
+    /// With --server: the photo to send (JPEG or PNG).
+    #[arg(long, value_name = "FILE")]
+    photo: Option<PathBuf>,
+    /// With --server: an API key with the scope recognize (also from WHOISIT_KEY).
+    #[arg(long, env = "WHOISIT_KEY", hide_env_values = true, value_name = "KEY")]
+    key: Option<String>,
+    /// With --server: how many clients at once, one run each.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,4,16",
+        value_name = "N,N,..."
+    )]
+    clients: Vec<usize>,
     /// Frames of the clip run through the pipeline as fast as it goes.
     #[arg(long, default_value_t = 300, value_name = "N")]
     frames: u64,
-    /// Seconds of the clip played at its own rate through the window's loop.
+    /// Seconds of the clip played at its own rate through the window's loop (with --server:
+    /// seconds of each run).
     #[arg(long, default_value_t = 20.0, value_name = "SECONDS")]
     seconds: f64,
     /// Made-up faces in the gallery matched against (10 per person), to see how matching
@@ -522,8 +550,11 @@ pub(super) fn bench_cmd(config: &Config, args: &BenchArgs) -> Result<()> {
     if args.frames == 0 {
         bail!("--frames must be at least 1");
     }
+    let (Some(source), None) = (&args.source, &args.server) else {
+        return bench_server(args);
+    };
     let config = Config {
-        source: args.source.clone(),
+        source: source.clone(),
         ..config.clone()
     };
     let options = BenchOptions {
@@ -540,6 +571,49 @@ pub(super) fn bench_cmd(config: &Config, args: &BenchArgs) -> Result<()> {
     println!(
         "{}",
         serde_json::to_string(&serde_json::json!({ "bench": report }))?
+    );
+    Ok(())
+}
+
+/// `bench --server`: load on a running server.
+fn bench_server(args: &BenchArgs) -> Result<()> {
+    let (Some(url), Some(photo)) = (&args.server, &args.photo) else {
+        bail!("give --server URL and --photo FILE, or --source for a clip");
+    };
+    if args.clients.is_empty() || args.clients.contains(&0) {
+        bail!("--clients must be numbers of at least 1, such as 1,4,16");
+    }
+    let bytes = read_limited(photo, 64 << 20, "a photo to send is at most 64 MiB")?;
+    let content_type = match Encoding::sniff(&bytes) {
+        Some(Encoding::Jpeg) => "image/jpeg",
+        Some(Encoding::Png) => "image/png",
+        None => bail!("{} is not a JPEG or PNG", photo.display()),
+    };
+    let options = LoadOptions {
+        url: url.clone(),
+        key: args.key.clone(),
+        photo: bytes,
+        content_type,
+        clients: args.clients.clone(),
+        seconds: args.seconds,
+    };
+    eprintln!(
+        "bench: POST {url}/v1/recognize with {} from {:?} clients, {} s each ...",
+        photo.display(),
+        args.clients,
+        args.seconds
+    );
+    let runs = load::run(&options)?;
+    println!("clients  requests/s     p50 ms     p99 ms   answered  busy(503)  failed");
+    for r in &runs {
+        println!(
+            "{:>7}  {:>10.1}  {:>9.1}  {:>9.1}  {:>9}  {:>9}  {:>6}",
+            r.clients, r.requests_per_second, r.p50_ms, r.p99_ms, r.answered, r.busy, r.failed
+        );
+    }
+    println!(
+        "{}",
+        serde_json::to_string(&serde_json::json!({ "server_bench": runs }))?
     );
     Ok(())
 }

@@ -6,6 +6,7 @@ mod models;
 mod people;
 mod progress;
 mod run;
+mod serve;
 
 use std::path::PathBuf;
 
@@ -49,6 +50,8 @@ const EXAMPLES: &str = "Examples:
   whoisit eval --sample                         accuracy on a labelled sample dataset
   whoisit calibrate --apply                     a threshold fitted to your gallery
   whoisit bench --source demo                   speed, stage by stage
+  whoisit keys create --name app --scope admin  an API key, printed once
+  whoisit serve --listen 127.0.0.1:8080         the REST API (see /v1/openapi.json)
 
 Configuration: config/default.ron documents every field; put overrides in
 ~/.config/whoisit/config.ron or pass --config FILE. Logs: RUST_LOG=whoisit=debug.";
@@ -123,6 +126,12 @@ enum Command {
     Calibrate(measure::CalibrateArgs),
     /// Measure speed on a clip: time per stage, fps, display fps, latency, memory.
     Bench(measure::BenchArgs),
+    /// Serve the REST API other systems call: recognize photos, manage people and faces,
+    /// follow live sightings; OpenAPI at /v1/openapi.json. Stops on Ctrl+C or SIGTERM.
+    Serve(serve::ServeArgs),
+    /// Make, list and revoke the API keys `serve` asks for.
+    #[command(subcommand)]
+    Keys(serve::KeysCommand),
 }
 
 /// Parses the command line and runs it.
@@ -146,6 +155,8 @@ pub fn main() -> Result<()> {
         Some(Command::Eval(args)) => measure::eval_cmd(&config, &args),
         Some(Command::Calibrate(args)) => measure::calibrate_cmd(&config, &args),
         Some(Command::Bench(args)) => measure::bench_cmd(&config, &args),
+        Some(Command::Serve(args)) => serve::serve_cmd(&config, args),
+        Some(Command::Keys(cmd)) => serve::keys_cmd(&config, cmd),
     }
 }
 

@@ -98,7 +98,7 @@ fn add_person(config: &Config, name: &str, photos: &[PathBuf]) -> Result<()> {
     let name = name.trim();
     println!(
         "enrolled {name}: {} face(s) added into {}",
-        report.added,
+        report.added.len(),
         gallery.location()
     );
     Ok(())
@@ -270,7 +270,7 @@ fn reembed(config: &Config) -> Result<()> {
 }
 
 /// Unix seconds as UTC "YYYY-MM-DD HH:MM".
-fn format_time(secs: i64) -> String {
+pub(super) fn format_time(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     // Civil-from-days (Howard Hinnant's algorithm), to print dates without a date crate.

@@ -4,6 +4,7 @@
 //! settings type lives with the code it configures; this layer puts them together and hands
 //! each part its own.
 
+pub mod serve;
 pub mod settings;
 pub mod window;
 
@@ -24,6 +25,7 @@ use crate::vision::photo::PhotoLimits;
 use crate::vision::pipeline::{Pipeline, PipelineConfig};
 use crate::vision::track::TrackingConfig;
 
+use self::serve::ServeConfig;
 use self::settings::Settings;
 use self::window::{Chord, WindowConfig};
 
@@ -47,6 +49,7 @@ pub struct Config {
     pub tracking: TrackingConfig,
     pub window: WindowConfig,
     pub limits: Limits,
+    pub serve: ServeConfig,
 }
 
 /// How big an input may be, so that no file can exhaust the machine.
@@ -111,6 +114,7 @@ impl Default for Config {
             tracking: TrackingConfig::default(),
             window: WindowConfig::default(),
             limits: Limits::default(),
+            serve: ServeConfig::default(),
         }
     }
 }
@@ -220,6 +224,8 @@ impl Config {
             || self.limits.max_import_mb == 0
         {
             "limits must all be at least 1".into()
+        } else if let Some(problem) = self.serve.problem() {
+            problem
         } else if self.window.enroll_captures == 0 {
             "window.enroll_captures must be at least 1".into()
         } else if let Err(message) = Chord::parse(&self.window.kiosk.exit_chord) {

@@ -10,7 +10,7 @@ use opencv::core::Mat;
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Enrolled};
 use crate::base::image::decode_png;
-use crate::gallery::{Gallery, NewFace, validate_name};
+use crate::gallery::{FaceId, Gallery, NewFace, validate_name};
 use crate::vision::detect::Detection;
 use crate::vision::matcher::Matcher;
 use crate::vision::photo::{self, PhotoLimits};
@@ -166,8 +166,8 @@ pub struct Judged {
 /// What enrolling one person did.
 #[derive(Debug, Default)]
 pub struct PersonReport {
-    /// Faces added (a photo enrolled before is not added again).
-    pub added: usize,
+    /// The faces added (a photo enrolled before is not added again).
+    pub added: Vec<FaceId>,
     /// Warnings worth showing: a capture nearer to somebody else than to its own person.
     pub warnings: Vec<String>,
 }
@@ -242,7 +242,7 @@ pub fn dataset(
             &name,
             &faces,
         )?);
-        let added = gallery.add_faces(&name, &faces)?;
+        let added = gallery.add_faces(&name, &faces)?.len();
         report.unchanged += faces.len() - added;
         if added > 0 {
             report.enrolled.push((name, added));

@@ -25,8 +25,8 @@ use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 
 pub use self::export::ExportFile;
 pub use self::model::{
-    CheckReport, FaceId, FaceToEmbed, MAX_NAME_CHARS, NewFace, PersonSummary, Removed, now,
-    validate_name,
+    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, MAX_NAME_CHARS, NewFace, PersonId,
+    PersonSummary, Removed, Scope, now, validate_key_name, validate_name,
 };
 pub use self::postgres::PostgresGallery;
 pub use self::sqlite::SqliteGallery;
@@ -105,9 +105,26 @@ pub trait Gallery: Send {
     /// Everyone, by name.
     fn people(&self) -> Result<Vec<PersonSummary>>;
 
+    /// The person with this id; [`Error::UnknownPerson`](crate::base::error::Error) when there
+    /// is none.
+    fn person(&self, id: PersonId) -> Result<PersonSummary>;
+
+    /// Enrolls `name` with no faces yet; [`Error::NameTaken`](crate::base::error::Error) when
+    /// somebody has that name.
+    fn create_person(&mut self, name: &str) -> Result<PersonSummary>;
+
     /// Adds faces to `name` (created if new) in one transaction. A face whose source photo is
-    /// already enrolled for that person is skipped. Returns how many faces were added.
-    fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<usize>;
+    /// already enrolled for that person is skipped. Returns the ids of the faces added.
+    fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<Vec<FaceId>>;
+
+    /// A person's faces, oldest first.
+    fn faces(&self, person: PersonId) -> Result<Vec<FaceSummary>>;
+
+    /// A face's stored crop (PNG), `None` when it was kept without one.
+    fn face_image(&self, person: PersonId, face: FaceId) -> Result<Option<Vec<u8>>>;
+
+    /// Deletes one face of a person, with its embeddings and crop.
+    fn remove_face(&mut self, person: PersonId, face: FaceId) -> Result<()>;
 
     /// Adds an embedding from another embedder to a stored face.
     fn add_embedding(
@@ -148,6 +165,18 @@ pub trait Gallery: Send {
     /// changes nothing. Faces already present (same source photo) are skipped. Returns the
     /// faces added.
     fn import(&mut self, file: &ExportFile) -> Result<usize>;
+
+    /// Stores an API key's hash under a unique `name`; the key itself is never stored.
+    fn add_key(&mut self, name: &str, scopes: &[Scope], hash: &str) -> Result<ApiKey>;
+
+    /// Every API key, by name.
+    fn keys(&self) -> Result<Vec<ApiKey>>;
+
+    /// The key whose hash this is, if it exists and is not revoked.
+    fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>>;
+
+    /// Deletes the key called `name`: from now on it opens nothing.
+    fn revoke_key(&mut self, name: &str) -> Result<()>;
 
     /// A notification whenever the gallery changes, through this connection or any other.
     fn watch(&self) -> Result<ChangeFeed>;

@@ -22,6 +22,10 @@ pub fn now() -> i64 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct FaceId(pub i64);
 
+/// A person's id: it stays the same when they are renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct PersonId(pub i64);
+
 /// A face to add, with what is known of its quality.
 #[derive(Debug, Clone)]
 pub struct NewFace {
@@ -41,10 +45,53 @@ pub struct NewFace {
 /// One person as `people list` shows them.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PersonSummary {
+    pub id: PersonId,
     pub name: String,
     pub faces: usize,
     pub created: i64,
     pub last_seen: Option<i64>,
+}
+
+/// Nobody has the id `id`.
+pub(crate) fn no_person(id: PersonId) -> Error {
+    Error::NotFound(format!("nobody has the id {} (see GET /v1/people)", id.0))
+}
+
+/// `person` has no face `face`.
+pub(crate) fn no_face(person: PersonId, face: FaceId) -> Error {
+    Error::NotFound(format!("person {} has no face {}", person.0, face.0))
+}
+
+/// No key is called `name`.
+pub(crate) fn no_key(name: &str) -> Error {
+    Error::NotFound(format!(
+        "no API key is called {name:?} (see `whoisit keys list`)"
+    ))
+}
+
+/// A key called `name` exists already.
+pub(crate) fn key_taken(name: &str) -> Error {
+    Error::InvalidInput(format!(
+        "an API key called {name:?} exists already; revoke it first, or choose another name"
+    ))
+}
+
+/// One stored face, without its embeddings or crop.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FaceSummary {
+    pub id: FaceId,
+    /// When it was enrolled, in seconds since the Unix epoch.
+    pub captured: i64,
+    /// Where it came from: a photo's path, a frame of a source, an upload.
+    pub source: String,
+    /// The detector's confidence in the face.
+    pub confidence: f32,
+    /// The shorter side of the face box, in pixels.
+    pub face_px: i32,
+    /// Variance of the Laplacian of the face (higher is sharper).
+    pub sharpness: f32,
+    /// Whether its crop is stored (config `keep_images`).
+    pub has_image: bool,
 }
 
 /// What `people remove` deleted.
@@ -60,6 +107,100 @@ pub struct FaceToEmbed {
     pub id: FaceId,
     pub person: String,
     pub image_png: Option<Vec<u8>>,
+}
+
+/// What an API key may do. `admin` may do everything; `read` and `recognize` are separate, so
+/// a door controller that recognizes cannot list the roster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scope {
+    /// Send photos to be recognized; follow the live events.
+    Recognize,
+    /// List people and faces, fetch crops.
+    Read,
+    /// Enroll, rename and remove people and faces; everything else too.
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 3] = [Scope::Recognize, Scope::Read, Scope::Admin];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Scope::Recognize => "recognize",
+            Scope::Read => "read",
+            Scope::Admin => "admin",
+        }
+    }
+}
+
+impl std::fmt::Display for Scope {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for Scope {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Scope> {
+        Scope::ALL
+            .into_iter()
+            .find(|scope| scope.as_str().eq_ignore_ascii_case(s.trim()))
+            .ok_or_else(|| {
+                Error::InvalidInput(format!("{s:?} is no scope; give recognize, read or admin"))
+            })
+    }
+}
+
+/// An API key as stored: its name and scopes, never the key itself (only its hash is kept).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ApiKey {
+    pub name: String,
+    pub scopes: Vec<Scope>,
+    pub created: i64,
+}
+
+impl ApiKey {
+    /// Whether the key may do what `needed` allows.
+    pub fn allows(&self, needed: Scope) -> bool {
+        self.scopes
+            .iter()
+            .any(|&scope| scope == needed || scope == Scope::Admin)
+    }
+
+    /// Scopes as stored: comma-separated.
+    pub(crate) fn scopes_text(scopes: &[Scope]) -> String {
+        scopes
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// A stored row; scopes this whoisit does not know are dropped, never widened.
+    pub(crate) fn from_row(name: String, scopes: &str, created: i64) -> ApiKey {
+        let mut scopes: Vec<Scope> = scopes.split(',').filter_map(|s| s.parse().ok()).collect();
+        scopes.sort_unstable();
+        scopes.dedup();
+        ApiKey {
+            name,
+            scopes,
+            created,
+        }
+    }
+}
+
+/// A key's name: like a person's, but short and plain, as it appears in logs.
+pub fn validate_key_name(name: &str) -> Result<String> {
+    let name = name.trim();
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_.".contains(c);
+    if name.is_empty() || name.len() > 64 || !name.chars().all(plain) {
+        return Err(Error::InvalidInput(format!(
+            "invalid key name {name:?}: use 1 to 64 letters, digits, '-', '_' or '.'"
+        )));
+    }
+    Ok(name.to_owned())
 }
 
 /// What `gallery check` found; empty problems mean a healthy gallery.

@@ -4,6 +4,7 @@
 
 pub mod bench;
 pub mod eval;
+pub mod load;
 pub mod metrics;
 pub mod plot;
 pub mod synthetic_gallery;

@@ -150,7 +150,7 @@ impl EnrollPanel {
             let name = self.saving_name.clone();
             match outcome {
                 Ok(report) => {
-                    let mut text = format!("Saved {name}: {} face(s) added", report.added);
+                    let mut text = format!("Saved {name}: {} face(s) added", report.added.len());
                     for warning in &report.warnings {
                         text.push_str(&format!("\nWarning: {warning}"));
                     }

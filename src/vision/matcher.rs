@@ -106,6 +106,11 @@ impl Matcher {
     }
 
     pub fn identify(&self, embedding: &Embedding) -> Identity {
+        self.identify_within(embedding, self.threshold)
+    }
+
+    /// Identifies with `threshold` instead of the matcher's own, for one question.
+    pub fn identify_within(&self, embedding: &Embedding, threshold: f32) -> Identity {
         let query = ArrayView1::from(&embedding.0[..]);
         let dots = self.rows.dot(&query);
         let query_norm = query.dot(&query);
@@ -132,7 +137,7 @@ impl Matcher {
         };
         let distance = best[first].sqrt();
         Identity {
-            name: (distance <= self.threshold).then(|| self.names[first].clone()),
+            name: (distance <= threshold).then(|| self.names[first].clone()),
             distance: Some(distance),
             nearest: Some(self.names[first].clone()),
             margin: second.map(|s| best[s].sqrt() - distance),

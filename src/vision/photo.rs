@@ -46,7 +46,15 @@ pub fn load(path: &Path) -> Result<Mat> {
 /// Loads a photo as BGR, with the sha256 of its bytes; only a regular file within `limits`.
 pub fn read(path: &Path, limits: &PhotoLimits) -> Result<Photo> {
     let bytes = read_limited(path, limits.max_bytes, "config: limits.max_photo_mb")?;
-    if let Some((width, height)) = header_dimensions(&bytes)
+    decode(&bytes, limits, path)
+}
+
+/// Decodes a photo's bytes as BGR, with their sha256; `name` says in errors which photo it
+/// was (a path, or "the uploaded image"). Its pixel count is checked on the header, before a
+/// pixel is decoded.
+pub fn decode(bytes: &[u8], limits: &PhotoLimits, name: &Path) -> Result<Photo> {
+    let path = name;
+    if let Some((width, height)) = header_dimensions(bytes)
         && width.saturating_mul(height) > limits.max_pixels
     {
         return Err(Error::ImageSize {
@@ -56,9 +64,9 @@ pub fn read(path: &Path, limits: &PhotoLimits) -> Result<Photo> {
             reason: "too many pixels to decode safely (config: limits.max_photo_megapixels)",
         });
     }
-    let sha256 = hex::encode(sha2::Sha256::digest(&bytes));
+    let sha256 = hex::encode(sha2::Sha256::digest(bytes));
     // imdecode gives an empty Mat for anything it cannot decode; it does not say why.
-    let image = imgcodecs::imdecode(&Vector::<u8>::from_slice(&bytes), imgcodecs::IMREAD_COLOR)
+    let image = imgcodecs::imdecode(&Vector::<u8>::from_slice(bytes), imgcodecs::IMREAD_COLOR)
         .map_err(|_| Error::NotAnImage {
             path: path.to_path_buf(),
         })?;

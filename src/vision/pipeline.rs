@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use opencv::core::Mat;
+use opencv::prelude::MatTraitConst as _;
 use serde::Serialize;
 
 use crate::base::error::Result;
@@ -97,6 +98,9 @@ pub struct FrameFaces {
 pub struct PhotoFaces {
     pub image: Mat,
     pub faces: Vec<Detection>,
+    /// The margin added on the left and at the top (0 when none was): subtract it from a
+    /// face's box to place it on the photo.
+    pub margin: (i32, i32),
 }
 
 /// A frame's recognised faces.
@@ -171,11 +175,19 @@ impl Pipeline {
     pub fn detect_photo(&mut self, image: Mat) -> Result<PhotoFaces> {
         let faces = self.detect(&image)?;
         if !photo::is_tight_crop(&image, &faces) {
-            return Ok(PhotoFaces { image, faces });
+            return Ok(PhotoFaces {
+                image,
+                faces,
+                margin: (0, 0),
+            });
         }
         let padded = photo::pad_for_detection(&image)?;
         let faces = self.detect(&padded)?;
         Ok(PhotoFaces {
+            margin: (
+                (padded.cols() - image.cols()) / 2,
+                (padded.rows() - image.rows()) / 2,
+            ),
             image: padded,
             faces,
         })

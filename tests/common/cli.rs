@@ -139,16 +139,38 @@ pub(crate) fn obama_biden_dataset(home: &Path) -> std::path::PathBuf {
     dataset
 }
 
-/// Reads a running `recognize --headless` of the two-people clip until its summary. When Biden
-/// first shows as unknown, he is enrolled with `whoisit [global...] people add` in `home`
-/// (once). Returns whether that happened, and how long after it Biden was first named.
-pub(crate) fn name_biden_while_running(
-    child: &mut std::process::Child,
+/// Enrolls Biden with `whoisit [global...] people add` in `home`.
+pub(crate) fn add_biden(home: &Path, global: &[&str]) {
+    whoisit(home)
+        .args(global)
+        .args(["people", "add", "Biden"])
+        .arg(super::photo("biden.jpg"))
+        .assert()
+        .success();
+}
+
+/// Runs `whoisit [global...] recognize --headless --realtime` in `home` on a two-people clip
+/// (Obama enrolled, Biden not) and reads it until its summary. When Biden first shows as
+/// unknown, `enroll` enrolls him, once. Returns how long after that he was first named, and
+/// the recognizer's stderr; fails if he never showed, was never named, or the run failed.
+pub(crate) fn biden_named_after_enrollment(
     home: &Path,
     global: &[&str],
-) -> (bool, Option<std::time::Duration>) {
+    enroll: impl FnOnce(),
+) -> (std::time::Duration, String) {
     use std::io::BufRead as _;
+    use std::process::Stdio;
+    let clip = two_people_clip(home, 300, 15.0);
+    let mut child = spawnable(home)
+        .args(global)
+        .args(["recognize", "--headless", "--realtime", "--source"])
+        .arg(&clip)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut enroll = Some(enroll);
     let mut enrolled_at = None;
     let mut named_after = None;
     for line in stdout.lines() {
@@ -157,13 +179,10 @@ pub(crate) fn name_biden_while_running(
             break;
         }
         let labels = labels(&frame);
-        if enrolled_at.is_none() && labels == ["Obama", "unknown"] {
-            whoisit(home)
-                .args(global)
-                .args(["people", "add", "Biden"])
-                .arg(super::photo("biden.jpg"))
-                .assert()
-                .success();
+        if labels == ["Obama", "unknown"]
+            && let Some(enroll) = enroll.take()
+        {
+            enroll();
             enrolled_at = Some(std::time::Instant::now());
         } else if let Some(at) = enrolled_at
             && named_after.is_none()
@@ -172,5 +191,10 @@ pub(crate) fn name_biden_while_running(
             named_after = Some(at.elapsed());
         }
     }
-    (enrolled_at.is_some(), named_after)
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{stderr}");
+    assert!(enrolled_at.is_some(), "Biden never appeared as unknown");
+    let named_after = named_after.expect("the recognizer never named Biden after his enrollment");
+    (named_after, stderr)
 }

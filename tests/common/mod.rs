@@ -2,6 +2,8 @@
 #![allow(dead_code)] // each test binary uses a part of this
 
 pub(crate) mod cli;
+pub(crate) mod postgres;
+pub(crate) mod server;
 pub(crate) mod torch7;
 
 use std::path::{Path, PathBuf};

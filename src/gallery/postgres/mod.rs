@@ -13,7 +13,8 @@ use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile};
 use crate::gallery::model::{
-    CheckReport, FaceId, FaceToEmbed, NewFace, PersonSummary, Removed, now, validate_name,
+    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, PersonId, PersonSummary,
+    Removed, Scope, key_taken, no_face, no_key, no_person, now, validate_key_name, validate_name,
 };
 use crate::gallery::stored::{self, StoredFace, vector_bytes};
 use crate::gallery::{ChangeFeed, Gallery};
@@ -119,12 +120,12 @@ fn upsert_person(
         .get(0))
 }
 
-/// Inserts a face and its embeddings; `false` when the person has this photo already.
+/// Inserts a face and its embeddings; `None` when the person has this photo already.
 fn insert_face(
     tx: &mut Transaction<'_>,
     person_id: i64,
     face: &StoredFace<'_>,
-) -> std::result::Result<bool, postgres::Error> {
+) -> std::result::Result<Option<FaceId>, postgres::Error> {
     let inserted = tx.query_opt(
         "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (person_id, source_sha256) DO NOTHING RETURNING id",
@@ -140,7 +141,7 @@ fn insert_face(
         ],
     )?;
     let Some(row) = inserted else {
-        return Ok(false);
+        return Ok(None);
     };
     let face_id: i64 = row.get(0);
     for (embedder, vector) in &face.embeddings {
@@ -149,7 +150,21 @@ fn insert_face(
             &[&face_id, &embedder.as_str(), vector],
         )?;
     }
-    Ok(true)
+    Ok(Some(FaceId(face_id)))
+}
+
+/// A person with their number of faces; the caller adds the WHERE, GROUP BY and ORDER BY.
+const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen
+    FROM person p LEFT JOIN face f ON f.person_id = p.id";
+
+fn person_summary(r: &postgres::Row) -> PersonSummary {
+    PersonSummary {
+        id: PersonId(r.get(0)),
+        name: r.get(1),
+        faces: count(r.get(2)),
+        created: r.get(3),
+        last_seen: r.get(4),
+    }
 }
 
 /// Announces the transaction's change to every listener, when it commits.
@@ -167,33 +182,110 @@ impl Gallery for PostgresGallery {
         let rows = self
             .client()?
             .query(
-                "SELECT p.name, count(f.id), p.created, p.last_seen FROM person p
-                 LEFT JOIN face f ON f.person_id = p.id GROUP BY p.id ORDER BY p.name",
+                &format!("{PERSON_SUMMARY} GROUP BY p.id ORDER BY p.name"),
                 &[],
+            )
+            .map_err(self.db())?;
+        Ok(rows.iter().map(person_summary).collect())
+    }
+
+    fn person(&self, id: PersonId) -> Result<PersonSummary> {
+        self.client()?
+            .query_opt(
+                &format!("{PERSON_SUMMARY} WHERE p.id = $1 GROUP BY p.id"),
+                &[&id.0],
+            )
+            .map_err(self.db())?
+            .map(|r| person_summary(&r))
+            .ok_or_else(|| no_person(id))
+    }
+
+    fn create_person(&mut self, name: &str) -> Result<PersonSummary> {
+        let name = validate_name(name)?;
+        let db = self.db();
+        let id: i64 = {
+            let mut client = self.client()?;
+            let mut tx = client.transaction().map_err(&db)?;
+            let Some(row) = tx
+                .query_opt(
+                    "INSERT INTO person (name, created) VALUES ($1, $2)
+                     ON CONFLICT (name) DO NOTHING RETURNING id",
+                    &[&name, &now()],
+                )
+                .map_err(&db)?
+            else {
+                return Err(Error::NameTaken(name));
+            };
+            notify(&mut tx).map_err(&db)?;
+            tx.commit().map_err(&db)?;
+            row.get(0)
+        };
+        self.person(PersonId(id))
+    }
+
+    fn faces(&self, person: PersonId) -> Result<Vec<FaceSummary>> {
+        self.person(person)?;
+        let rows = self
+            .client()?
+            .query(
+                "SELECT id, captured, source, confidence, face_px, sharpness, image IS NOT NULL
+                 FROM face WHERE person_id = $1 ORDER BY id",
+                &[&person.0],
             )
             .map_err(self.db())?;
         Ok(rows
             .iter()
-            .map(|r| PersonSummary {
-                name: r.get(0),
-                faces: count(r.get(1)),
-                created: r.get(2),
-                last_seen: r.get(3),
+            .map(|r| FaceSummary {
+                id: FaceId(r.get(0)),
+                captured: r.get(1),
+                source: r.get(2),
+                confidence: r.get(3),
+                face_px: r.get(4),
+                sharpness: r.get(5),
+                has_image: r.get(6),
             })
             .collect())
     }
 
-    fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<usize> {
+    fn face_image(&self, person: PersonId, face: FaceId) -> Result<Option<Vec<u8>>> {
+        self.client()?
+            .query_opt(
+                "SELECT image FROM face WHERE id = $1 AND person_id = $2",
+                &[&face.0, &person.0],
+            )
+            .map_err(self.db())?
+            .map(|r| r.get(0))
+            .ok_or_else(|| no_face(person, face))
+    }
+
+    fn remove_face(&mut self, person: PersonId, face: FaceId) -> Result<()> {
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        let deleted = tx
+            .execute(
+                "DELETE FROM face WHERE id = $1 AND person_id = $2",
+                &[&face.0, &person.0],
+            )
+            .map_err(&db)?;
+        if deleted == 0 {
+            return Err(no_face(person, face));
+        }
+        notify(&mut tx).map_err(&db)?;
+        tx.commit().map_err(&db)
+    }
+
+    fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<Vec<FaceId>> {
         let name = validate_name(name)?;
         stored::check_lengths(&self.location, faces)?;
         let db = self.db();
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&db)?;
         let person = upsert_person(&mut tx, &name, now(), None).map_err(&db)?;
-        let mut added = 0;
+        let mut added = Vec::new();
         for face in faces {
             let record = StoredFace::enrolled(face);
-            added += usize::from(insert_face(&mut tx, person, &record).map_err(&db)?);
+            added.extend(insert_face(&mut tx, person, &record).map_err(&db)?);
         }
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)?;
@@ -416,12 +508,70 @@ impl Gallery for PostgresGallery {
             for face in &person.faces {
                 let image = face.image(&person.name)?;
                 let record = StoredFace::imported(face, image.as_deref());
-                added += usize::from(insert_face(&mut tx, person_id, &record).map_err(&db)?);
+                added += usize::from(
+                    insert_face(&mut tx, person_id, &record)
+                        .map_err(&db)?
+                        .is_some(),
+                );
             }
         }
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)?;
         Ok(added)
+    }
+
+    fn add_key(&mut self, name: &str, scopes: &[Scope], hash: &str) -> Result<ApiKey> {
+        let name = validate_key_name(name)?;
+        let created = now();
+        let scopes = ApiKey::scopes_text(scopes);
+        let inserted = self
+            .client()?
+            .execute(
+                "INSERT INTO api_key (name, scopes, hash, created) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (name) DO NOTHING",
+                &[&name, &scopes, &hash, &created],
+            )
+            .map_err(self.db())?;
+        if inserted == 0 {
+            return Err(key_taken(&name));
+        }
+        Ok(ApiKey::from_row(name, &scopes, created))
+    }
+
+    fn keys(&self) -> Result<Vec<ApiKey>> {
+        let rows = self
+            .client()?
+            .query(
+                "SELECT name, scopes, created FROM api_key ORDER BY name",
+                &[],
+            )
+            .map_err(self.db())?;
+        Ok(rows
+            .iter()
+            .map(|r| ApiKey::from_row(r.get(0), r.get(1), r.get(2)))
+            .collect())
+    }
+
+    fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
+        let row = self
+            .client()?
+            .query_opt(
+                "SELECT name, scopes, created FROM api_key WHERE hash = $1",
+                &[&hash],
+            )
+            .map_err(self.db())?;
+        Ok(row.map(|r| ApiKey::from_row(r.get(0), r.get(1), r.get(2))))
+    }
+
+    fn revoke_key(&mut self, name: &str) -> Result<()> {
+        let deleted = self
+            .client()?
+            .execute("DELETE FROM api_key WHERE name = $1", &[&name.trim()])
+            .map_err(self.db())?;
+        if deleted == 0 {
+            return Err(no_key(name));
+        }
+        Ok(())
     }
 
     fn watch(&self) -> Result<ChangeFeed> {

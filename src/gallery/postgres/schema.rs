@@ -5,7 +5,8 @@ use postgres::Client;
 /// The same person -> face -> embedding model as the SQLite store; crops are `bytea`, vectors
 /// little-endian f32 `bytea` (pgvector is not packaged everywhere, and matching stays in
 /// memory anyway).
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE person (
         id        BIGSERIAL PRIMARY KEY,
         name      TEXT NOT NULL UNIQUE,
@@ -32,7 +33,17 @@ const MIGRATIONS: &[&str] = &[r#"
     );
     CREATE INDEX face_person ON face(person_id);
     CREATE INDEX embedding_embedder ON embedding(embedder);
-"#];
+"#,
+    r#"
+    CREATE TABLE api_key (
+        id      BIGSERIAL PRIMARY KEY,
+        name    TEXT NOT NULL UNIQUE,
+        scopes  TEXT NOT NULL,
+        hash    TEXT NOT NULL UNIQUE,
+        created BIGINT NOT NULL
+    );
+"#,
+];
 
 /// Why the database cannot be used as it is.
 pub(super) enum Refused {

@@ -68,7 +68,7 @@ impl SqliteGallery {
             for face in &person.faces {
                 let image = face.image(&person.name)?;
                 let record = StoredFace::imported(face, image.as_deref());
-                added += usize::from(insert_face(&tx, person_id, &record).map_err(db)?);
+                added += usize::from(insert_face(&tx, person_id, &record).map_err(db)?.is_some());
             }
         }
         tx.commit().map_err(db)?;

@@ -16,7 +16,8 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::gallery::model::{
-    CheckReport, FaceId, FaceToEmbed, NewFace, PersonSummary, Removed, now, validate_name,
+    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, PersonId, PersonSummary,
+    Removed, Scope, key_taken, no_face, no_key, no_person, now, validate_key_name, validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery};
 
@@ -97,20 +98,99 @@ impl Gallery for SqliteGallery {
         self.path.display().to_string()
     }
 
-    fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<usize> {
+    fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<Vec<FaceId>> {
         let name = validate_name(name)?;
         stored::check_lengths(&self.location(), faces)?;
         let path = self.path.clone();
         let db = |e| db_error(&path, e);
         let tx = self.conn.transaction().map_err(db)?;
         let person = upsert_person(&tx, &name, now(), None).map_err(db)?;
-        let mut added = 0;
+        let mut added = Vec::new();
         for face in faces {
             let record = StoredFace::enrolled(face);
-            added += usize::from(insert_face(&tx, person, &record).map_err(db)?);
+            added.extend(insert_face(&tx, person, &record).map_err(db)?);
         }
         tx.commit().map_err(db)?;
         Ok(added)
+    }
+
+    fn person(&self, id: PersonId) -> Result<PersonSummary> {
+        self.conn
+            .query_row(
+                &format!("{PERSON_SUMMARY} WHERE p.id = ?1 GROUP BY p.id"),
+                [id.0],
+                person_summary,
+            )
+            .optional()
+            .map_err(self.db())?
+            .ok_or_else(|| no_person(id))
+    }
+
+    fn create_person(&mut self, name: &str) -> Result<PersonSummary> {
+        let name = validate_name(name)?;
+        let inserted = self
+            .conn
+            .execute(
+                "INSERT INTO person (name, created) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
+                params![name, now()],
+            )
+            .map_err(self.db())?;
+        if inserted == 0 {
+            return Err(Error::NameTaken(name));
+        }
+        self.person(PersonId(self.conn.last_insert_rowid()))
+    }
+
+    fn faces(&self, person: PersonId) -> Result<Vec<FaceSummary>> {
+        self.person(person)?;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, captured, source, confidence, face_px, sharpness, image IS NOT NULL
+                 FROM face WHERE person_id = ?1 ORDER BY id",
+            )
+            .map_err(self.db())?;
+        let rows = stmt
+            .query_map([person.0], |r| {
+                Ok(FaceSummary {
+                    id: FaceId(r.get(0)?),
+                    captured: r.get(1)?,
+                    source: r.get(2)?,
+                    confidence: r.get(3)?,
+                    face_px: r.get(4)?,
+                    sharpness: r.get(5)?,
+                    has_image: r.get(6)?,
+                })
+            })
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db())
+    }
+
+    fn face_image(&self, person: PersonId, face: FaceId) -> Result<Option<Vec<u8>>> {
+        self.conn
+            .query_row(
+                "SELECT image FROM face WHERE id = ?1 AND person_id = ?2",
+                [face.0, person.0],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(self.db())?
+            .ok_or_else(|| no_face(person, face))
+    }
+
+    fn remove_face(&mut self, person: PersonId, face: FaceId) -> Result<()> {
+        let deleted = self
+            .conn
+            .execute(
+                "DELETE FROM face WHERE id = ?1 AND person_id = ?2",
+                [face.0, person.0],
+            )
+            .map_err(self.db())?;
+        if deleted == 0 {
+            return Err(no_face(person, face));
+        }
+        self.forget_freed_pages();
+        Ok(())
     }
 
     fn add_embedding(
@@ -131,21 +211,9 @@ impl Gallery for SqliteGallery {
     fn people(&self) -> Result<Vec<PersonSummary>> {
         let mut stmt = self
             .conn
-            .prepare(
-                "SELECT p.name, count(f.id), p.created, p.last_seen FROM person p
-                 LEFT JOIN face f ON f.person_id = p.id GROUP BY p.id ORDER BY p.name",
-            )
+            .prepare(&format!("{PERSON_SUMMARY} GROUP BY p.id ORDER BY p.name"))
             .map_err(self.db())?;
-        let rows = stmt
-            .query_map([], |r| {
-                Ok(PersonSummary {
-                    name: r.get(0)?,
-                    faces: r.get::<_, i64>(1)? as usize,
-                    created: r.get(2)?,
-                    last_seen: r.get(3)?,
-                })
-            })
-            .map_err(self.db())?;
+        let rows = stmt.query_map([], person_summary).map_err(self.db())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db())
     }
 
@@ -282,9 +350,89 @@ impl Gallery for SqliteGallery {
         self.import_rows(file)
     }
 
+    fn add_key(&mut self, name: &str, scopes: &[Scope], hash: &str) -> Result<ApiKey> {
+        let name = validate_key_name(name)?;
+        let created = now();
+        let inserted = self
+            .conn
+            .execute(
+                "INSERT INTO api_key (name, scopes, hash, created) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(name) DO NOTHING",
+                params![name, ApiKey::scopes_text(scopes), hash, created],
+            )
+            .map_err(self.db())?;
+        if inserted == 0 {
+            return Err(key_taken(&name));
+        }
+        Ok(ApiKey::from_row(
+            name,
+            &ApiKey::scopes_text(scopes),
+            created,
+        ))
+    }
+
+    fn keys(&self) -> Result<Vec<ApiKey>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT name, scopes, created FROM api_key ORDER BY name")
+            .map_err(self.db())?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ApiKey::from_row(
+                    r.get(0)?,
+                    &r.get::<_, String>(1)?,
+                    r.get(2)?,
+                ))
+            })
+            .map_err(self.db())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db())
+    }
+
+    fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
+        self.conn
+            .query_row(
+                "SELECT name, scopes, created FROM api_key WHERE hash = ?1",
+                [hash],
+                |r| {
+                    Ok(ApiKey::from_row(
+                        r.get(0)?,
+                        &r.get::<_, String>(1)?,
+                        r.get(2)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(self.db())
+    }
+
+    fn revoke_key(&mut self, name: &str) -> Result<()> {
+        let deleted = self
+            .conn
+            .execute("DELETE FROM api_key WHERE name = ?1", [name.trim()])
+            .map_err(self.db())?;
+        if deleted == 0 {
+            return Err(no_key(name));
+        }
+        Ok(())
+    }
+
     fn watch(&self) -> Result<ChangeFeed> {
         watch::watch(&self.path)
     }
+}
+
+/// A person with their number of faces; the caller adds the WHERE, GROUP BY and ORDER BY.
+const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen
+    FROM person p LEFT JOIN face f ON f.person_id = p.id";
+
+fn person_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<PersonSummary> {
+    Ok(PersonSummary {
+        id: PersonId(r.get(0)?),
+        name: r.get(1)?,
+        faces: r.get::<_, i64>(2)? as usize,
+        created: r.get(3)?,
+        last_seen: r.get(4)?,
+    })
 }
 
 /// The id of the person called `name`, created if new.
@@ -303,12 +451,12 @@ fn upsert_person(
     })
 }
 
-/// Inserts a face and its embeddings; `false` when the person has this photo already.
+/// Inserts a face and its embeddings; `None` when the person has this photo already.
 fn insert_face(
     tx: &rusqlite::Transaction<'_>,
     person_id: i64,
     face: &StoredFace<'_>,
-) -> rusqlite::Result<bool> {
+) -> rusqlite::Result<Option<FaceId>> {
     let inserted = tx.execute(
         "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(person_id, source_sha256) DO NOTHING",
@@ -324,7 +472,7 @@ fn insert_face(
         ],
     )?;
     if inserted == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     let face_id = tx.last_insert_rowid();
     for (embedder, vector) in &face.embeddings {
@@ -333,7 +481,7 @@ fn insert_face(
             params![face_id, embedder.as_str(), vector],
         )?;
     }
-    Ok(true)
+    Ok(Some(FaceId(face_id)))
 }
 
 #[cfg(test)]
@@ -361,7 +509,8 @@ mod tests {
         let mut g = SqliteGallery::open(dir.path()).unwrap();
         assert_eq!(
             g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
-                .unwrap(),
+                .unwrap()
+                .len(),
             2
         );
         let other = NewFace {
@@ -470,10 +619,11 @@ mod tests {
     fn the_same_photo_is_not_added_twice() {
         let dir = tempfile::tempdir().unwrap();
         let mut g = SqliteGallery::open(dir.path()).unwrap();
-        assert_eq!(g.add_faces("Ann", &[face(0.1, "a")]).unwrap(), 1);
+        assert_eq!(g.add_faces("Ann", &[face(0.1, "a")]).unwrap().len(), 1);
         assert_eq!(
             g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
-                .unwrap(),
+                .unwrap()
+                .len(),
             1
         );
         assert_eq!(g.people().unwrap()[0].faces, 2);
@@ -494,15 +644,18 @@ mod tests {
         };
         assert_eq!(
             g.add_faces("Ann", &[capture(0.1), without_crop.clone()])
-                .unwrap(),
+                .unwrap()
+                .len(),
             2
         );
         assert_eq!(
-            g.add_faces("Ann", &[capture(0.1), without_crop]).unwrap(),
+            g.add_faces("Ann", &[capture(0.1), without_crop])
+                .unwrap()
+                .len(),
             0
         );
         // The crop is the same, so it is the same capture, whatever its embedding.
-        assert_eq!(g.add_faces("Ann", &[capture(0.2)]).unwrap(), 0);
+        assert_eq!(g.add_faces("Ann", &[capture(0.2)]).unwrap().len(), 0);
         let mut h = SqliteGallery::open(&dir.path().join("b")).unwrap();
         let export = g.export().unwrap();
         assert_eq!(h.import(&export).unwrap(), 2);

@@ -7,7 +7,8 @@ use rusqlite::Connection;
 use crate::base::error::Result;
 use crate::gallery::sqlite::codec::{db_error, gallery_error};
 
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
     CREATE TABLE person (
         id        INTEGER PRIMARY KEY,
         name      TEXT NOT NULL UNIQUE,
@@ -37,7 +38,18 @@ const MIGRATIONS: &[&str] = &[r#"
     );
     CREATE INDEX face_person ON face(person_id);
     CREATE INDEX embedding_embedder ON embedding(embedder);
-"#];
+"#,
+    r#"
+    -- Who may call `whoisit serve`: a key's sha256, never the key.
+    CREATE TABLE api_key (
+        id      INTEGER PRIMARY KEY,
+        name    TEXT NOT NULL UNIQUE,
+        scopes  TEXT NOT NULL,
+        hash    TEXT NOT NULL UNIQUE,
+        created INTEGER NOT NULL
+    );
+"#,
+];
 
 /// Sets the connection up: busy timeout, WAL, full sync, foreign keys.
 pub(super) fn prepare(conn: &Connection, path: &Path) -> Result<()> {

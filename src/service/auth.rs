@@ -1,0 +1,188 @@
+//! API keys: made here, shown once, stored as their sha256 in the gallery (so every server on
+//! a shared gallery knows them, and a revoked key opens nothing anywhere); checked on every
+//! request against the scope its route needs. Also the TLS setup.
+
+use std::marker::PhantomData;
+use std::path::Path;
+use std::sync::Arc;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use sha2::Digest as _;
+
+use crate::base::error::{Error, Result};
+use crate::gallery::{ApiKey, Gallery, Scope};
+use crate::service::error::ApiError;
+use crate::service::state::AppState;
+
+/// Whether requests need a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Every request but `/healthz` and the OpenAPI document needs a key with the right scope.
+    Keys,
+    /// Anyone may do anything: only on a loopback address (`--no-auth`).
+    Off,
+}
+
+/// A key just made: the secret is shown once and never stored.
+pub struct NewKey {
+    pub secret: String,
+    pub key: ApiKey,
+}
+
+/// What every key starts with, so one found in a log or a repository is recognisable.
+const PREFIX: &str = "wik_";
+
+/// The stored form of a key: its sha256. Keys are 256 random bits, so a fast hash is enough.
+pub(crate) fn hash(secret: &str) -> String {
+    hex::encode(sha2::Sha256::digest(secret.trim().as_bytes()))
+}
+
+/// Makes a key called `name` with `scopes` and stores its hash.
+pub fn create_key(gallery: &mut dyn Gallery, name: &str, scopes: &[Scope]) -> Result<NewKey> {
+    if scopes.is_empty() {
+        return Err(Error::InvalidInput(
+            "give a key at least one --scope: recognize, read or admin".into(),
+        ));
+    }
+    let mut random = [0u8; 32];
+    getrandom::fill(&mut random)
+        .map_err(|e| Error::InvalidInput(format!("the system gives no random bytes: {e}")))?;
+    let secret = format!(
+        "{PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
+    );
+    let key = gallery.add_key(name, scopes, &hash(&secret))?;
+    Ok(NewKey { secret, key })
+}
+
+/// The key a request carries: `Authorization: Bearer KEY`, or `X-API-Key: KEY`.
+fn presented(parts: &Parts) -> Option<&str> {
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    header("authorization")
+        .and_then(|v| {
+            v.strip_prefix("Bearer ")
+                .or_else(|| v.strip_prefix("bearer "))
+        })
+        .or_else(|| header("x-api-key"))
+        .map(str::trim)
+}
+
+/// The scope a route needs, as a type, so a handler says it in its signature.
+pub(crate) trait Needs: Send + Sync {
+    const SCOPE: Scope;
+}
+
+pub(crate) struct ToRecognize;
+pub(crate) struct ToRead;
+pub(crate) struct ToAdmin;
+
+impl Needs for ToRecognize {
+    const SCOPE: Scope = Scope::Recognize;
+}
+impl Needs for ToRead {
+    const SCOPE: Scope = Scope::Read;
+}
+impl Needs for ToAdmin {
+    const SCOPE: Scope = Scope::Admin;
+}
+
+/// Proof that the request may do what `N` needs: a handler that takes it is only reached
+/// with a valid key of that scope (401 without one, 403 with one of another scope).
+pub(crate) struct Allowed<N: Needs> {
+    /// The key's name, for the log; `None` without authentication.
+    pub(crate) key: Option<String>,
+    _needs: PhantomData<N>,
+}
+
+impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, ApiError> {
+        let allowed = |key| Allowed {
+            key,
+            _needs: PhantomData,
+        };
+        if state.auth == Auth::Off {
+            return Ok(allowed(None));
+        }
+        let Some(secret) = presented(parts) else {
+            return Err(ApiError::unauthorized(
+                "this needs an API key: send `Authorization: Bearer KEY` (make one with `whoisit keys create`)",
+            ));
+        };
+        let hashed = hash(secret);
+        let Some(key) = state.gallery(move |g| g.key_by_hash(&hashed)).await? else {
+            return Err(ApiError::unauthorized(
+                "the API key is not valid: it was revoked, or never made",
+            ));
+        };
+        if !key.allows(N::SCOPE) {
+            return Err(ApiError::forbidden(&format!(
+                "the key {:?} may not do this: it needs the scope {}, the key has {}",
+                key.name,
+                N::SCOPE,
+                key.scopes
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )));
+        }
+        Ok(allowed(Some(key.name)))
+    }
+}
+
+/// The server's TLS settings from PEM files.
+pub(crate) async fn tls_config(
+    cert: &Path,
+    key: &Path,
+) -> Result<axum_server::tls_rustls::RustlsConfig> {
+    // Either process-wide provider will do; ring is the one built in. A second call finds it
+    // installed already, which is fine.
+    let _installed = rustls::crypto::ring::default_provider().install_default();
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+        .await
+        .map_err(|e| {
+            Error::InvalidInput(format!(
+                "cannot use the TLS certificate {} and key {}: {e}; give PEM files (certificate chain, then private key)",
+                cert.display(),
+                key.display()
+            ))
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_is_stored_only_as_its_hash_and_opens_by_its_scopes() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut gallery = crate::gallery::SqliteGallery::open(dir.path()).unwrap();
+        let made = create_key(&mut gallery, "frontdesk", &[Scope::Recognize]).unwrap();
+        assert!(made.secret.starts_with(PREFIX) && made.secret.len() > 40);
+        let bytes = std::fs::read(dir.path().join("gallery.sqlite3")).unwrap_or_default();
+        let wal = std::fs::read(dir.path().join("gallery.sqlite3-wal")).unwrap_or_default();
+        for file in [&bytes, &wal] {
+            assert!(
+                !file
+                    .windows(made.secret.len())
+                    .any(|w| w == made.secret.as_bytes())
+            );
+        }
+        let found = gallery.key_by_hash(&hash(&made.secret)).unwrap().unwrap();
+        assert!(found.allows(Scope::Recognize));
+        assert!(!found.allows(Scope::Read));
+        assert!(gallery.key_by_hash(&hash("wik_guess")).unwrap().is_none());
+        assert!(create_key(&mut gallery, "frontdesk", &[Scope::Read]).is_err());
+        assert!(create_key(&mut gallery, "no scopes", &[]).is_err());
+        gallery.revoke_key("frontdesk").unwrap();
+        assert!(gallery.key_by_hash(&hash(&made.secret)).unwrap().is_none());
+        assert!(gallery.revoke_key("frontdesk").is_err());
+    }
+}

@@ -1,0 +1,174 @@
+//! Live sightings for `GET /v1/events`: a bounded buffer, so a client that reconnects with
+//! `Last-Event-ID` gets what it missed, and a broadcast for those connected.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+
+use serde::Serialize;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+/// What was seen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum EventKind {
+    /// An enrolled person came into view (or a track was named).
+    PersonSeen,
+    /// A face nobody enrolled came into view (or a track lost its name).
+    UnknownSeen,
+}
+
+impl EventKind {
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            EventKind::PersonSeen => "person_seen",
+            EventKind::UnknownSeen => "unknown_seen",
+        }
+    }
+}
+
+/// One sighting, as a client receives it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub(crate) struct Event {
+    /// Increasing, also across restarts of the server (it starts from the clock).
+    pub(crate) id: u64,
+    pub(crate) kind: EventKind,
+    /// The source, as given to `--source`.
+    pub(crate) camera: String,
+    /// The face's track on that camera: one track is one person walking by.
+    pub(crate) track: u64,
+    /// The person, or null when unknown.
+    pub(crate) name: Option<String>,
+    /// Distance to the nearest enrolled person.
+    pub(crate) distance: Option<f32>,
+    /// When, in milliseconds since the Unix epoch.
+    pub(crate) time_ms: u64,
+}
+
+/// An event before it has an id.
+pub(crate) struct Sighting {
+    pub(crate) camera: String,
+    pub(crate) track: u64,
+    pub(crate) name: Option<String>,
+    pub(crate) distance: Option<f32>,
+}
+
+struct Buffer {
+    kept: VecDeque<Event>,
+    next_id: u64,
+}
+
+pub(crate) struct Events {
+    buffer: Mutex<Buffer>,
+    capacity: usize,
+    live: broadcast::Sender<Event>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
+impl Events {
+    pub(crate) fn new(capacity: usize) -> Events {
+        let (live, _) = broadcast::channel(capacity.max(16));
+        Events {
+            buffer: Mutex::new(Buffer {
+                kept: VecDeque::with_capacity(capacity),
+                // Ids from the clock keep increasing when the server restarts, so a client's
+                // Last-Event-ID from before a restart asks for nothing twice.
+                next_id: now_ms(),
+            }),
+            capacity,
+            live,
+        }
+    }
+
+    fn buffer(&self) -> std::sync::MutexGuard<'_, Buffer> {
+        // A poisoned lock only means a panic elsewhere mid-push; the buffer is still whole.
+        self.buffer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Numbers, keeps and broadcasts a sighting.
+    pub(crate) fn publish(&self, sighting: Sighting) -> Event {
+        let mut buffer = self.buffer();
+        let event = Event {
+            id: buffer.next_id,
+            kind: if sighting.name.is_some() {
+                EventKind::PersonSeen
+            } else {
+                EventKind::UnknownSeen
+            },
+            camera: sighting.camera,
+            track: sighting.track,
+            name: sighting.name,
+            distance: sighting.distance,
+            time_ms: now_ms(),
+        };
+        buffer.next_id += 1;
+        if buffer.kept.len() == self.capacity {
+            buffer.kept.pop_front();
+        }
+        buffer.kept.push_back(event.clone());
+        // Sent under the lock, so a subscriber gets each event once: kept or live.
+        if self.live.send(event.clone()).is_err() {
+            tracing::trace!("nobody follows the events");
+        }
+        event
+    }
+
+    /// The kept events after the id `after` (none for a new client), and the live ones from
+    /// now on.
+    pub(crate) fn subscribe(&self, after: Option<u64>) -> (Vec<Event>, broadcast::Receiver<Event>) {
+        let buffer = self.buffer();
+        let missed = match after {
+            Some(after) => buffer
+                .kept
+                .iter()
+                .filter(|e| e.id > after)
+                .cloned()
+                .collect(),
+            None => Vec::new(),
+        };
+        (missed, self.live.subscribe())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(track: u64, name: Option<&str>) -> Sighting {
+        Sighting {
+            camera: "0".into(),
+            track,
+            name: name.map(str::to_owned),
+            distance: Some(0.4),
+        }
+    }
+
+    #[test]
+    fn a_reconnecting_client_gets_what_it_missed_from_a_bounded_buffer() {
+        let events = Events::new(3);
+        let first = events.publish(seen(1, Some("Ada")));
+        assert_eq!(first.kind, EventKind::PersonSeen);
+        let (missed, mut live) = events.subscribe(None);
+        assert!(missed.is_empty());
+        let ids: Vec<u64> = (2..=5).map(|t| events.publish(seen(t, None)).id).collect();
+        assert!(ids.windows(2).all(|w| w[1] == w[0] + 1) && ids[0] == first.id + 1);
+        assert_eq!(live.try_recv().unwrap().id, first.id + 1);
+        // Only the last 3 are kept.
+        let (missed, _) = events.subscribe(Some(first.id));
+        assert_eq!(
+            missed.iter().map(|e| e.track).collect::<Vec<_>>(),
+            [3, 4, 5]
+        );
+        let (missed, _) = events.subscribe(Some(ids[2]));
+        assert_eq!(missed.len(), 1);
+        assert_eq!(missed[0].kind, EventKind::UnknownSeen);
+    }
+}

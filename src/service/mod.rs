@@ -1,0 +1,141 @@
+//! The HTTP API (`whoisit serve`): other systems recognize photos, manage the roster and follow
+//! live sightings over REST, with API keys. The only async code in whoisit, because the network
+//! is here: recognition runs on the [`pool`]'s threads with the same pipeline as the window,
+//! the gallery on tokio's blocking threads.
+//!
+//! A request's way, top-down: [`routes`] (the router, its limits and the OpenAPI document) ->
+//! [`auth`] (the key and its scope) -> a handler in `routes::*` -> the [`pool`] (decode,
+//! detect, align, embed) and the [`roster`] (match), or the gallery -> [`error`] (the JSON
+//! answer when anything fails).
+
+pub mod auth;
+mod error;
+mod events;
+mod live;
+mod metrics;
+mod pool;
+mod roster;
+mod routes;
+mod state;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::base::error::{Error, Result};
+use crate::config::Config;
+use crate::models::fetch::Progress;
+use crate::runtime::capture::Source;
+
+pub use self::auth::{Auth, NewKey, create_key};
+pub use self::routes::openapi_document;
+
+use self::state::AppState;
+
+/// How `whoisit serve` runs.
+pub struct ServeOptions {
+    pub config: Config,
+    pub listen: SocketAddr,
+    pub auth: Auth,
+    /// PEM certificate chain and private key, for HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Live sources whose sightings `GET /v1/events` streams.
+    pub sources: Vec<Source>,
+}
+
+/// Runs the server until Ctrl+C or SIGTERM; `on_listening` is told the address it listens on
+/// (the port chosen when `listen` asked for port 0).
+pub fn serve(
+    options: ServeOptions,
+    progress: &dyn Progress,
+    on_listening: impl FnOnce(SocketAddr, bool),
+) -> Result<()> {
+    if options.auth == Auth::Off && !options.listen.ip().is_loopback() {
+        return Err(Error::InvalidInput(format!(
+            "--no-auth is only accepted on a loopback address (127.0.0.1, ::1), not {}: anyone \
+             on the network could read and change the roster. Create a key with `whoisit keys \
+             create --name NAME --scope admin` and drop --no-auth",
+            options.listen
+        )));
+    }
+    let state = Arc::new(AppState::start(&options, progress)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("serve")
+        .build()
+        .map_err(|source| Error::Spawn {
+            thread: "serve",
+            source,
+        })?;
+    let live = live::start(&options, &state, progress)?;
+    let result = runtime.block_on(run(options, state.clone(), on_listening));
+    live.stop();
+    result
+}
+
+async fn run(
+    options: ServeOptions,
+    state: Arc<AppState>,
+    on_listening: impl FnOnce(SocketAddr, bool),
+) -> Result<()> {
+    let app = routes::router(state.clone());
+    let listener = std::net::TcpListener::bind(options.listen).map_err(|source| {
+        Error::InvalidInput(format!(
+            "cannot listen on {}: {source}; is another server there? choose another address \
+             with --listen",
+            options.listen
+        ))
+    })?;
+    listener
+        .set_nonblocking(true)
+        .map_err(|e| Error::InvalidInput(format!("cannot listen on {}: {e}", options.listen)))?;
+    let address = listener
+        .local_addr()
+        .map_err(|e| Error::InvalidInput(format!("cannot listen on {}: {e}", options.listen)))?;
+    let handle = axum_server::Handle::new();
+    tokio::spawn(shutdown_on_signal(handle.clone()));
+    let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let served = match &options.tls {
+        Some((cert, key)) => {
+            let tls = auth::tls_config(cert, key).await?;
+            on_listening(address, true);
+            axum_server::from_tcp_rustls(listener, tls)
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+        None => {
+            on_listening(address, false);
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service)
+                .await
+        }
+    };
+    served.map_err(|e| Error::InvalidInput(format!("the server stopped: {e}")))?;
+    tracing::info!("server stopped");
+    Ok(())
+}
+
+/// Stops accepting on Ctrl+C or SIGTERM and lets requests in flight finish (for a while).
+async fn shutdown_on_signal(handle: axum_server::Handle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let term = async {
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                term.recv().await;
+            }
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM ({e}); stop the server with Ctrl+C");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        () = term => {}
+    }
+    tracing::info!("stopping: finishing the requests in flight");
+    handle.graceful_shutdown(Some(Duration::from_secs(10)));
+}

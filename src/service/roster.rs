@@ -1,0 +1,150 @@
+//! The roster in memory: every enrolled embedding of the pool's embedder in one matcher, and
+//! each person's id, swapped whole when the gallery changes (here or on another machine).
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use crate::base::error::{Error, Result};
+use crate::base::identity::{EmbedderId, Embedding};
+use crate::gallery::{Gallery, PersonId};
+use crate::vision::matcher::{Identity, Matcher};
+
+/// One consistent view of the gallery.
+struct Snapshot {
+    matcher: Matcher,
+    ids: HashMap<String, PersonId>,
+}
+
+pub(crate) struct Roster {
+    snapshot: RwLock<Arc<Snapshot>>,
+    threshold: f32,
+}
+
+/// A face matched against the roster.
+pub(crate) struct Matched {
+    pub(crate) identity: Identity,
+    pub(crate) person: Option<PersonId>,
+}
+
+/// How long to wait before reading the gallery again after a failed reload.
+const RETRY: Duration = Duration::from_secs(2);
+
+impl Roster {
+    pub(crate) fn load(
+        gallery: &dyn Gallery,
+        embedder: &EmbedderId,
+        threshold: f32,
+    ) -> Result<Roster> {
+        Ok(Roster {
+            snapshot: RwLock::new(Arc::new(Self::read(gallery, embedder, threshold)?)),
+            threshold,
+        })
+    }
+
+    fn read(gallery: &dyn Gallery, embedder: &EmbedderId, threshold: f32) -> Result<Snapshot> {
+        let ids = gallery
+            .people()?
+            .into_iter()
+            .map(|p| (p.name, p.id))
+            .collect();
+        let matcher = Matcher::new(threshold, gallery.embeddings(embedder)?);
+        Ok(Snapshot { matcher, ids })
+    }
+
+    fn current(&self) -> Result<Arc<Snapshot>> {
+        self.snapshot
+            .read()
+            .map(|s| s.clone())
+            .map_err(|_| Error::Internal("a thread panicked while it swapped the roster"))
+    }
+
+    /// Reads the gallery again and swaps the roster.
+    pub(crate) fn reload(&self, gallery: &dyn Gallery, embedder: &EmbedderId) -> Result<()> {
+        let fresh = Arc::new(Self::read(gallery, embedder, self.threshold)?);
+        let people = fresh.ids.len();
+        let faces = fresh.matcher.len();
+        *self
+            .snapshot
+            .write()
+            .map_err(|_| Error::Internal("a thread panicked while it swapped the roster"))? = fresh;
+        tracing::info!(people, faces, "roster reloaded");
+        Ok(())
+    }
+
+    /// Keeps the roster current from `gallery`'s change feed, on a thread of its own, for as
+    /// long as the roster lives. A failed reload is retried, the old roster kept meanwhile.
+    pub(crate) fn follow(
+        self: &Arc<Self>,
+        gallery: Box<dyn Gallery>,
+        embedder: EmbedderId,
+    ) -> Result<()> {
+        let feed = gallery.watch()?;
+        let roster = Arc::downgrade(self);
+        std::thread::Builder::new()
+            .name("roster".into())
+            .spawn(move || {
+                let mut pending = false;
+                loop {
+                    // Waking now and then notices that the server has gone.
+                    let wait = if pending {
+                        RETRY
+                    } else {
+                        Duration::from_secs(1)
+                    };
+                    match feed.changes().recv_timeout(wait) {
+                        Ok(_) => pending = true,
+                        Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                        Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                    }
+                    let Some(roster) = roster.upgrade() else {
+                        return;
+                    };
+                    if pending {
+                        match roster.reload(gallery.as_ref(), &embedder) {
+                            Ok(()) => pending = false,
+                            Err(e) => tracing::warn!(
+                                "cannot reload the roster (retrying in {}s): {}",
+                                RETRY.as_secs(),
+                                e.report()
+                            ),
+                        }
+                    }
+                }
+            })
+            .map_err(|source| Error::Spawn {
+                thread: "roster",
+                source,
+            })?;
+        Ok(())
+    }
+
+    /// The nearest enrolled person, named when within `threshold` (the configured one when
+    /// `None`).
+    pub(crate) fn identify(
+        &self,
+        embedding: &Embedding,
+        threshold: Option<f32>,
+    ) -> Result<Matched> {
+        let snapshot = self.current()?;
+        let identity = snapshot
+            .matcher
+            .identify_within(embedding, threshold.unwrap_or(self.threshold));
+        let person = identity
+            .name
+            .as_ref()
+            .and_then(|name| snapshot.ids.get(name).copied());
+        Ok(Matched { identity, person })
+    }
+
+    /// The configured threshold.
+    pub(crate) fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
+    /// People and faces the roster matches against.
+    pub(crate) fn size(&self) -> Result<(usize, usize)> {
+        let snapshot = self.current()?;
+        Ok((snapshot.ids.len(), snapshot.matcher.len()))
+    }
+}

@@ -1,0 +1,169 @@
+//! The router: every route with the scope it needs, the limits every request passes (body
+//! size, time), the counters, and the OpenAPI document generated from the same handlers.
+
+mod people;
+mod recognize;
+mod system;
+mod upload;
+
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+use utoipa::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::service::error::{ApiError, ErrorBody};
+use crate::service::state::AppState;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "whoisit",
+        description = "Face recognition as a service: send a photo, get who is in it; manage the \
+                       roster of enrolled people and their faces; follow live sightings. Every \
+                       route but /healthz and /v1/openapi.json needs an API key \
+                       (`whoisit keys create`) sent as `Authorization: Bearer KEY`, with the \
+                       scope the route names: recognize, read or admin (admin may do all)."
+    ),
+    modifiers(&BearerKeys),
+    components(schemas(ErrorBody))
+)]
+struct ApiDoc;
+
+struct BearerKeys;
+
+impl utoipa::Modify for BearerKeys {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "api_key",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+    }
+}
+
+/// Every documented route, with its handlers.
+fn documented() -> OpenApiRouter<Arc<AppState>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(recognize::recognize))
+        .routes(routes!(people::list_people, people::create_person))
+        .routes(routes!(
+            people::get_person,
+            people::rename_person,
+            people::delete_person
+        ))
+        .routes(routes!(people::list_faces, people::add_face))
+        .routes(routes!(people::delete_face))
+        .routes(routes!(people::face_image))
+        .routes(routes!(system::events))
+        .routes(routes!(system::healthz))
+        .routes(routes!(system::metrics))
+        .routes(routes!(system::openapi_json))
+}
+
+/// The OpenAPI 3 document of the API, as `GET /v1/openapi.json` serves it.
+pub fn openapi_document() -> &'static utoipa::openapi::OpenApi {
+    static DOCUMENT: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    DOCUMENT.get_or_init(|| documented().split_for_parts().1)
+}
+
+/// The whole application: routes, then (inside out) the body limits, the timeout and the
+/// counting of every answer.
+pub(crate) fn router(state: Arc<AppState>) -> Router {
+    let (routes, _) = documented().split_for_parts();
+    routes
+        .fallback(no_route)
+        .layer(DefaultBodyLimit::max(state.max_body_bytes))
+        .layer(middleware::from_fn(read_whole_body))
+        // Refuses a declared Content-Length over the limit before reading a byte of it.
+        .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::REQUEST_TIMEOUT,
+            state.request_timeout,
+        ))
+        .layer(middleware::from_fn_with_state(state.clone(), observe))
+        .with_state(state)
+}
+
+/// Reads the whole body (within the limit) before any check that can refuse the request.
+/// A refusal sent while the client is still writing closes the connection under it, and most
+/// clients (Python's requests, ureq) then report a broken pipe instead of "401: this needs an
+/// API key".
+async fn read_whole_body(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    // The body limit layer outside this one stops the read at serve.max_body_mb.
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => {
+            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+                .await
+        }
+        Err(e) => {
+            let mut cause = std::error::Error::source(&e);
+            let mut too_large = false;
+            while let Some(inner) = cause {
+                too_large |= inner.is::<http_body_util::LengthLimitError>();
+                cause = inner.source();
+            }
+            if too_large {
+                ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE).into_response()
+            } else {
+                ApiError::bad_request(format!("cannot read the request body: {e}")).into_response()
+            }
+        }
+    }
+}
+
+async fn no_route() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_route",
+        "there is no such route; see /v1/openapi.json",
+    )
+}
+
+/// Counts every answer by route and status, and gives the answers of the layers (413, 408,
+/// 405) the same JSON error body as the handlers'.
+async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let started = Instant::now();
+    let mut response = next.run(request).await;
+    let status = response.status();
+    let ours = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !ours {
+        response = ApiError::from_status(status).into_response();
+    }
+    state
+        .metrics
+        .request(&route, status.as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+/// A path parameter, refused in our format when it is not a number.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub(crate) struct PathOf<T>(pub(crate) T);
+
+/// A JSON body, refused in our format when it does not parse.
+#[derive(FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub(crate) struct JsonOf<T>(pub(crate) T);
+
+/// Query parameters, refused in our format when they do not parse.
+#[derive(FromRequestParts)]
+#[from_request(via(axum::extract::Query), rejection(ApiError))]
+pub(crate) struct QueryOf<T>(pub(crate) T);

@@ -1,0 +1,323 @@
+//! The roster: people (`/v1/people`) and their faces (`/v1/people/{id}/faces`).
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::base::error::Error;
+use crate::gallery::{FaceId, FaceSummary, PersonId, PersonSummary};
+use crate::service::auth::{Allowed, ToAdmin, ToRead};
+use crate::service::error::{ApiError, ErrorBody};
+use crate::service::pool::{Answer, Task};
+use crate::service::routes::recognize::Photo;
+use crate::service::routes::upload::Upload;
+use crate::service::routes::{JsonOf, PathOf};
+use crate::service::state::AppState;
+
+/// An enrolled person.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Person {
+    id: i64,
+    name: String,
+    /// Enrolled faces.
+    faces: usize,
+    /// When enrolled, in seconds since the Unix epoch.
+    created: i64,
+    /// When last recognised by a live source, in seconds since the Unix epoch.
+    last_seen: Option<i64>,
+}
+
+impl From<PersonSummary> for Person {
+    fn from(p: PersonSummary) -> Person {
+        Person {
+            id: p.id.0,
+            name: p.name,
+            faces: p.faces,
+            created: p.created,
+            last_seen: p.last_seen,
+        }
+    }
+}
+
+/// An enrolled face.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Face {
+    id: i64,
+    /// When enrolled, in seconds since the Unix epoch.
+    captured: i64,
+    /// Where it came from: a photo's path, a window capture, an upload.
+    source: String,
+    /// The detector's confidence in the face (0-1).
+    confidence: f32,
+    /// The shorter side of the face, in pixels.
+    face_px: i32,
+    /// Variance of the Laplacian of the face: higher is sharper.
+    sharpness: f32,
+    /// Whether its crop is kept (GET .../image); config `keep_images`.
+    has_image: bool,
+}
+
+impl From<FaceSummary> for Face {
+    fn from(f: FaceSummary) -> Face {
+        Face {
+            id: f.id.0,
+            captured: f.captured,
+            source: f.source,
+            confidence: f.confidence,
+            face_px: f.face_px,
+            sharpness: f.sharpness,
+            has_image: f.has_image,
+        }
+    }
+}
+
+/// A person's name.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct NameBody {
+    /// 1 to 100 characters, no control characters; unique.
+    name: String,
+}
+
+/// What deleting a person removed.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct RemovedBody {
+    faces: usize,
+    embeddings: usize,
+    images: usize,
+}
+
+/// A face just enrolled.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct FaceAdded {
+    face: Face,
+    person: Person,
+    /// Worth a look: e.g. the face is nearer to somebody else than to this person.
+    warnings: Vec<String>,
+}
+
+/// Everyone enrolled, by name.
+#[utoipa::path(get, path = "/v1/people", tag = "people",
+    responses((status = 200, body = [Person]), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["read"])))]
+pub(crate) async fn list_people(
+    State(state): State<Arc<AppState>>,
+    _allowed: Allowed<ToRead>,
+) -> Result<Json<Vec<Person>>, ApiError> {
+    let people = state.gallery(|g| g.people()).await?;
+    Ok(Json(people.into_iter().map(Person::from).collect()))
+}
+
+/// Enrolls a person, with no faces yet.
+#[utoipa::path(post, path = "/v1/people", tag = "people", request_body = NameBody,
+    responses(
+        (status = 201, body = Person),
+        (status = 400, description = "Not a valid name", body = ErrorBody),
+        (status = 409, description = "Somebody has that name", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub(crate) async fn create_person(
+    State(state): State<Arc<AppState>>,
+    allowed: Allowed<ToAdmin>,
+    JsonOf(body): JsonOf<NameBody>,
+) -> Result<(StatusCode, Json<Person>), ApiError> {
+    let person = state
+        .change_gallery(move |g| g.create_person(&body.name))
+        .await?;
+    tracing::info!(key = ?allowed.key, id = person.id.0, "person created");
+    Ok((StatusCode::CREATED, Json(person.into())))
+}
+
+/// One person.
+#[utoipa::path(get, path = "/v1/people/{id}", tag = "people",
+    params(("id" = i64, Path, description = "The person's id")),
+    responses((status = 200, body = Person), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["read"])))]
+pub(crate) async fn get_person(
+    State(state): State<Arc<AppState>>,
+    _allowed: Allowed<ToRead>,
+    PathOf(id): PathOf<i64>,
+) -> Result<Json<Person>, ApiError> {
+    let person = state.gallery(move |g| g.person(PersonId(id))).await?;
+    Ok(Json(person.into()))
+}
+
+/// Renames a person; their faces stay.
+#[utoipa::path(patch, path = "/v1/people/{id}", tag = "people", request_body = NameBody,
+    params(("id" = i64, Path, description = "The person's id")),
+    responses((status = 200, body = Person), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub(crate) async fn rename_person(
+    State(state): State<Arc<AppState>>,
+    allowed: Allowed<ToAdmin>,
+    PathOf(id): PathOf<i64>,
+    JsonOf(body): JsonOf<NameBody>,
+) -> Result<Json<Person>, ApiError> {
+    let person = state
+        .change_gallery(move |g| {
+            let old = g.person(PersonId(id))?.name;
+            g.rename(&old, &body.name)?;
+            g.person(PersonId(id))
+        })
+        .await?;
+    tracing::info!(key = ?allowed.key, id, "person renamed");
+    Ok(Json(person.into()))
+}
+
+/// Deletes a person with all their faces, embeddings and crops.
+#[utoipa::path(delete, path = "/v1/people/{id}", tag = "people",
+    params(("id" = i64, Path, description = "The person's id")),
+    responses((status = 200, body = RemovedBody), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub(crate) async fn delete_person(
+    State(state): State<Arc<AppState>>,
+    allowed: Allowed<ToAdmin>,
+    PathOf(id): PathOf<i64>,
+) -> Result<Json<RemovedBody>, ApiError> {
+    let removed = state
+        .change_gallery(move |g| {
+            let name = g.person(PersonId(id))?.name;
+            g.remove(&name)
+        })
+        .await?;
+    tracing::info!(key = ?allowed.key, id, faces = removed.faces, "person removed");
+    Ok(Json(RemovedBody {
+        faces: removed.faces,
+        embeddings: removed.embeddings,
+        images: removed.images,
+    }))
+}
+
+/// A person's faces, oldest first.
+#[utoipa::path(get, path = "/v1/people/{id}/faces", tag = "faces",
+    params(("id" = i64, Path, description = "The person's id")),
+    responses((status = 200, body = [Face]), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["read"])))]
+pub(crate) async fn list_faces(
+    State(state): State<Arc<AppState>>,
+    _allowed: Allowed<ToRead>,
+    PathOf(id): PathOf<i64>,
+) -> Result<Json<Vec<Face>>, ApiError> {
+    let faces = state.gallery(move |g| g.faces(PersonId(id))).await?;
+    Ok(Json(faces.into_iter().map(Face::from).collect()))
+}
+
+/// Enrolls a face from a photo of the person alone.
+///
+/// The photo passes the same quality gate as in the app: one face, large and sharp enough.
+/// A photo already enrolled for this person is refused (409).
+#[utoipa::path(post, path = "/v1/people/{id}/faces", tag = "faces",
+    params(("id" = i64, Path, description = "The person's id")),
+    request_body(content = Photo, content_type = "image/jpeg",
+        description = "A JPEG or PNG photo as the body, or multipart/form-data with the field `image`."),
+    responses(
+        (status = 201, body = FaceAdded),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "This photo is enrolled for this person already", body = ErrorBody),
+        (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
+        (status = 422, description = "Rejected, with the reason in words (\"2 faces found\"), or not a whole image", body = ErrorBody),
+        (status = 503, description = "Every pipeline busy (Retry-After)", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub(crate) async fn add_face(
+    State(state): State<Arc<AppState>>,
+    allowed: Allowed<ToAdmin>,
+    PathOf(id): PathOf<i64>,
+    Upload(image): Upload,
+) -> Result<(StatusCode, Json<FaceAdded>), ApiError> {
+    let person = PersonId(id);
+    // Unknown ids are refused before a pipeline spends time on the photo.
+    let name = state.gallery(move |g| g.person(person)).await?.name;
+    let task = Task::Enroll {
+        enrollment: state.enrollment.clone(),
+    };
+    let Answer::Enrolled(verdict) = state.ask_pool(image, task).await? else {
+        return Err(Error::Internal("the pool answered an enrollment with a recognition").into());
+    };
+    let face = verdict.map_err(|rejection| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "rejected",
+            format!("the photo was not enrolled: {rejection}"),
+        )
+    })?;
+    let enrollment = state.enrollment.clone();
+    let embedder = state.embedder.clone();
+    let (report, faces, summary) = state
+        .change_gallery(move |g| {
+            let report = enrollment.add(g, &embedder, &name, std::slice::from_ref(&face))?;
+            Ok((report, g.faces(person)?, g.person(person)?))
+        })
+        .await?;
+    let Some(&added) = report.added.first() else {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "duplicate",
+            "this photo is enrolled for this person already",
+        ));
+    };
+    let face = faces
+        .into_iter()
+        .find(|f| f.id == added)
+        .ok_or(Error::Internal("a face just added is not listed"))?;
+    tracing::info!(key = ?allowed.key, person = id, face = added.0, "face enrolled");
+    Ok((
+        StatusCode::CREATED,
+        Json(FaceAdded {
+            face: face.into(),
+            person: summary.into(),
+            warnings: report.warnings,
+        }),
+    ))
+}
+
+/// Deletes one face, with its embeddings and crop.
+#[utoipa::path(delete, path = "/v1/people/{id}/faces/{face}", tag = "faces",
+    params(("id" = i64, Path, description = "The person's id"), ("face" = i64, Path, description = "The face's id")),
+    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub(crate) async fn delete_face(
+    State(state): State<Arc<AppState>>,
+    allowed: Allowed<ToAdmin>,
+    PathOf((id, face)): PathOf<(i64, i64)>,
+) -> Result<StatusCode, ApiError> {
+    state
+        .change_gallery(move |g| g.remove_face(PersonId(id), FaceId(face)))
+        .await?;
+    tracing::info!(key = ?allowed.key, person = id, face, "face removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// A face's stored crop, as PNG.
+#[utoipa::path(get, path = "/v1/people/{id}/faces/{face}/image", tag = "faces",
+    params(("id" = i64, Path, description = "The person's id"), ("face" = i64, Path, description = "The face's id")),
+    responses((status = 200, description = "The crop", content_type = "image/png", body = Photo),
+        (status = 404, description = "No such face, or it was kept without a crop", body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["read"])))]
+pub(crate) async fn face_image(
+    State(state): State<Arc<AppState>>,
+    _allowed: Allowed<ToRead>,
+    PathOf((id, face)): PathOf<(i64, i64)>,
+) -> Result<impl IntoResponse, ApiError> {
+    let png = state
+        .gallery(move |g| g.face_image(PersonId(id), FaceId(face)))
+        .await?
+        .ok_or_else(|| {
+            Error::NotFound(format!(
+                "face {face} was kept without its crop (config keep_images was false)"
+            ))
+        })?;
+    Ok(([(header::CONTENT_TYPE, "image/png")], png))
+}

@@ -1,0 +1,142 @@
+//! Health, metrics, the OpenAPI document and the live events.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::IntoResponse;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use futures_util::{Stream, StreamExt as _, stream};
+use serde::Serialize;
+use tokio_stream::wrappers::BroadcastStream;
+use utoipa::ToSchema;
+
+use crate::service::auth::{Allowed, ToRead};
+use crate::service::error::{ApiError, ErrorBody};
+use crate::service::events::Event;
+use crate::service::metrics::Gauges;
+use crate::service::state::AppState;
+
+/// Whether the server can answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct Health {
+    /// `ok`, or `unavailable` with the reason in `problem`.
+    status: &'static str,
+    /// Recognition pipelines with their models loaded.
+    workers: usize,
+    embedder: String,
+    /// People in the gallery (null when it cannot be reached).
+    people: Option<usize>,
+    problem: Option<String>,
+}
+
+/// Whether the models are loaded and the gallery reachable. Needs no key.
+#[utoipa::path(get, path = "/healthz", tag = "system",
+    responses((status = 200, body = Health), (status = 503, description = "The gallery cannot be reached", body = Health)))]
+pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
+    let people = state.gallery(|g| g.people().map(|p| p.len())).await;
+    let (status, people, problem) = match people {
+        Ok(n) => (StatusCode::OK, Some(n), None),
+        Err(e) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            None,
+            Some(e.message().to_owned()),
+        ),
+    };
+    let health = Health {
+        status: if status == StatusCode::OK {
+            "ok"
+        } else {
+            "unavailable"
+        },
+        workers: state.pool.workers(),
+        embedder: state.embedder.to_string(),
+        people,
+        problem,
+    };
+    (status, Json(health))
+}
+
+/// Counters in Prometheus' text format: requests by route and status, latency histograms,
+/// faces, the roster's size, the queue.
+#[utoipa::path(get, path = "/metrics", tag = "system",
+    responses((status = 200, description = "Prometheus text format", content_type = "text/plain", body = String),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["read"])))]
+pub(crate) async fn metrics(
+    State(state): State<Arc<AppState>>,
+    _allowed: Allowed<ToRead>,
+) -> Result<impl IntoResponse, ApiError> {
+    let (people, faces) = state.roster.size()?;
+    let text = state.metrics.render(&Gauges {
+        people,
+        faces,
+        queued: state.pool.queued(),
+        workers: state.pool.workers(),
+    });
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        text,
+    ))
+}
+
+/// This document. Needs no key.
+#[utoipa::path(get, path = "/v1/openapi.json", tag = "system",
+    responses((status = 200, description = "The OpenAPI 3 document", content_type = "application/json")))]
+pub(crate) async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
+    Json(super::openapi_document())
+}
+
+/// Live sightings from the server's own sources (`whoisit serve --source S`), as Server-Sent
+/// Events: `person_seen` and `unknown_seen`, each once per track as it comes into view or
+/// changes its name. Reconnect with `Last-Event-ID` to get what was missed (from a buffer of
+/// serve.events_buffer events).
+#[utoipa::path(get, path = "/v1/events", tag = "events",
+    params(("Last-Event-ID" = Option<u64>, Header, description = "The id of the last event received")),
+    responses((status = 200, description = "text/event-stream of events", content_type = "text/event-stream", body = Event),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["read"])))]
+pub(crate) async fn events(
+    State(state): State<Arc<AppState>>,
+    _allowed: Allowed<ToRead>,
+    headers: HeaderMap,
+) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
+    let last = match headers.get("last-event-id").map(|v| v.to_str()) {
+        None => None,
+        Some(Ok(text)) => Some(text.trim().parse::<u64>().map_err(|_| {
+            ApiError::bad_request(format!("Last-Event-ID {text:?} is not an event id"))
+        })?),
+        Some(Err(_)) => return Err(ApiError::bad_request("Last-Event-ID is not text")),
+    };
+    let (missed, live) = state.events.subscribe(last);
+    let live = BroadcastStream::new(live).filter_map(|event| async move {
+        match event {
+            Ok(event) => Some(event),
+            Err(lagged) => {
+                tracing::warn!("a slow events client missed some: {lagged}");
+                None
+            }
+        }
+    });
+    let events = stream::iter(missed)
+        .chain(live)
+        .map(|event| Ok(sse(&event)));
+    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+}
+
+fn sse(event: &Event) -> SseEvent {
+    let frame = SseEvent::default()
+        .id(event.id.to_string())
+        .event(event.kind.as_str());
+    match frame.clone().json_data(event) {
+        Ok(frame) => frame,
+        // An event is plain data; if it ever failed to serialise, say so rather than vanish.
+        Err(e) => frame.data(format!("{{\"error\":\"{e}\"}}")),
+    }
+}

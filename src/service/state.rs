@@ -1,0 +1,124 @@
+//! What every request shares: the gallery, the recognition pool, the roster in memory, the
+//! live events and the counters.
+
+use std::sync::{Arc, Mutex};
+
+use axum::http::StatusCode;
+
+use crate::base::error::{Error, Result};
+use crate::base::identity::EmbedderId;
+use crate::config::Config;
+use crate::enroll::Enrollment;
+use crate::gallery::Gallery;
+use crate::models::fetch::Progress;
+use crate::service::ServeOptions;
+use crate::service::auth::Auth;
+use crate::service::error::ApiError;
+use crate::service::events::Events;
+use crate::service::metrics::Metrics;
+use crate::service::pool::{Answer, Busy, Pool, Task};
+use crate::service::roster::Roster;
+use crate::vision::photo::PhotoLimits;
+
+pub(crate) struct AppState {
+    pub(crate) auth: Auth,
+    pub(crate) pool: Pool,
+    pub(crate) roster: Arc<Roster>,
+    pub(crate) events: Arc<Events>,
+    pub(crate) metrics: Metrics,
+    pub(crate) embedder: EmbedderId,
+    pub(crate) enrollment: Enrollment,
+    pub(crate) photo_limits: PhotoLimits,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) request_timeout: std::time::Duration,
+    gallery: Arc<Mutex<Box<dyn Gallery>>>,
+}
+
+impl AppState {
+    /// Loads the models into every pipeline of the pool and the roster from the gallery.
+    pub(crate) fn start(options: &ServeOptions, progress: &dyn Progress) -> Result<AppState> {
+        let config: &Config = &options.config;
+        let gallery = config.open_gallery()?;
+        let pool = Pool::start(config, progress)?;
+        let embedder = pool.embedder().clone();
+        let roster = Roster::load(gallery.as_ref(), &embedder, config.threshold)?;
+        let roster = Arc::new(roster);
+        roster.follow(config.open_gallery()?, embedder.clone())?;
+        if options.auth == Auth::Keys && gallery.keys()?.is_empty() {
+            tracing::warn!(
+                "no API key exists yet: every request will be refused until you create one with `whoisit keys create --name NAME --scope admin`"
+            );
+        }
+        Ok(AppState {
+            auth: options.auth,
+            pool,
+            roster,
+            events: Arc::new(Events::new(config.serve.events_buffer)),
+            metrics: Metrics::default(),
+            embedder,
+            enrollment: config.enrollment(),
+            photo_limits: config.limits.photos(),
+            max_body_bytes: usize::try_from(config.serve.max_body_mb)
+                .unwrap_or(usize::MAX)
+                .saturating_mul(1 << 20),
+            request_timeout: std::time::Duration::from_secs_f32(config.serve.request_timeout_secs),
+            gallery: Arc::new(Mutex::new(gallery)),
+        })
+    }
+
+    /// Gives `task` on `image` to the recognition pool and waits for its answer: 503 at once
+    /// when the queue is full.
+    pub(crate) async fn ask_pool(&self, image: Vec<u8>, task: Task) -> Result<Answer, ApiError> {
+        let stopped = || {
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                "the recognition pipelines have stopped; the server is shutting down or failed, see its log",
+            )
+        };
+        let answer = match self.pool.submit(image, self.photo_limits, task) {
+            Ok(answer) => answer,
+            Err(Busy::Full) => return Err(ApiError::busy()),
+            Err(Busy::Stopped) => return Err(stopped()),
+        };
+        Ok(answer.await.map_err(|_| stopped())??)
+    }
+
+    /// Runs `work` on the gallery on a blocking thread: the stores are synchronous.
+    pub(crate) async fn gallery<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut dyn Gallery) -> Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let gallery = self.gallery.clone();
+        let joined = tokio::task::spawn_blocking(move || {
+            let mut gallery = gallery
+                .lock()
+                .map_err(|_| Error::Internal("a request panicked while it used the gallery"))?;
+            work(gallery.as_mut())
+        })
+        .await;
+        match joined {
+            Ok(result) => result.map_err(ApiError::from),
+            Err(_) => Err(ApiError::from(Error::Panicked { thread: "gallery" })),
+        }
+    }
+
+    /// Runs `work` on the gallery, then brings the roster in memory up to date at once, so the
+    /// next recognition sees the change without waiting for the change feed.
+    pub(crate) async fn change_gallery<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut dyn Gallery) -> Result<T> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let roster = self.roster.clone();
+        let embedder = self.embedder.clone();
+        self.gallery(move |gallery| {
+            let answer = work(gallery)?;
+            // The change is made; the change feed brings the roster up to date if this fails.
+            if let Err(e) = roster.reload(&*gallery, &embedder) {
+                tracing::warn!("cannot reload the roster after a change: {}", e.report());
+            }
+            Ok(answer)
+        })
+        .await
+    }
+}

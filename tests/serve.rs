@@ -1,0 +1,724 @@
+//! `whoisit serve` as a real process over loopback: every endpoint on real photos, keys and
+//! scopes, bad bodies, many clients at once, a kill in the middle of an enrollment, TLS, live
+//! events, and a PostgreSQL gallery shared with a recognizer in another process.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a panic is how a test fails
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use opencv::core::{Mat, Vector};
+use opencv::prelude::*;
+use serde_json::{Value, json};
+
+use common::cli::{biden_named_after_enrollment, enroll_obama, two_people_clip, whoisit};
+use common::postgres::Database;
+use common::server::{Answer, Api, Server};
+
+/// Makes a key with `whoisit keys create` and returns it.
+fn make_key(home: &Path, global: &[&str], name: &str, scope: &str) -> String {
+    let output = whoisit(home)
+        .args(global)
+        .args(["keys", "create", "--name", name, "--scope", scope])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("shown only now"), "{stderr}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+fn photo(name: &str) -> Vec<u8> {
+    std::fs::read(common::photo(name)).unwrap()
+}
+
+fn encode(image: &Mat, ext: &str, params: &[i32]) -> Vec<u8> {
+    let mut bytes = Vector::<u8>::new();
+    opencv::imgcodecs::imencode(ext, image, &mut bytes, &Vector::from_slice(params)).unwrap();
+    bytes.to_vec()
+}
+
+/// Obama and Biden side by side in one JPEG.
+fn two_faces() -> Vec<u8> {
+    let load = |name: &str| whoisit::vision::photo::load(&common::photo(name)).unwrap();
+    let (left, right) = (load("obama.jpg"), load("biden.jpg"));
+    let height = left.rows().min(right.rows());
+    let fit = |image: &Mat| {
+        let mut out = Mat::default();
+        let width = image.cols() * height / image.rows();
+        opencv::imgproc::resize(
+            image,
+            &mut out,
+            opencv::core::Size::new(width, height),
+            0.0,
+            0.0,
+            opencv::imgproc::INTER_AREA,
+        )
+        .unwrap();
+        out
+    };
+    let mut both = Mat::default();
+    let pair: Vector<Mat> = Vector::from_iter([fit(&left), fit(&right)]);
+    opencv::core::hconcat(&pair, &mut both).unwrap();
+    encode(&both, ".jpg", &[])
+}
+
+/// The names of the faces of a recognize answer, left to right (`None` for unknown).
+fn names(answer: &Value) -> Vec<Option<String>> {
+    let mut faces: Vec<&Value> = answer["faces"].as_array().unwrap().iter().collect();
+    faces.sort_by_key(|f| f["box"][0].as_i64());
+    faces
+        .iter()
+        .map(|f| f["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn every_endpoint_works_on_real_photos_with_keys_and_scopes_on_a_postgres_gallery() {
+    let db = Database::new();
+    let home = tempfile::tempdir().unwrap();
+    let global = ["--gallery", db.url.as_str()];
+    let admin_key = make_key(home.path(), &global, "admin", "admin");
+    let door_key = make_key(home.path(), &global, "frontdesk", "recognize");
+    let hr_key = make_key(home.path(), &global, "hr", "read");
+    let server = Server::start(home.path(), &global, &["--workers", "1"]);
+    let anyone = server.client();
+    let admin = anyone.with_key(&admin_key);
+    let door = anyone.with_key(&door_key);
+    let hr = anyone.with_key(&hr_key);
+
+    keys_and_scopes_are_enforced(&anyone, &door, &hr);
+
+    let (id, face) = enroll_obama_through_the_api(&admin);
+    read_back(&hr, id, face);
+    obama_is_named_and_biden_is_not(&door, id);
+
+    // Rename, then the new name comes back from a photo.
+    let renamed = admin.patch_json(&format!("/v1/people/{id}"), &json!({"name": "Obama"}));
+    assert_eq!(renamed.json()["name"], "Obama");
+    let answer = door
+        .post("/v1/recognize", "image/png", &png_of("obama3.jpg"))
+        .json();
+    assert_eq!(names(&answer), [Some("Obama".to_owned())]);
+
+    metrics_count_what_happened(&hr);
+    forget(&admin, &door, &hr, id, face);
+
+    // A revoked key opens nothing from then on.
+    whoisit(home.path())
+        .args(global)
+        .args(["keys", "revoke", "frontdesk"])
+        .assert()
+        .success();
+    let revoked = door.post("/v1/recognize", "image/jpeg", &photo("obama.jpg"));
+    assert_eq!(revoked.status, 401);
+    assert!(
+        server.terminate(),
+        "the server did not stop cleanly on SIGTERM"
+    );
+}
+
+/// Enrolls Obama: a person, then a face through the quality gate. Returns their ids.
+fn enroll_obama_through_the_api(admin: &Api) -> (i64, i64) {
+    let created = admin
+        .post_json("/v1/people", &json!({"name": "Barack Obama"}))
+        .expect(201);
+    let id = created.json()["id"].as_i64().unwrap();
+    let taken = admin.post_json("/v1/people", &json!({"name": "Barack Obama"}));
+    assert_eq!(taken.error(), (409, "name_taken".into()));
+    let faces = format!("/v1/people/{id}/faces");
+    let group = admin.post(&faces, "image/jpeg", &two_faces());
+    assert_eq!(group.error(), (422, "rejected".into()));
+    assert!(
+        group.message().contains("2 faces found"),
+        "{}",
+        group.message()
+    );
+    let added = admin
+        .post(&faces, "image/jpeg", &photo("obama.jpg"))
+        .expect(201);
+    assert_eq!(added.json()["person"]["faces"], 1);
+    let again = admin.post(&faces, "image/jpeg", &photo("obama.jpg"));
+    assert_eq!(again.error(), (409, "duplicate".into()));
+    let nobody = admin.post("/v1/people/999999/faces", "image/jpeg", &photo("obama.jpg"));
+    assert_eq!(nobody.error(), (404, "not_found".into()));
+    (id, added.json()["face"]["id"].as_i64().unwrap())
+}
+
+fn read_back(hr: &Api, id: i64, face: i64) {
+    let people = hr.get("/v1/people").json();
+    assert_eq!(people[0]["name"], "Barack Obama");
+    assert_eq!(people[0]["faces"], 1);
+    assert_eq!(hr.get(&format!("/v1/people/{id}")).json()["id"], id);
+    let faces = hr.get(&format!("/v1/people/{id}/faces")).json();
+    assert_eq!(faces[0]["id"], face);
+    assert_eq!(faces[0]["has_image"], true);
+    let crop = hr
+        .get(&format!("/v1/people/{id}/faces/{face}/image"))
+        .expect(200);
+    assert_eq!(crop.content_type, "image/png");
+    assert!(crop.body.starts_with(b"\x89PNG"));
+}
+
+fn metrics_count_what_happened(hr: &Api) {
+    let text = String::from_utf8(hr.get("/metrics").expect(200).body).unwrap();
+    for expected in [
+        "whoisit_http_requests_total{route=\"/v1/recognize\",status=\"200\"}",
+        "whoisit_http_requests_total{route=\"/v1/recognize\",status=\"401\"} 1",
+        "whoisit_http_request_duration_seconds_bucket{route=\"/v1/recognize\",le=\"+Inf\"}",
+        "whoisit_faces_total{result=\"known\"} 3",
+        "whoisit_gallery_people 1",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from\n{text}");
+    }
+}
+
+/// Forgets one face, then the person.
+fn forget(admin: &Api, door: &Api, hr: &Api, id: i64, face: i64) {
+    let path = format!("/v1/people/{id}/faces/{face}");
+    admin.delete(&path).expect(204);
+    assert_eq!(admin.delete(&path).error(), (404, "not_found".into()));
+    let answer = door.post("/v1/recognize", "image/jpeg", &photo("obama2.jpg"));
+    assert_eq!(names(&answer.json()), [None]);
+    admin.delete(&format!("/v1/people/{id}")).expect(200);
+    let gone = hr.get(&format!("/v1/people/{id}"));
+    assert_eq!(gone.error(), (404, "not_found".into()));
+}
+
+/// Health and the document need no key; everything else does, with the right scope.
+fn keys_and_scopes_are_enforced(anyone: &Api, door: &Api, hr: &Api) {
+    let health = anyone.get("/healthz");
+    assert_eq!(health.status, 200);
+    assert_eq!(health.json()["status"], "ok");
+    let denied = anyone.post("/v1/recognize", "image/jpeg", &photo("obama.jpg"));
+    assert_eq!(
+        (denied.status, denied.code().as_str()),
+        (401, "unauthorized")
+    );
+    let forged = anyone.with_key("wik_forged").get("/v1/people");
+    assert_eq!(forged.status, 401);
+    // The wrong scope: a door controller cannot read the roster, a reader cannot enroll.
+    assert_eq!(door.get("/v1/people").status, 403);
+    let refused = hr.post_json("/v1/people", &json!({"name": "Barack Obama"}));
+    assert_eq!(refused.status, 403);
+    assert!(
+        refused.message().contains("needs the scope admin"),
+        "{}",
+        refused.message()
+    );
+}
+
+/// Another photo of Obama is named, Biden is not; both ways of sending a photo.
+fn obama_is_named_and_biden_is_not(door: &Api, id: i64) {
+    let answer = door.post("/v1/recognize", "image/jpeg", &photo("obama2.jpg"));
+    assert_eq!(
+        answer.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&answer.body)
+    );
+    let answer = answer.json();
+    assert_eq!(names(&answer), [Some("Barack Obama".to_owned())]);
+    let first = &answer["faces"][0];
+    assert_eq!(first["person_id"], id);
+    assert!(first["distance"].as_f64().unwrap() < 0.55);
+    assert!(first["confidence"].as_f64().unwrap() > 0.5);
+    assert_eq!(first["box"].as_array().unwrap().len(), 4);
+    assert!(answer["timings_ms"]["embed"].as_f64().unwrap() > 0.0);
+    let biden = door
+        .post_form("/v1/recognize", "image", &photo("biden.jpg"))
+        .json();
+    assert_eq!(names(&biden), [None]);
+    assert!(biden["faces"][0]["person_id"].is_null());
+    let both = door
+        .post("/v1/recognize", "image/jpeg", &two_faces())
+        .json();
+    assert_eq!(names(&both), [Some("Barack Obama".to_owned()), None]);
+    // A stricter threshold for one question.
+    let strict = door.post(
+        "/v1/recognize?threshold=0.05",
+        "image/jpeg",
+        &photo("obama2.jpg"),
+    );
+    assert_eq!(names(&strict.json()), [None]);
+}
+
+/// A photo re-encoded as PNG.
+fn png_of(name: &str) -> Vec<u8> {
+    let image = whoisit::vision::photo::load(&common::photo(name)).unwrap();
+    encode(&image, ".png", &[])
+}
+
+/// A PNG whose header claims `width` x `height`, with no pixels worth decoding.
+fn png_claiming(width: u32, height: u32) -> Vec<u8> {
+    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
+    png.extend_from_slice(&width.to_be_bytes());
+    png.extend_from_slice(&height.to_be_bytes());
+    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
+    png.extend_from_slice(b"\0\0\0\0IEND\xaeB`\x82");
+    png
+}
+
+/// Announces a body of `length` bytes and sends none: a server that reads the header refuses
+/// it at once. (Sending it would race the refusal: the server answers and closes while the
+/// client still writes, and the client sees a broken pipe instead of the answer.)
+fn announce(url: &str, path: &str, content_type: &str, length: usize) -> Answer {
+    use std::io::{Read as _, Write as _};
+    let address = url.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).unwrap();
+    let text = String::from_utf8_lossy(&response);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let header = |name: &str| {
+        head.lines().find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix(&format!("{name}: "))
+                .map(str::to_owned)
+        })
+    };
+    Answer {
+        status: head.split(' ').nth(1).unwrap().parse().unwrap(),
+        content_type: header("content-type").unwrap_or_default(),
+        retry_after: header("retry-after"),
+        body: body.as_bytes().to_vec(),
+    }
+}
+
+/// A server that takes bodies of at most 1 MiB.
+fn small_server(home: &Path) -> Server {
+    let config = home.join("small.ron");
+    std::fs::write(&config, "(serve: (max_body_mb: 1))").unwrap();
+    let config = config.to_str().unwrap().to_owned();
+    Server::start(
+        home,
+        &["--config", &config],
+        &["--no-auth", "--workers", "1"],
+    )
+}
+
+#[test]
+fn bad_photos_get_a_clear_4xx_and_the_server_keeps_serving() {
+    let home = tempfile::tempdir().unwrap();
+    let server = small_server(home.path());
+    let api = server.client();
+    let obama = photo("obama.jpg");
+    let recognize = |content_type: &str, body: &[u8]| api.post("/v1/recognize", content_type, body);
+    recognize("image/jpeg", b"").expect_error(422, "bad_image", "empty");
+    let cut = &obama[..obama.len() / 2];
+    recognize("image/jpeg", cut).expect_error(422, "bad_image", "truncated");
+    let text = b"hello, this is not a photo";
+    recognize("image/jpeg", text).expect_error(422, "bad_image", "not a JPEG or PNG");
+    let bomb = png_claiming(20_000, 20_000);
+    recognize("image/png", &bomb).expect_error(422, "bad_image", "too many pixels");
+    let wrong = recognize("text/plain", &obama);
+    wrong.expect_error(415, "unsupported_media_type", "image/jpeg or image/png");
+    let form = api.post_form("/v1/recognize", "photo", &obama);
+    form.expect_error(400, "bad_request", "no field `image`");
+    let big = announce(&server.url, "/v1/recognize", "image/jpeg", 3 << 20);
+    big.expect_error(413, "too_large", "serve.max_body_mb");
+    // Still serving, and still right.
+    let answer = recognize("image/jpeg", &obama).expect(200);
+    assert_eq!(answer.json()["faces"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn bad_requests_get_a_clear_4xx_and_the_server_keeps_serving() {
+    let home = tempfile::tempdir().unwrap();
+    let server = small_server(home.path());
+    let api = server.client();
+    let obama = photo("obama.jpg");
+    let big = announce(&server.url, "/v1/people", "application/json", 2 << 20);
+    big.expect_error(413, "too_large", "serve.max_body_mb");
+    let schema = api.post_json("/v1/people", &json!({"nom": "Ada"}));
+    schema.expect_error(422, "bad_request", "name");
+    let control = api.post_json("/v1/people", &json!({"name": "Ada\tL"}));
+    control.expect_error(400, "bad_request", "control characters");
+    let seven = api.post("/v1/recognize?threshold=7", "image/jpeg", &obama);
+    seven.expect_error(400, "bad_request", "at most 2");
+    let high = api.post("/v1/recognize?threshold=high", "image/jpeg", &obama);
+    high.expect_error(400, "bad_request", "threshold");
+    api.get("/v1/people/ada")
+        .expect_error(400, "bad_request", "");
+    api.get("/v1/nothing")
+        .expect_error(404, "no_route", "openapi.json");
+    api.delete("/v1/recognize")
+        .expect_error(405, "method_not_allowed", "");
+    let created = api
+        .post_json("/v1/people", &json!({"name": "Ada"}))
+        .expect(201);
+    assert_eq!(created.json()["name"], "Ada");
+}
+
+#[test]
+fn fifty_concurrent_recognitions_are_all_answered_correctly() {
+    let home = tempfile::tempdir().unwrap();
+    enroll_obama(home.path());
+    let config = home.path().join("queue.ron");
+    std::fs::write(&config, "(serve: (workers: 2, queue: 64))").unwrap();
+    let server = Server::start(
+        home.path(),
+        &["--config", config.to_str().unwrap()],
+        &["--no-auth"],
+    );
+    let api = server.client();
+    let photos = [photo("obama2.jpg"), photo("biden.jpg")];
+    let answers: Vec<(usize, u16, Value)> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..50)
+            .map(|i| {
+                let (api, photo) = (api.clone(), &photos[i % 2]);
+                scope.spawn(move || {
+                    let answer = api.post("/v1/recognize", "image/jpeg", photo);
+                    (i, answer.status, answer.json())
+                })
+            })
+            .collect();
+        threads.into_iter().map(|t| t.join().unwrap()).collect()
+    });
+    assert_eq!(answers.len(), 50);
+    for (i, status, body) in &answers {
+        assert_eq!(*status, 200, "request {i}: {body}");
+        let expected = if i % 2 == 0 {
+            Some("Obama".to_owned())
+        } else {
+            None
+        };
+        assert_eq!(names(body), [expected], "request {i}");
+    }
+}
+
+#[test]
+fn no_auth_is_refused_off_loopback_and_tls_flags_go_together() {
+    let home = tempfile::tempdir().unwrap();
+    whoisit(home.path())
+        .args(["serve", "--no-auth", "--listen", "0.0.0.0:0"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "only accepted on a loopback address",
+        ));
+    whoisit(home.path())
+        .args(["serve", "--tls-cert", "cert.pem"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("--tls-key"));
+    whoisit(home.path())
+        .args(["keys", "create", "--name", "x", "--scope", "root"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("recognize, read or admin"));
+    whoisit(home.path())
+        .args(["keys", "revoke", "nobody"])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains("no API key is called"));
+}
+
+#[test]
+fn https_with_a_certificate_and_key() {
+    let home = tempfile::tempdir().unwrap();
+    let (cert, key) = (home.path().join("cert.pem"), home.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ])
+        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl (Debian package openssl) makes the test certificate");
+    assert!(made.success());
+    let server = Server::start(
+        home.path(),
+        &[],
+        &[
+            "--no-auth",
+            "--workers",
+            "1",
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(server.url.starts_with("https://"), "{}", server.url);
+    let pem = std::fs::read(&cert).unwrap();
+    let root = ureq::tls::Certificate::from_pem(&pem).unwrap().to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(ureq::tls::RootCerts::new_with_certs(&[root]))
+                .build(),
+        )
+        .build()
+        .into();
+    let mut answer = agent.get(format!("{}/healthz", server.url)).call().unwrap();
+    assert_eq!(answer.status().as_u16(), 200);
+    assert!(
+        answer
+            .body_mut()
+            .read_to_string()
+            .unwrap()
+            .contains("\"ok\"")
+    );
+}
+
+#[test]
+fn a_kill_in_the_middle_of_enrollments_leaves_the_gallery_intact() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path(), &[], &["--no-auth", "--workers", "1"]);
+    let api = server.client();
+    let id = api
+        .post_json("/v1/people", &json!({"name": "Obama"}))
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    // The same photo at different JPEG qualities: a different file each time, so every upload
+    // is a new face and writes to the gallery.
+    let image = whoisit::vision::photo::load(&common::photo("obama.jpg")).unwrap();
+    let uploads: Vec<Vec<u8>> = (40..100)
+        .map(|q| {
+            encode(
+                &image,
+                ".jpg",
+                &[opencv::imgcodecs::IMWRITE_JPEG_QUALITY, q],
+            )
+        })
+        .collect();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let added = std::thread::scope(|scope| {
+        let sender = scope.spawn(|| {
+            let mut added = 0;
+            for upload in &uploads {
+                if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    break;
+                }
+                let answer = api.try_post(&format!("/v1/people/{id}/faces"), "image/jpeg", upload);
+                match answer.map(|a| a.status) {
+                    Ok(201) => added += 1,
+                    Ok(other) => panic!("an enrollment answered {other}"),
+                    Err(_) => break,
+                }
+            }
+            added
+        });
+        // Let a few land, then cut the power in the middle of the next ones.
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(60) {
+            let faces = Api::new(&server.url, None)
+                .get(&format!("/v1/people/{id}"))
+                .json()["faces"]
+                .as_i64()
+                .unwrap_or(0);
+            if faces >= 3 {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(37));
+        server.kill();
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        sender.join().unwrap()
+    });
+    assert!(
+        added >= 3,
+        "only {added} faces were enrolled before the kill"
+    );
+    whoisit(home.path())
+        .args(["gallery", "check"])
+        .assert()
+        .success();
+    // Every face answered 201 is there; at most the one in flight was added besides.
+    let server = Server::start(home.path(), &[], &["--no-auth", "--workers", "1"]);
+    let faces = server
+        .client()
+        .get(&format!("/v1/people/{id}/faces"))
+        .json();
+    let stored = faces.as_array().unwrap().len();
+    assert!(
+        stored == added || stored == added + 1,
+        "{added} answered 201, {stored} stored"
+    );
+    let answer = server
+        .client()
+        .post("/v1/recognize", "image/jpeg", &photo("obama2.jpg"))
+        .json();
+    assert_eq!(names(&answer), [Some("Obama".to_owned())]);
+}
+
+#[test]
+fn live_sightings_stream_as_events_and_a_reconnect_gets_what_it_missed() {
+    let home = tempfile::tempdir().unwrap();
+    enroll_obama(home.path());
+    let key = make_key(home.path(), &[], "display", "read");
+    let clip = two_people_clip(home.path(), 60, 15.0);
+    let server = Server::start(
+        home.path(),
+        &[],
+        &["--workers", "1", "--source", clip.to_str().unwrap()],
+    );
+    let read = |last: u64, want: usize| -> Vec<(String, Value)> {
+        let response = common::server::agent(Duration::from_secs(60))
+            .get(format!("{}/v1/events", server.url))
+            .header("Authorization", format!("Bearer {key}"))
+            .header("Last-Event-ID", last.to_string())
+            .call()
+            .unwrap();
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
+        let mut events = Vec::new();
+        let mut kind = String::new();
+        let lines = std::io::BufReader::new(response.into_body().into_reader()).lines();
+        for line in lines {
+            let line = line.unwrap();
+            if let Some(k) = line.strip_prefix("event: ") {
+                kind = k.to_owned();
+            } else if let Some(data) = line.strip_prefix("data: ") {
+                events.push((kind.clone(), serde_json::from_str(data).unwrap()));
+                if events.len() == want {
+                    break;
+                }
+            }
+        }
+        events
+    };
+    // From the start of the buffer: Obama named, Biden unknown, one event per track.
+    let events = read(0, 2);
+    let kinds: BTreeSet<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
+    assert_eq!(
+        kinds,
+        BTreeSet::from(["person_seen", "unknown_seen"]),
+        "{events:?}"
+    );
+    for (kind, event) in &events {
+        assert_eq!(event["kind"], kind.as_str());
+        assert!(event["camera"].as_str().unwrap().ends_with(".avi"));
+        assert!(event["track"].is_u64() && event["time_ms"].is_u64());
+        let expected = if kind == "person_seen" {
+            json!("Obama")
+        } else {
+            Value::Null
+        };
+        assert_eq!(event["name"], expected, "{event}");
+    }
+    // Reconnecting after the first event gets the second again, from the buffer.
+    let first_id = events[0].1["id"].as_u64().unwrap();
+    let missed = read(first_id, 1);
+    assert_eq!(missed[0].1["id"], events[1].1["id"]);
+    assert_eq!(
+        Api::new(&server.url, None).get("/v1/events").status,
+        401,
+        "events name people: they need a key"
+    );
+}
+
+#[test]
+fn a_person_enrolled_through_the_api_is_named_by_a_recognizer_in_another_process() {
+    let db = Database::new();
+    let service_box = tempfile::tempdir().unwrap();
+    let camera_box = tempfile::tempdir().unwrap();
+    let global = ["--gallery", db.url.as_str()];
+    whoisit(service_box.path())
+        .args(global)
+        .args(["people", "add", "Obama"])
+        .arg(common::photo("obama.jpg"))
+        .assert()
+        .success();
+    let key = make_key(service_box.path(), &global, "hr", "admin");
+    let server = Server::start(service_box.path(), &global, &["--workers", "1"]);
+    let api = server.client().with_key(&key);
+    let (named_after, _) = biden_named_after_enrollment(camera_box.path(), &global, || {
+        let id = api
+            .post_json("/v1/people", &json!({"name": "Biden"}))
+            .json()["id"]
+            .as_i64()
+            .unwrap();
+        let faces = format!("/v1/people/{id}/faces");
+        api.post(&faces, "image/jpeg", &photo("biden.jpg"))
+            .expect(201);
+    });
+    println!("propagation: Biden named {named_after:?} after the API enrolled him");
+    drop(server);
+}
+
+#[test]
+fn the_openapi_document_lists_every_route_the_router_has() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(home.path(), &[], &["--no-auth", "--workers", "1"]);
+    let api = server.client();
+    let doc = api.get("/v1/openapi.json").json();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
+    let mut documented = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            documented.insert((method.to_uppercase(), path.clone()));
+        }
+    }
+    let expected: BTreeSet<(String, String)> = [
+        ("POST", "/v1/recognize"),
+        ("GET", "/v1/people"),
+        ("POST", "/v1/people"),
+        ("GET", "/v1/people/{id}"),
+        ("PATCH", "/v1/people/{id}"),
+        ("DELETE", "/v1/people/{id}"),
+        ("GET", "/v1/people/{id}/faces"),
+        ("POST", "/v1/people/{id}/faces"),
+        ("DELETE", "/v1/people/{id}/faces/{face}"),
+        ("GET", "/v1/people/{id}/faces/{face}/image"),
+        ("GET", "/v1/events"),
+        ("GET", "/healthz"),
+        ("GET", "/metrics"),
+        ("GET", "/v1/openapi.json"),
+    ]
+    .iter()
+    .map(|(m, p)| ((*m).to_owned(), (*p).to_owned()))
+    .collect();
+    assert_eq!(documented, expected);
+    // Every documented route is routed: whatever it answers, it is not "no such route".
+    let agent = common::server::agent(Duration::from_secs(5));
+    for (method, path) in &documented {
+        if path == "/v1/events" {
+            continue; // a stream that does not end; its route is tested with the events
+        }
+        let url = format!(
+            "{}{}",
+            server.url,
+            path.replace("{id}", "1").replace("{face}", "1")
+        );
+        let request = ureq::http::Request::builder()
+            .method(method.as_str())
+            .uri(&url)
+            .body(())
+            .unwrap();
+        let mut response = agent.run(request).unwrap();
+        let status = response.status().as_u16();
+        let body = response.body_mut().read_to_string().unwrap_or_default();
+        assert!(
+            status != 405 && !body.contains("\"code\":\"no_route\""),
+            "{method} {path}: {status} {body}"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+}
