@@ -203,11 +203,44 @@ fn sources_that_do_not_open_fail_clearly() {
             .and(predicate::str::contains("no camera")),
     );
     run("/nonexistent/clip.avi").stderr(predicate::str::contains("no such file"));
-    let text = home.path().join("clip.avi");
-    std::fs::write(&text, "not a video").unwrap();
-    run(text.to_str().unwrap()).stderr(predicate::str::contains("cannot decode"));
+    let garbage = home.path().join("clip.avi");
+    std::fs::write(&garbage, [0u8, 7, 0, 200].repeat(1000)).unwrap();
+    run(garbage.to_str().unwrap()).stderr(predicate::str::contains("cannot decode"));
+    let notes = home.path().join("notes.txt");
+    std::fs::write(&notes, "a text file, not a video\n".repeat(100)).unwrap();
+    run(notes.to_str().unwrap()).stderr(predicate::str::contains("a text file, not a video"));
     run(&home.path().join("none/%04d.png").to_string_lossy())
         .stderr(predicate::str::contains("no image matches"));
+    run(home.path().to_str().unwrap()).stderr(predicate::str::contains("it is a folder"));
+    run("/dev/null").stderr(predicate::str::contains("not a regular file"));
+}
+
+#[test]
+fn a_truncated_video_says_it_ended_early() {
+    let home = tempfile::tempdir().unwrap();
+    let clip = two_people_clip(home.path(), 60, 15.0);
+    let bytes = std::fs::read(&clip).unwrap();
+    let cut = home.path().join("cut.avi");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let output = whoisit(home.path())
+        .args(["recognize", "--headless", "--source"])
+        .arg(&cut)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("of the 60 frames its header announces"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("may be truncated"), "{stderr}");
+    // The whole clip says nothing of the kind.
+    let output = whoisit(home.path())
+        .args(["recognize", "--headless", "--source"])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("truncated"));
 }
 
 #[test]
@@ -583,4 +616,36 @@ fn a_url_source_streams_over_http() {
     let last = frames.last().unwrap();
     assert_eq!(last["frame"], 13);
     assert_eq!(labels(last), ["Obama", "unknown"]);
+}
+
+#[test]
+fn sigterm_ends_a_headless_run_with_its_summary() {
+    use std::io::BufRead as _;
+    let home = tempfile::tempdir().unwrap();
+    let clip = two_people_clip(home.path(), 300, 15.0);
+    let mut child = spawnable(home.path())
+        .args(["recognize", "--headless", "--realtime", "--source"])
+        .arg(&clip)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    for _ in 0..3 {
+        let frame: Value = serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        assert!(frame.get("frame").is_some(), "{frame}");
+    }
+    let killed = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let rest: Vec<String> = lines.map(Result::unwrap).collect();
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let summary: Value = serde_json::from_str(rest.last().unwrap()).unwrap();
+    let processed = summary["summary"]["processed"].as_u64().unwrap();
+    assert!((3..300).contains(&processed), "{summary}");
+    assert!(stderr.contains("stopped by a signal"), "{stderr}");
 }

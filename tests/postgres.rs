@@ -13,15 +13,15 @@ use std::time::Duration;
 
 use common::cli::{add_biden, biden_named_after_enrollment, whoisit};
 use common::postgres::Database;
-use whoisit::base::identity::{DIM, EmbedderId, Embedding};
+use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
 use whoisit::gallery::{Changed, Gallery as _, NewFace, PostgresGallery, SqliteGallery};
 
-fn face(v: f32, source: &str, embedder: &str) -> NewFace {
+fn face(v: f32, source: &str, embedder: EmbedderKind) -> NewFace {
     NewFace {
-        embedder: EmbedderId::new(embedder),
+        embedder: embedder.id(),
         embedding: Embedding(vec![v; DIM]),
         source: source.into(),
-        source_sha256: Some(format!("sha-{source}")),
+        source_sha256: Some(format!("{:0>64}", hex::encode(source))),
         confidence: 0.9,
         face_px: 100,
         sharpness: 200.0,
@@ -32,24 +32,35 @@ fn face(v: f32, source: &str, embedder: &str) -> NewFace {
 #[test]
 fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
     let db = Database::new();
-    let dlib = EmbedderId::new("dlib");
+    let dlib = EmbedderKind::Dlib.id();
     let mut g = PostgresGallery::open(&db.url).unwrap();
     assert_eq!(
-        g.add_faces("Ann", &[face(0.1, "a", "dlib"), face(0.2, "b", "dlib")])
-            .unwrap()
-            .len(),
+        g.add_faces(
+            "Ann",
+            &[
+                face(0.1, "a", EmbedderKind::Dlib),
+                face(0.2, "b", EmbedderKind::Dlib)
+            ]
+        )
+        .unwrap()
+        .len(),
         2
     );
     // The same photo again adds nothing; another embedder's face is kept apart.
     assert_eq!(
-        g.add_faces(" Ann ", &[face(0.1, "a", "dlib")])
+        g.add_faces(" Ann ", &[face(0.1, "a", EmbedderKind::Dlib)])
             .unwrap()
             .len(),
         0
     );
-    g.add_faces("Ann", &[face(0.3, "c", "openface")]).unwrap();
-    g.add_faces("Bob", &[face(0.4, "d", "dlib")]).unwrap();
-    assert!(g.add_faces("", &[face(0.5, "e", "dlib")]).is_err());
+    g.add_faces("Ann", &[face(0.3, "c", EmbedderKind::OpenFace)])
+        .unwrap();
+    g.add_faces("Bob", &[face(0.4, "d", EmbedderKind::Dlib)])
+        .unwrap();
+    assert!(
+        g.add_faces("", &[face(0.5, "e", EmbedderKind::Dlib)])
+            .is_err()
+    );
     drop(g);
 
     // Opening again migrates nothing and finds everything.
@@ -86,7 +97,9 @@ fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
     let mut local = SqliteGallery::open(sqlite_dir.path()).unwrap();
     let export = g.export().unwrap();
     assert_eq!(local.import(&export).unwrap(), 1);
-    local.add_faces("Cy", &[face(0.6, "f", "dlib")]).unwrap();
+    local
+        .add_faces("Cy", &[face(0.6, "f", EmbedderKind::Dlib)])
+        .unwrap();
     let back = local.export().unwrap();
     assert_eq!(g.import(&back).unwrap(), 1, "only Cy is new");
     assert_eq!(g.import(&back).unwrap(), 0);
@@ -125,7 +138,9 @@ fn a_change_through_one_connection_is_announced_on_another() {
             .is_err(),
         "nothing changed yet"
     );
-    writer.add_faces("Ann", &[face(0.1, "a", "dlib")]).unwrap();
+    writer
+        .add_faces("Ann", &[face(0.1, "a", EmbedderKind::Dlib)])
+        .unwrap();
     assert_eq!(
         feed.changes().recv_timeout(Duration::from_secs(5)),
         Ok(Changed)

@@ -33,7 +33,7 @@ fn recognition_goes_on_while_another_process_holds_the_gallery_write_lock() {
     let summary = headless::run(
         &Source::File(clip),
         worker,
-        RunOptions::default(),
+        &RunOptions::default(),
         |result| {
             labelled += result.faces.iter().filter(|f| f.label == "Obama").count();
             Ok(())

@@ -19,6 +19,8 @@ pub enum EmbedderKind {
 }
 
 impl EmbedderKind {
+    pub const ALL: [EmbedderKind; 2] = [EmbedderKind::Dlib, EmbedderKind::OpenFace];
+
     /// The id its embeddings are stored under. A new model version gets a new id, so old
     /// vectors are re-embedded instead of compared with new ones.
     pub fn id(self) -> EmbedderId {
@@ -45,6 +47,11 @@ impl EmbedderId {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// Whether an embedder of this whoisit makes embeddings with this id.
+    pub fn is_known(&self) -> bool {
+        EmbedderKind::ALL.iter().any(|kind| kind.id() == *self)
     }
 }
 

@@ -56,6 +56,15 @@ impl Encoding {
     }
 }
 
+/// A grey PNG of `width` x `height`, for tests of code that keeps crops without looking at
+/// them (the gallery).
+#[cfg(test)]
+pub(crate) fn grey_png(width: i32, height: i32) -> Vec<u8> {
+    let image = Mat::new_rows_cols_with_default(height, width, opencv::core::CV_8UC3, 90.into())
+        .unwrap_or_default();
+    encode_png(&image).unwrap_or_default()
+}
+
 /// Width and height from a PNG, JPEG or BMP header, read without decoding a pixel; `None` for
 /// other formats, or a header that cannot be read (the decoder then says what is wrong).
 pub fn header_dimensions(bytes: &[u8]) -> Option<(u64, u64)> {

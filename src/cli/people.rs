@@ -136,15 +136,24 @@ pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
     match cmd {
         PeopleCommand::List => {
             let people = open()?.people()?;
+            let width = people
+                .iter()
+                .map(|p| display_width(&p.name))
+                .max()
+                .unwrap_or(0)
+                .max(4);
             println!(
-                "{:<30} {:>5}  {:<20} {:<20}",
-                "NAME", "FACES", "LAST SEEN", "ENROLLED"
+                "{}  {:>5}  {:<20} {:<20}",
+                pad("NAME", width),
+                "FACES",
+                "LAST SEEN",
+                "ENROLLED"
             );
             for p in &people {
                 let last_seen = p.last_seen.map_or_else(|| "never".into(), format_time);
                 println!(
-                    "{:<30} {:>5}  {:<20} {:<20}",
-                    p.name,
+                    "{}  {:>5}  {:<20} {:<20}",
+                    pad(&p.name, width),
                     p.faces,
                     last_seen,
                     format_time(p.created)
@@ -270,6 +279,20 @@ fn reembed(config: &Config) -> Result<()> {
 }
 
 /// Unix seconds as UTC "YYYY-MM-DD HH:MM".
+/// Columns a name takes in a terminal: a CJK character takes two, a combining accent none.
+/// (`{:<30}` counts characters, which misaligns both.)
+pub(super) fn display_width(text: &str) -> usize {
+    unicode_width::UnicodeWidthStr::width(text)
+}
+
+/// `text` padded with spaces to `width` terminal columns.
+pub(super) fn pad(text: &str, width: usize) -> String {
+    format!(
+        "{text}{}",
+        " ".repeat(width.saturating_sub(display_width(text)))
+    )
+}
+
 pub(super) fn format_time(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
@@ -297,5 +320,13 @@ mod tests {
         assert_eq!(super::format_time(0), "1970-01-01 00:00");
         assert_eq!(super::format_time(951_782_400), "2000-02-29 00:00");
         assert_eq!(super::format_time(1_795_467_000), "2026-11-23 20:50");
+    }
+
+    #[test]
+    fn names_are_padded_to_the_columns_a_terminal_gives_them() {
+        // Two columns per CJK character, none for a combining accent.
+        assert_eq!(super::pad("李小龙", 8), "李小龙  ");
+        assert_eq!(super::pad("Cafe\u{301}", 6), "Cafe\u{301}  ");
+        assert_eq!(super::pad("Ada", 2), "Ada");
     }
 }

@@ -2,6 +2,8 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context as _, Result, bail};
 use clap::Args;
@@ -102,18 +104,26 @@ pub(super) fn recognize_cmd(config: &Config, args: RecognizeArgs) -> Result<()> 
     let options = RunOptions {
         realtime: args.realtime,
         max_frames: args.max_frames,
+        stop: None,
     };
     run_headless(&config, options)
 }
 
 /// Runs the configured source (or the demo) without a window: one JSON line per processed
 /// frame on stdout, then `{"summary": ...}`.
-fn run_headless(config: &Config, options: RunOptions) -> Result<()> {
+/// Ctrl+C or SIGTERM ends the run at the next frame, still with its summary.
+fn run_headless(config: &Config, mut options: RunOptions) -> Result<()> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone())
+            .context("cannot set up Ctrl+C handling")?;
+    }
+    options.stop = Some(stop.clone());
     let bar = Bar::default();
     let start = start::resolve_source(config, false, &bar)?;
     let worker = start::worker(&start.config, &bar)?;
     let stdout = std::io::stdout();
-    let summary = headless::run(&start.source, worker, options, |result| {
+    let summary = headless::run(&start.source, worker, &options, |result| {
         let mut out = stdout.lock();
         serde_json::to_writer(&mut out, result)
             .map_err(std::io::Error::from)
@@ -123,6 +133,9 @@ fn run_headless(config: &Config, options: RunOptions) -> Result<()> {
     let mut out = stdout.lock();
     serde_json::to_writer(&mut out, &serde_json::json!({ "summary": summary }))?;
     writeln!(out)?;
+    if stop.load(Ordering::Relaxed) {
+        eprintln!("stopped by a signal after {} frames", summary.processed);
+    }
     Ok(())
 }
 
@@ -138,6 +151,7 @@ pub(super) fn demo_cmd(config: &Config, args: &DemoArgs) -> Result<()> {
     let options = RunOptions {
         realtime: true,
         max_frames: args.max_frames,
+        stop: None,
     };
     run_headless(&config, options).context("running the built-in demo")
 }

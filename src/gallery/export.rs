@@ -4,9 +4,22 @@
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
+use std::collections::HashSet;
+
 use crate::base::error::{Error, Result};
-use crate::base::identity::{DIM, EmbedderId};
+use crate::base::identity::{DIM, EmbedderId, EmbedderKind};
+use crate::base::image::{Encoding, header_dimensions};
 use crate::gallery::model::validate_name;
+
+/// Longer than any path a face came from.
+const MAX_SOURCE_CHARS: usize = 4096;
+/// A face crop (the face with a margin, PNG) is tens of kilobytes; this is generous.
+const MAX_CROP_BYTES: usize = 4 << 20;
+/// A crop wider or taller than this is not a face crop.
+const MAX_CROP_SIDE: u64 = 4096;
+/// An embedding's length (L2 norm): dlib's are about 1.4 long, OpenFace's 1. All zeros,
+/// or 1e30s, came from no face model.
+const EMBEDDING_NORM: std::ops::RangeInclusive<f32> = 0.05..=20.0;
 
 /// The `format` field of an export file.
 pub(crate) const EXPORT_FORMAT: &str = "whoisit-gallery";
@@ -70,20 +83,76 @@ impl ExportFile {
                 self.format, self.version
             )));
         }
+        let mut names = HashSet::new();
         for person in &self.people {
-            validate_name(&person.name)?;
-            for face in &person.faces {
-                if let Some(e) = face.embeddings.iter().find(|e| e.vector.len() != DIM) {
+            let name = validate_name(&person.name)?;
+            if !names.insert(name.clone()) {
+                return Err(Error::InvalidInput(format!(
+                    "the file has {name:?} twice; make them one entry, or rename one; nothing was imported"
+                )));
+            }
+            for (index, face) in person.faces.iter().enumerate() {
+                if let Some(problem) = face.problem() {
                     return Err(Error::InvalidInput(format!(
-                        "{}: an embedding from {} has {} values, not {DIM}",
-                        person.name,
-                        e.embedder,
-                        e.vector.len()
+                        "{name}, face {}: {problem}; nothing was imported",
+                        index + 1
                     )));
                 }
             }
         }
         Ok(())
+    }
+}
+
+fn embedding_problem(e: &ExportEmbedding) -> Option<String> {
+    if !e.embedder.is_known() {
+        let known: Vec<String> = EmbedderKind::ALL
+            .iter()
+            .map(|k| k.id().to_string())
+            .collect();
+        return Some(format!(
+            "an embedding from {:?}, an embedder this whoisit does not know (it knows {})",
+            e.embedder.as_str(),
+            known.join(", ")
+        ));
+    }
+    if e.vector.len() != DIM {
+        return Some(format!(
+            "an embedding from {} has {} values, not {DIM}",
+            e.embedder,
+            e.vector.len()
+        ));
+    }
+    let norm = e.vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+    if !(norm.is_finite() && EMBEDDING_NORM.contains(&norm)) {
+        return Some(format!(
+            "an embedding from {} is {norm} long; a face model's are about 1 (all zeros, or numbers out of range)",
+            e.embedder
+        ));
+    }
+    None
+}
+
+/// What is wrong with a crop as the file stores it (base64 PNG), if anything.
+fn crop_problem(base64_png: &str) -> Option<String> {
+    if base64_png.len() > MAX_CROP_BYTES / 3 * 4 + 4 {
+        return Some(format!(
+            "its image is {} MB of base64, a face crop is at most {} MB",
+            base64_png.len() >> 20,
+            MAX_CROP_BYTES >> 20
+        ));
+    }
+    let png = match base64::engine::general_purpose::STANDARD.decode(base64_png) {
+        Ok(png) => png,
+        Err(e) => return Some(format!("its image is not valid base64: {e}")),
+    };
+    if Encoding::sniff(&png) != Some(Encoding::Png) || !Encoding::Png.is_complete(&png) {
+        return Some("its image is not a whole PNG".into());
+    }
+    match header_dimensions(&png) {
+        Some((w, h)) if w <= MAX_CROP_SIDE && h <= MAX_CROP_SIDE && w > 0 && h > 0 => None,
+        Some((w, h)) => Some(format!("its image is {w}x{h}, not a face crop")),
+        None => Some("its image has no PNG header".into()),
     }
 }
 
@@ -119,6 +188,40 @@ impl ExportBuilder {
 }
 
 impl ExportFace {
+    /// What makes this face unfit for a gallery, if anything.
+    fn problem(&self) -> Option<String> {
+        let chars = self.source.chars().count();
+        if chars > MAX_SOURCE_CHARS {
+            return Some(format!(
+                "its source is {chars} characters long, at most {MAX_SOURCE_CHARS} are allowed"
+            ));
+        }
+        if let Some(sha) = &self.source_sha256
+            && !(sha.len() == 64 && sha.bytes().all(|b| b.is_ascii_hexdigit()))
+        {
+            return Some("its source_sha256 is not 64 hexadecimal digits".into());
+        }
+        if !(self.confidence.is_finite() && (0.0..=1.0).contains(&self.confidence)) {
+            return Some(format!(
+                "its confidence {} is not between 0 and 1",
+                self.confidence
+            ));
+        }
+        if !(self.sharpness.is_finite() && self.sharpness >= 0.0) || self.face_px < 0 {
+            return Some("its sharpness or face_px is negative or not a number".into());
+        }
+        let mut embedders = HashSet::new();
+        for e in &self.embeddings {
+            if let Some(problem) = embedding_problem(e) {
+                return Some(problem);
+            }
+            if !embedders.insert(&e.embedder) {
+                return Some(format!("it has two embeddings from {}", e.embedder));
+            }
+        }
+        self.image_png_base64.as_deref().and_then(crop_problem)
+    }
+
     /// The face crop's PNG bytes, if the file has them.
     pub fn image(&self, person: &str) -> Result<Option<Vec<u8>>> {
         self.image_png_base64
@@ -136,5 +239,81 @@ impl ExportFace {
     /// `png` as the file stores it.
     pub(crate) fn encode_image(png: &[u8]) -> String {
         base64::engine::general_purpose::STANDARD.encode(png)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn face() -> ExportFace {
+        let png = crate::base::image::grey_png(30, 40);
+        ExportFace {
+            captured: 1,
+            source: "ada.jpg".into(),
+            source_sha256: Some("ab".repeat(32)),
+            confidence: 0.9,
+            face_px: 120,
+            sharpness: 150.0,
+            embeddings: vec![ExportEmbedding {
+                embedder: EmbedderKind::Dlib.id(),
+                vector: vec![(1.0 / DIM as f32).sqrt(); DIM],
+            }],
+            image_png_base64: Some(ExportFace::encode_image(&png)),
+        }
+    }
+
+    type Change = fn(&mut ExportFace);
+
+    fn file(faces: Vec<ExportFace>) -> ExportFile {
+        ExportFile::new(vec![ExportPerson {
+            name: "Ada".into(),
+            created: 1,
+            last_seen: None,
+            faces,
+        }])
+    }
+
+    #[test]
+    fn an_import_that_would_hurt_the_gallery_is_refused_whole_with_the_reason() {
+        assert!(file(vec![face(), face()]).validate().is_ok());
+        let with = |change: fn(&mut ExportFace)| {
+            let mut bad = face();
+            change(&mut bad);
+            file(vec![face(), bad]).validate().unwrap_err().to_string()
+        };
+        let cases: [(Change, &str); 9] = [
+            (
+                |f| f.image_png_base64 = Some("aGVsbG8=".into()),
+                "not a whole PNG",
+            ),
+            (
+                |f| f.image_png_base64 = Some("%%%".into()),
+                "not valid base64",
+            ),
+            (
+                |f| f.image_png_base64 = Some("A".repeat(6 << 20)),
+                "at most 4 MB",
+            ),
+            (|f| f.source = "x".repeat(5000), "5000 characters"),
+            (|f| f.source_sha256 = Some("zz".into()), "64 hexadecimal"),
+            (|f| f.embeddings[0].vector = vec![0.0; DIM], "is 0 long"),
+            (|f| f.embeddings[0].vector = vec![1e30; DIM], "is inf long"),
+            (
+                |f| f.embeddings[0].embedder = EmbedderId::new("evil"),
+                "does not know",
+            ),
+            (|f| f.confidence = f32::NAN, "between 0 and 1"),
+        ];
+        for (change, expected) in cases {
+            let message = with(change);
+            assert!(message.contains(expected), "{expected:?} not in {message}");
+            assert!(message.contains("Ada, face 2"), "{message}");
+        }
+        let mut twice = file(vec![face()]);
+        twice.people.push(twice.people[0].clone());
+        twice.people[1].name = " Ada ".into();
+        let message = twice.validate().unwrap_err().to_string();
+        assert!(message.contains("\"Ada\" twice"), "{message}");
     }
 }

@@ -112,8 +112,9 @@ fn throughput(source: &Source, worker: Worker, frames: u64) -> Result<Throughput
     let options = RunOptions {
         realtime: false,
         max_frames: Some(frames),
+        stop: None,
     };
-    let summary = headless::run(source, worker, options, |result: &FrameResult| {
+    let summary = headless::run(source, worker, &options, |result: &FrameResult| {
         for (stage, ms) in result.timings_ms.stages() {
             // Tracked faces keep their label: the later stages count only where they ran.
             if result.embedded > 0 || matches!(stage, "decode" | "detect") {

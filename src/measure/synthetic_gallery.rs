@@ -47,7 +47,7 @@ pub fn export(faces: usize, embedder: &EmbedderId, vectors: &mut Vectors) -> Exp
                     .map(|f| ExportFace {
                         captured: 0,
                         source: format!("synthetic {p}/{f}"),
-                        source_sha256: Some(format!("synthetic-{p}-{f}")),
+                        source_sha256: Some(format!("{p:032x}{f:032x}")),
                         confidence: 1.0,
                         face_px: 100,
                         sharpness: 100.0,

@@ -79,15 +79,20 @@ impl Source {
         let capture = match self {
             Source::Camera(index) => VideoCapture::new(*index, videoio::CAP_ANY)?,
             Source::File(path) => {
-                if !path.is_file() {
-                    return Err(fail("no such file".into()));
+                if let Some(problem) = not_a_video_file(path) {
+                    return Err(fail(problem));
                 }
                 VideoCapture::from_file(path, videoio::CAP_ANY)?
             }
             Source::Sequence(pattern) => VideoCapture::from_file(pattern, videoio::CAP_ANY)?,
             Source::Url(url) => VideoCapture::from_file(url, videoio::CAP_ANY)?,
         };
-        if !capture.is_opened()? {
+        // Some backends "open" a file they cannot decode (a text file, say) and then give no
+        // frame at all; a frame size of 0 tells it first.
+        let decodable = capture.is_opened()?
+            && (matches!(self, Source::Camera(_) | Source::Url(_))
+                || capture.get(videoio::CAP_PROP_FRAME_WIDTH).unwrap_or(0.0) > 0.0);
+        if !decodable {
             return Err(fail(match self {
                 Source::Camera(_) => "no camera with that index opened; list your cameras with `v4l2-ctl --list-devices`, \
                      or give a video file with --source"
@@ -99,6 +104,37 @@ impl Source {
         }
         Ok(capture)
     }
+}
+
+/// Why `path` cannot be a video file, if it cannot.
+fn not_a_video_file(path: &std::path::Path) -> Option<String> {
+    match std::fs::metadata(path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Some("no such file".into()),
+        Err(e) => Some(format!("cannot read it: {e}")),
+        Ok(meta) if meta.is_dir() => Some(
+            "it is a folder, not a video file; for a folder of frames give a pattern such as \
+             DIR/%04d.png"
+                .into(),
+        ),
+        Ok(meta) if !meta.is_file() => Some(
+            "it is not a regular file (a device or a pipe); give a video file, a camera index \
+             or a URL"
+                .into(),
+        ),
+        Ok(meta) if meta.len() == 0 => Some("the file is empty".into()),
+        Ok(_) => looks_like_text(path).then(|| {
+            "it is a text file, not a video (FFmpeg would draw the text as frames)".into()
+        }),
+    }
+}
+
+/// Whether the file starts as text: every video container has zero bytes in its first
+/// kilobytes (box and chunk sizes), text has none.
+fn looks_like_text(path: &std::path::Path) -> bool {
+    use std::io::Read as _;
+    let mut head = Vec::with_capacity(4096);
+    let read = std::fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head));
+    read.is_ok() && !head.contains(&0) && std::str::from_utf8(&head).is_ok()
 }
 
 /// A frame as it left the source.
@@ -268,7 +304,9 @@ impl Outlet {
             let mut image = Mat::default();
             let reading = Instant::now();
             if !capture.read(&mut image)? || image.empty() {
-                tracing::debug!(frames = index, "source ended");
+                if !self.stopped() {
+                    report_end(capture, delivery, index);
+                }
                 return Ok(());
             }
             let timestamp_ms = capture.get(videoio::CAP_PROP_POS_MSEC).unwrap_or(0.0);
@@ -309,6 +347,25 @@ impl Outlet {
                 Err(_) => return false,
             }
         }
+    }
+}
+
+/// Says how a source that ended on its own ended: a stream or camera that stops delivering
+/// has stalled or closed, and a file that ends well before the frame count in its header is
+/// probably cut short.
+fn report_end(capture: &VideoCapture, delivery: Delivery, frames: u64) {
+    let expected = capture.get(videoio::CAP_PROP_FRAME_COUNT).unwrap_or(0.0);
+    if delivery == Delivery::Latest {
+        tracing::warn!(
+            frames,
+            "the source stopped delivering frames: the stream stalled or was closed, or the camera was unplugged"
+        );
+    } else if expected > 0.0 && (frames as f64) < expected * 0.98 - 1.0 {
+        tracing::warn!(
+            "the video ended after {frames} of the {expected:.0} frames its header announces: the file may be truncated"
+        );
+    } else {
+        tracing::debug!(frames, "source ended");
     }
 }
 

@@ -2,7 +2,8 @@
 //! handed to the caller in order, and a summary of what happened.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
@@ -13,12 +14,15 @@ use crate::runtime::capture::{Capture, Delivery, Source};
 use crate::runtime::worker::{FrameResult, Worker};
 
 /// How a run treats its source.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct RunOptions {
     /// Play a file at its own frame rate and drop frames like a camera would.
     pub realtime: bool,
     /// Stop after this many processed frames.
     pub max_frames: Option<u64>,
+    /// Stop at the next frame once this is set (by a signal handler, a server shutting down),
+    /// still with a summary of what was done.
+    pub stop: Option<Arc<AtomicBool>>,
 }
 
 /// What a run did, printed at its end.
@@ -41,7 +45,7 @@ pub struct Summary {
 pub fn run(
     source: &Source,
     worker: Worker,
-    options: RunOptions,
+    options: &RunOptions,
     mut on_result: impl FnMut(&FrameResult) -> Result<()>,
 ) -> Result<Summary> {
     let capture = source.open()?;
@@ -68,7 +72,11 @@ pub fn run(
             outcome = Err(e);
             break;
         }
-        if options.max_frames.is_some_and(|max| processed >= max) {
+        let asked_to_stop = options
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed));
+        if asked_to_stop || options.max_frames.is_some_and(|max| processed >= max) {
             break;
         }
     }

@@ -41,16 +41,17 @@ pub(crate) fn start(
             .name(format!("source {camera}"))
             .spawn(move || {
                 let mut tracks = Tracks::default();
-                let run = headless::run(&source, worker, RunOptions { realtime: true, max_frames: None }, |result| {
-                    if stop.load(Ordering::Relaxed) {
-                        return Err(Error::InvalidInput("the server is stopping".into()));
-                    }
+                let options = RunOptions {
+                    realtime: true,
+                    max_frames: None,
+                    stop: Some(stop),
+                };
+                let run = headless::run(&source, worker, &options, |result| {
                     tracks.publish(&camera, result, &events);
                     Ok(())
                 });
                 match run {
                     Ok(summary) => tracing::info!(source = %camera, frames = summary.processed, "the source ended"),
-                    Err(_) if stop.load(Ordering::Relaxed) => {}
                     Err(e) => tracing::error!(source = %camera, "the source stopped: {}", e.report()),
                 }
             })

@@ -487,15 +487,15 @@ fn insert_face(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::base::identity::DIM;
+    use crate::base::identity::{DIM, EmbedderKind};
     use std::time::Duration;
 
     fn face(v: f32, source: &str) -> NewFace {
         NewFace {
-            embedder: EmbedderId::new("dlib"),
+            embedder: EmbedderKind::Dlib.id(),
             embedding: Embedding(vec![v; DIM]),
             source: source.into(),
-            source_sha256: Some(format!("sha-{source}")),
+            source_sha256: Some(format!("{:0>64}", hex::encode(source))),
             confidence: 0.9,
             face_px: 100,
             sharpness: 200.0,
@@ -514,7 +514,7 @@ mod tests {
             2
         );
         let other = NewFace {
-            embedder: EmbedderId::new("openface"),
+            embedder: EmbedderKind::OpenFace.id(),
             ..face(0.3, "c")
         };
         g.add_faces(" Ann ", &[other]).unwrap();
@@ -529,16 +529,16 @@ mod tests {
                 .collect::<Vec<_>>(),
             [("Ann", 3), ("Bob", 1)]
         );
-        assert_eq!(g.embeddings(&EmbedderId::new("dlib")).unwrap().len(), 3);
+        assert_eq!(g.embeddings(&EmbedderKind::Dlib.id()).unwrap().len(), 3);
         assert_eq!(
-            g.embeddings(&EmbedderId::new("openface"))
+            g.embeddings(&EmbedderKind::OpenFace.id())
                 .unwrap()
                 .iter()
                 .map(|e| e.person.as_str())
                 .collect::<Vec<_>>(),
             ["Ann"]
         );
-        assert_eq!(g.count_without(&EmbedderId::new("dlib")).unwrap(), 1);
+        assert_eq!(g.count_without(&EmbedderKind::Dlib.id()).unwrap(), 1);
         assert!(g.check().unwrap().problems.is_empty());
     }
 
@@ -635,7 +635,7 @@ mod tests {
         let mut g = SqliteGallery::open(&dir.path().join("a")).unwrap();
         let capture = |v| NewFace {
             source_sha256: None,
-            image_png: Some(vec![1, 2, 3]),
+            image_png: Some(crate::base::image::grey_png(8, 8)),
             ..face(v, "window capture")
         };
         let without_crop = NewFace {
@@ -676,7 +676,7 @@ mod tests {
             ..face(0.0, "c")
         };
         assert!(g.add_faces("Ann", &[face(0.3, "d"), short]).is_err());
-        assert_eq!(g.embeddings(&EmbedderId::new("dlib")).unwrap().len(), 1);
+        assert_eq!(g.embeddings(&EmbedderKind::Dlib.id()).unwrap().len(), 1);
         assert!(g.rename("Ann", "").is_err());
         assert!(g.rename("Nobody", "Zed").is_err());
     }
@@ -690,7 +690,7 @@ mod tests {
             &[
                 face(0.1, "a"),
                 NewFace {
-                    image_png: Some(vec![1, 2]),
+                    image_png: Some(crate::base::image::grey_png(8, 8)),
                     ..face(0.2, "b")
                 },
             ],
@@ -713,7 +713,7 @@ mod tests {
             }
         );
         assert_eq!(g.people().unwrap().len(), 1);
-        assert_eq!(g.embeddings(&EmbedderId::new("dlib")).unwrap().len(), 1);
+        assert_eq!(g.embeddings(&EmbedderKind::Dlib.id()).unwrap().len(), 1);
     }
 
     #[test]
@@ -730,8 +730,8 @@ mod tests {
         assert_eq!(h.import(&parsed).unwrap(), 3);
         assert_eq!(h.import(&parsed).unwrap(), 0);
         assert_eq!(
-            h.embeddings(&EmbedderId::new("dlib")).unwrap(),
-            g.embeddings(&EmbedderId::new("dlib")).unwrap()
+            h.embeddings(&EmbedderKind::Dlib.id()).unwrap(),
+            g.embeddings(&EmbedderKind::Dlib.id()).unwrap()
         );
     }
 
