@@ -449,3 +449,138 @@ fn enrolling_a_face_under_the_wrong_name_is_warned_about() {
         .success()
         .stderr(predicate::str::contains("nearer").not());
 }
+
+#[test]
+fn an_import_run_again_skips_enrolled_photos_without_decoding_them() {
+    let home = tempfile::tempdir().unwrap();
+    let (mut pipeline, _models) = common::pipeline();
+    // A file that cannot be decoded, already enrolled by its checksum: were it decoded, it
+    // would be reported as no image.
+    let folder = home.path().join("people/Ann");
+    std::fs::create_dir_all(&folder).unwrap();
+    let bytes = b"\0 not an image, but enrolled by its checksum".to_vec();
+    std::fs::write(folder.join("ann.jpg"), &bytes).unwrap();
+    let mut gallery = SqliteGallery::open(&home.path().join("data")).unwrap();
+    let known = whoisit::gallery::NewFace {
+        embedder: pipeline.embedder_id(),
+        embedding: whoisit::base::identity::Embedding(vec![0.1; whoisit::base::identity::DIM]),
+        source: "ann.jpg".into(),
+        source_sha256: Some(whoisit::vision::photo::sha256(&bytes)),
+        confidence: 0.9,
+        face_px: 100,
+        sharpness: 200.0,
+        image_png: None,
+    };
+    gallery.add_faces("Ann", &[known]).unwrap();
+    let report = whoisit::enroll::dataset(
+        &mut pipeline,
+        &mut gallery,
+        &common::enrollment(),
+        &home.path().join("people"),
+    )
+    .unwrap();
+    assert!(report.skipped.is_empty(), "{:?}", report.skipped);
+    assert_eq!((report.unchanged, report.enrolled.len()), (1, 0));
+}
+
+/// A gallery in `data` of `count` faces of Ann and Bob, each with a crop of noise (noise does
+/// not compress: each crop runs over several pages of the file). Returns the crops.
+fn gallery_of_noise(data: &Path, count: u64) -> Vec<Vec<u8>> {
+    let crop = |seed: u64| {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut pixels = vec![0u8; 80 * 80 * 3];
+        for p in &mut pixels {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            *p = (x >> 32) as u8;
+        }
+        let image = Mat::from_slice(&pixels)
+            .unwrap()
+            .reshape(3, 80)
+            .unwrap()
+            .try_clone()
+            .unwrap();
+        whoisit::base::image::encode_png(&image).unwrap()
+    };
+    let crops: Vec<Vec<u8>> = (0..count).map(crop).collect();
+    {
+        let mut gallery = SqliteGallery::open(data).unwrap();
+        for (i, png) in crops.iter().enumerate() {
+            let face = whoisit::gallery::NewFace {
+                embedder: EmbedderKind::Dlib.id(),
+                embedding: whoisit::base::identity::Embedding(vec![0.1; 128]),
+                source: format!("photo {i}"),
+                source_sha256: Some(format!("{i:064x}")),
+                confidence: 0.9,
+                face_px: 100,
+                sharpness: 200.0,
+                image_png: Some(png.clone()),
+            };
+            let name = if i % 2 == 0 { "Ann" } else { "Bob" };
+            gallery.add_faces(name, &[face]).unwrap();
+        }
+    }
+    crops
+}
+
+#[test]
+fn a_damaged_gallery_can_still_be_salvaged_face_by_face() {
+    let home = tempfile::tempdir().unwrap();
+    let data = home.path().join("data");
+    let crops = gallery_of_noise(&data, 20);
+    // Damage the page where the 11th crop starts.
+    let file = data.join("gallery.sqlite3");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes
+        .windows(64)
+        .position(|w| w == &crops[10][100..164])
+        .expect("the crop is in the file");
+    let page = at / 4096 * 4096;
+    bytes[page..page + 4096].fill(0xA5);
+    std::fs::write(&file, &bytes).unwrap();
+
+    // Reading goes on, with a warning; changing is refused and leaves the file as it was.
+    whoisit(home.path())
+        .args(["people", "list"])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("is damaged"));
+    whoisit(home.path())
+        .args(["people", "rename", "Ann", "Anna"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("nothing was changed"));
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+
+    let out = home.path().join("saved.json");
+    whoisit(home.path())
+        .args(["gallery", "export"])
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("--salvage"));
+    whoisit(home.path())
+        .args(["gallery", "export", "--salvage"])
+        .arg(&out)
+        .assert()
+        .failure()
+        .stderr(
+            predicate::str::contains("lost: ").and(predicate::str::contains("could not be read")),
+        );
+    let saved: whoisit::gallery::ExportFile =
+        serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let faces: usize = saved.people.iter().map(|p| p.faces.len()).sum();
+    assert!((10..20).contains(&faces), "{faces} faces salvaged");
+    // What was saved goes into a new gallery whole.
+    let fresh = tempfile::tempdir().unwrap();
+    whoisit(fresh.path())
+        .args(["gallery", "import"])
+        .arg(&out)
+        .assert()
+        .success();
+    whoisit(fresh.path())
+        .args(["gallery", "check"])
+        .assert()
+        .success();
+}

@@ -162,7 +162,8 @@ pub fn main() -> Result<()> {
 
 fn init_logging(verbose: bool) {
     let default = if verbose {
-        "whoisit=debug"
+        // tower_http: the service's request spans.
+        "whoisit=debug,tower_http=debug"
     } else {
         "whoisit=info"
     };

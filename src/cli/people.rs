@@ -54,6 +54,10 @@ pub(super) enum GalleryCommand {
     Export {
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// For a damaged gallery: export every face that can still be read, row by row, and
+        /// list what cannot (exits 1 when something was lost).
+        #[arg(long)]
+        salvage: bool,
     },
     /// Add the people of an export file; faces already present are skipped. All or nothing.
     Import {
@@ -181,8 +185,13 @@ pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
 pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
     let open = || -> Result<Box<dyn Gallery>> { Ok(config.open_gallery()?) };
     match cmd {
-        GalleryCommand::Export { file } => {
-            let export = open()?.export()?;
+        GalleryCommand::Export { file, salvage } => {
+            let (export, lost) = if salvage {
+                let salvaged = open()?.salvage()?;
+                (salvaged.file, salvaged.lost)
+            } else {
+                (open()?.export()?, Vec::new())
+            };
             let faces: usize = export.people.iter().map(|p| p.faces.len()).sum();
             let json = serde_json::to_vec_pretty(&export)?;
             // A failed export never leaves half a file.
@@ -192,6 +201,16 @@ pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
                 export.people.len(),
                 file.display()
             );
+            if !lost.is_empty() {
+                for line in &lost {
+                    eprintln!("lost: {line}");
+                }
+                bail!(
+                    "{} part(s) of the gallery could not be read; the rest is in {}",
+                    lost.len(),
+                    file.display()
+                );
+            }
         }
         GalleryCommand::Import { file } => {
             let text = read_limited(

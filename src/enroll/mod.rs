@@ -3,6 +3,7 @@
 
 pub mod quality;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use opencv::core::Mat;
@@ -13,7 +14,7 @@ use crate::base::image::decode_png;
 use crate::gallery::{FaceId, Gallery, NewFace, validate_name};
 use crate::vision::detect::Detection;
 use crate::vision::matcher::Matcher;
-use crate::vision::photo::{self, PhotoLimits};
+use crate::vision::photo::{self, PhotoLimits, read_file};
 use crate::vision::pipeline::Pipeline;
 
 use self::quality::{Accepted, QualityGate, Rejection};
@@ -71,6 +72,15 @@ impl Enrollment {
         path: &Path,
     ) -> Result<std::result::Result<NewFace, Rejection>> {
         let photo = photo::read(path, &self.photo_limits)?;
+        self.judge_photo(pipeline, path, photo)
+    }
+
+    fn judge_photo(
+        &self,
+        pipeline: &mut Pipeline,
+        path: &Path,
+        photo: photo::Photo,
+    ) -> Result<std::result::Result<NewFace, Rejection>> {
         let found = pipeline.detect_photo(photo.image)?;
         self.judge(
             pipeline,
@@ -81,13 +91,28 @@ impl Enrollment {
         )
     }
 
-    /// Judges and embeds each photo.
-    pub fn photos(&self, pipeline: &mut Pipeline, paths: &[PathBuf]) -> Judged {
+    /// Judges and embeds each photo, except those whose sha256 is in `enrolled` (photos of
+    /// the person enrolled before), which are counted and not even decoded.
+    pub fn photos(
+        &self,
+        pipeline: &mut Pipeline,
+        paths: &[PathBuf],
+        enrolled: &HashSet<String>,
+    ) -> Judged {
         let mut judged = Judged::default();
         for path in paths {
-            match self.photo(pipeline, path) {
-                Ok(Ok(face)) => judged.faces.push(face),
-                Ok(Err(rejection)) => judged
+            let verdict = read_file(path, &self.photo_limits).and_then(|bytes| {
+                let sha256 = photo::sha256(&bytes);
+                if enrolled.contains(&sha256) {
+                    return Ok(None);
+                }
+                let photo = photo::decode_hashed(&bytes, sha256, &self.photo_limits, path)?;
+                self.judge_photo(pipeline, path, photo).map(Some)
+            });
+            match verdict {
+                Ok(None) => judged.already += 1,
+                Ok(Some(Ok(face))) => judged.faces.push(face),
+                Ok(Some(Err(rejection))) => judged
                     .failures
                     .push(format!("{}: {rejection}", path.display())),
                 Err(e) => judged.failures.push(e.report()),
@@ -159,6 +184,8 @@ impl Enrollment {
 pub struct Judged {
     /// The accepted faces, embedded.
     pub faces: Vec<NewFace>,
+    /// Photos enrolled for the person before, skipped unread.
+    pub already: usize,
     /// For every other photo, a message naming it and why it failed.
     pub failures: Vec<String>,
 }
@@ -187,7 +214,9 @@ pub fn person(
             "give at least one photo to enroll".into(),
         ));
     }
-    let Judged { faces, failures } = enrollment.photos(pipeline, photos);
+    let Judged {
+        faces, failures, ..
+    } = enrollment.photos(pipeline, photos, &HashSet::new());
     if !failures.is_empty() {
         return Err(Error::InvalidInput(format!(
             "nothing was enrolled; these photos failed:\n  - {}",
@@ -231,7 +260,13 @@ pub fn dataset(
                 continue;
             }
         };
-        let Judged { faces, failures } = enrollment.photos(pipeline, &photos);
+        let enrolled = gallery.source_hashes(&name)?;
+        let Judged {
+            faces,
+            already,
+            failures,
+        } = enrollment.photos(pipeline, &photos, &enrolled);
+        report.unchanged += already;
         report.skipped.extend(failures);
         if faces.is_empty() {
             continue;

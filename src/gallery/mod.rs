@@ -15,6 +15,7 @@ pub mod postgres;
 pub mod sqlite;
 mod stored;
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -66,6 +67,13 @@ pub fn open(config: &GalleryConfig, data_dir: &Path) -> Result<Box<dyn Gallery>>
         GalleryConfig::Sqlite => Box::new(SqliteGallery::open(data_dir)?),
         GalleryConfig::Postgres(url) => Box::new(PostgresGallery::open(url)?),
     })
+}
+
+/// What `gallery export --salvage` could read.
+pub struct Salvaged {
+    pub file: ExportFile,
+    /// What could not be read, one line each ("face 12: its crop is damaged").
+    pub lost: Vec<String>,
 }
 
 /// Something in the gallery changed (a person enrolled, renamed or removed, a face added);
@@ -134,6 +142,10 @@ pub trait Gallery: Send {
         embedding: &Embedding,
     ) -> Result<()>;
 
+    /// The sha256 of every source photo enrolled for `name` (none when nobody has that name),
+    /// so that an import run again skips them before decoding a pixel.
+    fn source_hashes(&self, name: &str) -> Result<HashSet<String>>;
+
     /// The stored face crops (PNG) of `name`, oldest first; faces kept without an image are
     /// left out.
     fn images(&self, name: &str) -> Result<Vec<Vec<u8>>>;
@@ -160,6 +172,15 @@ pub trait Gallery: Send {
 
     /// Every person, face, embedding and image, in the portable format.
     fn export(&self) -> Result<ExportFile>;
+
+    /// What can still be read of a damaged gallery, in the portable format, and what cannot.
+    /// A store that cannot be damaged piecemeal (a database server) exports whole or fails.
+    fn salvage(&self) -> Result<Salvaged> {
+        Ok(Salvaged {
+            file: self.export()?,
+            lost: Vec::new(),
+        })
+    }
 
     /// Adds the people of an export file, all in one transaction: a file that fails half-way
     /// changes nothing. Faces already present (same source photo) are skipped. Returns the

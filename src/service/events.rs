@@ -121,6 +121,15 @@ impl Events {
         event
     }
 
+    /// Drops every kept event that names `name`: a person deleted is forgotten by the events
+    /// too. Returns how many were dropped.
+    pub(crate) fn forget(&self, name: &str) -> usize {
+        let mut buffer = self.buffer();
+        let before = buffer.kept.len();
+        buffer.kept.retain(|e| e.name.as_deref() != Some(name));
+        before - buffer.kept.len()
+    }
+
     /// The kept events after the id `after` (none for a new client), and the live ones from
     /// now on.
     pub(crate) fn subscribe(&self, after: Option<u64>) -> (Vec<Event>, broadcast::Receiver<Event>) {
@@ -170,5 +179,17 @@ mod tests {
         let (missed, _) = events.subscribe(Some(ids[2]));
         assert_eq!(missed.len(), 1);
         assert_eq!(missed[0].kind, EventKind::UnknownSeen);
+    }
+
+    #[test]
+    fn a_forgotten_person_leaves_the_buffer() {
+        let events = Events::new(10);
+        let first = events.publish(seen(1, Some("Ada")));
+        events.publish(seen(2, None));
+        events.publish(seen(3, Some("Ada")));
+        events.publish(seen(4, Some("Bob")));
+        assert_eq!(events.forget("Ada"), 2);
+        let (kept, _) = events.subscribe(Some(first.id - 1));
+        assert_eq!(kept.iter().map(|e| e.track).collect::<Vec<_>>(), [2, 4]);
     }
 }

@@ -45,14 +45,33 @@ pub fn load(path: &Path) -> Result<Mat> {
 
 /// Loads a photo as BGR, with the sha256 of its bytes; only a regular file within `limits`.
 pub fn read(path: &Path, limits: &PhotoLimits) -> Result<Photo> {
-    let bytes = read_limited(path, limits.max_bytes, "config: limits.max_photo_mb")?;
-    decode(&bytes, limits, path)
+    decode(&read_file(path, limits)?, limits, path)
+}
+
+/// A photo file's bytes, not decoded: only a regular file within `limits`.
+pub fn read_file(path: &Path, limits: &PhotoLimits) -> Result<Vec<u8>> {
+    read_limited(path, limits.max_bytes, "config: limits.max_photo_mb")
+}
+
+/// The sha256 of a photo's bytes, which identifies it for idempotent imports.
+pub fn sha256(bytes: &[u8]) -> String {
+    hex::encode(sha2::Sha256::digest(bytes))
 }
 
 /// Decodes a photo's bytes as BGR, with their sha256; `name` says in errors which photo it
 /// was (a path, or "the uploaded image"). Its pixel count is checked on the header, before a
 /// pixel is decoded.
 pub fn decode(bytes: &[u8], limits: &PhotoLimits, name: &Path) -> Result<Photo> {
+    decode_hashed(bytes, sha256(bytes), limits, name)
+}
+
+/// [`decode`], for bytes whose sha256 is known already.
+pub fn decode_hashed(
+    bytes: &[u8],
+    sha256: String,
+    limits: &PhotoLimits,
+    name: &Path,
+) -> Result<Photo> {
     let path = name;
     if let Some((width, height)) = header_dimensions(bytes)
         && width.saturating_mul(height) > limits.max_pixels
@@ -64,7 +83,6 @@ pub fn decode(bytes: &[u8], limits: &PhotoLimits, name: &Path) -> Result<Photo> 
             reason: "too many pixels to decode safely (config: limits.max_photo_megapixels)",
         });
     }
-    let sha256 = hex::encode(sha2::Sha256::digest(bytes));
     // imdecode gives an empty Mat for anything it cannot decode; it does not say why.
     let image = imgcodecs::imdecode(&Vector::<u8>::from_slice(bytes), imgcodecs::IMREAD_COLOR)
         .map_err(|_| Error::NotAnImage {

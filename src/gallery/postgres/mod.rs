@@ -5,6 +5,7 @@
 mod schema;
 mod watch;
 
+use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 
 use postgres::{Client, NoTls, Transaction};
@@ -309,6 +310,18 @@ impl Gallery for PostgresGallery {
         .map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)
+    }
+
+    fn source_hashes(&self, name: &str) -> Result<HashSet<String>> {
+        let rows = self
+            .client()?
+            .query(
+                "SELECT f.source_sha256 FROM face f JOIN person p ON p.id = f.person_id
+                 WHERE p.name = $1 AND f.source_sha256 IS NOT NULL",
+                &[&name],
+            )
+            .map_err(self.db())?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
     }
 
     fn images(&self, name: &str) -> Result<Vec<Vec<u8>>> {

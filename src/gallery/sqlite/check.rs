@@ -5,6 +5,20 @@ use crate::gallery::CheckReport;
 use crate::gallery::sqlite::SqliteGallery;
 use crate::gallery::stored;
 
+/// SQLite's quick check (the pages and their structure, not the indexes' contents): what it
+/// found wrong, or `None` for a sound file. Cheap enough for every open: it reads each page
+/// once.
+pub(super) fn quick(conn: &rusqlite::Connection) -> Option<String> {
+    let found: rusqlite::Result<Vec<String>> = conn
+        .prepare("PRAGMA quick_check(3)")
+        .and_then(|mut stmt| stmt.query_map([], |r| r.get(0))?.collect());
+    match found {
+        Ok(lines) if lines == ["ok"] => None,
+        Ok(lines) => Some(lines.join("; ")),
+        Err(e) => Some(e.to_string()),
+    }
+}
+
 impl SqliteGallery {
     /// Embeddings of the wrong size, faces without any embedding, images that do not decode,
     /// people without faces, and whatever SQLite's integrity check finds.

@@ -21,7 +21,7 @@ pub(super) fn db_error(path: &Path, error: rusqlite::Error) -> Error {
             "is not a whoisit gallery (not an SQLite database); move it aside to start a new gallery, nothing was changed"
         }
         Some(ErrorCode::DatabaseCorrupt) => {
-            "is damaged; restore it from a `whoisit gallery export` file, or move it aside to start a new one"
+            "is damaged; save what can be read with `whoisit gallery export --salvage FILE`, then move it aside and `whoisit gallery import FILE`"
         }
         Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => {
             "is busy (locked) in another process for too long; try again"

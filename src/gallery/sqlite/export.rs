@@ -1,10 +1,23 @@
 //! The portable format, read from and written to SQLite rows.
 
+use rusqlite::OptionalExtension as _;
+
 use crate::base::error::Result;
+use crate::gallery::Salvaged;
 use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile};
 use crate::gallery::model::validate_name;
 use crate::gallery::sqlite::{SqliteGallery, insert_face, upsert_person};
 use crate::gallery::stored::{self, StoredFace};
+
+/// How far face ids are tried when the file no longer says its largest.
+const SALVAGE_SCAN: i64 = 1_000_000;
+
+/// A face's person, as a salvaged row has it.
+struct Person {
+    name: String,
+    created: i64,
+    last_seen: Option<i64>,
+}
 
 impl SqliteGallery {
     pub(super) fn export_rows(&self) -> Result<ExportFile> {
@@ -53,6 +66,119 @@ impl SqliteGallery {
             );
         }
         Ok(people.finish())
+    }
+
+    /// Reads a damaged file row by row: every face that can be read is kept, with as much of
+    /// it as can be read (a face whose crop is damaged keeps its embeddings), and every row
+    /// that cannot be is listed.
+    pub(super) fn salvage_rows(&self) -> Salvaged {
+        let mut lost = Vec::new();
+        let max_id = self
+            .conn
+            .query_row("SELECT max(id) FROM face", [], |r| {
+                r.get::<_, Option<i64>>(0)
+            })
+            .unwrap_or_else(|e| {
+                lost.push(format!("the face index: {e}; looking for faces one by one"));
+                Some(SALVAGE_SCAN)
+            })
+            .unwrap_or(0);
+        let mut people = ExportBuilder::default();
+        let mut faces: Vec<(Person, ExportFace)> = Vec::new();
+        for id in 1..=max_id {
+            match self.salvage_face(id, &mut lost) {
+                Ok(Some(found)) => faces.push(found),
+                Ok(None) => {}
+                Err(e) => lost.push(format!("face {id}: {e}")),
+            }
+        }
+        // The builder gathers faces under people from rows ordered by person.
+        faces.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+        for (person, face) in faces {
+            people.face(person.name, person.created, person.last_seen, face);
+        }
+        Salvaged {
+            file: people.finish(),
+            lost,
+        }
+    }
+
+    /// Face `id` with its person, embeddings and (if readable) crop; `None` if there is none.
+    fn salvage_face(
+        &self,
+        id: i64,
+        lost: &mut Vec<String>,
+    ) -> rusqlite::Result<Option<(Person, ExportFace)>> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT p.name, p.created, p.last_seen, f.captured, f.source, f.source_sha256,
+                        f.confidence, f.face_px, f.sharpness
+                 FROM face f JOIN person p ON p.id = f.person_id WHERE f.id = ?1",
+                [id],
+                |r| {
+                    Ok((
+                        Person {
+                            name: r.get(0)?,
+                            created: r.get(1)?,
+                            last_seen: r.get(2)?,
+                        },
+                        ExportFace {
+                            captured: r.get(3)?,
+                            source: r.get(4)?,
+                            source_sha256: r.get(5)?,
+                            confidence: r.get(6)?,
+                            face_px: r.get(7)?,
+                            sharpness: r.get(8)?,
+                            embeddings: Vec::new(),
+                            image_png_base64: None,
+                        },
+                    ))
+                },
+            )
+            .optional()?;
+        let Some((person, mut face)) = row else {
+            return Ok(None);
+        };
+        let embeddings = self
+            .conn
+            .prepare("SELECT embedder, vector FROM embedding WHERE face_id = ?1")
+            .and_then(|mut stmt| {
+                stmt.query_map([id], |e| {
+                    Ok((e.get::<_, String>(0)?, e.get::<_, Vec<u8>>(1)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()
+            });
+        match embeddings {
+            Ok(rows) => {
+                face.embeddings = rows
+                    .into_iter()
+                    .filter_map(|(embedder, bytes)| stored::exported(embedder, &bytes))
+                    .collect();
+            }
+            Err(e) => lost.push(format!(
+                "the embeddings of face {id} ({}): {e}",
+                person.name
+            )),
+        }
+        let image = self
+            .conn
+            .query_row("SELECT image FROM face WHERE id = ?1", [id], |r| {
+                r.get::<_, Option<Vec<u8>>>(0)
+            });
+        match image {
+            Ok(png) => face.image_png_base64 = png.as_deref().map(ExportFace::encode_image),
+            Err(e) => lost.push(format!("the crop of face {id} ({}): {e}", person.name)),
+        }
+        // A face left with neither embeddings nor a crop cannot be matched or re-embedded.
+        if face.embeddings.is_empty() && face.image_png_base64.is_none() {
+            lost.push(format!(
+                "face {id} ({}): neither its embeddings nor its crop",
+                person.name
+            ));
+            return Ok(None);
+        }
+        Ok(Some((person, face)))
     }
 
     pub(super) fn import_rows(&mut self, file: &ExportFile) -> Result<usize> {

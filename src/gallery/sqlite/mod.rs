@@ -9,6 +9,7 @@ mod private;
 mod schema;
 mod watch;
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use rusqlite::{Connection, OptionalExtension as _, params};
@@ -19,7 +20,7 @@ use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, PersonId, PersonSummary,
     Removed, Scope, key_taken, no_face, no_key, no_person, now, validate_key_name, validate_name,
 };
-use crate::gallery::{ChangeFeed, ExportFile, Gallery};
+use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged};
 
 use self::codec::db_error;
 use crate::gallery::stored::{self, StoredFace, vector_bytes};
@@ -30,6 +31,9 @@ const FILE_NAME: &str = "gallery.sqlite3";
 pub struct SqliteGallery {
     path: PathBuf,
     conn: Connection,
+    /// What SQLite's quick check found at open, if the file is damaged: reading goes on (so
+    /// that what is intact can be salvaged), changing is refused.
+    damage: Option<String>,
 }
 
 impl SqliteGallery {
@@ -47,10 +51,33 @@ impl SqliteGallery {
         schema::prepare(&conn, path)?;
         schema::migrate(&mut conn, path)?;
         private::tighten(path);
+        let damage = check::quick(&conn);
+        if let Some(damage) = &damage {
+            tracing::warn!(
+                "gallery {} is damaged ({damage}): it can be read, not changed; save what can be read with `whoisit gallery export --salvage FILE`",
+                path.display()
+            );
+        }
         Ok(SqliteGallery {
             path: path.to_path_buf(),
             conn,
+            damage,
         })
+    }
+
+    /// Refuses to change a damaged file: a write could spread the damage over what is intact.
+    fn intact(&self) -> Result<()> {
+        match &self.damage {
+            None => Ok(()),
+            Some(damage) => Err(codec::gallery_error(
+                &self.path,
+                format!(
+                    "is damaged ({damage}); nothing was changed. Save what can be read with \
+                     `whoisit gallery export --salvage FILE`, move the file aside, then \
+                     `whoisit gallery import FILE`"
+                ),
+            )),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -99,6 +126,7 @@ impl Gallery for SqliteGallery {
     }
 
     fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<Vec<FaceId>> {
+        self.intact()?;
         let name = validate_name(name)?;
         stored::check_lengths(&self.location(), faces)?;
         let path = self.path.clone();
@@ -127,6 +155,7 @@ impl Gallery for SqliteGallery {
     }
 
     fn create_person(&mut self, name: &str) -> Result<PersonSummary> {
+        self.intact()?;
         let name = validate_name(name)?;
         let inserted = self
             .conn
@@ -179,6 +208,7 @@ impl Gallery for SqliteGallery {
     }
 
     fn remove_face(&mut self, person: PersonId, face: FaceId) -> Result<()> {
+        self.intact()?;
         let deleted = self
             .conn
             .execute(
@@ -199,6 +229,7 @@ impl Gallery for SqliteGallery {
         embedder: &EmbedderId,
         embedding: &Embedding,
     ) -> Result<()> {
+        self.intact()?;
         self.conn
             .execute(
                 "INSERT OR REPLACE INTO embedding (face_id, embedder, vector) VALUES (?1, ?2, ?3)",
@@ -217,6 +248,18 @@ impl Gallery for SqliteGallery {
         rows.collect::<rusqlite::Result<_>>().map_err(self.db())
     }
 
+    fn source_hashes(&self, name: &str) -> Result<HashSet<String>> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT f.source_sha256 FROM face f JOIN person p ON p.id = f.person_id
+                 WHERE p.name = ?1 AND f.source_sha256 IS NOT NULL",
+            )
+            .map_err(self.db())?;
+        let rows = stmt.query_map([name], |r| r.get(0)).map_err(self.db())?;
+        rows.collect::<rusqlite::Result<_>>().map_err(self.db())
+    }
+
     fn images(&self, name: &str) -> Result<Vec<Vec<u8>>> {
         let id = self.person_id(name)?;
         let mut stmt = self
@@ -230,6 +273,7 @@ impl Gallery for SqliteGallery {
     }
 
     fn rename(&mut self, old: &str, new: &str) -> Result<()> {
+        self.intact()?;
         let new = validate_name(new)?;
         let id = self.person_id(old)?;
         if new != old && self.person_id(&new).is_ok() {
@@ -245,6 +289,7 @@ impl Gallery for SqliteGallery {
     }
 
     fn remove(&mut self, name: &str) -> Result<Removed> {
+        self.intact()?;
         let id = self.person_id(name)?;
         let path = self.path.clone();
         let db = |e| db_error(&path, e);
@@ -325,6 +370,7 @@ impl Gallery for SqliteGallery {
     }
 
     fn mark_seen(&mut self, names: &[String]) -> Result<()> {
+        self.intact()?;
         let path = self.path.clone();
         let db = |e| db_error(&path, e);
         let tx = self.conn.transaction().map_err(db)?;
@@ -347,10 +393,16 @@ impl Gallery for SqliteGallery {
     }
 
     fn import(&mut self, file: &ExportFile) -> Result<usize> {
+        self.intact()?;
         self.import_rows(file)
     }
 
+    fn salvage(&self) -> Result<Salvaged> {
+        Ok(self.salvage_rows())
+    }
+
     fn add_key(&mut self, name: &str, scopes: &[Scope], hash: &str) -> Result<ApiKey> {
+        self.intact()?;
         let name = validate_key_name(name)?;
         let created = now();
         let inserted = self
@@ -406,6 +458,7 @@ impl Gallery for SqliteGallery {
     }
 
     fn revoke_key(&mut self, name: &str) -> Result<()> {
+        self.intact()?;
         let deleted = self
             .conn
             .execute("DELETE FROM api_key WHERE name = ?1", [name.trim()])

@@ -16,6 +16,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -91,6 +92,9 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
             state.request_timeout,
         ))
         .layer(middleware::from_fn_with_state(state.clone(), observe))
+        // A span per request, and its answer and time at debug level (`-v`); paths carry ids,
+        // never names.
+        .layer(TraceLayer::new_for_http())
         .with_state(state)
 }
 

@@ -172,7 +172,8 @@ pub(crate) async fn rename_person(
     Ok(Json(person.into()))
 }
 
-/// Deletes a person with all their faces, embeddings and crops.
+/// Deletes a person with all their faces, embeddings and crops, and the live events that
+/// name them.
 #[utoipa::path(delete, path = "/v1/people/{id}", tag = "people",
     params(("id" = i64, Path, description = "The person's id")),
     responses((status = 200, body = RemovedBody), (status = 404, body = ErrorBody),
@@ -183,13 +184,15 @@ pub(crate) async fn delete_person(
     allowed: Allowed<ToAdmin>,
     PathOf(id): PathOf<i64>,
 ) -> Result<Json<RemovedBody>, ApiError> {
-    let removed = state
+    let (name, removed) = state
         .change_gallery(move |g| {
             let name = g.person(PersonId(id))?.name;
-            g.remove(&name)
+            let removed = g.remove(&name)?;
+            Ok((name, removed))
         })
         .await?;
-    tracing::info!(key = ?allowed.key, id, faces = removed.faces, "person removed");
+    let events = state.events.forget(&name);
+    tracing::info!(key = ?allowed.key, id, faces = removed.faces, events, "person removed");
     Ok(Json(RemovedBody {
         faces: removed.faces,
         embeddings: removed.embeddings,
