@@ -406,6 +406,15 @@ fn no_auth_is_refused_off_loopback_and_tls_flags_go_together() {
         .stderr(predicates::str::contains(
             "only accepted on a loopback address",
         ));
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let address = taken.local_addr().unwrap().to_string();
+    whoisit(home.path())
+        .args(["serve", "--no-auth", "--listen", &address])
+        .assert()
+        .failure()
+        .stderr(predicates::str::contains(
+            "choose another address with --listen",
+        ));
     whoisit(home.path())
         .args(["serve", "--tls-cert", "cert.pem"])
         .assert()

@@ -59,6 +59,9 @@ pub fn serve(
             options.listen
         )));
     }
+    // Bound before the models load, so a port in use is said at once. Connections that
+    // arrive meanwhile wait in the backlog.
+    let listener = bind(options.listen)?;
     let state = Arc::new(AppState::start(&options, progress)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -69,27 +72,31 @@ pub fn serve(
             source,
         })?;
     let live = live::start(&options, &state, progress)?;
-    let result = runtime.block_on(run(options, state.clone(), on_listening));
+    let result = runtime.block_on(run(options, listener, state.clone(), on_listening));
     live.stop();
     result
 }
 
+/// A listening socket on `address`, ready for tokio.
+fn bind(address: SocketAddr) -> Result<std::net::TcpListener> {
+    let cannot = |e: std::io::Error| {
+        Error::InvalidInput(format!(
+            "cannot listen on {address}: {e}; is another server there? choose another address \
+             with --listen"
+        ))
+    };
+    let listener = std::net::TcpListener::bind(address).map_err(cannot)?;
+    listener.set_nonblocking(true).map_err(cannot)?;
+    Ok(listener)
+}
+
 async fn run(
     options: ServeOptions,
+    listener: std::net::TcpListener,
     state: Arc<AppState>,
     on_listening: impl FnOnce(SocketAddr, bool),
 ) -> Result<()> {
     let app = routes::router(state.clone());
-    let listener = std::net::TcpListener::bind(options.listen).map_err(|source| {
-        Error::InvalidInput(format!(
-            "cannot listen on {}: {source}; is another server there? choose another address \
-             with --listen",
-            options.listen
-        ))
-    })?;
-    listener
-        .set_nonblocking(true)
-        .map_err(|e| Error::InvalidInput(format!("cannot listen on {}: {e}", options.listen)))?;
     let address = listener
         .local_addr()
         .map_err(|e| Error::InvalidInput(format!("cannot listen on {}: {e}", options.listen)))?;
