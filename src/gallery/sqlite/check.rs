@@ -15,7 +15,20 @@ pub(super) fn quick(conn: &rusqlite::Connection) -> Option<String> {
     match found {
         Ok(lines) if lines == ["ok"] => None,
         Ok(lines) => Some(lines.join("; ")),
-        Err(e) => Some(e.to_string()),
+        Err(e)
+            if matches!(
+                e.sqlite_error_code(),
+                Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+            ) =>
+        {
+            Some(e.to_string())
+        }
+        // Busy or locked by another process (an import writing, a checkpoint): that says
+        // nothing about damage, and must not make the file read-only.
+        Err(e) => {
+            tracing::debug!("the quick check could not run now: {e}");
+            None
+        }
     }
 }
 

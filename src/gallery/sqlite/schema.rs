@@ -77,6 +77,14 @@ pub(super) fn prepare(conn: &Connection, path: &Path) -> Result<()> {
 /// tables.
 pub(super) fn migrate(conn: &mut Connection, path: &Path) -> Result<()> {
     let db = |e| db_error(path, e);
+    // A current file is only read: a command that reads (`people list`, polled while an
+    // import runs) must not take the write lock on every open.
+    let current = conn
+        .query_row("PRAGMA user_version", [], |r| r.get::<_, i64>(0))
+        .map_err(db)?;
+    if usize::try_from(current).is_ok_and(|v| v == MIGRATIONS.len()) {
+        return Ok(());
+    }
     let tx = conn
         .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
         .map_err(db)?;
