@@ -72,13 +72,15 @@ impl Enrollment {
         path: &Path,
     ) -> Result<std::result::Result<NewFace, Rejection>> {
         let photo = photo::read(path, &self.photo_limits)?;
-        self.judge_photo(pipeline, path, photo)
+        self.judge_photo(pipeline, path.display().to_string(), photo)
     }
 
-    fn judge_photo(
+    /// Judges and embeds a decoded photo; `source` says where it came from (a path, an
+    /// upload). A tight face crop is looked at with a margin, as `detect_photo` does.
+    pub fn judge_photo(
         &self,
         pipeline: &mut Pipeline,
-        path: &Path,
+        source: String,
         photo: photo::Photo,
     ) -> Result<std::result::Result<NewFace, Rejection>> {
         let found = pipeline.detect_photo(photo.image)?;
@@ -86,7 +88,7 @@ impl Enrollment {
             pipeline,
             &found.image,
             &found.faces,
-            path.display().to_string(),
+            source,
             Some(photo.sha256),
         )
     }
@@ -107,7 +109,8 @@ impl Enrollment {
                     return Ok(None);
                 }
                 let photo = photo::decode_hashed(&bytes, sha256, &self.photo_limits, path)?;
-                self.judge_photo(pipeline, path, photo).map(Some)
+                self.judge_photo(pipeline, path.display().to_string(), photo)
+                    .map(Some)
             });
             match verdict {
                 Ok(None) => judged.already += 1,

@@ -157,17 +157,9 @@ fn run(pipeline: &mut Pipeline, image: &[u8], limits: PhotoLimits, task: Task) -
         Task::Recognize { threshold, roster } => {
             recognize(pipeline, photo.image, decode, threshold, &roster).map(Answer::Recognized)
         }
-        Task::Enroll { enrollment } => {
-            let found = pipeline.detect_photo(photo.image)?;
-            let verdict = enrollment.judge(
-                pipeline,
-                &found.image,
-                &found.faces,
-                UPLOAD.to_owned(),
-                Some(photo.sha256),
-            )?;
-            Ok(Answer::Enrolled(verdict))
-        }
+        Task::Enroll { enrollment } => enrollment
+            .judge_photo(pipeline, UPLOAD.to_owned(), photo)
+            .map(Answer::Enrolled),
     }
 }
 
