@@ -27,7 +27,7 @@ fn main() {
     let embedder = EmbedderKind::Dlib.id();
     let export = synthetic_gallery::export(faces, &embedder, &mut vectors);
     let start = Instant::now();
-    let mut gallery = SqliteGallery::open(dir.path()).expect("a gallery");
+    let mut gallery = SqliteGallery::open(dir.path(), None).expect("a gallery");
     let inserted = gallery.import(&export).expect("import");
     let insert_s = start.elapsed().as_secs_f64();
     drop((gallery, export));
@@ -37,7 +37,7 @@ fn main() {
 
     let rss_before = resident_mib().unwrap_or(f64::NAN);
     let start = Instant::now();
-    let gallery = SqliteGallery::open(dir.path()).expect("reopen");
+    let gallery = SqliteGallery::open(dir.path(), None).expect("reopen");
     let open_s = start.elapsed().as_secs_f64();
     let rows = gallery.embeddings(&embedder).expect("embeddings");
     let read_s = start.elapsed().as_secs_f64();

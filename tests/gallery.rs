@@ -100,7 +100,7 @@ fn the_quality_gate_takes_one_sharp_big_face_and_says_why_not_otherwise() {
 
 /// `people list` as (name, faces).
 fn people(home: &Path) -> Vec<(String, usize)> {
-    SqliteGallery::open(&home.join("data"))
+    SqliteGallery::open(&home.join("data"), None)
         .unwrap()
         .people()
         .unwrap()
@@ -404,7 +404,7 @@ fn reembed_computes_the_configured_embedders_vectors_from_stored_crops() {
         ["Obama", "unknown"],
         "Obama is back; Biden needs enrolling again"
     );
-    let gallery = SqliteGallery::open(&home.path().join("data")).unwrap();
+    let gallery = SqliteGallery::open(&home.path().join("data"), None).unwrap();
     assert_eq!(
         gallery
             .embeddings(&EmbedderKind::OpenFace.id())
@@ -460,7 +460,7 @@ fn an_import_run_again_skips_enrolled_photos_without_decoding_them() {
     std::fs::create_dir_all(&folder).unwrap();
     let bytes = b"\0 not an image, but enrolled by its checksum".to_vec();
     std::fs::write(folder.join("ann.jpg"), &bytes).unwrap();
-    let mut gallery = SqliteGallery::open(&home.path().join("data")).unwrap();
+    let mut gallery = SqliteGallery::open(&home.path().join("data"), None).unwrap();
     let known = whoisit::gallery::NewFace {
         embedder: pipeline.embedder_id(),
         embedding: whoisit::base::identity::Embedding(vec![0.1; whoisit::base::identity::DIM]),
@@ -505,7 +505,7 @@ fn gallery_of_noise(data: &Path, count: u64) -> Vec<Vec<u8>> {
     };
     let crops: Vec<Vec<u8>> = (0..count).map(crop).collect();
     {
-        let mut gallery = SqliteGallery::open(data).unwrap();
+        let mut gallery = SqliteGallery::open(data, None).unwrap();
         for (i, png) in crops.iter().enumerate() {
             let face = whoisit::gallery::NewFace {
                 embedder: EmbedderKind::Dlib.id(),

@@ -165,7 +165,7 @@ fn real_openface_model_recognises_obama() {
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(dir.path(), EmbedderKind::OpenFace);
     let mut pipeline = config.load_pipeline(&Quiet).unwrap();
-    let mut gallery = whoisit::gallery::SqliteGallery::open(dir.path()).unwrap();
+    let mut gallery = whoisit::gallery::SqliteGallery::open(dir.path(), None).unwrap();
     common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
     for (name, expected) in [("obama2.jpg", "Obama"), ("biden.jpg", "unknown")] {
         let image = whoisit::vision::photo::pad_for_detection(

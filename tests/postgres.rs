@@ -33,7 +33,7 @@ fn face(v: f32, source: &str, embedder: EmbedderKind) -> NewFace {
 fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
     let db = Database::new();
     let dlib = EmbedderKind::Dlib.id();
-    let mut g = PostgresGallery::open(&db.url).unwrap();
+    let mut g = PostgresGallery::open(&db.url, None).unwrap();
     assert_eq!(
         g.add_faces(
             "Ann",
@@ -64,7 +64,7 @@ fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
     drop(g);
 
     // Opening again migrates nothing and finds everything.
-    let mut g = PostgresGallery::open(&db.url).unwrap();
+    let mut g = PostgresGallery::open(&db.url, None).unwrap();
     let people: Vec<(String, usize)> = g
         .people()
         .unwrap()
@@ -94,7 +94,7 @@ fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
 
     // The portable format moves a roster between the two stores, idempotently.
     let sqlite_dir = tempfile::tempdir().unwrap();
-    let mut local = SqliteGallery::open(sqlite_dir.path()).unwrap();
+    let mut local = SqliteGallery::open(sqlite_dir.path(), None).unwrap();
     let export = g.export().unwrap();
     assert_eq!(local.import(&export).unwrap(), 1);
     local
@@ -112,14 +112,17 @@ fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
 #[test]
 fn a_newer_schema_is_refused_and_left_alone() {
     let db = Database::new();
-    drop(PostgresGallery::open(&db.url).unwrap());
+    drop(PostgresGallery::open(&db.url, None).unwrap());
     let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
     client
         .batch_execute("UPDATE whoisit_schema SET version = 99")
         .unwrap();
-    let err = PostgresGallery::open(&db.url).err().unwrap().to_string();
+    let err = PostgresGallery::open(&db.url, None)
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("newer whoisit"), "{err}");
-    let err = PostgresGallery::open("postgres://nobody@127.0.0.1:1/none")
+    let err = PostgresGallery::open("postgres://nobody@127.0.0.1:1/none", None)
         .err()
         .unwrap()
         .to_string();
@@ -129,9 +132,9 @@ fn a_newer_schema_is_refused_and_left_alone() {
 #[test]
 fn a_change_through_one_connection_is_announced_on_another() {
     let db = Database::new();
-    let watcher = PostgresGallery::open(&db.url).unwrap();
+    let watcher = PostgresGallery::open(&db.url, None).unwrap();
     let feed = watcher.watch().unwrap();
-    let mut writer = PostgresGallery::open(&db.url).unwrap();
+    let mut writer = PostgresGallery::open(&db.url, None).unwrap();
     assert!(
         feed.changes()
             .recv_timeout(Duration::from_millis(500))

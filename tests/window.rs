@@ -136,7 +136,7 @@ fn space_in_the_name_field_types_and_space_elsewhere_enrolls() {
         "{message}"
     );
 
-    let people = SqliteGallery::open(&home.path().join("data"))
+    let people = SqliteGallery::open(&home.path().join("data"), None)
         .unwrap()
         .people()
         .unwrap();
@@ -266,7 +266,7 @@ fn a_session_whose_results_nobody_reads_still_stops() {
     let home = tempfile::tempdir().unwrap();
     let clip = obama_clip(home.path());
     let (pipeline, dir) = common::pipeline();
-    let gallery = Box::new(SqliteGallery::open(dir.path()).unwrap());
+    let gallery = Box::new(SqliteGallery::open(dir.path(), None).unwrap());
     let session = whoisit::runtime::session::Session::start(
         whoisit::runtime::worker::Worker::new(pipeline, gallery).unwrap(),
         whoisit::runtime::capture::Source::File(clip),

@@ -15,7 +15,7 @@ use whoisit::runtime::worker::{Command, Worker};
 /// A worker with Obama enrolled, its gallery's folder, and 3 s of Obama at 15 fps in it.
 fn obama_worker() -> (Worker, tempfile::TempDir, std::path::PathBuf) {
     let (mut pipeline, dir) = common::pipeline();
-    let mut gallery = SqliteGallery::open(dir.path()).unwrap();
+    let mut gallery = SqliteGallery::open(dir.path(), None).unwrap();
     common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
     let clip = common::cli::obama_clip(dir.path(), 15.0, 45);
     let worker = Worker::new(pipeline, Box::new(gallery)).unwrap();
@@ -44,7 +44,10 @@ fn recognition_goes_on_while_another_process_holds_the_gallery_write_lock() {
 
     assert_eq!(summary.processed, 45, "{summary:?}");
     assert!(labelled >= 40, "Obama was named on {labelled} of 45 frames");
-    let people = SqliteGallery::open(dir.path()).unwrap().people().unwrap();
+    let people = SqliteGallery::open(dir.path(), None)
+        .unwrap()
+        .people()
+        .unwrap();
     assert_eq!(
         people[0].last_seen, None,
         "nothing could be written, so nothing may claim it was"

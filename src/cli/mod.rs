@@ -6,6 +6,7 @@ mod models;
 mod people;
 mod progress;
 mod run;
+mod secrets;
 mod serve;
 
 use std::path::PathBuf;
@@ -72,6 +73,11 @@ struct Global {
     /// several machines share, postgres://user:password@host/database [config: gallery].
     #[arg(long, global = true, value_name = "URL")]
     gallery: Option<GalleryConfig>,
+    /// The gallery key's file: the gallery is encrypted with it (see `gallery new-key` and
+    /// `gallery encrypt`). The key may also come from WHOISIT_KEY, or a prompt when the
+    /// gallery is encrypted and none was given [config: key_file].
+    #[arg(long, global = true, value_name = "FILE", env = "WHOISIT_KEY_FILE")]
+    key_file: Option<PathBuf>,
     /// Largest embedding distance still taken as the same person [config: threshold, 0.55].
     #[arg(
         long,
@@ -95,6 +101,7 @@ impl Global {
             model_dir: self.model_dir.clone(),
             data_dir: self.data_dir.clone(),
             gallery: self.gallery.clone(),
+            key_file: self.key_file.clone(),
             threshold: self.threshold,
             embedder: self.embedder,
         }
@@ -143,7 +150,10 @@ pub fn main() -> Result<()> {
     if !cli.global.verbose && std::env::var_os("OPENCV_LOG_LEVEL").is_none() {
         opencv::core::set_log_level(opencv::core::LogLevel::LOG_LEVEL_ERROR)?;
     }
-    let config = Config::resolve(&cli.global.overrides())?;
+    let mut config = Config::resolve(&cli.global.overrides())?;
+    if uses_the_gallery(cli.command.as_ref()) {
+        secrets::ask_for_key(&mut config)?;
+    }
     match cli.command {
         None => run::window(config, cli.window),
         Some(Command::Recognize(args)) => run::recognize_cmd(&config, args),
@@ -158,6 +168,21 @@ pub fn main() -> Result<()> {
         Some(Command::Serve(args)) => serve::serve_cmd(&config, args),
         Some(Command::Keys(cmd)) => serve::keys_cmd(&config, cmd),
     }
+}
+
+/// Whether the command opens the user's gallery (the demo and the benchmark have their own),
+/// and so may need its key.
+fn uses_the_gallery(command: Option<&Command>) -> bool {
+    !matches!(
+        command,
+        Some(
+            Command::Models(_)
+                | Command::Demo(_)
+                | Command::Eval(_)
+                | Command::Bench(_)
+                | Command::Gallery(people::GalleryCommand::NewKey { .. })
+        )
+    )
 }
 
 fn init_logging(verbose: bool) {

@@ -10,6 +10,8 @@ use crate::config::Config;
 use crate::enroll;
 use crate::gallery::{self, ExportFile, Gallery, GalleryConfig};
 
+use super::secrets;
+
 use super::progress::{Bar, CountBar};
 
 #[derive(Debug, Args)]
@@ -75,6 +77,18 @@ pub(super) enum GalleryCommand {
         #[arg(long, value_name = "GALLERY")]
         to: GalleryConfig,
     },
+    /// Write a new random gallery key (64 hex digits) to FILE, readable only by you. Keep a
+    /// copy somewhere safe: an encrypted gallery without its key is lost.
+    NewKey {
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// Encrypt the gallery in place with the key given by --key-file (or WHOISIT_KEY): the
+    /// SQLite file whole (SQLCipher, AES-256), a PostgreSQL gallery's crops and embeddings value
+    /// by value (AES-256-GCM). Stop every whoisit using it first.
+    Encrypt,
+    /// Decrypt the gallery in place; it needs its key (--key-file, WHOISIT_KEY or a prompt).
+    Decrypt,
 }
 
 pub(super) fn enroll_cmd(config: &Config, args: EnrollArgs) -> Result<()> {
@@ -247,6 +261,9 @@ pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
         }
         GalleryCommand::Copy { to } => copy_gallery(config, &to)?,
         GalleryCommand::Reembed => reembed(config)?,
+        GalleryCommand::NewKey { file } => secrets::new_key(&file)?,
+        GalleryCommand::Encrypt => secrets::convert(config, true)?,
+        GalleryCommand::Decrypt => secrets::convert(config, false)?,
     }
     Ok(())
 }
@@ -259,7 +276,7 @@ fn copy_gallery(config: &Config, to: &GalleryConfig) -> Result<()> {
     let from = config.open_gallery()?;
     let export = from.export()?;
     let faces: usize = export.people.iter().map(|p| p.faces.len()).sum();
-    let mut target = gallery::open(to, &config.data_dir()?)?;
+    let mut target = gallery::open(to, &config.data_dir()?, config.key.as_ref())?;
     let added = target.import(&export)?;
     println!(
         "copied {} people from {} to {}: {added} face(s) added, {} already there",

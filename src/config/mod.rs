@@ -17,7 +17,7 @@ use crate::base::files::read_limited;
 use crate::base::identity::EmbedderKind;
 use crate::enroll::Enrollment;
 use crate::enroll::quality::QualityGate;
-use crate::gallery::{self, Gallery, GalleryConfig};
+use crate::gallery::{self, Gallery, GalleryConfig, GalleryKey};
 use crate::models::fetch::Progress;
 use crate::models::{self, ModelPaths};
 use crate::vision::detect::DetectorConfig;
@@ -43,6 +43,11 @@ pub struct Config {
     pub model_dir: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub gallery: GalleryConfig,
+    pub key_file: Option<PathBuf>,
+    /// The gallery key, from `--key-file`, `WHOISIT_KEY` or `key_file` (in that order), or from
+    /// a prompt; never written to a file.
+    #[serde(skip)]
+    pub key: Option<GalleryKey>,
     pub opencv_threads: i32,
     pub enrollment: QualityGate,
     pub keep_images: bool,
@@ -108,6 +113,8 @@ impl Default for Config {
             model_dir: None,
             data_dir: None,
             gallery: GalleryConfig::Sqlite,
+            key_file: None,
+            key: None,
             opencv_threads: 0,
             enrollment: QualityGate::default(),
             keep_images: true,
@@ -127,9 +134,15 @@ pub struct Overrides {
     pub model_dir: Option<PathBuf>,
     pub data_dir: Option<PathBuf>,
     pub gallery: Option<GalleryConfig>,
+    /// The gallery key's file (`--key-file`, or `WHOISIT_KEY_FILE`).
+    pub key_file: Option<PathBuf>,
     pub threshold: Option<f32>,
     pub embedder: Option<EmbedderKind>,
 }
+
+/// The environment variable that may hold the gallery key itself (for service managers that
+/// pass secrets that way); a key file is better, as the environment is inherited.
+pub const KEY_VARIABLE: &str = "WHOISIT_KEY";
 
 /// The largest distance there is between two embeddings (unit vectors): a threshold above it
 /// would name every stranger.
@@ -163,6 +176,7 @@ impl Config {
         if let Some(gallery) = &overrides.gallery {
             config.gallery = gallery.clone();
         }
+        config.key = Self::find_key(overrides.key_file.as_deref().or(config.key_file.as_deref()))?;
         Settings::load(&config.data_dir()?)?.apply(&mut config);
         if let Some(threshold) = overrides.threshold {
             if let Some(problem) = threshold_problem(threshold) {
@@ -174,6 +188,17 @@ impl Config {
             config.embedder = embedder;
         }
         Ok(config)
+    }
+
+    /// The gallery key from the key file given, else from `WHOISIT_KEY`, if either is there.
+    fn find_key(key_file: Option<&Path>) -> Result<Option<GalleryKey>> {
+        if let Some(path) = key_file {
+            return GalleryKey::from_file(path).map(Some);
+        }
+        match std::env::var(KEY_VARIABLE) {
+            Ok(text) if !text.is_empty() => GalleryKey::parse(&text, KEY_VARIABLE).map(Some),
+            _ => Ok(None),
+        }
     }
 
     /// Parses one RON config text; fields it leaves out keep their defaults.
@@ -276,7 +301,7 @@ impl Config {
 
     /// The gallery this configuration names.
     pub fn open_gallery(&self) -> Result<Box<dyn Gallery>> {
-        gallery::open(&self.gallery, &self.data_dir()?)
+        gallery::open(&self.gallery, &self.data_dir()?, self.key.as_ref())
     }
 
     /// This configuration with its own embedded gallery in `data_dir`, for the demo and the
@@ -285,6 +310,7 @@ impl Config {
         Config {
             data_dir: Some(data_dir),
             gallery: GalleryConfig::Sqlite,
+            key: None,
             ..self.clone()
         }
     }

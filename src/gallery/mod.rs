@@ -9,7 +9,9 @@
 //! - a face's crop (PNG) is stored with it, or not at all when the site keeps no images;
 //! - [`Gallery::watch`] tells a running recognizer when anyone changed the gallery.
 
+pub mod audit;
 pub mod export;
+pub mod key;
 mod model;
 pub mod postgres;
 pub mod sqlite;
@@ -25,6 +27,7 @@ use crate::base::error::Result;
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 
 pub use self::export::ExportFile;
+pub use self::key::GalleryKey;
 pub use self::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, MAX_NAME_CHARS, NewFace, PersonId,
     PersonSummary, Removed, Scope, now, validate_key_name, validate_name,
@@ -61,12 +64,35 @@ impl std::str::FromStr for GalleryConfig {
     }
 }
 
-/// Opens the gallery `config` names; an SQLite gallery lives in `data_dir`.
-pub fn open(config: &GalleryConfig, data_dir: &Path) -> Result<Box<dyn Gallery>> {
+/// Opens the gallery `config` names; an SQLite gallery lives in `data_dir`. With a `key`, an
+/// SQLite file is encrypted whole, and a PostgreSQL database's crops and embeddings are sealed
+/// value by value.
+pub fn open(
+    config: &GalleryConfig,
+    data_dir: &Path,
+    key: Option<&GalleryKey>,
+) -> Result<Box<dyn Gallery>> {
     Ok(match config {
-        GalleryConfig::Sqlite => Box::new(SqliteGallery::open(data_dir)?),
-        GalleryConfig::Postgres(url) => Box::new(PostgresGallery::open(url)?),
+        GalleryConfig::Sqlite => Box::new(SqliteGallery::open(data_dir, key)?),
+        GalleryConfig::Postgres(url) => Box::new(PostgresGallery::open(url, key)?),
     })
+}
+
+/// Encrypts the gallery `config` names with `key`, in place: an SQLite file whole, a
+/// PostgreSQL database's crops and embeddings value by value.
+pub fn encrypt(config: &GalleryConfig, data_dir: &Path, key: &GalleryKey) -> Result<()> {
+    match config {
+        GalleryConfig::Sqlite => SqliteGallery::encrypt(data_dir, key),
+        GalleryConfig::Postgres(url) => PostgresGallery::seal_all(url, key),
+    }
+}
+
+/// Decrypts the gallery `config` names, encrypted with `key`, in place.
+pub fn decrypt(config: &GalleryConfig, data_dir: &Path, key: &GalleryKey) -> Result<()> {
+    match config {
+        GalleryConfig::Sqlite => SqliteGallery::decrypt(data_dir, key),
+        GalleryConfig::Postgres(url) => PostgresGallery::unseal_all(url, key),
+    }
 }
 
 /// What `gallery export --salvage` could read.

@@ -163,7 +163,7 @@ mod tests {
     #[test]
     fn a_key_is_stored_only_as_its_hash_and_opens_by_its_scopes() {
         let dir = tempfile::tempdir().unwrap();
-        let mut gallery = crate::gallery::SqliteGallery::open(dir.path()).unwrap();
+        let mut gallery = crate::gallery::SqliteGallery::open(dir.path(), None).unwrap();
         let made = create_key(&mut gallery, "frontdesk", &[Scope::Recognize]).unwrap();
         assert!(made.secret.starts_with(PREFIX) && made.secret.len() > 40);
         let bytes = std::fs::read(dir.path().join("gallery.sqlite3")).unwrap_or_default();

@@ -18,7 +18,7 @@ use crate::gallery::model::{
     Removed, Scope, key_taken, no_face, no_key, no_person, now, validate_key_name, validate_name,
 };
 use crate::gallery::stored::{self, StoredFace, vector_bytes};
-use crate::gallery::{ChangeFeed, Gallery};
+use crate::gallery::{ChangeFeed, Gallery, GalleryKey};
 
 /// The channel writes `NOTIFY` on and the change feed `LISTEN`s to.
 const CHANNEL: &str = "whoisit_gallery";
@@ -67,8 +67,11 @@ fn count(n: i64) -> usize {
 impl PostgresGallery {
     /// Connects to the database at `url` (`postgres://user:password@host/db`) and brings its
     /// schema up to date.
-    pub fn open(url: &str) -> Result<PostgresGallery> {
+    pub fn open(url: &str, key: Option<&GalleryKey>) -> Result<PostgresGallery> {
         let location = redacted(url);
+        if key.is_some() {
+            return Err(Error::InvalidInput("TODO: sealing".into()));
+        }
         let mut client = Client::connect(url, NoTls).map_err(|e| db_error(&location, e))?;
         schema::migrate(&mut client).map_err(|refused| match refused {
             schema::Refused::Database(e) => db_error(&location, e),
@@ -85,6 +88,16 @@ impl PostgresGallery {
             location,
             client: Mutex::new(client),
         })
+    }
+
+    /// Seals every crop and embedding with `key`, in place.
+    pub fn seal_all(_url: &str, _key: &GalleryKey) -> Result<()> {
+        Err(Error::InvalidInput("TODO: sealing".into()))
+    }
+
+    /// Unseals every crop and embedding sealed with `key`, in place.
+    pub fn unseal_all(_url: &str, _key: &GalleryKey) -> Result<()> {
+        Err(Error::InvalidInput("TODO: sealing".into()))
     }
 
     fn client(&self) -> Result<MutexGuard<'_, Client>> {

@@ -3,8 +3,11 @@
 //! transaction per change, so a crash or a power cut loses at most the change in flight.
 
 mod check;
+mod cipher;
 mod codec;
 mod export;
+#[cfg(test)]
+mod fixtures;
 mod private;
 mod schema;
 mod watch;
@@ -16,6 +19,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
+use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, PersonId, PersonSummary,
     Removed, Scope, key_taken, no_face, no_key, no_person, now, validate_key_name, validate_name,
@@ -31,6 +35,8 @@ const FILE_NAME: &str = "gallery.sqlite3";
 pub struct SqliteGallery {
     path: PathBuf,
     conn: Connection,
+    /// The key the file is encrypted with (SQLCipher), kept for the watcher's own connection.
+    key: Option<GalleryKey>,
     /// What SQLite's quick check found at open, if the file is damaged: reading goes on (so
     /// that what is intact can be salvaged), changing is refused.
     damage: Option<String>,
@@ -38,16 +44,23 @@ pub struct SqliteGallery {
 
 impl SqliteGallery {
     /// Opens (or creates) the gallery in `data_dir`, bringing its schema up to date. Faces are
-    /// biometric data: the folder is made 0700 and the files 0600.
-    pub fn open(data_dir: &Path) -> Result<SqliteGallery> {
+    /// biometric data: the folder is made 0700 and the files 0600. With a `key`, the file is
+    /// encrypted (SQLCipher): a new one is created encrypted, an existing one must have been
+    /// encrypted with that key.
+    pub fn open(data_dir: &Path, key: Option<&GalleryKey>) -> Result<SqliteGallery> {
         private::folder(data_dir)?;
-        Self::open_file(&data_dir.join(FILE_NAME))
+        Self::open_file(&Self::file(data_dir), key)
+    }
+
+    /// The gallery file in `data_dir`.
+    pub fn file(data_dir: &Path) -> PathBuf {
+        data_dir.join(FILE_NAME)
     }
 
     /// Opens (or creates) the gallery file at `path`.
-    fn open_file(path: &Path) -> Result<SqliteGallery> {
+    fn open_file(path: &Path, key: Option<&GalleryKey>) -> Result<SqliteGallery> {
         private::create(path)?;
-        let mut conn = Connection::open(path).map_err(|e| db_error(path, e))?;
+        let mut conn = cipher::connect(path, key)?;
         schema::prepare(&conn, path)?;
         schema::migrate(&mut conn, path)?;
         private::tighten(path);
@@ -61,8 +74,48 @@ impl SqliteGallery {
         Ok(SqliteGallery {
             path: path.to_path_buf(),
             conn,
+            key: key.cloned(),
             damage,
         })
+    }
+
+    /// Encrypts the plain gallery in `data_dir` with `key`, in place (see
+    /// docs/security.md): from then on it opens only with that key.
+    pub fn encrypt(data_dir: &Path, key: &GalleryKey) -> Result<()> {
+        let path = Self::file(data_dir);
+        match cipher::kind(&path)? {
+            cipher::FileKind::New => Err(codec::gallery_error(
+                &path,
+                "does not exist yet: there is nothing to encrypt. A gallery created with a key \
+                 is encrypted from the start",
+            )),
+            cipher::FileKind::Opaque => Err(codec::gallery_error(
+                &path,
+                "is already encrypted (or is not a whoisit gallery); nothing was changed",
+            )),
+            cipher::FileKind::Plain => {
+                Self::open_file(&path, None)?.intact()?;
+                cipher::convert(&path, None, Some(key))
+            }
+        }
+    }
+
+    /// Decrypts the gallery in `data_dir`, encrypted with `key`, in place.
+    pub fn decrypt(data_dir: &Path, key: &GalleryKey) -> Result<()> {
+        let path = Self::file(data_dir);
+        if cipher::kind(&path)? != cipher::FileKind::Opaque {
+            return Err(codec::gallery_error(
+                &path,
+                "is not encrypted; nothing was changed",
+            ));
+        }
+        Self::open_file(&path, Some(key))?.intact()?;
+        cipher::convert(&path, Some(key), None)
+    }
+
+    /// Whether the gallery file in `data_dir` exists and cannot be read without a key.
+    pub fn needs_key(data_dir: &Path) -> Result<bool> {
+        Ok(cipher::kind(&Self::file(data_dir))? == cipher::FileKind::Opaque)
     }
 
     /// Refuses to change a damaged file: a write could spread the damage over what is intact.
@@ -470,7 +523,7 @@ impl Gallery for SqliteGallery {
     }
 
     fn watch(&self) -> Result<ChangeFeed> {
-        watch::watch(&self.path)
+        watch::watch(&self.path, self.key.as_ref())
     }
 }
 
@@ -539,27 +592,15 @@ fn insert_face(
 
 #[cfg(test)]
 mod tests {
+    use super::fixtures::{Secret, face};
     use super::*;
-    use crate::base::identity::{DIM, EmbedderKind};
+    use crate::base::identity::EmbedderKind;
     use std::time::Duration;
-
-    fn face(v: f32, source: &str) -> NewFace {
-        NewFace {
-            embedder: EmbedderKind::Dlib.id(),
-            embedding: Embedding(vec![v; DIM]),
-            source: source.into(),
-            source_sha256: Some(format!("{:0>64}", hex::encode(source))),
-            confidence: 0.9,
-            face_px: 100,
-            sharpness: 200.0,
-            image_png: None,
-        }
-    }
 
     #[test]
     fn survives_reopening_and_keeps_embedders_apart() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(dir.path()).unwrap();
+        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
         assert_eq!(
             g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
                 .unwrap()
@@ -573,7 +614,7 @@ mod tests {
         g.add_faces(" Ann ", &[other]).unwrap();
         g.add_faces("Bob", &[face(0.4, "d")]).unwrap();
         drop(g);
-        let g = SqliteGallery::open(dir.path()).unwrap();
+        let g = SqliteGallery::open(dir.path(), None).unwrap();
         assert_eq!(
             g.people()
                 .unwrap()
@@ -601,7 +642,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         let dir = root.path().join("data");
-        let mut g = SqliteGallery::open(&dir).unwrap();
+        let mut g = SqliteGallery::open(&dir, None).unwrap();
         g.add_faces("Ann", &[face(0.1, "a")]).unwrap();
         assert_eq!(mode(&dir), 0o700);
         for file in [
@@ -616,62 +657,32 @@ mod tests {
         let file = dir.join("gallery.sqlite3");
         std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-        drop(SqliteGallery::open(&dir).unwrap());
+        drop(SqliteGallery::open(&dir, None).unwrap());
         assert_eq!((mode(&dir), mode(&file)), (0o700, 0o600));
     }
 
     #[test]
     fn a_removed_person_leaves_no_crop_or_embedding_in_the_files() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(dir.path()).unwrap();
-        // A crop spread over several pages, and an embedding, that nothing else resembles.
-        let mut x = 0x2545_F491_4F6C_DD1D_u64;
-        let crop: Vec<u8> = (0..20_000)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                (x >> 24) as u8
-            })
-            .collect();
-        let embedding: Vec<f32> = (0..DIM).map(|i| 0.123_456 + i as f32 * 1e-3).collect();
-        let secret = NewFace {
-            embedding: Embedding(embedding.clone()),
-            image_png: Some(crop.clone()),
-            ..face(0.0, "secret")
-        };
-        g.add_faces("Ann", &[secret]).unwrap();
+        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
+        let secret = Secret::new();
+        g.add_faces("Ann", std::slice::from_ref(&secret.face))
+            .unwrap();
         g.add_faces("Bob", &[face(0.4, "b")]).unwrap();
-        let contains =
-            |haystack: &[u8], needle: &[u8]| haystack.windows(needle.len()).any(|w| w == needle);
-        let files = || -> Vec<u8> {
-            ["gallery.sqlite3", "gallery.sqlite3-wal"]
-                .iter()
-                .flat_map(|f| std::fs::read(dir.path().join(f)).unwrap_or_default())
-                .collect()
-        };
-        let vector = vector_bytes(&embedding);
-        assert!(
-            contains(&files(), &crop[5_000..5_064]),
-            "the test must see the crop first"
+        assert_eq!(
+            secret.found_in(dir.path()).len(),
+            4,
+            "the test must see the face first"
         );
         g.remove("Ann").unwrap();
-        let bytes = files();
-        for (what, needle) in [
-            ("the crop's start", &crop[..64]),
-            ("the crop's middle", &crop[10_000..10_064]),
-            ("the crop's end", &crop[crop.len() - 64..]),
-            ("the embedding", &vector[..]),
-        ] {
-            assert!(!contains(&bytes, needle), "{what} is still in the files");
-        }
+        assert_eq!(secret.found_in(dir.path()), Vec::<&str>::new());
         assert_eq!(g.people().unwrap().len(), 1);
     }
 
     #[test]
     fn the_same_photo_is_not_added_twice() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(dir.path()).unwrap();
+        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
         assert_eq!(g.add_faces("Ann", &[face(0.1, "a")]).unwrap().len(), 1);
         assert_eq!(
             g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
@@ -685,7 +696,7 @@ mod tests {
     #[test]
     fn a_capture_from_no_file_is_not_added_twice_either() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(&dir.path().join("a")).unwrap();
+        let mut g = SqliteGallery::open(&dir.path().join("a"), None).unwrap();
         let capture = |v| NewFace {
             source_sha256: None,
             image_png: Some(crate::base::image::grey_png(8, 8)),
@@ -709,7 +720,7 @@ mod tests {
         );
         // The crop is the same, so it is the same capture, whatever its embedding.
         assert_eq!(g.add_faces("Ann", &[capture(0.2)]).unwrap().len(), 0);
-        let mut h = SqliteGallery::open(&dir.path().join("b")).unwrap();
+        let mut h = SqliteGallery::open(&dir.path().join("b"), None).unwrap();
         let export = g.export().unwrap();
         assert_eq!(h.import(&export).unwrap(), 2);
         assert_eq!(h.import(&export).unwrap(), 0);
@@ -719,7 +730,7 @@ mod tests {
     #[test]
     fn bad_names_and_embeddings_change_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(dir.path()).unwrap();
+        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
         g.add_faces("Ann", &[face(0.1, "a")]).unwrap();
         for bad in ["", "   ", &"x".repeat(10_000), "a\nb"] {
             assert!(g.add_faces(bad, &[face(0.2, "b")]).is_err(), "{bad:?}");
@@ -737,7 +748,7 @@ mod tests {
     #[test]
     fn rename_and_remove_say_what_they_did() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(dir.path()).unwrap();
+        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
         g.add_faces(
             "Ann",
             &[
@@ -772,13 +783,13 @@ mod tests {
     #[test]
     fn export_then_import_round_trips_and_is_idempotent() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(&dir.path().join("a")).unwrap();
+        let mut g = SqliteGallery::open(&dir.path().join("a"), None).unwrap();
         g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
             .unwrap();
         g.add_faces("Bob", &[face(0.4, "d")]).unwrap();
         let file = g.export().unwrap();
         let json = serde_json::to_string(&file).unwrap();
-        let mut h = SqliteGallery::open(&dir.path().join("b")).unwrap();
+        let mut h = SqliteGallery::open(&dir.path().join("b"), None).unwrap();
         let parsed: ExportFile = serde_json::from_str(&json).unwrap();
         assert_eq!(h.import(&parsed).unwrap(), 3);
         assert_eq!(h.import(&parsed).unwrap(), 0);
@@ -793,7 +804,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
         std::fs::write(&path, b"this is not a database, but somebody's notes").unwrap();
-        let err = SqliteGallery::open(dir.path()).err().unwrap();
+        let err = SqliteGallery::open(dir.path(), None).err().unwrap();
         assert!(err.to_string().contains("not an SQLite database"), "{err}");
         assert_eq!(
             std::fs::read(&path).unwrap(),
@@ -801,17 +812,17 @@ mod tests {
         );
 
         std::fs::remove_file(&path).unwrap();
-        let g = SqliteGallery::open(dir.path()).unwrap();
+        let g = SqliteGallery::open(dir.path(), None).unwrap();
         g.conn.pragma_update(None, "user_version", 99).unwrap();
         drop(g);
-        let err = SqliteGallery::open(dir.path()).err().unwrap();
+        let err = SqliteGallery::open(dir.path(), None).err().unwrap();
         assert!(err.to_string().contains("newer whoisit"), "{err}");
     }
 
     #[test]
     fn changes_from_any_connection_are_announced() {
         let dir = tempfile::tempdir().unwrap();
-        let g = SqliteGallery::open(dir.path()).unwrap();
+        let g = SqliteGallery::open(dir.path(), None).unwrap();
         let feed = g.watch().unwrap();
         assert!(
             feed.changes()
@@ -819,7 +830,7 @@ mod tests {
                 .is_err(),
             "nothing changed yet"
         );
-        let mut other = SqliteGallery::open(dir.path()).unwrap();
+        let mut other = SqliteGallery::open(dir.path(), None).unwrap();
         other.add_faces("Ann", &[face(0.1, "a")]).unwrap();
         assert_eq!(
             feed.changes().recv_timeout(Duration::from_secs(5)),

@@ -57,10 +57,6 @@ pub(super) fn prepare(conn: &Connection, path: &Path) -> Result<()> {
     // Another process (the CLI while the app runs) may hold the write lock for a moment.
     conn.busy_timeout(std::time::Duration::from_secs(10))
         .map_err(db)?;
-    // Reading a page is what fails on a file that is not SQLite: do it before changing
-    // anything, so such a file is reported and left exactly as it was.
-    conn.query_row("SELECT count(*) FROM sqlite_master", [], |_| Ok(()))
-        .map_err(db)?;
     conn.pragma_update(None, "journal_mode", "WAL")
         .map_err(db)?;
     conn.pragma_update(None, "synchronous", "FULL")

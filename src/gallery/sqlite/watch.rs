@@ -9,6 +9,8 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use rusqlite::Connection;
 
 use crate::base::error::{Error, Result};
+use crate::gallery::key::GalleryKey;
+use crate::gallery::sqlite::cipher;
 use crate::gallery::sqlite::codec::db_error;
 use crate::gallery::{ChangeFeed, Changed};
 
@@ -16,8 +18,8 @@ use crate::gallery::{ChangeFeed, Changed};
 const POLL: Duration = Duration::from_millis(250);
 
 /// Starts the watching thread; it ends as soon as the returned feed is dropped.
-pub(super) fn watch(path: &Path) -> Result<ChangeFeed> {
-    let conn = Connection::open(path).map_err(|e| db_error(path, e))?;
+pub(super) fn watch(path: &Path, key: Option<&GalleryKey>) -> Result<ChangeFeed> {
+    let conn = cipher::connect(path, key)?;
     let version = data_version(&conn).map_err(|e| db_error(path, e))?;
     let (tx, changes) = crossbeam_channel::bounded(1);
     let (stop, stopped) = crossbeam_channel::bounded(0);

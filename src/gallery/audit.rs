@@ -1,0 +1,113 @@
+//! The audit trail: who changed what in the gallery, and who took its data out. Entries name
+//! people by id, never by name, so that forgetting a person leaves no name behind; `people
+//! list` maps ids to names while the people exist. Every store makes the table append-only.
+
+use serde::Serialize;
+
+/// Who a change is made by: `cli:<user>`, `window:<user>` or `api:<key name>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Actor(String);
+
+impl Actor {
+    /// The user running a command.
+    pub fn cli() -> Actor {
+        Actor(format!("cli:{}", user()))
+    }
+
+    /// The user at the window.
+    pub fn window() -> Actor {
+        Actor(format!("window:{}", user()))
+    }
+
+    /// A client of the service, by its API key's name.
+    pub fn api_key(name: &str) -> Actor {
+        Actor(format!("api:{name}"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Actor {
+    fn default() -> Actor {
+        Actor::cli()
+    }
+}
+
+/// The login name, or the uid when there is none (a container, a service).
+fn user() -> String {
+    std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .ok()
+        .filter(|u| !u.is_empty())
+        .unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/self/loginuid")
+                .map_or_else(|_| "unknown".into(), |uid| format!("uid {}", uid.trim()))
+        })
+}
+
+/// What was done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditAction {
+    Enroll,
+    Rename,
+    Remove,
+    RemoveFace,
+    Import,
+    Export,
+    KeyCreated,
+    KeyRevoked,
+    Threshold,
+    Purge,
+    Encrypt,
+    Decrypt,
+}
+
+impl AuditAction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::Enroll => "enroll",
+            AuditAction::Rename => "rename",
+            AuditAction::Remove => "remove",
+            AuditAction::RemoveFace => "remove_face",
+            AuditAction::Import => "import",
+            AuditAction::Export => "export",
+            AuditAction::KeyCreated => "key_created",
+            AuditAction::KeyRevoked => "key_revoked",
+            AuditAction::Threshold => "threshold",
+            AuditAction::Purge => "purge",
+            AuditAction::Encrypt => "encrypt",
+            AuditAction::Decrypt => "decrypt",
+        }
+    }
+}
+
+/// One entry of the trail.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEntry {
+    pub id: i64,
+    /// Seconds since the Unix epoch.
+    pub at: i64,
+    /// `cli:<user>`, `window:<user>` or `api:<key name>`.
+    pub actor: String,
+    /// An [`AuditAction`] as text; kept as text, since a newer whoisit may have written one
+    /// this one does not know.
+    pub action: String,
+    /// What changed, with ids, counts and values; never a person's name.
+    pub detail: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn actors_say_where_the_change_came_from() {
+        assert_eq!(AuditAction::RemoveFace.as_str(), "remove_face");
+        assert!(Actor::api_key("frontdesk").as_str() == "api:frontdesk");
+        assert!(Actor::cli().as_str().starts_with("cli:"));
+    }
+}
