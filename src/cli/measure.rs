@@ -11,6 +11,7 @@ use crate::base::identity::EmbedderKind;
 use crate::base::image::Encoding;
 use crate::config::Config;
 use crate::config::settings::Settings;
+use crate::gallery::AuditAction;
 use crate::measure::bench::{self, BenchOptions, BenchReport};
 use crate::measure::eval::{self, Calibration, EvalOptions, Evaluation, FewFaces, Strangers};
 use crate::measure::load::{self, LoadOptions};
@@ -384,7 +385,7 @@ pub(super) fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()>
         );
     }
     let data_dir = config.data_dir()?;
-    let gallery = config.open_gallery()?;
+    let mut gallery = config.open_gallery()?;
     // The embedder's id without loading its models: the gallery files embeddings under it.
     let embedder = config.embedder.id();
     let entries = gallery.embeddings(&embedder)?;
@@ -434,7 +435,17 @@ pub(super) fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()>
         println!("plot: {}", path.display());
     }
     if args.apply {
-        apply_threshold(&data_dir, &c, threshold)?;
+        let saved = apply_threshold(&data_dir, &c, threshold)?;
+        let detail = format!(
+            "{:.3} -> {saved:.3} (calibrate --apply)",
+            c.current_threshold
+        );
+        if let Err(e) = gallery.record(AuditAction::Threshold, &detail) {
+            tracing::warn!(
+                "the threshold change is not in the audit trail: {}",
+                e.report()
+            );
+        }
     } else {
         println!("run again with --apply to use {threshold:.3} from now on");
     }
@@ -486,7 +497,8 @@ fn print_calibration(
     }
 }
 
-fn apply_threshold(data_dir: &Path, c: &Calibration, threshold: f64) -> Result<()> {
+/// Saves the threshold, rounded; returns what was saved.
+fn apply_threshold(data_dir: &Path, c: &Calibration, threshold: f64) -> Result<f32> {
     let mut settings = Settings::load(data_dir)?;
     // Rounded so the saved file reads well; 1e-3 is far below what the distances resolve.
     let rounded = ((threshold * 1000.0).round() / 1000.0) as f32;
@@ -497,7 +509,7 @@ fn apply_threshold(data_dir: &Path, c: &Calibration, threshold: f64) -> Result<(
         c.current_threshold,
         Settings::path(data_dir).display()
     );
-    Ok(())
+    Ok(rounded)
 }
 
 /// The two distributions side by side in the terminal, thresholds marked with `|`.

@@ -1,6 +1,7 @@
 //! The `whoisit` command line: parsing and printing, one file per command group; the work is in
 //! the library. [`main`] is all the binary calls.
 
+mod audit;
 mod measure;
 mod models;
 mod people;
@@ -53,6 +54,11 @@ const EXAMPLES: &str = "Examples:
   whoisit bench --source demo                   speed, stage by stage
   whoisit keys create --name app --scope admin  an API key, printed once
   whoisit serve --listen 127.0.0.1:8080         the REST API (see /v1/openapi.json)
+  whoisit gallery new-key ~/.config/whoisit/gallery.key
+  whoisit gallery encrypt --key-file ~/.config/whoisit/gallery.key
+                                                encrypt the gallery at rest
+  whoisit people forget \"Ada\"                    delete a person to the last byte
+  whoisit audit --since 7d                      who changed what this week
 
 Configuration: config/default.ron documents every field; put overrides in
 ~/.config/whoisit/config.ron or pass --config FILE. Logs: RUST_LOG=whoisit=debug.";
@@ -139,6 +145,12 @@ enum Command {
     /// Make, list and revoke the API keys `serve` asks for.
     #[command(subcommand)]
     Keys(serve::KeysCommand),
+    /// Who changed what in the gallery, and who took its data out: enrollments, renames,
+    /// removals, imports, exports, keys, threshold changes, purges. People appear by id.
+    Audit(audit::AuditArgs),
+    /// Forget sightings (when each person was last seen) older than retention_days now; the
+    /// window, `recognize` and `serve` also do it as they start.
+    Purge,
 }
 
 /// Parses the command line and runs it.
@@ -167,6 +179,8 @@ pub fn main() -> Result<()> {
         Some(Command::Bench(args)) => measure::bench_cmd(&config, &args),
         Some(Command::Serve(args)) => serve::serve_cmd(&config, args),
         Some(Command::Keys(cmd)) => serve::keys_cmd(&config, cmd),
+        Some(Command::Audit(args)) => audit::audit_cmd(&config, &args),
+        Some(Command::Purge) => audit::purge_cmd(&config),
     }
 }
 

@@ -8,7 +8,8 @@ use clap::{Args, Subcommand};
 use crate::base::files::{read_limited, write_atomic};
 use crate::config::Config;
 use crate::enroll;
-use crate::gallery::{self, ExportFile, Gallery, GalleryConfig};
+use crate::gallery::protect::{self, ExportLock};
+use crate::gallery::{self, AuditAction, ExportFile, Gallery, GalleryConfig};
 
 use super::secrets;
 
@@ -45,7 +46,9 @@ pub(super) enum PeopleCommand {
     },
     /// Give an enrolled person another name.
     Rename { old: String, new: String },
-    /// Delete a person with all their faces, embeddings and images.
+    /// Delete a person with all their faces, embeddings, crops and last-seen time, to the last
+    /// byte: overwritten in the file and its log, and the file compacted (also: forget).
+    #[command(visible_alias = "forget")]
     Remove { name: String },
 }
 
@@ -60,11 +63,25 @@ pub(super) enum GalleryCommand {
         /// list what cannot (exits 1 when something was lost).
         #[arg(long)]
         salvage: bool,
+        /// Encrypt the export (age format) to this public key (age1..., from `age-keygen`);
+        /// may be given several times. Only the holders of the matching identities can
+        /// import it.
+        #[arg(long = "to", value_name = "RECIPIENT", conflicts_with = "passphrase")]
+        recipients: Vec<String>,
+        /// Encrypt the export (age format) with a passphrase, asked at the terminal or taken
+        /// from WHOISIT_EXPORT_PASSPHRASE.
+        #[arg(long)]
+        passphrase: bool,
     },
     /// Add the people of an export file; faces already present are skipped. All or nothing.
+    /// An encrypted export asks for its passphrase (or WHOISIT_EXPORT_PASSPHRASE), or needs
+    /// --identity.
     Import {
         #[arg(value_name = "FILE")]
         file: PathBuf,
+        /// The age identity file that opens an export encrypted to its public key.
+        #[arg(long, value_name = "FILE")]
+        identity: Option<PathBuf>,
     },
     /// Check the gallery's integrity; exits non-zero when something is wrong.
     Check,
@@ -199,39 +216,22 @@ pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
 pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
     let open = || -> Result<Box<dyn Gallery>> { Ok(config.open_gallery()?) };
     match cmd {
-        GalleryCommand::Export { file, salvage } => {
-            let (export, lost) = if salvage {
-                let salvaged = open()?.salvage()?;
-                (salvaged.file, salvaged.lost)
-            } else {
-                (open()?.export()?, Vec::new())
-            };
-            let faces: usize = export.people.iter().map(|p| p.faces.len()).sum();
-            let json = serde_json::to_vec_pretty(&export)?;
-            // A failed export never leaves half a file.
-            write_atomic(&file, &json)?;
-            println!(
-                "exported {} people, {faces} face(s) to {}",
-                export.people.len(),
-                file.display()
-            );
-            if !lost.is_empty() {
-                for line in &lost {
-                    eprintln!("lost: {line}");
-                }
-                bail!(
-                    "{} part(s) of the gallery could not be read; the rest is in {}",
-                    lost.len(),
-                    file.display()
-                );
-            }
+        GalleryCommand::Export {
+            file,
+            salvage,
+            recipients,
+            passphrase,
+        } => {
+            let lock = secrets::export_lock(&recipients, passphrase)?;
+            export_gallery(&open, &file, salvage, lock.as_ref())?;
         }
-        GalleryCommand::Import { file } => {
-            let text = read_limited(
+        GalleryCommand::Import { file, identity } => {
+            let bytes = read_limited(
                 &file,
                 config.limits.max_import_bytes(),
                 "config: limits.max_import_mb",
             )?;
+            let text = secrets::open_export(bytes, identity.as_deref())?;
             let export: ExportFile = serde_json::from_slice(&text)
                 .with_context(|| format!("{} is not a whoisit gallery export", file.display()))?;
             let added = open()?.import(&export)?;
@@ -264,6 +264,56 @@ pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
         GalleryCommand::NewKey { file } => secrets::new_key(&file)?,
         GalleryCommand::Encrypt => secrets::convert(config, true)?,
         GalleryCommand::Decrypt => secrets::convert(config, false)?,
+    }
+    Ok(())
+}
+
+/// `gallery export`: the whole gallery, or what can be read of a damaged one, to `file`,
+/// encrypted when `lock` says so.
+fn export_gallery(
+    open: &dyn Fn() -> Result<Box<dyn Gallery>>,
+    file: &Path,
+    salvage: bool,
+    lock: Option<&ExportLock>,
+) -> Result<()> {
+    let (export, lost) = if salvage {
+        let salvaged = open()?.salvage()?;
+        (salvaged.file, salvaged.lost)
+    } else {
+        (open()?.export()?, Vec::new())
+    };
+    let faces: usize = export.people.iter().map(|p| p.faces.len()).sum();
+    let json = serde_json::to_vec_pretty(&export)?;
+    let bytes = match lock {
+        Some(lock) => protect::lock(&json, lock)?,
+        None => json,
+    };
+    // A failed export never leaves half a file.
+    write_atomic(file, &bytes)?;
+    let how = if lock.is_some() { "encrypted" } else { "plain" };
+    let detail = format!(
+        "{} people, {faces} face(s) to {} ({how})",
+        export.people.len(),
+        file.display()
+    );
+    // A damaged gallery cannot take the entry; the salvage must still be written.
+    if let Err(e) = open()?.record(AuditAction::Export, &detail) {
+        tracing::warn!("the export is not in the audit trail: {}", e.report());
+    }
+    println!(
+        "exported {} people, {faces} face(s) to {} ({how})",
+        export.people.len(),
+        file.display()
+    );
+    if !lost.is_empty() {
+        for line in &lost {
+            eprintln!("lost: {line}");
+        }
+        bail!(
+            "{} part(s) of the gallery could not be read; the rest is in {}",
+            lost.len(),
+            file.display()
+        );
     }
     Ok(())
 }

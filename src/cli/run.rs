@@ -9,6 +9,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::Args;
 
 use crate::config::{Config, DEMO_SOURCE};
+use crate::gallery::Actor;
 use crate::runtime::headless::{self, RunOptions};
 use crate::runtime::start;
 use crate::ui;
@@ -121,7 +122,7 @@ fn run_headless(config: &Config, mut options: RunOptions) -> Result<()> {
     options.stop = Some(stop.clone());
     let bar = Bar::default();
     let start = start::resolve_source(config, false, &bar)?;
-    let worker = start::worker(&start.config, &bar)?;
+    let worker = start::worker(&start.config, Actor::cli(), &bar)?;
     let stdout = std::io::stdout();
     let summary = headless::run(&start.source, worker, &options, |result| {
         let mut out = stdout.lock();

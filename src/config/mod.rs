@@ -51,6 +51,7 @@ pub struct Config {
     pub opencv_threads: i32,
     pub enrollment: QualityGate,
     pub keep_images: bool,
+    pub retention_days: u32,
     pub tracking: TrackingConfig,
     pub window: WindowConfig,
     pub limits: Limits,
@@ -118,6 +119,7 @@ impl Default for Config {
             opencv_threads: 0,
             enrollment: QualityGate::default(),
             keep_images: true,
+            retention_days: 30,
             tracking: TrackingConfig::default(),
             window: WindowConfig::default(),
             limits: Limits::default(),
@@ -251,6 +253,8 @@ impl Config {
             "limits must all be at least 1".into()
         } else if let Some(problem) = self.serve.problem() {
             problem
+        } else if self.retention_days == 0 {
+            "retention_days must be at least 1".into()
         } else if self.window.enroll_captures == 0 {
             "window.enroll_captures must be at least 1".into()
         } else if let Err(message) = Chord::parse(&self.window.kiosk.exit_chord) {
@@ -290,6 +294,11 @@ impl Config {
             .ok_or(Error::NoHome {
                 setting: "data_dir",
             })
+    }
+
+    /// Sightings before this time (seconds since the epoch) are past `retention_days`.
+    pub fn retention_cutoff(&self) -> i64 {
+        gallery::now() - i64::from(self.retention_days) * 86_400
     }
 
     /// Where downloaded demo photos and generated clips are cached.

@@ -14,6 +14,7 @@ pub mod export;
 pub mod key;
 mod model;
 pub mod postgres;
+pub mod protect;
 pub mod sqlite;
 mod stored;
 
@@ -26,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::base::error::Result;
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 
+pub use self::audit::{Actor, AuditAction, AuditEntry};
 pub use self::export::ExportFile;
 pub use self::key::GalleryKey;
 pub use self::model::{
@@ -193,6 +195,11 @@ pub trait Gallery: Send {
     /// Records that these people were recognised now.
     fn mark_seen(&mut self, names: &[String]) -> Result<()>;
 
+    /// Forgets when people were last seen, for sightings before `before` (seconds since the
+    /// epoch): retention of sightings is limited (config `retention_days`). Returns how many
+    /// people had one.
+    fn purge_sightings(&mut self, before: i64) -> Result<usize>;
+
     /// Checks the store and its contents; empty problems mean a healthy gallery.
     fn check(&self) -> Result<CheckReport>;
 
@@ -227,4 +234,16 @@ pub trait Gallery: Send {
 
     /// A notification whenever the gallery changes, through this connection or any other.
     fn watch(&self) -> Result<ChangeFeed>;
+
+    /// Who the changes made through this connection from now on are made by, for the audit
+    /// trail (by default the user running the command).
+    fn act_as(&mut self, actor: Actor);
+
+    /// Adds an entry to the audit trail for something done outside the gallery with its data
+    /// (an export, a threshold change). Changes the gallery makes are recorded by the gallery,
+    /// in the change's own transaction.
+    fn record(&mut self, action: AuditAction, detail: &str) -> Result<()>;
+
+    /// The audit trail from `since` (seconds since the Unix epoch), oldest first.
+    fn audit(&self, since: i64) -> Result<Vec<AuditEntry>>;
 }

@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::base::error::{Error, Result};
 use crate::base::stats::{Spread, StageSamples, peak_resident_mib};
 use crate::config::Config;
+use crate::gallery::Actor;
 use crate::measure::synthetic_gallery::{self, Vectors};
 use crate::models::fetch::Progress;
 use crate::runtime::capture::Source;
@@ -93,7 +94,7 @@ pub fn run(
     let throughput = throughput(&source, worker, options.frames)?;
     let app_loop = app_loop(
         &source,
-        start::worker(&config, progress)?,
+        start::worker(&config, Actor::default(), progress)?,
         Duration::from_secs_f64(options.seconds),
     )?;
     Ok(BenchReport {

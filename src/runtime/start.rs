@@ -4,6 +4,7 @@
 use crate::base::error::Result;
 use crate::config::{Config, DEMO_SOURCE};
 use crate::demo;
+use crate::gallery::Actor;
 use crate::models::fetch::Progress;
 use crate::runtime::capture::Source;
 use crate::runtime::worker::Worker;
@@ -61,6 +62,17 @@ pub fn resolve_source(
 }
 
 /// The worker `config` describes: models loaded (fetched first if missing), gallery read.
-pub fn worker(config: &Config, progress: &dyn Progress) -> Result<Worker> {
-    Worker::new(config.load_pipeline(progress)?, config.open_gallery()?)
+/// Enrollments through it are recorded in the audit trail as made by `actor`. Sightings past
+/// `retention_days` are purged first.
+pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<Worker> {
+    let mut gallery = config.open_gallery()?;
+    gallery.act_as(actor);
+    // Recognition does not depend on it: a gallery that cannot be changed now still recognises.
+    if let Err(e) = gallery.purge_sightings(config.retention_cutoff()) {
+        tracing::warn!(
+            "cannot purge sightings older than retention_days: {}",
+            e.report()
+        );
+    }
+    Worker::new(config.load_pipeline(progress)?, gallery)
 }

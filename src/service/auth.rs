@@ -12,7 +12,7 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 use crate::base::error::{Error, Result};
-use crate::gallery::{ApiKey, Gallery, Scope};
+use crate::gallery::{Actor, ApiKey, Gallery, Scope};
 use crate::service::error::ApiError;
 use crate::service::state::AppState;
 
@@ -94,6 +94,13 @@ pub(crate) struct Allowed<N: Needs> {
     /// The key's name, for the log; `None` without authentication.
     pub(crate) key: Option<String>,
     _needs: PhantomData<N>,
+}
+
+impl<N: Needs> Allowed<N> {
+    /// Who the audit trail says made the change: the key by name.
+    pub(crate) fn actor(&self) -> Actor {
+        Actor::api_key(self.key.as_deref().unwrap_or("(no auth)"))
+    }
 }
 
 impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {

@@ -130,6 +130,15 @@ impl Events {
         before - buffer.kept.len()
     }
 
+    /// Drops every kept event from before `before_ms` (ms since the epoch): past the
+    /// retention of sightings. Returns how many were dropped.
+    pub(crate) fn purge(&self, before_ms: u64) -> usize {
+        let mut buffer = self.buffer();
+        let before = buffer.kept.len();
+        buffer.kept.retain(|e| e.time_ms >= before_ms);
+        before - buffer.kept.len()
+    }
+
     /// The kept events after the id `after` (none for a new client), and the live ones from
     /// now on.
     pub(crate) fn subscribe(&self, after: Option<u64>) -> (Vec<Event>, broadcast::Receiver<Event>) {

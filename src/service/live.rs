@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 
 use crate::base::error::{Error, Result};
+use crate::gallery::Actor;
 use crate::models::fetch::Progress;
 use crate::runtime::headless::{self, RunOptions};
 use crate::runtime::start;
@@ -34,7 +35,7 @@ pub(crate) fn start(
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for source in &options.sources {
-        let worker = start::worker(&options.config, progress)?;
+        let worker = start::worker(&options.config, Actor::default(), progress)?;
         let (source, events, stop) = (source.clone(), state.events.clone(), stop.clone());
         let camera = source.to_string();
         let thread = std::thread::Builder::new()

@@ -102,6 +102,7 @@ async fn run(
         .map_err(|e| Error::InvalidInput(format!("cannot listen on {}: {e}", options.listen)))?;
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
+    tokio::spawn(purge_hourly(state.clone()));
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
     let served = match &options.tls {
         Some((cert, key)) => {
@@ -123,6 +124,15 @@ async fn run(
     served.map_err(|e| Error::InvalidInput(format!("the server stopped: {e}")))?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Keeps sightings within `retention_days` while the server runs for weeks.
+async fn purge_hourly(state: Arc<AppState>) {
+    let mut hourly = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        hourly.tick().await;
+        state.purge().await;
+    }
 }
 
 /// Stops accepting on Ctrl+C or SIGTERM and lets requests in flight finish (for a while).

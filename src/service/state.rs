@@ -9,7 +9,7 @@ use crate::base::error::{Error, Result};
 use crate::base::identity::EmbedderId;
 use crate::config::Config;
 use crate::enroll::Enrollment;
-use crate::gallery::Gallery;
+use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
 use crate::service::ServeOptions;
 use crate::service::auth::Auth;
@@ -31,6 +31,7 @@ pub(crate) struct AppState {
     pub(crate) photo_limits: PhotoLimits,
     pub(crate) max_body_bytes: usize,
     pub(crate) request_timeout: std::time::Duration,
+    retention_days: u32,
     gallery: Arc<Mutex<Box<dyn Gallery>>>,
 }
 
@@ -62,6 +63,7 @@ impl AppState {
                 .unwrap_or(usize::MAX)
                 .saturating_mul(1 << 20),
             request_timeout: std::time::Duration::from_secs_f32(config.serve.request_timeout_secs),
+            retention_days: config.retention_days,
             gallery: Arc::new(Mutex::new(gallery)),
         })
     }
@@ -103,15 +105,35 @@ impl AppState {
         }
     }
 
-    /// Runs `work` on the gallery, then brings the roster in memory up to date at once, so the
-    /// next recognition sees the change without waiting for the change feed.
+    /// Purges the sightings past `retention_days`: last-seen times in the gallery and kept
+    /// events. A failure is logged: the next purge tries again.
+    pub(crate) async fn purge(&self) {
+        let retention = i64::from(self.retention_days) * 86_400;
+        let cutoff = crate::gallery::now() - retention;
+        let events = self
+            .events
+            .purge(u64::try_from(cutoff).unwrap_or(0).saturating_mul(1000));
+        match self.gallery(move |g| g.purge_sightings(cutoff)).await {
+            Ok(people) if people + events > 0 => {
+                tracing::info!(people, events, "sightings past retention_days purged");
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!("cannot purge old sightings: {}", e.message()),
+        }
+    }
+
+    /// Runs `work` on the gallery as `actor` (for the audit trail), then brings the roster in
+    /// memory up to date at once, so the next recognition sees the change without waiting for
+    /// the change feed.
     pub(crate) async fn change_gallery<T: Send + 'static>(
         &self,
+        actor: Actor,
         work: impl FnOnce(&mut dyn Gallery) -> Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let roster = self.roster.clone();
         let embedder = self.embedder.clone();
         self.gallery(move |gallery| {
+            gallery.act_as(actor);
             let answer = work(gallery)?;
             // The change is made; the change feed brings the roster up to date if this fails.
             if let Err(e) = roster.reload(&*gallery, &embedder) {

@@ -25,6 +25,7 @@ use eframe::egui::{self, Color32, RichText};
 use crate::base::error::Result;
 use crate::config::Config;
 use crate::config::settings::Settings;
+use crate::gallery::{Actor, AuditAction};
 use crate::runtime::session::{Session, SourceState, Waker};
 use crate::runtime::worker::Command;
 
@@ -94,6 +95,10 @@ struct Choices {
     /// Where the settings are saved (the user's data directory).
     dir: PathBuf,
     saving: Option<Task<Result<()>>>,
+    /// The threshold the audit trail last heard of: a slider's drag is one change, recorded
+    /// when it is let go.
+    audited_threshold: f32,
+    auditing: Option<Task<Result<()>>>,
 }
 
 impl Choices {
@@ -126,6 +131,24 @@ impl Choices {
         let (settings, dir) = (self.settings.clone(), self.dir.clone());
         self.saving = Some(Task::spawn(wake, move || settings.save(&dir)));
         restart
+    }
+
+    /// Records a threshold change in the audit trail once the pointer is up again.
+    fn audit_threshold(&mut self, pointer_down: bool, wake: &Waker) {
+        let (old, new) = (self.audited_threshold, self.config.threshold);
+        if pointer_down || self.auditing.is_some() || (new - old).abs() <= f32::EPSILON {
+            return;
+        }
+        self.audited_threshold = new;
+        let config = self.config.clone();
+        self.auditing = Some(Task::spawn(wake, move || {
+            let mut gallery = config.open_gallery()?;
+            gallery.act_as(Actor::window());
+            gallery.record(
+                AuditAction::Threshold,
+                &format!("{old:.2} -> {new:.2} (window settings)"),
+            )
+        }));
     }
 }
 
@@ -198,9 +221,11 @@ impl App {
             },
             choices: Choices {
                 settings: Settings::load(&launch.settings_dir).unwrap_or_default(),
+                audited_threshold: launch.config.threshold,
                 config: launch.config,
                 dir: launch.settings_dir,
                 saving: None,
+                auditing: None,
             },
             kiosk,
             startup: Startup::new(wake.clone(), launch.demo_if_no_camera),
@@ -315,6 +340,14 @@ impl App {
         self.panels.settings.poll();
         if let Some(Err(e)) = task::poll(&mut self.choices.saving) {
             self.banners.notice = Some(format!("Settings not saved: {}", e.report()));
+        }
+        let pointer_down = ctx.input(|i| i.pointer.any_down());
+        self.choices.audit_threshold(pointer_down, &self.wake);
+        if let Some(Err(e)) = task::poll(&mut self.choices.auditing) {
+            tracing::warn!(
+                "the threshold change is not in the audit trail: {}",
+                e.report()
+            );
         }
         if let Some(outcome) = self.reembedding.poll() {
             self.banners.notice = Some(match outcome {

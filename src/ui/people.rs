@@ -7,6 +7,7 @@ use eframe::egui::{self, TextureHandle};
 use crate::base::error::Result;
 use crate::base::image::{RgbaImage, decode_png};
 use crate::config::Config;
+use crate::gallery::Actor;
 use crate::gallery::{Gallery, PersonSummary};
 use crate::runtime::session::Waker;
 use crate::ui::task::{self, Task};
@@ -53,7 +54,9 @@ impl PeoplePanel {
     fn change(&mut self, wake: &Waker, work: Change) {
         let config = self.config.clone();
         self.changing = Some(Task::spawn(wake, move || {
-            work(config.open_gallery()?.as_mut())
+            let mut gallery = config.open_gallery()?;
+            gallery.act_as(Actor::window());
+            work(gallery.as_mut())
         }));
     }
 

@@ -9,6 +9,7 @@ use eframe::egui;
 
 use crate::base::error::Result;
 use crate::config::Config;
+use crate::gallery::Actor;
 use crate::models::fetch::Progress;
 use crate::runtime::session::{Session, Waker};
 use crate::runtime::start;
@@ -49,7 +50,7 @@ impl Startup {
         let session_wake = wake.clone();
         self.task = Some(Task::spawn(wake, move || {
             let start = start::resolve_source(&config, demo_if_no_camera, &*loading)?;
-            let worker = start::worker(&start.config, &*loading)?;
+            let worker = start::worker(&start.config, Actor::window(), &*loading)?;
             let retry = Duration::from_secs_f32(start.config.window.retry_secs);
             Ok(Started {
                 session: Session::start(worker, start.source, retry, session_wake)?,

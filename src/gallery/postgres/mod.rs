@@ -2,6 +2,7 @@
 //! and embeddings as the SQLite store, one transaction per change, and changes announced with
 //! `NOTIFY` so that every recognizer reloads within a moment.
 
+mod audit;
 mod schema;
 mod watch;
 
@@ -18,7 +19,7 @@ use crate::gallery::model::{
     Removed, Scope, key_taken, no_face, no_key, no_person, now, validate_key_name, validate_name,
 };
 use crate::gallery::stored::{self, StoredFace, vector_bytes};
-use crate::gallery::{ChangeFeed, Gallery, GalleryKey};
+use crate::gallery::{Actor, AuditAction, AuditEntry, ChangeFeed, Gallery, GalleryKey};
 
 /// The channel writes `NOTIFY` on and the change feed `LISTEN`s to.
 const CHANNEL: &str = "whoisit_gallery";
@@ -30,6 +31,8 @@ pub struct PostgresGallery {
     location: String,
     // The client needs `&mut` for every query; the gallery interface reads through `&self`.
     client: Mutex<Client>,
+    /// Who the changes are made by, for the audit trail.
+    actor: Actor,
 }
 
 /// The URL as it can be shown: any password replaced by `***`.
@@ -87,6 +90,7 @@ impl PostgresGallery {
             url: url.to_owned(),
             location,
             client: Mutex::new(client),
+            actor: Actor::default(),
         })
     }
 
@@ -230,9 +234,12 @@ impl Gallery for PostgresGallery {
             else {
                 return Err(Error::NameTaken(name));
             };
+            let id: i64 = row.get(0);
+            let detail = format!("person {id}: created with no faces");
+            audit::log(&mut tx, &self.actor, AuditAction::Enroll, &detail).map_err(&db)?;
             notify(&mut tx).map_err(&db)?;
             tx.commit().map_err(&db)?;
-            row.get(0)
+            id
         };
         self.person(PersonId(id))
     }
@@ -285,6 +292,8 @@ impl Gallery for PostgresGallery {
         if deleted == 0 {
             return Err(no_face(person, face));
         }
+        let detail = format!("person {}: face {} removed", person.0, face.0);
+        audit::log(&mut tx, &self.actor, AuditAction::RemoveFace, &detail).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)
     }
@@ -300,6 +309,10 @@ impl Gallery for PostgresGallery {
         for face in faces {
             let record = StoredFace::enrolled(face);
             added.extend(insert_face(&mut tx, person, &record).map_err(&db)?);
+        }
+        if !added.is_empty() {
+            let detail = format!("person {person}: {} face(s) added", added.len());
+            audit::log(&mut tx, &self.actor, AuditAction::Enroll, &detail).map_err(&db)?;
         }
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)?;
@@ -354,12 +367,17 @@ impl Gallery for PostgresGallery {
         let db = self.db();
         let mut client = self.client()?;
         let id = self.person_id(&mut client, old)?;
-        if new != old && self.person_id(&mut client, &new).is_ok() {
+        if new == old {
+            return Ok(());
+        }
+        if self.person_id(&mut client, &new).is_ok() {
             return Err(Error::NameTaken(new));
         }
         let mut tx = client.transaction().map_err(&db)?;
         tx.execute("UPDATE person SET name = $1 WHERE id = $2", &[&new, &id])
             .map_err(&db)?;
+        let detail = format!("person {id}: renamed");
+        audit::log(&mut tx, &self.actor, AuditAction::Rename, &detail).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)
     }
@@ -384,6 +402,11 @@ impl Gallery for PostgresGallery {
         };
         tx.execute("DELETE FROM person WHERE id = $1", &[&id])
             .map_err(&db)?;
+        let detail = format!(
+            "person {id}: removed with {} face(s), {} embedding(s), {} crop(s)",
+            removed.faces, removed.embeddings, removed.images
+        );
+        audit::log(&mut tx, &self.actor, AuditAction::Remove, &detail).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)?;
         Ok(removed)
@@ -445,6 +468,24 @@ impl Gallery for PostgresGallery {
             )
             .map_err(self.db())?;
         Ok(())
+    }
+
+    fn purge_sightings(&mut self, before: i64) -> Result<usize> {
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        let cleared = tx
+            .execute(
+                "UPDATE person SET last_seen = NULL WHERE last_seen < $1",
+                &[&before],
+            )
+            .map_err(&db)?;
+        if cleared > 0 {
+            let detail = format!("last-seen times before {before} cleared for {cleared} people");
+            audit::log(&mut tx, &self.actor, AuditAction::Purge, &detail).map_err(&db)?;
+        }
+        tx.commit().map_err(&db)?;
+        Ok(usize::try_from(cleared).unwrap_or(usize::MAX))
     }
 
     fn check(&self) -> Result<CheckReport> {
@@ -541,6 +582,8 @@ impl Gallery for PostgresGallery {
                 );
             }
         }
+        let detail = format!("{added} face(s) of {} people imported", file.people.len());
+        audit::log(&mut tx, &self.actor, AuditAction::Import, &detail).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)?;
         Ok(added)
@@ -550,17 +593,22 @@ impl Gallery for PostgresGallery {
         let name = validate_key_name(name)?;
         let created = now();
         let scopes = ApiKey::scopes_text(scopes);
-        let inserted = self
-            .client()?
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        let inserted = tx
             .execute(
                 "INSERT INTO api_key (name, scopes, hash, created) VALUES ($1, $2, $3, $4)
                  ON CONFLICT (name) DO NOTHING",
                 &[&name, &scopes, &hash, &created],
             )
-            .map_err(self.db())?;
+            .map_err(&db)?;
         if inserted == 0 {
             return Err(key_taken(&name));
         }
+        let detail = format!("key {name} ({scopes})");
+        audit::log(&mut tx, &self.actor, AuditAction::KeyCreated, &detail).map_err(&db)?;
+        tx.commit().map_err(&db)?;
         Ok(ApiKey::from_row(name, &scopes, created))
     }
 
@@ -590,14 +638,31 @@ impl Gallery for PostgresGallery {
     }
 
     fn revoke_key(&mut self, name: &str) -> Result<()> {
-        let deleted = self
-            .client()?
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        let deleted = tx
             .execute("DELETE FROM api_key WHERE name = $1", &[&name.trim()])
-            .map_err(self.db())?;
+            .map_err(&db)?;
         if deleted == 0 {
             return Err(no_key(name));
         }
-        Ok(())
+        let detail = format!("key {}", name.trim());
+        audit::log(&mut tx, &self.actor, AuditAction::KeyRevoked, &detail).map_err(&db)?;
+        tx.commit().map_err(&db)
+    }
+
+    fn act_as(&mut self, actor: Actor) {
+        self.actor = actor;
+    }
+
+    fn record(&mut self, action: AuditAction, detail: &str) -> Result<()> {
+        let actor = self.actor.clone();
+        audit::log(&mut *self.client()?, &actor, action, detail).map_err(self.db())
+    }
+
+    fn audit(&self, since: i64) -> Result<Vec<AuditEntry>> {
+        audit::read(&mut *self.client()?, since).map_err(self.db())
     }
 
     fn watch(&self) -> Result<ChangeFeed> {

@@ -43,6 +43,22 @@ const MIGRATIONS: &[&str] = &[
         created BIGINT NOT NULL
     );
 "#,
+    r#"
+    -- Who changed what, and who took the data out; people by id, never by name. Append-only:
+    -- whoisit never updates or deletes a row, and the trigger refuses it to anyone else.
+    CREATE TABLE audit (
+        id     BIGSERIAL PRIMARY KEY,
+        at     BIGINT NOT NULL,
+        actor  TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX audit_at ON audit(at);
+    CREATE FUNCTION whoisit_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'the audit trail is append-only'; END $$;
+    CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit
+        FOR EACH STATEMENT EXECUTE FUNCTION whoisit_audit_append_only();
+"#,
 ];
 
 /// Why the database cannot be used as it is.

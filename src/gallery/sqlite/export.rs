@@ -4,6 +4,7 @@ use rusqlite::OptionalExtension as _;
 
 use crate::base::error::Result;
 use crate::gallery::Salvaged;
+use crate::gallery::audit::AuditAction;
 use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile};
 use crate::gallery::model::validate_name;
 use crate::gallery::sqlite::{SqliteGallery, insert_face, upsert_person};
@@ -197,6 +198,8 @@ impl SqliteGallery {
                 added += usize::from(insert_face(&tx, person_id, &record).map_err(db)?.is_some());
             }
         }
+        let detail = format!("{added} face(s) of {} people imported", file.people.len());
+        super::audit::log(&tx, &self.actor, AuditAction::Import, &detail).map_err(db)?;
         tx.commit().map_err(db)?;
         Ok(added)
     }

@@ -2,6 +2,7 @@
 //! WAL mode with a busy timeout, so the CLI can enroll while the app is matching, and one
 //! transaction per change, so a crash or a power cut loses at most the change in flight.
 
+mod audit;
 mod check;
 mod cipher;
 mod codec;
@@ -19,6 +20,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
+use crate::gallery::audit::{Actor, AuditAction, AuditEntry};
 use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, PersonId, PersonSummary,
@@ -37,6 +39,8 @@ pub struct SqliteGallery {
     conn: Connection,
     /// The key the file is encrypted with (SQLCipher), kept for the watcher's own connection.
     key: Option<GalleryKey>,
+    /// Who the changes are made by, for the audit trail.
+    actor: Actor,
     /// What SQLite's quick check found at open, if the file is damaged: reading goes on (so
     /// that what is intact can be salvaged), changing is refused.
     damage: Option<String>,
@@ -75,6 +79,7 @@ impl SqliteGallery {
             path: path.to_path_buf(),
             conn,
             key: key.cloned(),
+            actor: Actor::default(),
             damage,
         })
     }
@@ -141,6 +146,19 @@ impl SqliteGallery {
         |e| db_error(&self.path, e)
     }
 
+    /// After a person is removed: rebuilds the file without the freed pages, so it shrinks
+    /// and no trace of their size remains, then empties the log as below. A busy file (another
+    /// process reading) keeps the pages, zeroed by `secure_delete`.
+    fn compact(&self) {
+        if let Err(e) = self.conn.execute_batch("VACUUM") {
+            tracing::warn!(
+                "cannot compact the gallery after the deletion (its freed pages are zeroed all the same): {}",
+                db_error(&self.path, e).report()
+            );
+        }
+        self.forget_freed_pages();
+    }
+
     /// Moves the zeroed pages of a deletion (`secure_delete`) into the database file and empties
     /// the write-ahead log, which still holds the deleted bytes. A reader holding an old
     /// snapshot can keep the log from emptying; the next deletion tries again.
@@ -191,6 +209,10 @@ impl Gallery for SqliteGallery {
             let record = StoredFace::enrolled(face);
             added.extend(insert_face(&tx, person, &record).map_err(db)?);
         }
+        if !added.is_empty() {
+            let detail = format!("person {person}: {} face(s) added", added.len());
+            audit::log(&tx, &self.actor, AuditAction::Enroll, &detail).map_err(db)?;
+        }
         tx.commit().map_err(db)?;
         Ok(added)
     }
@@ -210,17 +232,23 @@ impl Gallery for SqliteGallery {
     fn create_person(&mut self, name: &str) -> Result<PersonSummary> {
         self.intact()?;
         let name = validate_name(name)?;
-        let inserted = self
-            .conn
+        let path = self.path.clone();
+        let db = |e| db_error(&path, e);
+        let tx = self.conn.transaction().map_err(db)?;
+        let inserted = tx
             .execute(
                 "INSERT INTO person (name, created) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
                 params![name, now()],
             )
-            .map_err(self.db())?;
+            .map_err(db)?;
         if inserted == 0 {
             return Err(Error::NameTaken(name));
         }
-        self.person(PersonId(self.conn.last_insert_rowid()))
+        let id = tx.last_insert_rowid();
+        let detail = format!("person {id}: created with no faces");
+        audit::log(&tx, &self.actor, AuditAction::Enroll, &detail).map_err(db)?;
+        tx.commit().map_err(db)?;
+        self.person(PersonId(id))
     }
 
     fn faces(&self, person: PersonId) -> Result<Vec<FaceSummary>> {
@@ -262,16 +290,21 @@ impl Gallery for SqliteGallery {
 
     fn remove_face(&mut self, person: PersonId, face: FaceId) -> Result<()> {
         self.intact()?;
-        let deleted = self
-            .conn
+        let path = self.path.clone();
+        let db = |e| db_error(&path, e);
+        let tx = self.conn.transaction().map_err(db)?;
+        let deleted = tx
             .execute(
                 "DELETE FROM face WHERE id = ?1 AND person_id = ?2",
                 [face.0, person.0],
             )
-            .map_err(self.db())?;
+            .map_err(db)?;
         if deleted == 0 {
             return Err(no_face(person, face));
         }
+        let detail = format!("person {}: face {} removed", person.0, face.0);
+        audit::log(&tx, &self.actor, AuditAction::RemoveFace, &detail).map_err(db)?;
+        tx.commit().map_err(db)?;
         self.forget_freed_pages();
         Ok(())
     }
@@ -329,16 +362,23 @@ impl Gallery for SqliteGallery {
         self.intact()?;
         let new = validate_name(new)?;
         let id = self.person_id(old)?;
-        if new != old && self.person_id(&new).is_ok() {
+        if new == old {
+            return Ok(());
+        }
+        if self.person_id(&new).is_ok() {
             return Err(Error::NameTaken(new));
         }
-        self.conn
-            .execute(
-                "UPDATE person SET name = ?1 WHERE id = ?2",
-                params![new, id],
-            )
-            .map_err(self.db())?;
-        Ok(())
+        let path = self.path.clone();
+        let db = |e| db_error(&path, e);
+        let tx = self.conn.transaction().map_err(db)?;
+        tx.execute(
+            "UPDATE person SET name = ?1 WHERE id = ?2",
+            params![new, id],
+        )
+        .map_err(db)?;
+        let detail = format!("person {id}: renamed");
+        audit::log(&tx, &self.actor, AuditAction::Rename, &detail).map_err(db)?;
+        tx.commit().map_err(db)
     }
 
     fn remove(&mut self, name: &str) -> Result<Removed> {
@@ -363,8 +403,13 @@ impl Gallery for SqliteGallery {
             .map_err(db)?;
         tx.execute("DELETE FROM person WHERE id = ?1", [id])
             .map_err(db)?;
+        let detail = format!(
+            "person {id}: removed with {} face(s), {} embedding(s), {} crop(s)",
+            removed.faces, removed.embeddings, removed.images
+        );
+        audit::log(&tx, &self.actor, AuditAction::Remove, &detail).map_err(db)?;
         tx.commit().map_err(db)?;
-        self.forget_freed_pages();
+        self.compact();
         Ok(removed)
     }
 
@@ -437,6 +482,25 @@ impl Gallery for SqliteGallery {
         tx.commit().map_err(db)
     }
 
+    fn purge_sightings(&mut self, before: i64) -> Result<usize> {
+        self.intact()?;
+        let path = self.path.clone();
+        let db = |e| db_error(&path, e);
+        let tx = self.conn.transaction().map_err(db)?;
+        let cleared = tx
+            .execute(
+                "UPDATE person SET last_seen = NULL WHERE last_seen < ?1",
+                [before],
+            )
+            .map_err(db)?;
+        if cleared > 0 {
+            let detail = format!("last-seen times before {before} cleared for {cleared} people");
+            audit::log(&tx, &self.actor, AuditAction::Purge, &detail).map_err(db)?;
+        }
+        tx.commit().map_err(db)?;
+        Ok(cleared)
+    }
+
     fn check(&self) -> Result<CheckReport> {
         self.check_contents()
     }
@@ -458,17 +522,22 @@ impl Gallery for SqliteGallery {
         self.intact()?;
         let name = validate_key_name(name)?;
         let created = now();
-        let inserted = self
-            .conn
+        let path = self.path.clone();
+        let db = |e| db_error(&path, e);
+        let tx = self.conn.transaction().map_err(db)?;
+        let inserted = tx
             .execute(
                 "INSERT INTO api_key (name, scopes, hash, created) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(name) DO NOTHING",
                 params![name, ApiKey::scopes_text(scopes), hash, created],
             )
-            .map_err(self.db())?;
+            .map_err(db)?;
         if inserted == 0 {
             return Err(key_taken(&name));
         }
+        let detail = format!("key {name} ({})", ApiKey::scopes_text(scopes));
+        audit::log(&tx, &self.actor, AuditAction::KeyCreated, &detail).map_err(db)?;
+        tx.commit().map_err(db)?;
         Ok(ApiKey::from_row(
             name,
             &ApiKey::scopes_text(scopes),
@@ -512,14 +581,31 @@ impl Gallery for SqliteGallery {
 
     fn revoke_key(&mut self, name: &str) -> Result<()> {
         self.intact()?;
-        let deleted = self
-            .conn
+        let path = self.path.clone();
+        let db = |e| db_error(&path, e);
+        let tx = self.conn.transaction().map_err(db)?;
+        let deleted = tx
             .execute("DELETE FROM api_key WHERE name = ?1", [name.trim()])
-            .map_err(self.db())?;
+            .map_err(db)?;
         if deleted == 0 {
             return Err(no_key(name));
         }
-        Ok(())
+        let detail = format!("key {}", name.trim());
+        audit::log(&tx, &self.actor, AuditAction::KeyRevoked, &detail).map_err(db)?;
+        tx.commit().map_err(db)
+    }
+
+    fn act_as(&mut self, actor: Actor) {
+        self.actor = actor;
+    }
+
+    fn record(&mut self, action: AuditAction, detail: &str) -> Result<()> {
+        self.intact()?;
+        audit::log(&self.conn, &self.actor, action, detail).map_err(self.db())
+    }
+
+    fn audit(&self, since: i64) -> Result<Vec<AuditEntry>> {
+        audit::read(&self.conn, since).map_err(self.db())
     }
 
     fn watch(&self) -> Result<ChangeFeed> {
@@ -674,9 +760,67 @@ mod tests {
             4,
             "the test must see the face first"
         );
+        let size = || {
+            ["gallery.sqlite3", "gallery.sqlite3-wal"]
+                .iter()
+                .map(|f| std::fs::metadata(dir.path().join(f)).map_or(0, |m| m.len()))
+                .sum::<u64>()
+        };
+        let before = size();
         g.remove("Ann").unwrap();
         assert_eq!(secret.found_in(dir.path()), Vec::<&str>::new());
         assert_eq!(g.people().unwrap().len(), 1);
+        // Compacted: the file does not even keep the room the face took.
+        assert!(size() + 16_384 < before, "{} then {before}", size());
+    }
+
+    #[test]
+    fn every_change_is_in_the_audit_trail_by_id_and_the_trail_cannot_be_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
+        g.act_as(Actor::api_key("frontdesk"));
+        g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
+            .unwrap();
+        g.rename("Ann", "Anna").unwrap();
+        let person = g.people().unwrap()[0].id;
+        let first = g.faces(person).unwrap()[0].id;
+        g.remove_face(person, first).unwrap();
+        g.add_key("app", &[Scope::Admin], &"0".repeat(64)).unwrap();
+        g.revoke_key("app").unwrap();
+        g.record(AuditAction::Export, "1 people, 1 face(s) to out.json")
+            .unwrap();
+        g.act_as(Actor::window());
+        g.remove("Anna").unwrap();
+        let trail = g.audit(0).unwrap();
+        let actions: Vec<_> = trail.iter().map(|e| e.action.as_str()).collect();
+        assert_eq!(
+            actions,
+            [
+                "enroll",
+                "rename",
+                "remove_face",
+                "key_created",
+                "key_revoked",
+                "export",
+                "remove"
+            ]
+        );
+        assert!(trail[..6].iter().all(|e| e.actor == "api:frontdesk"));
+        assert!(trail[6].actor.starts_with("window:"));
+        assert_eq!(
+            trail[0].detail,
+            format!("person {}: 2 face(s) added", person.0)
+        );
+        assert!(
+            trail.iter().all(|e| !e.detail.contains("Ann")),
+            "names stay out of the trail: {trail:?}"
+        );
+        for sql in ["UPDATE audit SET detail = 'nothing'", "DELETE FROM audit"] {
+            let refused = g.conn.execute(sql, []).unwrap_err().to_string();
+            assert!(refused.contains("append-only"), "{refused}");
+        }
+        assert_eq!(g.audit(0).unwrap(), trail);
+        assert!(g.audit(now() + 60).unwrap().is_empty());
     }
 
     #[test]

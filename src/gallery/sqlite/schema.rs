@@ -49,6 +49,23 @@ const MIGRATIONS: &[&str] = &[
         created INTEGER NOT NULL
     );
 "#,
+    r#"
+    -- Who changed what, and who took the data out; people by id, never by name. Append-only:
+    -- nothing in whoisit updates or deletes a row, and these triggers refuse it to anyone else
+    -- who uses the file through SQLite.
+    CREATE TABLE audit (
+        id     INTEGER PRIMARY KEY,
+        at     INTEGER NOT NULL,
+        actor  TEXT NOT NULL,
+        action TEXT NOT NULL,
+        detail TEXT NOT NULL
+    );
+    CREATE INDEX audit_at ON audit(at);
+    CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+    CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+        BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
+"#,
 ];
 
 /// Sets the connection up: busy timeout, WAL, full sync, foreign keys.

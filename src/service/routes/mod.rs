@@ -1,6 +1,7 @@
 //! The router: every route with the scope it needs, the limits every request passes (body
 //! size, time), the counters, and the OpenAPI document generated from the same handlers.
 
+mod audit;
 mod people;
 mod recognize;
 mod system;
@@ -65,6 +66,7 @@ fn documented() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(people::list_faces, people::add_face))
         .routes(routes!(people::delete_face))
         .routes(routes!(people::face_image))
+        .routes(routes!(audit::audit))
         .routes(routes!(system::events))
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))

@@ -127,7 +127,7 @@ pub(crate) async fn create_person(
     JsonOf(body): JsonOf<NameBody>,
 ) -> Result<(StatusCode, Json<Person>), ApiError> {
     let person = state
-        .change_gallery(move |g| g.create_person(&body.name))
+        .change_gallery(allowed.actor(), move |g| g.create_person(&body.name))
         .await?;
     tracing::info!(key = ?allowed.key, id = person.id.0, "person created");
     Ok((StatusCode::CREATED, Json(person.into())))
@@ -162,7 +162,7 @@ pub(crate) async fn rename_person(
     JsonOf(body): JsonOf<NameBody>,
 ) -> Result<Json<Person>, ApiError> {
     let person = state
-        .change_gallery(move |g| {
+        .change_gallery(allowed.actor(), move |g| {
             let old = g.person(PersonId(id))?.name;
             g.rename(&old, &body.name)?;
             g.person(PersonId(id))
@@ -185,7 +185,7 @@ pub(crate) async fn delete_person(
     PathOf(id): PathOf<i64>,
 ) -> Result<Json<RemovedBody>, ApiError> {
     let (name, removed) = state
-        .change_gallery(move |g| {
+        .change_gallery(allowed.actor(), move |g| {
             let name = g.person(PersonId(id))?.name;
             let removed = g.remove(&name)?;
             Ok((name, removed))
@@ -257,7 +257,7 @@ pub(crate) async fn add_face(
     let enrollment = state.enrollment.clone();
     let embedder = state.embedder.clone();
     let (report, faces, summary) = state
-        .change_gallery(move |g| {
+        .change_gallery(allowed.actor(), move |g| {
             let report = enrollment.add(g, &embedder, &name, std::slice::from_ref(&face))?;
             Ok((report, g.faces(person)?, g.person(person)?))
         })
@@ -296,7 +296,9 @@ pub(crate) async fn delete_face(
     PathOf((id, face)): PathOf<(i64, i64)>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .change_gallery(move |g| g.remove_face(PersonId(id), FaceId(face)))
+        .change_gallery(allowed.actor(), move |g| {
+            g.remove_face(PersonId(id), FaceId(face))
+        })
         .await?;
     tracing::info!(key = ?allowed.key, person = id, face, "face removed");
     Ok(StatusCode::NO_CONTENT)
