@@ -107,6 +107,7 @@ fn every_endpoint_works_on_real_photos_with_keys_and_scopes_on_a_postgres_galler
 
     metrics_count_what_happened(&hr);
     forget(&admin, &door, &hr, id, face);
+    the_audit_trail_says_which_key_did_what(&admin, &hr);
 
     // A revoked key opens nothing from then on.
     whoisit(home.path())
@@ -187,6 +188,44 @@ fn forget(admin: &Api, door: &Api, hr: &Api, id: i64, face: i64) {
     admin.delete(&format!("/v1/people/{id}")).expect(200);
     let gone = hr.get(&format!("/v1/people/{id}"));
     assert_eq!(gone.error(), (404, "not_found".into()));
+}
+
+/// Admin keys read the trail; every change made through the API names its key.
+fn the_audit_trail_says_which_key_did_what(admin: &Api, hr: &Api) {
+    assert_eq!(hr.get("/v1/audit").status, 403);
+    let trail = admin.get("/v1/audit").expect(200).json();
+    let entries: Vec<(String, String)> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            assert!(!e.to_string().contains("Obama"), "a name in the trail: {e}");
+            (
+                e["actor"].as_str().unwrap().to_owned(),
+                e["action"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    let by_admin = |action: &str| ("api:admin".to_owned(), action.to_owned());
+    assert_eq!(
+        entries[3..],
+        [
+            by_admin("enroll"),
+            by_admin("enroll"),
+            by_admin("rename"),
+            by_admin("remove_face"),
+            by_admin("remove"),
+        ]
+    );
+    assert!(
+        entries[..3]
+            .iter()
+            .all(|(actor, action)| actor.starts_with("cli:") && action == "key_created")
+    );
+    let future = whoisit::gallery::now() + 3600;
+    let none = admin.get(&format!("/v1/audit?since={future}")).json();
+    assert_eq!(none.as_array().unwrap().len(), 0);
+    assert_eq!(admin.get("/v1/audit?since=yesterday").status, 400);
 }
 
 /// Health and the document need no key; everything else does, with the right scope.
