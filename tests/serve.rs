@@ -735,6 +735,7 @@ fn the_openapi_document_lists_every_route_the_router_has() {
         ("POST", "/v1/people/{id}/faces"),
         ("DELETE", "/v1/people/{id}/faces/{face}"),
         ("GET", "/v1/people/{id}/faces/{face}/image"),
+        ("GET", "/v1/audit"),
         ("GET", "/v1/events"),
         ("GET", "/healthz"),
         ("GET", "/metrics"),
