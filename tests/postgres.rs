@@ -264,6 +264,31 @@ impl Secret {
         self.found(&stored)
     }
 
+    /// Which parts of the secret face are in the pages of the tables' files, the space of
+    /// deleted and replaced rows included; `None` without pageinspect (it needs a superuser).
+    fn found_in_pages(&self, url: &str) -> Option<Vec<&'static str>> {
+        let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        if let Err(e) = client.batch_execute("CREATE EXTENSION IF NOT EXISTS pageinspect") {
+            println!("the tables' pages are not searched: no pageinspect ({e})");
+            return None;
+        }
+        let pages: Vec<Vec<u8>> = client
+            .query(
+                "SELECT get_raw_page(r.name, n::int) FROM (
+                     SELECT oid::regclass::text AS name, pg_relation_size(oid) / 8192 AS pages
+                     FROM pg_class WHERE relname IN ('face', 'embedding') OR oid IN
+                         (SELECT reltoastrelid FROM pg_class WHERE relname IN ('face', 'embedding'))
+                 ) r, generate_series(0, r.pages - 1) n",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(pages.len() >= 3, "{} pages", pages.len());
+        Some(self.found(&pages))
+    }
+
     fn found(&self, haystacks: &[Vec<u8>]) -> Vec<&'static str> {
         let contains = |needle: &[u8]| {
             haystacks
@@ -391,4 +416,79 @@ fn a_sealed_gallery_opens_only_with_its_key_file() {
 
     let g = PostgresGallery::open(&db.url, Some(&key)).unwrap();
     assert_eq!(g.people().unwrap()[0].faces, 1);
+}
+
+#[test]
+fn a_plain_gallery_is_sealed_and_unsealed_in_place() {
+    let db = Database::new();
+    let key = GalleryKey::generate().unwrap();
+    let secret = Secret::new();
+    let mut g = PostgresGallery::open(&db.url, None).unwrap();
+    g.add_faces(
+        "Ann",
+        &[secret.face.clone(), face(0.2, "b", EmbedderKind::Dlib)],
+    )
+    .unwrap();
+    g.add_faces("Bob", &[face(0.3, "c", EmbedderKind::OpenFace)])
+        .unwrap();
+    let before = serde_json::to_value(g.export().unwrap()).unwrap();
+    let everything = [
+        "the crop's start",
+        "the crop's middle",
+        "the crop's end",
+        "the embedding's start",
+        "the embedding's end",
+    ];
+    assert_eq!(secret.found_in(&db.url, false), everything);
+    let paged = secret.found_in_pages(&db.url);
+    assert!(paged.as_ref().is_none_or(|p| *p == everything), "{paged:?}");
+    let asks = open_error(&db.url, Some(&key));
+    assert!(
+        asks.contains("`whoisit gallery encrypt --key-file FILE`"),
+        "{asks}"
+    );
+    let nothing = PostgresGallery::unseal_all(&db.url, &key).unwrap_err();
+    assert!(
+        nothing.to_string().contains("nothing to decrypt"),
+        "{nothing}"
+    );
+
+    PostgresGallery::seal_all(&db.url, &key).unwrap();
+    assert_eq!(secret.found_in(&db.url, true), Vec::<&str>::new());
+    // Nor do the rows the sealed values replaced linger in the tables' files.
+    let left = secret.found_in_pages(&db.url);
+    assert!(left.as_ref().is_none_or(Vec::is_empty), "{left:?}");
+    // A connection made before the change learns of it, instead of reading ciphertext.
+    let stale = g
+        .embeddings(&EmbedderKind::Dlib.id())
+        .unwrap_err()
+        .to_string();
+    assert!(stale.contains("since this whoisit connected"), "{stale}");
+    drop(g);
+    assert!(open_error(&db.url, None).contains("are sealed"));
+    let sealed = PostgresGallery::open(&db.url, Some(&key)).unwrap();
+    assert_eq!(
+        serde_json::to_value(sealed.export().unwrap()).unwrap(),
+        before
+    );
+    assert!(sealed.check().unwrap().problems.is_empty());
+    let again = PostgresGallery::seal_all(&db.url, &key).unwrap_err();
+    assert!(again.to_string().contains("sealed already"), "{again}");
+    let wrong = PostgresGallery::unseal_all(&db.url, &GalleryKey::generate().unwrap());
+    assert!(
+        wrong
+            .unwrap_err()
+            .to_string()
+            .contains("cannot be read with this key"),
+        "the wrong key unsealed"
+    );
+    drop(sealed);
+
+    PostgresGallery::unseal_all(&db.url, &key).unwrap();
+    assert_eq!(secret.found_in(&db.url, false).len(), 5);
+    let mut g = PostgresGallery::open(&db.url, None).unwrap();
+    assert_eq!(serde_json::to_value(g.export().unwrap()).unwrap(), before);
+    g.add_faces("Cy", &[face(0.4, "d", EmbedderKind::Dlib)])
+        .unwrap();
+    assert!(g.check().unwrap().problems.is_empty());
 }

@@ -176,6 +176,96 @@ fn settle(client: &mut Client, seal: &Seal, location: &str) -> Result<Option<Vec
     Ok(Some(new))
 }
 
+/// A transaction that has the seal to itself: `same_seal` waits for it to end, and it for every
+/// `same_seal` already taken.
+fn convert_seal<'a>(client: &'a mut Client, location: &str) -> Result<Transaction<'a>> {
+    let db = |e| db_error(location, e);
+    let mut tx = client.transaction().map_err(db)?;
+    tx.batch_execute("LOCK TABLE whoisit_seal IN ACCESS EXCLUSIVE MODE")
+        .map_err(db)?;
+    Ok(tx)
+}
+
+/// Rewrites every crop and embedding from `from`'s seal to `to`'s.
+fn reseal(tx: &mut Transaction<'_>, from: &Seal, to: &Seal, location: &str) -> Result<()> {
+    let db = |e| db_error(location, e);
+    each_row(
+        tx,
+        location,
+        "SELECT id, image FROM face WHERE image IS NOT NULL",
+        |tx, row| {
+            let id: i64 = row.get(0);
+            let image = from
+                .open(Column::Image, row.get(1))
+                .ok_or_else(|| unopened(location, &format!("the crop of face {id}")))?;
+            tx.execute(
+                "UPDATE face SET image = $2 WHERE id = $1",
+                &[&id, &to.seal(Column::Image, &image)?],
+            )
+            .map_err(db)?;
+            Ok(())
+        },
+    )?;
+    each_row(
+        tx,
+        location,
+        "SELECT face_id, embedder, vector FROM embedding",
+        |tx, row| {
+            let (id, embedder): (i64, String) = (row.get(0), row.get(1));
+            let vector = from.open(Column::Vector, row.get(2)).ok_or_else(|| {
+                unopened(location, &format!("the {embedder} embedding of face {id}"))
+            })?;
+            tx.execute(
+                "UPDATE embedding SET vector = $3 WHERE face_id = $1 AND embedder = $2",
+                &[&id, &embedder, &to.seal(Column::Vector, &vector)?],
+            )
+            .map_err(db)?;
+            Ok(())
+        },
+    )
+}
+
+/// Calls `each` with every row of `select`, fetched a batch at a time so that a large gallery
+/// need not fit in memory. The rows are those as the query began: `each` may change them.
+fn each_row(
+    tx: &mut Transaction<'_>,
+    location: &str,
+    select: &str,
+    mut each: impl FnMut(&mut Transaction<'_>, &postgres::Row) -> Result<()>,
+) -> Result<()> {
+    let db = |e| db_error(location, e);
+    let portal = tx.bind(select, &[]).map_err(db)?;
+    loop {
+        let rows = tx.query_portal(&portal, 100).map_err(db)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            each(tx, row)?;
+        }
+    }
+}
+
+/// Ends a conversion: announces it (so that running recognizers reload, and learn that their
+/// key no longer fits) and commits it.
+fn commit_conversion(mut tx: Transaction<'_>, location: &str) -> Result<()> {
+    let db = |e| db_error(location, e);
+    notify(&mut tx).map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+/// Rewrites the tables a conversion changed, so that the rows it replaced, which still hold the
+/// old values, are gone from their files. A plain VACUUM would only mark their space free: the
+/// old bytes stay in the pages until something is written over them. Beyond a program's
+/// reach: WAL archives and backups made before, and blocks of the old files that the file
+/// system or an SSD keeps.
+fn vacuum(client: &mut Client, location: &str) -> Result<()> {
+    // VACUUM cannot run in a transaction: this is its own, after the conversion's commit.
+    client
+        .batch_execute("VACUUM FULL face, embedding")
+        .map_err(|e| db_error(location, e))
+}
+
 impl PostgresGallery {
     /// Connects to the database at `url` (`postgres://user:password@host/db`) and brings its
     /// schema up to date. With a key (from a key file: a passphrase is refused), crops and
@@ -195,14 +285,54 @@ impl PostgresGallery {
         })
     }
 
-    /// Seals every crop and embedding with `key`, in place.
-    pub fn seal_all(_url: &str, _key: &GalleryKey) -> Result<()> {
-        Err(Error::InvalidInput("TODO: sealing".into()))
+    /// Seals every crop and embedding with `key`, in place, in one transaction.
+    pub fn seal_all(url: &str, key: &GalleryKey) -> Result<()> {
+        let seal = Seal::new(Some(key))?;
+        let location = redacted(url);
+        let mut client = connect(url, &location)?;
+        let mut tx = convert_seal(&mut client, &location)?;
+        if marker(&mut tx)
+            .map_err(|e| db_error(&location, e))?
+            .is_some()
+        {
+            return Err(gallery_error(
+                &location,
+                "its crops and embeddings are sealed already. To seal them with another key, \
+                 decrypt them with the old one first (`whoisit gallery decrypt --key-file \
+                 FILE`). Nothing was changed",
+            ));
+        }
+        reseal(&mut tx, &Seal::new(None)?, &seal, &location)?;
+        tx.execute(
+            "INSERT INTO whoisit_seal (check_value) VALUES ($1)",
+            &[&seal.marker()?],
+        )
+        .map_err(|e| db_error(&location, e))?;
+        commit_conversion(tx, &location)?;
+        vacuum(&mut client, &location)
     }
 
-    /// Unseals every crop and embedding sealed with `key`, in place.
-    pub fn unseal_all(_url: &str, _key: &GalleryKey) -> Result<()> {
-        Err(Error::InvalidInput("TODO: sealing".into()))
+    /// Unseals every crop and embedding sealed with `key`, in place, in one transaction.
+    pub fn unseal_all(url: &str, key: &GalleryKey) -> Result<()> {
+        let seal = Seal::new(Some(key))?;
+        let location = redacted(url);
+        let mut client = connect(url, &location)?;
+        let mut tx = convert_seal(&mut client, &location)?;
+        match marker(&mut tx).map_err(|e| db_error(&location, e))? {
+            None => {
+                return Err(gallery_error(
+                    &location,
+                    "is not sealed: there is nothing to decrypt. Nothing was changed",
+                ));
+            }
+            Some(found) if !seal.opens_marker(&found) => return Err(wrong_key(&location)),
+            Some(_) => {}
+        }
+        reseal(&mut tx, &seal, &Seal::new(None)?, &location)?;
+        tx.execute("DELETE FROM whoisit_seal", &[])
+            .map_err(|e| db_error(&location, e))?;
+        commit_conversion(tx, &location)?;
+        vacuum(&mut client, &location)
     }
 
     fn client(&self) -> Result<MutexGuard<'_, Client>> {
