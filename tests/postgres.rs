@@ -13,8 +13,11 @@ use std::time::Duration;
 
 use common::cli::{add_biden, biden_named_after_enrollment, whoisit};
 use common::postgres::Database;
+use opencv::core::{CV_8UC3, Mat, Scalar};
 use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
-use whoisit::gallery::{Changed, Gallery as _, NewFace, PostgresGallery, SqliteGallery};
+use whoisit::gallery::{
+    Changed, Gallery as _, GalleryKey, NewFace, PostgresGallery, SqliteGallery,
+};
 
 fn face(v: f32, source: &str, embedder: EmbedderKind) -> NewFace {
     NewFace {
@@ -216,4 +219,276 @@ fn gallery_copy_moves_a_roster_between_stores_and_can_be_run_again() {
         .assert()
         .failure()
         .stderr(predicates::str::contains("name the other one"));
+}
+
+/// A face whose crop (a real PNG of noise) and embedding nothing else resembles.
+struct Secret {
+    face: NewFace,
+    crop: Vec<u8>,
+    vector: Vec<u8>,
+}
+
+impl Secret {
+    fn new() -> Secret {
+        let mut noise = Mat::new_rows_cols_with_default(64, 64, CV_8UC3, Scalar::all(0.0)).unwrap();
+        opencv::core::randu(&mut noise, &Scalar::all(0.0), &Scalar::all(255.0)).unwrap();
+        let crop = whoisit::base::image::encode_png(&noise).unwrap();
+        let embedding: Vec<f32> = (0..DIM).map(|i| 0.123_456 + i as f32 * 1e-3).collect();
+        let vector = embedding.iter().flat_map(|v| v.to_le_bytes()).collect();
+        Secret {
+            face: NewFace {
+                embedding: Embedding(embedding),
+                image_png: Some(crop.clone()),
+                ..face(0.0, "secret", EmbedderKind::Dlib)
+            },
+            crop,
+            vector,
+        }
+    }
+
+    /// Which parts of the secret face the database's `image` and `vector` columns show, read
+    /// as they are stored; every stored value must start with the seal's magic when `sealed`.
+    fn found_in(&self, url: &str, sealed: bool) -> Vec<&'static str> {
+        let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        let mut stored: Vec<Vec<u8>> = Vec::new();
+        for sql in [
+            "SELECT image FROM face WHERE image IS NOT NULL",
+            "SELECT vector FROM embedding",
+        ] {
+            stored.extend(client.query(sql, &[]).unwrap().iter().map(|r| r.get(0)));
+        }
+        assert!(!stored.is_empty());
+        for value in &stored {
+            assert_eq!(value.starts_with(b"wsl1"), sealed, "{:?}", &value[..8]);
+        }
+        self.found(&stored)
+    }
+
+    /// Which parts of the secret face are in the pages of the tables' files, the space of
+    /// deleted and replaced rows included; `None` without pageinspect (it needs a superuser).
+    fn found_in_pages(&self, url: &str) -> Option<Vec<&'static str>> {
+        let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
+        if let Err(e) = client.batch_execute("CREATE EXTENSION IF NOT EXISTS pageinspect") {
+            println!("the tables' pages are not searched: no pageinspect ({e})");
+            return None;
+        }
+        let pages: Vec<Vec<u8>> = client
+            .query(
+                "SELECT get_raw_page(r.name, n::int) FROM (
+                     SELECT oid::regclass::text AS name, pg_relation_size(oid) / 8192 AS pages
+                     FROM pg_class WHERE relname IN ('face', 'embedding') OR oid IN
+                         (SELECT reltoastrelid FROM pg_class WHERE relname IN ('face', 'embedding'))
+                 ) r, generate_series(0, r.pages - 1) n",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        assert!(pages.len() >= 3, "{} pages", pages.len());
+        Some(self.found(&pages))
+    }
+
+    fn found(&self, haystacks: &[Vec<u8>]) -> Vec<&'static str> {
+        let contains = |needle: &[u8]| {
+            haystacks
+                .iter()
+                .any(|v| v.windows(needle.len()).any(|w| w == needle))
+        };
+        let middle = self.crop.len() / 2;
+        [
+            ("the crop's start", &self.crop[..32]),
+            ("the crop's middle", &self.crop[middle..middle + 32]),
+            ("the crop's end", &self.crop[self.crop.len() - 32..]),
+            ("the embedding's start", &self.vector[..32]),
+            (
+                "the embedding's end",
+                &self.vector[self.vector.len() - 32..],
+            ),
+        ]
+        .into_iter()
+        .filter(|(_, needle)| contains(needle))
+        .map(|(what, _)| what)
+        .collect()
+    }
+}
+
+fn open_error(url: &str, key: Option<&GalleryKey>) -> String {
+    PostgresGallery::open(url, key).err().unwrap().to_string()
+}
+
+#[test]
+fn a_sealed_gallery_keeps_crops_and_embeddings_unreadable_in_the_database() {
+    let db = Database::new();
+    let key = GalleryKey::generate().unwrap();
+    let secret = Secret::new();
+    let dlib = EmbedderKind::Dlib.id();
+    let openface = EmbedderKind::OpenFace.id();
+    let mut g = PostgresGallery::open(&db.url, Some(&key)).unwrap();
+    let ids = g
+        .add_faces(
+            "Ann",
+            &[secret.face.clone(), face(0.2, "b", EmbedderKind::Dlib)],
+        )
+        .unwrap();
+    let without = g.faces_without(&openface).unwrap();
+    assert_eq!(without[0].image_png.as_ref(), Some(&secret.crop));
+    assert_eq!(without[1].image_png, None);
+    let openface_vector = Embedding(vec![0.654_321; DIM]);
+    g.add_embedding(ids[0], &openface, &openface_vector)
+        .unwrap();
+    assert_eq!(g.count_without(&openface).unwrap(), 1);
+    assert_eq!(secret.found_in(&db.url, true), Vec::<&str>::new());
+
+    // Through the gallery, everything reads as it was given.
+    let ann = g.people().unwrap()[0].id;
+    assert_eq!(
+        g.face_image(ann, ids[0]).unwrap().as_ref(),
+        Some(&secret.crop)
+    );
+    assert_eq!(g.face_image(ann, ids[1]).unwrap(), None);
+    assert_eq!(g.images("Ann").unwrap(), std::slice::from_ref(&secret.crop));
+    let enrolled = g.embeddings(&dlib).unwrap();
+    assert_eq!(enrolled.len(), 2);
+    assert_eq!(enrolled[0].embedding, secret.face.embedding);
+    assert_eq!(
+        g.embeddings(&openface).unwrap()[0].embedding,
+        openface_vector
+    );
+    let problems = g.check().unwrap().problems;
+    assert!(problems.is_empty(), "{problems:?}");
+    let export = g.export().unwrap();
+    let exported = &export.people[0].faces[0];
+    assert_eq!(exported.embeddings[0].vector, secret.face.embedding.0);
+    assert_eq!(exported.image("Ann").unwrap().as_ref(), Some(&secret.crop));
+
+    // An import is sealed too, and the same face again adds nothing.
+    let copy = Database::new();
+    let mut other = PostgresGallery::open(&copy.url, Some(&key)).unwrap();
+    assert_eq!(other.import(&export).unwrap(), 2);
+    assert_eq!(other.import(&export).unwrap(), 0);
+    assert_eq!(secret.found_in(&copy.url, true), Vec::<&str>::new());
+    assert_eq!(
+        other.images("Ann").unwrap(),
+        std::slice::from_ref(&secret.crop)
+    );
+
+    // A value that does not open is said, never skipped.
+    let mut client = postgres::Client::connect(&db.url, postgres::NoTls).unwrap();
+    client
+        .execute(
+            "UPDATE embedding SET vector = (SELECT image FROM face WHERE id = $1)
+             WHERE face_id = $1 AND embedder = $2",
+            &[&ids[0].0, &dlib.as_str()],
+        )
+        .unwrap();
+    let error = g.embeddings(&dlib).unwrap_err().to_string();
+    assert!(error.contains("sealed with another key"), "{error}");
+    let problems = g.check().unwrap().problems;
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(problems[0].contains("cannot be opened"), "{problems:?}");
+}
+
+#[test]
+fn a_sealed_gallery_opens_only_with_its_key_file() {
+    let db = Database::new();
+    let key = GalleryKey::generate().unwrap();
+    let mut g = PostgresGallery::open(&db.url, Some(&key)).unwrap();
+    g.add_faces("Ann", &[face(0.1, "a", EmbedderKind::Dlib)])
+        .unwrap();
+    drop(g);
+
+    let none = open_error(&db.url, None);
+    assert!(
+        none.contains("are sealed: give its key with --key-file"),
+        "{none}"
+    );
+    let other = open_error(&db.url, Some(&GalleryKey::generate().unwrap()));
+    assert!(other.contains("cannot be read with this key"), "{other}");
+    assert!(other.contains("Nothing was changed"), "{other}");
+    let phrase = GalleryKey::parse("a passphrase of some length", "test").unwrap();
+    let refused = open_error(&db.url, Some(&phrase));
+    assert!(refused.contains("gallery new-key FILE"), "{refused}");
+    // And so is a passphrase for a new gallery.
+    let new = Database::new();
+    let refused = open_error(&new.url, Some(&phrase));
+    assert!(refused.contains("gallery new-key FILE"), "{refused}");
+
+    let g = PostgresGallery::open(&db.url, Some(&key)).unwrap();
+    assert_eq!(g.people().unwrap()[0].faces, 1);
+}
+
+#[test]
+fn a_plain_gallery_is_sealed_and_unsealed_in_place() {
+    let db = Database::new();
+    let key = GalleryKey::generate().unwrap();
+    let secret = Secret::new();
+    let mut g = PostgresGallery::open(&db.url, None).unwrap();
+    g.add_faces(
+        "Ann",
+        &[secret.face.clone(), face(0.2, "b", EmbedderKind::Dlib)],
+    )
+    .unwrap();
+    g.add_faces("Bob", &[face(0.3, "c", EmbedderKind::OpenFace)])
+        .unwrap();
+    let before = serde_json::to_value(g.export().unwrap()).unwrap();
+    let everything = [
+        "the crop's start",
+        "the crop's middle",
+        "the crop's end",
+        "the embedding's start",
+        "the embedding's end",
+    ];
+    assert_eq!(secret.found_in(&db.url, false), everything);
+    let paged = secret.found_in_pages(&db.url);
+    assert!(paged.as_ref().is_none_or(|p| *p == everything), "{paged:?}");
+    let asks = open_error(&db.url, Some(&key));
+    assert!(
+        asks.contains("`whoisit gallery encrypt --key-file FILE`"),
+        "{asks}"
+    );
+    let nothing = PostgresGallery::unseal_all(&db.url, &key).unwrap_err();
+    assert!(
+        nothing.to_string().contains("nothing to decrypt"),
+        "{nothing}"
+    );
+
+    PostgresGallery::seal_all(&db.url, &key).unwrap();
+    assert_eq!(secret.found_in(&db.url, true), Vec::<&str>::new());
+    // Nor do the rows the sealed values replaced linger in the tables' files.
+    let left = secret.found_in_pages(&db.url);
+    assert!(left.as_ref().is_none_or(Vec::is_empty), "{left:?}");
+    // A connection made before the change learns of it, instead of reading ciphertext.
+    let stale = g
+        .embeddings(&EmbedderKind::Dlib.id())
+        .unwrap_err()
+        .to_string();
+    assert!(stale.contains("since this whoisit connected"), "{stale}");
+    drop(g);
+    assert!(open_error(&db.url, None).contains("are sealed"));
+    let sealed = PostgresGallery::open(&db.url, Some(&key)).unwrap();
+    assert_eq!(
+        serde_json::to_value(sealed.export().unwrap()).unwrap(),
+        before
+    );
+    assert!(sealed.check().unwrap().problems.is_empty());
+    let again = PostgresGallery::seal_all(&db.url, &key).unwrap_err();
+    assert!(again.to_string().contains("sealed already"), "{again}");
+    let wrong = PostgresGallery::unseal_all(&db.url, &GalleryKey::generate().unwrap());
+    assert!(
+        wrong
+            .unwrap_err()
+            .to_string()
+            .contains("cannot be read with this key"),
+        "the wrong key unsealed"
+    );
+    drop(sealed);
+
+    PostgresGallery::unseal_all(&db.url, &key).unwrap();
+    assert_eq!(secret.found_in(&db.url, false).len(), 5);
+    let mut g = PostgresGallery::open(&db.url, None).unwrap();
+    assert_eq!(serde_json::to_value(g.export().unwrap()).unwrap(), before);
+    g.add_faces("Cy", &[face(0.4, "d", EmbedderKind::Dlib)])
+        .unwrap();
+    assert!(g.check().unwrap().problems.is_empty());
 }

@@ -4,12 +4,13 @@
 
 mod audit;
 mod schema;
+mod seal;
 mod watch;
 
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 
-use postgres::{Client, NoTls, Transaction};
+use postgres::{Client, GenericClient, NoTls, Transaction};
 
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
@@ -18,8 +19,10 @@ use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, PersonId, PersonSummary,
     Removed, Scope, key_taken, no_face, no_key, no_person, now, validate_key_name, validate_name,
 };
-use crate::gallery::stored::{self, StoredFace, vector_bytes};
+use crate::gallery::stored::{self, StoredFace, vector_bytes, vector_from_bytes};
 use crate::gallery::{Actor, AuditAction, AuditEntry, ChangeFeed, Gallery, GalleryKey};
+
+use self::seal::{Column, Seal};
 
 /// The channel writes `NOTIFY` on and the change feed `LISTEN`s to.
 const CHANNEL: &str = "whoisit_gallery";
@@ -33,6 +36,12 @@ pub struct PostgresGallery {
     client: Mutex<Client>,
     /// Who the changes are made by, for the audit trail.
     actor: Actor,
+    /// Seals crops and embeddings with the gallery key, or keeps them plain without one.
+    seal: Seal,
+    /// The seal's marker as this connection found it (none: plain). Should it change, the
+    /// gallery was sealed, unsealed or sealed anew since, and this connection's values would
+    /// no longer fit it.
+    marker: Option<Vec<u8>>,
 }
 
 /// The URL as it can be shown: any password replaced by `***`.
@@ -67,41 +76,267 @@ fn count(n: i64) -> usize {
     usize::try_from(n).unwrap_or(0)
 }
 
+fn gallery_error(location: &str, message: &str) -> Error {
+    Error::Gallery {
+        location: location.to_owned(),
+        message: message.to_owned(),
+        source: None,
+    }
+}
+
+/// A stored value that does not open: said, never skipped, as a missing face would change who
+/// is recognised.
+fn unopened(location: &str, what: &str) -> Error {
+    gallery_error(
+        location,
+        &format!(
+            "{what} cannot be opened: it is damaged, or was sealed with another key. \
+             `whoisit gallery check` lists every such value"
+        ),
+    )
+}
+
+fn wrong_key(location: &str) -> Error {
+    gallery_error(
+        location,
+        "cannot be read with this key: its crops and embeddings were sealed with another one. \
+         Nothing was changed",
+    )
+}
+
+/// A connection to the database at `url`, its schema brought up to date.
+fn connect(url: &str, location: &str) -> Result<Client> {
+    let mut client = Client::connect(url, NoTls).map_err(|e| db_error(location, e))?;
+    schema::migrate(&mut client).map_err(|refused| match refused {
+        schema::Refused::Database(e) => db_error(location, e),
+        schema::Refused::Newer { found, known } => gallery_error(
+            location,
+            &format!(
+                "written by a newer whoisit (schema {found}, this one knows {known}); upgrade whoisit, nothing was changed"
+            ),
+        ),
+    })?;
+    Ok(client)
+}
+
+/// The seal's marker, if the database is sealed.
+fn marker(
+    client: &mut impl GenericClient,
+) -> std::result::Result<Option<Vec<u8>>, postgres::Error> {
+    Ok(client
+        .query_opt("SELECT check_value FROM whoisit_seal", &[])?
+        .map(|row| row.get(0)))
+}
+
+/// Whether `seal` may read and write a database whose marker is `found`; the marker if so.
+fn judge(found: Option<Vec<u8>>, seal: &Seal, location: &str) -> Result<Option<Vec<u8>>> {
+    match found {
+        Some(m) if seal.opens_marker(&m) => Ok(Some(m)),
+        Some(_) if seal.is_on() => Err(wrong_key(location)),
+        Some(_) => Err(gallery_error(
+            location,
+            "its crops and embeddings are sealed: give its key with --key-file FILE (or \
+             WHOISIT_KEY_FILE, or WHOISIT_KEY). Nothing was changed",
+        )),
+        None if seal.is_on() => Err(gallery_error(
+            location,
+            "is not sealed, but a key was given. To seal its crops and embeddings: `whoisit \
+             gallery encrypt --key-file FILE`; to use it as it is, give no key. Nothing was \
+             changed",
+        )),
+        None => Ok(None),
+    }
+}
+
+/// The marker of the database `client` is connected to, once `seal` is known to fit it. A new
+/// gallery opened with a key is sealed from the start: it gets the key's marker.
+fn settle(client: &mut Client, seal: &Seal, location: &str) -> Result<Option<Vec<u8>>> {
+    let db = |e| db_error(location, e);
+    let found = marker(client).map_err(db)?;
+    if found.is_some() || !seal.is_on() {
+        return judge(found, seal, location);
+    }
+    let mut tx = client.transaction().map_err(db)?;
+    // Waits for writers that may be adding plain faces, and lets one opener alone seal a new
+    // gallery, should two with different keys open it at once.
+    tx.batch_execute("LOCK TABLE whoisit_seal IN ACCESS EXCLUSIVE MODE")
+        .map_err(db)?;
+    let found = marker(&mut tx).map_err(db)?;
+    let faces: i64 = tx
+        .query_one("SELECT count(*) FROM face", &[])
+        .map_err(db)?
+        .get(0);
+    if found.is_some() || faces > 0 {
+        return judge(found, seal, location);
+    }
+    let new = seal.marker()?;
+    tx.execute(
+        "INSERT INTO whoisit_seal (check_value) VALUES ($1)",
+        &[&new],
+    )
+    .map_err(db)?;
+    tx.commit().map_err(db)?;
+    Ok(Some(new))
+}
+
+/// A transaction that has the seal to itself: `same_seal` waits for it to end, and it for every
+/// `same_seal` already taken.
+fn convert_seal<'a>(client: &'a mut Client, location: &str) -> Result<Transaction<'a>> {
+    let db = |e| db_error(location, e);
+    let mut tx = client.transaction().map_err(db)?;
+    tx.batch_execute("LOCK TABLE whoisit_seal IN ACCESS EXCLUSIVE MODE")
+        .map_err(db)?;
+    Ok(tx)
+}
+
+/// Rewrites every crop and embedding from `from`'s seal to `to`'s.
+fn reseal(tx: &mut Transaction<'_>, from: &Seal, to: &Seal, location: &str) -> Result<()> {
+    let db = |e| db_error(location, e);
+    each_row(
+        tx,
+        location,
+        "SELECT id, image FROM face WHERE image IS NOT NULL",
+        |tx, row| {
+            let id: i64 = row.get(0);
+            let image = from
+                .open(Column::Image, row.get(1))
+                .ok_or_else(|| unopened(location, &format!("the crop of face {id}")))?;
+            tx.execute(
+                "UPDATE face SET image = $2 WHERE id = $1",
+                &[&id, &to.seal(Column::Image, &image)?],
+            )
+            .map_err(db)?;
+            Ok(())
+        },
+    )?;
+    each_row(
+        tx,
+        location,
+        "SELECT face_id, embedder, vector FROM embedding",
+        |tx, row| {
+            let (id, embedder): (i64, String) = (row.get(0), row.get(1));
+            let vector = from.open(Column::Vector, row.get(2)).ok_or_else(|| {
+                unopened(location, &format!("the {embedder} embedding of face {id}"))
+            })?;
+            tx.execute(
+                "UPDATE embedding SET vector = $3 WHERE face_id = $1 AND embedder = $2",
+                &[&id, &embedder, &to.seal(Column::Vector, &vector)?],
+            )
+            .map_err(db)?;
+            Ok(())
+        },
+    )
+}
+
+/// Calls `each` with every row of `select`, fetched a batch at a time so that a large gallery
+/// need not fit in memory. The rows are those as the query began: `each` may change them.
+fn each_row(
+    tx: &mut Transaction<'_>,
+    location: &str,
+    select: &str,
+    mut each: impl FnMut(&mut Transaction<'_>, &postgres::Row) -> Result<()>,
+) -> Result<()> {
+    let db = |e| db_error(location, e);
+    let portal = tx.bind(select, &[]).map_err(db)?;
+    loop {
+        let rows = tx.query_portal(&portal, 100).map_err(db)?;
+        if rows.is_empty() {
+            return Ok(());
+        }
+        for row in &rows {
+            each(tx, row)?;
+        }
+    }
+}
+
+/// Ends a conversion: announces it (so that running recognizers reload, and learn that their
+/// key no longer fits) and commits it.
+fn commit_conversion(mut tx: Transaction<'_>, location: &str) -> Result<()> {
+    let db = |e| db_error(location, e);
+    notify(&mut tx).map_err(db)?;
+    tx.commit().map_err(db)
+}
+
+/// Rewrites the tables a conversion changed, so that the rows it replaced, which still hold the
+/// old values, are gone from their files. A plain VACUUM would only mark their space free: the
+/// old bytes stay in the pages until something is written over them. Beyond a program's
+/// reach: WAL archives and backups made before, and blocks of the old files that the file
+/// system or an SSD keeps.
+fn vacuum(client: &mut Client, location: &str) -> Result<()> {
+    // VACUUM cannot run in a transaction: this is its own, after the conversion's commit.
+    client
+        .batch_execute("VACUUM FULL face, embedding")
+        .map_err(|e| db_error(location, e))
+}
+
 impl PostgresGallery {
     /// Connects to the database at `url` (`postgres://user:password@host/db`) and brings its
-    /// schema up to date.
+    /// schema up to date. With a key (from a key file: a passphrase is refused), crops and
+    /// embeddings are sealed with it; a database sealed with another key, or sealed when no key
+    /// is given, is refused.
     pub fn open(url: &str, key: Option<&GalleryKey>) -> Result<PostgresGallery> {
         let location = redacted(url);
-        if key.is_some() {
-            return Err(Error::InvalidInput("TODO: sealing".into()));
-        }
-        let mut client = Client::connect(url, NoTls).map_err(|e| db_error(&location, e))?;
-        schema::migrate(&mut client).map_err(|refused| match refused {
-            schema::Refused::Database(e) => db_error(&location, e),
-            schema::Refused::Newer { found, known } => Error::Gallery {
-                location: location.clone(),
-                message: format!(
-                    "written by a newer whoisit (schema {found}, this one knows {known}); upgrade whoisit, nothing was changed"
-                ),
-                source: None,
-            },
-        })?;
+        let seal = Seal::new(key)?;
+        let mut client = connect(url, &location)?;
+        let marker = settle(&mut client, &seal, &location)?;
         Ok(PostgresGallery {
             url: url.to_owned(),
             location,
             client: Mutex::new(client),
             actor: Actor::default(),
+            seal,
+            marker,
         })
     }
 
-    /// Seals every crop and embedding with `key`, in place.
-    pub fn seal_all(_url: &str, _key: &GalleryKey) -> Result<()> {
-        Err(Error::InvalidInput("TODO: sealing".into()))
+    /// Seals every crop and embedding with `key`, in place, in one transaction.
+    pub fn seal_all(url: &str, key: &GalleryKey) -> Result<()> {
+        let seal = Seal::new(Some(key))?;
+        let location = redacted(url);
+        let mut client = connect(url, &location)?;
+        let mut tx = convert_seal(&mut client, &location)?;
+        if marker(&mut tx)
+            .map_err(|e| db_error(&location, e))?
+            .is_some()
+        {
+            return Err(gallery_error(
+                &location,
+                "its crops and embeddings are sealed already. To seal them with another key, \
+                 decrypt them with the old one first (`whoisit gallery decrypt --key-file \
+                 FILE`). Nothing was changed",
+            ));
+        }
+        reseal(&mut tx, &Seal::new(None)?, &seal, &location)?;
+        tx.execute(
+            "INSERT INTO whoisit_seal (check_value) VALUES ($1)",
+            &[&seal.marker()?],
+        )
+        .map_err(|e| db_error(&location, e))?;
+        commit_conversion(tx, &location)?;
+        vacuum(&mut client, &location)
     }
 
-    /// Unseals every crop and embedding sealed with `key`, in place.
-    pub fn unseal_all(_url: &str, _key: &GalleryKey) -> Result<()> {
-        Err(Error::InvalidInput("TODO: sealing".into()))
+    /// Unseals every crop and embedding sealed with `key`, in place, in one transaction.
+    pub fn unseal_all(url: &str, key: &GalleryKey) -> Result<()> {
+        let seal = Seal::new(Some(key))?;
+        let location = redacted(url);
+        let mut client = connect(url, &location)?;
+        let mut tx = convert_seal(&mut client, &location)?;
+        match marker(&mut tx).map_err(|e| db_error(&location, e))? {
+            None => {
+                return Err(gallery_error(
+                    &location,
+                    "is not sealed: there is nothing to decrypt. Nothing was changed",
+                ));
+            }
+            Some(found) if !seal.opens_marker(&found) => return Err(wrong_key(&location)),
+            Some(_) => {}
+        }
+        reseal(&mut tx, &seal, &Seal::new(None)?, &location)?;
+        tx.execute("DELETE FROM whoisit_seal", &[])
+            .map_err(|e| db_error(&location, e))?;
+        commit_conversion(tx, &location)?;
+        vacuum(&mut client, &location)
     }
 
     fn client(&self) -> Result<MutexGuard<'_, Client>> {
@@ -112,6 +347,93 @@ impl PostgresGallery {
 
     fn db(&self) -> impl Fn(postgres::Error) -> Error + '_ {
         |e| db_error(&self.location, e)
+    }
+
+    /// A transaction for reading or writing crops and embeddings, once the seal is known to be
+    /// the one this connection opened with.
+    fn same_seal<'a>(&self, client: &'a mut Client) -> Result<Transaction<'a>> {
+        let db = self.db();
+        let mut tx = client.transaction().map_err(&db)?;
+        // Held to the transaction's end, so that `gallery encrypt` or `decrypt` waits for it
+        // and cannot slip in between this check and the values it guards.
+        tx.batch_execute("LOCK TABLE whoisit_seal IN ACCESS SHARE MODE")
+            .map_err(&db)?;
+        if marker(&mut tx).map_err(&db)? != self.marker {
+            return Err(gallery_error(
+                &self.location,
+                "was sealed, unsealed or sealed with another key (`whoisit gallery encrypt` or \
+                 `decrypt`) since this whoisit connected to it: start it again, with the \
+                 gallery's key if it is sealed now. Nothing was changed",
+            ));
+        }
+        Ok(tx)
+    }
+
+    /// A stored value, opened; `what` names it in the error when it does not open.
+    fn opened(
+        &self,
+        column: Column,
+        stored: Vec<u8>,
+        what: impl FnOnce() -> String,
+    ) -> Result<Vec<u8>> {
+        self.seal
+            .open(column, stored)
+            .ok_or_else(|| unopened(&self.location, &what()))
+    }
+
+    /// Adds to `problems` the vectors that do not open, and how many are not `DIM` numbers
+    /// (`not_numbers` says what that means).
+    fn check_vectors(
+        &self,
+        tx: &mut Transaction<'_>,
+        not_numbers: &str,
+        problems: &mut Vec<String>,
+    ) -> Result<()> {
+        let rows = tx
+            .query(
+                "SELECT e.face_id, e.embedder, p.name, e.vector FROM embedding e
+                 JOIN face f ON f.id = e.face_id JOIN person p ON p.id = f.person_id
+                 ORDER BY e.face_id, e.embedder",
+                &[],
+            )
+            .map_err(self.db())?;
+        let mut wrong_length = 0;
+        for row in &rows {
+            let (id, embedder, name): (i64, &str, &str) = (row.get(0), row.get(1), row.get(2));
+            match self.seal.open(Column::Vector, row.get(3)) {
+                Some(vector) => wrong_length += usize::from(vector_from_bytes(&vector).is_none()),
+                None => problems.push(format!(
+                    "the {embedder} embedding of face {id} of {name} cannot be opened: it is \
+                     damaged, or was sealed with another key"
+                )),
+            }
+        }
+        if wrong_length > 0 {
+            problems.push(format!("{wrong_length} {not_numbers}"));
+        }
+        Ok(())
+    }
+
+    /// Adds to `problems` the crops that do not open or do not decode.
+    fn check_crops(&self, tx: &mut Transaction<'_>, problems: &mut Vec<String>) -> Result<()> {
+        let rows = tx
+            .query(
+                "SELECT f.id, p.name, f.image FROM face f JOIN person p ON p.id = f.person_id
+                 WHERE f.image IS NOT NULL",
+                &[],
+            )
+            .map_err(self.db())?;
+        for row in &rows {
+            let (id, name): (i64, &str) = (row.get(0), row.get(1));
+            match self.seal.open(Column::Image, row.get(2)) {
+                Some(png) => problems.extend(stored::crop_problem(id, name, &png)),
+                None => problems.push(format!(
+                    "the crop of face {id} of {name} cannot be opened: it is damaged, or was \
+                     sealed with another key"
+                )),
+            }
+        }
+        Ok(())
     }
 
     fn person_id(&self, client: &mut Client, name: &str) -> Result<i64> {
@@ -138,12 +460,20 @@ fn upsert_person(
         .get(0))
 }
 
-/// Inserts a face and its embeddings; `None` when the person has this photo already.
+/// Inserts a face and its embeddings, sealed with `seal`; `None` when the person has this photo
+/// already.
 fn insert_face(
     tx: &mut Transaction<'_>,
+    seal: &Seal,
+    location: &str,
     person_id: i64,
     face: &StoredFace<'_>,
-) -> std::result::Result<Option<FaceId>, postgres::Error> {
+) -> Result<Option<FaceId>> {
+    let db = |e| db_error(location, e);
+    let image = face
+        .image
+        .map(|image| seal.seal(Column::Image, image))
+        .transpose()?;
     let inserted = tx.query_opt(
         "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (person_id, source_sha256) DO NOTHING RETURNING id",
@@ -155,9 +485,9 @@ fn insert_face(
             &face.confidence,
             &face.face_px,
             &face.sharpness,
-            &face.image,
+            &image.as_deref(),
         ],
-    )?;
+    ).map_err(db)?;
     let Some(row) = inserted else {
         return Ok(None);
     };
@@ -165,8 +495,13 @@ fn insert_face(
     for (embedder, vector) in &face.embeddings {
         tx.execute(
             "INSERT INTO embedding (face_id, embedder, vector) VALUES ($1, $2, $3)",
-            &[&face_id, &embedder.as_str(), vector],
-        )?;
+            &[
+                &face_id,
+                &embedder.as_str(),
+                &seal.seal(Column::Vector, vector)?,
+            ],
+        )
+        .map_err(db)?;
     }
     Ok(Some(FaceId(face_id)))
 }
@@ -269,14 +604,23 @@ impl Gallery for PostgresGallery {
     }
 
     fn face_image(&self, person: PersonId, face: FaceId) -> Result<Option<Vec<u8>>> {
-        self.client()?
+        let mut client = self.client()?;
+        let image: Option<Vec<u8>> = self
+            .same_seal(&mut client)?
             .query_opt(
                 "SELECT image FROM face WHERE id = $1 AND person_id = $2",
                 &[&face.0, &person.0],
             )
             .map_err(self.db())?
-            .map(|r| r.get(0))
-            .ok_or_else(|| no_face(person, face))
+            .ok_or_else(|| no_face(person, face))?
+            .get(0);
+        image
+            .map(|image| {
+                self.opened(Column::Image, image, || {
+                    format!("the crop of face {}", face.0)
+                })
+            })
+            .transpose()
     }
 
     fn remove_face(&mut self, person: PersonId, face: FaceId) -> Result<()> {
@@ -303,12 +647,18 @@ impl Gallery for PostgresGallery {
         stored::check_lengths(&self.location, faces)?;
         let db = self.db();
         let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(&db)?;
+        let mut tx = self.same_seal(&mut client)?;
         let person = upsert_person(&mut tx, &name, now(), None).map_err(&db)?;
         let mut added = Vec::new();
         for face in faces {
             let record = StoredFace::enrolled(face);
-            added.extend(insert_face(&mut tx, person, &record).map_err(&db)?);
+            added.extend(insert_face(
+                &mut tx,
+                &self.seal,
+                &self.location,
+                person,
+                &record,
+            )?);
         }
         if !added.is_empty() {
             let detail = format!("person {person}: {} face(s) added", added.len());
@@ -326,12 +676,17 @@ impl Gallery for PostgresGallery {
         embedding: &Embedding,
     ) -> Result<()> {
         let db = self.db();
+        let vector = vector_bytes(&embedding.0);
         let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(&db)?;
+        let mut tx = self.same_seal(&mut client)?;
         tx.execute(
             "INSERT INTO embedding (face_id, embedder, vector) VALUES ($1, $2, $3)
              ON CONFLICT (face_id, embedder) DO UPDATE SET vector = EXCLUDED.vector",
-            &[&face.0, &embedder.as_str(), &vector_bytes(&embedding.0)],
+            &[
+                &face.0,
+                &embedder.as_str(),
+                &self.seal.seal(Column::Vector, &vector)?,
+            ],
         )
         .map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
@@ -353,13 +708,21 @@ impl Gallery for PostgresGallery {
     fn images(&self, name: &str) -> Result<Vec<Vec<u8>>> {
         let mut client = self.client()?;
         let id = self.person_id(&mut client, name)?;
-        let rows = client
+        let rows = self
+            .same_seal(&mut client)?
             .query(
-                "SELECT image FROM face WHERE person_id = $1 AND image IS NOT NULL ORDER BY id",
+                "SELECT id, image FROM face WHERE person_id = $1 AND image IS NOT NULL ORDER BY id",
                 &[&id],
             )
             .map_err(self.db())?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        rows.iter()
+            .map(|r| {
+                let face: i64 = r.get(0);
+                self.opened(Column::Image, r.get(1), || {
+                    format!("the crop of face {face} of {name}")
+                })
+            })
+            .collect()
     }
 
     fn rename(&mut self, old: &str, new: &str) -> Result<()> {
@@ -413,23 +776,30 @@ impl Gallery for PostgresGallery {
     }
 
     fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {
+        let mut client = self.client()?;
         let rows = self
-            .client()?
+            .same_seal(&mut client)?
             .query(
-                "SELECT p.name, e.vector FROM embedding e JOIN face f ON f.id = e.face_id
+                "SELECT p.name, e.vector, f.id FROM embedding e JOIN face f ON f.id = e.face_id
                  JOIN person p ON p.id = f.person_id WHERE e.embedder = $1 ORDER BY p.id, f.id",
                 &[&embedder.as_str()],
             )
             .map_err(self.db())?;
-        Ok(rows
-            .iter()
-            .filter_map(|row| stored::enrolled(row.get(0), row.get(1)))
-            .collect())
+        let mut enrolled = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let (name, face): (String, i64) = (row.get(0), row.get(2));
+            let vector = self.opened(Column::Vector, row.get(1), || {
+                format!("the {embedder} embedding of face {face} of {name}")
+            })?;
+            enrolled.extend(stored::enrolled(name, &vector));
+        }
+        Ok(enrolled)
     }
 
     fn faces_without(&self, embedder: &EmbedderId) -> Result<Vec<FaceToEmbed>> {
+        let mut client = self.client()?;
         let rows = self
-            .client()?
+            .same_seal(&mut client)?
             .query(
                 "SELECT f.id, p.name, f.image FROM face f JOIN person p ON p.id = f.person_id
                  WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id AND e.embedder = $1)
@@ -437,14 +807,24 @@ impl Gallery for PostgresGallery {
                 &[&embedder.as_str()],
             )
             .map_err(self.db())?;
-        Ok(rows
-            .iter()
-            .map(|r| FaceToEmbed {
-                id: FaceId(r.get(0)),
-                person: r.get(1),
-                image_png: r.get(2),
+        rows.iter()
+            .map(|r| {
+                let (id, person): (i64, String) = (r.get(0), r.get(1));
+                let image: Option<Vec<u8>> = r.get(2);
+                let image_png = image
+                    .map(|image| {
+                        self.opened(Column::Image, image, || {
+                            format!("the crop of face {id} of {person}")
+                        })
+                    })
+                    .transpose()?;
+                Ok(FaceToEmbed {
+                    id: FaceId(id),
+                    person,
+                    image_png,
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn count_without(&self, embedder: &EmbedderId) -> Result<usize> {
@@ -490,43 +870,34 @@ impl Gallery for PostgresGallery {
 
     fn check(&self) -> Result<CheckReport> {
         let mut client = self.client()?;
+        let mut tx = self.same_seal(&mut client)?;
         let db = self.db();
-        let mut scalar = |sql: &str| -> Result<usize> {
-            Ok(count(client.query_one(sql, &[]).map_err(&db)?.get(0)))
-        };
+        let mut scalar =
+            |sql: &str| -> Result<usize> { Ok(count(tx.query_one(sql, &[]).map_err(&db)?.get(0))) };
         let mut report = CheckReport {
             people: scalar("SELECT count(*) FROM person")?,
             faces: scalar("SELECT count(*) FROM face")?,
             embeddings: scalar("SELECT count(*) FROM embedding")?,
             problems: Vec::new(),
         };
-        let checks = stored::content_checks();
-        for (sql, what) in checks {
+        // The vectors' lengths are checked once opened: a sealed one is longer.
+        let [(_, not_numbers), others @ ..] = stored::content_checks();
+        for (sql, what) in others {
             let n = scalar(&sql)?;
             if n > 0 {
                 report.problems.push(format!("{n} {what}"));
             }
         }
-        let rows = client
-            .query(
-                "SELECT f.id, p.name, f.image FROM face f JOIN person p ON p.id = f.person_id
-                 WHERE f.image IS NOT NULL",
-                &[],
-            )
-            .map_err(&db)?;
-        for row in &rows {
-            let (id, name, png): (i64, String, Vec<u8>) = (row.get(0), row.get(1), row.get(2));
-            report
-                .problems
-                .extend(stored::crop_problem(id, &name, &png));
-        }
+        self.check_vectors(&mut tx, &not_numbers, &mut report.problems)?;
+        self.check_crops(&mut tx, &mut report.problems)?;
         Ok(report)
     }
 
     fn export(&self) -> Result<ExportFile> {
         let mut client = self.client()?;
+        let mut tx = self.same_seal(&mut client)?;
         let db = self.db();
-        let faces = client
+        let faces = tx
             .query(
                 "SELECT p.name, p.created, p.last_seen, f.id, f.captured, f.source, f.source_sha256,
                         f.confidence, f.face_px, f.sharpness, f.image
@@ -537,16 +908,28 @@ impl Gallery for PostgresGallery {
         let mut people = ExportBuilder::default();
         for r in &faces {
             let face_id: i64 = r.get(3);
-            let embeddings = client
+            let mut embeddings = Vec::new();
+            for e in &tx
                 .query(
                     "SELECT embedder, vector FROM embedding WHERE face_id = $1 ORDER BY embedder",
                     &[&face_id],
                 )
                 .map_err(&db)?
-                .iter()
-                .filter_map(|e| stored::exported(e.get(0), e.get(1)))
-                .collect();
+            {
+                let embedder: String = e.get(0);
+                let vector = self.opened(Column::Vector, e.get(1), || {
+                    format!("the {embedder} embedding of face {face_id}")
+                })?;
+                embeddings.extend(stored::exported(embedder, &vector));
+            }
             let image: Option<Vec<u8>> = r.get(10);
+            let image = image
+                .map(|image| {
+                    self.opened(Column::Image, image, || {
+                        format!("the crop of face {face_id}")
+                    })
+                })
+                .transpose()?;
             let face = ExportFace {
                 captured: r.get(4),
                 source: r.get(5),
@@ -566,7 +949,7 @@ impl Gallery for PostgresGallery {
         file.validate()?;
         let db = self.db();
         let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(&db)?;
+        let mut tx = self.same_seal(&mut client)?;
         let mut added = 0;
         for person in &file.people {
             let name = validate_name(&person.name)?;
@@ -576,9 +959,7 @@ impl Gallery for PostgresGallery {
                 let image = face.image(&person.name)?;
                 let record = StoredFace::imported(face, image.as_deref());
                 added += usize::from(
-                    insert_face(&mut tx, person_id, &record)
-                        .map_err(&db)?
-                        .is_some(),
+                    insert_face(&mut tx, &self.seal, &self.location, person_id, &record)?.is_some(),
                 );
             }
         }

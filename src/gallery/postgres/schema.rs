@@ -43,6 +43,15 @@ const MIGRATIONS: &[&str] = &[
         created BIGINT NOT NULL
     );
 "#,
+    // A row here says the crops and embeddings are sealed; its value, sealed with the key,
+    // tells a wrong key before anything is read. At most one row: the primary key is a
+    // constant.
+    r#"
+    CREATE TABLE whoisit_seal (
+        only_row    BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+        check_value BYTEA NOT NULL
+    );
+"#,
     r#"
     -- Who changed what, and who took the data out; people by id, never by name. Append-only:
     -- whoisit never updates or deletes a row, and the trigger refuses it to anyone else.
