@@ -23,6 +23,8 @@ use crate::enroll::quality::Rejection;
 use crate::enroll::{self, Enrollment, PersonReport, ReembedReport};
 use crate::gallery::{ChangeFeed, Gallery, NewFace};
 use crate::runtime::capture::Frame;
+use crate::vision::gate::Gate;
+use crate::vision::pipeline::Searched;
 use crate::vision::pipeline::{FaceResult, Pipeline, StageTimes};
 use crate::vision::track::Tracker;
 
@@ -41,6 +43,9 @@ pub struct FrameResult {
     pub timings_ms: StageTimes,
     /// How many of the faces were embedded on this frame; the others kept their track's label.
     pub embedded: usize,
+    /// Where the detector looked: skipped (nothing tracked, nothing changed), followed (only
+    /// where the faces were) or whole.
+    pub searched: Searched,
     /// From the capture thread reading the frame to this result.
     pub latency_ms: f64,
     /// When the capture thread read the frame, so a display can measure its own latency.
@@ -89,6 +94,7 @@ pub struct Worker {
     gallery: Box<dyn Gallery>,
     changes: ChangeFeed,
     tracker: Tracker,
+    gate: Gate,
     /// The newest frame processed (BGR), for enrollment captures.
     newest: Option<Mat>,
     seen: BTreeSet<String>,
@@ -112,6 +118,7 @@ impl Worker {
         let lacking = load_gallery(&mut pipeline, gallery.as_ref())?;
         Ok(Worker {
             tracker: pipeline.tracker(),
+            gate: pipeline.gate(),
             pipeline,
             gallery,
             changes,
@@ -191,9 +198,12 @@ impl Worker {
     }
 
     fn recognize(&mut self, frame: Frame) -> Result<FrameResult> {
-        let recognized = self
-            .pipeline
-            .process_tracked(&frame.image, &mut self.tracker)?;
+        let recognized = self.pipeline.process_tracked(
+            &frame.image,
+            frame.timestamp_ms,
+            &mut self.tracker,
+            &mut self.gate,
+        )?;
         self.seen.extend(
             recognized
                 .faces
@@ -209,6 +219,7 @@ impl Worker {
                 ..recognized.times
             },
             embedded: recognized.embedded,
+            searched: recognized.searched,
             latency_ms: ms_since(frame.captured_at),
             captured_at: frame.captured_at,
         };

@@ -9,17 +9,20 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
 use crate::base::geometry::FaceBox;
+use crate::vision::gate::GateConfig;
 
 /// The SSD was trained on 300x300 inputs with these BGR channel means subtracted.
 const INPUT: i32 = 300;
 const MEAN_BGR: (f64, f64, f64) = (104.0, 177.0, 123.0);
 
-/// How sure the detector must be, and how small a face it reports.
+/// How sure the detector must be, how small a face it reports, and on which frames of a live
+/// source it runs.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct DetectorConfig {
     pub confidence: f32,
     pub min_face_px: u32,
+    pub live: GateConfig,
 }
 
 impl Default for DetectorConfig {
@@ -27,6 +30,7 @@ impl Default for DetectorConfig {
         DetectorConfig {
             confidence: 0.5,
             min_face_px: 20,
+            live: GateConfig::default(),
         }
     }
 }

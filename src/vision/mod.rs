@@ -5,6 +5,7 @@
 pub mod align;
 pub mod detect;
 pub mod embed;
+pub mod gate;
 pub mod matcher;
 pub mod photo;
 pub mod pipeline;

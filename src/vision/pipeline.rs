@@ -13,6 +13,7 @@ use crate::base::stats::ms_since;
 use crate::models::ModelPaths;
 use crate::vision::detect::{Detection, Detector, DetectorConfig};
 use crate::vision::embed::{Embedder, FrameImage};
+use crate::vision::gate::{Gate, GateConfig, Plan};
 use crate::vision::matcher::{Identity, Matcher};
 use crate::vision::photo;
 use crate::vision::track::{Tracker, TrackingConfig};
@@ -110,6 +111,29 @@ pub struct Recognized {
     pub times: StageTimes,
     /// How many faces were embedded; the others kept their track's label.
     pub embedded: usize,
+    /// Where the detector looked.
+    pub searched: Searched,
+}
+
+/// Where the detector looked in a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Searched {
+    /// Nowhere: nothing tracked, and the picture had not changed.
+    Skipped,
+    /// Only where the faces found last were (they were followed).
+    Followed,
+    Whole,
+}
+
+impl From<Plan> for Searched {
+    fn from(plan: Plan) -> Searched {
+        match plan {
+            Plan::Skip => Searched::Skipped,
+            Plan::Follow => Searched::Followed,
+            Plan::Whole => Searched::Whole,
+        }
+    }
 }
 
 /// Detector, embedder and matcher, loaded once and used frame after frame.
@@ -119,6 +143,7 @@ pub struct Pipeline {
     matcher: Matcher,
     threshold: f32,
     tracking: TrackingConfig,
+    gate: GateConfig,
 }
 
 impl Pipeline {
@@ -131,6 +156,7 @@ impl Pipeline {
             matcher: Matcher::new(config.threshold, Vec::<Enrolled>::new()),
             threshold: config.threshold,
             tracking: config.tracking.clone(),
+            gate: config.detector.live.clone(),
         })
     }
 
@@ -163,6 +189,11 @@ impl Pipeline {
     /// A tracker configured for this pipeline, for a live source.
     pub fn tracker(&self) -> Tracker {
         Tracker::new(self.tracking.clone())
+    }
+
+    /// A gate configured for this pipeline, for a live source.
+    pub fn gate(&self) -> Gate {
+        Gate::new(self.gate.clone())
     }
 
     /// Faces of a BGR image, most confident first.
@@ -257,14 +288,31 @@ impl Pipeline {
             embedded: faces.len(),
             faces,
             times,
+            searched: Searched::Whole,
         })
     }
 
-    /// Recognises every face of a frame of a live run: faces that `tracker` follows keep their
-    /// label and are embedded again only when the tracker asks.
-    pub fn process_tracked(&mut self, bgr: &Mat, tracker: &mut Tracker) -> Result<Recognized> {
+    /// Recognises every face of a frame of a live run, at source time `at_ms`: `gate` says
+    /// where to detect (nowhere, where the faces were, or the whole frame); faces that
+    /// `tracker` follows keep their label and are embedded again only when the tracker asks.
+    pub fn process_tracked(
+        &mut self,
+        bgr: &Mat,
+        at_ms: f64,
+        tracker: &mut Tracker,
+        gate: &mut Gate,
+    ) -> Result<Recognized> {
         let start = Instant::now();
-        let faces = self.detect(bgr)?;
+        let plan = gate.plan(bgr, at_ms, &tracker.boxes())?;
+        let faces = match plan {
+            Plan::Skip => Vec::new(),
+            Plan::Follow => gate.follow(bgr)?,
+            Plan::Whole => {
+                let faces = self.detect(bgr)?;
+                gate.found(bgr, &faces)?;
+                faces
+            }
+        };
         let detect = ms_since(start);
         let assignments = tracker.update(&faces);
         let to_embed: Vec<Detection> = faces
@@ -306,6 +354,7 @@ impl Pipeline {
                 matching: ms_since(start),
             },
             embedded: embedded.embeddings.len(),
+            searched: Searched::from(plan),
         })
     }
 }

@@ -70,6 +70,11 @@ impl Tracker {
         }
     }
 
+    /// The last box of every face followed, seen this frame or not long ago.
+    pub fn boxes(&self) -> Vec<FaceBox> {
+        self.tracks.iter().map(|t| t.bbox).collect()
+    }
+
     /// Matches this frame's detections to tracks, starts tracks for new faces, ends tracks not
     /// seen for `max_missed` frames. Returns, per detection, its track and whether to embed it.
     pub fn update(&mut self, detections: &[Detection]) -> Vec<Assignment> {

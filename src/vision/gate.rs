@@ -1,0 +1,393 @@
+//! Where a live frame is worth the detector: the SSD costs ~27 ms a frame, the same for an
+//! empty lobby as for a crowd. An empty scene that has hardly changed since the last detection
+//! is skipped (though still looked at every `idle_detect_ms`, for a face that appears without
+//! moving much, or under changing light). While faces are tracked, most frames only follow
+//! them: each face the detector found is looked for again in a small region around where it
+//! was (template matching on a small grey copy, a fraction of a millisecond), and the whole
+//! frame is searched every `full_frame_every` frames, or as soon as something changes away
+//! from the faces. (The SSD itself cannot search small regions cheaply: below ~260 px its
+//! feature maps vanish, and it costs the same on any crop scaled to 300 x 300.)
+
+use opencv::core::{Mat, Size};
+use opencv::imgproc;
+use opencv::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::base::error::Result;
+use crate::base::geometry::FaceBox;
+use crate::vision::detect::Detection;
+
+/// The small grey copy on which change is measured, in cells of `CELL` pixels.
+const SMALL: (i32, i32) = (64, 48);
+const CELL: i32 = 8;
+
+/// How live frames are gated.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GateConfig {
+    pub enabled: bool,
+    pub idle_detect_ms: u32,
+    pub motion_threshold: f32,
+    pub full_frame_every: u32,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            enabled: true,
+            idle_detect_ms: 500,
+            motion_threshold: 6.0,
+            full_frame_every: 10,
+        }
+    }
+}
+
+/// What to do with a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Plan {
+    /// Nothing tracked and nothing changed: no detection; the frame has no faces.
+    Skip,
+    /// Follow the faces of the last search ([`Gate::follow`]).
+    Follow,
+    /// Search the whole frame, then tell the gate what was found ([`Gate::found`]).
+    Whole,
+}
+
+/// A face of the last whole-frame search, as it is followed.
+struct Followed {
+    /// The face, grey, scaled by `scale`.
+    template: Mat,
+    scale: f64,
+    /// Where it was last found, in frame pixels, and the detector's confidence then.
+    last: Detection,
+}
+
+/// Faces followed are matched at about this width: enough to tell a face from the wall
+/// behind it, small enough to cost nothing.
+const TEMPLATE_PX: f64 = 24.0;
+/// A face is still there when its template matches this well (normalised correlation).
+const MIN_MATCH: f64 = 0.6;
+/// The region a face is looked for in, in face widths around where it was.
+const FOLLOW_REACH: f64 = 0.6;
+
+/// Decides, frame by frame, where to detect.
+pub struct Gate {
+    config: GateConfig,
+    /// The small grey copy of the frame last searched whole, to measure change against.
+    reference: Option<Mat>,
+    /// Source time of the last whole-frame search, and frames since.
+    searched_at_ms: f64,
+    frames_since_search: u32,
+    followed: Vec<Followed>,
+}
+
+impl Gate {
+    pub fn new(config: GateConfig) -> Gate {
+        Gate {
+            config,
+            reference: None,
+            searched_at_ms: 0.0,
+            frames_since_search: 0,
+            followed: Vec::new(),
+        }
+    }
+
+    /// The plan for a BGR frame at source time `at_ms`, given the boxes of the faces tracked.
+    pub fn plan(&mut self, bgr: &Mat, at_ms: f64, tracked: &[FaceBox]) -> Result<Plan> {
+        if !self.config.enabled {
+            return Ok(Plan::Whole);
+        }
+        let small = small_grey(bgr)?;
+        let changed = match &self.reference {
+            Some(reference) => changed_cells(reference, &small, self.config.motion_threshold)?,
+            None => return Ok(self.search_whole(small, at_ms)),
+        };
+        self.frames_since_search += 1;
+        let scale = (
+            f64::from(SMALL.0) / f64::from(bgr.cols().max(1)),
+            f64::from(SMALL.1) / f64::from(bgr.rows().max(1)),
+        );
+        let outside = changed
+            .iter()
+            .any(|cell| !tracked.iter().any(|face| near(face, *cell, scale)));
+        // Frames with no usable timestamp (some cameras) still get their periodic search.
+        let idle_frames = self.config.idle_detect_ms.div_ceil(33).max(1);
+        let due = at_ms - self.searched_at_ms >= f64::from(self.config.idle_detect_ms)
+            || self.frames_since_search >= idle_frames;
+        Ok(if tracked.is_empty() {
+            if outside || due {
+                self.search_whole(small, at_ms)
+            } else {
+                Plan::Skip
+            }
+        } else if outside
+            || self.followed.is_empty()
+            || self.frames_since_search >= self.config.full_frame_every
+        {
+            self.search_whole(small, at_ms)
+        } else {
+            Plan::Follow
+        })
+    }
+
+    /// Takes note of the faces a whole-frame search found, to follow them.
+    pub fn found(&mut self, bgr: &Mat, faces: &[Detection]) -> Result<()> {
+        self.followed.clear();
+        for face in faces {
+            let scale = (TEMPLATE_PX / f64::from(face.bbox.width.max(1))).min(1.0);
+            let template = grey_scaled(&Mat::roi(bgr, face.bbox.to_rect())?, scale)?;
+            self.followed.push(Followed {
+                template,
+                scale,
+                last: *face,
+            });
+        }
+        Ok(())
+    }
+
+    /// The followed faces where they are in this frame; a face no longer there is left out
+    /// (the tracker counts it missed, and the next whole search settles it).
+    pub fn follow(&mut self, bgr: &Mat) -> Result<Vec<Detection>> {
+        let mut faces = Vec::new();
+        for followed in &mut self.followed {
+            if let Some(moved) = locate(bgr, followed)? {
+                followed.last = moved;
+                faces.push(moved);
+            }
+        }
+        Ok(faces)
+    }
+
+    fn search_whole(&mut self, small: Mat, at_ms: f64) -> Plan {
+        self.reference = Some(small);
+        self.searched_at_ms = at_ms;
+        self.frames_since_search = 0;
+        Plan::Whole
+    }
+}
+
+/// Where `followed` is in `bgr` now, near where it was; `None` when it no longer matches.
+fn locate(bgr: &Mat, followed: &Followed) -> Result<Option<Detection>> {
+    let face = followed.last.bbox;
+    let reach = (f64::from(face.width) * FOLLOW_REACH).round() as i32;
+    let Some(region) = FaceBox::new(
+        face.x - reach,
+        face.y - reach,
+        face.width + 2 * reach,
+        face.height + 2 * reach,
+    )
+    .within(bgr.cols(), bgr.rows()) else {
+        return Ok(None);
+    };
+    let area = grey_scaled(&Mat::roi(bgr, region.to_rect())?, followed.scale)?;
+    let template = &followed.template;
+    if area.cols() < template.cols() || area.rows() < template.rows() {
+        return Ok(None);
+    }
+    let mut scores = Mat::default();
+    imgproc::match_template_def(&area, template, &mut scores, imgproc::TM_CCOEFF_NORMED)?;
+    let (mut best, mut at) = (0.0, opencv::core::Point::default());
+    opencv::core::min_max_loc(
+        &scores,
+        None,
+        Some(&mut best),
+        None,
+        Some(&mut at),
+        &opencv::core::no_array(),
+    )?;
+    // A flat area (a wall) correlates as NaN, which is no match either.
+    if best.is_nan() || best < MIN_MATCH {
+        return Ok(None);
+    }
+    let unscale = |v: i32| (f64::from(v) / followed.scale).round() as i32;
+    Ok(FaceBox::new(
+        region.x + unscale(at.x),
+        region.y + unscale(at.y),
+        face.width,
+        face.height,
+    )
+    .within(bgr.cols(), bgr.rows())
+    .map(|bbox| Detection {
+        bbox,
+        confidence: followed.last.confidence,
+    }))
+}
+
+fn grey_scaled(bgr: &impl opencv::core::ToInputArray, scale: f64) -> Result<Mat> {
+    let mut small = Mat::default();
+    imgproc::resize(
+        bgr,
+        &mut small,
+        Size::default(),
+        scale,
+        scale,
+        imgproc::INTER_AREA,
+    )?;
+    to_grey(small)
+}
+
+fn to_grey(image: Mat) -> Result<Mat> {
+    if image.channels() == 1 {
+        return Ok(image);
+    }
+    let mut grey = Mat::default();
+    imgproc::cvt_color_def(&image, &mut grey, imgproc::COLOR_BGR2GRAY)?;
+    Ok(grey)
+}
+
+fn small_grey(bgr: &Mat) -> Result<Mat> {
+    let mut small = Mat::default();
+    imgproc::resize(
+        bgr,
+        &mut small,
+        Size::new(SMALL.0, SMALL.1),
+        0.0,
+        0.0,
+        imgproc::INTER_AREA,
+    )?;
+    to_grey(small)
+}
+
+/// The cells (column, row) whose mean grey level moved by more than `threshold`.
+fn changed_cells(reference: &Mat, current: &Mat, threshold: f32) -> Result<Vec<(i32, i32)>> {
+    let mut diff = Mat::default();
+    opencv::core::absdiff(reference, current, &mut diff)?;
+    let mut cells = Mat::default();
+    imgproc::resize(
+        &diff,
+        &mut cells,
+        Size::new(SMALL.0 / CELL, SMALL.1 / CELL),
+        0.0,
+        0.0,
+        imgproc::INTER_AREA,
+    )?;
+    let mut changed = Vec::new();
+    for row in 0..cells.rows() {
+        for col in 0..cells.cols() {
+            if f32::from(*cells.at_2d::<u8>(row, col)?) > threshold {
+                changed.push((col, row));
+            }
+        }
+    }
+    Ok(changed)
+}
+
+/// Whether a changed cell is the tracked face's own doing: on it, or on the head and
+/// shoulders around it, which move with it.
+fn near(face: &FaceBox, (col, row): (i32, i32), (sx, sy): (f64, f64)) -> bool {
+    let x = (f64::from(face.x) * sx, f64::from(face.right()) * sx);
+    let y = (f64::from(face.y) * sy, f64::from(face.bottom()) * sy);
+    let (w, h) = (x.1 - x.0, y.1 - y.0);
+    let cell_x = (f64::from(col * CELL), f64::from((col + 1) * CELL));
+    let cell_y = (f64::from(row * CELL), f64::from((row + 1) * CELL));
+    cell_x.1 > x.0 - w && cell_x.0 < x.1 + w && cell_y.1 > y.0 - h && cell_y.0 < y.1 + 3.0 * h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use opencv::core::{CV_8UC3, Rect, Scalar};
+
+    fn frame(level: f64) -> Mat {
+        Mat::new_rows_cols_with_default(480, 640, CV_8UC3, Scalar::all(level)).unwrap()
+    }
+
+    /// A frame with a "face": a light square with two dark eyes, so it has a pattern to follow.
+    fn with_square(level: f64, x: i32, y: i32) -> Mat {
+        let mut image = frame(level);
+        for (rect, grey) in [
+            (Rect::new(x, y, 80, 80), 250.0),
+            (Rect::new(x + 15, y + 25, 15, 10), 20.0),
+            (Rect::new(x + 50, y + 25, 15, 10), 20.0),
+        ] {
+            imgproc::rectangle(&mut image, rect, Scalar::all(grey), -1, imgproc::LINE_8, 0)
+                .unwrap();
+        }
+        image
+    }
+
+    #[test]
+    fn a_still_empty_scene_is_searched_only_now_and_then() {
+        let mut gate = Gate::new(GateConfig::default());
+        let plans: Vec<Plan> = (0..40)
+            .map(|i| gate.plan(&frame(100.0), f64::from(i) * 33.3, &[]).unwrap())
+            .collect();
+        let searched: Vec<usize> = (0..40).filter(|&i| plans[i] == Plan::Whole).collect();
+        // The first frame, then every 500 ms.
+        assert_eq!(searched, [0, 16, 32]);
+    }
+
+    #[test]
+    fn a_change_is_searched_at_once_and_slow_light_on_schedule() {
+        let mut gate = Gate::new(GateConfig::default());
+        assert_eq!(gate.plan(&frame(100.0), 0.0, &[]).unwrap(), Plan::Whole);
+        assert_eq!(gate.plan(&frame(101.0), 33.0, &[]).unwrap(), Plan::Skip);
+        let entering = with_square(100.0, 300, 200);
+        assert_eq!(gate.plan(&entering, 66.0, &[]).unwrap(), Plan::Whole);
+        // Light that drifts a level per frame is not motion; the periodic search still comes.
+        let mut plans = Vec::new();
+        for i in 0..20 {
+            let level = 100.0 + f64::from(i);
+            plans.push(
+                gate.plan(
+                    &with_square(level, 300, 200),
+                    100.0 + f64::from(i) * 33.0,
+                    &[],
+                )
+                .unwrap(),
+            );
+        }
+        assert!(plans[..3].iter().all(|p| *p == Plan::Skip), "{plans:?}");
+        assert!(plans.contains(&Plan::Whole), "{plans:?}");
+    }
+
+    #[test]
+    fn tracked_faces_are_followed_until_something_moves_elsewhere() {
+        let mut gate = Gate::new(GateConfig::default());
+        let face = FaceBox::new(300, 200, 80, 80);
+        assert_eq!(
+            gate.plan(&with_square(100.0, 300, 200), 0.0, &[]).unwrap(),
+            Plan::Whole
+        );
+        let found = Detection {
+            bbox: face,
+            confidence: 0.9,
+        };
+        gate.found(&with_square(100.0, 300, 200), &[found]).unwrap();
+        // The face moves a little: following it is enough, and finds where it went.
+        let moved = with_square(100.0, 310, 204);
+        assert_eq!(gate.plan(&moved, 33.0, &[face]).unwrap(), Plan::Follow);
+        let followed = gate.follow(&moved).unwrap();
+        assert_eq!(followed.len(), 1);
+        assert!(
+            followed[0].bbox.iou(&FaceBox::new(310, 204, 80, 80)) > 0.8,
+            "{followed:?}"
+        );
+        // A face that left is not followed into the wall.
+        assert!(gate.follow(&frame(100.0)).unwrap().is_empty());
+        // Something appears far from it: the whole frame again.
+        let mut elsewhere = with_square(100.0, 310, 204);
+        imgproc::rectangle(
+            &mut elsewhere,
+            Rect::new(20, 20, 60, 60),
+            Scalar::all(0.0),
+            -1,
+            imgproc::LINE_8,
+            0,
+        )
+        .unwrap();
+        assert_eq!(gate.plan(&elsewhere, 66.0, &[face]).unwrap(), Plan::Whole);
+        // And every full_frame_every frames regardless.
+        let plans: Vec<Plan> = (0..10)
+            .map(|i| {
+                gate.plan(&elsewhere, 100.0 + f64::from(i) * 33.0, &[face])
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(
+            plans.iter().filter(|p| **p == Plan::Whole).count(),
+            1,
+            "{plans:?}"
+        );
+    }
+}
