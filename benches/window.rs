@@ -48,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         width: 640,
         height: 480,
         fps: FPS,
+        light: (1.0, 1.0),
         frames: FRAMES,
         actors: vec![
             actor("obama2.jpg", (0.15, 0.55), (0.25, 0.5), 0.8)?,

@@ -249,6 +249,7 @@ fn held_out_clip(home: &Path) -> String {
         width: 640,
         height: 480,
         fps: 10.0,
+        light: (1.0, 1.0),
         frames: 5,
         actors: vec![Actor {
             photo: whoisit::vision::photo::load(photos.last().unwrap()).unwrap(),
@@ -393,6 +394,27 @@ fn bench_prints_every_figure_and_a_summary_line() {
     );
     assert!(app["latency_ms"]["median"].is_number());
     assert!(b["peak_memory_mib"].is_number());
+    // What a camera costs: CPU, where frames were searched, and how soon a newcomer is named.
+    assert!(app["cpu_percent"].as_f64().is_some_and(|p| p > 0.0), "{b}");
+    assert!(
+        b["throughput"]["cpu_ms_per_frame"]
+            .as_f64()
+            .is_some_and(|ms| ms > 0.0)
+    );
+    let searched = b["throughput"]["searched"].as_object().unwrap();
+    let total: u64 = searched.values().map(count).sum();
+    assert_eq!(total, 20, "{searched:?}");
+    let arrival = &b["arrival"];
+    assert!(arrival["empty_cpu_percent"].is_number(), "{arrival}");
+    assert!(
+        arrival["first_label_ms"]
+            .as_f64()
+            .is_some_and(|ms| ms >= 0.0),
+        "{arrival}"
+    );
+    for figure in ["CPU", "empty room", "named"] {
+        assert!(stdout.contains(figure), "no {figure:?} in\n{stdout}");
+    }
 }
 
 #[test]

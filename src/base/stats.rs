@@ -65,6 +65,17 @@ pub fn resident_mib() -> Option<f64> {
 }
 
 /// The most resident memory this process has had, in MiB (Linux's VmHWM).
+/// CPU time this process has used so far, user and system, all threads, in seconds (Linux:
+/// /proc/self/stat, in clock ticks of 10 ms).
+pub fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The command name (field 2) may hold spaces; the fields after its ")" do not.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i)?.parse::<f64>().ok();
+    // utime and stime are fields 14 and 15; field 3 is the first after ")".
+    Some((ticks(11)? + ticks(12)?) / 100.0)
+}
+
 pub fn peak_resident_mib() -> Option<f64> {
     memory_status_mib("VmHWM:")
 }

@@ -82,8 +82,13 @@ pub(super) struct BenchArgs {
     /// With --server: the photo to send (JPEG or PNG).
     #[arg(long, value_name = "FILE")]
     photo: Option<PathBuf>,
-    /// With --server: an API key with the scope recognize (also from WHOISIT_KEY).
-    #[arg(long, env = "WHOISIT_KEY", hide_env_values = true, value_name = "KEY")]
+    /// With --server: an API key with the scope recognize (also from WHOISIT_API_KEY).
+    #[arg(
+        long,
+        env = "WHOISIT_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
     key: Option<String>,
     /// With --server: how many clients at once, one run each.
     #[arg(
@@ -630,6 +635,11 @@ fn bench_server(args: &BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// A measured figure with its unit, or why there is none.
+fn figure(value: Option<f64>, unit: &str) -> String {
+    value.map_or_else(|| "(not measured)".into(), |v| format!("{v:.1} {unit}"))
+}
+
 fn print_bench(r: &BenchReport) {
     let t = &r.throughput;
     let a = &r.app_loop;
@@ -651,13 +661,30 @@ fn print_bench(r: &BenchReport) {
     println!(
         "  (align, embed, match: over the frames that embedded a face; tracked faces are not re-embedded every frame)"
     );
+    let count = |how: &str| t.searched.get(how).copied().unwrap_or(0);
+    println!(
+        "  frames searched whole {}, followed {}, skipped {}; CPU {} per frame",
+        count("whole"),
+        count("followed"),
+        count("skipped"),
+        figure(t.cpu_ms_per_frame, "ms")
+    );
     println!(
         "window loop, clip at its own rate: {:.1} s, {} frames read; display {:.1} fps; recognition {:.1} results/s ({} frames skipped by recognition)",
         a.seconds, a.frames_read, a.display_fps, a.recognition_fps, a.skipped_by_recognition
     );
     println!(
-        "  capture-to-result latency {:.1} ms median, {:.1} ms p95",
-        a.latency_ms.median, a.latency_ms.p95
+        "  capture-to-result latency {:.1} ms median, {:.1} ms p95; CPU {} of one core",
+        a.latency_ms.median,
+        a.latency_ms.p95,
+        figure(a.cpu_percent, "%")
+    );
+    let e = &r.arrival;
+    println!(
+        "empty room at 30 fps, then somebody enrolled walks in ({:.1} s): CPU {} of one core while empty; named {} after the face's first frame",
+        e.seconds,
+        figure(e.empty_cpu_percent, "%"),
+        figure(e.first_label_ms, "ms")
     );
     match r.peak_memory_mib {
         Some(mib) => println!("peak memory {mib:.1} MiB"),

@@ -22,6 +22,8 @@ pub struct Demo {
     pub clip: PathBuf,
     /// Holds the demo's own gallery, apart from the user's.
     pub data_dir: PathBuf,
+    /// The real photos the clip is made of.
+    pub photos: PathBuf,
 }
 
 /// Fetches the demo photos (once), builds the clip (once) and enrolls the known person in the
@@ -51,7 +53,11 @@ pub fn prepare(config: &Config, progress: &dyn Progress) -> Result<Demo> {
             &[photos.join("obama.jpg")],
         )?;
     }
-    Ok(Demo { clip, data_dir })
+    Ok(Demo {
+        clip,
+        data_dir,
+        photos,
+    })
 }
 
 /// Downloads the demo photos into `dir` and returns it.
@@ -72,6 +78,7 @@ fn clip_spec(photos: &Path) -> Result<ClipSpec> {
         width: 640,
         height: 480,
         fps: 15.0,
+        light: (1.0, 1.0),
         frames: 150,
         actors: vec![
             Actor {

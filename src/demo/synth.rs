@@ -28,6 +28,9 @@ pub struct ClipSpec {
     pub width: i32,
     pub height: i32,
     pub fps: f64,
+    /// Brightness of the first and the last frame (1.0: as the photos are), changing evenly
+    /// in between: light that fades or comes up.
+    pub light: (f64, f64),
     pub frames: u32,
     pub actors: Vec<Actor>,
 }
@@ -67,6 +70,13 @@ impl ClipSpec {
                 cx.round() as i32 - w / 2,
                 cy.round() as i32 - h / 2,
             )?;
+        }
+        let t = f64::from(index) / f64::from(self.frames.saturating_sub(1).max(1));
+        let gain = self.light.0 + (self.light.1 - self.light.0) * t;
+        if (gain - 1.0).abs() > f64::EPSILON {
+            let mut lit = Mat::default();
+            frame.convert_to(&mut lit, -1, gain, 0.0)?;
+            frame = lit;
         }
         Ok(frame)
     }

@@ -2,13 +2,18 @@
 //! own loop keeps up with the clip played at its frame rate.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
-use crate::base::stats::{Spread, StageSamples, peak_resident_mib};
+use crate::base::stats::{Spread, StageSamples, cpu_seconds, peak_resident_mib};
 use crate::config::Config;
+use crate::demo::{
+    self,
+    synth::{self, ClipSpec},
+};
 use crate::gallery::Actor;
 use crate::measure::synthetic_gallery::{self, Vectors};
 use crate::models::fetch::Progress;
@@ -17,6 +22,7 @@ use crate::runtime::headless::{self, RunOptions};
 use crate::runtime::session::Session;
 use crate::runtime::start;
 use crate::runtime::worker::{FrameResult, Worker};
+use crate::vision::photo;
 
 /// What to run and for how long.
 #[derive(Debug, Clone)]
@@ -37,6 +43,11 @@ pub struct Throughput {
     pub embedded: u64,
     pub seconds: f64,
     pub processed_fps: f64,
+    /// CPU time (user + system, every thread) per frame processed.
+    pub cpu_ms_per_frame: Option<f64>,
+    /// Frames searched whole, followed (only where the faces were) and skipped (nothing
+    /// tracked, nothing changed).
+    pub searched: BTreeMap<&'static str, u64>,
     /// decode and detect over every frame; align, embed and match over the frames that embedded
     /// faces (tracked faces keep their label and are not embedded every frame).
     pub stages_ms: BTreeMap<&'static str, Spread>,
@@ -56,6 +67,20 @@ pub struct AppLoop {
     pub skipped_by_recognition: u64,
     /// From the capture thread reading a frame to its result reaching the loop.
     pub latency_ms: Spread,
+    /// CPU time (user + system, every thread) over the run, in % of one core.
+    pub cpu_percent: Option<f64>,
+}
+
+/// What a kiosk in an empty lobby costs, and how soon it names somebody who walks in: a 30 fps
+/// clip of an empty room into which the demo's enrolled person steps halfway, played at its
+/// own rate through the window's loop.
+#[derive(Debug, Clone, Serialize)]
+pub struct Arrival {
+    pub seconds: f64,
+    /// CPU time while the room is empty, in % of one core.
+    pub empty_cpu_percent: Option<f64>,
+    /// From the capture of the face's first frame to the first result naming the person.
+    pub first_label_ms: Option<f64>,
 }
 
 /// Everything `bench` measured; printed as one JSON line at the end.
@@ -67,6 +92,7 @@ pub struct BenchReport {
     pub gallery_load_ms: f64,
     pub throughput: Throughput,
     pub app_loop: AppLoop,
+    pub arrival: Arrival,
     pub peak_memory_mib: Option<f64>,
 }
 
@@ -97,6 +123,7 @@ pub fn run(
         start::worker(&config, Actor::default(), progress)?,
         Duration::from_secs_f64(options.seconds),
     )?;
+    let arrival = arrival(&config, options.seconds, dir.path(), progress)?;
     Ok(BenchReport {
         source: source.to_string(),
         embedder: embedder.to_string(),
@@ -104,12 +131,15 @@ pub fn run(
         gallery_load_ms,
         throughput,
         app_loop,
+        arrival,
         peak_memory_mib: peak_resident_mib(),
     })
 }
 
 fn throughput(source: &Source, worker: Worker, frames: u64) -> Result<Throughput> {
     let mut stages = StageSamples::default();
+    let mut searched = BTreeMap::new();
+    let cpu = cpu_seconds();
     let options = RunOptions {
         realtime: false,
         max_frames: Some(frames),
@@ -122,14 +152,20 @@ fn throughput(source: &Source, worker: Worker, frames: u64) -> Result<Throughput
                 stages.add(stage, ms);
             }
         }
+        *searched.entry(result.searched.as_str()).or_insert(0) += 1;
         Ok(())
     })?;
+    let cpu_ms_per_frame = cpu
+        .zip(cpu_seconds())
+        .map(|(before, after)| (after - before) * 1000.0 / summary.processed.max(1) as f64);
     Ok(Throughput {
         frames: summary.processed,
         faces: summary.faces,
         embedded: summary.embedded,
         seconds: summary.seconds,
         processed_fps: summary.processed_fps,
+        cpu_ms_per_frame,
+        searched,
         stages_ms: stages.spreads(),
     })
 }
@@ -142,6 +178,7 @@ fn app_loop(source: &Source, worker: Worker, length: Duration) -> Result<AppLoop
         std::sync::Arc::new(|| {}),
     )?;
     let start = Instant::now();
+    let cpu = cpu_seconds();
     let mut display_frames = 0u64;
     let mut latency = Vec::new();
     while let Some(left) = length.checked_sub(start.elapsed()) {
@@ -155,6 +192,9 @@ fn app_loop(source: &Source, worker: Worker, length: Duration) -> Result<AppLoop
         }
     }
     let seconds = start.elapsed().as_secs_f64();
+    let cpu_percent = cpu
+        .zip(cpu_seconds())
+        .map(|(before, after)| (after - before) * 100.0 / seconds);
     let counts = session.capture_counts();
     let (frames_read, skipped_by_recognition) = (counts.read, counts.skipped);
     let mut session = session;
@@ -171,5 +211,73 @@ fn app_loop(source: &Source, worker: Worker, length: Duration) -> Result<AppLoop
         recognition_fps: results as f64 / seconds,
         skipped_by_recognition,
         latency_ms: Spread::of(&mut latency),
+        cpu_percent,
+    })
+}
+
+/// The clip for [`Arrival`]: `seconds` at 30 fps, the person still in the second half.
+const ARRIVAL_FPS: f64 = 30.0;
+
+fn arrival(config: &Config, seconds: f64, dir: &Path, progress: &dyn Progress) -> Result<Arrival> {
+    let demo = demo::prepare(config, progress)?;
+    let frames = (seconds * ARRIVAL_FPS).round().max(2.0) as u32;
+    let enters = frames / 2;
+    let clip = dir.join("arrival.avi");
+    ClipSpec {
+        width: 640,
+        height: 480,
+        fps: ARRIVAL_FPS,
+        light: (1.0, 1.0),
+        frames,
+        actors: vec![synth::Actor {
+            photo: photo::load(&demo.photos.join("obama2.jpg"))?,
+            from: (0.45, 0.55),
+            to: (0.5, 0.55),
+            height: 0.8,
+            frames: enters..frames,
+        }],
+    }
+    .write_video(&clip)?;
+    let demo_config = config.with_own_gallery(demo.data_dir);
+    let session = Session::start(
+        start::worker(&demo_config, Actor::default(), progress)?,
+        Source::File(clip),
+        Duration::from_secs(1),
+        std::sync::Arc::new(|| {}),
+    )?;
+    let start = Instant::now();
+    let cpu = cpu_seconds();
+    let mut empty_cpu_percent = None;
+    let mut first_label_ms = None;
+    let length = Duration::from_secs_f64(seconds);
+    while first_label_ms.is_none()
+        && let Some(left) = length.checked_sub(start.elapsed())
+    {
+        let Ok(result) = session.results.recv_timeout(left) else {
+            break;
+        };
+        let frame = u32::try_from(result.frame).unwrap_or(u32::MAX);
+        if frame >= enters && empty_cpu_percent.is_none() {
+            empty_cpu_percent = cpu
+                .zip(cpu_seconds())
+                .map(|(before, now)| (now - before) * 100.0 / start.elapsed().as_secs_f64());
+        }
+        if result
+            .faces
+            .iter()
+            .any(|f| f.identity.name.as_deref() == Some(demo::KNOWN))
+        {
+            let frames_late = f64::from(frame.saturating_sub(enters)) / ARRIVAL_FPS * 1000.0;
+            first_label_ms = Some(frames_late + result.latency_ms);
+        }
+    }
+    let mut session = session;
+    if let Some(failure) = session.failure() {
+        return Err(failure);
+    }
+    Ok(Arrival {
+        seconds,
+        empty_cpu_percent,
+        first_label_ms,
     })
 }

@@ -272,15 +272,18 @@ fn changed_cells(reference: &Mat, current: &Mat, threshold: f32) -> Result<Vec<(
     Ok(changed)
 }
 
-/// Whether a changed cell is the tracked face's own doing: on it, or on the head and
-/// shoulders around it, which move with it.
+/// Whether a changed cell is the tracked face's own doing: on it, or on the head, shoulders,
+/// arms and body around and below it, which move with it.
 fn near(face: &FaceBox, (col, row): (i32, i32), (sx, sy): (f64, f64)) -> bool {
     let x = (f64::from(face.x) * sx, f64::from(face.right()) * sx);
     let y = (f64::from(face.y) * sy, f64::from(face.bottom()) * sy);
     let (w, h) = (x.1 - x.0, y.1 - y.0);
     let cell_x = (f64::from(col * CELL), f64::from((col + 1) * CELL));
     let cell_y = (f64::from(row * CELL), f64::from((row + 1) * CELL));
-    cell_x.1 > x.0 - w && cell_x.0 < x.1 + w && cell_y.1 > y.0 - h && cell_y.0 < y.1 + 3.0 * h
+    cell_x.1 > x.0 - 2.0 * w
+        && cell_x.0 < x.1 + 2.0 * w
+        && cell_y.1 > y.0 - 1.5 * h
+        && cell_y.0 < y.1 + 4.0 * h
 }
 
 #[cfg(test)]

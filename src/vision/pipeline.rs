@@ -126,6 +126,16 @@ pub enum Searched {
     Whole,
 }
 
+impl Searched {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Searched::Skipped => "skipped",
+            Searched::Followed => "followed",
+            Searched::Whole => "whole",
+        }
+    }
+}
+
 impl From<Plan> for Searched {
     fn from(plan: Plan) -> Searched {
         match plan {

@@ -56,6 +56,7 @@ pub(crate) fn obama_clip(dir: &Path, fps: f64, frames: u32) -> std::path::PathBu
         width: 640,
         height: 480,
         fps,
+        light: (1.0, 1.0),
         frames,
         actors: vec![actor("obama2.jpg", (0.4, 0.5), (0.5, 0.5), 0.9, 0..frames)],
     }
@@ -70,6 +71,7 @@ pub(crate) fn two_people(frames: u32, fps: f64) -> ClipSpec {
         width: 640,
         height: 480,
         fps,
+        light: (1.0, 1.0),
         frames,
         actors: vec![
             actor("obama2.jpg", (0.15, 0.5), (0.35, 0.55), 0.9, 0..frames),
