@@ -45,9 +45,9 @@ fn a_face_appearing_in_a_still_empty_room_is_named_at_once_and_the_empty_frames_
     let (frames, _) = recognize(home.path(), &clip, &[]);
     let empty = &frames[..45];
     assert!(empty.iter().all(|f| labels(f).is_empty()));
-    // The first frame, then one every idle_detect_ms (500 ms: 15 frames); the rest skipped.
-    assert_eq!(searched(empty, "whole"), 3, "{empty:?}");
-    assert_eq!(searched(empty, "skipped"), 42);
+    // The first frame, then one every idle_detect_ms (1 s: 31 frames); the rest skipped.
+    assert_eq!(searched(empty, "whole"), 2, "{empty:?}");
+    assert_eq!(searched(empty, "skipped"), 43);
     assert_eq!(
         first_labelled(&frames, "Obama"),
         Some(45),

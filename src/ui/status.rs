@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::base::stats::{percentile, resident_mib};
+use crate::base::stats::{cpu_seconds, percentile, resident_mib};
 
 /// Rates and latency over the last few seconds.
 const WINDOW: Duration = Duration::from_secs(2);
@@ -44,6 +44,8 @@ impl Rate {
 /// Everything the window measures.
 pub(crate) struct Meter {
     started: Instant,
+    /// CPU time used when the meter started, in seconds.
+    cpu_at_start: Option<f64>,
     display: Rate,
     recognition: Rate,
     recent_latency: VecDeque<(Instant, f64)>,
@@ -74,6 +76,9 @@ pub(crate) struct Report {
     pub latency_ms_p95: f64,
     /// Resident memory, sampled every 10 seconds.
     pub rss_mb: Vec<f64>,
+    /// CPU time (user + system, every thread, drawing included) over the run, in % of one
+    /// core.
+    pub cpu_percent: Option<f64>,
 }
 
 impl Default for Meter {
@@ -81,6 +86,7 @@ impl Default for Meter {
         let now = Instant::now();
         Meter {
             started: now,
+            cpu_at_start: cpu_seconds(),
             display: Rate::default(),
             recognition: Rate::default(),
             recent_latency: VecDeque::new(),
@@ -160,6 +166,10 @@ impl Meter {
             latency_ms_median: percentile(&mut latency, 0.5).unwrap_or(0.0),
             latency_ms_p95: percentile(&mut latency, 0.95).unwrap_or(0.0),
             rss_mb: self.rss_mb.clone(),
+            cpu_percent: self
+                .cpu_at_start
+                .zip(cpu_seconds())
+                .map(|(start, now)| (now - start) * 100.0 / seconds.max(1e-6)),
         }
     }
 }

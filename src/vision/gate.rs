@@ -35,7 +35,7 @@ impl Default for GateConfig {
     fn default() -> Self {
         GateConfig {
             enabled: true,
-            idle_detect_ms: 500,
+            idle_detect_ms: 1000,
             motion_threshold: 6.0,
             full_frame_every: 10,
         }
@@ -312,12 +312,12 @@ mod tests {
     #[test]
     fn a_still_empty_scene_is_searched_only_now_and_then() {
         let mut gate = Gate::new(GateConfig::default());
-        let plans: Vec<Plan> = (0..40)
+        let plans: Vec<Plan> = (0..70)
             .map(|i| gate.plan(&frame(100.0), f64::from(i) * 33.3, &[]).unwrap())
             .collect();
-        let searched: Vec<usize> = (0..40).filter(|&i| plans[i] == Plan::Whole).collect();
-        // The first frame, then every 500 ms.
-        assert_eq!(searched, [0, 16, 32]);
+        let searched: Vec<usize> = (0..70).filter(|&i| plans[i] == Plan::Whole).collect();
+        // The first frame, then every second.
+        assert_eq!(searched, [0, 31, 62]);
     }
 
     #[test]
