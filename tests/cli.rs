@@ -186,7 +186,13 @@ fn a_dataset_folder_enrolls_everyone_and_reports_what_it_skipped() {
         .stderr(predicate::str::contains("Bi\tx: invalid name"));
     let clip = two_people_clip(home.path(), 12, 15.0);
     let (frames, _) = recognize(home.path(), clip.to_str().unwrap(), &[]);
-    assert_eq!(labels(&frames[11]), ["Obama", "Biden"]);
+    assert_eq!(
+        labels(&frames[11]),
+        ["Obama", "Biden"],
+        "{}\n{}",
+        frames[10],
+        frames[11]
+    );
 }
 
 #[test]

@@ -66,9 +66,9 @@ struct Followed {
 /// behind it, small enough to cost nothing.
 const TEMPLATE_PX: f64 = 24.0;
 /// A face is still there when its template matches this well (normalised correlation).
-const MIN_MATCH: f64 = 0.6;
+const MIN_MATCH: f64 = 0.8;
 /// The region a face is looked for in, in face widths around where it was.
-const FOLLOW_REACH: f64 = 0.6;
+const FOLLOW_REACH: f64 = 1.0;
 
 /// Decides, frame by frame, where to detect.
 pub struct Gate {
@@ -100,7 +100,7 @@ impl Gate {
         let small = small_grey(bgr)?;
         let changed = match &self.reference {
             Some(reference) => changed_cells(reference, &small, self.config.motion_threshold)?,
-            None => return Ok(self.search_whole(small, at_ms)),
+            None => return Ok(Plan::Whole),
         };
         self.frames_since_search += 1;
         let scale = (
@@ -116,7 +116,7 @@ impl Gate {
             || self.frames_since_search >= idle_frames;
         Ok(if tracked.is_empty() {
             if outside || due {
-                self.search_whole(small, at_ms)
+                Plan::Whole
             } else {
                 Plan::Skip
             }
@@ -124,14 +124,20 @@ impl Gate {
             || self.followed.is_empty()
             || self.frames_since_search >= self.config.full_frame_every
         {
-            self.search_whole(small, at_ms)
+            Plan::Whole
         } else {
             Plan::Follow
         })
     }
 
-    /// Takes note of the faces a whole-frame search found, to follow them.
-    pub fn found(&mut self, bgr: &Mat, faces: &[Detection]) -> Result<()> {
+    /// Takes note of a whole-frame search of `bgr` at `at_ms` and of the faces it found, to
+    /// measure change against and to follow them.
+    pub fn found(&mut self, bgr: &Mat, at_ms: f64, faces: &[Detection]) -> Result<()> {
+        if self.config.enabled {
+            self.reference = Some(small_grey(bgr)?);
+        }
+        self.searched_at_ms = at_ms;
+        self.frames_since_search = 0;
         self.followed.clear();
         for face in faces {
             let scale = (TEMPLATE_PX / f64::from(face.bbox.width.max(1))).min(1.0);
@@ -145,24 +151,21 @@ impl Gate {
         Ok(())
     }
 
-    /// The followed faces where they are in this frame; a face no longer there is left out
-    /// (the tracker counts it missed, and the next whole search settles it).
-    pub fn follow(&mut self, bgr: &Mat) -> Result<Vec<Detection>> {
+    /// The followed faces where they are in this frame, or `None` when one of them is not
+    /// found near where it was (it moved fast, turned, or left): then the whole frame must be
+    /// searched, so that following never loses a face a search would have found.
+    pub fn follow(&mut self, bgr: &Mat) -> Result<Option<Vec<Detection>>> {
         let mut faces = Vec::new();
         for followed in &mut self.followed {
-            if let Some(moved) = locate(bgr, followed)? {
-                followed.last = moved;
-                faces.push(moved);
+            match locate(bgr, followed)? {
+                Some(moved) => {
+                    followed.last = moved;
+                    faces.push(moved);
+                }
+                None => return Ok(None),
             }
         }
-        Ok(faces)
-    }
-
-    fn search_whole(&mut self, small: Mat, at_ms: f64) -> Plan {
-        self.reference = Some(small);
-        self.searched_at_ms = at_ms;
-        self.frames_since_search = 0;
-        Plan::Whole
+        Ok(Some(faces))
     }
 }
 
@@ -313,61 +316,68 @@ mod tests {
     fn a_still_empty_scene_is_searched_only_now_and_then() {
         let mut gate = Gate::new(GateConfig::default());
         let plans: Vec<Plan> = (0..70)
-            .map(|i| gate.plan(&frame(100.0), f64::from(i) * 33.3, &[]).unwrap())
+            .map(|i| {
+                let (image, at) = (frame(100.0), f64::from(i) * 33.3);
+                let plan = gate.plan(&image, at, &[]).unwrap();
+                if plan == Plan::Whole {
+                    gate.found(&image, at, &[]).unwrap();
+                }
+                plan
+            })
             .collect();
         let searched: Vec<usize> = (0..70).filter(|&i| plans[i] == Plan::Whole).collect();
         // The first frame, then every second.
         assert_eq!(searched, [0, 31, 62]);
     }
 
+    /// Plans a frame and, when the plan is a whole search, reports `found` as its result.
+    fn step(gate: &mut Gate, image: &Mat, at: f64, found: &[Detection]) -> Plan {
+        let tracked: Vec<FaceBox> = found.iter().map(|f| f.bbox).collect();
+        let plan = gate.plan(image, at, &tracked).unwrap();
+        if plan == Plan::Whole {
+            gate.found(image, at, found).unwrap();
+        }
+        plan
+    }
+
     #[test]
     fn a_change_is_searched_at_once_and_slow_light_on_schedule() {
         let mut gate = Gate::new(GateConfig::default());
-        assert_eq!(gate.plan(&frame(100.0), 0.0, &[]).unwrap(), Plan::Whole);
-        assert_eq!(gate.plan(&frame(101.0), 33.0, &[]).unwrap(), Plan::Skip);
+        assert_eq!(step(&mut gate, &frame(100.0), 0.0, &[]), Plan::Whole);
+        assert_eq!(step(&mut gate, &frame(101.0), 33.0, &[]), Plan::Skip);
         let entering = with_square(100.0, 300, 200);
-        assert_eq!(gate.plan(&entering, 66.0, &[]).unwrap(), Plan::Whole);
+        assert_eq!(step(&mut gate, &entering, 66.0, &[]), Plan::Whole);
         // Light that drifts a level per frame is not motion; the periodic search still comes.
-        let mut plans = Vec::new();
-        for i in 0..20 {
-            let level = 100.0 + f64::from(i);
-            plans.push(
-                gate.plan(
-                    &with_square(level, 300, 200),
-                    100.0 + f64::from(i) * 33.0,
-                    &[],
-                )
-                .unwrap(),
-            );
-        }
+        let plans: Vec<Plan> = (0..20)
+            .map(|i| {
+                let image = with_square(100.0 + f64::from(i), 300, 200);
+                step(&mut gate, &image, 100.0 + f64::from(i) * 33.0, &[])
+            })
+            .collect();
         assert!(plans[..3].iter().all(|p| *p == Plan::Skip), "{plans:?}");
         assert!(plans.contains(&Plan::Whole), "{plans:?}");
     }
 
     #[test]
-    fn tracked_faces_are_followed_until_something_moves_elsewhere() {
+    fn tracked_faces_are_followed_until_one_is_lost_or_something_moves_elsewhere() {
         let mut gate = Gate::new(GateConfig::default());
-        let face = FaceBox::new(300, 200, 80, 80);
-        assert_eq!(
-            gate.plan(&with_square(100.0, 300, 200), 0.0, &[]).unwrap(),
-            Plan::Whole
-        );
-        let found = Detection {
-            bbox: face,
+        let face = Detection {
+            bbox: FaceBox::new(300, 200, 80, 80),
             confidence: 0.9,
         };
-        gate.found(&with_square(100.0, 300, 200), &[found]).unwrap();
+        let image = with_square(100.0, 300, 200);
+        assert_eq!(step(&mut gate, &image, 0.0, &[face]), Plan::Whole);
         // The face moves a little: following it is enough, and finds where it went.
         let moved = with_square(100.0, 310, 204);
-        assert_eq!(gate.plan(&moved, 33.0, &[face]).unwrap(), Plan::Follow);
-        let followed = gate.follow(&moved).unwrap();
+        assert_eq!(step(&mut gate, &moved, 33.0, &[face]), Plan::Follow);
+        let followed = gate.follow(&moved).unwrap().unwrap();
         assert_eq!(followed.len(), 1);
         assert!(
             followed[0].bbox.iou(&FaceBox::new(310, 204, 80, 80)) > 0.8,
             "{followed:?}"
         );
-        // A face that left is not followed into the wall.
-        assert!(gate.follow(&frame(100.0)).unwrap().is_empty());
+        // A face that left is not followed into the wall: the frame must be searched.
+        assert_eq!(gate.follow(&frame(100.0)).unwrap(), None);
         // Something appears far from it: the whole frame again.
         let mut elsewhere = with_square(100.0, 310, 204);
         imgproc::rectangle(
@@ -379,18 +389,16 @@ mod tests {
             0,
         )
         .unwrap();
-        assert_eq!(gate.plan(&elsewhere, 66.0, &[face]).unwrap(), Plan::Whole);
+        assert_eq!(step(&mut gate, &elsewhere, 66.0, &[face]), Plan::Whole);
         // And every full_frame_every frames regardless.
-        let plans: Vec<Plan> = (0..10)
-            .map(|i| {
-                gate.plan(&elsewhere, 100.0 + f64::from(i) * 33.0, &[face])
-                    .unwrap()
-            })
+        let plans: Vec<Plan> = (1..=10)
+            .map(|i| step(&mut gate, &elsewhere, 66.0 + f64::from(i) * 33.0, &[face]))
             .collect();
         assert_eq!(
             plans.iter().filter(|p| **p == Plan::Whole).count(),
             1,
             "{plans:?}"
         );
+        assert_eq!(plans[9], Plan::Whole);
     }
 }

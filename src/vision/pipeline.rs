@@ -136,16 +136,6 @@ impl Searched {
     }
 }
 
-impl From<Plan> for Searched {
-    fn from(plan: Plan) -> Searched {
-        match plan {
-            Plan::Skip => Searched::Skipped,
-            Plan::Follow => Searched::Followed,
-            Plan::Whole => Searched::Whole,
-        }
-    }
-}
-
 /// Detector, embedder and matcher, loaded once and used frame after frame.
 pub struct Pipeline {
     detector: Detector,
@@ -314,13 +304,18 @@ impl Pipeline {
     ) -> Result<Recognized> {
         let start = Instant::now();
         let plan = gate.plan(bgr, at_ms, &tracker.boxes())?;
-        let faces = match plan {
-            Plan::Skip => Vec::new(),
+        let followed = match plan {
             Plan::Follow => gate.follow(bgr)?,
-            Plan::Whole => {
+            Plan::Skip | Plan::Whole => None,
+        };
+        let (faces, searched) = match (plan, followed) {
+            (Plan::Skip, _) => (Vec::new(), Searched::Skipped),
+            (Plan::Follow, Some(faces)) => (faces, Searched::Followed),
+            // A whole search, planned or because a followed face was lost.
+            _ => {
                 let faces = self.detect(bgr)?;
-                gate.found(bgr, &faces)?;
-                faces
+                gate.found(bgr, at_ms, &faces)?;
+                (faces, Searched::Whole)
             }
         };
         let detect = ms_since(start);
@@ -364,7 +359,7 @@ impl Pipeline {
                 matching: ms_since(start),
             },
             embedded: embedded.embeddings.len(),
-            searched: Searched::from(plan),
+            searched,
         })
     }
 }
