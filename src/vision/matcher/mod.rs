@@ -7,6 +7,10 @@ use serde::Serialize;
 
 use crate::base::identity::{DIM, Embedding, Enrolled};
 
+use quantised::QuantisedRows;
+
+mod quantised;
+
 /// Who a face is, as far as the gallery can tell.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Identity {
@@ -38,7 +42,8 @@ impl Identity {
     }
 }
 
-/// Enrolled embeddings of one embedder, one row each, in one contiguous matrix.
+/// Enrolled embeddings of one embedder, one row each, in one contiguous matrix, and an int8
+/// copy that finds the few rows worth measuring exactly.
 pub struct Matcher {
     threshold: f32,
     names: Vec<String>,
@@ -47,6 +52,18 @@ pub struct Matcher {
     rows: Vec<[f32; DIM]>,
     /// Squared norm of each row, for |a-b|² = |a|² + |b|² - 2a·b.
     row_norms: Vec<f32>,
+    quantised: QuantisedRows,
+}
+
+/// What one search had to do beyond the int8 scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchCost {
+    /// Rows measured in f32: those the int8 scan could not rule out, or every row when the
+    /// search was exhaustive.
+    pub measured: usize,
+    /// Whether the int8 distances of those rows alone would have named another nearest person
+    /// or runner-up than the f32 ones did.
+    pub reordered: bool,
 }
 
 /// The nearest person and the runner-up (index and squared distance).
@@ -75,12 +92,14 @@ impl Matcher {
             rows.push(vector);
         }
         let row_norms: Vec<f32> = rows.iter().map(|r| dot(r, r)).collect();
+        let quantised = QuantisedRows::new(rows.iter().zip(row_norms.iter().copied()));
         Matcher {
             threshold,
             names,
             person_of_row,
             rows,
             row_norms,
+            quantised,
         }
     }
 
@@ -110,6 +129,55 @@ impl Matcher {
     /// Identifies with `threshold` instead of the matcher's own, for one question. A query of
     /// another length than the rows' is nobody.
     pub fn identify_within(&self, embedding: &Embedding, threshold: f32) -> Identity {
+        self.identify_with_cost(embedding, threshold).0
+    }
+
+    /// [`Matcher::identify_within`], and what the search cost: for benchmarks and tests.
+    ///
+    /// The answer is always the exhaustive one ([`Matcher::identify_exhaustive`]), bit for bit:
+    /// only rows the int8 scan proves farther than two people are left unmeasured.
+    pub fn identify_with_cost(
+        &self,
+        embedding: &Embedding,
+        threshold: f32,
+    ) -> (Identity, SearchCost) {
+        let query = <&[f32; DIM]>::try_from(embedding.0.as_slice()).ok();
+        let query_norm = query.map_or(0.0, |query| dot(query, query));
+        // With one person there is no runner-up to prune against.
+        let scan = query.filter(|_| self.people() > 1).and_then(|query| {
+            let candidates = self
+                .quantised
+                .candidates(query, query_norm, &self.person_of_row)?;
+            Some((query, candidates))
+        });
+        let Some((query, candidates)) = scan else {
+            let cost = SearchCost {
+                measured: self.len(),
+                reordered: false,
+            };
+            return (self.identify_exhaustive(embedding, threshold), cost);
+        };
+        let exact = candidates.iter().map(|c| {
+            let dot = dot(&self.rows[c.row], query);
+            (
+                c.row,
+                squared_distance(self.row_norms[c.row], query_norm, dot),
+            )
+        });
+        let nearest = self.nearest_two(exact);
+        let approximate = self.nearest_two(candidates.iter().map(|c| (c.row, c.approximate)));
+        let people =
+            |n: Option<NearestTwo>| n.map(|((first, _), second)| (first, second.map(|s| s.0)));
+        let cost = SearchCost {
+            measured: candidates.len(),
+            reordered: people(nearest) != people(approximate),
+        };
+        (self.name(nearest, threshold), cost)
+    }
+
+    /// The reference answer: every row measured in f32. Slower than
+    /// [`Matcher::identify_within`] on large galleries, and never different.
+    pub fn identify_exhaustive(&self, embedding: &Embedding, threshold: f32) -> Identity {
         let Ok(query) = <&[f32; DIM]>::try_from(embedding.0.as_slice()) else {
             return Identity::unknown();
         };
@@ -168,9 +236,10 @@ impl Matcher {
     }
 }
 
-/// The f32 dot product every distance is made of. Eight partial sums let the loop vectorise
-/// without reordering f32 additions; the order is ndarray's `dot`, which earlier versions used,
-/// so distances are the same to the bit.
+/// The f32 dot product every exact distance is made of, so that a row measured alone gives the
+/// bits it gives in a full scan. Eight partial sums let the loop vectorise without reordering
+/// f32 additions; the order is ndarray's `dot`, which earlier versions used, so distances are
+/// the same to the bit.
 fn dot(a: &[f32; DIM], b: &[f32; DIM]) -> f32 {
     let (a, _) = a.as_chunks::<8>();
     let (b, _) = b.as_chunks::<8>();
