@@ -1,0 +1,353 @@
+//! Matching: the nearest enrolled *person* by L2 distance (the distance to that person's closest
+//! face), and the margin to the runner-up. Farther than the threshold is unknown.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::base::identity::{DIM, Embedding, Enrolled};
+
+use quantised::QuantisedRows;
+
+mod quantised;
+
+/// Who a face is, as far as the gallery can tell.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Identity {
+    /// The enrolled person, or `None` for unknown.
+    pub name: Option<String>,
+    /// Distance to the nearest person's closest face (`None` with an empty gallery).
+    pub distance: Option<f32>,
+    /// The nearest person even when too far to count, to help set the threshold.
+    pub nearest: Option<String>,
+    /// How much farther the second-nearest person is (`None` with fewer than two people).
+    /// A small margin means the two are hard to tell apart.
+    pub margin: Option<f32>,
+}
+
+impl Identity {
+    /// Nobody, at no known distance.
+    pub fn unknown() -> Identity {
+        Identity {
+            name: None,
+            distance: None,
+            nearest: None,
+            margin: None,
+        }
+    }
+
+    /// The label a person sees: the name, or "unknown".
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or("unknown")
+    }
+}
+
+/// Enrolled embeddings of one embedder, one row each, in one contiguous matrix, and an int8
+/// copy that finds the few rows worth measuring exactly.
+pub struct Matcher {
+    threshold: f32,
+    names: Vec<String>,
+    /// For each row, its index in `names`.
+    person_of_row: Vec<usize>,
+    rows: Vec<[f32; DIM]>,
+    /// Squared norm of each row, for |a-b|² = |a|² + |b|² - 2a·b.
+    row_norms: Vec<f32>,
+    quantised: QuantisedRows,
+}
+
+/// What one search had to do beyond the int8 scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SearchCost {
+    /// Rows measured in f32: those the int8 scan could not rule out, or every row when the
+    /// search was exhaustive.
+    pub measured: usize,
+    /// Whether the int8 distances of those rows alone would have named another nearest person
+    /// or runner-up than the f32 ones did.
+    pub reordered: bool,
+}
+
+/// The nearest person and the runner-up (index and squared distance).
+type NearestTwo = ((usize, f32), Option<(usize, f32)>);
+
+impl Matcher {
+    pub fn new(threshold: f32, entries: impl IntoIterator<Item = impl Into<Enrolled>>) -> Matcher {
+        let mut names: Vec<String> = Vec::new();
+        let mut index: HashMap<String, usize> = HashMap::new();
+        let mut person_of_row = Vec::new();
+        let mut rows: Vec<[f32; DIM]> = Vec::new();
+        for Enrolled { person, embedding } in entries.into_iter().map(Into::into) {
+            let Ok(vector) = <[f32; DIM]>::try_from(embedding.0.as_slice()) else {
+                tracing::warn!(
+                    len = embedding.0.len(),
+                    "skipping an enrolled embedding of the wrong length"
+                );
+                tracing::debug!(%person, "the embedding of the wrong length");
+                continue;
+            };
+            let row_person = *index.entry(person).or_insert_with_key(|name| {
+                names.push(name.clone());
+                names.len() - 1
+            });
+            person_of_row.push(row_person);
+            rows.push(vector);
+        }
+        let row_norms: Vec<f32> = rows.iter().map(|r| dot(r, r)).collect();
+        let quantised = QuantisedRows::new(rows.iter().zip(row_norms.iter().copied()));
+        Matcher {
+            threshold,
+            names,
+            person_of_row,
+            rows,
+            row_norms,
+            quantised,
+        }
+    }
+
+    /// Identifies with a new threshold from now on.
+    pub fn set_threshold(&mut self, threshold: f32) {
+        self.threshold = threshold;
+    }
+
+    /// Enrolled faces.
+    pub fn len(&self) -> usize {
+        self.person_of_row.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.person_of_row.is_empty()
+    }
+
+    /// Enrolled people.
+    pub fn people(&self) -> usize {
+        self.names.len()
+    }
+
+    pub fn identify(&self, embedding: &Embedding) -> Identity {
+        self.identify_within(embedding, self.threshold)
+    }
+
+    /// Identifies with `threshold` instead of the matcher's own, for one question. A query of
+    /// another length than the rows' is nobody.
+    pub fn identify_within(&self, embedding: &Embedding, threshold: f32) -> Identity {
+        self.identify_with_cost(embedding, threshold).0
+    }
+
+    /// [`Matcher::identify_within`], and what the search cost: for benchmarks and tests.
+    ///
+    /// The answer is always the exhaustive one ([`Matcher::identify_exhaustive`]), bit for bit:
+    /// only rows the int8 scan proves farther than two people are left unmeasured.
+    pub fn identify_with_cost(
+        &self,
+        embedding: &Embedding,
+        threshold: f32,
+    ) -> (Identity, SearchCost) {
+        let query = <&[f32; DIM]>::try_from(embedding.0.as_slice()).ok();
+        let query_norm = query.map_or(0.0, |query| dot(query, query));
+        // With one person there is no runner-up to prune against.
+        let scan = query.filter(|_| self.people() > 1).and_then(|query| {
+            let candidates = self
+                .quantised
+                .candidates(query, query_norm, &self.person_of_row)?;
+            Some((query, candidates))
+        });
+        let Some((query, candidates)) = scan else {
+            let cost = SearchCost {
+                measured: self.len(),
+                reordered: false,
+            };
+            return (self.identify_exhaustive(embedding, threshold), cost);
+        };
+        let exact = candidates.iter().map(|c| {
+            let dot = dot(&self.rows[c.row], query);
+            (
+                c.row,
+                squared_distance(self.row_norms[c.row], query_norm, dot),
+            )
+        });
+        let nearest = self.nearest_two(exact);
+        let approximate = self.nearest_two(candidates.iter().map(|c| (c.row, c.approximate)));
+        let people =
+            |n: Option<NearestTwo>| n.map(|((first, _), second)| (first, second.map(|s| s.0)));
+        let cost = SearchCost {
+            measured: candidates.len(),
+            reordered: people(nearest) != people(approximate),
+        };
+        (self.name(nearest, threshold), cost)
+    }
+
+    /// The reference answer: every row measured in f32. Slower than
+    /// [`Matcher::identify_within`] on large galleries, and never different.
+    pub fn identify_exhaustive(&self, embedding: &Embedding, threshold: f32) -> Identity {
+        let Ok(query) = <&[f32; DIM]>::try_from(embedding.0.as_slice()) else {
+            return Identity::unknown();
+        };
+        let query_norm = dot(query, query);
+        let squared = self
+            .rows
+            .iter()
+            .zip(&self.row_norms)
+            .map(|(row, &norm)| squared_distance(norm, query_norm, dot(row, query)));
+        self.name(self.nearest_two(squared.enumerate()), threshold)
+    }
+
+    /// The nearest person and the runner-up from `(row, squared distance)`: each person is as
+    /// near as their closest row, and of two people equally near, the one enrolled first is
+    /// nearer, whatever the order of the rows.
+    fn nearest_two(&self, rows: impl Iterator<Item = (usize, f32)>) -> Option<NearestTwo> {
+        let mut best: Vec<Option<f32>> = vec![None; self.names.len()];
+        let mut people = Vec::new();
+        for (row, squared) in rows {
+            let person = self.person_of_row[row];
+            match &mut best[person] {
+                Some(nearest) if squared < *nearest => *nearest = squared,
+                Some(_) => {}
+                slot @ None => {
+                    people.push(person);
+                    *slot = Some(squared);
+                }
+            }
+        }
+        let nearer = |a: (usize, f32), b: (usize, f32)| a.1 < b.1 || (a.1 == b.1 && a.0 < b.0);
+        let mut first: Option<(usize, f32)> = None;
+        let mut second: Option<(usize, f32)> = None;
+        for person in people {
+            let this = (person, best[person].unwrap_or(f32::INFINITY));
+            if first.is_none_or(|f| nearer(this, f)) {
+                second = first;
+                first = Some(this);
+            } else if second.is_none_or(|s| nearer(this, s)) {
+                second = Some(this);
+            }
+        }
+        first.map(|first| (first, second))
+    }
+
+    fn name(&self, nearest: Option<NearestTwo>, threshold: f32) -> Identity {
+        let Some(((first, squared), second)) = nearest else {
+            return Identity::unknown();
+        };
+        let distance = squared.sqrt();
+        Identity {
+            name: (distance <= threshold).then(|| self.names[first].clone()),
+            distance: Some(distance),
+            nearest: Some(self.names[first].clone()),
+            margin: second.map(|(_, s)| s.sqrt() - distance),
+        }
+    }
+}
+
+/// The f32 dot product every exact distance is made of, so that a row measured alone gives the
+/// bits it gives in a full scan. Eight partial sums let the loop vectorise without reordering
+/// f32 additions; the order is ndarray's `dot`, which earlier versions used, so distances are
+/// the same to the bit.
+fn dot(a: &[f32; DIM], b: &[f32; DIM]) -> f32 {
+    let (a, _) = a.as_chunks::<8>();
+    let (b, _) = b.as_chunks::<8>();
+    let mut p = [0f32; 8];
+    for (a, b) in a.iter().zip(b) {
+        p[0] += a[0] * b[0];
+        p[1] += a[1] * b[1];
+        p[2] += a[2] * b[2];
+        p[3] += a[3] * b[3];
+        p[4] += a[4] * b[4];
+        p[5] += a[5] * b[5];
+        p[6] += a[6] * b[6];
+        p[7] += a[7] * b[7];
+    }
+    0.0 + (p[0] + p[4]) + (p[1] + p[5]) + (p[2] + p[6]) + (p[3] + p[7])
+}
+
+/// The squared distance from a row's dot product with the query; rounding may leave a hair
+/// below zero.
+fn squared_distance(row_norm: f32, query_norm: f32, dot: f32) -> f32 {
+    (row_norm + query_norm - 2.0 * dot).max(0.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn unit(axis: usize, scale: f32) -> Embedding {
+        let mut v = vec![0.0; DIM];
+        v[axis] = scale;
+        Embedding(v)
+    }
+
+    fn close(a: Option<f32>, b: f32) -> bool {
+        a.is_some_and(|a| (a - b).abs() < 1e-5)
+    }
+
+    #[test]
+    fn nearest_within_threshold_is_named_and_farther_is_unknown() {
+        let matcher = Matcher::new(
+            0.55,
+            [
+                ("ann".to_owned(), unit(0, 1.0)),
+                ("bob".to_owned(), unit(1, 1.0)),
+            ],
+        );
+        let id = matcher.identify(&unit(0, 1.3));
+        assert_eq!(id.name.as_deref(), Some("ann"));
+        assert!(close(id.distance, 0.3));
+        // bob is sqrt(1.3² + 1) away.
+        assert!(close(id.margin, (1.69f32 + 1.0).sqrt() - 0.3));
+
+        let id = matcher.identify(&unit(2, 1.0));
+        assert_eq!(id.label(), "unknown");
+        assert!(close(id.distance, 2f32.sqrt()));
+        assert!(id.nearest.is_some());
+    }
+
+    #[test]
+    fn a_person_is_as_near_as_their_closest_face() {
+        let matcher = Matcher::new(
+            0.55,
+            [
+                ("ann".to_owned(), unit(0, 1.0)),
+                ("bob".to_owned(), unit(1, 1.0)),
+                ("ann".to_owned(), unit(1, 1.2)),
+            ],
+        );
+        assert_eq!((matcher.len(), matcher.people()), (3, 2));
+        let id = matcher.identify(&unit(1, 1.15));
+        assert_eq!(id.name.as_deref(), Some("ann"));
+        assert!(close(id.distance, 0.05));
+        assert!(close(id.margin, 0.1));
+    }
+
+    #[test]
+    fn the_threshold_is_inclusive_and_an_empty_gallery_knows_nobody() {
+        let matcher = Matcher::new(0.5, [("ann".to_owned(), unit(0, 1.0))]);
+        assert_eq!(matcher.identify(&unit(0, 1.5)).label(), "ann");
+        assert_eq!(matcher.identify(&unit(0, 1.51)).label(), "unknown");
+        assert_eq!(matcher.identify(&unit(0, 1.0)).margin, None);
+        let empty = Matcher::new(0.5, Vec::<Enrolled>::new());
+        assert_eq!(empty.identify(&unit(0, 1.0)), Identity::unknown());
+    }
+
+    #[test]
+    fn embeddings_of_the_wrong_length_are_skipped_and_such_a_query_is_nobody() {
+        let matcher = Matcher::new(0.5, [("bad".to_owned(), Embedding(vec![0.0; 3]))]);
+        assert!(matcher.is_empty());
+        let matcher = Matcher::new(0.5, [("ann".to_owned(), unit(0, 1.0))]);
+        let query = Embedding(vec![1.0; 3]);
+        assert_eq!(matcher.identify(&query), Identity::unknown());
+    }
+
+    #[test]
+    fn of_people_equally_near_the_one_enrolled_first_is_nearer() {
+        let matcher = Matcher::new(
+            0.5,
+            [
+                ("bob".to_owned(), unit(1, 1.0)),
+                ("ann".to_owned(), unit(0, 1.0)),
+                ("cy".to_owned(), unit(0, 1.0)),
+                ("bob".to_owned(), unit(0, 1.0)),
+            ],
+        );
+        let id = matcher.identify(&unit(0, 1.0));
+        assert_eq!((id.label(), id.margin), ("bob", Some(0.0)));
+        let id = matcher.identify(&unit(0, 1.1));
+        assert_eq!((id.label(), id.margin), ("bob", Some(0.0)));
+    }
+}

@@ -1,0 +1,324 @@
+//! The matcher's int8 search gives the exhaustive f32 answer, bit for bit: on a 100,000-face
+//! gallery of made-up people (a centre each, faces scattered around it as real embeddings are),
+//! for enrolled people, strangers, twins, and queries equally far from two or three people; on
+//! odd values; and on the real johns photos.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a panic is how a test fails
+
+mod common;
+
+use std::sync::OnceLock;
+
+use whoisit::base::identity::{DIM, Embedding};
+use whoisit::enroll;
+use whoisit::vision::matcher::{Identity, Matcher, SearchCost};
+
+const THRESHOLD: f32 = 0.55;
+
+/// splitmix64: deterministic, so a failure repeats.
+struct Random(u64);
+
+impl Random {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+
+    /// Uniform with mean 0 and variance 1: noise of that shape spreads faces as well as a
+    /// normal would, and costs one draw.
+    fn noise(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 12f32.sqrt()
+    }
+
+    fn unit(&mut self) -> Vec<f32> {
+        let v: Vec<f32> = (0..DIM).map(|_| self.noise()).collect();
+        normalised(&v)
+    }
+
+    /// `centre` moved by about `spread` in a random direction, at a length near 1.
+    fn near(&mut self, centre: &[f32], spread: f32) -> Vec<f32> {
+        let step = spread / (DIM as f32).sqrt();
+        let length = 1.0 + 0.02 * self.noise();
+        let moved: Vec<f32> = centre.iter().map(|c| c + step * self.noise()).collect();
+        normalised(&moved).iter().map(|x| x * length).collect()
+    }
+}
+
+fn normalised(v: &[f32]) -> Vec<f32> {
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    v.iter().map(|x| x / norm).collect()
+}
+
+fn halfway(a: &[f32], b: &[f32]) -> Vec<f32> {
+    a.iter().zip(b).map(|(a, b)| (a + b) / 2.0).collect()
+}
+
+/// The point of the plane through `a`, `b` and `c` that is equally far from all three.
+fn equidistant(a: &[f32], b: &[f32], c: &[f32]) -> Vec<f32> {
+    let from_a =
+        |p: &[f32]| -> Vec<f64> { p.iter().zip(a).map(|(p, a)| f64::from(p - a)).collect() };
+    let (u, v) = (from_a(b), from_a(c));
+    let dot = |x: &[f64], y: &[f64]| x.iter().zip(y).map(|(x, y)| x * y).sum::<f64>();
+    let (uu, uv, vv) = (dot(&u, &u), dot(&u, &v), dot(&v, &v));
+    // (q - a)·u = |u|²/2 and (q - a)·v = |v|²/2, with q - a = x·u + y·v.
+    let det = uu * vv - uv * uv;
+    let x = (uu * vv - uv * vv) / (2.0 * det);
+    let y = (uu * vv - uv * uu) / (2.0 * det);
+    (0..DIM)
+        .map(|d| (f64::from(a[d]) + x * u[d] + y * v[d]) as f32)
+        .collect()
+}
+
+/// Asserts that the matcher's answer is the exhaustive one, to the bit; returns its cost.
+fn assert_exact(matcher: &Matcher, query: &[f32], what: &str) -> SearchCost {
+    let query = Embedding(query.to_vec());
+    let (fast, cost) = matcher.identify_with_cost(&query, THRESHOLD);
+    let exact = matcher.identify_exhaustive(&query, THRESHOLD);
+    let bits = |id: &Identity| (id.distance.map(f32::to_bits), id.margin.map(f32::to_bits));
+    assert_eq!(fast, exact, "{what}");
+    assert_eq!(bits(&fast), bits(&exact), "{what}: {fast:?}");
+    cost
+}
+
+/// What a run of queries cost, summed.
+#[derive(Default)]
+struct Tally {
+    queries: usize,
+    measured: usize,
+    reordered: usize,
+}
+
+impl std::fmt::Display for Tally {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} queries: {:.1} rows measured in f32 per query, {} where the f32 measure changed \
+             the nearest or the runner-up",
+            self.queries,
+            self.measured as f64 / self.queries.max(1) as f64,
+            self.reordered
+        )
+    }
+}
+
+impl Tally {
+    fn add(&mut self, cost: SearchCost) {
+        self.queries += 1;
+        self.measured += cost.measured;
+        self.reordered += usize::from(cost.reordered);
+    }
+}
+
+/// 100,000 faces, built once for the tests that share it: 19,990 people of 5 faces each, then
+/// 10 twins enrolled with exactly the faces of people 0..10, so that twins tie to the bit.
+struct Gallery {
+    centres: Vec<Vec<f32>>,
+    faces: Vec<Vec<f32>>,
+    matcher: Matcher,
+}
+
+fn gallery() -> &'static Gallery {
+    static GALLERY: OnceLock<Gallery> = OnceLock::new();
+    GALLERY.get_or_init(|| {
+        const PEOPLE: usize = 19_990;
+        const FACES: usize = 5;
+        let mut random = Random(14);
+        let centres: Vec<Vec<f32>> = (0..PEOPLE).map(|_| random.unit()).collect();
+        let faces: Vec<Vec<f32>> = centres
+            .iter()
+            .flat_map(|c| (0..FACES).map(|_| random.near(c, 0.35)).collect::<Vec<_>>())
+            .collect();
+        let people = faces.iter().enumerate().map(|(i, face)| {
+            let person = i / FACES;
+            let twin = (person < 10).then(|| (format!("twin of {person}"), face));
+            std::iter::once((format!("person {person}"), face)).chain(twin)
+        });
+        let (mut rows, mut twins): (Vec<_>, Vec<_>) = (Vec::new(), Vec::new());
+        for mut person in people {
+            rows.extend(person.next());
+            twins.extend(person.next());
+        }
+        let rows = rows.into_iter().chain(twins);
+        let matcher = Matcher::new(
+            THRESHOLD,
+            rows.map(|(name, face)| (name, Embedding(face.clone()))),
+        );
+        assert_eq!((matcher.len(), matcher.people()), (100_000, 20_000));
+        Gallery {
+            centres,
+            faces,
+            matcher,
+        }
+    })
+}
+
+#[test]
+fn enrolled_people_and_strangers_among_100k_faces_get_the_exhaustive_answer() {
+    let Gallery {
+        centres, matcher, ..
+    } = gallery();
+    let mut random = Random(1);
+    let mut tally = Tally::default();
+    for i in 0..60 {
+        let person = random.below(centres.len());
+        let query = random.near(&centres[person], 0.35);
+        tally.add(assert_exact(
+            matcher,
+            &query,
+            &format!("person {person}, {i}"),
+        ));
+    }
+    for i in 0..40 {
+        let somebody = random.unit();
+        let query = random.near(&somebody, 0.2);
+        tally.add(assert_exact(matcher, &query, &format!("stranger {i}")));
+    }
+    println!("{tally}");
+    // The int8 scan must have ruled out nearly every row, or it was not tested.
+    assert!(
+        tally.measured < tally.queries * matcher.len() / 100,
+        "{tally}"
+    );
+}
+
+#[test]
+fn ties_and_near_ties_among_100k_faces_get_the_exhaustive_answer() {
+    let Gallery { faces, matcher, .. } = gallery();
+    let mut random = Random(2);
+    let mut tally = Tally::default();
+    for i in 0..10 {
+        // An enrolled face itself, at distance 0 from its person and from their twin.
+        let face = &faces[random.below(10 * 5)];
+        tally.add(assert_exact(matcher, face, &format!("twin's face {i}")));
+        let query = random.near(face, 0.1);
+        tally.add(assert_exact(matcher, &query, &format!("near a twin {i}")));
+    }
+    for i in 0..40 {
+        // Halfway between faces of two people: both equally near, but for rounding.
+        let (a, b) = (random.below(faces.len()), random.below(faces.len()));
+        let query = halfway(&faces[a], &faces[b]);
+        tally.add(assert_exact(
+            matcher,
+            &query,
+            &format!("between {a} and {b}, {i}"),
+        ));
+    }
+    for i in 0..40 {
+        // Equally far from faces of three people: the runner-up ties with a third person, so
+        // that ruling out a row that was not surely farther would change the answer.
+        let [a, b, c] = [(); 3].map(|()| random.below(faces.len()));
+        let query = equidistant(&faces[a], &faces[b], &faces[c]);
+        tally.add(assert_exact(
+            matcher,
+            &query,
+            &format!("amid {a}, {b}, {c}: {i}"),
+        ));
+    }
+    println!("{tally}");
+    // Only worth something if the int8 distances alone would have been wrong at times.
+    assert!(tally.reordered >= 5, "{tally}");
+}
+
+#[test]
+fn odd_galleries_and_queries_give_the_exhaustive_answer() {
+    let mut random = Random(3);
+    let mut rows: Vec<(String, Embedding)> = (0..300)
+        .map(|i| (format!("p{}", i % 40), Embedding(random.unit())))
+        .collect();
+    let big: Vec<f32> = random.unit().iter().map(|x| x * 1e19).collect();
+    rows.push(("huge".to_owned(), Embedding(big)));
+    rows.push(("zero".to_owned(), Embedding(vec![0.0; DIM])));
+    let tiny: Vec<f32> = random.unit().iter().map(|x| x * 1e-30).collect();
+    rows.push(("tiny".to_owned(), Embedding(tiny)));
+    let matcher = Matcher::new(THRESHOLD, rows.clone());
+    let mut spiky = vec![0.0; DIM];
+    spiky[7] = 1.0;
+    for (what, query) in [
+        ("zero", vec![0.0; DIM]),
+        ("spiky", spiky),
+        ("far", random.unit().iter().map(|x| x * 1e3).collect()),
+        ("tiny", random.unit().iter().map(|x| x * 1e-30).collect()),
+        ("enrolled", rows[5].1.0.clone()),
+        ("infinite", vec![f32::INFINITY; DIM]),
+        ("nan", vec![f32::NAN; DIM]),
+    ] {
+        assert_exact(&matcher, &query, what);
+    }
+    rows.push(("nan".to_owned(), Embedding(vec![f32::NAN; DIM])));
+    let matcher = Matcher::new(THRESHOLD, rows);
+    assert_exact(&matcher, &random.unit(), "a gallery with a NaN row");
+}
+
+/// Every photo of every John embedded once, labelled by person.
+fn johns_embeddings() -> Vec<(String, Vec<f32>)> {
+    let (mut pipeline, _dir) = common::pipeline();
+    let people = enroll::dataset_people(&common::johns()).unwrap();
+    let photos = people.into_iter().flat_map(|person| {
+        person
+            .photos
+            .into_iter()
+            .map(move |p| (person.name.clone(), p))
+    });
+    photos
+        .map(|(name, path)| {
+            let face = common::enrollment()
+                .photo(&mut pipeline, &path)
+                .unwrap()
+                .unwrap_or_else(|r| panic!("{}: {r}", path.display()));
+            (name, face.embedding.0)
+        })
+        .collect()
+}
+
+/// Asserts the exact answer for every John, and for a point halfway to another John.
+fn assert_johns_exact(matcher: &Matcher, johns: &[(String, Vec<f32>)], tally: &mut Tally) {
+    for (i, (name, query)) in johns.iter().enumerate() {
+        tally.add(assert_exact(matcher, query, &format!("{name} {i}")));
+        let other = &johns[(i + 11) % johns.len()].1;
+        let query = halfway(query, other);
+        tally.add(assert_exact(
+            matcher,
+            &query,
+            &format!("halfway from {name} {i}"),
+        ));
+    }
+}
+
+#[test]
+fn real_faces_give_the_exhaustive_answer() {
+    let johns = johns_embeddings();
+    assert_eq!(johns.len(), 55);
+    // The first three photos of each John are enrolled, the others are probes.
+    let enrolled: Vec<(String, Embedding)> = johns
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 11 < 3)
+        .map(|(_, (name, e))| (name.clone(), Embedding(e.clone())))
+        .collect();
+    let mut tally = Tally::default();
+    // All five enrolled, then each John in turn a stranger to a gallery of the other four.
+    for stranger in std::iter::once("").chain(common::JOHNS) {
+        let others = enrolled
+            .iter()
+            .filter(|(name, _)| name != stranger)
+            .cloned();
+        assert_johns_exact(&Matcher::new(THRESHOLD, others), &johns, &mut tally);
+    }
+    // And among a crowd of 5,000 made-up people built from real faces, so with the spread and
+    // the skewed components of real embeddings: two faces each, about 0.6 from a John's.
+    let mut random = Random(55);
+    let crowd = (0..10_000).map(|i| {
+        let john = random.below(johns.len());
+        let face = random.near(&johns[john].1, 0.6);
+        (format!("crowd {}", i / 2), Embedding(face))
+    });
+    let matcher = Matcher::new(THRESHOLD, enrolled.iter().cloned().chain(crowd));
+    assert_johns_exact(&matcher, &johns, &mut tally);
+    println!("johns: {tally}");
+}
