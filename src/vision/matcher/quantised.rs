@@ -4,7 +4,9 @@
 //!
 //! With r = s·ρ + ε (row codes ρ, scale s, residual ε) and q = t·κ + η (query codes κ, scale t):
 //!
-//!     r·q - s·t·(ρ·κ) = s·ρ·η + ε·q,   so   |r·q - s·t·(ρ·κ)| ≤ (|r| + |ε|)·|η| + |ε|·|q|
+//! ```text
+//! r·q - s·t·(ρ·κ) = s·ρ·η + ε·q,   so   |r·q - s·t·(ρ·κ)| ≤ (|r| + |ε|)·|η| + |ε|·|q|
+//! ```
 //!
 //! by Cauchy-Schwarz. The residuals are measured, not assumed, so the bound holds whatever the
 //! values (even when a code had to be clamped).
