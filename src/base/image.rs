@@ -58,6 +58,14 @@ impl Encoding {
 
 /// A grey PNG of `width` x `height`, for tests of code that keeps crops without looking at
 /// them (the gallery).
+/// `image` made smaller, averaging the pixels each new one covers (what keeps a shrunk image
+/// free of aliasing): to `size`, or by `scale` when `size` is zero.
+pub fn shrink(image: &impl opencv::core::ToInputArray, size: Size, scale: f64) -> Result<Mat> {
+    let mut small = Mat::default();
+    imgproc::resize(image, &mut small, size, scale, scale, imgproc::INTER_AREA)?;
+    Ok(small)
+}
+
 #[cfg(test)]
 pub(crate) fn grey_png(width: i32, height: i32) -> Vec<u8> {
     let image = Mat::new_rows_cols_with_default(height, width, opencv::core::CV_8UC3, 90.into())
@@ -136,16 +144,7 @@ impl RgbaImage {
         if scale >= 1.0 {
             return Self::from_bgr(bgr);
         }
-        let mut small = Mat::default();
-        imgproc::resize(
-            bgr,
-            &mut small,
-            Size::default(),
-            scale,
-            scale,
-            imgproc::INTER_AREA,
-        )?;
-        Self::from_bgr(&small)
+        Self::from_bgr(&shrink(bgr, Size::default(), scale)?)
     }
 }
 

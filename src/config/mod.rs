@@ -161,6 +161,12 @@ pub fn threshold_problem(threshold: f32) -> Option<String> {
     })
 }
 
+/// Sightings before this time (seconds since the epoch) are more than `days` old, for a part
+/// that keeps `retention_days` rather than the whole configuration (the server).
+pub fn retention_cutoff(days: u32) -> i64 {
+    gallery::now() - i64::from(days) * 86_400
+}
+
 fn project_dirs() -> Option<directories::ProjectDirs> {
     directories::ProjectDirs::from("", "", "whoisit")
 }
@@ -298,7 +304,7 @@ impl Config {
 
     /// Sightings before this time (seconds since the epoch) are past `retention_days`.
     pub fn retention_cutoff(&self) -> i64 {
-        gallery::now() - i64::from(self.retention_days) * 86_400
+        retention_cutoff(self.retention_days)
     }
 
     /// Where downloaded demo photos and generated clips are cached.

@@ -108,8 +108,7 @@ impl AppState {
     /// Purges the sightings past `retention_days`: last-seen times in the gallery and kept
     /// events. A failure is logged: the next purge tries again.
     pub(crate) async fn purge(&self) {
-        let retention = i64::from(self.retention_days) * 86_400;
-        let cutoff = crate::gallery::now() - retention;
+        let cutoff = crate::config::retention_cutoff(self.retention_days);
         let events = self
             .events
             .purge(u64::try_from(cutoff).unwrap_or(0).saturating_mul(1000));

@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::Result;
 use crate::base::geometry::FaceBox;
+use crate::base::image::shrink;
 use crate::vision::detect::Detection;
 
 /// The small grey copy on which change is measured, in cells of `CELL` pixels.
@@ -75,6 +76,8 @@ pub struct Gate {
     config: GateConfig,
     /// The small grey copy of the frame last searched whole, to measure change against.
     reference: Option<Mat>,
+    /// The small grey copy of the frame last planned: the next reference if it is searched.
+    planned: Option<Mat>,
     /// Source time of the last whole-frame search, and frames since.
     searched_at_ms: f64,
     frames_since_search: u32,
@@ -86,6 +89,7 @@ impl Gate {
         Gate {
             config,
             reference: None,
+            planned: None,
             searched_at_ms: 0.0,
             frames_since_search: 0,
             followed: Vec::new(),
@@ -98,10 +102,12 @@ impl Gate {
             return Ok(Plan::Whole);
         }
         let small = small_grey(bgr)?;
-        let changed = match &self.reference {
-            Some(reference) => changed_cells(reference, &small, self.config.motion_threshold)?,
-            None => return Ok(Plan::Whole),
+        let Some(reference) = &self.reference else {
+            self.planned = Some(small);
+            return Ok(Plan::Whole);
         };
+        let changed = changed_cells(reference, &small, self.config.motion_threshold)?;
+        self.planned = Some(small);
         self.frames_since_search += 1;
         let scale = (
             f64::from(SMALL.0) / f64::from(bgr.cols().max(1)),
@@ -130,11 +136,14 @@ impl Gate {
         })
     }
 
-    /// Takes note of a whole-frame search of `bgr` at `at_ms` and of the faces it found, to
-    /// measure change against and to follow them.
+    /// Takes note of a whole-frame search of `bgr` (the frame last planned) at `at_ms` and of
+    /// the faces it found, to measure change against and to follow them.
     pub fn found(&mut self, bgr: &Mat, at_ms: f64, faces: &[Detection]) -> Result<()> {
         if self.config.enabled {
-            self.reference = Some(small_grey(bgr)?);
+            self.reference = match self.planned.take() {
+                Some(small) => Some(small),
+                None => Some(small_grey(bgr)?),
+            };
         }
         self.searched_at_ms = at_ms;
         self.frames_since_search = 0;
@@ -217,16 +226,7 @@ fn locate(bgr: &Mat, followed: &Followed) -> Result<Option<Detection>> {
 }
 
 fn grey_scaled(bgr: &impl opencv::core::ToInputArray, scale: f64) -> Result<Mat> {
-    let mut small = Mat::default();
-    imgproc::resize(
-        bgr,
-        &mut small,
-        Size::default(),
-        scale,
-        scale,
-        imgproc::INTER_AREA,
-    )?;
-    to_grey(small)
+    to_grey(shrink(bgr, Size::default(), scale)?)
 }
 
 fn to_grey(image: Mat) -> Result<Mat> {
@@ -239,31 +239,14 @@ fn to_grey(image: Mat) -> Result<Mat> {
 }
 
 fn small_grey(bgr: &Mat) -> Result<Mat> {
-    let mut small = Mat::default();
-    imgproc::resize(
-        bgr,
-        &mut small,
-        Size::new(SMALL.0, SMALL.1),
-        0.0,
-        0.0,
-        imgproc::INTER_AREA,
-    )?;
-    to_grey(small)
+    to_grey(shrink(bgr, Size::new(SMALL.0, SMALL.1), 0.0)?)
 }
 
 /// The cells (column, row) whose mean grey level moved by more than `threshold`.
 fn changed_cells(reference: &Mat, current: &Mat, threshold: f32) -> Result<Vec<(i32, i32)>> {
     let mut diff = Mat::default();
     opencv::core::absdiff(reference, current, &mut diff)?;
-    let mut cells = Mat::default();
-    imgproc::resize(
-        &diff,
-        &mut cells,
-        Size::new(SMALL.0 / CELL, SMALL.1 / CELL),
-        0.0,
-        0.0,
-        imgproc::INTER_AREA,
-    )?;
+    let cells = shrink(&diff, Size::new(SMALL.0 / CELL, SMALL.1 / CELL), 0.0)?;
     let mut changed = Vec::new();
     for row in 0..cells.rows() {
         for col in 0..cells.cols() {
