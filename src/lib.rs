@@ -15,6 +15,8 @@
 //! - [`demo`]: the built-in demo clip, made from real photos;
 //! - [`runtime`]: the threads: capture, the detector/encoder worker and its typed commands, a
 //!   live session for a window, a headless run, and start-up;
+//! - [`stream`]: the distributed pipeline: camera agents, recognition workers, scans and events
+//!   over Redis Streams and MQTT, each on its own threads;
 //! - [`measure`]: accuracy (eval, calibrate) and speed (bench);
 //! - [`ui`]: the desktop window;
 //! - [`service`]: the HTTP API (`whoisit serve`), the only async code: recognition on a pool
@@ -40,6 +42,7 @@ pub mod measure;
 pub mod models;
 pub mod runtime;
 pub mod service;
+pub mod stream;
 pub mod ui;
 pub mod vision;
 

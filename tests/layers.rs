@@ -6,9 +6,9 @@
 use std::path::{Path, PathBuf};
 
 /// Lowest first; a layer may use itself and the layers before it.
-const LAYERS: [&str; 12] = [
-    "base", "models", "vision", "gallery", "enroll", "config", "demo", "runtime", "measure", "ui",
-    "service", "cli",
+const LAYERS: [&str; 13] = [
+    "base", "models", "vision", "gallery", "enroll", "config", "demo", "runtime", "stream",
+    "measure", "ui", "service", "cli",
 ];
 
 /// Crates and std modules a layer must not touch, with the reason.

@@ -122,6 +122,16 @@ pub enum Error {
         source: Option<Cause>,
     },
 
+    /// Redis or the MQTT broker: unreachable, or it refused a command.
+    #[error("{service} at {address}: {message}")]
+    Broker {
+        service: &'static str,
+        address: String,
+        message: String,
+        #[source]
+        source: Option<Cause>,
+    },
+
     #[error("cannot draw the plot {path}: {message}")]
     Plot { path: PathBuf, message: String },
 

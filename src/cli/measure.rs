@@ -19,6 +19,7 @@ use crate::measure::metrics::{
     self, AtThreshold, Distances, Identification, RocPoint, Verification,
 };
 use crate::measure::plot::{self, Marker};
+use crate::measure::streams::{self, StreamBenchOptions};
 
 use super::progress::{Bar, CountBar};
 
@@ -70,10 +71,26 @@ pub(super) struct BenchArgs {
     #[arg(
         long,
         short,
-        required_unless_present = "server",
-        conflicts_with = "server"
+        required_unless_present_any = ["server", "streams"],
+        conflicts_with_all = ["server", "streams"]
     )]
     source: Option<String>,
+    /// Instead of a clip, measure the distributed pipeline on the Redis at --redis: face crops
+    /// of the demo clip answered by --workers in-process workers; prints faces per second,
+    /// capture-to-answer p50/p95, bytes per face and Redis memory.
+    #[arg(long, conflicts_with = "server")]
+    streams: bool,
+    /// With --streams: the numbers of workers to measure, one run each.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "1,2",
+        value_name = "N,N,..."
+    )]
+    workers: Vec<usize>,
+    /// With --streams: the Redis server [config: streams.redis].
+    #[arg(long, value_name = "URL")]
+    redis: Option<String>,
     /// Instead of a clip, load a running `whoisit serve` at this URL: POST /v1/recognize with
     /// --photo from --clients clients at once, for --seconds each; prints requests per second
     /// and p50/p99 latency.
@@ -567,6 +584,9 @@ pub(super) fn bench_cmd(config: &Config, args: &BenchArgs) -> Result<()> {
     if args.frames == 0 {
         bail!("--frames must be at least 1");
     }
+    if args.streams {
+        return bench_streams(config, args);
+    }
     let (Some(source), None) = (&args.source, &args.server) else {
         return bench_server(args);
     };
@@ -588,6 +608,53 @@ pub(super) fn bench_cmd(config: &Config, args: &BenchArgs) -> Result<()> {
     println!(
         "{}",
         serde_json::to_string(&serde_json::json!({ "bench": report }))?
+    );
+    Ok(())
+}
+
+/// `bench --streams`: the distributed pipeline.
+fn bench_streams(config: &Config, args: &BenchArgs) -> Result<()> {
+    if args.workers.is_empty() || args.workers.contains(&0) {
+        bail!("--workers must be numbers of at least 1, such as 1,2");
+    }
+    let mut config = config.clone();
+    if let Some(redis) = &args.redis {
+        config.streams.redis.clone_from(redis);
+    }
+    let options = StreamBenchOptions {
+        workers: args.workers.clone(),
+        faces: args.frames as usize,
+        seconds: args.seconds,
+    };
+    eprintln!(
+        "bench: {} faces through the streams as fast as they go, then {} s at half that rate, for {:?} workers ...",
+        options.faces, options.seconds, options.workers
+    );
+    let report = streams::run(&config, &options, &Bar::default())?;
+    println!(
+        "{} crops of the demo clip; {:.0} bytes per face on the stream, {:.0} in Redis; an answer {:.0} bytes in Redis",
+        report.crops,
+        report.bytes_per_face,
+        report.redis_bytes_per_face,
+        report.redis_bytes_per_answer
+    );
+    println!(
+        "Redis at steady state (streams at max_pending_faces and max_results): {:.1} MiB",
+        report.steady_state_mib
+    );
+    for run in &report.runs {
+        println!(
+            "{} worker(s): {:.1} faces/s; at {:.1} faces/s capture-to-answer p50 {:.0} ms, p95 {:.0} ms",
+            run.workers,
+            run.faces_per_second,
+            run.offered_per_second,
+            run.latency_ms.median,
+            run.latency_ms.p95
+        );
+    }
+    println!(
+        "{}",
+        serde_json::to_string(&serde_json::json!({ "bench_streams": report }))?
     );
     Ok(())
 }

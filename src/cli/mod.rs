@@ -9,6 +9,7 @@ mod progress;
 mod run;
 mod secrets;
 mod serve;
+mod streams;
 
 use std::path::PathBuf;
 
@@ -59,6 +60,10 @@ const EXAMPLES: &str = "Examples:
                                                 encrypt the gallery at rest
   whoisit people forget \"Ada\"                    delete a person to the last byte
   whoisit audit --since 7d                      who changed what this week
+  whoisit worker                                name faces for camera agents (Redis Streams)
+  whoisit camera --camera-id door --source 0    a camera agent: detect here, recognise there
+  whoisit events --mqtt mqtt://127.0.0.1:1883   the answers as MQTT events
+  whoisit scan photos/ --out who.csv            who is in each photo, by the workers
 
 Configuration: config/default.ron documents every field; put overrides in
 ~/.config/whoisit/config.ron or pass --config FILE. Logs: RUST_LOG=whoisit=debug.";
@@ -151,6 +156,17 @@ enum Command {
     /// Forget sightings (when each person was last seen) older than retention_days now; the
     /// window, `recognize` and `serve` also do it as they start.
     Purge,
+    /// A camera agent: capture, detect and track next to a camera, and send face crops to the
+    /// workers over Redis Streams; labels come back from their answers. Needs no gallery.
+    Camera(streams::CameraArgs),
+    /// A recognition worker: name the faces camera agents and scans send, from the gallery
+    /// (kept current as it changes). Run as many as needed, on any machines.
+    Worker(streams::WorkerArgs),
+    /// Who is in every photo under a folder, answered by the workers; resumable.
+    Scan(streams::ScanArgs),
+    /// Publish the workers' answers over MQTT: TOPIC/cameras/CAMERA/faces and
+    /// TOPIC/people/NAME/seen, QoS 1, never retained.
+    Events(streams::EventsArgs),
 }
 
 /// Parses the command line and runs it.
@@ -181,6 +197,10 @@ pub fn main() -> Result<()> {
         Some(Command::Keys(cmd)) => serve::keys_cmd(&config, cmd),
         Some(Command::Audit(args)) => audit::audit_cmd(&config, &args),
         Some(Command::Purge) => audit::purge_cmd(&config),
+        Some(Command::Camera(args)) => streams::camera_cmd(&config, &args),
+        Some(Command::Worker(args)) => streams::worker_cmd(&config, &args),
+        Some(Command::Scan(args)) => streams::scan_cmd(&config, &args),
+        Some(Command::Events(args)) => streams::events_cmd(&config, &args),
     }
 }
 
@@ -192,6 +212,9 @@ fn uses_the_gallery(command: Option<&Command>) -> bool {
         Some(
             Command::Models(_)
                 | Command::Demo(_)
+                | Command::Camera(_)
+                | Command::Scan(_)
+                | Command::Events(_)
                 | Command::Eval(_)
                 | Command::Bench(_)
                 | Command::Gallery(people::GalleryCommand::NewKey { .. })

@@ -6,6 +6,7 @@
 
 pub mod serve;
 pub mod settings;
+pub mod streams;
 pub mod window;
 
 use std::path::{Path, PathBuf};
@@ -22,11 +23,12 @@ use crate::models::fetch::Progress;
 use crate::models::{self, ModelPaths};
 use crate::vision::detect::DetectorConfig;
 use crate::vision::photo::PhotoLimits;
-use crate::vision::pipeline::{Pipeline, PipelineConfig};
+use crate::vision::pipeline::{Locator, Pipeline, PipelineConfig};
 use crate::vision::track::TrackingConfig;
 
 use self::serve::ServeConfig;
 use self::settings::Settings;
+use self::streams::StreamsConfig;
 use self::window::{Chord, WindowConfig};
 
 /// The source name that stands for the built-in demo clip.
@@ -56,6 +58,7 @@ pub struct Config {
     pub window: WindowConfig,
     pub limits: Limits,
     pub serve: ServeConfig,
+    pub streams: StreamsConfig,
 }
 
 /// How big an input may be, so that no file can exhaust the machine.
@@ -124,6 +127,7 @@ impl Default for Config {
             window: WindowConfig::default(),
             limits: Limits::default(),
             serve: ServeConfig::default(),
+            streams: StreamsConfig::default(),
         }
     }
 }
@@ -259,6 +263,8 @@ impl Config {
             "limits must all be at least 1".into()
         } else if let Some(problem) = self.serve.problem() {
             problem
+        } else if let Some(problem) = self.streams.problem() {
+            problem
         } else if self.retention_days == 0 {
             "retention_days must be at least 1".into()
         } else if self.window.enroll_captures == 0 {
@@ -348,6 +354,12 @@ impl Config {
         }
         let paths = models::ensure_for(self.embedder, &self.model_dir()?, progress)?;
         self.pipeline_with_models(&paths)
+    }
+
+    /// The detector and tracker a camera agent runs, models fetched first if missing.
+    pub fn load_locator(&self, progress: &dyn Progress) -> Result<Locator> {
+        let paths = models::ensure_for(self.embedder, &self.model_dir()?, progress)?;
+        Locator::load(&self.pipeline_config(), &paths)
     }
 
     /// The pipeline, from model files already checked (or, in tests, made on purpose).

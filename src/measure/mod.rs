@@ -1,10 +1,11 @@
 //! Measuring whoisit: accuracy on a labelled dataset and a threshold from the user's own
 //! gallery (`eval`, `metrics`, `plot`), and speed stage by stage (`bench`, with galleries of
-//! any size from `synthetic_gallery`).
+//! any size from `synthetic_gallery`; the distributed pipeline in `streams`).
 
 pub mod bench;
 pub mod eval;
 pub mod load;
 pub mod metrics;
 pub mod plot;
+pub mod streams;
 pub mod synthetic_gallery;

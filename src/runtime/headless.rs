@@ -11,7 +11,7 @@ use serde::Serialize;
 use crate::base::error::{Error, Result};
 use crate::base::stats::{Spread, StageSamples};
 use crate::runtime::capture::{Capture, Delivery, Source};
-use crate::runtime::worker::{FrameResult, Worker};
+use crate::runtime::worker::{FrameResult, Recognizer};
 
 /// How a run treats its source.
 #[derive(Debug, Clone, Default)]
@@ -41,10 +41,11 @@ pub struct Summary {
     pub ms: BTreeMap<&'static str, Spread>,
 }
 
-/// Runs `worker` on `source`, calling `on_result` for each processed frame in order.
+/// Runs `worker` (the detector/encoder, or a camera agent) on `source`, calling `on_result` for
+/// each processed frame in order.
 pub fn run(
     source: &Source,
-    worker: Worker,
+    worker: impl Recognizer,
     options: &RunOptions,
     mut on_result: impl FnMut(&FrameResult) -> Result<()>,
 ) -> Result<Summary> {
@@ -52,7 +53,7 @@ pub fn run(
     let delivery = Delivery::for_source(source, options.realtime);
     let (capture, frames) = Capture::spawn(capture, delivery)?;
     let (results_tx, results) = crossbeam_channel::bounded::<FrameResult>(4);
-    let worker = worker.spawn(frames, results_tx, || {})?;
+    let worker = worker.spawn(frames, results_tx, Box::new(|| {}))?;
 
     let started = Instant::now();
     let mut processed = 0u64;

@@ -111,6 +111,30 @@ pub struct Running {
     pub commands: Sender<Command>,
 }
 
+/// What turns frames into results on its own thread: the detector/encoder [`Worker`] here, or
+/// a camera agent whose faces are embedded by workers elsewhere.
+pub trait Recognizer: Send + 'static {
+    /// Runs until the frames stop coming, the receiver of results goes away or it is told to
+    /// shut down, calling `notify` after each result or answer sent.
+    fn spawn(
+        self,
+        frames: Receiver<Frame>,
+        results: Sender<FrameResult>,
+        notify: Box<dyn Fn() + Send>,
+    ) -> Result<Running>;
+}
+
+impl Recognizer for Worker {
+    fn spawn(
+        self,
+        frames: Receiver<Frame>,
+        results: Sender<FrameResult>,
+        notify: Box<dyn Fn() + Send>,
+    ) -> Result<Running> {
+        Worker::spawn(self, frames, results, notify)
+    }
+}
+
 impl Worker {
     /// Gives `pipeline` the gallery's faces and starts watching the gallery for changes.
     pub fn new(mut pipeline: Pipeline, gallery: Box<dyn Gallery>) -> Result<Worker> {
@@ -347,7 +371,7 @@ fn answer<T>(reply: &Sender<T>, value: T) {
 }
 
 /// Gives `pipeline` the gallery's faces from its embedder; returns how many faces it lacks.
-fn load_gallery(pipeline: &mut Pipeline, gallery: &dyn Gallery) -> Result<usize> {
+pub(crate) fn load_gallery(pipeline: &mut Pipeline, gallery: &dyn Gallery) -> Result<usize> {
     let id = pipeline.embedder_id();
     let lacking = gallery.count_without(&id)?;
     if lacking > 0 {

@@ -11,7 +11,6 @@ use opencv::core::Mat;
 use tokio::sync::oneshot;
 
 use crate::base::error::{Error, Result};
-use crate::base::geometry::FaceBox;
 use crate::base::identity::EmbedderId;
 use crate::base::stats::ms_since;
 use crate::config::Config;
@@ -177,20 +176,10 @@ fn recognize(
     let detect = ms_since(start);
     let embedded = pipeline.embed(&found.image, &found.faces)?;
     let start = Instant::now();
-    let (dx, dy) = found.margin;
     let mut faces = Vec::with_capacity(found.faces.len());
     for (face, embedding) in found.faces.iter().zip(&embedded.embeddings) {
-        let bbox = FaceBox::new(
-            face.bbox.x - dx,
-            face.bbox.y - dy,
-            face.bbox.width,
-            face.bbox.height,
-        );
         faces.push(Found {
-            detection: Detection {
-                bbox,
-                confidence: face.confidence,
-            },
+            detection: found.on_photo(face),
             matched: roster.identify(embedding, threshold)?,
         });
     }

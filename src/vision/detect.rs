@@ -37,7 +37,7 @@ impl Default for DetectorConfig {
 
 /// A face found in a frame: its box in frame pixels (clipped to the frame) and the detector's
 /// confidence.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Detection {
     #[serde(rename = "box")]
     pub bbox: FaceBox,

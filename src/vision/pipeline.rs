@@ -5,9 +5,10 @@ use std::time::Instant;
 
 use opencv::core::Mat;
 use opencv::prelude::MatTraitConst as _;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::base::error::Result;
+use crate::base::geometry::FaceBox;
 use crate::base::identity::{EmbedderId, EmbedderKind, Embedding, Enrolled};
 use crate::base::stats::ms_since;
 use crate::models::ModelPaths;
@@ -16,7 +17,7 @@ use crate::vision::embed::{Embedder, FrameImage};
 use crate::vision::gate::{Gate, GateConfig, Plan};
 use crate::vision::matcher::{Identity, Matcher};
 use crate::vision::photo;
-use crate::vision::track::{Tracker, TrackingConfig};
+use crate::vision::track::{Assignment, Tracker, TrackingConfig};
 
 /// What a pipeline is built from, besides its model files.
 #[derive(Debug, Clone, PartialEq)]
@@ -54,12 +55,12 @@ impl StageTimes {
 }
 
 /// One recognised face.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FaceResult {
     #[serde(flatten)]
     pub detection: Detection,
     /// The track this face belongs to across frames (live runs only).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub track: Option<u64>,
     /// The person's name, or "unknown".
     pub label: String,
@@ -68,7 +69,7 @@ pub struct FaceResult {
 }
 
 impl FaceResult {
-    fn new(detection: Detection, track: Option<u64>, identity: Identity) -> FaceResult {
+    pub fn new(detection: Detection, track: Option<u64>, identity: Identity) -> FaceResult {
         FaceResult {
             detection,
             track,
@@ -102,6 +103,22 @@ pub struct PhotoFaces {
     /// The margin added on the left and at the top (0 when none was): subtract it from a
     /// face's box to place it on the photo.
     pub margin: (i32, i32),
+}
+
+impl PhotoFaces {
+    /// A face found in `image`, placed on the photo as given.
+    pub fn on_photo(&self, face: &Detection) -> Detection {
+        let (dx, dy) = self.margin;
+        Detection {
+            bbox: FaceBox::new(
+                face.bbox.x - dx,
+                face.bbox.y - dy,
+                face.bbox.width,
+                face.bbox.height,
+            ),
+            confidence: face.confidence,
+        }
+    }
 }
 
 /// A frame's recognised faces.
@@ -250,6 +267,25 @@ impl Pipeline {
             .pop())
     }
 
+    /// Who an embedding from this pipeline's embedder is.
+    pub fn identify(&self, embedding: &Embedding) -> Identity {
+        self.matcher.identify(embedding)
+    }
+
+    /// Recognises every face of a still photo; boxes are on the photo as given.
+    pub fn recognize_photo(&mut self, image: Mat) -> Result<Vec<FaceResult>> {
+        let found = self.detect_photo(image)?;
+        let embedded = self.embed(&found.image, &found.faces)?;
+        Ok(found
+            .faces
+            .iter()
+            .zip(&embedded.embeddings)
+            .map(|(face, embedding)| {
+                FaceResult::new(found.on_photo(face), None, self.matcher.identify(embedding))
+            })
+            .collect())
+    }
+
     /// Detects and embeds every face of a BGR image.
     pub fn embed_faces(&mut self, bgr: &Mat) -> Result<FrameFaces> {
         let start = Instant::now();
@@ -302,24 +338,12 @@ impl Pipeline {
         tracker: &mut Tracker,
         gate: &mut Gate,
     ) -> Result<Recognized> {
-        let start = Instant::now();
-        let plan = gate.plan(bgr, at_ms, &tracker.boxes())?;
-        let followed = match plan {
-            Plan::Follow => gate.follow(bgr)?,
-            Plan::Skip | Plan::Whole => None,
-        };
-        let (faces, searched) = match (plan, followed) {
-            (Plan::Skip, _) => (Vec::new(), Searched::Skipped),
-            (Plan::Follow, Some(faces)) => (faces, Searched::Followed),
-            // A whole search, planned or because a followed face was lost.
-            _ => {
-                let faces = self.detect(bgr)?;
-                gate.found(bgr, at_ms, &faces)?;
-                (faces, Searched::Whole)
-            }
-        };
-        let detect = ms_since(start);
-        let assignments = tracker.update(&faces);
+        let Located {
+            faces,
+            assignments,
+            searched,
+            detect_ms: detect,
+        } = locate(&mut self.detector, bgr, at_ms, tracker, gate)?;
         let to_embed: Vec<Detection> = faces
             .iter()
             .zip(&assignments)
@@ -361,5 +385,79 @@ impl Pipeline {
             embedded: embedded.embeddings.len(),
             searched,
         })
+    }
+}
+
+/// Where the faces of a live frame are, and which of them want an embedding.
+pub struct Located {
+    pub faces: Vec<Detection>,
+    /// Per face, its track and whether to embed it.
+    pub assignments: Vec<Assignment>,
+    pub searched: Searched,
+    /// Deciding where to look, looking, and following.
+    pub detect_ms: f64,
+}
+
+/// Finds the faces of a frame of a live run at source time `at_ms`, where `gate` says to look,
+/// and assigns them to `tracker`'s tracks. A camera agent does this much without an embedder.
+pub fn locate(
+    detector: &mut Detector,
+    bgr: &Mat,
+    at_ms: f64,
+    tracker: &mut Tracker,
+    gate: &mut Gate,
+) -> Result<Located> {
+    let start = Instant::now();
+    let plan = gate.plan(bgr, at_ms, &tracker.boxes())?;
+    let followed = match plan {
+        Plan::Follow => gate.follow(bgr)?,
+        Plan::Skip | Plan::Whole => None,
+    };
+    let (faces, searched) = match (plan, followed) {
+        (Plan::Skip, _) => (Vec::new(), Searched::Skipped),
+        (Plan::Follow, Some(faces)) => (faces, Searched::Followed),
+        // A whole search, planned or because a followed face was lost.
+        _ => {
+            let faces = detector.detect(bgr)?;
+            gate.found(bgr, at_ms, &faces)?;
+            (faces, Searched::Whole)
+        }
+    };
+    let detect_ms = ms_since(start);
+    let assignments = tracker.update(&faces);
+    Ok(Located {
+        faces,
+        assignments,
+        searched,
+        detect_ms,
+    })
+}
+
+/// Detection and tracking without an embedder: what a camera agent runs next to its camera,
+/// leaving embedding and matching to the workers.
+pub struct Locator {
+    detector: Detector,
+    pub tracker: Tracker,
+    gate: Gate,
+}
+
+impl Locator {
+    pub fn load(config: &PipelineConfig, paths: &ModelPaths) -> Result<Locator> {
+        Ok(Locator {
+            detector: Detector::load(&paths.ssd_prototxt, &paths.ssd_weights, &config.detector)?,
+            tracker: Tracker::new(config.tracking.clone()),
+            gate: Gate::new(config.detector.live.clone()),
+        })
+    }
+
+    /// The faces of a live frame at source time `at_ms`, and which want an embedding.
+    pub fn locate(&mut self, bgr: &Mat, at_ms: f64) -> Result<Located> {
+        locate(
+            &mut self.detector,
+            bgr,
+            at_ms,
+            &mut self.tracker,
+            &mut self.gate,
+        )
     }
 }

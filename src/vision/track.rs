@@ -139,10 +139,24 @@ impl Tracker {
 
     /// Records the identity a fresh embedding of `track` gave.
     pub fn record(&mut self, track: u64, bbox: &FaceBox, identity: Identity) {
-        let window = self.config.vote_window.max(1);
+        self.embedded(track, bbox);
+        self.vote(track, identity);
+    }
+
+    /// Notes that `track` was sent to be embedded with this box, so it is not asked for again
+    /// before `reembed_every` frames even if its answer comes later (or never).
+    pub fn embedded(&mut self, track: u64, bbox: &FaceBox) {
         if let Some(t) = self.tracks.iter_mut().find(|t| t.id == track) {
             t.since_embedding = Some(0);
             t.embedded_area = bbox.area();
+        }
+    }
+
+    /// Adds the identity an embedding of `track` gave to its vote. A track that has ended
+    /// meanwhile is not brought back.
+    pub fn vote(&mut self, track: u64, identity: Identity) {
+        let window = self.config.vote_window.max(1);
+        if let Some(t) = self.tracks.iter_mut().find(|t| t.id == track) {
             t.votes.push_back(identity);
             while t.votes.len() > window {
                 t.votes.pop_front();

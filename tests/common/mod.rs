@@ -4,6 +4,7 @@
 pub(crate) mod cli;
 pub(crate) mod postgres;
 pub(crate) mod server;
+pub(crate) mod streams;
 pub(crate) mod torch7;
 
 use std::path::{Path, PathBuf};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use ndarray::ArrayView1;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::base::identity::{DIM, Embedding, Enrolled};
 
@@ -13,7 +13,7 @@ use quantised::QuantisedRows;
 mod quantised;
 
 /// Who a face is, as far as the gallery can tell.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Identity {
     /// The enrolled person, or `None` for unknown.
     pub name: Option<String>,

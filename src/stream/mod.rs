@@ -1,0 +1,74 @@
+//! The distributed pipeline, for sites with more cameras than one machine can embed for:
+//! camera agents detect and track next to each camera and send face crops to a Redis stream;
+//! recognition workers on any machine take them through a consumer group, name them from the
+//! shared gallery and append answers to a results stream; `scan` sends a folder of photos to
+//! the same workers; `events` publishes the answers over MQTT.
+//!
+//! A face's way: [`agent`] crops it and adds it to `PREFIX:faces` ([`wire::Work`]);
+//! a [`worker`] reads it with XREADGROUP, embeds and matches it, and in one transaction appends
+//! the [`wire::Answer`] to `PREFIX:results` and acknowledges the work; the agent reads the
+//! answer back for its track's label, and [`events`] turns it into MQTT messages. Every
+//! connection goes through [`link`], which retries a Redis that is down or restarting.
+
+pub mod agent;
+pub mod events;
+pub(crate) mod link;
+pub mod scan;
+pub mod wire;
+pub mod worker;
+
+/// The consumer group of recognition workers on the work stream.
+pub const WORKERS_GROUP: &str = "recognizers";
+/// The consumer group of event publishers on the results stream.
+pub const PUBLISHERS_GROUP: &str = "publishers";
+
+/// The Redis keys of one site, all under its prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Keys {
+    prefix: String,
+    /// Work: face crops from cameras, photos from scans.
+    pub faces: String,
+    /// Answers to the cameras' work.
+    pub results: String,
+    /// Work that failed too often, with its error.
+    pub dead: String,
+    /// The last error of each piece of work still pending, by entry id.
+    pub errors: String,
+}
+
+impl Keys {
+    pub fn new(prefix: &str) -> Keys {
+        Keys {
+            prefix: prefix.to_owned(),
+            faces: format!("{prefix}:faces"),
+            results: format!("{prefix}:results"),
+            dead: format!("{prefix}:dead"),
+            errors: format!("{prefix}:errors"),
+        }
+    }
+
+    /// A worker's counters, as `whoisit worker` keeps them for monitoring.
+    pub fn worker_stats(&self, worker: &str) -> String {
+        format!("{}:workers:{worker}", self.prefix)
+    }
+
+    /// The answers to one scan.
+    pub fn scan_answers(&self, scan: &str) -> String {
+        format!("{}:scan:{scan}", self.prefix)
+    }
+
+    /// Whether `stream` may be answered to: one of this site's own streams.
+    pub(crate) fn owns(&self, stream: &str) -> bool {
+        stream
+            .strip_prefix(&self.prefix)
+            .is_some_and(|rest| rest.starts_with(':'))
+    }
+}
+
+/// Milliseconds since the Unix epoch: capture and answer times travel between machines, so
+/// they are wall-clock times (keep the machines' clocks in sync, e.g. with NTP).
+pub fn unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

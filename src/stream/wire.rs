@@ -1,0 +1,156 @@
+//! What travels on the streams: work (a face crop or a photo, with where it came from) and
+//! answers. Each entry has two fields: `meta`, JSON any language can read, and `image`, the
+//! encoded picture (work only).
+
+use serde::{Deserialize, Serialize};
+
+use crate::base::error::{Error, Result};
+use crate::vision::detect::Detection;
+use crate::vision::pipeline::FaceResult;
+
+/// Where a piece of work came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Origin {
+    /// One face a camera agent saw; the image is a crop around it.
+    Camera {
+        camera: String,
+        track: u64,
+        frame: u64,
+        /// The face in the crop, as the agent's detector found it.
+        face: Detection,
+        /// Where the crop's top-left corner is in the frame.
+        crop_at: [i32; 2],
+    },
+    /// A photo of a `whoisit scan`; every face in it is wanted.
+    Photo { file: String, sha256: String },
+}
+
+/// What a piece of work says about itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WorkMeta {
+    #[serde(flatten)]
+    pub origin: Origin,
+    /// When the frame was read (Unix ms); photos: when they were sent.
+    pub captured_ms: u64,
+    /// The stream the answer goes to.
+    pub reply: String,
+}
+
+/// A piece of work as read from the stream.
+#[derive(Debug, Clone)]
+pub struct Work {
+    /// The entry's id, which is also its answer's event id.
+    pub id: String,
+    pub meta: WorkMeta,
+    /// JPEG (or any format OpenCV reads, for photos).
+    pub image: Vec<u8>,
+}
+
+/// An entry's fields, as added to a stream.
+pub type Fields<const N: usize> = [(&'static str, Vec<u8>); N];
+
+/// One face of an answer.
+pub type AnsweredFace = FaceResult;
+
+/// A worker's answer to a piece of work.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Answer {
+    /// The work entry's id: unique, so a consumer can tell a repeat.
+    pub event_id: String,
+    #[serde(flatten)]
+    pub origin: Origin,
+    /// A camera's face: one (none if it could not be embedded); a photo: each face in it.
+    pub faces: Vec<AnsweredFace>,
+    pub captured_ms: u64,
+    pub answered_ms: u64,
+    /// From capture to this answer, across machines (wall clocks).
+    pub latency_ms: u64,
+    /// The worker that answered.
+    pub worker: String,
+    /// Why the work could not be done, when it went to the dead letters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl Work {
+    /// The fields to add to the stream.
+    pub fn fields(meta: &WorkMeta, image: &[u8]) -> Result<Fields<2>> {
+        Ok([
+            (
+                "meta",
+                serde_json::to_vec(meta).map_err(|e| json_error(&e))?,
+            ),
+            ("image", image.to_vec()),
+        ])
+    }
+
+    /// Reads an entry of the work stream.
+    pub fn from_entry(entry: &redis::streams::StreamId) -> Result<Work> {
+        let meta: Vec<u8> = field(entry, "meta")?;
+        let meta = serde_json::from_slice(&meta).map_err(|e| {
+            Error::InvalidInput(format!("work entry {}: meta is not valid: {e}", entry.id))
+        })?;
+        Ok(Work {
+            id: entry.id.clone(),
+            meta,
+            image: field(entry, "image")?,
+        })
+    }
+}
+
+impl Answer {
+    pub fn fields(&self) -> Result<Fields<1>> {
+        Ok([(
+            "meta",
+            serde_json::to_vec(self).map_err(|e| json_error(&e))?,
+        )])
+    }
+
+    /// Reads an entry of a results stream.
+    pub fn from_entry(entry: &redis::streams::StreamId) -> Result<Answer> {
+        let meta: Vec<u8> = field(entry, "meta")?;
+        serde_json::from_slice(&meta).map_err(|e| {
+            Error::InvalidInput(format!("answer {}: not a whoisit answer: {e}", entry.id))
+        })
+    }
+}
+
+fn field(entry: &redis::streams::StreamId, name: &str) -> Result<Vec<u8>> {
+    entry
+        .get::<Vec<u8>>(name)
+        .ok_or_else(|| Error::InvalidInput(format!("entry {} has no {name} field", entry.id)))
+}
+
+fn json_error(e: &serde_json::Error) -> Error {
+    Error::InvalidInput(format!("cannot encode as JSON: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::geometry::FaceBox;
+
+    #[test]
+    fn work_meta_is_plain_json_with_its_kind() {
+        let meta = WorkMeta {
+            origin: Origin::Camera {
+                camera: "front-door".into(),
+                track: 7,
+                frame: 120,
+                face: Detection {
+                    bbox: FaceBox::new(10, 12, 80, 80),
+                    confidence: 0.9,
+                },
+                crop_at: [300, 40],
+            },
+            captured_ms: 1_700_000_000_000,
+            reply: "site:results".into(),
+        };
+        let json = serde_json::to_value(&meta).unwrap();
+        assert_eq!(json["kind"], "camera");
+        assert_eq!(json["camera"], "front-door");
+        assert_eq!(json["face"]["box"], serde_json::json!([10, 12, 80, 80]));
+        assert_eq!(serde_json::from_value::<WorkMeta>(json).unwrap(), meta);
+    }
+}

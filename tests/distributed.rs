@@ -1,0 +1,452 @@
+//! The distributed pipeline with real processes on real Redis and mosquitto: camera agents on
+//! clips made from real photos, recognition workers, the MQTT publisher and scans; and the
+//! faults a site will see: a worker killed or stalled, poison work, Redis restarted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a panic is how a test fails
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use common::streams::{PrivateRedis, Proc, Site, Subscriber, wait_for};
+use serde_json::Value;
+use whoisit::demo::synth::{Actor, ClipSpec};
+
+const MINUTE: Duration = Duration::from_secs(60);
+
+/// Each John's photos, sorted.
+fn johns_photos() -> BTreeMap<String, Vec<PathBuf>> {
+    let dir = common::johns();
+    common::JOHNS
+        .iter()
+        .map(|john| {
+            let mut photos: Vec<PathBuf> = std::fs::read_dir(dir.join(john))
+                .unwrap()
+                .map(|e| e.unwrap().path())
+                .collect();
+            photos.sort();
+            ((*john).to_owned(), photos)
+        })
+        .collect()
+}
+
+/// Enrolls every John from his first photo.
+fn enroll_johns(home: &Path) -> BTreeMap<String, Vec<PathBuf>> {
+    let photos = johns_photos();
+    for (john, list) in &photos {
+        common::cli::whoisit(home)
+            .args(["people", "add", john])
+            .arg(&list[0])
+            .assert()
+            .success();
+    }
+    photos
+}
+
+/// A clip of one photo drifting across the frame, as a person would stand at a door.
+fn clip_of(photo: &Path, out: &Path, frames: u32, fps: f64) -> PathBuf {
+    ClipSpec {
+        width: 640,
+        height: 480,
+        fps,
+        light: (1.0, 1.0),
+        frames,
+        actors: vec![Actor {
+            photo: whoisit::vision::photo::load(photo).unwrap(),
+            from: (0.35, 0.5),
+            to: (0.6, 0.5),
+            height: 0.7,
+            frames: 0..frames,
+        }],
+    }
+    .write_video(out)
+    .unwrap();
+    out.to_path_buf()
+}
+
+fn args(words: &[&str], site: &Site) -> Vec<String> {
+    let mut all: Vec<String> = words.iter().map(|w| (*w).to_owned()).collect();
+    all.extend(site.args());
+    all
+}
+
+/// A config file with the streams settings a test needs.
+fn config(home: &Path, streams: &str) -> Vec<String> {
+    let path = home.join("streams.ron");
+    std::fs::write(&path, format!("(streams: ({streams}))")).unwrap();
+    vec!["--config".into(), path.display().to_string()]
+}
+
+fn worker(home: &Path, site: &Site, name: &str, extra: &[String]) -> Proc {
+    let mut words = extra.to_vec();
+    words.extend(args(&["worker", "--name", name], site));
+    Proc::start(home, name, &words)
+}
+
+fn camera(home: &Path, site: &Site, id: &str, clip: &Path) -> Proc {
+    let clip = clip.display().to_string();
+    let words = args(
+        &["camera", "--json", "--camera-id", id, "--source", &clip],
+        site,
+    );
+    Proc::start(home, &format!("camera-{id}"), &words)
+}
+
+/// A JPEG of a photo, and its face's box as the detector finds it.
+fn work_photo(photo: &Path) -> (Vec<u8>, [i32; 4]) {
+    let (mut pipeline, _dir) = common::pipeline();
+    let image = whoisit::vision::photo::load(photo).unwrap();
+    let face = pipeline.detect(&image).unwrap()[0].bbox;
+    (
+        std::fs::read(photo).unwrap(),
+        [face.x, face.y, face.width, face.height],
+    )
+}
+
+#[test]
+fn two_cameras_and_two_workers_name_every_face_once_on_the_stream_and_over_mqtt() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let photos = enroll_johns(home);
+    let site = Site::new();
+    let mut events_args = args(&["events", "--mqtt", &common::streams::mqtt_url()], &site);
+    events_args.extend(config(home, &format!("topic_prefix: {:?}", site.topics)));
+    let subscriber = Subscriber::new(&site.topics);
+    let workers = [
+        worker(home, &site, "w1", &[]),
+        worker(home, &site, "w2", &[]),
+    ];
+    let events = Proc::start(home, "events", &events_args);
+    // Each camera sees a John from a photo he was not enrolled from.
+    let cameras: Vec<(&str, &str, Proc)> = [("front-door", "John_Salley"), ("lobby", "John_Simm")]
+        .into_iter()
+        .map(|(id, john)| {
+            let clip = clip_of(&photos[john][1], &home.join(format!("{id}.avi")), 60, 10.0);
+            (id, john, camera(home, &site, id, &clip))
+        })
+        .collect();
+    let mut sent = 0;
+    for (id, john, agent) in cameras {
+        let lines = agent.finish(3 * MINUTE);
+        let summary: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+        let crops = summary["camera"]["sent"].as_u64().unwrap();
+        assert!(crops >= 6, "{id} sent {crops} crops for 60 frames");
+        sent += crops as usize;
+        // Once named, the camera's own view shows the name.
+        let last: Value = serde_json::from_str(&lines[lines.len() - 2]).unwrap();
+        assert_eq!(last["faces"][0]["label"], john, "{id}'s last frame");
+    }
+    wait_for("every crop answered", MINUTE, || {
+        site.len("results") >= sent
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let answers = site.answers("results");
+    assert_eq!(answers.len(), sent, "one answer per crop, no more");
+    let ids: HashSet<&str> = answers
+        .iter()
+        .map(|a| a["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), sent, "no work answered twice");
+    for answer in &answers {
+        let expected = match answer["camera"].as_str().unwrap() {
+            "front-door" => "John_Salley",
+            _ => "John_Simm",
+        };
+        assert_eq!(answer["faces"][0]["label"], expected, "{answer}");
+    }
+    let by: HashSet<&str> = answers
+        .iter()
+        .map(|a| a["worker"].as_str().unwrap())
+        .collect();
+    assert_eq!(by.len(), 2, "both workers took work: {by:?}");
+    assert_eq!(site.pending(), 0);
+
+    each_event_once_over_mqtt(&site, &subscriber, &ids);
+    drop(events.stop());
+    for w in workers {
+        w.stop();
+    }
+}
+
+/// Each answer arrived once on its camera's topic and once on its person's, never retained.
+fn each_event_once_over_mqtt(site: &Site, subscriber: &Subscriber, ids: &HashSet<&str>) {
+    let sent = ids.len();
+    wait_for("every event over MQTT", MINUTE, || {
+        subscriber.received().len() >= 2 * sent
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let received = subscriber.received();
+    assert_eq!(received.len(), 2 * sent, "no event twice");
+    for (topic, event) in &received {
+        let id = event["event_id"].as_str().unwrap();
+        assert!(ids.contains(id), "{topic}: {event}");
+        let camera = event["camera"].as_str().unwrap();
+        let name = event["name"].as_str().unwrap();
+        assert!(
+            *topic == format!("{}/cameras/{camera}/faces", site.topics)
+                || *topic == format!("{}/people/{name}/seen", site.topics),
+            "{topic}"
+        );
+        assert!(event["expires_ms"].as_u64() > event["captured_ms"].as_u64());
+    }
+    for topic_kind in ["/cameras/", "/people/"] {
+        let ids_on: HashSet<&str> = received
+            .iter()
+            .filter(|(t, _)| t.contains(topic_kind))
+            .map(|(_, e)| e["event_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(&ids_on, ids, "every event exactly once on {topic_kind}");
+    }
+}
+
+#[test]
+fn a_killed_worker_s_work_is_finished_by_the_other_and_nothing_is_lost() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let photos = enroll_johns(home);
+    let site = Site::new();
+    let settings = config(home, "claim_idle_ms: 1000, max_age_ms: 600000");
+    let (jpeg, face) = work_photo(&photos["John_Savage"][1]);
+    let total = 60;
+    for n in 0..total {
+        site.add_work(&site.camera_work("door", n, face), &jpeg, None);
+    }
+    let mut doomed = worker(home, &site, "doomed", &settings);
+    wait_for("the first worker at work", MINUTE, || {
+        site.len("results") >= 3
+    });
+    // Killed while it holds a piece of work.
+    wait_for("work pending with it", MINUTE, || site.pending() >= 1);
+    doomed.signal("KILL");
+    assert!(doomed.child.wait().is_ok());
+    let answered_before = site.len("results");
+    assert!(answered_before < total as usize, "killed mid-run");
+    let heir = worker(home, &site, "heir", &settings);
+    wait_for("all work answered", 2 * MINUTE, || {
+        site.len("results") >= total as usize && site.pending() == 0
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let answers = site.answers("results");
+    let ids: HashSet<&str> = answers
+        .iter()
+        .map(|a| a["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(answers.len(), total as usize, "nothing lost, nothing twice");
+    assert_eq!(ids.len(), total as usize);
+    let counters = site.counters("heir");
+    assert!(counters["reclaimed"] >= 1, "{counters:?}");
+    assert!(
+        answers
+            .iter()
+            .all(|a| a["faces"][0]["label"] == "John_Savage")
+    );
+    heir.stop();
+}
+
+#[test]
+fn poison_work_ends_in_the_dead_letters_and_the_workers_go_on() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let photos = enroll_johns(home);
+    let site = Site::new();
+    let settings = config(home, "claim_idle_ms: 300, max_age_ms: 600000");
+    let (jpeg, face) = work_photo(&photos["John_Shimkus"][1]);
+    let mut corrupt = jpeg.clone();
+    corrupt.truncate(200);
+    corrupt.extend(std::iter::repeat_n(0x5a, 500));
+    let poison = site.add_work(&site.camera_work("door", 1, face), &corrupt, None);
+    let mut w = worker(home, &site, "w", &settings);
+    wait_for("the poison buried", MINUTE, || site.len("dead") == 1);
+    let good = site.add_work(&site.camera_work("door", 2, face), &jpeg, None);
+    wait_for("good work answered", MINUTE, || site.len("results") == 1);
+    let dead = &site.entries("dead")[0];
+    assert_eq!(dead.get::<String>("id").unwrap(), poison);
+    let error = dead.get::<String>("error").unwrap();
+    assert!(error.contains("not an image"), "{error}");
+    assert_eq!(
+        dead.get::<u64>("delivered"),
+        Some(4),
+        "buried on the 4th delivery"
+    );
+    assert_eq!(
+        dead.get::<Vec<u8>>("image").unwrap(),
+        corrupt,
+        "kept for a look"
+    );
+    let answer = &site.answers("results")[0];
+    assert_eq!(answer["event_id"], good.as_str());
+    assert_eq!(answer["faces"][0]["label"], "John_Shimkus");
+    assert!(w.alive(), "{}", w.log());
+    assert_eq!(site.pending(), 0);
+    // The counters reach Redis once a second.
+    wait_for("the counters", MINUTE, || {
+        site.counters("w").get("answered").copied() == Some(1)
+    });
+    let counters = site.counters("w");
+    assert_eq!(
+        (counters["dead"], counters["failed"]),
+        (1, 3),
+        "{counters:?}"
+    );
+    w.stop();
+}
+
+#[test]
+fn a_stalled_worker_keeps_the_stream_bounded_and_then_does_current_work_not_old() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let photos = enroll_johns(home);
+    let site = Site::new();
+    let maxlen = 100;
+    let settings = config(home, "max_age_ms: 2000");
+    let (jpeg, face) = work_photo(&photos["John_Schneider"][1]);
+    let w = worker(home, &site, "w", &settings);
+    let produce = |seconds: u64, track: &mut u64| {
+        let end = Instant::now() + Duration::from_secs(seconds);
+        while Instant::now() < end {
+            *track += 1;
+            site.add_work(&site.camera_work("door", *track, face), &jpeg, Some(maxlen));
+            // 20 faces a second: a busy door.
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let mut track = 0;
+    produce(2, &mut track);
+    wait_for("the worker at work", MINUTE, || site.len("results") > 0);
+    w.signal("STOP");
+    produce(6, &mut track);
+    let longest = site.len("faces");
+    // MAXLEN ~ trims whole blocks of 100 entries.
+    assert!(
+        longest <= maxlen + 100,
+        "{longest} entries despite MAXLEN ~ {maxlen}"
+    );
+    let stalled_at = whoisit::stream::unix_ms();
+    w.signal("CONT");
+    let resumed_track = track;
+    produce(3, &mut track);
+    let start = Instant::now();
+    while !site
+        .answers("results")
+        .iter()
+        .any(|a| a["track"].as_u64() > Some(resumed_track))
+    {
+        assert!(
+            start.elapsed() < MINUTE,
+            "no current work answered after the stall; counters {:?}, log:\n{}",
+            site.counters("w"),
+            w.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let answers = site.answers("results");
+    let late: Vec<&Value> = answers
+        .iter()
+        .filter(|a| a["answered_ms"].as_u64().unwrap() > stalled_at)
+        .collect();
+    assert!(!late.is_empty());
+    for answer in &late {
+        // At most max_age old when taken, and the answer not another max_age late.
+        assert!(
+            answer["latency_ms"].as_u64().unwrap() <= 2 * 2000,
+            "after the stall only current work is answered: {answer}"
+        );
+    }
+    wait_for("counters written", MINUTE, || {
+        site.counters("w").get("stale").copied().unwrap_or(0) > 0
+    });
+    w.stop();
+}
+
+#[test]
+fn agents_and_workers_recover_by_themselves_when_redis_restarts() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let photos = enroll_johns(home);
+    let mut redis = PrivateRedis::start();
+    let site = Site::on(&redis.url());
+    let mut w = worker(home, &site, "w", &[]);
+    let clip = clip_of(&photos["John_Simm"][2], &home.join("long.avi"), 300, 10.0);
+    let mut agent = camera(home, &site, "door", &clip);
+    wait_for("answers before the restart", 2 * MINUTE, || {
+        site.len("results") > 0
+    });
+    redis.kill();
+    std::thread::sleep(Duration::from_secs(3));
+    assert!(w.alive() && agent.alive(), "both outlive Redis");
+    redis.restart();
+    wait_for("answers after the restart", MINUTE, || {
+        // A restarted Redis kept nothing: any answer now is new.
+        site.len("results") > 0
+    });
+    assert!(w.alive(), "{}", w.log());
+    assert!(agent.alive(), "{}", agent.log());
+    for log in [w.log(), agent.log()] {
+        assert!(log.contains("unreachable"), "{log}");
+        assert!(log.contains("is back"), "{log}");
+    }
+    assert_eq!(site.answers("results")[0]["faces"][0]["label"], "John_Simm");
+    drop(agent);
+    w.stop();
+}
+
+#[test]
+fn scan_names_the_johns_from_one_photo_each_and_a_second_run_does_no_work() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let photos = enroll_johns(home);
+    let site = Site::new();
+    let workers = [worker(home, &site, "a", &[]), worker(home, &site, "b", &[])];
+    let out = home.join("who.csv");
+    let scan = |site: &Site| -> Value {
+        let output = common::cli::whoisit(home)
+            .arg("scan")
+            .arg(common::johns())
+            .arg("--out")
+            .arg(&out)
+            .args(site.args())
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice::<Value>(&output.stdout).unwrap()["scan"].clone()
+    };
+    let first = scan(&site);
+    assert_eq!(first["images"], 55);
+    assert_eq!(first["answered"], 55, "{first}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut right = 0;
+    let mut rows = 0;
+    for line in text.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').collect();
+        let john = Path::new(fields[0])
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_str()
+            .unwrap();
+        rows += 1;
+        if fields[6] == john {
+            right += 1;
+        } else {
+            assert_eq!(fields[6], "unknown", "never the wrong John: {line}");
+        }
+    }
+    assert!(rows >= 55, "a row per face at least");
+    // dlib names the johns from one photo each all but always; never the wrong one.
+    assert!(right >= 50, "{right} of {rows} named");
+    let enrolled: HashSet<&PathBuf> = photos.values().map(|p| &p[0]).collect();
+    assert_eq!(enrolled.len(), 5);
+    let second = scan(&site);
+    assert_eq!(second["already"], 55);
+    assert_eq!(second["answered"], 0, "nothing sent again");
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), text);
+    for w in workers {
+        w.stop();
+    }
+}
