@@ -4,7 +4,8 @@
 # uses a key prefix and topic prefix of its own there). Servers already running (the project's
 # machines) are used as they are; otherwise Debian's redis-server and mosquitto are installed
 # and started, on loopback only and keeping nothing on disk. redis-server is installed in any
-# case: one test starts a private one to restart it. Exported variables are kept as they are.
+# case: one test starts a private one to restart it; and mosquitto-clients, for mosquitto_sub.
+# Exported variables are kept as they are.
 set -euo pipefail
 
 say() { echo "brokers.sh: $*" >&2; }
@@ -17,6 +18,8 @@ mosquitto=$(command -v mosquitto || echo /usr/sbin/mosquitto)
 missing=()
 command -v redis-server >/dev/null || missing+=(redis-server)
 [[ -x $mosquitto ]] || [[ -n "${WHOISIT_TEST_MQTT:-}" ]] || listening 1883 || missing+=(mosquitto)
+# mosquitto_sub: the README's subscriber.
+command -v mosquitto_sub >/dev/null || missing+=(mosquitto-clients)
 if (( ${#missing[@]} )); then
   say "installing ${missing[*]}"
   $sudo apt-get update -q >&2

@@ -37,6 +37,7 @@ fn launch(home: &Path, source: &Path, kiosk: bool) -> Launch {
         config,
         demo_if_no_camera: false,
         kiosk,
+        camera: None,
         run_for: None,
         report: None,
     }
@@ -285,4 +286,34 @@ fn a_session_whose_results_nobody_reads_still_stops() {
         stopped.recv_timeout(Duration::from_secs(30)).is_ok(),
         "closing the window would hang"
     );
+}
+
+#[test]
+fn a_camera_agent_s_window_shows_the_names_its_workers_give_and_offers_no_enrollment() {
+    use common::streams::{Proc, Site};
+    let home = tempfile::tempdir().unwrap();
+    enroll_obama(home.path());
+    let site = Site::new();
+    let mut words = vec!["worker".to_owned(), "--name".into(), "w".into()];
+    words.extend(site.args());
+    let worker = Proc::start(home.path(), "worker", &words);
+    let clip = obama_clip(home.path());
+    let mut launch = launch(home.path(), &clip, false);
+    launch.config.streams.redis.clone_from(&site.redis);
+    launch.config.streams.prefix.clone_from(&site.prefix);
+    launch.camera = Some("desk".into());
+    let mut harness = window(launch);
+    wait_until(&mut harness, "a worker names Obama", |app| {
+        app.labels().iter().any(|l| l == "Obama")
+    });
+    assert!(
+        harness.query_by_label("Enroll").is_none(),
+        "the gallery is where the workers are"
+    );
+    assert!(harness.query_by_label("People").is_none());
+    let answers = site.answers("results");
+    assert!(!answers.is_empty());
+    assert!(answers.iter().all(|a| a["camera"] == "desk"));
+    drop(harness);
+    worker.stop();
 }

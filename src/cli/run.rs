@@ -82,6 +82,7 @@ pub(super) fn window(mut config: Config, args: WindowArgs) -> Result<()> {
         // A kiosk waits for its camera; a first run at a desk without one shows the demo.
         demo_if_no_camera: !chose_source && !kiosk,
         kiosk,
+        camera: None,
         run_for: args.run_for.map(std::time::Duration::from_secs_f64),
         report: args.report,
         config,

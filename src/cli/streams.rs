@@ -10,12 +10,13 @@ use anyhow::{Context, Result};
 use clap::Args;
 
 use crate::config::Config;
-use crate::runtime::capture::Source;
 use crate::runtime::headless::{self, RunOptions};
+use crate::runtime::start;
 use crate::stream::agent::Agent;
 use crate::stream::events::Publisher;
 use crate::stream::scan::{self, ScanFormat, ScanOptions};
 use crate::stream::worker::StreamWorker;
+use crate::ui;
 
 use super::progress::{Bar, CountBar};
 
@@ -55,8 +56,14 @@ pub(super) struct CameraArgs {
     #[arg(long, value_name = "SOURCE")]
     source: Option<String>,
     /// Print one JSON line per frame, with the labels the workers gave.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["window", "kiosk"])]
     json: bool,
+    /// Show the live view in a window, with the labels the workers gave.
+    #[arg(long)]
+    window: bool,
+    /// Show the live view fullscreen, as a kiosk (exit: Ctrl+Shift+Q).
+    #[arg(long)]
+    kiosk: bool,
     /// Stop after this many frames.
     #[arg(long, value_name = "N")]
     max_frames: Option<u64>,
@@ -70,6 +77,17 @@ pub(super) struct WorkerArgs {
     /// [default: HOSTNAME-PID].
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Also publish the answers over MQTT, as `whoisit events` does (one publisher per site is
+    /// enough; more publish each answer once between them).
+    #[arg(long)]
+    events: bool,
+    /// With --events: the MQTT broker, mqtt://host:port [config: streams.mqtt].
+    #[arg(long, value_name = "URL", env = "WHOISIT_MQTT")]
+    mqtt: Option<String>,
+    /// Name faces from the built-in demo's gallery (Barack Obama enrolled) instead of yours:
+    /// try the pipeline with `whoisit camera --source demo` before enrolling anyone.
+    #[arg(long)]
+    demo: bool,
     #[command(flatten)]
     streams: StreamArgs,
 }
@@ -119,12 +137,21 @@ pub(super) fn camera_cmd(config: &Config, args: &CameraArgs) -> Result<()> {
     if let Some(source) = &args.source {
         config.source.clone_from(source);
     }
-    let source: Source = config.source.parse()?;
-    let agent = Agent::new(
-        config.load_locator(&Bar::default())?,
-        &args.camera_id,
-        &config.streams,
-    )?;
+    if args.window || args.kiosk {
+        return ui::run(ui::Launch {
+            settings_dir: config.data_dir()?,
+            demo_if_no_camera: false,
+            kiosk: args.kiosk,
+            camera: Some(args.camera_id.clone()),
+            run_for: None,
+            report: None,
+            config,
+        });
+    }
+    let bar = Bar::default();
+    // "demo" is the built-in clip, as for the window.
+    let source = start::resolve_source(&config, false, &bar)?.source;
+    let agent = Agent::new(config.load_locator(&bar)?, &args.camera_id, &config.streams)?;
     let stats = agent.stats.clone();
     tracing::info!(
         camera = %args.camera_id,
@@ -159,21 +186,46 @@ pub(super) fn camera_cmd(config: &Config, args: &CameraArgs) -> Result<()> {
 }
 
 pub(super) fn worker_cmd(config: &Config, args: &WorkerArgs) -> Result<()> {
-    let config = args.streams.apply(config);
+    let mut config = args.streams.apply(config);
+    if let Some(mqtt) = &args.mqtt {
+        config.streams.mqtt.clone_from(mqtt);
+    }
+    let bar = Bar::default();
+    if args.demo {
+        config = config.with_own_gallery(crate::demo::prepare(&config, &bar)?.data_dir);
+    }
     let name = args.name.clone().unwrap_or_else(default_name);
     let stop = stop_on_signal()?;
-    let pipeline = config.load_pipeline(&Bar::default())?;
     let worker = StreamWorker::new(
-        pipeline,
+        config.load_pipeline(&bar)?,
         config.open_gallery()?,
         &config.streams,
         config.limits.photos(),
         &name,
     )?;
-    let counters = worker.run(&stop)?;
+    let publisher = if args.events {
+        let publisher = Publisher::new(&config.streams, &name)?;
+        let stop = stop.clone();
+        Some(
+            std::thread::Builder::new()
+                .name("events".into())
+                .spawn(move || publisher.run(&stop))
+                .context("cannot start the events thread")?,
+        )
+    } else {
+        None
+    };
+    let counters = worker.run(&stop);
+    // The publisher stops with the worker, whichever way the worker ended.
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let events = match publisher.map(std::thread::JoinHandle::join) {
+        Some(Ok(counts)) => Some(counts?),
+        Some(Err(_)) => anyhow::bail!("the events thread panicked"),
+        None => None,
+    };
     println!(
         "{}",
-        serde_json::json!({ "worker": name, "counters": counters })
+        serde_json::json!({ "worker": name, "counters": counters?, "events": events })
     );
     Ok(())
 }

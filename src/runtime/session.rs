@@ -12,10 +12,9 @@ use opencv::prelude::*;
 use opencv::videoio;
 
 use crate::base::error::{Error, Result};
-use crate::base::identity::EmbedderId;
 use crate::base::image::RgbaImage;
 use crate::runtime::capture::{self, Capture, Delivery, Frame, Outlet, Source};
-use crate::runtime::worker::{Command, FrameResult, Worker};
+use crate::runtime::worker::{Command, FrameResult, Recognizer};
 
 /// Wakes the window when something arrived for it (e.g. `egui::Context::request_repaint`).
 pub type Waker = Arc<dyn Fn() + Send + Sync>;
@@ -52,7 +51,8 @@ pub struct CaptureCounts {
 /// The threads of one source with one pipeline.
 pub struct Session {
     pub source: Source,
-    pub embedder_id: EmbedderId,
+    /// What recognises the faces (the embedder, or a camera agent), for the status bar.
+    pub about: String,
     /// Enrolled faces without an embedding from this embedder when the session started.
     pub lacking: usize,
     /// Every frame the source delivers, for the display (the newest if the display lags).
@@ -70,7 +70,12 @@ pub struct Session {
 impl Session {
     /// Starts the capture and detector/encoder threads. A source that does not open is not an
     /// error here: the session shows it as retrying, which is what a kiosk needs.
-    pub fn start(worker: Worker, source: Source, retry: Duration, wake: Waker) -> Result<Session> {
+    pub fn start(
+        worker: impl Recognizer,
+        source: Source,
+        retry: Duration,
+        wake: Waker,
+    ) -> Result<Session> {
         let state = Arc::new(Mutex::new(SourceState::Opening));
         let (display_tx, frames) = crossbeam_channel::bounded::<DisplayFrame>(1);
         let display_dropped = Arc::new(AtomicU64::new(0));
@@ -107,12 +112,12 @@ impl Session {
         // Small: results are drained every display frame; a stalled window stalls the worker,
         // and the capture thread then drops frames instead of queueing them.
         let (results_tx, results) = crossbeam_channel::bounded::<FrameResult>(4);
-        let embedder_id = worker.pipeline().embedder_id();
+        let about = worker.about();
         let lacking = worker.lacking();
-        let running = worker.spawn(worker_frames, results_tx, move || wake())?;
+        let running = worker.spawn(worker_frames, results_tx, Box::new(move || wake()))?;
         Ok(Session {
             source,
-            embedder_id,
+            about,
             lacking,
             frames,
             results,

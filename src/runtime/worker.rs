@@ -114,6 +114,12 @@ pub struct Running {
 /// What turns frames into results on its own thread: the detector/encoder [`Worker`] here, or
 /// a camera agent whose faces are embedded by workers elsewhere.
 pub trait Recognizer: Send + 'static {
+    /// What recognises the faces, for a status bar: the embedder, or the camera agent.
+    fn about(&self) -> String;
+
+    /// Enrolled faces it cannot match (none that it knows of, for a camera agent).
+    fn lacking(&self) -> usize;
+
     /// Runs until the frames stop coming, the receiver of results goes away or it is told to
     /// shut down, calling `notify` after each result or answer sent.
     fn spawn(
@@ -125,6 +131,14 @@ pub trait Recognizer: Send + 'static {
 }
 
 impl Recognizer for Worker {
+    fn about(&self) -> String {
+        format!("embedder {}", self.pipeline.embedder_id())
+    }
+
+    fn lacking(&self) -> usize {
+        self.lacking
+    }
+
     fn spawn(
         self,
         frames: Receiver<Frame>,

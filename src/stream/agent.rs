@@ -228,6 +228,17 @@ impl Agent {
 }
 
 impl Recognizer for Agent {
+    fn about(&self) -> String {
+        format!(
+            "camera {}: named by the workers at {}",
+            self.camera, self.link.address
+        )
+    }
+
+    fn lacking(&self) -> usize {
+        0
+    }
+
     fn spawn(
         self,
         frames: Receiver<Frame>,

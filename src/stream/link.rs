@@ -99,6 +99,12 @@ impl Link {
         let connection = self.connection()?;
         match command(connection) {
             Ok(value) => Ok(value),
+            // A signal (Ctrl+C, SIGTERM) cut a blocking read short: the connection is in an
+            // unknown state, but Redis is fine; the next command connects again at once.
+            Err(e) if is_interrupted(&e) => {
+                self.connection = None;
+                Err(Failure::Down)
+            }
             Err(e) if is_lost(&e) => {
                 self.lost(&e.to_string());
                 Err(Failure::Down)
@@ -172,6 +178,18 @@ impl Link {
 /// opposed to Redis refusing one command.
 fn is_lost(e: &redis::RedisError) -> bool {
     e.is_io_error() || e.is_connection_dropped() || e.is_connection_refusal() || e.is_timeout()
+}
+
+fn is_interrupted(e: &redis::RedisError) -> bool {
+    let mut cause = std::error::Error::source(e);
+    while let Some(inner) = cause {
+        if let Some(io) = inner.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::Interrupted;
+        }
+        cause = inner.source();
+    }
+    // The io::Error is not always exposed as a source; its message is.
+    e.to_string().contains("os error 4")
 }
 
 /// Whether Redis refused because the stream or its consumer group does not exist (yet, or no

@@ -49,6 +49,9 @@ pub struct Launch {
     /// Show the built-in demo if the configured camera does not open at start.
     pub demo_if_no_camera: bool,
     pub kiosk: bool,
+    /// Run as the camera agent of this name: faces are named by the workers over Redis
+    /// Streams, and the window only shows them (no enrollment, people or settings here).
+    pub camera: Option<String>,
     /// Close after this long and write `report` (benchmarks).
     pub run_for: Option<Duration>,
     pub report: Option<PathBuf>,
@@ -56,8 +59,12 @@ pub struct Launch {
 
 /// Opens the window and runs until it is closed.
 pub fn run(launch: Launch) -> anyhow::Result<()> {
+    let title = match &launch.camera {
+        Some(camera) => format!("whoisit: camera {camera}"),
+        None => "whoisit".to_owned(),
+    };
     let mut viewport = egui::ViewportBuilder::default()
-        .with_title("whoisit")
+        .with_title(title)
         .with_inner_size([1180.0, 720.0]);
     if launch.kiosk {
         viewport = viewport.with_fullscreen(true).with_decorations(false);
@@ -207,7 +214,10 @@ impl App {
             }
             None => None,
         };
-        let side = if kiosk.as_ref().is_some_and(|k| k.config.allow_enrollment) {
+        // A camera agent enrolls nobody: the gallery is where the workers are.
+        let side = if launch.camera.is_none()
+            && kiosk.as_ref().is_some_and(|k| k.config.allow_enrollment)
+        {
             Side::Enroll
         } else {
             Side::None
@@ -228,7 +238,7 @@ impl App {
                 auditing: None,
             },
             kiosk,
-            startup: Startup::new(wake.clone(), launch.demo_if_no_camera),
+            startup: Startup::new(wake.clone(), launch.demo_if_no_camera, launch.camera),
             wake,
             session: None,
             lacking: 0,
@@ -378,6 +388,12 @@ impl App {
         ui.horizontal(|ui| {
             ui.strong("whoisit");
             ui.separator();
+            if let Some(camera) = self.startup.camera() {
+                ui.label(format!(
+                    "camera agent {camera}: enroll and change settings where the workers are"
+                ));
+                return;
+            }
             for (side, label) in [
                 (Side::Enroll, "Enroll"),
                 (Side::People, "People"),
@@ -435,7 +451,7 @@ impl App {
                 "Frames the window had no time to show / frames recognition skipped to stay \
                      current (the newest frame is always the one recognised)",
             );
-            ui.label(format!("embedder {}", session.embedder_id));
+            ui.label(&session.about);
         });
     }
 

@@ -13,6 +13,7 @@ use crate::gallery::Actor;
 use crate::models::fetch::Progress;
 use crate::runtime::session::{Session, Waker};
 use crate::runtime::start;
+use crate::stream::agent::Agent;
 use crate::ui::task::{self, Task};
 
 /// A session that started, with what the window needs to know about it.
@@ -30,15 +31,23 @@ pub(crate) struct Startup {
     task: Option<Task<Result<Started>>>,
     /// Only the first start falls back to the demo; a source chosen in Settings is kept.
     demo_if_no_camera: bool,
+    /// The camera agent's name, when the faces are named by workers elsewhere.
+    camera: Option<String>,
 }
 
 impl Startup {
-    pub(crate) fn new(wake: Waker, demo_if_no_camera: bool) -> Startup {
+    pub(crate) fn new(wake: Waker, demo_if_no_camera: bool, camera: Option<String>) -> Startup {
         Startup {
             loading: Arc::new(Loading::new(wake)),
             task: None,
             demo_if_no_camera,
+            camera,
         }
+    }
+
+    /// The camera agent's name, if the window runs one.
+    pub(crate) fn camera(&self) -> Option<&str> {
+        self.camera.as_deref()
     }
 
     /// Starts a session for `config`: resolves the source (the demo included), loads the
@@ -48,12 +57,23 @@ impl Startup {
         let demo_if_no_camera = std::mem::take(&mut self.demo_if_no_camera);
         let loading = self.loading.clone();
         let session_wake = wake.clone();
+        let camera = self.camera.clone();
         self.task = Some(Task::spawn(wake, move || {
             let start = start::resolve_source(&config, demo_if_no_camera, &*loading)?;
-            let worker = start::worker(&start.config, Actor::window(), &*loading)?;
             let retry = Duration::from_secs_f32(start.config.window.retry_secs);
+            let session = match camera {
+                Some(camera) => {
+                    let locator = start.config.load_locator(&*loading)?;
+                    let agent = Agent::new(locator, &camera, &start.config.streams)?;
+                    Session::start(agent, start.source, retry, session_wake)?
+                }
+                None => {
+                    let worker = start::worker(&start.config, Actor::window(), &*loading)?;
+                    Session::start(worker, start.source, retry, session_wake)?
+                }
+            };
             Ok(Started {
-                session: Session::start(worker, start.source, retry, session_wake)?,
+                session,
                 config: start.config,
                 notice: start.notice,
             })
