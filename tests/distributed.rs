@@ -450,3 +450,59 @@ fn scan_names_the_johns_from_one_photo_each_and_a_second_run_does_no_work() {
         w.stop();
     }
 }
+
+#[test]
+fn bad_input_gets_a_clear_error_and_changes_nothing() {
+    use predicates::prelude::*;
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let photos = home.join("photos");
+    std::fs::create_dir_all(&photos).unwrap();
+    std::fs::copy(common::photo("obama.jpg"), photos.join("obama.jpg")).unwrap();
+    let out = home.join("who.csv");
+    let scan = |extra: &[&str]| {
+        let mut cmd = common::cli::whoisit(home);
+        cmd.arg("scan")
+            .arg(&photos)
+            .arg("--out")
+            .arg(&out)
+            .args(extra);
+        cmd
+    };
+    scan(&["--redis", "redis://127.0.0.1:1"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains(
+            "Redis at redis://127.0.0.1:1: cannot connect; is redis-server running there?",
+        ));
+    scan(&["--redis", "http://127.0.0.1:6379"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a Redis URL"));
+    assert!(!out.exists(), "nothing written");
+    // An --out file that is not a scan's answers is not appended to.
+    std::fs::write(&out, "my notes\n").unwrap();
+    let site = Site::new();
+    let site_args = site.args();
+    let site_args: Vec<&str> = site_args.iter().map(String::as_str).collect();
+    scan(&site_args)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("line 1 is not a scan's answer"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "my notes\n");
+    assert_eq!(site.len("faces"), 0, "no work sent");
+
+    common::cli::whoisit(home)
+        .args(["camera", "--camera-id", "door/1", "--source"])
+        .arg(common::cli::obama_clip(home, 10.0, 5))
+        .args(&site_args)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("without '/', '+' or '#'"));
+    common::cli::whoisit(home)
+        .args(["events", "--mqtt", "http://127.0.0.1:1883"])
+        .args(&site_args)
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("expected mqtt://host:port"));
+}

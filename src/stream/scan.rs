@@ -325,7 +325,8 @@ fn answered_before(out: &Path, format: ScanFormat) -> Result<HashSet<String>> {
             ScanFormat::Jsonl => serde_json::from_str::<serde_json::Value>(&line)
                 .ok()
                 .and_then(|v| v["sha256"].as_str().map(str::to_owned)),
-            ScanFormat::Csv if n == 0 => continue,
+            ScanFormat::Csv if n == 0 && line == CSV_HEADER => continue,
+            ScanFormat::Csv if n == 0 => None,
             ScanFormat::Csv => csv_fields(&line).into_iter().nth(1),
         };
         match sha256 {
@@ -351,7 +352,7 @@ struct Output {
 
 impl Output {
     fn open(path: &Path, format: ScanFormat) -> Result<Output> {
-        let new = !path.exists();
+        let new = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
         let file = OpenOptions::new()
             .create(true)
             .append(true)
