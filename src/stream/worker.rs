@@ -203,8 +203,11 @@ impl StreamWorker {
             );
         }
         for entry in &claimed.claimed {
+            // Unknown (Redis went away meanwhile): left pending, for the next claim.
+            let Some(delivered) = self.deliveries(&entry.id) else {
+                continue;
+            };
             self.counters.reclaimed += 1;
-            let delivered = self.deliveries(&entry.id).unwrap_or(u64::MAX);
             self.handle(entry, delivered);
         }
     }
