@@ -85,6 +85,26 @@ fn type_key(harness: &Harness<'static, App>, key: Key, text: Option<&str>) {
 }
 
 #[test]
+fn opening_enroll_gives_the_name_field_the_keyboard() {
+    let (_home, _clip, mut harness) = showing_obama(false);
+    harness.get_by_label("Enroll").click();
+    harness.step();
+    harness.step();
+    // Typed at once, without clicking the field first.
+    harness.event(egui::Event::Text("Grace".into()));
+    harness.step();
+    assert_eq!(harness.state().enroll_panel().name, "Grace");
+    type_key(&harness, Key::Space, Some(" "));
+    harness.step();
+    assert_eq!(
+        harness.state().enroll_panel().name,
+        "Grace ",
+        "the space went to the name, not to a capture"
+    );
+    assert_eq!(harness.state().enroll_panel().accepted(), 0);
+}
+
+#[test]
 fn space_in_the_name_field_types_and_space_elsewhere_enrolls() {
     let (home, _clip, mut harness) = showing_obama(false);
 

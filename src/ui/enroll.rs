@@ -32,6 +32,9 @@ pub struct EnrollPanel {
     saving_name: String,
     /// The latest outcome to show: (is it good news, text).
     message: Option<(bool, String)>,
+    /// The name field takes the keyboard when next shown: the panel was just opened, and the
+    /// first thing a user does is type a name.
+    focus_name: bool,
 }
 
 impl EnrollPanel {
@@ -45,7 +48,13 @@ impl EnrollPanel {
             saving: None,
             saving_name: String::new(),
             message: None,
+            focus_name: true,
         }
+    }
+
+    /// The panel was opened: the name field takes the keyboard.
+    pub fn opened(&mut self) {
+        self.focus_name = true;
     }
 
     /// Captures accepted so far for the person being enrolled.
@@ -189,8 +198,12 @@ impl EnrollPanel {
         ui.heading("Enroll");
         ui.horizontal(|ui| {
             let label = ui.label("Name");
-            ui.add(egui::TextEdit::singleline(&mut self.name).hint_text("new or existing person"))
+            let field = ui
+                .add(egui::TextEdit::singleline(&mut self.name).hint_text("new or existing person"))
                 .labelled_by(label.id);
+            if std::mem::take(&mut self.focus_name) {
+                field.request_focus();
+            }
         });
         ui.label(format!(
             "Press Enter, then space to capture ({} of {} accepted).",

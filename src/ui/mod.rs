@@ -402,6 +402,9 @@ impl App {
                 let open = self.panels.side == side;
                 if ui.selectable_label(open, label).clicked() {
                     self.panels.side = if open { Side::None } else { side };
+                    if self.panels.side == Side::Enroll {
+                        self.panels.enroll.opened();
+                    }
                     if self.panels.side == Side::People
                         && let Some(people) = &mut self.panels.people
                     {
