@@ -111,15 +111,21 @@ pub(super) fn recognize_cmd(config: &Config, args: RecognizeArgs) -> Result<()> 
     run_headless(&config, options)
 }
 
-/// Runs the configured source (or the demo) without a window: one JSON line per processed
-/// frame on stdout, then `{"summary": ...}`.
-/// Ctrl+C or SIGTERM ends the run at the next frame, still with its summary.
-fn run_headless(config: &Config, mut options: RunOptions) -> Result<()> {
+/// A flag that Ctrl+C or SIGTERM sets, for runs that end cleanly at the next step.
+pub(super) fn stop_on_signal() -> Result<Arc<AtomicBool>> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())
             .context("cannot set up Ctrl+C handling")?;
     }
+    Ok(stop)
+}
+
+/// Runs the configured source (or the demo) without a window: one JSON line per processed
+/// frame on stdout, then `{"summary": ...}`.
+/// Ctrl+C or SIGTERM ends the run at the next frame, still with its summary.
+fn run_headless(config: &Config, mut options: RunOptions) -> Result<()> {
+    let stop = stop_on_signal()?;
     options.stop = Some(stop.clone());
     let bar = Bar::default();
     let start = start::resolve_source(config, false, &bar)?;

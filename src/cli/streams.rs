@@ -2,8 +2,6 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
@@ -122,16 +120,6 @@ pub(super) struct ScanArgs {
     streams: StreamArgs,
 }
 
-/// Set by Ctrl+C or SIGTERM.
-fn stop_on_signal() -> Result<Arc<AtomicBool>> {
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, stop.clone())
-            .context("cannot set up Ctrl+C handling")?;
-    }
-    Ok(stop)
-}
-
 pub(super) fn camera_cmd(config: &Config, args: &CameraArgs) -> Result<()> {
     let mut config = args.streams.apply(config);
     if let Some(source) = &args.source {
@@ -163,7 +151,7 @@ pub(super) fn camera_cmd(config: &Config, args: &CameraArgs) -> Result<()> {
         // A camera agent is live: a file plays at its own pace, dropping frames as a camera.
         realtime: true,
         max_frames: args.max_frames,
-        stop: Some(stop_on_signal()?),
+        stop: Some(super::run::stop_on_signal()?),
     };
     let stdout = std::io::stdout();
     let summary = headless::run(&source, agent, &options, |result| {
@@ -195,7 +183,7 @@ pub(super) fn worker_cmd(config: &Config, args: &WorkerArgs) -> Result<()> {
         config = config.with_own_gallery(crate::demo::prepare(&config, &bar)?.data_dir);
     }
     let name = args.name.clone().unwrap_or_else(default_name);
-    let stop = stop_on_signal()?;
+    let stop = super::run::stop_on_signal()?;
     let worker = StreamWorker::new(
         config.load_pipeline(&bar)?,
         config.open_gallery()?,
@@ -235,7 +223,7 @@ pub(super) fn events_cmd(config: &Config, args: &EventsArgs) -> Result<()> {
     if let Some(mqtt) = &args.mqtt {
         config.streams.mqtt.clone_from(mqtt);
     }
-    let stop = stop_on_signal()?;
+    let stop = super::run::stop_on_signal()?;
     let counts = Publisher::new(&config.streams, &args.name)?.run(&stop)?;
     println!("{}", serde_json::json!({ "events": counts }));
     Ok(())

@@ -111,6 +111,24 @@ pub struct Running {
     pub commands: Sender<Command>,
 }
 
+impl Running {
+    /// Runs `body` in a thread called `name`, with the receiving end of a new command channel.
+    pub(crate) fn start(
+        name: &'static str,
+        body: impl FnOnce(Receiver<Command>) -> Result<()> + Send + 'static,
+    ) -> Result<Running> {
+        let (commands, command_rx) = crossbeam_channel::unbounded();
+        let thread = std::thread::Builder::new()
+            .name(name.into())
+            .spawn(move || body(command_rx))
+            .map_err(|source| Error::Spawn {
+                thread: name,
+                source,
+            })?;
+        Ok(Running { thread, commands })
+    }
+}
+
 /// What turns frames into results on its own thread: the detector/encoder [`Worker`] here, or
 /// a camera agent whose faces are embedded by workers elsewhere.
 pub trait Recognizer: Send + 'static {
@@ -185,15 +203,9 @@ impl Worker {
         results: Sender<FrameResult>,
         notify: impl Fn() + Send + 'static,
     ) -> Result<Running> {
-        let (commands, command_rx) = crossbeam_channel::unbounded();
-        let thread = std::thread::Builder::new()
-            .name("detect-embed".into())
-            .spawn(move || self.run(&frames, command_rx, &results, &notify))
-            .map_err(|source| Error::Spawn {
-                thread: "detect-embed",
-                source,
-            })?;
-        Ok(Running { thread, commands })
+        Running::start("detect-embed", move |commands| {
+            self.run(&frames, commands, &results, &notify)
+        })
     }
 
     fn run(

@@ -245,15 +245,9 @@ impl Recognizer for Agent {
         results: Sender<FrameResult>,
         notify: Box<dyn Fn() + Send>,
     ) -> Result<Running> {
-        let (commands, command_rx) = crossbeam_channel::unbounded();
-        let thread = std::thread::Builder::new()
-            .name("camera-agent".into())
-            .spawn(move || self.run(&frames, command_rx, &results, &*notify))
-            .map_err(|source| Error::Spawn {
-                thread: "camera-agent",
-                source,
-            })?;
-        Ok(Running { thread, commands })
+        Running::start("camera-agent", move |commands| {
+            self.run(&frames, commands, &results, &*notify)
+        })
     }
 }
 
