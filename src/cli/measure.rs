@@ -24,7 +24,9 @@ use crate::measure::streams::{self, StreamBenchOptions};
 use super::progress::{Bar, CountBar};
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("data").required(true).args(["dataset", "sample"]))]
+#[command(group = clap::ArgGroup::new("data")
+    .required(true)
+    .args(["dataset", "sample", "video", "video_sample"]))]
 pub(super) struct EvalArgs {
     /// A folder of people: DIR/<person>/<photo>, one folder per person.
     #[arg(long, value_name = "DIR")]
@@ -45,9 +47,29 @@ pub(super) struct EvalArgs {
     /// one). An embedder whose models cannot be had is reported and skipped.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "EMBEDDER,...")]
     compare: Vec<EmbedderKind>,
-    /// Where report.json and the plots go.
+    /// Instead of photos, a clip (video file or image pattern) played through the live
+    /// pipeline frame by frame, scored against --truth: per stretch of frames, faces shown,
+    /// frames named right, false accepts and frames until the first correct name.
+    #[arg(long, value_name = "CLIP", requires = "truth")]
+    pub(super) video: Option<String>,
+    /// With --video: who is in view, a line per stretch of frames: `FIRST-LAST NAME`, or
+    /// `FIRST-LAST nobody` where only strangers are (frames from 0, both ends included; `#`
+    /// starts a comment).
+    #[arg(long, value_name = "FILE", requires = "video")]
+    pub(super) truth: Option<PathBuf>,
+    /// With --video: match against people enrolled afresh from DIR/<person>/<photo> in a
+    /// throwaway gallery, instead of the gallery.
+    #[arg(long, value_name = "DIR", requires = "video")]
+    pub(super) enroll: Option<PathBuf>,
+    /// Make a sample clip from dlib's johns set into --out (johns.avi, johns.truth and the
+    /// enroll/ folder: three people enrolled from one photo each, two strangers, a cut every
+    /// second) and evaluate it as --video would.
+    #[arg(long)]
+    pub(super) video_sample: bool,
+    /// Where report.json and the plots go (with --video: video.json; with --video-sample, the
+    /// clip too).
     #[arg(long, default_value = "whoisit-eval", value_name = "DIR")]
-    out: PathBuf,
+    pub(super) out: PathBuf,
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +164,9 @@ struct Unavailable {
 }
 
 pub(super) fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
+    if args.video.is_some() || args.video_sample {
+        return super::video::eval_video_cmd(config, args);
+    }
     let dataset = match &args.dataset {
         Some(dir) => dir.clone(),
         None => eval::sample_dataset(config, &Bar::default())

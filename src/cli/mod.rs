@@ -10,6 +10,7 @@ mod run;
 mod secrets;
 mod serve;
 mod streams;
+mod video;
 
 use std::path::PathBuf;
 

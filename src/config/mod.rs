@@ -261,6 +261,8 @@ impl Config {
             || self.limits.max_import_mb == 0
         {
             "limits must all be at least 1".into()
+        } else if let Some(problem) = self.tracking.problem() {
+            problem
         } else if let Some(problem) = self.serve.problem() {
             problem
         } else if let Some(problem) = self.streams.problem() {

@@ -83,6 +83,16 @@ impl ClipSpec {
 
     /// Writes the clip as a MJPG `.avi` (or mp4v `.mp4`, by extension) that `VideoCapture` reads.
     pub fn write_video(&self, path: &Path) -> Result<()> {
+        self.write_video_with(path, |_, _| Ok(()))
+    }
+
+    /// Writes the clip as [`ClipSpec::write_video`] does, after `touch` changed each frame (by
+    /// index) as a real camera would: noise, shake.
+    pub fn write_video_with(
+        &self,
+        path: &Path,
+        mut touch: impl FnMut(u32, &mut Mat) -> Result<()>,
+    ) -> Result<()> {
         let fourcc = if path.extension().is_some_and(|e| e == "mp4") {
             VideoWriter::fourcc('m', 'p', '4', 'v')?
         } else {
@@ -102,7 +112,9 @@ impl ClipSpec {
             ));
         }
         for i in 0..self.frames {
-            writer.write(&self.render(i)?)?;
+            let mut frame = self.render(i)?;
+            touch(i, &mut frame)?;
+            writer.write(&frame)?;
         }
         writer.release()?;
         Ok(())

@@ -1,5 +1,5 @@
 //! Measuring whoisit: accuracy on a labelled dataset and a threshold from the user's own
-//! gallery (`eval`, `metrics`, `plot`), and speed stage by stage (`bench`, with galleries of
+//! gallery (`eval`, `metrics`, `plot`), accuracy on video against a truth file (`video`), and speed stage by stage (`bench`, with galleries of
 //! any size from `synthetic_gallery`; the distributed pipeline in `streams`).
 
 pub mod bench;
@@ -9,3 +9,4 @@ pub mod metrics;
 pub mod plot;
 pub mod streams;
 pub mod synthetic_gallery;
+pub mod video;

@@ -46,6 +46,8 @@ pub struct FrameResult {
     /// Where the detector looked: skipped (nothing tracked, nothing changed), followed (only
     /// where the faces were) or whole.
     pub searched: Searched,
+    /// The frame is a cut (most of the picture changed at once): faces shown before it are gone.
+    pub cut: bool,
     /// From the capture thread reading the frame to this result.
     pub latency_ms: f64,
     /// When the capture thread read the frame, so a display can measure its own latency.
@@ -270,6 +272,7 @@ impl Worker {
             },
             embedded: recognized.embedded,
             searched: recognized.searched,
+            cut: recognized.cut,
             latency_ms: ms_since(frame.captured_at),
             captured_at: frame.captured_at,
         };
@@ -282,7 +285,7 @@ impl Worker {
         match command {
             Command::SetThreshold(threshold) => {
                 self.pipeline.set_threshold(threshold);
-                self.tracker.invalidate();
+                self.tracker.set_threshold(threshold);
             }
             Command::Capture {
                 enrollment,

@@ -149,6 +149,7 @@ impl Agent {
             faces,
             assignments,
             searched,
+            cut,
             detect_ms,
         } = self.locator.locate(&frame.image, frame.timestamp_ms)?;
         let mut sent = 0;
@@ -182,6 +183,7 @@ impl Agent {
             },
             embedded: sent,
             searched,
+            cut,
             latency_ms: ms_since(frame.captured_at),
             captured_at: frame.captured_at,
         })

@@ -59,11 +59,27 @@ impl LiveView {
         self.texture.is_some()
     }
 
-    /// Takes the faces of a new result.
+    /// Takes the faces of a new result. A box held for a face this result lacks ends at once
+    /// after a cut, or when a face of this result overlaps it: that place shows someone else.
     pub(crate) fn set_result(&mut self, result: &FrameResult, now: Instant) {
+        let key_of = |i: usize, face: &FaceResult| face.track.unwrap_or(u64::MAX - i as u64);
+        let keys: Vec<u64> = result
+            .faces
+            .iter()
+            .enumerate()
+            .map(|(i, f)| key_of(i, f))
+            .collect();
+        self.overlays.retain(|key, o| {
+            keys.contains(key)
+                || !(result.cut
+                    || result
+                        .faces
+                        .iter()
+                        .any(|f| f.detection.bbox.iou(&o.face.detection.bbox) > 0.0))
+        });
         for (i, face) in result.faces.iter().enumerate() {
             // Untracked faces (not from a live run) get a key per position in the frame.
-            let key = face.track.unwrap_or(u64::MAX - i as u64);
+            let key = key_of(i, face);
             let rect = <[i32; 4]>::from(face.detection.bbox).map(|v| v as f32);
             match self.overlays.get_mut(&key) {
                 Some(o) => {
@@ -176,4 +192,71 @@ pub fn describe(face: &FaceResult) -> (Color32, String) {
 /// Pixels from another thread as an image egui can draw.
 pub(crate) fn color_image(image: &RgbaImage) -> egui::ColorImage {
     egui::ColorImage::from_rgba_unmultiplied([image.width, image.height], &image.pixels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::base::geometry::FaceBox;
+    use crate::vision::detect::Detection;
+    use crate::vision::matcher::Identity;
+    use crate::vision::pipeline::{Searched, StageTimes};
+
+    fn face(track: u64, x: i32) -> FaceResult {
+        let detection = Detection {
+            bbox: FaceBox::new(x, 100, 80, 80),
+            confidence: 0.9,
+        };
+        FaceResult::new(detection, Some(track), Identity::unknown())
+    }
+
+    fn result(faces: Vec<FaceResult>, cut: bool) -> FrameResult {
+        FrameResult {
+            frame: 0,
+            timestamp_ms: 0.0,
+            faces,
+            timings_ms: StageTimes::default(),
+            embedded: 0,
+            searched: Searched::Whole,
+            cut,
+            latency_ms: 0.0,
+            captured_at: Instant::now(),
+        }
+    }
+
+    fn tracks(view: &LiveView) -> Vec<u64> {
+        let mut keys: Vec<u64> = view.overlays.keys().copied().collect();
+        keys.sort_unstable();
+        keys
+    }
+
+    #[test]
+    fn a_box_missed_once_is_held_but_not_after_a_cut() {
+        let now = Instant::now();
+        let mut view = LiveView::default();
+        view.set_result(&result(vec![face(1, 100)], false), now);
+        view.set_result(&result(vec![], false), now);
+        view.advance(now + Duration::from_millis(100));
+        assert_eq!(tracks(&view), [1], "a missed detection does not blink");
+        view.advance(now + HOLD);
+        assert!(tracks(&view).is_empty(), "then it goes");
+
+        view.set_result(&result(vec![face(2, 100)], false), now);
+        view.set_result(&result(vec![face(3, 400)], true), now);
+        assert_eq!(
+            tracks(&view),
+            [3],
+            "after a cut the old face's box goes at once"
+        );
+    }
+
+    #[test]
+    fn a_held_box_ends_when_another_face_takes_its_place() {
+        let now = Instant::now();
+        let mut view = LiveView::default();
+        view.set_result(&result(vec![face(1, 100), face(2, 400)], false), now);
+        // Track 1's place now shows track 5; track 2 was missed this once.
+        view.set_result(&result(vec![face(5, 110)], false), now);
+        assert_eq!(tracks(&view), [2, 5]);
+    }
 }

@@ -21,6 +21,9 @@ use crate::vision::detect::Detection;
 /// The small grey copy on which change is measured, in cells of `CELL` pixels.
 const SMALL: (i32, i32) = (64, 48);
 const CELL: i32 = 8;
+/// A frame in which at least this share of the cells changed since the frame before is a cut
+/// (another camera, another scene): what was followed is gone.
+const CUT_SHARE: f32 = 0.6;
 
 /// How live frames are gated.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -78,6 +81,10 @@ pub struct Gate {
     reference: Option<Mat>,
     /// The small grey copy of the frame last planned: the next reference if it is searched.
     planned: Option<Mat>,
+    /// The small grey copy of the frame before, to notice a cut.
+    previous: Option<Mat>,
+    /// Whether the frame last planned is a cut.
+    cut: bool,
     /// Source time of the last whole-frame search, and frames since.
     searched_at_ms: f64,
     frames_since_search: u32,
@@ -90,6 +97,8 @@ impl Gate {
             config,
             reference: None,
             planned: None,
+            previous: None,
+            cut: false,
             searched_at_ms: 0.0,
             frames_since_search: 0,
             followed: Vec::new(),
@@ -102,10 +111,24 @@ impl Gate {
             return Ok(Plan::Whole);
         }
         let small = small_grey(bgr)?;
+        self.cut = match &self.previous {
+            Some(previous) => {
+                let changed = changed_cells(previous, &small, self.config.motion_threshold)?;
+                let cells = (SMALL.0 / CELL) * (SMALL.1 / CELL);
+                changed.len() as f32 >= CUT_SHARE * cells as f32
+            }
+            None => false,
+        };
+        self.previous = Some(small.clone());
         let Some(reference) = &self.reference else {
             self.planned = Some(small);
             return Ok(Plan::Whole);
         };
+        if self.cut {
+            self.planned = Some(small);
+            self.followed.clear();
+            return Ok(Plan::Whole);
+        }
         let changed = changed_cells(reference, &small, self.config.motion_threshold)?;
         self.planned = Some(small);
         self.frames_since_search += 1;
@@ -134,6 +157,12 @@ impl Gate {
         } else {
             Plan::Follow
         })
+    }
+
+    /// Whether the frame last planned is a cut: most of the picture changed since the frame
+    /// before, so the faces in it are not the ones followed (never, with the gate disabled).
+    pub fn cut(&self) -> bool {
+        self.cut
     }
 
     /// Takes note of a whole-frame search of `bgr` (the frame last planned) at `at_ms` and of
@@ -383,5 +412,31 @@ mod tests {
             "{plans:?}"
         );
         assert_eq!(plans[9], Plan::Whole);
+    }
+
+    #[test]
+    fn a_cut_is_most_of_the_picture_changing_at_once() {
+        let mut gate = Gate::new(GateConfig::default());
+        let face = Detection {
+            bbox: FaceBox::new(300, 200, 80, 80),
+            confidence: 0.9,
+        };
+        step(&mut gate, &with_square(100.0, 300, 200), 0.0, &[face]);
+        assert!(!gate.cut());
+        // The face moves and the light dims a little: no cut, the face is followed.
+        assert_eq!(
+            step(&mut gate, &with_square(98.0, 304, 200), 33.0, &[face]),
+            Plan::Follow
+        );
+        assert!(!gate.cut());
+        // Another camera: the wall behind is another shade, the face elsewhere.
+        let plan = step(&mut gate, &with_square(180.0, 100, 100), 66.0, &[face]);
+        assert!(gate.cut());
+        assert_eq!(plan, Plan::Whole, "nothing followed survives a cut");
+        assert_eq!(
+            step(&mut gate, &with_square(180.0, 100, 100), 99.0, &[face]),
+            Plan::Follow
+        );
+        assert!(!gate.cut(), "the frame after is no cut");
     }
 }

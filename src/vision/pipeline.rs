@@ -130,6 +130,8 @@ pub struct Recognized {
     pub embedded: usize,
     /// Where the detector looked.
     pub searched: Searched,
+    /// The frame is a cut (live runs only): faces seen before it are gone.
+    pub cut: bool,
 }
 
 /// Where the detector looked in a frame.
@@ -205,7 +207,7 @@ impl Pipeline {
 
     /// A tracker configured for this pipeline, for a live source.
     pub fn tracker(&self) -> Tracker {
-        Tracker::new(self.tracking.clone())
+        Tracker::new(self.tracking.clone(), self.threshold)
     }
 
     /// A gate configured for this pipeline, for a live source.
@@ -325,6 +327,7 @@ impl Pipeline {
             faces,
             times,
             searched: Searched::Whole,
+            cut: false,
         })
     }
 
@@ -342,6 +345,7 @@ impl Pipeline {
             faces,
             assignments,
             searched,
+            cut,
             detect_ms: detect,
         } = locate(&mut self.detector, bgr, at_ms, tracker, gate)?;
         let to_embed: Vec<Detection> = faces
@@ -358,11 +362,9 @@ impl Pipeline {
             .zip(&to_embed)
             .zip(&embedded.embeddings);
         for ((assignment, face), embedding) in fresh {
-            tracker.record(
-                assignment.track,
-                &face.bbox,
-                self.matcher.identify(embedding),
-            );
+            tracker.record(assignment.track, &face.bbox, embedding, |pooled| {
+                self.matcher.identify(pooled)
+            });
         }
         let results = faces
             .into_iter()
@@ -384,6 +386,7 @@ impl Pipeline {
             },
             embedded: embedded.embeddings.len(),
             searched,
+            cut,
         })
     }
 }
@@ -394,6 +397,8 @@ pub struct Located {
     /// Per face, its track and whether to embed it.
     pub assignments: Vec<Assignment>,
     pub searched: Searched,
+    /// The frame is a cut: every face in it starts a new track.
+    pub cut: bool,
     /// Deciding where to look, looking, and following.
     pub detect_ms: f64,
 }
@@ -409,6 +414,10 @@ pub fn locate(
 ) -> Result<Located> {
     let start = Instant::now();
     let plan = gate.plan(bgr, at_ms, &tracker.boxes())?;
+    let cut = gate.cut();
+    if cut {
+        tracker.restart();
+    }
     let followed = match plan {
         Plan::Follow => gate.follow(bgr)?,
         Plan::Skip | Plan::Whole => None,
@@ -424,11 +433,19 @@ pub fn locate(
         }
     };
     let detect_ms = ms_since(start);
-    let assignments = tracker.update(&faces);
+    let mut assignments = tracker.update(&faces);
+    // A followed face that no longer looks as it did turned, or is somebody else who stepped
+    // into its place: its label is checked at once rather than at its next turn.
+    if plan == Plan::Follow && searched == Searched::Whole {
+        for assignment in &mut assignments {
+            assignment.embed = true;
+        }
+    }
     Ok(Located {
         faces,
         assignments,
         searched,
+        cut,
         detect_ms,
     })
 }
@@ -445,7 +462,7 @@ impl Locator {
     pub fn load(config: &PipelineConfig, paths: &ModelPaths) -> Result<Locator> {
         Ok(Locator {
             detector: Detector::load(&paths.ssd_prototxt, &paths.ssd_weights, &config.detector)?,
-            tracker: Tracker::new(config.tracking.clone()),
+            tracker: Tracker::new(config.tracking.clone(), config.threshold),
             gate: Gate::new(config.detector.live.clone()),
         })
     }

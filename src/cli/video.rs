@@ -1,0 +1,133 @@
+//! `eval --video` and `eval --video-sample`: recognition on a clip scored against who is in view.
+
+use anyhow::{Context as _, Result};
+
+use crate::config::Config;
+use crate::measure::video::{self, Expected, Roster, SegmentScore, Totals, Truth, VideoReport};
+use crate::runtime::capture::Source;
+
+use super::measure::EvalArgs;
+use super::progress::Bar;
+
+pub(super) fn eval_video_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
+    let sample;
+    let (clip, truth_path, enroll) = match (&args.video, &args.truth) {
+        (Some(clip), Some(truth)) => (clip.clone(), truth.clone(), args.enroll.clone()),
+        _ => {
+            sample = video::make_sample(config, &args.out, &Bar::default())
+                .context("making the sample clip")?;
+            println!(
+                "sample clip: {}\ntruth:       {}\nenrolled:    {}\n(again: whoisit eval --video {} --truth {} --enroll {})\n",
+                sample.clip.display(),
+                sample.truth.display(),
+                sample.enroll.display(),
+                sample.clip.display(),
+                sample.truth.display(),
+                sample.enroll.display(),
+            );
+            (
+                sample.clip.display().to_string(),
+                sample.truth.clone(),
+                Some(sample.enroll.clone()),
+            )
+        }
+    };
+    let truth = Truth::read(&truth_path)?;
+    let source: Source = clip.parse()?;
+    let roster = match &enroll {
+        Some(dir) => Roster::Enroll(dir),
+        None => Roster::Gallery,
+    };
+    let (report, enrolled) = video::evaluate(config, &source, &truth, &roster, &Bar::default())
+        .with_context(|| format!("evaluating {clip}"))?;
+    if let Some(enrolled) = enrolled {
+        println!(
+            "enrolled: {}",
+            enrolled
+                .enrolled
+                .iter()
+                .map(|(name, faces)| format!("{name} ({faces})"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        );
+        for skipped in &enrolled.skipped {
+            println!("  skipped {skipped}");
+        }
+    }
+    print_report(&report);
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create {}", args.out.display()))?;
+    let path = args.out.join("video.json");
+    std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    println!("\nreport: {}", path.display());
+    Ok(())
+}
+
+fn print_report(r: &VideoReport) {
+    println!(
+        "{}: {} frames, {} faces embedded; {} at threshold {:.2}\n",
+        r.clip, r.frames, r.embedded, r.embedder, r.threshold
+    );
+    println!(
+        "{:>11}  {:<16} {:>6} {:>6} {:>6} {:>6} {:>8}",
+        "frames", "who", "n", "face", "right", "false", "to name"
+    );
+    for s in &r.segments {
+        print_segment(s);
+    }
+    println!();
+    print_totals("enrolled people", &r.people);
+    print_totals("strangers", &r.strangers);
+}
+
+fn print_segment(s: &SegmentScore) {
+    let who = match &s.segment.expected {
+        Expected::Person(name) => name.as_str(),
+        Expected::Nobody => video::NOBODY,
+    };
+    let to_name = match (&s.segment.expected, s.frames_to_name) {
+        (_, Some(n)) => n.to_string(),
+        (Expected::Person(_), None) => "never".to_owned(),
+        (Expected::Nobody, None) => "-".to_owned(),
+    };
+    println!(
+        "{:>11}  {who:<16} {:>6} {:>6} {:>6} {:>6} {to_name:>8}",
+        format!("{}-{}", s.segment.first, s.segment.last),
+        s.frames,
+        s.with_face,
+        s.named_right,
+        s.false_accepts,
+    );
+}
+
+fn print_totals(kind: &str, t: &Totals) {
+    if t.segments == 0 {
+        return;
+    }
+    let share = |part: u64| {
+        if t.with_face == 0 {
+            "-".to_owned()
+        } else {
+            format!("{:.1}%", part as f64 * 100.0 / t.with_face as f64)
+        }
+    };
+    println!(
+        "{kind}: {} segments, {} frames, {} with a face; named right {} ({}), false accepts {} ({}){}",
+        t.segments,
+        t.frames,
+        t.with_face,
+        t.named_right,
+        share(t.named_right),
+        t.false_accepts,
+        share(t.false_accepts),
+        match t.mean_frames_to_name {
+            Some(mean) => format!(
+                "; frames to the first name: {mean:.1} on average, never in {} segment(s)",
+                t.never_named
+            ),
+            None if t.never_named > 0 => format!("; never named in {} segment(s)", t.never_named),
+            None => String::new(),
+        }
+    );
+}

@@ -1,0 +1,626 @@
+//! How recognition holds up on video (`whoisit eval --video`): every frame of a clip through the
+//! live pipeline (gate, tracker, detector/encoder), scored against a truth file that says who is
+//! in view frame by frame; and a sample clip with its truth file made from the johns set.
+
+use std::path::{Path, PathBuf};
+
+use opencv::core::{Mat, Scalar};
+use opencv::prelude::*;
+use serde::Serialize;
+
+use crate::base::error::{Error, Result};
+use crate::config::Config;
+use crate::demo::synth::{Actor, ClipSpec};
+use crate::enroll::{self, DatasetReport};
+use crate::measure::eval;
+use crate::models::fetch::Progress;
+use crate::runtime::capture::Source;
+use crate::runtime::headless::{self, RunOptions};
+use crate::runtime::worker::{FrameResult, Worker};
+use crate::vision::photo;
+
+/// The word a truth file uses for a stretch in which nobody enrolled is in view.
+pub const NOBODY: &str = "nobody";
+
+/// Who should be named in a stretch of frames.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Expected {
+    Person(String),
+    /// Only strangers (or no face at all): any name shown is a false accept.
+    Nobody,
+}
+
+/// A stretch of frames, first and last included.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Segment {
+    pub first: u64,
+    pub last: u64,
+    pub expected: Expected,
+}
+
+/// A truth file: per line `FIRST-LAST NAME` or `FIRST-LAST nobody` (frames counted from 0,
+/// both ends included), `#` starts a comment. Frames no line covers are not scored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truth {
+    pub segments: Vec<Segment>,
+}
+
+impl Truth {
+    pub fn read(path: &Path) -> Result<Truth> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        Truth::parse(&text, path)
+    }
+
+    pub fn parse(text: &str, origin: &Path) -> Result<Truth> {
+        let mut segments: Vec<Segment> = Vec::new();
+        for (n, line) in text.lines().enumerate() {
+            let line = line.split('#').next().unwrap_or_default().trim();
+            if line.is_empty() {
+                continue;
+            }
+            let bad = |why: &str| {
+                Error::InvalidInput(format!(
+                    "{} line {}: {why}; expected `FIRST-LAST NAME` or `FIRST-LAST {NOBODY}`, \
+                     e.g. `0-89 Ada King`",
+                    origin.display(),
+                    n + 1
+                ))
+            };
+            let (range, who) = line
+                .split_once(char::is_whitespace)
+                .ok_or_else(|| bad("no name after the frames"))?;
+            let (first, last) = range
+                .split_once('-')
+                .ok_or_else(|| bad("the frames are not a range"))?;
+            let number = |s: &str| {
+                s.trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad(&format!("{s:?} is not a frame number")))
+            };
+            let (first, last) = (number(first)?, number(last)?);
+            if last < first {
+                return Err(bad("the range ends before it starts"));
+            }
+            if let Some(before) = segments.iter().find(|s| s.first <= last && first <= s.last) {
+                return Err(bad(&format!(
+                    "frames {first}-{last} overlap {}-{}",
+                    before.first, before.last
+                )));
+            }
+            let who = who.trim();
+            segments.push(Segment {
+                first,
+                last,
+                expected: if who == NOBODY {
+                    Expected::Nobody
+                } else {
+                    Expected::Person(who.to_owned())
+                },
+            });
+        }
+        if segments.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "{} has no segments; expected lines like `0-89 Ada King` or `90-119 {NOBODY}`",
+                origin.display()
+            )));
+        }
+        segments.sort_by_key(|s| s.first);
+        Ok(Truth { segments })
+    }
+
+    /// The lines of a truth file for these segments.
+    pub fn to_text(&self) -> String {
+        self.segments
+            .iter()
+            .map(|s| {
+                let who = match &s.expected {
+                    Expected::Person(name) => name.as_str(),
+                    Expected::Nobody => NOBODY,
+                };
+                format!("{}-{} {who}\n", s.first, s.last)
+            })
+            .collect()
+    }
+}
+
+/// How one segment went.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SegmentScore {
+    #[serde(flatten)]
+    pub segment: Segment,
+    /// Frames of the segment the clip had (a clip shorter than its truth file has fewer).
+    pub frames: u64,
+    /// Frames on which at least one face was shown.
+    pub with_face: u64,
+    /// Frames on which a face was labelled with the expected name.
+    pub named_right: u64,
+    /// Frames on which a face was labelled with another enrolled person's name (for a
+    /// segment of strangers: with any name).
+    pub false_accepts: u64,
+    /// Frames from the segment's first frame to the first one named right; `None` when it
+    /// never was (or nobody was to be named).
+    pub frames_to_name: Option<u64>,
+}
+
+impl SegmentScore {
+    fn new(segment: Segment) -> SegmentScore {
+        SegmentScore {
+            segment,
+            frames: 0,
+            with_face: 0,
+            named_right: 0,
+            false_accepts: 0,
+            frames_to_name: None,
+        }
+    }
+
+    fn observe(&mut self, frame: &FrameResult) {
+        self.frames += 1;
+        if frame.faces.is_empty() {
+            return;
+        }
+        self.with_face += 1;
+        let names = frame
+            .faces
+            .iter()
+            .filter_map(|f| f.identity.name.as_deref());
+        let expected = match &self.segment.expected {
+            Expected::Person(name) => Some(name.as_str()),
+            Expected::Nobody => None,
+        };
+        let (mut right, mut wrong) = (false, false);
+        for name in names {
+            if Some(name) == expected {
+                right = true;
+            } else {
+                wrong = true;
+            }
+        }
+        if right {
+            self.named_right += 1;
+            if self.frames_to_name.is_none() {
+                self.frames_to_name = Some(frame.frame - self.segment.first);
+            }
+        }
+        if wrong {
+            self.false_accepts += 1;
+        }
+    }
+}
+
+/// The segments of one kind added up.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub segments: usize,
+    pub frames: u64,
+    pub with_face: u64,
+    pub named_right: u64,
+    pub false_accepts: u64,
+    /// Segments of an enrolled person that were never named right.
+    pub never_named: usize,
+    /// Mean over the segments named at all.
+    pub mean_frames_to_name: Option<f64>,
+}
+
+impl Totals {
+    fn of<'a>(scores: impl Iterator<Item = &'a SegmentScore>) -> Totals {
+        let mut totals = Totals::default();
+        let mut to_name = Vec::new();
+        for s in scores {
+            totals.segments += 1;
+            totals.frames += s.frames;
+            totals.with_face += s.with_face;
+            totals.named_right += s.named_right;
+            totals.false_accepts += s.false_accepts;
+            match (s.frames_to_name, &s.segment.expected) {
+                (Some(n), _) => to_name.push(n as f64),
+                (None, Expected::Person(_)) => totals.never_named += 1,
+                (None, Expected::Nobody) => {}
+            }
+        }
+        totals.mean_frames_to_name =
+            (!to_name.is_empty()).then(|| to_name.iter().sum::<f64>() / to_name.len() as f64);
+        totals
+    }
+}
+
+/// What `eval --video` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct VideoReport {
+    pub clip: String,
+    pub embedder: String,
+    pub threshold: f32,
+    /// Frames read from the clip.
+    pub frames: u64,
+    /// Faces embedded over the clip: what deciding cost.
+    pub embedded: u64,
+    pub segments: Vec<SegmentScore>,
+    /// Segments of enrolled people.
+    pub people: Totals,
+    /// Segments of strangers.
+    pub strangers: Totals,
+}
+
+/// Whose faces the clip is scored against: the configured gallery, or people enrolled afresh
+/// from a folder `DIR/<person>/<photo>` into a throwaway gallery.
+pub enum Roster<'a> {
+    Gallery,
+    Enroll(&'a Path),
+}
+
+/// Runs every frame of `clip` through the live pipeline and scores it against `truth`.
+pub fn evaluate(
+    config: &Config,
+    clip: &Source,
+    truth: &Truth,
+    roster: &Roster<'_>,
+    progress: &dyn Progress,
+) -> Result<(VideoReport, Option<DatasetReport>)> {
+    let scratch = tempfile::tempdir().map_err(|e| Error::write(std::env::temp_dir(), e))?;
+    let mut pipeline = config.load_pipeline(progress)?;
+    let (gallery, enrolled) = match roster {
+        Roster::Gallery => (config.open_gallery()?, None),
+        Roster::Enroll(dir) => {
+            let own = config.with_own_gallery(scratch.path().to_path_buf());
+            let mut gallery = own.open_gallery()?;
+            let report = enroll::dataset(&mut pipeline, &mut *gallery, &own.enrollment(), dir)?;
+            (gallery, Some(report))
+        }
+    };
+    let embedder = pipeline.embedder_id().to_string();
+    let worker = Worker::new(pipeline, gallery)?;
+    let mut scores: Vec<SegmentScore> = truth
+        .segments
+        .iter()
+        .cloned()
+        .map(SegmentScore::new)
+        .collect();
+    let options = RunOptions {
+        realtime: false,
+        max_frames: None,
+        stop: None,
+    };
+    let summary = headless::run(clip, worker, &options, |result| {
+        if let Some(score) = scores
+            .iter_mut()
+            .find(|s| (s.segment.first..=s.segment.last).contains(&result.frame))
+        {
+            score.observe(result);
+        }
+        Ok(())
+    })?;
+    let of = |person: bool| {
+        Totals::of(
+            scores
+                .iter()
+                .filter(move |s| matches!(s.segment.expected, Expected::Person(_)) == person),
+        )
+    };
+    Ok((
+        VideoReport {
+            clip: clip.to_string(),
+            embedder,
+            threshold: config.threshold,
+            frames: summary.processed,
+            embedded: summary.embedded,
+            people: of(true),
+            strangers: of(false),
+            segments: scores,
+        },
+        enrolled,
+    ))
+}
+
+/// The sample clip's files.
+pub struct SampleClip {
+    pub clip: PathBuf,
+    pub truth: PathBuf,
+    /// The photos enrolled: `DIR/<person>/<photo>`.
+    pub enroll: PathBuf,
+}
+
+/// People of the johns set enrolled in the sample (from their first photo only, as someone
+/// enrolled from one snapshot); the other two are the strangers.
+const SAMPLE_ENROLLED: [&str; 3] = ["John_Salley", "John_Schneider", "John_Simm"];
+/// Shots per person in the sample.
+const ROUNDS: usize = 5;
+/// A shot is a slideshow of one person's photos, each on screen for a few frames, as a face in
+/// video changes its expression and pose from moment to moment.
+const PHOTOS_PER_SHOT: usize = 6;
+const PHOTO_FRAMES: u32 = 3;
+const SHOT_FRAMES: u32 = PHOTOS_PER_SHOT as u32 * PHOTO_FRAMES;
+
+/// Writes the sample clip, its truth file and its enrollment folder into `dir`: shots of 1.2 s
+/// at 15 fps, each a moving slideshow of one person of the johns set (a new photo every 3
+/// frames), on a background that changes from shot to shot as a cut between cameras does;
+/// some shots far, out of focus, dim or bright. Enrolled people (from their first photo only,
+/// which no shot shows) and strangers take turns.
+pub fn make_sample(config: &Config, dir: &Path, progress: &dyn Progress) -> Result<SampleClip> {
+    let johns = eval::sample_dataset(config, progress)?;
+    let enroll_dir = dir.join("enroll");
+    let queues = sample_people(&johns, &enroll_dir)?;
+    let (width, height) = (640, 360);
+    let mut actors = Vec::new();
+    let mut segments = Vec::new();
+    for round in 0..ROUNDS {
+        // Every cut goes to somebody else: enrolled people and strangers take turns.
+        for (person, (expected, photos)) in queues.iter().enumerate() {
+            let shot = round * queues.len() + person;
+            let first = shot as u32 * SHOT_FRAMES;
+            actors.push(Actor {
+                photo: backdrop(width, height, shot)?,
+                from: (0.5, 0.5),
+                to: (0.5, 0.5),
+                height: 1.0,
+                frames: first..first + SHOT_FRAMES,
+            });
+            let look = &LOOKS[(round + person) % LOOKS.len()];
+            let side = if shot.is_multiple_of(2) { 0.3 } else { 0.7 };
+            let at = |t: f32| (side + (0.5 - side) * 0.7 * t, 0.55 - 0.05 * t);
+            for k in 0..PHOTOS_PER_SHOT {
+                let path = &photos[(round * PHOTOS_PER_SHOT + k) % photos.len()];
+                let start = first + k as u32 * PHOTO_FRAMES;
+                actors.push(Actor {
+                    photo: look.apply(&photo::load(path)?)?,
+                    from: at(k as f32 / PHOTOS_PER_SHOT as f32),
+                    to: at((k + 1) as f32 / PHOTOS_PER_SHOT as f32),
+                    height: look.height,
+                    frames: start..start + PHOTO_FRAMES,
+                });
+            }
+            segments.push(Segment {
+                first: u64::from(first),
+                last: u64::from(first + SHOT_FRAMES - 1),
+                expected: expected.clone(),
+            });
+        }
+    }
+    let spec = ClipSpec {
+        width,
+        height,
+        fps: 15.0,
+        light: (1.0, 1.0),
+        frames: segments.len() as u32 * SHOT_FRAMES,
+        actors,
+    };
+    std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
+    let clip = dir.join("johns.avi");
+    // A sensor's noise, new on every frame, so that no two embeddings of a shot are the same;
+    // seeded, so that every run makes the same clip.
+    opencv::core::set_rng_seed(7)?;
+    spec.write_video_with(&clip, |_, frame| add_noise(frame, NOISE_SIGMA))?;
+    let truth = dir.join("johns.truth");
+    let text = format!(
+        "# The sample clip {}: frames FIRST-LAST and who is in view ({NOBODY}: a stranger).\n{}",
+        clip.display(),
+        Truth { segments }.to_text()
+    );
+    std::fs::write(&truth, text).map_err(|e| Error::write(&truth, e))?;
+    Ok(SampleClip {
+        clip,
+        truth,
+        enroll: enroll_dir,
+    })
+}
+
+/// The people of the johns set in `johns`, each with who they are to the sample and the photos
+/// shots may show; the enrolled people's first photo is copied into `enroll_dir` instead.
+fn sample_people(johns: &Path, enroll_dir: &Path) -> Result<Vec<(Expected, Vec<PathBuf>)>> {
+    let mut queues = Vec::new();
+    for person in enroll::dataset_people(johns)? {
+        let mut photos = person.photos.into_iter();
+        let expected = if SAMPLE_ENROLLED.contains(&person.name.as_str()) {
+            let first = photos.next().ok_or_else(|| {
+                Error::InvalidInput(format!(
+                    "{} has no photos",
+                    johns.join(&person.name).display()
+                ))
+            })?;
+            let target = enroll_dir.join(&person.name);
+            std::fs::create_dir_all(&target).map_err(|e| Error::write(&target, e))?;
+            let copy = target.join(first.file_name().unwrap_or_default());
+            std::fs::copy(&first, &copy).map_err(|e| Error::write(&copy, e))?;
+            Expected::Person(person.name)
+        } else {
+            Expected::Nobody
+        };
+        queues.push((expected, photos.collect()));
+    }
+    Ok(queues)
+}
+
+/// How a shot of the sample shows its photo: real video is rarely a sharp, well-lit close-up.
+struct Look {
+    /// The photo's height as a fraction of the frame's (the face is about 2/3 of it).
+    height: f32,
+    /// Gaussian blur, in pixels of the photo (out of focus, or moving).
+    blur: f64,
+    /// Brightness gain.
+    gain: f64,
+}
+
+#[rustfmt::skip]
+const LOOKS: [Look; 6] = [
+    Look { height: 0.42, blur: 0.0, gain: 1.0 },
+    Look { height: 0.35, blur: 3.0, gain: 0.7 },
+    Look { height: 0.14, blur: 0.0, gain: 1.0 },
+    Look { height: 0.3, blur: 3.5, gain: 1.3 },
+    Look { height: 0.38, blur: 2.5, gain: 0.55 },
+    Look { height: 0.4, blur: 4.0, gain: 1.0 },
+];
+
+impl Look {
+    fn apply(&self, photo: &Mat) -> Result<Mat> {
+        let mut soft = Mat::default();
+        if self.blur > 0.0 {
+            opencv::imgproc::gaussian_blur_def(
+                photo,
+                &mut soft,
+                opencv::core::Size::new(0, 0),
+                self.blur,
+            )?;
+        } else {
+            soft = photo.clone();
+        }
+        let mut lit = Mat::default();
+        soft.convert_to(&mut lit, -1, self.gain, 0.0)?;
+        Ok(lit)
+    }
+}
+
+/// The sample's sensor noise: standard deviation in grey levels.
+const NOISE_SIGMA: f64 = 6.0;
+
+fn add_noise(frame: &mut Mat, sigma: f64) -> Result<()> {
+    let mut noise = Mat::new_rows_cols_with_default(
+        frame.rows(),
+        frame.cols(),
+        opencv::core::CV_16SC3,
+        Scalar::all(0.0),
+    )?;
+    opencv::core::randn(&mut noise, &Scalar::all(0.0), &Scalar::all(sigma))?;
+    let mut noisy = Mat::default();
+    opencv::core::add(
+        &*frame,
+        &noise,
+        &mut noisy,
+        &opencv::core::no_array(),
+        opencv::core::CV_8UC3,
+    )?;
+    *frame = noisy;
+    Ok(())
+}
+
+/// The background of shot `index`: a plain wall whose shade differs from the shot before, so
+/// that every change of photo is a cut as between two cameras.
+fn backdrop(width: i32, height: i32, index: usize) -> Result<Mat> {
+    const SHADES: [(f64, f64, f64); 3] = [
+        (70.0, 62.0, 56.0),
+        (150.0, 160.0, 170.0),
+        (40.0, 90.0, 60.0),
+    ];
+    let (b, g, r) = SHADES[index % SHADES.len()];
+    Ok(Mat::new_rows_cols_with_default(
+        height,
+        width,
+        opencv::core::CV_8UC3,
+        Scalar::new(b, g, r, 0.0),
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Instant;
+
+    use super::*;
+    use crate::base::geometry::FaceBox;
+    use crate::vision::detect::Detection;
+    use crate::vision::matcher::Identity;
+    use crate::vision::pipeline::{FaceResult, Searched, StageTimes};
+
+    fn parse(text: &str) -> Result<Truth> {
+        Truth::parse(text, Path::new("clip.truth"))
+    }
+
+    #[test]
+    fn a_truth_file_is_ranges_of_names_or_nobody() {
+        let truth = parse("# a clip\n10-19 Ada King  # she walks in\n0-9 nobody\n\n").unwrap();
+        assert_eq!(
+            truth.segments,
+            [
+                Segment {
+                    first: 0,
+                    last: 9,
+                    expected: Expected::Nobody
+                },
+                Segment {
+                    first: 10,
+                    last: 19,
+                    expected: Expected::Person("Ada King".into())
+                },
+            ]
+        );
+        assert_eq!(parse(&truth.to_text()).unwrap(), truth);
+    }
+
+    #[test]
+    fn a_bad_truth_file_says_which_line_and_why() {
+        for (text, why) in [
+            ("0-9", "line 1: no name"),
+            ("nobody 0-9", "line 1: the frames are not a range"),
+            ("0-x Ada", "\"x\" is not a frame number"),
+            ("9-0 Ada", "ends before it starts"),
+            ("0-9 Ada\n5-12 Bob", "line 2: frames 5-12 overlap 0-9"),
+            ("# nothing\n", "has no segments"),
+        ] {
+            let message = parse(text).unwrap_err().to_string();
+            assert!(message.contains(why), "{text:?}: {message}");
+        }
+    }
+
+    fn frame(index: u64, names: &[Option<&str>]) -> FrameResult {
+        let faces = names
+            .iter()
+            .map(|name| {
+                let detection = Detection {
+                    bbox: FaceBox::new(0, 0, 50, 50),
+                    confidence: 0.9,
+                };
+                let identity = Identity {
+                    name: name.map(str::to_owned),
+                    ..Identity::unknown()
+                };
+                FaceResult::new(detection, Some(1), identity)
+            })
+            .collect();
+        FrameResult {
+            frame: index,
+            timestamp_ms: 0.0,
+            faces,
+            timings_ms: StageTimes::default(),
+            embedded: 0,
+            searched: Searched::Whole,
+            cut: false,
+            latency_ms: 0.0,
+            captured_at: Instant::now(),
+        }
+    }
+
+    #[test]
+    fn a_segment_counts_faces_right_names_false_accepts_and_the_wait() {
+        let segment = |expected| Segment {
+            first: 10,
+            last: 14,
+            expected,
+        };
+        let mut ada = SegmentScore::new(segment(Expected::Person("Ada".into())));
+        let mut nobody = SegmentScore::new(segment(Expected::Nobody));
+        let frames = [
+            frame(10, &[]),
+            frame(11, &[None]),
+            frame(12, &[Some("Bob")]),
+            frame(13, &[Some("Ada"), Some("Bob")]),
+            frame(14, &[Some("Ada")]),
+        ];
+        for f in &frames {
+            ada.observe(f);
+            nobody.observe(f);
+        }
+        assert_eq!(
+            (
+                ada.frames,
+                ada.with_face,
+                ada.named_right,
+                ada.false_accepts
+            ),
+            (5, 4, 2, 2)
+        );
+        assert_eq!(ada.frames_to_name, Some(3));
+        assert_eq!((nobody.named_right, nobody.false_accepts), (0, 3));
+        assert_eq!(nobody.frames_to_name, None);
+        let totals = Totals::of([&ada, &nobody].into_iter());
+        assert_eq!(totals.mean_frames_to_name, Some(3.0));
+        assert_eq!(totals.never_named, 0);
+    }
+}
