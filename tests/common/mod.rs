@@ -114,7 +114,11 @@ pub(crate) fn enroll(
         &[self::photo(photo)],
     )
     .unwrap();
-    pipeline.set_enrolled(gallery.embeddings(&pipeline.embedder_id()).unwrap());
+    let id = pipeline.embedder_id();
+    pipeline.set_enrolled(
+        gallery.embeddings(&id).unwrap(),
+        &gallery.own_thresholds(&id).unwrap(),
+    );
 }
 
 /// The model dir tests share with the app.
