@@ -351,7 +351,7 @@ fn print_identification(evaluations: &[Evaluation]) {
         "identification with per-person thresholds (calibrated on each round's enrolled photos)"
     );
     row(
-        "  own thresholds given (kept global)",
+        "  own thresholds (kept global)",
         own(&|p| {
             let low = p.thresholds.iter().copied().reduce(f32::min);
             let high = p.thresholds.iter().copied().reduce(f32::max);

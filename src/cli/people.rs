@@ -61,9 +61,14 @@ pub(super) enum PeopleCommand {
     /// proposes one for everyone; `people list` shows them.
     Threshold {
         name: String,
-        /// The threshold, e.g. 0.52.
-        #[arg(required_unless_present = "clear", conflicts_with = "clear")]
-        threshold: Option<f32>,
+        /// The threshold, e.g. 0.52. (Not called `threshold`: that is the global flag's id,
+        /// which clap would fill from it.)
+        #[arg(
+            required_unless_present = "clear",
+            conflicts_with = "clear",
+            value_name = "THRESHOLD"
+        )]
+        value: Option<f32>,
         /// Remove the person's own threshold.
         #[arg(long)]
         clear: bool,
@@ -203,9 +208,9 @@ pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
         }
         PeopleCommand::Threshold {
             name,
-            threshold,
+            value,
             clear: _,
-        } => set_threshold(config, open()?.as_mut(), &name, threshold)?,
+        } => set_threshold(config, open()?.as_mut(), &name, value)?,
     }
     Ok(())
 }

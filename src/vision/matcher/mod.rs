@@ -503,7 +503,7 @@ mod tests {
         .with_own_thresholds(&own, bounds);
         // ann's own 0.45 is tighter than the global 0.55.
         assert_eq!(matcher.identify(&unit(0, 1.5)).label(), "unknown");
-        assert_eq!(matcher.identify(&unit(0, 1.45)).label(), "ann");
+        assert_eq!(matcher.identify(&unit(0, 1.44)).label(), "ann");
         // bob's own 0.9 is held to the global plus 0.05.
         assert!(close(Some(matcher.threshold_of("bob")), 0.6));
         assert_eq!(matcher.identify(&unit(1, 1.58)).label(), "bob");
