@@ -214,6 +214,12 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
     other.import(&export).unwrap();
     assert_eq!(of(other, "Ann"), own(0.5));
 
+    assert_threshold_trail(gallery);
+}
+
+/// The trail of [`own_thresholds_are_stored_and_cleared`]: Ann's threshold set and cleared, by
+/// id, never by name.
+fn assert_threshold_trail(gallery: &dyn whoisit::gallery::Gallery) {
     let trail: Vec<String> = gallery
         .audit(0)
         .unwrap()
