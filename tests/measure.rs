@@ -573,6 +573,32 @@ fn calibrate_per_person_stores_bounded_thresholds_that_people_list_shows_and_cle
     assert!(cleared.contains("cleared 4 own threshold(s)"), "{cleared}");
     let list = stdout_of(whoisit(home).args(["people", "list"]));
     assert_eq!(list.matches("(global)").count(), 5, "{list}");
+
+    // The recognizer uses it: under a global threshold far too strict for anyone, with bounds
+    // wide enough, John_Savage's own threshold alone names him in a photo not enrolled.
+    let wide = home.join("wide.ron");
+    std::fs::write(
+        &wide,
+        "(threshold: 0.05, calibration: (per_person_max_loosen: 1.0))",
+    )
+    .unwrap();
+    let wide = ["--config", wide.to_str().unwrap()];
+    let clip = held_out_clip(home);
+    let (frames, _) = recognize(home, &clip, &wide);
+    assert!(
+        frames.iter().all(|f| labels(f) == ["unknown"]),
+        "{frames:?}"
+    );
+    stdout_of(
+        whoisit(home)
+            .args(wide)
+            .args(["people", "threshold", "John_Savage", "0.6"]),
+    );
+    let (frames, _) = recognize(home, &clip, &wide);
+    assert!(
+        !frames.is_empty() && frames.iter().all(|f| labels(f) == ["John_Savage"]),
+        "{frames:?}"
+    );
 }
 
 #[test]
