@@ -411,5 +411,13 @@ mod tests {
         }
         assert!(Config::parse("(threshold: 2.0)", Path::new("u.ron")).is_ok());
         assert!(!err.to_string().contains("not valid RON"), "{err}");
+        for (bounds, field) in [
+            ("(per_person_max_loosen: -0.1)", "per_person_max_loosen"),
+            ("(per_person_max_tighten: 3.0)", "per_person_max_tighten"),
+        ] {
+            let text = format!("(calibration: {bounds})");
+            let err = Config::parse(&text, Path::new("u.ron")).unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+        }
     }
 }

@@ -225,8 +225,8 @@ impl Matcher {
         self.threshold = threshold;
     }
 
-    /// The threshold the person enrolled first as `name` is matched with by
-    /// [`Matcher::identify`]; the global one for a name not enrolled.
+    /// The threshold [`Matcher::identify`] names `name` within: their own, held within the
+    /// bounds, else the global one (also for a name not enrolled).
     pub fn threshold_of(&self, name: &str) -> f32 {
         self.names
             .iter()
