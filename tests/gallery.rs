@@ -584,3 +584,11 @@ fn a_damaged_gallery_can_still_be_salvaged_face_by_face() {
         .assert()
         .success();
 }
+
+#[test]
+fn own_thresholds_are_stored_audited_exported_and_cleared_in_sqlite() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut gallery = SqliteGallery::open(a.path(), None).unwrap();
+    let mut other = SqliteGallery::open(b.path(), None).unwrap();
+    common::own_thresholds_are_stored_and_cleared(&mut gallery, &mut other);
+}

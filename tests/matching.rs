@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use whoisit::base::identity::{DIM, Embedding};
 use whoisit::enroll;
-use whoisit::vision::matcher::{Identity, Matcher, SearchCost};
+use whoisit::vision::matcher::{CalibrationConfig, Identity, Matcher, OwnThresholds, SearchCost};
 
 const THRESHOLD: f32 = 0.55;
 
@@ -321,4 +321,104 @@ fn real_faces_give_the_exhaustive_answer() {
     let matcher = Matcher::new(THRESHOLD, enrolled.iter().cloned().chain(crowd));
     assert_johns_exact(&matcher, &johns, &mut tally);
     println!("johns: {tally}");
+}
+
+/// A probe (not enrolled) of an enrolled John: its person, distance to that person at the
+/// global threshold, and embedding.
+struct Probe {
+    person: String,
+    distance: f32,
+    embedding: Embedding,
+}
+
+#[test]
+fn real_faces_are_named_within_their_persons_own_threshold_held_near_the_global_one() {
+    let johns = johns_embeddings();
+    let enrolled: Vec<(String, Embedding)> = johns
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 11 < 3)
+        .map(|(_, (name, e))| (name.clone(), Embedding(e.clone())))
+        .collect();
+    let everyone = Matcher::new(THRESHOLD, enrolled.clone());
+    let probes: Vec<Probe> = johns
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| i % 11 >= 3)
+        .map(|(_, (name, e))| {
+            let embedding = Embedding(e.clone());
+            let id = everyone.identify(&embedding);
+            assert_eq!(id.nearest.as_deref(), Some(name.as_str()));
+            Probe {
+                person: name.clone(),
+                distance: id.distance.unwrap(),
+                embedding,
+            }
+        })
+        .collect();
+    let bounds = CalibrationConfig::default();
+    let own = |person: &str, threshold: f32| -> OwnThresholds {
+        std::iter::once((person.to_owned(), threshold)).collect()
+    };
+
+    // Tighter: a face named at the global 0.55 from farther than 0.45 is unknown to a person
+    // whose own threshold is 0.45; everyone else's answers stay the same.
+    let far = probes
+        .iter()
+        .find(|p| p.distance > 0.45 && p.distance <= THRESHOLD)
+        .expect("a probe between 0.45 and 0.55 of its person");
+    assert_eq!(
+        everyone.identify(&far.embedding).name,
+        Some(far.person.clone())
+    );
+    let tight = Matcher::new(THRESHOLD, enrolled.clone())
+        .with_own_thresholds(&own(&far.person, 0.45), bounds);
+    assert_eq!(tight.identify(&far.embedding).label(), "unknown");
+    for p in probes.iter().filter(|p| p.person != far.person) {
+        assert_eq!(
+            tight.identify(&p.embedding),
+            everyone.identify(&p.embedding)
+        );
+    }
+
+    // Looser within the bound: at a global 0.40, a face 0.40-0.45 from its person is unknown,
+    // and named when that person's own threshold is 0.45 (0.40 + 0.05).
+    let near = probes
+        .iter()
+        .find(|p| p.distance > 0.40 && p.distance <= 0.45)
+        .expect("a probe between 0.40 and 0.45 of its person");
+    let strict = Matcher::new(0.40, enrolled.clone());
+    assert_eq!(strict.identify(&near.embedding).label(), "unknown");
+    let loose =
+        Matcher::new(0.40, enrolled.clone()).with_own_thresholds(&own(&near.person, 0.45), bounds);
+    assert_eq!(
+        loose.identify(&near.embedding).name,
+        Some(near.person.clone())
+    );
+    // Never past it: an own 0.9 is held at 0.45, so a face of that person beyond 0.45 stays
+    // unknown.
+    let held =
+        Matcher::new(0.40, enrolled.clone()).with_own_thresholds(&own(&near.person, 0.9), bounds);
+    assert!((held.threshold_of(&near.person) - 0.45).abs() < 1e-6);
+    for p in probes.iter().filter(|p| p.person == near.person) {
+        let named = held.identify(&p.embedding).name.is_some();
+        assert_eq!(named, p.distance <= 0.45, "{} at {}", p.person, p.distance);
+    }
+
+    // The int8 pre-scan cannot rule out what a looser own threshold accepts: the answer with
+    // own thresholds is the exhaustive nearest person, judged by that person's threshold.
+    let all_loose: OwnThresholds = common::JOHNS
+        .iter()
+        .map(|j| ((*j).to_owned(), 0.9))
+        .collect();
+    let matcher = Matcher::new(0.40, enrolled).with_own_thresholds(&all_loose, bounds);
+    for (name, e) in &johns {
+        let query = Embedding(e.clone());
+        let exhaustive = matcher.identify_exhaustive(&query, f32::INFINITY);
+        let nearest = exhaustive.nearest.clone().unwrap();
+        let within = exhaustive.distance.unwrap() <= matcher.threshold_of(&nearest);
+        let id = matcher.identify(&query);
+        assert_eq!(id.name, within.then_some(nearest), "{name}");
+        assert_eq!(id.distance, exhaustive.distance, "{name}");
+    }
 }

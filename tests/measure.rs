@@ -617,3 +617,174 @@ fn eval_video_refuses_a_bad_truth_file_and_a_missing_clip() {
         .failure()
         .stderr(predicate::str::contains("--truth"));
 }
+
+/// The number just before `marker` on the line of `name` in `people list`.
+fn listed_threshold(list: &str, name: &str, marker: &str) -> Option<f64> {
+    let line = list.lines().find(|l| l.starts_with(name))?;
+    let before = &line[..line.find(marker)?];
+    before.split_whitespace().last()?.parse().ok()
+}
+
+#[test]
+#[allow(clippy::too_many_lines)] // one gallery taken through calibrate, people list and back
+fn calibrate_per_person_stores_bounded_thresholds_that_people_list_shows_and_clear_undoes() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let dataset = johns_subset(home, 4);
+    // John_Simm with 2 faces is too few to calibrate.
+    let mut simm: Vec<PathBuf> = std::fs::read_dir(dataset.join("John_Simm"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    simm.sort();
+    for photo in &simm[2..] {
+        std::fs::remove_file(photo).unwrap();
+    }
+    whoisit(home)
+        .args(["enroll", "--dir"])
+        .arg(&dataset)
+        .assert()
+        .success();
+
+    let table = stdout_of(whoisit(home).args(["calibrate", "--per-person"]));
+    assert!(table.contains("NEAREST IMPOSTOR"), "{table}");
+    let simm_row = table.lines().find(|l| l.starts_with("John_Simm")).unwrap();
+    assert!(simm_row.contains("global (fewer than 3 faces)"), "{table}");
+    assert!(table.contains("--apply"), "{table}");
+    let list = stdout_of(whoisit(home).args(["people", "list"]));
+    assert_eq!(
+        list.matches("(global)").count(),
+        5,
+        "nothing stored yet:\n{list}"
+    );
+
+    stdout_of(whoisit(home).args(["calibrate", "--per-person", "--apply"]));
+    let list = stdout_of(whoisit(home).args(["people", "list"]));
+    assert!(list.contains("THRESHOLD"), "{list}");
+    let gallery = whoisit::gallery::SqliteGallery::open(&home.join("data"), None).unwrap();
+    for person in whoisit::gallery::Gallery::people(&gallery).unwrap() {
+        let Some(own) = person.own_threshold else {
+            assert_eq!(person.name, "John_Simm", "{list}");
+            assert_eq!(
+                listed_threshold(&list, &person.name, "(global)"),
+                Some(0.55)
+            );
+            continue;
+        };
+        // Never looser than the global 0.55 + 0.05, nor tighter than 0.55 - 0.15.
+        assert!(
+            (0.4..=0.6 + 1e-6).contains(&own.threshold),
+            "{}: {}",
+            person.name,
+            own.threshold
+        );
+        let shown = listed_threshold(&list, &person.name, "(own)").unwrap();
+        assert!((shown - f64::from(own.threshold)).abs() < 1e-3, "{list}");
+    }
+    drop(gallery);
+
+    // One person by hand, within the bounds; bad input is refused with the reason.
+    for (args, expected) in [
+        (vec!["Nobody", "0.5"], "nobody called \"Nobody\""),
+        (vec!["John_Savage", "0.9"], "outside 0.400-0.600"),
+        (vec!["John_Savage", "3"], "must be a positive number"),
+        (vec!["John_Savage"], "required"),
+    ] {
+        whoisit(home)
+            .args(["people", "threshold"])
+            .args(args)
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains(expected));
+    }
+    stdout_of(whoisit(home).args(["people", "threshold", "John_Simm", "0.5"]));
+    let list = stdout_of(whoisit(home).args(["people", "list"]));
+    assert_eq!(listed_threshold(&list, "John_Simm", "(own)"), Some(0.5));
+    stdout_of(whoisit(home).args(["people", "threshold", "John_Simm", "--clear"]));
+    let list = stdout_of(whoisit(home).args(["people", "list"]));
+    assert_eq!(listed_threshold(&list, "John_Simm", "(global)"), Some(0.55));
+
+    // A stricter global threshold holds everyone's own within its bounds.
+    let strict = home.join("strict.ron");
+    std::fs::write(&strict, "(threshold: 0.3)").unwrap();
+    let list = stdout_of(
+        whoisit(home)
+            .arg("--config")
+            .arg(&strict)
+            .args(["people", "list"]),
+    );
+    assert!(
+        list.contains("held within the bounds of the global 0.300"),
+        "{list}"
+    );
+
+    let cleared = stdout_of(whoisit(home).args(["calibrate", "--per-person", "--clear"]));
+    assert!(cleared.contains("cleared 4 own threshold(s)"), "{cleared}");
+    let list = stdout_of(whoisit(home).args(["people", "list"]));
+    assert_eq!(list.matches("(global)").count(), 5, "{list}");
+
+    // The recognizer uses it: under a global threshold far too strict for anyone, with bounds
+    // wide enough, John_Savage's own threshold alone names him in a photo not enrolled.
+    let wide = home.join("wide.ron");
+    std::fs::write(
+        &wide,
+        "(threshold: 0.05, calibration: (per_person_max_loosen: 1.0))",
+    )
+    .unwrap();
+    let wide = ["--config", wide.to_str().unwrap()];
+    let clip = held_out_clip(home);
+    let (frames, _) = recognize(home, &clip, &wide);
+    assert!(
+        frames.iter().all(|f| labels(f) == ["unknown"]),
+        "{frames:?}"
+    );
+    stdout_of(
+        whoisit(home)
+            .args(wide)
+            .args(["people", "threshold", "John_Savage", "0.6"]),
+    );
+    let (frames, _) = recognize(home, &clip, &wide);
+    assert!(
+        !frames.is_empty() && frames.iter().all(|f| labels(f) == ["John_Savage"]),
+        "{frames:?}"
+    );
+}
+
+#[test]
+fn eval_per_person_reports_both_and_rejects_as_many_strangers() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("eval");
+    let stdout = stdout_of(
+        whoisit(home.path())
+            .env("XDG_CACHE_HOME", common::data_dir().join("xdg-cache"))
+            // Strict, so that the global threshold misses some enrolled people.
+            .args([
+                "--threshold",
+                "0.4",
+                "eval",
+                "--sample",
+                "--per-person",
+                "--out",
+            ])
+            .arg(&out),
+    );
+    assert!(stdout.contains("with per-person thresholds"), "{stdout}");
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("report.json")).unwrap()).unwrap();
+    let e = &report["evaluations"][0];
+    let (global, own) = (&e["identification"], &e["per_person"]["identification"]);
+    assert_eq!(global["enrolled_probes"], own["enrolled_probes"]);
+    assert_eq!(global["stranger_probes"], own["stranger_probes"]);
+    assert!(
+        count(&own["strangers_rejected"]) >= count(&global["strangers_rejected"]),
+        "{global} {own}"
+    );
+    // Every own threshold is within 0.40 - 0.15 and 0.40 + 0.05.
+    for t in e["per_person"]["thresholds"].as_array().unwrap() {
+        assert!((0.25..=0.45 + 1e-6).contains(&rate(t)), "{t}");
+    }
+    assert!(
+        count(&own["correct"]) >= count(&global["correct"]),
+        "{global} {own}"
+    );
+}

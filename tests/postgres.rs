@@ -492,3 +492,11 @@ fn a_plain_gallery_is_sealed_and_unsealed_in_place() {
         .unwrap();
     assert!(g.check().unwrap().problems.is_empty());
 }
+
+#[test]
+fn own_thresholds_are_stored_audited_exported_and_cleared_in_postgres() {
+    let (a, b) = (Database::new(), Database::new());
+    let mut gallery = PostgresGallery::open(&a.url, None).unwrap();
+    let mut other = PostgresGallery::open(&b.url, None).unwrap();
+    common::own_thresholds_are_stored_and_cleared(&mut gallery, &mut other);
+}

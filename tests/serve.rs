@@ -105,6 +105,28 @@ fn every_endpoint_works_on_real_photos_with_keys_and_scopes_on_a_postgres_galler
         .json();
     assert_eq!(names(&answer), [Some("Obama".to_owned())]);
 
+    // An own threshold is listed with the person while it is set.
+    assert!(
+        hr.get("/v1/people").json()[0]
+            .get("own_threshold")
+            .is_none()
+    );
+    for step in [&["Obama", "0.5"][..], &["Obama", "--clear"]] {
+        whoisit(home.path())
+            .args(global)
+            .args(["people", "threshold"])
+            .args(step)
+            .assert()
+            .success();
+        let person = &hr.get("/v1/people").json()[0];
+        if step[1] == "0.5" {
+            assert_eq!(person["own_threshold"], 0.5);
+            assert_eq!(person["own_threshold_embedder"], "dlib-resnet-v1");
+        } else {
+            assert!(person.get("own_threshold").is_none(), "{person}");
+        }
+    }
+
     metrics_count_what_happened(&hr);
     forget(&admin, &door, &hr, id, face);
     the_audit_trail_says_which_key_did_what(&admin, &hr);
@@ -190,7 +212,8 @@ fn forget(admin: &Api, door: &Api, hr: &Api, id: i64, face: i64) {
     assert_eq!(gone.error(), (404, "not_found".into()));
 }
 
-/// Admin keys read the trail; every change made through the API names its key.
+/// Admin keys read the trail; every change names who made it: through the API its key, from
+/// the command line its user.
 fn the_audit_trail_says_which_key_did_what(admin: &Api, hr: &Api) {
     assert_eq!(hr.get("/v1/audit").status, 403);
     let trail = admin.get("/v1/audit").expect(200).json();
@@ -207,12 +230,16 @@ fn the_audit_trail_says_which_key_did_what(admin: &Api, hr: &Api) {
         })
         .collect();
     let by_admin = |action: &str| ("api:admin".to_owned(), action.to_owned());
+    let by_cli = |action: &str| (entries[6].0.clone(), action.to_owned());
+    assert!(entries[6].0.starts_with("cli:"), "{entries:?}");
     assert_eq!(
         entries[3..],
         [
             by_admin("enroll"),
             by_admin("enroll"),
             by_admin("rename"),
+            by_cli("threshold"),
+            by_cli("threshold"),
             by_admin("remove_face"),
             by_admin("remove"),
         ]

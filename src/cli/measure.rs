@@ -8,16 +8,20 @@ use serde::Serialize;
 
 use crate::base::files::read_limited;
 use crate::base::identity::EmbedderKind;
+use crate::base::identity::Enrolled;
 use crate::base::image::Encoding;
 use crate::config::Config;
 use crate::config::settings::Settings;
-use crate::gallery::AuditAction;
+use crate::gallery::{AuditAction, Gallery, OwnThreshold, ThresholdChange};
 use crate::measure::bench::{self, BenchOptions, BenchReport};
-use crate::measure::eval::{self, Calibration, EvalOptions, Evaluation, FewFaces, Strangers};
+use crate::measure::eval::{
+    self, Calibration, EvalOptions, Evaluation, FewFaces, PerPerson, Strangers,
+};
 use crate::measure::load::{self, LoadOptions};
 use crate::measure::metrics::{
     self, AtThreshold, Distances, Identification, RocPoint, Verification,
 };
+use crate::measure::personal::{self, Held, KeepsGlobal, PersonCalibration, Proposal};
 use crate::measure::plot::{self, Marker};
 use crate::measure::streams::{self, StreamBenchOptions};
 
@@ -47,6 +51,12 @@ pub(super) struct EvalArgs {
     /// one). An embedder whose models cannot be had is reported and skipped.
     #[arg(long, value_enum, value_delimiter = ',', value_name = "EMBEDDER,...")]
     compare: Vec<EmbedderKind>,
+    /// Also identify with per-person thresholds: in each round, every enrolled person with
+    /// enough enrolled photos gets their own threshold from those photos alone (as
+    /// `calibrate --per-person` would), and the figures are shown beside the global
+    /// threshold's, for the same probes.
+    #[arg(long)]
+    per_person: bool,
     /// Instead of photos, a clip (video file or image pattern) played through the live
     /// pipeline frame by frame, scored against --truth: per stretch of frames, faces shown,
     /// frames named right, false accepts and frames until the first correct name.
@@ -79,9 +89,21 @@ pub(super) struct CalibrateArgs {
     #[arg(long, default_value_t = 0.001, value_name = "RATE")]
     far: f64,
     /// Save the suggested threshold in the gallery's settings.ron, which the window and every
-    /// command read (a --threshold flag still overrides it).
+    /// command read (a --threshold flag still overrides it). With --per-person: store each
+    /// person's proposed threshold in the gallery (audited), and clear it for people who keep
+    /// the global one.
     #[arg(long)]
     apply: bool,
+    /// Propose a threshold per person instead: midway between the 95th percentile of their
+    /// own faces' leave-one-out distances and the nearest face of anyone else, held within
+    /// calibration.per_person_max_tighten below and per_person_max_loosen above the global
+    /// threshold. People with fewer than 3 faces, or alone in the gallery, keep the global one.
+    #[arg(long)]
+    per_person: bool,
+    /// With --per-person: clear every person's own threshold, so that everyone is matched
+    /// with the global one again.
+    #[arg(long, requires = "per_person", conflicts_with = "apply")]
+    clear: bool,
     /// Also draw the two distance distributions and both thresholds into this PNG.
     #[arg(long, value_name = "FILE")]
     plot: Option<PathBuf>,
@@ -176,6 +198,7 @@ pub(super) fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
         enroll_per_person: args.enroll_per_person,
         strangers: args.strangers,
         threshold: config.threshold,
+        per_person: args.per_person.then_some(config.calibration),
     };
     let kinds = if args.compare.is_empty() {
         vec![config.embedder]
@@ -341,6 +364,54 @@ fn print_identification(evaluations: &[Evaluation]) {
         "  strangers rejected as unknown",
         id(&|i| share(i.strangers_rejected, i.stranger_probes)),
     );
+    if evaluations.iter().all(|e| e.per_person.is_none()) {
+        return;
+    }
+    let own = |f: &dyn Fn(&PerPerson) -> String| {
+        each(evaluations, &|e| {
+            e.per_person.as_ref().map_or_else(|| "-".into(), f)
+        })
+    };
+    println!(
+        "identification with per-person thresholds (calibrated on each round's enrolled photos)"
+    );
+    row(
+        "  own thresholds (kept global)",
+        own(&|p| {
+            let low = p.thresholds.iter().copied().reduce(f32::min);
+            let high = p.thresholds.iter().copied().reduce(f32::max);
+            let range = low
+                .zip(high)
+                .map_or_else(String::new, |(l, h)| format!(" {l:.3}-{h:.3}"));
+            format!("{} ({}){range}", p.thresholds.len(), p.kept_global)
+        }),
+    );
+    row(
+        "  enrolled people recognised",
+        own(&|p| share(p.identification.correct, p.identification.enrolled_probes)),
+    );
+    row(
+        "  taken for someone else",
+        own(&|p| {
+            share(
+                p.identification.wrong_person,
+                p.identification.enrolled_probes,
+            )
+        }),
+    );
+    row(
+        "  said unknown",
+        own(&|p| share(p.identification.rejected, p.identification.enrolled_probes)),
+    );
+    row(
+        "  strangers rejected as unknown",
+        own(&|p| {
+            share(
+                p.identification.strangers_rejected,
+                p.identification.stranger_probes,
+            )
+        }),
+    );
 }
 
 fn print_verification(evaluations: &[Evaluation], threshold: f64) {
@@ -433,6 +504,9 @@ pub(super) fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()>
     }
     let data_dir = config.data_dir()?;
     let mut gallery = config.open_gallery()?;
+    if args.clear {
+        return clear_own_thresholds(gallery.as_mut());
+    }
     // The embedder's id without loading its models: the gallery files embeddings under it.
     let embedder = config.embedder.id();
     let entries = gallery.embeddings(&embedder)?;
@@ -441,6 +515,9 @@ pub(super) fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()>
             "the gallery {} has no faces embedded by {embedder}: enroll people first (`whoisit enroll`), or run `whoisit gallery reembed`",
             gallery.location()
         );
+    }
+    if args.per_person {
+        return calibrate_per_person(config, gallery.as_mut(), &entries, args.apply);
     }
     let c = eval::calibrate(&embedder, &entries, config.threshold, args.far);
     println!(
@@ -496,6 +573,114 @@ pub(super) fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()>
     } else {
         println!("run again with --apply to use {threshold:.3} from now on");
     }
+    Ok(())
+}
+
+/// `calibrate --per-person`: the table, and with `apply` the thresholds stored.
+fn calibrate_per_person(
+    config: &Config,
+    gallery: &mut dyn Gallery,
+    entries: &[Enrolled],
+    apply: bool,
+) -> Result<()> {
+    let embedder = config.embedder.id();
+    let people = personal::calibrate_people(entries, config.threshold, config.calibration);
+    println!(
+        "{}: {} people, {} faces ({embedder}); global threshold {:.3}, own ones held within {:.3}-{:.3}",
+        gallery.location(),
+        people.len(),
+        entries.len(),
+        config.threshold,
+        config.threshold - config.calibration.per_person_max_tighten,
+        config.threshold + config.calibration.per_person_max_loosen,
+    );
+    print_personal(&people);
+    let changes: Vec<ThresholdChange> = people
+        .iter()
+        .map(|p| ThresholdChange {
+            name: p.name.clone(),
+            own: p.proposal.threshold().map(|threshold| OwnThreshold {
+                threshold,
+                embedder: embedder.clone(),
+            }),
+        })
+        .collect();
+    let own = changes.iter().filter(|c| c.own.is_some()).count();
+    if apply {
+        gallery.set_own_thresholds(&changes)?;
+        println!(
+            "stored {own} own threshold(s) in {}; the others use the global one. A running whoisit uses them at once; `whoisit calibrate --per-person --clear` undoes it",
+            gallery.location()
+        );
+    } else {
+        println!("run again with --apply to store these {own} own threshold(s)");
+    }
+    Ok(())
+}
+
+/// One row per person: faces, spread, nearest impostor, proposal.
+fn print_personal(people: &[PersonCalibration]) {
+    let width = people
+        .iter()
+        .map(|p| p.name.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let distance = |d: Option<f64>| d.map_or_else(|| "-".to_owned(), |d| format!("{d:.3}"));
+    println!(
+        "{:<width$}  {:>5}  {:>11}  {:>11}  {:>16}  PROPOSED",
+        "NAME", "FACES", "GENUINE MAX", "GENUINE P95", "NEAREST IMPOSTOR"
+    );
+    for p in people {
+        let proposed = match p.proposal {
+            Proposal::Own {
+                threshold,
+                midpoint,
+                held,
+            } => match held {
+                None => format!("{threshold:.3} (own)"),
+                Some(Held::Loosest) => {
+                    format!("{threshold:.3} (own; midpoint {midpoint:.3}, held at the loosest)")
+                }
+                Some(Held::Tightest) => {
+                    format!("{threshold:.3} (own; midpoint {midpoint:.3}, held at the tightest)")
+                }
+            },
+            Proposal::Global {
+                reason: KeepsGlobal::TooFewFaces,
+            } => format!("global (fewer than {} faces)", eval::MIN_FACES_TO_JUDGE),
+            Proposal::Global {
+                reason: KeepsGlobal::NobodyElse,
+            } => "global (nobody else to tell apart)".to_owned(),
+        };
+        println!(
+            "{:<width$}  {:>5}  {:>11}  {:>11}  {:>16}  {proposed}",
+            p.name,
+            p.faces,
+            distance(p.genuine_max),
+            distance(p.genuine_p95),
+            distance(p.nearest_impostor),
+        );
+    }
+}
+
+/// `calibrate --per-person --clear`.
+fn clear_own_thresholds(gallery: &mut dyn Gallery) -> Result<()> {
+    let changes: Vec<ThresholdChange> = gallery
+        .people()?
+        .into_iter()
+        .filter(|p| p.own_threshold.is_some())
+        .map(|p| ThresholdChange {
+            name: p.name,
+            own: None,
+        })
+        .collect();
+    gallery.set_own_thresholds(&changes)?;
+    println!(
+        "cleared {} own threshold(s) in {}: everyone is matched with the global one",
+        changes.len(),
+        gallery.location()
+    );
     Ok(())
 }
 

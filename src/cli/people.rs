@@ -7,9 +7,13 @@ use clap::{Args, Subcommand};
 
 use crate::base::files::{read_limited, write_atomic};
 use crate::config::Config;
+use crate::config::threshold_problem;
 use crate::enroll;
 use crate::gallery::protect::{self, ExportLock};
-use crate::gallery::{self, AuditAction, ExportFile, Gallery, GalleryConfig};
+use crate::gallery::{
+    self, AuditAction, ExportFile, Gallery, GalleryConfig, OwnThreshold, PersonSummary,
+    ThresholdChange,
+};
 
 use super::secrets;
 
@@ -50,6 +54,25 @@ pub(super) enum PeopleCommand {
     /// byte: overwritten in the file and its log, and the file compacted (also: forget).
     #[command(visible_alias = "forget")]
     Remove { name: String },
+    /// Give a person their own threshold (the largest embedding distance still taken as
+    /// them, for the configured embedder), or --clear it so they are matched with the global
+    /// one. It must lie within calibration.per_person_max_tighten below and
+    /// per_person_max_loosen above the global threshold. `whoisit calibrate --per-person`
+    /// proposes one for everyone; `people list` shows them.
+    Threshold {
+        name: String,
+        /// The threshold, e.g. 0.52. (Not called `threshold`: that is the global flag's id,
+        /// which clap would fill from it.)
+        #[arg(
+            required_unless_present = "clear",
+            conflicts_with = "clear",
+            value_name = "THRESHOLD"
+        )]
+        value: Option<f32>,
+        /// Remove the person's own threshold.
+        #[arg(long)]
+        clear: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -169,33 +192,7 @@ fn import_dataset(config: &Config, dir: &Path) -> Result<()> {
 pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
     let open = || -> Result<Box<dyn Gallery>> { Ok(config.open_gallery()?) };
     match cmd {
-        PeopleCommand::List => {
-            let people = open()?.people()?;
-            let width = people
-                .iter()
-                .map(|p| display_width(&p.name))
-                .max()
-                .unwrap_or(0)
-                .max(4);
-            println!(
-                "{}  {:>5}  {:<20} {:<20}",
-                pad("NAME", width),
-                "FACES",
-                "LAST SEEN",
-                "ENROLLED"
-            );
-            for p in &people {
-                let last_seen = p.last_seen.map_or_else(|| "never".into(), format_time);
-                println!(
-                    "{}  {:>5}  {:<20} {:<20}",
-                    pad(&p.name, width),
-                    p.faces,
-                    last_seen,
-                    format_time(p.created)
-                );
-            }
-            println!("{} people", people.len());
-        }
+        PeopleCommand::List => list_people(config, &open()?.people()?),
         PeopleCommand::Add { name, photos } => add_person(config, &name, &photos)?,
         PeopleCommand::Import { dir } => import_dataset(config, &dir)?,
         PeopleCommand::Rename { old, new } => {
@@ -209,6 +206,113 @@ pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
                 removed.faces, removed.embeddings, removed.images
             );
         }
+        PeopleCommand::Threshold {
+            name,
+            value,
+            clear: _,
+        } => set_threshold(config, open()?.as_mut(), &name, value)?,
+    }
+    Ok(())
+}
+
+fn list_people(config: &Config, people: &[PersonSummary]) {
+    let width = people
+        .iter()
+        .map(|p| display_width(&p.name))
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    println!(
+        "{}  {:>5}  {:<20} {:<20} THRESHOLD",
+        pad("NAME", width),
+        "FACES",
+        "LAST SEEN",
+        "ENROLLED"
+    );
+    for p in people {
+        let last_seen = p.last_seen.map_or_else(|| "never".into(), format_time);
+        println!(
+            "{}  {:>5}  {:<20} {:<20} {}",
+            pad(&p.name, width),
+            p.faces,
+            last_seen,
+            format_time(p.created),
+            threshold_text(config, p.own_threshold.as_ref())
+        );
+    }
+    println!("{} people", people.len());
+}
+
+/// The threshold a person is matched with, and whether it is their own.
+fn threshold_text(config: &Config, own: Option<&OwnThreshold>) -> String {
+    let global = config.threshold;
+    let embedder = config.embedder.id();
+    match own {
+        None => format!("{global:.3} (global)"),
+        Some(own) if own.embedder != embedder => format!(
+            "{global:.3} (global; their own {:.3} is for {}, not {embedder})",
+            own.threshold, own.embedder
+        ),
+        Some(own) => {
+            let used = config.calibration.bound(own.threshold, global);
+            if (used - own.threshold).abs() < 5e-4 {
+                format!("{:.3} (own)", own.threshold)
+            } else {
+                format!(
+                    "{used:.3} (own {:.3}, held within the bounds of the global {global:.3})",
+                    own.threshold
+                )
+            }
+        }
+    }
+}
+
+/// `people threshold NAME VALUE` or `--clear`.
+fn set_threshold(
+    config: &Config,
+    gallery: &mut dyn Gallery,
+    name: &str,
+    threshold: Option<f32>,
+) -> Result<()> {
+    let own = match threshold {
+        None => None,
+        Some(threshold) => {
+            if let Some(problem) = threshold_problem(threshold) {
+                bail!("the threshold {problem}");
+            }
+            let bounds = &config.calibration;
+            let (low, high) = (
+                config.threshold - bounds.per_person_max_tighten,
+                config.threshold + bounds.per_person_max_loosen,
+            );
+            if bounds.bound(threshold, config.threshold) != threshold {
+                bail!(
+                    "{threshold} is outside {low:.3}-{high:.3}: a person's own threshold stays within calibration.per_person_max_tighten ({:.3}) below and per_person_max_loosen ({:.3}) above the global threshold {:.3}",
+                    bounds.per_person_max_tighten,
+                    bounds.per_person_max_loosen,
+                    config.threshold
+                );
+            }
+            Some(OwnThreshold {
+                threshold,
+                embedder: config.embedder.id(),
+            })
+        }
+    };
+    let change = ThresholdChange {
+        name: name.to_owned(),
+        own: own.clone(),
+    };
+    gallery.set_own_thresholds(&[change])?;
+    match own {
+        Some(own) => println!(
+            "{name} is matched with their own threshold {:.3} ({}) from now on",
+            own.threshold, own.embedder
+        ),
+        None => println!(
+            "{name} is matched with the global threshold {:.3} from now on",
+            config.threshold
+        ),
     }
     Ok(())
 }

@@ -22,6 +22,7 @@ use crate::gallery::{self, Gallery, GalleryConfig, GalleryKey};
 use crate::models::fetch::Progress;
 use crate::models::{self, ModelPaths};
 use crate::vision::detect::DetectorConfig;
+use crate::vision::matcher::CalibrationConfig;
 use crate::vision::photo::PhotoLimits;
 use crate::vision::pipeline::{Locator, Pipeline, PipelineConfig};
 use crate::vision::track::TrackingConfig;
@@ -40,6 +41,7 @@ pub const DEMO_SOURCE: &str = "demo";
 pub struct Config {
     pub source: String,
     pub threshold: f32,
+    pub calibration: CalibrationConfig,
     pub embedder: EmbedderKind,
     pub detector: DetectorConfig,
     pub model_dir: Option<PathBuf>,
@@ -112,6 +114,7 @@ impl Default for Config {
         Config {
             source: "0".into(),
             threshold: 0.55,
+            calibration: CalibrationConfig::default(),
             embedder: EmbedderKind::Dlib,
             detector: DetectorConfig::default(),
             model_dir: None,
@@ -150,20 +153,7 @@ pub struct Overrides {
 /// pass secrets that way); a key file is better, as the environment is inherited.
 pub const KEY_VARIABLE: &str = "WHOISIT_KEY";
 
-/// The largest distance there is between two embeddings (unit vectors): a threshold above it
-/// would name every stranger.
-pub const MAX_THRESHOLD: f32 = 2.0;
-
-/// Why a threshold cannot be used ("must be ..."), or `None` if it can: the one rule for the
-/// config file, the settings file and the command line, which each say where it came from.
-pub fn threshold_problem(threshold: f32) -> Option<String> {
-    (!(threshold.is_finite() && threshold > 0.0 && threshold <= MAX_THRESHOLD)).then(|| {
-        format!(
-            "must be a positive number of at most {MAX_THRESHOLD} (the largest distance between \
-             two faces' embeddings; 0.55 is the default), not {threshold}"
-        )
-    })
-}
+pub use crate::vision::matcher::{MAX_THRESHOLD, threshold_problem};
 
 /// Sightings before this time (seconds since the epoch) are more than `days` old, for a part
 /// that keeps `retention_days` rather than the whole configuration (the server).
@@ -246,6 +236,8 @@ impl Config {
     fn validate(&self, origin: &Path) -> Result<()> {
         let problem = if let Some(problem) = threshold_problem(self.threshold) {
             format!("threshold {problem}")
+        } else if let Some(problem) = self.calibration.problem() {
+            problem
         } else if !(0.0..=1.0).contains(&self.detector.confidence) {
             format!(
                 "detector.confidence must be between 0 and 1, not {}",
@@ -344,6 +336,7 @@ impl Config {
             embedder: self.embedder,
             detector: self.detector.clone(),
             threshold: self.threshold,
+            calibration: self.calibration,
             tracking: self.tracking.clone(),
         }
     }
@@ -420,5 +413,13 @@ mod tests {
         }
         assert!(Config::parse("(threshold: 2.0)", Path::new("u.ron")).is_ok());
         assert!(!err.to_string().contains("not valid RON"), "{err}");
+        for (bounds, field) in [
+            ("(per_person_max_loosen: -0.1)", "per_person_max_loosen"),
+            ("(per_person_max_tighten: 3.0)", "per_person_max_tighten"),
+        ] {
+            let text = format!("(calibration: {bounds})");
+            let err = Config::parse(&text, Path::new("u.ron")).unwrap_err();
+            assert!(err.to_string().contains(field), "{err}");
+        }
     }
 }

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use crate::base::error::{Error, Result};
 use crate::base::identity::{DIM, EmbedderId, EmbedderKind};
 use crate::base::image::{Encoding, header_dimensions};
-use crate::gallery::model::validate_name;
+use crate::gallery::model::{OwnThreshold, validate_name};
 
 /// Longer than any path a face came from.
 const MAX_SOURCE_CHARS: usize = 4096;
@@ -41,6 +41,10 @@ pub struct ExportPerson {
     /// Seconds since the Unix epoch.
     pub created: i64,
     pub last_seen: Option<i64>,
+    /// Their own threshold and the embedder it was calibrated on (absent: the global one).
+    /// Import sets it only on a person who has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub own_threshold: Option<OwnThreshold>,
     pub faces: Vec<ExportFace>,
 }
 
@@ -89,6 +93,15 @@ impl ExportFile {
             if !names.insert(name.clone()) {
                 return Err(Error::InvalidInput(format!(
                     "the file has {name:?} twice; make them one entry, or rename one; nothing was imported"
+                )));
+            }
+            if let Some(problem) = person
+                .own_threshold
+                .as_ref()
+                .and_then(OwnThreshold::problem)
+            {
+                return Err(Error::InvalidInput(format!(
+                    "{name}: {problem}; nothing was imported"
                 )));
             }
             for (index, face) in person.faces.iter().enumerate() {
@@ -163,21 +176,14 @@ pub(crate) struct ExportBuilder {
 }
 
 impl ExportBuilder {
-    /// Adds `face` to `name`, who is new when the previous row was somebody else's.
-    pub(crate) fn face(
-        &mut self,
-        name: String,
-        created: i64,
-        last_seen: Option<i64>,
-        face: ExportFace,
-    ) {
+    /// Adds `face` to `person`, who is new when the previous row was somebody else's
+    /// (`person.faces` is not read).
+    pub(crate) fn face(&mut self, person: ExportPerson, face: ExportFace) {
         match self.people.last_mut() {
-            Some(person) if person.name == name => person.faces.push(face),
+            Some(last) if last.name == person.name => last.faces.push(face),
             _ => self.people.push(ExportPerson {
-                name,
-                created,
-                last_seen,
                 faces: vec![face],
+                ..person
             }),
         }
     }
@@ -270,6 +276,7 @@ mod tests {
             name: "Ada".into(),
             created: 1,
             last_seen: None,
+            own_threshold: None,
             faces,
         }])
     }
@@ -315,5 +322,12 @@ mod tests {
         twice.people[1].name = " Ada ".into();
         let message = twice.validate().unwrap_err().to_string();
         assert!(message.contains("\"Ada\" twice"), "{message}");
+        let mut loose = file(vec![face()]);
+        loose.people[0].own_threshold = Some(OwnThreshold {
+            threshold: 3.0,
+            embedder: EmbedderKind::Dlib.id(),
+        });
+        let message = loose.validate().unwrap_err().to_string();
+        assert!(message.contains("Ada: a threshold must be"), "{message}");
     }
 }

@@ -26,13 +26,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::Result;
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
+use crate::vision::matcher::OwnThresholds;
 
 pub use self::audit::{Actor, AuditAction, AuditEntry};
 pub use self::export::ExportFile;
 pub use self::key::GalleryKey;
 pub use self::model::{
-    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, MAX_NAME_CHARS, NewFace, PersonId,
-    PersonSummary, Removed, Scope, now, validate_key_name, validate_name,
+    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, MAX_NAME_CHARS, NewFace, OwnThreshold,
+    PersonId, PersonSummary, Removed, Scope, ThresholdChange, now, validate_key_name,
+    validate_name,
 };
 pub use self::postgres::PostgresGallery;
 pub use self::sqlite::SqliteGallery;
@@ -95,6 +97,17 @@ pub fn decrypt(config: &GalleryConfig, data_dir: &Path, key: &GalleryKey) -> Res
         GalleryConfig::Sqlite => SqliteGallery::decrypt(data_dir, key),
         GalleryConfig::Postgres(url) => PostgresGallery::unseal_all(url, key),
     }
+}
+
+/// The own thresholds of `people` calibrated on `embedder`'s distances, by name.
+pub fn thresholds_for(people: &[PersonSummary], embedder: &EmbedderId) -> OwnThresholds {
+    people
+        .iter()
+        .filter_map(|p| {
+            let own = p.own_threshold.as_ref()?;
+            (own.embedder == *embedder).then(|| (p.name.clone(), own.threshold))
+        })
+        .collect()
 }
 
 /// What `gallery export --salvage` could read.
@@ -185,6 +198,16 @@ pub trait Gallery: Send {
 
     /// Every enrolled face's embedding from `embedder`, with its person's name.
     fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>>;
+
+    /// Sets or clears people's own thresholds, in one transaction, each change in the audit
+    /// trail: an unknown name ([`Error::UnknownPerson`](crate::base::error::Error)) or a
+    /// threshold out of range changes nothing.
+    fn set_own_thresholds(&mut self, changes: &[ThresholdChange]) -> Result<()>;
+
+    /// The own thresholds calibrated on `embedder`'s distances, by name.
+    fn own_thresholds(&self, embedder: &EmbedderId) -> Result<OwnThresholds> {
+        Ok(thresholds_for(&self.people()?, embedder))
+    }
 
     /// Faces with no embedding from `embedder`, with their stored image if any.
     fn faces_without(&self, embedder: &EmbedderId) -> Result<Vec<FaceToEmbed>>;

@@ -2,7 +2,7 @@
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding};
@@ -50,6 +50,76 @@ pub struct PersonSummary {
     pub faces: usize,
     pub created: i64,
     pub last_seen: Option<i64>,
+    /// Their own threshold (`calibrate --per-person`), if they have one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub own_threshold: Option<OwnThreshold>,
+}
+
+/// A person's own threshold: the largest distance still taken as them. Distances of one
+/// embedder say nothing about another's, so it is used only with the embedder it was
+/// calibrated on.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnThreshold {
+    pub threshold: f32,
+    pub embedder: EmbedderId,
+}
+
+impl OwnThreshold {
+    /// A stored pair of columns; both are set or neither.
+    pub(crate) fn from_columns(
+        threshold: Option<f32>,
+        embedder: Option<String>,
+    ) -> Option<OwnThreshold> {
+        Some(OwnThreshold {
+            threshold: threshold?,
+            embedder: EmbedderId::new(embedder?),
+        })
+    }
+
+    /// Why it cannot be stored, if it cannot.
+    pub(crate) fn problem(&self) -> Option<String> {
+        if let Some(problem) = crate::vision::matcher::threshold_problem(self.threshold) {
+            return Some(format!("a threshold {problem}"));
+        }
+        (!self.embedder.is_known()).then(|| {
+            format!(
+                "a threshold for {:?}, an embedder this whoisit does not know",
+                self.embedder.as_str()
+            )
+        })
+    }
+}
+
+/// Sets a person's own threshold, or clears it (`own: None`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ThresholdChange {
+    pub name: String,
+    pub own: Option<OwnThreshold>,
+}
+
+/// Refuses the whole batch before anything is written when one change cannot be stored.
+pub(crate) fn check_threshold_changes(changes: &[ThresholdChange]) -> Result<()> {
+    for change in changes {
+        if let Some(problem) = change.own.as_ref().and_then(OwnThreshold::problem) {
+            return Err(Error::InvalidInput(format!(
+                "{}: {problem}; nothing was changed",
+                change.name
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// The audit trail's words for a change of person `id`'s own threshold.
+pub(crate) fn threshold_detail(id: i64, was: Option<f32>, own: Option<&OwnThreshold>) -> String {
+    let was = was.map_or_else(|| "none".to_owned(), |t| format!("{t:.3}"));
+    match own {
+        Some(own) => format!(
+            "person {id}: own threshold {:.3} for {} (was {was})",
+            own.threshold, own.embedder
+        ),
+        None => format!("person {id}: own threshold cleared (was {was})"),
+    }
 }
 
 /// Nobody has the id `id`.

@@ -12,10 +12,11 @@ use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::config::Config;
 use crate::enroll::quality::QualityGate;
 use crate::measure::metrics::{Distances, Identification, Verification};
+use crate::measure::personal;
 use crate::models::fetch::{Fetcher, Progress};
 use crate::models::registry::{PackageFile, Registry};
 use crate::vision::detect::Detection;
-use crate::vision::matcher::Matcher;
+use crate::vision::matcher::{CalibrationConfig, Matcher};
 use crate::vision::photo;
 use crate::vision::pipeline::Pipeline;
 
@@ -96,6 +97,21 @@ pub struct EvalOptions {
     pub enroll_per_person: usize,
     pub strangers: Strangers,
     pub threshold: f32,
+    /// Also identify with own thresholds, calibrated in each round on the enrolled faces only
+    /// and held within these bounds.
+    pub per_person: Option<CalibrationConfig>,
+}
+
+/// Identification with own thresholds (`eval --per-person`), beside the global one's.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct PerPerson {
+    /// The same probes as [`Evaluation::identification`], each person enrolled in a round
+    /// matched with their own threshold when calibration gave them one.
+    pub identification: Identification,
+    /// Every own threshold calibration gave, all rounds, in order.
+    pub thresholds: Vec<f32>,
+    /// Person-rounds that kept the global threshold.
+    pub kept_global: usize,
 }
 
 /// A photo that gave no face to evaluate, and why.
@@ -213,6 +229,8 @@ pub struct Evaluation {
     pub warnings: Vec<String>,
     /// Identification summed over all rounds: enrolled people's other photos, and strangers.
     pub identification: Identification,
+    /// With own thresholds (`--per-person`).
+    pub per_person: Option<PerPerson>,
     /// Verification over all pairs of embedded photos.
     pub verification: Option<Verification>,
     #[serde(skip)]
@@ -256,16 +274,16 @@ pub fn evaluate(data: &EmbeddedDataset, options: &EvalOptions) -> Result<Evaluat
         })
         .collect();
     let mut identification = Identification::default();
+    let mut per_person = options.per_person.map(|_| PerPerson::default());
     for round in 0..rounds {
         let held_out = (round * strangers)..((round + 1) * strangers).min(people);
-        identify_round(
+        let split = Split {
             data,
-            &by_person,
-            &enrolled,
-            &held_out,
-            options,
-            &mut identification,
-        );
+            by_person: &by_person,
+            enrolled: &enrolled,
+            held_out,
+        };
+        split.identify(options, &mut identification, per_person.as_mut());
     }
     let distances = all_pairs(&data.samples);
     Ok(Evaluation {
@@ -282,6 +300,7 @@ pub fn evaluate(data: &EmbeddedDataset, options: &EvalOptions) -> Result<Evaluat
         several_faces: data.several_faces.clone(),
         warnings: warnings.into_iter().collect(),
         identification,
+        per_person,
         verification: distances.verification(decimal(options.threshold)),
         distances,
     })
@@ -319,39 +338,64 @@ fn choose_enrolled<'a>(
     chosen
 }
 
-/// One round: everyone but the `held_out` people is enrolled; every photo that is not
-/// enrolled is identified, the held-out people's as strangers.
-fn identify_round(
-    data: &EmbeddedDataset,
-    by_person: &[Vec<&Sample>],
-    enrolled: &[Vec<&Sample>],
-    held_out: &std::ops::Range<usize>,
-    options: &EvalOptions,
-    identification: &mut Identification,
-) {
-    let gallery = enrolled
-        .iter()
-        .enumerate()
-        .filter(|(person, _)| !held_out.contains(person))
-        .flat_map(|(person, samples)| {
-            samples.iter().map(move |s| Enrolled {
-                person: data.people[person].clone(),
-                embedding: s.embedding.clone(),
-            })
-        });
-    let matcher = Matcher::new(options.threshold, gallery);
-    for (person, samples) in by_person.iter().enumerate() {
-        let stranger = held_out.contains(&person);
-        if !stranger && enrolled[person].is_empty() {
-            continue;
-        }
-        let probes = samples
+/// One round's split of the dataset: everyone but the `held_out` people is enrolled.
+struct Split<'a> {
+    data: &'a EmbeddedDataset,
+    by_person: &'a [Vec<&'a Sample>],
+    enrolled: &'a [Vec<&'a Sample>],
+    held_out: std::ops::Range<usize>,
+}
+
+impl Split<'_> {
+    /// Identifies every photo that is not enrolled, the held-out people's as strangers; with
+    /// `per_person`, also with own thresholds calibrated on this round's enrolled faces.
+    fn identify(
+        &self,
+        options: &EvalOptions,
+        identification: &mut Identification,
+        mut per_person: Option<&mut PerPerson>,
+    ) {
+        let gallery: Vec<Enrolled> = self
+            .enrolled
             .iter()
-            .filter(|s| stranger || !enrolled[person].iter().any(|e| e.photo == s.photo));
-        for probe in probes {
-            let answer = matcher.identify(&probe.embedding).name;
-            let truth = (!stranger).then(|| data.people[person].as_str());
-            identification.record(truth, answer.as_deref());
+            .enumerate()
+            .filter(|(person, _)| !self.held_out.contains(person))
+            .flat_map(|(person, samples)| {
+                samples.iter().map(move |s| Enrolled {
+                    person: self.data.people[person].clone(),
+                    embedding: s.embedding.clone(),
+                })
+            })
+            .collect();
+        let mut matcher = Matcher::new(options.threshold, gallery.iter().cloned());
+        if let (Some(bounds), Some(per_person)) = (options.per_person, per_person.as_mut()) {
+            let calibrated = personal::calibrate_people(&gallery, options.threshold, bounds);
+            per_person
+                .thresholds
+                .extend(calibrated.iter().filter_map(|p| p.proposal.threshold()));
+            per_person.kept_global += calibrated
+                .iter()
+                .filter(|p| p.proposal.threshold().is_none())
+                .count();
+            matcher = matcher.with_own_thresholds(&personal::own_thresholds(&calibrated), bounds);
+        }
+        for (person, samples) in self.by_person.iter().enumerate() {
+            let stranger = self.held_out.contains(&person);
+            if !stranger && self.enrolled[person].is_empty() {
+                continue;
+            }
+            let probes = samples
+                .iter()
+                .filter(|s| stranger || !self.enrolled[person].iter().any(|e| e.photo == s.photo));
+            let truth = (!stranger).then(|| self.data.people[person].as_str());
+            for probe in probes {
+                let global = matcher.identify_within(&probe.embedding, options.threshold);
+                identification.record(truth, global.name.as_deref());
+                if let Some(per_person) = per_person.as_mut() {
+                    let own = matcher.identify(&probe.embedding);
+                    per_person.identification.record(truth, own.name.as_deref());
+                }
+            }
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod bench;
 pub mod eval;
 pub mod load;
 pub mod metrics;
+pub mod personal;
 pub mod plot;
 pub mod streams;
 pub mod synthetic_gallery;

@@ -43,6 +43,7 @@ pub fn export(faces: usize, embedder: &EmbedderId, vectors: &mut Vectors) -> Exp
                 name: format!("synthetic person {p:06}"),
                 created: 0,
                 last_seen: None,
+                own_threshold: None,
                 faces: (0..FACES_PER_PERSON.min(faces - p * FACES_PER_PERSON))
                     .map(|f| ExportFace {
                         captured: 0,

@@ -408,6 +408,6 @@ pub(crate) fn load_gallery(pipeline: &mut Pipeline, gallery: &dyn Gallery) -> Re
             "{lacking} enrolled face(s) have no embedding from {id} and are not matched; run `whoisit gallery reembed`"
         );
     }
-    pipeline.set_enrolled(gallery.embeddings(&id)?);
+    pipeline.set_enrolled(gallery.embeddings(&id)?, &gallery.own_thresholds(&id)?);
     Ok(lacking)
 }

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding};
-use crate::gallery::{Gallery, PersonId};
-use crate::vision::matcher::{Identity, Matcher};
+use crate::gallery::{Gallery, PersonId, thresholds_for};
+use crate::vision::matcher::{CalibrationConfig, Identity, Matcher};
 
 /// One consistent view of the gallery.
 struct Snapshot {
@@ -16,9 +16,26 @@ struct Snapshot {
     ids: HashMap<String, PersonId>,
 }
 
+impl Snapshot {
+    fn read(
+        gallery: &dyn Gallery,
+        embedder: &EmbedderId,
+        threshold: f32,
+        calibration: CalibrationConfig,
+    ) -> Result<Snapshot> {
+        let people = gallery.people()?;
+        let own = thresholds_for(&people, embedder);
+        let ids = people.into_iter().map(|p| (p.name, p.id)).collect();
+        let matcher = Matcher::new(threshold, gallery.embeddings(embedder)?)
+            .with_own_thresholds(&own, calibration);
+        Ok(Snapshot { matcher, ids })
+    }
+}
+
 pub(crate) struct Roster {
     snapshot: RwLock<Arc<Snapshot>>,
     threshold: f32,
+    calibration: CalibrationConfig,
 }
 
 /// A face matched against the roster.
@@ -31,25 +48,20 @@ pub(crate) struct Matched {
 const RETRY: Duration = Duration::from_secs(2);
 
 impl Roster {
+    /// The roster of `gallery`, matched with `threshold` and people's own thresholds within
+    /// `calibration`'s bounds of it.
     pub(crate) fn load(
         gallery: &dyn Gallery,
         embedder: &EmbedderId,
         threshold: f32,
+        calibration: CalibrationConfig,
     ) -> Result<Roster> {
+        let snapshot = Snapshot::read(gallery, embedder, threshold, calibration)?;
         Ok(Roster {
-            snapshot: RwLock::new(Arc::new(Self::read(gallery, embedder, threshold)?)),
+            snapshot: RwLock::new(Arc::new(snapshot)),
             threshold,
+            calibration,
         })
-    }
-
-    fn read(gallery: &dyn Gallery, embedder: &EmbedderId, threshold: f32) -> Result<Snapshot> {
-        let ids = gallery
-            .people()?
-            .into_iter()
-            .map(|p| (p.name, p.id))
-            .collect();
-        let matcher = Matcher::new(threshold, gallery.embeddings(embedder)?);
-        Ok(Snapshot { matcher, ids })
     }
 
     fn current(&self) -> Result<Arc<Snapshot>> {
@@ -61,7 +73,12 @@ impl Roster {
 
     /// Reads the gallery again and swaps the roster.
     pub(crate) fn reload(&self, gallery: &dyn Gallery, embedder: &EmbedderId) -> Result<()> {
-        let fresh = Arc::new(Self::read(gallery, embedder, self.threshold)?);
+        let fresh = Arc::new(Snapshot::read(
+            gallery,
+            embedder,
+            self.threshold,
+            self.calibration,
+        )?);
         let people = fresh.ids.len();
         let faces = fresh.matcher.len();
         *self
@@ -119,17 +136,18 @@ impl Roster {
         Ok(())
     }
 
-    /// The nearest enrolled person, named when within `threshold` (the configured one when
-    /// `None`).
+    /// The nearest enrolled person, named when within `threshold` for everyone, or when `None`
+    /// within their own threshold if they have one, else the configured one.
     pub(crate) fn identify(
         &self,
         embedding: &Embedding,
         threshold: Option<f32>,
     ) -> Result<Matched> {
         let snapshot = self.current()?;
-        let identity = snapshot
-            .matcher
-            .identify_within(embedding, threshold.unwrap_or(self.threshold));
+        let identity = match threshold {
+            Some(threshold) => snapshot.matcher.identify_within(embedding, threshold),
+            None => snapshot.matcher.identify(embedding),
+        };
         let person = identity
             .name
             .as_ref()

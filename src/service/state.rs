@@ -42,7 +42,12 @@ impl AppState {
         let gallery = config.open_gallery()?;
         let pool = Pool::start(config, progress)?;
         let embedder = pool.embedder().clone();
-        let roster = Roster::load(gallery.as_ref(), &embedder, config.threshold)?;
+        let roster = Roster::load(
+            gallery.as_ref(),
+            &embedder,
+            config.threshold,
+            config.calibration,
+        )?;
         let roster = Arc::new(roster);
         roster.follow(config.open_gallery()?, embedder.clone())?;
         if options.auth == Auth::Keys && gallery.keys()?.is_empty() {

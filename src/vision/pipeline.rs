@@ -15,7 +15,7 @@ use crate::models::ModelPaths;
 use crate::vision::detect::{Detection, Detector, DetectorConfig};
 use crate::vision::embed::{Embedder, FrameImage};
 use crate::vision::gate::{Gate, GateConfig, Plan};
-use crate::vision::matcher::{Identity, Matcher};
+use crate::vision::matcher::{CalibrationConfig, Identity, Matcher, OwnThresholds};
 use crate::vision::photo;
 use crate::vision::track::{Assignment, Tracker, TrackingConfig};
 
@@ -26,6 +26,8 @@ pub struct PipelineConfig {
     pub detector: DetectorConfig,
     /// Largest embedding distance still taken as the same person.
     pub threshold: f32,
+    /// How far a person's own threshold may stray from `threshold`.
+    pub calibration: CalibrationConfig,
     pub tracking: TrackingConfig,
 }
 
@@ -161,6 +163,7 @@ pub struct Pipeline {
     embedder: Embedder,
     matcher: Matcher,
     threshold: f32,
+    calibration: CalibrationConfig,
     tracking: TrackingConfig,
     gate: GateConfig,
 }
@@ -174,23 +177,28 @@ impl Pipeline {
             embedder: Embedder::load(config.embedder, paths)?,
             matcher: Matcher::new(config.threshold, Vec::<Enrolled>::new()),
             threshold: config.threshold,
+            calibration: config.calibration,
             tracking: config.tracking.clone(),
             gate: config.detector.live.clone(),
         })
     }
 
-    /// Matches against these enrolled faces (all from this pipeline's embedder) from now on.
-    pub fn set_enrolled(&mut self, enrolled: Vec<Enrolled>) {
-        self.matcher = Matcher::new(self.threshold, enrolled);
+    /// Matches against these enrolled faces (all from this pipeline's embedder) from now on,
+    /// with these people's own thresholds (calibrated on this embedder's distances).
+    pub fn set_enrolled(&mut self, enrolled: Vec<Enrolled>, own: &OwnThresholds) {
+        self.matcher =
+            Matcher::new(self.threshold, enrolled).with_own_thresholds(own, self.calibration);
         tracing::info!(
             people = self.matcher.people(),
             faces = self.matcher.len(),
+            own_thresholds = own.len(),
             embedder = %self.embedder.id(),
             "gallery loaded"
         );
     }
 
-    /// Matches with a new threshold from now on.
+    /// Matches with a new global threshold from now on (own thresholds stay within their
+    /// bounds of it).
     pub fn set_threshold(&mut self, threshold: f32) {
         self.threshold = threshold;
         self.matcher.set_threshold(threshold);

@@ -114,7 +114,11 @@ pub(crate) fn enroll(
         &[self::photo(photo)],
     )
     .unwrap();
-    pipeline.set_enrolled(gallery.embeddings(&pipeline.embedder_id()).unwrap());
+    let id = pipeline.embedder_id();
+    pipeline.set_enrolled(
+        gallery.embeddings(&id).unwrap(),
+        &gallery.own_thresholds(&id).unwrap(),
+    );
 }
 
 /// The model dir tests share with the app.
@@ -122,4 +126,112 @@ pub(crate) fn model_dir() -> PathBuf {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| Config::default().model_dir().unwrap())
         .clone()
+}
+
+/// Own thresholds in any store: set, shown, audited, exported with the person and imported
+/// into `other` (an empty gallery), cleared; a batch with an unknown name or a threshold out of
+/// range is refused whole with the reason.
+pub(crate) fn own_thresholds_are_stored_and_cleared(
+    gallery: &mut dyn whoisit::gallery::Gallery,
+    other: &mut dyn whoisit::gallery::Gallery,
+) {
+    use whoisit::base::identity::{DIM, Embedding};
+    use whoisit::gallery::{NewFace, OwnThreshold, ThresholdChange};
+
+    let face = |v: f32, source: &str| NewFace {
+        embedder: EmbedderKind::Dlib.id(),
+        embedding: Embedding(vec![v; DIM]),
+        source: source.into(),
+        source_sha256: Some(format!("{:0>64}", hex::encode(source))),
+        confidence: 0.9,
+        face_px: 100,
+        sharpness: 200.0,
+        image_png: None,
+    };
+    gallery.add_faces("Ann", &[face(0.1, "a")]).unwrap();
+    gallery.add_faces("Bob", &[face(0.2, "b")]).unwrap();
+    let dlib = EmbedderKind::Dlib.id();
+    let own = |threshold: f32| {
+        Some(OwnThreshold {
+            threshold,
+            embedder: dlib.clone(),
+        })
+    };
+    let set = |name: &str, threshold: Option<OwnThreshold>| ThresholdChange {
+        name: name.into(),
+        own: threshold,
+    };
+    let of = |g: &dyn whoisit::gallery::Gallery, name: &str| {
+        g.people()
+            .unwrap()
+            .into_iter()
+            .find(|p| p.name == name)
+            .unwrap()
+            .own_threshold
+    };
+    assert_eq!(of(gallery, "Ann"), None);
+
+    gallery
+        .set_own_thresholds(&[set("Ann", own(0.52))])
+        .unwrap();
+    assert_eq!(of(gallery, "Ann"), own(0.52));
+    assert_eq!(of(gallery, "Bob"), None);
+    let thresholds = gallery.own_thresholds(&dlib).unwrap();
+    assert_eq!((thresholds.get("Ann"), thresholds.len()), (Some(0.52), 1));
+    assert!(
+        gallery
+            .own_thresholds(&EmbedderKind::OpenFace.id())
+            .unwrap()
+            .is_empty(),
+        "a threshold calibrated on one embedder is not another's"
+    );
+
+    // Refused whole: Bob's change in the same batch is not made.
+    for (bad, expected) in [
+        (set("Nobody", own(0.5)), "Nobody"),
+        (set("Ann", own(2.5)), "must be a positive number"),
+        (set("Ann", own(f32::NAN)), "must be a positive number"),
+    ] {
+        let error = gallery
+            .set_own_thresholds(&[set("Bob", own(0.5)), bad])
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains(expected), "{expected:?} not in {error}");
+        assert_eq!((of(gallery, "Ann"), of(gallery, "Bob")), (own(0.52), None));
+    }
+
+    let export = gallery.export().unwrap();
+    let ann = export.people.iter().find(|p| p.name == "Ann").unwrap();
+    assert_eq!(ann.own_threshold, own(0.52));
+    other.import(&export).unwrap();
+    assert_eq!(of(other, "Ann"), own(0.52));
+    assert_eq!(of(other, "Bob"), None);
+
+    gallery.set_own_thresholds(&[set("Ann", None)]).unwrap();
+    assert_eq!(of(gallery, "Ann"), None);
+    // An import never overwrites a threshold the gallery has.
+    other.set_own_thresholds(&[set("Ann", own(0.5))]).unwrap();
+    other.import(&export).unwrap();
+    assert_eq!(of(other, "Ann"), own(0.5));
+
+    assert_threshold_trail(gallery);
+}
+
+/// The trail of [`own_thresholds_are_stored_and_cleared`]: Ann's threshold set and cleared, by
+/// id, never by name.
+fn assert_threshold_trail(gallery: &dyn whoisit::gallery::Gallery) {
+    let trail: Vec<String> = gallery
+        .audit(0)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.action == "threshold")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(trail.len(), 2, "{trail:?}");
+    assert!(
+        trail[0].contains("own threshold 0.520 for dlib-resnet-v1 (was none)")
+            && trail[1].contains("own threshold cleared (was 0.520)")
+            && !trail.iter().any(|d| d.contains("Ann")),
+        "{trail:?}"
+    );
 }

@@ -14,10 +14,11 @@ use postgres::{Client, GenericClient, NoTls, Transaction};
 
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
-use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile};
+use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson};
 use crate::gallery::model::{
-    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, PersonId, PersonSummary,
-    Removed, Scope, key_taken, no_face, no_key, no_person, now, validate_key_name, validate_name,
+    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
+    PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, key_taken, no_face,
+    no_key, no_person, now, threshold_detail, validate_key_name, validate_name,
 };
 use crate::gallery::stored::{self, StoredFace, vector_bytes, vector_from_bytes};
 use crate::gallery::{Actor, AuditAction, AuditEntry, ChangeFeed, Gallery, GalleryKey};
@@ -507,8 +508,8 @@ fn insert_face(
 }
 
 /// A person with their number of faces; the caller adds the WHERE, GROUP BY and ORDER BY.
-const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen
-    FROM person p LEFT JOIN face f ON f.person_id = p.id";
+const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen,
+    p.threshold, p.threshold_embedder FROM person p LEFT JOIN face f ON f.person_id = p.id";
 
 fn person_summary(r: &postgres::Row) -> PersonSummary {
     PersonSummary {
@@ -517,6 +518,7 @@ fn person_summary(r: &postgres::Row) -> PersonSummary {
         faces: count(r.get(2)),
         created: r.get(3),
         last_seen: r.get(4),
+        own_threshold: OwnThreshold::from_columns(r.get(5), r.get(6)),
     }
 }
 
@@ -775,6 +777,37 @@ impl Gallery for PostgresGallery {
         Ok(removed)
     }
 
+    fn set_own_thresholds(&mut self, changes: &[ThresholdChange]) -> Result<()> {
+        check_threshold_changes(changes)?;
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        for change in changes {
+            let row = tx
+                .query_opt(
+                    "SELECT id, threshold FROM person WHERE name = $1",
+                    &[&change.name],
+                )
+                .map_err(&db)?
+                .ok_or_else(|| Error::UnknownPerson(change.name.clone()))?;
+            let (id, was): (i64, Option<f32>) = (row.get(0), row.get(1));
+            let own = change.own.as_ref();
+            tx.execute(
+                "UPDATE person SET threshold = $1, threshold_embedder = $2 WHERE id = $3",
+                &[
+                    &own.map(|o| o.threshold),
+                    &own.map(|o| o.embedder.as_str()),
+                    &id,
+                ],
+            )
+            .map_err(&db)?;
+            let detail = threshold_detail(id, was, own);
+            audit::log(&mut tx, &self.actor, AuditAction::Threshold, &detail).map_err(&db)?;
+        }
+        notify(&mut tx).map_err(&db)?;
+        tx.commit().map_err(&db)
+    }
+
     fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {
         let mut client = self.client()?;
         let rows = self
@@ -900,7 +933,8 @@ impl Gallery for PostgresGallery {
         let faces = tx
             .query(
                 "SELECT p.name, p.created, p.last_seen, f.id, f.captured, f.source, f.source_sha256,
-                        f.confidence, f.face_px, f.sharpness, f.image
+                        f.confidence, f.face_px, f.sharpness, f.image, p.threshold,
+                        p.threshold_embedder
                  FROM person p JOIN face f ON f.person_id = p.id ORDER BY p.name, f.id",
                 &[],
             )
@@ -940,7 +974,14 @@ impl Gallery for PostgresGallery {
                 embeddings,
                 image_png_base64: image.as_deref().map(ExportFace::encode_image),
             };
-            people.face(r.get(0), r.get(1), r.get(2), face);
+            let person = ExportPerson {
+                name: r.get(0),
+                created: r.get(1),
+                last_seen: r.get(2),
+                own_threshold: OwnThreshold::from_columns(r.get(11), r.get(12)),
+                faces: Vec::new(),
+            };
+            people.face(person, face);
         }
         Ok(people.finish())
     }
@@ -955,6 +996,14 @@ impl Gallery for PostgresGallery {
             let name = validate_name(&person.name)?;
             let person_id =
                 upsert_person(&mut tx, &name, person.created, person.last_seen).map_err(&db)?;
+            if let Some(own) = &person.own_threshold {
+                tx.execute(
+                    "UPDATE person SET threshold = $1, threshold_embedder = $2
+                     WHERE id = $3 AND threshold IS NULL",
+                    &[&own.threshold, &own.embedder.as_str(), &person_id],
+                )
+                .map_err(&db)?;
+            }
             for face in &person.faces {
                 let image = face.image(&person.name)?;
                 let record = StoredFace::imported(face, image.as_deref());

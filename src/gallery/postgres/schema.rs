@@ -68,6 +68,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit
         FOR EACH STATEMENT EXECUTE FUNCTION whoisit_audit_append_only();
 "#,
+    r#"
+    -- A person's own threshold (`calibrate --per-person`) and the embedder whose distances it
+    -- was calibrated on; both NULL for the global threshold.
+    ALTER TABLE person ADD COLUMN threshold REAL;
+    ALTER TABLE person ADD COLUMN threshold_embedder TEXT;
+"#,
 ];
 
 /// Why the database cannot be used as it is.

@@ -5,20 +5,13 @@ use rusqlite::OptionalExtension as _;
 use crate::base::error::Result;
 use crate::gallery::Salvaged;
 use crate::gallery::audit::AuditAction;
-use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile};
-use crate::gallery::model::validate_name;
+use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson};
+use crate::gallery::model::{OwnThreshold, validate_name};
 use crate::gallery::sqlite::{SqliteGallery, insert_face, upsert_person};
 use crate::gallery::stored::{self, StoredFace};
 
 /// How far face ids are tried when the file no longer says its largest.
 const SALVAGE_SCAN: i64 = 1_000_000;
-
-/// A face's person, as a salvaged row has it.
-struct Person {
-    name: String,
-    created: i64,
-    last_seen: Option<i64>,
-}
 
 impl SqliteGallery {
     pub(super) fn export_rows(&self) -> Result<ExportFile> {
@@ -27,7 +20,7 @@ impl SqliteGallery {
             .conn
             .prepare(
                 "SELECT p.name, p.created, p.last_seen, f.id, f.captured, f.source, f.source_sha256, f.confidence,
-                        f.face_px, f.sharpness, f.image
+                        f.face_px, f.sharpness, f.image, p.threshold, p.threshold_embedder
                  FROM person p JOIN face f ON f.person_id = p.id ORDER BY p.name, f.id",
             )
             .map_err(self.db())?;
@@ -59,12 +52,17 @@ impl SqliteGallery {
                     .collect(),
                 image_png_base64: image.as_deref().map(ExportFace::encode_image),
             };
-            people.face(
-                r.get(0).map_err(self.db())?,
-                r.get(1).map_err(self.db())?,
-                r.get(2).map_err(self.db())?,
-                face,
-            );
+            let person = ExportPerson {
+                name: r.get(0).map_err(self.db())?,
+                created: r.get(1).map_err(self.db())?,
+                last_seen: r.get(2).map_err(self.db())?,
+                own_threshold: OwnThreshold::from_columns(
+                    r.get(11).map_err(self.db())?,
+                    r.get(12).map_err(self.db())?,
+                ),
+                faces: Vec::new(),
+            };
+            people.face(person, face);
         }
         Ok(people.finish())
     }
@@ -85,7 +83,7 @@ impl SqliteGallery {
             })
             .unwrap_or(0);
         let mut people = ExportBuilder::default();
-        let mut faces: Vec<(Person, ExportFace)> = Vec::new();
+        let mut faces: Vec<(ExportPerson, ExportFace)> = Vec::new();
         for id in 1..=max_id {
             match self.salvage_face(id, &mut lost) {
                 Ok(Some(found)) => faces.push(found),
@@ -96,7 +94,7 @@ impl SqliteGallery {
         // The builder gathers faces under people from rows ordered by person.
         faces.sort_by(|a, b| a.0.name.cmp(&b.0.name));
         for (person, face) in faces {
-            people.face(person.name, person.created, person.last_seen, face);
+            people.face(person, face);
         }
         Salvaged {
             file: people.finish(),
@@ -109,20 +107,22 @@ impl SqliteGallery {
         &self,
         id: i64,
         lost: &mut Vec<String>,
-    ) -> rusqlite::Result<Option<(Person, ExportFace)>> {
+    ) -> rusqlite::Result<Option<(ExportPerson, ExportFace)>> {
         let row = self
             .conn
             .query_row(
                 "SELECT p.name, p.created, p.last_seen, f.captured, f.source, f.source_sha256,
-                        f.confidence, f.face_px, f.sharpness
+                        f.confidence, f.face_px, f.sharpness, p.threshold, p.threshold_embedder
                  FROM face f JOIN person p ON p.id = f.person_id WHERE f.id = ?1",
                 [id],
                 |r| {
                     Ok((
-                        Person {
+                        ExportPerson {
                             name: r.get(0)?,
                             created: r.get(1)?,
                             last_seen: r.get(2)?,
+                            own_threshold: OwnThreshold::from_columns(r.get(9)?, r.get(10)?),
+                            faces: Vec::new(),
                         },
                         ExportFace {
                             captured: r.get(3)?,
@@ -192,6 +192,14 @@ impl SqliteGallery {
             let name = validate_name(&person.name)?;
             let person_id =
                 upsert_person(&tx, &name, person.created, person.last_seen).map_err(db)?;
+            if let Some(own) = &person.own_threshold {
+                tx.execute(
+                    "UPDATE person SET threshold = ?1, threshold_embedder = ?2
+                     WHERE id = ?3 AND threshold IS NULL",
+                    rusqlite::params![own.threshold, own.embedder.as_str(), person_id],
+                )
+                .map_err(db)?;
+            }
             for face in &person.faces {
                 let image = face.image(&person.name)?;
                 let record = StoredFace::imported(face, image.as_deref());

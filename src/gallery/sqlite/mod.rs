@@ -23,8 +23,9 @@ use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::gallery::audit::{Actor, AuditAction, AuditEntry};
 use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
-    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, PersonId, PersonSummary,
-    Removed, Scope, key_taken, no_face, no_key, no_person, now, validate_key_name, validate_name,
+    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
+    PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, key_taken, no_face,
+    no_key, no_person, now, threshold_detail, validate_key_name, validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged};
 
@@ -434,6 +435,38 @@ impl Gallery for SqliteGallery {
         Ok(out)
     }
 
+    fn set_own_thresholds(&mut self, changes: &[ThresholdChange]) -> Result<()> {
+        self.intact()?;
+        check_threshold_changes(changes)?;
+        let path = self.path.clone();
+        let db = |e| db_error(&path, e);
+        let tx = self.conn.transaction().map_err(db)?;
+        for change in changes {
+            let (id, was): (i64, Option<f32>) = tx
+                .query_row(
+                    "SELECT id, threshold FROM person WHERE name = ?1",
+                    [&change.name],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db)?
+                .ok_or_else(|| Error::UnknownPerson(change.name.clone()))?;
+            let own = change.own.as_ref();
+            tx.execute(
+                "UPDATE person SET threshold = ?1, threshold_embedder = ?2 WHERE id = ?3",
+                params![
+                    own.map(|o| o.threshold),
+                    own.map(|o| o.embedder.as_str()),
+                    id
+                ],
+            )
+            .map_err(db)?;
+            let detail = threshold_detail(id, was, own);
+            audit::log(&tx, &self.actor, AuditAction::Threshold, &detail).map_err(db)?;
+        }
+        tx.commit().map_err(db)
+    }
+
     fn faces_without(&self, embedder: &EmbedderId) -> Result<Vec<FaceToEmbed>> {
         let mut stmt = self
             .conn
@@ -614,8 +647,8 @@ impl Gallery for SqliteGallery {
 }
 
 /// A person with their number of faces; the caller adds the WHERE, GROUP BY and ORDER BY.
-const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen
-    FROM person p LEFT JOIN face f ON f.person_id = p.id";
+const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen,
+    p.threshold, p.threshold_embedder FROM person p LEFT JOIN face f ON f.person_id = p.id";
 
 fn person_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<PersonSummary> {
     Ok(PersonSummary {
@@ -624,6 +657,7 @@ fn person_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<PersonSummary> {
         faces: r.get::<_, i64>(2)? as usize,
         created: r.get(3)?,
         last_seen: r.get(4)?,
+        own_threshold: OwnThreshold::from_columns(r.get(5)?, r.get(6)?),
     })
 }
 

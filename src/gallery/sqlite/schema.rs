@@ -66,6 +66,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 "#,
+    r#"
+    -- A person's own threshold (`calibrate --per-person`) and the embedder whose distances it
+    -- was calibrated on; both NULL for the global threshold.
+    ALTER TABLE person ADD COLUMN threshold REAL;
+    ALTER TABLE person ADD COLUMN threshold_embedder TEXT;
+"#,
 ];
 
 /// Sets the connection up: busy timeout, WAL, full sync, foreign keys.

@@ -30,6 +30,14 @@ pub(crate) struct Person {
     created: i64,
     /// When last recognised by a live source, in seconds since the Unix epoch.
     last_seen: Option<i64>,
+    /// Their own threshold (`whoisit calibrate --per-person --apply`), absent when they are
+    /// matched with the server's global one. The server holds it within
+    /// calibration.per_person_max_tighten/loosen of the global threshold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    own_threshold: Option<f32>,
+    /// The embedder `own_threshold` was calibrated on; it applies only to that embedder.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    own_threshold_embedder: Option<String>,
 }
 
 impl From<PersonSummary> for Person {
@@ -40,6 +48,8 @@ impl From<PersonSummary> for Person {
             faces: p.faces,
             created: p.created,
             last_seen: p.last_seen,
+            own_threshold: p.own_threshold.as_ref().map(|o| o.threshold),
+            own_threshold_embedder: p.own_threshold.map(|o| o.embedder.as_str().to_owned()),
         }
     }
 }

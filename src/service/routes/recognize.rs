@@ -41,7 +41,9 @@ impl ToSchema for Photo {}
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct Recognized {
     pub(crate) faces: Vec<RecognizedFace>,
-    /// The threshold the faces were matched with.
+    /// The threshold the faces were matched with: the one asked for, for everyone, or the
+    /// server's global one, which a person with their own threshold (see GET /v1/people) is
+    /// matched with instead.
     pub(crate) threshold: f32,
     /// The embedder that made the embeddings (`dlib` or `openface`, and its model).
     pub(crate) embedder: String,
@@ -97,7 +99,7 @@ impl From<StageTimes> for Timings {
     path = "/v1/recognize",
     tag = "recognize",
     params(("threshold" = Option<f32>, Query,
-        description = "Largest embedding distance still taken as the same person, for this photo only (0 < threshold <= 2; the server's own, 0.55 by default, when left out)")),
+        description = "Largest embedding distance still taken as the same person, for this photo only and for everyone (0 < threshold <= 2; when left out, the server's own, 0.55 by default, or a person's own threshold where one is set)")),
     request_body(content = Photo, content_type = "image/jpeg",
         description = "A JPEG or PNG photo as the body (Content-Type image/jpeg or image/png), or multipart/form-data with the photo in the field `image`."),
     responses(

@@ -1,5 +1,6 @@
 //! Matching: the nearest enrolled *person* by L2 distance (the distance to that person's closest
-//! face), and the margin to the runner-up. Farther than the threshold is unknown.
+//! face), and the margin to the runner-up. Farther than the threshold is unknown: the global
+//! one, or the nearest person's own (`calibrate --per-person`), kept within bounds of the global.
 
 use std::collections::HashMap;
 
@@ -11,6 +12,94 @@ use crate::base::identity::{DIM, Embedding, Enrolled};
 use quantised::QuantisedRows;
 
 mod quantised;
+
+/// The largest distance there is between two embeddings (unit vectors): a threshold above it
+/// would name every stranger.
+pub const MAX_THRESHOLD: f32 = 2.0;
+
+/// Why a threshold cannot be used ("must be ..."), or `None` if it can: the one rule for the
+/// config file, the settings file, the command line and a person's own threshold, which each
+/// say where it came from.
+pub fn threshold_problem(threshold: f32) -> Option<String> {
+    (!(threshold.is_finite() && threshold > 0.0 && threshold <= MAX_THRESHOLD)).then(|| {
+        format!(
+            "must be a positive number of at most {MAX_THRESHOLD} (the largest distance between \
+             two faces' embeddings; 0.55 is the default), not {threshold}"
+        )
+    })
+}
+
+/// How far a person's own threshold may stray from the global one (config `calibration`). The
+/// matcher keeps every own threshold within these bounds of the global threshold in force, so
+/// that moving the global threshold moves everyone, and no person is ever much looser than
+/// the rest, whatever was stored.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CalibrationConfig {
+    /// At most this much above the global threshold (L2 distance).
+    pub per_person_max_loosen: f32,
+    /// At most this much below the global threshold (L2 distance).
+    pub per_person_max_tighten: f32,
+}
+
+impl Default for CalibrationConfig {
+    fn default() -> Self {
+        CalibrationConfig {
+            per_person_max_loosen: 0.05,
+            per_person_max_tighten: 0.15,
+        }
+    }
+}
+
+impl CalibrationConfig {
+    /// Why these bounds cannot be used, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        let bad = |x: f32| !(x.is_finite() && (0.0..=MAX_THRESHOLD).contains(&x));
+        if bad(self.per_person_max_loosen) {
+            Some(format!(
+                "calibration.per_person_max_loosen must be a distance from 0 to {MAX_THRESHOLD}, not {}",
+                self.per_person_max_loosen
+            ))
+        } else if bad(self.per_person_max_tighten) {
+            Some(format!(
+                "calibration.per_person_max_tighten must be a distance from 0 to {MAX_THRESHOLD}, not {}",
+                self.per_person_max_tighten
+            ))
+        } else {
+            None
+        }
+    }
+
+    /// `own` brought within the bounds around `global`.
+    pub fn bound(&self, own: f32, global: f32) -> f32 {
+        own.min(global + self.per_person_max_loosen)
+            .max(global - self.per_person_max_tighten)
+    }
+}
+
+/// People's own thresholds, by name; everyone else is matched with the global one.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OwnThresholds(HashMap<String, f32>);
+
+impl OwnThresholds {
+    pub fn get(&self, name: &str) -> Option<f32> {
+        self.0.get(name).copied()
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl FromIterator<(String, f32)> for OwnThresholds {
+    fn from_iter<I: IntoIterator<Item = (String, f32)>>(iter: I) -> Self {
+        OwnThresholds(iter.into_iter().collect())
+    }
+}
 
 /// Who a face is, as far as the gallery can tell.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -48,6 +137,9 @@ impl Identity {
 pub struct Matcher {
     threshold: f32,
     names: Vec<String>,
+    /// Each person's own threshold, if they have one, by index in `names`.
+    own: Vec<Option<f32>>,
+    bounds: CalibrationConfig,
     /// For each row, its index in `names`.
     person_of_row: Vec<usize>,
     rows: Vec<[f32; DIM]>,
@@ -69,6 +161,15 @@ pub struct SearchCost {
 
 /// The nearest person and the runner-up (index and squared distance).
 type NearestTwo = ((usize, f32), Option<(usize, f32)>);
+
+/// Which threshold names the nearest person.
+#[derive(Debug, Clone, Copy)]
+enum Within {
+    /// Their own, bounded, or the global one.
+    Own,
+    /// This one, for everyone.
+    All(f32),
+}
 
 impl Matcher {
     pub fn new(threshold: f32, entries: impl IntoIterator<Item = impl Into<Enrolled>>) -> Matcher {
@@ -96,7 +197,9 @@ impl Matcher {
         let quantised = QuantisedRows::new(rows.iter().zip(row_norms.iter().copied()));
         Matcher {
             threshold,
+            own: vec![None; names.len()],
             names,
+            bounds: CalibrationConfig::default(),
             person_of_row,
             rows,
             row_norms,
@@ -104,9 +207,38 @@ impl Matcher {
         }
     }
 
-    /// Identifies with a new threshold from now on.
+    /// Matches these people with their own thresholds, within `bounds` of the global one;
+    /// names without enrolled faces are ignored.
+    pub fn with_own_thresholds(
+        mut self,
+        own: &OwnThresholds,
+        bounds: CalibrationConfig,
+    ) -> Matcher {
+        self.own = self.names.iter().map(|name| own.get(name)).collect();
+        self.bounds = bounds;
+        self
+    }
+
+    /// Identifies with a new global threshold from now on; own thresholds stay within their
+    /// bounds of it.
     pub fn set_threshold(&mut self, threshold: f32) {
         self.threshold = threshold;
+    }
+
+    /// The threshold [`Matcher::identify`] names `name` within: their own, held within the
+    /// bounds, else the global one (also for a name not enrolled).
+    pub fn threshold_of(&self, name: &str) -> f32 {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .map_or(self.threshold, |person| self.threshold_of_person(person))
+    }
+
+    fn threshold_of_person(&self, person: usize) -> f32 {
+        match self.own.get(person).copied().flatten() {
+            Some(own) => self.bounds.bound(own, self.threshold),
+            None => self.threshold,
+        }
     }
 
     /// Enrolled faces.
@@ -123,12 +255,16 @@ impl Matcher {
         self.names.len()
     }
 
+    /// The nearest person, named when within their own threshold if they have one, else the
+    /// global one. Whether a farther person's threshold would accept the face does not matter:
+    /// a looser threshold never reaches past the nearest person.
     pub fn identify(&self, embedding: &Embedding) -> Identity {
-        self.identify_within(embedding, self.threshold)
+        let (nearest, _) = self.search(embedding);
+        self.name(nearest, Within::Own)
     }
 
-    /// Identifies with `threshold` instead of the matcher's own, for one question. A query of
-    /// another length than the rows' is nobody.
+    /// Identifies with `threshold` for everyone instead of the matcher's thresholds (global and
+    /// own), for one question. A query of another length than the rows' is nobody.
     pub fn identify_within(&self, embedding: &Embedding, threshold: f32) -> Identity {
         self.identify_with_cost(embedding, threshold).0
     }
@@ -142,6 +278,13 @@ impl Matcher {
         embedding: &Embedding,
         threshold: f32,
     ) -> (Identity, SearchCost) {
+        let (nearest, cost) = self.search(embedding);
+        (self.name(nearest, Within::All(threshold)), cost)
+    }
+
+    /// The nearest person and the runner-up, exactly, whatever the thresholds: the int8 scan
+    /// only leaves out rows proved farther than two people, so no threshold can depend on them.
+    fn search(&self, embedding: &Embedding) -> (Option<NearestTwo>, SearchCost) {
         let query = <&[f32; DIM]>::try_from(embedding.0.as_slice()).ok();
         let query_norm = query.map_or(0.0, |query| dot(query, query));
         // With one person there is no runner-up to prune against.
@@ -156,7 +299,7 @@ impl Matcher {
                 measured: self.len(),
                 reordered: false,
             };
-            return (self.identify_exhaustive(embedding, threshold), cost);
+            return (self.nearest_exhaustive(embedding), cost);
         };
         let exact = candidates.iter().map(|c| {
             let dot = dot(&self.rows[c.row], query);
@@ -173,22 +316,24 @@ impl Matcher {
             measured: candidates.len(),
             reordered: people(nearest) != people(approximate),
         };
-        (self.name(nearest, threshold), cost)
+        (nearest, cost)
     }
 
     /// The reference answer: every row measured in f32. Slower than
     /// [`Matcher::identify_within`] on large galleries, and never different.
     pub fn identify_exhaustive(&self, embedding: &Embedding, threshold: f32) -> Identity {
-        let Ok(query) = <&[f32; DIM]>::try_from(embedding.0.as_slice()) else {
-            return Identity::unknown();
-        };
+        self.name(self.nearest_exhaustive(embedding), Within::All(threshold))
+    }
+
+    fn nearest_exhaustive(&self, embedding: &Embedding) -> Option<NearestTwo> {
+        let query = <&[f32; DIM]>::try_from(embedding.0.as_slice()).ok()?;
         let query_norm = dot(query, query);
         let squared = self
             .rows
             .iter()
             .zip(&self.row_norms)
             .map(|(row, &norm)| squared_distance(norm, query_norm, dot(row, query)));
-        self.name(self.nearest_two(squared.enumerate()), threshold)
+        self.nearest_two(squared.enumerate())
     }
 
     /// The nearest person and the runner-up from `(row, squared distance)`: each person is as
@@ -223,9 +368,13 @@ impl Matcher {
         first.map(|first| (first, second))
     }
 
-    fn name(&self, nearest: Option<NearestTwo>, threshold: f32) -> Identity {
+    fn name(&self, nearest: Option<NearestTwo>, within: Within) -> Identity {
         let Some(((first, squared), second)) = nearest else {
             return Identity::unknown();
+        };
+        let threshold = match within {
+            Within::Own => self.threshold_of_person(first),
+            Within::All(threshold) => threshold,
         };
         let distance = squared.sqrt();
         Identity {
@@ -335,5 +484,37 @@ mod tests {
         assert_eq!((id.label(), id.margin), ("bob", Some(0.0)));
         let id = matcher.identify(&unit(0, 1.1));
         assert_eq!((id.label(), id.margin), ("bob", Some(0.0)));
+    }
+
+    #[test]
+    fn the_nearest_person_is_named_within_their_own_threshold_kept_near_the_global_one() {
+        let own: OwnThresholds = [("ann".to_owned(), 0.45), ("bob".to_owned(), 0.9)]
+            .into_iter()
+            .collect();
+        let bounds = CalibrationConfig::default();
+        let mut matcher = Matcher::new(
+            0.55,
+            [
+                ("ann".to_owned(), unit(0, 1.0)),
+                ("bob".to_owned(), unit(1, 1.0)),
+                ("cy".to_owned(), unit(2, 1.0)),
+            ],
+        )
+        .with_own_thresholds(&own, bounds);
+        // ann's own 0.45 is tighter than the global 0.55.
+        assert_eq!(matcher.identify(&unit(0, 1.5)).label(), "unknown");
+        assert_eq!(matcher.identify(&unit(0, 1.44)).label(), "ann");
+        // bob's own 0.9 is held to the global plus 0.05.
+        assert!(close(Some(matcher.threshold_of("bob")), 0.6));
+        assert_eq!(matcher.identify(&unit(1, 1.58)).label(), "bob");
+        assert_eq!(matcher.identify(&unit(1, 1.62)).label(), "unknown");
+        // cy has none: the global one.
+        assert_eq!(matcher.identify(&unit(2, 1.56)).label(), "unknown");
+        // An explicit threshold is everyone's.
+        assert_eq!(matcher.identify_within(&unit(0, 1.5), 0.55).label(), "ann");
+        // Moving the global threshold moves the bounds: ann's 0.45 is now held to 0.30 + 0.05.
+        matcher.set_threshold(0.3);
+        assert!(close(Some(matcher.threshold_of("ann")), 0.35));
+        assert!(close(Some(matcher.threshold_of("nobody")), 0.3));
     }
 }
