@@ -267,6 +267,13 @@ impl Config {
             problem
         } else if self.retention_days == 0 {
             "retention_days must be at least 1".into()
+        } else if !(self.enrollment.duplicate_below.is_finite()
+            && (0.0..self.threshold).contains(&self.enrollment.duplicate_below))
+        {
+            format!(
+                "enrollment.duplicate_below must be at least 0 and below the threshold ({}), not {}",
+                self.threshold, self.enrollment.duplicate_below
+            )
         } else if self.window.enroll_captures == 0 {
             "window.enroll_captures must be at least 1".into()
         } else if let Err(message) = Chord::parse(&self.window.kiosk.exit_chord) {

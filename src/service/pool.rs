@@ -14,8 +14,8 @@ use crate::base::error::{Error, Result};
 use crate::base::identity::EmbedderId;
 use crate::base::stats::ms_since;
 use crate::config::Config;
-use crate::enroll::Enrollment;
 use crate::enroll::quality::Rejection;
+use crate::enroll::{Enrollment, Expect};
 use crate::gallery::NewFace;
 use crate::models::fetch::Progress;
 use crate::service::roster::{Matched, Roster};
@@ -45,8 +45,12 @@ pub(crate) enum Task {
         threshold: Option<f32>,
         roster: Arc<Roster>,
     },
-    /// The one face of a photo, through the enrollment quality gate, embedded.
-    Enroll { enrollment: Enrollment },
+    /// The one face of a photo, through the enrollment quality gate, embedded; a face
+    /// repeating one `expect`ed (the person's faces) is rejected as a duplicate.
+    Enroll {
+        enrollment: Enrollment,
+        expect: Expect,
+    },
 }
 
 /// A pipeline's answer.
@@ -156,8 +160,8 @@ fn run(pipeline: &mut Pipeline, image: &[u8], limits: PhotoLimits, task: Task) -
         Task::Recognize { threshold, roster } => {
             recognize(pipeline, photo.image, decode, threshold, &roster).map(Answer::Recognized)
         }
-        Task::Enroll { enrollment } => enrollment
-            .judge_photo(pipeline, UPLOAD.to_owned(), photo)
+        Task::Enroll { enrollment, expect } => enrollment
+            .judge_photo(pipeline, UPLOAD.to_owned(), photo, &expect)
             .map(Answer::Enrolled),
     }
 }

@@ -17,7 +17,8 @@ use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile};
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, PersonId, PersonSummary,
-    Removed, Scope, key_taken, no_face, no_key, no_person, now, validate_key_name, validate_name,
+    Removed, Scope, key_taken, no_face, no_key, no_person, now, pose_from_column, poses_from_list,
+    validate_key_name, validate_name,
 };
 use crate::gallery::stored::{self, StoredFace, vector_bytes, vector_from_bytes};
 use crate::gallery::{Actor, AuditAction, AuditEntry, ChangeFeed, Gallery, GalleryKey};
@@ -475,8 +476,8 @@ fn insert_face(
         .map(|image| seal.seal(Column::Image, image))
         .transpose()?;
     let inserted = tx.query_opt(
-        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (person_id, source_sha256) DO NOTHING RETURNING id",
+        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image, pose)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (person_id, source_sha256) DO NOTHING RETURNING id",
         &[
             &person_id,
             &face.captured,
@@ -486,6 +487,7 @@ fn insert_face(
             &face.face_px,
             &face.sharpness,
             &image.as_deref(),
+            &face.pose,
         ],
     ).map_err(db)?;
     let Some(row) = inserted else {
@@ -507,7 +509,8 @@ fn insert_face(
 }
 
 /// A person with their number of faces; the caller adds the WHERE, GROUP BY and ORDER BY.
-const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen
+const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen,
+        string_agg(f.pose, ',')
     FROM person p LEFT JOIN face f ON f.person_id = p.id";
 
 fn person_summary(r: &postgres::Row) -> PersonSummary {
@@ -517,6 +520,7 @@ fn person_summary(r: &postgres::Row) -> PersonSummary {
         faces: count(r.get(2)),
         created: r.get(3),
         last_seen: r.get(4),
+        poses: poses_from_list(r.get::<_, Option<&str>>(5)),
     }
 }
 
@@ -584,7 +588,7 @@ impl Gallery for PostgresGallery {
         let rows = self
             .client()?
             .query(
-                "SELECT id, captured, source, confidence, face_px, sharpness, image IS NOT NULL
+                "SELECT id, captured, source, confidence, face_px, sharpness, image IS NOT NULL, pose
                  FROM face WHERE person_id = $1 ORDER BY id",
                 &[&person.0],
             )
@@ -598,6 +602,7 @@ impl Gallery for PostgresGallery {
                 confidence: r.get(3),
                 face_px: r.get(4),
                 sharpness: r.get(5),
+                pose: pose_from_column(r.get(7)),
                 has_image: r.get(6),
             })
             .collect())
@@ -900,7 +905,7 @@ impl Gallery for PostgresGallery {
         let faces = tx
             .query(
                 "SELECT p.name, p.created, p.last_seen, f.id, f.captured, f.source, f.source_sha256,
-                        f.confidence, f.face_px, f.sharpness, f.image
+                        f.confidence, f.face_px, f.sharpness, f.image, f.pose
                  FROM person p JOIN face f ON f.person_id = p.id ORDER BY p.name, f.id",
                 &[],
             )
@@ -937,6 +942,7 @@ impl Gallery for PostgresGallery {
                 confidence: r.get(7),
                 face_px: r.get(8),
                 sharpness: r.get(9),
+                pose: pose_from_column(r.get(11)),
                 embeddings,
                 image_png_base64: image.as_deref().map(ExportFace::encode_image),
             };

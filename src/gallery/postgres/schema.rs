@@ -68,6 +68,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_append_only BEFORE UPDATE OR DELETE OR TRUNCATE ON audit
         FOR EACH STATEMENT EXECUTE FUNCTION whoisit_audit_append_only();
 "#,
+    r#"
+    -- The head's pose of each face (front, left, right, up, down), from its landmarks at
+    -- enrollment; NULL for faces enrolled before it was recorded.
+    ALTER TABLE face ADD COLUMN pose TEXT;
+"#,
 ];
 
 /// Why the database cannot be used as it is.

@@ -24,7 +24,8 @@ use crate::gallery::audit::{Actor, AuditAction, AuditEntry};
 use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, PersonId, PersonSummary,
-    Removed, Scope, key_taken, no_face, no_key, no_person, now, validate_key_name, validate_name,
+    Removed, Scope, key_taken, no_face, no_key, no_person, now, pose_from_column, poses_from_list,
+    validate_key_name, validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged};
 
@@ -256,7 +257,7 @@ impl Gallery for SqliteGallery {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, captured, source, confidence, face_px, sharpness, image IS NOT NULL
+                "SELECT id, captured, source, confidence, face_px, sharpness, image IS NOT NULL, pose
                  FROM face WHERE person_id = ?1 ORDER BY id",
             )
             .map_err(self.db())?;
@@ -269,6 +270,7 @@ impl Gallery for SqliteGallery {
                     confidence: r.get(3)?,
                     face_px: r.get(4)?,
                     sharpness: r.get(5)?,
+                    pose: pose_from_column(r.get::<_, Option<String>>(7)?.as_deref()),
                     has_image: r.get(6)?,
                 })
             })
@@ -614,7 +616,8 @@ impl Gallery for SqliteGallery {
 }
 
 /// A person with their number of faces; the caller adds the WHERE, GROUP BY and ORDER BY.
-const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen
+const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen,
+        group_concat(f.pose)
     FROM person p LEFT JOIN face f ON f.person_id = p.id";
 
 fn person_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<PersonSummary> {
@@ -624,6 +627,7 @@ fn person_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<PersonSummary> {
         faces: r.get::<_, i64>(2)? as usize,
         created: r.get(3)?,
         last_seen: r.get(4)?,
+        poses: poses_from_list(r.get::<_, Option<String>>(5)?.as_deref()),
     })
 }
 
@@ -650,8 +654,8 @@ fn insert_face(
     face: &StoredFace<'_>,
 ) -> rusqlite::Result<Option<FaceId>> {
     let inserted = tx.execute(
-        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(person_id, source_sha256) DO NOTHING",
+        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image, pose)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(person_id, source_sha256) DO NOTHING",
         params![
             person_id,
             face.captured,
@@ -660,7 +664,8 @@ fn insert_face(
             face.confidence,
             face.face_px,
             face.sharpness,
-            face.image
+            face.image,
+            face.pose
         ],
     )?;
     if inserted == 0 {
@@ -682,6 +687,42 @@ mod tests {
     use super::*;
     use crate::base::identity::EmbedderKind;
     use std::time::Duration;
+
+    #[test]
+    fn poses_are_stored_per_face_summarised_per_person_and_exported() {
+        use crate::vision::pose::Pose;
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
+        let posed = |v, source, pose| NewFace {
+            pose,
+            ..face(v, source)
+        };
+        g.add_faces(
+            "Ann",
+            &[
+                posed(0.1, "a", Some(Pose::Left)),
+                posed(0.2, "b", Some(Pose::Front)),
+                posed(0.3, "c", Some(Pose::Left)),
+            ],
+        )
+        .unwrap();
+        // Faces enrolled before poses were recorded have none.
+        g.add_faces("Bob", &[posed(0.4, "d", None)]).unwrap();
+        let people = g.people().unwrap();
+        assert_eq!(people[0].poses, [Pose::Front, Pose::Left]);
+        assert_eq!(people[0].pose_report(), "front,left (2/4)");
+        assert_eq!(people[1].pose_report(), "unknown (0/4)");
+        let faces = g.faces(people[0].id).unwrap();
+        assert_eq!(
+            faces.iter().map(|f| f.pose).collect::<Vec<_>>(),
+            [Some(Pose::Left), Some(Pose::Front), Some(Pose::Left)]
+        );
+        let export = g.export().unwrap();
+        let copy = tempfile::tempdir().unwrap();
+        let mut other = SqliteGallery::open(copy.path(), None).unwrap();
+        other.import(&export).unwrap();
+        assert_eq!(other.people().unwrap()[0].poses, [Pose::Front, Pose::Left]);
+    }
 
     #[test]
     fn survives_reopening_and_keeps_embedders_apart() {

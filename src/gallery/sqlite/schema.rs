@@ -66,6 +66,11 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 "#,
+    r#"
+    -- The head's pose of each face (front, left, right, up, down), from its landmarks at
+    -- enrollment; NULL for faces enrolled before it was recorded.
+    ALTER TABLE face ADD COLUMN pose TEXT;
+"#,
 ];
 
 /// Sets the connection up: busy timeout, WAL, full sync, foreign keys.
