@@ -44,7 +44,8 @@ pub(super) enum PeopleCommand {
         #[arg(required_unless_present = "video", value_name = "PHOTO")]
         photos: Vec<PathBuf>,
         /// A clip of the person alone, 3 to 5 s, turning their head a little left, right and
-        /// up (any file OpenCV opens). Every frame passes the quality gate; up to --max-faces
+        /// up (any file OpenCV opens; its first 600 frames are read). Every frame passes the
+        /// quality gate; up to --max-faces
         /// sharp frames of different poses are enrolled, and what was taken and why the other
         /// frames were not is printed.
         #[arg(long, value_name = "FILE", conflicts_with = "photos")]

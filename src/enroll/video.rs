@@ -3,21 +3,52 @@
 
 use std::collections::BTreeMap;
 
-use opencv::core::Mat;
+use opencv::core::{Mat, Rect};
+use opencv::prelude::*;
 
 use crate::base::error::{Error, Result};
+use crate::base::geometry::FaceBox;
 use crate::enroll::{Enrollment, Expect, PersonReport, Taken};
 use crate::gallery::{Gallery, NewFace, validate_name};
 use crate::vision::detect::Detection;
 use crate::vision::pipeline::Pipeline;
 use crate::vision::pose::Pose;
 
-/// A frame that passed the quality gate, waiting to be chosen.
+/// A clip is read this far (20 s at 30 fps): enough for a head turning, and what is kept of
+/// each frame (its face with a margin) stays within a few hundred MB.
+pub const MAX_FRAMES: usize = 600;
+/// The context kept around a candidate's face, as a fraction of its width on each side: the
+/// landmarks and the embedder's alignment need some.
+const CROP_MARGIN: f32 = 0.5;
+
+/// A frame's face that passed the quality gate, waiting to be chosen: the face with a margin,
+/// and where the face is in it.
 struct Candidate {
     frame: usize,
     image: Mat,
-    faces: Vec<Detection>,
+    face: Detection,
     sharpness: f32,
+}
+
+impl Candidate {
+    fn new(frame: usize, image: &Mat, face: Detection, sharpness: f32) -> Result<Candidate> {
+        let b = face.bbox;
+        let (mx, my) = (
+            (b.width as f32 * CROP_MARGIN) as i32,
+            (b.height as f32 * CROP_MARGIN) as i32,
+        );
+        let area = Rect::new(b.x - mx, b.y - my, b.width + 2 * mx, b.height + 2 * my)
+            & Rect::new(0, 0, image.cols(), image.rows());
+        Ok(Candidate {
+            frame,
+            image: image.roi(area)?.try_clone()?,
+            face: Detection {
+                bbox: FaceBox::new(b.x - area.x, b.y - area.y, b.width, b.height),
+                confidence: face.confidence,
+            },
+            sharpness,
+        })
+    }
 }
 
 /// A frame taken.
@@ -55,7 +86,7 @@ pub fn enroll_video(
 ) -> Result<VideoReport> {
     let name = validate_name(name)?;
     let mut report = VideoReport::default();
-    let mut by_pose = candidates(pipeline, enrollment, frames, max_faces, &mut report)?;
+    let mut by_pose = candidates(pipeline, enrollment, frames, &mut report)?;
     let mut expect = Expect::enrolled(&*gallery, &pipeline.embedder_id(), &name)?;
     let mut faces: Vec<NewFace> = Vec::new();
     // Round after round, the sharpest frame left of each pose, until enough are taken.
@@ -67,7 +98,7 @@ pub fn enroll_video(
                 let verdict = enrollment.judge(
                     pipeline,
                     &candidate.image,
-                    &candidate.faces,
+                    std::slice::from_ref(&candidate.face),
                     format!("{source} frame {}", candidate.frame),
                     None,
                     &expect,
@@ -115,18 +146,16 @@ pub fn summary(counts: &BTreeMap<String, usize>) -> String {
         .join(", ")
 }
 
-/// The frames that pass the quality gate, by pose, each pose's sharpest last (taken first).
-/// A pose keeps twice the frames that can be taken of it (the spares stand in for
-/// duplicates), so a long clip does not hold every frame in memory.
+/// The faces of the frames that pass the quality gate, by pose, each pose's sharpest last
+/// (taken first); the first `MAX_FRAMES` frames are read.
 fn candidates(
     pipeline: &mut Pipeline,
     enrollment: &Enrollment,
     frames: impl Iterator<Item = Result<Mat>>,
-    max_faces: usize,
     report: &mut VideoReport,
 ) -> Result<BTreeMap<Option<Pose>, Vec<Candidate>>> {
     let mut by_pose: BTreeMap<Option<Pose>, Vec<Candidate>> = BTreeMap::new();
-    for (frame, image) in frames.enumerate() {
+    for (frame, image) in frames.take(MAX_FRAMES).enumerate() {
         let image = image?;
         report.frames += 1;
         let faces = pipeline.detect(&image)?;
@@ -144,17 +173,8 @@ fn candidates(
         let at = queue.partition_point(|c| c.sharpness < accepted.sharpness);
         queue.insert(
             at,
-            Candidate {
-                frame,
-                image,
-                faces,
-                sharpness: accepted.sharpness,
-            },
+            Candidate::new(frame, &image, accepted.face, accepted.sharpness)?,
         );
-        if queue.len() > 2 * max_faces {
-            queue.remove(0);
-            *report.skipped.entry("not needed".into()).or_default() += 1;
-        }
     }
     Ok(by_pose)
 }
