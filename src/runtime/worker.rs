@@ -379,11 +379,12 @@ impl Worker {
             None,
             expect,
         )?;
-        let face = verdict
-            .as_ref()
-            .ok()
-            .and(faces.first())
-            .and_then(|face| face.bbox.within(frame.cols(), frame.rows()));
+        // The face whenever there was one, so a blurred or wrongly posed capture shows what
+        // was wrong with it; the whole frame when there was no face or several.
+        let face = match faces.as_slice() {
+            [face] => face.bbox.within(frame.cols(), frame.rows()),
+            _ => None,
+        };
         let thumbnail = match face {
             Some(face) => {
                 RgbaImage::thumbnail(&Mat::roi(frame, face.to_rect())?.try_clone()?, thumbnail_px)?

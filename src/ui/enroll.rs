@@ -19,6 +19,9 @@ use crate::vision::pose::Pose;
 
 /// Thumbnails of captures: their longer side, in pixels.
 const THUMB: i32 = 96;
+/// Thumbnails in a row of the panel, and the width of each with its caption, in points.
+const SHOTS_PER_ROW: usize = 4;
+const SHOT_WIDTH: f32 = 72.0;
 /// How often the live hint asks for the head's pose: often enough to follow a turn of the
 /// head, seldom enough that the landmarks (a few ms each) cost recognition nothing visible.
 const LOOK_EVERY: Duration = Duration::from_millis(150);
@@ -383,17 +386,23 @@ impl EnrollPanel {
         });
     }
 
-    /// The captures, newest first, each with the pose taken or why it was rejected.
+    /// The captures, newest first, each with the pose taken or why it was rejected, a few to
+    /// a row so the panel keeps its width.
     fn show_shots(&self, ui: &mut egui::Ui) {
-        ui.horizontal_wrapped(|ui| {
-            for shot in self.shots.iter().rev() {
+        egui::Grid::new("shots").spacing([6.0, 8.0]).show(ui, |ui| {
+            for (i, shot) in self.shots.iter().rev().enumerate() {
+                if i > 0 && i % SHOTS_PER_ROW == 0 {
+                    ui.end_row();
+                }
                 ui.vertical(|ui| {
-                    ui.set_max_width(96.0);
+                    ui.set_width(SHOT_WIDTH);
                     let size =
                         shot.thumbnail.size_vec2() * (64.0 / shot.thumbnail.size_vec2().max_elem());
                     let image = ui.image((shot.thumbnail.id(), size));
                     image.on_hover_text(shot.rejected.as_deref().unwrap_or("accepted"));
-                    ui.colored_label(colour(shot.rejected.is_none()), &shot.caption);
+                    let caption =
+                        egui::RichText::new(&shot.caption).color(colour(shot.rejected.is_none()));
+                    ui.add(egui::Label::new(caption).wrap());
                 });
             }
         });
