@@ -4,6 +4,7 @@
 mod common;
 
 use opencv::core::Mat;
+use opencv::prelude::*;
 use whoisit::enroll;
 use whoisit::vision::photo;
 use whoisit::vision::pipeline::Pipeline;
@@ -60,10 +61,42 @@ fn johns_poses_turn_the_other_way_in_a_mirror() {
         }
     }
     println!("{seen:?}");
+    // The window tests' Obama, drifting across a clip, must read as frontal.
+    for name in ["obama.jpg", "obama2.jpg"] {
+        let pose = pose_of(&mut pipeline, photo::load(&common::photo(name)).unwrap());
+        println!("{name}: yaw {:+.3} pitch {:.3}", pose.yaw, pose.pitch);
+        assert_eq!(pose.pose(), Pose::Front, "{name}");
+    }
     let count = |pose| seen.get(&pose).copied().unwrap_or(0);
     assert!(count(Pose::Front) >= 45, "{seen:?}");
     assert!(
         count(Pose::Left) >= 1 && count(Pose::Right) >= 1,
         "{seen:?}"
+    );
+}
+
+/// The window tests' clip of Obama drifting: every frame's face reads as frontal, so the
+/// landmarks' noise between frames stays inside the thresholds.
+#[test]
+fn a_drifting_frontal_face_stays_frontal_frame_after_frame() {
+    let (mut pipeline, dir) = common::pipeline();
+    let clip = common::cli::obama_clip(dir.path(), 30.0, 60);
+    let mut capture =
+        opencv::videoio::VideoCapture::from_file(clip.to_str().unwrap(), opencv::videoio::CAP_ANY)
+            .unwrap();
+    let mut frame = Mat::default();
+    let mut yaws = Vec::new();
+    while capture.read(&mut frame).unwrap() && !frame.empty() {
+        let faces = pipeline.detect(&frame).unwrap();
+        assert_eq!(faces.len(), 1);
+        let pose = pipeline.head_pose(&frame, &faces[0]).unwrap().unwrap();
+        yaws.push(pose.yaw);
+        assert_eq!(pose.pose(), Pose::Front, "{pose:?}");
+    }
+    println!(
+        "{} frames, yaw {:+.3} to {:+.3}",
+        yaws.len(),
+        yaws.iter().copied().fold(f32::MAX, f32::min),
+        yaws.iter().copied().fold(f32::MIN, f32::max)
     );
 }

@@ -424,6 +424,15 @@ mod tests {
             assert!(err.contains("at most 2"), "{nonsense}: {err}");
         }
         assert!(Config::parse("(threshold: 2.0)", Path::new("u.ron")).is_ok());
+        // A duplicate must be nearer than a match, or every face of a person is a duplicate.
+        for bad in ["0.55", "-0.1", "0.9"] {
+            let ron = format!("(enrollment: (duplicate_below: {bad}))");
+            let err = Config::parse(&ron, Path::new("u.ron"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("enrollment.duplicate_below"), "{bad}: {err}");
+        }
+        assert!(Config::parse("(enrollment: (duplicate_below: 0.0))", Path::new("u.ron")).is_ok());
         assert!(!err.to_string().contains("not valid RON"), "{err}");
     }
 }

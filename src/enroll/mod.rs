@@ -17,7 +17,7 @@ use crate::vision::detect::Detection;
 use crate::vision::matcher::Matcher;
 use crate::vision::photo::{self, PhotoLimits, read_file};
 use crate::vision::pipeline::Pipeline;
-use crate::vision::pose::Pose;
+use crate::vision::pose::{HeadPose, Pose};
 
 use self::quality::{Accepted, QualityGate, Rejection};
 
@@ -53,16 +53,20 @@ pub struct Expect {
 impl Expect {
     /// The faces of `name` in the gallery from `embedder` (none for somebody new).
     pub fn enrolled(gallery: &dyn Gallery, embedder: &EmbedderId, name: &str) -> Result<Expect> {
-        let taken = gallery
-            .embeddings(embedder)?
-            .into_iter()
+        Ok(Expect::among(&gallery.embeddings(embedder)?, name))
+    }
+
+    /// The faces of `name` among the gallery's `enrolled` faces.
+    pub fn among(enrolled: &[Enrolled], name: &str) -> Expect {
+        let taken = enrolled
+            .iter()
             .filter(|e| e.person == name)
             .map(|e| Taken {
                 what: "a face already enrolled for this person".into(),
-                embedding: e.embedding,
+                embedding: e.embedding.clone(),
             })
             .collect();
-        Ok(Expect { pose: None, taken })
+        Expect { pose: None, taken }
     }
 
     /// The taken face nearest to `embedding` if it is nearer than `below`.
@@ -96,7 +100,7 @@ impl Enrollment {
             Ok(accepted) => accepted,
             Err(rejection) => return Ok(Err(rejection)),
         };
-        let pose = pipeline.head_pose(image, &face)?.map(|p| p.pose());
+        let pose = pipeline.head_pose(image, &face)?.map(HeadPose::pose);
         if let Some(asked) = expect.pose
             && pose != Some(asked)
         {
@@ -327,6 +331,8 @@ pub fn dataset(
     dir: &Path,
 ) -> Result<DatasetReport> {
     let mut report = DatasetReport::default();
+    // Read once: each person's folder is only compared with their own faces enrolled before.
+    let enrolled_before = gallery.embeddings(&pipeline.embedder_id())?;
     for DatasetPerson { name, photos } in dataset_people(dir)? {
         // A folder whose name cannot be a person's is skipped and said, like a bad photo; the
         // folders after it are still enrolled.
@@ -340,7 +346,7 @@ pub fn dataset(
             }
         };
         let enrolled = gallery.source_hashes(&name)?;
-        let expect = Expect::enrolled(&*gallery, &pipeline.embedder_id(), &name)?;
+        let expect = Expect::among(&enrolled_before, &name);
         let Judged {
             faces,
             already,

@@ -12,7 +12,7 @@ use crate::enroll::{Enrollment, Expect, PersonReport, Taken};
 use crate::gallery::{Gallery, NewFace, validate_name};
 use crate::vision::detect::Detection;
 use crate::vision::pipeline::Pipeline;
-use crate::vision::pose::Pose;
+use crate::vision::pose::{HeadPose, Pose};
 
 /// A clip is read this far (20 s at 30 fps): enough for a head turning, and what is kept of
 /// each frame (its face with a margin) stays within a few hundred MB.
@@ -168,7 +168,7 @@ fn candidates(
         };
         let pose = pipeline
             .head_pose(&image, &accepted.face)?
-            .map(|p| p.pose());
+            .map(HeadPose::pose);
         let queue = by_pose.entry(pose).or_default();
         let at = queue.partition_point(|c| c.sharpness < accepted.sharpness);
         queue.insert(

@@ -21,7 +21,7 @@ use crate::base::image::RgbaImage;
 use crate::base::stats::ms_since;
 use crate::enroll::quality::Rejection;
 use crate::enroll::{self, Enrollment, Expect, PersonReport, ReembedReport, Taken};
-use crate::gallery::{ChangeFeed, Gallery, NewFace};
+use crate::gallery::{ChangeFeed, Gallery, NewFace, validate_name};
 use crate::runtime::capture::Frame;
 use crate::vision::detect::Detection;
 use crate::vision::gate::Gate;
@@ -312,16 +312,15 @@ impl Worker {
                 thumbnail_px,
                 reply,
             } => {
-                let outcome = Expect::enrolled(
-                    self.gallery.as_ref(),
-                    &self.pipeline.embedder_id(),
-                    name.trim(),
-                )
-                .and_then(|mut expect| {
-                    expect.pose = asked;
-                    expect.taken.extend(taken);
-                    self.capture(&enrollment, &expect, thumbnail_px)
-                });
+                let outcome = validate_name(&name)
+                    .and_then(|name| {
+                        Expect::enrolled(self.gallery.as_ref(), &self.pipeline.embedder_id(), &name)
+                    })
+                    .and_then(|mut expect| {
+                        expect.pose = asked;
+                        expect.taken.extend(taken);
+                        self.capture(&enrollment, &expect, thumbnail_px)
+                    });
                 answer(&reply, outcome);
             }
             Command::Look { reply } => answer(&reply, self.look()),

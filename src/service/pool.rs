@@ -45,12 +45,10 @@ pub(crate) enum Task {
         threshold: Option<f32>,
         roster: Arc<Roster>,
     },
-    /// The one face of a photo, through the enrollment quality gate, embedded; a face
-    /// repeating one `expect`ed (the person's faces) is rejected as a duplicate.
-    Enroll {
-        enrollment: Enrollment,
-        expect: Expect,
-    },
+    /// The one face of a photo, through the enrollment quality gate, embedded. Only the same
+    /// file twice is refused (by its sha256, when it is stored); the embedding duplicate check
+    /// of `people add` and the window is not applied to uploads.
+    Enroll { enrollment: Enrollment },
 }
 
 /// A pipeline's answer.
@@ -160,8 +158,8 @@ fn run(pipeline: &mut Pipeline, image: &[u8], limits: PhotoLimits, task: Task) -
         Task::Recognize { threshold, roster } => {
             recognize(pipeline, photo.image, decode, threshold, &roster).map(Answer::Recognized)
         }
-        Task::Enroll { enrollment, expect } => enrollment
-            .judge_photo(pipeline, UPLOAD.to_owned(), photo, &expect)
+        Task::Enroll { enrollment } => enrollment
+            .judge_photo(pipeline, UPLOAD.to_owned(), photo, &Expect::default())
             .map(Answer::Enrolled),
     }
 }

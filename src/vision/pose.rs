@@ -14,10 +14,13 @@ use serde::{Deserialize, Serialize};
 use crate::base::error::{Error, Result};
 
 /// Sideways nose offset, in eye distances, beyond which the head counts as turned. Measured
-/// on the johns set's 55 photos with dlib's 5 points (`cargo test --test pose -- --nocapture`
-/// prints them): the frontal ones stay within 0.12 of 0 (0.06 of it is landmark noise: a
-/// photo and its mirror image differ by that much), the three turned ones give 0.14 to 0.20.
-pub const TURNED_BEYOND: f32 = 0.13;
+/// with dlib's 5 points (`cargo test --test pose -- --nocapture` prints the figures): the
+/// johns set's frontal photos stay within 0.12 of 0, a photo and its mirror image differ by
+/// up to 0.06 (landmark noise), and obama2.jpg (-0.095 as a photo, a face turned a shade)
+/// reads up to -0.14 in the frames of a clip; the set's three turned photos give 0.14 to
+/// 0.20. 0.16 asks for a turn no frontal face reaches by noise, and a person asked for "a
+/// little" turn makes.
+pub const TURNED_BEYOND: f32 = 0.16;
 /// Downward nose offset, in eye distances, below which the chin counts as up. The base of the
 /// nose (dlib's 5-point model; point 33 of the 68) sits 0.64 to 0.99 below the eyes' line in
 /// the johns set's level heads (faces differ); raising the chin foreshortens that, so 0.55 is
@@ -230,8 +233,8 @@ mod tests {
 
     #[test]
     fn the_nose_towards_the_images_right_is_a_turn_to_the_persons_left() {
-        assert_eq!(face(9.0, 39.0, 0.0).pose(), Pose::Left);
-        assert_eq!(face(-9.0, 39.0, 0.0).pose(), Pose::Right);
+        assert_eq!(face(10.0, 39.0, 0.0).pose(), Pose::Left);
+        assert_eq!(face(-10.0, 39.0, 0.0).pose(), Pose::Right);
         assert_eq!(face(12.0, 39.0, 0.0).mirrored().pose(), Pose::Right);
         // Just short of the threshold: still frontal.
         assert_eq!(face(6.0, 39.0, 0.0).pose(), Pose::Front);

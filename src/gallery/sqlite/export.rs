@@ -27,8 +27,10 @@ impl SqliteGallery {
             .conn
             .prepare(
                 "SELECT p.name, p.created, p.last_seen, f.id, f.captured, f.source, f.source_sha256, f.confidence,
-                        f.face_px, f.sharpness, f.image, f.pose
-                 FROM person p JOIN face f ON f.person_id = p.id ORDER BY p.name, f.id",
+                        f.face_px, f.sharpness, f.image, fp.pose
+                 FROM person p JOIN face f ON f.person_id = p.id
+                     LEFT JOIN face_pose fp ON fp.face_id = f.id
+                 ORDER BY p.name, f.id",
             )
             .map_err(self.db())?;
         let mut rows = stmt.query([]).map_err(self.db())?;
@@ -119,8 +121,10 @@ impl SqliteGallery {
             .conn
             .query_row(
                 "SELECT p.name, p.created, p.last_seen, f.captured, f.source, f.source_sha256,
-                        f.confidence, f.face_px, f.sharpness, f.pose
-                 FROM face f JOIN person p ON p.id = f.person_id WHERE f.id = ?1",
+                        f.confidence, f.face_px, f.sharpness, fp.pose
+                 FROM face f JOIN person p ON p.id = f.person_id
+                     LEFT JOIN face_pose fp ON fp.face_id = f.id
+                 WHERE f.id = ?1",
                 [id],
                 |r| {
                     Ok((

@@ -257,8 +257,10 @@ impl Gallery for SqliteGallery {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, captured, source, confidence, face_px, sharpness, image IS NOT NULL, pose
-                 FROM face WHERE person_id = ?1 ORDER BY id",
+                "SELECT f.id, f.captured, f.source, f.confidence, f.face_px, f.sharpness,
+                        f.image IS NOT NULL, fp.pose
+                 FROM face f LEFT JOIN face_pose fp ON fp.face_id = f.id
+                 WHERE f.person_id = ?1 ORDER BY f.id",
             )
             .map_err(self.db())?;
         let rows = stmt
@@ -617,8 +619,9 @@ impl Gallery for SqliteGallery {
 
 /// A person with their number of faces; the caller adds the WHERE, GROUP BY and ORDER BY.
 const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen,
-        group_concat(f.pose)
-    FROM person p LEFT JOIN face f ON f.person_id = p.id";
+        group_concat(fp.pose)
+    FROM person p LEFT JOIN face f ON f.person_id = p.id
+        LEFT JOIN face_pose fp ON fp.face_id = f.id";
 
 fn person_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<PersonSummary> {
     Ok(PersonSummary {
@@ -654,8 +657,8 @@ fn insert_face(
     face: &StoredFace<'_>,
 ) -> rusqlite::Result<Option<FaceId>> {
     let inserted = tx.execute(
-        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image, pose)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) ON CONFLICT(person_id, source_sha256) DO NOTHING",
+        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(person_id, source_sha256) DO NOTHING",
         params![
             person_id,
             face.captured,
@@ -664,14 +667,19 @@ fn insert_face(
             face.confidence,
             face.face_px,
             face.sharpness,
-            face.image,
-            face.pose
+            face.image
         ],
     )?;
     if inserted == 0 {
         return Ok(None);
     }
     let face_id = tx.last_insert_rowid();
+    if let Some(pose) = face.pose {
+        tx.execute(
+            "INSERT INTO face_pose (face_id, pose) VALUES (?1, ?2)",
+            params![face_id, pose],
+        )?;
+    }
     for (embedder, vector) in &face.embeddings {
         tx.execute(
             "INSERT INTO embedding (face_id, embedder, vector) VALUES (?1, ?2, ?3)",

@@ -67,9 +67,14 @@ const MIGRATIONS: &[&str] = &[
         BEGIN SELECT RAISE(ABORT, 'the audit trail is append-only'); END;
 "#,
     r#"
-    -- The head's pose of each face (front, left, right, up, down), from its landmarks at
-    -- enrollment; NULL for faces enrolled before it was recorded.
-    ALTER TABLE face ADD COLUMN pose TEXT;
+    -- The head's pose of a face (front, left, right, up, down), from its landmarks at
+    -- enrollment; faces enrolled before it was recorded have no row. A table of its own, not
+    -- a column of face: a column added to face comes after the crop, and SQLite would read
+    -- every crop's overflow pages to reach it when `people list` counts poses.
+    CREATE TABLE face_pose (
+        face_id INTEGER PRIMARY KEY REFERENCES face(id) ON DELETE CASCADE,
+        pose    TEXT NOT NULL
+    );
 "#,
 ];
 

@@ -10,7 +10,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::base::error::Error;
-use crate::enroll::Expect;
 use crate::gallery::{FaceId, FaceSummary, PersonId, PersonSummary};
 use crate::service::auth::{Allowed, ToAdmin, ToRead};
 use crate::service::error::{ApiError, ErrorBody};
@@ -241,17 +240,9 @@ pub(crate) async fn add_face(
 ) -> Result<(StatusCode, Json<FaceAdded>), ApiError> {
     let person = PersonId(id);
     // Unknown ids are refused before a pipeline spends time on the photo.
-    let embedder = state.embedder.clone();
-    let (name, expect) = state
-        .gallery(move |g| {
-            let name = g.person(person)?.name;
-            let expect = Expect::enrolled(g, &embedder, &name)?;
-            Ok((name, expect))
-        })
-        .await?;
+    let name = state.gallery(move |g| g.person(person)).await?.name;
     let task = Task::Enroll {
         enrollment: state.enrollment.clone(),
-        expect,
     };
     let Answer::Enrolled(verdict) = state.ask_pool(image, task).await? else {
         return Err(Error::Internal("the pool answered an enrollment with a recognition").into());
