@@ -6,10 +6,12 @@
 //!   statistics, atomic writes);
 //! - [`models`]: the model files, where they come from, fetched and checked by checksum;
 //! - [`vision`]: per-frame compute, with no threads and no storage: detect, align, embed, match
-//!   and track, put together in [`vision::pipeline::Pipeline`];
+//!   and track, put together in [`vision::pipeline::Pipeline`]; a head's pose from its
+//!   landmarks ([`vision::pose`]);
 //! - [`gallery`]: the enrolled people behind the [`gallery::Gallery`] interface, in an embedded
 //!   SQLite file or a PostgreSQL database several machines share;
-//! - [`enroll`]: adding people from photos and captures through the quality gate;
+//! - [`enroll`]: adding people from photos, captures and clips through the quality gate, in
+//!   the poses asked for and without duplicates;
 //! - [`config`]: the configuration, layered from files, saved settings and flags in one place,
 //!   which hands each part its settings;
 //! - [`demo`]: the built-in demo clip, made from real photos;

@@ -469,6 +469,7 @@ fn an_import_run_again_skips_enrolled_photos_without_decoding_them() {
         confidence: 0.9,
         face_px: 100,
         sharpness: 200.0,
+        pose: None,
         image_png: None,
     };
     gallery.add_faces("Ann", &[known]).unwrap();
@@ -515,6 +516,7 @@ fn gallery_of_noise(data: &Path, count: u64) -> Vec<Vec<u8>> {
                 confidence: 0.9,
                 face_px: 100,
                 sharpness: 200.0,
+                pose: None,
                 image_png: Some(png.clone()),
             };
             let name = if i % 2 == 0 { "Ann" } else { "Bob" };

@@ -18,6 +18,7 @@ use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
 use whoisit::gallery::{
     Changed, Gallery as _, GalleryKey, NewFace, PostgresGallery, SqliteGallery,
 };
+use whoisit::vision::pose::Pose;
 
 fn face(v: f32, source: &str, embedder: EmbedderKind) -> NewFace {
     NewFace {
@@ -28,8 +29,38 @@ fn face(v: f32, source: &str, embedder: EmbedderKind) -> NewFace {
         confidence: 0.9,
         face_px: 100,
         sharpness: 200.0,
+        pose: None,
         image_png: None,
     }
+}
+
+#[test]
+fn the_postgres_gallery_stores_each_face_s_pose_and_reports_a_person_s_poses() {
+    let db = Database::new();
+    let mut g = PostgresGallery::open(&db.url, None).unwrap();
+    let posed = |v, source, pose| NewFace {
+        pose,
+        ..face(v, source, EmbedderKind::Dlib)
+    };
+    g.add_faces(
+        "Ann",
+        &[
+            posed(0.1, "a", Some(Pose::Right)),
+            posed(0.2, "b", Some(Pose::Up)),
+            posed(0.3, "c", None),
+        ],
+    )
+    .unwrap();
+    let people = g.people().unwrap();
+    assert_eq!(people[0].poses, [Pose::Right, Pose::Up]);
+    assert_eq!(people[0].pose_report(), "right,up (2/4)");
+    let faces = g.faces(people[0].id).unwrap();
+    assert_eq!(
+        faces.iter().map(|f| f.pose).collect::<Vec<_>>(),
+        [Some(Pose::Right), Some(Pose::Up), None]
+    );
+    let export = g.export().unwrap();
+    assert_eq!(export.people[0].faces[0].pose, Some(Pose::Right));
 }
 
 #[test]

@@ -14,6 +14,7 @@ use whoisit::config::Config;
 use whoisit::gallery::{Gallery as _, SqliteGallery};
 use whoisit::runtime::session::SourceState;
 use whoisit::ui::{App, Launch};
+use whoisit::vision::pose::Pose;
 
 use common::cli::enroll_obama;
 
@@ -105,7 +106,7 @@ fn opening_enroll_gives_the_name_field_the_keyboard() {
 }
 
 #[test]
-fn space_in_the_name_field_types_and_space_elsewhere_enrolls() {
+fn space_in_the_name_types_and_elsewhere_captures_the_asked_pose_saying_why_beside_rejections() {
     let (home, _clip, mut harness) = showing_obama(false);
 
     harness.get_by_label("Enroll").click();
@@ -128,46 +129,75 @@ fn space_in_the_name_field_types_and_space_elsewhere_enrolls() {
     );
     assert!(!panel.busy());
 
-    // Enter leaves the field; from then on space captures.
+    // Enter leaves the field; from then on space captures, in the pose the panel asks for.
     type_key(&harness, Key::Enter, None);
     harness.step();
-    for n in 1..=3 {
-        type_key(&harness, Key::Space, Some(" "));
-        harness.step();
-        wait_until(&mut harness, "the capture is judged", |app| {
-            !app.enroll_panel().busy()
-        });
-        let panel = harness.state().enroll_panel();
-        assert_eq!(
-            panel.name, "Ada Lovelace",
-            "space outside the field typed nothing"
-        );
-        if n < 3 {
-            assert_eq!(panel.accepted(), n, "{:?}", panel.message());
-        }
-    }
-    let message = harness
-        .state()
-        .enroll_panel()
-        .message()
-        .unwrap_or_default()
-        .to_owned();
-    assert!(
-        message.starts_with("Saved Ada Lovelace: 3 face(s)"),
-        "{message}"
+    assert_eq!(harness.state().enroll_panel().asked(), Pose::Front);
+    harness.get_by_label("Pose 1 of 4: Look straight at the camera");
+    capture(&mut harness);
+    let panel = harness.state().enroll_panel();
+    assert_eq!(
+        panel.name, "Ada Lovelace",
+        "space outside the field typed nothing"
     );
+    assert_eq!(panel.accepted(), 1, "{:?}", panel.message());
+    assert_eq!(panel.captions(), ["front"]);
 
+    // Next it asks for a turn; the live hint from the landmarks says it is not reached.
+    assert_eq!(harness.state().enroll_panel().asked(), Pose::Left);
+    wait_until(&mut harness, "the hint asks for the turn", |app| {
+        app.enroll_panel().hint() == (false, "Turn a bit more to your left".to_owned())
+    });
+    harness.get_by_label("Turn a bit more to your left");
+    // A frontal capture is not taken for a turn: rejected, and why is said beside it.
+    capture(&mut harness);
+    assert_eq!(harness.state().enroll_panel().accepted(), 1);
+    harness.get_by_label("wrong pose (front)");
+    // Skipping the other poses asks for the front again; the same face again is a duplicate.
+    for _ in 0..3 {
+        harness.get_by_label("Skip pose").click();
+        harness.step();
+    }
+    assert_eq!(harness.state().enroll_panel().asked(), Pose::Front);
+    capture(&mut harness);
+    assert_eq!(
+        harness.state().enroll_panel().captions(),
+        ["duplicate", "wrong pose (front)", "front"]
+    );
+    harness.get_by_label("duplicate");
+
+    // Done saves the one capture taken.
+    harness.get_by_label("Done").click();
+    harness.step();
+    wait_until(&mut harness, "the person is saved", |app| {
+        app.enroll_panel()
+            .message()
+            .is_some_and(|m| m.starts_with("Saved Ada Lovelace: 1 face(s)"))
+    });
     let people = SqliteGallery::open(&home.path().join("data"), None)
         .unwrap()
         .people()
         .unwrap();
     assert_eq!(people.len(), 1);
     assert_eq!(
-        (people[0].name.as_str(), people[0].faces),
-        ("Ada Lovelace", 3)
+        (
+            people[0].name.as_str(),
+            people[0].faces,
+            people[0].poses.as_slice()
+        ),
+        ("Ada Lovelace", 1, [Pose::Front].as_slice())
     );
     wait_until(&mut harness, "the new person is recognised live", |app| {
         app.labels() == ["Ada Lovelace"]
+    });
+}
+
+/// Presses space and waits until the capture is judged.
+fn capture(harness: &mut Harness<'static, App>) {
+    type_key(harness, Key::Space, Some(" "));
+    harness.step();
+    wait_until(harness, "the capture is judged", |app| {
+        !app.enroll_panel().busy()
     });
 }
 

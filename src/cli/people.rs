@@ -14,6 +14,9 @@ use crate::gallery::{
     self, AuditAction, ExportFile, Gallery, GalleryConfig, OwnThreshold, PersonSummary,
     ThresholdChange,
 };
+use crate::runtime::capture::Source;
+use opencv::core::Mat;
+use opencv::prelude::*;
 
 use super::secrets;
 
@@ -37,11 +40,25 @@ pub(super) struct EnrollArgs {
 pub(super) enum PeopleCommand {
     /// Everyone enrolled: faces, when last recognised, when enrolled.
     List,
-    /// Enroll a person (new or existing) from photos; all or nothing.
+    /// Enroll a person (new or existing) from photos (all or nothing), or from a short clip
+    /// of their head turning (--video). A photo or frame nearly the same as one already taken
+    /// of them is rejected as a duplicate.
     Add {
         name: String,
-        #[arg(required = true, value_name = "PHOTO")]
+        #[arg(required_unless_present = "video", value_name = "PHOTO")]
         photos: Vec<PathBuf>,
+        /// A clip of the person alone, 3 to 5 s, turning their head a little left, right and
+        /// up (any file OpenCV opens; its first 600 frames are read). Every frame passes the
+        /// quality gate; up to --max-faces
+        /// sharp frames of different poses are enrolled, and what was taken and why the other
+        /// frames were not is printed.
+        #[arg(long, value_name = "FILE", conflicts_with = "photos")]
+        video: Option<PathBuf>,
+        /// With --video: the most frames to enroll. The sharpest frame of each pose comes
+        /// first, then the next sharpest of each.
+        #[arg(long, value_name = "K", default_value_t = 5, requires = "video",
+              value_parser = clap::value_parser!(u32).range(1..=50))]
+        max_faces: u32,
     },
     /// Enroll everyone of DIR/<person>/<photo>; running it again adds nothing twice.
     Import {
@@ -162,6 +179,54 @@ fn add_person(config: &Config, name: &str, photos: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+fn add_from_video(config: &Config, name: &str, video: &Path, max_faces: usize) -> Result<()> {
+    let mut capture = Source::File(video.to_path_buf()).open()?;
+    let frames = std::iter::from_fn(move || {
+        let mut frame = Mat::default();
+        match capture.read(&mut frame) {
+            Ok(true) if !frame.empty() => Some(Ok(frame)),
+            Ok(_) => None,
+            Err(e) => Some(Err(e.into())),
+        }
+    });
+    let mut pipeline = config.load_pipeline(&Bar::default())?;
+    let mut gallery = config.open_gallery()?;
+    let report = enroll::video::enroll_video(
+        &mut pipeline,
+        gallery.as_mut(),
+        &config.enrollment(),
+        name,
+        &video.display().to_string(),
+        frames,
+        max_faces,
+    )?;
+    for taken in &report.taken {
+        println!(
+            "took frame {:>4}: pose {:<7} sharpness {:.0}",
+            taken.frame,
+            taken.pose.map_or("unknown", |p| p.as_str()),
+            taken.sharpness
+        );
+    }
+    println!(
+        "skipped {} of {} frames: {}",
+        report.skipped.values().sum::<usize>(),
+        report.frames,
+        enroll::video::summary(&report.skipped)
+    );
+    for warning in &report.person.warnings {
+        // Said to the operator on stderr, not logged: it names people.
+        eprintln!("warning: {warning}");
+    }
+    println!(
+        "enrolled {}: {} face(s) added into {}",
+        name.trim(),
+        report.person.added.len(),
+        gallery.location()
+    );
+    Ok(())
+}
+
 fn import_dataset(config: &Config, dir: &Path) -> Result<()> {
     let mut pipeline = config.load_pipeline(&Bar::default())?;
     let mut gallery = config.open_gallery()?;
@@ -193,7 +258,13 @@ pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
     let open = || -> Result<Box<dyn Gallery>> { Ok(config.open_gallery()?) };
     match cmd {
         PeopleCommand::List => list_people(config, &open()?.people()?),
-        PeopleCommand::Add { name, photos } => add_person(config, &name, &photos)?,
+        PeopleCommand::Add {
+            name,
+            video: Some(video),
+            max_faces,
+            ..
+        } => add_from_video(config, &name, &video, max_faces as usize)?,
+        PeopleCommand::Add { name, photos, .. } => add_person(config, &name, &photos)?,
         PeopleCommand::Import { dir } => import_dataset(config, &dir)?,
         PeopleCommand::Rename { old, new } => {
             open()?.rename(&old, &new)?;
@@ -223,20 +294,22 @@ fn list_people(config: &Config, people: &[PersonSummary]) {
         .unwrap_or(0)
         .max(4);
     println!(
-        "{}  {:>5}  {:<20} {:<20} THRESHOLD",
+        "{}  {:>5}  {:<20} {:<20} {:<26} THRESHOLD",
         pad("NAME", width),
         "FACES",
         "LAST SEEN",
-        "ENROLLED"
+        "ENROLLED",
+        "POSES"
     );
     for p in people {
         let last_seen = p.last_seen.map_or_else(|| "never".into(), format_time);
         println!(
-            "{}  {:>5}  {:<20} {:<20} {}",
+            "{}  {:>5}  {:<20} {:<20} {:<26} {}",
             pad(&p.name, width),
             p.faces,
             last_seen,
             format_time(p.created),
+            p.pose_report(),
             threshold_text(config, p.own_threshold.as_ref())
         );
     }

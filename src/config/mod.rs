@@ -261,6 +261,13 @@ impl Config {
             problem
         } else if self.retention_days == 0 {
             "retention_days must be at least 1".into()
+        } else if !(self.enrollment.duplicate_below.is_finite()
+            && (0.0..self.threshold).contains(&self.enrollment.duplicate_below))
+        {
+            format!(
+                "enrollment.duplicate_below must be at least 0 and below the threshold ({}), not {}",
+                self.threshold, self.enrollment.duplicate_below
+            )
         } else if self.window.enroll_captures == 0 {
             "window.enroll_captures must be at least 1".into()
         } else if let Err(message) = Chord::parse(&self.window.kiosk.exit_chord) {
@@ -412,6 +419,15 @@ mod tests {
             assert!(err.contains("at most 2"), "{nonsense}: {err}");
         }
         assert!(Config::parse("(threshold: 2.0)", Path::new("u.ron")).is_ok());
+        // A duplicate must be nearer than a match, or every face of a person is a duplicate.
+        for bad in ["0.55", "-0.1", "0.9"] {
+            let ron = format!("(enrollment: (duplicate_below: {bad}))");
+            let err = Config::parse(&ron, Path::new("u.ron"))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("enrollment.duplicate_below"), "{bad}: {err}");
+        }
+        assert!(Config::parse("(enrollment: (duplicate_below: 0.0))", Path::new("u.ron")).is_ok());
         assert!(!err.to_string().contains("not valid RON"), "{err}");
         for (bounds, field) in [
             ("(per_person_max_loosen: -0.1)", "per_person_max_loosen"),

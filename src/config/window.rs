@@ -16,7 +16,7 @@ impl Default for WindowConfig {
     fn default() -> Self {
         WindowConfig {
             mirror: false,
-            enroll_captures: 5,
+            enroll_captures: 4,
             retry_secs: 1.0,
             kiosk: KioskConfig::default(),
         }

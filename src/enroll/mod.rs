@@ -2,6 +2,7 @@
 //! the gallery; and the gallery's stored crops are embedded again for another embedder.
 
 pub mod quality;
+pub mod video;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -9,13 +10,14 @@ use std::path::{Path, PathBuf};
 use opencv::core::Mat;
 
 use crate::base::error::{Error, Result};
-use crate::base::identity::{EmbedderId, Enrolled};
+use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::base::image::decode_png;
 use crate::gallery::{FaceId, Gallery, NewFace, validate_name};
 use crate::vision::detect::Detection;
 use crate::vision::matcher::Matcher;
 use crate::vision::photo::{self, PhotoLimits, read_file};
 use crate::vision::pipeline::Pipeline;
+use crate::vision::pose::{HeadPose, Pose};
 
 use self::quality::{Accepted, QualityGate, Rejection};
 
@@ -31,9 +33,60 @@ pub struct Enrollment {
     pub photo_limits: PhotoLimits,
 }
 
+/// A face already taken of the person being enrolled: a new capture must not repeat it.
+#[derive(Debug, Clone)]
+pub struct Taken {
+    /// What it is, for the rejection's reason: "capture 2", a photo's path.
+    pub what: String,
+    pub embedding: Embedding,
+}
+
+/// What a capture is judged against besides the quality gate.
+#[derive(Debug, Clone, Default)]
+pub struct Expect {
+    /// The pose asked for: a capture showing another is rejected.
+    pub pose: Option<Pose>,
+    /// Faces taken before: a capture nearer than `duplicate_below` to one is rejected.
+    pub taken: Vec<Taken>,
+}
+
+impl Expect {
+    /// The faces of `name` in the gallery from `embedder` (none for somebody new).
+    pub fn enrolled(gallery: &dyn Gallery, embedder: &EmbedderId, name: &str) -> Result<Expect> {
+        Ok(Expect::among(&gallery.embeddings(embedder)?, name))
+    }
+
+    /// The faces of `name` among the gallery's `enrolled` faces.
+    pub fn among(enrolled: &[Enrolled], name: &str) -> Expect {
+        let taken = enrolled
+            .iter()
+            .filter(|e| e.person == name)
+            .map(|e| Taken {
+                what: "a face already enrolled for this person".into(),
+                embedding: e.embedding.clone(),
+            })
+            .collect();
+        Expect { pose: None, taken }
+    }
+
+    /// The taken face nearest to `embedding` if it is nearer than `below`.
+    fn duplicate(&self, embedding: &Embedding, below: f32) -> Option<Rejection> {
+        self.taken
+            .iter()
+            .map(|t| (t, t.embedding.distance(embedding)))
+            .filter(|&(_, d)| d < below)
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(t, distance)| Rejection::Duplicate {
+                distance,
+                of: t.what.clone(),
+            })
+    }
+}
+
 impl Enrollment {
-    /// Judges and embeds a capture whose faces were already detected. `Ok(Err(_))` says why it
-    /// was rejected.
+    /// Judges and embeds a capture whose faces were already detected: the quality gate, then
+    /// the pose `expect`ed, then whether it repeats a face taken. `Ok(Err(_))` says why it was
+    /// rejected.
     pub fn judge(
         &self,
         pipeline: &mut Pipeline,
@@ -41,14 +94,24 @@ impl Enrollment {
         faces: &[Detection],
         source: String,
         source_sha256: Option<String>,
+        expect: &Expect,
     ) -> Result<std::result::Result<NewFace, Rejection>> {
         let Accepted { face, sharpness } = match self.gate.check(image, faces)? {
             Ok(accepted) => accepted,
             Err(rejection) => return Ok(Err(rejection)),
         };
+        let pose = pipeline.head_pose(image, &face)?.map(HeadPose::pose);
+        if let Some(asked) = expect.pose
+            && pose != Some(asked)
+        {
+            return Ok(Err(Rejection::WrongPose { asked, seen: pose }));
+        }
         let embedding = pipeline
             .embed_one(image, &face)?
             .ok_or_else(|| Error::ModelOutput("the embedder returned no embedding".into()))?;
+        if let Some(duplicate) = expect.duplicate(&embedding, self.gate.duplicate_below) {
+            return Ok(Err(duplicate));
+        }
         Ok(Ok(NewFace {
             embedder: pipeline.embedder_id(),
             embedding,
@@ -57,6 +120,7 @@ impl Enrollment {
             confidence: face.confidence,
             face_px: face.bbox.shorter_side(),
             sharpness,
+            pose,
             image_png: if self.keep_images {
                 Some(quality::face_crop_png(image, &face)?)
             } else {
@@ -72,7 +136,12 @@ impl Enrollment {
         path: &Path,
     ) -> Result<std::result::Result<NewFace, Rejection>> {
         let photo = photo::read(path, &self.photo_limits)?;
-        self.judge_photo(pipeline, path.display().to_string(), photo)
+        self.judge_photo(
+            pipeline,
+            path.display().to_string(),
+            photo,
+            &Expect::default(),
+        )
     }
 
     /// Judges and embeds a decoded photo; `source` says where it came from (a path, an
@@ -82,6 +151,7 @@ impl Enrollment {
         pipeline: &mut Pipeline,
         source: String,
         photo: photo::Photo,
+        expect: &Expect,
     ) -> Result<std::result::Result<NewFace, Rejection>> {
         let found = pipeline.detect_photo(photo.image)?;
         self.judge(
@@ -90,16 +160,19 @@ impl Enrollment {
             &found.faces,
             source,
             Some(photo.sha256),
+            expect,
         )
     }
 
     /// Judges and embeds each photo, except those whose sha256 is in `enrolled` (photos of
-    /// the person enrolled before), which are counted and not even decoded.
+    /// the person enrolled before), which are counted and not even decoded. A photo repeating
+    /// a face of `expect` or an earlier photo is rejected as a duplicate.
     pub fn photos(
         &self,
         pipeline: &mut Pipeline,
         paths: &[PathBuf],
         enrolled: &HashSet<String>,
+        mut expect: Expect,
     ) -> Judged {
         let mut judged = Judged::default();
         for path in paths {
@@ -109,12 +182,18 @@ impl Enrollment {
                     return Ok(None);
                 }
                 let photo = photo::decode_hashed(&bytes, sha256, &self.photo_limits, path)?;
-                self.judge_photo(pipeline, path.display().to_string(), photo)
+                self.judge_photo(pipeline, path.display().to_string(), photo, &expect)
                     .map(Some)
             });
             match verdict {
                 Ok(None) => judged.already += 1,
-                Ok(Some(Ok(face))) => judged.faces.push(face),
+                Ok(Some(Ok(face))) => {
+                    expect.taken.push(Taken {
+                        what: path.display().to_string(),
+                        embedding: face.embedding.clone(),
+                    });
+                    judged.faces.push(face);
+                }
                 Ok(Some(Err(rejection))) => judged
                     .failures
                     .push(format!("{}: {rejection}", path.display())),
@@ -217,9 +296,10 @@ pub fn person(
             "give at least one photo to enroll".into(),
         ));
     }
+    let expect = Expect::enrolled(&*gallery, &pipeline.embedder_id(), &name)?;
     let Judged {
         faces, failures, ..
-    } = enrollment.photos(pipeline, photos, &HashSet::new());
+    } = enrollment.photos(pipeline, photos, &HashSet::new(), expect);
     if !failures.is_empty() {
         return Err(Error::InvalidInput(format!(
             "nothing was enrolled; these photos failed:\n  - {}",
@@ -251,6 +331,8 @@ pub fn dataset(
     dir: &Path,
 ) -> Result<DatasetReport> {
     let mut report = DatasetReport::default();
+    // Read once: each person's folder is only compared with their own faces enrolled before.
+    let enrolled_before = gallery.embeddings(&pipeline.embedder_id())?;
     for DatasetPerson { name, photos } in dataset_people(dir)? {
         // A folder whose name cannot be a person's is skipped and said, like a bad photo; the
         // folders after it are still enrolled.
@@ -264,11 +346,12 @@ pub fn dataset(
             }
         };
         let enrolled = gallery.source_hashes(&name)?;
+        let expect = Expect::among(&enrolled_before, &name);
         let Judged {
             faces,
             already,
             failures,
-        } = enrollment.photos(pipeline, &photos, &enrolled);
+        } = enrollment.photos(pipeline, &photos, &enrolled, expect);
         report.unchanged += already;
         report.skipped.extend(failures);
         if faces.is_empty() {

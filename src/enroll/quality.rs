@@ -15,6 +15,7 @@ use crate::base::error::Result;
 use crate::base::geometry::FaceBox;
 use crate::base::image::encode_png;
 use crate::vision::detect::Detection;
+use crate::vision::pose::Pose;
 
 /// Faces are compared for sharpness at one size, so that a big face is not "sharper" for being
 /// big.
@@ -29,6 +30,9 @@ const CROP_MAX_SIDE: i32 = 256;
 pub struct QualityGate {
     pub min_face_px: u32,
     pub min_sharpness: f32,
+    /// A capture nearer than this (L2 embedding distance) to a face already taken of the
+    /// person is a duplicate: it adds storage and nothing to recognise them by.
+    pub duplicate_below: f32,
 }
 
 impl Default for QualityGate {
@@ -36,6 +40,7 @@ impl Default for QualityGate {
         QualityGate {
             min_face_px: 60,
             min_sharpness: 80.0,
+            duplicate_below: 0.15,
         }
     }
 }
@@ -45,8 +50,41 @@ impl Default for QualityGate {
 pub enum Rejection {
     NoFace,
     SeveralFaces(usize),
-    TooSmall { px: i32, min: u32 },
-    Blurred { sharpness: f32, min: f32 },
+    TooSmall {
+        px: i32,
+        min: u32,
+    },
+    Blurred {
+        sharpness: f32,
+        min: f32,
+    },
+    /// Nearly the same as a face already taken (`of` says which).
+    Duplicate {
+        distance: f32,
+        of: String,
+    },
+    /// Not the pose asked for (`seen` is `None` when the landmarks gave none).
+    WrongPose {
+        asked: Pose,
+        seen: Option<Pose>,
+    },
+}
+
+impl Rejection {
+    /// A few words for a thumbnail's caption.
+    pub fn short(&self) -> String {
+        match self {
+            Rejection::NoFace => "no face".into(),
+            Rejection::SeveralFaces(n) => format!("{n} faces"),
+            Rejection::TooSmall { .. } => "too small".into(),
+            Rejection::Blurred { .. } => "blurred".into(),
+            Rejection::Duplicate { .. } => "duplicate".into(),
+            Rejection::WrongPose {
+                seen: Some(seen), ..
+            } => format!("wrong pose ({seen})"),
+            Rejection::WrongPose { seen: None, .. } => "pose unclear".into(),
+        }
+    }
 }
 
 impl fmt::Display for Rejection {
@@ -61,6 +99,16 @@ impl fmt::Display for Rejection {
             Rejection::Blurred { sharpness, min } => write!(
                 f,
                 "the face is blurred (sharpness {sharpness:.0}, at least {min:.0} is needed); hold still or add light"
+            ),
+            Rejection::Duplicate { distance, of } => write!(
+                f,
+                "a duplicate of {of} (embedding distance {distance:.3}); change the pose or the light"
+            ),
+            Rejection::WrongPose { asked, seen } => write!(
+                f,
+                "the pose asked for is {asked}, the face shows {}; {}",
+                seen.map_or("no clear pose", Pose::as_str),
+                asked.request().to_lowercase()
             ),
         }
     }

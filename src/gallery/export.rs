@@ -1,6 +1,7 @@
 //! The portable gallery format of `gallery export` and `gallery import`: JSON, documented field
 //! by field so that other tools can read and write it, and the same for every store.
 
+use crate::vision::pose::Pose;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 
@@ -56,6 +57,10 @@ pub struct ExportFace {
     pub confidence: f32,
     pub face_px: i32,
     pub sharpness: f32,
+    /// The head's pose; absent for faces enrolled before poses were recorded (and in older
+    /// exports, which import as they are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pose: Option<Pose>,
     /// One vector per embedder id (e.g. "dlib-resnet-v1"), 128 numbers each.
     pub embeddings: Vec<ExportEmbedding>,
     /// The stored face crop, PNG, base64 (absent where images are not kept).
@@ -261,6 +266,7 @@ mod tests {
             confidence: 0.9,
             face_px: 120,
             sharpness: 150.0,
+            pose: Some(Pose::Left),
             embeddings: vec![ExportEmbedding {
                 embedder: EmbedderKind::Dlib.id(),
                 vector: vec![(1.0 / DIM as f32).sqrt(); DIM],

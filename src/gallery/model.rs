@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding};
+use crate::vision::pose::Pose;
 
 /// Long enough for any real name, short enough for a label on screen.
 pub const MAX_NAME_CHARS: usize = 100;
@@ -39,6 +40,8 @@ pub struct NewFace {
     pub face_px: i32,
     /// Variance of the Laplacian of the face (higher is sharper).
     pub sharpness: f32,
+    /// The head's pose, from the landmarks; `None` when they gave none.
+    pub pose: Option<Pose>,
     pub image_png: Option<Vec<u8>>,
 }
 
@@ -48,6 +51,9 @@ pub struct PersonSummary {
     pub id: PersonId,
     pub name: String,
     pub faces: usize,
+    /// The poses their faces show, each once, in `Pose` order (faces enrolled before poses
+    /// were recorded show none).
+    pub poses: Vec<Pose>,
     pub created: i64,
     pub last_seen: Option<i64>,
     /// Their own threshold (`calibrate --per-person`), if they have one.
@@ -122,6 +128,41 @@ pub(crate) fn threshold_detail(id: i64, was: Option<f32>, own: Option<&OwnThresh
     }
 }
 
+impl PersonSummary {
+    /// How many of the guided poses their faces cover, e.g. "front,left,right (3/4)".
+    pub fn pose_report(&self) -> String {
+        let guided = Pose::GUIDED
+            .iter()
+            .filter(|p| self.poses.contains(p))
+            .count();
+        let names: Vec<&str> = self.poses.iter().map(|p| p.as_str()).collect();
+        let names = if names.is_empty() {
+            "unknown".to_owned()
+        } else {
+            names.join(",")
+        };
+        format!("{names} ({guided}/{})", Pose::GUIDED.len())
+    }
+}
+
+/// A pose as a store keeps it; a name this whoisit does not know reads as unknown.
+pub(crate) fn pose_from_column(value: Option<&str>) -> Option<Pose> {
+    value.and_then(|p| p.parse().ok())
+}
+
+/// Poses as a store aggregates them ("left,front,left"): each once, in order; names this
+/// whoisit does not know are dropped.
+pub(crate) fn poses_from_list(list: Option<&str>) -> Vec<Pose> {
+    let mut poses: Vec<Pose> = list
+        .unwrap_or_default()
+        .split(',')
+        .filter_map(|p| p.parse().ok())
+        .collect();
+    poses.sort_unstable();
+    poses.dedup();
+    poses
+}
+
 /// Nobody has the id `id`.
 pub(crate) fn no_person(id: PersonId) -> Error {
     Error::NotFound(format!("nobody has the id {} (see GET /v1/people)", id.0))
@@ -160,6 +201,8 @@ pub struct FaceSummary {
     pub face_px: i32,
     /// Variance of the Laplacian of the face (higher is sharper).
     pub sharpness: f32,
+    /// The head's pose; `None` for a face enrolled before poses were recorded.
+    pub pose: Option<Pose>,
     /// Whether its crop is stored (config `keep_images`).
     pub has_image: bool,
 }

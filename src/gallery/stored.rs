@@ -7,6 +7,7 @@ use crate::base::identity::{DIM, EmbedderId, Embedding, Enrolled};
 use crate::base::image::decode_png;
 use crate::gallery::export::{ExportEmbedding, ExportFace};
 use crate::gallery::model::{NewFace, now};
+use crate::vision::pose::Pose;
 
 pub(crate) fn vector_bytes(vector: &[f32]) -> Vec<u8> {
     vector.iter().flat_map(|v| v.to_le_bytes()).collect()
@@ -89,6 +90,8 @@ pub(crate) struct StoredFace<'a> {
     pub(crate) confidence: f32,
     pub(crate) face_px: i32,
     pub(crate) sharpness: f32,
+    /// The head's pose as stored (`Pose::as_str`).
+    pub(crate) pose: Option<&'static str>,
     pub(crate) image: Option<&'a [u8]>,
     /// Each embedder's vector, as bytes.
     pub(crate) embeddings: Vec<(&'a EmbedderId, Vec<u8>)>,
@@ -110,6 +113,7 @@ impl<'a> StoredFace<'a> {
             confidence: face.confidence,
             face_px: face.face_px,
             sharpness: face.sharpness,
+            pose: face.pose.map(Pose::as_str),
             image: face.image_png.as_deref(),
             embeddings: vec![(&face.embedder, vector)],
         }
@@ -134,6 +138,7 @@ impl<'a> StoredFace<'a> {
             confidence: face.confidence,
             face_px: face.face_px,
             sharpness: face.sharpness,
+            pose: face.pose.map(Pose::as_str),
             image,
             embeddings,
         }

@@ -52,6 +52,7 @@ pub fn export(faces: usize, embedder: &EmbedderId, vectors: &mut Vectors) -> Exp
                         confidence: 1.0,
                         face_px: 100,
                         sharpness: 100.0,
+                        pose: None,
                         embeddings: vec![ExportEmbedding {
                             embedder: embedder.clone(),
                             vector: vectors.next_vector(),

@@ -20,12 +20,14 @@ use crate::base::error::{Error, Result};
 use crate::base::image::RgbaImage;
 use crate::base::stats::ms_since;
 use crate::enroll::quality::Rejection;
-use crate::enroll::{self, Enrollment, PersonReport, ReembedReport};
-use crate::gallery::{ChangeFeed, Gallery, NewFace};
+use crate::enroll::{self, Enrollment, Expect, PersonReport, ReembedReport, Taken};
+use crate::gallery::{ChangeFeed, Gallery, NewFace, validate_name};
 use crate::runtime::capture::Frame;
+use crate::vision::detect::Detection;
 use crate::vision::gate::Gate;
 use crate::vision::pipeline::Searched;
 use crate::vision::pipeline::{FaceResult, Pipeline, StageTimes};
+use crate::vision::pose::{HeadPose, Pose};
 use crate::vision::track::Tracker;
 
 /// How often the worker records who was seen (`people list` shows it).
@@ -62,17 +64,32 @@ pub struct Captured {
     pub thumbnail: RgbaImage,
 }
 
+/// The faces of the newest frame as an enrollment hint sees them.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Looked {
+    /// Faces found in the newest frame.
+    pub faces: usize,
+    /// The head pose of the face, when there is exactly one and its landmarks place it.
+    pub pose: Option<HeadPose>,
+}
+
 /// What the worker can be asked to do between frames. Each answer goes to its `reply`.
 pub enum Command {
     /// Match with this threshold from now on; faces in view are labelled afresh.
     SetThreshold(f32),
-    /// Judge the newest frame as an enrollment capture.
+    /// Judge the newest frame as an enrollment capture of `name` in the pose `asked`; it must
+    /// not repeat `taken` (this session's captures) or the person's faces in the gallery.
     Capture {
         enrollment: Enrollment,
+        name: String,
+        asked: Option<Pose>,
+        taken: Vec<Taken>,
         /// The thumbnail's longer side, in pixels.
         thumbnail_px: i32,
         reply: Sender<Result<Captured>>,
     },
+    /// The head pose in the newest frame, for the enrollment panel's live hint.
+    Look { reply: Sender<Result<Looked>> },
     /// Save accepted captures as `name`, who is recognised from the next frame on.
     SavePerson {
         enrollment: Enrollment,
@@ -97,8 +114,9 @@ pub struct Worker {
     changes: ChangeFeed,
     tracker: Tracker,
     gate: Gate,
-    /// The newest frame processed (BGR), for enrollment captures.
+    /// The newest frame processed (BGR) and the faces found in it, for enrollment captures.
     newest: Option<Mat>,
+    newest_faces: Vec<Detection>,
     seen: BTreeSet<String>,
     flushed: Instant,
     /// When to try again a gallery reload that failed.
@@ -181,6 +199,7 @@ impl Worker {
             gallery,
             changes,
             newest: None,
+            newest_faces: Vec::new(),
             seen: BTreeSet::new(),
             flushed: Instant::now(),
             reload_due: None,
@@ -277,6 +296,7 @@ impl Worker {
             captured_at: frame.captured_at,
         };
         self.newest = Some(frame.image);
+        self.newest_faces = result.faces.iter().map(|f| f.detection).collect();
         Ok(result)
     }
 
@@ -289,11 +309,24 @@ impl Worker {
             }
             Command::Capture {
                 enrollment,
+                name,
+                asked,
+                taken,
                 thumbnail_px,
                 reply,
             } => {
-                answer(&reply, self.capture(&enrollment, thumbnail_px));
+                let outcome = validate_name(&name)
+                    .and_then(|name| {
+                        Expect::enrolled(self.gallery.as_ref(), &self.pipeline.embedder_id(), &name)
+                    })
+                    .and_then(|mut expect| {
+                        expect.pose = asked;
+                        expect.taken.extend(taken);
+                        self.capture(&enrollment, &expect, thumbnail_px)
+                    });
+                answer(&reply, outcome);
             }
+            Command::Look { reply } => answer(&reply, self.look()),
             Command::SavePerson {
                 enrollment,
                 name,
@@ -319,7 +352,22 @@ impl Worker {
         }
     }
 
-    fn capture(&mut self, enrollment: &Enrollment, thumbnail_px: i32) -> Result<Captured> {
+    /// The pose of the one face of the newest frame, from the faces recognition found in it.
+    fn look(&self) -> Result<Looked> {
+        let faces = self.newest_faces.len();
+        let pose = match (&self.newest, self.newest_faces.as_slice()) {
+            (Some(frame), [face]) => self.pipeline.head_pose(frame, face)?,
+            _ => None,
+        };
+        Ok(Looked { faces, pose })
+    }
+
+    fn capture(
+        &mut self,
+        enrollment: &Enrollment,
+        expect: &Expect,
+        thumbnail_px: i32,
+    ) -> Result<Captured> {
         let frame = self
             .newest
             .as_ref()
@@ -331,12 +379,14 @@ impl Worker {
             &faces,
             "window capture".into(),
             None,
+            expect,
         )?;
-        let face = verdict
-            .as_ref()
-            .ok()
-            .and(faces.first())
-            .and_then(|face| face.bbox.within(frame.cols(), frame.rows()));
+        // The face whenever there was one, so a blurred or wrongly posed capture shows what
+        // was wrong with it; the whole frame when there was no face or several.
+        let face = match faces.as_slice() {
+            [face] => face.bbox.within(frame.cols(), frame.rows()),
+            _ => None,
+        };
         let thumbnail = match face {
             Some(face) => {
                 RgbaImage::thumbnail(&Mat::roi(frame, face.to_rect())?.try_clone()?, thumbnail_px)?

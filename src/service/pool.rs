@@ -14,8 +14,8 @@ use crate::base::error::{Error, Result};
 use crate::base::identity::EmbedderId;
 use crate::base::stats::ms_since;
 use crate::config::Config;
-use crate::enroll::Enrollment;
 use crate::enroll::quality::Rejection;
+use crate::enroll::{Enrollment, Expect};
 use crate::gallery::NewFace;
 use crate::models::fetch::Progress;
 use crate::service::roster::{Matched, Roster};
@@ -45,7 +45,9 @@ pub(crate) enum Task {
         threshold: Option<f32>,
         roster: Arc<Roster>,
     },
-    /// The one face of a photo, through the enrollment quality gate, embedded.
+    /// The one face of a photo, through the enrollment quality gate, embedded. Only the same
+    /// file twice is refused (by its sha256, when it is stored); the embedding duplicate check
+    /// of `people add` and the window is not applied to uploads.
     Enroll { enrollment: Enrollment },
 }
 
@@ -157,7 +159,7 @@ fn run(pipeline: &mut Pipeline, image: &[u8], limits: PhotoLimits, task: Task) -
             recognize(pipeline, photo.image, decode, threshold, &roster).map(Answer::Recognized)
         }
         Task::Enroll { enrollment } => enrollment
-            .judge_photo(pipeline, UPLOAD.to_owned(), photo)
+            .judge_photo(pipeline, UPLOAD.to_owned(), photo, &Expect::default())
             .map(Answer::Enrolled),
     }
 }

@@ -259,6 +259,7 @@ fn refuse(command: Command) {
     let refusal = || Error::InvalidInput(WHY.into());
     let answered = match command {
         Command::Capture { reply, .. } => reply.send(Err(refusal())).is_ok(),
+        Command::Look { reply } => reply.send(Err(refusal())).is_ok(),
         Command::SavePerson { reply, .. } => reply.send(Err(refusal())).is_ok(),
         Command::Reembed { reply, .. } => reply.send(Err(refusal())).is_ok(),
         Command::SetThreshold(_) => {

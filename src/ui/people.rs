@@ -106,6 +106,8 @@ impl PeoplePanel {
             for person in &self.people {
                 ui.label(&person.name);
                 ui.label(format!("{} face(s)", person.faces));
+                ui.label(format!("poses: {}", person.pose_report()))
+                    .on_hover_text("The poses their faces show, of the four enrollment asks for");
                 if ui.small_button("Faces").clicked() {
                     action = Some(Action::Faces(person.name.clone()));
                 }

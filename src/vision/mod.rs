@@ -9,4 +9,5 @@ pub mod gate;
 pub mod matcher;
 pub mod photo;
 pub mod pipeline;
+pub mod pose;
 pub mod track;

@@ -17,6 +17,7 @@ use crate::vision::embed::{Embedder, FrameImage};
 use crate::vision::gate::{Gate, GateConfig, Plan};
 use crate::vision::matcher::{CalibrationConfig, Identity, Matcher, OwnThresholds};
 use crate::vision::photo;
+use crate::vision::pose::HeadPose;
 use crate::vision::track::{Assignment, Tracker, TrackingConfig};
 
 /// What a pipeline is built from, besides its model files.
@@ -275,6 +276,20 @@ impl Pipeline {
             .embed(bgr, std::slice::from_ref(face))?
             .embeddings
             .pop())
+    }
+
+    /// The head pose of one face of a BGR image, from the embedder's landmarks; `None` when
+    /// the landmarks do not place two eyes apart.
+    pub fn head_pose(&self, bgr: &Mat, face: &Detection) -> Result<Option<HeadPose>> {
+        let mut frame = FrameImage::new(bgr);
+        let landmarks = self
+            .embedder
+            .landmarks(&mut frame, std::slice::from_ref(face))?;
+        Ok(landmarks.first().and_then(|points| {
+            let points: Vec<(f32, f32)> =
+                points.iter().map(|&(x, y)| (x as f32, y as f32)).collect();
+            HeadPose::from_landmarks(&points)
+        }))
     }
 
     /// Who an embedding from this pipeline's embedder is.

@@ -147,6 +147,7 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
         face_px: 100,
         sharpness: 200.0,
         image_png: None,
+        pose: None,
     };
     gallery.add_faces("Ann", &[face(0.1, "a")]).unwrap();
     gallery.add_faces("Bob", &[face(0.2, "b")]).unwrap();

@@ -18,7 +18,8 @@ use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
     PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, key_taken, no_face,
-    no_key, no_person, now, threshold_detail, validate_key_name, validate_name,
+    no_key, no_person, now, pose_from_column, poses_from_list, threshold_detail, validate_key_name,
+    validate_name,
 };
 use crate::gallery::stored::{self, StoredFace, vector_bytes, vector_from_bytes};
 use crate::gallery::{Actor, AuditAction, AuditEntry, ChangeFeed, Gallery, GalleryKey};
@@ -476,8 +477,8 @@ fn insert_face(
         .map(|image| seal.seal(Column::Image, image))
         .transpose()?;
     let inserted = tx.query_opt(
-        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (person_id, source_sha256) DO NOTHING RETURNING id",
+        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image, pose)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (person_id, source_sha256) DO NOTHING RETURNING id",
         &[
             &person_id,
             &face.captured,
@@ -487,6 +488,7 @@ fn insert_face(
             &face.face_px,
             &face.sharpness,
             &image.as_deref(),
+            &face.pose,
         ],
     ).map_err(db)?;
     let Some(row) = inserted else {
@@ -509,7 +511,8 @@ fn insert_face(
 
 /// A person with their number of faces; the caller adds the WHERE, GROUP BY and ORDER BY.
 const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen,
-    p.threshold, p.threshold_embedder FROM person p LEFT JOIN face f ON f.person_id = p.id";
+    p.threshold, p.threshold_embedder, string_agg(f.pose, ',')
+    FROM person p LEFT JOIN face f ON f.person_id = p.id";
 
 fn person_summary(r: &postgres::Row) -> PersonSummary {
     PersonSummary {
@@ -519,6 +522,7 @@ fn person_summary(r: &postgres::Row) -> PersonSummary {
         created: r.get(3),
         last_seen: r.get(4),
         own_threshold: OwnThreshold::from_columns(r.get(5), r.get(6)),
+        poses: poses_from_list(r.get::<_, Option<&str>>(7)),
     }
 }
 
@@ -586,7 +590,7 @@ impl Gallery for PostgresGallery {
         let rows = self
             .client()?
             .query(
-                "SELECT id, captured, source, confidence, face_px, sharpness, image IS NOT NULL
+                "SELECT id, captured, source, confidence, face_px, sharpness, image IS NOT NULL, pose
                  FROM face WHERE person_id = $1 ORDER BY id",
                 &[&person.0],
             )
@@ -600,6 +604,7 @@ impl Gallery for PostgresGallery {
                 confidence: r.get(3),
                 face_px: r.get(4),
                 sharpness: r.get(5),
+                pose: pose_from_column(r.get(7)),
                 has_image: r.get(6),
             })
             .collect())
@@ -934,7 +939,7 @@ impl Gallery for PostgresGallery {
             .query(
                 "SELECT p.name, p.created, p.last_seen, f.id, f.captured, f.source, f.source_sha256,
                         f.confidence, f.face_px, f.sharpness, f.image, p.threshold,
-                        p.threshold_embedder
+                        p.threshold_embedder, f.pose
                  FROM person p JOIN face f ON f.person_id = p.id ORDER BY p.name, f.id",
                 &[],
             )
@@ -971,6 +976,7 @@ impl Gallery for PostgresGallery {
                 confidence: r.get(7),
                 face_px: r.get(8),
                 sharpness: r.get(9),
+                pose: pose_from_column(r.get(13)),
                 embeddings,
                 image_png_base64: image.as_deref().map(ExportFace::encode_image),
             };

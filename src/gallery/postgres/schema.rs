@@ -74,6 +74,11 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE person ADD COLUMN threshold REAL;
     ALTER TABLE person ADD COLUMN threshold_embedder TEXT;
 "#,
+    r#"
+    -- The head's pose of each face (front, left, right, up, down), from its landmarks at
+    -- enrollment; NULL for faces enrolled before it was recorded.
+    ALTER TABLE face ADD COLUMN pose TEXT;
+"#,
 ];
 
 /// Why the database cannot be used as it is.

@@ -6,7 +6,7 @@ use crate::base::error::Result;
 use crate::gallery::Salvaged;
 use crate::gallery::audit::AuditAction;
 use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson};
-use crate::gallery::model::{OwnThreshold, validate_name};
+use crate::gallery::model::{OwnThreshold, pose_from_column, validate_name};
 use crate::gallery::sqlite::{SqliteGallery, insert_face, upsert_person};
 use crate::gallery::stored::{self, StoredFace};
 
@@ -20,8 +20,10 @@ impl SqliteGallery {
             .conn
             .prepare(
                 "SELECT p.name, p.created, p.last_seen, f.id, f.captured, f.source, f.source_sha256, f.confidence,
-                        f.face_px, f.sharpness, f.image, p.threshold, p.threshold_embedder
-                 FROM person p JOIN face f ON f.person_id = p.id ORDER BY p.name, f.id",
+                        f.face_px, f.sharpness, f.image, p.threshold, p.threshold_embedder, fp.pose
+                 FROM person p JOIN face f ON f.person_id = p.id
+                     LEFT JOIN face_pose fp ON fp.face_id = f.id
+                 ORDER BY p.name, f.id",
             )
             .map_err(self.db())?;
         let mut rows = stmt.query([]).map_err(self.db())?;
@@ -46,6 +48,11 @@ impl SqliteGallery {
                 confidence: r.get(7).map_err(self.db())?,
                 face_px: r.get(8).map_err(self.db())?,
                 sharpness: r.get(9).map_err(self.db())?,
+                pose: pose_from_column(
+                    r.get::<_, Option<String>>(13)
+                        .map_err(self.db())?
+                        .as_deref(),
+                ),
                 embeddings: vectors
                     .into_iter()
                     .filter_map(|(embedder, bytes)| stored::exported(embedder, &bytes))
@@ -112,8 +119,11 @@ impl SqliteGallery {
             .conn
             .query_row(
                 "SELECT p.name, p.created, p.last_seen, f.captured, f.source, f.source_sha256,
-                        f.confidence, f.face_px, f.sharpness, p.threshold, p.threshold_embedder
-                 FROM face f JOIN person p ON p.id = f.person_id WHERE f.id = ?1",
+                        f.confidence, f.face_px, f.sharpness, p.threshold, p.threshold_embedder,
+                        fp.pose
+                 FROM face f JOIN person p ON p.id = f.person_id
+                     LEFT JOIN face_pose fp ON fp.face_id = f.id
+                 WHERE f.id = ?1",
                 [id],
                 |r| {
                     Ok((
@@ -131,6 +141,7 @@ impl SqliteGallery {
                             confidence: r.get(6)?,
                             face_px: r.get(7)?,
                             sharpness: r.get(8)?,
+                            pose: pose_from_column(r.get::<_, Option<String>>(11)?.as_deref()),
                             embeddings: Vec::new(),
                             image_png_base64: None,
                         },

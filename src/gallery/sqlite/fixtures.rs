@@ -15,6 +15,7 @@ pub(super) fn face(v: f32, source: &str) -> NewFace {
         confidence: 0.9,
         face_px: 100,
         sharpness: 200.0,
+        pose: None,
         image_png: None,
     }
 }

@@ -25,7 +25,8 @@ use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
     PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, key_taken, no_face,
-    no_key, no_person, now, threshold_detail, validate_key_name, validate_name,
+    no_key, no_person, now, pose_from_column, poses_from_list, threshold_detail, validate_key_name,
+    validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged};
 
@@ -257,8 +258,10 @@ impl Gallery for SqliteGallery {
         let mut stmt = self
             .conn
             .prepare(
-                "SELECT id, captured, source, confidence, face_px, sharpness, image IS NOT NULL
-                 FROM face WHERE person_id = ?1 ORDER BY id",
+                "SELECT f.id, f.captured, f.source, f.confidence, f.face_px, f.sharpness,
+                        f.image IS NOT NULL, fp.pose
+                 FROM face f LEFT JOIN face_pose fp ON fp.face_id = f.id
+                 WHERE f.person_id = ?1 ORDER BY f.id",
             )
             .map_err(self.db())?;
         let rows = stmt
@@ -270,6 +273,7 @@ impl Gallery for SqliteGallery {
                     confidence: r.get(3)?,
                     face_px: r.get(4)?,
                     sharpness: r.get(5)?,
+                    pose: pose_from_column(r.get::<_, Option<String>>(7)?.as_deref()),
                     has_image: r.get(6)?,
                 })
             })
@@ -648,7 +652,9 @@ impl Gallery for SqliteGallery {
 
 /// A person with their number of faces; the caller adds the WHERE, GROUP BY and ORDER BY.
 const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen,
-    p.threshold, p.threshold_embedder FROM person p LEFT JOIN face f ON f.person_id = p.id";
+    p.threshold, p.threshold_embedder, group_concat(fp.pose)
+    FROM person p LEFT JOIN face f ON f.person_id = p.id
+        LEFT JOIN face_pose fp ON fp.face_id = f.id";
 
 fn person_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<PersonSummary> {
     Ok(PersonSummary {
@@ -658,6 +664,7 @@ fn person_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<PersonSummary> {
         created: r.get(3)?,
         last_seen: r.get(4)?,
         own_threshold: OwnThreshold::from_columns(r.get(5)?, r.get(6)?),
+        poses: poses_from_list(r.get::<_, Option<String>>(7)?.as_deref()),
     })
 }
 
@@ -701,6 +708,12 @@ fn insert_face(
         return Ok(None);
     }
     let face_id = tx.last_insert_rowid();
+    if let Some(pose) = face.pose {
+        tx.execute(
+            "INSERT INTO face_pose (face_id, pose) VALUES (?1, ?2)",
+            params![face_id, pose],
+        )?;
+    }
     for (embedder, vector) in &face.embeddings {
         tx.execute(
             "INSERT INTO embedding (face_id, embedder, vector) VALUES (?1, ?2, ?3)",
@@ -716,6 +729,42 @@ mod tests {
     use super::*;
     use crate::base::identity::EmbedderKind;
     use std::time::Duration;
+
+    #[test]
+    fn poses_are_stored_per_face_summarised_per_person_and_exported() {
+        use crate::vision::pose::Pose;
+        let dir = tempfile::tempdir().unwrap();
+        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
+        let posed = |v, source, pose| NewFace {
+            pose,
+            ..face(v, source)
+        };
+        g.add_faces(
+            "Ann",
+            &[
+                posed(0.1, "a", Some(Pose::Left)),
+                posed(0.2, "b", Some(Pose::Front)),
+                posed(0.3, "c", Some(Pose::Left)),
+            ],
+        )
+        .unwrap();
+        // Faces enrolled before poses were recorded have none.
+        g.add_faces("Bob", &[posed(0.4, "d", None)]).unwrap();
+        let people = g.people().unwrap();
+        assert_eq!(people[0].poses, [Pose::Front, Pose::Left]);
+        assert_eq!(people[0].pose_report(), "front,left (2/4)");
+        assert_eq!(people[1].pose_report(), "unknown (0/4)");
+        let faces = g.faces(people[0].id).unwrap();
+        assert_eq!(
+            faces.iter().map(|f| f.pose).collect::<Vec<_>>(),
+            [Some(Pose::Left), Some(Pose::Front), Some(Pose::Left)]
+        );
+        let export = g.export().unwrap();
+        let copy = tempfile::tempdir().unwrap();
+        let mut other = SqliteGallery::open(copy.path(), None).unwrap();
+        other.import(&export).unwrap();
+        assert_eq!(other.people().unwrap()[0].poses, [Pose::Front, Pose::Left]);
+    }
 
     #[test]
     fn survives_reopening_and_keeps_embedders_apart() {

@@ -72,6 +72,16 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE person ADD COLUMN threshold REAL;
     ALTER TABLE person ADD COLUMN threshold_embedder TEXT;
 "#,
+    r#"
+    -- The head's pose of a face (front, left, right, up, down), from its landmarks at
+    -- enrollment; faces enrolled before it was recorded have no row. A table of its own, not
+    -- a column of face: a column added to face comes after the crop, and SQLite would read
+    -- every crop's overflow pages to reach it when `people list` counts poses.
+    CREATE TABLE face_pose (
+        face_id INTEGER PRIMARY KEY REFERENCES face(id) ON DELETE CASCADE,
+        pose    TEXT NOT NULL
+    );
+"#,
 ];
 
 /// Sets the connection up: busy timeout, WAL, full sync, foreign keys.
