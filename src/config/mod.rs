@@ -155,6 +155,11 @@ pub const KEY_VARIABLE: &str = "WHOISIT_KEY";
 
 pub use crate::vision::matcher::{MAX_THRESHOLD, threshold_problem};
 
+/// Two photos of one person of the johns set are at least 0.188 apart: a "duplicate" distance
+/// past this would take different photos for copies. (Enrollment also never counts a face as a
+/// duplicate past the recognition threshold.)
+const MAX_DUPLICATE_BELOW: f32 = 0.5;
+
 /// Sightings before this time (seconds since the epoch) are more than `days` old, for a part
 /// that keeps `retention_days` rather than the whole configuration (the server).
 pub fn retention_cutoff(days: u32) -> i64 {
@@ -262,11 +267,12 @@ impl Config {
         } else if self.retention_days == 0 {
             "retention_days must be at least 1".into()
         } else if !(self.enrollment.duplicate_below.is_finite()
-            && (0.0..self.threshold).contains(&self.enrollment.duplicate_below))
+            && (0.0..MAX_DUPLICATE_BELOW).contains(&self.enrollment.duplicate_below))
         {
             format!(
-                "enrollment.duplicate_below must be at least 0 and below the threshold ({}), not {}",
-                self.threshold, self.enrollment.duplicate_below
+                "enrollment.duplicate_below must be at least 0 and below {MAX_DUPLICATE_BELOW} \
+                 (two photos of one person are farther apart), not {}",
+                self.enrollment.duplicate_below
             )
         } else if self.window.enroll_captures == 0 {
             "window.enroll_captures must be at least 1".into()
@@ -419,8 +425,8 @@ mod tests {
             assert!(err.contains("at most 2"), "{nonsense}: {err}");
         }
         assert!(Config::parse("(threshold: 2.0)", Path::new("u.ron")).is_ok());
-        // A duplicate must be nearer than a match, or every face of a person is a duplicate.
-        for bad in ["0.55", "-0.1", "0.9"] {
+        // A duplicate must be nearer than two photos of a person, or every face is one.
+        for bad in ["0.5", "-0.1", "0.9"] {
             let ron = format!("(enrollment: (duplicate_below: {bad}))");
             let err = Config::parse(&ron, Path::new("u.ron"))
                 .unwrap_err()

@@ -109,7 +109,9 @@ impl Enrollment {
         let embedding = pipeline
             .embed_one(image, &face)?
             .ok_or_else(|| Error::ModelOutput("the embedder returned no embedding".into()))?;
-        if let Some(duplicate) = expect.duplicate(&embedding, self.gate.duplicate_below) {
+        // Under a strict threshold a copy is what would match: nothing farther counts as one.
+        let copy_within = self.gate.duplicate_below.min(self.threshold);
+        if let Some(duplicate) = expect.duplicate(&embedding, copy_within) {
             return Ok(Err(duplicate));
         }
         Ok(Ok(NewFace {

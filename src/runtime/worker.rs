@@ -305,7 +305,7 @@ impl Worker {
         match command {
             Command::SetThreshold(threshold) => {
                 self.pipeline.set_threshold(threshold);
-                self.tracker.set_threshold(threshold);
+                self.tracker.invalidate();
             }
             Command::Capture {
                 enrollment,

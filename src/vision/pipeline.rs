@@ -216,7 +216,7 @@ impl Pipeline {
 
     /// A tracker configured for this pipeline, for a live source.
     pub fn tracker(&self) -> Tracker {
-        Tracker::new(self.tracking.clone(), self.threshold)
+        Tracker::new(self.tracking.clone())
     }
 
     /// A gate configured for this pipeline, for a live source.
@@ -385,9 +385,7 @@ impl Pipeline {
             .zip(&to_embed)
             .zip(&embedded.embeddings);
         for ((assignment, face), embedding) in fresh {
-            tracker.record(assignment.track, &face.bbox, embedding, |pooled| {
-                self.matcher.identify(pooled)
-            });
+            tracker.record(assignment.track, &face.bbox, embedding, &self.matcher);
         }
         let results = faces
             .into_iter()
@@ -485,7 +483,7 @@ impl Locator {
     pub fn load(config: &PipelineConfig, paths: &ModelPaths) -> Result<Locator> {
         Ok(Locator {
             detector: Detector::load(&paths.ssd_prototxt, &paths.ssd_weights, &config.detector)?,
-            tracker: Tracker::new(config.tracking.clone(), config.threshold),
+            tracker: Tracker::new(config.tracking.clone()),
             gate: Gate::new(config.detector.live.clone()),
         })
     }

@@ -24,7 +24,24 @@ use serde::{Deserialize, Serialize};
 use crate::base::geometry::FaceBox;
 use crate::base::identity::Embedding;
 use crate::vision::detect::Detection;
-use crate::vision::matcher::Identity;
+use crate::vision::matcher::{Identity, Matcher};
+
+/// What the tracker asks of the matcher: who an embedding is, and within what distance a
+/// person is named (their own threshold, or the global one).
+pub trait Judge {
+    fn identify(&self, embedding: &Embedding) -> Identity;
+    fn threshold_of(&self, name: &str) -> f32;
+}
+
+impl Judge for Matcher {
+    fn identify(&self, embedding: &Embedding) -> Identity {
+        Matcher::identify(self, embedding)
+    }
+
+    fn threshold_of(&self, name: &str) -> f32 {
+        Matcher::threshold_of(self, name)
+    }
+}
 
 /// How faces are followed between frames and how their labels are decided.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -216,17 +233,14 @@ pub struct Assignment {
 /// Follows faces from frame to frame.
 pub struct Tracker {
     config: TrackingConfig,
-    /// The matcher's threshold, which decisions are measured against.
-    threshold: f32,
     tracks: Vec<Track>,
     next_id: u64,
 }
 
 impl Tracker {
-    pub fn new(config: TrackingConfig, threshold: f32) -> Tracker {
+    pub fn new(config: TrackingConfig) -> Tracker {
         Tracker {
             config,
-            threshold,
             tracks: Vec::new(),
             next_id: 1,
         }
@@ -298,7 +312,7 @@ impl Tracker {
     }
 
     /// Records a fresh embedding of `track`, and decides its label again on the mean of its
-    /// recent embeddings, which `identify` matches. The mean names a person only if most of
+    /// recent embeddings, which `judge` matches. The mean names a person only if most of
     /// the embeddings themselves point at that person, and not from far on average (by more
     /// than `decide_margin`): the mean of very different faces drifts towards the middle of
     /// face space, near everybody.
@@ -307,7 +321,7 @@ impl Tracker {
         track: u64,
         bbox: &FaceBox,
         embedding: &Embedding,
-        identify: impl Fn(&Embedding) -> Identity,
+        judge: &impl Judge,
     ) {
         self.embedded(track, bbox);
         let config = &self.config;
@@ -321,7 +335,7 @@ impl Tracker {
         }
         let window = config.vote_window.max(1);
         t.embeddings.push_back(embedding.clone());
-        t.evidence.push_back(identify(embedding));
+        t.evidence.push_back(judge.identify(embedding));
         while t.embeddings.len() > window {
             t.embeddings.pop_front();
             t.evidence.pop_front();
@@ -329,7 +343,7 @@ impl Tracker {
         let Some(mean) = pooled(&t.embeddings) else {
             return;
         };
-        let mut identity = identify(&mean);
+        let mut identity = judge.identify(&mean);
         let n = t.embeddings.len();
         if let Some(name) = identity.name.as_deref() {
             let own: Vec<f32> = t
@@ -339,7 +353,7 @@ impl Tracker {
                 .filter_map(|i| i.distance)
                 .collect();
             let apart = own.iter().sum::<f32>() / own.len().max(1) as f32;
-            if own.len() * 2 <= n || apart > self.threshold + config.decide_margin {
+            if own.len() * 2 <= n || apart > judge.threshold_of(name) + config.decide_margin {
                 identity.name = None;
             }
         }
@@ -347,7 +361,10 @@ impl Tracker {
             || (n >= 2
                 && identity
                     .distance
-                    .is_none_or(|d| (d - self.threshold).abs() >= config.decide_margin));
+                    .zip(identity.nearest.as_deref())
+                    .is_none_or(|(d, name)| {
+                        (d - judge.threshold_of(name)).abs() >= config.decide_margin
+                    }));
         t.settle(Proposal { identity, clear });
     }
 
@@ -379,12 +396,6 @@ impl Tracker {
     /// The identity to show for `track`.
     pub fn identity(&self, track: u64) -> Option<Identity> {
         self.tracks.iter().find(|t| t.id == track)?.shown.clone()
-    }
-
-    /// Decides against this threshold from now on; every face is labelled afresh.
-    pub fn set_threshold(&mut self, threshold: f32) {
-        self.threshold = threshold;
-        self.invalidate();
     }
 
     /// Ends every track: after a cut, the faces in view are not the ones followed.
@@ -425,7 +436,7 @@ mod tests {
     }
 
     fn tracker() -> Tracker {
-        Tracker::new(TrackingConfig::default(), THRESHOLD)
+        Tracker::new(TrackingConfig::default())
     }
 
     /// An embedding at `distance` from ann's enrolled one (the origin), in its own direction
@@ -437,9 +448,17 @@ mod tests {
     }
 
     /// The matcher of these tests: only ann, enrolled at the origin.
-    fn identify(e: &Embedding) -> Identity {
-        let d = e.distance(&Embedding(vec![0.0; 4]));
-        who((d <= THRESHOLD).then_some("ann"), d)
+    struct Ann;
+
+    impl Judge for Ann {
+        fn identify(&self, e: &Embedding) -> Identity {
+            let d = e.distance(&Embedding(vec![0.0; 4]));
+            who((d <= THRESHOLD).then_some("ann"), d)
+        }
+
+        fn threshold_of(&self, _: &str) -> f32 {
+            THRESHOLD
+        }
     }
 
     fn shown(t: &Tracker, id: u64) -> Option<String> {
@@ -459,7 +478,7 @@ mod tests {
                     a[0].track,
                     &det(100 + i, 100, 80).bbox,
                     &near_ann(0.3, 0),
-                    identify,
+                    &Ann,
                 );
             }
         }
@@ -482,7 +501,7 @@ mod tests {
                     a[0].track,
                     &det(100, 100, 80).bbox,
                     &near_ann(0.53, 0),
-                    identify,
+                    &Ann,
                 );
             }
         }
@@ -494,13 +513,13 @@ mod tests {
     fn a_first_embedding_past_the_threshold_is_soon_outvoted() {
         let mut t = tracker();
         let id = t.update(&[det(0, 0, 50)])[0].track;
-        t.record(id, &det(0, 0, 50).bbox, &near_ann(0.58, 0), identify);
+        t.record(id, &det(0, 0, 50).bbox, &near_ann(0.58, 0), &Ann);
         assert_eq!(shown(&t, id), None);
         assert!(!t.update(&[det(0, 0, 50)])[0].embed);
         assert!(t.update(&[det(0, 0, 50)])[0].embed, "two frames later");
         // Two embeddings on different sides average nearer than either: 0.58 and 0.5 at right
         // angles are 0.38 from ann together.
-        t.record(id, &det(0, 0, 50).bbox, &near_ann(0.5, 1), identify);
+        t.record(id, &det(0, 0, 50).bbox, &near_ann(0.5, 1), &Ann);
         assert_eq!(shown(&t, id).as_deref(), Some("ann"));
     }
 
@@ -511,18 +530,18 @@ mod tests {
             settle_after: 2,
             ..TrackingConfig::default()
         };
-        let mut t = Tracker::new(config, THRESHOLD);
+        let mut t = Tracker::new(config);
         let id = t.update(&[det(0, 0, 50)])[0].track;
         let at = |x: f32, y: f32| Embedding(vec![x, y, 0.0, 0.0]);
         for _ in 0..2 {
-            t.record(id, &det(0, 0, 50).bbox, &at(0.45, 0.0), identify);
+            t.record(id, &det(0, 0, 50).bbox, &at(0.45, 0.0), &Ann);
         }
         assert_eq!(shown(&t, id).as_deref(), Some("ann"));
         // Within new_face_beyond of the track, and enough to move the mean of the two past
         // the threshold (0.58): proposed once, not taken.
-        t.record(id, &det(0, 0, 50).bbox, &at(0.6, 0.5), identify);
+        t.record(id, &det(0, 0, 50).bbox, &at(0.6, 0.5), &Ann);
         assert_eq!(shown(&t, id).as_deref(), Some("ann"));
-        t.record(id, &det(0, 0, 50).bbox, &at(0.6, 0.5), identify);
+        t.record(id, &det(0, 0, 50).bbox, &at(0.6, 0.5), &Ann);
         assert_eq!(shown(&t, id), None, "proposed twice in a row");
     }
 
@@ -553,10 +572,10 @@ mod tests {
         // A stranger's embeddings lie near each other, 0.75 from ann.
         let at = |x: f32, y: f32| Embedding(vec![x, y, 0.0, 0.0]);
         for y in [0.0, 0.1] {
-            t.record(id, &det(0, 0, 50).bbox, &at(0.75, y), identify);
+            t.record(id, &det(0, 0, 50).bbox, &at(0.75, y), &Ann);
         }
         assert_eq!(shown(&t, id), None);
-        t.record(id, &det(0, 0, 50).bbox, &at(0.45, 0.0), identify);
+        t.record(id, &det(0, 0, 50).bbox, &at(0.45, 0.0), &Ann);
         assert_eq!(shown(&t, id), None, "the mean stays far");
     }
 
@@ -570,7 +589,7 @@ mod tests {
         for axis in 1..4 {
             let mut v = vec![side, 0.0, 0.0, 0.0];
             v[axis] = side;
-            t.record(id, &det(0, 0, 50).bbox, &Embedding(v), identify);
+            t.record(id, &det(0, 0, 50).bbox, &Embedding(v), &Ann);
             assert_eq!(shown(&t, id), None);
         }
     }
@@ -580,12 +599,12 @@ mod tests {
         let mut t = tracker();
         let id = t.update(&[det(0, 0, 50)])[0].track;
         for _ in 0..6 {
-            t.record(id, &det(0, 0, 50).bbox, &near_ann(0.3, 0), identify);
+            t.record(id, &det(0, 0, 50).bbox, &near_ann(0.3, 0), &Ann);
         }
         assert_eq!(shown(&t, id).as_deref(), Some("ann"));
         // 0.9 from the track's mean: past new_face_beyond, so the old evidence is dropped and
         // the label changes on this one embedding.
-        t.record(id, &det(0, 0, 50).bbox, &near_ann(0.8, 1), identify);
+        t.record(id, &det(0, 0, 50).bbox, &near_ann(0.8, 1), &Ann);
         assert_eq!(shown(&t, id), None);
     }
 
@@ -645,7 +664,7 @@ mod tests {
     fn invalidate_forgets_identities_and_asks_for_embeddings() {
         let mut t = tracker();
         let id = t.update(&[det(0, 0, 50)])[0].track;
-        t.record(id, &det(0, 0, 50).bbox, &near_ann(0.8, 0), identify);
+        t.record(id, &det(0, 0, 50).bbox, &near_ann(0.8, 0), &Ann);
         t.invalidate();
         assert!(t.identity(id).is_none());
         assert!(t.update(&[det(1, 0, 50)])[0].embed);
