@@ -21,10 +21,11 @@ use crate::measure::metrics::{
 use crate::measure::plot::{self, Marker};
 use crate::measure::streams::{self, StreamBenchOptions};
 
+use super::detection::DetectionArgs;
 use super::progress::{Bar, CountBar};
 
 #[derive(Debug, Args)]
-#[command(group = clap::ArgGroup::new("data").required(true).args(["dataset", "sample"]))]
+#[command(group = clap::ArgGroup::new("data").required(true).args(["dataset", "sample", "detection"]))]
 pub(super) struct EvalArgs {
     /// A folder of people: DIR/<person>/<photo>, one folder per person.
     #[arg(long, value_name = "DIR")]
@@ -48,6 +49,8 @@ pub(super) struct EvalArgs {
     /// Where report.json and the plots go.
     #[arg(long, default_value = "whoisit-eval", value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    detection: DetectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -142,6 +145,9 @@ struct Unavailable {
 }
 
 pub(super) fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
+    if args.detection.detection {
+        return super::detection::detection_cmd(config, &args.detection);
+    }
     let dataset = match &args.dataset {
         Some(dir) => dir.clone(),
         None => eval::sample_dataset(config, &Bar::default())
