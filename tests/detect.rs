@@ -185,5 +185,5 @@ fn faces_under_the_minimum_size_are_skipped() {
             "{search}"
         );
     }
-    assert_eq!(self::detector().detect(&image).unwrap().len(), 1);
+    assert_eq!(detector().detect(&image).unwrap().len(), 1);
 }

@@ -57,9 +57,8 @@ pub fn read_labelled(xml: &Path) -> Result<Vec<LabelledPhoto>> {
                 reader.error_position()
             ))
         })?;
-        let (tag, opens) = match &event {
-            Event::Start(tag) => (tag, true),
-            Event::Empty(tag) => (tag, false),
+        let tag = match &event {
+            Event::Start(tag) | Event::Empty(tag) => tag,
             Event::Eof => break,
             _ => continue,
         };
@@ -73,9 +72,6 @@ pub fn read_labelled(xml: &Path) -> Result<Vec<LabelledPhoto>> {
                     faces: Vec::new(),
                     ignored: Vec::new(),
                 });
-                if !opens {
-                    continue;
-                }
             }
             b"box" => {
                 let photo = photos

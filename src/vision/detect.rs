@@ -235,4 +235,26 @@ mod tests {
         assert_eq!(clip_box(1.1, 0.0, 1.5, 0.5, 100, 100), None);
         assert_eq!(clip_box(0.5, 0.5, 0.4, 0.6, 100, 100), None);
     }
+
+    #[test]
+    fn searches_are_read_as_written_and_odd_widths_refused() {
+        for search in [Search::Standard, Search::Far { width: 640 }] {
+            assert_eq!(search.to_string().parse::<Search>(), Ok(search));
+        }
+        for bad in ["far", "far:", "far:abc", "wide:640", "far:100", "far:5000"] {
+            assert!(bad.parse::<Search>().is_err(), "{bad}");
+        }
+        assert!(Search::Far { width: 4000 }.problem().is_some());
+        assert_eq!(Search::Far { width: 320 }.problem(), None);
+    }
+
+    #[test]
+    fn one_face_seen_by_both_passes_is_kept_once_most_confident() {
+        let face = |x, confidence| Detection {
+            bbox: FaceBox::new(x, 10, 40, 40),
+            confidence,
+        };
+        let kept = suppress_overlaps(vec![face(10, 0.6), face(200, 0.7), face(12, 0.9)]);
+        assert_eq!(kept, [face(12, 0.9), face(200, 0.7)]);
+    }
 }
