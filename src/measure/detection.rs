@@ -457,3 +457,35 @@ pub fn measure(
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn detection(x: i32, y: i32, size: i32) -> Detection {
+        Detection {
+            bbox: FaceBox::new(x, y, size, size),
+            confidence: 0.9,
+        }
+    }
+
+    #[test]
+    fn a_detection_finds_one_face_and_one_on_an_ignored_face_is_no_false_detection() {
+        // The SSD's box is looser than dlib's: it still finds the face it surrounds.
+        let faces = [
+            FaceBox::new(110, 110, 30, 30),
+            FaceBox::new(120, 115, 30, 30),
+        ];
+        let ignored = [FaceBox::new(400, 100, 40, 40)];
+        let detections = [
+            detection(100, 95, 55),
+            detection(395, 90, 55),
+            detection(600, 300, 50),
+            // Over four times the face's width: no finding it.
+            detection(50, 50, 150),
+        ];
+        let matched = match_faces(&faces, &ignored, &detections);
+        assert_eq!(matched.found, [true, false]);
+        assert_eq!(matched.false_detections, 2);
+    }
+}
