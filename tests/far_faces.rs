@@ -186,6 +186,11 @@ fn eval_detection_prints_recall_and_refuses_bad_input() {
             predicate::str::contains("cannot read").and(predicate::str::contains("nowhere.xml")),
         );
     common::cli::whoisit(home.path())
+        .args(["eval", "--sample", "--search", "far:640"])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("add --detection"));
+    common::cli::whoisit(home.path())
         .args(["eval", "--detection", "--search", "far:100"])
         .assert()
         .failure()

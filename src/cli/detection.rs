@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context as _, Result};
+use anyhow::{Context as _, Result, bail};
 use clap::Args;
 
 use crate::config::Config;
@@ -19,26 +19,43 @@ pub(super) struct DetectionArgs {
     /// Measure the face detector instead of recognition, for each --search: recall and false
     /// detections on labelled boxes (dlib's examples/faces training.xml and testing.xml,
     /// downloaded once with the sample set, or --xml), recall by face width on a clip of far
-    /// and near faces it builds from dlib's sample photos, and ms per whole-frame search with
-    /// the clip at 640x360, 640x480 and 1280x720. Uses the configured confidence, min_face_px
+    /// and near faces it builds from dlib's sample photos, and the wall and CPU ms of a
+    /// whole-frame search with the clip at 640x360, 640x480 and 1280x720. Uses the configured confidence, min_face_px
     /// and opencv_threads.
     #[arg(long)]
     pub(super) detection: bool,
     /// With --detection: imglab XML files of labelled faces (<image file='...'> with
     /// <box top left width height/> inside; boxes with ignore='1' count neither way) instead
     /// of dlib's two.
-    #[arg(long, value_name = "FILE", requires = "detection")]
+    #[arg(long, value_name = "FILE")]
     xml: Vec<PathBuf>,
     /// With --detection: the ways of searching a frame to compare: `standard` (the frame
-    /// squeezed to 300x300) and `far:WIDTH` (the frame scaled to WIDTH px wide, its aspect
-    /// kept; see detector.search in config/default.ron).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "standard,far:480,far:640,far:800",
-        value_name = "SEARCH,..."
-    )]
+    /// squeezed to 300x300) and `far:WIDTH` (that, plus a pass on the frame scaled to WIDTH px
+    /// wide, its aspect kept; see detector.search in config/default.ron). Default:
+    /// standard,far:480,far:640,far:800.
+    #[arg(long, value_delimiter = ',', value_name = "SEARCH,...")]
     search: Vec<Search>,
+}
+
+/// The searches compared when --search is not given: the standard one, and far searches
+/// around the default's width.
+const SEARCHES: [Search; 4] = [
+    Search::Standard,
+    Search::Far { width: 480 },
+    Search::Far { width: 640 },
+    Search::Far { width: 800 },
+];
+
+impl DetectionArgs {
+    /// Refuses --xml and --search without --detection, which would be ignored. (clap's
+    /// `requires` takes a flag's implicit `false` for present.)
+    pub(super) fn refuse_without_detection(&self) -> Result<()> {
+        let measure_options = !self.xml.is_empty() || !self.search.is_empty();
+        if measure_options && !self.detection {
+            bail!("--xml and --search measure the detector: add --detection");
+        }
+        Ok(())
+    }
 }
 
 pub(super) fn detection_cmd(config: &Config, args: &DetectionArgs) -> Result<()> {
@@ -65,7 +82,12 @@ pub(super) fn detection_cmd(config: &Config, args: &DetectionArgs) -> Result<()>
         opencv::core::set_num_threads(config.opencv_threads)?;
     }
     let paths = models::ensure_for(config.embedder, &config.model_dir()?, &bar)?;
-    let figures = detection::measure(&config.detector, &paths, &args.search, &labelled, &photos)?;
+    let searches = if args.search.is_empty() {
+        &SEARCHES[..]
+    } else {
+        &args.search
+    };
+    let figures = detection::measure(&config.detector, &paths, searches, &labelled, &photos)?;
     print_figures(&figures, &xml, opencv::core::get_num_threads()?);
     Ok(())
 }

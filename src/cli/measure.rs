@@ -148,6 +148,7 @@ pub(super) fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
     if args.detection.detection {
         return super::detection::detection_cmd(config, &args.detection);
     }
+    args.detection.refuse_without_detection()?;
     let dataset = match &args.dataset {
         Some(dir) => dir.clone(),
         None => eval::sample_dataset(config, &Bar::default())
