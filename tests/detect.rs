@@ -7,22 +7,21 @@ use opencv::core::{Mat, Rect, Scalar, Size};
 use opencv::prelude::*;
 use whoisit::models;
 use whoisit::models::fetch::Quiet;
-use whoisit::vision::detect::{Detection, Detector, DetectorConfig};
+use whoisit::vision::detect::{Detection, Detector, DetectorConfig, Search};
 use whoisit::vision::photo;
 
 fn detector() -> Detector {
+    detector_with(&DetectorConfig::default())
+}
+
+fn detector_with(config: &DetectorConfig) -> Detector {
     let paths = models::ensure_for(
         whoisit::base::identity::EmbedderKind::Dlib,
         &common::model_dir(),
         &Quiet,
     )
     .unwrap();
-    Detector::load(
-        &paths.ssd_prototxt,
-        &paths.ssd_weights,
-        &DetectorConfig::default(),
-    )
-    .unwrap()
+    Detector::load(&paths.ssd_prototxt, &paths.ssd_weights, config).unwrap()
 }
 
 fn detect(name: &str) -> (Mat, Vec<Detection>) {
@@ -76,15 +75,36 @@ fn obama_has_one_face() {
 
 #[test]
 fn group_photo_has_every_face() {
-    // Six people sit around the table in t1.jpg.
+    // Six people sit around the table in t1.jpg (1280x886).
     let (image, faces) = detect("t1.jpg");
     println!(
         "t1.jpg: {} faces {:?}",
         faces.len(),
         faces.iter().map(|f| f.confidence).collect::<Vec<_>>()
     );
-    assert_eq!(faces.len(), 6, "{faces:?}");
     assert_inside(&faces, &image);
+    let config = DetectorConfig {
+        search: Search::Standard,
+        ..DetectorConfig::default()
+    };
+    let people = detector_with(&config).detect(&image).unwrap();
+    assert_eq!(people.len(), 6, "{people:?}");
+    for person in &people {
+        assert!(
+            faces.iter().any(|f| f.bbox.iou(&person.bbox) > 0.5),
+            "{person:?} not in {faces:?}"
+        );
+    }
+    // The default far search also takes the ashtray on the table (65 px) for a face, unsure:
+    // the one false detection it adds on the photos measured (docs/decisions/0004).
+    let extra: Vec<_> = faces
+        .iter()
+        .filter(|f| !people.iter().any(|p| p.bbox.iou(&f.bbox) > 0.5))
+        .collect();
+    assert!(
+        extra.len() <= 1 && extra.iter().all(|f| f.confidence < 0.7),
+        "{extra:?}"
+    );
 }
 
 #[test]
@@ -149,17 +169,21 @@ fn a_10000x10000_image_is_processed() {
 fn faces_under_the_minimum_size_are_skipped() {
     // messi5's face is 30x39 px: found with the default 20 px minimum, skipped with 40.
     let image = photo::load(&common::photo("messi5.jpg")).unwrap();
-    let paths = models::ensure_for(
-        whoisit::base::identity::EmbedderKind::Dlib,
-        &common::model_dir(),
-        &Quiet,
-    )
-    .unwrap();
     let strict = DetectorConfig {
         min_face_px: 40,
         ..DetectorConfig::default()
     };
-    let mut detector = Detector::load(&paths.ssd_prototxt, &paths.ssd_weights, &strict).unwrap();
-    assert!(detector.detect(&image).unwrap().is_empty());
-    assert_eq!(self::detector().detect(&image).unwrap().len(), 1);
+    assert!(detector_with(&strict).detect(&image).unwrap().is_empty());
+    // The far search adds small faces, and the minimum applies to them as well.
+    for search in [Search::Standard, Search::Far { width: 1280 }] {
+        let config = DetectorConfig {
+            search,
+            ..strict.clone()
+        };
+        assert!(
+            detector_with(&config).detect(&image).unwrap().is_empty(),
+            "{search}"
+        );
+    }
+    assert_eq!(detector().detect(&image).unwrap().len(), 1);
 }

@@ -113,6 +113,12 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// A file of labelled face boxes (dlib's imglab XML) that cannot be read as one.
+    #[error(
+        "{path} is not a list of labelled faces: {message}\n  (expected imglab XML: <image file='photo.jpg'> with <box top='' left='' width='' height=''/> inside)"
+    )]
+    LabelledFaces { path: PathBuf, message: String },
+
     #[error("gallery {location}: {message}")]
     Gallery {
         /// The file or server, as the user knows it.

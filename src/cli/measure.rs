@@ -25,12 +25,13 @@ use crate::measure::personal::{self, Held, KeepsGlobal, PersonCalibration, Propo
 use crate::measure::plot::{self, Marker};
 use crate::measure::streams::{self, StreamBenchOptions};
 
+use super::detection::DetectionArgs;
 use super::progress::{Bar, CountBar};
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("data")
     .required(true)
-    .args(["dataset", "sample", "video", "video_sample"]))]
+    .args(["dataset", "sample", "video", "video_sample", "detection"]))]
 pub(super) struct EvalArgs {
     /// A folder of people: DIR/<person>/<photo>, one folder per person.
     #[arg(long, value_name = "DIR")]
@@ -80,6 +81,8 @@ pub(super) struct EvalArgs {
     /// clip too).
     #[arg(long, default_value = "whoisit-eval", value_name = "DIR")]
     pub(super) out: PathBuf,
+    #[command(flatten)]
+    detection: DetectionArgs,
 }
 
 #[derive(Debug, Args)]
@@ -186,9 +189,18 @@ struct Unavailable {
 }
 
 pub(super) fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
+    if args.detection.detection {
+        return super::detection::detection_cmd(config, &args.detection);
+    }
+    args.detection.refuse_without_detection()?;
     if args.video.is_some() || args.video_sample {
         return super::video::eval_video_cmd(config, args);
     }
+    eval_photos_cmd(config, args)
+}
+
+/// `eval --dataset` and `eval --sample`.
+fn eval_photos_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
     let dataset = match &args.dataset {
         Some(dir) => dir.clone(),
         None => eval::sample_dataset(config, &Bar::default())

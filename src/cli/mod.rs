@@ -2,6 +2,7 @@
 //! the library. [`main`] is all the binary calls.
 
 mod audit;
+mod detection;
 mod measure;
 mod models;
 mod people;
@@ -52,6 +53,7 @@ const EXAMPLES: &str = "Examples:
   whoisit recognize --source clip.avi --headless   JSON lines, one per frame
   whoisit demo --headless                       the built-in demo, no camera needed
   whoisit eval --sample                         accuracy on a labelled sample dataset
+  whoisit eval --detection                      faces found, near and far, per detector search
   whoisit calibrate --apply                     a threshold fitted to your gallery
   whoisit bench --source demo                   speed, stage by stage
   whoisit keys create --name app --scope admin  an API key, printed once

@@ -248,6 +248,8 @@ impl Config {
                 "detector.confidence must be between 0 and 1, not {}",
                 self.detector.confidence
             )
+        } else if let Some(problem) = self.detector.search.problem() {
+            problem
         } else if !(self.window.retry_secs.is_finite() && self.window.retry_secs > 0.0) {
             format!(
                 "window.retry_secs must be a positive number of seconds, not {}",

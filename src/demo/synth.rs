@@ -37,39 +37,27 @@ pub struct ClipSpec {
 
 impl ClipSpec {
     /// Frame `index` of the clip, BGR.
-    pub(crate) fn render(&self, index: u32) -> Result<Mat> {
+    pub fn render(&self, index: u32) -> Result<Mat> {
         let mut frame = Mat::new_rows_cols_with_default(
             self.height,
             self.width,
             opencv::core::CV_8UC3,
             Scalar::new(70.0, 62.0, 56.0, 0.0),
         )?;
-        for actor in self.actors.iter().filter(|a| a.frames.contains(&index)) {
-            let span = (actor.frames.end - actor.frames.start)
-                .saturating_sub(1)
-                .max(1) as f32;
-            let t = (index - actor.frames.start) as f32 / span;
-            let cx = (actor.from.0 + (actor.to.0 - actor.from.0) * t) * self.width as f32;
-            let cy = (actor.from.1 + (actor.to.1 - actor.from.1) * t) * self.height as f32;
-            let h = (actor.height * self.height as f32).round().max(1.0) as i32;
-            let w = ((h as f32) * actor.photo.cols() as f32 / actor.photo.rows() as f32)
-                .round()
-                .max(1.0) as i32;
+        for actor in &self.actors {
+            let Some(at) = self.placement(actor, index) else {
+                continue;
+            };
             let mut scaled = Mat::default();
             imgproc::resize(
                 &actor.photo,
                 &mut scaled,
-                Size::new(w, h),
+                Size::new(at.width, at.height),
                 0.0,
                 0.0,
                 imgproc::INTER_AREA,
             )?;
-            paste(
-                &mut frame,
-                &scaled,
-                cx.round() as i32 - w / 2,
-                cy.round() as i32 - h / 2,
-            )?;
+            paste(&mut frame, &scaled, at.x, at.y)?;
         }
         let t = f64::from(index) / f64::from(self.frames.saturating_sub(1).max(1));
         let gain = self.light.0 + (self.light.1 - self.light.0) * t;
@@ -79,6 +67,30 @@ impl ClipSpec {
             frame = lit;
         }
         Ok(frame)
+    }
+
+    /// Where `actor`'s photo is in frame `index`, in frame pixels (it may reach past the
+    /// frame's edges, which cut it); `None` when the actor is off screen then.
+    pub fn placement(&self, actor: &Actor, index: u32) -> Option<Rect> {
+        if !actor.frames.contains(&index) {
+            return None;
+        }
+        let span = (actor.frames.end - actor.frames.start)
+            .saturating_sub(1)
+            .max(1) as f32;
+        let t = (index - actor.frames.start) as f32 / span;
+        let cx = (actor.from.0 + (actor.to.0 - actor.from.0) * t) * self.width as f32;
+        let cy = (actor.from.1 + (actor.to.1 - actor.from.1) * t) * self.height as f32;
+        let h = (actor.height * self.height as f32).round().max(1.0) as i32;
+        let w = ((h as f32) * actor.photo.cols() as f32 / actor.photo.rows() as f32)
+            .round()
+            .max(1.0) as i32;
+        Some(Rect::new(
+            cx.round() as i32 - w / 2,
+            cy.round() as i32 - h / 2,
+            w,
+            h,
+        ))
     }
 
     /// Writes the clip as a MJPG `.avi` (or mp4v `.mp4`, by extension) that `VideoCapture` reads.

@@ -40,13 +40,24 @@ pub const MIN_FACES_TO_JUDGE: usize = 3;
 
 /// The sample dataset's folder, downloaded (8.6 MB, checked by sha256) and unpacked on first use.
 pub fn sample_dataset(config: &Config, progress: &dyn Progress) -> Result<PathBuf> {
+    sample_folder(config, &mut Fetcher::new(progress)?, SAMPLE_PREFIX, "johns")
+}
+
+/// The folder `prefix` of [`sample_release`], unpacked as `name` under the cache dir on first
+/// use. One fetcher downloads the tarball once for several folders.
+pub fn sample_folder(
+    config: &Config,
+    fetcher: &mut Fetcher<'_>,
+    prefix: &str,
+    name: &str,
+) -> Result<PathBuf> {
     let root = config.cache_dir()?.join("datasets");
-    let dir = root.join("johns");
+    let dir = root.join(name);
     if dir.is_dir() {
         return Ok(dir);
     }
     std::fs::create_dir_all(&root).map_err(|e| Error::write(&root, e))?;
-    Fetcher::new(progress)?.extract_tree(&sample_release(), SAMPLE_PREFIX, &dir)?;
+    fetcher.extract_tree(&sample_release(), prefix, &dir)?;
     Ok(dir)
 }
 

@@ -72,6 +72,27 @@ pub(crate) fn johns() -> PathBuf {
     dir
 }
 
+/// dlib's labelled faces folder (`training.xml`, `testing.xml` and their photos), extracted
+/// once from the same tarball as the `johns` set.
+pub(crate) fn faces() -> PathBuf {
+    let dir = data_dir().join("faces");
+    let _guard = FETCH_LOCK
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if !dir.join("testing.xml").is_file() {
+        std::fs::create_dir_all(data_dir()).unwrap();
+        Fetcher::new(&Quiet)
+            .unwrap()
+            .extract_tree(
+                &whoisit::measure::eval::sample_release(),
+                whoisit::measure::detection::FACES_PREFIX,
+                &dir,
+            )
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    dir
+}
+
 /// The config tests run with: the user's model dir (filled by `whoisit models fetch`, or here
 /// on first use) and a gallery in `data_dir`.
 pub(crate) fn config(data_dir: &Path, embedder: EmbedderKind) -> Config {
