@@ -10,11 +10,10 @@ use super::measure::EvalArgs;
 use super::progress::Bar;
 
 pub(super) fn eval_video_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
-    let sample;
     let (clip, truth_path, enroll) = match (&args.video, &args.truth) {
         (Some(clip), Some(truth)) => (clip.clone(), truth.clone(), args.enroll.clone()),
         _ => {
-            sample = video::make_sample(config, &args.out, &Bar::default())
+            let sample = video::make_sample(config, &args.out, &Bar::default())
                 .context("making the sample clip")?;
             println!(
                 "sample clip: {}\ntruth:       {}\nenrolled:    {}\n(again: whoisit eval --video {} --truth {} --enroll {})\n",
@@ -27,8 +26,8 @@ pub(super) fn eval_video_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
             );
             (
                 sample.clip.display().to_string(),
-                sample.truth.clone(),
-                Some(sample.enroll.clone()),
+                sample.truth,
+                Some(sample.enroll),
             )
         }
     };

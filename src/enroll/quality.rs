@@ -194,16 +194,21 @@ pub fn sharpness(image: &Mat, face: FaceBox) -> Result<f32> {
     Ok((sd * sd) as f32)
 }
 
+/// The face's box grown by `margin` of its size on each side, cut to the image.
+pub(crate) fn around(image: &Mat, face: &Detection, margin: f32) -> Rect {
+    let b = face.bbox;
+    let (mx, my) = (
+        (b.width as f32 * margin) as i32,
+        (b.height as f32 * margin) as i32,
+    );
+    Rect::new(b.x - mx, b.y - my, b.width + 2 * mx, b.height + 2 * my)
+        & Rect::new(0, 0, image.cols(), image.rows())
+}
+
 /// The face with a margin, as PNG: what the gallery keeps to re-embed later. Not an aligned
 /// chip, because each embedder aligns in its own way from the face's landmarks.
 pub(crate) fn face_crop_png(image: &Mat, face: &Detection) -> Result<Vec<u8>> {
-    let b = face.bbox;
-    let (mx, my) = (
-        (b.width as f32 * CROP_MARGIN) as i32,
-        (b.height as f32 * CROP_MARGIN) as i32,
-    );
-    let area = Rect::new(b.x - mx, b.y - my, b.width + 2 * mx, b.height + 2 * my)
-        & Rect::new(0, 0, image.cols(), image.rows());
+    let area = around(image, face, CROP_MARGIN);
     let crop = image.roi(area)?;
     let scale = (CROP_MAX_SIDE as f64 / area.width.max(area.height) as f64).min(1.0);
     let mut resized = Mat::default();

@@ -3,12 +3,12 @@
 
 use std::collections::BTreeMap;
 
-use opencv::core::{Mat, Rect};
+use opencv::core::Mat;
 use opencv::prelude::*;
 
 use crate::base::error::{Error, Result};
 use crate::base::geometry::FaceBox;
-use crate::enroll::{Enrollment, Expect, PersonReport, Taken};
+use crate::enroll::{Enrollment, Expect, PersonReport, Taken, quality};
 use crate::gallery::{Gallery, NewFace, validate_name};
 use crate::vision::detect::Detection;
 use crate::vision::pipeline::Pipeline;
@@ -32,13 +32,7 @@ struct Candidate {
 
 impl Candidate {
     fn new(frame: usize, image: &Mat, face: Detection, sharpness: f32) -> Result<Candidate> {
-        let b = face.bbox;
-        let (mx, my) = (
-            (b.width as f32 * CROP_MARGIN) as i32,
-            (b.height as f32 * CROP_MARGIN) as i32,
-        );
-        let area = Rect::new(b.x - mx, b.y - my, b.width + 2 * mx, b.height + 2 * my)
-            & Rect::new(0, 0, image.cols(), image.rows());
+        let (b, area) = (face.bbox, quality::around(image, &face, CROP_MARGIN));
         Ok(Candidate {
             frame,
             image: image.roi(area)?.try_clone()?,

@@ -81,8 +81,6 @@ pub struct Gate {
     reference: Option<Mat>,
     /// The small grey copy of the frame last planned: the next reference if it is searched.
     planned: Option<Mat>,
-    /// The small grey copy of the frame before, to notice a cut.
-    previous: Option<Mat>,
     /// Whether the frame last planned is a cut.
     cut: bool,
     /// Source time of the last whole-frame search, and frames since.
@@ -97,7 +95,6 @@ impl Gate {
             config,
             reference: None,
             planned: None,
-            previous: None,
             cut: false,
             searched_at_ms: 0.0,
             frames_since_search: 0,
@@ -111,15 +108,16 @@ impl Gate {
             return Ok(Plan::Whole);
         }
         let small = small_grey(bgr)?;
-        self.cut = match &self.previous {
-            Some(previous) => {
-                let changed = changed_cells(previous, &small, self.config.motion_threshold)?;
+        // The frame before is the one last planned, or, if it was searched whole, the
+        // reference it became.
+        self.cut = match self.planned.as_ref().or(self.reference.as_ref()) {
+            Some(before) => {
+                let changed = changed_cells(before, &small, self.config.motion_threshold)?;
                 let cells = (SMALL.0 / CELL) * (SMALL.1 / CELL);
                 changed.len() as f32 >= CUT_SHARE * cells as f32
             }
             None => false,
         };
-        self.previous = Some(small.clone());
         let Some(reference) = &self.reference else {
             self.planned = Some(small);
             return Ok(Plan::Whole);
