@@ -3,6 +3,8 @@
 
 mod audit;
 mod detection;
+mod docs;
+mod kiosk;
 mod measure;
 mod models;
 mod people;
@@ -16,7 +18,7 @@ mod video;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, Parser, Subcommand, ValueEnum as _};
 
 use crate::base::identity::EmbedderKind;
 use crate::config::{Config, Overrides};
@@ -67,6 +69,7 @@ const EXAMPLES: &str = "Examples:
   whoisit camera --camera-id door --source 0    a camera agent: detect here, recognise there
   whoisit events --mqtt mqtt://127.0.0.1:1883   the answers as MQTT events
   whoisit scan photos/ --out who.csv            who is in each photo, by the workers
+  sudo whoisit kiosk install --user frontdesk   boot into the kiosk for that user
 
 Configuration: config/default.ron documents every field; put overrides in
 ~/.config/whoisit/config.ron or pass --config FILE. Logs: RUST_LOG=whoisit=debug.";
@@ -109,6 +112,39 @@ struct Global {
 }
 
 impl Global {
+    /// The options given explicitly, as arguments again: what `kiosk` hands the windows it
+    /// starts, so they run with the same config, directories and key.
+    fn forwarded(&self) -> Result<Vec<String>> {
+        if self.gallery.is_some() {
+            anyhow::bail!(
+                "give the kiosk its gallery in the config file (gallery: ..., with --config \
+                 FILE): a PostgreSQL URL holds a password that the autostart entry would show"
+            );
+        }
+        let mut args = Vec::new();
+        let paths = [
+            ("--config", &self.config),
+            ("--model-dir", &self.model_dir),
+            ("--data-dir", &self.data_dir),
+            ("--key-file", &self.key_file),
+        ];
+        for (flag, path) in paths {
+            if let Some(path) = path {
+                args.extend([flag.to_owned(), path.display().to_string()]);
+            }
+        }
+        if let Some(threshold) = self.threshold {
+            args.extend(["--threshold".to_owned(), threshold.to_string()]);
+        }
+        if let Some(value) = self.embedder.and_then(|e| e.to_possible_value()) {
+            args.extend(["--embedder".to_owned(), value.get_name().to_owned()]);
+        }
+        if self.verbose {
+            args.push("--verbose".to_owned());
+        }
+        Ok(args)
+    }
+
     fn overrides(&self) -> Overrides {
         Overrides {
             config_file: self.config.clone(),
@@ -170,6 +206,16 @@ enum Command {
     /// Publish the workers' answers over MQTT: TOPIC/cameras/CAMERA/faces and
     /// TOPIC/people/NAME/seen, QoS 1, never retained.
     Events(streams::EventsArgs),
+    /// Make a machine boot into the fullscreen kiosk for a user (install), undo it (remove),
+    /// or run the kiosk and restart it whenever it exits (run).
+    #[command(subcommand)]
+    Kiosk(kiosk::KioskCommand),
+    /// Write a man page per command into DIR (for packagers).
+    #[command(hide = true)]
+    Manpages(docs::ManpagesArgs),
+    /// Print the shell completion script for SHELL (for packagers).
+    #[command(hide = true)]
+    Completions(docs::CompletionsArgs),
 }
 
 /// Parses the command line and runs it.
@@ -204,6 +250,9 @@ pub fn main() -> Result<()> {
         Some(Command::Worker(args)) => streams::worker_cmd(&config, &args),
         Some(Command::Scan(args)) => streams::scan_cmd(&config, &args),
         Some(Command::Events(args)) => streams::events_cmd(&config, &args),
+        Some(Command::Kiosk(cmd)) => kiosk::kiosk_cmd(&cli.global, cmd),
+        Some(Command::Manpages(args)) => docs::manpages_cmd(&args),
+        Some(Command::Completions(args)) => docs::completions_cmd(&args),
     }
 }
 
@@ -220,6 +269,9 @@ fn uses_the_gallery(command: Option<&Command>) -> bool {
                 | Command::Events(_)
                 | Command::Eval(_)
                 | Command::Bench(_)
+                | Command::Kiosk(_)
+                | Command::Manpages(_)
+                | Command::Completions(_)
                 | Command::Gallery(people::GalleryCommand::NewKey { .. })
         )
     )

@@ -1,0 +1,46 @@
+//! `manpages DIR` and `completions SHELL`: the manual pages and shell completions, generated
+//! from the same definitions as `--help`, so they cannot drift from the binary. Hidden: the
+//! package build (scripts/package.sh) calls them; users get their output installed.
+
+use std::path::PathBuf;
+
+use anyhow::{Context as _, Result};
+use clap::{Args, CommandFactory as _};
+use clap_complete::Shell;
+
+use super::Cli;
+
+#[derive(Debug, Args)]
+pub(super) struct ManpagesArgs {
+    /// Directory to write whoisit.1 and a whoisit-COMMAND.1 per command into (made if absent).
+    #[arg(value_name = "DIR")]
+    dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub(super) struct CompletionsArgs {
+    /// The shell to complete for: bash, zsh, fish, elvish or powershell.
+    #[arg(value_enum)]
+    shell: Shell,
+}
+
+pub(super) fn manpages_cmd(args: &ManpagesArgs) -> Result<()> {
+    std::fs::create_dir_all(&args.dir)
+        .with_context(|| format!("cannot make {}", args.dir.display()))?;
+    // `generate_to` writes one page per command and subcommand (whoisit-people-add.1, ...),
+    // each naming its parents, and leaves out clap's `help` pseudo-command; hidden commands
+    // (these two) get no page.
+    clap_mangen::generate_to(Cli::command(), &args.dir)
+        .with_context(|| format!("cannot write the man pages into {}", args.dir.display()))?;
+    Ok(())
+}
+
+pub(super) fn completions_cmd(args: &CompletionsArgs) -> Result<()> {
+    clap_complete::generate(
+        args.shell,
+        &mut Cli::command(),
+        "whoisit",
+        &mut std::io::stdout(),
+    );
+    Ok(())
+}
