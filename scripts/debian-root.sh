@@ -80,6 +80,8 @@ ensure_base_root() {
   mkdir -p "$cache_dir" "$apt_cache"
   local root
   root=$(mktemp -d "$cache_dir/debootstrap.XXXXXX")
+  # A root's / is 0755 (mktemp made it 0700: users in the root could not reach /usr).
+  chmod 0755 "$root"
   say "debootstrap bookworm (minbase) from this machine's apt mirror; once, then cached"
   local started=$SECONDS
   debootstrap --variant=minbase --cache-dir="$apt_cache" bookworm "$root" "$mirror" >&2
@@ -99,6 +101,7 @@ new_root() {
   local root
   root=$(mktemp -d "${TMPDIR:-/tmp}/whoisit-root.XXXXXX")
   tar -C "$root" -xf "$base_tar"
+  chmod 0755 "$root"
   echo "$root"
 }
 
@@ -127,13 +130,27 @@ enter_root() {
   fi
 }
 
-# Undoes enter_root and deletes the root.
+# Undoes enter_root; fails when something is still mounted under the root.
+leave_root() {
+  local root=$1
+  for m in var/cache/apt/archives tmp sys dev proc; do
+    if mountpoint -q "$root/$m"; then
+      umount -R "$root/$m" 2>/dev/null || umount -lR "$root/$m"
+    fi
+  done
+  if grep -q " $root/" /proc/self/mounts; then
+    say "still mounted under $root: $(grep " $root/" /proc/self/mounts | cut -d' ' -f2)"
+    return 1
+  fi
+}
+
+# Undoes enter_root and deletes the root. Nothing is deleted while anything is still mounted
+# under it: the apt cache is a bind mount of this tree's own disk, which rm's
+# --one-file-system would not stop at.
 drop_root() {
   local root=$1
-  [[ -d $root ]] || return 0
-  for m in var/cache/apt/archives tmp sys dev proc; do
-    mountpoint -q "$root/$m" && umount -R "$root/$m" 2>/dev/null || umount -lR "$root/$m" 2>/dev/null || true
-  done
+  [[ -n $root && -d $root ]] || return 0
+  leave_root "$root" || return 1
   rm -rf --one-file-system "$root"
 }
 

@@ -37,20 +37,14 @@ cleanup() {
 trap cleanup EXIT
 enter_root "$root"
 cp "$deb" "$root/tmp/"
-in_root apt-get update -q >&2
-in_root apt-get install -y -q --no-install-recommends "/tmp/${deb##*/}" >&2
-uid=$(in_root id -u whoisit)
-gid=$(in_root id -g whoisit)
+in_root "$root" apt-get update -q >&2
+in_root "$root" apt-get install -y -q --no-install-recommends "/tmp/${deb##*/}" >&2
+uid=$(in_root "$root" id -u whoisit)
+gid=$(in_root "$root" id -g whoisit)
 # The models' volume, owned by the user the image runs as (a fresh volume copies this).
 install -d -o "$uid" -g "$gid" -m 0700 "$root/var/lib/whoisit/models"
 
-drop_mounts() {
-  for m in var/cache/apt/archives tmp sys dev proc; do
-    mountpoint -q "$root/$m" && umount -R "$root/$m"
-  done
-  return 0
-}
-drop_mounts
+leave_root "$root"
 # Nothing a running image needs: package lists, caches, logs of the build.
 rm -rf "$root"/var/lib/apt/lists/* "$root"/var/cache/apt/*.bin "$root"/var/cache/debconf/*-old \
   "$root"/var/log/apt/* "$root"/var/log/dpkg.log "$root"/tmp/* "$root/etc/resolv.conf"

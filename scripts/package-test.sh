@@ -4,6 +4,8 @@
 # seen the repository, and uses it there as a user and an admin would; then removes and purges
 # it and checks that only the admin's data is left. Needs root (chroot and mounts).
 #
+#   scripts/package-test.sh [PACKAGE.deb]     (default: build one with scripts/package.sh)
+#
 # The root comes from a cached debootstrap (scripts/debian-root.sh), the .debs apt fetches from
 # .cache/package/apt-archives: a second run fetches nothing but the models and photos.
 # Figures (package size, install time) are printed at the end; the window's screenshot is kept
@@ -17,11 +19,15 @@ passed=0
 check() { say "ok: $*"; passed=$((passed + 1)); }
 fail() { say "FAILED: $*"; say "0 passed, 1 failed"; exit 1; }
 
-deb=$(scripts/package.sh | tail -1)
+if [[ -n ${1:-} ]]; then
+  deb=$1
+  lintian --fail-on error,warning "$deb" >&2 || fail "lintian"
+else
+  # package.sh fails on any lintian error or warning itself.
+  deb=$(scripts/package.sh | tail -1)
+fi
 deb_size=$(stat -c %s "$deb")
-lintian_tags=$(lintian "$deb" | grep -c '^[EW]:' || true)
-[[ $lintian_tags -eq 0 ]] || fail "lintian: $lintian_tags errors or warnings"
-check "lintian: no error or warning"
+check "lintian: no error or warning (the rest explained in deploy/debian/lintian-overrides)"
 
 root=$(new_root)
 server=""
@@ -33,37 +39,37 @@ trap cleanup EXIT
 enter_root "$root"
 cp "$deb" "$root/tmp/"
 inside_deb="/tmp/${deb##*/}"
-as_user() { in_root setpriv --reuid=ada --regid=ada --init-groups env HOME=/home/ada USER=ada "$@"; }
+as_user() { in_root "$root" setpriv --reuid=ada --regid=ada --init-groups env HOME=/home/ada USER=ada "$@"; }
 as_service() {
-  in_root setpriv --reuid=whoisit --regid=whoisit --init-groups env HOME=/var/lib/whoisit \
+  in_root "$root" setpriv --reuid=whoisit --regid=whoisit --init-groups env HOME=/var/lib/whoisit \
     /usr/bin/whoisit --config /etc/whoisit/config.ron "$@"
 }
 
-in_root apt-get update -q >&2
+in_root "$root" apt-get update -q >&2
 # What a user runs: apt pulls OpenCV, dlib and the rest from the shared libraries declared.
 install_started=$SECONDS
-in_root apt-get install -y -q "$inside_deb" >&2
+in_root "$root" apt-get install -y -q "$inside_deb" >&2
 install_secs=$((SECONDS - install_started))
-installed_packages=$(in_root dpkg-query -W -f='${binary:Package}\n' | wc -l)
+installed_packages=$(in_root "$root" dpkg-query -W -f='${binary:Package}\n' | wc -l)
 check "apt install ./${deb##*/} in $install_secs s ($installed_packages packages in the root)"
 
-version=$(in_root whoisit --version)
+version=$(in_root "$root" whoisit --version)
 [[ $version == "whoisit "* ]] || fail "whoisit --version said: $version"
 check "whoisit --version: $version"
-missing_libs=$(in_root ldd /usr/bin/whoisit | grep 'not found' || true)
+missing_libs=$(in_root "$root" ldd /usr/bin/whoisit | grep 'not found' || true)
 [[ -z $missing_libs ]] || fail "libraries not installed: $missing_libs"
 check "every library the binary links is installed"
 
 # The admin's side: a system user, its state folder, the site config readable by it only.
-[[ $(in_root stat -c '%U %a' /var/lib/whoisit) == "whoisit 700" ]] ||
-  fail "/var/lib/whoisit is $(in_root stat -c '%U %a' /var/lib/whoisit)"
-[[ $(in_root stat -c '%U:%G %a' /etc/whoisit/config.ron) == "root:whoisit 640" ]] ||
-  fail "/etc/whoisit/config.ron is $(in_root stat -c '%U:%G %a' /etc/whoisit/config.ron)"
+[[ $(in_root "$root" stat -c '%U %a' /var/lib/whoisit) == "whoisit 700" ]] ||
+  fail "/var/lib/whoisit is $(in_root "$root" stat -c '%U %a' /var/lib/whoisit)"
+[[ $(in_root "$root" stat -c '%U:%G %a' /etc/whoisit/config.ron) == "root:whoisit 640" ]] ||
+  fail "/etc/whoisit/config.ron is $(in_root "$root" stat -c '%U:%G %a' /etc/whoisit/config.ron)"
 [[ ! -e $root/var/lib/whoisit/models ]] || fail "the package fetched models by itself"
 check "whoisit user, /var/lib/whoisit 0700, /etc/whoisit/config.ron 0640 root:whoisit, no models yet"
 
 # A plain user's first steps.
-in_root adduser --disabled-password --gecos "" ada >/dev/null
+in_root "$root" adduser --disabled-password --gecos "" ada >/dev/null
 as_user whoisit models fetch >&2
 check "whoisit models fetch (as a user, into ~/.local/share/whoisit/models)"
 as_user whoisit recognize --source demo --headless --max-frames 60 > "$root/tmp/demo.jsonl"
@@ -72,25 +78,25 @@ grep -q '"name":"Barack Obama"' "$root/tmp/demo.jsonl" ||
 check "whoisit recognize --source demo --headless names Barack Obama"
 
 # Tools the checks below use; installed after whoisit, so they hid no missing dependency above.
-in_root apt-get install -y -q --no-install-recommends man-db desktop-file-utils systemd \
+in_root "$root" apt-get install -y -q --no-install-recommends man-db desktop-file-utils systemd \
   xvfb xauth x11-apps >&2
-in_root man -w whoisit >/dev/null || fail "man -w whoisit found no page"
+in_root "$root" man -w whoisit >/dev/null || fail "man -w whoisit found no page"
 for page in whoisit-serve whoisit-people-add whoisit-kiosk-install; do
-  in_root man -w "$page" >/dev/null || fail "no man page $page"
+  in_root "$root" man -w "$page" >/dev/null || fail "no man page $page"
 done
-check "man pages: $(in_root man -w whoisit) and one per command"
+check "man pages: $(in_root "$root" man -w whoisit) and one per command"
 for shell_file in /usr/share/bash-completion/completions/whoisit \
   /usr/share/zsh/vendor-completions/_whoisit /usr/share/fish/vendor_completions.d/whoisit.fish; do
   grep -q kiosk "$root$shell_file" || fail "$shell_file does not complete the commands"
 done
 check "completions for bash, zsh and fish"
-in_root desktop-file-validate /usr/share/applications/whoisit.desktop ||
+in_root "$root" desktop-file-validate /usr/share/applications/whoisit.desktop ||
   fail "desktop-file-validate"
 [[ -s $root/usr/share/icons/hicolor/48x48/apps/whoisit.png ]] || fail "no 48x48 icon"
 check "desktop-file-validate /usr/share/applications/whoisit.desktop; icons"
 units=$(cd "$root" && ls lib/systemd/system/whoisit-*.service | sed 's|^|/|')
 [[ $(wc -l <<< "$units") -eq 4 ]] || fail "units: $units"
-in_root systemd-analyze verify $units >&2 || fail "systemd-analyze verify $units"
+in_root "$root" systemd-analyze verify $units >&2 || fail "systemd-analyze verify $units"
 enabled=$(find "$root/etc/systemd/system" -name 'whoisit-*' 2>/dev/null || true)
 [[ -z $enabled ]] || fail "the package enabled units: $enabled"
 check "systemd-analyze verify on the 4 units; none enabled"
@@ -136,23 +142,23 @@ check "whoisit opens the window on the demo ($(python3 -c 'import json,sys; r=js
 
 # The kiosk for a user, and undone.
 mkdir -p "$root/etc/lightdm"
-in_root whoisit kiosk install --user ada >&2
+in_root "$root" whoisit kiosk install --user ada >&2
 autostart=/home/ada/.config/autostart/whoisit-kiosk.desktop
-in_root desktop-file-validate "$autostart" || fail "the kiosk's autostart entry is not valid"
-[[ $(in_root stat -c %U "$autostart") == ada ]] || fail "$autostart is not ada's"
+in_root "$root" desktop-file-validate "$autostart" || fail "the kiosk's autostart entry is not valid"
+[[ $(in_root "$root" stat -c %U "$autostart") == ada ]] || fail "$autostart is not ada's"
 grep -q '^autologin-user=ada$' "$root/etc/lightdm/lightdm.conf.d/50-whoisit-kiosk.conf" ||
   fail "no automatic login for ada"
-in_root whoisit kiosk remove --user ada >&2
+in_root "$root" whoisit kiosk remove --user ada >&2
 [[ ! -e $root$autostart && ! -e $root/etc/lightdm/lightdm.conf.d/50-whoisit-kiosk.conf ]] ||
   fail "kiosk remove left its files"
 rm -rf "$root/etc/lightdm"
 check "whoisit kiosk install --user ada, then kiosk remove"
 
 # Remove keeps the admin's config and data; purge leaves the data only.
-in_root apt-get remove -y -q whoisit >&2
+in_root "$root" apt-get remove -y -q whoisit >&2
 [[ ! -e $root/usr/bin/whoisit && -f $root/etc/whoisit/config.ron ]] ||
   fail "after remove: the binary must be gone and the site config kept"
-in_root apt-get purge -y -q whoisit >&2
+in_root "$root" apt-get purge -y -q whoisit >&2
 [[ ! -e $root/etc/whoisit && ! -e $root/var/lib/whoisit/models ]] ||
   fail "after purge: /etc/whoisit and the fetched models must be gone"
 left=$(cd "$root" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./tmp \
@@ -164,6 +170,33 @@ for file in $kept; do
     fail "/var/lib/whoisit keeps $file, which is not the admin's data"
 done
 check "purge: nothing left but the admin's data in /var/lib/whoisit (${kept:-empty}) and the whoisit user"
+
+drop_root "$root"
+
+# The OCI image: built from another fresh root, then unpacked as a runtime would.
+archive=$(scripts/image.sh "$deb" | tail -1)
+tag=$(dpkg-deb -f "$deb" Version)
+tag=${tag%-*}
+image_config=$(skopeo inspect --config "oci-archive:$archive")
+python3 - "$image_config" <<'EOF' || fail "the image's config: $image_config"
+import json, sys
+config = json.loads(sys.argv[1])["config"]
+user = config["User"].split(":")[0]
+assert user.isdigit() and int(user) != 0, f"runs as {config['User']}"
+assert config["Entrypoint"][0] == "/usr/bin/whoisit", config["Entrypoint"]
+assert "/var/lib/whoisit/models" in config["Volumes"], config["Volumes"]
+assert "8080/tcp" in config["ExposedPorts"], config["ExposedPorts"]
+EOF
+image_user=$(python3 -c 'import json,sys; print(json.loads(sys.argv[1])["config"]["User"])' "$image_config")
+bundle=$(mktemp -d "${TMPDIR:-/tmp}/whoisit-bundle.XXXXXX")
+umoci unpack --image "target/image/oci:$tag" "$bundle/b" >&2
+image_version=$(chroot --userspec="$image_user" "$bundle/b/rootfs" /usr/bin/whoisit --version)
+[[ $image_version == "$version" ]] || fail "the image's whoisit --version: $image_version"
+image_models=$(stat -c '%u %a' "$bundle/b/rootfs/var/lib/whoisit/models")
+[[ $image_models == "${image_user%%:*} 700" ]] || fail "the models' volume is $image_models"
+image_mib=$(du -sm "$bundle/b/rootfs" | cut -f1)
+rm -rf "$bundle"
+check "OCI image $archive ($(( $(stat -c %s "$archive") / 1024 / 1024 )) MiB compressed, $image_mib MiB unpacked): user $image_user, umoci unpack, $image_version"
 
 say "package $((deb_size / 1024)) KiB; apt install (with its dependencies) $install_secs s"
 say "$passed passed, 0 failed"

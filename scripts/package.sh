@@ -67,13 +67,17 @@ doc="$stage/usr/share/doc/whoisit"
 install -D -m 0644 deploy/debian/copyright "$doc/copyright"
 install -m 0644 config/default.ron README.md docs/scaling.md docs/security.md "$doc/"
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+# Whoever builds the package maintains that build: Debian's DEBFULLNAME and DEBEMAIL, else the
+# author of the commit it is built from.
+maintainer="${DEBFULLNAME:-$(git log -1 --format=%an 2>/dev/null || echo whoisit developers)}"
+maintainer="$maintainer <${DEBEMAIL:-$(git log -1 --format=%ae 2>/dev/null || echo "$USER@$(hostname -f)")}>"
 date=$(date -R -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)")
 cat > "$doc/changelog.Debian" <<EOF
 whoisit ($debian_version) bookworm; urgency=medium
 
   * Built by scripts/package.sh from commit $commit.
 
- -- whoisit developers <whoisit@localhost.localdomain>  $date
+ -- $maintainer  $date
 EOF
 # The crates compiled into the binary, with their licences (copyright points here).
 cargo metadata --locked --format-version 1 | python3 -c '
@@ -90,7 +94,7 @@ while todo:
             normal.add(dep["pkg"]); todo.append(dep["pkg"])
 print("Rust crates compiled into /usr/bin/whoisit (name, version, licence):")
 for p in sorted((p for p in meta["packages"] if p["id"] in normal), key=lambda p: p["name"]):
-    print(f"{p[\"name\"]} {p[\"version\"]}: {p[\"license\"] or p[\"license_file\"] or \"see the crate\"}")
+    print(p["name"], p["version"] + ":", p["license"] or p["license_file"] or "see the crate")
 ' > "$doc/third-party-crates.txt"
 gzip -9n "$doc"/*.md "$doc/default.ron" "$doc/changelog.Debian" "$doc/third-party-crates.txt"
 install -D -m 0644 deploy/debian/lintian-overrides "$stage/usr/share/lintian/overrides/whoisit"
@@ -105,32 +109,35 @@ mkdir "$shlibs_dir/debian"
 printf 'Source: whoisit\n\nPackage: whoisit\nArchitecture: any\n' > "$shlibs_dir/debian/control"
 shlibs=$(cd "$shlibs_dir" && dpkg-shlibdeps -O "$OLDPWD/$bin" 2>/dev/null | sed -n 's/^shlibs:Depends=//p')
 [[ -n $shlibs ]] || { say "dpkg-shlibdeps found no libraries"; exit 1; }
-# ...plus what it opens at run time: the window's X11 and OpenGL libraries (winit and glutin
-# dlopen them), certificates for fetching the models over HTTPS, adduser for the maintainer
-# scripts.
+# ...plus what it opens or runs: the window's X11 and OpenGL libraries (winit and glutin
+# dlopen them); certificates for fetching the models over HTTPS, and pip, which says which
+# package index the machine uses (whoisit names no index itself; PIP_INDEX_URL overrides);
+# adduser for the maintainer scripts.
 runtime="libgl1, libegl1, libx11-6, libx11-xcb1, libxcursor1, libxi6, libxrandr2, libxkbcommon-x11-0"
 installed_kb=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
 cat > "$stage/DEBIAN/control" <<EOF
 Package: whoisit
 Version: $debian_version
 Architecture: $arch
-Maintainer: whoisit developers <whoisit@localhost.localdomain>
+Maintainer: $maintainer
 Installed-Size: $installed_kb
-Depends: $shlibs, $runtime, adduser, ca-certificates
+Depends: $shlibs, $runtime, adduser, ca-certificates, python3-pip
 Recommends: libgl1-mesa-dri
 Suggests: postgresql, redis-server, mosquitto
 Section: video
 Priority: optional
 Description: real-time face recognition at a webcam
- whoisit finds every face in a video source (a camera, a file, a stream), and names each one
- after the nearest enrolled person, or calls it unknown. It runs as a desktop window (with
- guided enrollment and a fullscreen kiosk), from the command line, as a REST service, and as
- camera agents and recognition workers over Redis Streams with events over MQTT.
+ whoisit finds every face in a video source (a camera, a file, a stream) and
+ names each one after the nearest enrolled person, or calls it unknown. It runs
+ as a desktop window (with guided enrollment and a fullscreen kiosk), from the
+ command line, as a REST service, and as camera agents and recognition workers
+ over Redis Streams with events over MQTT.
  .
  The models (about 37 MB) are downloaded and checked on first use, or with
- "whoisit models fetch". Without a camera, "whoisit" plays a built-in demo. The systemd units
- whoisit-serve, whoisit-worker@, whoisit-camera@ and whoisit-events run as the whoisit user
- on /etc/whoisit/config.ron and /var/lib/whoisit; none is enabled by the package.
+ "whoisit models fetch". Without a camera, "whoisit" plays a built-in demo.
+ The systemd units whoisit-serve, whoisit-worker@, whoisit-camera@ and
+ whoisit-events run as the whoisit user on /etc/whoisit/config.ron and
+ /var/lib/whoisit; the package enables none of them.
 EOF
 (cd "$stage" && find . -path ./DEBIAN -prune -o -type f -print0 | sort -z |
   xargs -0 md5sum | sed 's| \./| |') > "$stage/DEBIAN/md5sums"
