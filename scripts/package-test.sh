@@ -17,7 +17,7 @@ source scripts/debian-root.sh
 [[ $(id -u) -eq 0 ]] || { say "needs root (chroot, mounts): sudo $0"; exit 1; }
 passed=0
 check() { say "ok: $*"; passed=$((passed + 1)); }
-fail() { say "FAILED: $*"; say "0 passed, 1 failed"; exit 1; }
+fail() { say "FAILED: $*"; say "$passed passed, 1 failed"; exit 1; }
 
 if [[ -n ${1:-} ]]; then
   deb=$1
@@ -124,9 +124,11 @@ server=""
 check "whoisit serve (whoisit user, /etc/whoisit/config.ron) answers /healthz: $health"
 as_service keys list >/dev/null || fail "the service's tools cannot read its config"
 
-# The window, as the applications menu starts it: no camera here, so the demo.
+# The window, as the applications menu starts it: no camera here, so the demo. Screenshots
+# along the way; one must show Obama's box in the known colour (46, 204, 113).
 as_user xvfb-run -a -s "-screen 0 1280x800x24" sh -c \
-  'whoisit --run-for 30 --report /tmp/window.json & sleep 22; xwd -root -silent > /tmp/window.xwd; wait' \
+  'whoisit --run-for 34 --report /tmp/window.json & for i in 1 2 3 4 5; do sleep 5;
+   xwd -root -silent > /tmp/window.$i.xwd; done; wait' \
   > "$root/tmp/window.log" 2>&1 || fail "the window: $(tail -5 "$root/tmp/window.log")"
 python3 - "$root/tmp/window.json" <<'EOF' || fail "the window's report: $(cat "$root/tmp/window.json")"
 import json, sys
@@ -135,10 +137,18 @@ assert report["source"].endswith("demo-640x480.avi"), report["source"]
 assert report["frames_shown"] > 100 and report["faces"] > 50, report
 EOF
 mkdir -p target/ci-artifacts
-if command -v convert >/dev/null; then
-  convert "xwd:$root/tmp/window.xwd" target/ci-artifacts/package-window.png
-fi
-check "whoisit opens the window on the demo ($(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["frames_shown"], "frames shown,", r["faces"], "faces")' "$root/tmp/window.json"))"
+best=0
+for i in 1 2 3 4 5; do
+  convert "xwd:$root/tmp/window.$i.xwd" "$root/tmp/window.$i.png"
+  known=$(convert "$root/tmp/window.$i.png" -fill black +opaque "rgb(46,204,113)" \
+    -fill white -opaque "rgb(46,204,113)" -format "%[fx:round(mean*w*h)]" info:)
+  if ((known > best)); then
+    best=$known
+    cp "$root/tmp/window.$i.png" target/ci-artifacts/package-window.png
+  fi
+done
+((best > 300)) || fail "no screenshot shows a known face's box (target/ci-artifacts/package-window.png)"
+check "whoisit opens the window on the demo, Obama boxed as known ($(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["frames_shown"], "frames shown,", r["faces"], "faces")' "$root/tmp/window.json"))"
 
 # The kiosk for a user, and undone.
 mkdir -p "$root/etc/lightdm"
@@ -161,8 +171,11 @@ in_root "$root" apt-get remove -y -q whoisit >&2
 in_root "$root" apt-get purge -y -q whoisit >&2
 [[ ! -e $root/etc/whoisit && ! -e $root/var/lib/whoisit/models ]] ||
   fail "after purge: /etc/whoisit and the fetched models must be gone"
+# Not looked at: the user's home (ada's own models and settings) and man-db's cache of pages
+# formatted when `man` ran above (man-db's own, cleaned by its cron job).
 left=$(cd "$root" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./tmp \
-  -o -path ./home/ada \) -prune -o -iname '*whoisit*' -print | grep -v '^\./var/lib/whoisit$' || true)
+  -o -path ./home/ada -o -path ./var/cache/man \) -prune -o -iname '*whoisit*' -print |
+  grep -v '^\./var/lib/whoisit$' || true)
 [[ -z $left ]] || fail "left after purge: $left"
 kept=$(cd "$root/var/lib/whoisit" && ls -A | tr '\n' ' ')
 for file in $kept; do
