@@ -36,11 +36,11 @@ pub(super) fn manpages_cmd(args: &ManpagesArgs) -> Result<()> {
 }
 
 pub(super) fn completions_cmd(args: &CompletionsArgs) -> Result<()> {
-    clap_complete::generate(
-        args.shell,
-        &mut Cli::command(),
-        "whoisit",
-        &mut std::io::stdout(),
-    );
+    // Into memory first: clap_complete panics on a failed write (a closed pipe), and a
+    // closed pipe is an error to report, not a crash.
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut Cli::command(), "whoisit", &mut script);
+    std::io::Write::write_all(&mut std::io::stdout().lock(), &script)
+        .context("cannot write the completion script to standard output")?;
     Ok(())
 }
