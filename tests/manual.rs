@@ -9,7 +9,7 @@ use std::process::Stdio;
 use common::cli::whoisit;
 
 #[test]
-fn a_man_page_per_command_and_none_for_the_hidden_ones() {
+fn a_man_page_per_command_and_none_for_help() {
     let home = tempfile::tempdir().unwrap();
     let dir = home.path().join("man1");
     whoisit(home.path())
@@ -32,12 +32,7 @@ fn a_man_page_per_command_and_none_for_the_hidden_ones() {
     ] {
         assert!(pages.iter().any(|p| p == page), "{page} in {pages:?}");
     }
-    assert!(
-        !pages
-            .iter()
-            .any(|p| p.contains("manpages") || p.contains("completions") || p.contains("help")),
-        "{pages:?}"
-    );
+    assert!(!pages.iter().any(|p| p.contains("help")), "{pages:?}");
     // Each page is roff that man renders, with the text of --help in it.
     let rendered = std::process::Command::new("man")
         .arg("-l")
@@ -66,7 +61,6 @@ fn completions_for_bash_zsh_and_fish_know_every_command() {
         for command in ["recognize", "people", "serve", "kiosk", "worker"] {
             assert!(script.contains(command), "{shell} completes {command}");
         }
-        assert!(!script.contains("manpages"), "{shell} offers a hidden command");
     }
     whoisit(home.path())
         .args(["completions", "tcsh"])

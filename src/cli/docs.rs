@@ -1,6 +1,6 @@
 //! `manpages DIR` and `completions SHELL`: the manual pages and shell completions, generated
-//! from the same definitions as `--help`, so they cannot drift from the binary. Hidden: the
-//! package build (scripts/package.sh) calls them; users get their output installed.
+//! from the same definitions as `--help`, so they cannot drift from the binary. The package
+//! build (scripts/package.sh) calls them; a source build's user can too.
 
 use std::path::PathBuf;
 
@@ -28,8 +28,7 @@ pub(super) fn manpages_cmd(args: &ManpagesArgs) -> Result<()> {
     std::fs::create_dir_all(&args.dir)
         .with_context(|| format!("cannot make {}", args.dir.display()))?;
     // `generate_to` writes one page per command and subcommand (whoisit-people-add.1, ...),
-    // each naming its parents, and leaves out clap's `help` pseudo-command; hidden commands
-    // (these two) get no page.
+    // each naming its parents, and leaves out clap's `help` pseudo-command.
     clap_mangen::generate_to(Cli::command(), &args.dir)
         .with_context(|| format!("cannot write the man pages into {}", args.dir.display()))?;
     Ok(())

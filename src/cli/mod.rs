@@ -210,11 +210,11 @@ enum Command {
     /// or run the kiosk and restart it whenever it exits (run).
     #[command(subcommand)]
     Kiosk(kiosk::KioskCommand),
-    /// Write a man page per command into DIR (for packagers).
-    #[command(hide = true)]
+    /// Write a man page per command into DIR (the Debian package ships them; from a source
+    /// build: whoisit manpages ~/.local/share/man/man1).
     Manpages(docs::ManpagesArgs),
-    /// Print the shell completion script for SHELL (for packagers).
-    #[command(hide = true)]
+    /// Print the completion script for SHELL (the Debian package ships them; from a source
+    /// build: whoisit completions bash > ~/.local/share/bash-completion/completions/whoisit).
     Completions(docs::CompletionsArgs),
 }
 
