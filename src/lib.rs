@@ -25,6 +25,11 @@
 //!   of pipelines, the roster over REST, API keys, live events;
 //! - [`cli`]: the command line the thin binary runs.
 //!
+//! The heavy front ends are Cargo features, all on by default: `window` (the [`ui`], with
+//! eframe), `serve` (the [`service`], with tokio and axum), `streams` (the [`stream`]s, with
+//! Redis and MQTT) and `postgres` (the shared gallery). A recognition worker or camera agent is
+//! built with `--no-default-features --features streams`.
+//!
 //! A frame's way, top-down: [`runtime::capture`] reads it from the source and hands it to the
 //! [`runtime::worker`], whose [`vision::pipeline::Pipeline`] finds the faces
 //! ([`vision::detect`]), aligns and embeds them ([`vision::align`], [`vision::embed`]), follows
@@ -43,7 +48,9 @@ pub mod gallery;
 pub mod measure;
 pub mod models;
 pub mod runtime;
+#[cfg(feature = "serve")]
 pub mod service;
+#[cfg(feature = "streams")]
 pub mod stream;
 pub mod ui;
 pub mod vision;

@@ -418,6 +418,7 @@ fn help_reads_like_a_manual() {
 }
 
 /// Pixels of `png` within a small distance of the RGB colour.
+#[cfg(feature = "window")]
 fn pixels_of(png: &Path, rgb: [u8; 3]) -> usize {
     use opencv::prelude::*;
     let image =
@@ -437,6 +438,7 @@ fn pixels_of(png: &Path, rgb: [u8; 3]) -> usize {
 /// The real window under Xvfb: without a camera it shows the demo clip, Obama boxed in the
 /// known colour and Biden in the unknown one. The screenshot is kept in target/ci-artifacts.
 #[test]
+#[cfg(feature = "window")]
 fn without_a_camera_the_window_shows_the_demo_with_a_known_and_an_unknown_face() {
     let home = tempfile::tempdir().unwrap();
     let config = home.path().join("no-camera.ron");

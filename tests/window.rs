@@ -339,6 +339,7 @@ fn a_session_whose_results_nobody_reads_still_stops() {
 }
 
 #[test]
+#[cfg(feature = "streams")]
 fn a_camera_agent_s_window_shows_the_names_its_workers_give_and_offers_no_enrollment() {
     use common::streams::{Proc, Site};
     let home = tempfile::tempdir().unwrap();

@@ -34,6 +34,16 @@ pub enum Error {
     #[error("the {thread} thread panicked; this is a bug in whoisit, please report it")]
     Panicked { thread: &'static str },
 
+    /// A front end left out of this build (Cargo features).
+    #[error(
+        "{needed_by} needs the `{feature}` feature, which this whoisit was built without\n  \
+         build it with `cargo build --release --features {feature}` (every feature is on by default)"
+    )]
+    NotBuilt {
+        feature: &'static str,
+        needed_by: &'static str,
+    },
+
     /// A broken promise between two parts of whoisit, never the user's doing.
     #[error("internal error: {0}; this is a bug in whoisit, please report it")]
     Internal(&'static str),

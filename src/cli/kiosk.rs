@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail};
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum as _};
 
 use super::Global;
 
@@ -69,6 +69,41 @@ pub(super) fn kiosk_cmd(global: &Global, cmd: KioskCommand) -> Result<()> {
         KioskCommand::Install(args) => install(global, &args),
         KioskCommand::Remove { user } => remove(&user),
         KioskCommand::Run(args) => run(global, args.source.as_deref()),
+    }
+}
+
+impl Global {
+    /// The options given explicitly, as arguments again: what `kiosk` hands the windows it
+    /// starts, so they run with the same config, directories and key.
+    fn forwarded(&self) -> Result<Vec<String>> {
+        if self.gallery.is_some() {
+            anyhow::bail!(
+                "give the kiosk its gallery in the config file (gallery: ..., with --config \
+                 FILE): a PostgreSQL URL holds a password that the autostart entry would show"
+            );
+        }
+        let mut args = Vec::new();
+        let paths = [
+            ("--config", &self.config),
+            ("--model-dir", &self.model_dir),
+            ("--data-dir", &self.data_dir),
+            ("--key-file", &self.key_file),
+        ];
+        for (flag, path) in paths {
+            if let Some(path) = path {
+                args.extend([flag.to_owned(), path.display().to_string()]);
+            }
+        }
+        if let Some(threshold) = self.threshold {
+            args.extend(["--threshold".to_owned(), threshold.to_string()]);
+        }
+        if let Some(value) = self.embedder.and_then(|e| e.to_possible_value()) {
+            args.extend(["--embedder".to_owned(), value.get_name().to_owned()]);
+        }
+        if self.verbose {
+            args.push("--verbose".to_owned());
+        }
+        Ok(args)
     }
 }
 

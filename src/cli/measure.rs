@@ -23,6 +23,7 @@ use crate::measure::metrics::{
 };
 use crate::measure::personal::{self, Held, KeepsGlobal, PersonCalibration, Proposal};
 use crate::measure::plot::{self, Marker};
+#[cfg(feature = "streams")]
 use crate::measure::streams::{self, StreamBenchOptions};
 
 use super::detection::DetectionArgs;
@@ -128,6 +129,8 @@ pub(super) struct BenchArgs {
     #[arg(long, conflicts_with = "server")]
     streams: bool,
     /// With --streams: the numbers of workers to measure, one run each.
+    // Parsed in every build, so that a build without streams says which feature to build with.
+    #[cfg_attr(not(feature = "streams"), allow(dead_code))]
     #[arg(
         long,
         value_delimiter = ',',
@@ -136,6 +139,7 @@ pub(super) struct BenchArgs {
     )]
     workers: Vec<usize>,
     /// With --streams: the Redis server [config: streams.redis].
+    #[cfg_attr(not(feature = "streams"), allow(dead_code))]
     #[arg(long, value_name = "URL")]
     redis: Option<String>,
     /// Instead of a clip, load a running `whoisit serve` at this URL: POST /v1/recognize with
@@ -807,7 +811,14 @@ pub(super) fn bench_cmd(config: &Config, args: &BenchArgs) -> Result<()> {
         bail!("--frames must be at least 1");
     }
     if args.streams {
+        #[cfg(feature = "streams")]
         return bench_streams(config, args);
+        #[cfg(not(feature = "streams"))]
+        return Err(crate::Error::NotBuilt {
+            feature: "streams",
+            needed_by: "`whoisit bench --streams`",
+        }
+        .into());
     }
     let (Some(source), None) = (&args.source, &args.server) else {
         return bench_server(args);
@@ -835,6 +846,7 @@ pub(super) fn bench_cmd(config: &Config, args: &BenchArgs) -> Result<()> {
 }
 
 /// `bench --streams`: the distributed pipeline.
+#[cfg(feature = "streams")]
 fn bench_streams(config: &Config, args: &BenchArgs) -> Result<()> {
     if args.workers.is_empty() || args.workers.contains(&0) {
         bail!("--workers must be numbers of at least 1, such as 1,2");

@@ -4,6 +4,7 @@
 mod audit;
 mod detection;
 mod docs;
+#[cfg(feature = "window")]
 mod kiosk;
 mod measure;
 mod models;
@@ -11,14 +12,16 @@ mod people;
 mod progress;
 mod run;
 mod secrets;
+#[cfg(feature = "serve")]
 mod serve;
+#[cfg(feature = "streams")]
 mod streams;
 mod video;
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use clap::{Args, Parser, Subcommand, ValueEnum as _};
+use clap::{Args, Parser, Subcommand};
 
 use crate::base::identity::EmbedderKind;
 use crate::config::{Config, Overrides};
@@ -112,39 +115,6 @@ struct Global {
 }
 
 impl Global {
-    /// The options given explicitly, as arguments again: what `kiosk` hands the windows it
-    /// starts, so they run with the same config, directories and key.
-    fn forwarded(&self) -> Result<Vec<String>> {
-        if self.gallery.is_some() {
-            anyhow::bail!(
-                "give the kiosk its gallery in the config file (gallery: ..., with --config \
-                 FILE): a PostgreSQL URL holds a password that the autostart entry would show"
-            );
-        }
-        let mut args = Vec::new();
-        let paths = [
-            ("--config", &self.config),
-            ("--model-dir", &self.model_dir),
-            ("--data-dir", &self.data_dir),
-            ("--key-file", &self.key_file),
-        ];
-        for (flag, path) in paths {
-            if let Some(path) = path {
-                args.extend([flag.to_owned(), path.display().to_string()]);
-            }
-        }
-        if let Some(threshold) = self.threshold {
-            args.extend(["--threshold".to_owned(), threshold.to_string()]);
-        }
-        if let Some(value) = self.embedder.and_then(|e| e.to_possible_value()) {
-            args.extend(["--embedder".to_owned(), value.get_name().to_owned()]);
-        }
-        if self.verbose {
-            args.push("--verbose".to_owned());
-        }
-        Ok(args)
-    }
-
     fn overrides(&self) -> Overrides {
         Overrides {
             config_file: self.config.clone(),
@@ -185,10 +155,18 @@ enum Command {
     Bench(measure::BenchArgs),
     /// Serve the REST API other systems call: recognize photos, manage people and faces,
     /// follow live sightings; OpenAPI at /v1/openapi.json. Stops on Ctrl+C or SIGTERM.
+    #[cfg(feature = "serve")]
     Serve(serve::ServeArgs),
+    #[cfg(not(feature = "serve"))]
+    #[command(hide = true)]
+    Serve(NotBuilt),
     /// Make, list and revoke the API keys `serve` asks for.
     #[command(subcommand)]
+    #[cfg(feature = "serve")]
     Keys(serve::KeysCommand),
+    #[cfg(not(feature = "serve"))]
+    #[command(hide = true)]
+    Keys(NotBuilt),
     /// Who changed what in the gallery, and who took its data out: enrollments, renames,
     /// removals, imports, exports, keys, threshold changes, purges. People appear by id.
     Audit(audit::AuditArgs),
@@ -197,19 +175,39 @@ enum Command {
     Purge,
     /// A camera agent: capture, detect and track next to a camera, and send face crops to the
     /// workers over Redis Streams; labels come back from their answers. Needs no gallery.
+    #[cfg(feature = "streams")]
     Camera(streams::CameraArgs),
+    #[cfg(not(feature = "streams"))]
+    #[command(hide = true)]
+    Camera(NotBuilt),
     /// A recognition worker: name the faces camera agents and scans send, from the gallery
     /// (kept current as it changes). Run as many as needed, on any machines.
+    #[cfg(feature = "streams")]
     Worker(streams::WorkerArgs),
+    #[cfg(not(feature = "streams"))]
+    #[command(hide = true)]
+    Worker(NotBuilt),
     /// Who is in every photo under a folder, answered by the workers; resumable.
+    #[cfg(feature = "streams")]
     Scan(streams::ScanArgs),
+    #[cfg(not(feature = "streams"))]
+    #[command(hide = true)]
+    Scan(NotBuilt),
     /// Publish the workers' answers over MQTT: TOPIC/cameras/CAMERA/faces and
     /// TOPIC/people/NAME/seen, QoS 1, never retained.
+    #[cfg(feature = "streams")]
     Events(streams::EventsArgs),
+    #[cfg(not(feature = "streams"))]
+    #[command(hide = true)]
+    Events(NotBuilt),
     /// Make a machine boot into the fullscreen kiosk for a user (install), undo it (remove),
     /// or run the kiosk and restart it whenever it exits (run).
     #[command(subcommand)]
+    #[cfg(feature = "window")]
     Kiosk(kiosk::KioskCommand),
+    #[cfg(not(feature = "window"))]
+    #[command(hide = true)]
+    Kiosk(NotBuilt),
     /// Write a man page per command into DIR (the Debian package ships them; from a source
     /// build: whoisit manpages ~/.local/share/man/man1).
     Manpages(docs::ManpagesArgs),
@@ -242,18 +240,54 @@ pub fn main() -> Result<()> {
         Some(Command::Eval(args)) => measure::eval_cmd(&config, &args),
         Some(Command::Calibrate(args)) => measure::calibrate_cmd(&config, &args),
         Some(Command::Bench(args)) => measure::bench_cmd(&config, &args),
+        #[cfg(feature = "serve")]
         Some(Command::Serve(args)) => serve::serve_cmd(&config, args),
+        #[cfg(not(feature = "serve"))]
+        Some(Command::Serve(_)) => not_built("serve", "`whoisit serve`"),
+        #[cfg(feature = "serve")]
         Some(Command::Keys(cmd)) => serve::keys_cmd(&config, cmd),
+        #[cfg(not(feature = "serve"))]
+        Some(Command::Keys(_)) => not_built("serve", "`whoisit keys`"),
         Some(Command::Audit(args)) => audit::audit_cmd(&config, &args),
         Some(Command::Purge) => audit::purge_cmd(&config),
+        #[cfg(feature = "streams")]
         Some(Command::Camera(args)) => streams::camera_cmd(&config, &args),
+        #[cfg(not(feature = "streams"))]
+        Some(Command::Camera(_)) => not_built("streams", "`whoisit camera`"),
+        #[cfg(feature = "streams")]
         Some(Command::Worker(args)) => streams::worker_cmd(&config, &args),
+        #[cfg(not(feature = "streams"))]
+        Some(Command::Worker(_)) => not_built("streams", "`whoisit worker`"),
+        #[cfg(feature = "streams")]
         Some(Command::Scan(args)) => streams::scan_cmd(&config, &args),
+        #[cfg(not(feature = "streams"))]
+        Some(Command::Scan(_)) => not_built("streams", "`whoisit scan`"),
+        #[cfg(feature = "streams")]
         Some(Command::Events(args)) => streams::events_cmd(&config, &args),
+        #[cfg(not(feature = "streams"))]
+        Some(Command::Events(_)) => not_built("streams", "`whoisit events`"),
+        #[cfg(feature = "window")]
         Some(Command::Kiosk(cmd)) => kiosk::kiosk_cmd(&cli.global, cmd),
+        #[cfg(not(feature = "window"))]
+        Some(Command::Kiosk(_)) => not_built("window", "`whoisit kiosk`"),
         Some(Command::Manpages(args)) => docs::manpages_cmd(&args),
         Some(Command::Completions(args)) => docs::completions_cmd(&args),
     }
+}
+
+/// The arguments of a command this build left out: taken whole, so that the command says which
+/// feature to build with rather than clap's "unrecognized subcommand".
+#[cfg(not(all(feature = "window", feature = "serve", feature = "streams")))]
+#[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
+struct NotBuilt {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    _args: Vec<String>,
+}
+
+#[cfg(not(all(feature = "window", feature = "serve", feature = "streams")))]
+fn not_built(feature: &'static str, needed_by: &'static str) -> Result<()> {
+    Err(crate::Error::NotBuilt { feature, needed_by }.into())
 }
 
 /// Whether the command opens the user's gallery (the demo and the benchmark have their own),

@@ -138,7 +138,8 @@ impl GalleryKey {
         })
     }
 
-    /// The key's material, for deriving other keys from it.
+    /// The key's material, for deriving other keys from it (PostgreSQL's sealed values).
+    #[cfg(feature = "postgres")]
     pub(crate) fn material(&self) -> &[u8] {
         match &*self.0 {
             Secret::Raw(bytes) => &bytes[..],
@@ -147,6 +148,7 @@ impl GalleryKey {
     }
 
     /// Whether this is a passphrase, which needs a slow derivation before use as a key.
+    #[cfg(feature = "postgres")]
     pub(crate) fn is_passphrase(&self) -> bool {
         matches!(&*self.0, Secret::Passphrase(_))
     }
@@ -183,9 +185,11 @@ mod tests {
     fn hex_is_a_raw_key_and_short_passphrases_are_refused() {
         let hex = "ab".repeat(32);
         let raw = GalleryKey::parse(&format!("{hex}\n"), "test").unwrap();
+        #[cfg(feature = "postgres")]
         assert!(!raw.is_passphrase());
         assert_eq!(*raw.sqlcipher(), format!("x'{hex}'"));
         let phrase = GalleryKey::parse("correct horse battery", "test").unwrap();
+        #[cfg(feature = "postgres")]
         assert!(phrase.is_passphrase());
         assert_eq!(*phrase.sqlcipher(), "correct horse battery");
         let short = GalleryKey::parse("hunter2", "WHOISIT_KEY").unwrap_err();

@@ -13,6 +13,7 @@ pub mod audit;
 pub mod export;
 pub mod key;
 mod model;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod protect;
 pub mod sqlite;
@@ -36,6 +37,7 @@ pub use self::model::{
     PersonId, PersonSummary, Removed, Scope, ThresholdChange, now, validate_key_name,
     validate_name,
 };
+#[cfg(feature = "postgres")]
 pub use self::postgres::PostgresGallery;
 pub use self::sqlite::SqliteGallery;
 
@@ -68,6 +70,13 @@ impl std::str::FromStr for GalleryConfig {
     }
 }
 
+/// A PostgreSQL gallery, named in a build without the store.
+#[cfg(not(feature = "postgres"))]
+const NO_POSTGRES: crate::Error = crate::Error::NotBuilt {
+    feature: "postgres",
+    needed_by: "a PostgreSQL gallery",
+};
+
 /// Opens the gallery `config` names; an SQLite gallery lives in `data_dir`. With a `key`, an
 /// SQLite file is encrypted whole, and a PostgreSQL database's crops and embeddings are sealed
 /// value by value.
@@ -78,7 +87,10 @@ pub fn open(
 ) -> Result<Box<dyn Gallery>> {
     Ok(match config {
         GalleryConfig::Sqlite => Box::new(SqliteGallery::open(data_dir, key)?),
+        #[cfg(feature = "postgres")]
         GalleryConfig::Postgres(url) => Box::new(PostgresGallery::open(url, key)?),
+        #[cfg(not(feature = "postgres"))]
+        GalleryConfig::Postgres(_) => return Err(NO_POSTGRES),
     })
 }
 
@@ -87,7 +99,10 @@ pub fn open(
 pub fn encrypt(config: &GalleryConfig, data_dir: &Path, key: &GalleryKey) -> Result<()> {
     match config {
         GalleryConfig::Sqlite => SqliteGallery::encrypt(data_dir, key),
+        #[cfg(feature = "postgres")]
         GalleryConfig::Postgres(url) => PostgresGallery::seal_all(url, key),
+        #[cfg(not(feature = "postgres"))]
+        GalleryConfig::Postgres(_) => Err(NO_POSTGRES),
     }
 }
 
@@ -95,7 +110,10 @@ pub fn encrypt(config: &GalleryConfig, data_dir: &Path, key: &GalleryKey) -> Res
 pub fn decrypt(config: &GalleryConfig, data_dir: &Path, key: &GalleryKey) -> Result<()> {
     match config {
         GalleryConfig::Sqlite => SqliteGallery::decrypt(data_dir, key),
+        #[cfg(feature = "postgres")]
         GalleryConfig::Postgres(url) => PostgresGallery::unseal_all(url, key),
+        #[cfg(not(feature = "postgres"))]
+        GalleryConfig::Postgres(_) => Err(NO_POSTGRES),
     }
 }
 

@@ -10,6 +10,7 @@ pub mod load;
 pub mod metrics;
 pub mod personal;
 pub mod plot;
+#[cfg(feature = "streams")]
 pub mod streams;
 pub mod synthetic_gallery;
 pub mod video;

@@ -13,6 +13,7 @@ use crate::gallery::Actor;
 use crate::models::fetch::Progress;
 use crate::runtime::session::{Session, Waker};
 use crate::runtime::start;
+#[cfg(feature = "streams")]
 use crate::stream::agent::Agent;
 use crate::ui::task::{self, Task};
 
@@ -62,6 +63,14 @@ impl Startup {
             let start = start::resolve_source(&config, demo_if_no_camera, &*loading)?;
             let retry = Duration::from_secs_f32(start.config.window.retry_secs);
             let session = match camera {
+                #[cfg(not(feature = "streams"))]
+                    Some(_) => {
+                        return Err(crate::Error::NotBuilt {
+                            feature: "streams",
+                            needed_by: "a camera agent's window",
+                        });
+                    }
+                #[cfg(feature = "streams")]
                 Some(camera) => {
                     let locator = start.config.load_locator(&*loading)?;
                     let agent = Agent::new(locator, &camera, &start.config.streams)?;

@@ -2,8 +2,10 @@
 #![allow(dead_code)] // each test binary uses a part of this
 
 pub(crate) mod cli;
+#[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 pub(crate) mod server;
+#[cfg(feature = "streams")]
 pub(crate) mod streams;
 pub(crate) mod torch7;
 
