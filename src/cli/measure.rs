@@ -28,6 +28,7 @@ use crate::measure::streams::{self, StreamBenchOptions};
 
 use super::detection::DetectionArgs;
 use super::progress::{Bar, CountBar};
+use super::video::GivenClip;
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("data")
@@ -63,25 +64,25 @@ pub(super) struct EvalArgs {
     /// pipeline frame by frame, scored against --truth: per stretch of frames, faces shown,
     /// frames named right, false accepts and frames until the first correct name.
     #[arg(long, value_name = "CLIP", requires = "truth")]
-    pub(super) video: Option<String>,
+    video: Option<String>,
     /// With --video: who is in view, a line per stretch of frames: `FIRST-LAST NAME`, or
     /// `FIRST-LAST nobody` where only strangers are (frames from 0, both ends included; `#`
     /// starts a comment).
     #[arg(long, value_name = "FILE", requires = "video")]
-    pub(super) truth: Option<PathBuf>,
+    truth: Option<PathBuf>,
     /// With --video: match against people enrolled afresh from DIR/<person>/<photo> in a
     /// throwaway gallery, instead of the gallery.
     #[arg(long, value_name = "DIR", requires = "video")]
-    pub(super) enroll: Option<PathBuf>,
+    enroll: Option<PathBuf>,
     /// Make a sample clip from dlib's johns set into --out (johns.avi, johns.truth and the
     /// enroll/ folder: three people enrolled from one photo each, two strangers, a cut every
     /// second) and evaluate it as --video would.
     #[arg(long)]
-    pub(super) video_sample: bool,
+    video_sample: bool,
     /// Where report.json and the plots go (with --video: video.json; with --video-sample, the
     /// clip too).
     #[arg(long, default_value = "whoisit-eval", value_name = "DIR")]
-    pub(super) out: PathBuf,
+    out: PathBuf,
     #[command(flatten)]
     detection: DetectionArgs,
 }
@@ -198,7 +199,13 @@ pub(super) fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
     }
     args.detection.refuse_without_detection()?;
     if args.video.is_some() || args.video_sample {
-        return super::video::eval_video_cmd(config, args);
+        let given = args.video.clone().zip(args.truth.clone());
+        let given = given.map(|(clip, truth)| GivenClip {
+            clip,
+            truth,
+            enroll: args.enroll.clone(),
+        });
+        return super::video::eval_video_cmd(config, given, &args.out);
     }
     eval_photos_cmd(config, args)
 }
@@ -545,7 +552,7 @@ pub(super) fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()>
     for FewFaces { name, faces } in &c.too_few_faces {
         eprintln!(
             "warning: {name} has {faces} face(s); with fewer than {} a person's own distances say little. Enroll more captures of {name}.",
-            eval::MIN_FACES_TO_JUDGE
+            personal::MIN_FACES_TO_JUDGE
         );
     }
     let (Some(current), Some(suggested), Some(threshold)) =
@@ -664,7 +671,7 @@ fn print_personal(people: &[PersonCalibration]) {
             },
             Proposal::Global {
                 reason: KeepsGlobal::TooFewFaces,
-            } => format!("global (fewer than {} faces)", eval::MIN_FACES_TO_JUDGE),
+            } => format!("global (fewer than {} faces)", personal::MIN_FACES_TO_JUDGE),
             Proposal::Global {
                 reason: KeepsGlobal::NobodyElse,
             } => "global (nobody else to tell apart)".to_owned(),

@@ -1,19 +1,29 @@
 //! `eval --video` and `eval --video-sample`: recognition on a clip scored against who is in view.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context as _, Result};
 
 use crate::config::Config;
 use crate::measure::video::{self, Expected, Roster, SegmentScore, Totals, Truth, VideoReport};
 use crate::runtime::capture::Source;
 
-use super::measure::EvalArgs;
 use super::progress::Bar;
 
-pub(super) fn eval_video_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
-    let (clip, truth_path, enroll) = match (&args.video, &args.truth) {
-        (Some(clip), Some(truth)) => (clip.clone(), truth.clone(), args.enroll.clone()),
-        _ => {
-            let sample = video::make_sample(config, &args.out, &Bar::default())
+/// The clip `eval --video CLIP --truth FILE [--enroll DIR]` names.
+pub(super) struct GivenClip {
+    pub(super) clip: String,
+    pub(super) truth: PathBuf,
+    pub(super) enroll: Option<PathBuf>,
+}
+
+/// Scores `given`, or without one (`--video-sample`) a sample clip made into `out`; the report
+/// goes to `out` too.
+pub(super) fn eval_video_cmd(config: &Config, given: Option<GivenClip>, out: &Path) -> Result<()> {
+    let (clip, truth_path, enroll) = match given {
+        Some(given) => (given.clip, given.truth, given.enroll),
+        None => {
+            let sample = video::make_sample(config, out, &Bar::default())
                 .context("making the sample clip")?;
             println!(
                 "sample clip: {}\ntruth:       {}\nenrolled:    {}\n(again: whoisit eval --video {} --truth {} --enroll {})\n",
@@ -54,9 +64,8 @@ pub(super) fn eval_video_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
         }
     }
     print_report(&report);
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create {}", args.out.display()))?;
-    let path = args.out.join("video.json");
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let path = out.join("video.json");
     std::fs::write(&path, serde_json::to_vec_pretty(&report)?)
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!("\nreport: {}", path.display());

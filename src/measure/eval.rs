@@ -12,7 +12,7 @@ use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::config::Config;
 use crate::enroll::quality::QualityGate;
 use crate::measure::metrics::{Distances, Identification, Verification};
-use crate::measure::personal;
+use crate::measure::personal::{self, MIN_FACES_TO_JUDGE};
 use crate::models::fetch::{Fetcher, Progress};
 use crate::models::registry::{PackageFile, Registry};
 use crate::vision::detect::Detection;
@@ -34,9 +34,6 @@ pub fn sample_release() -> PackageFile {
 
 /// Where the `johns` set is inside [`sample_release`].
 pub const SAMPLE_PREFIX: &str = "dlib-19.24+dfsg/examples/johns";
-
-/// A person needs this many faces for leave-one-out to say much about them.
-pub const MIN_FACES_TO_JUDGE: usize = 3;
 
 /// The sample dataset's folder, downloaded (8.6 MB, checked by sha256) and unpacked on first use.
 pub fn sample_dataset(config: &Config, progress: &dyn Progress) -> Result<PathBuf> {

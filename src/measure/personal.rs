@@ -15,8 +15,10 @@ use serde::Serialize;
 
 use crate::base::identity::{Embedding, Enrolled};
 use crate::base::stats::percentile;
-use crate::measure::eval::MIN_FACES_TO_JUDGE;
 use crate::vision::matcher::{CalibrationConfig, OwnThresholds};
+
+/// A person needs this many faces for leave-one-out to say much about them.
+pub const MIN_FACES_TO_JUDGE: usize = 3;
 
 /// The genuine distance taken as a person's own spread: high, but not the one odd capture.
 const GENUINE_PERCENTILE: f64 = 0.95;

@@ -13,17 +13,9 @@ use sha2::Digest as _;
 
 use crate::base::error::{Error, Result};
 use crate::gallery::{Actor, ApiKey, Gallery, Scope};
+use crate::service::Auth;
 use crate::service::error::ApiError;
 use crate::service::state::AppState;
-
-/// Whether requests need a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Auth {
-    /// Every request but `/healthz` and the OpenAPI document needs a key with the right scope.
-    Keys,
-    /// Anyone may do anything: only on a loopback address (`--no-auth`).
-    Off,
-}
 
 /// A key just made: the secret is shown once and never stored.
 pub struct NewKey {

@@ -28,7 +28,7 @@ use crate::config::Config;
 use crate::models::fetch::Progress;
 use crate::runtime::capture::Source;
 
-pub use self::auth::{Auth, NewKey, create_key};
+pub use self::auth::{NewKey, create_key};
 pub use self::routes::openapi_document;
 
 use self::state::AppState;
@@ -42,6 +42,15 @@ pub struct ServeOptions {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Live sources whose sightings `GET /v1/events` streams.
     pub sources: Vec<Source>,
+}
+
+/// Whether requests need a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Every request but `/healthz` and the OpenAPI document needs a key with the right scope.
+    Keys,
+    /// Anyone may do anything: only on a loopback address (`--no-auth`).
+    Off,
 }
 
 /// Runs the server until Ctrl+C or SIGTERM; `on_listening` is told the address it listens on

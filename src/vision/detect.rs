@@ -14,7 +14,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
 use crate::base::geometry::FaceBox;
-use crate::vision::gate::GateConfig;
 
 /// The SSD was trained on 300x300 inputs with these BGR channel means subtracted.
 const INPUT: i32 = 300;
@@ -103,6 +102,28 @@ impl Default for DetectorConfig {
             min_face_px: 20,
             search: Search::Standard,
             live: GateConfig::default(),
+        }
+    }
+}
+
+/// How live frames are gated ([`crate::vision::gate`]): part of the detector's settings, as
+/// on which frames it runs.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GateConfig {
+    pub enabled: bool,
+    pub idle_detect_ms: u32,
+    pub motion_threshold: f32,
+    pub full_frame_every: u32,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            enabled: true,
+            idle_detect_ms: 1000,
+            motion_threshold: 6.0,
+            full_frame_every: 10,
         }
     }
 }

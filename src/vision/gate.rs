@@ -11,12 +11,11 @@
 use opencv::core::{Mat, Size};
 use opencv::imgproc;
 use opencv::prelude::*;
-use serde::{Deserialize, Serialize};
 
 use crate::base::error::Result;
 use crate::base::geometry::FaceBox;
 use crate::base::image::shrink;
-use crate::vision::detect::Detection;
+use crate::vision::detect::{Detection, GateConfig};
 
 /// The small grey copy on which change is measured, in cells of `CELL` pixels.
 const SMALL: (i32, i32) = (64, 48);
@@ -24,27 +23,6 @@ const CELL: i32 = 8;
 /// A frame in which at least this share of the cells changed since the frame before is a cut
 /// (another camera, another scene): what was followed is gone.
 const CUT_SHARE: f32 = 0.6;
-
-/// How live frames are gated.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct GateConfig {
-    pub enabled: bool,
-    pub idle_detect_ms: u32,
-    pub motion_threshold: f32,
-    pub full_frame_every: u32,
-}
-
-impl Default for GateConfig {
-    fn default() -> Self {
-        GateConfig {
-            enabled: true,
-            idle_detect_ms: 1000,
-            motion_threshold: 6.0,
-            full_frame_every: 10,
-        }
-    }
-}
 
 /// What to do with a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
