@@ -356,6 +356,7 @@ fn announce(url: &str, path: &str, content_type: &str, length: usize) -> Answer 
         status: head.split(' ').nth(1).unwrap().parse().unwrap(),
         content_type: header("content-type").unwrap_or_default(),
         retry_after: header("retry-after"),
+        request_id: header("x-request-id"),
         body: body.as_bytes().to_vec(),
     }
 }
@@ -797,4 +798,41 @@ fn the_openapi_document_lists_every_route_the_router_has() {
         );
     }
     assert!(doc["components"]["securitySchemes"]["api_key"].is_object());
+}
+
+#[test]
+fn a_server_failure_answers_generically_with_a_request_id_and_logs_the_cause_under_it() {
+    let db = Database::new();
+    let home = tempfile::tempdir().unwrap();
+    let global = ["--gallery", db.url.as_str()];
+    let server = Server::start(home.path(), &global, &["--no-auth", "--workers", "1"]);
+    let api = server.client();
+    api.get("/v1/people").expect(200);
+    // A client's mistake stays specific, with nothing to look up in the log.
+    let missing = api.get("/v1/people/999999");
+    missing.expect_error(404, "not_found", "999999");
+    assert!(missing.json()["error"].get("request_id").is_none());
+    let database = db.url.rsplit('/').next().unwrap().to_owned();
+    drop(db); // the database is gone, its connections cut: every gallery access fails
+    for path in ["/v1/people", "/v1/audit"] {
+        let failed = api.get(path);
+        let body = String::from_utf8_lossy(&failed.body).into_owned();
+        failed.expect_error(503, "unavailable", "request id");
+        let id = failed.request_id.clone().expect("an x-request-id header");
+        assert_eq!(failed.json()["error"]["request_id"], id.as_str(), "{body}");
+        for internal in [&database, "127.0.0.1", "postgres", "/", "connection", "database"] {
+            assert!(!body.contains(internal), "{internal:?} in {body}");
+        }
+        // The log has the cause, once, on the line with the id.
+        let log = server.log();
+        let lines: Vec<&str> = log.lines().filter(|l| l.contains(&id)).collect();
+        assert_eq!(lines.len(), 1, "{log}");
+        assert!(lines[0].contains(&database), "{}", lines[0]);
+    }
+    let health = api.get("/healthz");
+    assert_eq!(health.status, 503);
+    let body = String::from_utf8_lossy(&health.body);
+    assert!(!body.contains(&database), "{body}");
+    let id = health.request_id.unwrap();
+    assert!(server.log().lines().any(|l| l.contains(&id) && l.contains(&database)));
 }

@@ -1,5 +1,8 @@
 //! Every failure answered the same way: the right status and
-//! `{"error": {"code": ..., "message": ...}}`, the message saying what to do.
+//! `{"error": {"code": ..., "message": ...}}`, the message saying what to do. A client's
+//! mistake is told specifically; a failure of the server (5xx) only generically, with the
+//! request's id, under which the router's middleware logs the cause once: causes name files,
+//! servers and internals that are no client's business.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -10,13 +13,25 @@ use utoipa::ToSchema;
 use crate::base::error::Error;
 
 /// An error answer.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) struct ApiError {
     status: StatusCode,
     code: &'static str,
     message: String,
     retry_after_secs: Option<u32>,
+    /// What failed inside, for the server's log only.
+    cause: Option<String>,
 }
+
+/// A server failure's answer, left in the response for the middleware that knows the
+/// request's id to finish ([`ApiError::answer`]) and to log its cause.
+#[derive(Debug, Clone)]
+pub(crate) struct ServerFailure(pub(crate) ApiError);
+
+/// The cause of a failure whose answer is finished already (`/healthz`), for the middleware to
+/// log with the request's id.
+#[derive(Debug, Clone)]
+pub(crate) struct Cause(pub(crate) String);
 
 /// The body of every error answer.
 #[derive(Debug, Serialize, ToSchema)]
@@ -32,6 +47,10 @@ pub(crate) struct ErrorDetail {
     code: String,
     /// For people: what went wrong and what to do.
     message: String,
+    /// With a 5xx answer: the request's id (also the `x-request-id` header), under which the
+    /// server logged what failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<String>,
 }
 
 impl ApiError {
@@ -45,6 +64,7 @@ impl ApiError {
             code,
             message: message.into(),
             retry_after_secs: None,
+            cause: None,
         }
     }
 
@@ -104,34 +124,24 @@ impl ApiError {
     pub(crate) fn message(&self) -> &str {
         &self.message
     }
-}
 
-impl From<Error> for ApiError {
-    fn from(error: Error) -> ApiError {
-        let message = error.report();
-        let (status, code) = match &error {
-            Error::InvalidInput(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            Error::UnknownPerson(_) | Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::NameTaken(_) => (StatusCode::CONFLICT, "name_taken"),
-            Error::NotAnImage { .. } | Error::ImageSize { .. } => {
-                (StatusCode::UNPROCESSABLE_ENTITY, "bad_image")
-            }
-            Error::Gallery { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
-            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
-        };
-        if status.is_server_error() {
-            tracing::error!("{message}");
-        }
-        ApiError::new(status, code, message)
+    /// What failed inside, when the server failed: for its log, never for the client.
+    pub(crate) fn cause(&self) -> Option<&str> {
+        self.cause.as_deref()
     }
-}
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
+    /// What the server's log says of it: the cause, or else the message.
+    pub(crate) fn logged(&self) -> &str {
+        self.cause().unwrap_or(&self.message)
+    }
+
+    /// The answer; a server failure's names the request's id.
+    pub(crate) fn answer(self, request_id: Option<&str>) -> Response {
         let body = ErrorBody {
             error: ErrorDetail {
                 code: self.code.to_owned(),
                 message: self.message,
+                request_id: request_id.map(str::to_owned),
             },
         };
         let mut response = (self.status, Json(body)).into_response();
@@ -146,6 +156,47 @@ impl IntoResponse for ApiError {
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> ApiError {
+        let (status, code) = match &error {
+            Error::InvalidInput(_) => (StatusCode::BAD_REQUEST, "bad_request"),
+            Error::UnknownPerson(_) | Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::NameTaken(_) => (StatusCode::CONFLICT, "name_taken"),
+            Error::NotAnImage { .. } | Error::ImageSize { .. } => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "bad_image")
+            }
+            Error::Gallery { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        };
+        if !status.is_server_error() {
+            return ApiError::new(status, code, error.report());
+        }
+        let message = if status == StatusCode::SERVICE_UNAVAILABLE {
+            "the gallery cannot be reached just now; try again shortly, and if it lasts, give \
+             the server's operator the request id: its log says what failed"
+        } else {
+            "the server failed to answer; give its operator the request id: its log says what \
+             failed"
+        };
+        ApiError {
+            cause: Some(error.report()),
+            ..ApiError::new(status, code, message)
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if self.status.is_server_error() {
+            let mut response = self.status.into_response();
+            response.extensions_mut().insert(ServerFailure(self));
+            return response;
+        }
+        // A client's error needs no id: nothing was logged.
+        self.answer(None)
     }
 }
 

@@ -121,7 +121,7 @@ impl AppState {
                 tracing::info!(people, events, "sightings past retention_days purged");
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!("cannot purge old sightings: {}", e.message()),
+            Err(e) => tracing::warn!("cannot purge old sightings: {}", e.logged()),
         }
     }
 

@@ -94,6 +94,7 @@ pub(crate) struct Answer {
     pub(crate) status: u16,
     pub(crate) content_type: String,
     pub(crate) retry_after: Option<String>,
+    pub(crate) request_id: Option<String>,
     pub(crate) body: Vec<u8>,
 }
 
@@ -210,6 +211,7 @@ impl Api {
         };
         let content_type = header("content-type").unwrap_or_default();
         let retry_after = header("retry-after");
+        let request_id = header("x-request-id");
         let body = response
             .body_mut()
             .with_config()
@@ -219,6 +221,7 @@ impl Api {
             status: response.status().as_u16(),
             content_type,
             retry_after,
+            request_id,
             body,
         })
     }

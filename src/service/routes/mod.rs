@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -23,7 +23,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::service::error::{ApiError, ErrorBody};
+use crate::service::error::{ApiError, Cause, ErrorBody, ServerFailure};
 use crate::service::state::AppState;
 
 #[derive(OpenApi)]
@@ -136,13 +136,28 @@ async fn no_route() -> ApiError {
     )
 }
 
-/// Counts every answer by route and status, and gives the answers of the layers (413, 408,
-/// 405) the same JSON error body as the handlers'.
+/// The header naming each request's id: in every answer, in the body of a 5xx, and in the log
+/// line of what failed.
+const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A fresh request id: 64 random bits in hex, or a process-wide count if the system gives no
+/// random bytes (ids only need to tell log lines apart).
+fn request_id() -> String {
+    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let id = getrandom::u64()
+        .unwrap_or_else(|_| COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+    format!("{id:016x}")
+}
+
+/// Gives every request an id, logs the cause of a server failure once under it, finishes
+/// the failures' answers (the layers' 413, 408, 405 get the same JSON error body as the
+/// handlers'; a 5xx names the id), and counts every answer by route and status.
 async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
+    let id = request_id();
     let started = Instant::now();
     let mut response = next.run(request).await;
     let status = response.status();
@@ -150,8 +165,27 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
         .headers()
         .get(header::CONTENT_TYPE)
         .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
-    if (status.is_client_error() || status.is_server_error()) && !ours {
-        response = ApiError::from_status(status).into_response();
+    let failure = response.extensions_mut().remove::<ServerFailure>();
+    let cause = response.extensions_mut().remove::<Cause>();
+    let error = match failure {
+        Some(ServerFailure(error)) => Some(error),
+        None if (status.is_client_error() || status.is_server_error()) && !ours => {
+            Some(ApiError::from_status(status))
+        }
+        None => None,
+    };
+    let cause = error
+        .as_ref()
+        .and_then(|e| e.cause().map(str::to_owned))
+        .or(cause.map(|Cause(cause)| cause));
+    if let Some(cause) = cause {
+        tracing::error!(request_id = %id, route = %route, status = status.as_u16(), "{cause}");
+    }
+    if let Some(error) = error {
+        response = error.answer(status.is_server_error().then_some(id.as_str()));
+    }
+    if let Ok(value) = HeaderValue::from_str(&id) {
+        response.headers_mut().insert(REQUEST_ID, value);
     }
     state
         .metrics

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt as _, stream};
 use serde::Serialize;
@@ -15,7 +15,7 @@ use tokio_stream::wrappers::BroadcastStream;
 use utoipa::ToSchema;
 
 use crate::service::auth::{Allowed, ToRead};
-use crate::service::error::{ApiError, ErrorBody};
+use crate::service::error::{ApiError, Cause, ErrorBody};
 use crate::service::events::Event;
 use crate::service::metrics::Gauges;
 use crate::service::state::AppState;
@@ -36,15 +36,11 @@ pub(crate) struct Health {
 /// Whether the models are loaded and the gallery reachable. Needs no key.
 #[utoipa::path(get, path = "/healthz", tag = "system",
     responses((status = 200, body = Health), (status = 503, description = "The gallery cannot be reached", body = Health)))]
-pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, Json<Health>) {
+pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> Response {
     let people = state.gallery(|g| g.people().map(|p| p.len())).await;
-    let (status, people, problem) = match people {
+    let (status, people, failure) = match people {
         Ok(n) => (StatusCode::OK, Some(n), None),
-        Err(e) => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            None,
-            Some(e.message().to_owned()),
-        ),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, None, Some(e)),
     };
     let health = Health {
         status: if status == StatusCode::OK {
@@ -55,9 +51,13 @@ pub(crate) async fn healthz(State(state): State<Arc<AppState>>) -> (StatusCode, 
         workers: state.pool.workers(),
         embedder: state.embedder.to_string(),
         people,
-        problem,
+        problem: failure.as_ref().map(|e| e.message().to_owned()),
     };
-    (status, Json(health))
+    let mut response = (status, Json(health)).into_response();
+    if let Some(cause) = failure.as_ref().and_then(ApiError::cause) {
+        response.extensions_mut().insert(Cause(cause.to_owned()));
+    }
+    response
 }
 
 /// Counters in Prometheus' text format: requests by route and status, latency histograms,
