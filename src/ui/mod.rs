@@ -324,21 +324,27 @@ impl App {
             while let Ok(frame) = session.frames.try_recv() {
                 newest = Some(frame);
             }
+            let shown = newest.is_some();
             if let Some(frame) = newest {
                 self.view.set_frame(ctx, &frame);
-                self.meter.frame_shown(now);
             }
             while let Ok(result) = session.results.try_recv() {
                 let latency = now.duration_since(result.captured_at).as_secs_f64() * 1000.0;
                 self.meter
                     .result(now, latency, result.faces.len(), result.embedded);
+                if result.cut {
+                    self.meter.cut(result.captured_at);
+                }
                 self.view.set_result(&result, now);
+            }
+            self.view.advance(now);
+            if shown && let Some((frame, boxes)) = self.view.drawn() {
+                self.meter.frame_shown(now, frame, boxes);
             }
             if let Some(failure) = session.failure() {
                 self.banners.failure = Some(format!("Recognition stopped: {}", failure.report()));
             }
         }
-        self.view.advance(now);
         self.meter.sample_memory(now);
         let enrollment = self.choices.config.enrollment();
         self.panels

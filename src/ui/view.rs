@@ -31,6 +31,8 @@ struct Overlay {
     /// Pixels per second of the box's top-left corner.
     velocity: [f32; 2],
     updated: Instant,
+    /// When the frame of the result the box comes from was captured.
+    from: Instant,
 }
 
 /// The picture and its boxes.
@@ -40,6 +42,8 @@ pub(crate) struct LiveView {
     size: [usize; 2],
     overlays: HashMap<u64, Overlay>,
     last_advance: Option<Instant>,
+    /// When the frame shown was captured.
+    frame_at: Option<Instant>,
 }
 
 impl LiveView {
@@ -47,6 +51,7 @@ impl LiveView {
     pub(crate) fn set_frame(&mut self, ctx: &egui::Context, frame: &DisplayFrame) {
         let image = color_image(&frame.image);
         self.size = image.size;
+        self.frame_at = Some(frame.captured_at);
         match &mut self.texture {
             Some(texture) => texture.set(image, egui::TextureOptions::LINEAR),
             None => {
@@ -88,6 +93,7 @@ impl LiveView {
                     o.target = rect;
                     o.face = face.clone();
                     o.updated = now;
+                    o.from = result.captured_at;
                 }
                 None => {
                     self.overlays.insert(
@@ -98,6 +104,7 @@ impl LiveView {
                             target: rect,
                             velocity: [0.0; 2],
                             updated: now,
+                            from: result.captured_at,
                         },
                     );
                 }
@@ -123,6 +130,12 @@ impl LiveView {
                 *shown += (goal - *shown) * k;
             }
         }
+    }
+
+    /// When the frame shown was captured, and when the frame of each box's result was.
+    pub(crate) fn drawn(&self) -> Option<(Instant, Vec<Instant>)> {
+        let frame = self.frame_at?;
+        Some((frame, self.overlays.values().map(|o| o.from).collect()))
     }
 
     /// The faces in view now, left to right.
