@@ -97,8 +97,13 @@ impl BoxCheck {
     }
 
     fn drawn(&mut self, drawn: Drawn) {
-        self.shown_ms
-            .push(drawn.shown.saturating_duration_since(drawn.frame).as_secs_f64() * 1000.0);
+        self.shown_ms.push(
+            drawn
+                .shown
+                .saturating_duration_since(drawn.frame)
+                .as_secs_f64()
+                * 1000.0,
+        );
         if let Some(oldest) = drawn.boxes.iter().min() {
             self.frames_with_boxes += 1;
             self.age_ms
