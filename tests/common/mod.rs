@@ -123,7 +123,7 @@ pub(crate) fn enrollment() -> whoisit::enroll::Enrollment {
 /// Enrolls `name` from one test photo and makes the pipeline match against the gallery.
 pub(crate) fn enroll(
     pipeline: &mut Pipeline,
-    gallery: &mut dyn whoisit::gallery::Gallery,
+    gallery: &dyn whoisit::gallery::Gallery,
     name: &str,
     photo: &str,
 ) {
@@ -133,6 +133,7 @@ pub(crate) fn enroll(
         &enrollment(),
         name,
         &[self::photo(photo)],
+        &cli(),
     )
     .unwrap();
     let id = pipeline.embedder_id();
@@ -153,8 +154,8 @@ pub(crate) fn model_dir() -> PathBuf {
 /// into `other` (an empty gallery), cleared; a batch with an unknown name or a threshold out of
 /// range is refused whole with the reason.
 pub(crate) fn own_thresholds_are_stored_and_cleared(
-    gallery: &mut dyn whoisit::gallery::Gallery,
-    other: &mut dyn whoisit::gallery::Gallery,
+    gallery: &dyn whoisit::gallery::Gallery,
+    other: &dyn whoisit::gallery::Gallery,
 ) {
     use whoisit::base::identity::{DIM, Embedding};
     use whoisit::gallery::{NewFace, OwnThreshold, ThresholdChange};
@@ -170,8 +171,8 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
         image_png: None,
         pose: None,
     };
-    gallery.add_faces("Ann", &[face(0.1, "a")]).unwrap();
-    gallery.add_faces("Bob", &[face(0.2, "b")]).unwrap();
+    add(gallery, "Ann", &[face(0.1, "a")]).unwrap();
+    add(gallery, "Bob", &[face(0.2, "b")]).unwrap();
     let dlib = EmbedderKind::Dlib.id();
     let own = |threshold: f32| {
         Some(OwnThreshold {
@@ -194,7 +195,7 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
     assert_eq!(of(gallery, "Ann"), None);
 
     gallery
-        .set_own_thresholds(&[set("Ann", own(0.52))])
+        .set_own_thresholds(&[set("Ann", own(0.52))], &cli())
         .unwrap();
     assert_eq!(of(gallery, "Ann"), own(0.52));
     assert_eq!(of(gallery, "Bob"), None);
@@ -215,7 +216,7 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
         (set("Ann", own(f32::NAN)), "must be a positive number"),
     ] {
         let error = gallery
-            .set_own_thresholds(&[set("Bob", own(0.5)), bad])
+            .set_own_thresholds(&[set("Bob", own(0.5)), bad], &cli())
             .unwrap_err()
             .to_string();
         assert!(error.contains(expected), "{expected:?} not in {error}");
@@ -225,15 +226,19 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
     let export = gallery.export().unwrap();
     let ann = export.people.iter().find(|p| p.name == "Ann").unwrap();
     assert_eq!(ann.own_threshold, own(0.52));
-    other.import(&export).unwrap();
+    other.import(&export, &cli()).unwrap();
     assert_eq!(of(other, "Ann"), own(0.52));
     assert_eq!(of(other, "Bob"), None);
 
-    gallery.set_own_thresholds(&[set("Ann", None)]).unwrap();
+    gallery
+        .set_own_thresholds(&[set("Ann", None)], &cli())
+        .unwrap();
     assert_eq!(of(gallery, "Ann"), None);
     // An import never overwrites a threshold the gallery has.
-    other.set_own_thresholds(&[set("Ann", own(0.5))]).unwrap();
-    other.import(&export).unwrap();
+    other
+        .set_own_thresholds(&[set("Ann", own(0.5))], &cli())
+        .unwrap();
+    other.import(&export, &cli()).unwrap();
     assert_eq!(of(other, "Ann"), own(0.5));
 
     assert_threshold_trail(gallery);
@@ -256,4 +261,45 @@ fn assert_threshold_trail(gallery: &dyn whoisit::gallery::Gallery) {
             && !trail.iter().any(|d| d.contains("Ann")),
         "{trail:?}"
     );
+}
+
+/// Who the tests' changes are made by.
+pub(crate) fn cli() -> whoisit::gallery::Actor {
+    whoisit::gallery::Actor::cli()
+}
+
+/// Adds faces to the person called `name`, enrolled with them if new: what the CLI does with a
+/// name, resolved once.
+pub(crate) fn add(
+    g: &dyn whoisit::gallery::Gallery,
+    name: &str,
+    faces: &[whoisit::gallery::NewFace],
+) -> whoisit::Result<Vec<whoisit::gallery::FaceId>> {
+    match g.find(name) {
+        Ok(person) => g.add_faces_to(person, faces, &cli()),
+        Err(whoisit::Error::UnknownPerson(_)) => Ok(g.create_person(name, faces, &cli())?.1),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn rename(
+    g: &dyn whoisit::gallery::Gallery,
+    old: &str,
+    new: &str,
+) -> whoisit::Result<()> {
+    g.rename(g.find(old)?, new, &cli())
+}
+
+pub(crate) fn remove(
+    g: &dyn whoisit::gallery::Gallery,
+    name: &str,
+) -> whoisit::Result<whoisit::gallery::Removed> {
+    g.remove(g.find(name)?, &cli())
+}
+
+pub(crate) fn images(
+    g: &dyn whoisit::gallery::Gallery,
+    name: &str,
+) -> whoisit::Result<Vec<Vec<u8>>> {
+    g.images(g.find(name)?)
 }

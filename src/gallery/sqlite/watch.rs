@@ -19,7 +19,7 @@ const POLL: Duration = Duration::from_millis(250);
 
 /// Starts the watching thread; it ends as soon as the returned feed is dropped.
 pub(super) fn watch(path: &Path, key: Option<&GalleryKey>) -> Result<ChangeFeed> {
-    let conn = cipher::connect(path, key)?;
+    let conn = cipher::another(path, key)?;
     let version = data_version(&conn).map_err(|e| db_error(path, e))?;
     let (tx, changes) = crossbeam_channel::bounded(1);
     let (stop, stopped) = crossbeam_channel::bounded(0);
