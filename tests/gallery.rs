@@ -595,3 +595,16 @@ fn own_thresholds_are_stored_audited_exported_and_cleared_in_sqlite() {
     let other = SqliteGallery::open(b.path(), None).unwrap();
     common::own_thresholds_are_stored_and_cleared(&gallery, &other);
 }
+
+#[test]
+fn the_roster_version_counts_only_who_can_be_named_in_sqlite_plain_and_encrypted() {
+    let plain = tempfile::tempdir().unwrap();
+    common::the_roster_version_counts_only_who_can_be_named(
+        &SqliteGallery::open(plain.path(), None).unwrap(),
+    );
+    let encrypted = tempfile::tempdir().unwrap();
+    let key = whoisit::gallery::GalleryKey::generate().unwrap();
+    common::the_roster_version_counts_only_who_can_be_named(
+        &SqliteGallery::open(encrypted.path(), Some(&key)).unwrap(),
+    );
+}

@@ -537,3 +537,16 @@ fn own_thresholds_are_stored_audited_exported_and_cleared_in_postgres() {
     let other = PostgresGallery::open(&b.url, None).unwrap();
     common::own_thresholds_are_stored_and_cleared(&gallery, &other);
 }
+
+#[test]
+fn the_roster_version_counts_only_who_can_be_named_in_postgres_plain_and_sealed() {
+    let plain = Database::new();
+    common::the_roster_version_counts_only_who_can_be_named(
+        &PostgresGallery::open(&plain.url, None).unwrap(),
+    );
+    let sealed = Database::new();
+    let key = GalleryKey::generate().unwrap();
+    common::the_roster_version_counts_only_who_can_be_named(
+        &PostgresGallery::open(&sealed.url, Some(&key)).unwrap(),
+    );
+}

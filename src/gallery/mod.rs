@@ -118,8 +118,8 @@ pub struct Salvaged {
     pub lost: Vec<String>,
 }
 
-/// Something in the gallery changed (a person enrolled, renamed or removed, a face added);
-/// reload what you keep of it.
+/// The roster changed (a person enrolled, renamed or removed, a face added, an own threshold
+/// set); reload what you keep of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Changed;
 
@@ -299,8 +299,15 @@ pub trait Gallery: Send + Sync {
     /// Deletes the key called `name`: from now on it opens nothing.
     fn revoke_key(&self, name: &str, actor: &Actor) -> Result<()>;
 
-    /// A notification whenever the gallery changes, through this connection or any other.
+    /// A notification whenever the roster changes (see [`Gallery::roster_version`]), through
+    /// this process or any other.
     fn watch(&self) -> Result<ChangeFeed>;
+
+    /// The roster's version: it grows with every change to who can be named (a person added,
+    /// renamed or removed, a face or an embedding added or removed, an own threshold set), and
+    /// only with those: when people were last seen, the audit trail and the API keys leave it
+    /// as it is, so that a recognizer reloads only when it has something to learn.
+    fn roster_version(&self) -> Result<i64>;
 
     /// Adds an entry to the audit trail for something done outside the gallery with its data
     /// (an export, a threshold change). Changes the gallery makes are recorded by the gallery,

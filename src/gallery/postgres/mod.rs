@@ -1162,6 +1162,13 @@ impl Gallery for PostgresGallery {
     fn watch(&self) -> Result<ChangeFeed> {
         watch::watch(&self.url, &self.location)
     }
+
+    fn roster_version(&self) -> Result<i64> {
+        self.client()?
+            .query_one("SELECT version FROM roster", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(self.db())
+    }
 }
 
 #[cfg(test)]

@@ -257,6 +257,11 @@ fn exists(conn: &Connection, id: PersonId) -> rusqlite::Result<bool> {
         .map(|found| found.is_some())
 }
 
+/// The roster's version: bumped by every change to who can be named (schema 6's triggers).
+fn roster_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT version FROM roster", [], |r| r.get(0))
+}
+
 /// A write transaction that takes the file's write lock at once, so that what it reads first
 /// (does the person exist?) still holds when it writes.
 fn begin(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
@@ -739,6 +744,10 @@ impl Gallery for SqliteGallery {
 
     fn watch(&self) -> Result<ChangeFeed> {
         watch::watch(&self.path, self.key.as_ref())
+    }
+
+    fn roster_version(&self) -> Result<i64> {
+        roster_version(&*self.read()?).map_err(self.db())
     }
 }
 
