@@ -14,6 +14,7 @@ use crate::base::error::{Error, Result};
 use crate::config::Config;
 use crate::demo::synth::{Actor, ClipSpec};
 use crate::enroll::{self, DatasetReport};
+use crate::gallery;
 use crate::measure::eval;
 use crate::measure::streams::{Crew, private_streams};
 use crate::models::fetch::Progress;
@@ -294,8 +295,14 @@ pub fn evaluate(
         Roster::Gallery => (config.open_gallery()?, None),
         Roster::Enroll(dir) => {
             let own = config.with_own_gallery(scratch.path().to_path_buf());
-            let mut gallery = own.open_gallery()?;
-            let report = enroll::dataset(&mut pipeline, &mut *gallery, &own.enrollment(), dir)?;
+            let gallery = own.open_gallery()?;
+            let report = enroll::dataset(
+                &mut pipeline,
+                gallery.as_ref(),
+                &own.enrollment(),
+                dir,
+                &gallery::Actor::cli(),
+            )?;
             (gallery, Some(report))
         }
     };
@@ -321,7 +328,10 @@ pub fn evaluate(
         Ok(())
     };
     let summary = match route {
-        Route::Local => headless::run(clip, Worker::new(pipeline, gallery)?, &options, score)?,
+        Route::Local => {
+            let worker = Worker::new(pipeline, gallery, gallery::Actor::cli())?;
+            headless::run(clip, worker, &options, score)?
+        }
         Route::Streams => {
             let streams = private_streams(&config.streams, "eval");
             let mut link = Link::new(&streams.redis, "eval")?;
