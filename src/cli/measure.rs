@@ -23,6 +23,7 @@ use crate::measure::metrics::{
 };
 use crate::measure::personal::{self, Held, KeepsGlobal, PersonCalibration, Proposal};
 use crate::measure::plot::{self, Marker};
+use crate::measure::video::Route;
 #[cfg(feature = "streams")]
 use crate::measure::streams::{self, StreamBenchOptions};
 
@@ -79,6 +80,16 @@ pub(super) struct EvalArgs {
     /// second) and evaluate it as --video would.
     #[arg(long)]
     video_sample: bool,
+    /// With --video or --video-sample: recognise the clip as a camera agent and a recognition
+    /// worker do (`whoisit camera` and `whoisit worker`), through the Redis at --redis, under
+    /// PREFIX:eval-PID (deleted afterwards), instead of in this process; the agent waits for each frame's
+    /// answers, so every label comes one frame after its crop. Compare with the same command
+    /// without it: the two should name the same frames, each cut's first name a frame later.
+    #[arg(long)]
+    distributed: bool,
+    #[cfg(feature = "streams")]
+    #[command(flatten)]
+    streams: super::streams::StreamArgs,
     /// Where report.json and the plots go (with --video: video.json; with --video-sample, the
     /// clip too).
     #[arg(long, default_value = "whoisit-eval", value_name = "DIR")]
@@ -205,7 +216,14 @@ pub(super) fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
             truth,
             enroll: args.enroll.clone(),
         });
-        return super::video::eval_video_cmd(config, given, &args.out);
+        #[cfg(feature = "streams")]
+        let config = &args.streams.apply(config);
+        let route = if args.distributed {
+            Route::Streams
+        } else {
+            Route::Local
+        };
+        return super::video::eval_video_cmd(config, given, route, &args.out);
     }
     eval_photos_cmd(config, args)
 }

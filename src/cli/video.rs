@@ -5,7 +5,9 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context as _, Result};
 
 use crate::config::Config;
-use crate::measure::video::{self, Expected, Roster, SegmentScore, Totals, Truth, VideoReport};
+use crate::measure::video::{
+    self, Expected, Roster, Route, SegmentScore, Totals, Truth, VideoReport,
+};
 use crate::runtime::capture::Source;
 
 use super::progress::Bar;
@@ -19,7 +21,12 @@ pub(super) struct GivenClip {
 
 /// Scores `given`, or without one (`--video-sample`) a sample clip made into `out`; the report
 /// goes to `out` too.
-pub(super) fn eval_video_cmd(config: &Config, given: Option<GivenClip>, out: &Path) -> Result<()> {
+pub(super) fn eval_video_cmd(
+    config: &Config,
+    given: Option<GivenClip>,
+    route: Route,
+    out: &Path,
+) -> Result<()> {
     let (clip, truth_path, enroll) = match given {
         Some(given) => (given.clip, given.truth, given.enroll),
         None => {
@@ -47,8 +54,9 @@ pub(super) fn eval_video_cmd(config: &Config, given: Option<GivenClip>, out: &Pa
         Some(dir) => Roster::Enroll(dir),
         None => Roster::Gallery,
     };
-    let (report, enrolled) = video::evaluate(config, &source, &truth, &roster, &Bar::default())
-        .with_context(|| format!("evaluating {clip}"))?;
+    let (report, enrolled) =
+        video::evaluate(config, &source, &truth, &roster, route, &Bar::default())
+            .with_context(|| format!("evaluating {clip}"))?;
     if let Some(enrolled) = enrolled {
         println!(
             "enrolled: {}",
@@ -73,13 +81,17 @@ pub(super) fn eval_video_cmd(config: &Config, given: Option<GivenClip>, out: &Pa
 }
 
 fn print_report(r: &VideoReport) {
+    let route = match r.route {
+        Route::Local => "in this process",
+        Route::Streams => "through a camera agent and a worker",
+    };
     println!(
-        "{}: {} frames, {} faces embedded; {} at threshold {:.2}\n",
+        "{} ({route}): {} frames, {} faces embedded; {} at threshold {:.2}\n",
         r.clip, r.frames, r.embedded, r.embedder, r.threshold
     );
     println!(
-        "{:>11}  {:<16} {:>6} {:>6} {:>6} {:>6} {:>8}",
-        "frames", "who", "n", "face", "right", "false", "to name"
+        "{:>11}  {:<16} {:>6} {:>6} {:>6} {:>6} {:>8} {:>6}",
+        "frames", "who", "n", "face", "right", "false", "to name", "tracks"
     );
     for s in &r.segments {
         print_segment(s);
@@ -100,12 +112,13 @@ fn print_segment(s: &SegmentScore) {
         (Expected::Nobody, None) => "-".to_owned(),
     };
     println!(
-        "{:>11}  {who:<16} {:>6} {:>6} {:>6} {:>6} {to_name:>8}",
+        "{:>11}  {who:<16} {:>6} {:>6} {:>6} {:>6} {to_name:>8} {:>6}",
         format!("{}-{}", s.segment.first, s.segment.last),
         s.frames,
         s.with_face,
         s.named_right,
         s.false_accepts,
+        s.tracks,
     );
 }
 
