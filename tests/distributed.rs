@@ -293,6 +293,37 @@ fn poison_work_ends_in_the_dead_letters_and_the_workers_go_on() {
 }
 
 #[test]
+fn decoding_bombs_are_refused_by_the_worker_without_their_memory() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let site = Site::new();
+    let settings = config(home, "claim_idle_ms: 300, max_age_ms: 600000");
+    let mut w = worker(home, &site, "w", &settings);
+    let bombs = common::bombs::all(home);
+    for (n, (bomb, _)) in bombs.iter().enumerate() {
+        let work = site.camera_work("door", n as u64, [0, 0, 100, 100]);
+        site.add_work(&work, &std::fs::read(bomb).unwrap(), None);
+    }
+    wait_for("the bombs buried", MINUTE, || site.len("dead") == 3);
+    let errors: Vec<String> = site
+        .entries("dead")
+        .iter()
+        .map(|dead| dead.get::<String>("error").unwrap())
+        .collect();
+    for (_, words) in &bombs {
+        assert!(
+            errors.iter().any(|e| e.contains(words)),
+            "{words}: {errors:?}"
+        );
+    }
+    let peak = common::peak_rss_mib(w.child.id());
+    // Decoded, the smallest of them would take 768 MiB; the models take about 200.
+    assert!(peak < 600, "the worker grew to {peak} MiB");
+    assert!(w.alive(), "{}", w.log());
+    w.stop();
+}
+
+#[test]
 fn a_stalled_worker_keeps_the_stream_bounded_and_then_does_current_work_not_old() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();

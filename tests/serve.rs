@@ -319,16 +319,6 @@ fn png_of(name: &str) -> Vec<u8> {
     encode(&image, ".png", &[])
 }
 
-/// A PNG whose header claims `width` x `height`, with no pixels worth decoding.
-fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-    png.extend_from_slice(&width.to_be_bytes());
-    png.extend_from_slice(&height.to_be_bytes());
-    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
-    png.extend_from_slice(b"\0\0\0\0IEND\xaeB`\x82");
-    png
-}
-
 /// Announces a body of `length` bytes and sends none: a server that reads the header refuses
 /// it at once. (Sending it would race the refusal: the server answers and closes while the
 /// client still writes, and the client sees a broken pipe instead of the answer.)
@@ -384,8 +374,18 @@ fn bad_photos_get_a_clear_4xx_and_the_server_keeps_serving() {
     recognize("image/jpeg", cut).expect_error(422, "bad_image", "truncated");
     let text = b"hello, this is not a photo";
     recognize("image/jpeg", text).expect_error(422, "bad_image", "not a JPEG or PNG");
-    let bomb = png_claiming(20_000, 20_000);
+    let bomb = common::bombs::png_claiming(20_000, 20_000);
     recognize("image/png", &bomb).expect_error(422, "bad_image", "too many pixels");
+    // Decoding bombs are refused by the decoder before it allocates their pixels.
+    let started = server.peak_rss_mib();
+    for (path, words) in common::bombs::all(home.path()) {
+        let answer = recognize("image/jpeg", &std::fs::read(&path).unwrap());
+        let words = if words == "TIFF" { "not a JPEG or PNG" } else { words };
+        answer.expect_error(422, "bad_image", words);
+    }
+    let peak = server.peak_rss_mib();
+    // Decoded, the smallest of them would take 768 MiB.
+    assert!(peak < started + 200, "the server grew from {started} to {peak} MiB");
     let wrong = recognize("text/plain", &obama);
     wrong.expect_error(415, "unsupported_media_type", "image/jpeg or image/png");
     let form = api.post_form("/v1/recognize", "photo", &obama);

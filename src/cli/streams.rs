@@ -104,7 +104,8 @@ pub(super) struct EventsArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct ScanArgs {
-    /// The folder of photos (searched recursively: jpg, png, bmp, webp, tiff, pgm, ppm).
+    /// The folder of photos, searched recursively for images; JPEG and PNG are read, any other
+    /// image gets a row that says so.
     dir: PathBuf,
     /// Where to write who is in each photo: .csv (a row per face) or anything else for JSON
     /// lines (a line per photo). Photos already in it are skipped, so a scan can be resumed.

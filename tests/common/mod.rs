@@ -1,6 +1,7 @@
 //! Shared test support: real photos fetched from package registries, models, generated clips.
 #![allow(dead_code)] // each test binary uses a part of this
 
+pub(crate) mod bombs;
 pub(crate) mod cli;
 pub(crate) mod postgres;
 pub(crate) mod server;
@@ -256,4 +257,15 @@ fn assert_threshold_trail(gallery: &dyn whoisit::gallery::Gallery) {
             && !trail.iter().any(|d| d.contains("Ann")),
         "{trail:?}"
     );
+}
+
+/// The most memory process `pid` has held so far (its peak resident set), in MiB.
+pub(crate) fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib >> 10
 }
