@@ -522,6 +522,37 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         .stderr(predicate::str::contains("line 1 is not a scan's answer"));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "my notes\n");
     assert_eq!(site.len("faces"), 0, "no work sent");
+    // A symlink to a device, and a FIFO named as a photo, each get a row that says why they
+    // were not read; a symlink back up the tree is not followed round.
+    let odd = home.join("odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", odd.join("zero.jpg")).unwrap();
+    std::os::unix::fs::symlink(&odd, odd.join("loop")).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(odd.join("pipe.jpg"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let odd_out = home.join("odd.csv");
+    let output = common::cli::whoisit(home)
+        .arg("scan")
+        .arg(&odd)
+        .arg("--out")
+        .arg(&odd_out)
+        .args(&site_args)
+        .timeout(MINUTE)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows = std::fs::read_to_string(&odd_out).unwrap();
+    assert_eq!(rows.matches("not a regular file").count(), 2, "{rows}");
+    assert_eq!(site.len("faces"), 0, "no work sent");
 
     common::cli::whoisit(home)
         .args(["camera", "--camera-id", "door/1", "--source"])

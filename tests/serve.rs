@@ -486,6 +486,25 @@ fn no_auth_is_refused_off_loopback_and_tls_flags_go_together() {
         .assert()
         .failure()
         .stderr(predicates::str::contains("--tls-key"));
+    // A certificate that never ends, or that nobody writes, is not read.
+    let fifo = home.path().join("cert.pem");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for cert in [Path::new("/dev/zero"), &fifo] {
+        whoisit(home.path())
+            .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--tls-cert"])
+            .arg(cert)
+            .args(["--tls-key", "/dev/zero"])
+            .timeout(std::time::Duration::from_secs(120))
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains("not a regular file"));
+    }
     whoisit(home.path())
         .args(["keys", "create", "--name", "x", "--scope", "root"])
         .assert()

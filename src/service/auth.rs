@@ -12,6 +12,7 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 use crate::base::error::{Error, Result};
+use crate::base::files::read_limited;
 use crate::gallery::{Actor, ApiKey, Gallery, Scope};
 use crate::service::error::ApiError;
 use crate::service::state::AppState;
@@ -144,6 +145,9 @@ impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {
     }
 }
 
+/// A certificate chain is a few kilobytes: anything far bigger is not one.
+const MAX_PEM_BYTES: u64 = 1 << 20;
+
 /// The server's TLS settings from PEM files.
 pub(crate) async fn tls_config(
     cert: &Path,
@@ -152,7 +156,12 @@ pub(crate) async fn tls_config(
     // Either process-wide provider will do; ring is the one built in. A second call finds it
     // installed already, which is fine.
     let _installed = rustls::crypto::ring::default_provider().install_default();
-    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+    let limit = "a PEM certificate chain or key is at most 1 MiB";
+    let (cert_pem, key_pem) = (
+        read_limited(cert, MAX_PEM_BYTES, limit)?,
+        read_limited(key, MAX_PEM_BYTES, limit)?,
+    );
+    axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem, key_pem)
         .await
         .map_err(|e| {
             Error::InvalidInput(format!(
