@@ -125,7 +125,7 @@ pub enum Error {
     },
 
     /// Redis or the MQTT broker: unreachable, or it refused a command.
-    #[error("{service} at {address}: {message}")]
+    #[error("{service} at {}: {message}", crate::base::address::redacted(address))]
     Broker {
         service: &'static str,
         address: String,

@@ -70,9 +70,8 @@ pub fn read_limited(path: &Path, max_bytes: u64, what: &str) -> Result<Vec<u8>> 
 
 /// [`read_limited`] for a text file, which must be UTF-8.
 pub fn read_text_limited(path: &Path, max_bytes: u64, what: &str) -> Result<String> {
-    String::from_utf8(read_limited(path, max_bytes, what)?).map_err(|_| {
-        Error::InvalidInput(format!("{} is not UTF-8 text", path.display()))
-    })
+    String::from_utf8(read_limited(path, max_bytes, what)?)
+        .map_err(|_| Error::InvalidInput(format!("{} is not UTF-8 text", path.display())))
 }
 
 #[cfg(test)]

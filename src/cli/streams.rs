@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::base::address::redacted;
 use crate::config::Config;
 use crate::runtime::headless::{self, RunOptions};
 use crate::runtime::start;
@@ -145,7 +146,7 @@ pub(super) fn camera_cmd(config: &Config, args: &CameraArgs) -> Result<()> {
     tracing::info!(
         camera = %args.camera_id,
         source = %source,
-        redis = %config.streams.redis,
+        redis = %redacted(&config.streams.redis),
         "camera agent started"
     );
     let options = RunOptions {

@@ -94,6 +94,11 @@ impl Needs for ToAdmin {
 pub(crate) struct Allowed<N: Needs> {
     /// The key's name, for the log; `None` without authentication.
     pub(crate) key: Option<String>,
+    /// The key's hash, to check it is still valid later (an open event stream); `None`
+    /// without authentication.
+    pub(crate) hash: Option<String>,
+    /// Whether the request may do what only admins may (also: without authentication).
+    pub(crate) admin: bool,
     _needs: PhantomData<N>,
 }
 
@@ -111,12 +116,13 @@ impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        let allowed = |key| Allowed {
-            key,
-            _needs: PhantomData,
-        };
         if state.auth == Auth::Off {
-            return Ok(allowed(None));
+            return Ok(Allowed {
+                key: None,
+                hash: None,
+                admin: true,
+                _needs: PhantomData,
+            });
         }
         let Some(secret) = presented(parts) else {
             return Err(ApiError::unauthorized(
@@ -124,7 +130,8 @@ impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {
             ));
         };
         let hashed = hash(secret);
-        let Some(key) = state.gallery(move |g| g.key_by_hash(&hashed)).await? else {
+        let lookup = hashed.clone();
+        let Some(key) = state.gallery(move |g| g.key_by_hash(&lookup)).await? else {
             return Err(ApiError::unauthorized(
                 "the API key is not valid: it was revoked, or never made",
             ));
@@ -141,8 +148,26 @@ impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {
                     .join(", ")
             )));
         }
-        Ok(allowed(Some(key.name)))
+        Ok(Allowed {
+            admin: key.allows(Scope::Admin),
+            key: Some(key.name),
+            hash: Some(hashed),
+            _needs: PhantomData,
+        })
     }
+}
+
+/// Whether the key of `hash` still opens what `scope` needs (always, without authentication):
+/// asked again while an event stream stays open, so a revoked key's streams end. A gallery
+/// that cannot be reached says no.
+pub(crate) async fn still_allowed(state: &Arc<AppState>, hash: Option<&str>, scope: Scope) -> bool {
+    let Some(hash) = hash.map(str::to_owned) else {
+        return true;
+    };
+    state
+        .gallery(move |g| g.key_by_hash(&hash))
+        .await
+        .is_ok_and(|key| key.is_some_and(|k| k.allows(scope)))
 }
 
 /// A certificate chain is a few kilobytes: anything far bigger is not one.

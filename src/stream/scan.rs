@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::base::address::redacted;
 use crate::base::error::{Error, Result};
 use crate::base::files::open_regular;
 use crate::config::streams::StreamsConfig;
@@ -158,7 +159,7 @@ impl Scan<'_> {
                     "no worker answered for {} s ({} photos waiting): is `whoisit worker` running with Redis {} and prefix {:?}? Run the scan again to go on where it stopped",
                     self.options.patience.as_secs(),
                     self.in_flight.len(),
-                    self.config.redis,
+                    redacted(&self.config.redis),
                     self.config.prefix
                 )));
             }

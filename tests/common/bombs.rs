@@ -93,7 +93,7 @@ pub(crate) fn many_scans_jpeg(dir: &Path) -> PathBuf {
     write(dir, "scans.jpg", &jpeg)
 }
 
-/// A 16000x16000 grey TIFF of 260 KB: 64 strips of 250 rows of zeros, deflated, all 64 the
+/// A 16000x16000 grey TIFF of 5 KB: 64 strips of 250 rows of zeros, deflated, all 64 the
 /// same bytes.
 pub(crate) fn big_tiff(dir: &Path) -> PathBuf {
     use std::io::Write as _;
@@ -151,7 +151,11 @@ pub(crate) fn png_claiming(width: u32, height: u32) -> Vec<u8> {
     deflate.write_all(&vec![0; 1 << 20]).unwrap();
     let pixels = deflate.finish().unwrap();
     let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
-    for (kind, data) in [(b"IHDR", &header), (b"IDAT", &pixels), (b"IEND", &Vec::new())] {
+    for (kind, data) in [
+        (b"IHDR", &header),
+        (b"IDAT", &pixels),
+        (b"IEND", &Vec::new()),
+    ] {
         png.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
         let mut crc = flate2::Crc::new();
         crc.update(kind);

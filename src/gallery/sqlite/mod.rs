@@ -25,8 +25,8 @@ use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
     PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, key_taken, no_face,
-    no_key, no_person, now, pose_from_column, poses_from_list, threshold_detail, validate_key_name,
-    validate_name,
+    no_key, no_person, normalized_name, now, pose_from_column, poses_from_list, threshold_detail,
+    validate_key_name, validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged};
 
@@ -183,13 +183,14 @@ impl SqliteGallery {
     }
 
     fn person_id(&self, name: &str) -> Result<i64> {
+        let name = normalized_name(name);
         self.conn
-            .query_row("SELECT id FROM person WHERE name = ?1", [name], |r| {
+            .query_row("SELECT id FROM person WHERE name = ?1", [&name], |r| {
                 r.get(0)
             })
             .optional()
             .map_err(self.db())?
-            .ok_or_else(|| Error::UnknownPerson(name.to_owned()))
+            .ok_or_else(|| Error::UnknownPerson(name))
     }
 }
 
@@ -449,7 +450,7 @@ impl Gallery for SqliteGallery {
             let (id, was): (i64, Option<f32>) = tx
                 .query_row(
                     "SELECT id, threshold FROM person WHERE name = ?1",
-                    [&change.name],
+                    [normalized_name(&change.name)],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
