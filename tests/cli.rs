@@ -485,6 +485,18 @@ fn without_a_camera_the_window_shows_the_demo_with_a_known_and_an_unknown_face()
         "{report}"
     );
     assert!(report["frames_shown"].as_u64().unwrap() > 100, "{report}");
+    // Boxes are drawn over the frame their result was computed for: never over a later one,
+    // so never after a cut (the demo's clip cuts as it loops and as its layout changes).
+    assert!(
+        report["frames_with_boxes"].as_u64().unwrap() > 50,
+        "{report}"
+    );
+    assert_eq!(report["result_age_ms_p95"].as_f64(), Some(0.0), "{report}");
+    assert_eq!(
+        report["frames_with_boxes_from_another_shot"].as_u64(),
+        Some(0),
+        "{report}"
+    );
     // The clip loops and Biden walks in a few seconds into it: one of the shots has both.
     let counts: Vec<(PathBuf, usize, usize)> = (1..=8)
         .map(|i| {

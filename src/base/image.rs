@@ -303,11 +303,18 @@ fn verify_png(bytes: &[u8], max_pixels: u64) -> std::result::Result<(u32, u32), 
 }
 
 /// Pixels ready to draw: 8-bit RGBA, row by row.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct RgbaImage {
     pub width: usize,
     pub height: usize,
     pub pixels: Vec<u8>,
+}
+
+/// The size only: a frame's pixels would fill a log with megabytes.
+impl std::fmt::Debug for RgbaImage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RgbaImage({}x{})", self.width, self.height)
+    }
 }
 
 impl RgbaImage {

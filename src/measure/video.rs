@@ -588,6 +588,7 @@ mod tests {
             cut: false,
             latency_ms: 0.0,
             captured_at: Instant::now(),
+            picture: None,
         }
     }
 

@@ -19,6 +19,7 @@ use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 
 use crate::base::error::{Error, Result};
+use crate::base::image::RgbaImage;
 
 /// Where frames come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +153,9 @@ pub struct Frame {
     /// How long reading (grabbing and decoding) it took.
     pub decode_ms: f64,
     pub image: Mat,
+    /// The frame as a window draws it, when a window shows this source: it travels with the
+    /// frame so that the window draws each result over the very frame it was computed for.
+    pub picture: Option<Arc<RgbaImage>>,
 }
 
 /// How frames are handed to the worker.
@@ -208,7 +212,7 @@ impl Capture {
         mut capture: VideoCapture,
         delivery: Delivery,
     ) -> Result<(Capture, Receiver<Frame>)> {
-        Self::spawn_with(move |outlet| outlet.read(&mut capture, delivery, &mut |_| {}))
+        Self::spawn_with(move |outlet| outlet.read(&mut capture, delivery, &mut |_| None))
     }
 
     /// Starts a capture thread that runs `body`, which feeds the worker through the outlet.
@@ -283,12 +287,13 @@ impl Outlet {
     }
 
     /// Reads `capture` until it ends or the thread is asked to stop. Each frame is shown to
-    /// `tap` (the window's display) before it goes to the worker.
+    /// `tap` (the window's display) before it goes to the worker, with the picture `tap` made
+    /// of it.
     pub(crate) fn read(
         &self,
         capture: &mut VideoCapture,
         delivery: Delivery,
-        tap: &mut dyn FnMut(&Frame),
+        tap: &mut dyn FnMut(&Frame) -> Option<Arc<RgbaImage>>,
     ) -> Result<()> {
         // A file that does not say its rate is played at a camera's usual 30 fps.
         let fps = Some(capture.get(videoio::CAP_PROP_FPS).unwrap_or(0.0))
@@ -315,15 +320,16 @@ impl Outlet {
             }
             let timestamp_ms = capture.get(videoio::CAP_PROP_POS_MSEC).unwrap_or(0.0);
             self.stats.read.fetch_add(1, Ordering::Relaxed);
-            let frame = Frame {
+            let mut frame = Frame {
                 index,
                 timestamp_ms,
                 decode_ms: reading.elapsed().as_secs_f64() * 1000.0,
                 captured_at: Instant::now(),
                 image,
+                picture: None,
             };
             index += 1;
-            tap(&frame);
+            frame.picture = tap(&frame);
             match delivery {
                 Delivery::Every => {
                     if !self.send_every(frame) {
@@ -425,6 +431,7 @@ mod tests {
             captured_at: Instant::now(),
             decode_ms: 0.0,
             image: Mat::default(),
+            picture: None,
         }
     }
 

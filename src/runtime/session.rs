@@ -23,7 +23,7 @@ pub type Waker = Arc<dyn Fn() + Send + Sync>;
 pub struct DisplayFrame {
     pub index: u64,
     pub captured_at: Instant,
-    pub image: RgbaImage,
+    pub image: Arc<RgbaImage>,
 }
 
 /// What the source is doing, as the window shows it.
@@ -55,7 +55,8 @@ pub struct Session {
     pub about: String,
     /// Enrolled faces without an embedding from this embedder when the session started.
     pub lacking: usize,
-    /// Every frame the source delivers, for the display (the newest if the display lags).
+    /// Every frame the source delivers, for the display (the newest if the display lags). The
+    /// frames recognition takes come again with their results.
     pub frames: Receiver<DisplayFrame>,
     /// One result per frame the detector/encoder thread processed.
     pub results: Receiver<FrameResult>,
@@ -88,19 +89,22 @@ impl Session {
             move |outlet| {
                 let mut show = |frame: &Frame| match RgbaImage::from_bgr(&frame.image) {
                     Ok(image) => {
-                        let frame = DisplayFrame {
+                        let image = Arc::new(image);
+                        let shown = DisplayFrame {
                             index: frame.index,
                             captured_at: frame.captured_at,
-                            image,
+                            image: image.clone(),
                         };
-                        capture::send_latest(&display_tx, &drain, frame, &dropped);
+                        capture::send_latest(&display_tx, &drain, shown, &dropped);
                         wake();
+                        Some(image)
                     }
                     Err(e) => {
                         tracing::warn!(
                             "a frame could not be converted for display: {}",
                             e.report()
                         );
+                        None
                     }
                 };
                 keep_open(outlet, &source, retry, &mut show, &|s| {
@@ -198,7 +202,7 @@ fn keep_open(
     outlet: &Outlet,
     source: &Source,
     retry: Duration,
-    show: &mut dyn FnMut(&Frame),
+    show: &mut dyn FnMut(&Frame) -> Option<Arc<RgbaImage>>,
     state: &dyn Fn(SourceState),
 ) -> Result<()> {
     // A file loops at its own pace, as a camera would deliver it.

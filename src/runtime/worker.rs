@@ -8,6 +8,7 @@
 //! what it has.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -55,6 +56,10 @@ pub struct FrameResult {
     /// When the capture thread read the frame, so a display can measure its own latency.
     #[serde(skip)]
     pub captured_at: Instant,
+    /// The frame as a window draws it, when a window shows the source: the faces are drawn
+    /// over this frame and no other.
+    #[serde(skip)]
+    pub picture: Option<Arc<RgbaImage>>,
 }
 
 /// An enrollment capture as the worker judged it, with a thumbnail to show: the face if one
@@ -294,6 +299,7 @@ impl Worker {
             cut: recognized.cut,
             latency_ms: ms_since(frame.captured_at),
             captured_at: frame.captured_at,
+            picture: frame.picture,
         };
         self.newest = Some(frame.image);
         self.newest_faces = result.faces.iter().map(|f| f.detection).collect();

@@ -186,6 +186,7 @@ impl Agent {
             cut,
             latency_ms: ms_since(frame.captured_at),
             captured_at: frame.captured_at,
+            picture: frame.picture.clone(),
         })
     }
 

@@ -320,25 +320,27 @@ impl App {
             None => {}
         }
         if let Some(session) = &mut self.session {
-            let mut newest = None;
             while let Ok(frame) = session.frames.try_recv() {
-                newest = Some(frame);
-            }
-            if let Some(frame) = newest {
-                self.view.set_frame(ctx, &frame);
-                self.meter.frame_shown(now);
+                self.view.take_frame(frame);
             }
             while let Ok(result) = session.results.try_recv() {
                 let latency = now.duration_since(result.captured_at).as_secs_f64() * 1000.0;
                 self.meter
                     .result(now, latency, result.faces.len(), result.embedded);
-                self.view.set_result(&result, now);
+                if result.cut {
+                    self.meter.cut(result.captured_at);
+                }
+                self.view.take_result(&result, now);
+            }
+            if self.view.present(ctx, now)
+                && let Some((frame, boxes)) = self.view.drawn()
+            {
+                self.meter.frame_shown(now, frame, boxes);
             }
             if let Some(failure) = session.failure() {
                 self.banners.failure = Some(format!("Recognition stopped: {}", failure.report()));
             }
         }
-        self.view.advance(now);
         self.meter.sample_memory(now);
         let enrollment = self.choices.config.enrollment();
         self.panels
@@ -610,9 +612,8 @@ impl eframe::App for App {
             self.picture(ui);
         });
         self.finish_run(&ctx);
-        // While boxes glide, draw again even if no frame arrives.
-        if !self.view.faces().is_empty() {
-            ctx.request_repaint_after(Duration::from_millis(33));
+        if let Some(after) = self.view.next_pass() {
+            ctx.request_repaint_after(after);
         }
     }
 

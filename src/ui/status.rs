@@ -1,5 +1,6 @@
 //! What the status bar shows, measured as the window runs: display and recognition rates,
-//! capture-to-label latency. The same figures make the report of `--run-for`.
+//! capture-to-label latency. The same figures make the report of `--run-for`, with what the
+//! boxes drawn over each displayed frame were computed from.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -10,6 +11,9 @@ use crate::base::stats::{cpu_seconds, percentile, resident_mib};
 
 /// Rates and latency over the last few seconds.
 const WINDOW: Duration = Duration::from_secs(2);
+/// A displayed frame is judged this long after it was shown: by then recognition has said
+/// whether a cut came between the frame and the results drawn over it.
+const SETTLE: Duration = Duration::from_secs(5);
 
 /// Events per second over a sliding window.
 #[derive(Default)]
@@ -57,6 +61,86 @@ pub(crate) struct Meter {
     pub embedded: u64,
     rss_mb: Vec<f64>,
     next_rss: Instant,
+    boxes: BoxCheck,
+}
+
+/// What each displayed frame had drawn over it, checked against the cuts recognition found.
+#[derive(Default)]
+struct BoxCheck {
+    /// Displayed frames not judged yet, oldest first.
+    pending: VecDeque<Drawn>,
+    /// When the frames recognition found to be cuts were captured, oldest first (the last
+    /// `SETTLE` or so).
+    cuts: VecDeque<Instant>,
+    /// Capture of the displayed frame minus capture of the frame the oldest box drawn over it
+    /// was computed for, in ms, per displayed frame with boxes.
+    age_ms: Vec<f64>,
+    /// Capture of a frame to its display, in ms.
+    shown_ms: Vec<f64>,
+    frames_with_boxes: u64,
+    frames_with_foreign_boxes: u64,
+    foreign_boxes: u64,
+}
+
+/// A displayed frame and the results its boxes came from.
+struct Drawn {
+    shown: Instant,
+    /// When the displayed frame was captured.
+    frame: Instant,
+    /// When the frame of each box's result was captured.
+    boxes: Vec<Instant>,
+}
+
+impl BoxCheck {
+    fn cut(&mut self, captured: Instant) {
+        self.cuts.push_back(captured);
+    }
+
+    fn drawn(&mut self, drawn: Drawn) {
+        self.shown_ms.push(
+            drawn
+                .shown
+                .saturating_duration_since(drawn.frame)
+                .as_secs_f64()
+                * 1000.0,
+        );
+        if let Some(oldest) = drawn.boxes.iter().min() {
+            self.frames_with_boxes += 1;
+            self.age_ms
+                .push(drawn.frame.saturating_duration_since(*oldest).as_secs_f64() * 1000.0);
+        }
+        self.pending.push_back(drawn);
+    }
+
+    /// Judges the displayed frames shown before `until`: a box whose result was computed
+    /// before a cut and drawn over a frame captured at or after it is from another shot.
+    /// A shot begins at the first frame recognition saw of it, so frames it skipped count
+    /// with the shot before: the count is a lower bound.
+    fn settle(&mut self, until: Instant) {
+        while let Some(drawn) = self.pending.front() {
+            if drawn.shown >= until {
+                break;
+            }
+            let foreign = drawn
+                .boxes
+                .iter()
+                .filter(|from| {
+                    self.cuts
+                        .iter()
+                        .any(|cut| *from < cut && *cut <= drawn.frame)
+                })
+                .count() as u64;
+            self.foreign_boxes += foreign;
+            self.frames_with_foreign_boxes += u64::from(foreign > 0);
+            // No box is drawn from a result this much older than its frame.
+            if let Some(horizon) = drawn.frame.checked_sub(SETTLE) {
+                while self.cuts.front().is_some_and(|cut| *cut < horizon) {
+                    self.cuts.pop_front();
+                }
+            }
+            self.pending.pop_front();
+        }
+    }
 }
 
 /// What `--report` writes at the end of a `--run-for` run.
@@ -79,6 +163,19 @@ pub(crate) struct Report {
     /// CPU time (user + system, every thread, drawing included) over the run, in % of one
     /// core.
     pub cpu_percent: Option<f64>,
+    /// Capture of a frame to its display.
+    pub shown_ms_median: f64,
+    pub shown_ms_p95: f64,
+    /// Displayed frames with at least one box.
+    pub frames_with_boxes: u64,
+    /// Age of the result drawn: capture of the displayed frame minus capture of the frame the
+    /// oldest box over it was computed for (0 when boxes belong to the frame they are on).
+    pub result_age_ms_median: f64,
+    pub result_age_ms_p95: f64,
+    /// Displayed frames with a box from a result of another shot (computed before a cut the
+    /// frame comes after), and how many such boxes.
+    pub frames_with_boxes_from_another_shot: u64,
+    pub boxes_from_another_shot: u64,
 }
 
 impl Default for Meter {
@@ -97,14 +194,30 @@ impl Default for Meter {
             embedded: 0,
             rss_mb: Vec::new(),
             next_rss: now,
+            boxes: BoxCheck::default(),
         }
     }
 }
 
 impl Meter {
-    pub(crate) fn frame_shown(&mut self, now: Instant) {
+    /// A frame displayed at `now`, captured at `frame`, with boxes from results of frames
+    /// captured at `boxes`.
+    pub(crate) fn frame_shown(&mut self, now: Instant, frame: Instant, boxes: Vec<Instant>) {
         self.frames_shown += 1;
         self.display.tick(now);
+        self.boxes.drawn(Drawn {
+            shown: now,
+            frame,
+            boxes,
+        });
+        if let Some(until) = now.checked_sub(SETTLE) {
+            self.boxes.settle(until);
+        }
+    }
+
+    /// Recognition found the frame captured at `captured` to be a cut.
+    pub(crate) fn cut(&mut self, captured: Instant) {
+        self.boxes.cut(captured);
     }
 
     pub(crate) fn result(&mut self, now: Instant, latency_ms: f64, faces: usize, embedded: usize) {
@@ -149,9 +262,11 @@ impl Meter {
         percentile(&mut recent, 0.5)
     }
 
-    pub(crate) fn report(&self, source: String, frames_read: u64, skipped: u64) -> Report {
+    pub(crate) fn report(&mut self, source: String, frames_read: u64, skipped: u64) -> Report {
         let seconds = self.started.elapsed().as_secs_f64();
         let mut latency = self.all_latency.clone();
+        self.boxes.settle(Instant::now() + SETTLE);
+        let boxes = &mut self.boxes;
         Report {
             source,
             seconds,
@@ -170,6 +285,13 @@ impl Meter {
                 .cpu_at_start
                 .zip(cpu_seconds())
                 .map(|(start, now)| (now - start) * 100.0 / seconds.max(1e-6)),
+            shown_ms_median: percentile(&mut boxes.shown_ms, 0.5).unwrap_or(0.0),
+            shown_ms_p95: percentile(&mut boxes.shown_ms, 0.95).unwrap_or(0.0),
+            frames_with_boxes: boxes.frames_with_boxes,
+            result_age_ms_median: percentile(&mut boxes.age_ms, 0.5).unwrap_or(0.0),
+            result_age_ms_p95: percentile(&mut boxes.age_ms, 0.95).unwrap_or(0.0),
+            frames_with_boxes_from_another_shot: boxes.frames_with_foreign_boxes,
+            boxes_from_another_shot: boxes.foreign_boxes,
         }
     }
 }

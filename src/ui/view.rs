@@ -1,10 +1,16 @@
 //! The live picture with a labelled box on every face.
 //!
-//! Results arrive a frame or two after the picture they belong to and not for every frame, so
-//! each tracked face's box is eased towards where its face is heading instead of jumping from
-//! result to result, and stays for a moment when one detection misses it instead of blinking.
+//! A result arrives a little after the frame it was computed for, and recognition skips frames
+//! it has no time for. Drawn over a later frame, a result puts boxes where the faces were, not
+//! where they are: beside a face that moved, and after a cut over empty background or someone
+//! else. So a result comes with its own frame, and the window shows that frame with exactly
+//! that result's boxes; frames recognition skipped are not shown. The picture is then as
+//! current as recognition, at its rate, however slow a loaded machine makes it. Only when
+//! recognition falls silent (a long command, a stalled worker) is the newest frame shown,
+//! without boxes.
 
-use std::collections::HashMap;
+use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use eframe::egui::{self, Color32, FontId, Pos2, Rect, Stroke, TextureHandle, Vec2};
@@ -14,23 +20,32 @@ use crate::runtime::session::DisplayFrame;
 use crate::runtime::worker::FrameResult;
 use crate::vision::pipeline::FaceResult;
 
-/// A box not confirmed by a result for this long disappears.
-const HOLD: Duration = Duration::from_millis(300);
-/// How quickly a box closes in on its target (time constant).
-const EASE: f32 = 0.06;
-/// Motion is extrapolated at most this far ahead.
-const LOOKAHEAD: f32 = 0.15;
+/// When no result has come for this long while frames do, the newest is shown without boxes.
+/// On a loaded machine recognition can take a second or more for a frame (2.9 s p95 measured
+/// with both cores of two busy, debug build): that is shown slow, not without boxes.
+const STALL: Duration = Duration::from_secs(2);
 
 pub const KNOWN: Color32 = Color32::from_rgb(46, 204, 113);
 pub const UNKNOWN: Color32 = Color32::from_rgb(230, 126, 34);
 
-struct Overlay {
-    face: FaceResult,
-    shown: [f32; 4],
-    target: [f32; 4],
-    /// Pixels per second of the box's top-left corner.
-    velocity: [f32; 2],
-    updated: Instant,
+/// Results taken and not shown yet, at most. Recognition often answers twice within a few
+/// milliseconds (a quick follow right after a slow whole search): each gets a pass of its own
+/// instead of the first never being seen.
+const QUEUED: usize = 2;
+
+/// The frame on screen and the faces drawn over it.
+struct Shown {
+    /// When the frame was captured.
+    captured_at: Instant,
+    /// Its own result's faces; none when it is shown without its result.
+    faces: Vec<FaceResult>,
+}
+
+/// A result with its frame, waiting for the next pass.
+struct Queued {
+    captured_at: Instant,
+    picture: Arc<RgbaImage>,
+    faces: Vec<FaceResult>,
 }
 
 /// The picture and its boxes.
@@ -38,14 +53,89 @@ struct Overlay {
 pub(crate) struct LiveView {
     texture: Option<TextureHandle>,
     size: [usize; 2],
-    overlays: HashMap<u64, Overlay>,
-    last_advance: Option<Instant>,
+    shown: Option<Shown>,
+    queued: VecDeque<Queued>,
+    /// The newest frame received after the one shown: shown should recognition fall silent.
+    newest: Option<DisplayFrame>,
+    /// Since when frames came and no result did.
+    silent_since: Option<Instant>,
 }
 
 impl LiveView {
-    /// Shows `frame` from now on.
-    pub(crate) fn set_frame(&mut self, ctx: &egui::Context, frame: &DisplayFrame) {
-        let image = color_image(&frame.image);
+    /// Keeps `frame` in case recognition falls silent; its result brings it again.
+    pub(crate) fn take_frame(&mut self, frame: DisplayFrame) {
+        if self
+            .shown
+            .as_ref()
+            .is_some_and(|s| frame.captured_at <= s.captured_at)
+        {
+            return;
+        }
+        self.silent_since.get_or_insert(frame.captured_at);
+        self.newest = Some(frame);
+    }
+
+    /// Queues `result`, with its frame, for the next pass (a result without its frame is
+    /// never drawn).
+    pub(crate) fn take_result(&mut self, result: &FrameResult, now: Instant) {
+        self.silent_since = self.newest.as_ref().map(|_| now);
+        let Some(picture) = &result.picture else {
+            return;
+        };
+        if self.queued.len() == QUEUED {
+            self.queued.pop_front();
+        }
+        self.queued.push_back(Queued {
+            captured_at: result.captured_at,
+            picture: picture.clone(),
+            faces: result.faces.clone(),
+        });
+    }
+
+    /// Shows the oldest result queued over its own frame; or, when frames came and no result
+    /// did for `STALL`, the newest frame without boxes. Says whether it showed a frame.
+    pub(crate) fn present(&mut self, ctx: &egui::Context, now: Instant) -> bool {
+        while let Some(result) = self.queued.pop_front() {
+            if self
+                .shown
+                .as_ref()
+                .is_some_and(|s| result.captured_at <= s.captured_at)
+            {
+                continue;
+            }
+            self.show_frame(ctx, &result.picture, result.captured_at, result.faces);
+            if self
+                .newest
+                .as_ref()
+                .is_some_and(|f| f.captured_at <= result.captured_at)
+            {
+                self.newest = None;
+                self.silent_since = None;
+            }
+            return true;
+        }
+        if self
+            .silent_since
+            .is_none_or(|t| now.saturating_duration_since(t) < STALL)
+        {
+            return false;
+        }
+        self.silent_since = None;
+        let Some(frame) = self.newest.take() else {
+            return false;
+        };
+        self.show_frame(ctx, &frame.image, frame.captured_at, Vec::new());
+        true
+    }
+
+    fn show_frame(
+        &mut self,
+        ctx: &egui::Context,
+        picture: &Arc<RgbaImage>,
+        captured_at: Instant,
+        faces: Vec<FaceResult>,
+    ) {
+        let image = color_image(picture);
         self.size = image.size;
         match &mut self.texture {
             Some(texture) => texture.set(image, egui::TextureOptions::LINEAR),
@@ -53,83 +143,38 @@ impl LiveView {
                 self.texture = Some(ctx.load_texture("live", image, egui::TextureOptions::LINEAR));
             }
         }
+        self.shown = Some(Shown { captured_at, faces });
+    }
+
+    /// When to draw again without being woken: at once for a result queued, after `STALL`
+    /// for a frame that waits in case no result comes.
+    pub(crate) fn next_pass(&self) -> Option<Duration> {
+        if self.queued.is_empty() {
+            self.newest.as_ref().map(|_| STALL)
+        } else {
+            Some(Duration::ZERO)
+        }
     }
 
     pub(crate) fn has_frame(&self) -> bool {
         self.texture.is_some()
     }
 
-    /// Takes the faces of a new result. A box held for a face this result lacks ends at once
-    /// after a cut, or when a face of this result overlaps it: that place shows someone else.
-    pub(crate) fn set_result(&mut self, result: &FrameResult, now: Instant) {
-        let key_of = |i: usize, face: &FaceResult| face.track.unwrap_or(u64::MAX - i as u64);
-        let keys: Vec<u64> = result
-            .faces
-            .iter()
-            .enumerate()
-            .map(|(i, f)| key_of(i, f))
-            .collect();
-        self.overlays.retain(|key, o| {
-            keys.contains(key)
-                || !(result.cut
-                    || result
-                        .faces
-                        .iter()
-                        .any(|f| f.detection.bbox.iou(&o.face.detection.bbox) > 0.0))
-        });
-        for (i, face) in result.faces.iter().enumerate() {
-            // Untracked faces (not from a live run) get a key per position in the frame.
-            let key = key_of(i, face);
-            let rect = <[i32; 4]>::from(face.detection.bbox).map(|v| v as f32);
-            match self.overlays.get_mut(&key) {
-                Some(o) => {
-                    let dt = now.duration_since(o.updated).as_secs_f32().max(1e-3);
-                    o.velocity = [(rect[0] - o.target[0]) / dt, (rect[1] - o.target[1]) / dt];
-                    o.target = rect;
-                    o.face = face.clone();
-                    o.updated = now;
-                }
-                None => {
-                    self.overlays.insert(
-                        key,
-                        Overlay {
-                            face: face.clone(),
-                            shown: rect,
-                            target: rect,
-                            velocity: [0.0; 2],
-                            updated: now,
-                        },
-                    );
-                }
-            }
-        }
-    }
-
-    /// Moves every box a step towards where its face is heading.
-    pub(crate) fn advance(&mut self, now: Instant) {
-        let dt = self
-            .last_advance
-            .map_or(0.0, |t| now.duration_since(t).as_secs_f32());
-        self.last_advance = Some(now);
-        let k = 1.0 - (-dt / EASE).exp();
-        self.overlays
-            .retain(|_, o| now.duration_since(o.updated) < HOLD);
-        for o in self.overlays.values_mut() {
-            let ahead = now.duration_since(o.updated).as_secs_f32().min(LOOKAHEAD);
-            let mut goal = o.target;
-            goal[0] += o.velocity[0] * ahead;
-            goal[1] += o.velocity[1] * ahead;
-            for (shown, goal) in o.shown.iter_mut().zip(goal) {
-                *shown += (goal - *shown) * k;
-            }
-        }
+    /// When the frame shown was captured, and when the frame of each box's result was (the
+    /// same: only a frame's own result is drawn over it).
+    pub(crate) fn drawn(&self) -> Option<(Instant, Vec<Instant>)> {
+        let shown = self.shown.as_ref()?;
+        Some((
+            shown.captured_at,
+            vec![shown.captured_at; shown.faces.len()],
+        ))
     }
 
     /// The faces in view now, left to right.
     pub(crate) fn faces(&self) -> Vec<&FaceResult> {
-        let mut faces: Vec<&Overlay> = self.overlays.values().collect();
-        faces.sort_by(|a, b| a.shown[0].total_cmp(&b.shown[0]));
-        faces.into_iter().map(|o| &o.face).collect()
+        let mut faces: Vec<&FaceResult> = self.shown.iter().flat_map(|s| &s.faces).collect();
+        faces.sort_by_key(|f| f.detection.bbox.x);
+        faces
     }
 
     /// Draws the picture, fitted to the space, with the boxes. `scale` enlarges labels.
@@ -149,12 +194,12 @@ impl LiveView {
         };
         painter.image(texture.id(), picture, uv, Color32::WHITE);
         let font = FontId::proportional(15.0 * scale);
-        for o in self.overlays.values() {
-            let [x, y, bw, bh] = o.shown;
+        for face in self.shown.iter().flat_map(|s| &s.faces) {
+            let [x, y, bw, bh] = <[i32; 4]>::from(face.detection.bbox).map(|v| v as f32);
             let x = if mirror { w - x - bw } else { x };
             let rect =
                 Rect::from_min_size(picture.min + Vec2::new(x, y) * fit, Vec2::new(bw, bh) * fit);
-            let (colour, text) = describe(&o.face);
+            let (colour, text) = describe(face);
             painter.rect_stroke(
                 rect,
                 2.0,
@@ -210,9 +255,31 @@ mod tests {
         FaceResult::new(detection, Some(track), Identity::unknown())
     }
 
-    fn result(faces: Vec<FaceResult>, cut: bool) -> FrameResult {
+    fn at(start: Instant, n: u64) -> Instant {
+        start + Duration::from_millis(33 * n)
+    }
+
+    fn picture(n: u64) -> Arc<RgbaImage> {
+        Arc::new(RgbaImage {
+            width: 4,
+            height: 3,
+            pixels: vec![n as u8; 4 * 3 * 4],
+        })
+    }
+
+    /// The `n`th frame of a camera delivering 30 frames a second from `start`.
+    fn frame(start: Instant, n: u64) -> DisplayFrame {
+        DisplayFrame {
+            index: n,
+            captured_at: at(start, n),
+            image: picture(n),
+        }
+    }
+
+    /// The result of frame `n`, with the frame.
+    fn result(start: Instant, n: u64, faces: Vec<FaceResult>, cut: bool) -> FrameResult {
         FrameResult {
-            frame: 0,
+            frame: n,
             timestamp_ms: 0.0,
             faces,
             timings_ms: StageTimes::default(),
@@ -220,43 +287,107 @@ mod tests {
             searched: Searched::Whole,
             cut,
             latency_ms: 0.0,
-            captured_at: Instant::now(),
+            captured_at: at(start, n),
+            picture: Some(picture(n)),
         }
     }
 
-    fn tracks(view: &LiveView) -> Vec<u64> {
-        let mut keys: Vec<u64> = view.overlays.keys().copied().collect();
-        keys.sort_unstable();
-        keys
+    /// The frame shown (by its number) and the tracks boxed over it.
+    fn on_screen(view: &LiveView, start: Instant) -> Option<(u64, Vec<u64>)> {
+        let shown = view.shown.as_ref()?;
+        let n = shown.captured_at.duration_since(start).as_millis() as u64 / 33;
+        let tracks = view.faces().iter().filter_map(|f| f.track).collect();
+        Some((n, tracks))
+    }
+
+    /// A pass of the window at `now` that takes `result`: whether it showed a frame.
+    fn pass(view: &mut LiveView, ctx: &egui::Context, result: &FrameResult, now: Instant) -> bool {
+        view.take_result(result, now);
+        view.present(ctx, now)
     }
 
     #[test]
-    fn a_box_missed_once_is_held_but_not_after_a_cut() {
-        let now = Instant::now();
+    fn a_frame_is_shown_with_its_own_result_and_never_with_an_older_one() {
+        let ctx = egui::Context::default();
+        let start = Instant::now();
         let mut view = LiveView::default();
-        view.set_result(&result(vec![face(1, 100)], false), now);
-        view.set_result(&result(vec![], false), now);
-        view.advance(now + Duration::from_millis(100));
-        assert_eq!(tracks(&view), [1], "a missed detection does not blink");
-        view.advance(now + HOLD);
-        assert!(tracks(&view).is_empty(), "then it goes");
-
-        view.set_result(&result(vec![face(2, 100)], false), now);
-        view.set_result(&result(vec![face(3, 400)], true), now);
+        view.take_frame(frame(start, 0));
+        view.take_frame(frame(start, 1));
+        assert!(!view.present(&ctx, at(start, 1)));
+        assert_eq!(on_screen(&view, start), None, "no frame before its result");
+        let first = result(start, 0, vec![face(1, 100)], false);
+        assert!(pass(&mut view, &ctx, &first, at(start, 1)));
+        assert_eq!(on_screen(&view, start), Some((0, vec![1])));
+        // Frame 1 is a cut to someone else; until its result comes, frame 0 stays with its
+        // own box (the old view drew track 1's box over frame 1 here).
+        view.take_frame(frame(start, 2));
+        assert!(!view.present(&ctx, at(start, 2)));
+        assert_eq!(on_screen(&view, start), Some((0, vec![1])));
+        let cut = result(start, 1, vec![face(7, 400)], true);
+        assert!(pass(&mut view, &ctx, &cut, at(start, 2)));
         assert_eq!(
-            tracks(&view),
-            [3],
-            "after a cut the old face's box goes at once"
+            on_screen(&view, start),
+            Some((1, vec![7])),
+            "the new face is boxed on the first frame whose result has it, the old box is gone"
         );
+        let one = at(start, 1);
+        assert_eq!(view.drawn(), Some((one, vec![one])));
     }
 
     #[test]
-    fn a_held_box_ends_when_another_face_takes_its_place() {
-        let now = Instant::now();
+    fn results_that_come_together_are_shown_one_pass_each_and_skipped_frames_never() {
+        let ctx = egui::Context::default();
+        let start = Instant::now();
         let mut view = LiveView::default();
-        view.set_result(&result(vec![face(1, 100), face(2, 400)], false), now);
-        // Track 1's place now shows track 5; track 2 was missed this once.
-        view.set_result(&result(vec![face(5, 110)], false), now);
-        assert_eq!(tracks(&view), [2, 5]);
+        for n in 0..6 {
+            view.take_frame(frame(start, n));
+        }
+        // Recognition skipped frames 0-2 and answered for 3 and 4 at once.
+        view.take_result(
+            &result(start, 3, vec![face(1, 100), face(2, 300)], false),
+            at(start, 6),
+        );
+        view.take_result(&result(start, 4, vec![face(1, 104)], false), at(start, 6));
+        assert_eq!(view.next_pass(), Some(Duration::ZERO));
+        assert!(view.present(&ctx, at(start, 6)));
+        assert_eq!(on_screen(&view, start), Some((3, vec![1, 2])));
+        assert!(view.present(&ctx, at(start, 6)));
+        assert_eq!(on_screen(&view, start), Some((4, vec![1])));
+        assert_eq!(
+            view.next_pass(),
+            Some(STALL),
+            "frame 5 waits for its result"
+        );
+        // A frame older than the one shown, or a result without its frame, is not drawn.
+        let mut blind = result(start, 5, vec![face(1, 120)], false);
+        blind.picture = None;
+        assert!(!pass(&mut view, &ctx, &blind, at(start, 7)));
+        view.take_frame(frame(start, 2));
+        assert_eq!(on_screen(&view, start), Some((4, vec![1])));
+    }
+
+    #[test]
+    fn when_recognition_falls_silent_the_newest_frame_is_shown_without_boxes() {
+        let ctx = egui::Context::default();
+        let start = Instant::now();
+        let mut view = LiveView::default();
+        view.take_frame(frame(start, 0));
+        assert!(pass(
+            &mut view,
+            &ctx,
+            &result(start, 0, vec![face(1, 100)], false),
+            at(start, 1)
+        ));
+        view.take_frame(frame(start, 1));
+        view.take_frame(frame(start, 2));
+        assert!(!view.present(&ctx, at(start, 1) + STALL / 2));
+        assert_eq!(on_screen(&view, start), Some((0, vec![1])));
+        assert!(view.present(&ctx, at(start, 1) + STALL));
+        assert_eq!(on_screen(&view, start), Some((2, vec![])));
+        assert_eq!(view.next_pass(), None);
+        // A late result for a frame before the one shown does not take the picture back.
+        let late = result(start, 1, vec![face(1, 110)], false);
+        assert!(!pass(&mut view, &ctx, &late, at(start, 1) + STALL));
+        assert_eq!(on_screen(&view, start), Some((2, vec![])));
     }
 }
