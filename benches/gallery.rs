@@ -30,8 +30,10 @@ fn main() {
     let embedder = EmbedderKind::Dlib.id();
     let export = synthetic_gallery::export(faces, &embedder, &mut vectors);
     let start = Instant::now();
-    let mut gallery = SqliteGallery::open(dir.path(), None).expect("a gallery");
-    let inserted = gallery.import(&export).expect("import");
+    let gallery = SqliteGallery::open(dir.path(), None).expect("a gallery");
+    let inserted = gallery
+        .import(&export, &whoisit::gallery::Actor::cli())
+        .expect("import");
     let insert_s = start.elapsed().as_secs_f64();
     drop((gallery, export));
     let file_mib = std::fs::metadata(dir.path().join("gallery.sqlite3")).map_or(0, |m| m.len())

@@ -7,8 +7,8 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::cli::{
-    enroll_obama, labels, obama_biden_dataset, recognize, spawnable, two_people, two_people_clip,
-    whoisit, whoisit_with_models,
+    enroll_obama, labels, obama_biden_dataset, obama_clip, recognize, spawnable, two_people,
+    two_people_clip, whoisit, whoisit_with_models,
 };
 use predicates::prelude::*;
 use serde_json::Value;
@@ -668,4 +668,44 @@ fn sigterm_ends_a_headless_run_with_its_summary() {
     let processed = summary["summary"]["processed"].as_u64().unwrap();
     assert!((3..300).contains(&processed), "{summary}");
     assert!(stderr.contains("stopped by a signal"), "{stderr}");
+}
+
+/// A face in view for longer than the worker's interval between records of who was seen (30 s,
+/// a constant): recording a sighting is not a change of the roster, so with nobody changing the
+/// gallery nothing is reloaded (each record made the window reload the whole gallery before).
+#[test]
+fn a_face_in_view_with_nobody_changing_the_gallery_reloads_nothing() {
+    let home = tempfile::tempdir().unwrap();
+    enroll_obama(home.path());
+    // 40 s played at its own rate: one record of who was seen at 30 s, another at the end.
+    let clip = obama_clip(home.path(), 5.0, 200);
+    let started = std::time::Instant::now();
+    let output = whoisit(home.path())
+        .env("RUST_LOG", "whoisit=info")
+        .args(["recognize", "--headless", "--realtime", "--source"])
+        .arg(&clip)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        started.elapsed().as_secs() >= 35,
+        "the clip must outlast the 30 s interval"
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        stdout.contains("\"Obama\""),
+        "Obama must be in view and named"
+    );
+    assert_eq!(
+        stderr.matches("the gallery changed; reloading it").count(),
+        0,
+        "{stderr}"
+    );
+    let list = whoisit(home.path())
+        .args(["people", "list"])
+        .output()
+        .unwrap();
+    let list = String::from_utf8_lossy(&list.stdout);
+    assert!(!list.contains("never"), "the sighting was recorded: {list}");
 }

@@ -270,7 +270,7 @@ fn enrolling_from_a_clip_of_a_head_turning_takes_several_poses_and_no_duplicates
     let expect = Expect::enrolled(
         &gallery,
         &whoisit::base::identity::EmbedderKind::Dlib.id(),
-        "John Salley",
+        Some(person.id),
     )
     .unwrap();
     assert_eq!(expect.taken.len(), person.faces);

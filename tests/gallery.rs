@@ -460,7 +460,7 @@ fn an_import_run_again_skips_enrolled_photos_without_decoding_them() {
     std::fs::create_dir_all(&folder).unwrap();
     let bytes = b"\0 not an image, but enrolled by its checksum".to_vec();
     std::fs::write(folder.join("ann.jpg"), &bytes).unwrap();
-    let mut gallery = SqliteGallery::open(&home.path().join("data"), None).unwrap();
+    let gallery = SqliteGallery::open(&home.path().join("data"), None).unwrap();
     let known = whoisit::gallery::NewFace {
         embedder: pipeline.embedder_id(),
         embedding: whoisit::base::identity::Embedding(vec![0.1; whoisit::base::identity::DIM]),
@@ -472,12 +472,13 @@ fn an_import_run_again_skips_enrolled_photos_without_decoding_them() {
         pose: None,
         image_png: None,
     };
-    gallery.add_faces("Ann", &[known]).unwrap();
+    common::add(&gallery, "Ann", &[known]).unwrap();
     let report = whoisit::enroll::dataset(
         &mut pipeline,
-        &mut gallery,
+        &gallery,
         &common::enrollment(),
         &home.path().join("people"),
+        &common::cli(),
     )
     .unwrap();
     assert!(report.skipped.is_empty(), "{:?}", report.skipped);
@@ -506,7 +507,7 @@ fn gallery_of_noise(data: &Path, count: u64) -> Vec<Vec<u8>> {
     };
     let crops: Vec<Vec<u8>> = (0..count).map(crop).collect();
     {
-        let mut gallery = SqliteGallery::open(data, None).unwrap();
+        let gallery = SqliteGallery::open(data, None).unwrap();
         for (i, png) in crops.iter().enumerate() {
             let face = whoisit::gallery::NewFace {
                 embedder: EmbedderKind::Dlib.id(),
@@ -520,7 +521,7 @@ fn gallery_of_noise(data: &Path, count: u64) -> Vec<Vec<u8>> {
                 image_png: Some(png.clone()),
             };
             let name = if i % 2 == 0 { "Ann" } else { "Bob" };
-            gallery.add_faces(name, &[face]).unwrap();
+            common::add(&gallery, name, &[face]).unwrap();
         }
     }
     crops
@@ -590,7 +591,20 @@ fn a_damaged_gallery_can_still_be_salvaged_face_by_face() {
 #[test]
 fn own_thresholds_are_stored_audited_exported_and_cleared_in_sqlite() {
     let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let mut gallery = SqliteGallery::open(a.path(), None).unwrap();
-    let mut other = SqliteGallery::open(b.path(), None).unwrap();
-    common::own_thresholds_are_stored_and_cleared(&mut gallery, &mut other);
+    let gallery = SqliteGallery::open(a.path(), None).unwrap();
+    let other = SqliteGallery::open(b.path(), None).unwrap();
+    common::own_thresholds_are_stored_and_cleared(&gallery, &other);
+}
+
+#[test]
+fn the_roster_version_counts_only_who_can_be_named_in_sqlite_plain_and_encrypted() {
+    let plain = tempfile::tempdir().unwrap();
+    common::the_roster_version_counts_only_who_can_be_named(
+        &SqliteGallery::open(plain.path(), None).unwrap(),
+    );
+    let encrypted = tempfile::tempdir().unwrap();
+    let key = whoisit::gallery::GalleryKey::generate().unwrap();
+    common::the_roster_version_counts_only_who_can_be_named(
+        &SqliteGallery::open(encrypted.path(), Some(&key)).unwrap(),
+    );
 }

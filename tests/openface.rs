@@ -165,8 +165,8 @@ fn real_openface_model_recognises_obama() {
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(dir.path(), EmbedderKind::OpenFace);
     let mut pipeline = config.load_pipeline(&Quiet).unwrap();
-    let mut gallery = whoisit::gallery::SqliteGallery::open(dir.path(), None).unwrap();
-    common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
+    let gallery = whoisit::gallery::SqliteGallery::open(dir.path(), None).unwrap();
+    common::enroll(&mut pipeline, &gallery, "Obama", "obama.jpg");
     for (name, expected) in [("obama2.jpg", "Obama"), ("biden.jpg", "unknown")] {
         let image = whoisit::vision::photo::pad_for_detection(
             &whoisit::vision::photo::load(&common::photo(name)).unwrap(),

@@ -15,9 +15,7 @@ use common::cli::{add_biden, biden_named_after_enrollment, whoisit};
 use common::postgres::Database;
 use opencv::core::{CV_8UC3, Mat, Scalar};
 use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
-use whoisit::gallery::{
-    Changed, Gallery as _, GalleryKey, NewFace, PostgresGallery, SqliteGallery,
-};
+use whoisit::gallery::{Changed, Gallery, GalleryKey, NewFace, PostgresGallery, SqliteGallery};
 use whoisit::vision::pose::Pose;
 
 fn face(v: f32, source: &str, embedder: EmbedderKind) -> NewFace {
@@ -37,12 +35,13 @@ fn face(v: f32, source: &str, embedder: EmbedderKind) -> NewFace {
 #[test]
 fn the_postgres_gallery_stores_each_face_s_pose_and_reports_a_person_s_poses() {
     let db = Database::new();
-    let mut g = PostgresGallery::open(&db.url, None).unwrap();
+    let g = PostgresGallery::open(&db.url, None).unwrap();
     let posed = |v, source, pose| NewFace {
         pose,
         ..face(v, source, EmbedderKind::Dlib)
     };
-    g.add_faces(
+    common::add(
+        &g,
         "Ann",
         &[
             posed(0.1, "a", Some(Pose::Right)),
@@ -67,9 +66,10 @@ fn the_postgres_gallery_stores_each_face_s_pose_and_reports_a_person_s_poses() {
 fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
     let db = Database::new();
     let dlib = EmbedderKind::Dlib.id();
-    let mut g = PostgresGallery::open(&db.url, None).unwrap();
+    let g = PostgresGallery::open(&db.url, None).unwrap();
     assert_eq!(
-        g.add_faces(
+        common::add(
+            &g,
             "Ann",
             &[
                 face(0.1, "a", EmbedderKind::Dlib),
@@ -82,23 +82,18 @@ fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
     );
     // The same photo again adds nothing; another embedder's face is kept apart.
     assert_eq!(
-        g.add_faces(" Ann ", &[face(0.1, "a", EmbedderKind::Dlib)])
+        common::add(&g, " Ann ", &[face(0.1, "a", EmbedderKind::Dlib)])
             .unwrap()
             .len(),
         0
     );
-    g.add_faces("Ann", &[face(0.3, "c", EmbedderKind::OpenFace)])
-        .unwrap();
-    g.add_faces("Bob", &[face(0.4, "d", EmbedderKind::Dlib)])
-        .unwrap();
-    assert!(
-        g.add_faces("", &[face(0.5, "e", EmbedderKind::Dlib)])
-            .is_err()
-    );
+    common::add(&g, "Ann", &[face(0.3, "c", EmbedderKind::OpenFace)]).unwrap();
+    common::add(&g, "Bob", &[face(0.4, "d", EmbedderKind::Dlib)]).unwrap();
+    assert!(common::add(&g, "", &[face(0.5, "e", EmbedderKind::Dlib)]).is_err());
     drop(g);
 
     // Opening again migrates nothing and finds everything.
-    let mut g = PostgresGallery::open(&db.url, None).unwrap();
+    let g = PostgresGallery::open(&db.url, None).unwrap();
     let people: Vec<(String, usize)> = g
         .people()
         .unwrap()
@@ -116,31 +111,43 @@ fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
     assert!(bob.last_seen.is_some());
 
     assert!(
-        g.rename("Ann", "Bob")
+        common::rename(&g, "Ann", "Bob")
             .unwrap_err()
             .to_string()
             .contains("already enrolled")
     );
-    g.rename("Ann", "Anna").unwrap();
-    let removed = g.remove("Anna").unwrap();
+    common::rename(&g, "Ann", "Anna").unwrap();
+    let removed = common::remove(&g, "Anna").unwrap();
     assert_eq!((removed.faces, removed.embeddings), (3, 3));
-    assert!(g.remove("Anna").unwrap_err().to_string().contains("Anna"));
+    assert!(
+        common::remove(&g, "Anna")
+            .unwrap_err()
+            .to_string()
+            .contains("Anna")
+    );
 
     // The portable format moves a roster between the two stores, idempotently.
     let sqlite_dir = tempfile::tempdir().unwrap();
-    let mut local = SqliteGallery::open(sqlite_dir.path(), None).unwrap();
+    let local = SqliteGallery::open(sqlite_dir.path(), None).unwrap();
     let export = g.export().unwrap();
-    assert_eq!(local.import(&export).unwrap(), 1);
-    local
-        .add_faces("Cy", &[face(0.6, "f", EmbedderKind::Dlib)])
-        .unwrap();
+    assert_eq!(local.import(&export, &common::cli()).unwrap(), 1);
+    common::add(&local, "Cy", &[face(0.6, "f", EmbedderKind::Dlib)]).unwrap();
     let back = local.export().unwrap();
-    assert_eq!(g.import(&back).unwrap(), 1, "only Cy is new");
-    assert_eq!(g.import(&back).unwrap(), 0);
     assert_eq!(
-        g.embeddings(&dlib).unwrap(),
-        local.embeddings(&dlib).unwrap()
+        g.import(&back, &common::cli()).unwrap(),
+        1,
+        "only Cy is new"
     );
+    assert_eq!(g.import(&back, &common::cli()).unwrap(), 0);
+    // Ids are each store's own; names and vectors are what moved.
+    let moved = |g: &dyn Gallery| {
+        g.embeddings(&dlib)
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.person, e.embedding))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(moved(&g), moved(&local));
 }
 
 #[test]
@@ -168,16 +175,14 @@ fn a_change_through_one_connection_is_announced_on_another() {
     let db = Database::new();
     let watcher = PostgresGallery::open(&db.url, None).unwrap();
     let feed = watcher.watch().unwrap();
-    let mut writer = PostgresGallery::open(&db.url, None).unwrap();
+    let writer = PostgresGallery::open(&db.url, None).unwrap();
     assert!(
         feed.changes()
             .recv_timeout(Duration::from_millis(500))
             .is_err(),
         "nothing changed yet"
     );
-    writer
-        .add_faces("Ann", &[face(0.1, "a", EmbedderKind::Dlib)])
-        .unwrap();
+    common::add(&writer, "Ann", &[face(0.1, "a", EmbedderKind::Dlib)]).unwrap();
     assert_eq!(
         feed.changes().recv_timeout(Duration::from_secs(5)),
         Ok(Changed)
@@ -355,13 +360,13 @@ fn a_sealed_gallery_keeps_crops_and_embeddings_unreadable_in_the_database() {
     let secret = Secret::new();
     let dlib = EmbedderKind::Dlib.id();
     let openface = EmbedderKind::OpenFace.id();
-    let mut g = PostgresGallery::open(&db.url, Some(&key)).unwrap();
-    let ids = g
-        .add_faces(
-            "Ann",
-            &[secret.face.clone(), face(0.2, "b", EmbedderKind::Dlib)],
-        )
-        .unwrap();
+    let g = PostgresGallery::open(&db.url, Some(&key)).unwrap();
+    let ids = common::add(
+        &g,
+        "Ann",
+        &[secret.face.clone(), face(0.2, "b", EmbedderKind::Dlib)],
+    )
+    .unwrap();
     let without = g.faces_without(&openface).unwrap();
     assert_eq!(without[0].image_png.as_ref(), Some(&secret.crop));
     assert_eq!(without[1].image_png, None);
@@ -378,7 +383,10 @@ fn a_sealed_gallery_keeps_crops_and_embeddings_unreadable_in_the_database() {
         Some(&secret.crop)
     );
     assert_eq!(g.face_image(ann, ids[1]).unwrap(), None);
-    assert_eq!(g.images("Ann").unwrap(), std::slice::from_ref(&secret.crop));
+    assert_eq!(
+        common::images(&g, "Ann").unwrap(),
+        std::slice::from_ref(&secret.crop)
+    );
     let enrolled = g.embeddings(&dlib).unwrap();
     assert_eq!(enrolled.len(), 2);
     assert_eq!(enrolled[0].embedding, secret.face.embedding);
@@ -395,12 +403,12 @@ fn a_sealed_gallery_keeps_crops_and_embeddings_unreadable_in_the_database() {
 
     // An import is sealed too, and the same face again adds nothing.
     let copy = Database::new();
-    let mut other = PostgresGallery::open(&copy.url, Some(&key)).unwrap();
-    assert_eq!(other.import(&export).unwrap(), 2);
-    assert_eq!(other.import(&export).unwrap(), 0);
+    let other = PostgresGallery::open(&copy.url, Some(&key)).unwrap();
+    assert_eq!(other.import(&export, &common::cli()).unwrap(), 2);
+    assert_eq!(other.import(&export, &common::cli()).unwrap(), 0);
     assert_eq!(secret.found_in(&copy.url, true), Vec::<&str>::new());
     assert_eq!(
-        other.images("Ann").unwrap(),
+        common::images(&other, "Ann").unwrap(),
         std::slice::from_ref(&secret.crop)
     );
 
@@ -424,9 +432,8 @@ fn a_sealed_gallery_keeps_crops_and_embeddings_unreadable_in_the_database() {
 fn a_sealed_gallery_opens_only_with_its_key_file() {
     let db = Database::new();
     let key = GalleryKey::generate().unwrap();
-    let mut g = PostgresGallery::open(&db.url, Some(&key)).unwrap();
-    g.add_faces("Ann", &[face(0.1, "a", EmbedderKind::Dlib)])
-        .unwrap();
+    let g = PostgresGallery::open(&db.url, Some(&key)).unwrap();
+    common::add(&g, "Ann", &[face(0.1, "a", EmbedderKind::Dlib)]).unwrap();
     drop(g);
 
     let none = open_error(&db.url, None);
@@ -454,14 +461,14 @@ fn a_plain_gallery_is_sealed_and_unsealed_in_place() {
     let db = Database::new();
     let key = GalleryKey::generate().unwrap();
     let secret = Secret::new();
-    let mut g = PostgresGallery::open(&db.url, None).unwrap();
-    g.add_faces(
+    let g = PostgresGallery::open(&db.url, None).unwrap();
+    common::add(
+        &g,
         "Ann",
         &[secret.face.clone(), face(0.2, "b", EmbedderKind::Dlib)],
     )
     .unwrap();
-    g.add_faces("Bob", &[face(0.3, "c", EmbedderKind::OpenFace)])
-        .unwrap();
+    common::add(&g, "Bob", &[face(0.3, "c", EmbedderKind::OpenFace)]).unwrap();
     let before = serde_json::to_value(g.export().unwrap()).unwrap();
     let everything = [
         "the crop's start",
@@ -517,17 +524,29 @@ fn a_plain_gallery_is_sealed_and_unsealed_in_place() {
 
     PostgresGallery::unseal_all(&db.url, &key).unwrap();
     assert_eq!(secret.found_in(&db.url, false).len(), 5);
-    let mut g = PostgresGallery::open(&db.url, None).unwrap();
+    let g = PostgresGallery::open(&db.url, None).unwrap();
     assert_eq!(serde_json::to_value(g.export().unwrap()).unwrap(), before);
-    g.add_faces("Cy", &[face(0.4, "d", EmbedderKind::Dlib)])
-        .unwrap();
+    common::add(&g, "Cy", &[face(0.4, "d", EmbedderKind::Dlib)]).unwrap();
     assert!(g.check().unwrap().problems.is_empty());
 }
 
 #[test]
 fn own_thresholds_are_stored_audited_exported_and_cleared_in_postgres() {
     let (a, b) = (Database::new(), Database::new());
-    let mut gallery = PostgresGallery::open(&a.url, None).unwrap();
-    let mut other = PostgresGallery::open(&b.url, None).unwrap();
-    common::own_thresholds_are_stored_and_cleared(&mut gallery, &mut other);
+    let gallery = PostgresGallery::open(&a.url, None).unwrap();
+    let other = PostgresGallery::open(&b.url, None).unwrap();
+    common::own_thresholds_are_stored_and_cleared(&gallery, &other);
+}
+
+#[test]
+fn the_roster_version_counts_only_who_can_be_named_in_postgres_plain_and_sealed() {
+    let plain = Database::new();
+    common::the_roster_version_counts_only_who_can_be_named(
+        &PostgresGallery::open(&plain.url, None).unwrap(),
+    );
+    let sealed = Database::new();
+    let key = GalleryKey::generate().unwrap();
+    common::the_roster_version_counts_only_who_can_be_named(
+        &PostgresGallery::open(&sealed.url, Some(&key)).unwrap(),
+    );
 }

@@ -11,8 +11,8 @@ use whoisit::gallery::SqliteGallery;
 #[test]
 fn obama_is_recognised_in_other_photos_and_biden_is_unknown() {
     let (mut pipeline, dir) = common::pipeline();
-    let mut gallery = SqliteGallery::open(dir.path(), None).unwrap();
-    common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
+    let gallery = SqliteGallery::open(dir.path(), None).unwrap();
+    common::enroll(&mut pipeline, &gallery, "Obama", "obama.jpg");
 
     for (name, expected) in [
         ("obama2.jpg", "Obama"),

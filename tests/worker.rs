@@ -15,10 +15,10 @@ use whoisit::runtime::worker::{Command, Worker};
 /// A worker with Obama enrolled, its gallery's folder, and 3 s of Obama at 15 fps in it.
 fn obama_worker() -> (Worker, tempfile::TempDir, std::path::PathBuf) {
     let (mut pipeline, dir) = common::pipeline();
-    let mut gallery = SqliteGallery::open(dir.path(), None).unwrap();
-    common::enroll(&mut pipeline, &mut gallery, "Obama", "obama.jpg");
+    let gallery = SqliteGallery::open(dir.path(), None).unwrap();
+    common::enroll(&mut pipeline, &gallery, "Obama", "obama.jpg");
     let clip = common::cli::obama_clip(dir.path(), 15.0, 45);
-    let worker = Worker::new(pipeline, Box::new(gallery)).unwrap();
+    let worker = Worker::new(pipeline, std::sync::Arc::new(gallery), common::cli()).unwrap();
     (worker, dir, clip)
 }
 

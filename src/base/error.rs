@@ -57,6 +57,16 @@ pub enum Error {
     #[error("{0}")]
     NotFound(String),
 
+    /// Several people are called this once names are put in Unicode's composed form: galleries
+    /// written before names were composed may hold "Café" twice, in two forms.
+    #[error(
+        "{name:?} names {} people (ids {}): their names differ only in how their accents are \
+         encoded; rename one of them by id through the REST API (`GET /v1/people` lists ids)",
+        ids.len(),
+        ids.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+    )]
+    AmbiguousName { name: String, ids: Vec<i64> },
+
     #[error("{0:?} is already enrolled; remove one of them first, or add the photos to {0:?}")]
     NameTaken(String),
 

@@ -77,15 +77,29 @@ impl Embedding {
     }
 }
 
+/// A person's id in the gallery: it stays the same when they are renamed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PersonId(pub i64);
+
 /// One enrolled face's embedding and whose face it is.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Enrolled {
+    /// Their name, as a label.
     pub person: String,
+    /// Their id in the gallery; `None` for people who are in none (labelled photos that
+    /// `eval` enrolls in memory).
+    pub id: Option<PersonId>,
     pub embedding: Embedding,
 }
 
+/// People known only by name (labelled photos, tests), in no gallery.
 impl From<(String, Embedding)> for Enrolled {
     fn from((person, embedding): (String, Embedding)) -> Enrolled {
-        Enrolled { person, embedding }
+        Enrolled {
+            person,
+            id: None,
+            embedding,
+        }
     }
 }

@@ -5,7 +5,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::config::Config;
-use crate::gallery;
+use crate::gallery::{self, Actor};
 
 use super::people::{format_time, pad};
 
@@ -52,7 +52,7 @@ pub(super) fn audit_cmd(config: &Config, args: &AuditArgs) -> Result<()> {
 pub(super) fn purge_cmd(config: &Config) -> Result<()> {
     let cleared = config
         .open_gallery()?
-        .purge_sightings(config.retention_cutoff())?;
+        .purge_sightings(config.retention_cutoff(), &Actor::cli())?;
     println!(
         "forgot when {cleared} people were last seen, {} days ago or more (config: retention_days)",
         config.retention_days

@@ -12,7 +12,7 @@ use crate::base::identity::Enrolled;
 use crate::base::image::Encoding;
 use crate::config::Config;
 use crate::config::settings::Settings;
-use crate::gallery::{AuditAction, Gallery, OwnThreshold, ThresholdChange};
+use crate::gallery::{Actor, AuditAction, Gallery, OwnThreshold, ThresholdChange};
 use crate::measure::bench::{self, BenchOptions, BenchReport};
 use crate::measure::eval::{
     self, Calibration, EvalOptions, Evaluation, FewFaces, PerPerson, Strangers,
@@ -515,9 +515,9 @@ pub(super) fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()>
         );
     }
     let data_dir = config.data_dir()?;
-    let mut gallery = config.open_gallery()?;
+    let gallery = config.open_gallery()?;
     if args.clear {
-        return clear_own_thresholds(gallery.as_mut());
+        return clear_own_thresholds(gallery.as_ref());
     }
     // The embedder's id without loading its models: the gallery files embeddings under it.
     let embedder = config.embedder.id();
@@ -529,7 +529,7 @@ pub(super) fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()>
         );
     }
     if args.per_person {
-        return calibrate_per_person(config, gallery.as_mut(), &entries, args.apply);
+        return calibrate_per_person(config, gallery.as_ref(), &entries, args.apply);
     }
     let c = eval::calibrate(&embedder, &entries, config.threshold, args.far);
     println!(
@@ -576,7 +576,7 @@ pub(super) fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()>
             "{:.3} -> {saved:.3} (calibrate --apply)",
             c.current_threshold
         );
-        if let Err(e) = gallery.record(AuditAction::Threshold, &detail) {
+        if let Err(e) = gallery.record(AuditAction::Threshold, &detail, &Actor::cli()) {
             tracing::warn!(
                 "the threshold change is not in the audit trail: {}",
                 e.report()
@@ -591,7 +591,7 @@ pub(super) fn calibrate_cmd(config: &Config, args: &CalibrateArgs) -> Result<()>
 /// `calibrate --per-person`: the table, and with `apply` the thresholds stored.
 fn calibrate_per_person(
     config: &Config,
-    gallery: &mut dyn Gallery,
+    gallery: &dyn Gallery,
     entries: &[Enrolled],
     apply: bool,
 ) -> Result<()> {
@@ -619,7 +619,7 @@ fn calibrate_per_person(
         .collect();
     let own = changes.iter().filter(|c| c.own.is_some()).count();
     if apply {
-        gallery.set_own_thresholds(&changes)?;
+        gallery.set_own_thresholds(&changes, &Actor::cli())?;
         println!(
             "stored {own} own threshold(s) in {}; the others use the global one. A running whoisit uses them at once; `whoisit calibrate --per-person --clear` undoes it",
             gallery.location()
@@ -677,7 +677,7 @@ fn print_personal(people: &[PersonCalibration]) {
 }
 
 /// `calibrate --per-person --clear`.
-fn clear_own_thresholds(gallery: &mut dyn Gallery) -> Result<()> {
+fn clear_own_thresholds(gallery: &dyn Gallery) -> Result<()> {
     let changes: Vec<ThresholdChange> = gallery
         .people()?
         .into_iter()
@@ -687,7 +687,7 @@ fn clear_own_thresholds(gallery: &mut dyn Gallery) -> Result<()> {
             own: None,
         })
         .collect();
-    gallery.set_own_thresholds(&changes)?;
+    gallery.set_own_thresholds(&changes, &Actor::cli())?;
     println!(
         "cleared {} own threshold(s) in {}: everyone is matched with the global one",
         changes.len(),

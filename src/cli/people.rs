@@ -1,6 +1,7 @@
 //! The roster: `enroll`, `people` and `gallery`.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
@@ -11,7 +12,7 @@ use crate::config::threshold_problem;
 use crate::enroll;
 use crate::gallery::protect::{self, ExportLock};
 use crate::gallery::{
-    self, AuditAction, ExportFile, Gallery, GalleryConfig, OwnThreshold, PersonSummary,
+    self, Actor, AuditAction, ExportFile, Gallery, GalleryConfig, OwnThreshold, PersonSummary,
     ThresholdChange,
 };
 use crate::runtime::capture::Source;
@@ -158,13 +159,14 @@ pub(super) fn enroll_cmd(config: &Config, args: EnrollArgs) -> Result<()> {
 
 fn add_person(config: &Config, name: &str, photos: &[PathBuf]) -> Result<()> {
     let mut pipeline = config.load_pipeline(&Bar::default())?;
-    let mut gallery = config.open_gallery()?;
+    let gallery = config.open_gallery()?;
     let report = enroll::person(
         &mut pipeline,
-        gallery.as_mut(),
+        gallery.as_ref(),
         &config.enrollment(),
         name,
         photos,
+        &Actor::cli(),
     )?;
     for warning in &report.warnings {
         // Said to the operator on stderr, not logged: it names people.
@@ -190,15 +192,18 @@ fn add_from_video(config: &Config, name: &str, video: &Path, max_faces: usize) -
         }
     });
     let mut pipeline = config.load_pipeline(&Bar::default())?;
-    let mut gallery = config.open_gallery()?;
+    let gallery = config.open_gallery()?;
     let report = enroll::video::enroll_video(
         &mut pipeline,
-        gallery.as_mut(),
+        gallery.as_ref(),
         &config.enrollment(),
         name,
-        &video.display().to_string(),
-        frames,
+        enroll::video::Clip {
+            source: video.display().to_string(),
+            frames,
+        },
         max_faces,
+        &Actor::cli(),
     )?;
     for taken in &report.taken {
         println!(
@@ -229,8 +234,14 @@ fn add_from_video(config: &Config, name: &str, video: &Path, max_faces: usize) -
 
 fn import_dataset(config: &Config, dir: &Path) -> Result<()> {
     let mut pipeline = config.load_pipeline(&Bar::default())?;
-    let mut gallery = config.open_gallery()?;
-    let report = enroll::dataset(&mut pipeline, gallery.as_mut(), &config.enrollment(), dir)?;
+    let gallery = config.open_gallery()?;
+    let report = enroll::dataset(
+        &mut pipeline,
+        gallery.as_ref(),
+        &config.enrollment(),
+        dir,
+        &Actor::cli(),
+    )?;
     for (name, count) in &report.enrolled {
         println!("enrolled {name}: {count} face(s)");
     }
@@ -255,7 +266,7 @@ fn import_dataset(config: &Config, dir: &Path) -> Result<()> {
 }
 
 pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
-    let open = || -> Result<Box<dyn Gallery>> { Ok(config.open_gallery()?) };
+    let open = || -> Result<Arc<dyn Gallery>> { Ok(config.open_gallery()?) };
     match cmd {
         PeopleCommand::List => list_people(config, &open()?.people()?),
         PeopleCommand::Add {
@@ -266,12 +277,15 @@ pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
         } => add_from_video(config, &name, &video, max_faces as usize)?,
         PeopleCommand::Add { name, photos, .. } => add_person(config, &name, &photos)?,
         PeopleCommand::Import { dir } => import_dataset(config, &dir)?,
+        // A name is resolved to its person once, here; the change is made by id.
         PeopleCommand::Rename { old, new } => {
-            open()?.rename(&old, &new)?;
+            let gallery = open()?;
+            gallery.rename(gallery.find(&old)?, &new, &Actor::cli())?;
             println!("renamed {old} to {}", new.trim());
         }
         PeopleCommand::Remove { name } => {
-            let removed = open()?.remove(&name)?;
+            let gallery = open()?;
+            let removed = gallery.remove(gallery.find(&name)?, &Actor::cli())?;
             println!(
                 "removed {name}: {} face(s), {} embedding(s), {} image(s)",
                 removed.faces, removed.embeddings, removed.images
@@ -281,7 +295,7 @@ pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
             name,
             value,
             clear: _,
-        } => set_threshold(config, open()?.as_mut(), &name, value)?,
+        } => set_threshold(config, open()?.as_ref(), &name, value)?,
     }
     Ok(())
 }
@@ -343,7 +357,7 @@ fn threshold_text(config: &Config, own: Option<&OwnThreshold>) -> String {
 /// `people threshold NAME VALUE` or `--clear`.
 fn set_threshold(
     config: &Config,
-    gallery: &mut dyn Gallery,
+    gallery: &dyn Gallery,
     name: &str,
     threshold: Option<f32>,
 ) -> Result<()> {
@@ -376,7 +390,7 @@ fn set_threshold(
         name: name.to_owned(),
         own: own.clone(),
     };
-    gallery.set_own_thresholds(&[change])?;
+    gallery.set_own_thresholds(&[change], &Actor::cli())?;
     match own {
         Some(own) => println!(
             "{name} is matched with their own threshold {:.3} ({}) from now on",
@@ -391,7 +405,7 @@ fn set_threshold(
 }
 
 pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
-    let open = || -> Result<Box<dyn Gallery>> { Ok(config.open_gallery()?) };
+    let open = || -> Result<Arc<dyn Gallery>> { Ok(config.open_gallery()?) };
     match cmd {
         GalleryCommand::Export {
             file,
@@ -411,7 +425,7 @@ pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
             let text = secrets::open_export(bytes, identity.as_deref())?;
             let export: ExportFile = serde_json::from_slice(&text)
                 .with_context(|| format!("{} is not a whoisit gallery export", file.display()))?;
-            let added = open()?.import(&export)?;
+            let added = open()?.import(&export, &Actor::cli())?;
             println!(
                 "imported {added} face(s) of {} people from {}",
                 export.people.len(),
@@ -455,7 +469,7 @@ pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
 /// `gallery export`: the whole gallery, or what can be read of a damaged one, to `file`,
 /// encrypted when `lock` says so.
 fn export_gallery(
-    open: &dyn Fn() -> Result<Box<dyn Gallery>>,
+    open: &dyn Fn() -> Result<Arc<dyn Gallery>>,
     file: &Path,
     salvage: bool,
     lock: Option<&ExportLock>,
@@ -481,7 +495,7 @@ fn export_gallery(
         file.display()
     );
     // A damaged gallery cannot take the entry; the salvage must still be written.
-    if let Err(e) = open()?.record(AuditAction::Export, &detail) {
+    if let Err(e) = open()?.record(AuditAction::Export, &detail, &Actor::cli()) {
         tracing::warn!("the export is not in the audit trail: {}", e.report());
     }
     println!(
@@ -510,8 +524,8 @@ fn copy_gallery(config: &Config, to: &GalleryConfig) -> Result<()> {
     let from = config.open_gallery()?;
     let export = from.export()?;
     let faces: usize = export.people.iter().map(|p| p.faces.len()).sum();
-    let mut target = gallery::open(to, &config.data_dir()?, config.key.as_ref())?;
-    let added = target.import(&export)?;
+    let target = gallery::open(to, &config.data_dir()?, config.key.as_ref())?;
+    let added = target.import(&export, &Actor::cli())?;
     println!(
         "copied {} people from {} to {}: {added} face(s) added, {} already there",
         export.people.len(),
@@ -525,9 +539,9 @@ fn copy_gallery(config: &Config, to: &GalleryConfig) -> Result<()> {
 /// `gallery reembed`: embeddings for the configured embedder from the stored crops.
 fn reembed(config: &Config) -> Result<()> {
     let mut pipeline = config.load_pipeline(&Bar::default())?;
-    let mut gallery = config.open_gallery()?;
+    let gallery = config.open_gallery()?;
     let bar = CountBar::new();
-    let report = enroll::reembed(&mut pipeline, gallery.as_mut(), &|done, total| {
+    let report = enroll::reembed(&mut pipeline, gallery.as_ref(), &|done, total| {
         bar.show(done, total);
     })?;
     drop(bar);

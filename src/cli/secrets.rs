@@ -11,7 +11,7 @@ use anyhow::{Context as _, Result, bail};
 use crate::base::files::read_limited;
 use crate::config::{Config, KEY_VARIABLE};
 use crate::gallery::protect::{self, ExportLock, ExportUnlock};
-use crate::gallery::{self, AuditAction, GalleryConfig, GalleryKey, SqliteGallery};
+use crate::gallery::{self, Actor, AuditAction, GalleryConfig, GalleryKey, SqliteGallery};
 
 /// Asks for the key at the terminal when the embedded gallery is encrypted and no key was
 /// given. Without a terminal (a service, a script) the open fails later with what to give.
@@ -81,7 +81,7 @@ pub(super) fn convert(config: &Config, encrypt: bool) -> Result<()> {
 fn record(config: &Config, action: AuditAction) {
     let recorded = config
         .open_gallery()
-        .and_then(|mut g| g.record(action, "the whole gallery, in place"));
+        .and_then(|g| g.record(action, "the whole gallery, in place", &Actor::cli()));
     if let Err(e) = recorded {
         tracing::warn!("the change is not in the audit trail: {}", e.report());
     }

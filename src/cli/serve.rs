@@ -8,7 +8,7 @@ use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 
 use crate::config::Config;
-use crate::gallery::Scope;
+use crate::gallery::{Actor, Scope};
 use crate::runtime::capture::Source;
 use crate::service::{self, Auth, ServeOptions};
 
@@ -107,7 +107,7 @@ pub(super) fn serve_cmd(config: &Config, args: ServeArgs) -> Result<()> {
 }
 
 pub(super) fn keys_cmd(config: &Config, command: KeysCommand) -> Result<()> {
-    let mut gallery = config.open_gallery()?;
+    let gallery = config.open_gallery()?;
     match command {
         KeysCommand::Create { name, scopes } => {
             let scopes = scopes
@@ -115,7 +115,7 @@ pub(super) fn keys_cmd(config: &Config, command: KeysCommand) -> Result<()> {
                 .flat_map(|s| s.split(','))
                 .map(str::parse::<Scope>)
                 .collect::<crate::Result<Vec<_>>>()?;
-            let made = service::create_key(gallery.as_mut(), &name, &scopes)?;
+            let made = service::create_key(gallery.as_ref(), &name, &scopes, &Actor::cli())?;
             eprintln!(
                 "key {:?} made with scope {}; it is shown only now, keep it somewhere safe:",
                 made.key.name,
@@ -146,7 +146,7 @@ pub(super) fn keys_cmd(config: &Config, command: KeysCommand) -> Result<()> {
             }
         }
         KeysCommand::Revoke { name } => {
-            gallery.revoke_key(&name)?;
+            gallery.revoke_key(&name, &Actor::cli())?;
             println!("key {name:?} revoked");
         }
     }

@@ -10,6 +10,7 @@ pub mod streams;
 pub mod window;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 
@@ -330,7 +331,7 @@ impl Config {
     }
 
     /// The gallery this configuration names.
-    pub fn open_gallery(&self) -> Result<Box<dyn Gallery>> {
+    pub fn open_gallery(&self) -> Result<Arc<dyn Gallery>> {
         gallery::open(&self.gallery, &self.data_dir()?, self.key.as_ref())
     }
 

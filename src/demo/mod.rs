@@ -40,17 +40,18 @@ pub fn prepare(config: &Config, progress: &dyn Progress) -> Result<Demo> {
     }
     let data_dir = root.join("gallery");
     let demo_config = config.with_own_gallery(data_dir.clone());
-    let mut gallery = demo_config.open_gallery()?;
+    let gallery = demo_config.open_gallery()?;
     // The models are loaded only the first time for each embedder: its id says whether the
     // demo gallery has an embedding from it already.
     if gallery.embeddings(&config.embedder.id())?.is_empty() {
         let mut pipeline = demo_config.load_pipeline(progress)?;
         crate::enroll::person(
             &mut pipeline,
-            gallery.as_mut(),
+            gallery.as_ref(),
             &demo_config.enrollment(),
             KNOWN,
             &[photos.join("obama.jpg")],
+            &crate::gallery::Actor::cli(),
         )?;
     }
     Ok(Demo {

@@ -12,7 +12,7 @@ use opencv::core::Mat;
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::base::image::decode_png;
-use crate::gallery::{FaceId, Gallery, NewFace, validate_name};
+use crate::gallery::{Actor, FaceId, Gallery, NewFace, PersonId, validate_name};
 use crate::vision::detect::Detection;
 use crate::vision::matcher::Matcher;
 use crate::vision::photo::{self, PhotoLimits, read_file};
@@ -51,16 +51,20 @@ pub struct Expect {
 }
 
 impl Expect {
-    /// The faces of `name` in the gallery from `embedder` (none for somebody new).
-    pub fn enrolled(gallery: &dyn Gallery, embedder: &EmbedderId, name: &str) -> Result<Expect> {
-        Ok(Expect::among(&gallery.embeddings(embedder)?, name))
+    /// The faces of `person` in the gallery from `embedder` (none for somebody new).
+    pub fn enrolled(
+        gallery: &dyn Gallery,
+        embedder: &EmbedderId,
+        person: Option<PersonId>,
+    ) -> Result<Expect> {
+        Ok(Expect::among(&gallery.embeddings(embedder)?, person))
     }
 
-    /// The faces of `name` among the gallery's `enrolled` faces.
-    pub fn among(enrolled: &[Enrolled], name: &str) -> Expect {
+    /// The faces of `person` among the gallery's `enrolled` faces (none for somebody new).
+    pub fn among(enrolled: &[Enrolled], person: Option<PersonId>) -> Expect {
         let taken = enrolled
             .iter()
-            .filter(|e| e.person == name)
+            .filter(|e| person.is_some() && e.id == person)
             .map(|e| Taken {
                 what: "a face already enrolled for this person".into(),
                 embedding: e.embedding.clone(),
@@ -205,34 +209,74 @@ impl Enrollment {
         judged
     }
 
-    /// Saves accepted faces of `name` (e.g. captures from the window), warning about faces
-    /// that look more like somebody else.
+    /// Saves accepted faces of `name` (e.g. captures from the window), enrolled now if new,
+    /// as `actor`, warning about faces that look more like somebody else.
     pub fn add(
         &self,
-        gallery: &mut dyn Gallery,
+        gallery: &dyn Gallery,
         embedder: &EmbedderId,
         name: &str,
         faces: &[NewFace],
+        actor: &Actor,
     ) -> Result<PersonReport> {
         let name = validate_name(name)?;
-        let warnings = self.confusions(&*gallery, embedder, &name, faces)?;
-        let added = gallery.add_faces(&name, faces)?;
+        match known(gallery, &name)? {
+            Some(person) => self.add_to(gallery, embedder, person, faces, actor),
+            None => self.create(gallery, embedder, &name, faces, actor),
+        }
+    }
+
+    /// Enrolls `name`, new, with accepted faces in one transaction; should somebody have
+    /// enrolled the name meanwhile, the faces go to them.
+    fn create(
+        &self,
+        gallery: &dyn Gallery,
+        embedder: &EmbedderId,
+        name: &str,
+        faces: &[NewFace],
+        actor: &Actor,
+    ) -> Result<PersonReport> {
+        let warnings = self.confusions(gallery, embedder, None, name, faces)?;
+        match gallery.create_person(name, faces, actor) {
+            Ok((_, added)) => Ok(PersonReport { added, warnings }),
+            Err(Error::NameTaken(_)) => {
+                self.add_to(gallery, embedder, gallery.find(name)?, faces, actor)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Saves accepted faces of `person`, as `actor`, warning about faces that look more like
+    /// somebody else; [`Error::NotFound`] when they were removed meanwhile.
+    pub fn add_to(
+        &self,
+        gallery: &dyn Gallery,
+        embedder: &EmbedderId,
+        person: PersonId,
+        faces: &[NewFace],
+        actor: &Actor,
+    ) -> Result<PersonReport> {
+        let name = gallery.person(person)?.name;
+        let warnings = self.confusions(gallery, embedder, Some(person), &name, faces)?;
+        let added = gallery.add_faces_to(person, faces, actor)?;
         Ok(PersonReport { added, warnings })
     }
 
-    /// Warns about new faces that are nearer to another enrolled person than to `name`'s own
-    /// faces: a sign of a wrong name, or of a capture too poor to tell people apart.
+    /// Warns about new faces that are nearer to another enrolled person than to `person`'s
+    /// own faces (`name` says who they are): a sign of a wrong name, or of a capture too poor
+    /// to tell people apart.
     fn confusions(
         &self,
         gallery: &dyn Gallery,
         embedder: &EmbedderId,
+        person: Option<PersonId>,
         name: &str,
         faces: &[NewFace],
     ) -> Result<Vec<String>> {
         let (own, others): (Vec<Enrolled>, Vec<Enrolled>) = gallery
             .embeddings(embedder)?
             .into_iter()
-            .partition(|e| e.person == name);
+            .partition(|e| person.is_some() && e.id == person);
         if others.is_empty() {
             return Ok(Vec::new());
         }
@@ -287,10 +331,11 @@ pub struct PersonReport {
 /// saved and the error names every photo and why.
 pub fn person(
     pipeline: &mut Pipeline,
-    gallery: &mut dyn Gallery,
+    gallery: &dyn Gallery,
     enrollment: &Enrollment,
     name: &str,
     photos: &[PathBuf],
+    actor: &Actor,
 ) -> Result<PersonReport> {
     let name = validate_name(name)?;
     if photos.is_empty() {
@@ -298,7 +343,7 @@ pub fn person(
             "give at least one photo to enroll".into(),
         ));
     }
-    let expect = Expect::enrolled(&*gallery, &pipeline.embedder_id(), &name)?;
+    let expect = Expect::enrolled(gallery, &pipeline.embedder_id(), known(gallery, &name)?)?;
     let Judged {
         faces, failures, ..
     } = enrollment.photos(pipeline, photos, &HashSet::new(), expect);
@@ -308,7 +353,16 @@ pub fn person(
             failures.join("\n  - ")
         )));
     }
-    enrollment.add(gallery, &pipeline.embedder_id(), &name, &faces)
+    enrollment.add(gallery, &pipeline.embedder_id(), &name, &faces, actor)
+}
+
+/// The person called `name`, `None` when nobody is yet.
+pub(crate) fn known(gallery: &dyn Gallery, name: &str) -> Result<Option<PersonId>> {
+    match gallery.find(name) {
+        Ok(id) => Ok(Some(id)),
+        Err(Error::UnknownPerson(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// What enrolling a folder of people did.
@@ -328,9 +382,10 @@ pub struct DatasetReport {
 /// import leaves every completed person whole; running it again adds nothing twice.
 pub fn dataset(
     pipeline: &mut Pipeline,
-    gallery: &mut dyn Gallery,
+    gallery: &dyn Gallery,
     enrollment: &Enrollment,
     dir: &Path,
+    actor: &Actor,
 ) -> Result<DatasetReport> {
     let mut report = DatasetReport::default();
     // Read once: each person's folder is only compared with their own faces enrolled before.
@@ -347,8 +402,12 @@ pub fn dataset(
                 continue;
             }
         };
-        let enrolled = gallery.source_hashes(&name)?;
-        let expect = Expect::among(&enrolled_before, &name);
+        let before = known(gallery, &name)?;
+        let enrolled = match before {
+            Some(person) => gallery.source_hashes(person)?,
+            None => HashSet::new(),
+        };
+        let expect = Expect::among(&enrolled_before, before);
         let Judged {
             faces,
             already,
@@ -359,13 +418,13 @@ pub fn dataset(
         if faces.is_empty() {
             continue;
         }
-        report.warnings.extend(enrollment.confusions(
-            &*gallery,
-            &pipeline.embedder_id(),
-            &name,
-            &faces,
-        )?);
-        let added = gallery.add_faces(&name, &faces)?.len();
+        let embedder = pipeline.embedder_id();
+        let person = match before {
+            Some(person) => enrollment.add_to(gallery, &embedder, person, &faces, actor)?,
+            None => enrollment.create(gallery, &embedder, &name, &faces, actor)?,
+        };
+        report.warnings.extend(person.warnings);
+        let added = person.added.len();
         report.unchanged += faces.len() - added;
         if added > 0 {
             report.enrolled.push((name, added));
@@ -434,7 +493,7 @@ pub struct ReembedReport {
 /// Computes embeddings for the pipeline's embedder from the stored crops of faces that lack one.
 pub fn reembed(
     pipeline: &mut Pipeline,
-    gallery: &mut dyn Gallery,
+    gallery: &dyn Gallery,
     progress: &dyn Fn(usize, usize),
 ) -> Result<ReembedReport> {
     let embedder = pipeline.embedder_id();

@@ -9,7 +9,7 @@ use opencv::prelude::*;
 use crate::base::error::{Error, Result};
 use crate::base::geometry::FaceBox;
 use crate::enroll::{Enrollment, Expect, PersonReport, Taken, quality};
-use crate::gallery::{Gallery, NewFace, validate_name};
+use crate::gallery::{Actor, Gallery, NewFace, validate_name};
 use crate::vision::detect::Detection;
 use crate::vision::pipeline::Pipeline;
 use crate::vision::pose::{HeadPose, Pose};
@@ -66,22 +66,33 @@ pub struct VideoReport {
     pub person: PersonReport,
 }
 
-/// Enrolls `name` from the frames of a clip (`source` names it): up to `max_faces` frames,
+/// A clip to enroll from: its frames, and what it is called in messages (its path).
+pub struct Clip<I> {
+    pub source: String,
+    pub frames: I,
+}
+
+/// Enrolls `name` from the frames of a clip, as `actor`: up to `max_faces` frames,
 /// the sharpest of each pose first, then the next sharpest of each, and so on; a frame
 /// repeating a face taken (or one of the person's in the gallery) is skipped as a duplicate.
 pub fn enroll_video(
     pipeline: &mut Pipeline,
-    gallery: &mut dyn Gallery,
+    gallery: &dyn Gallery,
     enrollment: &Enrollment,
     name: &str,
-    source: &str,
-    frames: impl Iterator<Item = Result<Mat>>,
+    clip: Clip<impl Iterator<Item = Result<Mat>>>,
     max_faces: usize,
+    actor: &Actor,
 ) -> Result<VideoReport> {
     let name = validate_name(name)?;
+    let Clip { source, frames } = clip;
     let mut report = VideoReport::default();
     let mut by_pose = candidates(pipeline, enrollment, frames, &mut report)?;
-    let mut expect = Expect::enrolled(&*gallery, &pipeline.embedder_id(), &name)?;
+    let mut expect = Expect::enrolled(
+        gallery,
+        &pipeline.embedder_id(),
+        super::known(gallery, &name)?,
+    )?;
     let mut faces: Vec<NewFace> = Vec::new();
     // Round after round, the sharpest frame left of each pose, until enough are taken.
     while faces.len() < max_faces && by_pose.values().any(|c| !c.is_empty()) {
@@ -127,7 +138,7 @@ pub fn enroll_video(
             summary(&report.skipped)
         )));
     }
-    report.person = enrollment.add(gallery, &pipeline.embedder_id(), &name, &faces)?;
+    report.person = enrollment.add(gallery, &pipeline.embedder_id(), &name, &faces, actor)?;
     Ok(report)
 }
 

@@ -25,14 +25,13 @@ impl Actor {
         Actor(format!("api:{name}"))
     }
 
+    /// The server's own hourly purge of sightings past `retention_days`.
+    pub fn purge() -> Actor {
+        Actor("purge:retention_days".into())
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
-    }
-}
-
-impl Default for Actor {
-    fn default() -> Actor {
-        Actor::cli()
     }
 }
 

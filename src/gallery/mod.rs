@@ -20,6 +20,7 @@ mod stored;
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
 use serde::{Deserialize, Serialize};
@@ -75,10 +76,10 @@ pub fn open(
     config: &GalleryConfig,
     data_dir: &Path,
     key: Option<&GalleryKey>,
-) -> Result<Box<dyn Gallery>> {
+) -> Result<Arc<dyn Gallery>> {
     Ok(match config {
-        GalleryConfig::Sqlite => Box::new(SqliteGallery::open(data_dir, key)?),
-        GalleryConfig::Postgres(url) => Box::new(PostgresGallery::open(url, key)?),
+        GalleryConfig::Sqlite => Arc::new(SqliteGallery::open(data_dir, key)?),
+        GalleryConfig::Postgres(url) => Arc::new(PostgresGallery::open(url, key)?),
     })
 }
 
@@ -117,8 +118,8 @@ pub struct Salvaged {
     pub lost: Vec<String>,
 }
 
-/// Something in the gallery changed (a person enrolled, renamed or removed, a face added);
-/// reload what you keep of it.
+/// The roster changed (a person enrolled, renamed or removed, a face added, an own threshold
+/// set); reload what you keep of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Changed;
 
@@ -147,24 +148,65 @@ impl ChangeFeed {
 
 /// What the rest of whoisit needs of a gallery. Every call can fail: the store may be a file
 /// that is locked or damaged, or a server that is unreachable.
-pub trait Gallery: Send {
+///
+/// One gallery is shared by every part of a process (`Arc<dyn Gallery>`): each store keeps a
+/// pool of connections, so readers never wait for a writer, nor for a long maintenance step
+/// after a deletion. People are addressed by id; a name is resolved once, at the edge
+/// ([`Gallery::find`]). Every change names who makes it, for the audit trail.
+pub trait Gallery: Send + Sync {
     /// Where the gallery is, as the user knows it (a file's path, a server's address).
     fn location(&self) -> String;
 
     /// Everyone, by name.
     fn people(&self) -> Result<Vec<PersonSummary>>;
 
-    /// The person with this id; [`Error::UnknownPerson`](crate::base::error::Error) when there
+    /// The person with this id; [`Error::NotFound`](crate::base::error::Error) when there
     /// is none.
     fn person(&self, id: PersonId) -> Result<PersonSummary>;
 
-    /// Enrolls `name` with no faces yet; [`Error::NameTaken`](crate::base::error::Error) when
-    /// somebody has that name.
-    fn create_person(&mut self, name: &str) -> Result<PersonSummary>;
+    /// The id of the person called `name`, compared in Unicode's composed form (NFC), so that
+    /// "Café" typed and "Café" from a file name are one person:
+    /// [`Error::UnknownPerson`](crate::base::error::Error) when nobody is,
+    /// [`Error::AmbiguousName`](crate::base::error::Error) when several stored names (kept
+    /// before names were composed) are that name.
+    fn find(&self, name: &str) -> Result<PersonId> {
+        let wanted = validate_name(name)?;
+        let found: Vec<PersonId> = self
+            .people()?
+            .into_iter()
+            .filter(|p| composed(&p.name) == wanted)
+            .map(|p| p.id)
+            .collect();
+        match found.as_slice() {
+            [] => Err(crate::base::error::Error::UnknownPerson(wanted)),
+            [one] => Ok(*one),
+            _ => Err(crate::base::error::Error::AmbiguousName {
+                name: wanted,
+                ids: found.iter().map(|id| id.0).collect(),
+            }),
+        }
+    }
 
-    /// Adds faces to `name` (created if new) in one transaction. A face whose source photo is
-    /// already enrolled for that person is skipped. Returns the ids of the faces added.
-    fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<Vec<FaceId>>;
+    /// Enrolls `name` with `faces` (none is fine) in one transaction, so that an interrupted
+    /// enrollment leaves nobody half made; [`Error::NameTaken`](crate::base::error::Error)
+    /// when somebody has that name. Returns the new person's id and their faces' ids.
+    fn create_person(
+        &self,
+        name: &str,
+        faces: &[NewFace],
+        actor: &Actor,
+    ) -> Result<(PersonId, Vec<FaceId>)>;
+
+    /// Adds faces to `person` in one transaction; a face whose source photo is already
+    /// enrolled for them is skipped. A person removed meanwhile is not brought back:
+    /// [`Error::NotFound`](crate::base::error::Error), nothing stored. Returns the ids of the
+    /// faces added.
+    fn add_faces_to(
+        &self,
+        person: PersonId,
+        faces: &[NewFace],
+        actor: &Actor,
+    ) -> Result<Vec<FaceId>>;
 
     /// A person's faces, oldest first.
     fn faces(&self, person: PersonId) -> Result<Vec<FaceSummary>>;
@@ -173,36 +215,38 @@ pub trait Gallery: Send {
     fn face_image(&self, person: PersonId, face: FaceId) -> Result<Option<Vec<u8>>>;
 
     /// Deletes one face of a person, with its embeddings and crop.
-    fn remove_face(&mut self, person: PersonId, face: FaceId) -> Result<()>;
+    fn remove_face(&self, person: PersonId, face: FaceId, actor: &Actor) -> Result<()>;
 
     /// Adds an embedding from another embedder to a stored face.
     fn add_embedding(
-        &mut self,
+        &self,
         face: FaceId,
         embedder: &EmbedderId,
         embedding: &Embedding,
     ) -> Result<()>;
 
-    /// The sha256 of every source photo enrolled for `name` (none when nobody has that name),
-    /// so that an import run again skips them before decoding a pixel.
-    fn source_hashes(&self, name: &str) -> Result<HashSet<String>>;
+    /// The sha256 of every source photo enrolled for `person`, so that an import run again
+    /// skips them before decoding a pixel.
+    fn source_hashes(&self, person: PersonId) -> Result<HashSet<String>>;
 
-    /// The stored face crops (PNG) of `name`, oldest first; faces kept without an image are
+    /// The stored face crops (PNG) of `person`, oldest first; faces kept without an image are
     /// left out.
-    fn images(&self, name: &str) -> Result<Vec<Vec<u8>>>;
+    fn images(&self, person: PersonId) -> Result<Vec<Vec<u8>>>;
 
-    fn rename(&mut self, old: &str, new: &str) -> Result<()>;
+    /// Gives `person` the name `new`; [`Error::NameTaken`](crate::base::error::Error) when
+    /// somebody else has it.
+    fn rename(&self, person: PersonId, new: &str, actor: &Actor) -> Result<()>;
 
     /// Deletes a person with their faces, embeddings and images.
-    fn remove(&mut self, name: &str) -> Result<Removed>;
+    fn remove(&self, person: PersonId, actor: &Actor) -> Result<Removed>;
 
-    /// Every enrolled face's embedding from `embedder`, with its person's name.
+    /// Every enrolled face's embedding from `embedder`, with its person.
     fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>>;
 
     /// Sets or clears people's own thresholds, in one transaction, each change in the audit
     /// trail: an unknown name ([`Error::UnknownPerson`](crate::base::error::Error)) or a
     /// threshold out of range changes nothing.
-    fn set_own_thresholds(&mut self, changes: &[ThresholdChange]) -> Result<()>;
+    fn set_own_thresholds(&self, changes: &[ThresholdChange], actor: &Actor) -> Result<()>;
 
     /// The own thresholds calibrated on `embedder`'s distances, by name.
     fn own_thresholds(&self, embedder: &EmbedderId) -> Result<OwnThresholds> {
@@ -216,12 +260,12 @@ pub trait Gallery: Send {
     fn count_without(&self, embedder: &EmbedderId) -> Result<usize>;
 
     /// Records that these people were recognised now.
-    fn mark_seen(&mut self, names: &[String]) -> Result<()>;
+    fn mark_seen(&self, names: &[String]) -> Result<()>;
 
     /// Forgets when people were last seen, for sightings before `before` (seconds since the
     /// epoch): retention of sightings is limited (config `retention_days`). Returns how many
     /// people had one.
-    fn purge_sightings(&mut self, before: i64) -> Result<usize>;
+    fn purge_sightings(&self, before: i64, actor: &Actor) -> Result<usize>;
 
     /// Checks the store and its contents; empty problems mean a healthy gallery.
     fn check(&self) -> Result<CheckReport>;
@@ -241,10 +285,10 @@ pub trait Gallery: Send {
     /// Adds the people of an export file, all in one transaction: a file that fails half-way
     /// changes nothing. Faces already present (same source photo) are skipped. Returns the
     /// faces added.
-    fn import(&mut self, file: &ExportFile) -> Result<usize>;
+    fn import(&self, file: &ExportFile, actor: &Actor) -> Result<usize>;
 
     /// Stores an API key's hash under a unique `name`; the key itself is never stored.
-    fn add_key(&mut self, name: &str, scopes: &[Scope], hash: &str) -> Result<ApiKey>;
+    fn add_key(&self, name: &str, scopes: &[Scope], hash: &str, actor: &Actor) -> Result<ApiKey>;
 
     /// Every API key, by name.
     fn keys(&self) -> Result<Vec<ApiKey>>;
@@ -253,20 +297,29 @@ pub trait Gallery: Send {
     fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>>;
 
     /// Deletes the key called `name`: from now on it opens nothing.
-    fn revoke_key(&mut self, name: &str) -> Result<()>;
+    fn revoke_key(&self, name: &str, actor: &Actor) -> Result<()>;
 
-    /// A notification whenever the gallery changes, through this connection or any other.
+    /// A notification whenever the roster changes (see [`Gallery::roster_version`]), through
+    /// this process or any other.
     fn watch(&self) -> Result<ChangeFeed>;
 
-    /// Who the changes made through this connection from now on are made by, for the audit
-    /// trail (by default the user running the command).
-    fn act_as(&mut self, actor: Actor);
+    /// The roster's version: it grows with every change to who can be named (a person added,
+    /// renamed or removed, a face or an embedding added or removed, an own threshold set), and
+    /// only with those: when people were last seen, the audit trail and the API keys leave it
+    /// as it is, so that a recognizer reloads only when it has something to learn.
+    fn roster_version(&self) -> Result<i64>;
 
     /// Adds an entry to the audit trail for something done outside the gallery with its data
     /// (an export, a threshold change). Changes the gallery makes are recorded by the gallery,
     /// in the change's own transaction.
-    fn record(&mut self, action: AuditAction, detail: &str) -> Result<()>;
+    fn record(&self, action: AuditAction, detail: &str, actor: &Actor) -> Result<()>;
 
     /// The audit trail from `since` (seconds since the Unix epoch), oldest first.
     fn audit(&self, since: i64) -> Result<Vec<AuditEntry>>;
+}
+
+/// `name` in Unicode's composed form (NFC), as names are stored since they are validated.
+fn composed(name: &str) -> String {
+    use unicode_normalization::UnicodeNormalization as _;
+    name.nfc().collect()
 }

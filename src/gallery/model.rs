@@ -5,6 +5,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
+pub use crate::base::identity::PersonId;
 use crate::base::identity::{EmbedderId, Embedding};
 use crate::vision::pose::Pose;
 
@@ -22,10 +23,6 @@ pub fn now() -> i64 {
 /// A stored face's id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub struct FaceId(pub i64);
-
-/// A person's id: it stays the same when they are renamed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-pub struct PersonId(pub i64);
 
 /// A face to add, with what is known of its quality.
 #[derive(Debug, Clone)]
@@ -114,6 +111,15 @@ pub(crate) fn check_threshold_changes(changes: &[ThresholdChange]) -> Result<()>
         }
     }
     Ok(())
+}
+
+/// The audit trail's words for faces enrolled for person `id`.
+pub(crate) fn enrolled_detail(id: i64, faces: usize) -> String {
+    if faces == 0 {
+        format!("person {id}: created with no faces")
+    } else {
+        format!("person {id}: {faces} face(s) added")
+    }
 }
 
 /// The audit trail's words for a change of person `id`'s own threshold.

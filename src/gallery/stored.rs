@@ -3,7 +3,7 @@
 //! stores differ only in their SQL dialect.
 
 use crate::base::error::{Error, Result};
-use crate::base::identity::{DIM, EmbedderId, Embedding, Enrolled};
+use crate::base::identity::{DIM, EmbedderId, Embedding, Enrolled, PersonId};
 use crate::base::image::decode_png;
 use crate::gallery::export::{ExportEmbedding, ExportFace};
 use crate::gallery::model::{NewFace, now};
@@ -26,7 +26,7 @@ pub(crate) fn vector_from_bytes(bytes: &[u8]) -> Option<Embedding> {
 }
 
 /// A stored embedding row as the matcher wants it; a damaged one is reported and left out.
-pub(crate) fn enrolled(person: String, bytes: &[u8]) -> Option<Enrolled> {
+pub(crate) fn enrolled(id: PersonId, person: String, bytes: &[u8]) -> Option<Enrolled> {
     let embedding = vector_from_bytes(bytes);
     if embedding.is_none() {
         tracing::warn!(
@@ -35,7 +35,11 @@ pub(crate) fn enrolled(person: String, bytes: &[u8]) -> Option<Enrolled> {
         );
         tracing::debug!(%person, "the damaged embedding's person");
     }
-    embedding.map(|embedding| Enrolled { person, embedding })
+    embedding.map(|embedding| Enrolled {
+        person,
+        id: Some(id),
+        embedding,
+    })
 }
 
 /// A stored embedding row as the export format has it; a damaged one is left out.

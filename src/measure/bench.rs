@@ -107,20 +107,20 @@ pub fn run(
     let dir = tempfile::tempdir().map_err(|e| Error::write(std::env::temp_dir(), e))?;
     let config = config.with_own_gallery(dir.path().to_path_buf());
     let embedder = config.embedder.id();
-    let mut gallery = config.open_gallery()?;
+    let gallery = config.open_gallery()?;
     if options.gallery_size > 0 {
         let export =
             synthetic_gallery::export(options.gallery_size, &embedder, &mut Vectors::default());
-        gallery.import(&export)?;
+        gallery.import(&export, &Actor::cli())?;
     }
     let pipeline = config.load_pipeline(progress)?;
     let start = Instant::now();
-    let worker = Worker::new(pipeline, gallery)?;
+    let worker = Worker::new(pipeline, gallery, Actor::cli())?;
     let gallery_load_ms = start.elapsed().as_secs_f64() * 1000.0;
     let throughput = throughput(&source, worker, options.frames)?;
     let app_loop = app_loop(
         &source,
-        start::worker(&config, Actor::default(), progress)?,
+        start::worker(&config, Actor::cli(), progress)?,
         Duration::from_secs_f64(options.seconds),
     )?;
     let arrival = arrival(&config, options.seconds, dir.path(), progress)?;
@@ -240,7 +240,7 @@ fn arrival(config: &Config, seconds: f64, dir: &Path, progress: &dyn Progress) -
     .write_video(&clip)?;
     let demo_config = config.with_own_gallery(demo.data_dir);
     let session = Session::start(
-        start::worker(&demo_config, Actor::default(), progress)?,
+        start::worker(&demo_config, Actor::cli(), progress)?,
         Source::File(clip),
         Duration::from_secs(1),
         std::sync::Arc::new(|| {}),

@@ -374,6 +374,7 @@ impl Split<'_> {
             .flat_map(|(person, samples)| {
                 samples.iter().map(move |s| Enrolled {
                     person: self.data.people[person].clone(),
+                    id: None,
                     embedding: s.embedding.clone(),
                 })
             })

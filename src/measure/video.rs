@@ -13,6 +13,7 @@ use crate::base::files::read_text_limited;
 use crate::config::Config;
 use crate::demo::synth::{Actor, ClipSpec};
 use crate::enroll::{self, DatasetReport};
+use crate::gallery;
 use crate::measure::eval;
 use crate::models::fetch::Progress;
 use crate::runtime::capture::Source;
@@ -267,13 +268,19 @@ pub fn evaluate(
         Roster::Gallery => (config.open_gallery()?, None),
         Roster::Enroll(dir) => {
             let own = config.with_own_gallery(scratch.path().to_path_buf());
-            let mut gallery = own.open_gallery()?;
-            let report = enroll::dataset(&mut pipeline, &mut *gallery, &own.enrollment(), dir)?;
+            let gallery = own.open_gallery()?;
+            let report = enroll::dataset(
+                &mut pipeline,
+                gallery.as_ref(),
+                &own.enrollment(),
+                dir,
+                &gallery::Actor::cli(),
+            )?;
             (gallery, Some(report))
         }
     };
     let embedder = pipeline.embedder_id().to_string();
-    let worker = Worker::new(pipeline, gallery)?;
+    let worker = Worker::new(pipeline, gallery, gallery::Actor::cli())?;
     let mut scores: Vec<SegmentScore> = truth
         .segments
         .iter()

@@ -65,14 +65,13 @@ pub fn resolve_source(
 /// Enrollments through it are recorded in the audit trail as made by `actor`. Sightings past
 /// `retention_days` are purged first.
 pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<Worker> {
-    let mut gallery = config.open_gallery()?;
-    gallery.act_as(actor);
+    let gallery = config.open_gallery()?;
     // Recognition does not depend on it: a gallery that cannot be changed now still recognises.
-    if let Err(e) = gallery.purge_sightings(config.retention_cutoff()) {
+    if let Err(e) = gallery.purge_sightings(config.retention_cutoff(), &Actor::purge()) {
         tracing::warn!(
             "cannot purge sightings older than retention_days: {}",
             e.report()
         );
     }
-    Worker::new(config.load_pipeline(progress)?, gallery)
+    Worker::new(config.load_pipeline(progress)?, gallery, actor)
 }

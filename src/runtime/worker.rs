@@ -22,7 +22,7 @@ use crate::base::image::RgbaImage;
 use crate::base::stats::ms_since;
 use crate::enroll::quality::Rejection;
 use crate::enroll::{self, Enrollment, Expect, PersonReport, ReembedReport, Taken};
-use crate::gallery::{ChangeFeed, Gallery, NewFace, validate_name};
+use crate::gallery::{Actor, ChangeFeed, Gallery, NewFace, validate_name};
 use crate::runtime::capture::Frame;
 use crate::vision::detect::Detection;
 use crate::vision::gate::Gate;
@@ -115,7 +115,9 @@ pub enum Command {
 /// A worker ready to run: models loaded, gallery read.
 pub struct Worker {
     pipeline: Pipeline,
-    gallery: Box<dyn Gallery>,
+    gallery: Arc<dyn Gallery>,
+    /// Who enrollments through this worker are made by, for the audit trail.
+    actor: Actor,
     changes: ChangeFeed,
     tracker: Tracker,
     gate: Gate,
@@ -193,8 +195,9 @@ impl Recognizer for Worker {
 }
 
 impl Worker {
-    /// Gives `pipeline` the gallery's faces and starts watching the gallery for changes.
-    pub fn new(mut pipeline: Pipeline, gallery: Box<dyn Gallery>) -> Result<Worker> {
+    /// Gives `pipeline` the gallery's faces and starts watching the gallery for changes;
+    /// enrollments through it are made by `actor`.
+    pub fn new(mut pipeline: Pipeline, gallery: Arc<dyn Gallery>, actor: Actor) -> Result<Worker> {
         let changes = gallery.watch()?;
         let lacking = load_gallery(&mut pipeline, gallery.as_ref())?;
         Ok(Worker {
@@ -202,6 +205,7 @@ impl Worker {
             gate: pipeline.gate(),
             pipeline,
             gallery,
+            actor,
             changes,
             newest: None,
             newest_faces: Vec::new(),
@@ -322,8 +326,13 @@ impl Worker {
                 reply,
             } => {
                 let outcome = validate_name(&name)
-                    .and_then(|name| {
-                        Expect::enrolled(self.gallery.as_ref(), &self.pipeline.embedder_id(), &name)
+                    .and_then(|name| enroll::known(self.gallery.as_ref(), &name))
+                    .and_then(|person| {
+                        Expect::enrolled(
+                            self.gallery.as_ref(),
+                            &self.pipeline.embedder_id(),
+                            person,
+                        )
                     })
                     .and_then(|mut expect| {
                         expect.pose = asked;
@@ -340,7 +349,8 @@ impl Worker {
                 reply,
             } => {
                 let embedder = self.pipeline.embedder_id();
-                let outcome = enrollment.add(self.gallery.as_mut(), &embedder, &name, &faces);
+                let outcome =
+                    enrollment.add(self.gallery.as_ref(), &embedder, &name, &faces, &self.actor);
                 if outcome.is_ok() {
                     self.reload();
                 }
@@ -348,7 +358,7 @@ impl Worker {
             }
             Command::Reembed { progress, reply } => {
                 let outcome =
-                    enroll::reembed(&mut self.pipeline, self.gallery.as_mut(), &*progress);
+                    enroll::reembed(&mut self.pipeline, self.gallery.as_ref(), &*progress);
                 if outcome.is_ok() {
                     self.reload();
                 }

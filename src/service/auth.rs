@@ -40,8 +40,13 @@ pub(crate) fn hash(secret: &str) -> String {
     hex::encode(sha2::Sha256::digest(secret.trim().as_bytes()))
 }
 
-/// Makes a key called `name` with `scopes` and stores its hash.
-pub fn create_key(gallery: &mut dyn Gallery, name: &str, scopes: &[Scope]) -> Result<NewKey> {
+/// Makes a key called `name` with `scopes` and stores its hash, as `actor`.
+pub fn create_key(
+    gallery: &dyn Gallery,
+    name: &str,
+    scopes: &[Scope],
+    actor: &Actor,
+) -> Result<NewKey> {
     if scopes.is_empty() {
         return Err(Error::InvalidInput(
             "give a key at least one --scope: recognize, read or admin".into(),
@@ -54,7 +59,7 @@ pub fn create_key(gallery: &mut dyn Gallery, name: &str, scopes: &[Scope]) -> Re
         "{PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
     );
-    let key = gallery.add_key(name, scopes, &hash(&secret))?;
+    let key = gallery.add_key(name, scopes, &hash(&secret), actor)?;
     Ok(NewKey { secret, key })
 }
 
@@ -204,8 +209,8 @@ mod tests {
     #[test]
     fn a_key_is_stored_only_as_its_hash_and_opens_by_its_scopes() {
         let dir = tempfile::tempdir().unwrap();
-        let mut gallery = crate::gallery::SqliteGallery::open(dir.path(), None).unwrap();
-        let made = create_key(&mut gallery, "frontdesk", &[Scope::Recognize]).unwrap();
+        let gallery = crate::gallery::SqliteGallery::open(dir.path(), None).unwrap();
+        let made = create_key(&gallery, "frontdesk", &[Scope::Recognize], &Actor::cli()).unwrap();
         assert!(made.secret.starts_with(PREFIX) && made.secret.len() > 40);
         let bytes = std::fs::read(dir.path().join("gallery.sqlite3")).unwrap_or_default();
         let wal = std::fs::read(dir.path().join("gallery.sqlite3-wal")).unwrap_or_default();
@@ -220,10 +225,10 @@ mod tests {
         assert!(found.allows(Scope::Recognize));
         assert!(!found.allows(Scope::Read));
         assert!(gallery.key_by_hash(&hash("wik_guess")).unwrap().is_none());
-        assert!(create_key(&mut gallery, "frontdesk", &[Scope::Read]).is_err());
-        assert!(create_key(&mut gallery, "no scopes", &[]).is_err());
-        gallery.revoke_key("frontdesk").unwrap();
+        assert!(create_key(&gallery, "frontdesk", &[Scope::Read], &Actor::cli()).is_err());
+        assert!(create_key(&gallery, "no scopes", &[], &Actor::cli()).is_err());
+        gallery.revoke_key("frontdesk", &Actor::cli()).unwrap();
         assert!(gallery.key_by_hash(&hash(&made.secret)).unwrap().is_none());
-        assert!(gallery.revoke_key("frontdesk").is_err());
+        assert!(gallery.revoke_key("frontdesk", &Actor::cli()).is_err());
     }
 }

@@ -35,7 +35,7 @@ pub(crate) fn start(
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for source in &options.sources {
-        let worker = start::worker(&options.config, Actor::default(), progress)?;
+        let worker = start::worker(&options.config, Actor::cli(), progress)?;
         let (source, events, stop) = (source.clone(), state.events.clone(), stop.clone());
         let camera = source.to_string();
         let thread = std::thread::Builder::new()

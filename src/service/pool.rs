@@ -18,8 +18,9 @@ use crate::enroll::quality::Rejection;
 use crate::enroll::{Enrollment, Expect};
 use crate::gallery::NewFace;
 use crate::models::fetch::Progress;
-use crate::service::roster::{Matched, Roster};
+use crate::service::roster::Roster;
 use crate::vision::detect::Detection;
+use crate::vision::matcher::Identity;
 use crate::vision::photo::{self, PhotoLimits};
 use crate::vision::pipeline::{Pipeline, StageTimes};
 
@@ -29,7 +30,7 @@ pub(crate) const UPLOAD: &str = "the uploaded image";
 /// A face found and matched in a photo, its box on the photo as sent.
 pub(crate) struct Found {
     pub(crate) detection: Detection,
-    pub(crate) matched: Matched,
+    pub(crate) identity: Identity,
 }
 
 /// A recognised photo.
@@ -182,7 +183,7 @@ fn recognize(
     for (face, embedding) in found.faces.iter().zip(&embedded.embeddings) {
         faces.push(Found {
             detection: found.on_photo(face),
-            matched: roster.identify(embedding, threshold)?,
+            identity: roster.identify(embedding, threshold)?,
         });
     }
     Ok(Recognition {

@@ -1,19 +1,19 @@
 //! The roster in memory: every enrolled embedding of the pool's embedder in one matcher, and
 //! each person's id, swapped whole when the gallery changes (here or on another machine).
 
-use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding};
-use crate::gallery::{Gallery, PersonId, thresholds_for};
+use crate::gallery::{Gallery, thresholds_for};
 use crate::vision::matcher::{CalibrationConfig, Identity, Matcher};
 
 /// One consistent view of the gallery.
 struct Snapshot {
     matcher: Matcher,
-    ids: HashMap<String, PersonId>,
+    /// Everyone enrolled, with faces or not yet.
+    people: usize,
 }
 
 impl Snapshot {
@@ -25,10 +25,12 @@ impl Snapshot {
     ) -> Result<Snapshot> {
         let people = gallery.people()?;
         let own = thresholds_for(&people, embedder);
-        let ids = people.into_iter().map(|p| (p.name, p.id)).collect();
         let matcher = Matcher::new(threshold, gallery.embeddings(embedder)?)
             .with_own_thresholds(&own, calibration);
-        Ok(Snapshot { matcher, ids })
+        Ok(Snapshot {
+            matcher,
+            people: people.len(),
+        })
     }
 }
 
@@ -36,12 +38,6 @@ pub(crate) struct Roster {
     snapshot: RwLock<Arc<Snapshot>>,
     threshold: f32,
     calibration: CalibrationConfig,
-}
-
-/// A face matched against the roster.
-pub(crate) struct Matched {
-    pub(crate) identity: Identity,
-    pub(crate) person: Option<PersonId>,
 }
 
 /// How long to wait before reading the gallery again after a failed reload.
@@ -79,7 +75,7 @@ impl Roster {
             self.threshold,
             self.calibration,
         )?);
-        let people = fresh.ids.len();
+        let people = fresh.people;
         let faces = fresh.matcher.len();
         *self
             .snapshot
@@ -93,7 +89,7 @@ impl Roster {
     /// long as the roster lives. A failed reload is retried, the old roster kept meanwhile.
     pub(crate) fn follow(
         self: &Arc<Self>,
-        gallery: Box<dyn Gallery>,
+        gallery: Arc<dyn Gallery>,
         embedder: EmbedderId,
     ) -> Result<()> {
         let feed = gallery.watch()?;
@@ -142,17 +138,12 @@ impl Roster {
         &self,
         embedding: &Embedding,
         threshold: Option<f32>,
-    ) -> Result<Matched> {
+    ) -> Result<Identity> {
         let snapshot = self.current()?;
-        let identity = match threshold {
+        Ok(match threshold {
             Some(threshold) => snapshot.matcher.identify_within(embedding, threshold),
             None => snapshot.matcher.identify(embedding),
-        };
-        let person = identity
-            .name
-            .as_ref()
-            .and_then(|name| snapshot.ids.get(name).copied());
-        Ok(Matched { identity, person })
+        })
     }
 
     /// The configured threshold.
@@ -163,6 +154,6 @@ impl Roster {
     /// People and faces the roster matches against.
     pub(crate) fn size(&self) -> Result<(usize, usize)> {
         let snapshot = self.current()?;
-        Ok((snapshot.ids.len(), snapshot.matcher.len()))
+        Ok((snapshot.people, snapshot.matcher.len()))
     }
 }

@@ -1,7 +1,7 @@
 //! What every request shares: the gallery, the recognition pool, the roster in memory, the
 //! live events and the counters.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use axum::http::StatusCode;
 
@@ -34,7 +34,9 @@ pub(crate) struct AppState {
     /// How long a connection may take to send a request's headers.
     pub(crate) header_timeout: std::time::Duration,
     retention_days: u32,
-    gallery: Arc<Mutex<Box<dyn Gallery>>>,
+    /// Shared by every request, the roster and the purge: the store keeps a pool of
+    /// connections, so nobody queues behind another's call.
+    gallery: Arc<dyn Gallery>,
 }
 
 impl AppState {
@@ -51,7 +53,7 @@ impl AppState {
             config.calibration,
         )?;
         let roster = Arc::new(roster);
-        roster.follow(config.open_gallery()?, embedder.clone())?;
+        roster.follow(gallery.clone(), embedder.clone())?;
         if options.auth == Auth::Keys && gallery.keys()?.is_empty() {
             tracing::warn!(
                 "no API key exists yet: every request will be refused until you create one with `whoisit keys create --name NAME --scope admin`"
@@ -72,7 +74,7 @@ impl AppState {
             request_timeout: std::time::Duration::from_secs_f32(config.serve.request_timeout_secs),
             header_timeout: std::time::Duration::from_secs_f32(config.serve.header_timeout_secs),
             retention_days: config.retention_days,
-            gallery: Arc::new(Mutex::new(gallery)),
+            gallery,
         })
     }
 
@@ -97,16 +99,10 @@ impl AppState {
     /// Runs `work` on the gallery on a blocking thread: the stores are synchronous.
     pub(crate) async fn gallery<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut dyn Gallery) -> Result<T> + Send + 'static,
+        work: impl FnOnce(&dyn Gallery) -> Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let gallery = self.gallery.clone();
-        let joined = tokio::task::spawn_blocking(move || {
-            let mut gallery = gallery
-                .lock()
-                .map_err(|_| Error::Internal("a request panicked while it used the gallery"))?;
-            work(gallery.as_mut())
-        })
-        .await;
+        let joined = tokio::task::spawn_blocking(move || work(gallery.as_ref())).await;
         match joined {
             Ok(result) => result.map_err(ApiError::from),
             Err(_) => Err(ApiError::from(Error::Panicked { thread: "gallery" })),
@@ -120,7 +116,10 @@ impl AppState {
         let events = self
             .events
             .purge(u64::try_from(cutoff).unwrap_or(0).saturating_mul(1000));
-        match self.gallery(move |g| g.purge_sightings(cutoff)).await {
+        match self
+            .gallery(move |g| g.purge_sightings(cutoff, &Actor::purge()))
+            .await
+        {
             Ok(people) if people + events > 0 => {
                 tracing::info!(people, events, "sightings past retention_days purged");
             }
@@ -135,15 +134,14 @@ impl AppState {
     pub(crate) async fn change_gallery<T: Send + 'static>(
         &self,
         actor: Actor,
-        work: impl FnOnce(&mut dyn Gallery) -> Result<T> + Send + 'static,
+        work: impl FnOnce(&dyn Gallery, &Actor) -> Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let roster = self.roster.clone();
         let embedder = self.embedder.clone();
         self.gallery(move |gallery| {
-            gallery.act_as(actor);
-            let answer = work(gallery)?;
+            let answer = work(gallery, &actor)?;
             // The change is made; the change feed brings the roster up to date if this fails.
-            if let Err(e) = roster.reload(&*gallery, &embedder) {
+            if let Err(e) = roster.reload(gallery, &embedder) {
                 tracing::warn!("cannot reload the roster after a change: {}", e.report());
             }
             Ok(answer)

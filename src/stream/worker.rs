@@ -10,6 +10,7 @@
 //! waited past `max_age_ms` is skipped and counted: a late label helps nobody.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -56,7 +57,7 @@ pub struct Counters {
 /// A recognition worker, models loaded and gallery read, ready to run.
 pub struct StreamWorker {
     pipeline: Pipeline,
-    gallery: Box<dyn Gallery>,
+    gallery: Arc<dyn Gallery>,
     changes: ChangeFeed,
     link: Link,
     keys: Keys,
@@ -74,7 +75,7 @@ impl StreamWorker {
     /// streams `config` describes. Redis need not be up yet.
     pub fn new(
         mut pipeline: Pipeline,
-        gallery: Box<dyn Gallery>,
+        gallery: Arc<dyn Gallery>,
         config: &StreamsConfig,
         limits: PhotoLimits,
         name: &str,

@@ -149,11 +149,10 @@ impl Choices {
         self.audited_threshold = new;
         let config = self.config.clone();
         self.auditing = Some(Task::spawn(wake, move || {
-            let mut gallery = config.open_gallery()?;
-            gallery.act_as(Actor::window());
-            gallery.record(
+            config.open_gallery()?.record(
                 AuditAction::Threshold,
                 &format!("{old:.2} -> {new:.2} (window settings)"),
+                &Actor::window(),
             )
         }));
     }

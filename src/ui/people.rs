@@ -8,15 +8,24 @@ use crate::base::error::Result;
 use crate::base::image::{RgbaImage, decode_png};
 use crate::config::Config;
 use crate::gallery::Actor;
-use crate::gallery::{Gallery, PersonSummary};
+use crate::gallery::{Gallery, PersonId, PersonSummary};
 use crate::runtime::session::Waker;
 use crate::ui::task::{self, Task};
 use crate::ui::view::color_image;
 
 /// What the panel is asking the user about a person.
+/// A change being asked for; the person by id, their name to show.
 enum Editing {
-    Rename { name: String, new: String },
-    Remove { name: String, faces: usize },
+    Rename {
+        id: PersonId,
+        name: String,
+        new: String,
+    },
+    Remove {
+        id: PersonId,
+        name: String,
+        faces: usize,
+    },
 }
 
 pub(crate) struct PeoplePanel {
@@ -54,9 +63,7 @@ impl PeoplePanel {
     fn change(&mut self, wake: &Waker, work: Change) {
         let config = self.config.clone();
         self.changing = Some(Task::spawn(wake, move || {
-            let mut gallery = config.open_gallery()?;
-            gallery.act_as(Actor::window());
-            work(gallery.as_mut())
+            work(config.open_gallery()?.as_ref(), &Actor::window())
         }));
     }
 
@@ -109,16 +116,18 @@ impl PeoplePanel {
                 ui.label(format!("poses: {}", person.pose_report()))
                     .on_hover_text("The poses their faces show, of the four enrollment asks for");
                 if ui.small_button("Faces").clicked() {
-                    action = Some(Action::Faces(person.name.clone()));
+                    action = Some(Action::Faces(person.id, person.name.clone()));
                 }
                 if ui.small_button("Rename").clicked() {
                     action = Some(Action::Edit(Editing::Rename {
+                        id: person.id,
                         name: person.name.clone(),
                         new: person.name.clone(),
                     }));
                 }
                 if ui.small_button("Remove").clicked() {
                     action = Some(Action::Edit(Editing::Remove {
+                        id: person.id,
                         name: person.name.clone(),
                         faces: person.faces,
                     }));
@@ -127,7 +136,7 @@ impl PeoplePanel {
             }
         });
         match action {
-            Some(Action::Faces(name)) => self.load_faces(name, wake),
+            Some(Action::Faces(id, name)) => self.load_faces(id, name, wake),
             Some(Action::Edit(editing)) => self.editing = Some(editing),
             None => {}
         }
@@ -144,12 +153,12 @@ impl PeoplePanel {
         }
     }
 
-    fn load_faces(&mut self, name: String, wake: &Waker) {
+    fn load_faces(&mut self, id: PersonId, name: String, wake: &Waker) {
         let config = self.config.clone();
         self.loading_faces = Some(Task::spawn(wake, move || {
             let images = config
                 .open_gallery()?
-                .images(&name)?
+                .images(id)?
                 .iter()
                 .map(|png| RgbaImage::thumbnail(&decode_png(png)?, 128))
                 .collect::<Result<Vec<_>>>()?;
@@ -162,16 +171,16 @@ impl PeoplePanel {
         let mut change: Option<Change> = None;
         match &mut self.editing {
             None => {}
-            Some(Editing::Rename { name, new }) => {
+            Some(Editing::Rename { id, name, new }) => {
                 ui.separator();
                 ui.label(format!("Rename {name} to"));
                 let field = ui.text_edit_singleline(new);
                 let enter = field.lost_focus() && ui.input(|i| i.key_pressed(egui::Key::Enter));
                 ui.horizontal(|ui| {
                     if ui.button("Rename").clicked() || enter {
-                        let (old, new) = (name.clone(), new.trim().to_owned());
-                        change = Some(Box::new(move |gallery| {
-                            gallery.rename(&old, &new)?;
+                        let (id, old, new) = (*id, name.clone(), new.trim().to_owned());
+                        change = Some(Box::new(move |gallery, actor| {
+                            gallery.rename(id, &new, actor)?;
                             Ok(format!("Renamed {old} to {new}"))
                         }));
                         close = true;
@@ -179,7 +188,7 @@ impl PeoplePanel {
                     close |= ui.button("Cancel").clicked();
                 });
             }
-            Some(Editing::Remove { name, faces }) => {
+            Some(Editing::Remove { id, name, faces }) => {
                 ui.separator();
                 ui.label(format!(
                     "Remove {name} and their {faces} stored face(s)? This cannot be undone \
@@ -187,9 +196,9 @@ impl PeoplePanel {
                 ));
                 ui.horizontal(|ui| {
                     if ui.button("Remove for good").clicked() {
-                        let name = name.clone();
-                        change = Some(Box::new(move |gallery| {
-                            let removed = gallery.remove(&name)?;
+                        let (id, name) = (*id, name.clone());
+                        change = Some(Box::new(move |gallery, actor| {
+                            let removed = gallery.remove(id, actor)?;
                             Ok(format!("Removed {name}: {} face(s)", removed.faces))
                         }));
                         close = true;
@@ -211,9 +220,9 @@ impl PeoplePanel {
 type StoredFaces = (String, Vec<RgbaImage>);
 
 /// A change to the gallery, made on another thread; says what it did.
-type Change = Box<dyn FnOnce(&mut dyn Gallery) -> Result<String> + Send>;
+type Change = Box<dyn FnOnce(&dyn Gallery, &Actor) -> Result<String> + Send>;
 
 enum Action {
-    Faces(String),
+    Faces(PersonId, String),
     Edit(Editing),
 }

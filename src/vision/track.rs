@@ -429,6 +429,7 @@ mod tests {
     fn who(name: Option<&str>, distance: f32) -> Identity {
         Identity {
             name: name.map(str::to_owned),
+            person_id: None,
             distance: Some(distance),
             nearest: Some(name.unwrap_or("ann").to_owned()),
             margin: None,

@@ -124,7 +124,7 @@ pub(crate) fn enrollment() -> whoisit::enroll::Enrollment {
 /// Enrolls `name` from one test photo and makes the pipeline match against the gallery.
 pub(crate) fn enroll(
     pipeline: &mut Pipeline,
-    gallery: &mut dyn whoisit::gallery::Gallery,
+    gallery: &dyn whoisit::gallery::Gallery,
     name: &str,
     photo: &str,
 ) {
@@ -134,6 +134,7 @@ pub(crate) fn enroll(
         &enrollment(),
         name,
         &[self::photo(photo)],
+        &cli(),
     )
     .unwrap();
     let id = pipeline.embedder_id();
@@ -154,25 +155,13 @@ pub(crate) fn model_dir() -> PathBuf {
 /// into `other` (an empty gallery), cleared; a batch with an unknown name or a threshold out of
 /// range is refused whole with the reason.
 pub(crate) fn own_thresholds_are_stored_and_cleared(
-    gallery: &mut dyn whoisit::gallery::Gallery,
-    other: &mut dyn whoisit::gallery::Gallery,
+    gallery: &dyn whoisit::gallery::Gallery,
+    other: &dyn whoisit::gallery::Gallery,
 ) {
-    use whoisit::base::identity::{DIM, Embedding};
-    use whoisit::gallery::{NewFace, OwnThreshold, ThresholdChange};
+    use whoisit::gallery::{OwnThreshold, ThresholdChange};
 
-    let face = |v: f32, source: &str| NewFace {
-        embedder: EmbedderKind::Dlib.id(),
-        embedding: Embedding(vec![v; DIM]),
-        source: source.into(),
-        source_sha256: Some(format!("{:0>64}", hex::encode(source))),
-        confidence: 0.9,
-        face_px: 100,
-        sharpness: 200.0,
-        image_png: None,
-        pose: None,
-    };
-    gallery.add_faces("Ann", &[face(0.1, "a")]).unwrap();
-    gallery.add_faces("Bob", &[face(0.2, "b")]).unwrap();
+    add(gallery, "Ann", &[face(0.1, "a")]).unwrap();
+    add(gallery, "Bob", &[face(0.2, "b")]).unwrap();
     let dlib = EmbedderKind::Dlib.id();
     let own = |threshold: f32| {
         Some(OwnThreshold {
@@ -195,7 +184,7 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
     assert_eq!(of(gallery, "Ann"), None);
 
     gallery
-        .set_own_thresholds(&[set("Ann", own(0.52))])
+        .set_own_thresholds(&[set("Ann", own(0.52))], &cli())
         .unwrap();
     assert_eq!(of(gallery, "Ann"), own(0.52));
     assert_eq!(of(gallery, "Bob"), None);
@@ -216,7 +205,7 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
         (set("Ann", own(f32::NAN)), "must be a positive number"),
     ] {
         let error = gallery
-            .set_own_thresholds(&[set("Bob", own(0.5)), bad])
+            .set_own_thresholds(&[set("Bob", own(0.5)), bad], &cli())
             .unwrap_err()
             .to_string();
         assert!(error.contains(expected), "{expected:?} not in {error}");
@@ -226,15 +215,19 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
     let export = gallery.export().unwrap();
     let ann = export.people.iter().find(|p| p.name == "Ann").unwrap();
     assert_eq!(ann.own_threshold, own(0.52));
-    other.import(&export).unwrap();
+    other.import(&export, &cli()).unwrap();
     assert_eq!(of(other, "Ann"), own(0.52));
     assert_eq!(of(other, "Bob"), None);
 
-    gallery.set_own_thresholds(&[set("Ann", None)]).unwrap();
+    gallery
+        .set_own_thresholds(&[set("Ann", None)], &cli())
+        .unwrap();
     assert_eq!(of(gallery, "Ann"), None);
     // An import never overwrites a threshold the gallery has.
-    other.set_own_thresholds(&[set("Ann", own(0.5))]).unwrap();
-    other.import(&export).unwrap();
+    other
+        .set_own_thresholds(&[set("Ann", own(0.5))], &cli())
+        .unwrap();
+    other.import(&export, &cli()).unwrap();
     assert_eq!(of(other, "Ann"), own(0.5));
 
     assert_threshold_trail(gallery);
@@ -257,6 +250,145 @@ fn assert_threshold_trail(gallery: &dyn whoisit::gallery::Gallery) {
             && !trail.iter().any(|d| d.contains("Ann")),
         "{trail:?}"
     );
+}
+
+/// A made-up face of `source` (its sha256 made from the name), all `v`s.
+pub(crate) fn face(v: f32, source: &str) -> whoisit::gallery::NewFace {
+    use whoisit::base::identity::{DIM, Embedding};
+    whoisit::gallery::NewFace {
+        embedder: EmbedderKind::Dlib.id(),
+        embedding: Embedding(vec![v; DIM]),
+        source: source.into(),
+        source_sha256: Some(format!("{:0>64}", hex::encode(source))),
+        confidence: 0.9,
+        face_px: 100,
+        sharpness: 200.0,
+        image_png: None,
+        pose: None,
+    }
+}
+
+/// Who the tests' changes are made by.
+pub(crate) fn cli() -> whoisit::gallery::Actor {
+    whoisit::gallery::Actor::cli()
+}
+
+/// Adds faces to the person called `name`, enrolled with them if new: what the CLI does with a
+/// name, resolved once.
+pub(crate) fn add(
+    g: &dyn whoisit::gallery::Gallery,
+    name: &str,
+    faces: &[whoisit::gallery::NewFace],
+) -> whoisit::Result<Vec<whoisit::gallery::FaceId>> {
+    match g.find(name) {
+        Ok(person) => g.add_faces_to(person, faces, &cli()),
+        Err(whoisit::Error::UnknownPerson(_)) => Ok(g.create_person(name, faces, &cli())?.1),
+        Err(e) => Err(e),
+    }
+}
+
+pub(crate) fn rename(
+    g: &dyn whoisit::gallery::Gallery,
+    old: &str,
+    new: &str,
+) -> whoisit::Result<()> {
+    g.rename(g.find(old)?, new, &cli())
+}
+
+pub(crate) fn remove(
+    g: &dyn whoisit::gallery::Gallery,
+    name: &str,
+) -> whoisit::Result<whoisit::gallery::Removed> {
+    g.remove(g.find(name)?, &cli())
+}
+
+pub(crate) fn images(
+    g: &dyn whoisit::gallery::Gallery,
+    name: &str,
+) -> whoisit::Result<Vec<Vec<u8>>> {
+    g.images(g.find(name)?)
+}
+
+/// The roster's version in any store: it grows with each change to who can be named (a person
+/// added, faces added, an own threshold set, a rename, a face removed, a person removed) and
+/// with nothing else (last-seen times, keys, audit entries, a purge of sightings), and the
+/// change feed reports exactly the former.
+pub(crate) fn the_roster_version_counts_only_who_can_be_named(g: &dyn whoisit::gallery::Gallery) {
+    use std::time::Duration;
+    use whoisit::gallery::{Actor, AuditAction, OwnThreshold, Scope, ThresholdChange};
+
+    let feed = g.watch().unwrap();
+    let quiet = |what: &str| {
+        assert!(
+            feed.changes()
+                .recv_timeout(Duration::from_millis(800))
+                .is_err(),
+            "{what} was reported as a change of the roster"
+        );
+    };
+    let heard = |what: &str| {
+        assert!(
+            feed.changes().recv_timeout(Duration::from_secs(5)).is_ok(),
+            "{what} was not reported"
+        );
+        // Several changes close together may arrive as one: let the feed settle.
+        while feed
+            .changes()
+            .recv_timeout(Duration::from_millis(600))
+            .is_ok()
+        {}
+    };
+    let mut version = g.roster_version().unwrap();
+    let mut grew = |what: &str, g: &dyn whoisit::gallery::Gallery| {
+        let now = g.roster_version().unwrap();
+        assert!(now > version, "{what}: the version stayed at {version}");
+        version = now;
+    };
+
+    let (ann, _) = g.create_person("Ann", &[face(0.1, "a")], &cli()).unwrap();
+    grew("a person enrolled", g);
+    heard("a person enrolled");
+    let added = g.add_faces_to(ann, &[face(0.2, "b")], &cli()).unwrap();
+    grew("a face added", g);
+    heard("a face added");
+
+    let before = g.roster_version().unwrap();
+    g.mark_seen(&["Ann".to_owned()]).unwrap();
+    g.add_key("door", &[Scope::Recognize], &"1".repeat(64), &cli())
+        .unwrap();
+    g.revoke_key("door", &cli()).unwrap();
+    g.record(AuditAction::Export, "to nowhere", &cli()).unwrap();
+    g.purge_sightings(i64::MAX, &Actor::purge()).unwrap();
+    assert_eq!(
+        g.roster_version().unwrap(),
+        before,
+        "a sighting, a key, an audit entry or a purge changed the roster's version"
+    );
+    quiet("a sighting, a key, an audit entry or a purge");
+
+    let own = OwnThreshold {
+        threshold: 0.5,
+        embedder: EmbedderKind::Dlib.id(),
+    };
+    g.set_own_thresholds(
+        &[ThresholdChange {
+            name: "Ann".into(),
+            own: Some(own),
+        }],
+        &cli(),
+    )
+    .unwrap();
+    grew("an own threshold set", g);
+    heard("an own threshold set");
+    g.rename(ann, "Anna", &cli()).unwrap();
+    grew("a rename", g);
+    heard("a rename");
+    g.remove_face(ann, added[0], &cli()).unwrap();
+    grew("a face removed", g);
+    heard("a face removed");
+    g.remove(ann, &cli()).unwrap();
+    grew("a person removed", g);
+    heard("a person removed");
 }
 
 /// The most memory process `pid` has held so far (its peak resident set), in MiB.

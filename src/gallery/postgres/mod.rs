@@ -8,9 +8,10 @@ mod seal;
 mod watch;
 
 use std::collections::HashSet;
-use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
 use postgres::{Client, GenericClient, NoTls, Transaction};
+use r2d2_postgres::PostgresConnectionManager;
 
 use crate::base::address::redacted;
 use crate::base::error::{Error, Result};
@@ -18,9 +19,9 @@ use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson};
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
-    PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, key_taken, no_face,
-    no_key, no_person, normalized_name, now, pose_from_column, poses_from_list, threshold_detail,
-    validate_key_name, validate_name,
+    PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, enrolled_detail,
+    key_taken, no_face, no_key, no_person, normalized_name, now, pose_from_column, poses_from_list,
+    threshold_detail, validate_key_name, validate_name,
 };
 use crate::gallery::stored::{self, StoredFace, vector_bytes, vector_from_bytes};
 use crate::gallery::{Actor, AuditAction, AuditEntry, ChangeFeed, Gallery, GalleryKey};
@@ -30,15 +31,20 @@ use self::seal::{Column, Seal};
 /// The channel writes `NOTIFY` on and the change feed `LISTEN`s to.
 const CHANNEL: &str = "whoisit_gallery";
 
-/// A connection to a gallery database.
+/// How many connections one process keeps at most: the server's requests, its roster and
+/// the window's worker each take one for the length of a call.
+const CONNECTIONS: u32 = 8;
+
+type Pool = r2d2::Pool<PostgresConnectionManager<NoTls>>;
+
+/// Connections to a gallery database.
 pub struct PostgresGallery {
     url: String,
     /// The URL without its password, for messages.
     location: String,
-    // The client needs `&mut` for every query; the gallery interface reads through `&self`.
-    client: Mutex<Client>,
-    /// Who the changes are made by, for the audit trail.
-    actor: Actor,
+    /// Each connection is tested as it is taken, so one the server dropped (a restart,
+    /// `pg_terminate_backend`) is replaced instead of failing every later call.
+    pool: Pool,
     /// Seals crops and embeddings with the gallery key, or keeps them plain without one.
     seal: Seal,
     /// The seal's marker as this connection found it (none: plain). Should it change, the
@@ -57,6 +63,16 @@ fn db_error(location: &str, error: postgres::Error) -> Error {
     Error::Gallery {
         location: location.to_owned(),
         message: message.into(),
+        source: Some(Box::new(error)),
+    }
+}
+
+/// No live connection could be had within the pool's timeout; r2d2 says the driver's last
+/// error.
+fn pool_error(location: &str, error: r2d2::Error) -> Error {
+    Error::Gallery {
+        location: location.to_owned(),
+        message: "cannot reach the database; check the URL, that the server runs and that this machine may connect".into(),
         source: Some(Box::new(error)),
     }
 }
@@ -268,11 +284,19 @@ impl PostgresGallery {
         let seal = Seal::new(key)?;
         let mut client = connect(url, &location)?;
         let marker = settle(&mut client, &seal, &location)?;
+        drop(client);
+        let config: postgres::Config = url.parse().map_err(|e| db_error(&location, e))?;
+        let pool = r2d2::Pool::builder()
+            .max_size(CONNECTIONS)
+            .min_idle(Some(1))
+            .connection_timeout(Duration::from_secs(5))
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build(PostgresConnectionManager::new(config, NoTls))
+            .map_err(|e| pool_error(&location, e))?;
         Ok(PostgresGallery {
             url: url.to_owned(),
             location,
-            client: Mutex::new(client),
-            actor: Actor::default(),
+            pool,
             seal,
             marker,
         })
@@ -328,10 +352,9 @@ impl PostgresGallery {
         vacuum(&mut client, &location)
     }
 
-    fn client(&self) -> Result<MutexGuard<'_, Client>> {
-        self.client
-            .lock()
-            .map_err(|_| Error::Internal("a thread panicked while it used the gallery"))
+    /// A connection from the pool, alive when taken.
+    fn client(&self) -> Result<r2d2::PooledConnection<PostgresConnectionManager<NoTls>>> {
+        self.pool.get().map_err(|e| pool_error(&self.location, e))
     }
 
     fn db(&self) -> impl Fn(postgres::Error) -> Error + '_ {
@@ -425,13 +448,29 @@ impl PostgresGallery {
         Ok(())
     }
 
-    fn person_id(&self, client: &mut Client, name: &str) -> Result<i64> {
-        let name = normalized_name(name);
-        client
-            .query_opt("SELECT id FROM person WHERE name = $1", &[&name])
+    /// Inserts `faces` of person `id`, sealed; those the person has already are skipped.
+    fn insert_faces(
+        &self,
+        tx: &mut Transaction<'_>,
+        id: i64,
+        faces: &[NewFace],
+    ) -> Result<Vec<FaceId>> {
+        let mut added = Vec::new();
+        for face in faces {
+            let record = StoredFace::enrolled(face);
+            added.extend(insert_face(tx, &self.seal, &self.location, id, &record)?);
+        }
+        Ok(added)
+    }
+
+    /// Locks person `id`'s row until `tx` ends, so that a change that depends on them cannot
+    /// race a removal or a rename; the person's name, or `None` when they are gone.
+    fn lock_person(&self, tx: &mut Transaction<'_>, id: PersonId) -> Result<String> {
+        tx.query_opt("SELECT name FROM person WHERE id = $1 FOR UPDATE", &[&id.0])
             .map_err(self.db())?
-            .map(|row| row.get(0))
-            .ok_or_else(|| Error::UnknownPerson(name))
+            .map(|row| row.try_get(0).map_err(self.db()))
+            .transpose()?
+            .ok_or_else(|| no_person(id))
     }
 }
 
@@ -547,30 +586,39 @@ impl Gallery for PostgresGallery {
             .ok_or_else(|| no_person(id))
     }
 
-    fn create_person(&mut self, name: &str) -> Result<PersonSummary> {
+    fn create_person(
+        &self,
+        name: &str,
+        faces: &[NewFace],
+        actor: &Actor,
+    ) -> Result<(PersonId, Vec<FaceId>)> {
         let name = validate_name(name)?;
+        stored::check_lengths(&self.location, faces)?;
         let db = self.db();
-        let id: i64 = {
-            let mut client = self.client()?;
-            let mut tx = client.transaction().map_err(&db)?;
-            let Some(row) = tx
-                .query_opt(
-                    "INSERT INTO person (name, created) VALUES ($1, $2)
-                     ON CONFLICT (name) DO NOTHING RETURNING id",
-                    &[&name, &now()],
-                )
-                .map_err(&db)?
-            else {
-                return Err(Error::NameTaken(name));
-            };
-            let id: i64 = row.get(0);
-            let detail = format!("person {id}: created with no faces");
-            audit::log(&mut tx, &self.actor, AuditAction::Enroll, &detail).map_err(&db)?;
-            notify(&mut tx).map_err(&db)?;
-            tx.commit().map_err(&db)?;
-            id
+        let mut client = self.client()?;
+        let mut tx = self.same_seal(&mut client)?;
+        let Some(row) = tx
+            .query_opt(
+                "INSERT INTO person (name, created) VALUES ($1, $2)
+                 ON CONFLICT (name) DO NOTHING RETURNING id",
+                &[&name, &now()],
+            )
+            .map_err(&db)?
+        else {
+            return Err(Error::NameTaken(name));
         };
-        self.person(PersonId(id))
+        let id: i64 = row.try_get(0).map_err(&db)?;
+        let added = self.insert_faces(&mut tx, id, faces)?;
+        audit::log(
+            &mut tx,
+            actor,
+            AuditAction::Enroll,
+            &enrolled_detail(id, added.len()),
+        )
+        .map_err(&db)?;
+        notify(&mut tx).map_err(&db)?;
+        tx.commit().map_err(&db)?;
+        Ok((PersonId(id), added))
     }
 
     fn faces(&self, person: PersonId) -> Result<Vec<FaceSummary>> {
@@ -618,7 +666,7 @@ impl Gallery for PostgresGallery {
             .transpose()
     }
 
-    fn remove_face(&mut self, person: PersonId, face: FaceId) -> Result<()> {
+    fn remove_face(&self, person: PersonId, face: FaceId, actor: &Actor) -> Result<()> {
         let db = self.db();
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&db)?;
@@ -632,32 +680,28 @@ impl Gallery for PostgresGallery {
             return Err(no_face(person, face));
         }
         let detail = format!("person {}: face {} removed", person.0, face.0);
-        audit::log(&mut tx, &self.actor, AuditAction::RemoveFace, &detail).map_err(&db)?;
+        audit::log(&mut tx, actor, AuditAction::RemoveFace, &detail).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)
     }
 
-    fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<Vec<FaceId>> {
-        let name = validate_name(name)?;
+    fn add_faces_to(
+        &self,
+        person: PersonId,
+        faces: &[NewFace],
+        actor: &Actor,
+    ) -> Result<Vec<FaceId>> {
         stored::check_lengths(&self.location, faces)?;
         let db = self.db();
         let mut client = self.client()?;
         let mut tx = self.same_seal(&mut client)?;
-        let person = upsert_person(&mut tx, &name, now(), None).map_err(&db)?;
-        let mut added = Vec::new();
-        for face in faces {
-            let record = StoredFace::enrolled(face);
-            added.extend(insert_face(
-                &mut tx,
-                &self.seal,
-                &self.location,
-                person,
-                &record,
-            )?);
-        }
+        // A removal waits for this to commit (and then takes the faces with the person), or
+        // committed first, and the person is not brought back.
+        self.lock_person(&mut tx, person)?;
+        let added = self.insert_faces(&mut tx, person.0, faces)?;
         if !added.is_empty() {
-            let detail = format!("person {person}: {} face(s) added", added.len());
-            audit::log(&mut tx, &self.actor, AuditAction::Enroll, &detail).map_err(&db)?;
+            let detail = enrolled_detail(person.0, added.len());
+            audit::log(&mut tx, actor, AuditAction::Enroll, &detail).map_err(&db)?;
         }
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)?;
@@ -665,7 +709,7 @@ impl Gallery for PostgresGallery {
     }
 
     fn add_embedding(
-        &mut self,
+        &self,
         face: FaceId,
         embedder: &EmbedderId,
         embedding: &Embedding,
@@ -688,63 +732,76 @@ impl Gallery for PostgresGallery {
         tx.commit().map_err(&db)
     }
 
-    fn source_hashes(&self, name: &str) -> Result<HashSet<String>> {
+    fn source_hashes(&self, person: PersonId) -> Result<HashSet<String>> {
         let rows = self
             .client()?
             .query(
-                "SELECT f.source_sha256 FROM face f JOIN person p ON p.id = f.person_id
-                 WHERE p.name = $1 AND f.source_sha256 IS NOT NULL",
-                &[&name],
+                "SELECT source_sha256 FROM face WHERE person_id = $1 AND source_sha256 IS NOT NULL",
+                &[&person.0],
             )
             .map_err(self.db())?;
-        Ok(rows.iter().map(|r| r.get(0)).collect())
+        rows.iter()
+            .map(|r| r.try_get(0).map_err(self.db()))
+            .collect()
     }
 
-    fn images(&self, name: &str) -> Result<Vec<Vec<u8>>> {
+    fn images(&self, person: PersonId) -> Result<Vec<Vec<u8>>> {
         let mut client = self.client()?;
-        let id = self.person_id(&mut client, name)?;
-        let rows = self
-            .same_seal(&mut client)?
+        let mut tx = self.same_seal(&mut client)?;
+        let found = tx
+            .query_opt("SELECT 1 FROM person WHERE id = $1", &[&person.0])
+            .map_err(self.db())?;
+        if found.is_none() {
+            return Err(no_person(person));
+        }
+        let rows = tx
             .query(
                 "SELECT id, image FROM face WHERE person_id = $1 AND image IS NOT NULL ORDER BY id",
-                &[&id],
+                &[&person.0],
             )
             .map_err(self.db())?;
         rows.iter()
             .map(|r| {
-                let face: i64 = r.get(0);
-                self.opened(Column::Image, r.get(1), || {
-                    format!("the crop of face {face} of {name}")
+                let face: i64 = r.try_get(0).map_err(self.db())?;
+                self.opened(Column::Image, r.try_get(1).map_err(self.db())?, || {
+                    format!("the crop of face {face} of person {}", person.0)
                 })
             })
             .collect()
     }
 
-    fn rename(&mut self, old: &str, new: &str) -> Result<()> {
+    fn rename(&self, person: PersonId, new: &str, actor: &Actor) -> Result<()> {
         let new = validate_name(new)?;
         let db = self.db();
         let mut client = self.client()?;
-        let id = self.person_id(&mut client, old)?;
+        let mut tx = client.transaction().map_err(&db)?;
+        let old = self.lock_person(&mut tx, person)?;
         if new == old {
             return Ok(());
         }
-        if self.person_id(&mut client, &new).is_ok() {
+        let taken = tx
+            .query_opt("SELECT 1 FROM person WHERE name = $1", &[&new])
+            .map_err(&db)?;
+        if taken.is_some() {
             return Err(Error::NameTaken(new));
         }
-        let mut tx = client.transaction().map_err(&db)?;
-        tx.execute("UPDATE person SET name = $1 WHERE id = $2", &[&new, &id])
-            .map_err(&db)?;
-        let detail = format!("person {id}: renamed");
-        audit::log(&mut tx, &self.actor, AuditAction::Rename, &detail).map_err(&db)?;
+        tx.execute(
+            "UPDATE person SET name = $1 WHERE id = $2",
+            &[&new, &person.0],
+        )
+        .map_err(&db)?;
+        let detail = format!("person {}: renamed", person.0);
+        audit::log(&mut tx, actor, AuditAction::Rename, &detail).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)
     }
 
-    fn remove(&mut self, name: &str) -> Result<Removed> {
+    fn remove(&self, person: PersonId, actor: &Actor) -> Result<Removed> {
         let db = self.db();
+        let id = person.0;
         let mut client = self.client()?;
-        let id = self.person_id(&mut client, name)?;
         let mut tx = client.transaction().map_err(&db)?;
+        self.lock_person(&mut tx, person)?;
         let row = tx
             .query_one(
                 "SELECT count(DISTINCT f.id), count(e.face_id),
@@ -764,13 +821,13 @@ impl Gallery for PostgresGallery {
             "person {id}: removed with {} face(s), {} embedding(s), {} crop(s)",
             removed.faces, removed.embeddings, removed.images
         );
-        audit::log(&mut tx, &self.actor, AuditAction::Remove, &detail).map_err(&db)?;
+        audit::log(&mut tx, actor, AuditAction::Remove, &detail).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)?;
         Ok(removed)
     }
 
-    fn set_own_thresholds(&mut self, changes: &[ThresholdChange]) -> Result<()> {
+    fn set_own_thresholds(&self, changes: &[ThresholdChange], actor: &Actor) -> Result<()> {
         check_threshold_changes(changes)?;
         let db = self.db();
         let mut client = self.client()?;
@@ -795,7 +852,7 @@ impl Gallery for PostgresGallery {
             )
             .map_err(&db)?;
             let detail = threshold_detail(id, was, own);
-            audit::log(&mut tx, &self.actor, AuditAction::Threshold, &detail).map_err(&db)?;
+            audit::log(&mut tx, actor, AuditAction::Threshold, &detail).map_err(&db)?;
         }
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)
@@ -806,18 +863,23 @@ impl Gallery for PostgresGallery {
         let rows = self
             .same_seal(&mut client)?
             .query(
-                "SELECT p.name, e.vector, f.id FROM embedding e JOIN face f ON f.id = e.face_id
+                "SELECT p.name, e.vector, f.id, p.id FROM embedding e JOIN face f ON f.id = e.face_id
                  JOIN person p ON p.id = f.person_id WHERE e.embedder = $1 ORDER BY p.id, f.id",
                 &[&embedder.as_str()],
             )
             .map_err(self.db())?;
         let mut enrolled = Vec::with_capacity(rows.len());
         for row in &rows {
-            let (name, face): (String, i64) = (row.get(0), row.get(2));
-            let vector = self.opened(Column::Vector, row.get(1), || {
-                format!("the {embedder} embedding of face {face} of {name}")
+            let get = |i| row.try_get::<_, i64>(i).map_err(self.db());
+            let (person, face) = (PersonId(get(3)?), get(2)?);
+            let name: String = row.try_get(0).map_err(self.db())?;
+            let vector = self.opened(Column::Vector, row.try_get(1).map_err(self.db())?, || {
+                format!(
+                    "the {embedder} embedding of face {face} of person {}",
+                    person.0
+                )
             })?;
-            enrolled.extend(stored::enrolled(name, &vector));
+            enrolled.extend(stored::enrolled(person, name, &vector));
         }
         Ok(enrolled)
     }
@@ -865,7 +927,7 @@ impl Gallery for PostgresGallery {
         Ok(count(row.get(0)))
     }
 
-    fn mark_seen(&mut self, names: &[String]) -> Result<()> {
+    fn mark_seen(&self, names: &[String]) -> Result<()> {
         // Who was seen is not a change to the roster: nobody needs to reload for it.
         self.client()?
             .execute(
@@ -876,7 +938,7 @@ impl Gallery for PostgresGallery {
         Ok(())
     }
 
-    fn purge_sightings(&mut self, before: i64) -> Result<usize> {
+    fn purge_sightings(&self, before: i64, actor: &Actor) -> Result<usize> {
         let db = self.db();
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&db)?;
@@ -888,7 +950,7 @@ impl Gallery for PostgresGallery {
             .map_err(&db)?;
         if cleared > 0 {
             let detail = format!("last-seen times before {before} cleared for {cleared} people");
-            audit::log(&mut tx, &self.actor, AuditAction::Purge, &detail).map_err(&db)?;
+            audit::log(&mut tx, actor, AuditAction::Purge, &detail).map_err(&db)?;
         }
         tx.commit().map_err(&db)?;
         Ok(usize::try_from(cleared).unwrap_or(usize::MAX))
@@ -981,7 +1043,7 @@ impl Gallery for PostgresGallery {
         Ok(people.finish())
     }
 
-    fn import(&mut self, file: &ExportFile) -> Result<usize> {
+    fn import(&self, file: &ExportFile, actor: &Actor) -> Result<usize> {
         file.validate()?;
         let db = self.db();
         let mut client = self.client()?;
@@ -1008,13 +1070,13 @@ impl Gallery for PostgresGallery {
             }
         }
         let detail = format!("{added} face(s) of {} people imported", file.people.len());
-        audit::log(&mut tx, &self.actor, AuditAction::Import, &detail).map_err(&db)?;
+        audit::log(&mut tx, actor, AuditAction::Import, &detail).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)?;
         Ok(added)
     }
 
-    fn add_key(&mut self, name: &str, scopes: &[Scope], hash: &str) -> Result<ApiKey> {
+    fn add_key(&self, name: &str, scopes: &[Scope], hash: &str, actor: &Actor) -> Result<ApiKey> {
         let name = validate_key_name(name)?;
         let created = now();
         let scopes = ApiKey::scopes_text(scopes);
@@ -1032,7 +1094,7 @@ impl Gallery for PostgresGallery {
             return Err(key_taken(&name));
         }
         let detail = format!("key {name} ({scopes})");
-        audit::log(&mut tx, &self.actor, AuditAction::KeyCreated, &detail).map_err(&db)?;
+        audit::log(&mut tx, actor, AuditAction::KeyCreated, &detail).map_err(&db)?;
         tx.commit().map_err(&db)?;
         Ok(ApiKey::from_row(name, &scopes, created))
     }
@@ -1062,7 +1124,7 @@ impl Gallery for PostgresGallery {
         Ok(row.map(|r| ApiKey::from_row(r.get(0), r.get(1), r.get(2))))
     }
 
-    fn revoke_key(&mut self, name: &str) -> Result<()> {
+    fn revoke_key(&self, name: &str, actor: &Actor) -> Result<()> {
         let db = self.db();
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&db)?;
@@ -1073,17 +1135,12 @@ impl Gallery for PostgresGallery {
             return Err(no_key(name));
         }
         let detail = format!("key {}", name.trim());
-        audit::log(&mut tx, &self.actor, AuditAction::KeyRevoked, &detail).map_err(&db)?;
+        audit::log(&mut tx, actor, AuditAction::KeyRevoked, &detail).map_err(&db)?;
         tx.commit().map_err(&db)
     }
 
-    fn act_as(&mut self, actor: Actor) {
-        self.actor = actor;
-    }
-
-    fn record(&mut self, action: AuditAction, detail: &str) -> Result<()> {
-        let actor = self.actor.clone();
-        audit::log(&mut *self.client()?, &actor, action, detail).map_err(self.db())
+    fn record(&self, action: AuditAction, detail: &str, actor: &Actor) -> Result<()> {
+        audit::log(&mut *self.client()?, actor, action, detail).map_err(self.db())
     }
 
     fn audit(&self, since: i64) -> Result<Vec<AuditEntry>> {
@@ -1092,5 +1149,12 @@ impl Gallery for PostgresGallery {
 
     fn watch(&self) -> Result<ChangeFeed> {
         watch::watch(&self.url, &self.location)
+    }
+
+    fn roster_version(&self) -> Result<i64> {
+        self.client()?
+            .query_one("SELECT version FROM roster", &[])
+            .and_then(|row| row.try_get(0))
+            .map_err(self.db())
     }
 }

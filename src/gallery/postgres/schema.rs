@@ -79,6 +79,27 @@ const MIGRATIONS: &[&str] = &[
     -- enrollment; NULL for faces enrolled before it was recorded.
     ALTER TABLE face ADD COLUMN pose TEXT;
 "#,
+    r#"
+    -- The roster's version: bumped by exactly the changes that alter who can be named (people,
+    -- their names and own thresholds, faces, embeddings), so that a recognizer reloads for
+    -- those and not for a last-seen time, an audit entry or a key. Triggers, so that no change
+    -- can forget it; per statement, so that removing a person with 200 faces bumps it a few
+    -- times, not 400.
+    CREATE TABLE roster (
+        only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+        version  BIGINT NOT NULL
+    );
+    INSERT INTO roster (version) VALUES (0);
+    CREATE FUNCTION whoisit_roster_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN UPDATE roster SET version = version + 1; RETURN NULL; END $$;
+    CREATE TRIGGER roster_person
+        AFTER INSERT OR DELETE OR UPDATE OF name, threshold, threshold_embedder ON person
+        FOR EACH STATEMENT EXECUTE FUNCTION whoisit_roster_changed();
+    CREATE TRIGGER roster_face AFTER INSERT OR DELETE ON face
+        FOR EACH STATEMENT EXECUTE FUNCTION whoisit_roster_changed();
+    CREATE TRIGGER roster_embedding AFTER INSERT OR DELETE OR UPDATE ON embedding
+        FOR EACH STATEMENT EXECUTE FUNCTION whoisit_roster_changed();
+"#,
 ];
 
 /// Why the database cannot be used as it is.

@@ -17,13 +17,14 @@ const TICK: Duration = Duration::from_millis(250);
 
 /// Starts the listening thread; it ends as soon as the returned feed is dropped.
 pub(super) fn watch(url: &str, location: &str) -> Result<ChangeFeed> {
-    let client = listen(url).map_err(|e| super::db_error(location, e))?;
+    let mut client = listen(url).map_err(|e| super::db_error(location, e))?;
+    let seen = version(&mut client).map_err(|e| super::db_error(location, e))?;
     let (tx, changes) = crossbeam_channel::bounded(1);
     let (stop, stopped) = crossbeam_channel::bounded(0);
     let (url, location) = (url.to_owned(), location.to_owned());
     std::thread::Builder::new()
         .name("gallery-listen".into())
-        .spawn(move || run(client, &url, &location, &tx, &stopped))
+        .spawn(move || run(client, seen, &url, &location, &tx, &stopped))
         .map_err(|source| Error::Spawn {
             thread: "gallery-listen",
             source,
@@ -37,8 +38,16 @@ fn listen(url: &str) -> std::result::Result<Client, postgres::Error> {
     Ok(client)
 }
 
+/// The roster's version (see `Gallery::roster_version`).
+fn version(client: &mut Client) -> std::result::Result<i64, postgres::Error> {
+    client
+        .query_one("SELECT version FROM roster", &[])?
+        .try_get(0)
+}
+
 fn run(
     mut client: Client,
+    mut seen: i64,
     url: &str,
     location: &str,
     tx: &Sender<Changed>,
@@ -49,31 +58,43 @@ fn run(
             return;
         }
         let next = client.notifications().timeout_iter(TICK).next();
-        match next {
-            Ok(Some(_)) => {
+        // A notice is only a hint; the version says whether the roster changed since.
+        let now = match next {
+            Ok(Some(_)) => version(&mut client),
+            other => other.map(|_| seen),
+        };
+        match now {
+            Ok(now) => {
+                let changed = now != seen;
+                seen = now;
                 // A full channel already says "reload"; a closed one means nobody listens.
-                if let Err(TrySendError::Disconnected(_)) = tx.try_send(Changed) {
+                if changed && let Err(TrySendError::Disconnected(_)) = tx.try_send(Changed) {
                     return;
                 }
             }
-            Ok(None) => {}
             Err(e) => {
                 tracing::warn!(
                     "listening for gallery changes on {location}: {}; reconnecting",
                     super::db_error(location, e).report()
                 );
-                client = loop {
+                let now;
+                (client, now) = loop {
                     if let Err(RecvTimeoutError::Disconnected) =
                         stopped.recv_timeout(Duration::from_secs(1))
                     {
                         return;
                     }
-                    if let Ok(client) = listen(url) {
-                        break client;
+                    if let Ok(mut client) = listen(url)
+                        && let Ok(now) = version(&mut client)
+                    {
+                        break (client, now);
                     }
                 };
-                // Changes may have been missed while disconnected: reload once to be sure.
-                if let Err(TrySendError::Disconnected(_)) = tx.try_send(Changed) {
+                // Changes made while disconnected sent notices nobody heard: the version
+                // tells.
+                let changed = now != seen;
+                seen = now;
+                if changed && let Err(TrySendError::Disconnected(_)) = tx.try_send(Changed) {
                     return;
                 }
             }

@@ -37,11 +37,9 @@ impl SqliteGallery {
     /// people without faces, and whatever SQLite's integrity check finds.
     pub(super) fn check_contents(&self) -> Result<CheckReport> {
         let mut report = CheckReport::default();
+        let conn = self.read()?;
         let integrity: Vec<String> = {
-            let mut stmt = self
-                .conn
-                .prepare("PRAGMA integrity_check")
-                .map_err(self.db())?;
+            let mut stmt = conn.prepare("PRAGMA integrity_check").map_err(self.db())?;
             let rows = stmt.query_map([], |r| r.get(0)).map_err(self.db())?;
             rows.collect::<rusqlite::Result<_>>().map_err(self.db())?
         };
@@ -51,8 +49,7 @@ impl SqliteGallery {
                 .extend(integrity.into_iter().map(|l| format!("SQLite: {l}")));
         }
         let count = |sql: &str| -> Result<usize> {
-            self.conn
-                .query_row(sql, [], |r| r.get::<_, i64>(0))
+            conn.query_row(sql, [], |r| r.get::<_, i64>(0))
                 .map(|n| n as usize)
                 .map_err(self.db())
         };
@@ -67,8 +64,7 @@ impl SqliteGallery {
                 report.problems.push(format!("{n} {what}"));
             }
         }
-        let mut stmt = self
-            .conn
+        let mut stmt = conn
             .prepare("SELECT f.id, p.name, f.image FROM face f JOIN person p ON p.id = f.person_id WHERE f.image IS NOT NULL")
             .map_err(self.db())?;
         let rows = stmt

@@ -43,6 +43,25 @@ pub(crate) fn kind(path: &Path) -> Result<FileKind> {
 /// a wrong or missing key is said as such, never taken for an empty gallery.
 pub(super) fn connect(path: &Path, key: Option<&GalleryKey>) -> Result<Connection> {
     let kind = kind(path)?;
+    opened(path, key, kind)
+}
+
+/// One more connection to the gallery file at `path`, which [`connect`] opened in this process
+/// and which is still open: its header is not read again, since closing a file handle of our
+/// own on it would drop the locks SQLite holds on it for the whole process (POSIX locks are
+/// per process), and another process could then take the log from under this one.
+pub(super) fn another(path: &Path, key: Option<&GalleryKey>) -> Result<Connection> {
+    // What the first connection proved the file to be.
+    let kind = if key.is_some() {
+        FileKind::Opaque
+    } else {
+        FileKind::Plain
+    };
+    opened(path, key, kind)
+}
+
+/// A connection to `path`, of `kind` as far as is known, keyed and proven to read.
+fn opened(path: &Path, key: Option<&GalleryKey>, kind: FileKind) -> Result<Connection> {
     let conn = Connection::open(path).map_err(|e| db_error(path, e))?;
     // SQLCipher would print its own lines on stderr for a wrong key; the error says it better.
     conn.pragma_update(None, "cipher_log_level", "NONE")
@@ -203,7 +222,7 @@ mod tests {
     use super::*;
     use crate::gallery::Gallery as _;
     use crate::gallery::sqlite::SqliteGallery;
-    use crate::gallery::sqlite::fixtures::{Secret, face};
+    use crate::gallery::sqlite::fixtures::{Secret, add, face, images};
 
     fn sha(path: &Path) -> String {
         crate::vision::photo::sha256(&std::fs::read(path).unwrap())
@@ -214,9 +233,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let key = GalleryKey::generate().unwrap();
         let secret = Secret::new();
-        let mut g = SqliteGallery::open(dir.path(), Some(&key)).unwrap();
-        g.add_faces("Ann", std::slice::from_ref(&secret.face))
-            .unwrap();
+        let g = SqliteGallery::open(dir.path(), Some(&key)).unwrap();
+        add(&g, "Ann", std::slice::from_ref(&secret.face)).unwrap();
         assert_eq!(secret.found_in(dir.path()), Vec::<&str>::new());
         drop(g);
         let file = SqliteGallery::file(dir.path());
@@ -243,16 +261,18 @@ mod tests {
 
         let g = SqliteGallery::open(dir.path(), Some(&key)).unwrap();
         assert_eq!(g.people().unwrap()[0].name, "Ann");
-        assert_eq!(g.images("Ann").unwrap(), std::slice::from_ref(&secret.crop));
+        assert_eq!(
+            images(&g, "Ann").unwrap(),
+            std::slice::from_ref(&secret.crop)
+        );
     }
 
     #[test]
     fn a_gallery_is_encrypted_and_decrypted_in_place_and_a_plain_one_refuses_a_key() {
         let dir = tempfile::tempdir().unwrap();
         let secret = Secret::new();
-        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
-        g.add_faces("Ann", &[secret.face.clone(), face(0.2, "b")])
-            .unwrap();
+        let g = SqliteGallery::open(dir.path(), None).unwrap();
+        add(&g, "Ann", &[secret.face.clone(), face(0.2, "b")]).unwrap();
         let key = GalleryKey::parse("twelve chars or more", "test").unwrap();
         // While another connection has it open, it is left alone.
         let busy = SqliteGallery::encrypt(dir.path(), &key).unwrap_err();
@@ -281,9 +301,12 @@ mod tests {
         assert!(again.to_string().contains("already encrypted"), "{again}");
 
         SqliteGallery::decrypt(dir.path(), &key).unwrap();
-        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
-        assert_eq!(g.images("Ann").unwrap(), std::slice::from_ref(&secret.crop));
-        g.add_faces("Bob", &[face(0.4, "c")]).unwrap();
+        let g = SqliteGallery::open(dir.path(), None).unwrap();
+        assert_eq!(
+            images(&g, "Ann").unwrap(),
+            std::slice::from_ref(&secret.crop)
+        );
+        add(&g, "Bob", &[face(0.4, "c")]).unwrap();
         assert_eq!(g.people().unwrap().len(), 2);
         let leftovers: Vec<_> = std::fs::read_dir(dir.path())
             .unwrap()

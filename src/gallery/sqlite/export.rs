@@ -1,10 +1,10 @@
 //! The portable format, read from and written to SQLite rows.
 
-use rusqlite::OptionalExtension as _;
+use rusqlite::{Connection, OptionalExtension as _};
 
 use crate::base::error::Result;
 use crate::gallery::Salvaged;
-use crate::gallery::audit::AuditAction;
+use crate::gallery::audit::{Actor, AuditAction};
 use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson};
 use crate::gallery::model::{OwnThreshold, pose_from_column, validate_name};
 use crate::gallery::sqlite::{SqliteGallery, insert_face, upsert_person};
@@ -16,8 +16,8 @@ const SALVAGE_SCAN: i64 = 1_000_000;
 impl SqliteGallery {
     pub(super) fn export_rows(&self) -> Result<ExportFile> {
         let mut people = ExportBuilder::default();
-        let mut stmt = self
-            .conn
+        let conn = self.read()?;
+        let mut stmt = conn
             .prepare(
                 "SELECT p.name, p.created, p.last_seen, f.id, f.captured, f.source, f.source_sha256, f.confidence,
                         f.face_px, f.sharpness, f.image, p.threshold, p.threshold_embedder, fp.pose
@@ -27,8 +27,7 @@ impl SqliteGallery {
             )
             .map_err(self.db())?;
         let mut rows = stmt.query([]).map_err(self.db())?;
-        let mut embeddings = self
-            .conn
+        let mut embeddings = conn
             .prepare("SELECT embedder, vector FROM embedding WHERE face_id = ?1 ORDER BY embedder")
             .map_err(self.db())?;
         while let Some(r) = rows.next().map_err(self.db())? {
@@ -77,10 +76,9 @@ impl SqliteGallery {
     /// Reads a damaged file row by row: every face that can be read is kept, with as much of
     /// it as can be read (a face whose crop is damaged keeps its embeddings), and every row
     /// that cannot be is listed.
-    pub(super) fn salvage_rows(&self) -> Salvaged {
+    pub(super) fn salvage_rows(conn: &Connection) -> Salvaged {
         let mut lost = Vec::new();
-        let max_id = self
-            .conn
+        let max_id = conn
             .query_row("SELECT max(id) FROM face", [], |r| {
                 r.get::<_, Option<i64>>(0)
             })
@@ -92,7 +90,7 @@ impl SqliteGallery {
         let mut people = ExportBuilder::default();
         let mut faces: Vec<(ExportPerson, ExportFace)> = Vec::new();
         for id in 1..=max_id {
-            match self.salvage_face(id, &mut lost) {
+            match Self::salvage_face(conn, id, &mut lost) {
                 Ok(Some(found)) => faces.push(found),
                 Ok(None) => {}
                 Err(e) => lost.push(format!("face {id}: {e}")),
@@ -111,12 +109,11 @@ impl SqliteGallery {
 
     /// Face `id` with its person, embeddings and (if readable) crop; `None` if there is none.
     fn salvage_face(
-        &self,
+        conn: &Connection,
         id: i64,
         lost: &mut Vec<String>,
     ) -> rusqlite::Result<Option<(ExportPerson, ExportFace)>> {
-        let row = self
-            .conn
+        let row = conn
             .query_row(
                 "SELECT p.name, p.created, p.last_seen, f.captured, f.source, f.source_sha256,
                         f.confidence, f.face_px, f.sharpness, p.threshold, p.threshold_embedder,
@@ -152,8 +149,7 @@ impl SqliteGallery {
         let Some((person, mut face)) = row else {
             return Ok(None);
         };
-        let embeddings = self
-            .conn
+        let embeddings = conn
             .prepare("SELECT embedder, vector FROM embedding WHERE face_id = ?1")
             .and_then(|mut stmt| {
                 stmt.query_map([id], |e| {
@@ -173,11 +169,9 @@ impl SqliteGallery {
                 person.name
             )),
         }
-        let image = self
-            .conn
-            .query_row("SELECT image FROM face WHERE id = ?1", [id], |r| {
-                r.get::<_, Option<Vec<u8>>>(0)
-            });
+        let image = conn.query_row("SELECT image FROM face WHERE id = ?1", [id], |r| {
+            r.get::<_, Option<Vec<u8>>>(0)
+        });
         match image {
             Ok(png) => face.image_png_base64 = png.as_deref().map(ExportFace::encode_image),
             Err(e) => lost.push(format!("the crop of face {id} ({}): {e}", person.name)),
@@ -193,33 +187,33 @@ impl SqliteGallery {
         Ok(Some((person, face)))
     }
 
-    pub(super) fn import_rows(&mut self, file: &ExportFile) -> Result<usize> {
+    pub(super) fn import_rows(&self, file: &ExportFile, actor: &Actor) -> Result<usize> {
         file.validate()?;
-        let path = self.path.clone();
-        let db = |e| super::codec::db_error(&path, e);
-        let tx = self.conn.transaction().map_err(db)?;
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = super::begin(&mut conn).map_err(&db)?;
         let mut added = 0;
         for person in &file.people {
             let name = validate_name(&person.name)?;
             let person_id =
-                upsert_person(&tx, &name, person.created, person.last_seen).map_err(db)?;
+                upsert_person(&tx, &name, person.created, person.last_seen).map_err(&db)?;
             if let Some(own) = &person.own_threshold {
                 tx.execute(
                     "UPDATE person SET threshold = ?1, threshold_embedder = ?2
                      WHERE id = ?3 AND threshold IS NULL",
                     rusqlite::params![own.threshold, own.embedder.as_str(), person_id],
                 )
-                .map_err(db)?;
+                .map_err(&db)?;
             }
             for face in &person.faces {
                 let image = face.image(&person.name)?;
                 let record = StoredFace::imported(face, image.as_deref());
-                added += usize::from(insert_face(&tx, person_id, &record).map_err(db)?.is_some());
+                added += usize::from(insert_face(&tx, person_id, &record).map_err(&db)?.is_some());
             }
         }
         let detail = format!("{added} face(s) of {} people imported", file.people.len());
-        super::audit::log(&tx, &self.actor, AuditAction::Import, &detail).map_err(db)?;
-        tx.commit().map_err(db)?;
+        super::audit::log(&tx, actor, AuditAction::Import, &detail).map_err(&db)?;
+        tx.commit().map_err(&db)?;
         Ok(added)
     }
 }

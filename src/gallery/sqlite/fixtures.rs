@@ -2,9 +2,11 @@
 
 use std::path::Path;
 
+use crate::base::error::{Error, Result};
 use crate::base::identity::{DIM, EmbedderKind, Embedding};
-use crate::gallery::model::NewFace;
+use crate::gallery::model::{FaceId, NewFace, Removed};
 use crate::gallery::stored::vector_bytes;
+use crate::gallery::{Actor, Gallery};
 
 pub(super) fn face(v: f32, source: &str) -> NewFace {
     NewFace {
@@ -68,4 +70,31 @@ impl Secret {
         .map(|(what, _)| what)
         .collect()
     }
+}
+
+/// Who the tests' changes are made by.
+pub(super) fn cli() -> Actor {
+    Actor::cli()
+}
+
+/// Adds faces to the person called `name`, enrolled with them if new: what the CLI does with a
+/// name, resolved once.
+pub(super) fn add(g: &dyn Gallery, name: &str, faces: &[NewFace]) -> Result<Vec<FaceId>> {
+    match g.find(name) {
+        Ok(person) => g.add_faces_to(person, faces, &cli()),
+        Err(Error::UnknownPerson(_)) => Ok(g.create_person(name, faces, &cli())?.1),
+        Err(e) => Err(e),
+    }
+}
+
+pub(super) fn rename(g: &dyn Gallery, old: &str, new: &str) -> Result<()> {
+    g.rename(g.find(old)?, new, &cli())
+}
+
+pub(super) fn remove(g: &dyn Gallery, name: &str) -> Result<Removed> {
+    g.remove(g.find(name)?, &cli())
+}
+
+pub(super) fn images(g: &dyn Gallery, name: &str) -> Result<Vec<Vec<u8>>> {
+    g.images(g.find(name)?)
 }

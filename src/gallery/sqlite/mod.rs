@@ -1,6 +1,11 @@
 //! The gallery in one SQLite file in the data dir (see docs/decisions/0001-gallery-on-sqlite.md):
 //! WAL mode with a busy timeout, so the CLI can enroll while the app is matching, and one
 //! transaction per change, so a crash or a power cut loses at most the change in flight.
+//!
+//! One connection writes, behind a lock (SQLite lets one writer in at a time anyway); a pool of
+//! connections reads. In WAL mode a reader sees the last commit while the writer writes, so
+//! key checks and roster loads never wait for a change, not even for the VACUUM that follows
+//! a deletion.
 
 mod audit;
 mod check;
@@ -8,15 +13,17 @@ mod cipher;
 mod codec;
 mod export;
 #[cfg(test)]
-mod fixtures;
+pub(super) mod fixtures;
 mod private;
 mod schema;
 mod watch;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
@@ -24,9 +31,9 @@ use crate::gallery::audit::{Actor, AuditAction, AuditEntry};
 use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
-    PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, key_taken, no_face,
-    no_key, no_person, normalized_name, now, pose_from_column, poses_from_list, threshold_detail,
-    validate_key_name, validate_name,
+    PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, enrolled_detail,
+    key_taken, no_face, no_key, no_person, normalized_name, now, pose_from_column, poses_from_list,
+    threshold_detail, validate_key_name, validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged};
 
@@ -35,14 +42,17 @@ use crate::gallery::stored::{self, StoredFace, vector_bytes};
 
 const FILE_NAME: &str = "gallery.sqlite3";
 
-/// The gallery file and a connection to it.
+/// Readers: enough for the server's requests and its roster to read at once.
+const READERS: u32 = 4;
+
+/// The gallery file and the connections to it.
 pub struct SqliteGallery {
     path: PathBuf,
-    conn: Connection,
+    /// The connection every change goes through.
+    writer: Mutex<Connection>,
+    readers: r2d2::Pool<Readers>,
     /// The key the file is encrypted with (SQLCipher), kept for the watcher's own connection.
     key: Option<GalleryKey>,
-    /// Who the changes are made by, for the audit trail.
-    actor: Actor,
     /// What SQLite's quick check found at open, if the file is damaged: reading goes on (so
     /// that what is intact can be salvaged), changing is refused.
     damage: Option<String>,
@@ -71,6 +81,18 @@ impl SqliteGallery {
         schema::migrate(&mut conn, path)?;
         private::tighten(path);
         let damage = check::quick(&conn);
+        let readers = r2d2::Pool::builder()
+            .max_size(READERS)
+            .min_idle(Some(1))
+            // A file does not drop connections as a server does: nothing to test on checkout.
+            .test_on_check_out(false)
+            .connection_timeout(Duration::from_secs(10))
+            .error_handler(Box::new(r2d2::NopErrorHandler))
+            .build(Readers {
+                path: path.to_path_buf(),
+                key: key.cloned(),
+            })
+            .map_err(|e| pool_error(path, &e))?;
         if let Some(damage) = &damage {
             tracing::warn!(
                 "gallery {} is damaged ({damage}): it can be read, not changed; save what can be read with `whoisit gallery export --salvage FILE`",
@@ -79,9 +101,9 @@ impl SqliteGallery {
         }
         Ok(SqliteGallery {
             path: path.to_path_buf(),
-            conn,
+            writer: Mutex::new(conn),
+            readers,
             key: key.cloned(),
-            actor: Actor::default(),
             damage,
         })
     }
@@ -148,28 +170,40 @@ impl SqliteGallery {
         |e| db_error(&self.path, e)
     }
 
+    /// A connection that reads, from the pool.
+    fn read(&self) -> Result<r2d2::PooledConnection<Readers>> {
+        self.readers.get().map_err(|e| pool_error(&self.path, &e))
+    }
+
+    /// The connection that writes, once the file is known to be intact.
+    fn write(&self) -> Result<MutexGuard<'_, Connection>> {
+        self.intact()?;
+        self.writer
+            .lock()
+            .map_err(|_| Error::Internal("a thread panicked while it changed the gallery"))
+    }
+
     /// After a person is removed: rebuilds the file without the freed pages, so it shrinks
     /// and no trace of their size remains, then empties the log as below. A busy file (another
-    /// process reading) keeps the pages, zeroed by `secure_delete`.
-    fn compact(&self) {
-        if let Err(e) = self.conn.execute_batch("VACUUM") {
+    /// process reading) keeps the pages, zeroed by `secure_delete`. Readers go on reading
+    /// meanwhile (WAL); other changes wait for it.
+    fn compact(&self, conn: &Connection) {
+        if let Err(e) = conn.execute_batch("VACUUM") {
             tracing::warn!(
                 "cannot compact the gallery after the deletion (its freed pages are zeroed all the same): {}",
                 db_error(&self.path, e).report()
             );
         }
-        self.forget_freed_pages();
+        self.forget_freed_pages(conn);
     }
 
     /// Moves the zeroed pages of a deletion (`secure_delete`) into the database file and empties
     /// the write-ahead log, which still holds the deleted bytes. A reader holding an old
     /// snapshot can keep the log from emptying; the next deletion tries again.
-    fn forget_freed_pages(&self) {
-        let busy = self
-            .conn
-            .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
-                r.get::<_, i64>(0)
-            });
+    fn forget_freed_pages(&self, conn: &Connection) {
+        let busy = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| {
+            r.get::<_, i64>(0)
+        });
         match busy {
             Ok(0) => {}
             Ok(_) => tracing::warn!(
@@ -181,17 +215,57 @@ impl SqliteGallery {
             ),
         }
     }
+}
 
-    fn person_id(&self, name: &str) -> Result<i64> {
-        let name = normalized_name(name);
-        self.conn
-            .query_row("SELECT id FROM person WHERE name = ?1", [&name], |r| {
-                r.get(0)
-            })
-            .optional()
-            .map_err(self.db())?
-            .ok_or_else(|| Error::UnknownPerson(name))
+/// Opens the connections that read.
+struct Readers {
+    path: PathBuf,
+    key: Option<GalleryKey>,
+}
+
+impl r2d2::ManageConnection for Readers {
+    type Connection = Connection;
+    type Error = Error;
+
+    fn connect(&self) -> Result<Connection> {
+        let conn = cipher::another(&self.path, self.key.as_ref())?;
+        schema::prepare(&conn, &self.path)?;
+        // A reader that tried to write would be a bug; SQLite refuses it.
+        conn.pragma_update(None, "query_only", true)
+            .map_err(|e| db_error(&self.path, e))?;
+        Ok(conn)
     }
+
+    fn is_valid(&self, _: &mut Connection) -> Result<()> {
+        Ok(())
+    }
+
+    fn has_broken(&self, _: &mut Connection) -> bool {
+        false
+    }
+}
+
+/// No reader could be had: the file went away or became unreadable since it was opened.
+fn pool_error(path: &Path, error: &r2d2::Error) -> Error {
+    codec::gallery_error(path, format!("cannot be read: {error}"))
+}
+
+/// Whether the person `id` exists, read inside the change that depends on it.
+fn exists(conn: &Connection, id: PersonId) -> rusqlite::Result<bool> {
+    conn.query_row("SELECT 1 FROM person WHERE id = ?1", [id.0], |_| Ok(()))
+        .optional()
+        .map(|found| found.is_some())
+}
+
+/// The roster's version: bumped by every change to who can be named (schema 6's triggers).
+fn roster_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("SELECT version FROM roster", [], |r| r.get(0))
+}
+
+/// A write transaction that takes the file's write lock at once, so that what it reads first
+/// (does the person exist?) still holds when it writes.
+fn begin(conn: &mut Connection) -> rusqlite::Result<rusqlite::Transaction<'_>> {
+    conn.transaction_with_behavior(TransactionBehavior::Immediate)
 }
 
 impl Gallery for SqliteGallery {
@@ -199,29 +273,30 @@ impl Gallery for SqliteGallery {
         self.path.display().to_string()
     }
 
-    fn add_faces(&mut self, name: &str, faces: &[NewFace]) -> Result<Vec<FaceId>> {
-        self.intact()?;
-        let name = validate_name(name)?;
+    fn add_faces_to(
+        &self,
+        person: PersonId,
+        faces: &[NewFace],
+        actor: &Actor,
+    ) -> Result<Vec<FaceId>> {
         stored::check_lengths(&self.location(), faces)?;
-        let path = self.path.clone();
-        let db = |e| db_error(&path, e);
-        let tx = self.conn.transaction().map_err(db)?;
-        let person = upsert_person(&tx, &name, now(), None).map_err(db)?;
-        let mut added = Vec::new();
-        for face in faces {
-            let record = StoredFace::enrolled(face);
-            added.extend(insert_face(&tx, person, &record).map_err(db)?);
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
+        if !exists(&tx, person).map_err(&db)? {
+            return Err(no_person(person));
         }
+        let added = insert_faces(&tx, person.0, faces).map_err(&db)?;
         if !added.is_empty() {
-            let detail = format!("person {person}: {} face(s) added", added.len());
-            audit::log(&tx, &self.actor, AuditAction::Enroll, &detail).map_err(db)?;
+            let detail = enrolled_detail(person.0, added.len());
+            audit::log(&tx, actor, AuditAction::Enroll, &detail).map_err(&db)?;
         }
-        tx.commit().map_err(db)?;
+        tx.commit().map_err(&db)?;
         Ok(added)
     }
 
     fn person(&self, id: PersonId) -> Result<PersonSummary> {
-        self.conn
+        self.read()?
             .query_row(
                 &format!("{PERSON_SUMMARY} WHERE p.id = ?1 GROUP BY p.id"),
                 [id.0],
@@ -232,32 +307,45 @@ impl Gallery for SqliteGallery {
             .ok_or_else(|| no_person(id))
     }
 
-    fn create_person(&mut self, name: &str) -> Result<PersonSummary> {
-        self.intact()?;
+    fn create_person(
+        &self,
+        name: &str,
+        faces: &[NewFace],
+        actor: &Actor,
+    ) -> Result<(PersonId, Vec<FaceId>)> {
         let name = validate_name(name)?;
-        let path = self.path.clone();
-        let db = |e| db_error(&path, e);
-        let tx = self.conn.transaction().map_err(db)?;
+        stored::check_lengths(&self.location(), faces)?;
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
         let inserted = tx
             .execute(
                 "INSERT INTO person (name, created) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
                 params![name, now()],
             )
-            .map_err(db)?;
+            .map_err(&db)?;
         if inserted == 0 {
             return Err(Error::NameTaken(name));
         }
         let id = tx.last_insert_rowid();
-        let detail = format!("person {id}: created with no faces");
-        audit::log(&tx, &self.actor, AuditAction::Enroll, &detail).map_err(db)?;
-        tx.commit().map_err(db)?;
-        self.person(PersonId(id))
+        let added = insert_faces(&tx, id, faces).map_err(&db)?;
+        audit::log(
+            &tx,
+            actor,
+            AuditAction::Enroll,
+            &enrolled_detail(id, added.len()),
+        )
+        .map_err(&db)?;
+        tx.commit().map_err(&db)?;
+        Ok((PersonId(id), added))
     }
 
     fn faces(&self, person: PersonId) -> Result<Vec<FaceSummary>> {
-        self.person(person)?;
-        let mut stmt = self
-            .conn
+        let conn = self.read()?;
+        if !exists(&conn, person).map_err(self.db())? {
+            return Err(no_person(person));
+        }
+        let mut stmt = conn
             .prepare(
                 "SELECT f.id, f.captured, f.source, f.confidence, f.face_px, f.sharpness,
                         f.image IS NOT NULL, fp.pose
@@ -283,7 +371,7 @@ impl Gallery for SqliteGallery {
     }
 
     fn face_image(&self, person: PersonId, face: FaceId) -> Result<Option<Vec<u8>>> {
-        self.conn
+        self.read()?
             .query_row(
                 "SELECT image FROM face WHERE id = ?1 AND person_id = ?2",
                 [face.0, person.0],
@@ -294,35 +382,33 @@ impl Gallery for SqliteGallery {
             .ok_or_else(|| no_face(person, face))
     }
 
-    fn remove_face(&mut self, person: PersonId, face: FaceId) -> Result<()> {
-        self.intact()?;
-        let path = self.path.clone();
-        let db = |e| db_error(&path, e);
-        let tx = self.conn.transaction().map_err(db)?;
+    fn remove_face(&self, person: PersonId, face: FaceId, actor: &Actor) -> Result<()> {
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
         let deleted = tx
             .execute(
                 "DELETE FROM face WHERE id = ?1 AND person_id = ?2",
                 [face.0, person.0],
             )
-            .map_err(db)?;
+            .map_err(&db)?;
         if deleted == 0 {
             return Err(no_face(person, face));
         }
         let detail = format!("person {}: face {} removed", person.0, face.0);
-        audit::log(&tx, &self.actor, AuditAction::RemoveFace, &detail).map_err(db)?;
-        tx.commit().map_err(db)?;
-        self.forget_freed_pages();
+        audit::log(&tx, actor, AuditAction::RemoveFace, &detail).map_err(&db)?;
+        tx.commit().map_err(&db)?;
+        self.forget_freed_pages(&conn);
         Ok(())
     }
 
     fn add_embedding(
-        &mut self,
+        &self,
         face: FaceId,
         embedder: &EmbedderId,
         embedding: &Embedding,
     ) -> Result<()> {
-        self.intact()?;
-        self.conn
+        self.write()?
             .execute(
                 "INSERT OR REPLACE INTO embedding (face_id, embedder, vector) VALUES (?1, ?2, ?3)",
                 params![face.0, embedder.as_str(), vector_bytes(&embedding.0)],
@@ -332,72 +418,87 @@ impl Gallery for SqliteGallery {
     }
 
     fn people(&self) -> Result<Vec<PersonSummary>> {
-        let mut stmt = self
-            .conn
+        let conn = self.read()?;
+        let mut stmt = conn
             .prepare(&format!("{PERSON_SUMMARY} GROUP BY p.id ORDER BY p.name"))
             .map_err(self.db())?;
         let rows = stmt.query_map([], person_summary).map_err(self.db())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db())
     }
 
-    fn source_hashes(&self, name: &str) -> Result<HashSet<String>> {
-        let mut stmt = self
-            .conn
+    fn source_hashes(&self, person: PersonId) -> Result<HashSet<String>> {
+        let conn = self.read()?;
+        let mut stmt = conn
             .prepare(
-                "SELECT f.source_sha256 FROM face f JOIN person p ON p.id = f.person_id
-                 WHERE p.name = ?1 AND f.source_sha256 IS NOT NULL",
+                "SELECT source_sha256 FROM face WHERE person_id = ?1 AND source_sha256 IS NOT NULL",
             )
             .map_err(self.db())?;
-        let rows = stmt.query_map([name], |r| r.get(0)).map_err(self.db())?;
+        let rows = stmt
+            .query_map([person.0], |r| r.get(0))
+            .map_err(self.db())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db())
     }
 
-    fn images(&self, name: &str) -> Result<Vec<Vec<u8>>> {
-        let id = self.person_id(name)?;
-        let mut stmt = self
-            .conn
+    fn images(&self, person: PersonId) -> Result<Vec<Vec<u8>>> {
+        let conn = self.read()?;
+        if !exists(&conn, person).map_err(self.db())? {
+            return Err(no_person(person));
+        }
+        let mut stmt = conn
             .prepare(
                 "SELECT image FROM face WHERE person_id = ?1 AND image IS NOT NULL ORDER BY id",
             )
             .map_err(self.db())?;
-        let rows = stmt.query_map([id], |r| r.get(0)).map_err(self.db())?;
+        let rows = stmt
+            .query_map([person.0], |r| r.get(0))
+            .map_err(self.db())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db())
     }
 
-    fn rename(&mut self, old: &str, new: &str) -> Result<()> {
-        self.intact()?;
+    fn rename(&self, person: PersonId, new: &str, actor: &Actor) -> Result<()> {
         let new = validate_name(new)?;
-        let id = self.person_id(old)?;
-        if new == old {
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
+        let old: String = tx
+            .query_row("SELECT name FROM person WHERE id = ?1", [person.0], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(&db)?
+            .ok_or_else(|| no_person(person))?;
+        if old == new {
             return Ok(());
         }
-        if self.person_id(&new).is_ok() {
+        let taken = tx
+            .query_row("SELECT 1 FROM person WHERE name = ?1", [&new], |_| Ok(()))
+            .optional()
+            .map_err(&db)?;
+        if taken.is_some() {
             return Err(Error::NameTaken(new));
         }
-        let path = self.path.clone();
-        let db = |e| db_error(&path, e);
-        let tx = self.conn.transaction().map_err(db)?;
         tx.execute(
             "UPDATE person SET name = ?1 WHERE id = ?2",
-            params![new, id],
+            params![new, person.0],
         )
-        .map_err(db)?;
-        let detail = format!("person {id}: renamed");
-        audit::log(&tx, &self.actor, AuditAction::Rename, &detail).map_err(db)?;
-        tx.commit().map_err(db)
+        .map_err(&db)?;
+        let detail = format!("person {}: renamed", person.0);
+        audit::log(&tx, actor, AuditAction::Rename, &detail).map_err(&db)?;
+        tx.commit().map_err(&db)
     }
 
-    fn remove(&mut self, name: &str) -> Result<Removed> {
-        self.intact()?;
-        let id = self.person_id(name)?;
-        let path = self.path.clone();
-        let db = |e| db_error(&path, e);
-        let tx = self.conn.transaction().map_err(db)?;
+    fn remove(&self, person: PersonId, actor: &Actor) -> Result<Removed> {
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
+        if !exists(&tx, person).map_err(&db)? {
+            return Err(no_person(person));
+        }
         let removed = tx
             .query_row(
                 "SELECT count(DISTINCT f.id), count(e.face_id), count(DISTINCT CASE WHEN f.image IS NOT NULL THEN f.id END)
                  FROM face f LEFT JOIN embedding e ON e.face_id = f.id WHERE f.person_id = ?1",
-                [id],
+                [person.0],
                 |r| {
                     Ok(Removed {
                         faces: r.get::<_, i64>(0)? as usize,
@@ -406,46 +507,49 @@ impl Gallery for SqliteGallery {
                     })
                 },
             )
-            .map_err(db)?;
-        tx.execute("DELETE FROM person WHERE id = ?1", [id])
-            .map_err(db)?;
+            .map_err(&db)?;
+        tx.execute("DELETE FROM person WHERE id = ?1", [person.0])
+            .map_err(&db)?;
         let detail = format!(
-            "person {id}: removed with {} face(s), {} embedding(s), {} crop(s)",
-            removed.faces, removed.embeddings, removed.images
+            "person {}: removed with {} face(s), {} embedding(s), {} crop(s)",
+            person.0, removed.faces, removed.embeddings, removed.images
         );
-        audit::log(&tx, &self.actor, AuditAction::Remove, &detail).map_err(db)?;
-        tx.commit().map_err(db)?;
-        self.compact();
+        audit::log(&tx, actor, AuditAction::Remove, &detail).map_err(&db)?;
+        tx.commit().map_err(&db)?;
+        self.compact(&conn);
         Ok(removed)
     }
 
     fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {
-        let mut stmt = self
-            .conn
+        let conn = self.read()?;
+        let mut stmt = conn
             .prepare(
-                "SELECT p.name, e.vector FROM embedding e JOIN face f ON f.id = e.face_id
+                "SELECT p.id, p.name, e.vector FROM embedding e JOIN face f ON f.id = e.face_id
                  JOIN person p ON p.id = f.person_id WHERE e.embedder = ?1 ORDER BY p.id, f.id",
             )
             .map_err(self.db())?;
         let rows = stmt
             .query_map([embedder.as_str()], |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, Vec<u8>>(1)?))
+                Ok((
+                    PersonId(r.get(0)?),
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(2)?,
+                ))
             })
             .map_err(self.db())?;
         let mut out = Vec::new();
         for row in rows {
-            let (person, bytes) = row.map_err(self.db())?;
-            out.extend(stored::enrolled(person, &bytes));
+            let (id, name, bytes) = row.map_err(self.db())?;
+            out.extend(stored::enrolled(id, name, &bytes));
         }
         Ok(out)
     }
 
-    fn set_own_thresholds(&mut self, changes: &[ThresholdChange]) -> Result<()> {
-        self.intact()?;
+    fn set_own_thresholds(&self, changes: &[ThresholdChange], actor: &Actor) -> Result<()> {
         check_threshold_changes(changes)?;
-        let path = self.path.clone();
-        let db = |e| db_error(&path, e);
-        let tx = self.conn.transaction().map_err(db)?;
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
         for change in changes {
             let (id, was): (i64, Option<f32>) = tx
                 .query_row(
@@ -454,7 +558,7 @@ impl Gallery for SqliteGallery {
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
-                .map_err(db)?
+                .map_err(&db)?
                 .ok_or_else(|| Error::UnknownPerson(change.name.clone()))?;
             let own = change.own.as_ref();
             tx.execute(
@@ -465,16 +569,16 @@ impl Gallery for SqliteGallery {
                     id
                 ],
             )
-            .map_err(db)?;
+            .map_err(&db)?;
             let detail = threshold_detail(id, was, own);
-            audit::log(&tx, &self.actor, AuditAction::Threshold, &detail).map_err(db)?;
+            audit::log(&tx, actor, AuditAction::Threshold, &detail).map_err(&db)?;
         }
-        tx.commit().map_err(db)
+        tx.commit().map_err(&db)
     }
 
     fn faces_without(&self, embedder: &EmbedderId) -> Result<Vec<FaceToEmbed>> {
-        let mut stmt = self
-            .conn
+        let conn = self.read()?;
+        let mut stmt = conn
             .prepare(
                 "SELECT f.id, p.name, f.image FROM face f JOIN person p ON p.id = f.person_id
                  WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id AND e.embedder = ?1)
@@ -494,7 +598,7 @@ impl Gallery for SqliteGallery {
     }
 
     fn count_without(&self, embedder: &EmbedderId) -> Result<usize> {
-        self.conn
+        self.read()?
             .query_row(
                 "SELECT count(*) FROM face f
                  WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id AND e.embedder = ?1)",
@@ -505,37 +609,35 @@ impl Gallery for SqliteGallery {
             .map_err(self.db())
     }
 
-    fn mark_seen(&mut self, names: &[String]) -> Result<()> {
-        self.intact()?;
-        let path = self.path.clone();
-        let db = |e| db_error(&path, e);
-        let tx = self.conn.transaction().map_err(db)?;
+    fn mark_seen(&self, names: &[String]) -> Result<()> {
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
         for name in names {
             tx.execute(
                 "UPDATE person SET last_seen = ?1 WHERE name = ?2",
                 params![now(), name],
             )
-            .map_err(db)?;
+            .map_err(&db)?;
         }
-        tx.commit().map_err(db)
+        tx.commit().map_err(&db)
     }
 
-    fn purge_sightings(&mut self, before: i64) -> Result<usize> {
-        self.intact()?;
-        let path = self.path.clone();
-        let db = |e| db_error(&path, e);
-        let tx = self.conn.transaction().map_err(db)?;
+    fn purge_sightings(&self, before: i64, actor: &Actor) -> Result<usize> {
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
         let cleared = tx
             .execute(
                 "UPDATE person SET last_seen = NULL WHERE last_seen < ?1",
                 [before],
             )
-            .map_err(db)?;
+            .map_err(&db)?;
         if cleared > 0 {
             let detail = format!("last-seen times before {before} cleared for {cleared} people");
-            audit::log(&tx, &self.actor, AuditAction::Purge, &detail).map_err(db)?;
+            audit::log(&tx, actor, AuditAction::Purge, &detail).map_err(&db)?;
         }
-        tx.commit().map_err(db)?;
+        tx.commit().map_err(&db)?;
         Ok(cleared)
     }
 
@@ -547,45 +649,45 @@ impl Gallery for SqliteGallery {
         self.export_rows()
     }
 
-    fn import(&mut self, file: &ExportFile) -> Result<usize> {
-        self.intact()?;
-        self.import_rows(file)
+    fn import(&self, file: &ExportFile, actor: &Actor) -> Result<usize> {
+        self.import_rows(file, actor)
     }
 
     fn salvage(&self) -> Result<Salvaged> {
-        Ok(self.salvage_rows())
+        // The writer: a damaged file refuses changes, so it is free, and it opened already.
+        let conn = self
+            .writer
+            .lock()
+            .map_err(|_| Error::Internal("a thread panicked while it changed the gallery"))?;
+        Ok(Self::salvage_rows(&conn))
     }
 
-    fn add_key(&mut self, name: &str, scopes: &[Scope], hash: &str) -> Result<ApiKey> {
-        self.intact()?;
+    fn add_key(&self, name: &str, scopes: &[Scope], hash: &str, actor: &Actor) -> Result<ApiKey> {
         let name = validate_key_name(name)?;
         let created = now();
-        let path = self.path.clone();
-        let db = |e| db_error(&path, e);
-        let tx = self.conn.transaction().map_err(db)?;
+        let scopes = ApiKey::scopes_text(scopes);
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
         let inserted = tx
             .execute(
                 "INSERT INTO api_key (name, scopes, hash, created) VALUES (?1, ?2, ?3, ?4)
                  ON CONFLICT(name) DO NOTHING",
-                params![name, ApiKey::scopes_text(scopes), hash, created],
+                params![name, scopes, hash, created],
             )
-            .map_err(db)?;
+            .map_err(&db)?;
         if inserted == 0 {
             return Err(key_taken(&name));
         }
-        let detail = format!("key {name} ({})", ApiKey::scopes_text(scopes));
-        audit::log(&tx, &self.actor, AuditAction::KeyCreated, &detail).map_err(db)?;
-        tx.commit().map_err(db)?;
-        Ok(ApiKey::from_row(
-            name,
-            &ApiKey::scopes_text(scopes),
-            created,
-        ))
+        let detail = format!("key {name} ({scopes})");
+        audit::log(&tx, actor, AuditAction::KeyCreated, &detail).map_err(&db)?;
+        tx.commit().map_err(&db)?;
+        Ok(ApiKey::from_row(name, &scopes, created))
     }
 
     fn keys(&self) -> Result<Vec<ApiKey>> {
-        let mut stmt = self
-            .conn
+        let conn = self.read()?;
+        let mut stmt = conn
             .prepare("SELECT name, scopes, created FROM api_key ORDER BY name")
             .map_err(self.db())?;
         let rows = stmt
@@ -601,7 +703,7 @@ impl Gallery for SqliteGallery {
     }
 
     fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
-        self.conn
+        self.read()?
             .query_row(
                 "SELECT name, scopes, created FROM api_key WHERE hash = ?1",
                 [hash],
@@ -617,37 +719,35 @@ impl Gallery for SqliteGallery {
             .map_err(self.db())
     }
 
-    fn revoke_key(&mut self, name: &str) -> Result<()> {
-        self.intact()?;
-        let path = self.path.clone();
-        let db = |e| db_error(&path, e);
-        let tx = self.conn.transaction().map_err(db)?;
+    fn revoke_key(&self, name: &str, actor: &Actor) -> Result<()> {
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
         let deleted = tx
             .execute("DELETE FROM api_key WHERE name = ?1", [name.trim()])
-            .map_err(db)?;
+            .map_err(&db)?;
         if deleted == 0 {
             return Err(no_key(name));
         }
         let detail = format!("key {}", name.trim());
-        audit::log(&tx, &self.actor, AuditAction::KeyRevoked, &detail).map_err(db)?;
-        tx.commit().map_err(db)
+        audit::log(&tx, actor, AuditAction::KeyRevoked, &detail).map_err(&db)?;
+        tx.commit().map_err(&db)
     }
 
-    fn act_as(&mut self, actor: Actor) {
-        self.actor = actor;
-    }
-
-    fn record(&mut self, action: AuditAction, detail: &str) -> Result<()> {
-        self.intact()?;
-        audit::log(&self.conn, &self.actor, action, detail).map_err(self.db())
+    fn record(&self, action: AuditAction, detail: &str, actor: &Actor) -> Result<()> {
+        audit::log(&*self.write()?, actor, action, detail).map_err(self.db())
     }
 
     fn audit(&self, since: i64) -> Result<Vec<AuditEntry>> {
-        audit::read(&self.conn, since).map_err(self.db())
+        audit::read(&*self.read()?, since).map_err(self.db())
     }
 
     fn watch(&self) -> Result<ChangeFeed> {
         watch::watch(&self.path, self.key.as_ref())
+    }
+
+    fn roster_version(&self) -> Result<i64> {
+        roster_version(&*self.read()?).map_err(self.db())
     }
 }
 
@@ -683,6 +783,19 @@ fn upsert_person(
     tx.query_row("SELECT id FROM person WHERE name = ?1", [name], |r| {
         r.get(0)
     })
+}
+
+/// Inserts `faces` of person `id`; those the person has already are skipped.
+fn insert_faces(
+    tx: &rusqlite::Transaction<'_>,
+    id: i64,
+    faces: &[NewFace],
+) -> rusqlite::Result<Vec<FaceId>> {
+    let mut added = Vec::new();
+    for face in faces {
+        added.extend(insert_face(tx, id, &StoredFace::enrolled(face))?);
+    }
+    Ok(added)
 }
 
 /// Inserts a face and its embeddings; `None` when the person has this photo already.
@@ -726,7 +839,7 @@ fn insert_face(
 
 #[cfg(test)]
 mod tests {
-    use super::fixtures::{Secret, face};
+    use super::fixtures::{Secret, add, cli, face, remove, rename};
     use super::*;
     use crate::base::identity::EmbedderKind;
     use std::time::Duration;
@@ -735,12 +848,13 @@ mod tests {
     fn poses_are_stored_per_face_summarised_per_person_and_exported() {
         use crate::vision::pose::Pose;
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
+        let g = SqliteGallery::open(dir.path(), None).unwrap();
         let posed = |v, source, pose| NewFace {
             pose,
             ..face(v, source)
         };
-        g.add_faces(
+        add(
+            &g,
             "Ann",
             &[
                 posed(0.1, "a", Some(Pose::Left)),
@@ -750,7 +864,7 @@ mod tests {
         )
         .unwrap();
         // Faces enrolled before poses were recorded have none.
-        g.add_faces("Bob", &[posed(0.4, "d", None)]).unwrap();
+        add(&g, "Bob", &[posed(0.4, "d", None)]).unwrap();
         let people = g.people().unwrap();
         assert_eq!(people[0].poses, [Pose::Front, Pose::Left]);
         assert_eq!(people[0].pose_report(), "front,left (2/4)");
@@ -762,17 +876,17 @@ mod tests {
         );
         let export = g.export().unwrap();
         let copy = tempfile::tempdir().unwrap();
-        let mut other = SqliteGallery::open(copy.path(), None).unwrap();
-        other.import(&export).unwrap();
+        let other = SqliteGallery::open(copy.path(), None).unwrap();
+        other.import(&export, &cli()).unwrap();
         assert_eq!(other.people().unwrap()[0].poses, [Pose::Front, Pose::Left]);
     }
 
     #[test]
     fn survives_reopening_and_keeps_embedders_apart() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
+        let g = SqliteGallery::open(dir.path(), None).unwrap();
         assert_eq!(
-            g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
+            add(&g, "Ann", &[face(0.1, "a"), face(0.2, "b")])
                 .unwrap()
                 .len(),
             2
@@ -781,8 +895,8 @@ mod tests {
             embedder: EmbedderKind::OpenFace.id(),
             ..face(0.3, "c")
         };
-        g.add_faces(" Ann ", &[other]).unwrap();
-        g.add_faces("Bob", &[face(0.4, "d")]).unwrap();
+        add(&g, " Ann ", &[other]).unwrap();
+        add(&g, "Bob", &[face(0.4, "d")]).unwrap();
         drop(g);
         let g = SqliteGallery::open(dir.path(), None).unwrap();
         assert_eq!(
@@ -812,8 +926,8 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         let dir = root.path().join("data");
-        let mut g = SqliteGallery::open(&dir, None).unwrap();
-        g.add_faces("Ann", &[face(0.1, "a")]).unwrap();
+        let g = SqliteGallery::open(&dir, None).unwrap();
+        add(&g, "Ann", &[face(0.1, "a")]).unwrap();
         assert_eq!(mode(&dir), 0o700);
         for file in [
             "gallery.sqlite3",
@@ -834,11 +948,10 @@ mod tests {
     #[test]
     fn a_removed_person_leaves_no_crop_or_embedding_in_the_files() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
+        let g = SqliteGallery::open(dir.path(), None).unwrap();
         let secret = Secret::new();
-        g.add_faces("Ann", std::slice::from_ref(&secret.face))
-            .unwrap();
-        g.add_faces("Bob", &[face(0.4, "b")]).unwrap();
+        add(&g, "Ann", std::slice::from_ref(&secret.face)).unwrap();
+        add(&g, "Bob", &[face(0.4, "b")]).unwrap();
         assert_eq!(
             secret.found_in(dir.path()).len(),
             4,
@@ -851,7 +964,7 @@ mod tests {
                 .sum::<u64>()
         };
         let before = size();
-        g.remove("Ann").unwrap();
+        remove(&g, "Ann").unwrap();
         assert_eq!(secret.found_in(dir.path()), Vec::<&str>::new());
         assert_eq!(g.people().unwrap().len(), 1);
         // Compacted: the file does not even keep the room the face took.
@@ -861,25 +974,27 @@ mod tests {
     #[test]
     fn every_change_is_in_the_audit_trail_by_id_and_the_trail_cannot_be_rewritten() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
-        g.act_as(Actor::api_key("frontdesk"));
-        g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
+        let g = SqliteGallery::open(dir.path(), None).unwrap();
+        let key = Actor::api_key("frontdesk");
+        let (person, _) = g.create_person("Ann", &[], &key).unwrap();
+        g.add_faces_to(person, &[face(0.1, "a"), face(0.2, "b")], &key)
             .unwrap();
-        g.rename("Ann", "Anna").unwrap();
-        let person = g.people().unwrap()[0].id;
+        g.rename(person, "Anna", &key).unwrap();
         let first = g.faces(person).unwrap()[0].id;
-        g.remove_face(person, first).unwrap();
-        g.add_key("app", &[Scope::Admin], &"0".repeat(64)).unwrap();
-        g.revoke_key("app").unwrap();
-        g.record(AuditAction::Export, "1 people, 1 face(s) to out.json")
+        g.remove_face(person, first, &key).unwrap();
+        g.add_key("app", &[Scope::Admin], &"0".repeat(64), &key)
             .unwrap();
-        g.act_as(Actor::window());
-        g.remove("Anna").unwrap();
+        g.revoke_key("app", &key).unwrap();
+        g.record(AuditAction::Export, "1 people, 1 face(s) to out.json", &key)
+            .unwrap();
+        g.remove(person, &Actor::window()).unwrap();
+        g.purge_sightings(now() + 1, &Actor::purge()).unwrap();
         let trail = g.audit(0).unwrap();
         let actions: Vec<_> = trail.iter().map(|e| e.action.as_str()).collect();
         assert_eq!(
             actions,
             [
+                "enroll",
                 "enroll",
                 "rename",
                 "remove_face",
@@ -889,10 +1004,10 @@ mod tests {
                 "remove"
             ]
         );
-        assert!(trail[..6].iter().all(|e| e.actor == "api:frontdesk"));
-        assert!(trail[6].actor.starts_with("window:"));
+        assert!(trail[..7].iter().all(|e| e.actor == "api:frontdesk"));
+        assert!(trail[7].actor.starts_with("window:"));
         assert_eq!(
-            trail[0].detail,
+            trail[1].detail,
             format!("person {}: 2 face(s) added", person.0)
         );
         assert!(
@@ -900,7 +1015,13 @@ mod tests {
             "names stay out of the trail: {trail:?}"
         );
         for sql in ["UPDATE audit SET detail = 'nothing'", "DELETE FROM audit"] {
-            let refused = g.conn.execute(sql, []).unwrap_err().to_string();
+            let refused = g
+                .writer
+                .lock()
+                .unwrap()
+                .execute(sql, [])
+                .unwrap_err()
+                .to_string();
             assert!(refused.contains("append-only"), "{refused}");
         }
         assert_eq!(g.audit(0).unwrap(), trail);
@@ -910,10 +1031,10 @@ mod tests {
     #[test]
     fn the_same_photo_is_not_added_twice() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
-        assert_eq!(g.add_faces("Ann", &[face(0.1, "a")]).unwrap().len(), 1);
+        let g = SqliteGallery::open(dir.path(), None).unwrap();
+        assert_eq!(add(&g, "Ann", &[face(0.1, "a")]).unwrap().len(), 1);
         assert_eq!(
-            g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
+            add(&g, "Ann", &[face(0.1, "a"), face(0.2, "b")])
                 .unwrap()
                 .len(),
             1
@@ -924,7 +1045,7 @@ mod tests {
     #[test]
     fn a_capture_from_no_file_is_not_added_twice_either() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(&dir.path().join("a"), None).unwrap();
+        let g = SqliteGallery::open(&dir.path().join("a"), None).unwrap();
         let capture = |v| NewFace {
             source_sha256: None,
             image_png: Some(crate::base::image::grey_png(8, 8)),
@@ -935,49 +1056,48 @@ mod tests {
             ..face(0.7, "window capture")
         };
         assert_eq!(
-            g.add_faces("Ann", &[capture(0.1), without_crop.clone()])
+            add(&g, "Ann", &[capture(0.1), without_crop.clone()])
                 .unwrap()
                 .len(),
             2
         );
         assert_eq!(
-            g.add_faces("Ann", &[capture(0.1), without_crop])
-                .unwrap()
-                .len(),
+            add(&g, "Ann", &[capture(0.1), without_crop]).unwrap().len(),
             0
         );
         // The crop is the same, so it is the same capture, whatever its embedding.
-        assert_eq!(g.add_faces("Ann", &[capture(0.2)]).unwrap().len(), 0);
-        let mut h = SqliteGallery::open(&dir.path().join("b"), None).unwrap();
+        assert_eq!(add(&g, "Ann", &[capture(0.2)]).unwrap().len(), 0);
+        let h = SqliteGallery::open(&dir.path().join("b"), None).unwrap();
         let export = g.export().unwrap();
-        assert_eq!(h.import(&export).unwrap(), 2);
-        assert_eq!(h.import(&export).unwrap(), 0);
-        assert_eq!(g.import(&h.export().unwrap()).unwrap(), 0);
+        assert_eq!(h.import(&export, &cli()).unwrap(), 2);
+        assert_eq!(h.import(&export, &cli()).unwrap(), 0);
+        assert_eq!(g.import(&h.export().unwrap(), &cli()).unwrap(), 0);
     }
 
     #[test]
     fn bad_names_and_embeddings_change_nothing() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
-        g.add_faces("Ann", &[face(0.1, "a")]).unwrap();
+        let g = SqliteGallery::open(dir.path(), None).unwrap();
+        add(&g, "Ann", &[face(0.1, "a")]).unwrap();
         for bad in ["", "   ", &"x".repeat(10_000), "a\nb"] {
-            assert!(g.add_faces(bad, &[face(0.2, "b")]).is_err(), "{bad:?}");
+            assert!(add(&g, bad, &[face(0.2, "b")]).is_err(), "{bad:?}");
         }
         let short = NewFace {
             embedding: Embedding(vec![0.0; 5]),
             ..face(0.0, "c")
         };
-        assert!(g.add_faces("Ann", &[face(0.3, "d"), short]).is_err());
+        assert!(add(&g, "Ann", &[face(0.3, "d"), short]).is_err());
         assert_eq!(g.embeddings(&EmbedderKind::Dlib.id()).unwrap().len(), 1);
-        assert!(g.rename("Ann", "").is_err());
-        assert!(g.rename("Nobody", "Zed").is_err());
+        assert!(rename(&g, "Ann", "").is_err());
+        assert!(rename(&g, "Nobody", "Zed").is_err());
     }
 
     #[test]
     fn rename_and_remove_say_what_they_did() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(dir.path(), None).unwrap();
-        g.add_faces(
+        let g = SqliteGallery::open(dir.path(), None).unwrap();
+        add(
+            &g,
             "Ann",
             &[
                 face(0.1, "a"),
@@ -988,16 +1108,16 @@ mod tests {
             ],
         )
         .unwrap();
-        g.add_faces("Bob", &[face(0.4, "d")]).unwrap();
+        add(&g, "Bob", &[face(0.4, "d")]).unwrap();
         assert!(
-            g.rename("Ann", "Bob")
+            rename(&g, "Ann", "Bob")
                 .unwrap_err()
                 .to_string()
                 .contains("already enrolled")
         );
-        g.rename("Ann", "Anna").unwrap();
+        rename(&g, "Ann", "Anna").unwrap();
         assert_eq!(
-            g.remove("Anna").unwrap(),
+            remove(&g, "Anna").unwrap(),
             Removed {
                 faces: 2,
                 embeddings: 2,
@@ -1011,16 +1131,15 @@ mod tests {
     #[test]
     fn export_then_import_round_trips_and_is_idempotent() {
         let dir = tempfile::tempdir().unwrap();
-        let mut g = SqliteGallery::open(&dir.path().join("a"), None).unwrap();
-        g.add_faces("Ann", &[face(0.1, "a"), face(0.2, "b")])
-            .unwrap();
-        g.add_faces("Bob", &[face(0.4, "d")]).unwrap();
+        let g = SqliteGallery::open(&dir.path().join("a"), None).unwrap();
+        add(&g, "Ann", &[face(0.1, "a"), face(0.2, "b")]).unwrap();
+        add(&g, "Bob", &[face(0.4, "d")]).unwrap();
         let file = g.export().unwrap();
         let json = serde_json::to_string(&file).unwrap();
-        let mut h = SqliteGallery::open(&dir.path().join("b"), None).unwrap();
+        let h = SqliteGallery::open(&dir.path().join("b"), None).unwrap();
         let parsed: ExportFile = serde_json::from_str(&json).unwrap();
-        assert_eq!(h.import(&parsed).unwrap(), 3);
-        assert_eq!(h.import(&parsed).unwrap(), 0);
+        assert_eq!(h.import(&parsed, &cli()).unwrap(), 3);
+        assert_eq!(h.import(&parsed, &cli()).unwrap(), 0);
         assert_eq!(
             h.embeddings(&EmbedderKind::Dlib.id()).unwrap(),
             g.embeddings(&EmbedderKind::Dlib.id()).unwrap()
@@ -1041,7 +1160,11 @@ mod tests {
 
         std::fs::remove_file(&path).unwrap();
         let g = SqliteGallery::open(dir.path(), None).unwrap();
-        g.conn.pragma_update(None, "user_version", 99).unwrap();
+        g.writer
+            .lock()
+            .unwrap()
+            .pragma_update(None, "user_version", 99)
+            .unwrap();
         drop(g);
         let err = SqliteGallery::open(dir.path(), None).err().unwrap();
         assert!(err.to_string().contains("newer whoisit"), "{err}");
@@ -1058,8 +1181,8 @@ mod tests {
                 .is_err(),
             "nothing changed yet"
         );
-        let mut other = SqliteGallery::open(dir.path(), None).unwrap();
-        other.add_faces("Ann", &[face(0.1, "a")]).unwrap();
+        let other = SqliteGallery::open(dir.path(), None).unwrap();
+        add(&other, "Ann", &[face(0.1, "a")]).unwrap();
         assert_eq!(
             feed.changes().recv_timeout(Duration::from_secs(5)),
             Ok(crate::gallery::Changed)

@@ -82,6 +82,33 @@ const MIGRATIONS: &[&str] = &[
         pose    TEXT NOT NULL
     );
 "#,
+    r#"
+    -- The roster's version: bumped by exactly the changes that alter who can be named (people,
+    -- their names and own thresholds, faces, embeddings), so that a running recognizer reloads
+    -- for those and not for a last-seen time, an audit entry or a key. Triggers, so that no
+    -- change can forget it.
+    CREATE TABLE roster (
+        only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+        version  INTEGER NOT NULL
+    );
+    INSERT INTO roster (only_row, version) VALUES (1, 0);
+    CREATE TRIGGER roster_person_added AFTER INSERT ON person
+        BEGIN UPDATE roster SET version = version + 1; END;
+    CREATE TRIGGER roster_person_removed AFTER DELETE ON person
+        BEGIN UPDATE roster SET version = version + 1; END;
+    CREATE TRIGGER roster_person_changed AFTER UPDATE OF name, threshold, threshold_embedder ON person
+        BEGIN UPDATE roster SET version = version + 1; END;
+    CREATE TRIGGER roster_face_added AFTER INSERT ON face
+        BEGIN UPDATE roster SET version = version + 1; END;
+    CREATE TRIGGER roster_face_removed AFTER DELETE ON face
+        BEGIN UPDATE roster SET version = version + 1; END;
+    CREATE TRIGGER roster_embedding_added AFTER INSERT ON embedding
+        BEGIN UPDATE roster SET version = version + 1; END;
+    CREATE TRIGGER roster_embedding_removed AFTER DELETE ON embedding
+        BEGIN UPDATE roster SET version = version + 1; END;
+    CREATE TRIGGER roster_embedding_changed AFTER UPDATE ON embedding
+        BEGIN UPDATE roster SET version = version + 1; END;
+"#,
 ];
 
 /// Sets the connection up: busy timeout, WAL, full sync, foreign keys.

@@ -137,7 +137,10 @@ pub(crate) async fn create_person(
     JsonOf(body): JsonOf<NameBody>,
 ) -> Result<(StatusCode, Json<Person>), ApiError> {
     let person = state
-        .change_gallery(allowed.actor(), move |g| g.create_person(&body.name))
+        .change_gallery(allowed.actor(), move |g, actor| {
+            let (id, _) = g.create_person(&body.name, &[], actor)?;
+            g.person(id)
+        })
         .await?;
     tracing::info!(key = ?allowed.key, id = person.id.0, "person created");
     Ok((StatusCode::CREATED, Json(person.into())))
@@ -172,9 +175,8 @@ pub(crate) async fn rename_person(
     JsonOf(body): JsonOf<NameBody>,
 ) -> Result<Json<Person>, ApiError> {
     let person = state
-        .change_gallery(allowed.actor(), move |g| {
-            let old = g.person(PersonId(id))?.name;
-            g.rename(&old, &body.name)?;
+        .change_gallery(allowed.actor(), move |g, actor| {
+            g.rename(PersonId(id), &body.name, actor)?;
             g.person(PersonId(id))
         })
         .await?;
@@ -195,9 +197,9 @@ pub(crate) async fn delete_person(
     PathOf(id): PathOf<i64>,
 ) -> Result<Json<RemovedBody>, ApiError> {
     let (name, removed) = state
-        .change_gallery(allowed.actor(), move |g| {
+        .change_gallery(allowed.actor(), move |g, actor| {
             let name = g.person(PersonId(id))?.name;
-            let removed = g.remove(&name)?;
+            let removed = g.remove(PersonId(id), actor)?;
             Ok((name, removed))
         })
         .await?;
@@ -249,8 +251,9 @@ pub(crate) async fn add_face(
     Upload(image): Upload,
 ) -> Result<(StatusCode, Json<FaceAdded>), ApiError> {
     let person = PersonId(id);
-    // Unknown ids are refused before a pipeline spends time on the photo.
-    let name = state.gallery(move |g| g.person(person)).await?.name;
+    // Unknown ids are refused before a pipeline spends time on the photo; a person removed
+    // while it does is refused after (404), never brought back.
+    state.gallery(move |g| g.person(person)).await?;
     let task = Task::Enroll {
         enrollment: state.enrollment.clone(),
     };
@@ -267,8 +270,9 @@ pub(crate) async fn add_face(
     let enrollment = state.enrollment.clone();
     let embedder = state.embedder.clone();
     let (report, faces, summary) = state
-        .change_gallery(allowed.actor(), move |g| {
-            let report = enrollment.add(g, &embedder, &name, std::slice::from_ref(&face))?;
+        .change_gallery(allowed.actor(), move |g, actor| {
+            let report =
+                enrollment.add_to(g, &embedder, person, std::slice::from_ref(&face), actor)?;
             Ok((report, g.faces(person)?, g.person(person)?))
         })
         .await?;
@@ -306,8 +310,8 @@ pub(crate) async fn delete_face(
     PathOf((id, face)): PathOf<(i64, i64)>,
 ) -> Result<StatusCode, ApiError> {
     state
-        .change_gallery(allowed.actor(), move |g| {
-            g.remove_face(PersonId(id), FaceId(face))
+        .change_gallery(allowed.actor(), move |g, actor| {
+            g.remove_face(PersonId(id), FaceId(face), actor)
         })
         .await?;
     tracing::info!(key = ?allowed.key, person = id, face, "face removed");

@@ -150,10 +150,10 @@ pub(crate) async fn recognize(
             RecognizedFace {
                 bbox: [b.x, b.y, b.width, b.height],
                 confidence: found.detection.confidence,
-                name: found.matched.identity.name,
-                person_id: found.matched.person.map(|p| p.0),
-                distance: found.matched.identity.distance,
-                margin: found.matched.identity.margin,
+                name: found.identity.name,
+                person_id: found.identity.person_id.map(|p| p.0),
+                distance: found.identity.distance,
+                margin: found.identity.margin,
             }
         })
         .collect();

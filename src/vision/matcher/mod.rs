@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use ndarray::ArrayView1;
 use serde::{Deserialize, Serialize};
 
-use crate::base::identity::{DIM, Embedding, Enrolled};
+use crate::base::identity::{DIM, Embedding, Enrolled, PersonId};
 
 use quantised::QuantisedRows;
 
@@ -106,6 +106,10 @@ impl FromIterator<(String, f32)> for OwnThresholds {
 pub struct Identity {
     /// The enrolled person, or `None` for unknown.
     pub name: Option<String>,
+    /// Their id in the gallery, when named by a gallery's roster (people enrolled in memory
+    /// from labelled photos have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub person_id: Option<PersonId>,
     /// Distance to the nearest person's closest face (`None` with an empty gallery).
     pub distance: Option<f32>,
     /// The nearest person even when too far to count, to help set the threshold.
@@ -120,6 +124,7 @@ impl Identity {
     pub fn unknown() -> Identity {
         Identity {
             name: None,
+            person_id: None,
             distance: None,
             nearest: None,
             margin: None,
@@ -137,6 +142,8 @@ impl Identity {
 pub struct Matcher {
     threshold: f32,
     names: Vec<String>,
+    /// Each person's gallery id, if they have one, by index in `names`.
+    ids: Vec<Option<PersonId>>,
     /// Each person's own threshold, if they have one, by index in `names`.
     own: Vec<Option<f32>>,
     bounds: CalibrationConfig,
@@ -174,10 +181,16 @@ enum Within {
 impl Matcher {
     pub fn new(threshold: f32, entries: impl IntoIterator<Item = impl Into<Enrolled>>) -> Matcher {
         let mut names: Vec<String> = Vec::new();
+        let mut ids: Vec<Option<PersonId>> = Vec::new();
         let mut index: HashMap<String, usize> = HashMap::new();
         let mut person_of_row = Vec::new();
         let mut rows: Vec<[f32; DIM]> = Vec::new();
-        for Enrolled { person, embedding } in entries.into_iter().map(Into::into) {
+        for Enrolled {
+            person,
+            id,
+            embedding,
+        } in entries.into_iter().map(Into::into)
+        {
             let Ok(vector) = <[f32; DIM]>::try_from(embedding.0.as_slice()) else {
                 tracing::warn!(
                     len = embedding.0.len(),
@@ -188,6 +201,7 @@ impl Matcher {
             };
             let row_person = *index.entry(person).or_insert_with_key(|name| {
                 names.push(name.clone());
+                ids.push(id);
                 names.len() - 1
             });
             person_of_row.push(row_person);
@@ -199,6 +213,7 @@ impl Matcher {
             threshold,
             own: vec![None; names.len()],
             names,
+            ids,
             bounds: CalibrationConfig::default(),
             person_of_row,
             rows,
@@ -377,8 +392,10 @@ impl Matcher {
             Within::All(threshold) => threshold,
         };
         let distance = squared.sqrt();
+        let named = distance <= threshold;
         Identity {
-            name: (distance <= threshold).then(|| self.names[first].clone()),
+            name: named.then(|| self.names[first].clone()),
+            person_id: self.ids[first].filter(|_| named),
             distance: Some(distance),
             nearest: Some(self.names[first].clone()),
             margin: second.map(|(_, s)| s.sqrt() - distance),
