@@ -665,3 +665,67 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         .failure()
         .stderr(predicate::str::contains("expected mqtt://host:port"));
 }
+
+/// The sample clip (25 shots of 18 frames with a cut between each, faces far, blurred and dim,
+/// three people enrolled from one photo each, two strangers) evaluated in one process and
+/// through a camera agent and a worker on Redis. Each track waits one answer's round trip for
+/// its first label, so a shot may have one named frame less per face followed in it; the crops
+/// are JPEGs, so a face near the threshold may tip a frame either way.
+#[test]
+fn a_camera_and_a_worker_name_the_frames_the_local_pipeline_names() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let site = Site::new();
+    let out = home.join("sample");
+    common::cli::whoisit(home)
+        .env("XDG_CACHE_HOME", common::data_dir().join("xdg-cache"))
+        .args(["eval", "--video-sample", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let report = |dir: &Path| -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join("video.json")).unwrap()).unwrap()
+    };
+    let local = report(&out);
+    let through = home.join("distributed");
+    common::cli::whoisit(home)
+        .args(["eval", "--distributed", "--video"])
+        .arg(out.join("johns.avi"))
+        .arg("--truth")
+        .arg(out.join("johns.truth"))
+        .arg("--enroll")
+        .arg(out.join("enroll"))
+        .arg("--out")
+        .arg(&through)
+        .args(site.args())
+        .assert()
+        .success();
+    let distributed = report(&through);
+    assert_eq!(local["route"], "local");
+    assert_eq!(distributed["route"], "streams");
+    let count = |v: &Value| v.as_u64().unwrap();
+    let segments = |r: &Value| r["segments"].as_array().unwrap().clone();
+    for (here, there) in segments(&local).iter().zip(&segments(&distributed)) {
+        assert_eq!(
+            here["with_face"], there["with_face"],
+            "the same faces found"
+        );
+        assert_eq!(here["tracks"], there["tracks"], "the same faces followed");
+        let (a, b) = (count(&here["named_right"]), count(&there["named_right"]));
+        assert!(
+            a.abs_diff(b) <= count(&here["tracks"]).max(1),
+            "frames {}-{}: {a} named in one process, {b} through the streams",
+            here["first"],
+            here["last"]
+        );
+        assert_eq!(count(&there["false_accepts"]), 0, "{there}");
+    }
+    assert_eq!(count(&distributed["people"]["never_named"]), 0);
+    assert_eq!(count(&distributed["strangers"]["false_accepts"]), 0);
+    // The workers' streams went with the run.
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", site.prefix))
+        .query(&mut site.connection())
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
+}

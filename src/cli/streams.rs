@@ -33,7 +33,7 @@ pub(super) struct StreamArgs {
 }
 
 impl StreamArgs {
-    fn apply(&self, config: &Config) -> Config {
+    pub(super) fn apply(&self, config: &Config) -> Config {
         let mut config = config.clone();
         if let Some(redis) = &self.redis {
             config.streams.redis.clone_from(redis);

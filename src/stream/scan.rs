@@ -197,6 +197,7 @@ impl Scan<'_> {
                 },
                 captured_ms: unix_ms(),
                 reply: self.reply.clone(),
+                recent: Vec::new(),
             };
             let id = send(&mut self.link, &self.keys, self.config, &meta, &bytes)?;
             self.in_flight.insert(id, sha256.clone());

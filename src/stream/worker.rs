@@ -18,6 +18,7 @@ use redis::streams::{StreamAutoClaimReply, StreamId};
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
+use crate::base::identity::Embedding;
 use crate::config::streams::StreamsConfig;
 use crate::gallery::{ChangeFeed, Gallery};
 use crate::runtime::worker::load_gallery;
@@ -271,6 +272,7 @@ impl StreamWorker {
             Origin::Photo { file, .. } => file.as_str(),
         };
         let image = photo::decode(&work.image, &self.limits, Path::new(what))?.image;
+        let mut judged = None;
         let faces = match &work.meta.origin {
             Origin::Camera {
                 track,
@@ -279,10 +281,14 @@ impl StreamWorker {
                 ..
             } => match self.pipeline.embed_one(&image, face)? {
                 Some(embedding) => {
-                    let identity = self.pipeline.identify(&embedding);
+                    check_recent(&work.meta.recent, &embedding)?;
+                    let verdict = self.pipeline.judge(&work.meta.recent, &embedding);
                     let mut on_frame = *face;
                     on_frame.bbox.x += crop_at[0];
                     on_frame.bbox.y += crop_at[1];
+                    // The face's own identity, as for anyone who reads answers (events).
+                    let identity = verdict.alone.identity.clone();
+                    judged = Some(verdict);
                     vec![FaceResult::new(on_frame, Some(*track), identity)]
                 }
                 None => Vec::new(),
@@ -299,6 +305,7 @@ impl StreamWorker {
             latency_ms: answered_ms.saturating_sub(work.meta.captured_ms),
             worker: self.name.clone(),
             error: None,
+            judged,
         })
     }
 
@@ -483,6 +490,7 @@ impl StreamWorker {
             latency_ms: 0,
             worker: self.name.clone(),
             error: Some(error.to_owned()),
+            judged: None,
         };
         Some((work.meta.reply.clone(), answer.fields().ok()?))
     }
@@ -545,6 +553,27 @@ impl StreamWorker {
 const BLOCK_TIME: Duration = Duration::from_millis(BLOCK_MS);
 /// The shortest pause while Redis is down.
 const POLL: Duration = Duration::from_millis(20);
+
+/// The most recent embeddings a piece of work may carry: more than any track's vote window.
+const MAX_RECENT: usize = 64;
+
+/// Refuses recent embeddings that cannot be pooled with `embedding`: too many, another
+/// embedder's (another length), or not numbers.
+fn check_recent(recent: &[Embedding], embedding: &Embedding) -> Result<()> {
+    let bad = recent
+        .iter()
+        .any(|e| e.0.len() != embedding.0.len() || !e.0.iter().all(|v| v.is_finite()));
+    if recent.len() > MAX_RECENT || bad {
+        return Err(Error::InvalidInput(format!(
+            "the track's recent embeddings cannot be used: at most {MAX_RECENT} of {} finite \
+             numbers each (this embedder's), not {} of lengths {:?}",
+            embedding.0.len(),
+            recent.len(),
+            recent.iter().map(|e| e.0.len()).collect::<Vec<_>>()
+        )));
+    }
+    Ok(())
+}
 
 /// A camera's face older than `limit` ms; photos never are.
 fn too_old(work: &Work, limit: u64) -> bool {
