@@ -13,6 +13,7 @@ use opencv::core::Mat;
 use opencv::prelude::*;
 use serde::Serialize;
 
+use crate::base::address::redacted;
 use crate::base::error::{Error, Result};
 use crate::base::stats::Spread;
 use crate::config::Config;
@@ -90,7 +91,7 @@ pub fn run(
         .sum::<Result<usize>>()? as f64
         / crops.len() as f64;
     let mut report = StreamBenchReport {
-        redis: config.streams.redis.clone(),
+        redis: redacted(&config.streams.redis),
         crops: crops.len(),
         bytes_per_face,
         redis_bytes_per_face: 0.0,

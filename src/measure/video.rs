@@ -11,6 +11,7 @@ use opencv::prelude::*;
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
+use crate::base::files::read_text_limited;
 use crate::config::Config;
 use crate::demo::synth::{Actor, ClipSpec};
 use crate::enroll::{self, DatasetReport};
@@ -51,6 +52,9 @@ pub struct Segment {
     pub expected: Expected,
 }
 
+/// A truth file is a line per segment of a clip: megabytes would be absurd.
+const MAX_TRUTH_BYTES: u64 = 16 << 20;
+
 /// A truth file: per line `FIRST-LAST NAME` or `FIRST-LAST nobody` (frames counted from 0,
 /// both ends included), `#` starts a comment. Frames no line covers are not scored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,7 +64,7 @@ pub struct Truth {
 
 impl Truth {
     pub fn read(path: &Path) -> Result<Truth> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        let text = read_text_limited(path, MAX_TRUTH_BYTES, "a truth file is at most 16 MiB")?;
         Truth::parse(&text, path)
     }
 

@@ -233,12 +233,23 @@ impl StreamWorker {
     fn handle(&mut self, entry: &StreamId, delivered: u64) {
         let work = Work::from_entry(entry);
         if delivered > self.config.max_deliveries {
-            return self.bury(entry, work.ok().as_ref(), delivered);
+            return self.bury(entry, work.ok().as_ref(), delivered, None);
         }
         let work = match work {
             Ok(work) => work,
             Err(e) => return self.failed(&entry.id, &e, delivered),
         };
+        // Checked before the answer's transaction: Redis does not roll one back, so an XADD
+        // to a key that is no stream would fail while the acknowledgement went through.
+        if !self.keys.is_reply_stream(&work.meta.reply) {
+            let error = format!(
+                "its reply stream {:?} is not one work may be answered on ({} or {})",
+                work.meta.reply,
+                self.keys.results,
+                self.keys.scan_answers("ID")
+            );
+            return self.bury(entry, Some(&work), delivered, Some(error));
+        }
         if too_old(&work, self.config.max_age_ms) {
             return self.skip_stale(&work.id);
         }
@@ -305,7 +316,7 @@ impl StreamWorker {
             Ok(fields) => fields,
             Err(e) => return self.failed(&work.id, &e, 1),
         };
-        let reply = self.reply_stream(work);
+        let reply = &work.meta.reply;
         let (faces, errors, max) = (
             self.keys.faces.clone(),
             self.keys.errors.clone(),
@@ -315,7 +326,7 @@ impl StreamWorker {
             redis::pipe()
                 .atomic()
                 .cmd("XADD")
-                .arg(&reply)
+                .arg(reply)
                 .arg("MAXLEN")
                 .arg("~")
                 .arg(max)
@@ -342,21 +353,6 @@ impl StreamWorker {
             }
             // Unanswered and unacknowledged: the work stays pending and is taken over.
             Err(failure) => tracing::warn!("cannot send the answer to {}: {failure:?}", work.id),
-        }
-    }
-
-    /// Where the answer goes: the stream the work names, if it is one of this site's.
-    fn reply_stream(&self, work: &Work) -> String {
-        if self.keys.owns(&work.meta.reply) {
-            work.meta.reply.clone()
-        } else {
-            tracing::warn!(
-                "work {} asks for its answer on {:?}, outside this site's prefix; answering on {}",
-                work.id,
-                work.meta.reply,
-                self.keys.results
-            );
-            self.keys.results.clone()
         }
     }
 
@@ -394,25 +390,32 @@ impl StreamWorker {
         }
     }
 
-    /// Moves work delivered too often to the dead letters, with its last error; a scan waiting
-    /// for the photo's answer hears the error too.
-    fn bury(&mut self, entry: &StreamId, work: Option<&Work>, delivered: u64) {
+    /// Moves work delivered too often (or that cannot be answered) to the dead letters, with
+    /// its last error (or `error`); a scan waiting for the photo's answer hears the error too.
+    fn bury(
+        &mut self,
+        entry: &StreamId,
+        work: Option<&Work>,
+        delivered: u64,
+        error: Option<String>,
+    ) {
         let (faces, errors, dead, max) = (
             self.keys.faces.clone(),
             self.keys.errors.clone(),
             self.keys.dead.clone(),
             self.config.max_results,
         );
-        let recorded = self
-            .link
-            .run(|c| {
-                redis::cmd("HGET")
-                    .arg(&errors)
-                    .arg(&entry.id)
-                    .query::<Option<String>>(c)
-            })
-            .ok()
-            .flatten();
+        let recorded = error.or_else(|| {
+            self.link
+                .run(|c| {
+                    redis::cmd("HGET")
+                        .arg(&errors)
+                        .arg(&entry.id)
+                        .query::<Option<String>>(c)
+                })
+                .ok()
+                .flatten()
+        });
         let error = recorded.unwrap_or_else(|| {
             format!("delivered {delivered} times without an answer: a worker may have died on it")
         });
@@ -475,6 +478,9 @@ impl StreamWorker {
         let Origin::Photo { .. } = &work.meta.origin else {
             return None;
         };
+        if !self.keys.is_reply_stream(&work.meta.reply) {
+            return None;
+        }
         let answer = Answer {
             event_id: work.id.clone(),
             origin: work.meta.origin.clone(),
@@ -486,7 +492,7 @@ impl StreamWorker {
             error: Some(error.to_owned()),
             judged: None,
         };
-        Some((self.reply_stream(work), answer.fields().ok()?))
+        Some((work.meta.reply.clone(), answer.fields().ok()?))
     }
 
     /// Writes the counters to `PREFIX:workers:NAME` and logs them when they moved.
