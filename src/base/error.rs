@@ -122,12 +122,10 @@ pub enum Error {
     #[error("cannot open video source {source_desc}: {reason}")]
     SourceOpen { source_desc: String, reason: String },
 
-    /// A photo refused by the decoding door ([`crate::base::image::decode`]).
+    /// A photo refused by the decoding door (`base::image::decode`); the reason is its
+    /// `DecodeError`, boxed so that this file and the image's do not import each other.
     #[error("{path} is not an image whoisit reads: {reason}")]
-    Photo {
-        path: PathBuf,
-        reason: crate::base::image::DecodeError,
-    },
+    Photo { path: PathBuf, reason: Cause },
 
     /// A file of labelled face boxes (dlib's imglab XML) that cannot be read as one.
     #[error(

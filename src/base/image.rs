@@ -135,9 +135,9 @@ pub const MAX_JPEG_SCANS: usize = 32;
 /// a borderline head pose, and every threshold and figure was measured on OpenCV's. OpenCV's
 /// size must be theirs (OpenCV applies EXIF orientation, as cameras expect). Gives BGR; `name` says in errors which photo it was (a path, or "the uploaded image").
 pub fn decode(bytes: &[u8], max_pixels: u64, name: &Path) -> Result<Mat> {
-    let refused = |reason| Error::Photo {
+    let refused = |reason: DecodeError| Error::Photo {
         path: name.to_path_buf(),
-        reason,
+        reason: Box::new(reason),
     };
     let (encoding, (width, height)) = match Encoding::sniff(bytes) {
         Some(Encoding::Jpeg) => (
