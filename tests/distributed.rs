@@ -293,6 +293,134 @@ fn poison_work_ends_in_the_dead_letters_and_the_workers_go_on() {
 }
 
 #[test]
+fn decoding_bombs_are_refused_by_the_worker_without_their_memory() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let site = Site::new();
+    let settings = config(home, "claim_idle_ms: 300, max_age_ms: 600000");
+    let mut w = worker(home, &site, "w", &settings);
+    let bombs = common::bombs::all(home);
+    for (n, (bomb, _)) in bombs.iter().enumerate() {
+        let work = site.camera_work("door", n as u64, [0, 0, 100, 100]);
+        site.add_work(&work, &std::fs::read(bomb).unwrap(), None);
+    }
+    wait_for("the bombs buried", MINUTE, || site.len("dead") == 3);
+    let errors: Vec<String> = site
+        .entries("dead")
+        .iter()
+        .map(|dead| dead.get::<String>("error").unwrap())
+        .collect();
+    for (_, words) in &bombs {
+        assert!(
+            errors.iter().any(|e| e.contains(words)),
+            "{words}: {errors:?}"
+        );
+    }
+    let peak = common::peak_rss_mib(w.child.id());
+    // Decoded, the smallest of them would take 768 MiB; the models take about 200.
+    assert!(peak < 600, "the worker grew to {peak} MiB");
+    assert!(w.alive(), "{}", w.log());
+    w.stop();
+}
+
+#[test]
+fn a_redis_password_shows_in_no_log_or_error() {
+    const SECRET: &str = "redis-s3cret-42";
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let photos = enroll_johns(home);
+    let mut redis = PrivateRedis::with_password(SECRET);
+    let site = Site::on(&redis.url());
+    let w = worker(home, &site, "w", &[]);
+    let clip = clip_of(&photos["John_Simm"][1], &home.join("simm.avi"), 40, 10.0);
+    let agent = camera(home, &site, "door", &clip);
+    let dir = home.join("photos");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(&photos["John_Simm"][2], dir.join("simm.jpg")).unwrap();
+    let scan = common::cli::whoisit(home)
+        .env("RUST_LOG", "whoisit=debug")
+        .arg("scan")
+        .arg(&dir)
+        .arg("--out")
+        .arg(home.join("who.csv"))
+        .args(site.args())
+        .output()
+        .unwrap();
+    assert!(scan.status.success());
+    // Redis goes away and comes back: the worker and the agent say so, naming it.
+    redis.kill();
+    std::thread::sleep(Duration::from_secs(2));
+    redis.restart();
+    let down = common::cli::whoisit(home)
+        .arg("scan")
+        .arg(&dir)
+        .arg("--out")
+        .arg(home.join("again.csv"))
+        .args(["--redis", &format!("redis://:{SECRET}@127.0.0.1:1")])
+        .output()
+        .unwrap();
+    assert!(!down.status.success());
+    let down = String::from_utf8_lossy(&down.stderr).into_owned();
+    assert!(down.contains("redis://:***@127.0.0.1:1"), "{down}");
+    wait_for("the worker back", MINUTE, || w.log().contains("is back"));
+    let logs = [
+        w.log(),
+        agent.log(),
+        String::from_utf8_lossy(&scan.stderr).into_owned(),
+        down,
+    ];
+    assert!(logs[0].contains(":***@127.0.0.1"), "{}", logs[0]);
+    for log in logs {
+        assert!(!log.contains(SECRET), "{log}");
+    }
+}
+
+#[test]
+fn work_that_cannot_be_answered_where_it_asks_is_dead_lettered_at_once() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let photos = enroll_johns(home);
+    let site = Site::new();
+    let (jpeg, face) = work_photo(&photos["John_Simm"][1]);
+    // The site's own errors hash (no stream: an XADD to it fails inside the transaction), its
+    // work stream, another site's results.
+    let replies = [
+        site.key("errors"),
+        site.key("faces"),
+        "elsewhere:results".to_owned(),
+    ];
+    for (n, reply) in replies.iter().enumerate() {
+        let mut work = site.camera_work("door", n as u64, face);
+        work["reply"] = reply.as_str().into();
+        site.add_work(&work, &jpeg, None);
+    }
+    let good = site.add_work(&site.camera_work("door", 9, face), &jpeg, None);
+    let w = worker(home, &site, "w", &[]);
+    wait_for("the three buried", MINUTE, || site.len("dead") == 3);
+    wait_for("the good one answered", MINUTE, || site.len("results") == 1);
+    for dead in site.entries("dead") {
+        let error = dead.get::<String>("error").unwrap();
+        assert!(
+            error.contains("is not one work may be answered on"),
+            "{error}"
+        );
+        assert_eq!(dead.get::<u64>("delivered"), Some(1), "buried at once");
+    }
+    assert_eq!(site.answers("results")[0]["event_id"], good.as_str());
+    assert_eq!(site.pending(), 0);
+    let mut redis = site.connection();
+    let kind: String = redis::cmd("TYPE")
+        .arg(site.key("faces"))
+        .query(&mut redis)
+        .unwrap();
+    assert_eq!(
+        kind, "stream",
+        "nothing written into the work stream but work"
+    );
+    w.stop();
+}
+
+#[test]
 fn a_stalled_worker_keeps_the_stream_bounded_and_then_does_current_work_not_old() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
@@ -491,6 +619,37 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         .stderr(predicate::str::contains("line 1 is not a scan's answer"));
     assert_eq!(std::fs::read_to_string(&out).unwrap(), "my notes\n");
     assert_eq!(site.len("faces"), 0, "no work sent");
+    // A symlink to a device, and a FIFO named as a photo, each get a row that says why they
+    // were not read; a symlink back up the tree is not followed round.
+    let odd = home.join("odd");
+    std::fs::create_dir_all(&odd).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", odd.join("zero.jpg")).unwrap();
+    std::os::unix::fs::symlink(&odd, odd.join("loop")).unwrap();
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(odd.join("pipe.jpg"))
+            .status()
+            .unwrap()
+            .success()
+    );
+    let odd_out = home.join("odd.csv");
+    let output = common::cli::whoisit(home)
+        .arg("scan")
+        .arg(&odd)
+        .arg("--out")
+        .arg(&odd_out)
+        .args(&site_args)
+        .timeout(MINUTE)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows = std::fs::read_to_string(&odd_out).unwrap();
+    assert_eq!(rows.matches("not a regular file").count(), 2, "{rows}");
+    assert_eq!(site.len("faces"), 0, "no work sent");
 
     common::cli::whoisit(home)
         .args(["camera", "--camera-id", "door/1", "--source"])
@@ -505,4 +664,68 @@ fn bad_input_gets_a_clear_error_and_changes_nothing() {
         .assert()
         .failure()
         .stderr(predicate::str::contains("expected mqtt://host:port"));
+}
+
+/// The sample clip (25 shots of 18 frames with a cut between each, faces far, blurred and dim,
+/// three people enrolled from one photo each, two strangers) evaluated in one process and
+/// through a camera agent and a worker on Redis. Each track waits one answer's round trip for
+/// its first label, so a shot may have one named frame less per face followed in it; the crops
+/// are JPEGs, so a face near the threshold may tip a frame either way.
+#[test]
+fn a_camera_and_a_worker_name_the_frames_the_local_pipeline_names() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let site = Site::new();
+    let out = home.join("sample");
+    common::cli::whoisit(home)
+        .env("XDG_CACHE_HOME", common::data_dir().join("xdg-cache"))
+        .args(["eval", "--video-sample", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let report = |dir: &Path| -> Value {
+        serde_json::from_slice(&std::fs::read(dir.join("video.json")).unwrap()).unwrap()
+    };
+    let local = report(&out);
+    let through = home.join("distributed");
+    common::cli::whoisit(home)
+        .args(["eval", "--distributed", "--video"])
+        .arg(out.join("johns.avi"))
+        .arg("--truth")
+        .arg(out.join("johns.truth"))
+        .arg("--enroll")
+        .arg(out.join("enroll"))
+        .arg("--out")
+        .arg(&through)
+        .args(site.args())
+        .assert()
+        .success();
+    let distributed = report(&through);
+    assert_eq!(local["route"], "local");
+    assert_eq!(distributed["route"], "streams");
+    let count = |v: &Value| v.as_u64().unwrap();
+    let segments = |r: &Value| r["segments"].as_array().unwrap().clone();
+    for (here, there) in segments(&local).iter().zip(&segments(&distributed)) {
+        assert_eq!(
+            here["with_face"], there["with_face"],
+            "the same faces found"
+        );
+        assert_eq!(here["tracks"], there["tracks"], "the same faces followed");
+        let (a, b) = (count(&here["named_right"]), count(&there["named_right"]));
+        assert!(
+            a.abs_diff(b) <= count(&here["tracks"]).max(1),
+            "frames {}-{}: {a} named in one process, {b} through the streams",
+            here["first"],
+            here["last"]
+        );
+        assert_eq!(count(&there["false_accepts"]), 0, "{there}");
+    }
+    assert_eq!(count(&distributed["people"]["never_named"]), 0);
+    assert_eq!(count(&distributed["strangers"]["false_accepts"]), 0);
+    // The workers' streams went with the run.
+    let left: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", site.prefix))
+        .query(&mut site.connection())
+        .unwrap();
+    assert!(left.is_empty(), "{left:?}");
 }

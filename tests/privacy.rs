@@ -279,3 +279,53 @@ fn a_forgotten_person_and_old_sightings_leave_only_ids_in_the_audit_trail() {
         .failure()
         .stderr(predicate::str::contains("neither a span"));
 }
+
+#[test]
+fn names_cannot_hide_characters_and_every_command_finds_them_typed_either_way() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let obama = common::photo("obama.jpg");
+    // Added by a service or in a container: no login session (loginuid unset), no $USER.
+    whoisit(home)
+        .env_remove("USER")
+        .env_remove("LOGNAME")
+        .args(["people", "add", "Jos\u{e9} Obama"])
+        .arg(&obama)
+        .assert()
+        .success();
+    // A second "Jose Obama" that only looks the same is refused, wherever it is hidden.
+    for lookalike in [
+        "Jos\u{e9}\u{200B} Obama",
+        "\u{202E}amabO \u{e9}soJ",
+        "Jos\u{e9} Oba\u{2066}ma",
+    ] {
+        whoisit(home)
+            .args(["people", "add", lookalike])
+            .arg(common::photo("obama2.jpg"))
+            .assert()
+            .failure()
+            .stderr(predicate::str::contains("invisible or text-direction"));
+    }
+    // Decomposed (as file names often are) and with spaces around: the same person.
+    whoisit(home)
+        .args(["people", "threshold", " Jose\u{301} Obama ", "0.5"])
+        .assert()
+        .success();
+    whoisit(home)
+        .args(["people", "rename", "Jose\u{301} Obama", "Jose\u{301} O."])
+        .assert()
+        .success();
+    whoisit(home)
+        .args(["people", "forget", "Jos\u{e9} O.\t"])
+        .assert()
+        .success();
+    let trail = audit(home, &[]);
+    let me = std::process::Command::new("id")
+        .arg("-un")
+        .output()
+        .unwrap();
+    let me = format!("cli:{}", String::from_utf8(me.stdout).unwrap().trim());
+    assert_eq!(trail[0]["action"], "enroll");
+    assert_eq!(trail[0]["actor"], me.as_str(), "{:?}", trail[0]);
+    assert_eq!(actions(&trail), ["enroll", "threshold", "rename", "remove"]);
+}

@@ -128,6 +128,14 @@ fn every_endpoint_works_on_real_photos_with_keys_and_scopes_on_a_postgres_galler
     }
 
     metrics_count_what_happened(&hr);
+    // An admin key may loosen it, for a question of its own.
+    let loose = admin.post(
+        "/v1/recognize?threshold=2",
+        "image/jpeg",
+        &photo("biden.jpg"),
+    );
+    assert_eq!(names(&loose.expect(200).json()), [Some("Obama".to_owned())]);
+
     forget(&admin, &door, &hr, id, face);
     the_audit_trail_says_which_key_did_what(&admin, &hr);
 
@@ -143,6 +151,44 @@ fn every_endpoint_works_on_real_photos_with_keys_and_scopes_on_a_postgres_galler
         server.terminate(),
         "the server did not stop cleanly on SIGTERM"
     );
+}
+
+#[test]
+fn a_gallery_password_shows_nowhere_the_url_is_shown() {
+    const SECRET: &str = "pg-s3cret-42";
+    let db = Database::new();
+    let home = tempfile::tempdir().unwrap();
+    // Trust authentication ignores the password; what matters is where it would be shown.
+    let url = format!("{}?password={SECRET}", db.url);
+    let global = ["--gallery", url.as_str()];
+    let server = Server::start(home.path(), &global, &["--no-auth", "--workers", "1"]);
+    let anyone = server.client();
+    anyone.get("/healthz").expect(200);
+    // The database goes away under the server: /healthz says so, and the logs too.
+    drop(db);
+    let start = Instant::now();
+    let health = loop {
+        let health = anyone.get("/healthz");
+        if health.status == 503 || start.elapsed() > Duration::from_secs(60) {
+            break health;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(health.status, 503);
+    let body = String::from_utf8_lossy(&health.body).into_owned();
+    assert!(body.contains("password=***"), "{body}");
+    let unreachable = format!("postgres://whoisit:{SECRET}@127.0.0.1:1/roster");
+    let cli = whoisit(home.path())
+        .env("RUST_LOG", "whoisit=debug")
+        .args(["--gallery", &unreachable, "people", "list"])
+        .output()
+        .unwrap();
+    assert!(!cli.status.success());
+    let said = String::from_utf8_lossy(&cli.stderr).into_owned();
+    assert!(said.contains("whoisit:***@127.0.0.1:1"), "{said}");
+    for shown in [body, server.log(), said] {
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
 }
 
 /// Enrolls Obama: a person, then a face through the quality gate. Returns their ids.
@@ -311,22 +357,19 @@ fn obama_is_named_and_biden_is_not(door: &Api, id: i64) {
         &photo("obama2.jpg"),
     );
     assert_eq!(names(&strict.json()), [None]);
+    // Never a looser one: at 2, Biden would be "Barack Obama".
+    let loose = door.post(
+        "/v1/recognize?threshold=2",
+        "image/jpeg",
+        &photo("biden.jpg"),
+    );
+    loose.expect_error(403, "forbidden", "looser than the server's 0.55");
 }
 
 /// A photo re-encoded as PNG.
 fn png_of(name: &str) -> Vec<u8> {
     let image = whoisit::vision::photo::load(&common::photo(name)).unwrap();
     encode(&image, ".png", &[])
-}
-
-/// A PNG whose header claims `width` x `height`, with no pixels worth decoding.
-fn png_claiming(width: u32, height: u32) -> Vec<u8> {
-    let mut png = b"\x89PNG\r\n\x1a\n\0\0\0\x0dIHDR".to_vec();
-    png.extend_from_slice(&width.to_be_bytes());
-    png.extend_from_slice(&height.to_be_bytes());
-    png.extend_from_slice(&[8, 2, 0, 0, 0, 0, 0, 0, 0]);
-    png.extend_from_slice(b"\0\0\0\0IEND\xaeB`\x82");
-    png
 }
 
 /// Announces a body of `length` bytes and sends none: a server that reads the header refuses
@@ -384,8 +427,25 @@ fn bad_photos_get_a_clear_4xx_and_the_server_keeps_serving() {
     recognize("image/jpeg", cut).expect_error(422, "bad_image", "truncated");
     let text = b"hello, this is not a photo";
     recognize("image/jpeg", text).expect_error(422, "bad_image", "not a JPEG or PNG");
-    let bomb = png_claiming(20_000, 20_000);
+    let bomb = common::bombs::png_claiming(20_000, 20_000);
     recognize("image/png", &bomb).expect_error(422, "bad_image", "too many pixels");
+    // Decoding bombs are refused by the decoder before it allocates their pixels.
+    let started = server.peak_rss_mib();
+    for (path, words) in common::bombs::all(home.path()) {
+        let answer = recognize("image/jpeg", &std::fs::read(&path).unwrap());
+        let words = if words == "TIFF" {
+            "not a JPEG or PNG"
+        } else {
+            words
+        };
+        answer.expect_error(422, "bad_image", words);
+    }
+    let peak = server.peak_rss_mib();
+    // Decoded, the smallest of them would take 768 MiB.
+    assert!(
+        peak < started + 200,
+        "the server grew from {started} to {peak} MiB"
+    );
     let wrong = recognize("text/plain", &obama);
     wrong.expect_error(415, "unsupported_media_type", "image/jpeg or image/png");
     let form = api.post_form("/v1/recognize", "photo", &obama);
@@ -409,6 +469,10 @@ fn bad_requests_get_a_clear_4xx_and_the_server_keeps_serving() {
     schema.expect_error(422, "bad_request", "name");
     let control = api.post_json("/v1/people", &json!({"name": "Ada\tL"}));
     control.expect_error(400, "bad_request", "control characters");
+    for hidden in ["\u{202E}amabO", "Ada\u{200B}"] {
+        let answer = api.post_json("/v1/people", &json!({ "name": hidden }));
+        answer.expect_error(400, "bad_request", "invisible or text-direction");
+    }
     let seven = api.post("/v1/recognize?threshold=7", "image/jpeg", &obama);
     seven.expect_error(400, "bad_request", "at most 2");
     let high = api.post("/v1/recognize?threshold=high", "image/jpeg", &obama);
@@ -423,6 +487,51 @@ fn bad_requests_get_a_clear_4xx_and_the_server_keeps_serving() {
         .post_json("/v1/people", &json!({"name": "Ada"}))
         .expect(201);
     assert_eq!(created.json()["name"], "Ada");
+    // A person without faces yet is a state the API creates: `gallery check` says so, and
+    // passes.
+    whoisit(home.path())
+        .args(["gallery", "check"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains("1 person(s) have no face yet"));
+}
+
+#[test]
+fn clients_that_trickle_their_headers_are_cut_off_and_healthz_still_answers() {
+    use std::io::{Read as _, Write as _};
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("slow.ron");
+    std::fs::write(&config, "(serve: (header_timeout_secs: 1.0))").unwrap();
+    let server = Server::start(
+        home.path(),
+        &["--config", config.to_str().unwrap()],
+        &["--no-auth", "--workers", "1"],
+    );
+    let address = server.url.trim_start_matches("http://").to_owned();
+    // Fifty connections that start a request and never finish its headers.
+    let mut slow: Vec<std::net::TcpStream> = (0..50)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            write!(stream, "GET /healthz HTTP/1.1\r\nHost: {address}\r\n").unwrap();
+            stream
+        })
+        .collect();
+    server.client().get("/healthz").expect(200);
+    for stream in &mut slow {
+        // Cut off by the server: the read ends (an answer, then the close) instead of
+        // waiting out this socket's own 30 s.
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        if let Err(e) = stream.read_to_end(&mut Vec::new()) {
+            assert_eq!(
+                e.kind(),
+                std::io::ErrorKind::ConnectionReset,
+                "a trickling client was held: {e}"
+            );
+        }
+    }
+    server.client().get("/healthz").expect(200);
 }
 
 #[test]
@@ -486,6 +595,31 @@ fn no_auth_is_refused_off_loopback_and_tls_flags_go_together() {
         .assert()
         .failure()
         .stderr(predicates::str::contains("--tls-key"));
+    // A certificate that never ends, or that nobody writes, is not read.
+    let fifo = home.path().join("cert.pem");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    for cert in [Path::new("/dev/zero"), &fifo] {
+        whoisit(home.path())
+            .args([
+                "serve",
+                "--no-auth",
+                "--listen",
+                "127.0.0.1:0",
+                "--tls-cert",
+            ])
+            .arg(cert)
+            .args(["--tls-key", "/dev/zero"])
+            .timeout(Duration::from_secs(120))
+            .assert()
+            .failure()
+            .stderr(predicates::str::contains("not a regular file"));
+    }
     whoisit(home.path())
         .args(["keys", "create", "--name", "x", "--scope", "root"])
         .assert()
@@ -706,6 +840,35 @@ fn live_sightings_stream_as_events_and_a_reconnect_gets_what_it_missed() {
         Api::new(&server.url, None).get("/v1/events").status,
         401,
         "events name people: they need a key"
+    );
+    a_revoked_key_s_open_stream_ends(&server, home.path(), &key);
+}
+
+/// A stream left open ends as soon as its key (named "display") is revoked.
+fn a_revoked_key_s_open_stream_ends(server: &Server, home: &Path, key: &str) {
+    let response = common::server::agent(Duration::from_secs(60))
+        .get(format!("{}/v1/events", server.url))
+        .header("Authorization", format!("Bearer {key}"))
+        .header("Last-Event-ID", "0")
+        .call()
+        .unwrap();
+    let mut lines = std::io::BufReader::new(response.into_body().into_reader()).lines();
+    let first = lines.find(|l| l.as_ref().unwrap().starts_with("data: "));
+    assert!(
+        first.is_some(),
+        "the stream delivers while the key is valid"
+    );
+    whoisit(home)
+        .args(["keys", "revoke", "display"])
+        .assert()
+        .success();
+    // What was sent before the revocation may still be read; then the stream ends (an open
+    // one would run into the client's 60 s timeout, and fail here).
+    let after: Vec<String> = lines.map(Result::unwrap).collect();
+    let server_log = server.log();
+    assert!(
+        server_log.contains("its key was revoked"),
+        "{after:?}\n{server_log}"
     );
 }
 

@@ -112,15 +112,11 @@ pub enum Error {
     #[error("cannot open video source {source_desc}: {reason}")]
     SourceOpen { source_desc: String, reason: String },
 
-    #[error("{path} is not an image OpenCV can read (supported: jpg, png, bmp, tiff, webp, pnm)")]
-    NotAnImage { path: PathBuf },
-
-    #[error("image {path} is {width}x{height}: {reason}")]
-    ImageSize {
+    /// A photo refused by the decoding door ([`crate::base::image::decode`]).
+    #[error("{path} is not an image whoisit reads: {reason}")]
+    Photo {
         path: PathBuf,
-        width: i32,
-        height: i32,
-        reason: &'static str,
+        reason: crate::base::image::DecodeError,
     },
 
     /// A file of labelled face boxes (dlib's imglab XML) that cannot be read as one.
@@ -139,7 +135,7 @@ pub enum Error {
     },
 
     /// Redis or the MQTT broker: unreachable, or it refused a command.
-    #[error("{service} at {address}: {message}")]
+    #[error("{service} at {}: {message}", crate::base::address::redacted(address))]
     Broker {
         service: &'static str,
         address: String,

@@ -22,34 +22,56 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Reads a whole file of at most `max_bytes`. Only regular files are read: a FIFO would hang
-/// and a device such as `/dev/zero` never ends. `what` names the limit for the message.
-pub fn read_limited(path: &Path, max_bytes: u64, what: &str) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).map_err(|e| Error::read(path, e))?;
+/// Opens `path` for reading only if it is a regular file: a FIFO would hang and a device such
+/// as `/dev/zero` never ends. The check is made on the file opened (a symlink is followed to
+/// what it names), so nothing can be swapped in between; the open itself does not wait for a
+/// FIFO's writer.
+pub fn open_regular(path: &Path) -> Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NONBLOCK.bits() as i32)
+        .open(path)
+        .map_err(|e| Error::read(path, e))?;
+    let meta = file.metadata().map_err(|e| Error::read(path, e))?;
     if !meta.is_file() {
         return Err(Error::InvalidInput(format!(
             "{} is not a regular file (a folder, a pipe or a device); give a file",
             path.display()
         )));
     }
+    Ok(file)
+}
+
+/// Reads a whole file of at most `max_bytes`, only a regular file ([`open_regular`]). `what`
+/// names the limit for the message.
+pub fn read_limited(path: &Path, max_bytes: u64, what: &str) -> Result<Vec<u8>> {
+    let file = open_regular(path)?;
     let too_big = |size: u64| {
         Error::InvalidInput(format!(
             "{} is {size} bytes, more than the {max_bytes} allowed ({what})",
             path.display()
         ))
     };
-    if meta.len() > max_bytes {
-        return Err(too_big(meta.len()));
+    let size = file.metadata().map_err(|e| Error::read(path, e))?.len();
+    if size > max_bytes {
+        return Err(too_big(size));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0));
     // The file may grow while it is read: never take more than the limit.
-    std::fs::File::open(path)
-        .and_then(|file| file.take(max_bytes + 1).read_to_end(&mut bytes))
+    file.take(max_bytes + 1)
+        .read_to_end(&mut bytes)
         .map_err(|e| Error::read(path, e))?;
     if bytes.len() as u64 > max_bytes {
         return Err(too_big(bytes.len() as u64));
     }
     Ok(bytes)
+}
+
+/// [`read_limited`] for a text file, which must be UTF-8.
+pub fn read_text_limited(path: &Path, max_bytes: u64, what: &str) -> Result<String> {
+    String::from_utf8(read_limited(path, max_bytes, what)?)
+        .map_err(|_| Error::InvalidInput(format!("{} is not UTF-8 text", path.display())))
 }
 
 #[cfg(test)]

@@ -5,17 +5,34 @@ use opencv::imgcodecs;
 use opencv::imgproc;
 use opencv::prelude::*;
 
+use std::path::Path;
+
+use ::image::DynamicImage;
+
 use crate::base::error::{Error, Result};
 
-/// Decodes a PNG (e.g. a stored face crop) into a BGR image.
+/// The longest side of a face crop the gallery keeps: a face with its margin, never a whole
+/// photo.
+pub const MAX_CROP_SIDE: u32 = 4096;
+
+/// Decodes a stored face crop (PNG) into a BGR image, through the same door as photos.
 pub fn decode_png(bytes: &[u8]) -> Result<Mat> {
-    let image = imgcodecs::imdecode(&Vector::from_slice(bytes), imgcodecs::IMREAD_COLOR)?;
-    if image.empty() {
+    if Encoding::sniff(bytes) != Some(Encoding::Png) {
         return Err(Error::InvalidInput(
-            "a stored face image does not decode as PNG".into(),
+            "a stored face image is not a PNG".into(),
         ));
     }
-    Ok(image)
+    let side = u64::from(MAX_CROP_SIDE);
+    decode(bytes, side * side, Path::new("a stored face crop"))
+}
+
+/// A PNG's width and height, from its header (the decoder's own reading, no pixel decoded);
+/// `None` when it has none.
+pub fn png_dimensions(bytes: &[u8]) -> Option<(u32, u32)> {
+    use ::image::ImageDecoder as _;
+    ::image::codecs::png::PngDecoder::new(std::io::Cursor::new(bytes))
+        .ok()
+        .map(|decoder| decoder.dimensions())
 }
 
 /// Encodes a BGR image as PNG.
@@ -33,6 +50,14 @@ pub enum Encoding {
 }
 
 impl Encoding {
+    /// The format's name, for people.
+    pub fn name(self) -> &'static str {
+        match self {
+            Encoding::Jpeg => "JPEG",
+            Encoding::Png => "PNG",
+        }
+    }
+
     /// What `bytes` begin as, if JPEG or PNG.
     pub fn sniff(bytes: &[u8]) -> Option<Encoding> {
         if bytes.starts_with(&[0xFF, 0xD8, 0xFF]) {
@@ -73,49 +98,208 @@ pub(crate) fn grey_png(width: i32, height: i32) -> Vec<u8> {
     encode_png(&image).unwrap_or_default()
 }
 
-/// Width and height from a PNG, JPEG or BMP header, read without decoding a pixel; `None` for
-/// other formats, or a header that cannot be read (the decoder then says what is wrong).
-pub fn header_dimensions(bytes: &[u8]) -> Option<(u64, u64)> {
-    let be32 = |at: usize| -> Option<u64> {
-        Some(u64::from(u32::from_be_bytes(
-            bytes.get(at..at + 4)?.try_into().ok()?,
-        )))
+/// Why a photo's bytes were not decoded. Each refusal names the limit it met.
+#[derive(Debug, thiserror::Error)]
+pub enum DecodeError {
+    #[error("it is {0}, not JPEG or PNG (the formats whoisit reads photos in)")]
+    Format(&'static str),
+    #[error(
+        "it is {width}x{height}: too many pixels to decode safely, more than the {max_pixels} \
+         allowed (config: limits.max_photo_megapixels)"
+    )]
+    TooManyPixels {
+        width: u64,
+        height: u64,
+        max_pixels: u64,
+    },
+    #[error(
+        "it is a progressive JPEG of more than {MAX_JPEG_SCANS} scans (real encoders write \
+         about 10): refused, as each scan is another pass over every pixel"
+    )]
+    TooManyScans,
+    #[error("it does not decode as {}: {reason}", encoding.name())]
+    Damaged { encoding: Encoding, reason: String },
+}
+
+/// The most scans a progressive JPEG may have. Each scan is a pass over the whole image, so
+/// with the pixel limit this bounds the work of a decode: libjpeg's progressive script writes
+/// 10, mozjpeg's at most 17 or so; a 300 KB file of 600 scans kept OpenCV busy for 48 s.
+pub const MAX_JPEG_SCANS: usize = 32;
+
+/// The one door every photo comes in by (files, uploads, stream work, stored crops): JPEG or
+/// PNG only, decoded first by Rust decoders with limits (zune-jpeg, png), which read the
+/// dimensions from the header and refuse more than `max_pixels` before a pixel is allocated,
+/// and cap a progressive JPEG's scans, so that no file costs more than the limits allow. Only
+/// a file they decoded whole is then decoded by OpenCV, for the pixels whoisit has always
+/// worked on: the decoders round differently (0.3 of 255 on average), which is enough to move
+/// a borderline head pose, and every threshold and figure was measured on OpenCV's. OpenCV's
+/// size must be theirs (OpenCV applies EXIF orientation, as cameras expect). Gives BGR; `name` says in errors which photo it was (a path, or "the uploaded image").
+pub fn decode(bytes: &[u8], max_pixels: u64, name: &Path) -> Result<Mat> {
+    let refused = |reason| Error::Photo {
+        path: name.to_path_buf(),
+        reason,
     };
-    let be16 = |at: usize| -> Option<u64> {
-        Some(u64::from(u16::from_be_bytes(
-            bytes.get(at..at + 2)?.try_into().ok()?,
-        )))
+    let (encoding, (width, height)) = match Encoding::sniff(bytes) {
+        Some(Encoding::Jpeg) => (
+            Encoding::Jpeg,
+            verify_jpeg(bytes, max_pixels).map_err(refused)?,
+        ),
+        Some(Encoding::Png) => (
+            Encoding::Png,
+            verify_png(bytes, max_pixels).map_err(refused)?,
+        ),
+        None => return Err(refused(DecodeError::Format(format_name(bytes)))),
     };
-    let le32 = |at: usize| -> Option<u64> {
-        let v = i32::from_le_bytes(bytes.get(at..at + 4)?.try_into().ok()?);
-        Some(u64::from(v.unsigned_abs()))
+    let image = imgcodecs::imdecode(&Vector::<u8>::from_slice(bytes), imgcodecs::IMREAD_COLOR)?;
+    let size = (
+        u32::try_from(image.cols()).unwrap_or(0),
+        u32::try_from(image.rows()).unwrap_or(0),
+    );
+    // An orientation of a quarter turn swaps the sides.
+    if size != (width, height) && size != (height, width) {
+        return Err(refused(DecodeError::Damaged {
+            encoding,
+            reason: format!(
+                "OpenCV reads it as {}x{}, not the {width}x{height} it was checked as",
+                size.0, size.1
+            ),
+        }));
+    }
+    Ok(image)
+}
+
+/// What a file that is not JPEG or PNG is, for the refusal.
+fn format_name(bytes: &[u8]) -> &'static str {
+    const KNOWN: [(&[u8], &str); 8] = [
+        (b"II*\0", "a TIFF image"),
+        (b"MM\0*", "a TIFF image"),
+        (b"BM", "a BMP image"),
+        (b"GIF8", "a GIF image"),
+        (b"RIFF", "a RIFF file (WebP or AVI)"),
+        (b"P5", "a PGM image"),
+        (b"P6", "a PPM image"),
+        (b"\0\0\0", "an ISO media file (HEIF, AVIF or MP4)"),
+    ];
+    if bytes.is_empty() {
+        return "empty";
+    }
+    KNOWN
+        .iter()
+        .find(|(magic, _)| bytes.starts_with(magic))
+        .map_or("not an image", |(_, name)| name)
+}
+
+fn check_pixels(width: u64, height: u64, max_pixels: u64) -> std::result::Result<(), DecodeError> {
+    if width.saturating_mul(height) > max_pixels {
+        return Err(DecodeError::TooManyPixels {
+            width,
+            height,
+            max_pixels,
+        });
+    }
+    Ok(())
+}
+
+/// Decodes a JPEG within the limits, for its width and height.
+fn verify_jpeg(bytes: &[u8], max_pixels: u64) -> std::result::Result<(u32, u32), DecodeError> {
+    use zune_core::colorspace::ColorSpace;
+    let damaged = |e: zune_jpeg::errors::DecodeErrors| {
+        let reason = e.to_string();
+        // zune-jpeg says "Too many scans" when the cap below is met.
+        if reason.contains("Too many scans") {
+            DecodeError::TooManyScans
+        } else {
+            DecodeError::Damaged {
+                encoding: Encoding::Jpeg,
+                reason,
+            }
+        }
     };
-    if bytes.starts_with(b"\x89PNG\r\n\x1a\n") && bytes.get(12..16) == Some(b"IHDR") {
-        return Some((be32(16)?, be32(20)?));
+    // Not strict, as OpenCV's libjpeg is not: phones write files with small defects.
+    let options = zune_core::options::DecoderOptions::default()
+        .set_strict_mode(false)
+        .set_max_width(usize::from(u16::MAX))
+        .set_max_height(usize::from(u16::MAX))
+        .jpeg_set_max_scans(MAX_JPEG_SCANS);
+    let mut decoder = zune_jpeg::JpegDecoder::new_with_options(
+        zune_core::bytestream::ZCursor::new(bytes),
+        options,
+    );
+    decoder.decode_headers().map_err(damaged)?;
+    let (width, height) = decoder.dimensions().unwrap_or_default();
+    check_pixels(width as u64, height as u64, max_pixels)?;
+    // zune-jpeg counts scans as it decodes them, after it has allocated the coefficients of
+    // every pixel: counted here first, a bomb of scans costs a walk over its markers instead.
+    if jpeg_scans(bytes) > MAX_JPEG_SCANS {
+        return Err(DecodeError::TooManyScans);
     }
-    if bytes.starts_with(b"BM") {
-        return Some((le32(18)?, le32(22)?));
+    // Grey stays grey: a third of the memory.
+    if matches!(
+        decoder.input_colorspace(),
+        Some(ColorSpace::Luma | ColorSpace::LumaA)
+    ) {
+        decoder.set_options(options.jpeg_set_out_colorspace(ColorSpace::Luma));
     }
-    if !bytes.starts_with(&[0xFF, 0xD8]) {
-        return None;
-    }
-    // JPEG: walk the segments to the frame header (SOFn), which holds height then width.
+    decoder.decode().map_err(damaged)?;
+    Ok((
+        u32::try_from(width).unwrap_or(u32::MAX),
+        u32::try_from(height).unwrap_or(u32::MAX),
+    ))
+}
+
+/// How many scans (SOS segments) a JPEG has, found by walking its segments and skipping the
+/// entropy-coded data after each scan header (where 0xFF is always followed by 0x00 or a
+/// restart marker), so that no byte inside a segment or the data is taken for a marker.
+fn jpeg_scans(bytes: &[u8]) -> usize {
+    let is_data = |at: usize| bytes[at] != 0xFF || matches!(bytes[at + 1], 0x00 | 0xD0..=0xD7);
+    let mut scans = 0;
     let mut at = 2;
-    while at + 4 <= bytes.len() {
-        if bytes[at] != 0xFF {
-            return None;
+    while at + 1 < bytes.len() {
+        // Stray bytes and 0xFF fill between segments: decoders skip them, so does this.
+        if bytes[at] != 0xFF || bytes[at + 1] == 0xFF {
+            at += 1;
+            continue;
         }
         let marker = bytes[at + 1];
+        at += 2;
         match marker {
-            0xFF => at += 1,
-            0x01 | 0xD0..=0xD8 => at += 2,
-            0xC0..=0xCF if !matches!(marker, 0xC4 | 0xC8 | 0xCC) => {
-                return Some((be16(at + 7)?, be16(at + 5)?));
+            0xD9 => break,
+            // Markers without a length.
+            0x00 | 0x01 | 0xD0..=0xD8 => {}
+            _ => {
+                let length = bytes
+                    .get(at..at + 2)
+                    .map_or(0, |b| usize::from(u16::from_be_bytes([b[0], b[1]])));
+                at += length;
+                if marker == 0xDA {
+                    scans += 1;
+                    while at + 1 < bytes.len() && is_data(at) {
+                        at += 1;
+                    }
+                }
             }
-            _ => at += 2 + usize::try_from(be16(at + 2)?).ok()?,
         }
     }
-    None
+    scans
+}
+
+/// Decodes a PNG within the limits, for its width and height.
+fn verify_png(bytes: &[u8], max_pixels: u64) -> std::result::Result<(u32, u32), DecodeError> {
+    use ::image::ImageDecoder as _;
+    let damaged = |e: ::image::ImageError| DecodeError::Damaged {
+        encoding: Encoding::Png,
+        reason: e.to_string(),
+    };
+    // The decoder's own allocation cap, beside the pixel count: 16-bit RGBA is 8 bytes a pixel.
+    let mut limits = ::image::Limits::default();
+    limits.max_alloc = Some(max_pixels.saturating_mul(8));
+    let decoder =
+        ::image::codecs::png::PngDecoder::with_limits(std::io::Cursor::new(bytes), limits)
+            .map_err(damaged)?;
+    let (width, height) = decoder.dimensions();
+    check_pixels(u64::from(width), u64::from(height), max_pixels)?;
+    DynamicImage::from_decoder(decoder).map_err(damaged)?;
+    Ok((width, height))
 }
 
 /// Pixels ready to draw: 8-bit RGBA, row by row.
@@ -178,28 +362,63 @@ mod tests {
         assert_eq!(Encoding::sniff(b""), None);
     }
 
-    #[test]
-    fn dimensions_come_from_the_header_alone() {
+    fn encoded(ext: &str, width: i32, height: i32) -> Vec<u8> {
         let image = Mat::new_rows_cols_with_default(
-            30,
-            70,
+            height,
+            width,
             opencv::core::CV_8UC3,
-            opencv::core::Scalar::all(90.0),
+            opencv::core::Scalar::new(200.0, 100.0, 30.0, 0.0),
         )
         .unwrap();
-        for ext in [".png", ".jpg", ".bmp"] {
-            let mut bytes = Vector::<u8>::new();
-            imgcodecs::imencode(ext, &image, &mut bytes, &Vector::new()).unwrap();
-            let bytes = bytes.to_vec();
-            assert_eq!(header_dimensions(&bytes), Some((70, 30)), "{ext}");
-            // The header is enough: the pixels after it are never looked at.
-            assert_eq!(
-                header_dimensions(&bytes[..bytes.len().min(700)]),
-                Some((70, 30)),
-                "{ext}"
+        let mut bytes = Vector::<u8>::new();
+        imgcodecs::imencode(ext, &image, &mut bytes, &Vector::new()).unwrap();
+        bytes.to_vec()
+    }
+
+    #[test]
+    fn jpeg_and_png_decode_as_bgr_within_the_limit_and_nothing_else_does() {
+        let name = Path::new("test");
+        for ext in [".png", ".jpg"] {
+            let image = decode(&encoded(ext, 70, 30), 70 * 30, name).unwrap();
+            assert_eq!((image.cols(), image.rows(), image.channels()), (70, 30, 3));
+            // Blue stays blue: BGR, as OpenCV's imdecode gave.
+            let pixel = *image.at_2d::<opencv::core::Vec3b>(15, 35).unwrap();
+            assert!(pixel[0] > 150 && pixel[2] < 80, "{ext}: {pixel:?}");
+            let err = decode(&encoded(ext, 70, 30), 70 * 30 - 1, name).unwrap_err();
+            let text = err.to_string();
+            assert!(
+                text.contains("70x30") && text.contains("too many pixels"),
+                "{text}"
             );
         }
-        assert_eq!(header_dimensions(b"GIF89a..."), None);
-        assert_eq!(header_dimensions(&[0xFF, 0xD8, 0xFF]), None);
+        for (ext, what) in [(".bmp", "BMP"), (".tiff", "TIFF")] {
+            let text = decode(&encoded(ext, 70, 30), 1 << 20, name)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                text.contains(what) && text.contains("not JPEG or PNG"),
+                "{text}"
+            );
+        }
+        let text = decode(b"", 1, name).unwrap_err().to_string();
+        assert!(text.contains("empty"), "{text}");
+    }
+
+    #[test]
+    fn scans_are_counted_by_markers_not_by_bytes_that_look_like_them() {
+        let baseline = encoded(".jpg", 64, 64);
+        assert_eq!(jpeg_scans(&baseline), 1);
+        let mut progressive = Vector::<u8>::new();
+        let image =
+            Mat::new_rows_cols_with_default(64, 64, opencv::core::CV_8UC3, 90.into()).unwrap();
+        let params = Vector::from_slice(&[imgcodecs::IMWRITE_JPEG_PROGRESSIVE, 1]);
+        imgcodecs::imencode(".jpg", &image, &mut progressive, &params).unwrap();
+        // libjpeg's progressive script for a colour image.
+        assert_eq!(jpeg_scans(&progressive.to_vec()), 10);
+        // A comment holding an SOS marker's bytes is a comment.
+        let mut commented = baseline[..2].to_vec();
+        commented.extend([0xFF, 0xFE, 0, 6, 0xFF, 0xDA, 0xFF, 0xDA]);
+        commented.extend(&baseline[2..]);
+        assert_eq!(jpeg_scans(&commented), 1);
     }
 }

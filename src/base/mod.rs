@@ -1,6 +1,8 @@
 //! The vocabulary every layer shares: errors, face boxes, embeddings and embedder ids, images as
-//! bytes, small statistics and atomic file writes. It imports nothing else of whoisit.
+//! bytes (and the one door photos are decoded by), small statistics, atomic and bounded file
+//! reads and writes, addresses shown without their passwords. It imports nothing else of whoisit.
 
+pub mod address;
 pub mod error;
 pub mod files;
 pub mod geometry;

@@ -77,6 +77,15 @@ pub(super) struct EvalArgs {
     /// second) and evaluate it as --video would.
     #[arg(long)]
     pub(super) video_sample: bool,
+    /// With --video or --video-sample: recognise the clip as a camera agent and a recognition
+    /// worker do (`whoisit camera` and `whoisit worker`), through the Redis at --redis, under
+    /// PREFIX:eval-PID (deleted afterwards), instead of in this process; the agent waits for each frame's
+    /// answers, so every label comes one frame after its crop. Compare with the same command
+    /// without it: the two should name the same frames, each cut's first name a frame later.
+    #[arg(long)]
+    pub(super) distributed: bool,
+    #[command(flatten)]
+    pub(super) streams: super::streams::StreamArgs,
     /// Where report.json and the plots go (with --video: video.json; with --video-sample, the
     /// clip too).
     #[arg(long, default_value = "whoisit-eval", value_name = "DIR")]

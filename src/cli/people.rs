@@ -442,6 +442,13 @@ pub(super) fn gallery_cmd(config: &Config, cmd: GalleryCommand) -> Result<()> {
                 report.faces,
                 report.embeddings
             );
+            if report.without_faces > 0 {
+                println!(
+                    "note: {} person(s) have no face yet (created through the API, or an enrollment \
+                     that was stopped); add photos with `whoisit people add NAME PHOTO...`",
+                    report.without_faces
+                );
+            }
             if !report.problems.is_empty() {
                 for problem in &report.problems {
                     eprintln!("problem: {problem}");

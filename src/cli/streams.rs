@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 
+use crate::base::address::redacted;
 use crate::config::Config;
 use crate::runtime::headless::{self, RunOptions};
 use crate::runtime::start;
@@ -32,7 +33,7 @@ pub(super) struct StreamArgs {
 }
 
 impl StreamArgs {
-    fn apply(&self, config: &Config) -> Config {
+    pub(super) fn apply(&self, config: &Config) -> Config {
         let mut config = config.clone();
         if let Some(redis) = &self.redis {
             config.streams.redis.clone_from(redis);
@@ -104,7 +105,8 @@ pub(super) struct EventsArgs {
 
 #[derive(Debug, Args)]
 pub(super) struct ScanArgs {
-    /// The folder of photos (searched recursively: jpg, png, bmp, webp, tiff, pgm, ppm).
+    /// The folder of photos, searched recursively for images; JPEG and PNG are read, any other
+    /// image gets a row that says so.
     dir: PathBuf,
     /// Where to write who is in each photo: .csv (a row per face) or anything else for JSON
     /// lines (a line per photo). Photos already in it are skipped, so a scan can be resumed.
@@ -144,7 +146,7 @@ pub(super) fn camera_cmd(config: &Config, args: &CameraArgs) -> Result<()> {
     tracing::info!(
         camera = %args.camera_id,
         source = %source,
-        redis = %config.streams.redis,
+        redis = %redacted(&config.streams.redis),
         "camera agent started"
     );
     let options = RunOptions {

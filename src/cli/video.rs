@@ -3,7 +3,9 @@
 use anyhow::{Context as _, Result};
 
 use crate::config::Config;
-use crate::measure::video::{self, Expected, Roster, SegmentScore, Totals, Truth, VideoReport};
+use crate::measure::video::{
+    self, Expected, Roster, Route, SegmentScore, Totals, Truth, VideoReport,
+};
 use crate::runtime::capture::Source;
 
 use super::measure::EvalArgs;
@@ -37,8 +39,15 @@ pub(super) fn eval_video_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
         Some(dir) => Roster::Enroll(dir),
         None => Roster::Gallery,
     };
-    let (report, enrolled) = video::evaluate(config, &source, &truth, &roster, &Bar::default())
-        .with_context(|| format!("evaluating {clip}"))?;
+    let config = args.streams.apply(config);
+    let route = if args.distributed {
+        Route::Streams
+    } else {
+        Route::Local
+    };
+    let (report, enrolled) =
+        video::evaluate(&config, &source, &truth, &roster, route, &Bar::default())
+            .with_context(|| format!("evaluating {clip}"))?;
     if let Some(enrolled) = enrolled {
         println!(
             "enrolled: {}",
@@ -64,13 +73,17 @@ pub(super) fn eval_video_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
 }
 
 fn print_report(r: &VideoReport) {
+    let route = match r.route {
+        Route::Local => "in this process",
+        Route::Streams => "through a camera agent and a worker",
+    };
     println!(
-        "{}: {} frames, {} faces embedded; {} at threshold {:.2}\n",
+        "{} ({route}): {} frames, {} faces embedded; {} at threshold {:.2}\n",
         r.clip, r.frames, r.embedded, r.embedder, r.threshold
     );
     println!(
-        "{:>11}  {:<16} {:>6} {:>6} {:>6} {:>6} {:>8}",
-        "frames", "who", "n", "face", "right", "false", "to name"
+        "{:>11}  {:<16} {:>6} {:>6} {:>6} {:>6} {:>8} {:>6}",
+        "frames", "who", "n", "face", "right", "false", "to name", "tracks"
     );
     for s in &r.segments {
         print_segment(s);
@@ -91,12 +104,13 @@ fn print_segment(s: &SegmentScore) {
         (Expected::Nobody, None) => "-".to_owned(),
     };
     println!(
-        "{:>11}  {who:<16} {:>6} {:>6} {:>6} {:>6} {to_name:>8}",
+        "{:>11}  {who:<16} {:>6} {:>6} {:>6} {:>6} {to_name:>8} {:>6}",
         format!("{}-{}", s.segment.first, s.segment.last),
         s.frames,
         s.with_face,
         s.named_right,
         s.false_accepts,
+        s.tracks,
     );
 }
 

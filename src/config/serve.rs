@@ -16,6 +16,8 @@ pub struct ServeConfig {
     pub queue: usize,
     pub max_body_mb: u32,
     pub request_timeout_secs: f32,
+    /// Seconds a client has to send a request's headers; then its connection is closed.
+    pub header_timeout_secs: f32,
     /// Live events kept for clients that reconnect with `Last-Event-ID`.
     pub events_buffer: usize,
     pub tls_cert: Option<PathBuf>,
@@ -30,6 +32,7 @@ impl Default for ServeConfig {
             queue: 32,
             max_body_mb: 10,
             request_timeout_secs: 30.0,
+            header_timeout_secs: 10.0,
             events_buffer: 1000,
             tls_cert: None,
             tls_key: None,
@@ -44,10 +47,15 @@ impl ServeConfig {
             Some("serve.workers, serve.queue and serve.events_buffer must be at least 1".into())
         } else if self.max_body_mb == 0 {
             Some("serve.max_body_mb must be at least 1".into())
-        } else if !(self.request_timeout_secs.is_finite() && self.request_timeout_secs > 0.0) {
+        } else if let Some((name, secs)) = [
+            ("request_timeout_secs", self.request_timeout_secs),
+            ("header_timeout_secs", self.header_timeout_secs),
+        ]
+        .into_iter()
+        .find(|(_, secs)| !(secs.is_finite() && *secs > 0.0))
+        {
             Some(format!(
-                "serve.request_timeout_secs must be a positive number of seconds, not {}",
-                self.request_timeout_secs
+                "serve.{name} must be a positive number of seconds, not {secs}"
             ))
         } else if self.tls_cert.is_some() != self.tls_key.is_some() {
             Some("serve.tls_cert and serve.tls_key go together: give both, or neither".into())

@@ -35,16 +35,38 @@ impl Actor {
     }
 }
 
-/// The login name, or the uid when there is none (a container, a service).
+/// The login name; without one in the environment, the name of the user who logged in, or
+/// (a service, a container: no login session) of the effective user; a uid without a name
+/// as `uid N`.
 fn user() -> String {
     std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
         .filter(|u| !u.is_empty())
         .unwrap_or_else(|| {
-            std::fs::read_to_string("/proc/self/loginuid")
-                .map_or_else(|_| "unknown".into(), |uid| format!("uid {}", uid.trim()))
+            // The kernel writes (uid_t)-1 there when no login session set it.
+            let login = std::fs::read_to_string("/proc/self/loginuid")
+                .ok()
+                .and_then(|uid| uid.trim().parse::<u32>().ok())
+                .filter(|&uid| uid != u32::MAX);
+            let uid = login.unwrap_or_else(|| rustix::process::geteuid().as_raw());
+            name_of(uid).unwrap_or_else(|| format!("uid {uid}"))
         })
+}
+
+/// The name /etc/passwd gives `uid`.
+fn name_of(uid: u32) -> Option<String> {
+    let passwd = crate::base::files::read_text_limited(
+        std::path::Path::new("/etc/passwd"),
+        16 << 20,
+        "/etc/passwd",
+    )
+    .ok()?;
+    passwd.lines().find_map(|line| {
+        let mut fields = line.split(':');
+        let name = fields.next()?;
+        (fields.nth(1)?.parse::<u32>().ok()? == uid).then(|| name.to_owned())
+    })
 }
 
 /// What was done.

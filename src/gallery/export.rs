@@ -9,15 +9,13 @@ use std::collections::HashSet;
 
 use crate::base::error::{Error, Result};
 use crate::base::identity::{DIM, EmbedderId, EmbedderKind};
-use crate::base::image::{Encoding, header_dimensions};
+use crate::base::image::{Encoding, MAX_CROP_SIDE, png_dimensions};
 use crate::gallery::model::{OwnThreshold, validate_name};
 
 /// Longer than any path a face came from.
 const MAX_SOURCE_CHARS: usize = 4096;
 /// A face crop (the face with a margin, PNG) is tens of kilobytes; this is generous.
 const MAX_CROP_BYTES: usize = 4 << 20;
-/// A crop wider or taller than this is not a face crop.
-const MAX_CROP_SIDE: u64 = 4096;
 /// An embedding's length (L2 norm): dlib's are about 1.4 long, OpenFace's 1. All zeros,
 /// or 1e30s, came from no face model.
 const EMBEDDING_NORM: std::ops::RangeInclusive<f32> = 0.05..=20.0;
@@ -167,7 +165,7 @@ fn crop_problem(base64_png: &str) -> Option<String> {
     if Encoding::sniff(&png) != Some(Encoding::Png) || !Encoding::Png.is_complete(&png) {
         return Some("its image is not a whole PNG".into());
     }
-    match header_dimensions(&png) {
+    match png_dimensions(&png) {
         Some((w, h)) if w <= MAX_CROP_SIDE && h <= MAX_CROP_SIDE && w > 0 && h > 0 => None,
         Some((w, h)) => Some(format!("its image is {w}x{h}, not a face crop")),
         None => Some("its image has no PNG header".into()),

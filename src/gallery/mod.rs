@@ -34,8 +34,8 @@ pub use self::export::ExportFile;
 pub use self::key::GalleryKey;
 pub use self::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, MAX_NAME_CHARS, NewFace, OwnThreshold,
-    PersonId, PersonSummary, Removed, Scope, ThresholdChange, now, validate_key_name,
-    validate_name,
+    PersonId, PersonSummary, Removed, Scope, ThresholdChange, normalized_name, now,
+    validate_key_name, validate_name,
 };
 pub use self::postgres::PostgresGallery;
 pub use self::sqlite::SqliteGallery;

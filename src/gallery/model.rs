@@ -328,15 +328,38 @@ pub struct CheckReport {
     pub people: usize,
     pub faces: usize,
     pub embeddings: usize,
+    /// People with no face yet (a state the service creates): reported, not a problem.
+    pub without_faces: usize,
     pub problems: Vec<String>,
 }
 
-/// A name is trimmed, non-empty, at most `MAX_NAME_CHARS`, and has no control characters;
-/// it is kept in Unicode's composed form (NFC), so the same name typed or read from a file
-/// name is one person.
-pub fn validate_name(name: &str) -> Result<String> {
+/// A name as it is stored and compared: trimmed, in Unicode's composed form (NFC), so the
+/// same name typed, pasted or read from a file name (often decomposed) is one person. Every
+/// path that takes a name (add, rename, forget, threshold, the API, import) goes through it.
+pub fn normalized_name(name: &str) -> String {
     use unicode_normalization::UnicodeNormalization as _;
-    let name: String = name.trim().nfc().collect();
+    name.trim().nfc().collect()
+}
+
+/// Characters that show nothing, or change the order others are shown in: a name holding one
+/// could look like another ("Barack\u{200B}Obama") or show differently from what it is (a
+/// right-to-left override). Unicode's format characters (Cf), and the Hangul fillers, which
+/// render blank.
+fn is_invisible(c: char) -> bool {
+    matches!(c,
+        '\u{AD}' | '\u{600}'..='\u{605}' | '\u{61C}' | '\u{6DD}' | '\u{70F}'
+        | '\u{890}'..='\u{891}' | '\u{8E2}' | '\u{115F}' | '\u{1160}' | '\u{180E}'
+        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
+        | '\u{2066}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}'
+        | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}'
+        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0001}'
+        | '\u{E0020}'..='\u{E007F}')
+}
+
+/// A name is [`normalized_name`], non-empty, at most `MAX_NAME_CHARS`, and has no control,
+/// invisible or bidi control characters.
+pub fn validate_name(name: &str) -> Result<String> {
+    let name = normalized_name(name);
     let name = name.as_str();
     let invalid = |why: String| Err(Error::InvalidInput(format!("invalid name: {why}")));
     if name.is_empty() {
@@ -350,6 +373,13 @@ pub fn validate_name(name: &str) -> Result<String> {
     }
     if name.chars().any(char::is_control) {
         return invalid("it contains control characters".into());
+    }
+    if let Some(c) = name.chars().find(|&c| is_invisible(c)) {
+        return invalid(format!(
+            "it contains U+{:04X}, an invisible or text-direction character: type the name \
+             without it",
+            u32::from(c)
+        ));
     }
     Ok(name.to_owned())
 }
@@ -367,5 +397,26 @@ mod tests {
             assert!(validate_name(bad).is_err(), "{bad:?}");
         }
         assert!(validate_name(&"x".repeat(MAX_NAME_CHARS + 1)).is_err());
+        for hidden in [
+            "Barack\u{200B}Obama",
+            "\u{202E}amabO",
+            "Ada\u{FEFF}",
+            "A\u{2066}b",
+        ] {
+            let err = validate_name(hidden).unwrap_err().to_string();
+            assert!(
+                err.contains("invisible or text-direction"),
+                "{hidden:?}: {err}"
+            );
+        }
+        // Letters with marks, and scripts written right to left, are names.
+        for fine in [
+            "Jos\u{e9}",
+            "\u{645}\u{62d}\u{645}\u{62f}",
+            "\u{674E}\u{5C0F}\u{9F8D}",
+        ] {
+            assert_eq!(validate_name(fine).unwrap(), fine);
+        }
+        assert_eq!(normalized_name(" Jose\u{301} "), "Jos\u{e9}");
     }
 }

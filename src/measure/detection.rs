@@ -13,6 +13,7 @@ use quick_xml::events::{BytesStart, Event};
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
+use crate::base::files::read_text_limited;
 use crate::base::geometry::FaceBox;
 use crate::base::stats::{Spread, cpu_seconds, ms_since};
 use crate::demo::synth::{Actor, ClipSpec};
@@ -42,7 +43,7 @@ pub struct LabelledPhoto {
 
 /// The photos and boxes of an imglab XML file; photo paths are relative to the file's folder.
 pub fn read_labelled(xml: &Path) -> Result<Vec<LabelledPhoto>> {
-    let text = std::fs::read_to_string(xml).map_err(|e| Error::read(xml, e))?;
+    let text = read_text_limited(xml, 256 << 20, "a labels file is at most 256 MiB")?;
     let bad = |message: String| Error::LabelledFaces {
         path: xml.to_path_buf(),
         message,

@@ -6,22 +6,25 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use opencv::core::Mat;
 use opencv::prelude::*;
 use serde::Serialize;
 
+use crate::base::address::redacted;
 use crate::base::error::{Error, Result};
 use crate::base::stats::Spread;
 use crate::config::Config;
+use crate::config::streams::StreamsConfig;
 use crate::demo;
 use crate::models::fetch::Progress;
 use crate::runtime::capture::Source;
 use crate::stream::agent::{Seen, face_work};
 use crate::stream::link::Link;
 use crate::stream::wire::{Work, WorkMeta};
-use crate::stream::worker::StreamWorker;
+use crate::stream::worker::{Counters, StreamWorker};
 use crate::stream::{Keys, unix_ms};
 
 /// Frames of the demo clip cut into crops.
@@ -88,7 +91,7 @@ pub fn run(
         .sum::<Result<usize>>()? as f64
         / crops.len() as f64;
     let mut report = StreamBenchReport {
-        redis: config.streams.redis.clone(),
+        redis: redacted(&config.streams.redis),
         crops: crops.len(),
         bytes_per_face,
         redis_bytes_per_face: 0.0,
@@ -97,51 +100,25 @@ pub fn run(
         runs: Vec::new(),
     };
     for &workers in &options.workers {
-        let mut streams = config.streams.clone();
-        streams.prefix = format!(
-            "{}:bench-{}-{workers}",
-            config.streams.prefix,
-            std::process::id()
-        );
+        let mut streams = private_streams(&config.streams, &format!("bench-{workers}"));
         // The throughput run fills the stream at once; its last faces wait long.
         streams.max_age_ms = 600_000;
         let keys = Keys::new(&streams.prefix);
-        let stop = Arc::new(AtomicBool::new(false));
-        let mut threads = Vec::new();
+        let mut crew = Vec::new();
         for n in 0..workers {
+            let name = format!("bench-{n}");
             let worker = StreamWorker::new(
                 demo_config.load_pipeline(progress)?,
                 demo_config.open_gallery()?,
                 &streams,
                 config.limits.photos(),
-                &format!("bench-{n}"),
+                &name,
             )?;
-            let stop = stop.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name("bench-worker".into())
-                    .spawn(move || worker.run(&stop))
-                    .map_err(|source| Error::Spawn {
-                        thread: "bench-worker",
-                        source,
-                    })?,
-            );
+            crew.push((name, worker));
         }
+        let crew = Crew::start(&streams, crew)?;
         let outcome = measure(&mut link, &keys, &crops, options, workers, &mut report);
-        stop.store(true, Ordering::Relaxed);
-        for thread in threads {
-            Error::joined("bench-worker", thread.join())?;
-        }
-        let mut names = vec![
-            keys.faces.clone(),
-            keys.results.clone(),
-            keys.dead.clone(),
-            keys.errors.clone(),
-        ];
-        names.extend((0..workers).map(|n| keys.worker_stats(&format!("bench-{n}"))));
-        redis_call(&mut link, &config.streams.redis, |c| {
-            redis::cmd("DEL").arg(&names).query::<u64>(c)
-        })?;
+        crew.stop(&mut link)?;
         report.runs.push(outcome?);
     }
     report.steady_state_mib = (config.streams.max_pending_faces as f64
@@ -251,6 +228,74 @@ fn usage(link: &mut Link, key: &str, address: &str) -> Result<f64> {
     Ok(bytes.unwrap_or(0) as f64)
 }
 
+/// `config` with a prefix of this process's own under the site's, for `what`.
+pub(crate) fn private_streams(config: &StreamsConfig, what: &str) -> StreamsConfig {
+    StreamsConfig {
+        prefix: format!("{}:{what}-{}", config.prefix, std::process::id()),
+        ..config.clone()
+    }
+}
+
+/// Recognition workers in threads of this process, on streams of their own that go when they
+/// stop.
+pub(crate) struct Crew {
+    redis: String,
+    keys: Keys,
+    names: Vec<String>,
+    stop: Arc<AtomicBool>,
+    threads: Vec<JoinHandle<Result<Counters>>>,
+}
+
+impl Crew {
+    /// Starts each worker, named as given, on `streams`.
+    pub(crate) fn start(
+        streams: &StreamsConfig,
+        workers: Vec<(String, StreamWorker)>,
+    ) -> Result<Crew> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut crew = Crew {
+            redis: streams.redis.clone(),
+            keys: Keys::new(&streams.prefix),
+            names: Vec::new(),
+            stop: stop.clone(),
+            threads: Vec::new(),
+        };
+        for (name, worker) in workers {
+            let stop = stop.clone();
+            crew.threads.push(
+                std::thread::Builder::new()
+                    .name("stream-worker".into())
+                    .spawn(move || worker.run(&stop))
+                    .map_err(|source| Error::Spawn {
+                        thread: "stream-worker",
+                        source,
+                    })?,
+            );
+            crew.names.push(name);
+        }
+        Ok(crew)
+    }
+
+    /// Stops the workers and deletes their streams and counters.
+    pub(crate) fn stop(self, link: &mut Link) -> Result<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        for thread in self.threads {
+            Error::joined("stream-worker", thread.join())?;
+        }
+        let mut names = vec![
+            self.keys.faces.clone(),
+            self.keys.results.clone(),
+            self.keys.dead.clone(),
+            self.keys.errors.clone(),
+        ];
+        names.extend(self.names.iter().map(|n| self.keys.worker_stats(n)));
+        redis_call(link, &self.redis, |c| {
+            redis::cmd("DEL").arg(&names).query::<u64>(c)
+        })?;
+        Ok(())
+    }
+}
+
 fn redis_call<T>(
     link: &mut Link,
     address: &str,
@@ -259,7 +304,7 @@ fn redis_call<T>(
     link.run(command).map_err(|failure| Error::Broker {
         service: "Redis",
         address: address.to_owned(),
-        message: format!("the benchmark's command failed: {failure:?}"),
+        message: format!("the measurement's command failed: {failure:?}"),
         source: None,
     })
 }

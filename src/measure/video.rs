@@ -1,7 +1,9 @@
 //! How recognition holds up on video (`whoisit eval --video`): every frame of a clip through the
-//! live pipeline (gate, tracker, detector/encoder), scored against a truth file that says who is
-//! in view frame by frame; and a sample clip with its truth file made from the johns set.
+//! live pipeline (gate, tracker, detector/encoder), or through a camera agent and a recognition
+//! worker on Redis, scored against a truth file that says who is in view frame by frame; and a
+//! sample clip with its truth file made from the johns set.
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use opencv::core::{Mat, Scalar};
@@ -9,15 +11,20 @@ use opencv::prelude::*;
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
+use crate::base::files::read_text_limited;
 use crate::config::Config;
 use crate::demo::synth::{Actor, ClipSpec};
 use crate::enroll::{self, DatasetReport};
 use crate::gallery;
 use crate::measure::eval;
+use crate::measure::streams::{Crew, private_streams};
 use crate::models::fetch::Progress;
 use crate::runtime::capture::Source;
 use crate::runtime::headless::{self, RunOptions};
 use crate::runtime::worker::{FrameResult, Worker};
+use crate::stream::agent::Agent;
+use crate::stream::link::Link;
+use crate::stream::worker::StreamWorker;
 use crate::vision::photo;
 
 /// The word a truth file uses for a stretch in which nobody enrolled is in view.
@@ -40,6 +47,9 @@ pub struct Segment {
     pub expected: Expected,
 }
 
+/// A truth file is a line per segment of a clip: megabytes would be absurd.
+const MAX_TRUTH_BYTES: u64 = 16 << 20;
+
 /// A truth file: per line `FIRST-LAST NAME` or `FIRST-LAST nobody` (frames counted from 0,
 /// both ends included), `#` starts a comment. Frames no line covers are not scored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,7 +59,7 @@ pub struct Truth {
 
 impl Truth {
     pub fn read(path: &Path) -> Result<Truth> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::read(path, e))?;
+        let text = read_text_limited(path, MAX_TRUTH_BYTES, "a truth file is at most 16 MiB")?;
         Truth::parse(&text, path)
     }
 
@@ -142,6 +152,11 @@ pub struct SegmentScore {
     /// Frames from the segment's first frame to the first one named right; `None` when it
     /// never was (or nobody was to be named).
     pub frames_to_name: Option<u64>,
+    /// Faces followed in the segment (tracks): each starts unnamed until its first answer
+    /// through a camera agent, one more frame per track than in one process.
+    pub tracks: usize,
+    #[serde(skip)]
+    track_ids: BTreeSet<u64>,
 }
 
 impl SegmentScore {
@@ -153,6 +168,8 @@ impl SegmentScore {
             named_right: 0,
             false_accepts: 0,
             frames_to_name: None,
+            tracks: 0,
+            track_ids: BTreeSet::new(),
         }
     }
 
@@ -162,6 +179,9 @@ impl SegmentScore {
             return;
         }
         self.with_face += 1;
+        self.track_ids
+            .extend(frame.faces.iter().filter_map(|f| f.track));
+        self.tracks = self.track_ids.len();
         let names = frame
             .faces
             .iter()
@@ -226,10 +246,23 @@ impl Totals {
     }
 }
 
+/// Which way the faces of a clip are recognised.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// Detected, embedded and decided in this process, as `recognize` and the window do.
+    Local,
+    /// Detected and tracked by a camera agent, embedded and judged by a recognition worker on
+    /// the Redis of `streams.redis`, as `camera` and `worker` do. The agent waits for each
+    /// frame's answers before the next frame, so every answer comes one frame after its crop.
+    Streams,
+}
+
 /// What `eval --video` measured.
 #[derive(Debug, Clone, Serialize)]
 pub struct VideoReport {
     pub clip: String,
+    pub route: Route,
     pub embedder: String,
     pub threshold: f32,
     /// Frames read from the clip.
@@ -250,12 +283,14 @@ pub enum Roster<'a> {
     Enroll(&'a Path),
 }
 
-/// Runs every frame of `clip` through the live pipeline and scores it against `truth`.
+/// Runs every frame of `clip` through the live pipeline, or the distributed one, and scores
+/// it against `truth`.
 pub fn evaluate(
     config: &Config,
     clip: &Source,
     truth: &Truth,
     roster: &Roster<'_>,
+    route: Route,
     progress: &dyn Progress,
 ) -> Result<(VideoReport, Option<DatasetReport>)> {
     let scratch = tempfile::tempdir().map_err(|e| Error::write(std::env::temp_dir(), e))?;
@@ -276,7 +311,6 @@ pub fn evaluate(
         }
     };
     let embedder = pipeline.embedder_id().to_string();
-    let worker = Worker::new(pipeline, gallery, gallery::Actor::cli())?;
     let mut scores: Vec<SegmentScore> = truth
         .segments
         .iter()
@@ -288,7 +322,7 @@ pub fn evaluate(
         max_frames: None,
         stop: None,
     };
-    let summary = headless::run(clip, worker, &options, |result| {
+    let score = |result: &FrameResult| {
         if let Some(score) = scores
             .iter_mut()
             .find(|s| (s.segment.first..=s.segment.last).contains(&result.frame))
@@ -296,7 +330,25 @@ pub fn evaluate(
             score.observe(result);
         }
         Ok(())
-    })?;
+    };
+    let summary = match route {
+        Route::Local => {
+            let worker = Worker::new(pipeline, gallery, gallery::Actor::cli())?;
+            headless::run(clip, worker, &options, score)?
+        }
+        Route::Streams => {
+            let streams = private_streams(&config.streams, "eval");
+            let mut link = Link::new(&streams.redis, "eval")?;
+            link.check()?;
+            let worker =
+                StreamWorker::new(pipeline, gallery, &streams, config.limits.photos(), "eval")?;
+            let crew = Crew::start(&streams, vec![("eval".to_owned(), worker)])?;
+            let agent = Agent::new(config.load_locator(progress)?, "eval", &streams)?;
+            let summary = headless::run(clip, agent.in_lockstep(), &options, score);
+            crew.stop(&mut link)?;
+            summary?
+        }
+    };
     let of = |person: bool| {
         Totals::of(
             scores
@@ -307,6 +359,7 @@ pub fn evaluate(
     Ok((
         VideoReport {
             clip: clip.to_string(),
+            route,
             embedder,
             threshold: config.threshold,
             frames: summary.processed,
@@ -625,6 +678,7 @@ mod tests {
             (5, 4, 2, 2)
         );
         assert_eq!(ada.frames_to_name, Some(3));
+        assert_eq!(ada.tracks, 1);
         assert_eq!((nobody.named_right, nobody.false_accepts), (0, 3));
         assert_eq!(nobody.frames_to_name, None);
         let totals = Totals::of([&ada, &nobody].into_iter());

@@ -134,7 +134,11 @@ fn not_a_video_file(path: &std::path::Path) -> Option<String> {
 fn looks_like_text(path: &std::path::Path) -> bool {
     use std::io::Read as _;
     let mut head = Vec::with_capacity(4096);
-    let read = std::fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head));
+    let read = crate::base::files::open_regular(path).and_then(|f| {
+        f.take(4096)
+            .read_to_end(&mut head)
+            .map_err(|e| Error::read(path, e))
+    });
     read.is_ok() && !head.contains(&0) && std::str::from_utf8(&head).is_ok()
 }
 

@@ -12,6 +12,7 @@ use base64::Engine as _;
 use sha2::Digest as _;
 
 use crate::base::error::{Error, Result};
+use crate::base::files::read_limited;
 use crate::gallery::{Actor, ApiKey, Gallery, Scope};
 use crate::service::error::ApiError;
 use crate::service::state::AppState;
@@ -98,6 +99,11 @@ impl Needs for ToAdmin {
 pub(crate) struct Allowed<N: Needs> {
     /// The key's name, for the log; `None` without authentication.
     pub(crate) key: Option<String>,
+    /// The key's hash, to check it is still valid later (an open event stream); `None`
+    /// without authentication.
+    pub(crate) hash: Option<String>,
+    /// Whether the request may do what only admins may (also: without authentication).
+    pub(crate) admin: bool,
     _needs: PhantomData<N>,
 }
 
@@ -115,12 +121,13 @@ impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, ApiError> {
-        let allowed = |key| Allowed {
-            key,
-            _needs: PhantomData,
-        };
         if state.auth == Auth::Off {
-            return Ok(allowed(None));
+            return Ok(Allowed {
+                key: None,
+                hash: None,
+                admin: true,
+                _needs: PhantomData,
+            });
         }
         let Some(secret) = presented(parts) else {
             return Err(ApiError::unauthorized(
@@ -128,7 +135,8 @@ impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {
             ));
         };
         let hashed = hash(secret);
-        let Some(key) = state.gallery(move |g| g.key_by_hash(&hashed)).await? else {
+        let lookup = hashed.clone();
+        let Some(key) = state.gallery(move |g| g.key_by_hash(&lookup)).await? else {
             return Err(ApiError::unauthorized(
                 "the API key is not valid: it was revoked, or never made",
             ));
@@ -145,9 +153,30 @@ impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {
                     .join(", ")
             )));
         }
-        Ok(allowed(Some(key.name)))
+        Ok(Allowed {
+            admin: key.allows(Scope::Admin),
+            key: Some(key.name),
+            hash: Some(hashed),
+            _needs: PhantomData,
+        })
     }
 }
+
+/// Whether the key of `hash` still opens what `scope` needs (always, without authentication):
+/// asked again while an event stream stays open, so a revoked key's streams end. A gallery
+/// that cannot be reached says no.
+pub(crate) async fn still_allowed(state: &Arc<AppState>, hash: Option<&str>, scope: Scope) -> bool {
+    let Some(hash) = hash.map(str::to_owned) else {
+        return true;
+    };
+    state
+        .gallery(move |g| g.key_by_hash(&hash))
+        .await
+        .is_ok_and(|key| key.is_some_and(|k| k.allows(scope)))
+}
+
+/// A certificate chain is a few kilobytes: anything far bigger is not one.
+const MAX_PEM_BYTES: u64 = 1 << 20;
 
 /// The server's TLS settings from PEM files.
 pub(crate) async fn tls_config(
@@ -157,7 +186,12 @@ pub(crate) async fn tls_config(
     // Either process-wide provider will do; ring is the one built in. A second call finds it
     // installed already, which is fine.
     let _installed = rustls::crypto::ring::default_provider().install_default();
-    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key)
+    let limit = "a PEM certificate chain or key is at most 1 MiB";
+    let (cert_pem, key_pem) = (
+        read_limited(cert, MAX_PEM_BYTES, limit)?,
+        read_limited(key, MAX_PEM_BYTES, limit)?,
+    );
+    axum_server::tls_rustls::RustlsConfig::from_pem(cert_pem, key_pem)
         .await
         .map_err(|e| {
             Error::InvalidInput(format!(

@@ -108,22 +108,33 @@ async fn run(
         Some((cert, key)) => {
             let tls = auth::tls_config(cert, key).await?;
             on_listening(address, true);
-            axum_server::from_tcp_rustls(listener, tls)
-                .handle(handle)
-                .serve(service)
-                .await
+            let mut server = axum_server::from_tcp_rustls(listener, tls).handle(handle);
+            limit_header_time(server.http_builder(), state.header_timeout);
+            server.serve(service).await
         }
         None => {
             on_listening(address, false);
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(service)
-                .await
+            let mut server = axum_server::from_tcp(listener).handle(handle);
+            limit_header_time(server.http_builder(), state.header_timeout);
+            server.serve(service).await
         }
     };
     served.map_err(|e| Error::InvalidInput(format!("the server stopped: {e}")))?;
     tracing::info!("server stopped");
     Ok(())
+}
+
+/// Closes a connection that has not sent a request's headers within `timeout`: without a
+/// timer hyper waits for ever, and clients that trickle their headers (slowloris) hold
+/// connections, and file descriptors, until none are left.
+fn limit_header_time(
+    builder: &mut hyper_util::server::conn::auto::Builder<hyper_util::rt::TokioExecutor>,
+    timeout: Duration,
+) {
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(timeout);
 }
 
 /// Keeps sightings within `retention_days` while the server runs for weeks.

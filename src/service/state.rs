@@ -31,6 +31,8 @@ pub(crate) struct AppState {
     pub(crate) photo_limits: PhotoLimits,
     pub(crate) max_body_bytes: usize,
     pub(crate) request_timeout: std::time::Duration,
+    /// How long a connection may take to send a request's headers.
+    pub(crate) header_timeout: std::time::Duration,
     retention_days: u32,
     /// Shared by every request, the roster and the purge: the store keeps a pool of
     /// connections, so nobody queues behind another's call.
@@ -70,6 +72,7 @@ impl AppState {
                 .unwrap_or(usize::MAX)
                 .saturating_mul(1 << 20),
             request_timeout: std::time::Duration::from_secs_f32(config.serve.request_timeout_secs),
+            header_timeout: std::time::Duration::from_secs_f32(config.serve.header_timeout_secs),
             retention_days: config.retention_days,
             gallery,
         })

@@ -1,14 +1,24 @@
 //! `whoisit camera`: a camera agent. Next to its camera it captures, detects and tracks as the
-//! window does, but embeds nothing: for each track that needs an embedding (new, every
-//! `reembed_every` frames, or grown) it sends a JPEG crop of the face to the work stream, and it
-//! labels its tracks from the answers the workers put on the results stream.
+//! window does, but embeds nothing: whenever a track wants an embedding (as often as the local
+//! pipeline embeds: every `undecided_every` frames until its label is clear, then every
+//! `reembed_every`, or when its face grew) it sends a JPEG crop of the face to the work stream,
+//! with the track's recent embeddings from earlier answers. A worker answers with the new
+//! embedding judged alone and pooled with those, and the agent's tracker decides the label on
+//! that exactly as the local pipeline's does
+//! ([`Tracker::record`](crate::vision::track::Tracker::record)).
+//!
+//! A track has at most one crop waiting for its answer: the next one is sent once it came (or
+//! could no longer come), so that every answer was judged on the embeddings the track still
+//! has, and a slow worker costs the camera embeddings, not a growing queue.
 //!
 //! Redis being down costs labels, never memory: a crop that cannot be sent is dropped and
 //! counted, and the track asks again at its next re-embedding.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, Sender};
 use opencv::core::{Mat, Rect, Vector};
@@ -18,6 +28,7 @@ use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 use crate::base::geometry::FaceBox;
+use crate::base::identity::Embedding;
 use crate::base::stats::ms_since;
 use crate::config::streams::StreamsConfig;
 use crate::runtime::capture::Frame;
@@ -26,8 +37,8 @@ use crate::stream::link::{self, BLOCK_MS, Failure, Link, Reader};
 use crate::stream::wire::{Answer, Origin, Work, WorkMeta};
 use crate::stream::{Keys, unix_ms};
 use crate::vision::detect::Detection;
-use crate::vision::matcher::Identity;
 use crate::vision::pipeline::{FaceResult, Located, Locator, StageTimes};
+use crate::vision::track::Judged;
 
 /// Answers read from the results stream at a time.
 const READ_BATCH: usize = 200;
@@ -43,6 +54,9 @@ pub struct AgentStats {
     pub unsent: AtomicU64,
     /// Answers for this camera read back.
     pub answers: AtomicU64,
+    /// Answers from workers older than this agent, without the judged embedding a track is
+    /// decided on: not used (upgrade the workers).
+    pub outdated: AtomicU64,
 }
 
 /// A snapshot of [`AgentStats`], for a summary.
@@ -52,6 +66,7 @@ pub struct AgentCounts {
     pub bytes: u64,
     pub unsent: u64,
     pub answers: u64,
+    pub outdated: u64,
 }
 
 impl AgentStats {
@@ -61,6 +76,7 @@ impl AgentStats {
             bytes: self.bytes.load(Ordering::Relaxed),
             unsent: self.unsent.load(Ordering::Relaxed),
             answers: self.answers.load(Ordering::Relaxed),
+            outdated: self.outdated.load(Ordering::Relaxed),
         }
     }
 }
@@ -72,13 +88,26 @@ pub struct Agent {
     config: StreamsConfig,
     keys: Keys,
     link: Link,
+    /// The crop each track waits for an answer to.
+    asked: HashMap<u64, Asked>,
+    /// Waits for the answers to a frame's crops before taking the next frame.
+    lockstep: bool,
     pub stats: Arc<AgentStats>,
 }
 
-/// A label for one track, from a worker's answer.
+/// A crop sent for a track, waiting for its answer.
+struct Asked {
+    /// The frame it was cut from, which its answer names.
+    frame: u64,
+    sent: Instant,
+}
+
+/// A worker's answer to a crop of one track.
 struct Label {
     track: u64,
-    identity: Identity,
+    frame: u64,
+    /// `None` when the worker found no face to embed in the crop, or is too old to judge.
+    judged: Option<Judged>,
 }
 
 impl Agent {
@@ -95,8 +124,69 @@ impl Agent {
             config: config.clone(),
             keys: Keys::new(&config.prefix),
             link: Link::new(&config.redis, "camera agent")?,
+            asked: HashMap::new(),
+            lockstep: false,
             stats: Arc::new(AgentStats::default()),
         })
+    }
+
+    /// An agent that, after each frame, waits for the answers to the crops it sent before it
+    /// takes the next frame: a file is then labelled the same on every run, each answer one
+    /// frame after its crop, as with a worker that answers within a frame's time (`eval
+    /// --video --distributed`). A camera does not wait.
+    pub fn in_lockstep(mut self) -> Agent {
+        self.lockstep = true;
+        self
+    }
+
+    /// How long an answer can still come: a worker drops work older than `max_age_ms`, and an
+    /// answer that would come later than twice that.
+    fn answer_within(&self) -> Duration {
+        Duration::from_millis(2 * self.config.max_age_ms)
+    }
+
+    /// Decides a track's label on its answer, if it answers the crop the track waits for.
+    fn take(&mut self, label: Label) {
+        if self
+            .asked
+            .get(&label.track)
+            .is_none_or(|asked| asked.frame != label.frame)
+        {
+            tracing::debug!(
+                track = label.track,
+                frame = label.frame,
+                "an answer came after its track ended or asked again; not used"
+            );
+            return;
+        }
+        self.asked.remove(&label.track);
+        if let Some(judged) = label.judged {
+            self.locator.tracker.record(label.track, judged);
+        }
+    }
+
+    /// Forgets crops whose answers can no longer come, so their tracks ask again.
+    fn give_up_late(&mut self) {
+        let within = self.answer_within();
+        self.asked.retain(|_, asked| asked.sent.elapsed() < within);
+    }
+
+    /// Waits until every crop sent has its answer or can no longer get one.
+    fn await_answers(&mut self, labels: &Receiver<Label>) {
+        while let Some(due) = self
+            .asked
+            .values()
+            .map(|a| a.sent + self.answer_within())
+            .max()
+        {
+            match labels.recv_deadline(due) {
+                Ok(label) => self.take(label),
+                Err(_) => {
+                    self.give_up_late();
+                    return;
+                }
+            }
+        }
     }
 
     fn run(
@@ -121,7 +211,7 @@ impl Agent {
                 recv(frames) -> frame => {
                     let Ok(frame) = frame else { break Ok(()) };
                     for label in labels.try_iter() {
-                        self.locator.tracker.vote(label.track, label.identity);
+                        self.take(label);
                     }
                     let result = match self.frame(&frame) {
                         Ok(result) => result,
@@ -131,6 +221,9 @@ impl Agent {
                         break Ok(());
                     }
                     notify();
+                    if self.lockstep {
+                        self.await_answers(&labels);
+                    }
                 }
                 recv(commands) -> command => match command {
                     Ok(Command::Shutdown) => break Ok(()),
@@ -152,25 +245,33 @@ impl Agent {
             cut,
             detect_ms,
         } = self.locator.locate(&frame.image, frame.timestamp_ms)?;
+        if cut {
+            // Every track ended: answers to their crops have nobody to label.
+            self.asked.clear();
+        }
+        self.give_up_late();
         let mut sent = 0;
         for (face, assignment) in faces.iter().zip(&assignments) {
-            if assignment.embed {
-                self.send(frame, face, assignment.track)?;
-                self.locator.tracker.embedded(assignment.track, &face.bbox);
+            // A track waiting for an answer asks again once it came.
+            if assignment.embed && !self.asked.contains_key(&assignment.track) {
+                let tracker = &mut self.locator.tracker;
+                let recent = tracker.recent(assignment.track);
+                tracker.embedded(assignment.track, &face.bbox);
+                if self.send(frame, face, assignment.track, recent)? {
+                    let asked = Asked {
+                        frame: frame.index,
+                        sent: Instant::now(),
+                    };
+                    self.asked.insert(assignment.track, asked);
+                }
                 sent += 1;
             }
         }
+        let tracker = &self.locator.tracker;
         let faces = faces
             .into_iter()
             .zip(&assignments)
-            .map(|(face, a)| {
-                let identity = self
-                    .locator
-                    .tracker
-                    .identity(a.track)
-                    .unwrap_or_else(Identity::unknown);
-                FaceResult::new(face, Some(a.track), identity)
-            })
+            .map(|(face, a)| FaceResult::tracked(face, a.track, tracker))
             .collect();
         Ok(FrameResult {
             frame: frame.index,
@@ -190,8 +291,15 @@ impl Agent {
         })
     }
 
-    /// Adds a crop of `face` to the work stream; drops it (counted) if Redis is down.
-    fn send(&mut self, frame: &Frame, face: &Detection, track: u64) -> Result<()> {
+    /// Adds a crop of `face` with its track's `recent` embeddings to the work stream; drops it
+    /// (counted) if Redis is down. Whether it was added.
+    fn send(
+        &mut self,
+        frame: &Frame,
+        face: &Detection,
+        track: u64,
+        recent: Vec<Embedding>,
+    ) -> Result<bool> {
         // The capture time as a wall clock: workers on other machines compare it with theirs.
         let captured_ms = unix_ms().saturating_sub(frame.captured_at.elapsed().as_millis() as u64);
         let seen = Seen {
@@ -200,7 +308,8 @@ impl Agent {
             frame: frame.index,
             captured_ms,
         };
-        let (meta, jpeg) = face_work(&frame.image, face, &seen, &self.config, &self.keys)?;
+        let (mut meta, jpeg) = face_work(&frame.image, face, &seen, &self.config, &self.keys)?;
+        meta.recent = recent;
         let fields = Work::fields(&meta, &jpeg)?;
         let bytes: usize = fields.iter().map(|(k, v)| k.len() + v.len()).sum();
         let (stream, max) = (self.keys.faces.clone(), self.config.max_pending_faces);
@@ -218,15 +327,16 @@ impl Agent {
             Ok(_) => {
                 self.stats.sent.fetch_add(1, Ordering::Relaxed);
                 self.stats.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+                Ok(true)
             }
             Err(failure) => {
                 self.stats.unsent.fetch_add(1, Ordering::Relaxed);
                 if let Failure::Refused(e) = failure {
                     tracing::warn!("Redis refused a face crop: {e}");
                 }
+                Ok(false)
             }
         }
-        Ok(())
     }
 }
 
@@ -309,6 +419,7 @@ pub(crate) fn face_work(
         },
         captured_ms: seen.captured_ms,
         reply: keys.results.clone(),
+        recent: Vec::new(),
     };
     Ok((meta, jpeg))
 }
@@ -343,6 +454,7 @@ fn spawn_reader(
         .name("answers".into())
         .spawn(move || {
             let mut last: Option<String> = None;
+            let mut warned = false;
             while !stop.load(Ordering::Relaxed) {
                 // From the server's "now" at first, so answers to the first crops are not
                 // missed, as they could be between two reads from "$".
@@ -378,7 +490,10 @@ fn spawn_reader(
                         }
                     };
                     let Origin::Camera {
-                        camera: of, track, ..
+                        camera: of,
+                        track,
+                        frame,
+                        ..
                     } = &answer.origin
                     else {
                         continue;
@@ -387,17 +502,28 @@ fn spawn_reader(
                         continue;
                     }
                     stats.answers.fetch_add(1, Ordering::Relaxed);
-                    for face in answer.faces {
-                        let label = Label {
-                            track: *track,
-                            identity: face.identity,
-                        };
-                        // A full queue means the agent is behind; the track asks again soon.
-                        if let Err(crossbeam_channel::TrySendError::Disconnected(_)) =
-                            labels.try_send(label)
-                        {
-                            return Ok(());
+                    if answer.judged.is_none() && !answer.faces.is_empty() {
+                        stats.outdated.fetch_add(1, Ordering::Relaxed);
+                        if !warned {
+                            warned = true;
+                            tracing::warn!(
+                                "worker {} answers without the judged embedding this camera \
+                                 decides on: it is older than this agent; upgrade the workers \
+                                 (its answers are not used meanwhile)",
+                                answer.worker
+                            );
                         }
+                    }
+                    let label = Label {
+                        track: *track,
+                        frame: *frame,
+                        judged: answer.judged,
+                    };
+                    // A full queue means the agent is behind; the track asks again later.
+                    if let Err(crossbeam_channel::TrySendError::Disconnected(_)) =
+                        labels.try_send(label)
+                    {
+                        return Ok(());
                     }
                 }
             }
@@ -409,5 +535,5 @@ fn spawn_reader(
         })
 }
 
-const BLOCK: std::time::Duration = std::time::Duration::from_millis(BLOCK_MS);
-const PAUSE: std::time::Duration = std::time::Duration::from_millis(20);
+const BLOCK: Duration = Duration::from_millis(BLOCK_MS);
+const PAUSE: Duration = Duration::from_millis(20);

@@ -16,6 +16,7 @@ use redis::streams::StreamId;
 use rumqttc::{Client, ClientError, Event, MqttOptions, Packet, QoS};
 use serde::Serialize;
 
+use crate::base::address::redacted;
 use crate::base::error::{Error, Result};
 use crate::base::geometry::FaceBox;
 use crate::config::streams::StreamsConfig;
@@ -85,7 +86,8 @@ impl Publisher {
         let (client, mut connection) = Client::new(options, MQTT_QUEUE);
         let confirmed = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(AtomicBool::new(false));
-        let address = config.mqtt.clone();
+        // Shown in logs: without its password.
+        let address = redacted(&config.mqtt);
         let thread = {
             let (confirmed, stop) = (confirmed.clone(), stop.clone());
             std::thread::Builder::new()

@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::base::address::redacted;
 use crate::base::error::Error;
 
 const FIRST_BACKOFF: Duration = Duration::from_millis(200);
@@ -51,7 +52,8 @@ impl Link {
         })?;
         Ok(Link {
             client,
-            address: url.to_owned(),
+            // Shown in logs and errors: without its password.
+            address: redacted(url),
             who,
             connection: None,
             down_since: None,

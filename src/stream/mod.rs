@@ -57,11 +57,15 @@ impl Keys {
         format!("{}:scan:{scan}", self.prefix)
     }
 
-    /// Whether `stream` may be answered to: one of this site's own streams.
-    pub(crate) fn owns(&self, stream: &str) -> bool {
-        stream
-            .strip_prefix(&self.prefix)
-            .is_some_and(|rest| rest.starts_with(':'))
+    /// Whether work may ask for its answer on `stream`: the site's results, or a scan's own
+    /// answers (`PREFIX:scan:ID`, as [`Keys::scan_answers`] names them). Never another of the
+    /// site's keys (its errors hash, its work), nor anything outside the site.
+    pub(crate) fn is_reply_stream(&self, stream: &str) -> bool {
+        stream == self.results
+            || stream
+                .strip_prefix(&self.prefix)
+                .and_then(|rest| rest.strip_prefix(":scan:"))
+                .is_some_and(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_hexdigit()))
     }
 }
 

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::base::address::redacted;
 use crate::base::error::{Error, Result};
+use crate::base::files::open_regular;
 use crate::config::streams::StreamsConfig;
 use crate::stream::link::{self, Failure, Link, Reader};
 use crate::stream::wire::{Answer, AnsweredFace, Origin, Work, WorkMeta};
@@ -157,7 +159,7 @@ impl Scan<'_> {
                     "no worker answered for {} s ({} photos waiting): is `whoisit worker` running with Redis {} and prefix {:?}? Run the scan again to go on where it stopped",
                     self.options.patience.as_secs(),
                     self.in_flight.len(),
-                    self.config.redis,
+                    redacted(&self.config.redis),
                     self.config.prefix
                 )));
             }
@@ -169,19 +171,24 @@ impl Scan<'_> {
 
     /// Sends one photo, unless it was answered already or a copy of it is on its way.
     fn take(&mut self, path: &Path) -> Result<()> {
-        let bytes = std::fs::read(path).map_err(|e| Error::read(path, e))?;
-        let sha256 = photo::sha256(&bytes);
         let file = path.display().to_string();
+        // Only a regular file within limits.max_photo_mb: a FIFO, a device (or a symlink to
+        // one) gets a row that says so, and the scan goes on.
+        let bytes = match photo::read_file(path, &self.options.limits) {
+            Ok(bytes) => bytes,
+            Err(e) => {
+                self.out.write(&file, "", &[], Some(&e.report()))?;
+                self.report.failed += 1;
+                return Ok(());
+            }
+        };
+        let sha256 = photo::sha256(&bytes);
         if self.done.contains(&sha256) {
             self.report.already += 1;
         } else if let Some(answer) = self.answered.get(&sha256) {
             record(&mut self.out, &mut self.report, &file, answer)?;
         } else if let Some(files) = self.copies.get_mut(&sha256) {
             files.push(file);
-        } else if bytes.len() as u64 > self.options.limits.max_bytes {
-            self.out
-                .write(&file, &sha256, &[], Some("larger than limits.max_photo_mb"))?;
-            self.report.failed += 1;
         } else {
             let meta = WorkMeta {
                 origin: Origin::Photo {
@@ -190,6 +197,7 @@ impl Scan<'_> {
                 },
                 captured_ms: unix_ms(),
                 reply: self.reply.clone(),
+                recent: Vec::new(),
             };
             let id = send(&mut self.link, &self.keys, self.config, &meta, &bytes)?;
             self.in_flight.insert(id, sha256.clone());
@@ -294,11 +302,14 @@ fn delete(link: &mut Link, key: &str) {
     }
 }
 
+/// The images under `dir`. A symlink to a folder is not followed (it could lead back up, and
+/// round forever); a symlink to a file is taken, and read only if it is a regular file.
 fn find_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let entries = std::fs::read_dir(dir).map_err(|e| Error::read(dir, e))?;
     for entry in entries {
-        let path = entry.map_err(|e| Error::read(dir, e))?.path();
-        if path.is_dir() {
+        let entry = entry.map_err(|e| Error::read(dir, e))?;
+        let path = entry.path();
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
             find_images(&path, out)?;
         } else if path.extension().and_then(|e| e.to_str()).is_some_and(|e| {
             IMAGE_EXTENSIONS
@@ -313,11 +324,10 @@ fn find_images(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 
 /// The sha256 of every photo an earlier run wrote to `out`.
 fn answered_before(out: &Path, format: ScanFormat) -> Result<HashSet<String>> {
-    let file = match File::open(out) {
-        Ok(file) => file,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(HashSet::new()),
-        Err(e) => return Err(Error::read(out, e)),
-    };
+    if !out.exists() {
+        return Ok(HashSet::new());
+    }
+    let file = open_regular(out)?;
     let mut done = HashSet::new();
     for (n, line) in BufReader::new(file).lines().enumerate() {
         let line = line.map_err(|e| Error::read(out, e))?;

@@ -1,12 +1,21 @@
 //! What travels on the streams: work (a face crop or a photo, with where it came from) and
 //! answers. Each entry has two fields: `meta`, JSON any language can read, and `image`, the
 //! encoded picture (work only).
+//!
+//! The format grows by optional fields only, so agents and workers of different versions work
+//! together during a rolling upgrade: a reader ignores fields it does not know, and a field a
+//! writer does not send reads as absent. A camera's track is decided on `recent` (work) and
+//! `judged` (answer): an older worker ignores `recent` and answers without `judged`, which a
+//! newer agent cannot decide on, so upgrade the workers first; an older agent ignores
+//! `judged` and labels from the answer's face as before.
 
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
+use crate::base::identity::Embedding;
 use crate::vision::detect::Detection;
 use crate::vision::pipeline::FaceResult;
+use crate::vision::track::Judged;
 
 /// Where a piece of work came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -35,6 +44,10 @@ pub struct WorkMeta {
     pub captured_ms: u64,
     /// The stream the answer goes to.
     pub reply: String,
+    /// A camera's face: its track's recent embeddings (from earlier answers, oldest first),
+    /// which the worker judges the new one with.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub recent: Vec<Embedding>,
 }
 
 /// A piece of work as read from the stream.
@@ -71,6 +84,10 @@ pub struct Answer {
     /// Why the work could not be done, when it went to the dead letters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// A camera's face: its embedding, judged alone and with the track's recent embeddings,
+    /// for the agent to decide the track's label on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged: Option<Judged>,
 }
 
 impl Work {
@@ -146,11 +163,32 @@ mod tests {
             },
             captured_ms: 1_700_000_000_000,
             reply: "site:results".into(),
+            recent: vec![Embedding(vec![0.25, -0.5])],
         };
         let json = serde_json::to_value(&meta).unwrap();
         assert_eq!(json["kind"], "camera");
         assert_eq!(json["camera"], "front-door");
         assert_eq!(json["face"]["box"], serde_json::json!([10, 12, 80, 80]));
+        assert_eq!(json["recent"], serde_json::json!([[0.25, -0.5]]));
         assert_eq!(serde_json::from_value::<WorkMeta>(json).unwrap(), meta);
+    }
+
+    #[test]
+    fn work_and_answers_of_an_older_version_still_read() {
+        // Before `recent` and `judged`: a camera's work and a worker's answer.
+        let work = serde_json::json!({
+            "kind": "camera", "camera": "door", "track": 3, "frame": 9,
+            "face": {"box": [1, 2, 30, 30], "confidence": 0.9}, "crop_at": [0, 0],
+            "captured_ms": 5, "reply": "site:results",
+        });
+        let meta: WorkMeta = serde_json::from_value(work).unwrap();
+        assert!(meta.recent.is_empty());
+        let answer = serde_json::json!({
+            "event_id": "1-0", "kind": "camera", "camera": "door", "track": 3, "frame": 9,
+            "face": {"box": [1, 2, 30, 30], "confidence": 0.9}, "crop_at": [0, 0],
+            "faces": [], "captured_ms": 5, "answered_ms": 6, "latency_ms": 1, "worker": "w",
+        });
+        let answer: Answer = serde_json::from_value(answer).unwrap();
+        assert_eq!(answer.judged, None);
     }
 }

@@ -18,6 +18,7 @@ use redis::streams::{StreamAutoClaimReply, StreamId};
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
+use crate::base::identity::Embedding;
 use crate::config::streams::StreamsConfig;
 use crate::gallery::{ChangeFeed, Gallery};
 use crate::runtime::worker::load_gallery;
@@ -232,12 +233,23 @@ impl StreamWorker {
     fn handle(&mut self, entry: &StreamId, delivered: u64) {
         let work = Work::from_entry(entry);
         if delivered > self.config.max_deliveries {
-            return self.bury(entry, work.ok().as_ref(), delivered);
+            return self.bury(entry, work.ok().as_ref(), delivered, None);
         }
         let work = match work {
             Ok(work) => work,
             Err(e) => return self.failed(&entry.id, &e, delivered),
         };
+        // Checked before the answer's transaction: Redis does not roll one back, so an XADD
+        // to a key that is no stream would fail while the acknowledgement went through.
+        if !self.keys.is_reply_stream(&work.meta.reply) {
+            let error = format!(
+                "its reply stream {:?} is not one work may be answered on ({} or {})",
+                work.meta.reply,
+                self.keys.results,
+                self.keys.scan_answers("ID")
+            );
+            return self.bury(entry, Some(&work), delivered, Some(error));
+        }
         if too_old(&work, self.config.max_age_ms) {
             return self.skip_stale(&work.id);
         }
@@ -260,6 +272,7 @@ impl StreamWorker {
             Origin::Photo { file, .. } => file.as_str(),
         };
         let image = photo::decode(&work.image, &self.limits, Path::new(what))?.image;
+        let mut judged = None;
         let faces = match &work.meta.origin {
             Origin::Camera {
                 track,
@@ -268,10 +281,14 @@ impl StreamWorker {
                 ..
             } => match self.pipeline.embed_one(&image, face)? {
                 Some(embedding) => {
-                    let identity = self.pipeline.identify(&embedding);
+                    check_recent(&work.meta.recent, &embedding)?;
+                    let verdict = self.pipeline.judge(&work.meta.recent, &embedding);
                     let mut on_frame = *face;
                     on_frame.bbox.x += crop_at[0];
                     on_frame.bbox.y += crop_at[1];
+                    // The face's own identity, as for anyone who reads answers (events).
+                    let identity = verdict.alone.identity.clone();
+                    judged = Some(verdict);
                     vec![FaceResult::new(on_frame, Some(*track), identity)]
                 }
                 None => Vec::new(),
@@ -288,6 +305,7 @@ impl StreamWorker {
             latency_ms: answered_ms.saturating_sub(work.meta.captured_ms),
             worker: self.name.clone(),
             error: None,
+            judged,
         })
     }
 
@@ -298,7 +316,7 @@ impl StreamWorker {
             Ok(fields) => fields,
             Err(e) => return self.failed(&work.id, &e, 1),
         };
-        let reply = self.reply_stream(work);
+        let reply = &work.meta.reply;
         let (faces, errors, max) = (
             self.keys.faces.clone(),
             self.keys.errors.clone(),
@@ -308,7 +326,7 @@ impl StreamWorker {
             redis::pipe()
                 .atomic()
                 .cmd("XADD")
-                .arg(&reply)
+                .arg(reply)
                 .arg("MAXLEN")
                 .arg("~")
                 .arg(max)
@@ -335,21 +353,6 @@ impl StreamWorker {
             }
             // Unanswered and unacknowledged: the work stays pending and is taken over.
             Err(failure) => tracing::warn!("cannot send the answer to {}: {failure:?}", work.id),
-        }
-    }
-
-    /// Where the answer goes: the stream the work names, if it is one of this site's.
-    fn reply_stream(&self, work: &Work) -> String {
-        if self.keys.owns(&work.meta.reply) {
-            work.meta.reply.clone()
-        } else {
-            tracing::warn!(
-                "work {} asks for its answer on {:?}, outside this site's prefix; answering on {}",
-                work.id,
-                work.meta.reply,
-                self.keys.results
-            );
-            self.keys.results.clone()
         }
     }
 
@@ -387,25 +390,32 @@ impl StreamWorker {
         }
     }
 
-    /// Moves work delivered too often to the dead letters, with its last error; a scan waiting
-    /// for the photo's answer hears the error too.
-    fn bury(&mut self, entry: &StreamId, work: Option<&Work>, delivered: u64) {
+    /// Moves work delivered too often (or that cannot be answered) to the dead letters, with
+    /// its last error (or `error`); a scan waiting for the photo's answer hears the error too.
+    fn bury(
+        &mut self,
+        entry: &StreamId,
+        work: Option<&Work>,
+        delivered: u64,
+        error: Option<String>,
+    ) {
         let (faces, errors, dead, max) = (
             self.keys.faces.clone(),
             self.keys.errors.clone(),
             self.keys.dead.clone(),
             self.config.max_results,
         );
-        let recorded = self
-            .link
-            .run(|c| {
-                redis::cmd("HGET")
-                    .arg(&errors)
-                    .arg(&entry.id)
-                    .query::<Option<String>>(c)
-            })
-            .ok()
-            .flatten();
+        let recorded = error.or_else(|| {
+            self.link
+                .run(|c| {
+                    redis::cmd("HGET")
+                        .arg(&errors)
+                        .arg(&entry.id)
+                        .query::<Option<String>>(c)
+                })
+                .ok()
+                .flatten()
+        });
         let error = recorded.unwrap_or_else(|| {
             format!("delivered {delivered} times without an answer: a worker may have died on it")
         });
@@ -468,6 +478,9 @@ impl StreamWorker {
         let Origin::Photo { .. } = &work.meta.origin else {
             return None;
         };
+        if !self.keys.is_reply_stream(&work.meta.reply) {
+            return None;
+        }
         let answer = Answer {
             event_id: work.id.clone(),
             origin: work.meta.origin.clone(),
@@ -477,8 +490,9 @@ impl StreamWorker {
             latency_ms: 0,
             worker: self.name.clone(),
             error: Some(error.to_owned()),
+            judged: None,
         };
-        Some((self.reply_stream(work), answer.fields().ok()?))
+        Some((work.meta.reply.clone(), answer.fields().ok()?))
     }
 
     /// Writes the counters to `PREFIX:workers:NAME` and logs them when they moved.
@@ -539,6 +553,27 @@ impl StreamWorker {
 const BLOCK_TIME: Duration = Duration::from_millis(BLOCK_MS);
 /// The shortest pause while Redis is down.
 const POLL: Duration = Duration::from_millis(20);
+
+/// The most recent embeddings a piece of work may carry: more than any track's vote window.
+const MAX_RECENT: usize = 64;
+
+/// Refuses recent embeddings that cannot be pooled with `embedding`: too many, another
+/// embedder's (another length), or not numbers.
+fn check_recent(recent: &[Embedding], embedding: &Embedding) -> Result<()> {
+    let bad = recent
+        .iter()
+        .any(|e| e.0.len() != embedding.0.len() || !e.0.iter().all(|v| v.is_finite()));
+    if recent.len() > MAX_RECENT || bad {
+        return Err(Error::InvalidInput(format!(
+            "the track's recent embeddings cannot be used: at most {MAX_RECENT} of {} finite \
+             numbers each (this embedder's), not {} of lengths {:?}",
+            embedding.0.len(),
+            recent.len(),
+            recent.iter().map(|e| e.0.len()).collect::<Vec<_>>()
+        )));
+    }
+    Ok(())
+}
 
 /// A camera's face older than `limit` ms; photos never are.
 fn too_old(work: &Work, limit: u64) -> bool {

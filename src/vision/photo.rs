@@ -2,14 +2,12 @@
 
 use std::path::Path;
 
-use opencv::core::{Mat, Scalar, Vector};
-use opencv::imgcodecs;
+use opencv::core::{Mat, Scalar};
 use opencv::prelude::*;
 use sha2::Digest as _;
 
-use crate::base::error::{Error, Result};
+use crate::base::error::Result;
 use crate::base::files::read_limited;
-use crate::base::image::header_dimensions;
 use crate::vision::detect::Detection;
 
 /// A photo as read from its file.
@@ -25,7 +23,7 @@ pub struct Photo {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PhotoLimits {
     pub max_bytes: u64,
-    /// Checked on the header, before a pixel is decoded (PNG, JPEG, BMP).
+    /// Checked by the decoder on the header, before a pixel is allocated.
     pub max_pixels: u64,
 }
 
@@ -59,8 +57,8 @@ pub fn sha256(bytes: &[u8]) -> String {
 }
 
 /// Decodes a photo's bytes as BGR, with their sha256; `name` says in errors which photo it
-/// was (a path, or "the uploaded image"). Its pixel count is checked on the header, before a
-/// pixel is decoded.
+/// was (a path, or "the uploaded image"). Through the one decoding door
+/// ([`crate::base::image::decode`]): JPEG or PNG, within `limits.max_pixels`.
 pub fn decode(bytes: &[u8], limits: &PhotoLimits, name: &Path) -> Result<Photo> {
     decode_hashed(bytes, sha256(bytes), limits, name)
 }
@@ -72,27 +70,7 @@ pub fn decode_hashed(
     limits: &PhotoLimits,
     name: &Path,
 ) -> Result<Photo> {
-    let path = name;
-    if let Some((width, height)) = header_dimensions(bytes)
-        && width.saturating_mul(height) > limits.max_pixels
-    {
-        return Err(Error::ImageSize {
-            path: path.to_path_buf(),
-            width: i32::try_from(width).unwrap_or(i32::MAX),
-            height: i32::try_from(height).unwrap_or(i32::MAX),
-            reason: "too many pixels to decode safely (config: limits.max_photo_megapixels)",
-        });
-    }
-    // imdecode gives an empty Mat for anything it cannot decode; it does not say why.
-    let image = imgcodecs::imdecode(&Vector::<u8>::from_slice(bytes), imgcodecs::IMREAD_COLOR)
-        .map_err(|_| Error::NotAnImage {
-            path: path.to_path_buf(),
-        })?;
-    if image.empty() {
-        return Err(Error::NotAnImage {
-            path: path.to_path_buf(),
-        });
-    }
+    let image = crate::base::image::decode(bytes, limits.max_pixels, name)?;
     Ok(Photo { image, sha256 })
 }
 

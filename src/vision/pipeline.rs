@@ -18,7 +18,7 @@ use crate::vision::gate::{Gate, GateConfig, Plan};
 use crate::vision::matcher::{CalibrationConfig, Identity, Matcher, OwnThresholds};
 use crate::vision::photo;
 use crate::vision::pose::HeadPose;
-use crate::vision::track::{Assignment, Tracker, TrackingConfig};
+use crate::vision::track::{self, Assignment, Judged, Tracker, TrackingConfig};
 
 /// What a pipeline is built from, besides its model files.
 #[derive(Debug, Clone, PartialEq)]
@@ -69,6 +69,10 @@ pub struct FaceResult {
     pub label: String,
     #[serde(flatten)]
     pub identity: Identity,
+    /// Frames since the newest embedding behind the label was taken (live runs only): 0 on
+    /// the frame it was embedded; a camera agent's labels are at least a round trip old.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_age_frames: Option<u32>,
 }
 
 impl FaceResult {
@@ -78,6 +82,17 @@ impl FaceResult {
             track,
             label: identity.label().to_owned(),
             identity,
+            evidence_age_frames: None,
+        }
+    }
+
+    /// A face of a live run that `tracker` follows as `track`, with the label decided for the
+    /// track (unknown before any).
+    pub fn tracked(detection: Detection, track: u64, tracker: &Tracker) -> FaceResult {
+        let identity = tracker.identity(track).unwrap_or_else(Identity::unknown);
+        FaceResult {
+            evidence_age_frames: tracker.evidence_age(track),
+            ..FaceResult::new(detection, Some(track), identity)
         }
     }
 }
@@ -297,6 +312,12 @@ impl Pipeline {
         self.matcher.identify(embedding)
     }
 
+    /// A fresh embedding of a track judged alone and pooled with the track's `recent` ones,
+    /// for a tracker elsewhere (a camera agent's) to decide on.
+    pub fn judge(&self, recent: &[Embedding], embedding: &Embedding) -> Judged {
+        track::judge(&self.matcher, recent, embedding)
+    }
+
     /// Recognises every face of a still photo; boxes are on the photo as given.
     pub fn recognize_photo(&mut self, image: Mat) -> Result<Vec<FaceResult>> {
         let found = self.detect_photo(image)?;
@@ -385,16 +406,15 @@ impl Pipeline {
             .zip(&to_embed)
             .zip(&embedded.embeddings);
         for ((assignment, face), embedding) in fresh {
-            tracker.record(assignment.track, &face.bbox, embedding, &self.matcher);
+            tracker.embedded(assignment.track, &face.bbox);
+            let judged = tracker.judge(assignment.track, embedding, &self.matcher);
+            tracker.record(assignment.track, judged);
         }
         let results = faces
             .into_iter()
             .zip(&assignments)
-            .map(|(face, a)| {
-                // Only if the embedder gave fewer vectors than faces: show the face, as unknown.
-                let identity = tracker.identity(a.track).unwrap_or_else(Identity::unknown);
-                FaceResult::new(face, Some(a.track), identity)
-            })
+            // Unknown only if the embedder gave fewer vectors than faces.
+            .map(|(face, a)| FaceResult::tracked(face, a.track, tracker))
             .collect();
         Ok(Recognized {
             faces: results,

@@ -16,6 +16,11 @@
 //! crop, or when the gallery or the threshold changed; and a track whose new embedding is far
 //! from its last one (`new_face_beyond`) shows someone else (a cut, or a person stepping in
 //! front of another): its evidence starts afresh.
+//!
+//! The decision needs the gallery only to judge each new embedding, alone and pooled with the
+//! track's recent ones ([`Judged`]). The local pipeline judges on the spot; a camera agent,
+//! which has no gallery, sends the recent embeddings with the crop and a worker judges there.
+//! Both then decide with the same [`Tracker::record`].
 
 use std::collections::VecDeque;
 
@@ -26,8 +31,8 @@ use crate::base::identity::Embedding;
 use crate::vision::detect::Detection;
 use crate::vision::matcher::{Identity, Matcher};
 
-/// What the tracker asks of the matcher: who an embedding is, and within what distance a
-/// person is named (their own threshold, or the global one).
+/// What judging asks of the matcher: who an embedding is, and within what distance a person
+/// is named (their own threshold, or the global one).
 pub trait Judge {
     fn identify(&self, embedding: &Embedding) -> Identity;
     fn threshold_of(&self, name: &str) -> f32;
@@ -40,6 +45,61 @@ impl Judge for Matcher {
 
     fn threshold_of(&self, name: &str) -> f32 {
         Matcher::threshold_of(self, name)
+    }
+}
+
+/// Who an embedding (or a mean of embeddings) is, and the threshold of the nearest person it
+/// was judged by.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Verdict {
+    #[serde(flatten)]
+    pub identity: Identity,
+    /// The nearest person's threshold (their own, or the global one); `None` with an empty
+    /// gallery.
+    pub threshold: Option<f32>,
+}
+
+impl Verdict {
+    fn of(judge: &impl Judge, embedding: &Embedding) -> Verdict {
+        let identity = judge.identify(embedding);
+        let threshold = identity.nearest.as_deref().map(|n| judge.threshold_of(n));
+        Verdict {
+            identity,
+            threshold,
+        }
+    }
+}
+
+/// A fresh embedding of a track, judged alone and pooled with the track's recent embeddings:
+/// everything the tracker decides a label on. It is made where the gallery is ([`judge`]): in
+/// the same process for the local pipeline, by a recognition worker for a camera agent, which
+/// then decides exactly as the local pipeline does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Judged {
+    pub embedding: Embedding,
+    /// Who the embedding alone is.
+    pub alone: Verdict,
+    /// Who the mean of the track's recent embeddings ([`Tracker::recent`]) and this one is.
+    pub pooled: Verdict,
+    /// How many embeddings that mean is of: the recent ones and this one.
+    pub pooled_of: usize,
+}
+
+/// Judges `embedding` alone and pooled with `recent` (a track's recent embeddings, oldest
+/// first, as [`Tracker::recent`] gives them).
+pub fn judge(judge: &impl Judge, recent: &[Embedding], embedding: &Embedding) -> Judged {
+    let mut all: Vec<Embedding> = recent.to_vec();
+    all.push(embedding.clone());
+    let alone = Verdict::of(judge, embedding);
+    let pooled = match pooled(&all) {
+        Some(mean) if all.len() > 1 => Verdict::of(judge, &mean),
+        _ => alone.clone(),
+    };
+    Judged {
+        embedding: embedding.clone(),
+        alone,
+        pooled,
+        pooled_of: all.len(),
     }
 }
 
@@ -121,6 +181,8 @@ struct Track {
     clear: bool,
     /// Another label the last embedding proposed for a settled track, awaiting a second.
     pending: Option<Option<String>>,
+    /// Frames since the frame of the newest embedding behind the label.
+    evidence_age: Option<u32>,
 }
 
 impl Track {
@@ -137,6 +199,7 @@ impl Track {
             settled: false,
             clear: false,
             pending: None,
+            evidence_age: None,
         }
     }
 
@@ -148,6 +211,7 @@ impl Track {
         self.settled = false;
         self.clear = false;
         self.pending = None;
+        self.evidence_age = None;
     }
 
     /// Whether it wants embeddings sooner than a settled face.
@@ -182,45 +246,18 @@ struct Proposal {
 
 /// The mean of some embeddings: noise and passing expressions average out, while what makes a
 /// face that person's stays.
-fn pooled(embeddings: &VecDeque<Embedding>) -> Option<Embedding> {
-    let first = embeddings.front()?;
-    let mut sum = vec![0.0f32; first.0.len()];
+fn pooled<'a>(embeddings: impl IntoIterator<Item = &'a Embedding>) -> Option<Embedding> {
+    let mut embeddings = embeddings.into_iter().peekable();
+    let mut sum = vec![0.0f32; embeddings.peek()?.0.len()];
+    let mut n = 0usize;
     for e in embeddings {
         for (s, v) in sum.iter_mut().zip(&e.0) {
             *s += v;
         }
+        n += 1;
     }
-    let n = embeddings.len() as f32;
+    let n = n as f32;
     Some(Embedding(sum.into_iter().map(|s| s / n).collect()))
-}
-
-/// The label most of a track's answers gave, from identities alone (a camera agent gets no
-/// embeddings back): a name needs more than half of them.
-fn majority(evidence: &VecDeque<Identity>, settle_after: usize) -> Proposal {
-    let n = evidence.len();
-    let mut best: Option<(&str, usize, f32)> = None;
-    for name in evidence.iter().filter_map(|i| i.name.as_deref()) {
-        let (count, sum) = evidence
-            .iter()
-            .filter(|i| i.name.as_deref() == Some(name))
-            .fold((0, 0.0), |(c, s), i| (c + 1, s + i.distance.unwrap_or(0.0)));
-        let mean = sum / count as f32;
-        if best.is_none_or(|(_, c, m)| count > c || (count == c && mean < m)) {
-            best = Some((name, count, mean));
-        }
-    }
-    let count = best.map_or(0, |(_, c, _)| c);
-    let winner = best.filter(|_| count * 2 > n).map(|(name, _, _)| name);
-    let identity = evidence
-        .iter()
-        .rev()
-        .find(|i| i.name.as_deref() == winner)
-        .cloned()
-        .unwrap_or_else(Identity::unknown);
-    Proposal {
-        identity,
-        clear: n >= settle_after || (n >= 2 && (count == n || count == 0)),
-    }
 }
 
 /// What the tracker decided for one detection of a frame.
@@ -275,6 +312,7 @@ impl Tracker {
         for (track, seen) in self.tracks.iter_mut().zip(&taken) {
             track.missed = if *seen { 0 } else { track.missed + 1 };
             track.since_embedding = track.since_embedding.map(|n| n + 1);
+            track.evidence_age = track.evidence_age.map(|n| n + 1);
         }
         let assignments = detections
             .iter()
@@ -311,65 +349,27 @@ impl Tracker {
         assignments
     }
 
-    /// Records a fresh embedding of `track`, and decides its label again on the mean of its
-    /// recent embeddings, which `judge` matches. The mean names a person only if most of
-    /// the embeddings themselves point at that person, and not from far on average (by more
-    /// than `decide_margin`): the mean of very different faces drifts towards the middle of
-    /// face space, near everybody.
-    pub fn record(
-        &mut self,
-        track: u64,
-        bbox: &FaceBox,
-        embedding: &Embedding,
-        judge: &impl Judge,
-    ) {
-        self.embedded(track, bbox);
-        let config = &self.config;
-        let Some(t) = self.tracks.iter_mut().find(|t| t.id == track) else {
-            return;
-        };
-        if pooled(&t.embeddings)
-            .is_some_and(|mean| mean.distance(embedding) > config.new_face_beyond)
-        {
-            t.forget();
-        }
-        let window = config.vote_window.max(1);
-        t.embeddings.push_back(embedding.clone());
-        t.evidence.push_back(judge.identify(embedding));
-        while t.embeddings.len() > window {
-            t.embeddings.pop_front();
-            t.evidence.pop_front();
-        }
-        let Some(mean) = pooled(&t.embeddings) else {
-            return;
-        };
-        let mut identity = judge.identify(&mean);
-        let n = t.embeddings.len();
-        if let Some(name) = identity.name.as_deref() {
-            let own: Vec<f32> = t
-                .evidence
-                .iter()
-                .filter(|i| i.nearest.as_deref() == Some(name))
-                .filter_map(|i| i.distance)
-                .collect();
-            let apart = own.iter().sum::<f32>() / own.len().max(1) as f32;
-            if own.len() * 2 <= n || apart > judge.threshold_of(name) + config.decide_margin {
-                identity.name = None;
-            }
-        }
-        let clear = n >= config.settle_after
-            || (n >= 2
-                && identity
-                    .distance
-                    .zip(identity.nearest.as_deref())
-                    .is_none_or(|(d, name)| {
-                        (d - judge.threshold_of(name)).abs() >= config.decide_margin
-                    }));
-        t.settle(Proposal { identity, clear });
+    /// The recent embeddings of `track` that its next embedding is pooled with, oldest first
+    /// (none for a track not followed).
+    pub fn recent(&self, track: u64) -> Vec<Embedding> {
+        let keep = self.config.vote_window.max(1) - 1;
+        self.tracks
+            .iter()
+            .find(|t| t.id == track)
+            .map(|t| {
+                let skip = t.embeddings.len().saturating_sub(keep);
+                t.embeddings.iter().skip(skip).cloned().collect()
+            })
+            .unwrap_or_default()
     }
 
-    /// Notes that `track` was sent to be embedded with this box, so it is not asked for again
-    /// before its time even if its answer comes later (or never).
+    /// Judges a fresh embedding of `track` with `judge`, as [`Tracker::record`] wants it.
+    pub fn judge(&self, track: u64, embedding: &Embedding, judge: &impl Judge) -> Judged {
+        self::judge(judge, &self.recent(track), embedding)
+    }
+
+    /// Notes that `track` was embedded (or sent to be) with this box, so it is not asked for
+    /// again before its time even if its answer comes later (or never).
     pub fn embedded(&mut self, track: u64, bbox: &FaceBox) {
         if let Some(t) = self.tracks.iter_mut().find(|t| t.id == track) {
             t.since_embedding = Some(0);
@@ -377,25 +377,69 @@ impl Tracker {
         }
     }
 
-    /// Adds the identity an embedding of `track` gave elsewhere (a worker's answer) to its
-    /// evidence, and decides its label again by majority. A track that has ended meanwhile is
-    /// not brought back.
-    pub fn vote(&mut self, track: u64, identity: Identity) {
-        let window = self.config.vote_window.max(1);
+    /// Decides the label of `track` again with the newest embedding (the one it was last
+    /// [`Tracker::embedded`] for), judged where the gallery is. The label comes from the mean
+    /// of the track's recent embeddings, which names a person only if most of the embeddings
+    /// themselves point at that person, and not from far on average (by more than
+    /// `decide_margin`): the mean of very different faces drifts towards the middle of face
+    /// space, near everybody. A track that has ended meanwhile is not brought back.
+    pub fn record(&mut self, track: u64, judged: Judged) {
+        let config = &self.config;
         let Some(t) = self.tracks.iter_mut().find(|t| t.id == track) else {
             return;
         };
-        t.evidence.push_back(identity);
-        while t.evidence.len() > window {
+        let window = config.vote_window.max(1);
+        // Judged with other recent embeddings than the track has (possible only if answers
+        // overtook each other): its mean cannot be combined with them, so the decision starts
+        // afresh from this embedding, as for a new face.
+        let other_recent = judged.pooled_of != t.embeddings.len().min(window - 1) + 1;
+        let new_face = pooled(&t.embeddings)
+            .is_some_and(|mean| mean.distance(&judged.embedding) > config.new_face_beyond);
+        if new_face || other_recent {
+            t.forget();
+        }
+        t.embeddings.push_back(judged.embedding);
+        t.evidence.push_back(judged.alone.identity.clone());
+        while t.embeddings.len() > window {
+            t.embeddings.pop_front();
             t.evidence.pop_front();
         }
-        let proposal = majority(&t.evidence, self.config.settle_after);
-        t.settle(proposal);
+        let n = t.embeddings.len();
+        let Verdict {
+            mut identity,
+            threshold,
+        } = if n == 1 { judged.alone } else { judged.pooled };
+        if let Some((name, threshold)) = identity.name.as_deref().zip(threshold) {
+            let own: Vec<f32> = t
+                .evidence
+                .iter()
+                .filter(|i| i.nearest.as_deref() == Some(name))
+                .filter_map(|i| i.distance)
+                .collect();
+            let apart = own.iter().sum::<f32>() / own.len().max(1) as f32;
+            if own.len() * 2 <= n || apart > threshold + config.decide_margin {
+                identity.name = None;
+            }
+        }
+        let clear = n >= config.settle_after
+            || (n >= 2
+                && identity
+                    .distance
+                    .zip(threshold)
+                    .is_none_or(|(d, threshold)| (d - threshold).abs() >= config.decide_margin));
+        t.evidence_age = t.since_embedding;
+        t.settle(Proposal { identity, clear });
     }
 
     /// The identity to show for `track`.
     pub fn identity(&self, track: u64) -> Option<Identity> {
         self.tracks.iter().find(|t| t.id == track)?.shown.clone()
+    }
+
+    /// How many frames ago the newest embedding behind the label of `track` was taken: 0 on
+    /// the frame it was embedded; for a camera agent, at least the answer's round trip.
+    pub fn evidence_age(&self, track: u64) -> Option<u32> {
+        self.tracks.iter().find(|t| t.id == track)?.evidence_age
     }
 
     /// Ends every track: after a cut, the faces in view are not the ones followed.
@@ -462,6 +506,13 @@ mod tests {
         }
     }
 
+    /// An embedding of `track` made and judged on the spot, as the local pipeline does.
+    fn record(t: &mut Tracker, track: u64, bbox: &FaceBox, embedding: &Embedding) {
+        t.embedded(track, bbox);
+        let judged = t.judge(track, embedding, &Ann);
+        t.record(track, judged);
+    }
+
     fn shown(t: &Tracker, id: u64) -> Option<String> {
         t.identity(id).and_then(|i| i.name)
     }
@@ -475,11 +526,11 @@ mod tests {
             if a[0].embed {
                 embeds.push(i);
                 // Clear evidence: two embeddings well within settle it.
-                t.record(
+                record(
+                    &mut t,
                     a[0].track,
                     &det(100 + i, 100, 80).bbox,
                     &near_ann(0.3, 0),
-                    &Ann,
                 );
             }
         }
@@ -498,11 +549,11 @@ mod tests {
             let a = t.update(&[det(100, 100, 80)]);
             if a[0].embed {
                 embeds.push(i);
-                t.record(
+                record(
+                    &mut t,
                     a[0].track,
                     &det(100, 100, 80).bbox,
                     &near_ann(0.53, 0),
-                    &Ann,
                 );
             }
         }
@@ -514,13 +565,13 @@ mod tests {
     fn a_first_embedding_past_the_threshold_is_soon_outvoted() {
         let mut t = tracker();
         let id = t.update(&[det(0, 0, 50)])[0].track;
-        t.record(id, &det(0, 0, 50).bbox, &near_ann(0.58, 0), &Ann);
+        record(&mut t, id, &det(0, 0, 50).bbox, &near_ann(0.58, 0));
         assert_eq!(shown(&t, id), None);
         assert!(!t.update(&[det(0, 0, 50)])[0].embed);
         assert!(t.update(&[det(0, 0, 50)])[0].embed, "two frames later");
         // Two embeddings on different sides average nearer than either: 0.58 and 0.5 at right
         // angles are 0.38 from ann together.
-        t.record(id, &det(0, 0, 50).bbox, &near_ann(0.5, 1), &Ann);
+        record(&mut t, id, &det(0, 0, 50).bbox, &near_ann(0.5, 1));
         assert_eq!(shown(&t, id).as_deref(), Some("ann"));
     }
 
@@ -535,35 +586,93 @@ mod tests {
         let id = t.update(&[det(0, 0, 50)])[0].track;
         let at = |x: f32, y: f32| Embedding(vec![x, y, 0.0, 0.0]);
         for _ in 0..2 {
-            t.record(id, &det(0, 0, 50).bbox, &at(0.45, 0.0), &Ann);
+            record(&mut t, id, &det(0, 0, 50).bbox, &at(0.45, 0.0));
         }
         assert_eq!(shown(&t, id).as_deref(), Some("ann"));
         // Within new_face_beyond of the track, and enough to move the mean of the two past
         // the threshold (0.58): proposed once, not taken.
-        t.record(id, &det(0, 0, 50).bbox, &at(0.6, 0.5), &Ann);
+        record(&mut t, id, &det(0, 0, 50).bbox, &at(0.6, 0.5));
         assert_eq!(shown(&t, id).as_deref(), Some("ann"));
-        t.record(id, &det(0, 0, 50).bbox, &at(0.6, 0.5), &Ann);
+        record(&mut t, id, &det(0, 0, 50).bbox, &at(0.6, 0.5));
         assert_eq!(shown(&t, id), None, "proposed twice in a row");
     }
 
     #[test]
-    fn a_lasting_change_flips_a_settled_label_on_the_second_proposal() {
+    fn a_camera_agent_judged_elsewhere_decides_as_the_local_path() {
+        // The same embeddings, recorded at once (the local path), and judged on the recent
+        // embeddings sent with the crop and answered a frame later (a camera agent): a label
+        // past the threshold, a mean that names, somebody else, and a settled name.
+        let faces = [
+            near_ann(0.58, 0),
+            near_ann(0.5, 1),
+            near_ann(0.52, 2),
+            near_ann(0.9, 3),
+            near_ann(0.3, 0),
+            near_ann(0.3, 0),
+        ];
+        let (mut local, mut agent) = (tracker(), tracker());
+        let (mut local_n, mut agent_n) = (0, 0);
+        let mut asked: Option<(u64, Vec<Embedding>)> = None;
+        let (mut local_labels, mut agent_labels) = (Vec::new(), Vec::new());
+        let (mut local_embeds, mut agent_embeds) = (Vec::new(), Vec::new());
+        let face = det(0, 0, 50);
+        for frame in 0..24 {
+            let l = local.update(&[face])[0];
+            if l.embed && local_n < faces.len() {
+                record(&mut local, l.track, &face.bbox, &faces[local_n]);
+                local_n += 1;
+                local_embeds.push(frame);
+            }
+            local_labels.push(shown(&local, l.track));
+            // The answer to the crop of the frame before comes in first.
+            if let Some((id, recent)) = asked.take() {
+                agent.record(id, judge(&Ann, &recent, &faces[agent_n]));
+                agent_n += 1;
+            }
+            let a = agent.update(&[face])[0];
+            if a.embed && agent_n < faces.len() {
+                agent.embedded(a.track, &face.bbox);
+                asked = Some((a.track, agent.recent(a.track)));
+                agent_embeds.push(frame);
+            }
+            agent_labels.push(shown(&agent, a.track));
+        }
+        assert_eq!(agent_embeds, local_embeds, "asked for as often");
+        assert_eq!(local_embeds.len(), faces.len());
+        // Every decision, one frame later.
+        assert_eq!(agent_labels[1..], local_labels[..23]);
+        assert!(local_labels.contains(&Some("ann".to_owned())));
+        assert_eq!(local_labels[1], None);
+    }
+
+    #[test]
+    fn an_answer_judged_on_other_recent_embeddings_starts_the_decision_afresh() {
         let mut t = tracker();
         let id = t.update(&[det(0, 0, 50)])[0].track;
-        for (name, d) in [(Some("ann"), 0.3), (Some("ann"), 0.32)] {
-            t.vote(id, who(name, d));
+        for _ in 0..3 {
+            record(&mut t, id, &det(0, 0, 50).bbox, &near_ann(0.3, 0));
         }
-        assert_eq!(shown(&t, id).as_deref(), Some("ann"));
-        t.vote(id, who(None, 0.8));
-        assert_eq!(shown(&t, id).as_deref(), Some("ann"), "still a majority");
-        t.vote(id, who(None, 0.8));
-        assert_eq!(
-            shown(&t, id).as_deref(),
-            Some("ann"),
-            "no majority, proposed once"
-        );
-        t.vote(id, who(None, 0.8));
-        assert_eq!(shown(&t, id), None, "proposed twice in a row");
+        // Judged as if the track had nothing yet: a mean of one, the embedding alone.
+        t.record(id, judge(&Ann, &[], &near_ann(0.58, 0)));
+        assert_eq!(shown(&t, id), None, "decided on the new embedding alone");
+        assert_eq!(t.recent(id), [near_ann(0.58, 0)]);
+    }
+
+    #[test]
+    fn the_evidence_age_counts_frames_from_the_embedded_one() {
+        let mut t = tracker();
+        let id = t.update(&[det(0, 0, 50)])[0].track;
+        t.embedded(id, &det(0, 0, 50).bbox);
+        let recent = t.recent(id);
+        assert_eq!(t.evidence_age(id), None);
+        for _ in 0..3 {
+            t.update(&[det(0, 0, 50)]);
+        }
+        // Answered three frames after the crop was taken.
+        t.record(id, judge(&Ann, &recent, &near_ann(0.3, 0)));
+        assert_eq!(t.evidence_age(id), Some(3));
+        t.update(&[det(0, 0, 50)]);
+        assert_eq!(t.evidence_age(id), Some(4));
     }
 
     #[test]
@@ -573,10 +682,10 @@ mod tests {
         // A stranger's embeddings lie near each other, 0.75 from ann.
         let at = |x: f32, y: f32| Embedding(vec![x, y, 0.0, 0.0]);
         for y in [0.0, 0.1] {
-            t.record(id, &det(0, 0, 50).bbox, &at(0.75, y), &Ann);
+            record(&mut t, id, &det(0, 0, 50).bbox, &at(0.75, y));
         }
         assert_eq!(shown(&t, id), None);
-        t.record(id, &det(0, 0, 50).bbox, &at(0.45, 0.0), &Ann);
+        record(&mut t, id, &det(0, 0, 50).bbox, &at(0.45, 0.0));
         assert_eq!(shown(&t, id), None, "the mean stays far");
     }
 
@@ -590,7 +699,7 @@ mod tests {
         for axis in 1..4 {
             let mut v = vec![side, 0.0, 0.0, 0.0];
             v[axis] = side;
-            t.record(id, &det(0, 0, 50).bbox, &Embedding(v), &Ann);
+            record(&mut t, id, &det(0, 0, 50).bbox, &Embedding(v));
             assert_eq!(shown(&t, id), None);
         }
     }
@@ -600,12 +709,12 @@ mod tests {
         let mut t = tracker();
         let id = t.update(&[det(0, 0, 50)])[0].track;
         for _ in 0..6 {
-            t.record(id, &det(0, 0, 50).bbox, &near_ann(0.3, 0), &Ann);
+            record(&mut t, id, &det(0, 0, 50).bbox, &near_ann(0.3, 0));
         }
         assert_eq!(shown(&t, id).as_deref(), Some("ann"));
         // 0.9 from the track's mean: past new_face_beyond, so the old evidence is dropped and
         // the label changes on this one embedding.
-        t.record(id, &det(0, 0, 50).bbox, &near_ann(0.8, 1), &Ann);
+        record(&mut t, id, &det(0, 0, 50).bbox, &near_ann(0.8, 1));
         assert_eq!(shown(&t, id), None);
     }
 
@@ -613,9 +722,20 @@ mod tests {
     fn a_clearly_bigger_face_is_embedded_again_at_once() {
         let mut t = tracker();
         let a = t.update(&[det(100, 100, 60)]);
-        t.vote(a[0].track, who(None, 0.8));
-        t.embedded(a[0].track, &det(100, 100, 60).bbox);
-        t.vote(a[0].track, who(None, 0.8));
+        record(
+            &mut t,
+            a[0].track,
+            &det(100, 100, 60).bbox,
+            &near_ann(0.8, 0),
+        );
+        t.update(&[det(100, 100, 60)]);
+        assert!(t.update(&[det(100, 100, 60)])[0].embed);
+        record(
+            &mut t,
+            a[0].track,
+            &det(100, 100, 60).bbox,
+            &near_ann(0.8, 0),
+        );
         assert!(!t.update(&[det(100, 100, 64)])[0].embed);
         assert!(
             t.update(&[det(95, 95, 72)])[0].embed,
@@ -665,7 +785,7 @@ mod tests {
     fn invalidate_forgets_identities_and_asks_for_embeddings() {
         let mut t = tracker();
         let id = t.update(&[det(0, 0, 50)])[0].track;
-        t.record(id, &det(0, 0, 50).bbox, &near_ann(0.8, 0), &Ann);
+        record(&mut t, id, &det(0, 0, 50).bbox, &near_ann(0.8, 0));
         t.invalidate();
         assert!(t.identity(id).is_none());
         assert!(t.update(&[det(1, 0, 50)])[0].embed);

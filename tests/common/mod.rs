@@ -1,6 +1,7 @@
 //! Shared test support: real photos fetched from package registries, models, generated clips.
 #![allow(dead_code)] // each test binary uses a part of this
 
+pub(crate) mod bombs;
 pub(crate) mod cli;
 pub(crate) mod postgres;
 pub(crate) mod server;
@@ -388,4 +389,15 @@ pub(crate) fn the_roster_version_counts_only_who_can_be_named(g: &dyn whoisit::g
     g.remove(ann, &cli()).unwrap();
     grew("a person removed", g);
     heard("a person removed");
+}
+
+/// The most memory process `pid` has held so far (its peak resident set), in MiB.
+pub(crate) fn peak_rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib >> 10
 }

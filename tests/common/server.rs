@@ -61,6 +61,11 @@ impl Server {
     }
 
     /// What the server wrote to stderr so far.
+    /// The server's peak resident memory so far, in MiB.
+    pub(crate) fn peak_rss_mib(&self) -> u64 {
+        super::peak_rss_mib(self.child.id())
+    }
+
     pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

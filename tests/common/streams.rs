@@ -275,27 +275,48 @@ impl Drop for Proc {
 /// can stop and restart it.
 pub(crate) struct PrivateRedis {
     pub(crate) port: u16,
+    password: Option<String>,
     child: Option<Child>,
 }
 
 impl PrivateRedis {
     pub(crate) fn start() -> PrivateRedis {
+        Self::start_with(None)
+    }
+
+    /// One that asks every client for `password`.
+    pub(crate) fn with_password(password: &str) -> PrivateRedis {
+        Self::start_with(Some(password.to_owned()))
+    }
+
+    fn start_with(password: Option<String>) -> PrivateRedis {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let mut redis = PrivateRedis { port, child: None };
+        let mut redis = PrivateRedis {
+            port,
+            password,
+            child: None,
+        };
         redis.restart();
         redis
     }
 
     pub(crate) fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.password {
+            Some(password) => format!("redis://:{password}@127.0.0.1:{}", self.port),
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     pub(crate) fn restart(&mut self) {
-        let child = std::process::Command::new("redis-server")
+        let mut command = std::process::Command::new("redis-server");
+        if let Some(password) = &self.password {
+            command.args(["--requirepass", password]);
+        }
+        let child = command
             .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no"])
             .stdout(Stdio::null())

@@ -13,13 +13,14 @@ use std::time::Duration;
 use postgres::{Client, GenericClient, NoTls, Transaction};
 use r2d2_postgres::PostgresConnectionManager;
 
+use crate::base::address::redacted;
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson};
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
     PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, enrolled_detail,
-    key_taken, no_face, no_key, no_person, now, pose_from_column, poses_from_list,
+    key_taken, no_face, no_key, no_person, normalized_name, now, pose_from_column, poses_from_list,
     threshold_detail, validate_key_name, validate_name,
 };
 use crate::gallery::stored::{self, StoredFace, vector_bytes, vector_from_bytes};
@@ -50,20 +51,6 @@ pub struct PostgresGallery {
     /// gallery was sealed, unsealed or sealed anew since, and this connection's values would
     /// no longer fit it.
     marker: Option<Vec<u8>>,
-}
-
-/// The URL as it can be shown: any password replaced by `***`.
-fn redacted(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    match rest.split_once('@') {
-        Some((user, host)) if user.contains(':') => {
-            let name = user.split(':').next().unwrap_or_default();
-            format!("{scheme}://{name}:***@{host}")
-        }
-        _ => url.to_owned(),
-    }
 }
 
 /// PostgreSQL's error with what the user should do about it; the driver's words stay the cause.
@@ -849,7 +836,7 @@ impl Gallery for PostgresGallery {
             let row = tx
                 .query_opt(
                     "SELECT id, threshold FROM person WHERE name = $1",
-                    &[&change.name],
+                    &[&normalized_name(&change.name)],
                 )
                 .map_err(&db)?
                 .ok_or_else(|| Error::UnknownPerson(change.name.clone()))?;
@@ -979,6 +966,7 @@ impl Gallery for PostgresGallery {
             people: scalar("SELECT count(*) FROM person")?,
             faces: scalar("SELECT count(*) FROM face")?,
             embeddings: scalar("SELECT count(*) FROM embedding")?,
+            without_faces: scalar(stored::PEOPLE_WITHOUT_FACES)?,
             problems: Vec::new(),
         };
         // The vectors' lengths are checked once opened: a sealed one is longer.
@@ -1168,22 +1156,5 @@ impl Gallery for PostgresGallery {
             .query_one("SELECT version FROM roster", &[])
             .and_then(|row| row.try_get(0))
             .map_err(self.db())
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn passwords_stay_out_of_messages() {
-        assert_eq!(
-            redacted("postgres://whoisit:s3cret@db.example:5432/roster"),
-            "postgres://whoisit:***@db.example:5432/roster"
-        );
-        assert_eq!(
-            redacted("postgres://root@127.0.0.1/test"),
-            "postgres://root@127.0.0.1/test"
-        );
     }
 }

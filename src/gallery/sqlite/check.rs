@@ -56,6 +56,7 @@ impl SqliteGallery {
         report.people = count("SELECT count(*) FROM person")?;
         report.faces = count("SELECT count(*) FROM face")?;
         report.embeddings = count("SELECT count(*) FROM embedding")?;
+        report.without_faces = count(stored::PEOPLE_WITHOUT_FACES)?;
         let checks = stored::content_checks();
         for (sql, what) in checks {
             let n = count(&sql)?;

@@ -32,7 +32,7 @@ use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
     PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, enrolled_detail,
-    key_taken, no_face, no_key, no_person, now, pose_from_column, poses_from_list,
+    key_taken, no_face, no_key, no_person, normalized_name, now, pose_from_column, poses_from_list,
     threshold_detail, validate_key_name, validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged};
@@ -86,12 +86,12 @@ impl SqliteGallery {
         let damage = check::quick(&conn);
         let readers = r2d2::Pool::builder()
             .max_size(READERS)
-            // No connection is opened, tested or closed on the pool's own threads unasked: one
-            // still deriving an SQLCipher key there as the process exits crashes OpenSSL's
-            // clean-up. A connection is opened when a reader asks (and waits) for it, and kept.
+            // None kept open in advance: r2d2 would open the spare in a background thread
+            // after a checkout, and an encrypted one derives its key with OpenSSL, which a
+            // command that ends meanwhile has already cleaned up (a segfault at exit in 1 of 4
+            // runs of `people list` on an encrypted gallery).
             .min_idle(Some(0))
-            .idle_timeout(None)
-            .max_lifetime(None)
+            // A file does not drop connections as a server does: nothing to test on checkout.
             .test_on_check_out(false)
             .connection_timeout(Duration::from_secs(10))
             .error_handler(Box::new(r2d2::NopErrorHandler))
@@ -581,7 +581,7 @@ impl Gallery for SqliteGallery {
             let (id, was): (i64, Option<f32>) = tx
                 .query_row(
                     "SELECT id, threshold FROM person WHERE name = ?1",
-                    [&change.name],
+                    [normalized_name(&change.name)],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()

@@ -14,7 +14,8 @@ use serde::Serialize;
 use tokio_stream::wrappers::BroadcastStream;
 use utoipa::ToSchema;
 
-use crate::service::auth::{Allowed, ToRead};
+use crate::gallery::Scope;
+use crate::service::auth::{Allowed, ToRead, still_allowed};
 use crate::service::error::{ApiError, ErrorBody};
 use crate::service::events::Event;
 use crate::service::metrics::Gauges;
@@ -104,7 +105,7 @@ pub(crate) async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
     security(("api_key" = ["read"])))]
 pub(crate) async fn events(
     State(state): State<Arc<AppState>>,
-    _allowed: Allowed<ToRead>,
+    allowed: Allowed<ToRead>,
     headers: HeaderMap,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let last = match headers.get("last-event-id").map(|v| v.to_str()) {
@@ -124,11 +125,36 @@ pub(crate) async fn events(
             }
         }
     });
-    let events = stream::iter(missed)
-        .chain(live)
-        .map(|event| Ok(sse(&event)));
-    Ok(Sse::new(events).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
+    let events = Box::pin(stream::iter(missed).chain(live));
+    // The key is asked for again before each event and every KEY_RECHECK while none comes:
+    // a key revoked (here or on another server of the gallery) ends its streams at once.
+    let checked = stream::unfold(
+        (events, state, allowed.hash),
+        |(mut events, state, hash)| async move {
+            loop {
+                let next = tokio::select! {
+                    event = events.next() => Some(event),
+                    () = tokio::time::sleep(KEY_RECHECK) => None,
+                };
+                if !still_allowed(&state, hash.as_deref(), Scope::Read).await {
+                    tracing::info!("an events stream ends: its key was revoked");
+                    return None;
+                }
+                match next {
+                    Some(Some(event)) => {
+                        return Some((Ok(sse(&event)), (events, state, hash)));
+                    }
+                    Some(None) => return None,
+                    None => {}
+                }
+            }
+        },
+    );
+    Ok(Sse::new(checked).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
+
+/// How often an open event stream's key is checked while no event comes.
+const KEY_RECHECK: Duration = Duration::from_secs(1);
 
 fn sse(event: &Event) -> SseEvent {
     let frame = SseEvent::default()
