@@ -106,7 +106,7 @@ fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
     assert_eq!(g.faces_without(&dlib).unwrap()[0].person, "Ann");
     assert!(g.check().unwrap().problems.is_empty());
 
-    g.mark_seen(&["Bob".to_owned()]).unwrap();
+    g.mark_seen(&[g.find("Bob").unwrap()]).unwrap();
     let bob = g.people().unwrap().pop().unwrap();
     assert!(bob.last_seen.is_some());
 
@@ -188,7 +188,7 @@ fn a_change_through_one_connection_is_announced_on_another() {
         Ok(Changed)
     );
     // Recording who was seen is no change to the roster.
-    writer.mark_seen(&["Ann".to_owned()]).unwrap();
+    writer.mark_seen(&[writer.find("Ann").unwrap()]).unwrap();
     assert!(
         feed.changes()
             .recv_timeout(Duration::from_millis(600))

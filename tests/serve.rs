@@ -819,6 +819,8 @@ fn live_sightings_stream_as_events_and_a_reconnect_gets_what_it_missed() {
     };
     // From the start of the buffer: Obama named, Biden unknown, one event per track.
     let events = read(0, 2);
+    let people = Api::new(&server.url, Some(&key)).get("/v1/people").json();
+    let obama_id = people[0]["id"].as_i64().unwrap();
     let kinds: BTreeSet<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
@@ -835,6 +837,13 @@ fn live_sightings_stream_as_events_and_a_reconnect_gets_what_it_missed() {
             Value::Null
         };
         assert_eq!(event["name"], expected, "{event}");
+        // The person by id too, as GET /v1/people lists them.
+        let expected = if kind == "person_seen" {
+            json!(obama_id)
+        } else {
+            Value::Null
+        };
+        assert_eq!(event["person_id"], expected, "{event}");
     }
     // Reconnecting after the first event gets the second again, from the buffer.
     let first_id = events[0].1["id"].as_u64().unwrap();
@@ -986,7 +995,14 @@ fn a_server_failure_answers_generically_with_a_request_id_and_logs_the_cause_und
         failed.expect_error(503, "unavailable", "request id");
         let id = failed.request_id.clone().expect("an x-request-id header");
         assert_eq!(failed.json()["error"]["request_id"], id.as_str(), "{body}");
-        for internal in [&database, "127.0.0.1", "postgres", "/", "connection", "database"] {
+        for internal in [
+            &database,
+            "127.0.0.1",
+            "postgres",
+            "/",
+            "connection",
+            "database",
+        ] {
             assert!(!body.contains(internal), "{internal:?} in {body}");
         }
         // The log has the cause, once, on the line with the id.
@@ -1000,5 +1016,10 @@ fn a_server_failure_answers_generically_with_a_request_id_and_logs_the_cause_und
     let body = String::from_utf8_lossy(&health.body);
     assert!(!body.contains(&database), "{body}");
     let id = health.request_id.unwrap();
-    assert!(server.log().lines().any(|l| l.contains(&id) && l.contains(&database)));
+    assert!(
+        server
+            .log()
+            .lines()
+            .any(|l| l.contains(&id) && l.contains(&database))
+    );
 }

@@ -387,7 +387,7 @@ fn set_threshold(
         }
     };
     let change = ThresholdChange {
-        name: name.to_owned(),
+        person: gallery.find(name)?,
         own: own.clone(),
     };
     gallery.set_own_thresholds(&[change], &Actor::cli())?;

@@ -262,8 +262,8 @@ pub trait Gallery: Send + Sync {
     fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>>;
 
     /// Sets or clears people's own thresholds, in one transaction, each change in the audit
-    /// trail: an unknown name ([`Error::UnknownPerson`](crate::base::error::Error)) or a
-    /// threshold out of range changes nothing.
+    /// trail: a person who is not there ([`Error::NotFound`](crate::base::error::Error)) or
+    /// a threshold out of range changes nothing.
     fn set_own_thresholds(&self, changes: &[ThresholdChange], actor: &Actor) -> Result<()>;
 
     /// The own thresholds calibrated on `embedder`'s distances, by name.
@@ -277,8 +277,9 @@ pub trait Gallery: Send + Sync {
     /// How many faces have no embedding from `embedder` (cheap: no images are read).
     fn count_without(&self, embedder: &EmbedderId) -> Result<usize>;
 
-    /// Records that these people were recognised now.
-    fn mark_seen(&self, names: &[String]) -> Result<()>;
+    /// Records that these people were recognised now; people forgotten meanwhile are left
+    /// out.
+    fn mark_seen(&self, people: &[PersonId]) -> Result<()>;
 
     /// Forgets when people were last seen, for sightings before `before` (seconds since the
     /// epoch): retention of sightings is limited (config `retention_days`). Returns how many

@@ -6,6 +6,7 @@ use crate::config::{Config, DEMO_SOURCE};
 use crate::demo;
 use crate::gallery::Actor;
 use crate::models::fetch::Progress;
+use crate::roster::Roster;
 use crate::runtime::capture::Source;
 use crate::runtime::worker::Worker;
 
@@ -61,7 +62,7 @@ pub fn resolve_source(
     })
 }
 
-/// The worker `config` describes: models loaded (fetched first if missing), gallery read.
+/// The worker `config` describes: models loaded (fetched first if missing), roster read.
 /// Enrollments through it are recorded in the audit trail as made by `actor`. Sightings past
 /// `retention_days` are purged first.
 pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<Worker> {
@@ -73,5 +74,7 @@ pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<
             e.report()
         );
     }
-    Worker::new(config.load_pipeline(progress)?, gallery, actor)
+    let pipeline = config.load_pipeline(progress)?;
+    let roster = Roster::open(gallery, pipeline.embedder_id(), config.matching())?;
+    Worker::new(pipeline, roster, actor)
 }

@@ -1,11 +1,11 @@
 //! The detector/encoder thread: takes frames from the capture thread, recognises them with the
-//! pipeline and sends the results on; between frames it carries out typed [`Command`]s and keeps
-//! its copy of the gallery current. It decides what each command means for the tracked faces
-//! and the matcher, so no caller has to remember it.
+//! pipeline against the roster's newest snapshot and sends the results on; between frames it
+//! carries out typed [`Command`]s. It decides what each command means for the tracked faces
+//! and the roster, so no caller has to remember it.
 //!
-//! Only a failing frame stops it. A gallery that cannot be read for a moment (a reload after a
-//! change, or recording who was seen) is reported and tried again; recognition goes on with
-//! what it has.
+//! Only a failing frame stops it. A gallery that cannot be read for a moment (the roster's
+//! reload after a change, or recording who was seen) is reported and tried again; recognition
+//! goes on with what it has.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -22,7 +22,8 @@ use crate::base::image::RgbaImage;
 use crate::base::stats::ms_since;
 use crate::enroll::quality::Rejection;
 use crate::enroll::{self, Enrollment, Expect, PersonReport, ReembedReport, Taken};
-use crate::gallery::{Actor, ChangeFeed, Gallery, NewFace, validate_name};
+use crate::gallery::{Actor, Gallery, NewFace, PersonId, validate_name};
+use crate::roster::Roster;
 use crate::runtime::capture::Frame;
 use crate::vision::detect::Detection;
 use crate::vision::gate::Gate;
@@ -33,8 +34,6 @@ use crate::vision::track::Tracker;
 
 /// How often the worker records who was seen (`people list` shows it).
 const SEEN_FLUSH: Duration = Duration::from_secs(30);
-/// How soon a failed gallery reload is tried again.
-const RELOAD_RETRY: Duration = Duration::from_secs(1);
 
 /// The result of one frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -112,24 +111,22 @@ pub enum Command {
     Shutdown,
 }
 
-/// A worker ready to run: models loaded, gallery read.
+/// A worker ready to run: models loaded, roster read.
 pub struct Worker {
     pipeline: Pipeline,
-    gallery: Arc<dyn Gallery>,
+    roster: Arc<Roster>,
+    /// The roster's snapshot the tracked faces were labelled with: a newer one labels them
+    /// afresh.
+    generation: u64,
     /// Who enrollments through this worker are made by, for the audit trail.
     actor: Actor,
-    changes: ChangeFeed,
     tracker: Tracker,
     gate: Gate,
     /// The newest frame processed (BGR) and the faces found in it, for enrollment captures.
     newest: Option<Mat>,
     newest_faces: Vec<Detection>,
-    seen: BTreeSet<String>,
-    flushed: Instant,
-    /// When to try again a gallery reload that failed.
-    reload_due: Option<Instant>,
-    /// Enrolled faces without an embedding from this pipeline's embedder.
-    lacking: usize,
+    /// Who was seen since it was last recorded.
+    seen: BTreeSet<PersonId>,
 }
 
 /// A running worker thread.
@@ -181,7 +178,7 @@ impl Recognizer for Worker {
     }
 
     fn lacking(&self) -> usize {
-        self.lacking
+        Worker::lacking(self)
     }
 
     fn spawn(
@@ -195,30 +192,35 @@ impl Recognizer for Worker {
 }
 
 impl Worker {
-    /// Gives `pipeline` the gallery's faces and starts watching the gallery for changes;
-    /// enrollments through it are made by `actor`.
-    pub fn new(mut pipeline: Pipeline, gallery: Arc<dyn Gallery>, actor: Actor) -> Result<Worker> {
-        let changes = gallery.watch()?;
-        let lacking = load_gallery(&mut pipeline, gallery.as_ref())?;
+    /// Recognises with `pipeline` against `roster` (of the pipeline's embedder); enrollments
+    /// through it are made by `actor`.
+    pub fn new(pipeline: Pipeline, roster: Arc<Roster>, actor: Actor) -> Result<Worker> {
+        if *roster.embedder() != pipeline.embedder_id() {
+            return Err(Error::Internal(
+                "a worker's roster holds another embedder's embeddings than its pipeline makes",
+            ));
+        }
         Ok(Worker {
             tracker: pipeline.tracker(),
             gate: pipeline.gate(),
             pipeline,
-            gallery,
+            generation: roster.snapshot().generation(),
+            roster,
             actor,
-            changes,
             newest: None,
             newest_faces: Vec::new(),
             seen: BTreeSet::new(),
-            flushed: Instant::now(),
-            reload_due: None,
-            lacking,
         })
     }
 
     /// Enrolled faces the pipeline cannot match, for want of an embedding from its embedder.
     pub fn lacking(&self) -> usize {
-        self.lacking
+        self.roster.snapshot().lacking()
+    }
+
+    /// The gallery the worker recognises from, for whoever changes it in the same process.
+    pub fn gallery(&self) -> &Arc<dyn Gallery> {
+        self.roster.gallery()
     }
 
     pub fn pipeline(&self) -> &Pipeline {
@@ -245,8 +247,7 @@ impl Worker {
         results: &Sender<FrameResult>,
         notify: &dyn Fn(),
     ) -> Result<()> {
-        let changes = self.changes.changes().clone();
-        let housekeeping = crossbeam_channel::tick(RELOAD_RETRY);
+        let housekeeping = crossbeam_channel::tick(SEEN_FLUSH);
         loop {
             crossbeam_channel::select! {
                 recv(frames) -> frame => {
@@ -266,11 +267,7 @@ impl Worker {
                     // Nobody sends commands any more; only frames matter now.
                     Err(_) => commands = crossbeam_channel::never(),
                 },
-                recv(changes) -> _ => {
-                    tracing::info!("the gallery changed; reloading it");
-                    self.reload();
-                }
-                recv(housekeeping) -> _ => self.housekeeping(),
+                recv(housekeeping) -> _ => self.flush_seen(),
             }
         }
         self.flush_seen();
@@ -278,18 +275,21 @@ impl Worker {
     }
 
     fn recognize(&mut self, frame: Frame) -> Result<FrameResult> {
+        let roster = self.roster.snapshot();
+        if roster.generation() != self.generation {
+            // Labels decided on the roster before may name somebody forgotten or renamed.
+            self.generation = roster.generation();
+            self.tracker.invalidate();
+        }
         let recognized = self.pipeline.process_tracked(
             &frame.image,
             frame.timestamp_ms,
             &mut self.tracker,
             &mut self.gate,
+            roster.matcher(),
         )?;
-        self.seen.extend(
-            recognized
-                .faces
-                .iter()
-                .filter_map(|f| f.identity.name.clone()),
-        );
+        self.seen
+            .extend(recognized.faces.iter().filter_map(|f| f.identity.person_id));
         let result = FrameResult {
             frame: frame.index,
             timestamp_ms: frame.timestamp_ms,
@@ -313,10 +313,8 @@ impl Worker {
     /// Carries out a command and answers it.
     fn obey(&mut self, command: Command) {
         match command {
-            Command::SetThreshold(threshold) => {
-                self.pipeline.set_threshold(threshold);
-                self.tracker.invalidate();
-            }
+            // The snapshot with the new threshold labels the faces in view afresh.
+            Command::SetThreshold(threshold) => self.roster.set_threshold(threshold),
             Command::Capture {
                 enrollment,
                 name,
@@ -326,10 +324,10 @@ impl Worker {
                 reply,
             } => {
                 let outcome = validate_name(&name)
-                    .and_then(|name| enroll::known(self.gallery.as_ref(), &name))
+                    .and_then(|name| enroll::known(self.roster.gallery().as_ref(), &name))
                     .and_then(|person| {
                         Expect::enrolled(
-                            self.gallery.as_ref(),
+                            self.roster.gallery().as_ref(),
                             &self.pipeline.embedder_id(),
                             person,
                         )
@@ -349,16 +347,24 @@ impl Worker {
                 reply,
             } => {
                 let embedder = self.pipeline.embedder_id();
-                let outcome =
-                    enrollment.add(self.gallery.as_ref(), &embedder, &name, &faces, &self.actor);
+                let outcome = enrollment.add(
+                    self.roster.gallery().as_ref(),
+                    &embedder,
+                    &name,
+                    &faces,
+                    &self.actor,
+                );
                 if outcome.is_ok() {
                     self.reload();
                 }
                 answer(&reply, outcome);
             }
             Command::Reembed { progress, reply } => {
-                let outcome =
-                    enroll::reembed(&mut self.pipeline, self.gallery.as_ref(), &*progress);
+                let outcome = enroll::reembed(
+                    &mut self.pipeline,
+                    self.roster.gallery().as_ref(),
+                    &*progress,
+                );
                 if outcome.is_ok() {
                     self.reload();
                 }
@@ -412,42 +418,24 @@ impl Worker {
         Ok(Captured { verdict, thumbnail })
     }
 
-    /// Matches against the gallery as it is now, and labels faces in view afresh. On failure
-    /// the old faces stay in use and the reload is tried again shortly.
-    fn reload(&mut self) {
-        match load_gallery(&mut self.pipeline, self.gallery.as_ref()) {
-            Ok(lacking) => {
-                self.lacking = lacking;
-                self.reload_due = None;
-                self.tracker.invalidate();
-            }
-            Err(e) => {
-                tracing::warn!(
-                    "cannot reload the gallery, still recognising the people loaded before; retrying: {}",
-                    e.report()
-                );
-                self.reload_due = Some(Instant::now() + RELOAD_RETRY);
-            }
-        }
-    }
-
-    fn housekeeping(&mut self) {
-        if self.reload_due.is_some_and(|due| Instant::now() >= due) {
-            self.reload();
-        }
-        if self.flushed.elapsed() >= SEEN_FLUSH {
-            self.flush_seen();
+    /// Reads the roster again after a change made here, so that the next frame sees it. On
+    /// failure the roster tries again by itself.
+    fn reload(&self) {
+        if let Err(e) = self.roster.reload() {
+            tracing::warn!(
+                "cannot reload the gallery after a change; still recognising the people loaded before: {}",
+                e.report()
+            );
         }
     }
 
     /// Records who was seen. On failure the names are kept for the next try.
     fn flush_seen(&mut self) {
-        self.flushed = Instant::now();
         if self.seen.is_empty() {
             return;
         }
-        let names: Vec<String> = self.seen.iter().cloned().collect();
-        match self.gallery.mark_seen(&names) {
+        let people: Vec<PersonId> = self.seen.iter().copied().collect();
+        match self.roster.gallery().mark_seen(&people) {
             Ok(()) => self.seen.clear(),
             Err(e) => tracing::warn!(
                 "cannot record who was seen; recognition goes on and it is tried again: {}",
@@ -463,17 +451,4 @@ fn answer<T>(reply: &Sender<T>, value: T) {
     if reply.send(value).is_err() {
         tracing::debug!("a command's answer found nobody waiting for it");
     }
-}
-
-/// Gives `pipeline` the gallery's faces from its embedder; returns how many faces it lacks.
-pub(crate) fn load_gallery(pipeline: &mut Pipeline, gallery: &dyn Gallery) -> Result<usize> {
-    let id = pipeline.embedder_id();
-    let lacking = gallery.count_without(&id)?;
-    if lacking > 0 {
-        tracing::warn!(
-            "{lacking} enrolled face(s) have no embedding from {id} and are not matched; run `whoisit gallery reembed`"
-        );
-    }
-    pipeline.set_enrolled(gallery.embeddings(&id)?, &gallery.own_thresholds(&id)?);
-    Ok(lacking)
 }

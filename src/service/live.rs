@@ -11,8 +11,7 @@ use crate::base::error::{Error, Result};
 use crate::gallery::Actor;
 use crate::models::fetch::Progress;
 use crate::runtime::headless::{self, RunOptions};
-use crate::runtime::start;
-use crate::runtime::worker::FrameResult;
+use crate::runtime::worker::{FrameResult, Worker};
 use crate::service::ServeOptions;
 use crate::service::events::{Events, Sighting};
 use crate::service::state::AppState;
@@ -26,7 +25,8 @@ pub(crate) struct Live {
     threads: Vec<JoinHandle<()>>,
 }
 
-/// Starts a thread per source, each with its own pipeline and gallery connection.
+/// Starts a thread per source, each with its own pipeline, all matching against the server's
+/// roster.
 pub(crate) fn start(
     options: &ServeOptions,
     state: &AppState,
@@ -35,7 +35,8 @@ pub(crate) fn start(
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     for source in &options.sources {
-        let worker = start::worker(&options.config, Actor::cli(), progress)?;
+        let pipeline = options.config.load_pipeline(progress)?;
+        let worker = Worker::new(pipeline, state.roster.clone(), Actor::cli())?;
         let (source, events, stop) = (source.clone(), state.events.clone(), stop.clone());
         let camera = source.to_string();
         let thread = std::thread::Builder::new()
@@ -95,6 +96,7 @@ impl Tracks {
                     camera: camera.to_owned(),
                     track,
                     name: name.clone(),
+                    person_id: face.identity.person_id,
                     distance: face.identity.distance,
                 });
                 tracing::debug!(camera, track, name = ?event.name, "sighting");

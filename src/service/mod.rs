@@ -5,7 +5,7 @@
 //!
 //! A request's way, top-down: [`routes`] (the router, its limits and the OpenAPI document) ->
 //! [`auth`] (the key and its scope) -> a handler in `routes::*` -> the [`pool`] (decode,
-//! detect, align, embed) and the [`roster`] (match), or the gallery -> [`error`] (the JSON
+//! detect, align, embed) and the [`Roster`](crate::roster::Roster) (match), or the gallery -> [`error`] (the JSON
 //! answer when anything fails).
 
 pub mod auth;
@@ -14,7 +14,6 @@ mod events;
 mod live;
 mod metrics;
 mod pool;
-mod roster;
 mod routes;
 mod state;
 

@@ -11,12 +11,12 @@ use crate::config::Config;
 use crate::enroll::Enrollment;
 use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
-use crate::service::{Auth, ServeOptions};
+use crate::roster::Roster;
 use crate::service::error::ApiError;
 use crate::service::events::Events;
 use crate::service::metrics::Metrics;
 use crate::service::pool::{Answer, Busy, Pool, Task};
-use crate::service::roster::Roster;
+use crate::service::{Auth, ServeOptions};
 use crate::vision::photo::PhotoLimits;
 
 pub(crate) struct AppState {
@@ -45,14 +45,7 @@ impl AppState {
         let gallery = config.open_gallery()?;
         let pool = Pool::start(config, progress)?;
         let embedder = pool.embedder().clone();
-        let roster = Roster::load(
-            gallery.as_ref(),
-            &embedder,
-            config.threshold,
-            config.calibration,
-        )?;
-        let roster = Arc::new(roster);
-        roster.follow(gallery.clone(), embedder.clone())?;
+        let roster = Roster::open(gallery.clone(), embedder.clone(), config.matching())?;
         if options.auth == Auth::Keys && gallery.keys()?.is_empty() {
             tracing::warn!(
                 "no API key exists yet: every request will be refused until you create one with `whoisit keys create --name NAME --scope admin`"
@@ -136,11 +129,10 @@ impl AppState {
         work: impl FnOnce(&dyn Gallery, &Actor) -> Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let roster = self.roster.clone();
-        let embedder = self.embedder.clone();
         self.gallery(move |gallery| {
             let answer = work(gallery, &actor)?;
             // The change is made; the change feed brings the roster up to date if this fails.
-            if let Err(e) = roster.reload(gallery, &embedder) {
+            if let Err(e) = roster.reload() {
                 tracing::warn!("cannot reload the roster after a change: {}", e.report());
             }
             Ok(answer)

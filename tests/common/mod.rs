@@ -123,7 +123,7 @@ pub(crate) fn enrollment() -> whoisit::enroll::Enrollment {
     Config::default().enrollment()
 }
 
-/// Enrolls `name` from one test photo and makes the pipeline match against the gallery.
+/// Enrolls `name` from one test photo.
 pub(crate) fn enroll(
     pipeline: &mut Pipeline,
     gallery: &dyn whoisit::gallery::Gallery,
@@ -139,11 +139,19 @@ pub(crate) fn enroll(
         &cli(),
     )
     .unwrap();
-    let id = pipeline.embedder_id();
-    pipeline.set_enrolled(
-        gallery.embeddings(&id).unwrap(),
-        &gallery.own_thresholds(&id).unwrap(),
-    );
+}
+
+/// The roster of `gallery` with `pipeline`'s embeddings, matched as configured by default.
+pub(crate) fn roster(
+    gallery: std::sync::Arc<dyn whoisit::gallery::Gallery>,
+    pipeline: &Pipeline,
+) -> std::sync::Arc<whoisit::roster::Roster> {
+    whoisit::roster::Roster::open(
+        gallery,
+        pipeline.embedder_id(),
+        Config::default().matching(),
+    )
+    .unwrap()
 }
 
 /// The model dir tests share with the app.
@@ -171,10 +179,11 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
             embedder: dlib.clone(),
         })
     };
-    let set = |name: &str, threshold: Option<OwnThreshold>| ThresholdChange {
-        name: name.into(),
+    let set_in = |g: &dyn whoisit::gallery::Gallery, name: &str, threshold| ThresholdChange {
+        person: g.find(name).unwrap(),
         own: threshold,
     };
+    let set = |name: &str, threshold: Option<OwnThreshold>| set_in(gallery, name, threshold);
     let of = |g: &dyn whoisit::gallery::Gallery, name: &str| {
         g.people()
             .unwrap()
@@ -202,7 +211,13 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
 
     // Refused whole: Bob's change in the same batch is not made.
     for (bad, expected) in [
-        (set("Nobody", own(0.5)), "Nobody"),
+        (
+            ThresholdChange {
+                person: whoisit::gallery::PersonId(i64::MAX),
+                own: own(0.5),
+            },
+            "nobody has the id",
+        ),
         (set("Ann", own(2.5)), "must be a positive number"),
         (set("Ann", own(f32::NAN)), "must be a positive number"),
     ] {
@@ -227,7 +242,7 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
     assert_eq!(of(gallery, "Ann"), None);
     // An import never overwrites a threshold the gallery has.
     other
-        .set_own_thresholds(&[set("Ann", own(0.5))], &cli())
+        .set_own_thresholds(&[set_in(other, "Ann", own(0.5))], &cli())
         .unwrap();
     other.import(&export, &cli()).unwrap();
     assert_eq!(of(other, "Ann"), own(0.5));
@@ -355,7 +370,7 @@ pub(crate) fn the_roster_version_counts_only_who_can_be_named(g: &dyn whoisit::g
     heard("a face added");
 
     let before = g.roster_version().unwrap();
-    g.mark_seen(&["Ann".to_owned()]).unwrap();
+    g.mark_seen(&[ann]).unwrap();
     g.add_key("door", &[Scope::Recognize], &"1".repeat(64), &cli())
         .unwrap();
     g.revoke_key("door", &cli()).unwrap();
@@ -374,7 +389,7 @@ pub(crate) fn the_roster_version_counts_only_who_can_be_named(g: &dyn whoisit::g
     };
     g.set_own_thresholds(
         &[ThresholdChange {
-            name: "Ann".into(),
+            person: ann,
             own: Some(own),
         }],
         &cli(),

@@ -32,7 +32,7 @@ use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
     PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, enrolled_detail,
-    key_taken, no_face, no_key, no_person, normalized_name, now, pose_from_column, poses_from_list,
+    key_taken, no_face, no_key, no_person, now, pose_from_column, poses_from_list,
     threshold_detail, validate_key_name, validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged};
@@ -580,13 +580,13 @@ impl Gallery for SqliteGallery {
         for change in changes {
             let (id, was): (i64, Option<f32>) = tx
                 .query_row(
-                    "SELECT id, threshold FROM person WHERE name = ?1",
-                    [normalized_name(&change.name)],
+                    "SELECT id, threshold FROM person WHERE id = ?1",
+                    [change.person.0],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
                 .map_err(&db)?
-                .ok_or_else(|| Error::UnknownPerson(change.name.clone()))?;
+                .ok_or_else(|| no_person(change.person))?;
             let own = change.own.as_ref();
             tx.execute(
                 "UPDATE person SET threshold = ?1, threshold_embedder = ?2 WHERE id = ?3",
@@ -636,14 +636,14 @@ impl Gallery for SqliteGallery {
             .map_err(self.db())
     }
 
-    fn mark_seen(&self, names: &[String]) -> Result<()> {
+    fn mark_seen(&self, people: &[PersonId]) -> Result<()> {
         let db = self.db();
         let mut conn = self.write()?;
         let tx = begin(&mut conn).map_err(&db)?;
-        for name in names {
+        for person in people {
             tx.execute(
-                "UPDATE person SET last_seen = ?1 WHERE name = ?2",
-                params![now(), name],
+                "UPDATE person SET last_seen = ?1 WHERE id = ?2",
+                params![now(), person.0],
             )
             .map_err(&db)?;
         }

@@ -196,14 +196,12 @@ pub(crate) async fn delete_person(
     allowed: Allowed<ToAdmin>,
     PathOf(id): PathOf<i64>,
 ) -> Result<Json<RemovedBody>, ApiError> {
-    let (name, removed) = state
+    let removed = state
         .change_gallery(allowed.actor(), move |g, actor| {
-            let name = g.person(PersonId(id))?.name;
-            let removed = g.remove(PersonId(id), actor)?;
-            Ok((name, removed))
+            g.remove(PersonId(id), actor)
         })
         .await?;
-    let events = state.events.forget(&name);
+    let events = state.events.forget(PersonId(id));
     tracing::info!(key = ?allowed.key, id, faces = removed.faces, events, "person removed");
     Ok(Json(RemovedBody {
         faces: removed.faces,

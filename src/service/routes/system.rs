@@ -7,8 +7,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use axum::response::{IntoResponse, Response};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt as _, stream};
 use serde::Serialize;
 use tokio_stream::wrappers::BroadcastStream;
@@ -71,7 +71,8 @@ pub(crate) async fn metrics(
     State(state): State<Arc<AppState>>,
     _allowed: Allowed<ToRead>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (people, faces) = state.roster.size()?;
+    let roster = state.roster.snapshot();
+    let (people, faces) = (roster.people(), roster.faces());
     let text = state.metrics.render(&Gauges {
         people,
         faces,

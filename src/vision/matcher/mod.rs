@@ -139,6 +139,7 @@ impl Identity {
 
 /// Enrolled embeddings of one embedder, one row each, in one contiguous matrix, and an int8
 /// copy that finds the few rows worth measuring exactly.
+#[derive(Clone)]
 pub struct Matcher {
     threshold: f32,
     names: Vec<String>,
@@ -238,6 +239,11 @@ impl Matcher {
     /// bounds of it.
     pub fn set_threshold(&mut self, threshold: f32) {
         self.threshold = threshold;
+    }
+
+    /// The global threshold.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
     }
 
     /// The threshold [`Matcher::identify`] names `name` within: their own, held within the
