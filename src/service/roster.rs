@@ -151,6 +151,12 @@ impl Roster {
         self.threshold
     }
 
+    /// The strictest threshold anyone enrolled is named within: the configured one, or a
+    /// person's own stricter one.
+    pub(crate) fn strictest_threshold(&self) -> Result<f32> {
+        Ok(self.current()?.matcher.strictest_threshold())
+    }
+
     /// People and faces the roster matches against.
     pub(crate) fn size(&self) -> Result<(usize, usize)> {
         let snapshot = self.current()?;
