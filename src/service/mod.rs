@@ -9,6 +9,8 @@
 //! answer when anything fails).
 
 pub mod auth;
+mod bodies;
+mod connections;
 mod error;
 mod events;
 mod live;
@@ -112,17 +114,35 @@ async fn run(
     tokio::spawn(shutdown_on_signal(handle.clone()));
     tokio::spawn(purge_hourly(state.clone()));
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let connections = Arc::new(connections::Connections::new(
+        options.config.serve.max_connections_per_address,
+        options.config.serve.max_connections,
+    ));
+    let (per_address, total) = connections.caps();
+    tracing::info!(per_address, total, "connections capped");
+    let capped = |plain| connections::CapConnections {
+        connections: connections.clone(),
+        plain,
+    };
     let served = match &options.tls {
         Some((cert, key)) => {
             let tls = auth::tls_config(cert, key).await?;
             on_listening(address, true);
-            let mut server = axum_server::from_tcp_rustls(listener, tls).handle(handle);
+            // A client that trickles its handshake is cut off like one that trickles headers.
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .handshake_timeout(state.header_timeout)
+                .acceptor(capped(false));
+            let mut server = axum_server::from_tcp(listener)
+                .acceptor(acceptor)
+                .handle(handle);
             limit_header_time(server.http_builder(), state.header_timeout);
             server.serve(service).await
         }
         None => {
             on_listening(address, false);
-            let mut server = axum_server::from_tcp(listener).handle(handle);
+            let mut server = axum_server::from_tcp(listener)
+                .acceptor(capped(true))
+                .handle(handle);
             limit_header_time(server.http_builder(), state.header_timeout);
             server.serve(service).await
         }

@@ -12,6 +12,7 @@ use crate::enroll::Enrollment;
 use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
 use crate::roster::Roster;
+use crate::service::bodies::BodyBudget;
 use crate::service::error::ApiError;
 use crate::service::events::Events;
 use crate::service::metrics::Metrics;
@@ -29,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) enrollment: Enrollment,
     pub(crate) photo_limits: PhotoLimits,
     pub(crate) max_body_bytes: usize,
+    /// The memory request bodies in flight may take together.
+    pub(crate) body_budget: BodyBudget,
     pub(crate) request_timeout: std::time::Duration,
     /// How long a connection may take to send a request's headers.
     pub(crate) header_timeout: std::time::Duration,
@@ -60,9 +63,8 @@ impl AppState {
             embedder,
             enrollment: config.enrollment(),
             photo_limits: config.limits.photos(),
-            max_body_bytes: usize::try_from(config.serve.max_body_mb)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(1 << 20),
+            max_body_bytes: mib(config.serve.max_body_mb),
+            body_budget: BodyBudget::new(mib(config.serve.body_budget_mb)),
             request_timeout: std::time::Duration::from_secs_f32(config.serve.request_timeout_secs),
             header_timeout: std::time::Duration::from_secs_f32(config.serve.header_timeout_secs),
             retention_days: config.retention_days,
@@ -139,4 +141,9 @@ impl AppState {
         })
         .await
     }
+}
+
+/// `mib` MiB in bytes.
+fn mib(mib: u32) -> usize {
+    usize::try_from(mib).unwrap_or(usize::MAX).saturating_mul(1 << 20)
 }

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -23,6 +23,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::service::bodies::meter_bodies;
 use crate::service::error::{ApiError, Cause, ErrorBody, ServerFailure};
 use crate::service::state::AppState;
 
@@ -79,14 +80,15 @@ pub fn openapi_document() -> &'static utoipa::openapi::OpenApi {
     DOCUMENT.get_or_init(|| documented().split_for_parts().1)
 }
 
-/// The whole application: routes, then (inside out) the body limits, the timeout and the
-/// counting of every answer.
+/// The whole application: routes, then (inside out) the body limits and budget, the timeout
+/// and the counting of every answer.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let (routes, _) = documented().split_for_parts();
     routes
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(middleware::from_fn(read_whole_body))
+        // Bodies are read by the handlers, after the key (FromRequestParts runs first).
+        .layer(middleware::from_fn_with_state(state.clone(), meter_bodies))
         // Refuses a declared Content-Length over the limit before reading a byte of it.
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -98,34 +100,6 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         // never names.
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// Reads the whole body (within the limit) before any check that can refuse the request.
-/// A refusal sent while the client is still writing closes the connection under it, and most
-/// clients (Python's requests, ureq) then report a broken pipe instead of "401: this needs an
-/// API key".
-async fn read_whole_body(request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    // The body limit layer outside this one stops the read at serve.max_body_mb.
-    match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                .await
-        }
-        Err(e) => {
-            let mut cause = std::error::Error::source(&e);
-            let mut too_large = false;
-            while let Some(inner) = cause {
-                too_large |= inner.is::<http_body_util::LengthLimitError>();
-                cause = inner.source();
-            }
-            if too_large {
-                ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE).into_response()
-            } else {
-                ApiError::bad_request(format!("cannot read the request body: {e}")).into_response()
-            }
-        }
-    }
 }
 
 async fn no_route() -> ApiError {

@@ -255,6 +255,15 @@ impl Matcher {
             .map_or(self.threshold, |person| self.threshold_of_person(person))
     }
 
+    /// The strictest threshold [`Matcher::identify`] names anyone within: the global one, or a
+    /// stricter own threshold of someone enrolled. A threshold for everyone up to this loosens
+    /// nobody's.
+    pub fn strictest_threshold(&self) -> f32 {
+        (0..self.names.len())
+            .map(|person| self.threshold_of_person(person))
+            .fold(self.threshold, f32::min)
+    }
+
     fn threshold_of_person(&self, person: usize) -> f32 {
         match self.own.get(person).copied().flatten() {
             Some(own) => self.bounds.bound(own, self.threshold),
