@@ -6,9 +6,11 @@
 //! A request's way, top-down: [`routes`] (the router, its limits and the OpenAPI document) ->
 //! [`auth`] (the key and its scope) -> a handler in `routes::*` -> the [`pool`] (decode,
 //! detect, align, embed) and the [`roster`] (match), or the gallery -> [`error`] (the JSON
-//! answer when anything fails).
+//! answer when anything fails). The [`console`] is the same server's pages for people, whose
+//! sessions reach the same routes.
 
 pub mod auth;
+mod console;
 mod error;
 mod events;
 mod live;

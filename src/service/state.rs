@@ -11,12 +11,13 @@ use crate::config::Config;
 use crate::enroll::Enrollment;
 use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
-use crate::service::{Auth, ServeOptions};
+use crate::service::console::shared::Console;
 use crate::service::error::ApiError;
 use crate::service::events::Events;
 use crate::service::metrics::Metrics;
 use crate::service::pool::{Answer, Busy, Pool, Task};
 use crate::service::roster::Roster;
+use crate::service::{Auth, ServeOptions};
 use crate::vision::photo::PhotoLimits;
 
 pub(crate) struct AppState {
@@ -32,6 +33,8 @@ pub(crate) struct AppState {
     pub(crate) request_timeout: std::time::Duration,
     /// How long a connection may take to send a request's headers.
     pub(crate) header_timeout: std::time::Duration,
+    /// The console's sessions and what its pages show of the server.
+    pub(crate) console: Console,
     retention_days: u32,
     /// Shared by every request, the roster and the purge: the store keeps a pool of
     /// connections, so nobody queues behind another's call.
@@ -72,6 +75,7 @@ impl AppState {
                 .saturating_mul(1 << 20),
             request_timeout: std::time::Duration::from_secs_f32(config.serve.request_timeout_secs),
             header_timeout: std::time::Duration::from_secs_f32(config.serve.header_timeout_secs),
+            console: Console::new(options),
             retention_days: config.retention_days,
             gallery,
         })
