@@ -313,6 +313,9 @@ fn obama_enrolled_by_upload_is_named_a_group_photo_says_why_and_forgetting_him_c
             .unwrap();
         assert_eq!(loaded, json!(true), "the thumbnail did not load");
         browser.screenshot("people").await;
+        // Figures for the closing note, not checked: load moves them.
+        let (bytes, first_paint) = browser.page_figures().await;
+        eprintln!("people page with 1 person: {bytes} bytes, first contentful paint {first_paint:.0} ms");
         browser.type_into("#q", "OBAMA").await;
         browser.click("form.search button").await;
         assert_eq!(browser.text("#count").await, "1 of 1 match.");
