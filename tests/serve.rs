@@ -17,20 +17,7 @@ use serde_json::{Value, json};
 
 use common::cli::{biden_named_after_enrollment, enroll_obama, two_people_clip, whoisit};
 use common::postgres::Database;
-use common::server::{Answer, Api, Server};
-
-/// Makes a key with `whoisit keys create` and returns it.
-fn make_key(home: &Path, global: &[&str], name: &str, scope: &str) -> String {
-    let output = whoisit(home)
-        .args(global)
-        .args(["keys", "create", "--name", name, "--scope", scope])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("shown only now"), "{stderr}");
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
+use common::server::{Answer, Api, Server, make_key};
 
 fn photo(name: &str) -> Vec<u8> {
     std::fs::read(common::photo(name)).unwrap()

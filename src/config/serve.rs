@@ -28,6 +28,8 @@ pub struct ServeConfig {
     pub events_buffer: usize,
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
+    /// Hours a console login lasts; then the key is asked for again.
+    pub console_session_hours: f32,
 }
 
 impl Default for ServeConfig {
@@ -45,6 +47,7 @@ impl Default for ServeConfig {
             events_buffer: 1000,
             tls_cert: None,
             tls_key: None,
+            console_session_hours: 8.0,
         }
     }
 }
@@ -83,6 +86,15 @@ impl ServeConfig {
         {
             Some(format!(
                 "serve.{name} must be a positive number of seconds, not {secs}"
+            ))
+        } else if !(self.console_session_hours.is_finite()
+            && self.console_session_hours > 0.0
+            && self.console_session_hours <= 24.0 * 366.0)
+        {
+            Some(format!(
+                "serve.console_session_hours must be a positive number of hours, at most a \
+                 year, not {}",
+                self.console_session_hours
             ))
         } else if self.tls_cert.is_some() != self.tls_key.is_some() {
             Some("serve.tls_cert and serve.tls_key go together: give both, or neither".into())

@@ -124,6 +124,10 @@ impl ApiError {
         ApiError::new(status, code, message)
     }
 
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
+    }
+
     /// What a person reads.
     pub(crate) fn message(&self) -> &str {
         &self.message

@@ -6,11 +6,13 @@
 //! A request's way, top-down: [`routes`] (the router, its limits and the OpenAPI document) ->
 //! [`auth`] (the key and its scope) -> a handler in `routes::*` -> the [`pool`] (decode,
 //! detect, align, embed) and the [`Roster`](crate::roster::Roster) (match), or the gallery -> [`error`] (the JSON
-//! answer when anything fails).
+//! answer when anything fails). The [`console`] is the same server's pages for people, whose
+//! sessions reach the same routes.
 
 pub mod auth;
 mod bodies;
 mod connections;
+mod console;
 mod error;
 mod events;
 mod live;

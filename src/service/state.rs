@@ -13,6 +13,7 @@ use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
 use crate::roster::Roster;
 use crate::service::bodies::BodyBudget;
+use crate::service::console::shared::Console;
 use crate::service::error::ApiError;
 use crate::service::events::Events;
 use crate::service::metrics::Metrics;
@@ -35,6 +36,8 @@ pub(crate) struct AppState {
     pub(crate) request_timeout: std::time::Duration,
     /// How long a connection may take to send a request's headers.
     pub(crate) header_timeout: std::time::Duration,
+    /// The console's sessions and what its pages show of the server.
+    pub(crate) console: Console,
     retention_days: u32,
     /// Shared by every request, the roster and the purge: the store keeps a pool of
     /// connections, so nobody queues behind another's call.
@@ -67,6 +70,7 @@ impl AppState {
             body_budget: BodyBudget::new(mib(config.serve.body_budget_mb)),
             request_timeout: std::time::Duration::from_secs_f32(config.serve.request_timeout_secs),
             header_timeout: std::time::Duration::from_secs_f32(config.serve.header_timeout_secs),
+            console: Console::new(options),
             retention_days: config.retention_days,
             gallery,
         })

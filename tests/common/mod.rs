@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a part of this
 
 pub(crate) mod bombs;
+pub(crate) mod browser;
 pub(crate) mod cli;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;

@@ -7,7 +7,20 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::cli::{spawnable, spawnable_under};
+use super::cli::{spawnable, spawnable_under, whoisit};
+
+/// Makes a key with `whoisit keys create` and returns it.
+pub(crate) fn make_key(home: &Path, global: &[&str], name: &str, scope: &str) -> String {
+    let output = whoisit(home)
+        .args(global)
+        .args(["keys", "create", "--name", name, "--scope", scope])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("shown only now"), "{stderr}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
 
 /// A running server, killed when dropped.
 pub(crate) struct Server {

@@ -2,6 +2,7 @@
 //! size, time), the counters, and the OpenAPI document generated from the same handlers.
 
 mod audit;
+mod keys;
 mod people;
 mod recognize;
 mod system;
@@ -24,6 +25,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::service::bodies::meter_bodies;
+use crate::service::console;
 use crate::service::error::{ApiError, Cause, ErrorBody, ServerFailure};
 use crate::service::state::AppState;
 
@@ -68,6 +70,8 @@ fn documented() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(people::delete_face))
         .routes(routes!(people::face_image))
         .routes(routes!(audit::audit))
+        .routes(routes!(keys::list_keys, keys::make_key))
+        .routes(routes!(keys::revoke_key))
         .routes(routes!(system::events))
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))
@@ -85,6 +89,7 @@ pub fn openapi_document() -> &'static utoipa::openapi::OpenApi {
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let (routes, _) = documented().split_for_parts();
     routes
+        .merge(console::routes())
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         // Bodies are read by the handlers, after the key (FromRequestParts runs first).
@@ -135,10 +140,13 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
     let started = Instant::now();
     let mut response = next.run(request).await;
     let status = response.status();
+    // JSON errors of the API, or the console's pages, which say what failed in words.
     let ours = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|t| {
+            t.as_bytes().starts_with(b"application/json") || t.as_bytes().starts_with(b"text/html")
+        });
     let failure = response.extensions_mut().remove::<ServerFailure>();
     let cause = response.extensions_mut().remove::<Cause>();
     let error = match failure {

@@ -68,6 +68,10 @@ pub(crate) struct Face {
     face_px: i32,
     /// Variance of the Laplacian of the face: higher is sharper.
     sharpness: f32,
+    /// The head's pose: front, left, right, up or down (absent for faces enrolled before
+    /// poses were recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pose: Option<String>,
     /// Whether its crop is kept (GET .../image); config `keep_images`.
     has_image: bool,
 }
@@ -81,6 +85,7 @@ impl From<FaceSummary> for Face {
             confidence: f.confidence,
             face_px: f.face_px,
             sharpness: f.sharpness,
+            pose: f.pose.map(|p| p.as_str().to_owned()),
             has_image: f.has_image,
         }
     }
@@ -336,5 +341,12 @@ pub(crate) async fn face_image(
                 "face {face} was kept without its crop (config keep_images was false)"
             ))
         })?;
-    Ok(([(header::CONTENT_TYPE, "image/png")], png))
+    // A face is biometric data: no cache keeps a copy.
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        png,
+    ))
 }
