@@ -21,7 +21,6 @@ use http_body_util::BodyExt as _;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::service::error::ApiError;
-use crate::service::state::AppState;
 
 /// The memory every request body in flight may take together.
 #[derive(Clone)]
@@ -63,6 +62,14 @@ impl Held {
     }
 }
 
+/// What the metering of bodies needs of the server's state.
+#[derive(Clone)]
+pub(crate) struct BodyRules {
+    pub(crate) budget: BodyBudget,
+    pub(crate) max_body_bytes: usize,
+    pub(crate) request_timeout: Duration,
+}
+
 /// The answer when the budget has no room: try again shortly.
 fn over_budget() -> ApiError {
     ApiError::busy_with(
@@ -76,7 +83,7 @@ fn over_budget() -> ApiError {
 /// a body that announces its length reserves it whole before a byte is read, a chunked one
 /// takes the budget as its bytes arrive; without room, the answer is 503 at once.
 pub(crate) async fn meter_bodies(
-    State(state): State<Arc<AppState>>,
+    State(state): State<BodyRules>,
     request: Request,
     next: Next,
 ) -> Response {
@@ -95,7 +102,7 @@ pub(crate) async fn meter_bodies(
         reserved: 0,
         read: 0,
         held: held.clone(),
-        budget: state.body_budget.clone(),
+        budget: state.budget,
         drain: (!waits_to_send).then_some(Drain {
             bytes: state.max_body_bytes,
             time: state.request_timeout,

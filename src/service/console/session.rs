@@ -195,7 +195,8 @@ pub(crate) fn csrf_matches(session: &Session, sent: &str) -> bool {
 mod tests {
     use axum::http::HeaderValue;
 
-    use super::*;
+    // By its full path: tests/layers.rs reads a file's `super` as its parent module's.
+    use crate::service::console::session::*;
 
     fn with_cookie(set_cookie: &str) -> HeaderMap {
         let pair = set_cookie.split(';').next().unwrap();

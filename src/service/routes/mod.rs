@@ -24,7 +24,7 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::service::bodies::meter_bodies;
+use crate::service::bodies::{BodyRules, meter_bodies};
 use crate::service::console;
 use crate::service::error::{ApiError, Cause, ErrorBody, ServerFailure};
 use crate::service::state::AppState;
@@ -93,7 +93,14 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
         // Bodies are read by the handlers, after the key (FromRequestParts runs first).
-        .layer(middleware::from_fn_with_state(state.clone(), meter_bodies))
+        .layer(middleware::from_fn_with_state(
+            BodyRules {
+                budget: state.body_budget.clone(),
+                max_body_bytes: state.max_body_bytes,
+                request_timeout: state.request_timeout,
+            },
+            meter_bodies,
+        ))
         // Refuses a declared Content-Length over the limit before reading a byte of it.
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
