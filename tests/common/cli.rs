@@ -200,3 +200,16 @@ pub(crate) fn biden_named_after_enrollment(
     let named_after = named_after.expect("the recognizer never named Biden after his enrollment");
     (named_after, stderr)
 }
+
+/// Makes a key with `whoisit keys create` and returns it.
+pub(crate) fn make_key(home: &Path, global: &[&str], name: &str, scope: &str) -> String {
+    let output = whoisit(home)
+        .args(global)
+        .args(["keys", "create", "--name", name, "--scope", scope])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("shown only now"), "{stderr}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}

@@ -5,6 +5,7 @@ pub(crate) mod bombs;
 pub(crate) mod cli;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+pub(crate) mod secret;
 pub(crate) mod server;
 #[cfg(feature = "streams")]
 pub(crate) mod streams;
