@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::enroll::Enrollment;
 use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
+use crate::service::keys::Keys;
 use crate::service::{Auth, ServeOptions};
 use crate::service::error::ApiError;
 use crate::service::events::Events;
@@ -21,6 +22,8 @@ use crate::vision::photo::PhotoLimits;
 
 pub(crate) struct AppState {
     pub(crate) auth: Auth,
+    /// The API keys in memory.
+    pub(crate) keys: Arc<Keys>,
     pub(crate) pool: Pool,
     pub(crate) roster: Arc<Roster>,
     pub(crate) events: Arc<Events>,
@@ -58,8 +61,10 @@ impl AppState {
                 "no API key exists yet: every request will be refused until you create one with `whoisit keys create --name NAME --scope admin`"
             );
         }
+        let keys = Keys::follow(gallery.as_ref())?;
         Ok(AppState {
             auth: options.auth,
+            keys,
             pool,
             roster,
             events: Arc::new(Events::new(config.serve.events_buffer)),

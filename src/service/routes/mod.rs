@@ -2,6 +2,7 @@
 //! size, time), the counters, and the OpenAPI document generated from the same handlers.
 
 mod audit;
+mod keys;
 mod people;
 mod recognize;
 mod system;
@@ -67,6 +68,8 @@ fn documented() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(people::delete_face))
         .routes(routes!(people::face_image))
         .routes(routes!(audit::audit))
+        .routes(routes!(keys::list_keys))
+        .routes(routes!(keys::revoke_key))
         .routes(routes!(system::events))
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))
