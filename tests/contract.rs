@@ -183,13 +183,20 @@ fn a_person_is_enrolled_found_and_listed(g: &Store) {
 
     let people = g.people().unwrap();
     assert_eq!(
-        people.iter().map(|p| (p.id, p.name.as_str(), p.faces)).collect::<Vec<_>>(),
+        people
+            .iter()
+            .map(|p| (p.id, p.name.as_str(), p.faces))
+            .collect::<Vec<_>>(),
         [(ann, "Ann", 1), (cafe, "Caf\u{e9}", 0)]
     );
     let summary = g.person(ann).unwrap();
     assert_eq!(summary, people[0]);
     assert_eq!(
-        (summary.poses.as_slice(), summary.last_seen, &summary.own_threshold),
+        (
+            summary.poses.as_slice(),
+            summary.last_seen,
+            &summary.own_threshold
+        ),
         ([Pose::Left].as_slice(), None, &None)
     );
     assert!(summary.created <= now() && summary.created > now() - 60);
@@ -211,7 +218,10 @@ fn a_person_is_enrolled_found_and_listed(g: &Store) {
     assert_eq!(g.images(ann).unwrap(), [png(0.1)]);
     assert!(g.images(cafe).unwrap().is_empty());
     assert_eq!(
-        g.source_hashes(ann).unwrap().into_iter().collect::<Vec<_>>(),
+        g.source_hashes(ann)
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
         [format!("{:0>64}", hex::encode("a"))]
     );
 
@@ -220,14 +230,28 @@ fn a_person_is_enrolled_found_and_listed(g: &Store) {
     assert!(matches!(g.person(gone), Err(Error::NotFound(_))));
     assert!(matches!(g.faces(gone), Err(Error::NotFound(_))));
     assert!(matches!(g.images(gone), Err(Error::NotFound(_))));
-    assert!(matches!(g.face_image(cafe, faces[0]), Err(Error::NotFound(_))));
-    assert!(matches!(g.face_image(ann, FaceId(faces[0].0 + 1000)), Err(Error::NotFound(_))));
+    assert!(matches!(
+        g.face_image(cafe, faces[0]),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        g.face_image(ann, FaceId(faces[0].0 + 1000)),
+        Err(Error::NotFound(_))
+    ));
 
     assert_eq!(
         trail_since(g, 0),
         [
-            entry(&desk, "enroll", format!("person {}: 1 face(s) added", ann.0)),
-            entry(&desk, "enroll", format!("person {}: created with no faces", cafe.0)),
+            entry(
+                &desk,
+                "enroll",
+                format!("person {}: 1 face(s) added", ann.0)
+            ),
+            entry(
+                &desk,
+                "enroll",
+                format!("person {}: created with no faces", cafe.0)
+            ),
         ]
     );
 }
@@ -235,11 +259,24 @@ fn a_person_is_enrolled_found_and_listed(g: &Store) {
 fn names_are_refused_taken_or_ambiguous_as_said(g: &Store) {
     let (ann, _) = g.create_person("Ann", &[face(0.1, "a")], &cli()).unwrap();
     let trail = g.audit(0).unwrap().len();
-    for bad in ["", "   ", &"x".repeat(10_000), "a\nb", "An\u{200B}n", "\u{202E}nnA"] {
+    for bad in [
+        "",
+        "   ",
+        &"x".repeat(10_000),
+        "a\nb",
+        "An\u{200B}n",
+        "\u{202E}nnA",
+    ] {
         let refused = g.create_person(bad, &[face(0.2, "b")], &cli());
-        assert!(matches!(refused, Err(Error::InvalidInput(_))), "{bad:?}: {refused:?}");
+        assert!(
+            matches!(refused, Err(Error::InvalidInput(_))),
+            "{bad:?}: {refused:?}"
+        );
         let refused = g.rename(ann, bad, &cli());
-        assert!(matches!(refused, Err(Error::InvalidInput(_))), "{bad:?}: {refused:?}");
+        assert!(
+            matches!(refused, Err(Error::InvalidInput(_))),
+            "{bad:?}: {refused:?}"
+        );
     }
     assert!(matches!(
         g.create_person(" Ann ", &[face(0.3, "c")], &cli()),
@@ -250,18 +287,33 @@ fn names_are_refused_taken_or_ambiguous_as_said(g: &Store) {
         embedding: Embedding(vec![0.5; 5]),
         ..face(0.4, "d")
     };
-    assert!(g.create_person("Bob", &[face(0.5, "e"), short.clone()], &cli()).is_err());
-    assert!(g.add_faces_to(ann, &[face(0.6, "f"), short], &cli()).is_err());
+    assert!(
+        g.create_person("Bob", &[face(0.5, "e"), short.clone()], &cli())
+            .is_err()
+    );
+    assert!(
+        g.add_faces_to(ann, &[face(0.6, "f"), short], &cli())
+            .is_err()
+    );
     assert_eq!(
-        g.people().unwrap().iter().map(|p| (p.name.as_str(), p.faces)).collect::<Vec<_>>(),
+        g.people()
+            .unwrap()
+            .iter()
+            .map(|p| (p.name.as_str(), p.faces))
+            .collect::<Vec<_>>(),
         [("Ann", 1)]
     );
-    assert_eq!(g.audit(0).unwrap().len(), trail, "nothing refused is in the trail");
+    assert_eq!(
+        g.audit(0).unwrap().len(),
+        trail,
+        "nothing refused is in the trail"
+    );
 
     // A gallery written before names were composed may hold one name in two forms: a name
     // is then said to be ambiguous, with both ids, never taken for one of them.
     let (cafe, _) = g.create_person("Caf\u{e9}", &[], &cli()).unwrap();
-    g.raw("INSERT INTO person (name, created) VALUES ('Cafe\u{301}', 0)").unwrap();
+    g.raw("INSERT INTO person (name, created) VALUES ('Cafe\u{301}', 0)")
+        .unwrap();
     let decomposed = g
         .people()
         .unwrap()
@@ -292,11 +344,22 @@ fn faces_are_added_to_a_person_by_id_and_removed_one_by_one(g: &Store) {
         .unwrap();
     assert_eq!(added.len(), 2);
     // The same photos again add nothing, and say nothing in the trail.
-    assert!(g.add_faces_to(ann, &[face(0.2, "b"), face(0.1, "a")], &desk).unwrap().is_empty());
+    assert!(
+        g.add_faces_to(ann, &[face(0.2, "b"), face(0.1, "a")], &desk)
+            .unwrap()
+            .is_empty()
+    );
     // The same photo is another person's own.
-    assert_eq!(g.add_faces_to(bob, &[face(0.2, "b")], &desk).unwrap().len(), 1);
     assert_eq!(
-        g.faces(ann).unwrap().iter().map(|f| f.id).collect::<Vec<_>>(),
+        g.add_faces_to(bob, &[face(0.2, "b")], &desk).unwrap().len(),
+        1
+    );
+    assert_eq!(
+        g.faces(ann)
+            .unwrap()
+            .iter()
+            .map(|f| f.id)
+            .collect::<Vec<_>>(),
         [first[0], added[0], added[1]],
         "oldest first"
     );
@@ -312,9 +375,15 @@ fn faces_are_added_to_a_person_by_id_and_removed_one_by_one(g: &Store) {
 
     g.remove_face(ann, added[0], &desk).unwrap();
     assert_eq!(g.faces(ann).unwrap().len(), 2);
-    assert!(matches!(g.remove_face(ann, added[0], &desk), Err(Error::NotFound(_))));
+    assert!(matches!(
+        g.remove_face(ann, added[0], &desk),
+        Err(Error::NotFound(_))
+    ));
     // A face is removed only through its own person.
-    assert!(matches!(g.remove_face(bob, added[1], &desk), Err(Error::NotFound(_))));
+    assert!(matches!(
+        g.remove_face(bob, added[1], &desk),
+        Err(Error::NotFound(_))
+    ));
     assert_eq!(g.faces(ann).unwrap().len(), 2);
 
     let trail: Vec<_> = trail_since(g, trail)
@@ -324,9 +393,21 @@ fn faces_are_added_to_a_person_by_id_and_removed_one_by_one(g: &Store) {
     assert_eq!(
         trail,
         [
-            entry(&desk, "enroll", format!("person {}: 2 face(s) added", ann.0)),
-            entry(&desk, "enroll", format!("person {}: 1 face(s) added", bob.0)),
-            entry(&desk, "remove_face", format!("person {}: face {} removed", ann.0, added[0].0)),
+            entry(
+                &desk,
+                "enroll",
+                format!("person {}: 2 face(s) added", ann.0)
+            ),
+            entry(
+                &desk,
+                "enroll",
+                format!("person {}: 1 face(s) added", bob.0)
+            ),
+            entry(
+                &desk,
+                "remove_face",
+                format!("person {}: face {} removed", ann.0, added[0].0)
+            ),
         ]
     );
 }
@@ -334,11 +415,16 @@ fn faces_are_added_to_a_person_by_id_and_removed_one_by_one(g: &Store) {
 fn a_person_is_renamed_and_removed_with_everything_they_had(g: &Store) {
     let dlib = EmbedderKind::Dlib.id();
     let (ann, faces) = g
-        .create_person("Ann", &[posed(0.1, "a", Pose::Front), face(0.2, "b")], &cli())
+        .create_person(
+            "Ann",
+            &[posed(0.1, "a", Pose::Front), face(0.2, "b")],
+            &cli(),
+        )
         .unwrap();
     let (bob, _) = g.create_person("Bob", &[face(0.3, "c")], &cli()).unwrap();
     let other = EmbedderKind::OpenFace.id();
-    g.add_embedding(faces[0], &other, &Embedding(vec![0.7; DIM])).unwrap();
+    g.add_embedding(faces[0], &other, &Embedding(vec![0.7; DIM]))
+        .unwrap();
     let trail = g.audit(0).unwrap().len();
 
     g.rename(ann, "Anna", &cli()).unwrap();
@@ -347,7 +433,10 @@ fn a_person_is_renamed_and_removed_with_everything_they_had(g: &Store) {
     assert!(matches!(g.rename(ann, "Bob", &cli()), Err(Error::NameTaken(n)) if n == "Bob"));
     g.rename(ann, " Anna ", &cli()).unwrap();
     let gone = PersonId(ann.0 + bob.0 + 1000);
-    assert!(matches!(g.rename(gone, "Zed", &cli()), Err(Error::NotFound(_))));
+    assert!(matches!(
+        g.rename(gone, "Zed", &cli()),
+        Err(Error::NotFound(_))
+    ));
 
     assert_eq!(
         g.remove(ann, &cli()).unwrap(),
@@ -360,11 +449,19 @@ fn a_person_is_renamed_and_removed_with_everything_they_had(g: &Store) {
     assert!(matches!(g.remove(ann, &cli()), Err(Error::NotFound(_))));
     assert!(matches!(g.person(ann), Err(Error::NotFound(_))));
     assert_eq!(
-        g.embeddings(&dlib).unwrap().iter().map(|e| e.id).collect::<Vec<_>>(),
+        g.embeddings(&dlib)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
         [Some(bob)]
     );
     assert!(g.embeddings(&other).unwrap().is_empty());
-    assert_eq!(g.count_without(&other).unwrap(), 1, "only Bob's face is left");
+    assert_eq!(
+        g.count_without(&other).unwrap(),
+        1,
+        "only Bob's face is left"
+    );
 
     assert_eq!(
         trail_since(g, trail),
@@ -373,13 +470,19 @@ fn a_person_is_renamed_and_removed_with_everything_they_had(g: &Store) {
             entry(
                 &cli(),
                 "remove",
-                format!("person {}: removed with 2 face(s), 3 embedding(s), 1 crop(s)", ann.0)
+                format!(
+                    "person {}: removed with 2 face(s), 3 embedding(s), 1 crop(s)",
+                    ann.0
+                )
             ),
         ],
         "a rename to the same name is no change"
     );
     assert!(
-        g.audit(0).unwrap().iter().all(|e| !e.detail.contains("Ann")),
+        g.audit(0)
+            .unwrap()
+            .iter()
+            .all(|e| !e.detail.contains("Ann")),
         "names stay out of the trail"
     );
 }
@@ -387,11 +490,18 @@ fn a_person_is_renamed_and_removed_with_everything_they_had(g: &Store) {
 fn embeddings_are_kept_per_embedder_and_added_later(g: &Store) {
     let (dlib, other) = (EmbedderKind::Dlib.id(), EmbedderKind::OpenFace.id());
     let (ann, faces) = g
-        .create_person("Ann", &[posed(0.1, "a", Pose::Front), face(0.2, "b")], &cli())
+        .create_person(
+            "Ann",
+            &[posed(0.1, "a", Pose::Front), face(0.2, "b")],
+            &cli(),
+        )
         .unwrap();
     let enrolled = g.embeddings(&dlib).unwrap();
     assert_eq!(
-        enrolled.iter().map(|e| (e.person.as_str(), e.id, e.embedding.0[0])).collect::<Vec<_>>(),
+        enrolled
+            .iter()
+            .map(|e| (e.person.as_str(), e.id, e.embedding.0[0]))
+            .collect::<Vec<_>>(),
         [("Ann", Some(ann), 0.1), ("Ann", Some(ann), 0.2)]
     );
     assert!(g.embeddings(&other).unwrap().is_empty());
@@ -405,15 +515,25 @@ fn embeddings_are_kept_per_embedder_and_added_later(g: &Store) {
         [(faces[0], "Ann", Some(png(0.1))), (faces[1], "Ann", None)]
     );
 
-    g.add_embedding(faces[0], &other, &Embedding(vec![0.7; DIM])).unwrap();
+    g.add_embedding(faces[0], &other, &Embedding(vec![0.7; DIM]))
+        .unwrap();
     // Computed again, it replaces the first.
-    g.add_embedding(faces[0], &other, &Embedding(vec![0.8; DIM])).unwrap();
+    g.add_embedding(faces[0], &other, &Embedding(vec![0.8; DIM]))
+        .unwrap();
     assert_eq!(
-        g.embeddings(&other).unwrap().iter().map(|e| e.embedding.0[0]).collect::<Vec<_>>(),
+        g.embeddings(&other)
+            .unwrap()
+            .iter()
+            .map(|e| e.embedding.0[0])
+            .collect::<Vec<_>>(),
         [0.8]
     );
     assert_eq!(g.count_without(&other).unwrap(), 1);
-    assert_eq!(g.embeddings(&dlib).unwrap().len(), 2, "the first embedder's are kept");
+    assert_eq!(
+        g.embeddings(&dlib).unwrap().len(),
+        2,
+        "the first embedder's are kept"
+    );
     // A face removed meanwhile gets no embedding.
     g.remove_face(ann, faces[1], &cli()).unwrap();
     assert!(matches!(
@@ -427,14 +547,23 @@ fn sightings_are_marked_and_purged(g: &Store) {
     g.create_person("Ann", &[face(0.1, "a")], &cli()).unwrap();
     g.create_person("Bob", &[face(0.2, "b")], &cli()).unwrap();
     let last_seen = |g: &Store| {
-        g.people().unwrap().into_iter().map(|p| p.last_seen.is_some()).collect::<Vec<_>>()
+        g.people()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.last_seen.is_some())
+            .collect::<Vec<_>>()
     };
-    g.mark_seen(&["Ann".to_owned(), "Nobody".to_owned()]).unwrap();
+    g.mark_seen(&["Ann".to_owned(), "Nobody".to_owned()])
+        .unwrap();
     assert_eq!(last_seen(g), [true, false]);
     let trail = g.audit(0).unwrap().len();
     assert_eq!(g.purge_sightings(now() - 3600, &Actor::purge()).unwrap(), 0);
     assert_eq!(last_seen(g), [true, false]);
-    assert_eq!(g.audit(0).unwrap().len(), trail, "a purge of nothing says nothing");
+    assert_eq!(
+        g.audit(0).unwrap().len(),
+        trail,
+        "a purge of nothing says nothing"
+    );
     let before = now() + 1;
     assert_eq!(g.purge_sightings(before, &Actor::purge()).unwrap(), 1);
     assert_eq!(last_seen(g), [false, false]);
@@ -455,7 +584,9 @@ fn keys_are_stored_by_hash_listed_and_revoked(g: &Store) {
         .unwrap();
     assert_eq!(made.name, "door");
     assert!(made.allows(Scope::Read) && !made.allows(Scope::Admin));
-    let taken = g.add_key("door", &[Scope::Admin], &other, &cli()).unwrap_err();
+    let taken = g
+        .add_key("door", &[Scope::Admin], &other, &cli())
+        .unwrap_err();
     assert!(taken.to_string().contains("exists already"), "{taken}");
     assert!(matches!(taken, Error::KeyNameTaken(_)), "{taken:?}");
     for bad in ["", "a\nb"] {
@@ -466,7 +597,11 @@ fn keys_are_stored_by_hash_listed_and_revoked(g: &Store) {
     }
     g.add_key("admin", &[Scope::Admin], &other, &cli()).unwrap();
     assert_eq!(
-        g.keys().unwrap().iter().map(|k| k.name.as_str()).collect::<Vec<_>>(),
+        g.keys()
+            .unwrap()
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect::<Vec<_>>(),
         ["admin", "door"]
     );
     assert_eq!(g.key_by_hash(&hash).unwrap(), Some(made));
@@ -474,12 +609,19 @@ fn keys_are_stored_by_hash_listed_and_revoked(g: &Store) {
 
     g.revoke_key("door", &cli()).unwrap();
     assert_eq!(g.key_by_hash(&hash).unwrap(), None);
-    assert!(matches!(g.revoke_key("door", &cli()), Err(Error::NotFound(_))));
+    assert!(matches!(
+        g.revoke_key("door", &cli()),
+        Err(Error::NotFound(_))
+    ));
     assert_eq!(g.keys().unwrap().len(), 1);
     assert_eq!(
         trail_since(g, 0),
         [
-            entry(&cli(), "key_created", "key door (recognize,read)".to_owned()),
+            entry(
+                &cli(),
+                "key_created",
+                "key door (recognize,read)".to_owned()
+            ),
             entry(&cli(), "key_created", "key admin (admin)".to_owned()),
             entry(&cli(), "key_revoked", "key door".to_owned()),
         ]
@@ -491,28 +633,50 @@ fn own_thresholds_are_stored_and_cleared(g: &Store) {
 }
 
 fn an_export_goes_into_an_empty_store_whole_and_once(g: &Store) {
-    let (ann, faces) = g
-        .create_person("Ann", &[posed(0.1, "a", Pose::Right), face(0.2, "b")], &cli())
+    let (_, faces) = g
+        .create_person(
+            "Ann",
+            &[posed(0.1, "a", Pose::Right), face(0.2, "b")],
+            &cli(),
+        )
         .unwrap();
-    g.add_embedding(faces[1], &EmbedderKind::OpenFace.id(), &Embedding(vec![0.3; DIM]))
-        .unwrap();
+    g.add_embedding(
+        faces[1],
+        &EmbedderKind::OpenFace.id(),
+        &Embedding(vec![0.3; DIM]),
+    )
+    .unwrap();
     g.create_person("Bob", &[face(0.4, "c")], &cli()).unwrap();
     g.mark_seen(&["Bob".to_owned()]).unwrap();
     let file = g.export().unwrap();
     assert_eq!(
-        file.people.iter().map(|p| (p.name.as_str(), p.faces.len())).collect::<Vec<_>>(),
+        file.people
+            .iter()
+            .map(|p| (p.name.as_str(), p.faces.len()))
+            .collect::<Vec<_>>(),
         [("Ann", 2), ("Bob", 1)]
     );
 
     let copy = g.fresh();
     assert_eq!(copy.import(&file, &cli()).unwrap(), 3);
-    assert_eq!(copy.import(&file, &cli()).unwrap(), 0, "an import run again adds nothing");
+    assert_eq!(
+        copy.import(&file, &cli()).unwrap(),
+        0,
+        "an import run again adds nothing"
+    );
     let json = |g: &dyn Gallery| serde_json::to_value(g.export().unwrap()).unwrap();
-    assert_eq!(json(&*copy), json(&**g), "people, faces, poses, crops, embeddings, times");
+    assert_eq!(
+        json(&*copy),
+        json(&**g),
+        "people, faces, poses, crops, embeddings, times"
+    );
     let trail = copy.audit(0).unwrap();
     assert_eq!(
         trail.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(),
-        ["3 face(s) of 2 people imported", "0 face(s) of 2 people imported"]
+        [
+            "3 face(s) of 2 people imported",
+            "0 face(s) of 2 people imported"
+        ]
     );
 
     // A file that fails half-way changes nothing.
@@ -521,18 +685,30 @@ fn an_export_goes_into_an_empty_store_whole_and_once(g: &Store) {
     bad.people[2].name = "Cy".into();
     bad.people[2].faces[0].embeddings[0].vector.truncate(5);
     let fresh = g.fresh();
-    assert!(matches!(fresh.import(&bad, &cli()), Err(Error::InvalidInput(_))));
+    assert!(matches!(
+        fresh.import(&bad, &cli()),
+        Err(Error::InvalidInput(_))
+    ));
     assert!(fresh.people().unwrap().is_empty());
     assert!(fresh.audit(0).unwrap().is_empty());
-    let _ = ann;
 }
 
 fn check_counts_and_finds_nothing_wrong_with_a_healthy_gallery(g: &Store) {
-    g.create_person("Ann", &[posed(0.1, "a", Pose::Left), face(0.2, "b")], &cli()).unwrap();
+    g.create_person(
+        "Ann",
+        &[posed(0.1, "a", Pose::Left), face(0.2, "b")],
+        &cli(),
+    )
+    .unwrap();
     g.create_person("Nobody yet", &[], &cli()).unwrap();
     let report = g.check().unwrap();
     assert_eq!(
-        (report.people, report.faces, report.embeddings, report.without_faces),
+        (
+            report.people,
+            report.faces,
+            report.embeddings,
+            report.without_faces
+        ),
         (2, 2, 2, 1)
     );
     assert!(report.problems.is_empty(), "{:?}", report.problems);
@@ -542,10 +718,15 @@ fn a_forgotten_person_leaves_no_byte_of_their_face(g: &Store) {
     let expected: &[&str] = if g.key.is_some() { &[] } else { &EVERYTHING };
     // Rows stored before and after theirs: a page compacted around a removed row can leave
     // its bytes in the free room between the rows.
-    let (bob, _) = g.create_person("Bob", &[posed(0.4, "b", Pose::Front)], &cli()).unwrap();
+    let (bob, _) = g
+        .create_person("Bob", &[posed(0.4, "b", Pose::Front)], &cli())
+        .unwrap();
     let secret = Secret::new();
-    let (ann, _) = g.create_person("Ann", std::slice::from_ref(&secret.face), &cli()).unwrap();
-    g.create_person("Cy", &[posed(0.5, "c", Pose::Up)], &cli()).unwrap();
+    let (ann, _) = g
+        .create_person("Ann", std::slice::from_ref(&secret.face), &cli())
+        .unwrap();
+    g.create_person("Cy", &[posed(0.5, "c", Pose::Up)], &cli())
+        .unwrap();
     assert_eq!(
         g.found(&secret),
         expected,
@@ -557,7 +738,9 @@ fn a_forgotten_person_leaves_no_byte_of_their_face(g: &Store) {
 
     // One face forgotten, the person kept.
     let other = Secret::new();
-    let added = g.add_faces_to(bob, std::slice::from_ref(&other.face), &cli()).unwrap();
+    let added = g
+        .add_faces_to(bob, std::slice::from_ref(&other.face), &cli())
+        .unwrap();
     g.add_faces_to(bob, &[face(0.6, "d")], &cli()).unwrap();
     assert_eq!(g.found(&other), expected);
     g.remove_face(bob, added[0], &cli()).unwrap();
@@ -571,8 +754,12 @@ fn the_roster_version_counts_only_who_can_be_named(g: &Store) {
 }
 
 fn the_audit_trail_cannot_be_rewritten(g: &Store) {
-    g.record(AuditAction::Export, "1 people, 1 face(s) to out.json", &Actor::window())
-        .unwrap();
+    g.record(
+        AuditAction::Export,
+        "1 people, 1 face(s) to out.json",
+        &Actor::window(),
+    )
+    .unwrap();
     let trail = g.audit(0).unwrap();
     assert_eq!(trail.len(), 1);
     assert!(trail[0].actor.starts_with("window:"), "{:?}", trail[0]);

@@ -27,7 +27,9 @@ fn keys_are_checked_in_memory_and_revocations_hold(global: &[&str]) {
     for round in 0..ROUNDS {
         let name = format!("desk-{round}");
         // Made by another process while the server knows the keys: it opens at once.
-        let desk = server.client().with_key(&make_key(home, global, &name, "read"));
+        let desk = server
+            .client()
+            .with_key(&make_key(home, global, &name, "read"));
         desk.get("/v1/people").expect(200);
         assert_eq!(desk.get("/v1/keys").status, 403, "a read key lists no keys");
         admin.delete(&format!("/v1/keys/{name}")).expect(204);
@@ -39,7 +41,9 @@ fn keys_are_checked_in_memory_and_revocations_hold(global: &[&str]) {
         .expect_error(404, "not_found", "nobody");
 
     // Revoked by another process: refused within a second of the revocation's end.
-    let late = server.client().with_key(&make_key(home, global, "late", "read"));
+    let late = server
+        .client()
+        .with_key(&make_key(home, global, "late", "read"));
     late.get("/v1/people").expect(200);
     whoisit(home)
         .args(global)
@@ -48,7 +52,10 @@ fn keys_are_checked_in_memory_and_revocations_hold(global: &[&str]) {
         .success();
     let revoked = Instant::now();
     let refused = refused_within(&late, Duration::from_secs(1));
-    assert!(refused, "the key revoked by the CLI still opened after a second");
+    assert!(
+        refused,
+        "the key revoked by the CLI still opened after a second"
+    );
     println!("revoked by the CLI: refused after {:?}", revoked.elapsed());
 
     let listed = admin.get("/v1/keys").expect(200).json();

@@ -474,8 +474,12 @@ fn connections_the_server_drops_are_replaced_and_the_next_call_succeeds() {
         // The very next calls, reads and changes, are answered on new connections.
         assert_eq!(g.people().unwrap().len(), 1, "round {round}");
         let source = format!("after-{round}");
-        g.add_faces_to(ann, &[face(0.2, &source, EmbedderKind::Dlib)], &common::cli())
-            .unwrap();
+        g.add_faces_to(
+            ann,
+            &[face(0.2, &source, EmbedderKind::Dlib)],
+            &common::cli(),
+        )
+        .unwrap();
         assert_eq!(g.faces(ann).unwrap().len(), round + 2);
         // The change feed's own connection is made again, and the change is heard.
         assert!(

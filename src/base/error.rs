@@ -80,9 +80,7 @@ pub enum Error {
     #[error("{0:?} is already enrolled; remove one of them first, or add the photos to {0:?}")]
     NameTaken(String),
 
-    #[error(
-        "an API key called {0:?} exists already; revoke it first, or choose another name"
-    )]
+    #[error("an API key called {0:?} exists already; revoke it first, or choose another name")]
     KeyNameTaken(String),
 
     /// The system's random source failed: nothing that needs a secret (a key, an id) is made.

@@ -158,8 +158,8 @@ impl Teller {
         // A full channel already says "reload"; a closed one means nobody listens.
         let roster = now.roster == was.roster
             || !matches!(self.roster.try_send(Changed), Err(Disconnected(_)));
-        let keys =
-            now.keys == was.keys || !matches!(self.keys.try_send(KeysChanged), Err(Disconnected(_)));
+        let keys = now.keys == was.keys
+            || !matches!(self.keys.try_send(KeysChanged), Err(Disconnected(_)));
         roster && keys
     }
 

@@ -55,8 +55,7 @@ pub(crate) const REMOVED_WITH: &str = "SELECT count(DISTINCT f.id), count(e.face
 /// Person `$1`, with their faces, embeddings and poses (the foreign keys cascade).
 pub(crate) const REMOVE_PERSON: &str = "DELETE FROM person WHERE id = $1";
 
-pub(crate) const PURGE_SIGHTINGS: &str =
-    "UPDATE person SET last_seen = NULL WHERE last_seen < $1";
+pub(crate) const PURGE_SIGHTINGS: &str = "UPDATE person SET last_seen = NULL WHERE last_seen < $1";
 
 /// A face of person `$1`: captured, source, its sha256, confidence, size, sharpness, crop;
 /// no row when the person has that source already.
@@ -139,7 +138,8 @@ pub(crate) const KEY_VERSION: &str = "SELECT version FROM key_version";
 
 pub(crate) const REVOKE_KEY: &str = "DELETE FROM api_key WHERE name = $1";
 
-pub(crate) const AUDIT: &str = "INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, $3, $4)";
+pub(crate) const AUDIT: &str =
+    "INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, $3, $4)";
 
 /// The trail from `$1`, oldest first: id, at, actor, action, detail.
 pub(crate) const AUDIT_SINCE: &str =

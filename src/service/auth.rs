@@ -46,8 +46,7 @@ pub fn create_key(
         ));
     }
     let mut random = [0u8; 32];
-    getrandom::fill(&mut random)
-        .map_err(|e| Error::NoRandomness(e.to_string()))?;
+    getrandom::fill(&mut random).map_err(|e| Error::NoRandomness(e.to_string()))?;
     let secret = format!(
         "{PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)

@@ -58,14 +58,20 @@ impl Keys {
 
     /// Drops what is known: the next check reads the keys again.
     pub(crate) fn forget(&self) {
-        let mut known = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut known = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         known.drops += 1;
         known.table = None;
     }
 
     /// The key of `hash` as known in memory: `None` when that takes the store.
     pub(crate) fn known(&self, hash: &str) -> Option<ApiKey> {
-        let known = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let known = self
+            .state
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         known.table.as_ref()?.by_hash.get(hash).cloned()
     }
 
@@ -73,7 +79,10 @@ impl Keys {
     /// (blocking: call it off the async threads).
     pub(crate) fn find(&self, gallery: &dyn Gallery, hash: &str) -> Result<Option<ApiKey>> {
         let drops = {
-            let known = self.state.read().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let known = self
+                .state
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             if let Some(table) = &known.table {
                 if let Some(key) = table.by_hash.get(hash) {
                     return Ok(Some(key.clone()));
@@ -86,7 +95,10 @@ impl Keys {
         };
         let table = gallery.key_table()?;
         let found = table.by_hash.get(hash).cloned();
-        let mut known = self.state.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut known = self
+            .state
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         // A drop while the table was read means it may hold a key revoked meanwhile.
         if known.drops == drops {
             known.table = Some(table);

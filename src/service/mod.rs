@@ -105,12 +105,10 @@ async fn run(
     on_listening: impl FnOnce(SocketAddr, bool),
 ) -> Result<()> {
     let app = routes::router(state.clone());
-    let address = listener
-        .local_addr()
-        .map_err(|source| Error::Listen {
-            address: options.listen.to_string(),
-            source,
-        })?;
+    let address = listener.local_addr().map_err(|source| Error::Listen {
+        address: options.listen.to_string(),
+        source,
+    })?;
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
     tokio::spawn(purge_hourly(state.clone()));

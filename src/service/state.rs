@@ -11,13 +11,13 @@ use crate::config::Config;
 use crate::enroll::Enrollment;
 use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
-use crate::service::keys::Keys;
-use crate::service::{Auth, ServeOptions};
 use crate::service::error::ApiError;
 use crate::service::events::Events;
+use crate::service::keys::Keys;
 use crate::service::metrics::Metrics;
 use crate::service::pool::{Answer, Busy, Pool, Task};
 use crate::service::roster::Roster;
+use crate::service::{Auth, ServeOptions};
 use crate::vision::photo::PhotoLimits;
 
 pub(crate) struct AppState {

@@ -94,10 +94,7 @@ impl Work {
     /// The fields to add to the stream.
     pub fn fields(meta: &WorkMeta, image: &[u8]) -> Result<Fields<2>> {
         Ok([
-            (
-                "meta",
-                serde_json::to_vec(meta).map_err(json_error)?,
-            ),
+            ("meta", serde_json::to_vec(meta).map_err(json_error)?),
             ("image", image.to_vec()),
         ])
     }
@@ -118,18 +115,14 @@ impl Work {
 
 impl Answer {
     pub fn fields(&self) -> Result<Fields<1>> {
-        Ok([(
-            "meta",
-            serde_json::to_vec(self).map_err(json_error)?,
-        )])
+        Ok([("meta", serde_json::to_vec(self).map_err(json_error)?)])
     }
 
     /// Reads an entry of a results stream.
     pub fn from_entry(entry: &redis::streams::StreamId) -> Result<Answer> {
         let meta: Vec<u8> = field(entry, "meta")?;
-        serde_json::from_slice(&meta).map_err(|e| {
-            Error::BadEntry(format!("answer {}: not a whoisit answer: {e}", entry.id))
-        })
+        serde_json::from_slice(&meta)
+            .map_err(|e| Error::BadEntry(format!("answer {}: not a whoisit answer: {e}", entry.id)))
     }
 }
 

@@ -48,7 +48,7 @@ impl Columns {
     fn wrong(&self, row: &Row, index: usize, error: postgres::Error) -> Error {
         let column = row.columns().get(index);
         let name = column.map_or_else(|| format!("number {}", index + 1), |c| c.name().to_owned());
-        let place = match column.and_then(|c| c.table_oid()) {
+        let place = match column.and_then(postgres::Column::table_oid) {
             Some(oid) => match self.tables.get(&oid) {
                 Some(table) => format!("column {name} of table {table}"),
                 None => format!("column {name} of table {oid} (by id)"),

@@ -19,11 +19,12 @@ use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson};
 use crate::gallery::model::{
-    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, KeyTable, NewFace, OwnThreshold, PersonId,
-    PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, enrolled_detail,
-    face_removed_detail, imported_detail, key_detail, key_taken, no_face, no_face_id, no_key,
-    no_person, normalized_name, now, pose_from_column, poses_from_list, purged_detail,
-    removed_detail, renamed_detail, threshold_detail, validate_key_name, validate_name,
+    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, KeyTable, NewFace, OwnThreshold,
+    PersonId, PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes,
+    enrolled_detail, face_removed_detail, imported_detail, key_detail, key_taken, no_face,
+    no_face_id, no_key, no_person, normalized_name, now, pose_from_column, poses_from_list,
+    purged_detail, removed_detail, renamed_detail, threshold_detail, validate_key_name,
+    validate_name,
 };
 use crate::gallery::stored::{self, StoredFace, vector_bytes, vector_from_bytes};
 use crate::gallery::{Actor, AuditAction, AuditEntry, ChangeFeed, Gallery, GalleryKey, sql};
@@ -230,9 +231,11 @@ fn reseal(tx: &mut Transaction<'_>, from: &Seal, to: &Seal, columns: &Columns) -
         "SELECT face_id, embedder, vector FROM embedding",
         |tx, row| {
             let (id, embedder): (i64, String) = (columns.at(row, 0)?, columns.at(row, 1)?);
-            let vector = from.open(Column::Vector, columns.at(row, 2)?).ok_or_else(|| {
-                unopened(location, &format!("the {embedder} embedding of face {id}"))
-            })?;
+            let vector = from
+                .open(Column::Vector, columns.at(row, 2)?)
+                .ok_or_else(|| {
+                    unopened(location, &format!("the {embedder} embedding of face {id}"))
+                })?;
             tx.execute(
                 "UPDATE embedding SET vector = $3 WHERE face_id = $1 AND embedder = $2",
                 &[&id, &embedder, &to.seal(Column::Vector, &vector)?],
@@ -593,7 +596,11 @@ impl PostgresGallery {
     /// A stored key: name, scopes, created.
     fn key(&self, r: &postgres::Row) -> Result<ApiKey> {
         let scopes: &str = self.columns.at(r, 1)?;
-        Ok(ApiKey::from_row(self.columns.at(r, 0)?, scopes, self.columns.at(r, 2)?))
+        Ok(ApiKey::from_row(
+            self.columns.at(r, 0)?,
+            scopes,
+            self.columns.at(r, 2)?,
+        ))
     }
 
     /// After the removal of transaction `xid`: the removed rows' bytes gone from the tables'
@@ -860,16 +867,13 @@ impl Gallery for PostgresGallery {
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&db)?;
         self.lock_person(&mut tx, person)?;
-        let row = tx
-            .query_one(sql::REMOVED_WITH, &[&person.0])
-            .map_err(&db)?;
+        let row = tx.query_one(sql::REMOVED_WITH, &[&person.0]).map_err(&db)?;
         let removed = Removed {
             faces: count(self.columns.at(&row, 0)?),
             embeddings: count(self.columns.at(&row, 1)?),
             images: count(self.columns.at(&row, 2)?),
         };
-        tx.execute(sql::REMOVE_PERSON, &[&person.0])
-            .map_err(&db)?;
+        tx.execute(sql::REMOVE_PERSON, &[&person.0]).map_err(&db)?;
         let detail = removed_detail(person, &removed);
         audit::log(&mut tx, actor, AuditAction::Remove, &detail).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
@@ -979,9 +983,7 @@ impl Gallery for PostgresGallery {
         let db = self.db();
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&db)?;
-        let cleared = tx
-            .execute(sql::PURGE_SIGHTINGS, &[&before])
-            .map_err(&db)?;
+        let cleared = tx.execute(sql::PURGE_SIGHTINGS, &[&before]).map_err(&db)?;
         let cleared = usize::try_from(cleared).unwrap_or(usize::MAX);
         if cleared > 0 {
             let detail = purged_detail(before, cleared);
@@ -1024,10 +1026,7 @@ impl Gallery for PostgresGallery {
         for r in &faces {
             let face_id: i64 = at.at(r, 3)?;
             let mut embeddings = Vec::new();
-            for e in &tx
-                .query(sql::FACE_EMBEDDINGS, &[&face_id])
-                .map_err(&db)?
-            {
+            for e in &tx.query(sql::FACE_EMBEDDINGS, &[&face_id]).map_err(&db)? {
                 let embedder: String = at.at(e, 0)?;
                 let vector = self.opened(Column::Vector, at.at(e, 1)?, || {
                     format!("the {embedder} embedding of face {face_id}")
@@ -1115,10 +1114,7 @@ impl Gallery for PostgresGallery {
     }
 
     fn keys(&self) -> Result<Vec<ApiKey>> {
-        let rows = self
-            .client()?
-            .query(sql::KEYS, &[])
-            .map_err(self.db())?;
+        let rows = self.client()?.query(sql::KEYS, &[]).map_err(self.db())?;
         rows.iter().map(|r| self.key(r)).collect()
     }
 
@@ -1134,9 +1130,7 @@ impl Gallery for PostgresGallery {
         let db = self.db();
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&db)?;
-        let deleted = tx
-            .execute(sql::REVOKE_KEY, &[&name.trim()])
-            .map_err(&db)?;
+        let deleted = tx.execute(sql::REVOKE_KEY, &[&name.trim()]).map_err(&db)?;
         if deleted == 0 {
             return Err(no_key(name));
         }

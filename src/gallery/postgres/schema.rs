@@ -199,8 +199,11 @@ mod tests {
 
     impl Drop for Database {
         fn drop(&mut self) {
-            if let Ok(mut client) = Client::connect(&self.admin, postgres::NoTls) {
-                let _ = client.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name));
+            let dropped = Client::connect(&self.admin, postgres::NoTls).and_then(|mut client| {
+                client.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            });
+            if let Err(e) = dropped {
+                eprintln!("cannot drop {}: {e}", self.name);
             }
         }
     }

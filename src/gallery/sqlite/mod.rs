@@ -30,11 +30,11 @@ use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::gallery::audit::{Actor, AuditAction, AuditEntry};
 use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
-    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, KeyTable, NewFace, OwnThreshold, PersonId,
-    PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, enrolled_detail,
-    face_removed_detail, key_detail, key_taken, no_face, no_face_id, no_key, no_person,
-    normalized_name, now, pose_from_column, poses_from_list, purged_detail, removed_detail,
-    renamed_detail, threshold_detail, validate_key_name, validate_name,
+    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, KeyTable, NewFace, OwnThreshold,
+    PersonId, PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes,
+    enrolled_detail, face_removed_detail, key_detail, key_taken, no_face, no_face_id, no_key,
+    no_person, normalized_name, now, pose_from_column, poses_from_list, purged_detail,
+    removed_detail, renamed_detail, threshold_detail, validate_key_name, validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged, sql};
 
@@ -375,9 +375,7 @@ impl Gallery for SqliteGallery {
         if !exists(&conn, person).map_err(self.db())? {
             return Err(no_person(person));
         }
-        let mut stmt = conn
-            .prepare(sql::FACES)
-            .map_err(self.db())?;
+        let mut stmt = conn.prepare(sql::FACES).map_err(self.db())?;
         let rows = stmt
             .query_map([person.0], |r| {
                 Ok(FaceSummary {
@@ -447,7 +445,10 @@ impl Gallery for SqliteGallery {
     fn people(&self) -> Result<Vec<PersonSummary>> {
         let conn = self.read()?;
         let mut stmt = conn
-            .prepare(&format!("{} GROUP BY p.id ORDER BY p.name", sql::PERSON_SUMMARY))
+            .prepare(&format!(
+                "{} GROUP BY p.id ORDER BY p.name",
+                sql::PERSON_SUMMARY
+            ))
             .map_err(self.db())?;
         let rows = stmt.query_map([], person_summary).map_err(self.db())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db())
@@ -517,8 +518,7 @@ impl Gallery for SqliteGallery {
                 })
             })
             .map_err(&db)?;
-        tx.execute(sql::REMOVE_PERSON, [person.0])
-            .map_err(&db)?;
+        tx.execute(sql::REMOVE_PERSON, [person.0]).map_err(&db)?;
         let detail = removed_detail(person, &removed);
         audit::log(&tx, actor, AuditAction::Remove, &detail).map_err(&db)?;
         tx.commit().map_err(&db)?;
@@ -553,11 +553,9 @@ impl Gallery for SqliteGallery {
         let tx = begin(&mut conn).map_err(&db)?;
         for change in changes {
             let (id, was): (i64, Option<f32>) = tx
-                .query_row(
-                    sql::PERSON_BY_NAME,
-                    [normalized_name(&change.name)],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .query_row(sql::PERSON_BY_NAME, [normalized_name(&change.name)], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()
                 .map_err(&db)?
                 .ok_or_else(|| Error::UnknownPerson(change.name.clone()))?;
@@ -619,9 +617,7 @@ impl Gallery for SqliteGallery {
         let db = self.db();
         let mut conn = self.write()?;
         let tx = begin(&mut conn).map_err(&db)?;
-        let cleared = tx
-            .execute(sql::PURGE_SIGHTINGS, [before])
-            .map_err(&db)?;
+        let cleared = tx.execute(sql::PURGE_SIGHTINGS, [before]).map_err(&db)?;
         if cleared > 0 {
             let detail = purged_detail(before, cleared);
             audit::log(&tx, actor, AuditAction::Purge, &detail).map_err(&db)?;
@@ -672,9 +668,7 @@ impl Gallery for SqliteGallery {
 
     fn keys(&self) -> Result<Vec<ApiKey>> {
         let conn = self.read()?;
-        let mut stmt = conn
-            .prepare(sql::KEYS)
-            .map_err(self.db())?;
+        let mut stmt = conn.prepare(sql::KEYS).map_err(self.db())?;
         let rows = stmt
             .query_map([], |r| {
                 Ok(ApiKey::from_row(
@@ -704,9 +698,7 @@ impl Gallery for SqliteGallery {
         let db = self.db();
         let mut conn = self.write()?;
         let tx = begin(&mut conn).map_err(&db)?;
-        let deleted = tx
-            .execute(sql::REVOKE_KEY, [name.trim()])
-            .map_err(&db)?;
+        let deleted = tx.execute(sql::REVOKE_KEY, [name.trim()]).map_err(&db)?;
         if deleted == 0 {
             return Err(no_key(name));
         }

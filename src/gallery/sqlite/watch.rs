@@ -67,12 +67,7 @@ impl Seen {
     }
 }
 
-fn poll(
-    conn: &Connection,
-    path: &Path,
-    mut seen: Seen,
-    teller: &Teller,
-) {
+fn poll(conn: &Connection, path: &Path, mut seen: Seen, teller: &Teller) {
     let mut failing = false;
     while !teller.stopped(POLL) {
         match seen.next(conn) {
