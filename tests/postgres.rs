@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use common::cli::{add_biden, biden_named_after_enrollment, whoisit};
 use common::postgres::Database;
-use opencv::core::{CV_8UC3, Mat, Scalar};
+use common::secret::Secret;
 use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
 use whoisit::gallery::{Changed, Gallery, GalleryKey, NewFace, PostgresGallery, SqliteGallery};
 use whoisit::vision::pose::Pose;
@@ -257,98 +257,6 @@ fn gallery_copy_moves_a_roster_between_stores_and_can_be_run_again() {
         .stderr(predicates::str::contains("name the other one"));
 }
 
-/// A face whose crop (a real PNG of noise) and embedding nothing else resembles.
-struct Secret {
-    face: NewFace,
-    crop: Vec<u8>,
-    vector: Vec<u8>,
-}
-
-impl Secret {
-    fn new() -> Secret {
-        let mut noise = Mat::new_rows_cols_with_default(64, 64, CV_8UC3, Scalar::all(0.0)).unwrap();
-        opencv::core::randu(&mut noise, &Scalar::all(0.0), &Scalar::all(255.0)).unwrap();
-        let crop = whoisit::base::image::encode_png(&noise).unwrap();
-        let embedding: Vec<f32> = (0..DIM).map(|i| 0.123_456 + i as f32 * 1e-3).collect();
-        let vector = embedding.iter().flat_map(|v| v.to_le_bytes()).collect();
-        Secret {
-            face: NewFace {
-                embedding: Embedding(embedding),
-                image_png: Some(crop.clone()),
-                ..face(0.0, "secret", EmbedderKind::Dlib)
-            },
-            crop,
-            vector,
-        }
-    }
-
-    /// Which parts of the secret face the database's `image` and `vector` columns show, read
-    /// as they are stored; every stored value must start with the seal's magic when `sealed`.
-    fn found_in(&self, url: &str, sealed: bool) -> Vec<&'static str> {
-        let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
-        let mut stored: Vec<Vec<u8>> = Vec::new();
-        for sql in [
-            "SELECT image FROM face WHERE image IS NOT NULL",
-            "SELECT vector FROM embedding",
-        ] {
-            stored.extend(client.query(sql, &[]).unwrap().iter().map(|r| r.get(0)));
-        }
-        assert!(!stored.is_empty());
-        for value in &stored {
-            assert_eq!(value.starts_with(b"wsl1"), sealed, "{:?}", &value[..8]);
-        }
-        self.found(&stored)
-    }
-
-    /// Which parts of the secret face are in the pages of the tables' files, the space of
-    /// deleted and replaced rows included; `None` without pageinspect (it needs a superuser).
-    fn found_in_pages(&self, url: &str) -> Option<Vec<&'static str>> {
-        let mut client = postgres::Client::connect(url, postgres::NoTls).unwrap();
-        if let Err(e) = client.batch_execute("CREATE EXTENSION IF NOT EXISTS pageinspect") {
-            println!("the tables' pages are not searched: no pageinspect ({e})");
-            return None;
-        }
-        let pages: Vec<Vec<u8>> = client
-            .query(
-                "SELECT get_raw_page(r.name, n::int) FROM (
-                     SELECT oid::regclass::text AS name, pg_relation_size(oid) / 8192 AS pages
-                     FROM pg_class WHERE relname IN ('face', 'embedding') OR oid IN
-                         (SELECT reltoastrelid FROM pg_class WHERE relname IN ('face', 'embedding'))
-                 ) r, generate_series(0, r.pages - 1) n",
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
-        assert!(pages.len() >= 3, "{} pages", pages.len());
-        Some(self.found(&pages))
-    }
-
-    fn found(&self, haystacks: &[Vec<u8>]) -> Vec<&'static str> {
-        let contains = |needle: &[u8]| {
-            haystacks
-                .iter()
-                .any(|v| v.windows(needle.len()).any(|w| w == needle))
-        };
-        let middle = self.crop.len() / 2;
-        [
-            ("the crop's start", &self.crop[..32]),
-            ("the crop's middle", &self.crop[middle..middle + 32]),
-            ("the crop's end", &self.crop[self.crop.len() - 32..]),
-            ("the embedding's start", &self.vector[..32]),
-            (
-                "the embedding's end",
-                &self.vector[self.vector.len() - 32..],
-            ),
-        ]
-        .into_iter()
-        .filter(|(_, needle)| contains(needle))
-        .map(|(what, _)| what)
-        .collect()
-    }
-}
-
 fn open_error(url: &str, key: Option<&GalleryKey>) -> String {
     PostgresGallery::open(url, key).err().unwrap().to_string()
 }
@@ -470,13 +378,7 @@ fn a_plain_gallery_is_sealed_and_unsealed_in_place() {
     .unwrap();
     common::add(&g, "Bob", &[face(0.3, "c", EmbedderKind::OpenFace)]).unwrap();
     let before = serde_json::to_value(g.export().unwrap()).unwrap();
-    let everything = [
-        "the crop's start",
-        "the crop's middle",
-        "the crop's end",
-        "the embedding's start",
-        "the embedding's end",
-    ];
+    let everything = common::secret::EVERYTHING;
     assert_eq!(secret.found_in(&db.url, false), everything);
     let paged = secret.found_in_pages(&db.url);
     assert!(paged.as_ref().is_none_or(|p| *p == everything), "{paged:?}");
@@ -549,4 +451,40 @@ fn the_roster_version_counts_only_who_can_be_named_in_postgres_plain_and_sealed(
     common::the_roster_version_counts_only_who_can_be_named(
         &PostgresGallery::open(&sealed.url, Some(&key)).unwrap(),
     );
+}
+
+#[test]
+fn connections_the_server_drops_are_replaced_and_the_next_call_succeeds() {
+    let db = Database::new();
+    let g = PostgresGallery::open(&db.url, None).unwrap();
+    let feed = g.watch().unwrap();
+    let (ann, _) = g
+        .create_person("Ann", &[face(0.1, "a", EmbedderKind::Dlib)], &common::cli())
+        .unwrap();
+    assert!(feed.changes().recv_timeout(Duration::from_secs(5)).is_ok());
+    for round in 0..3 {
+        // Several connections in the pool, each dropped by the server.
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| g.people().unwrap());
+            }
+        });
+        let ended = db.terminate_connections();
+        assert!(ended >= 2, "round {round}: {ended} connections ended");
+        // The very next calls, reads and changes, are answered on new connections.
+        assert_eq!(g.people().unwrap().len(), 1, "round {round}");
+        let source = format!("after-{round}");
+        g.add_faces_to(
+            ann,
+            &[face(0.2, &source, EmbedderKind::Dlib)],
+            &common::cli(),
+        )
+        .unwrap();
+        assert_eq!(g.faces(ann).unwrap().len(), round + 2);
+        // The change feed's own connection is made again, and the change is heard.
+        assert!(
+            feed.changes().recv_timeout(Duration::from_secs(10)).is_ok(),
+            "round {round}: the change after the cut was not announced"
+        );
+    }
 }

@@ -80,6 +80,41 @@ pub enum Error {
     #[error("{0:?} is already enrolled; remove one of them first, or add the photos to {0:?}")]
     NameTaken(String),
 
+    #[error("an API key called {0:?} exists already; revoke it first, or choose another name")]
+    KeyNameTaken(String),
+
+    /// The system's random source failed: nothing that needs a secret (a key, an id) is made.
+    #[error("the system's random source gave no bytes: {0}; nothing was made")]
+    NoRandomness(String),
+
+    /// The server cannot take connections on `address`.
+    #[error(
+        "cannot listen on {address}; is another server there? choose another address with --listen"
+    )]
+    Listen {
+        address: String,
+        #[source]
+        source: std::io::Error,
+    },
+
+    /// The server stopped on a failure of its own, not on a signal.
+    #[error("the server stopped")]
+    ServerStopped(#[source] std::io::Error),
+
+    /// A value of whoisit's own that JSON could not encode: a bug, never the user's doing.
+    #[error("cannot encode {what} as JSON; this is a bug in whoisit, please report it")]
+    Encode {
+        what: &'static str,
+        #[source]
+        source: serde_json::Error,
+    },
+
+    /// An entry on a Redis stream that is not what whoisit writes there: left by another
+    /// program, an older whoisit, or damaged. Its work cannot be done, however often it is
+    /// tried.
+    #[error("{0}")]
+    BadEntry(String),
+
     #[error(
         "cannot find a home directory for the default {setting}; set `{setting}` in the config, or HOME"
     )]

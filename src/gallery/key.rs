@@ -47,8 +47,7 @@ impl GalleryKey {
     /// A new random key.
     pub fn generate() -> Result<GalleryKey> {
         let mut bytes = Zeroizing::new([0_u8; 32]);
-        getrandom::fill(&mut bytes[..])
-            .map_err(|_| Error::Internal("the system's random source failed"))?;
+        getrandom::fill(&mut bytes[..]).map_err(|e| Error::NoRandomness(e.to_string()))?;
         Ok(GalleryKey(Arc::new(Secret::Raw(bytes))))
     }
 

@@ -16,6 +16,7 @@ mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod protect;
+mod sql;
 pub mod sqlite;
 mod stored;
 
@@ -34,8 +35,8 @@ pub use self::audit::{Actor, AuditAction, AuditEntry};
 pub use self::export::ExportFile;
 pub use self::key::GalleryKey;
 pub use self::model::{
-    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, MAX_NAME_CHARS, NewFace, OwnThreshold,
-    PersonId, PersonSummary, Removed, Scope, ThresholdChange, normalized_name, now,
+    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, KeyTable, MAX_NAME_CHARS, NewFace,
+    OwnThreshold, PersonId, PersonSummary, Removed, Scope, ThresholdChange, normalized_name, now,
     validate_key_name, validate_name,
 };
 #[cfg(feature = "postgres")]
@@ -136,31 +137,86 @@ pub struct Salvaged {
     pub lost: Vec<String>,
 }
 
+/// The versions a change feed follows: the roster's and the keys'.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Versions {
+    pub(crate) roster: i64,
+    pub(crate) keys: i64,
+}
+
+/// The producing end of a [`ChangeFeed`].
+pub(crate) struct Teller {
+    roster: Sender<Changed>,
+    keys: Sender<KeysChanged>,
+    stopped: Receiver<()>,
+}
+
+impl Teller {
+    /// Tells of what changed from `was` to `now`; false once nobody listens.
+    pub(crate) fn tell(&self, was: Versions, now: Versions) -> bool {
+        use crossbeam_channel::TrySendError::Disconnected;
+        // A full channel already says "reload"; a closed one means nobody listens.
+        let roster = now.roster == was.roster
+            || !matches!(self.roster.try_send(Changed), Err(Disconnected(_)));
+        let keys = now.keys == was.keys
+            || !matches!(self.keys.try_send(KeysChanged), Err(Disconnected(_)));
+        roster && keys
+    }
+
+    /// Waits up to `wait` for the feed to be dropped: true once it is.
+    pub(crate) fn stopped(&self, wait: std::time::Duration) -> bool {
+        matches!(
+            self.stopped.recv_timeout(wait),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        )
+    }
+}
+
 /// The roster changed (a person enrolled, renamed or removed, a face added, an own threshold
 /// set); reload what you keep of it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Changed;
 
+/// An API key was made or revoked; drop what you keep of the keys.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeysChanged;
+
 /// Notifications that the gallery changed, for as long as this is kept: dropping it stops
 /// whatever produces them.
 pub struct ChangeFeed {
     changes: Receiver<Changed>,
+    keys: Receiver<KeysChanged>,
     _stop: Sender<()>,
 }
 
 impl ChangeFeed {
-    /// For an implementation: a feed of `changes`, whose producer watches `stop` (the receiver
-    /// of the sender given here) to learn that nobody listens any more.
-    pub fn new(changes: Receiver<Changed>, stop: Sender<()>) -> ChangeFeed {
-        ChangeFeed {
+    /// For an implementation: a feed, and the [`Teller`] its producer tells of changes.
+    pub(crate) fn open() -> (ChangeFeed, Teller) {
+        let (roster, changes) = crossbeam_channel::bounded(1);
+        let (keys_tx, keys) = crossbeam_channel::bounded(1);
+        let (stop, stopped) = crossbeam_channel::bounded(0);
+        let feed = ChangeFeed {
             changes,
+            keys,
             _stop: stop,
-        }
+        };
+        let teller = Teller {
+            roster,
+            keys: keys_tx,
+            stopped,
+        };
+        (feed, teller)
     }
 
-    /// Where the notifications arrive; several changes close together may arrive as one.
+    /// Where the roster's changes arrive; several close together may arrive as one.
     pub fn changes(&self) -> &Receiver<Changed> {
         &self.changes
+    }
+
+    /// Where the keys' changes arrive (see [`Gallery::keys_version`]); several close together
+    /// may arrive as one.
+    pub fn keys(&self) -> &Receiver<KeysChanged> {
+        &self.keys
     }
 }
 
@@ -189,12 +245,13 @@ pub trait Gallery: Send + Sync {
     /// before names were composed) are that name.
     fn find(&self, name: &str) -> Result<PersonId> {
         let wanted = validate_name(name)?;
-        let found: Vec<PersonId> = self
+        let mut found: Vec<PersonId> = self
             .people()?
             .into_iter()
             .filter(|p| composed(&p.name) == wanted)
             .map(|p| p.id)
             .collect();
+        found.sort_unstable_by_key(|id| id.0);
         match found.as_slice() {
             [] => Err(crate::base::error::Error::UnknownPerson(wanted)),
             [one] => Ok(*one),
@@ -317,6 +374,13 @@ pub trait Gallery: Send + Sync {
 
     /// Deletes the key called `name`: from now on it opens nothing.
     fn revoke_key(&self, name: &str, actor: &Actor) -> Result<()>;
+
+    /// Every key by its hash, with the keys' version, read together.
+    fn key_table(&self) -> Result<KeyTable>;
+
+    /// The keys' version: it grows with every key made or revoked, through this process or any
+    /// other, and with nothing else; [`ChangeFeed::keys`] says when it did.
+    fn keys_version(&self) -> Result<i64>;
 
     /// A notification whenever the roster changes (see [`Gallery::roster_version`]), through
     /// this process or any other.

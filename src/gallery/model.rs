@@ -122,6 +122,47 @@ pub(crate) fn enrolled_detail(id: i64, faces: usize) -> String {
     }
 }
 
+/// The audit trail's words for a rename of person `id` (the names stay out of it).
+pub(crate) fn renamed_detail(id: PersonId) -> String {
+    format!("person {}: renamed", id.0)
+}
+
+/// The audit trail's words for the removal of person `id` with what they had.
+pub(crate) fn removed_detail(id: PersonId, removed: &Removed) -> String {
+    format!(
+        "person {}: removed with {} face(s), {} embedding(s), {} crop(s)",
+        id.0, removed.faces, removed.embeddings, removed.images
+    )
+}
+
+/// The audit trail's words for the removal of one face.
+pub(crate) fn face_removed_detail(person: PersonId, face: FaceId) -> String {
+    format!("person {}: face {} removed", person.0, face.0)
+}
+
+/// The audit trail's words for a purge of sightings before `before` that cleared `cleared`.
+pub(crate) fn purged_detail(before: i64, cleared: usize) -> String {
+    format!("last-seen times before {before} cleared for {cleared} people")
+}
+
+/// The audit trail's words for an import of `faces` faces of `people` people.
+pub(crate) fn imported_detail(faces: usize, people: usize) -> String {
+    format!("{faces} face(s) of {people} people imported")
+}
+
+/// The audit trail's words for a key made (`scopes` as stored) or revoked (`None`).
+pub(crate) fn key_detail(name: &str, scopes: Option<&str>) -> String {
+    match scopes {
+        Some(scopes) => format!("key {name} ({scopes})"),
+        None => format!("key {name}"),
+    }
+}
+
+/// No face has the id `face`.
+pub(crate) fn no_face_id(face: FaceId) -> Error {
+    Error::NotFound(format!("no face has the id {}", face.0))
+}
+
 /// The audit trail's words for a change of person `id`'s own threshold.
 pub(crate) fn threshold_detail(id: i64, was: Option<f32>, own: Option<&OwnThreshold>) -> String {
     let was = was.map_or_else(|| "none".to_owned(), |t| format!("{t:.3}"));
@@ -188,9 +229,7 @@ pub(crate) fn no_key(name: &str) -> Error {
 
 /// A key called `name` exists already.
 pub(crate) fn key_taken(name: &str) -> Error {
-    Error::InvalidInput(format!(
-        "an API key called {name:?} exists already; revoke it first, or choose another name"
-    ))
+    Error::KeyNameTaken(name.to_owned())
 }
 
 /// One stored face, without its embeddings or crop.
@@ -270,6 +309,14 @@ impl std::str::FromStr for Scope {
                 Error::InvalidInput(format!("{s:?} is no scope; give recognize, read or admin"))
             })
     }
+}
+
+/// Every API key by its hash, with the keys' version they were read at: what a server keeps
+/// in memory to check a request's key without asking the store.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyTable {
+    pub version: i64,
+    pub by_hash: std::collections::HashMap<String, ApiKey>,
 }
 
 /// An API key as stored: its name and scopes, never the key itself (only its hash is kept).

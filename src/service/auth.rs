@@ -1,6 +1,7 @@
 //! API keys: made here, shown once, stored as their sha256 in the gallery (so every server on
 //! a shared gallery knows them, and a revoked key opens nothing anywhere); checked on every
-//! request against the scope its route needs. Also the TLS setup.
+//! request against the scope its route needs, in memory
+//! ([`Keys`](crate::service::keys::Keys)). Also the TLS setup.
 
 use std::marker::PhantomData;
 use std::path::Path;
@@ -45,14 +46,23 @@ pub fn create_key(
         ));
     }
     let mut random = [0u8; 32];
-    getrandom::fill(&mut random)
-        .map_err(|e| Error::InvalidInput(format!("the system gives no random bytes: {e}")))?;
+    getrandom::fill(&mut random).map_err(|e| Error::NoRandomness(e.to_string()))?;
     let secret = format!(
         "{PREFIX}{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(random)
     );
     let key = gallery.add_key(name, scopes, &hash(&secret), actor)?;
     Ok(NewKey { secret, key })
+}
+
+/// The key whose hash this is, if it opens anything: from memory when it is known there,
+/// or else from the store, on a blocking thread.
+async fn check(state: &Arc<AppState>, hash: &str) -> Result<Option<ApiKey>, ApiError> {
+    if let Some(key) = state.keys.known(hash) {
+        return Ok(Some(key));
+    }
+    let (keys, hash) = (state.keys.clone(), hash.to_owned());
+    state.gallery(move |g| keys.find(g, &hash)).await
 }
 
 /// The key a request carries: `Authorization: Bearer KEY`, or `X-API-Key: KEY`.
@@ -138,8 +148,7 @@ impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {
                 }
             },
         };
-        let lookup = hashed.clone();
-        let Some(key) = state.gallery(move |g| g.key_by_hash(&lookup)).await? else {
+        let Some(key) = check(state, &hashed).await? else {
             return Err(ApiError::unauthorized(
                 "the API key is not valid: it was revoked, or never made",
             ));
@@ -169,11 +178,10 @@ impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {
 /// asked again while an event stream stays open, so a revoked key's streams end. A gallery
 /// that cannot be reached says no.
 pub(crate) async fn still_allowed(state: &Arc<AppState>, hash: Option<&str>, scope: Scope) -> bool {
-    let Some(hash) = hash.map(str::to_owned) else {
+    let Some(hash) = hash else {
         return true;
     };
-    state
-        .gallery(move |g| g.key_by_hash(&hash))
+    check(state, hash)
         .await
         .is_ok_and(|key| key.is_some_and(|k| k.allows(scope)))
 }

@@ -42,7 +42,7 @@ pub(crate) struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct ErrorDetail {
     /// Stable, for programs: `unauthorized`, `forbidden`, `not_found`, `no_route`,
-    /// `bad_request`, `bad_image`, `unsupported_media_type`, `too_large`, `name_taken`,
+    /// `bad_request`, `bad_image`, `unsupported_media_type`, `too_large`, `name_taken`, `ambiguous`,
     /// `duplicate`, `rejected`, `busy`, `timeout`, `unavailable`, `internal`.
     code: String,
     /// For people: what went wrong and what to do.
@@ -172,7 +172,8 @@ impl From<Error> for ApiError {
         let (status, code) = match &error {
             Error::InvalidInput(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Error::UnknownPerson(_) | Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::NameTaken(_) => (StatusCode::CONFLICT, "name_taken"),
+            Error::NameTaken(_) | Error::KeyNameTaken(_) => (StatusCode::CONFLICT, "name_taken"),
+            Error::AmbiguousName { .. } => (StatusCode::CONFLICT, "ambiguous"),
             Error::Photo { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "bad_image"),
             Error::Gallery { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),

@@ -15,6 +15,7 @@ mod connections;
 mod console;
 mod error;
 mod events;
+mod keys;
 mod live;
 mod metrics;
 mod pool;
@@ -91,11 +92,9 @@ pub fn serve(
 
 /// A listening socket on `address`, ready for tokio.
 fn bind(address: SocketAddr) -> Result<std::net::TcpListener> {
-    let cannot = |e: std::io::Error| {
-        Error::InvalidInput(format!(
-            "cannot listen on {address}: {e}; is another server there? choose another address \
-             with --listen"
-        ))
+    let cannot = |source| Error::Listen {
+        address: address.to_string(),
+        source,
     };
     let listener = std::net::TcpListener::bind(address).map_err(cannot)?;
     listener.set_nonblocking(true).map_err(cannot)?;
@@ -109,9 +108,10 @@ async fn run(
     on_listening: impl FnOnce(SocketAddr, bool),
 ) -> Result<()> {
     let app = routes::router(state.clone());
-    let address = listener
-        .local_addr()
-        .map_err(|e| Error::InvalidInput(format!("cannot listen on {}: {e}", options.listen)))?;
+    let address = listener.local_addr().map_err(|source| Error::Listen {
+        address: options.listen.to_string(),
+        source,
+    })?;
     let handle = axum_server::Handle::new();
     tokio::spawn(shutdown_on_signal(handle.clone()));
     tokio::spawn(purge_hourly(state.clone()));
@@ -149,7 +149,7 @@ async fn run(
             server.serve(service).await
         }
     };
-    served.map_err(|e| Error::InvalidInput(format!("the server stopped: {e}")))?;
+    served.map_err(Error::ServerStopped)?;
     tracing::info!("server stopped");
     Ok(())
 }

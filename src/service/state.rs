@@ -16,6 +16,7 @@ use crate::service::bodies::BodyBudget;
 use crate::service::console::shared::Console;
 use crate::service::error::ApiError;
 use crate::service::events::Events;
+use crate::service::keys::Keys;
 use crate::service::metrics::Metrics;
 use crate::service::pool::{Answer, Busy, Pool, Task};
 use crate::service::{Auth, ServeOptions};
@@ -23,6 +24,8 @@ use crate::vision::photo::PhotoLimits;
 
 pub(crate) struct AppState {
     pub(crate) auth: Auth,
+    /// The API keys in memory.
+    pub(crate) keys: Arc<Keys>,
     pub(crate) pool: Pool,
     pub(crate) roster: Arc<Roster>,
     pub(crate) events: Arc<Events>,
@@ -57,8 +60,10 @@ impl AppState {
                 "no API key exists yet: every request will be refused until you create one with `whoisit keys create --name NAME --scope admin`"
             );
         }
+        let keys = Keys::follow(gallery.as_ref())?;
         Ok(AppState {
             auth: options.auth,
+            keys,
             pool,
             roster,
             events: Arc::new(Events::new(config.serve.events_buffer)),

@@ -89,7 +89,7 @@ pub fn scan(
     let mut link = Link::new(&config.redis, "scan")?;
     link.check()?;
     let mut id = [0u8; 8];
-    getrandom::fill(&mut id).map_err(|e| Error::InvalidInput(format!("no randomness: {e}")))?;
+    getrandom::fill(&mut id).map_err(|e| Error::NoRandomness(e.to_string()))?;
     let keys = Keys::new(&config.prefix);
     let mut scan = Scan {
         config,

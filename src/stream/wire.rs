@@ -94,10 +94,7 @@ impl Work {
     /// The fields to add to the stream.
     pub fn fields(meta: &WorkMeta, image: &[u8]) -> Result<Fields<2>> {
         Ok([
-            (
-                "meta",
-                serde_json::to_vec(meta).map_err(|e| json_error(&e))?,
-            ),
+            ("meta", serde_json::to_vec(meta).map_err(json_error)?),
             ("image", image.to_vec()),
         ])
     }
@@ -106,7 +103,7 @@ impl Work {
     pub fn from_entry(entry: &redis::streams::StreamId) -> Result<Work> {
         let meta: Vec<u8> = field(entry, "meta")?;
         let meta = serde_json::from_slice(&meta).map_err(|e| {
-            Error::InvalidInput(format!("work entry {}: meta is not valid: {e}", entry.id))
+            Error::BadEntry(format!("work entry {}: meta is not valid: {e}", entry.id))
         })?;
         Ok(Work {
             id: entry.id.clone(),
@@ -118,29 +115,28 @@ impl Work {
 
 impl Answer {
     pub fn fields(&self) -> Result<Fields<1>> {
-        Ok([(
-            "meta",
-            serde_json::to_vec(self).map_err(|e| json_error(&e))?,
-        )])
+        Ok([("meta", serde_json::to_vec(self).map_err(json_error)?)])
     }
 
     /// Reads an entry of a results stream.
     pub fn from_entry(entry: &redis::streams::StreamId) -> Result<Answer> {
         let meta: Vec<u8> = field(entry, "meta")?;
-        serde_json::from_slice(&meta).map_err(|e| {
-            Error::InvalidInput(format!("answer {}: not a whoisit answer: {e}", entry.id))
-        })
+        serde_json::from_slice(&meta)
+            .map_err(|e| Error::BadEntry(format!("answer {}: not a whoisit answer: {e}", entry.id)))
     }
 }
 
 fn field(entry: &redis::streams::StreamId, name: &str) -> Result<Vec<u8>> {
     entry
         .get::<Vec<u8>>(name)
-        .ok_or_else(|| Error::InvalidInput(format!("entry {} has no {name} field", entry.id)))
+        .ok_or_else(|| Error::BadEntry(format!("entry {} has no {name} field", entry.id)))
 }
 
-fn json_error(e: &serde_json::Error) -> Error {
-    Error::InvalidInput(format!("cannot encode as JSON: {e}"))
+fn json_error(source: serde_json::Error) -> Error {
+    Error::Encode {
+        what: "a stream entry",
+        source,
+    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,7 @@ pub(crate) mod browser;
 pub(crate) mod cli;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
+pub(crate) mod secret;
 pub(crate) mod server;
 #[cfg(feature = "streams")]
 pub(crate) mod streams;

@@ -30,6 +30,22 @@ impl Database {
     }
 }
 
+impl Database {
+    /// Ends every connection to the database, as a server restart or an admin's
+    /// `pg_terminate_backend` would; returns how many there were.
+    pub(crate) fn terminate_connections(&self) -> usize {
+        let mut client = postgres::Client::connect(&self.admin, postgres::NoTls).unwrap();
+        client
+            .query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+                 WHERE datname = $1 AND pid <> pg_backend_pid()",
+                &[&self.name],
+            )
+            .unwrap()
+            .len()
+    }
+}
+
 impl Drop for Database {
     fn drop(&mut self) {
         match postgres::Client::connect(&self.admin, postgres::NoTls) {

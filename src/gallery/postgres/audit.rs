@@ -2,8 +2,9 @@
 
 use postgres::GenericClient;
 
-use crate::gallery::audit::{Actor, AuditAction, AuditEntry};
+use crate::gallery::audit::{Actor, AuditAction};
 use crate::gallery::model::now;
+use crate::gallery::sql;
 
 pub(super) fn log(
     client: &mut impl GenericClient,
@@ -13,29 +14,8 @@ pub(super) fn log(
 ) -> Result<(), postgres::Error> {
     client
         .execute(
-            "INSERT INTO audit (at, actor, action, detail) VALUES ($1, $2, $3, $4)",
+            sql::AUDIT,
             &[&now(), &actor.as_str(), &action.as_str(), &detail],
         )
         .map(|_| ())
-}
-
-/// The entries at or after `since` (seconds since the epoch), oldest first.
-pub(super) fn read(
-    client: &mut impl GenericClient,
-    since: i64,
-) -> Result<Vec<AuditEntry>, postgres::Error> {
-    let rows = client.query(
-        "SELECT id, at, actor, action, detail FROM audit WHERE at >= $1 ORDER BY id",
-        &[&since],
-    )?;
-    Ok(rows
-        .iter()
-        .map(|r| AuditEntry {
-            id: r.get(0),
-            at: r.get(1),
-            actor: r.get(2),
-            action: r.get(3),
-            detail: r.get(4),
-        })
-        .collect())
 }

@@ -3,6 +3,7 @@
 //! `NOTIFY` so that every recognizer reloads within a moment.
 
 mod audit;
+mod columns;
 mod schema;
 mod seal;
 mod watch;
@@ -18,18 +19,25 @@ use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson};
 use crate::gallery::model::{
-    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
-    PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, enrolled_detail,
-    key_taken, no_face, no_key, no_person, now, pose_from_column, poses_from_list,
-    threshold_detail, validate_key_name, validate_name,
+    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, KeyTable, NewFace, OwnThreshold,
+    PersonId, PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes,
+    enrolled_detail, face_removed_detail, imported_detail, key_detail, key_taken, no_face,
+    no_face_id, no_key, no_person, normalized_name, now, pose_from_column, poses_from_list,
+    purged_detail, removed_detail, renamed_detail, threshold_detail, validate_key_name,
+    validate_name,
 };
 use crate::gallery::stored::{self, StoredFace, vector_bytes, vector_from_bytes};
-use crate::gallery::{Actor, AuditAction, AuditEntry, ChangeFeed, Gallery, GalleryKey};
+use crate::gallery::{Actor, AuditAction, AuditEntry, ChangeFeed, Gallery, GalleryKey, sql};
 
+use self::columns::Columns;
 use self::seal::{Column, Seal};
 
 /// The channel writes `NOTIFY` on and the change feed `LISTEN`s to.
 const CHANNEL: &str = "whoisit_gallery";
+
+/// How long the rewrite after a removal waits for older transactions, and then for readers
+/// already on the tables.
+const REWRITE_WAIT: Duration = Duration::from_secs(10);
 
 /// How many connections one process keeps at most: the server's requests, its roster and
 /// the window's worker each take one for the length of a call.
@@ -47,6 +55,8 @@ pub struct PostgresGallery {
     pool: Pool,
     /// Seals crops and embeddings with the gallery key, or keeps them plain without one.
     seal: Seal,
+    /// Reads rows' values, naming the column of one that does not fit.
+    columns: Columns,
     /// The seal's marker as this connection found it (none: plain). Should it change, the
     /// gallery was sealed, unsealed or sealed anew since, and this connection's values would
     /// no longer fit it.
@@ -109,8 +119,9 @@ fn wrong_key(location: &str) -> Error {
     )
 }
 
-/// A connection to the database at `url`, its schema brought up to date.
-fn connect(url: &str, location: &str) -> Result<Client> {
+/// A connection to the database at `url`, its schema brought up to date, and what names its
+/// columns.
+fn connect(url: &str, location: &str) -> Result<(Client, Columns)> {
     let mut client = Client::connect(url, NoTls).map_err(|e| db_error(location, e))?;
     schema::migrate(&mut client).map_err(|refused| match refused {
         schema::Refused::Database(e) => db_error(location, e),
@@ -121,16 +132,17 @@ fn connect(url: &str, location: &str) -> Result<Client> {
             ),
         ),
     })?;
-    Ok(client)
+    let columns = Columns::load(&mut client, location).map_err(|e| db_error(location, e))?;
+    Ok((client, columns))
 }
 
 /// The seal's marker, if the database is sealed.
-fn marker(
-    client: &mut impl GenericClient,
-) -> std::result::Result<Option<Vec<u8>>, postgres::Error> {
-    Ok(client
-        .query_opt("SELECT check_value FROM whoisit_seal", &[])?
-        .map(|row| row.get(0)))
+fn marker(client: &mut impl GenericClient, columns: &Columns) -> Result<Option<Vec<u8>>> {
+    client
+        .query_opt("SELECT check_value FROM whoisit_seal", &[])
+        .map_err(|e| db_error(columns.location(), e))?
+        .map(|row| columns.at(&row, 0))
+        .transpose()
 }
 
 /// Whether `seal` may read and write a database whose marker is `found`; the marker if so.
@@ -155,9 +167,10 @@ fn judge(found: Option<Vec<u8>>, seal: &Seal, location: &str) -> Result<Option<V
 
 /// The marker of the database `client` is connected to, once `seal` is known to fit it. A new
 /// gallery opened with a key is sealed from the start: it gets the key's marker.
-fn settle(client: &mut Client, seal: &Seal, location: &str) -> Result<Option<Vec<u8>>> {
+fn settle(client: &mut Client, seal: &Seal, columns: &Columns) -> Result<Option<Vec<u8>>> {
+    let location = columns.location();
     let db = |e| db_error(location, e);
-    let found = marker(client).map_err(db)?;
+    let found = marker(client, columns)?;
     if found.is_some() || !seal.is_on() {
         return judge(found, seal, location);
     }
@@ -166,11 +179,8 @@ fn settle(client: &mut Client, seal: &Seal, location: &str) -> Result<Option<Vec
     // gallery, should two with different keys open it at once.
     tx.batch_execute("LOCK TABLE whoisit_seal IN ACCESS EXCLUSIVE MODE")
         .map_err(db)?;
-    let found = marker(&mut tx).map_err(db)?;
-    let faces: i64 = tx
-        .query_one("SELECT count(*) FROM face", &[])
-        .map_err(db)?
-        .get(0);
+    let found = marker(&mut tx, columns)?;
+    let faces: i64 = columns.at(&tx.query_one(sql::COUNT_FACES, &[]).map_err(db)?, 0)?;
     if found.is_some() || faces > 0 {
         return judge(found, seal, location);
     }
@@ -195,16 +205,17 @@ fn convert_seal<'a>(client: &'a mut Client, location: &str) -> Result<Transactio
 }
 
 /// Rewrites every crop and embedding from `from`'s seal to `to`'s.
-fn reseal(tx: &mut Transaction<'_>, from: &Seal, to: &Seal, location: &str) -> Result<()> {
+fn reseal(tx: &mut Transaction<'_>, from: &Seal, to: &Seal, columns: &Columns) -> Result<()> {
+    let location = columns.location();
     let db = |e| db_error(location, e);
     each_row(
         tx,
         location,
         "SELECT id, image FROM face WHERE image IS NOT NULL",
         |tx, row| {
-            let id: i64 = row.get(0);
+            let id: i64 = columns.at(row, 0)?;
             let image = from
-                .open(Column::Image, row.get(1))
+                .open(Column::Image, columns.at(row, 1)?)
                 .ok_or_else(|| unopened(location, &format!("the crop of face {id}")))?;
             tx.execute(
                 "UPDATE face SET image = $2 WHERE id = $1",
@@ -219,10 +230,12 @@ fn reseal(tx: &mut Transaction<'_>, from: &Seal, to: &Seal, location: &str) -> R
         location,
         "SELECT face_id, embedder, vector FROM embedding",
         |tx, row| {
-            let (id, embedder): (i64, String) = (row.get(0), row.get(1));
-            let vector = from.open(Column::Vector, row.get(2)).ok_or_else(|| {
-                unopened(location, &format!("the {embedder} embedding of face {id}"))
-            })?;
+            let (id, embedder): (i64, String) = (columns.at(row, 0)?, columns.at(row, 1)?);
+            let vector = from
+                .open(Column::Vector, columns.at(row, 2)?)
+                .ok_or_else(|| {
+                    unopened(location, &format!("the {embedder} embedding of face {id}"))
+                })?;
             tx.execute(
                 "UPDATE embedding SET vector = $3 WHERE face_id = $1 AND embedder = $2",
                 &[&id, &embedder, &to.seal(Column::Vector, &vector)?],
@@ -255,23 +268,73 @@ fn each_row(
 }
 
 /// Ends a conversion: announces it (so that running recognizers reload, and learn that their
-/// key no longer fits) and commits it.
-fn commit_conversion(mut tx: Transaction<'_>, location: &str) -> Result<()> {
-    let db = |e| db_error(location, e);
+/// key no longer fits) and commits it; the transaction's id, for [`rewrite`].
+fn commit_conversion(mut tx: Transaction<'_>, columns: &Columns) -> Result<String> {
+    let db = |e| db_error(columns.location(), e);
     notify(&mut tx).map_err(db)?;
-    tx.commit().map_err(db)
+    let xid = xact_id(&mut tx, columns)?;
+    tx.commit().map_err(db)?;
+    Ok(xid)
 }
 
-/// Rewrites the tables a conversion changed, so that the rows it replaced, which still hold the
-/// old values, are gone from their files. A plain VACUUM would only mark their space free: the
-/// old bytes stay in the pages until something is written over them. Beyond a program's
-/// reach: WAL archives and backups made before, and blocks of the old files that the file
-/// system or an SSD keeps.
-fn vacuum(client: &mut Client, location: &str) -> Result<()> {
-    // VACUUM cannot run in a transaction: this is its own, after the conversion's commit.
+/// The transaction's own id, for [`rewrite`] to wait for the transactions older than it.
+fn xact_id(tx: &mut Transaction<'_>, columns: &Columns) -> Result<String> {
+    let row = tx
+        .query_one("SELECT pg_current_xact_id()::xid::text", &[])
+        .map_err(|e| db_error(columns.location(), e))?;
+    columns.at(&row, 0)
+}
+
+/// Rewrites the tables that hold crops and embeddings once the change of transaction `xid`
+/// (committed) is seen by everyone, so that the rows it deleted or replaced (a removal, a
+/// conversion), which still hold the old values, are gone from the tables' files. A plain
+/// VACUUM only marks their room free: a page compacted around a removed row keeps its bytes in
+/// the free room until something is written over them. And a rewrite copies a removed row
+/// along as long as a transaction older than the removal runs anywhere on the server (in any
+/// database): it might still read it. So the rewrite waits for those first, up to
+/// [`REWRITE_WAIT`], and then for readers of the tables, up to as long again. The tables are
+/// locked for the rewrite: reads of people and faces wait for it (recognition and key checks,
+/// from memory, do not). Beyond a program's reach: WAL archives and backups made before, and
+/// blocks of the old files that the file system or an SSD keeps.
+fn rewrite(client: &mut Client, location: &str, xid: &str) -> Result<()> {
+    let db = |e| db_error(location, e);
+    let start = std::time::Instant::now();
+    loop {
+        let older: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity
+                 WHERE pid <> pg_backend_pid() AND backend_type <> 'autovacuum worker'
+                   AND (age(backend_xmin) >= age($1::text::xid)
+                        OR age(backend_xid) >= age($1::text::xid))",
+                &[&xid],
+            )
+            .and_then(|row| row.try_get(0))
+            .map_err(db)?;
+        if older == 0 {
+            break;
+        }
+        if start.elapsed() > REWRITE_WAIT {
+            return Err(gallery_error(
+                location,
+                &format!(
+                    "{older} transaction(s) older than the change still run on the server \
+                     after {} s: the tables are not rewritten now",
+                    REWRITE_WAIT.as_secs()
+                ),
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     client
-        .batch_execute("VACUUM FULL face, embedding")
-        .map_err(|e| db_error(location, e))
+        .batch_execute(&format!("SET lock_timeout = '{}s'", REWRITE_WAIT.as_secs()))
+        .map_err(db)?;
+    // VACUUM cannot run in a transaction (nor in a string of several statements): this is its
+    // own, after the change's commit.
+    let rewritten = client
+        .batch_execute("VACUUM FULL face, face_pose, embedding")
+        .map_err(db);
+    client.batch_execute("RESET lock_timeout").map_err(db)?;
+    rewritten
 }
 
 impl PostgresGallery {
@@ -282,8 +345,8 @@ impl PostgresGallery {
     pub fn open(url: &str, key: Option<&GalleryKey>) -> Result<PostgresGallery> {
         let location = redacted(url);
         let seal = Seal::new(key)?;
-        let mut client = connect(url, &location)?;
-        let marker = settle(&mut client, &seal, &location)?;
+        let (mut client, columns) = connect(url, &location)?;
+        let marker = settle(&mut client, &seal, &columns)?;
         drop(client);
         let config: postgres::Config = url.parse().map_err(|e| db_error(&location, e))?;
         let pool = r2d2::Pool::builder()
@@ -298,6 +361,7 @@ impl PostgresGallery {
             location,
             pool,
             seal,
+            columns,
             marker,
         })
     }
@@ -306,12 +370,9 @@ impl PostgresGallery {
     pub fn seal_all(url: &str, key: &GalleryKey) -> Result<()> {
         let seal = Seal::new(Some(key))?;
         let location = redacted(url);
-        let mut client = connect(url, &location)?;
+        let (mut client, columns) = connect(url, &location)?;
         let mut tx = convert_seal(&mut client, &location)?;
-        if marker(&mut tx)
-            .map_err(|e| db_error(&location, e))?
-            .is_some()
-        {
+        if marker(&mut tx, &columns)?.is_some() {
             return Err(gallery_error(
                 &location,
                 "its crops and embeddings are sealed already. To seal them with another key, \
@@ -319,23 +380,23 @@ impl PostgresGallery {
                  FILE`). Nothing was changed",
             ));
         }
-        reseal(&mut tx, &Seal::new(None)?, &seal, &location)?;
+        reseal(&mut tx, &Seal::new(None)?, &seal, &columns)?;
         tx.execute(
             "INSERT INTO whoisit_seal (check_value) VALUES ($1)",
             &[&seal.marker()?],
         )
         .map_err(|e| db_error(&location, e))?;
-        commit_conversion(tx, &location)?;
-        vacuum(&mut client, &location)
+        let xid = commit_conversion(tx, &columns)?;
+        rewrite(&mut client, &location, &xid)
     }
 
     /// Unseals every crop and embedding sealed with `key`, in place, in one transaction.
     pub fn unseal_all(url: &str, key: &GalleryKey) -> Result<()> {
         let seal = Seal::new(Some(key))?;
         let location = redacted(url);
-        let mut client = connect(url, &location)?;
+        let (mut client, columns) = connect(url, &location)?;
         let mut tx = convert_seal(&mut client, &location)?;
-        match marker(&mut tx).map_err(|e| db_error(&location, e))? {
+        match marker(&mut tx, &columns)? {
             None => {
                 return Err(gallery_error(
                     &location,
@@ -345,11 +406,11 @@ impl PostgresGallery {
             Some(found) if !seal.opens_marker(&found) => return Err(wrong_key(&location)),
             Some(_) => {}
         }
-        reseal(&mut tx, &seal, &Seal::new(None)?, &location)?;
+        reseal(&mut tx, &seal, &Seal::new(None)?, &columns)?;
         tx.execute("DELETE FROM whoisit_seal", &[])
             .map_err(|e| db_error(&location, e))?;
-        commit_conversion(tx, &location)?;
-        vacuum(&mut client, &location)
+        let xid = commit_conversion(tx, &columns)?;
+        rewrite(&mut client, &location, &xid)
     }
 
     /// A connection from the pool, alive when taken.
@@ -370,7 +431,7 @@ impl PostgresGallery {
         // and cannot slip in between this check and the values it guards.
         tx.batch_execute("LOCK TABLE whoisit_seal IN ACCESS SHARE MODE")
             .map_err(&db)?;
-        if marker(&mut tx).map_err(&db)? != self.marker {
+        if marker(&mut tx, &self.columns)? != self.marker {
             return Err(gallery_error(
                 &self.location,
                 "was sealed, unsealed or sealed with another key (`whoisit gallery encrypt` or \
@@ -411,8 +472,9 @@ impl PostgresGallery {
             .map_err(self.db())?;
         let mut wrong_length = 0;
         for row in &rows {
-            let (id, embedder, name): (i64, &str, &str) = (row.get(0), row.get(1), row.get(2));
-            match self.seal.open(Column::Vector, row.get(3)) {
+            let at = |i| self.columns.at::<&str>(row, i);
+            let (id, embedder, name) = (self.columns.at::<i64>(row, 0)?, at(1)?, at(2)?);
+            match self.seal.open(Column::Vector, self.columns.at(row, 3)?) {
                 Some(vector) => wrong_length += usize::from(vector_from_bytes(&vector).is_none()),
                 None => problems.push(format!(
                     "the {embedder} embedding of face {id} of {name} cannot be opened: it is \
@@ -428,16 +490,10 @@ impl PostgresGallery {
 
     /// Adds to `problems` the crops that do not open or do not decode.
     fn check_crops(&self, tx: &mut Transaction<'_>, problems: &mut Vec<String>) -> Result<()> {
-        let rows = tx
-            .query(
-                "SELECT f.id, p.name, f.image FROM face f JOIN person p ON p.id = f.person_id
-                 WHERE f.image IS NOT NULL",
-                &[],
-            )
-            .map_err(self.db())?;
+        let rows = tx.query(sql::CROPS, &[]).map_err(self.db())?;
         for row in &rows {
-            let (id, name): (i64, &str) = (row.get(0), row.get(1));
-            match self.seal.open(Column::Image, row.get(2)) {
+            let (id, name): (i64, &str) = (self.columns.at(row, 0)?, self.columns.at(row, 1)?);
+            match self.seal.open(Column::Image, self.columns.at(row, 2)?) {
                 Some(png) => problems.extend(stored::crop_problem(id, name, &png)),
                 None => problems.push(format!(
                     "the crop of face {id} of {name} cannot be opened: it is damaged, or was \
@@ -457,99 +513,123 @@ impl PostgresGallery {
     ) -> Result<Vec<FaceId>> {
         let mut added = Vec::new();
         for face in faces {
-            let record = StoredFace::enrolled(face);
-            added.extend(insert_face(tx, &self.seal, &self.location, id, &record)?);
+            added.extend(self.insert_face(tx, id, &StoredFace::enrolled(face))?);
         }
         Ok(added)
+    }
+
+    /// Inserts a face and its embeddings, sealed; `None` when the person has this photo
+    /// already.
+    fn insert_face(
+        &self,
+        tx: &mut Transaction<'_>,
+        person_id: i64,
+        face: &StoredFace<'_>,
+    ) -> Result<Option<FaceId>> {
+        let db = self.db();
+        let image = face
+            .image
+            .map(|image| self.seal.seal(Column::Image, image))
+            .transpose()?;
+        let inserted = tx
+            .query_opt(
+                sql::INSERT_FACE,
+                &[
+                    &person_id,
+                    &face.captured,
+                    &face.source,
+                    &face.source_sha256,
+                    &face.confidence,
+                    &face.face_px,
+                    &face.sharpness,
+                    &image.as_deref(),
+                ],
+            )
+            .map_err(&db)?;
+        let Some(row) = inserted else {
+            return Ok(None);
+        };
+        let face_id: i64 = self.columns.at(&row, 0)?;
+        if let Some(pose) = face.pose {
+            tx.execute(sql::INSERT_POSE, &[&face_id, &pose])
+                .map_err(&db)?;
+        }
+        for (embedder, vector) in &face.embeddings {
+            let sealed = self.seal.seal(Column::Vector, vector)?;
+            tx.execute(
+                sql::INSERT_EMBEDDING,
+                &[&face_id, &embedder.as_str(), &sealed],
+            )
+            .map_err(&db)?;
+        }
+        Ok(Some(FaceId(face_id)))
+    }
+
+    /// The id of the person called `name`, created if new (an import).
+    fn upsert_person(
+        &self,
+        tx: &mut Transaction<'_>,
+        name: &str,
+        created: i64,
+        last_seen: Option<i64>,
+    ) -> Result<i64> {
+        let db = self.db();
+        tx.execute(sql::IMPORT_PERSON, &[&name, &created, &last_seen])
+            .map_err(&db)?;
+        self.columns
+            .at(&tx.query_one(sql::PERSON_ID, &[&name]).map_err(&db)?, 0)
+    }
+
+    fn person_summary(&self, r: &postgres::Row) -> Result<PersonSummary> {
+        let at = &self.columns;
+        Ok(PersonSummary {
+            id: PersonId(at.at(r, 0)?),
+            name: at.at(r, 1)?,
+            faces: count(at.at(r, 2)?),
+            created: at.at(r, 3)?,
+            last_seen: at.at(r, 4)?,
+            own_threshold: OwnThreshold::from_columns(at.at(r, 5)?, at.at(r, 6)?),
+            poses: poses_from_list(at.at::<Option<&str>>(r, 7)?),
+        })
+    }
+
+    /// A stored key: name, scopes, created.
+    fn key(&self, r: &postgres::Row) -> Result<ApiKey> {
+        let scopes: &str = self.columns.at(r, 1)?;
+        Ok(ApiKey::from_row(
+            self.columns.at(r, 0)?,
+            scopes,
+            self.columns.at(r, 2)?,
+        ))
+    }
+
+    /// After the removal of transaction `xid`: the removed rows' bytes gone from the tables'
+    /// files ([`rewrite`]). A failure leaves them there until the next removal; the removal
+    /// itself stands.
+    fn forget_removed(&self, client: &mut Client, xid: &str) {
+        if let Err(e) = rewrite(client, &self.location, xid) {
+            tracing::warn!(
+                "cannot rewrite the gallery's tables after the removal: the removed crops and \
+                 embeddings stay in their free room until the next removal: {}",
+                e.report()
+            );
+        }
+    }
+
+    /// The one number a query of one row and one column answers (a count, a version).
+    fn scalar(&self, client: &mut impl GenericClient, sql: &str) -> Result<i64> {
+        let row = client.query_one(sql, &[]).map_err(self.db())?;
+        self.columns.at(&row, 0)
     }
 
     /// Locks person `id`'s row until `tx` ends, so that a change that depends on them cannot
     /// race a removal or a rename; the person's name, or `None` when they are gone.
     fn lock_person(&self, tx: &mut Transaction<'_>, id: PersonId) -> Result<String> {
-        tx.query_opt("SELECT name FROM person WHERE id = $1 FOR UPDATE", &[&id.0])
+        tx.query_opt(&format!("{} FOR UPDATE", sql::PERSON_NAME), &[&id.0])
             .map_err(self.db())?
-            .map(|row| row.try_get(0).map_err(self.db()))
+            .map(|row| self.columns.at(&row, 0))
             .transpose()?
             .ok_or_else(|| no_person(id))
-    }
-}
-
-fn upsert_person(
-    tx: &mut Transaction<'_>,
-    name: &str,
-    created: i64,
-    last_seen: Option<i64>,
-) -> std::result::Result<i64, postgres::Error> {
-    tx.execute(
-        "INSERT INTO person (name, created, last_seen) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING",
-        &[&name, &created, &last_seen],
-    )?;
-    Ok(tx
-        .query_one("SELECT id FROM person WHERE name = $1", &[&name])?
-        .get(0))
-}
-
-/// Inserts a face and its embeddings, sealed with `seal`; `None` when the person has this photo
-/// already.
-fn insert_face(
-    tx: &mut Transaction<'_>,
-    seal: &Seal,
-    location: &str,
-    person_id: i64,
-    face: &StoredFace<'_>,
-) -> Result<Option<FaceId>> {
-    let db = |e| db_error(location, e);
-    let image = face
-        .image
-        .map(|image| seal.seal(Column::Image, image))
-        .transpose()?;
-    let inserted = tx.query_opt(
-        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image, pose)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (person_id, source_sha256) DO NOTHING RETURNING id",
-        &[
-            &person_id,
-            &face.captured,
-            &face.source,
-            &face.source_sha256,
-            &face.confidence,
-            &face.face_px,
-            &face.sharpness,
-            &image.as_deref(),
-            &face.pose,
-        ],
-    ).map_err(db)?;
-    let Some(row) = inserted else {
-        return Ok(None);
-    };
-    let face_id: i64 = row.get(0);
-    for (embedder, vector) in &face.embeddings {
-        tx.execute(
-            "INSERT INTO embedding (face_id, embedder, vector) VALUES ($1, $2, $3)",
-            &[
-                &face_id,
-                &embedder.as_str(),
-                &seal.seal(Column::Vector, vector)?,
-            ],
-        )
-        .map_err(db)?;
-    }
-    Ok(Some(FaceId(face_id)))
-}
-
-/// A person with their number of faces; the caller adds the WHERE, GROUP BY and ORDER BY.
-const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen,
-    p.threshold, p.threshold_embedder, string_agg(f.pose, ',')
-    FROM person p LEFT JOIN face f ON f.person_id = p.id";
-
-fn person_summary(r: &postgres::Row) -> PersonSummary {
-    PersonSummary {
-        id: PersonId(r.get(0)),
-        name: r.get(1),
-        faces: count(r.get(2)),
-        created: r.get(3),
-        last_seen: r.get(4),
-        own_threshold: OwnThreshold::from_columns(r.get(5), r.get(6)),
-        poses: poses_from_list(r.get::<_, Option<&str>>(7)),
     }
 }
 
@@ -568,21 +648,22 @@ impl Gallery for PostgresGallery {
         let rows = self
             .client()?
             .query(
-                &format!("{PERSON_SUMMARY} GROUP BY p.id ORDER BY p.name"),
+                &format!("{} GROUP BY p.id ORDER BY p.name", sql::PERSON_SUMMARY),
                 &[],
             )
             .map_err(self.db())?;
-        Ok(rows.iter().map(person_summary).collect())
+        rows.iter().map(|r| self.person_summary(r)).collect()
     }
 
     fn person(&self, id: PersonId) -> Result<PersonSummary> {
         self.client()?
             .query_opt(
-                &format!("{PERSON_SUMMARY} WHERE p.id = $1 GROUP BY p.id"),
+                &format!("{} WHERE p.id = $1 GROUP BY p.id", sql::PERSON_SUMMARY),
                 &[&id.0],
             )
             .map_err(self.db())?
-            .map(|r| person_summary(&r))
+            .map(|r| self.person_summary(&r))
+            .transpose()?
             .ok_or_else(|| no_person(id))
     }
 
@@ -598,16 +679,12 @@ impl Gallery for PostgresGallery {
         let mut client = self.client()?;
         let mut tx = self.same_seal(&mut client)?;
         let Some(row) = tx
-            .query_opt(
-                "INSERT INTO person (name, created) VALUES ($1, $2)
-                 ON CONFLICT (name) DO NOTHING RETURNING id",
-                &[&name, &now()],
-            )
+            .query_opt(sql::CREATE_PERSON, &[&name, &now()])
             .map_err(&db)?
         else {
             return Err(Error::NameTaken(name));
         };
-        let id: i64 = row.try_get(0).map_err(&db)?;
+        let id: i64 = self.columns.at(&row, 0)?;
         let added = self.insert_faces(&mut tx, id, faces)?;
         audit::log(
             &mut tx,
@@ -622,41 +699,41 @@ impl Gallery for PostgresGallery {
     }
 
     fn faces(&self, person: PersonId) -> Result<Vec<FaceSummary>> {
-        self.person(person)?;
-        let rows = self
-            .client()?
-            .query(
-                "SELECT id, captured, source, confidence, face_px, sharpness, image IS NOT NULL, pose
-                 FROM face WHERE person_id = $1 ORDER BY id",
-                &[&person.0],
-            )
-            .map_err(self.db())?;
-        Ok(rows
-            .iter()
-            .map(|r| FaceSummary {
-                id: FaceId(r.get(0)),
-                captured: r.get(1),
-                source: r.get(2),
-                confidence: r.get(3),
-                face_px: r.get(4),
-                sharpness: r.get(5),
-                pose: pose_from_column(r.get(7)),
-                has_image: r.get(6),
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(self.db())?;
+        if tx
+            .query_opt(sql::PERSON_EXISTS, &[&person.0])
+            .map_err(self.db())?
+            .is_none()
+        {
+            return Err(no_person(person));
+        }
+        let rows = tx.query(sql::FACES, &[&person.0]).map_err(self.db())?;
+        let at = &self.columns;
+        rows.iter()
+            .map(|r| {
+                Ok(FaceSummary {
+                    id: FaceId(at.at(r, 0)?),
+                    captured: at.at(r, 1)?,
+                    source: at.at(r, 2)?,
+                    confidence: at.at(r, 3)?,
+                    face_px: at.at(r, 4)?,
+                    sharpness: at.at(r, 5)?,
+                    has_image: at.at(r, 6)?,
+                    pose: pose_from_column(at.at(r, 7)?),
+                })
             })
-            .collect())
+            .collect()
     }
 
     fn face_image(&self, person: PersonId, face: FaceId) -> Result<Option<Vec<u8>>> {
         let mut client = self.client()?;
-        let image: Option<Vec<u8>> = self
+        let row = self
             .same_seal(&mut client)?
-            .query_opt(
-                "SELECT image FROM face WHERE id = $1 AND person_id = $2",
-                &[&face.0, &person.0],
-            )
+            .query_opt(sql::FACE_IMAGE, &[&face.0, &person.0])
             .map_err(self.db())?
-            .ok_or_else(|| no_face(person, face))?
-            .get(0);
+            .ok_or_else(|| no_face(person, face))?;
+        let image: Option<Vec<u8>> = self.columns.at(&row, 0)?;
         image
             .map(|image| {
                 self.opened(Column::Image, image, || {
@@ -671,18 +748,18 @@ impl Gallery for PostgresGallery {
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&db)?;
         let deleted = tx
-            .execute(
-                "DELETE FROM face WHERE id = $1 AND person_id = $2",
-                &[&face.0, &person.0],
-            )
+            .execute(sql::REMOVE_FACE, &[&face.0, &person.0])
             .map_err(&db)?;
         if deleted == 0 {
             return Err(no_face(person, face));
         }
-        let detail = format!("person {}: face {} removed", person.0, face.0);
+        let detail = face_removed_detail(person, face);
         audit::log(&mut tx, actor, AuditAction::RemoveFace, &detail).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
-        tx.commit().map_err(&db)
+        let xid = xact_id(&mut tx, &self.columns)?;
+        tx.commit().map_err(&db)?;
+        self.forget_removed(&mut client, &xid);
+        Ok(())
     }
 
     fn add_faces_to(
@@ -718,9 +795,15 @@ impl Gallery for PostgresGallery {
         let vector = vector_bytes(&embedding.0);
         let mut client = self.client()?;
         let mut tx = self.same_seal(&mut client)?;
+        // Held until the commit, so that the face cannot be removed in between.
+        let found = tx
+            .query_opt(&format!("{} FOR SHARE", sql::FACE_EXISTS), &[&face.0])
+            .map_err(&db)?;
+        if found.is_none() {
+            return Err(no_face_id(face));
+        }
         tx.execute(
-            "INSERT INTO embedding (face_id, embedder, vector) VALUES ($1, $2, $3)
-             ON CONFLICT (face_id, embedder) DO UPDATE SET vector = EXCLUDED.vector",
+            sql::SET_EMBEDDING,
             &[
                 &face.0,
                 &embedder.as_str(),
@@ -735,35 +818,25 @@ impl Gallery for PostgresGallery {
     fn source_hashes(&self, person: PersonId) -> Result<HashSet<String>> {
         let rows = self
             .client()?
-            .query(
-                "SELECT source_sha256 FROM face WHERE person_id = $1 AND source_sha256 IS NOT NULL",
-                &[&person.0],
-            )
+            .query(sql::SOURCE_HASHES, &[&person.0])
             .map_err(self.db())?;
-        rows.iter()
-            .map(|r| r.try_get(0).map_err(self.db()))
-            .collect()
+        rows.iter().map(|r| self.columns.at(r, 0)).collect()
     }
 
     fn images(&self, person: PersonId) -> Result<Vec<Vec<u8>>> {
         let mut client = self.client()?;
         let mut tx = self.same_seal(&mut client)?;
         let found = tx
-            .query_opt("SELECT 1 FROM person WHERE id = $1", &[&person.0])
+            .query_opt(sql::PERSON_EXISTS, &[&person.0])
             .map_err(self.db())?;
         if found.is_none() {
             return Err(no_person(person));
         }
-        let rows = tx
-            .query(
-                "SELECT id, image FROM face WHERE person_id = $1 AND image IS NOT NULL ORDER BY id",
-                &[&person.0],
-            )
-            .map_err(self.db())?;
+        let rows = tx.query(sql::IMAGES, &[&person.0]).map_err(self.db())?;
         rows.iter()
             .map(|r| {
-                let face: i64 = r.try_get(0).map_err(self.db())?;
-                self.opened(Column::Image, r.try_get(1).map_err(self.db())?, || {
+                let face: i64 = self.columns.at(r, 0)?;
+                self.opened(Column::Image, self.columns.at(r, 1)?, || {
                     format!("the crop of face {face} of person {}", person.0)
                 })
             })
@@ -779,51 +852,34 @@ impl Gallery for PostgresGallery {
         if new == old {
             return Ok(());
         }
-        let taken = tx
-            .query_opt("SELECT 1 FROM person WHERE name = $1", &[&new])
-            .map_err(&db)?;
+        let taken = tx.query_opt(sql::NAME_TAKEN, &[&new]).map_err(&db)?;
         if taken.is_some() {
             return Err(Error::NameTaken(new));
         }
-        tx.execute(
-            "UPDATE person SET name = $1 WHERE id = $2",
-            &[&new, &person.0],
-        )
-        .map_err(&db)?;
-        let detail = format!("person {}: renamed", person.0);
-        audit::log(&mut tx, actor, AuditAction::Rename, &detail).map_err(&db)?;
+        tx.execute(sql::RENAME, &[&new, &person.0]).map_err(&db)?;
+        audit::log(&mut tx, actor, AuditAction::Rename, &renamed_detail(person)).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)
     }
 
     fn remove(&self, person: PersonId, actor: &Actor) -> Result<Removed> {
         let db = self.db();
-        let id = person.0;
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&db)?;
         self.lock_person(&mut tx, person)?;
-        let row = tx
-            .query_one(
-                "SELECT count(DISTINCT f.id), count(e.face_id),
-                        count(DISTINCT CASE WHEN f.image IS NOT NULL THEN f.id END)
-                 FROM face f LEFT JOIN embedding e ON e.face_id = f.id WHERE f.person_id = $1",
-                &[&id],
-            )
-            .map_err(&db)?;
+        let row = tx.query_one(sql::REMOVED_WITH, &[&person.0]).map_err(&db)?;
         let removed = Removed {
-            faces: count(row.get(0)),
-            embeddings: count(row.get(1)),
-            images: count(row.get(2)),
+            faces: count(self.columns.at(&row, 0)?),
+            embeddings: count(self.columns.at(&row, 1)?),
+            images: count(self.columns.at(&row, 2)?),
         };
-        tx.execute("DELETE FROM person WHERE id = $1", &[&id])
-            .map_err(&db)?;
-        let detail = format!(
-            "person {id}: removed with {} face(s), {} embedding(s), {} crop(s)",
-            removed.faces, removed.embeddings, removed.images
-        );
+        tx.execute(sql::REMOVE_PERSON, &[&person.0]).map_err(&db)?;
+        let detail = removed_detail(person, &removed);
         audit::log(&mut tx, actor, AuditAction::Remove, &detail).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
+        let xid = xact_id(&mut tx, &self.columns)?;
         tx.commit().map_err(&db)?;
+        self.forget_removed(&mut client, &xid);
         Ok(removed)
     }
 
@@ -834,16 +890,14 @@ impl Gallery for PostgresGallery {
         let mut tx = client.transaction().map_err(&db)?;
         for change in changes {
             let row = tx
-                .query_opt(
-                    "SELECT id, threshold FROM person WHERE id = $1",
-                    &[&change.person.0],
-                )
+                .query_opt(sql::PERSON_THRESHOLD, &[&change.person.0])
                 .map_err(&db)?
                 .ok_or_else(|| no_person(change.person))?;
-            let (id, was): (i64, Option<f32>) = (row.get(0), row.get(1));
+            let (id, was): (i64, Option<f32>) =
+                (self.columns.at(&row, 0)?, self.columns.at(&row, 1)?);
             let own = change.own.as_ref();
             tx.execute(
-                "UPDATE person SET threshold = $1, threshold_embedder = $2 WHERE id = $3",
+                sql::SET_THRESHOLD,
                 &[
                     &own.map(|o| o.threshold),
                     &own.map(|o| o.embedder.as_str()),
@@ -862,18 +916,14 @@ impl Gallery for PostgresGallery {
         let mut client = self.client()?;
         let rows = self
             .same_seal(&mut client)?
-            .query(
-                "SELECT p.name, e.vector, f.id, p.id FROM embedding e JOIN face f ON f.id = e.face_id
-                 JOIN person p ON p.id = f.person_id WHERE e.embedder = $1 ORDER BY p.id, f.id",
-                &[&embedder.as_str()],
-            )
+            .query(sql::EMBEDDINGS, &[&embedder.as_str()])
             .map_err(self.db())?;
         let mut enrolled = Vec::with_capacity(rows.len());
         for row in &rows {
-            let get = |i| row.try_get::<_, i64>(i).map_err(self.db());
-            let (person, face) = (PersonId(get(3)?), get(2)?);
-            let name: String = row.try_get(0).map_err(self.db())?;
-            let vector = self.opened(Column::Vector, row.try_get(1).map_err(self.db())?, || {
+            let at = &self.columns;
+            let (person, face) = (PersonId(at.at(row, 0)?), at.at::<i64>(row, 2)?);
+            let name: String = at.at(row, 1)?;
+            let vector = self.opened(Column::Vector, at.at(row, 3)?, || {
                 format!(
                     "the {embedder} embedding of face {face} of person {}",
                     person.0
@@ -888,17 +938,12 @@ impl Gallery for PostgresGallery {
         let mut client = self.client()?;
         let rows = self
             .same_seal(&mut client)?
-            .query(
-                "SELECT f.id, p.name, f.image FROM face f JOIN person p ON p.id = f.person_id
-                 WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id AND e.embedder = $1)
-                 ORDER BY f.id",
-                &[&embedder.as_str()],
-            )
+            .query(sql::FACES_WITHOUT, &[&embedder.as_str()])
             .map_err(self.db())?;
         rows.iter()
             .map(|r| {
-                let (id, person): (i64, String) = (r.get(0), r.get(1));
-                let image: Option<Vec<u8>> = r.get(2);
+                let (id, person): (i64, String) = (self.columns.at(r, 0)?, self.columns.at(r, 1)?);
+                let image: Option<Vec<u8>> = self.columns.at(r, 2)?;
                 let image_png = image
                     .map(|image| {
                         self.opened(Column::Image, image, || {
@@ -918,13 +963,9 @@ impl Gallery for PostgresGallery {
     fn count_without(&self, embedder: &EmbedderId) -> Result<usize> {
         let row = self
             .client()?
-            .query_one(
-                "SELECT count(*) FROM face f
-                 WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id AND e.embedder = $1)",
-                &[&embedder.as_str()],
-            )
+            .query_one(sql::COUNT_WITHOUT, &[&embedder.as_str()])
             .map_err(self.db())?;
-        Ok(count(row.get(0)))
+        Ok(count(self.columns.at(&row, 0)?))
     }
 
     fn mark_seen(&self, people: &[PersonId]) -> Result<()> {
@@ -943,37 +984,30 @@ impl Gallery for PostgresGallery {
         let db = self.db();
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&db)?;
-        let cleared = tx
-            .execute(
-                "UPDATE person SET last_seen = NULL WHERE last_seen < $1",
-                &[&before],
-            )
-            .map_err(&db)?;
+        let cleared = tx.execute(sql::PURGE_SIGHTINGS, &[&before]).map_err(&db)?;
+        let cleared = usize::try_from(cleared).unwrap_or(usize::MAX);
         if cleared > 0 {
-            let detail = format!("last-seen times before {before} cleared for {cleared} people");
+            let detail = purged_detail(before, cleared);
             audit::log(&mut tx, actor, AuditAction::Purge, &detail).map_err(&db)?;
         }
         tx.commit().map_err(&db)?;
-        Ok(usize::try_from(cleared).unwrap_or(usize::MAX))
+        Ok(cleared)
     }
 
     fn check(&self) -> Result<CheckReport> {
         let mut client = self.client()?;
         let mut tx = self.same_seal(&mut client)?;
-        let db = self.db();
-        let mut scalar =
-            |sql: &str| -> Result<usize> { Ok(count(tx.query_one(sql, &[]).map_err(&db)?.get(0))) };
         let mut report = CheckReport {
-            people: scalar("SELECT count(*) FROM person")?,
-            faces: scalar("SELECT count(*) FROM face")?,
-            embeddings: scalar("SELECT count(*) FROM embedding")?,
-            without_faces: scalar(stored::PEOPLE_WITHOUT_FACES)?,
+            people: count(self.scalar(&mut tx, sql::COUNT_PEOPLE)?),
+            faces: count(self.scalar(&mut tx, sql::COUNT_FACES)?),
+            embeddings: count(self.scalar(&mut tx, sql::COUNT_EMBEDDINGS)?),
+            without_faces: count(self.scalar(&mut tx, stored::PEOPLE_WITHOUT_FACES)?),
             problems: Vec::new(),
         };
         // The vectors' lengths are checked once opened: a sealed one is longer.
         let [(_, not_numbers), others @ ..] = stored::content_checks();
         for (sql, what) in others {
-            let n = scalar(&sql)?;
+            let n = count(self.scalar(&mut tx, &sql)?);
             if n > 0 {
                 report.problems.push(format!("{n} {what}"));
             }
@@ -987,33 +1021,20 @@ impl Gallery for PostgresGallery {
         let mut client = self.client()?;
         let mut tx = self.same_seal(&mut client)?;
         let db = self.db();
-        let faces = tx
-            .query(
-                "SELECT p.name, p.created, p.last_seen, f.id, f.captured, f.source, f.source_sha256,
-                        f.confidence, f.face_px, f.sharpness, f.image, p.threshold,
-                        p.threshold_embedder, f.pose
-                 FROM person p JOIN face f ON f.person_id = p.id ORDER BY p.name, f.id",
-                &[],
-            )
-            .map_err(&db)?;
+        let at = &self.columns;
+        let faces = tx.query(sql::EXPORT_FACES, &[]).map_err(&db)?;
         let mut people = ExportBuilder::default();
         for r in &faces {
-            let face_id: i64 = r.get(3);
+            let face_id: i64 = at.at(r, 3)?;
             let mut embeddings = Vec::new();
-            for e in &tx
-                .query(
-                    "SELECT embedder, vector FROM embedding WHERE face_id = $1 ORDER BY embedder",
-                    &[&face_id],
-                )
-                .map_err(&db)?
-            {
-                let embedder: String = e.get(0);
-                let vector = self.opened(Column::Vector, e.get(1), || {
+            for e in &tx.query(sql::FACE_EMBEDDINGS, &[&face_id]).map_err(&db)? {
+                let embedder: String = at.at(e, 0)?;
+                let vector = self.opened(Column::Vector, at.at(e, 1)?, || {
                     format!("the {embedder} embedding of face {face_id}")
                 })?;
                 embeddings.extend(stored::exported(embedder, &vector));
             }
-            let image: Option<Vec<u8>> = r.get(10);
+            let image: Option<Vec<u8>> = at.at(r, 10)?;
             let image = image
                 .map(|image| {
                     self.opened(Column::Image, image, || {
@@ -1022,21 +1043,21 @@ impl Gallery for PostgresGallery {
                 })
                 .transpose()?;
             let face = ExportFace {
-                captured: r.get(4),
-                source: r.get(5),
-                source_sha256: r.get(6),
-                confidence: r.get(7),
-                face_px: r.get(8),
-                sharpness: r.get(9),
-                pose: pose_from_column(r.get(13)),
+                captured: at.at(r, 4)?,
+                source: at.at(r, 5)?,
+                source_sha256: at.at(r, 6)?,
+                confidence: at.at(r, 7)?,
+                face_px: at.at(r, 8)?,
+                sharpness: at.at(r, 9)?,
+                pose: pose_from_column(at.at(r, 13)?),
                 embeddings,
                 image_png_base64: image.as_deref().map(ExportFace::encode_image),
             };
             let person = ExportPerson {
-                name: r.get(0),
-                created: r.get(1),
-                last_seen: r.get(2),
-                own_threshold: OwnThreshold::from_columns(r.get(11), r.get(12)),
+                name: at.at(r, 0)?,
+                created: at.at(r, 1)?,
+                last_seen: at.at(r, 2)?,
+                own_threshold: OwnThreshold::from_columns(at.at(r, 11)?, at.at(r, 12)?),
                 faces: Vec::new(),
             };
             people.face(person, face);
@@ -1052,12 +1073,10 @@ impl Gallery for PostgresGallery {
         let mut added = 0;
         for person in &file.people {
             let name = validate_name(&person.name)?;
-            let person_id =
-                upsert_person(&mut tx, &name, person.created, person.last_seen).map_err(&db)?;
+            let person_id = self.upsert_person(&mut tx, &name, person.created, person.last_seen)?;
             if let Some(own) = &person.own_threshold {
                 tx.execute(
-                    "UPDATE person SET threshold = $1, threshold_embedder = $2
-                     WHERE id = $3 AND threshold IS NULL",
+                    sql::IMPORT_THRESHOLD,
                     &[&own.threshold, &own.embedder.as_str(), &person_id],
                 )
                 .map_err(&db)?;
@@ -1065,12 +1084,10 @@ impl Gallery for PostgresGallery {
             for face in &person.faces {
                 let image = face.image(&person.name)?;
                 let record = StoredFace::imported(face, image.as_deref());
-                added += usize::from(
-                    insert_face(&mut tx, &self.seal, &self.location, person_id, &record)?.is_some(),
-                );
+                added += usize::from(self.insert_face(&mut tx, person_id, &record)?.is_some());
             }
         }
-        let detail = format!("{added} face(s) of {} people imported", file.people.len());
+        let detail = imported_detail(added, file.people.len());
         audit::log(&mut tx, actor, AuditAction::Import, &detail).map_err(&db)?;
         notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)?;
@@ -1085,59 +1102,70 @@ impl Gallery for PostgresGallery {
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&db)?;
         let inserted = tx
-            .execute(
-                "INSERT INTO api_key (name, scopes, hash, created) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (name) DO NOTHING",
-                &[&name, &scopes, &hash, &created],
-            )
+            .execute(sql::ADD_KEY, &[&name, &scopes, &hash, &created])
             .map_err(&db)?;
         if inserted == 0 {
             return Err(key_taken(&name));
         }
-        let detail = format!("key {name} ({scopes})");
+        let detail = key_detail(&name, Some(&scopes));
         audit::log(&mut tx, actor, AuditAction::KeyCreated, &detail).map_err(&db)?;
+        notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)?;
         Ok(ApiKey::from_row(name, &scopes, created))
     }
 
     fn keys(&self) -> Result<Vec<ApiKey>> {
-        let rows = self
-            .client()?
-            .query(
-                "SELECT name, scopes, created FROM api_key ORDER BY name",
-                &[],
-            )
-            .map_err(self.db())?;
-        Ok(rows
-            .iter()
-            .map(|r| ApiKey::from_row(r.get(0), r.get(1), r.get(2)))
-            .collect())
+        let rows = self.client()?.query(sql::KEYS, &[]).map_err(self.db())?;
+        rows.iter().map(|r| self.key(r)).collect()
     }
 
     fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
-        let row = self
-            .client()?
-            .query_opt(
-                "SELECT name, scopes, created FROM api_key WHERE hash = $1",
-                &[&hash],
-            )
-            .map_err(self.db())?;
-        Ok(row.map(|r| ApiKey::from_row(r.get(0), r.get(1), r.get(2))))
+        self.client()?
+            .query_opt(sql::KEY_BY_HASH, &[&hash])
+            .map_err(self.db())?
+            .map(|r| self.key(&r))
+            .transpose()
     }
 
     fn revoke_key(&self, name: &str, actor: &Actor) -> Result<()> {
         let db = self.db();
         let mut client = self.client()?;
         let mut tx = client.transaction().map_err(&db)?;
-        let deleted = tx
-            .execute("DELETE FROM api_key WHERE name = $1", &[&name.trim()])
-            .map_err(&db)?;
+        let deleted = tx.execute(sql::REVOKE_KEY, &[&name.trim()]).map_err(&db)?;
         if deleted == 0 {
             return Err(no_key(name));
         }
-        let detail = format!("key {}", name.trim());
+        let detail = key_detail(name.trim(), None);
         audit::log(&mut tx, actor, AuditAction::KeyRevoked, &detail).map_err(&db)?;
+        notify(&mut tx).map_err(&db)?;
         tx.commit().map_err(&db)
+    }
+
+    fn key_table(&self) -> Result<KeyTable> {
+        let db = self.db();
+        let mut client = self.client()?;
+        // One snapshot: the version is that of the keys read with it.
+        let mut tx = client
+            .build_transaction()
+            .isolation_level(postgres::IsolationLevel::RepeatableRead)
+            .read_only(true)
+            .start()
+            .map_err(&db)?;
+        let version = self.scalar(&mut tx, sql::KEY_VERSION)?;
+        let rows = tx.query(sql::KEY_TABLE, &[]).map_err(&db)?;
+        let by_hash = rows
+            .iter()
+            .map(|r| {
+                let scopes: &str = self.columns.at(r, 2)?;
+                let key = ApiKey::from_row(self.columns.at(r, 1)?, scopes, self.columns.at(r, 3)?);
+                Ok((self.columns.at(r, 0)?, key))
+            })
+            .collect::<Result<_>>()?;
+        Ok(KeyTable { version, by_hash })
+    }
+
+    fn keys_version(&self) -> Result<i64> {
+        self.scalar(&mut *self.client()?, sql::KEY_VERSION)
     }
 
     fn record(&self, action: AuditAction, detail: &str, actor: &Actor) -> Result<()> {
@@ -1145,7 +1173,22 @@ impl Gallery for PostgresGallery {
     }
 
     fn audit(&self, since: i64) -> Result<Vec<AuditEntry>> {
-        audit::read(&mut *self.client()?, since).map_err(self.db())
+        let rows = self
+            .client()?
+            .query(sql::AUDIT_SINCE, &[&since])
+            .map_err(self.db())?;
+        let at = &self.columns;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEntry {
+                    id: at.at(r, 0)?,
+                    at: at.at(r, 1)?,
+                    actor: at.at(r, 2)?,
+                    action: at.at(r, 3)?,
+                    detail: at.at(r, 4)?,
+                })
+            })
+            .collect()
     }
 
     fn watch(&self) -> Result<ChangeFeed> {
@@ -1153,9 +1196,6 @@ impl Gallery for PostgresGallery {
     }
 
     fn roster_version(&self) -> Result<i64> {
-        self.client()?
-            .query_one("SELECT version FROM roster", &[])
-            .and_then(|row| row.try_get(0))
-            .map_err(self.db())
+        self.scalar(&mut *self.client()?, sql::ROSTER_VERSION)
     }
 }

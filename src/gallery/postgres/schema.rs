@@ -100,6 +100,29 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER roster_embedding AFTER INSERT OR DELETE OR UPDATE ON embedding
         FOR EACH STATEMENT EXECUTE FUNCTION whoisit_roster_changed();
 "#,
+    r#"
+    -- The head's pose of a face in a table of its own, as the SQLite store keeps it: one
+    -- schema, so that the stores' SQL is one. The poses of faces enrolled before move there.
+    CREATE TABLE face_pose (
+        face_id BIGINT PRIMARY KEY REFERENCES face(id) ON DELETE CASCADE,
+        pose    TEXT NOT NULL
+    );
+    INSERT INTO face_pose (face_id, pose) SELECT id, pose FROM face WHERE pose IS NOT NULL;
+    ALTER TABLE face DROP COLUMN pose;
+"#,
+    r#"
+    -- The API keys' version: bumped by every key made or revoked, so that a server keeping
+    -- the keys in memory learns of a change by any machine, and only of those.
+    CREATE TABLE key_version (
+        only_row BOOLEAN PRIMARY KEY DEFAULT TRUE CHECK (only_row),
+        version  BIGINT NOT NULL
+    );
+    INSERT INTO key_version (version) VALUES (0);
+    CREATE FUNCTION whoisit_keys_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN UPDATE key_version SET version = version + 1; RETURN NULL; END $$;
+    CREATE TRIGGER key_version AFTER INSERT OR DELETE OR UPDATE ON api_key
+        FOR EACH STATEMENT EXECUTE FUNCTION whoisit_keys_changed();
+"#,
 ];
 
 /// Why the database cannot be used as it is.
@@ -121,9 +144,10 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), Refused> {
     // Any fixed number: it only has to be the same for every whoisit.
     tx.execute("SELECT pg_advisory_xact_lock(7074656972)", &[])?;
     tx.batch_execute("CREATE TABLE IF NOT EXISTS whoisit_schema (version INTEGER NOT NULL)")?;
-    let found: i32 = tx
-        .query_opt("SELECT version FROM whoisit_schema", &[])?
-        .map_or(0, |row| row.get(0));
+    let found: i32 = match tx.query_opt("SELECT version FROM whoisit_schema", &[])? {
+        Some(row) => row.try_get(0)?,
+        None => 0,
+    };
     let applied = usize::try_from(found).unwrap_or(0);
     if applied > MIGRATIONS.len() {
         return Err(Refused::Newer {
@@ -143,4 +167,92 @@ pub(super) fn migrate(client: &mut Client) -> Result<(), Refused> {
     }
     tx.commit()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gallery::{Gallery as _, PostgresGallery};
+    use crate::vision::pose::Pose;
+
+    /// A database of the test's own on `WHOISIT_TEST_POSTGRES` (see tests/common/postgres.rs),
+    /// dropped at the end.
+    struct Database {
+        admin: String,
+        name: String,
+        url: String,
+    }
+
+    impl Database {
+        fn new() -> Database {
+            let admin = std::env::var("WHOISIT_TEST_POSTGRES")
+                .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/postgres".into());
+            let name = format!("whoisit_u_{}", std::process::id());
+            let mut client = Client::connect(&admin, postgres::NoTls).unwrap();
+            client
+                .batch_execute(&format!("CREATE DATABASE {name}"))
+                .unwrap();
+            let url = format!("{}/{name}", &admin[..admin.rfind('/').unwrap()]);
+            Database { admin, name, url }
+        }
+    }
+
+    impl Drop for Database {
+        fn drop(&mut self) {
+            let dropped = Client::connect(&self.admin, postgres::NoTls).and_then(|mut client| {
+                client.batch_execute(&format!("DROP DATABASE {} WITH (FORCE)", self.name))
+            });
+            if let Err(e) = dropped {
+                eprintln!("cannot drop {}: {e}", self.name);
+            }
+        }
+    }
+
+    #[test]
+    fn a_gallery_that_kept_poses_in_the_face_table_keeps_them_in_their_own() {
+        let db = Database::new();
+        let mut client = Client::connect(&db.url, postgres::NoTls).unwrap();
+        // Schema 7, as whoisit made it before poses had a table of their own.
+        for sql in &MIGRATIONS[..7] {
+            client.batch_execute(sql).unwrap();
+        }
+        client
+            .batch_execute(
+                "CREATE TABLE whoisit_schema (version INTEGER NOT NULL);
+                 INSERT INTO whoisit_schema VALUES (7);
+                 INSERT INTO person (id, name, created) VALUES (1, 'Ann', 0);
+                 INSERT INTO face (id, person_id, captured, source, source_sha256, confidence,
+                                   face_px, sharpness, pose)
+                 VALUES (1, 1, 0, 'a.jpg', 'a', 0.9, 100, 200, 'left'),
+                        (2, 1, 0, 'b.jpg', 'b', 0.9, 100, 200, NULL),
+                        (3, 1, 0, 'c.jpg', 'c', 0.9, 100, 200, 'up');",
+            )
+            .unwrap();
+        drop(client);
+        let g = PostgresGallery::open(&db.url, None).unwrap();
+        let ann = crate::gallery::PersonId(1);
+        assert_eq!(
+            g.faces(ann)
+                .unwrap()
+                .iter()
+                .map(|f| f.pose)
+                .collect::<Vec<_>>(),
+            [Some(Pose::Left), None, Some(Pose::Up)]
+        );
+        assert_eq!(g.person(ann).unwrap().poses, [Pose::Left, Pose::Up]);
+        let mut client = Client::connect(&db.url, postgres::NoTls).unwrap();
+        let version: i32 = client
+            .query_one("SELECT version FROM whoisit_schema", &[])
+            .unwrap()
+            .get(0);
+        assert_eq!(usize::try_from(version).unwrap(), MIGRATIONS.len());
+        let column = client
+            .query_opt(
+                "SELECT 1 FROM information_schema.columns
+                 WHERE table_name = 'face' AND column_name = 'pose'",
+                &[],
+            )
+            .unwrap();
+        assert!(column.is_none(), "the old column is gone");
+    }
 }

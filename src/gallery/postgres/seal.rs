@@ -87,8 +87,7 @@ impl Seal {
         };
         // Random nonces are safe for far more values than a gallery holds (2^32 per key).
         let mut nonce = [0_u8; NONCE_LEN];
-        getrandom::fill(&mut nonce)
-            .map_err(|_| Error::Internal("the system's random source failed"))?;
+        getrandom::fill(&mut nonce).map_err(|e| Error::NoRandomness(e.to_string()))?;
         let sealed = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),

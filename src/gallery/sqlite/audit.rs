@@ -5,6 +5,7 @@ use rusqlite::{Connection, params};
 
 use crate::gallery::audit::{Actor, AuditAction, AuditEntry};
 use crate::gallery::model::now;
+use crate::gallery::sql;
 
 pub(super) fn log(
     conn: &Connection,
@@ -13,7 +14,7 @@ pub(super) fn log(
     detail: &str,
 ) -> rusqlite::Result<()> {
     conn.execute(
-        "INSERT INTO audit (at, actor, action, detail) VALUES (?1, ?2, ?3, ?4)",
+        sql::AUDIT,
         params![now(), actor.as_str(), action.as_str(), detail],
     )
     .map(|_| ())
@@ -21,8 +22,7 @@ pub(super) fn log(
 
 /// The entries at or after `since` (seconds since the epoch), oldest first.
 pub(super) fn read(conn: &Connection, since: i64) -> rusqlite::Result<Vec<AuditEntry>> {
-    let mut stmt =
-        conn.prepare("SELECT id, at, actor, action, detail FROM audit WHERE at >= ?1 ORDER BY id")?;
+    let mut stmt = conn.prepare(sql::AUDIT_SINCE)?;
     let rows = stmt.query_map([since], |r| {
         Ok(AuditEntry {
             id: r.get(0)?,

@@ -3,7 +3,7 @@
 use crate::base::error::Result;
 use crate::gallery::CheckReport;
 use crate::gallery::sqlite::SqliteGallery;
-use crate::gallery::stored;
+use crate::gallery::{sql, stored};
 
 /// SQLite's quick check (the pages and their structure, not the indexes' contents): what it
 /// found wrong, or `None` for a sound file. Cheap enough for every open: it reads each page
@@ -53,9 +53,9 @@ impl SqliteGallery {
                 .map(|n| n as usize)
                 .map_err(self.db())
         };
-        report.people = count("SELECT count(*) FROM person")?;
-        report.faces = count("SELECT count(*) FROM face")?;
-        report.embeddings = count("SELECT count(*) FROM embedding")?;
+        report.people = count(sql::COUNT_PEOPLE)?;
+        report.faces = count(sql::COUNT_FACES)?;
+        report.embeddings = count(sql::COUNT_EMBEDDINGS)?;
         report.without_faces = count(stored::PEOPLE_WITHOUT_FACES)?;
         let checks = stored::content_checks();
         for (sql, what) in checks {
@@ -64,9 +64,7 @@ impl SqliteGallery {
                 report.problems.push(format!("{n} {what}"));
             }
         }
-        let mut stmt = conn
-            .prepare("SELECT f.id, p.name, f.image FROM face f JOIN person p ON p.id = f.person_id WHERE f.image IS NOT NULL")
-            .map_err(self.db())?;
+        let mut stmt = conn.prepare(sql::CROPS).map_err(self.db())?;
         let rows = stmt
             .query_map([], |r| {
                 Ok((

@@ -6,7 +6,8 @@ use crate::base::error::Result;
 use crate::gallery::Salvaged;
 use crate::gallery::audit::{Actor, AuditAction};
 use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson};
-use crate::gallery::model::{OwnThreshold, pose_from_column, validate_name};
+use crate::gallery::model::{OwnThreshold, imported_detail, pose_from_column, validate_name};
+use crate::gallery::sql;
 use crate::gallery::sqlite::{SqliteGallery, insert_face, upsert_person};
 use crate::gallery::stored::{self, StoredFace};
 
@@ -17,19 +18,9 @@ impl SqliteGallery {
     pub(super) fn export_rows(&self) -> Result<ExportFile> {
         let mut people = ExportBuilder::default();
         let conn = self.read()?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT p.name, p.created, p.last_seen, f.id, f.captured, f.source, f.source_sha256, f.confidence,
-                        f.face_px, f.sharpness, f.image, p.threshold, p.threshold_embedder, fp.pose
-                 FROM person p JOIN face f ON f.person_id = p.id
-                     LEFT JOIN face_pose fp ON fp.face_id = f.id
-                 ORDER BY p.name, f.id",
-            )
-            .map_err(self.db())?;
+        let mut stmt = conn.prepare(sql::EXPORT_FACES).map_err(self.db())?;
         let mut rows = stmt.query([]).map_err(self.db())?;
-        let mut embeddings = conn
-            .prepare("SELECT embedder, vector FROM embedding WHERE face_id = ?1 ORDER BY embedder")
-            .map_err(self.db())?;
+        let mut embeddings = conn.prepare(sql::FACE_EMBEDDINGS).map_err(self.db())?;
         while let Some(r) = rows.next().map_err(self.db())? {
             let face_id: i64 = r.get(3).map_err(self.db())?;
             let vectors = embeddings
@@ -199,8 +190,7 @@ impl SqliteGallery {
                 upsert_person(&tx, &name, person.created, person.last_seen).map_err(&db)?;
             if let Some(own) = &person.own_threshold {
                 tx.execute(
-                    "UPDATE person SET threshold = ?1, threshold_embedder = ?2
-                     WHERE id = ?3 AND threshold IS NULL",
+                    sql::IMPORT_THRESHOLD,
                     rusqlite::params![own.threshold, own.embedder.as_str(), person_id],
                 )
                 .map_err(&db)?;
@@ -211,7 +201,7 @@ impl SqliteGallery {
                 added += usize::from(insert_face(&tx, person_id, &record).map_err(&db)?.is_some());
             }
         }
-        let detail = format!("{added} face(s) of {} people imported", file.people.len());
+        let detail = imported_detail(added, file.people.len());
         super::audit::log(&tx, actor, AuditAction::Import, &detail).map_err(&db)?;
         tx.commit().map_err(&db)?;
         Ok(added)

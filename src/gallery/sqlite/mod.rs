@@ -30,12 +30,13 @@ use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::gallery::audit::{Actor, AuditAction, AuditEntry};
 use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
-    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
-    PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, enrolled_detail,
-    key_taken, no_face, no_key, no_person, now, pose_from_column, poses_from_list,
-    threshold_detail, validate_key_name, validate_name,
+    ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, KeyTable, NewFace, OwnThreshold,
+    PersonId, PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes,
+    enrolled_detail, face_removed_detail, key_detail, key_taken, no_face, no_face_id, no_key,
+    no_person, normalized_name, now, pose_from_column, poses_from_list, purged_detail,
+    removed_detail, renamed_detail, threshold_detail, validate_key_name, validate_name,
 };
-use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged};
+use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged, sql};
 
 use self::codec::db_error;
 use crate::gallery::stored::{self, StoredFace, vector_bytes};
@@ -279,14 +280,19 @@ fn pool_error(path: &Path, error: &r2d2::Error) -> Error {
 
 /// Whether the person `id` exists, read inside the change that depends on it.
 fn exists(conn: &Connection, id: PersonId) -> rusqlite::Result<bool> {
-    conn.query_row("SELECT 1 FROM person WHERE id = ?1", [id.0], |_| Ok(()))
+    conn.query_row(sql::PERSON_EXISTS, [id.0], |_| Ok(()))
         .optional()
         .map(|found| found.is_some())
 }
 
 /// The roster's version: bumped by every change to who can be named (schema 6's triggers).
 fn roster_version(conn: &Connection) -> rusqlite::Result<i64> {
-    conn.query_row("SELECT version FROM roster", [], |r| r.get(0))
+    conn.query_row(sql::ROSTER_VERSION, [], |r| r.get(0))
+}
+
+/// The keys' version: bumped by every key made or revoked (schema 7's triggers).
+fn keys_version(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row(sql::KEY_VERSION, [], |r| r.get(0))
 }
 
 /// A write transaction that takes the file's write lock at once, so that what it reads first
@@ -325,7 +331,7 @@ impl Gallery for SqliteGallery {
     fn person(&self, id: PersonId) -> Result<PersonSummary> {
         self.read()?
             .query_row(
-                &format!("{PERSON_SUMMARY} WHERE p.id = ?1 GROUP BY p.id"),
+                &format!("{} WHERE p.id = $1 GROUP BY p.id", sql::PERSON_SUMMARY),
                 [id.0],
                 person_summary,
             )
@@ -345,16 +351,13 @@ impl Gallery for SqliteGallery {
         let db = self.db();
         let mut conn = self.write()?;
         let tx = begin(&mut conn).map_err(&db)?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO person (name, created) VALUES (?1, ?2) ON CONFLICT(name) DO NOTHING",
-                params![name, now()],
-            )
-            .map_err(&db)?;
-        if inserted == 0 {
+        let Some(id) = tx
+            .query_row(sql::CREATE_PERSON, params![name, now()], |r| r.get(0))
+            .optional()
+            .map_err(&db)?
+        else {
             return Err(Error::NameTaken(name));
-        }
-        let id = tx.last_insert_rowid();
+        };
         let added = insert_faces(&tx, id, faces).map_err(&db)?;
         audit::log(
             &tx,
@@ -372,14 +375,7 @@ impl Gallery for SqliteGallery {
         if !exists(&conn, person).map_err(self.db())? {
             return Err(no_person(person));
         }
-        let mut stmt = conn
-            .prepare(
-                "SELECT f.id, f.captured, f.source, f.confidence, f.face_px, f.sharpness,
-                        f.image IS NOT NULL, fp.pose
-                 FROM face f LEFT JOIN face_pose fp ON fp.face_id = f.id
-                 WHERE f.person_id = ?1 ORDER BY f.id",
-            )
-            .map_err(self.db())?;
+        let mut stmt = conn.prepare(sql::FACES).map_err(self.db())?;
         let rows = stmt
             .query_map([person.0], |r| {
                 Ok(FaceSummary {
@@ -399,11 +395,7 @@ impl Gallery for SqliteGallery {
 
     fn face_image(&self, person: PersonId, face: FaceId) -> Result<Option<Vec<u8>>> {
         self.read()?
-            .query_row(
-                "SELECT image FROM face WHERE id = ?1 AND person_id = ?2",
-                [face.0, person.0],
-                |r| r.get(0),
-            )
+            .query_row(sql::FACE_IMAGE, [face.0, person.0], |r| r.get(0))
             .optional()
             .map_err(self.db())?
             .ok_or_else(|| no_face(person, face))
@@ -414,15 +406,12 @@ impl Gallery for SqliteGallery {
         let mut conn = self.write()?;
         let tx = begin(&mut conn).map_err(&db)?;
         let deleted = tx
-            .execute(
-                "DELETE FROM face WHERE id = ?1 AND person_id = ?2",
-                [face.0, person.0],
-            )
+            .execute(sql::REMOVE_FACE, [face.0, person.0])
             .map_err(&db)?;
         if deleted == 0 {
             return Err(no_face(person, face));
         }
-        let detail = format!("person {}: face {} removed", person.0, face.0);
+        let detail = face_removed_detail(person, face);
         audit::log(&tx, actor, AuditAction::RemoveFace, &detail).map_err(&db)?;
         tx.commit().map_err(&db)?;
         self.forget_freed_pages(&conn);
@@ -435,19 +424,31 @@ impl Gallery for SqliteGallery {
         embedder: &EmbedderId,
         embedding: &Embedding,
     ) -> Result<()> {
-        self.write()?
-            .execute(
-                "INSERT OR REPLACE INTO embedding (face_id, embedder, vector) VALUES (?1, ?2, ?3)",
-                params![face.0, embedder.as_str(), vector_bytes(&embedding.0)],
-            )
-            .map_err(self.db())?;
-        Ok(())
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
+        let found = tx
+            .query_row(sql::FACE_EXISTS, [face.0], |_| Ok(()))
+            .optional()
+            .map_err(&db)?;
+        if found.is_none() {
+            return Err(no_face_id(face));
+        }
+        tx.execute(
+            sql::SET_EMBEDDING,
+            params![face.0, embedder.as_str(), vector_bytes(&embedding.0)],
+        )
+        .map_err(&db)?;
+        tx.commit().map_err(&db)
     }
 
     fn people(&self) -> Result<Vec<PersonSummary>> {
         let conn = self.read()?;
         let mut stmt = conn
-            .prepare(&format!("{PERSON_SUMMARY} GROUP BY p.id ORDER BY p.name"))
+            .prepare(&format!(
+                "{} GROUP BY p.id ORDER BY p.name",
+                sql::PERSON_SUMMARY
+            ))
             .map_err(self.db())?;
         let rows = stmt.query_map([], person_summary).map_err(self.db())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db())
@@ -455,11 +456,7 @@ impl Gallery for SqliteGallery {
 
     fn source_hashes(&self, person: PersonId) -> Result<HashSet<String>> {
         let conn = self.read()?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT source_sha256 FROM face WHERE person_id = ?1 AND source_sha256 IS NOT NULL",
-            )
-            .map_err(self.db())?;
+        let mut stmt = conn.prepare(sql::SOURCE_HASHES).map_err(self.db())?;
         let rows = stmt
             .query_map([person.0], |r| r.get(0))
             .map_err(self.db())?;
@@ -471,13 +468,9 @@ impl Gallery for SqliteGallery {
         if !exists(&conn, person).map_err(self.db())? {
             return Err(no_person(person));
         }
-        let mut stmt = conn
-            .prepare(
-                "SELECT image FROM face WHERE person_id = ?1 AND image IS NOT NULL ORDER BY id",
-            )
-            .map_err(self.db())?;
+        let mut stmt = conn.prepare(sql::IMAGES).map_err(self.db())?;
         let rows = stmt
-            .query_map([person.0], |r| r.get(0))
+            .query_map([person.0], |r| r.get(1))
             .map_err(self.db())?;
         rows.collect::<rusqlite::Result<_>>().map_err(self.db())
     }
@@ -488,9 +481,7 @@ impl Gallery for SqliteGallery {
         let mut conn = self.write()?;
         let tx = begin(&mut conn).map_err(&db)?;
         let old: String = tx
-            .query_row("SELECT name FROM person WHERE id = ?1", [person.0], |r| {
-                r.get(0)
-            })
+            .query_row(sql::PERSON_NAME, [person.0], |r| r.get(0))
             .optional()
             .map_err(&db)?
             .ok_or_else(|| no_person(person))?;
@@ -498,18 +489,15 @@ impl Gallery for SqliteGallery {
             return Ok(());
         }
         let taken = tx
-            .query_row("SELECT 1 FROM person WHERE name = ?1", [&new], |_| Ok(()))
+            .query_row(sql::NAME_TAKEN, [&new], |_| Ok(()))
             .optional()
             .map_err(&db)?;
         if taken.is_some() {
             return Err(Error::NameTaken(new));
         }
-        tx.execute(
-            "UPDATE person SET name = ?1 WHERE id = ?2",
-            params![new, person.0],
-        )
-        .map_err(&db)?;
-        let detail = format!("person {}: renamed", person.0);
+        tx.execute(sql::RENAME, params![new, person.0])
+            .map_err(&db)?;
+        let detail = renamed_detail(person);
         audit::log(&tx, actor, AuditAction::Rename, &detail).map_err(&db)?;
         tx.commit().map_err(&db)
     }
@@ -522,25 +510,16 @@ impl Gallery for SqliteGallery {
             return Err(no_person(person));
         }
         let removed = tx
-            .query_row(
-                "SELECT count(DISTINCT f.id), count(e.face_id), count(DISTINCT CASE WHEN f.image IS NOT NULL THEN f.id END)
-                 FROM face f LEFT JOIN embedding e ON e.face_id = f.id WHERE f.person_id = ?1",
-                [person.0],
-                |r| {
-                    Ok(Removed {
-                        faces: r.get::<_, i64>(0)? as usize,
-                        embeddings: r.get::<_, i64>(1)? as usize,
-                        images: r.get::<_, i64>(2)? as usize,
-                    })
-                },
-            )
+            .query_row(sql::REMOVED_WITH, [person.0], |r| {
+                Ok(Removed {
+                    faces: r.get::<_, i64>(0)? as usize,
+                    embeddings: r.get::<_, i64>(1)? as usize,
+                    images: r.get::<_, i64>(2)? as usize,
+                })
+            })
             .map_err(&db)?;
-        tx.execute("DELETE FROM person WHERE id = ?1", [person.0])
-            .map_err(&db)?;
-        let detail = format!(
-            "person {}: removed with {} face(s), {} embedding(s), {} crop(s)",
-            person.0, removed.faces, removed.embeddings, removed.images
-        );
+        tx.execute(sql::REMOVE_PERSON, [person.0]).map_err(&db)?;
+        let detail = removed_detail(person, &removed);
         audit::log(&tx, actor, AuditAction::Remove, &detail).map_err(&db)?;
         tx.commit().map_err(&db)?;
         self.compact(&mut conn);
@@ -549,18 +528,13 @@ impl Gallery for SqliteGallery {
 
     fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {
         let conn = self.read()?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT p.id, p.name, e.vector FROM embedding e JOIN face f ON f.id = e.face_id
-                 JOIN person p ON p.id = f.person_id WHERE e.embedder = ?1 ORDER BY p.id, f.id",
-            )
-            .map_err(self.db())?;
+        let mut stmt = conn.prepare(sql::EMBEDDINGS).map_err(self.db())?;
         let rows = stmt
             .query_map([embedder.as_str()], |r| {
                 Ok((
                     PersonId(r.get(0)?),
                     r.get::<_, String>(1)?,
-                    r.get::<_, Vec<u8>>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
                 ))
             })
             .map_err(self.db())?;
@@ -579,17 +553,15 @@ impl Gallery for SqliteGallery {
         let tx = begin(&mut conn).map_err(&db)?;
         for change in changes {
             let (id, was): (i64, Option<f32>) = tx
-                .query_row(
-                    "SELECT id, threshold FROM person WHERE id = ?1",
-                    [change.person.0],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
+                .query_row(sql::PERSON_THRESHOLD, [change.person.0], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })
                 .optional()
                 .map_err(&db)?
                 .ok_or_else(|| no_person(change.person))?;
             let own = change.own.as_ref();
             tx.execute(
-                "UPDATE person SET threshold = ?1, threshold_embedder = ?2 WHERE id = ?3",
+                sql::SET_THRESHOLD,
                 params![
                     own.map(|o| o.threshold),
                     own.map(|o| o.embedder.as_str()),
@@ -605,13 +577,7 @@ impl Gallery for SqliteGallery {
 
     fn faces_without(&self, embedder: &EmbedderId) -> Result<Vec<FaceToEmbed>> {
         let conn = self.read()?;
-        let mut stmt = conn
-            .prepare(
-                "SELECT f.id, p.name, f.image FROM face f JOIN person p ON p.id = f.person_id
-                 WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id AND e.embedder = ?1)
-                 ORDER BY f.id",
-            )
-            .map_err(self.db())?;
+        let mut stmt = conn.prepare(sql::FACES_WITHOUT).map_err(self.db())?;
         let rows = stmt
             .query_map([embedder.as_str()], |r| {
                 Ok(FaceToEmbed {
@@ -626,12 +592,9 @@ impl Gallery for SqliteGallery {
 
     fn count_without(&self, embedder: &EmbedderId) -> Result<usize> {
         self.read()?
-            .query_row(
-                "SELECT count(*) FROM face f
-                 WHERE NOT EXISTS (SELECT 1 FROM embedding e WHERE e.face_id = f.id AND e.embedder = ?1)",
-                [embedder.as_str()],
-                |r| r.get::<_, i64>(0),
-            )
+            .query_row(sql::COUNT_WITHOUT, [embedder.as_str()], |r| {
+                r.get::<_, i64>(0)
+            })
             .map(|n| n as usize)
             .map_err(self.db())
     }
@@ -654,14 +617,9 @@ impl Gallery for SqliteGallery {
         let db = self.db();
         let mut conn = self.write()?;
         let tx = begin(&mut conn).map_err(&db)?;
-        let cleared = tx
-            .execute(
-                "UPDATE person SET last_seen = NULL WHERE last_seen < ?1",
-                [before],
-            )
-            .map_err(&db)?;
+        let cleared = tx.execute(sql::PURGE_SIGHTINGS, [before]).map_err(&db)?;
         if cleared > 0 {
-            let detail = format!("last-seen times before {before} cleared for {cleared} people");
+            let detail = purged_detail(before, cleared);
             audit::log(&tx, actor, AuditAction::Purge, &detail).map_err(&db)?;
         }
         tx.commit().map_err(&db)?;
@@ -697,16 +655,12 @@ impl Gallery for SqliteGallery {
         let mut conn = self.write()?;
         let tx = begin(&mut conn).map_err(&db)?;
         let inserted = tx
-            .execute(
-                "INSERT INTO api_key (name, scopes, hash, created) VALUES (?1, ?2, ?3, ?4)
-                 ON CONFLICT(name) DO NOTHING",
-                params![name, scopes, hash, created],
-            )
+            .execute(sql::ADD_KEY, params![name, scopes, hash, created])
             .map_err(&db)?;
         if inserted == 0 {
             return Err(key_taken(&name));
         }
-        let detail = format!("key {name} ({scopes})");
+        let detail = key_detail(&name, Some(&scopes));
         audit::log(&tx, actor, AuditAction::KeyCreated, &detail).map_err(&db)?;
         tx.commit().map_err(&db)?;
         Ok(ApiKey::from_row(name, &scopes, created))
@@ -714,9 +668,7 @@ impl Gallery for SqliteGallery {
 
     fn keys(&self) -> Result<Vec<ApiKey>> {
         let conn = self.read()?;
-        let mut stmt = conn
-            .prepare("SELECT name, scopes, created FROM api_key ORDER BY name")
-            .map_err(self.db())?;
+        let mut stmt = conn.prepare(sql::KEYS).map_err(self.db())?;
         let rows = stmt
             .query_map([], |r| {
                 Ok(ApiKey::from_row(
@@ -731,17 +683,13 @@ impl Gallery for SqliteGallery {
 
     fn key_by_hash(&self, hash: &str) -> Result<Option<ApiKey>> {
         self.read()?
-            .query_row(
-                "SELECT name, scopes, created FROM api_key WHERE hash = ?1",
-                [hash],
-                |r| {
-                    Ok(ApiKey::from_row(
-                        r.get(0)?,
-                        &r.get::<_, String>(1)?,
-                        r.get(2)?,
-                    ))
-                },
-            )
+            .query_row(sql::KEY_BY_HASH, [hash], |r| {
+                Ok(ApiKey::from_row(
+                    r.get(0)?,
+                    &r.get::<_, String>(1)?,
+                    r.get(2)?,
+                ))
+            })
             .optional()
             .map_err(self.db())
     }
@@ -750,15 +698,36 @@ impl Gallery for SqliteGallery {
         let db = self.db();
         let mut conn = self.write()?;
         let tx = begin(&mut conn).map_err(&db)?;
-        let deleted = tx
-            .execute("DELETE FROM api_key WHERE name = ?1", [name.trim()])
-            .map_err(&db)?;
+        let deleted = tx.execute(sql::REVOKE_KEY, [name.trim()]).map_err(&db)?;
         if deleted == 0 {
             return Err(no_key(name));
         }
-        let detail = format!("key {}", name.trim());
+        let detail = key_detail(name.trim(), None);
         audit::log(&tx, actor, AuditAction::KeyRevoked, &detail).map_err(&db)?;
         tx.commit().map_err(&db)
+    }
+
+    fn key_table(&self) -> Result<KeyTable> {
+        let mut conn = self.read()?;
+        // One snapshot: the version is that of the keys read with it.
+        let tx = conn.transaction().map_err(self.db())?;
+        let version = keys_version(&tx).map_err(self.db())?;
+        let mut stmt = tx.prepare(sql::KEY_TABLE).map_err(self.db())?;
+        let by_hash = stmt
+            .query_map([], |r| {
+                Ok((
+                    r.get(0)?,
+                    ApiKey::from_row(r.get(1)?, &r.get::<_, String>(2)?, r.get(3)?),
+                ))
+            })
+            .map_err(self.db())?
+            .collect::<rusqlite::Result<_>>()
+            .map_err(self.db())?;
+        Ok(KeyTable { version, by_hash })
+    }
+
+    fn keys_version(&self) -> Result<i64> {
+        keys_version(&*self.read()?).map_err(self.db())
     }
 
     fn record(&self, action: AuditAction, detail: &str, actor: &Actor) -> Result<()> {
@@ -777,12 +746,6 @@ impl Gallery for SqliteGallery {
         roster_version(&*self.read()?).map_err(self.db())
     }
 }
-
-/// A person with their number of faces; the caller adds the WHERE, GROUP BY and ORDER BY.
-const PERSON_SUMMARY: &str = "SELECT p.id, p.name, count(f.id), p.created, p.last_seen,
-    p.threshold, p.threshold_embedder, group_concat(fp.pose)
-    FROM person p LEFT JOIN face f ON f.person_id = p.id
-        LEFT JOIN face_pose fp ON fp.face_id = f.id";
 
 fn person_summary(r: &rusqlite::Row<'_>) -> rusqlite::Result<PersonSummary> {
     Ok(PersonSummary {
@@ -803,13 +766,8 @@ fn upsert_person(
     created: i64,
     last_seen: Option<i64>,
 ) -> rusqlite::Result<i64> {
-    tx.execute(
-        "INSERT INTO person (name, created, last_seen) VALUES (?1, ?2, ?3) ON CONFLICT(name) DO NOTHING",
-        params![name, created, last_seen],
-    )?;
-    tx.query_row("SELECT id FROM person WHERE name = ?1", [name], |r| {
-        r.get(0)
-    })
+    tx.execute(sql::IMPORT_PERSON, params![name, created, last_seen])?;
+    tx.query_row(sql::PERSON_ID, [name], |r| r.get(0))
 }
 
 /// Inserts `faces` of person `id`; those the person has already are skipped.
@@ -831,33 +789,31 @@ fn insert_face(
     person_id: i64,
     face: &StoredFace<'_>,
 ) -> rusqlite::Result<Option<FaceId>> {
-    let inserted = tx.execute(
-        "INSERT INTO face (person_id, captured, source, source_sha256, confidence, face_px, sharpness, image)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT(person_id, source_sha256) DO NOTHING",
-        params![
-            person_id,
-            face.captured,
-            face.source,
-            face.source_sha256,
-            face.confidence,
-            face.face_px,
-            face.sharpness,
-            face.image
-        ],
-    )?;
-    if inserted == 0 {
+    let inserted = tx
+        .query_row(
+            sql::INSERT_FACE,
+            params![
+                person_id,
+                face.captured,
+                face.source,
+                face.source_sha256,
+                face.confidence,
+                face.face_px,
+                face.sharpness,
+                face.image
+            ],
+            |r| r.get(0),
+        )
+        .optional()?;
+    let Some(face_id) = inserted else {
         return Ok(None);
-    }
-    let face_id = tx.last_insert_rowid();
+    };
     if let Some(pose) = face.pose {
-        tx.execute(
-            "INSERT INTO face_pose (face_id, pose) VALUES (?1, ?2)",
-            params![face_id, pose],
-        )?;
+        tx.execute(sql::INSERT_POSE, params![face_id, pose])?;
     }
     for (embedder, vector) in &face.embeddings {
         tx.execute(
-            "INSERT INTO embedding (face_id, embedder, vector) VALUES (?1, ?2, ?3)",
+            sql::INSERT_EMBEDDING,
             params![face_id, embedder.as_str(), vector],
         )?;
     }

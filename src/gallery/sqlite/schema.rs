@@ -109,6 +109,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER roster_embedding_changed AFTER UPDATE ON embedding
         BEGIN UPDATE roster SET version = version + 1; END;
 "#,
+    r#"
+    -- The API keys' version: bumped by every key made or revoked, so that a server keeping
+    -- the keys in memory learns of a change by any process, and only of those.
+    CREATE TABLE key_version (
+        only_row INTEGER PRIMARY KEY CHECK (only_row = 1),
+        version  INTEGER NOT NULL
+    );
+    INSERT INTO key_version (only_row, version) VALUES (1, 0);
+    CREATE TRIGGER key_added AFTER INSERT ON api_key
+        BEGIN UPDATE key_version SET version = version + 1; END;
+    CREATE TRIGGER key_removed AFTER DELETE ON api_key
+        BEGIN UPDATE key_version SET version = version + 1; END;
+    CREATE TRIGGER key_changed AFTER UPDATE ON api_key
+        BEGIN UPDATE key_version SET version = version + 1; END;
+"#,
 ];
 
 /// Sets the connection up: busy timeout, WAL, full sync, foreign keys.

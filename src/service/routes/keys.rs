@@ -114,6 +114,8 @@ pub(crate) async fn revoke_key(
     state
         .gallery(move |g| g.revoke_key(&revoked, &actor))
         .await?;
+    // Before answering: the next request, whichever thread takes it, finds the key gone.
+    state.keys.forget();
     tracing::info!(revoked = %name, "API key revoked");
     Ok(StatusCode::NO_CONTENT)
 }

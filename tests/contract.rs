@@ -1,0 +1,772 @@
+//! One contract, four stores: every operation of the `Gallery` interface, its errors, its
+//! audit entry, forgetting to the last byte and the roster's version, written once and run on
+//! SQLite plain, SQLite encrypted, PostgreSQL plain and PostgreSQL sealed
+//! (`cargo test --test contract postgres_sealed` runs one store's).
+//!
+//! PostgreSQL is `WHOISIT_TEST_POSTGRES` (see tests/common/postgres.rs); each test makes its own
+//! database and drops it at the end.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a panic is how a test fails
+
+mod common;
+
+use std::path::Path;
+
+use common::postgres::Database;
+use common::secret::{EVERYTHING, Secret};
+use common::{cli, face};
+use whoisit::Error;
+use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
+use whoisit::gallery::{
+    Actor, AuditAction, AuditEntry, FaceId, Gallery, GalleryKey, NewFace, PersonId,
+    PostgresGallery, Removed, Scope, SqliteGallery, now,
+};
+use whoisit::vision::pose::Pose;
+
+/// Where a store under test keeps its data, to look beneath the interface.
+enum Place {
+    Sqlite(tempfile::TempDir),
+    Postgres(Database),
+}
+
+/// A store under test: the gallery, where it keeps its data and its key.
+struct Store {
+    gallery: Box<dyn Gallery>,
+    place: Place,
+    key: Option<GalleryKey>,
+}
+
+impl Store {
+    fn sqlite(encrypted: bool) -> Store {
+        let dir = tempfile::tempdir().unwrap();
+        let key = encrypted.then(|| GalleryKey::write_new(&dir.path().join("key")).unwrap());
+        Store {
+            gallery: Box::new(SqliteGallery::open(dir.path(), key.as_ref()).unwrap()),
+            place: Place::Sqlite(dir),
+            key,
+        }
+    }
+
+    fn postgres(sealed: bool) -> Store {
+        let db = Database::new();
+        let key = sealed.then(|| GalleryKey::generate().unwrap());
+        Store {
+            gallery: Box::new(PostgresGallery::open(&db.url, key.as_ref()).unwrap()),
+            place: Place::Postgres(db),
+            key,
+        }
+    }
+
+    /// Another store of the same kind, empty.
+    fn fresh(&self) -> Store {
+        match self.place {
+            Place::Sqlite(_) => Store::sqlite(self.key.is_some()),
+            Place::Postgres(_) => Store::postgres(self.key.is_some()),
+        }
+    }
+
+    /// Runs `sql` beneath the interface, as another program with the gallery's key could.
+    fn raw(&self, sql: &str) -> Result<(), String> {
+        match &self.place {
+            Place::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(SqliteGallery::file(dir.path())).unwrap();
+                if self.key.is_some() {
+                    conn.pragma_update(None, "key", sqlcipher_key(dir.path()))
+                        .unwrap();
+                }
+                conn.execute_batch(sql).map_err(|e| e.to_string())
+            }
+            Place::Postgres(db) => postgres::Client::connect(&db.url, postgres::NoTls)
+                .unwrap()
+                .batch_execute(sql)
+                .map_err(|e| format!("{e:?}")),
+        }
+    }
+
+    /// Which parts of `secret` are anywhere the store keeps data: an SQLite gallery's files,
+    /// or every page of a database's tables.
+    fn found(&self, secret: &Secret) -> Vec<&'static str> {
+        match &self.place {
+            Place::Sqlite(dir) => secret.found_in_files(dir.path()),
+            Place::Postgres(db) => secret
+                .found_in_pages(&db.url)
+                .expect("the contract searches the database's pages: it needs pageinspect"),
+        }
+    }
+}
+
+/// The value of SQLCipher's `PRAGMA key` for the key in the key file in `dir`.
+fn sqlcipher_key(dir: &Path) -> String {
+    let hex = std::fs::read_to_string(dir.join("key")).unwrap();
+    format!("x'{}'", hex.trim())
+}
+
+impl std::ops::Deref for Store {
+    type Target = dyn Gallery;
+
+    fn deref(&self) -> &(dyn Gallery + 'static) {
+        self.gallery.as_ref()
+    }
+}
+
+/// Runs each contract on each of the four stores, as a test named after both
+/// (`sqlite_encrypted::a_person_is_enrolled_found_and_listed`).
+macro_rules! on_every_store {
+    ($($contract:ident),* $(,)?) => {
+        mod sqlite_plain {
+            $(#[test] fn $contract() { super::$contract(&super::Store::sqlite(false)); })*
+        }
+        mod sqlite_encrypted {
+            $(#[test] fn $contract() { super::$contract(&super::Store::sqlite(true)); })*
+        }
+        mod postgres_plain {
+            $(#[test] fn $contract() { super::$contract(&super::Store::postgres(false)); })*
+        }
+        mod postgres_sealed {
+            $(#[test] fn $contract() { super::$contract(&super::Store::postgres(true)); })*
+        }
+    };
+}
+
+on_every_store!(
+    a_person_is_enrolled_found_and_listed,
+    names_are_refused_taken_or_ambiguous_as_said,
+    faces_are_added_to_a_person_by_id_and_removed_one_by_one,
+    a_person_is_renamed_and_removed_with_everything_they_had,
+    embeddings_are_kept_per_embedder_and_added_later,
+    sightings_are_marked_and_purged,
+    keys_are_stored_by_hash_listed_and_revoked,
+    own_thresholds_are_stored_and_cleared,
+    an_export_goes_into_an_empty_store_whole_and_once,
+    check_counts_and_finds_nothing_wrong_with_a_healthy_gallery,
+    a_forgotten_person_leaves_no_byte_of_their_face,
+    the_roster_version_counts_only_who_can_be_named,
+    the_audit_trail_cannot_be_rewritten,
+);
+
+/// A face of `source` with a crop and a pose.
+fn posed(v: f32, source: &str, pose: Pose) -> NewFace {
+    NewFace {
+        pose: Some(pose),
+        image_png: Some(png(v)),
+        ..face(v, source)
+    }
+}
+
+/// A small real PNG, different for each `v`.
+fn png(v: f32) -> Vec<u8> {
+    use opencv::core::{CV_8UC3, Mat, Scalar};
+    let shade = f64::from(v) * 255.0;
+    let image = Mat::new_rows_cols_with_default(8, 8, CV_8UC3, Scalar::all(shade)).unwrap();
+    whoisit::base::image::encode_png(&image).unwrap()
+}
+
+/// The trail's entries after entry `after`, as (actor, action, detail).
+fn trail_since(g: &Store, after: usize) -> Vec<(String, String, String)> {
+    g.audit(0).unwrap()[after..]
+        .iter()
+        .map(|e: &AuditEntry| (e.actor.clone(), e.action.clone(), e.detail.clone()))
+        .collect()
+}
+
+fn entry(actor: &Actor, action: &str, detail: String) -> (String, String, String) {
+    (actor.as_str().to_owned(), action.to_owned(), detail)
+}
+
+fn a_person_is_enrolled_found_and_listed(g: &Store) {
+    let desk = Actor::api_key("frontdesk");
+    let (ann, faces) = g
+        .create_person("Ann", &[posed(0.1, "a", Pose::Left)], &desk)
+        .unwrap();
+    assert_eq!(faces.len(), 1);
+    let (cafe, none) = g.create_person("Caf\u{e9}", &[], &desk).unwrap();
+    assert!(none.is_empty());
+
+    let people = g.people().unwrap();
+    assert_eq!(
+        people
+            .iter()
+            .map(|p| (p.id, p.name.as_str(), p.faces))
+            .collect::<Vec<_>>(),
+        [(ann, "Ann", 1), (cafe, "Caf\u{e9}", 0)]
+    );
+    let summary = g.person(ann).unwrap();
+    assert_eq!(summary, people[0]);
+    assert_eq!(
+        (
+            summary.poses.as_slice(),
+            summary.last_seen,
+            &summary.own_threshold
+        ),
+        ([Pose::Left].as_slice(), None, &None)
+    );
+    assert!(summary.created <= now() && summary.created > now() - 60);
+
+    // Found by name once, typed either way (composed or not, spaces around).
+    assert_eq!(g.find("Ann").unwrap(), ann);
+    assert_eq!(g.find(" Ann\t").unwrap(), ann);
+    assert_eq!(g.find("Cafe\u{301}").unwrap(), cafe);
+    assert!(matches!(g.find("Nobody"), Err(Error::UnknownPerson(n)) if n == "Nobody"));
+
+    let stored = g.faces(ann).unwrap();
+    assert_eq!(stored.len(), 1);
+    let f = &stored[0];
+    assert_eq!(
+        (f.id, f.source.as_str(), f.pose, f.has_image, f.face_px),
+        (faces[0], "a", Some(Pose::Left), true, 100)
+    );
+    assert_eq!(g.face_image(ann, faces[0]).unwrap(), Some(png(0.1)));
+    assert_eq!(g.images(ann).unwrap(), [png(0.1)]);
+    assert!(g.images(cafe).unwrap().is_empty());
+    assert_eq!(
+        g.source_hashes(ann)
+            .unwrap()
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [format!("{:0>64}", hex::encode("a"))]
+    );
+
+    // Whoever is not there is said to be missing, by every read.
+    let gone = PersonId(ann.0 + cafe.0 + 1000);
+    assert!(matches!(g.person(gone), Err(Error::NotFound(_))));
+    assert!(matches!(g.faces(gone), Err(Error::NotFound(_))));
+    assert!(matches!(g.images(gone), Err(Error::NotFound(_))));
+    assert!(matches!(
+        g.face_image(cafe, faces[0]),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        g.face_image(ann, FaceId(faces[0].0 + 1000)),
+        Err(Error::NotFound(_))
+    ));
+
+    assert_eq!(
+        trail_since(g, 0),
+        [
+            entry(
+                &desk,
+                "enroll",
+                format!("person {}: 1 face(s) added", ann.0)
+            ),
+            entry(
+                &desk,
+                "enroll",
+                format!("person {}: created with no faces", cafe.0)
+            ),
+        ]
+    );
+}
+
+fn names_are_refused_taken_or_ambiguous_as_said(g: &Store) {
+    let (ann, _) = g.create_person("Ann", &[face(0.1, "a")], &cli()).unwrap();
+    let trail = g.audit(0).unwrap().len();
+    for bad in [
+        "",
+        "   ",
+        &"x".repeat(10_000),
+        "a\nb",
+        "An\u{200B}n",
+        "\u{202E}nnA",
+    ] {
+        let refused = g.create_person(bad, &[face(0.2, "b")], &cli());
+        assert!(
+            matches!(refused, Err(Error::InvalidInput(_))),
+            "{bad:?}: {refused:?}"
+        );
+        let refused = g.rename(ann, bad, &cli());
+        assert!(
+            matches!(refused, Err(Error::InvalidInput(_))),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    assert!(matches!(
+        g.create_person(" Ann ", &[face(0.3, "c")], &cli()),
+        Err(Error::NameTaken(n)) if n == "Ann"
+    ));
+    // An embedding of the wrong length stores nothing, not even the person.
+    let short = NewFace {
+        embedding: Embedding(vec![0.5; 5]),
+        ..face(0.4, "d")
+    };
+    assert!(
+        g.create_person("Bob", &[face(0.5, "e"), short.clone()], &cli())
+            .is_err()
+    );
+    assert!(
+        g.add_faces_to(ann, &[face(0.6, "f"), short], &cli())
+            .is_err()
+    );
+    assert_eq!(
+        g.people()
+            .unwrap()
+            .iter()
+            .map(|p| (p.name.as_str(), p.faces))
+            .collect::<Vec<_>>(),
+        [("Ann", 1)]
+    );
+    assert_eq!(
+        g.audit(0).unwrap().len(),
+        trail,
+        "nothing refused is in the trail"
+    );
+
+    // A gallery written before names were composed may hold one name in two forms: a name
+    // is then said to be ambiguous, with both ids, never taken for one of them.
+    let (cafe, _) = g.create_person("Caf\u{e9}", &[], &cli()).unwrap();
+    g.raw("INSERT INTO person (name, created) VALUES ('Cafe\u{301}', 0)")
+        .unwrap();
+    let decomposed = g
+        .people()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.name == "Cafe\u{301}")
+        .unwrap()
+        .id;
+    match g.find("Caf\u{e9}") {
+        Err(Error::AmbiguousName { name, ids }) => {
+            assert_eq!(name, "Caf\u{e9}");
+            assert_eq!(ids, [cafe.0, decomposed.0]);
+        }
+        other => panic!("{other:?}"),
+    }
+    // By id, either one is still reached and can be renamed apart.
+    g.rename(decomposed, "Cafe Two", &cli()).unwrap();
+    assert_eq!(g.find("Caf\u{e9}").unwrap(), cafe);
+}
+
+fn faces_are_added_to_a_person_by_id_and_removed_one_by_one(g: &Store) {
+    let desk = Actor::api_key("frontdesk");
+    let (ann, first) = g.create_person("Ann", &[face(0.1, "a")], &cli()).unwrap();
+    let (bob, _) = g.create_person("Bob", &[face(0.9, "z")], &cli()).unwrap();
+    let trail = g.audit(0).unwrap().len();
+
+    let added = g
+        .add_faces_to(ann, &[face(0.2, "b"), posed(0.3, "c", Pose::Up)], &desk)
+        .unwrap();
+    assert_eq!(added.len(), 2);
+    // The same photos again add nothing, and say nothing in the trail.
+    assert!(
+        g.add_faces_to(ann, &[face(0.2, "b"), face(0.1, "a")], &desk)
+            .unwrap()
+            .is_empty()
+    );
+    // The same photo is another person's own.
+    assert_eq!(
+        g.add_faces_to(bob, &[face(0.2, "b")], &desk).unwrap().len(),
+        1
+    );
+    assert_eq!(
+        g.faces(ann)
+            .unwrap()
+            .iter()
+            .map(|f| f.id)
+            .collect::<Vec<_>>(),
+        [first[0], added[0], added[1]],
+        "oldest first"
+    );
+
+    // A person removed meanwhile is not brought back.
+    let (gone, _) = g.create_person("Gone", &[], &cli()).unwrap();
+    g.remove(gone, &cli()).unwrap();
+    assert!(matches!(
+        g.add_faces_to(gone, &[face(0.4, "d")], &desk),
+        Err(Error::NotFound(_))
+    ));
+    assert!(g.find("Gone").is_err());
+
+    g.remove_face(ann, added[0], &desk).unwrap();
+    assert_eq!(g.faces(ann).unwrap().len(), 2);
+    assert!(matches!(
+        g.remove_face(ann, added[0], &desk),
+        Err(Error::NotFound(_))
+    ));
+    // A face is removed only through its own person.
+    assert!(matches!(
+        g.remove_face(bob, added[1], &desk),
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(g.faces(ann).unwrap().len(), 2);
+
+    let trail: Vec<_> = trail_since(g, trail)
+        .into_iter()
+        .filter(|(actor, ..)| actor == desk.as_str())
+        .collect();
+    assert_eq!(
+        trail,
+        [
+            entry(
+                &desk,
+                "enroll",
+                format!("person {}: 2 face(s) added", ann.0)
+            ),
+            entry(
+                &desk,
+                "enroll",
+                format!("person {}: 1 face(s) added", bob.0)
+            ),
+            entry(
+                &desk,
+                "remove_face",
+                format!("person {}: face {} removed", ann.0, added[0].0)
+            ),
+        ]
+    );
+}
+
+fn a_person_is_renamed_and_removed_with_everything_they_had(g: &Store) {
+    let dlib = EmbedderKind::Dlib.id();
+    let (ann, faces) = g
+        .create_person(
+            "Ann",
+            &[posed(0.1, "a", Pose::Front), face(0.2, "b")],
+            &cli(),
+        )
+        .unwrap();
+    let (bob, _) = g.create_person("Bob", &[face(0.3, "c")], &cli()).unwrap();
+    let other = EmbedderKind::OpenFace.id();
+    g.add_embedding(faces[0], &other, &Embedding(vec![0.7; DIM]))
+        .unwrap();
+    let trail = g.audit(0).unwrap().len();
+
+    g.rename(ann, "Anna", &cli()).unwrap();
+    assert_eq!(g.find("Anna").unwrap(), ann);
+    assert!(matches!(g.find("Ann"), Err(Error::UnknownPerson(_))));
+    assert!(matches!(g.rename(ann, "Bob", &cli()), Err(Error::NameTaken(n)) if n == "Bob"));
+    g.rename(ann, " Anna ", &cli()).unwrap();
+    let gone = PersonId(ann.0 + bob.0 + 1000);
+    assert!(matches!(
+        g.rename(gone, "Zed", &cli()),
+        Err(Error::NotFound(_))
+    ));
+
+    assert_eq!(
+        g.remove(ann, &cli()).unwrap(),
+        Removed {
+            faces: 2,
+            embeddings: 3,
+            images: 1
+        }
+    );
+    assert!(matches!(g.remove(ann, &cli()), Err(Error::NotFound(_))));
+    assert!(matches!(g.person(ann), Err(Error::NotFound(_))));
+    assert_eq!(
+        g.embeddings(&dlib)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect::<Vec<_>>(),
+        [Some(bob)]
+    );
+    assert!(g.embeddings(&other).unwrap().is_empty());
+    assert_eq!(
+        g.count_without(&other).unwrap(),
+        1,
+        "only Bob's face is left"
+    );
+
+    assert_eq!(
+        trail_since(g, trail),
+        [
+            entry(&cli(), "rename", format!("person {}: renamed", ann.0)),
+            entry(
+                &cli(),
+                "remove",
+                format!(
+                    "person {}: removed with 2 face(s), 3 embedding(s), 1 crop(s)",
+                    ann.0
+                )
+            ),
+        ],
+        "a rename to the same name is no change"
+    );
+    assert!(
+        g.audit(0)
+            .unwrap()
+            .iter()
+            .all(|e| !e.detail.contains("Ann")),
+        "names stay out of the trail"
+    );
+}
+
+fn embeddings_are_kept_per_embedder_and_added_later(g: &Store) {
+    let (dlib, other) = (EmbedderKind::Dlib.id(), EmbedderKind::OpenFace.id());
+    let (ann, faces) = g
+        .create_person(
+            "Ann",
+            &[posed(0.1, "a", Pose::Front), face(0.2, "b")],
+            &cli(),
+        )
+        .unwrap();
+    let enrolled = g.embeddings(&dlib).unwrap();
+    assert_eq!(
+        enrolled
+            .iter()
+            .map(|e| (e.person.as_str(), e.id, e.embedding.0[0]))
+            .collect::<Vec<_>>(),
+        [("Ann", Some(ann), 0.1), ("Ann", Some(ann), 0.2)]
+    );
+    assert!(g.embeddings(&other).unwrap().is_empty());
+    assert_eq!(g.count_without(&dlib).unwrap(), 0);
+    assert_eq!(g.count_without(&other).unwrap(), 2);
+    let todo = g.faces_without(&other).unwrap();
+    assert_eq!(
+        todo.iter()
+            .map(|f| (f.id, f.person.as_str(), f.image_png.clone()))
+            .collect::<Vec<_>>(),
+        [(faces[0], "Ann", Some(png(0.1))), (faces[1], "Ann", None)]
+    );
+
+    g.add_embedding(faces[0], &other, &Embedding(vec![0.7; DIM]))
+        .unwrap();
+    // Computed again, it replaces the first.
+    g.add_embedding(faces[0], &other, &Embedding(vec![0.8; DIM]))
+        .unwrap();
+    assert_eq!(
+        g.embeddings(&other)
+            .unwrap()
+            .iter()
+            .map(|e| e.embedding.0[0])
+            .collect::<Vec<_>>(),
+        [0.8]
+    );
+    assert_eq!(g.count_without(&other).unwrap(), 1);
+    assert_eq!(
+        g.embeddings(&dlib).unwrap().len(),
+        2,
+        "the first embedder's are kept"
+    );
+    // A face removed meanwhile gets no embedding.
+    g.remove_face(ann, faces[1], &cli()).unwrap();
+    assert!(matches!(
+        g.add_embedding(faces[1], &other, &Embedding(vec![0.9; DIM])),
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(g.count_without(&other).unwrap(), 0);
+}
+
+fn sightings_are_marked_and_purged(g: &Store) {
+    g.create_person("Ann", &[face(0.1, "a")], &cli()).unwrap();
+    g.create_person("Bob", &[face(0.2, "b")], &cli()).unwrap();
+    let last_seen = |g: &Store| {
+        g.people()
+            .unwrap()
+            .into_iter()
+            .map(|p| p.last_seen.is_some())
+            .collect::<Vec<_>>()
+    };
+    g.mark_seen(&["Ann".to_owned(), "Nobody".to_owned()])
+        .unwrap();
+    assert_eq!(last_seen(g), [true, false]);
+    let trail = g.audit(0).unwrap().len();
+    assert_eq!(g.purge_sightings(now() - 3600, &Actor::purge()).unwrap(), 0);
+    assert_eq!(last_seen(g), [true, false]);
+    assert_eq!(
+        g.audit(0).unwrap().len(),
+        trail,
+        "a purge of nothing says nothing"
+    );
+    let before = now() + 1;
+    assert_eq!(g.purge_sightings(before, &Actor::purge()).unwrap(), 1);
+    assert_eq!(last_seen(g), [false, false]);
+    assert_eq!(
+        trail_since(g, trail),
+        [entry(
+            &Actor::purge(),
+            "purge",
+            format!("last-seen times before {before} cleared for 1 people")
+        )]
+    );
+}
+
+fn keys_are_stored_by_hash_listed_and_revoked(g: &Store) {
+    let (hash, other) = ("1".repeat(64), "2".repeat(64));
+    let made = g
+        .add_key(" door ", &[Scope::Recognize, Scope::Read], &hash, &cli())
+        .unwrap();
+    assert_eq!(made.name, "door");
+    assert!(made.allows(Scope::Read) && !made.allows(Scope::Admin));
+    let taken = g
+        .add_key("door", &[Scope::Admin], &other, &cli())
+        .unwrap_err();
+    assert!(taken.to_string().contains("exists already"), "{taken}");
+    assert!(matches!(taken, Error::KeyNameTaken(_)), "{taken:?}");
+    for bad in ["", "a\nb"] {
+        assert!(matches!(
+            g.add_key(bad, &[Scope::Admin], &other, &cli()),
+            Err(Error::InvalidInput(_))
+        ));
+    }
+    g.add_key("admin", &[Scope::Admin], &other, &cli()).unwrap();
+    assert_eq!(
+        g.keys()
+            .unwrap()
+            .iter()
+            .map(|k| k.name.as_str())
+            .collect::<Vec<_>>(),
+        ["admin", "door"]
+    );
+    assert_eq!(g.key_by_hash(&hash).unwrap(), Some(made));
+    assert_eq!(g.key_by_hash(&"3".repeat(64)).unwrap(), None);
+
+    g.revoke_key("door", &cli()).unwrap();
+    assert_eq!(g.key_by_hash(&hash).unwrap(), None);
+    assert!(matches!(
+        g.revoke_key("door", &cli()),
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(g.keys().unwrap().len(), 1);
+    assert_eq!(
+        trail_since(g, 0),
+        [
+            entry(
+                &cli(),
+                "key_created",
+                "key door (recognize,read)".to_owned()
+            ),
+            entry(&cli(), "key_created", "key admin (admin)".to_owned()),
+            entry(&cli(), "key_revoked", "key door".to_owned()),
+        ]
+    );
+}
+
+fn own_thresholds_are_stored_and_cleared(g: &Store) {
+    common::own_thresholds_are_stored_and_cleared(&**g, &*g.fresh());
+}
+
+fn an_export_goes_into_an_empty_store_whole_and_once(g: &Store) {
+    let (_, faces) = g
+        .create_person(
+            "Ann",
+            &[posed(0.1, "a", Pose::Right), face(0.2, "b")],
+            &cli(),
+        )
+        .unwrap();
+    g.add_embedding(
+        faces[1],
+        &EmbedderKind::OpenFace.id(),
+        &Embedding(vec![0.3; DIM]),
+    )
+    .unwrap();
+    g.create_person("Bob", &[face(0.4, "c")], &cli()).unwrap();
+    g.mark_seen(&["Bob".to_owned()]).unwrap();
+    let file = g.export().unwrap();
+    assert_eq!(
+        file.people
+            .iter()
+            .map(|p| (p.name.as_str(), p.faces.len()))
+            .collect::<Vec<_>>(),
+        [("Ann", 2), ("Bob", 1)]
+    );
+
+    let copy = g.fresh();
+    assert_eq!(copy.import(&file, &cli()).unwrap(), 3);
+    assert_eq!(
+        copy.import(&file, &cli()).unwrap(),
+        0,
+        "an import run again adds nothing"
+    );
+    let json = |g: &dyn Gallery| serde_json::to_value(g.export().unwrap()).unwrap();
+    assert_eq!(
+        json(&*copy),
+        json(&**g),
+        "people, faces, poses, crops, embeddings, times"
+    );
+    let trail = copy.audit(0).unwrap();
+    assert_eq!(
+        trail.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>(),
+        [
+            "3 face(s) of 2 people imported",
+            "0 face(s) of 2 people imported"
+        ]
+    );
+
+    // A file that fails half-way changes nothing.
+    let mut bad = file.clone();
+    bad.people.push(bad.people[0].clone());
+    bad.people[2].name = "Cy".into();
+    bad.people[2].faces[0].embeddings[0].vector.truncate(5);
+    let fresh = g.fresh();
+    assert!(matches!(
+        fresh.import(&bad, &cli()),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(fresh.people().unwrap().is_empty());
+    assert!(fresh.audit(0).unwrap().is_empty());
+}
+
+fn check_counts_and_finds_nothing_wrong_with_a_healthy_gallery(g: &Store) {
+    g.create_person(
+        "Ann",
+        &[posed(0.1, "a", Pose::Left), face(0.2, "b")],
+        &cli(),
+    )
+    .unwrap();
+    g.create_person("Nobody yet", &[], &cli()).unwrap();
+    let report = g.check().unwrap();
+    assert_eq!(
+        (
+            report.people,
+            report.faces,
+            report.embeddings,
+            report.without_faces
+        ),
+        (2, 2, 2, 1)
+    );
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+}
+
+fn a_forgotten_person_leaves_no_byte_of_their_face(g: &Store) {
+    let expected: &[&str] = if g.key.is_some() { &[] } else { &EVERYTHING };
+    // Rows stored before and after theirs: a page compacted around a removed row can leave
+    // its bytes in the free room between the rows.
+    let (bob, _) = g
+        .create_person("Bob", &[posed(0.4, "b", Pose::Front)], &cli())
+        .unwrap();
+    let secret = Secret::new();
+    let (ann, _) = g
+        .create_person("Ann", std::slice::from_ref(&secret.face), &cli())
+        .unwrap();
+    g.create_person("Cy", &[posed(0.5, "c", Pose::Up)], &cli())
+        .unwrap();
+    assert_eq!(
+        g.found(&secret),
+        expected,
+        "the test must see a plain store's face first, and nothing of an encrypted one's"
+    );
+    g.remove(ann, &cli()).unwrap();
+    assert_eq!(g.found(&secret), Vec::<&str>::new());
+    assert_eq!(g.people().unwrap().len(), 2);
+
+    // One face forgotten, the person kept.
+    let other = Secret::new();
+    let added = g
+        .add_faces_to(bob, std::slice::from_ref(&other.face), &cli())
+        .unwrap();
+    g.add_faces_to(bob, &[face(0.6, "d")], &cli()).unwrap();
+    assert_eq!(g.found(&other), expected);
+    g.remove_face(bob, added[0], &cli()).unwrap();
+    assert_eq!(g.found(&other), Vec::<&str>::new());
+    assert_eq!(g.faces(bob).unwrap().len(), 2);
+    assert!(g.check().unwrap().problems.is_empty());
+}
+
+fn the_roster_version_counts_only_who_can_be_named(g: &Store) {
+    common::the_roster_version_counts_only_who_can_be_named(&**g);
+}
+
+fn the_audit_trail_cannot_be_rewritten(g: &Store) {
+    g.record(
+        AuditAction::Export,
+        "1 people, 1 face(s) to out.json",
+        &Actor::window(),
+    )
+    .unwrap();
+    let trail = g.audit(0).unwrap();
+    assert_eq!(trail.len(), 1);
+    assert!(trail[0].actor.starts_with("window:"), "{:?}", trail[0]);
+    for sql in ["UPDATE audit SET detail = 'nothing'", "DELETE FROM audit"] {
+        let refused = g.raw(sql).unwrap_err();
+        assert!(refused.contains("append-only"), "{sql}: {refused}");
+    }
+    assert_eq!(g.audit(0).unwrap(), trail);
+    assert!(g.audit(now() + 60).unwrap().is_empty());
+}
