@@ -65,7 +65,12 @@ fn a_command_of_a_front_end_left_out_says_which_feature_to_build_with() {
     if !built_with("postgres") {
         says_it_needs(
             "postgres",
-            &["--gallery", "postgres://127.0.0.1/whoisit", "people", "list"],
+            &[
+                "--gallery",
+                "postgres://127.0.0.1/whoisit",
+                "people",
+                "list",
+            ],
         );
     }
 }

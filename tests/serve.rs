@@ -986,7 +986,14 @@ fn a_server_failure_answers_generically_with_a_request_id_and_logs_the_cause_und
         failed.expect_error(503, "unavailable", "request id");
         let id = failed.request_id.clone().expect("an x-request-id header");
         assert_eq!(failed.json()["error"]["request_id"], id.as_str(), "{body}");
-        for internal in [&database, "127.0.0.1", "postgres", "/", "connection", "database"] {
+        for internal in [
+            &database,
+            "127.0.0.1",
+            "postgres",
+            "/",
+            "connection",
+            "database",
+        ] {
             assert!(!body.contains(internal), "{internal:?} in {body}");
         }
         // The log has the cause, once, on the line with the id.
@@ -1000,5 +1007,10 @@ fn a_server_failure_answers_generically_with_a_request_id_and_logs_the_cause_und
     let body = String::from_utf8_lossy(&health.body);
     assert!(!body.contains(&database), "{body}");
     let id = health.request_id.unwrap();
-    assert!(server.log().lines().any(|l| l.contains(&id) && l.contains(&database)));
+    assert!(
+        server
+            .log()
+            .lines()
+            .any(|l| l.contains(&id) && l.contains(&database))
+    );
 }

@@ -127,8 +127,12 @@ fn account(name: &str) -> Result<Account> {
     };
     Ok(Account {
         name: found.to_owned(),
-        uid: uid.parse().context("getent gave a uid that is not a number")?,
-        gid: gid.parse().context("getent gave a gid that is not a number")?,
+        uid: uid
+            .parse()
+            .context("getent gave a uid that is not a number")?,
+        gid: gid
+            .parse()
+            .context("getent gave a gid that is not a number")?,
         home: PathBuf::from(home),
     })
 }
@@ -359,7 +363,10 @@ fn run(global: &Global, source: Option<&str>) -> Result<()> {
 fn supervise(mut child: Child, stop: &AtomicBool) -> Result<ExitStatus> {
     let mut asked = false;
     loop {
-        if let Some(status) = child.try_wait().context("cannot wait for the kiosk window")? {
+        if let Some(status) = child
+            .try_wait()
+            .context("cannot wait for the kiosk window")?
+        {
             return Ok(status);
         }
         if stop.load(Ordering::Relaxed) && !asked {
@@ -389,7 +396,10 @@ mod tests {
         assert_eq!(desktop_quote("a\"b$c"), "\"a\\\\\"b\\\\$c\"");
         assert_eq!(desktop_quote(""), "\"\"");
         let entry = autostart_entry(&["/usr/bin/whoisit".into(), "kiosk".into(), "run".into()]);
-        assert!(entry.contains("\nExec=/usr/bin/whoisit kiosk run\n"), "{entry}");
+        assert!(
+            entry.contains("\nExec=/usr/bin/whoisit kiosk run\n"),
+            "{entry}"
+        );
     }
 
     #[test]

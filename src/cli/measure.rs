@@ -23,9 +23,9 @@ use crate::measure::metrics::{
 };
 use crate::measure::personal::{self, Held, KeepsGlobal, PersonCalibration, Proposal};
 use crate::measure::plot::{self, Marker};
-use crate::measure::video::Route;
 #[cfg(feature = "streams")]
 use crate::measure::streams::{self, StreamBenchOptions};
+use crate::measure::video::Route;
 
 use super::detection::DetectionArgs;
 use super::progress::{Bar, CountBar};

@@ -4,10 +4,9 @@
 //! and the matcher, so no caller has to remember it.
 //!
 //! Only a failing frame stops it. A gallery that cannot be read for a moment (a reload after a
-//! change, or recording who was seen) is reported and tried again; recognition goes on with
-//! what it has.
+//! change) is reported and tried again; recognition goes on with what it has. Who was seen is
+//! handed to the sightings writer's thread ([`crate::runtime::sightings`]), never stored here.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -24,6 +23,7 @@ use crate::enroll::quality::Rejection;
 use crate::enroll::{self, Enrollment, Expect, PersonReport, ReembedReport, Taken};
 use crate::gallery::{Actor, ChangeFeed, Gallery, NewFace, validate_name};
 use crate::runtime::capture::Frame;
+use crate::runtime::sightings::Follower;
 use crate::vision::detect::Detection;
 use crate::vision::gate::Gate;
 use crate::vision::pipeline::Searched;
@@ -31,8 +31,6 @@ use crate::vision::pipeline::{FaceResult, Pipeline, StageTimes};
 use crate::vision::pose::{HeadPose, Pose};
 use crate::vision::track::Tracker;
 
-/// How often the worker records who was seen (`people list` shows it).
-const SEEN_FLUSH: Duration = Duration::from_secs(30);
 /// How soon a failed gallery reload is tried again.
 const RELOAD_RETRY: Duration = Duration::from_secs(1);
 
@@ -124,8 +122,8 @@ pub struct Worker {
     /// The newest frame processed (BGR) and the faces found in it, for enrollment captures.
     newest: Option<Mat>,
     newest_faces: Vec<Detection>,
-    seen: BTreeSet<String>,
-    flushed: Instant,
+    /// Turns the tracker's decisions into sightings, when they are recorded.
+    sightings: Option<Follower>,
     /// When to try again a gallery reload that failed.
     reload_due: Option<Instant>,
     /// Enrolled faces without an embedding from this pipeline's embedder.
@@ -209,11 +207,20 @@ impl Worker {
             changes,
             newest: None,
             newest_faces: Vec::new(),
-            seen: BTreeSet::new(),
-            flushed: Instant::now(),
+            sightings: None,
             reload_due: None,
             lacking,
         })
+    }
+
+    /// Records the sightings of the faces it tracks with `follower`, from the next frame on.
+    pub fn record_sightings(&mut self, follower: Follower) {
+        self.sightings = Some(follower);
+    }
+
+    /// The gallery it recognises from (and enrolls into).
+    pub fn gallery(&self) -> &Arc<dyn Gallery> {
+        &self.gallery
     }
 
     /// Enrolled faces the pipeline cannot match, for want of an embedding from its embedder.
@@ -273,7 +280,6 @@ impl Worker {
                 recv(housekeeping) -> _ => self.housekeeping(),
             }
         }
-        self.flush_seen();
         Ok(())
     }
 
@@ -284,12 +290,9 @@ impl Worker {
             &mut self.tracker,
             &mut self.gate,
         )?;
-        self.seen.extend(
-            recognized
-                .faces
-                .iter()
-                .filter_map(|f| f.identity.name.clone()),
-        );
+        if let Some(sightings) = &mut self.sightings {
+            sightings.observe(&frame.image, &recognized.faces, &self.tracker);
+        }
         let result = FrameResult {
             frame: frame.index,
             timestamp_ms: frame.timestamp_ms,
@@ -434,25 +437,6 @@ impl Worker {
     fn housekeeping(&mut self) {
         if self.reload_due.is_some_and(|due| Instant::now() >= due) {
             self.reload();
-        }
-        if self.flushed.elapsed() >= SEEN_FLUSH {
-            self.flush_seen();
-        }
-    }
-
-    /// Records who was seen. On failure the names are kept for the next try.
-    fn flush_seen(&mut self) {
-        self.flushed = Instant::now();
-        if self.seen.is_empty() {
-            return;
-        }
-        let names: Vec<String> = self.seen.iter().cloned().collect();
-        match self.gallery.mark_seen(&names) {
-            Ok(()) => self.seen.clear(),
-            Err(e) => tracing::warn!(
-                "cannot record who was seen; recognition goes on and it is tried again: {}",
-                e.report()
-            ),
         }
     }
 }

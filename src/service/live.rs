@@ -34,8 +34,14 @@ pub(crate) fn start(
 ) -> Result<Live> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
+    // One writer for every source; it ends with the last of them.
+    let writer = start::sightings_writer(&options.config, &state.shared_gallery())?;
     for source in &options.sources {
-        let worker = start::worker(&options.config, Actor::cli(), progress)?;
+        let mut worker = start::worker(&options.config, Actor::cli(), progress)?;
+        if let Some(writer) = &writer {
+            let follower = writer.follower(&source.to_string(), worker.pipeline().embedder_id());
+            worker.record_sightings(follower);
+        }
         let (source, events, stop) = (source.clone(), state.events.clone(), stop.clone());
         let camera = source.to_string();
         let thread = std::thread::Builder::new()

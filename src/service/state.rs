@@ -8,15 +8,16 @@ use axum::http::StatusCode;
 use crate::base::error::{Error, Result};
 use crate::base::identity::EmbedderId;
 use crate::config::Config;
+use crate::config::sightings::SightingsConfig;
 use crate::enroll::Enrollment;
 use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
-use crate::service::{Auth, ServeOptions};
 use crate::service::error::ApiError;
 use crate::service::events::Events;
 use crate::service::metrics::Metrics;
 use crate::service::pool::{Answer, Busy, Pool, Task};
 use crate::service::roster::Roster;
+use crate::service::{Auth, ServeOptions};
 use crate::vision::photo::PhotoLimits;
 
 pub(crate) struct AppState {
@@ -33,6 +34,7 @@ pub(crate) struct AppState {
     /// How long a connection may take to send a request's headers.
     pub(crate) header_timeout: std::time::Duration,
     retention_days: u32,
+    sightings: SightingsConfig,
     /// Shared by every request, the roster and the purge: the store keeps a pool of
     /// connections, so nobody queues behind another's call.
     gallery: Arc<dyn Gallery>,
@@ -73,6 +75,7 @@ impl AppState {
             request_timeout: std::time::Duration::from_secs_f32(config.serve.request_timeout_secs),
             header_timeout: std::time::Duration::from_secs_f32(config.serve.header_timeout_secs),
             retention_days: config.retention_days,
+            sightings: config.sightings.clone(),
             gallery,
         })
     }
@@ -95,6 +98,12 @@ impl AppState {
         Ok(answer.await.map_err(|_| stopped())??)
     }
 
+    /// The gallery itself, for a part of the server with a thread of its own (the sightings
+    /// writer of its live sources).
+    pub(crate) fn shared_gallery(&self) -> Arc<dyn Gallery> {
+        self.gallery.clone()
+    }
+
     /// Runs `work` on the gallery on a blocking thread: the stores are synchronous.
     pub(crate) async fn gallery<T: Send + 'static>(
         &self,
@@ -108,20 +117,27 @@ impl AppState {
         }
     }
 
-    /// Purges the sightings past `retention_days`: last-seen times in the gallery and kept
-    /// events. A failure is logged: the next purge tries again.
+    /// Purges the sightings past `retention_days` (unknown faces past
+    /// `sightings.unknown_face_days`): in the gallery, and the kept events. A failure is
+    /// logged: the next purge tries again.
     pub(crate) async fn purge(&self) {
-        let cutoff = crate::config::retention_cutoff(self.retention_days);
-        let events = self
-            .events
-            .purge(u64::try_from(cutoff).unwrap_or(0).saturating_mul(1000));
+        let cutoffs = self.sightings.cutoffs(self.retention_days);
+        let events = self.events.purge(
+            u64::try_from(cutoffs.sightings)
+                .unwrap_or(0)
+                .saturating_mul(1000),
+        );
         match self
-            .gallery(move |g| g.purge_sightings(cutoff, &Actor::purge()))
+            .gallery(move |g| g.purge_sightings(&cutoffs, &Actor::purge()))
             .await
         {
-            Ok(people) if people + events > 0 => {
-                tracing::info!(people, events, "sightings past retention_days purged");
-            }
+            Ok(purged) if purged.any() || events > 0 => tracing::info!(
+                sightings = purged.sightings,
+                unknown_faces = purged.unknown_faces,
+                people = purged.last_seen,
+                events,
+                "sightings past retention_days purged"
+            ),
             Ok(_) => {}
             Err(e) => tracing::warn!("cannot purge old sightings: {}", e.logged()),
         }

@@ -14,7 +14,6 @@ use crate::gallery::{Actor, AuditAction};
 use crate::runtime::session::{Session, SourceState, Waker};
 use crate::runtime::worker::Command;
 
-use super::{Launch, reembed, task, view};
 use super::enroll::EnrollPanel;
 use super::kiosk::Kiosk;
 use super::people::PeoplePanel;
@@ -24,6 +23,7 @@ use super::start::Startup;
 use super::status::Meter;
 use super::task::Task;
 use super::view::LiveView;
+use super::{Launch, reembed, task, view};
 
 /// Opens the window and runs until it is closed.
 pub fn run(launch: Launch) -> anyhow::Result<()> {

@@ -64,12 +64,12 @@ impl Startup {
             let retry = Duration::from_secs_f32(start.config.window.retry_secs);
             let session = match camera {
                 #[cfg(not(feature = "streams"))]
-                    Some(_) => {
-                        return Err(crate::Error::NotBuilt {
-                            feature: "streams",
-                            needed_by: "a camera agent's window",
-                        });
-                    }
+                Some(_) => {
+                    return Err(crate::Error::NotBuilt {
+                        feature: "streams",
+                        needed_by: "a camera agent's window",
+                    });
+                }
                 #[cfg(feature = "streams")]
                 Some(camera) => {
                     let locator = start.config.load_locator(&*loading)?;
@@ -77,7 +77,13 @@ impl Startup {
                     Session::start(agent, start.source, retry, session_wake)?
                 }
                 None => {
-                    let worker = start::worker(&start.config, Actor::window(), &*loading)?;
+                    let camera = start.source.to_string();
+                    let worker = start::recording_worker(
+                        &start.config,
+                        Actor::window(),
+                        &*loading,
+                        &camera,
+                    )?;
                     Session::start(worker, start.source, retry, session_wake)?
                 }
             };

@@ -6,6 +6,7 @@ pub(crate) mod cli;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
 pub(crate) mod server;
+pub(crate) mod sightings;
 #[cfg(feature = "streams")]
 pub(crate) mod streams;
 pub(crate) mod torch7;
@@ -355,12 +356,23 @@ pub(crate) fn the_roster_version_counts_only_who_can_be_named(g: &dyn whoisit::g
     heard("a face added");
 
     let before = g.roster_version().unwrap();
-    g.mark_seen(&["Ann".to_owned()]).unwrap();
+    g.write_sightings(&[sightings::record(
+        None,
+        "door",
+        Some(ann),
+        whoisit::gallery::now(),
+        None,
+    )])
+    .unwrap();
     g.add_key("door", &[Scope::Recognize], &"1".repeat(64), &cli())
         .unwrap();
     g.revoke_key("door", &cli()).unwrap();
     g.record(AuditAction::Export, "to nowhere", &cli()).unwrap();
-    g.purge_sightings(i64::MAX, &Actor::purge()).unwrap();
+    let everything = whoisit::gallery::Cutoffs {
+        sightings: i64::MAX,
+        unknown_faces: i64::MAX,
+    };
+    g.purge_sightings(&everything, &Actor::purge()).unwrap();
     assert_eq!(
         g.roster_version().unwrap(),
         before,

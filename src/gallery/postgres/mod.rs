@@ -5,6 +5,7 @@
 mod audit;
 mod schema;
 mod seal;
+mod sightings;
 mod watch;
 
 use std::collections::HashSet;
@@ -230,7 +231,8 @@ fn reseal(tx: &mut Transaction<'_>, from: &Seal, to: &Seal, location: &str) -> R
             .map_err(db)?;
             Ok(())
         },
-    )
+    )?;
+    sightings::reseal(tx, from, to, location)
 }
 
 /// Calls `each` with every row of `select`, fetched a batch at a time so that a large gallery
@@ -270,7 +272,7 @@ fn commit_conversion(mut tx: Transaction<'_>, location: &str) -> Result<()> {
 fn vacuum(client: &mut Client, location: &str) -> Result<()> {
     // VACUUM cannot run in a transaction: this is its own, after the conversion's commit.
     client
-        .batch_execute("VACUUM FULL face, embedding")
+        .batch_execute("VACUUM FULL face, embedding, sighting")
         .map_err(|e| db_error(location, e))
 }
 
@@ -925,35 +927,6 @@ impl Gallery for PostgresGallery {
             )
             .map_err(self.db())?;
         Ok(count(row.get(0)))
-    }
-
-    fn mark_seen(&self, names: &[String]) -> Result<()> {
-        // Who was seen is not a change to the roster: nobody needs to reload for it.
-        self.client()?
-            .execute(
-                "UPDATE person SET last_seen = $1 WHERE name = ANY($2)",
-                &[&now(), &names],
-            )
-            .map_err(self.db())?;
-        Ok(())
-    }
-
-    fn purge_sightings(&self, before: i64, actor: &Actor) -> Result<usize> {
-        let db = self.db();
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(&db)?;
-        let cleared = tx
-            .execute(
-                "UPDATE person SET last_seen = NULL WHERE last_seen < $1",
-                &[&before],
-            )
-            .map_err(&db)?;
-        if cleared > 0 {
-            let detail = format!("last-seen times before {before} cleared for {cleared} people");
-            audit::log(&mut tx, actor, AuditAction::Purge, &detail).map_err(&db)?;
-        }
-        tx.commit().map_err(&db)?;
-        Ok(usize::try_from(cleared).unwrap_or(usize::MAX))
     }
 
     fn check(&self) -> Result<CheckReport> {

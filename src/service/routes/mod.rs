@@ -4,6 +4,7 @@
 mod audit;
 mod people;
 mod recognize;
+mod sightings;
 mod system;
 mod upload;
 
@@ -31,7 +32,8 @@ use crate::service::state::AppState;
     info(
         title = "whoisit",
         description = "Face recognition as a service: send a photo, get who is in it; manage the \
-                       roster of enrolled people and their faces; follow live sightings. Every \
+                       roster of enrolled people and their faces; follow live sightings and read past \
+                       ones. Every \
                        route but /healthz and /v1/openapi.json needs an API key \
                        (`whoisit keys create`) sent as `Authorization: Bearer KEY`, with the \
                        scope the route names: recognize, read or admin (admin may do all)."
@@ -67,6 +69,7 @@ fn documented() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(people::delete_face))
         .routes(routes!(people::face_image))
         .routes(routes!(audit::audit))
+        .routes(routes!(sightings::list_sightings))
         .routes(routes!(system::events))
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))
