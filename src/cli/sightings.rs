@@ -6,7 +6,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::config::Config;
-use crate::gallery::{self, Actor, AuditAction, Sighting, SightingQuery, Who};
+use crate::gallery::{self, Actor, AuditAction, Gallery, Sighting, SightingQuery, Who};
 
 use super::audit::parse_since;
 use super::people::{format_time, pad};
@@ -38,7 +38,7 @@ pub(super) fn sightings_cmd(config: &Config, args: &SightingsArgs) -> Result<()>
         (None, true) => Some(Who::Unknown),
         (None, false) => None,
     };
-    let mut query = SightingQuery {
+    let query = SightingQuery {
         since: args
             .since
             .as_deref()
@@ -48,24 +48,7 @@ pub(super) fn sightings_cmd(config: &Config, args: &SightingsArgs) -> Result<()>
         who,
         ..SightingQuery::all()
     };
-    let mut sightings: Vec<Sighting> = Vec::new();
-    loop {
-        let page = gallery.sightings(&query)?;
-        let full = page.len() == query.limit;
-        query.after = page.last().map(|s| s.id).or(query.after);
-        sightings.extend(page);
-        if !full {
-            break;
-        }
-    }
-    if !sightings.is_empty() {
-        let detail = SightingQuery {
-            after: None,
-            ..query.clone()
-        }
-        .detail(sightings.len());
-        gallery.record(AuditAction::ReadSightings, &detail, &Actor::cli())?;
-    }
+    let sightings = read_all(gallery.as_ref(), query)?;
     let names: HashMap<_, _> = gallery
         .people()?
         .into_iter()
@@ -90,6 +73,34 @@ pub(super) fn sightings_cmd(config: &Config, args: &SightingsArgs) -> Result<()>
         println!("no sightings");
         return Ok(());
     }
+    print_table(&sightings, &name_of);
+    Ok(())
+}
+
+/// Every sighting `query` asks for, a page at a time; the read is in the audit trail.
+fn read_all(gallery: &dyn Gallery, mut query: SightingQuery) -> Result<Vec<Sighting>> {
+    let mut sightings: Vec<Sighting> = Vec::new();
+    loop {
+        let page = gallery.sightings(&query)?;
+        let full = page.len() == query.limit;
+        query.after = page.last().map(|s| s.id).or(query.after);
+        sightings.extend(page);
+        if !full {
+            break;
+        }
+    }
+    if !sightings.is_empty() {
+        let detail = SightingQuery {
+            after: None,
+            ..query
+        }
+        .detail(sightings.len());
+        gallery.record(AuditAction::ReadSightings, &detail, &Actor::cli())?;
+    }
+    Ok(sightings)
+}
+
+fn print_table(sightings: &[Sighting], name_of: &dyn Fn(&Sighting) -> String) {
     let who_width = sightings
         .iter()
         .map(|s| name_of(s).len())
@@ -111,7 +122,7 @@ pub(super) fn sightings_cmd(config: &Config, args: &SightingsArgs) -> Result<()>
         "TRACK",
         pad("WHO", who_width)
     );
-    for s in &sightings {
+    for s in sightings {
         println!(
             "{:>6}  {:<16}  {:<16}  {}  {:>5}  {}  {:>8}  {:>8}  {}",
             s.id.0,
@@ -126,5 +137,4 @@ pub(super) fn sightings_cmd(config: &Config, args: &SightingsArgs) -> Result<()>
         );
     }
     println!("{} sighting(s)", sightings.len());
-    Ok(())
 }

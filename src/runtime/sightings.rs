@@ -132,6 +132,59 @@ struct Open {
     sent: Option<Instant>,
 }
 
+impl Open {
+    /// Takes what `face`, in `frame`, adds to the sighting: a name once named, the time, a
+    /// better distance or more evidence, the track's mean and a bigger crop while unknown.
+    fn update(
+        &mut self,
+        face: &FaceResult,
+        frame: &Mat,
+        tracker: &Tracker,
+        now: i64,
+        keep_unknown_faces: bool,
+    ) {
+        let person = face.identity.person_id;
+        if self.person.is_none() && person.is_some() {
+            self.person = person;
+            self.distance = None;
+            self.mean = None;
+            self.region = None;
+            self.changed = true;
+        }
+        self.last = now;
+        // The face as what the sighting says it is: named as its person, or unknown.
+        if person == self.person || person.is_none() && self.person.is_none() {
+            if let Some(d) = face.identity.distance
+                && self.distance.is_none_or(|best| d < best)
+            {
+                self.distance = Some(d);
+            }
+            let agreeing = u32::try_from(tracker.agreeing(self.track)).unwrap_or(u32::MAX);
+            if agreeing > self.evidence {
+                self.evidence = agreeing;
+                self.changed = true;
+            }
+        }
+        if self.person.is_some() {
+            return;
+        }
+        if let Some(mean) = tracker.mean_embedding(self.track) {
+            self.mean = Some(mean);
+        }
+        let area = face.detection.bbox.area();
+        if keep_unknown_faces && area as f32 >= self.crop_area as f32 * BETTER_CROP {
+            match face_region(frame, &face.detection) {
+                Ok(region) => {
+                    self.region = Some(region);
+                    self.crop_area = area;
+                    self.changed = true;
+                }
+                Err(e) => tracing::debug!("no crop of an unknown face: {}", e.report()),
+            }
+        }
+    }
+}
+
 /// Turns the tracked faces of one source into sightings, for the writer it came from.
 pub struct Follower {
     camera: String,
@@ -172,46 +225,7 @@ impl Follower {
                 changed: true,
                 sent: None,
             });
-            if open.person.is_none() && person.is_some() {
-                open.person = person;
-                open.distance = None;
-                open.mean = None;
-                open.region = None;
-                open.changed = true;
-            }
-            open.last = now;
-            // The face as what the sighting says it is: named as its person, or unknown.
-            if person == open.person || person.is_none() && open.person.is_none() {
-                if let Some(d) = face.identity.distance
-                    && open.distance.is_none_or(|best| d < best)
-                {
-                    open.distance = Some(d);
-                }
-                let agreeing = u32::try_from(tracker.agreeing(track)).unwrap_or(u32::MAX);
-                if agreeing > open.evidence {
-                    open.evidence = agreeing;
-                    open.changed = true;
-                }
-            }
-            if open.person.is_none()
-                && let Some(mean) = tracker.mean_embedding(track)
-            {
-                open.mean = Some(mean);
-            }
-            let area = face.detection.bbox.area();
-            if self.keep_unknown_faces
-                && open.person.is_none()
-                && area as f32 >= open.crop_area as f32 * BETTER_CROP
-            {
-                match face_region(frame, &face.detection) {
-                    Ok(region) => {
-                        open.region = Some(region);
-                        open.crop_area = area;
-                        open.changed = true;
-                    }
-                    Err(e) => tracing::debug!("no crop of an unknown face: {}", e.report()),
-                }
-            }
+            open.update(face, frame, tracker, now, self.keep_unknown_faces);
         }
         let gone: Vec<u64> = self
             .open

@@ -356,23 +356,13 @@ pub(crate) fn the_roster_version_counts_only_who_can_be_named(g: &dyn whoisit::g
     heard("a face added");
 
     let before = g.roster_version().unwrap();
-    g.write_sightings(&[sightings::record(
-        None,
-        "door",
-        Some(ann),
-        whoisit::gallery::now(),
-        None,
-    )])
-    .unwrap();
+    sightings::seen(g, ann);
     g.add_key("door", &[Scope::Recognize], &"1".repeat(64), &cli())
         .unwrap();
     g.revoke_key("door", &cli()).unwrap();
     g.record(AuditAction::Export, "to nowhere", &cli()).unwrap();
-    let everything = whoisit::gallery::Cutoffs {
-        sightings: i64::MAX,
-        unknown_faces: i64::MAX,
-    };
-    g.purge_sightings(&everything, &Actor::purge()).unwrap();
+    g.purge_sightings(&sightings::EVERYTHING, &Actor::purge())
+        .unwrap();
     assert_eq!(
         g.roster_version().unwrap(),
         before,

@@ -34,6 +34,18 @@ pub(crate) fn record(
     }
 }
 
+/// A purge of every sighting and unknown face.
+pub(crate) const EVERYTHING: Cutoffs = Cutoffs {
+    sightings: i64::MAX,
+    unknown_faces: i64::MAX,
+};
+
+/// Records that `person` was seen now.
+pub(crate) fn seen(g: &dyn Gallery, person: PersonId) {
+    g.write_sightings(&[record(None, "door", Some(person), now(), None)])
+        .unwrap();
+}
+
 fn ids(g: &dyn Gallery, query: &SightingQuery) -> Vec<SightingId> {
     g.sightings(query).unwrap().iter().map(|s| s.id).collect()
 }
@@ -76,7 +88,12 @@ pub(crate) fn sightings_are_stored_named_paged_purged_and_forgotten(g: &dyn Gall
     ));
     assert_eq!(g.person(ann).unwrap().last_seen, Some(t - 70));
 
-    // Filters and pages.
+    filtered_and_paged(g, &stored, ann, t);
+    named_and_forgotten(g, &stored, bob, t, &crop);
+    purged(g, &stored, t);
+}
+
+fn filtered_and_paged(g: &dyn Gallery, stored: &[SightingId], ann: PersonId, t: i64) {
     let query = |f: &dyn Fn(&mut SightingQuery)| {
         let mut q = SightingQuery::all();
         f(&mut q);
@@ -104,12 +121,14 @@ pub(crate) fn sightings_are_stored_named_paged_purged_and_forgotten(g: &dyn Gall
         g.sightings(&zero),
         Err(whoisit::Error::InvalidInput(_))
     ));
+}
 
-    // A newer state keeps the stored crop unless it brings one; once named, nothing of the
-    // face is kept.
+/// A newer state keeps the stored crop unless it brings one; once named, nothing of the face
+/// is kept; a person's sightings are forgotten with them, and never stored again.
+fn named_and_forgotten(g: &dyn Gallery, stored: &[SightingId], bob: PersonId, t: i64, crop: &[u8]) {
     g.write_sightings(&[record(Some(stored[0]), "door", None, t - 85, None)])
         .unwrap();
-    assert_eq!(g.sighting_crop(stored[0]).unwrap(), Some(crop.clone()));
+    assert_eq!(g.sighting_crop(stored[0]).unwrap().as_deref(), Some(crop));
     assert_eq!(g.sightings(&SightingQuery::all()).unwrap()[0].last, t - 85);
     g.write_sightings(&[record(Some(stored[2]), "back", Some(bob), t - 4, None)])
         .unwrap();
@@ -117,7 +136,6 @@ pub(crate) fn sightings_are_stored_named_paged_purged_and_forgotten(g: &dyn Gall
     assert_eq!((named.person, named.has_crop), (Some(bob), false));
     assert_eq!(g.person(bob).unwrap().last_seen, Some(t - 4));
 
-    // Forgotten with their person, and never stored again for them.
     g.remove(bob, &cli()).unwrap();
     assert_eq!(ids(g, &SightingQuery::all()), stored[..2]);
     assert_eq!(
@@ -129,32 +147,28 @@ pub(crate) fn sightings_are_stored_named_paged_purged_and_forgotten(g: &dyn Gall
         [None, None]
     );
     assert_eq!(ids(g, &SightingQuery::all()), stored[..2]);
+}
 
-    // Retention: unknown faces first, then the sightings themselves.
-    let purged = g
-        .purge_sightings(
+/// Retention: unknown faces first, then the sightings themselves.
+fn purged(g: &dyn Gallery, stored: &[SightingId], t: i64) {
+    let purge = |sightings: i64, unknown_faces: i64| {
+        g.purge_sightings(
             &Cutoffs {
-                sightings: t - 200,
-                unknown_faces: t - 50,
+                sightings,
+                unknown_faces,
             },
             &Actor::purge(),
         )
-        .unwrap();
+        .unwrap()
+    };
+    let first = purge(t - 200, t - 50);
     assert_eq!(
-        (purged.sightings, purged.unknown_faces, purged.last_seen),
+        (first.sightings, first.unknown_faces, first.last_seen),
         (0, 1, 0)
     );
     assert_eq!(g.sighting_crop(stored[0]).unwrap(), None);
-    let purged = g
-        .purge_sightings(
-            &Cutoffs {
-                sightings: t - 75,
-                unknown_faces: t - 75,
-            },
-            &Actor::purge(),
-        )
-        .unwrap();
-    assert_eq!((purged.sightings, purged.unknown_faces), (1, 0));
+    let second = purge(t - 75, t - 75);
+    assert_eq!((second.sightings, second.unknown_faces), (1, 0));
     assert_eq!(ids(g, &SightingQuery::all()), [stored[1]]);
     let trail = g.audit(0).unwrap();
     let purges: Vec<_> = trail.iter().filter(|e| e.action == "purge").collect();

@@ -131,7 +131,7 @@ impl PostgresGallery {
             .map(|u| {
                 self.seal
                     .seal(Column::SightingVector, &vector_bytes(&u.embedding.0))
-                    .map(|v| v.into_owned())
+                    .map(std::borrow::Cow::into_owned)
             })
             .transpose()?;
         let crop = unknown
@@ -139,7 +139,7 @@ impl PostgresGallery {
             .map(|c| {
                 self.seal
                     .seal(Column::SightingCrop, c)
-                    .map(|v| v.into_owned())
+                    .map(std::borrow::Cow::into_owned)
             })
             .transpose()?;
         let person = record.person.map(|p| p.0);
