@@ -10,6 +10,8 @@
 //!   landmarks ([`vision::pose`]);
 //! - [`gallery`]: the enrolled people behind the [`gallery::Gallery`] interface, in an embedded
 //!   SQLite file or a PostgreSQL database several machines share;
+//! - [`roster`]: the gallery's people in memory, kept current from its change feed, which
+//!   every recognizer matches against: one per process;
 //! - [`enroll`]: adding people from photos, captures and clips through the quality gate, in
 //!   the poses asked for and without duplicates;
 //! - [`config`]: the configuration, layered from files, saved settings and flags in one place,
@@ -33,8 +35,8 @@
 //! A frame's way, top-down: [`runtime::capture`] reads it from the source and hands it to the
 //! [`runtime::worker`], whose [`vision::pipeline::Pipeline`] finds the faces
 //! ([`vision::detect`]), aligns and embeds them ([`vision::align`], [`vision::embed`]), follows
-//! them between frames ([`vision::track`]) and names them from the gallery's embeddings
-//! ([`vision::matcher`]); the result goes to the window ([`runtime::session`], [`ui`]) or to
+//! them between frames ([`vision::track`]) and names them against the [`roster::Roster`]'s
+//! current snapshot of the gallery ([`vision::matcher`]); the result goes to the window ([`runtime::session`], [`ui`]) or to
 //! standard output ([`runtime::headless`], [`cli`]). A request's way is told in [`service`].
 
 #![deny(unsafe_code)]
@@ -47,6 +49,7 @@ pub mod enroll;
 pub mod gallery;
 pub mod measure;
 pub mod models;
+pub mod roster;
 pub mod runtime;
 #[cfg(feature = "serve")]
 pub mod service;

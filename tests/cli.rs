@@ -30,6 +30,11 @@ fn a_clip_of_an_enrolled_and_a_stranger_is_labelled_frame_by_frame() {
         };
         assert_eq!(labels(frame), expected, "frame {i}: {frame}");
         assert!(frame["faces"][0]["distance"].as_f64().is_some());
+        for face in frame["faces"].as_array().unwrap() {
+            // A named face carries its person's id in the gallery; an unknown one none.
+            let named = face["label"] == "Obama";
+            assert_eq!(face["person_id"].is_i64(), named, "frame {i}: {face}");
+        }
     }
     assert_eq!(summary["frames_read"], 30);
     assert_eq!(summary["processed"], 30);

@@ -136,6 +136,7 @@ fn two_cameras_and_two_workers_name_every_face_once_on_the_stream_and_over_mqtt(
         // Once named, the camera's own view shows the name.
         let last: Value = serde_json::from_str(&lines[lines.len() - 2]).unwrap();
         assert_eq!(last["faces"][0]["label"], john, "{id}'s last frame");
+        assert!(last["faces"][0]["person_id"].is_i64(), "{id}'s last frame");
     }
     wait_for("every crop answered", MINUTE, || {
         site.len("results") >= sent
@@ -154,6 +155,7 @@ fn two_cameras_and_two_workers_name_every_face_once_on_the_stream_and_over_mqtt(
             _ => "John_Simm",
         };
         assert_eq!(answer["faces"][0]["label"], expected, "{answer}");
+        assert!(answer["faces"][0]["person_id"].is_i64(), "{answer}");
     }
     let by: HashSet<&str> = answers
         .iter()
@@ -189,6 +191,7 @@ fn each_event_once_over_mqtt(site: &Site, subscriber: &Subscriber, ids: &HashSet
             "{topic}"
         );
         assert!(event["expires_ms"].as_u64() > event["captured_ms"].as_u64());
+        assert!(event["person_id"].is_i64(), "{topic}: {event}");
     }
     for topic_kind in ["/cameras/", "/people/"] {
         let ids_on: HashSet<&str> = received

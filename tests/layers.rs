@@ -7,9 +7,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 /// Lowest first; a layer may use itself and the layers before it.
-const LAYERS: [&str; 13] = [
-    "base", "models", "vision", "gallery", "enroll", "config", "demo", "runtime", "stream",
-    "measure", "ui", "service", "cli",
+const LAYERS: [&str; 14] = [
+    "base", "models", "vision", "gallery", "roster", "enroll", "config", "demo", "runtime",
+    "stream", "measure", "ui", "service", "cli",
 ];
 
 /// Crates and std modules a layer must not touch, with the reason.

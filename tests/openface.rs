@@ -165,14 +165,16 @@ fn real_openface_model_recognises_obama() {
     let dir = tempfile::tempdir().unwrap();
     let config = common::config(dir.path(), EmbedderKind::OpenFace);
     let mut pipeline = config.load_pipeline(&Quiet).unwrap();
-    let gallery = whoisit::gallery::SqliteGallery::open(dir.path(), None).unwrap();
-    common::enroll(&mut pipeline, &gallery, "Obama", "obama.jpg");
+    let gallery =
+        std::sync::Arc::new(whoisit::gallery::SqliteGallery::open(dir.path(), None).unwrap());
+    common::enroll(&mut pipeline, gallery.as_ref(), "Obama", "obama.jpg");
+    let roster = common::roster(gallery, &pipeline).snapshot();
     for (name, expected) in [("obama2.jpg", "Obama"), ("biden.jpg", "unknown")] {
         let image = whoisit::vision::photo::pad_for_detection(
             &whoisit::vision::photo::load(&common::photo(name)).unwrap(),
         )
         .unwrap();
-        let faces = pipeline.process(&image).unwrap().faces;
+        let faces = pipeline.process(&image, roster.matcher()).unwrap().faces;
         assert_eq!(faces[0].label, expected, "{name}: {:?}", faces[0].identity);
     }
 }

@@ -11,8 +11,9 @@ use whoisit::gallery::SqliteGallery;
 #[test]
 fn obama_is_recognised_in_other_photos_and_biden_is_unknown() {
     let (mut pipeline, dir) = common::pipeline();
-    let gallery = SqliteGallery::open(dir.path(), None).unwrap();
-    common::enroll(&mut pipeline, &gallery, "Obama", "obama.jpg");
+    let gallery = std::sync::Arc::new(SqliteGallery::open(dir.path(), None).unwrap());
+    common::enroll(&mut pipeline, gallery.as_ref(), "Obama", "obama.jpg");
+    let roster = common::roster(gallery, &pipeline).snapshot();
 
     for (name, expected) in [
         ("obama2.jpg", "Obama"),
@@ -23,7 +24,7 @@ fn obama_is_recognised_in_other_photos_and_biden_is_unknown() {
             &whoisit::vision::photo::load(&common::photo(name)).unwrap(),
         )
         .unwrap();
-        let faces = pipeline.process(&image).unwrap().faces;
+        let faces = pipeline.process(&image, roster.matcher()).unwrap().faces;
         println!(
             "{name}: {:?}",
             faces

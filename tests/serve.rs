@@ -17,20 +17,7 @@ use serde_json::{Value, json};
 
 use common::cli::{biden_named_after_enrollment, enroll_obama, two_people_clip, whoisit};
 use common::postgres::Database;
-use common::server::{Answer, Api, Server};
-
-/// Makes a key with `whoisit keys create` and returns it.
-fn make_key(home: &Path, global: &[&str], name: &str, scope: &str) -> String {
-    let output = whoisit(home)
-        .args(global)
-        .args(["keys", "create", "--name", name, "--scope", scope])
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "{stderr}");
-    assert!(stderr.contains("shown only now"), "{stderr}");
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
+use common::server::{Answer, Api, Server, make_key};
 
 fn photo(name: &str) -> Vec<u8> {
     std::fs::read(common::photo(name)).unwrap()
@@ -111,13 +98,16 @@ fn every_endpoint_works_on_real_photos_with_keys_and_scopes_on_a_postgres_galler
             .get("own_threshold")
             .is_none()
     );
-    for step in [&["Obama", "0.5"][..], &["Obama", "--clear"]] {
+    let own_threshold = |step: &[&str]| {
         whoisit(home.path())
             .args(global)
             .args(["people", "threshold"])
             .args(step)
             .assert()
             .success();
+    };
+    for step in [&["Obama", "0.5"][..], &["Obama", "--clear"]] {
+        own_threshold(step);
         let person = &hr.get("/v1/people").json()[0];
         if step[1] == "0.5" {
             assert_eq!(person["own_threshold"], 0.5);
@@ -128,6 +118,9 @@ fn every_endpoint_works_on_real_photos_with_keys_and_scopes_on_a_postgres_galler
     }
 
     metrics_count_what_happened(&hr);
+    own_threshold(&["Obama", "0.5"]);
+    a_recognize_key_loosens_no_own_threshold(&door);
+    own_threshold(&["Obama", "--clear"]);
     // An admin key may loosen it, for a question of its own.
     let loose = admin.post(
         "/v1/recognize?threshold=2",
@@ -289,6 +282,8 @@ fn the_audit_trail_says_which_key_did_what(admin: &Api, hr: &Api) {
             by_admin("rename"),
             by_cli("threshold"),
             by_cli("threshold"),
+            by_cli("threshold"),
+            by_cli("threshold"),
             by_admin("remove_face"),
             by_admin("remove"),
         ]
@@ -369,6 +364,30 @@ fn obama_is_named_and_biden_is_not(door: &Api, id: i64) {
     loose.expect_error(403, "forbidden", "looser than the server's 0.55");
 }
 
+/// With Obama's own threshold at 0.5, a recognize key may not ask for 0.54 for everyone (below
+/// the server's 0.55, yet looser than his), once the server has read his threshold.
+fn a_recognize_key_loosens_no_own_threshold(door: &Api) {
+    let ask = |threshold: f32| {
+        door.post(
+            &format!("/v1/recognize?threshold={threshold}"),
+            "image/jpeg",
+            &photo("obama2.jpg"),
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        let answer = ask(0.54);
+        if answer.status != 200 || Instant::now() > deadline {
+            break answer;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    refused.expect_error(403, "forbidden", "looser than 0.5, the own threshold");
+    assert!(refused.message().contains("at most 0.5"), "{}", refused.message());
+    let answer = ask(0.5).expect(200).json();
+    assert_eq!(answer["threshold"], 0.5);
+}
+
 /// A photo re-encoded as PNG.
 fn png_of(name: &str) -> Vec<u8> {
     let image = whoisit::vision::photo::load(&common::photo(name)).unwrap();
@@ -376,17 +395,35 @@ fn png_of(name: &str) -> Vec<u8> {
 }
 
 /// Announces a body of `length` bytes and sends none: a server that reads the header refuses
-/// it at once. (Sending it would race the refusal: the server answers and closes while the
-/// client still writes, and the client sees a broken pipe instead of the answer.)
+/// it at once.
 fn announce(url: &str, path: &str, content_type: &str, length: usize) -> Answer {
-    use std::io::{Read as _, Write as _};
+    read_answer(open_request(url, path, content_type, None, length))
+}
+
+/// Starts a POST to `path` that announces a body of `length` bytes, with `key` if given, and
+/// sends none of the body yet.
+fn open_request(
+    url: &str,
+    path: &str,
+    content_type: &str,
+    key: Option<&str>,
+    length: usize,
+) -> std::net::TcpStream {
+    use std::io::Write as _;
     let address = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).unwrap();
+    let auth = key.map_or_else(String::new, |key| format!("Authorization: Bearer {key}\r\n"));
     write!(
         stream,
-        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
+    stream
+}
+
+/// Reads the answer to the request written on `stream`, to the connection's close.
+fn read_answer(mut stream: std::net::TcpStream) -> Answer {
+    use std::io::Read as _;
     let mut response = Vec::new();
     stream.read_to_end(&mut response).unwrap();
     let text = String::from_utf8_lossy(&response);
@@ -536,6 +573,179 @@ fn clients_that_trickle_their_headers_are_cut_off_and_healthz_still_answers() {
         }
     }
     server.client().get("/healthz").expect(200);
+}
+
+#[test]
+fn a_request_without_a_valid_key_is_refused_before_its_body_and_bodies_in_flight_are_bounded() {
+    let home = tempfile::tempdir().unwrap();
+    let key = make_key(home.path(), &[], "door", "recognize");
+    let config = home.path().join("budget.ron");
+    std::fs::write(&config, "(serve: (max_body_mb: 10, body_budget_mb: 12))").unwrap();
+    let server = Server::start(
+        home.path(),
+        &["--config", config.to_str().unwrap()],
+        &["--workers", "1"],
+    );
+    let almost_ten = (10 << 20) - 1;
+    // Refused from the headers: not a byte of the announced body is sent.
+    for bad in [None, Some("wik_guess")] {
+        let stream = open_request(&server.url, "/v1/recognize", "image/jpeg", bad, almost_ten);
+        read_answer(stream).expect_error(401, "unauthorized", "API key");
+    }
+    // A client that sends its body anyway reads its 401, not a broken pipe.
+    let guess = Api::new(&server.url, Some("wik_guess"));
+    guess
+        .post("/v1/recognize", "image/jpeg", &vec![0xFF; 5 << 20])
+        .expect_error(401, "unauthorized", "not valid");
+    // Fifty clients without a key, each sending 10 MiB at once: the server holds none of it.
+    let before = server.peak_rss_mib();
+    let body = vec![0xFF; almost_ten];
+    std::thread::scope(|scope| {
+        for _ in 0..50 {
+            scope.spawn(|| {
+                let answer = server.client().post("/v1/recognize", "image/jpeg", &body);
+                answer.expect_error(401, "unauthorized", "API key");
+            });
+        }
+    });
+    let after = server.peak_rss_mib();
+    assert!(
+        after < before + 100,
+        "500 MiB of keyless bodies grew the server from {before} to {after} MiB"
+    );
+    with_a_key_bodies_are_held_within_the_budget(&server, &key);
+}
+
+/// A client with a key that trickles a 9 MiB body holds 9 of the 12 MiB of the budget: a
+/// second such body is answered 503 at once; once the first is gone, photos are answered.
+fn with_a_key_bodies_are_held_within_the_budget(server: &Server, key: &str) {
+    use std::io::Write as _;
+    let nine = 9 << 20;
+    // The holder's reservation is made once the server has checked its key: a second request
+    // that comes first takes the budget itself (and the holder is refused), so both are let
+    // go and tried again.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (holder, refused) = loop {
+        let mut holder =
+            open_request(&server.url, "/v1/recognize", "image/jpeg", Some(key), nine);
+        holder.write_all(&[0xFF; 1024]).unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let second = open_request(&server.url, "/v1/recognize", "image/jpeg", Some(key), nine);
+        second
+            .set_read_timeout(Some(Duration::from_secs(3)))
+            .unwrap();
+        if second.peek(&mut [0u8; 1]).is_ok() {
+            second
+                .set_read_timeout(Some(Duration::from_secs(30)))
+                .unwrap();
+            break (holder, read_answer(second));
+        }
+        assert!(Instant::now() < deadline, "no second body was refused");
+    };
+    refused.expect_error(503, "busy", "serve.body_budget_mb");
+    assert_eq!(refused.retry_after.as_deref(), Some("1"));
+    drop(holder);
+    let door = Api::new(&server.url, Some(key));
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let answer = door.post("/v1/recognize", "image/jpeg", &photo("obama.jpg"));
+        if answer.status == 200 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the budget never came back");
+        answer.expect_error(503, "busy", "serve.body_budget_mb");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn connections_are_capped_per_address_and_healthz_answers_under_a_low_ulimit() {
+    use std::io::{Read as _, Write as _};
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("caps.ron");
+    std::fs::write(
+        &config,
+        "(serve: (header_timeout_secs: 120.0, max_connections_per_address: 20))",
+    )
+    .unwrap();
+    let server = Server::start_limited(
+        home.path(),
+        256,
+        &["--config", config.to_str().unwrap()],
+        &["--no-auth", "--workers", "1"],
+    );
+    // 256 open files, less 64 for the rest: 192 connections in all.
+    assert!(
+        server.log().contains("per_address=20 total=192"),
+        "{}",
+        server.log()
+    );
+    let address = server.url.trim_start_matches("http://").to_owned();
+    // 300 connections from 127.0.0.1 that never finish their headers.
+    let mut slow: Vec<std::net::TcpStream> = (0..300)
+        .map(|_| {
+            let mut stream = std::net::TcpStream::connect(&address).unwrap();
+            write!(stream, "GET /healthz HTTP/1.1\r\nHost: {address}\r\n").ok();
+            stream
+        })
+        .collect();
+    // A refused one is answered 503 and closed; a held one says nothing. Passes over those
+    // not refused yet until twenty are left, the cap (or the server has had a minute).
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while slow.len() > 20 && Instant::now() < deadline {
+        slow.retain_mut(|stream| {
+            stream
+                .set_read_timeout(Some(Duration::from_millis(20)))
+                .unwrap();
+            let mut answer = Vec::new();
+            match stream.read_to_end(&mut answer) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && answer.is_empty() => true,
+                _ => {
+                    let text = String::from_utf8_lossy(&answer);
+                    assert!(text.is_empty() || text.starts_with("HTTP/1.1 503"), "{text}");
+                    false
+                }
+            }
+        });
+    }
+    assert_eq!(slow.len(), 20, "connections held from one address");
+    // Another address still gets in.
+    let healthz = get_from("127.0.0.2", &address, "/healthz");
+    assert!(healthz.starts_with("HTTP/1.1 200"), "{healthz}");
+    let full = get_from("127.0.0.1", &address, "/healthz");
+    assert!(
+        full.is_empty() || full.starts_with("HTTP/1.1 503"),
+        "{full}"
+    );
+    drop(slow);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !get_from("127.0.0.1", &address, "/healthz").starts_with("HTTP/1.1 200") {
+        assert!(Instant::now() < deadline, "the places never came back");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// `GET path` from the local address `source` (another loopback address is another client),
+/// the whole answer as text; empty when the server closed the connection unanswered.
+fn get_from(source: &str, address: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    let source: std::net::SocketAddr = format!("{source}:0").parse().unwrap();
+    socket.bind(&source.into()).unwrap();
+    let target: std::net::SocketAddr = address.parse().unwrap();
+    socket.connect(&target.into()).unwrap();
+    let mut stream: std::net::TcpStream = socket.into();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .ok();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).ok();
+    String::from_utf8_lossy(&answer).into_owned()
 }
 
 #[test]
@@ -819,6 +1029,8 @@ fn live_sightings_stream_as_events_and_a_reconnect_gets_what_it_missed() {
     };
     // From the start of the buffer: Obama named, Biden unknown, one event per track.
     let events = read(0, 2);
+    let people = Api::new(&server.url, Some(&key)).get("/v1/people").json();
+    let obama_id = people[0]["id"].as_i64().unwrap();
     let kinds: BTreeSet<&str> = events.iter().map(|(k, _)| k.as_str()).collect();
     assert_eq!(
         kinds,
@@ -835,6 +1047,13 @@ fn live_sightings_stream_as_events_and_a_reconnect_gets_what_it_missed() {
             Value::Null
         };
         assert_eq!(event["name"], expected, "{event}");
+        // The person by id too, as GET /v1/people lists them.
+        let expected = if kind == "person_seen" {
+            json!(obama_id)
+        } else {
+            Value::Null
+        };
+        assert_eq!(event["person_id"], expected, "{event}");
     }
     // Reconnecting after the first event gets the second again, from the buffer.
     let first_id = events[0].1["id"].as_u64().unwrap();
@@ -931,6 +1150,9 @@ fn the_openapi_document_lists_every_route_the_router_has() {
         ("GET", "/v1/people/{id}/faces/{face}/image"),
         ("GET", "/v1/audit"),
         ("GET", "/v1/sightings"),
+        ("GET", "/v1/keys"),
+        ("POST", "/v1/keys"),
+        ("DELETE", "/v1/keys/{name}"),
         ("GET", "/v1/events"),
         ("GET", "/healthz"),
         ("GET", "/metrics"),

@@ -318,8 +318,9 @@ fn a_session_whose_results_nobody_reads_still_stops() {
     let clip = obama_clip(home.path());
     let (pipeline, dir) = common::pipeline();
     let gallery = std::sync::Arc::new(SqliteGallery::open(dir.path(), None).unwrap());
+    let roster = common::roster(gallery, &pipeline);
     let session = whoisit::runtime::session::Session::start(
-        whoisit::runtime::worker::Worker::new(pipeline, gallery, common::cli()).unwrap(),
+        whoisit::runtime::worker::Worker::new(pipeline, roster, common::cli()).unwrap(),
         whoisit::runtime::capture::Source::File(clip),
         Duration::from_millis(200),
         std::sync::Arc::new(|| {}),

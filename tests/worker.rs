@@ -16,10 +16,11 @@ use whoisit::runtime::worker::{Command, Worker};
 /// A worker with Obama enrolled, its gallery's folder, and 3 s of Obama at 15 fps in it.
 fn obama_worker() -> (Worker, tempfile::TempDir, std::path::PathBuf) {
     let (mut pipeline, dir) = common::pipeline();
-    let gallery = SqliteGallery::open(dir.path(), None).unwrap();
-    common::enroll(&mut pipeline, &gallery, "Obama", "obama.jpg");
+    let gallery = std::sync::Arc::new(SqliteGallery::open(dir.path(), None).unwrap());
+    common::enroll(&mut pipeline, gallery.as_ref(), "Obama", "obama.jpg");
     let clip = common::cli::obama_clip(dir.path(), 15.0, 45);
-    let worker = Worker::new(pipeline, std::sync::Arc::new(gallery), common::cli()).unwrap();
+    let roster = common::roster(gallery, &pipeline);
+    let worker = Worker::new(pipeline, roster, common::cli()).unwrap();
     (worker, dir, clip)
 }
 

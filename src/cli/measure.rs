@@ -636,14 +636,17 @@ fn calibrate_per_person(
         config.threshold + config.calibration.per_person_max_loosen,
     );
     print_personal(&people);
+    // Every entry comes from the gallery, so everyone has an id.
     let changes: Vec<ThresholdChange> = people
         .iter()
-        .map(|p| ThresholdChange {
-            name: p.name.clone(),
-            own: p.proposal.threshold().map(|threshold| OwnThreshold {
-                threshold,
-                embedder: embedder.clone(),
-            }),
+        .filter_map(|p| {
+            Some(ThresholdChange {
+                person: p.id?,
+                own: p.proposal.threshold().map(|threshold| OwnThreshold {
+                    threshold,
+                    embedder: embedder.clone(),
+                }),
+            })
         })
         .collect();
     let own = changes.iter().filter(|c| c.own.is_some()).count();
@@ -712,7 +715,7 @@ fn clear_own_thresholds(gallery: &dyn Gallery) -> Result<()> {
         .into_iter()
         .filter(|p| p.own_threshold.is_some())
         .map(|p| ThresholdChange {
-            name: p.name,
+            person: p.id,
             own: None,
         })
         .collect();

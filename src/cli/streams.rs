@@ -9,6 +9,7 @@ use clap::Args;
 
 use crate::base::address::redacted;
 use crate::config::Config;
+use crate::roster::Roster;
 use crate::runtime::headless::{self, RunOptions};
 use crate::runtime::start;
 use crate::stream::agent::Agent;
@@ -186,9 +187,15 @@ pub(super) fn worker_cmd(config: &Config, args: &WorkerArgs) -> Result<()> {
     }
     let name = args.name.clone().unwrap_or_else(default_name);
     let stop = super::run::stop_on_signal()?;
-    let worker = StreamWorker::new(
-        config.load_pipeline(&bar)?,
+    let pipeline = config.load_pipeline(&bar)?;
+    let roster = Roster::open(
         config.open_gallery()?,
+        pipeline.embedder_id(),
+        config.matching(),
+    )?;
+    let worker = StreamWorker::new(
+        pipeline,
+        roster,
         &config.streams,
         config.limits.photos(),
         &name,

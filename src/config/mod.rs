@@ -23,6 +23,7 @@ use crate::enroll::quality::QualityGate;
 use crate::gallery::{self, Cutoffs, Gallery, GalleryConfig, GalleryKey};
 use crate::models::fetch::Progress;
 use crate::models::{self, ModelPaths};
+use crate::roster::Matching;
 use crate::vision::detect::DetectorConfig;
 use crate::vision::matcher::CalibrationConfig;
 use crate::vision::photo::PhotoLimits;
@@ -358,14 +359,20 @@ impl Config {
         PipelineConfig {
             embedder: self.embedder,
             detector: self.detector.clone(),
-            threshold: self.threshold,
-            calibration: self.calibration,
             tracking: self.tracking.clone(),
         }
     }
 
+    /// How faces are matched against the roster.
+    pub fn matching(&self) -> Matching {
+        Matching {
+            threshold: self.threshold,
+            calibration: self.calibration,
+        }
+    }
+
     /// The pipeline this configuration describes, its missing models fetched first. It knows
-    /// nobody yet: whoever runs it gives it the gallery's faces.
+    /// nobody: whoever runs it matches against a roster.
     pub fn load_pipeline(&self, progress: &dyn Progress) -> Result<Pipeline> {
         if self.opencv_threads > 0 {
             opencv::core::set_num_threads(self.opencv_threads)?;

@@ -268,8 +268,8 @@ pub trait Gallery: Send + Sync + Sightings {
     fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>>;
 
     /// Sets or clears people's own thresholds, in one transaction, each change in the audit
-    /// trail: an unknown name ([`Error::UnknownPerson`](crate::base::error::Error)) or a
-    /// threshold out of range changes nothing.
+    /// trail: a person who is not there ([`Error::NotFound`](crate::base::error::Error)) or
+    /// a threshold out of range changes nothing.
     fn set_own_thresholds(&self, changes: &[ThresholdChange], actor: &Actor) -> Result<()>;
 
     /// The own thresholds calibrated on `embedder`'s distances, by name.

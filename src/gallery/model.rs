@@ -96,7 +96,7 @@ impl OwnThreshold {
 /// Sets a person's own threshold, or clears it (`own: None`).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThresholdChange {
-    pub name: String,
+    pub person: PersonId,
     pub own: Option<OwnThreshold>,
 }
 
@@ -105,8 +105,8 @@ pub(crate) fn check_threshold_changes(changes: &[ThresholdChange]) -> Result<()>
     for change in changes {
         if let Some(problem) = change.own.as_ref().and_then(OwnThreshold::problem) {
             return Err(Error::InvalidInput(format!(
-                "{}: {problem}; nothing was changed",
-                change.name
+                "person {}: {problem}; nothing was changed",
+                change.person.0
             )));
         }
     }

@@ -17,6 +17,7 @@ use crate::demo::{
 use crate::gallery::Actor;
 use crate::measure::synthetic_gallery::{self, Vectors};
 use crate::models::fetch::Progress;
+use crate::roster::Roster;
 use crate::runtime::capture::Source;
 use crate::runtime::headless::{self, RunOptions};
 use crate::runtime::session::Session;
@@ -115,7 +116,8 @@ pub fn run(
     }
     let pipeline = config.load_pipeline(progress)?;
     let start = Instant::now();
-    let worker = Worker::new(pipeline, gallery, Actor::cli())?;
+    let roster = Roster::open(gallery, pipeline.embedder_id(), config.matching())?;
+    let worker = Worker::new(pipeline, roster, Actor::cli())?;
     let gallery_load_ms = start.elapsed().as_secs_f64() * 1000.0;
     let throughput = throughput(&source, worker, options.frames)?;
     let app_loop = app_loop(

@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::base::identity::{Embedding, Enrolled};
+use crate::base::identity::{Embedding, Enrolled, PersonId};
 use crate::base::stats::percentile;
 use crate::vision::matcher::{CalibrationConfig, OwnThresholds};
 
@@ -27,6 +27,9 @@ const GENUINE_PERCENTILE: f64 = 0.95;
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct PersonCalibration {
     pub name: String,
+    /// Their id in the gallery (`None` for people enrolled only in memory).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<PersonId>,
     pub faces: usize,
     /// Leave-one-out: the farthest of each face's distance to the nearest other face of the
     /// person (`None` with one face).
@@ -88,11 +91,15 @@ pub fn calibrate_people(
     bounds: CalibrationConfig,
 ) -> Vec<PersonCalibration> {
     let mut faces_of: BTreeMap<&str, Vec<&Embedding>> = BTreeMap::new();
+    let mut ids: BTreeMap<&str, PersonId> = BTreeMap::new();
     for entry in entries {
         faces_of
             .entry(&entry.person)
             .or_default()
             .push(&entry.embedding);
+        if let Some(id) = entry.id {
+            ids.insert(&entry.person, id);
+        }
     }
     faces_of
         .iter()
@@ -121,6 +128,7 @@ pub fn calibrate_people(
             );
             PersonCalibration {
                 name: (*name).to_owned(),
+                id: ids.get(name).copied(),
                 faces: faces.len(),
                 genuine_max,
                 genuine_p95,

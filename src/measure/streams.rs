@@ -20,6 +20,7 @@ use crate::config::Config;
 use crate::config::streams::StreamsConfig;
 use crate::demo;
 use crate::models::fetch::Progress;
+use crate::roster::Roster;
 use crate::runtime::capture::Source;
 use crate::stream::agent::{Seen, face_work};
 use crate::stream::link::Link;
@@ -105,11 +106,16 @@ pub fn run(
         streams.max_age_ms = 600_000;
         let keys = Keys::new(&streams.prefix);
         let mut crew = Vec::new();
+        let roster = Roster::open(
+            demo_config.open_gallery()?,
+            demo_config.embedder.id(),
+            demo_config.matching(),
+        )?;
         for n in 0..workers {
             let name = format!("bench-{n}");
             let worker = StreamWorker::new(
                 demo_config.load_pipeline(progress)?,
-                demo_config.open_gallery()?,
+                roster.clone(),
                 &streams,
                 config.limits.photos(),
                 &name,

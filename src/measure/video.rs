@@ -302,7 +302,8 @@ fn through_streams(
     let streams = private_streams(&config.streams, "eval");
     let mut link = Link::new(&streams.redis, "eval")?;
     link.check()?;
-    let worker = StreamWorker::new(pipeline, gallery, &streams, config.limits.photos(), "eval")?;
+    let roster = crate::roster::Roster::open(gallery, pipeline.embedder_id(), config.matching())?;
+    let worker = StreamWorker::new(pipeline, roster, &streams, config.limits.photos(), "eval")?;
     let crew = Crew::start(&streams, vec![("eval".to_owned(), worker)])?;
     let agent = Agent::new(config.load_locator(progress)?, "eval", &streams)?;
     let summary = headless::run(clip, agent.in_lockstep(), options, score);
@@ -376,7 +377,9 @@ pub fn evaluate(
     };
     let summary = match route {
         Route::Local => {
-            let worker = Worker::new(pipeline, gallery, gallery::Actor::cli())?;
+            let roster =
+                crate::roster::Roster::open(gallery, pipeline.embedder_id(), config.matching())?;
+            let worker = Worker::new(pipeline, roster, gallery::Actor::cli())?;
             headless::run(clip, worker, &options, score)?
         }
         Route::Streams => {

@@ -8,6 +8,7 @@ use crate::config::{Config, DEMO_SOURCE};
 use crate::demo;
 use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
+use crate::roster::Roster;
 use crate::runtime::capture::Source;
 use crate::runtime::sightings::SightingsWriter;
 use crate::runtime::worker::Worker;
@@ -64,7 +65,7 @@ pub fn resolve_source(
     })
 }
 
-/// The worker `config` describes: models loaded (fetched first if missing), gallery read.
+/// The worker `config` describes: models loaded (fetched first if missing), roster read.
 /// Enrollments through it are recorded in the audit trail as made by `actor`. Sightings past
 /// `retention_days` are purged first.
 pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<Worker> {
@@ -76,7 +77,9 @@ pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<
             e.report()
         );
     }
-    Worker::new(config.load_pipeline(progress)?, gallery, actor)
+    let pipeline = config.load_pipeline(progress)?;
+    let roster = Roster::open(gallery, pipeline.embedder_id(), config.matching())?;
+    Worker::new(pipeline, roster, actor)
 }
 
 /// The sightings writer of this process, on `gallery`: `None` when `config` records no

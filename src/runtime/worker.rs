@@ -1,15 +1,16 @@
 //! The detector/encoder thread: takes frames from the capture thread, recognises them with the
-//! pipeline and sends the results on; between frames it carries out typed [`Command`]s and keeps
-//! its copy of the gallery current. It decides what each command means for the tracked faces
-//! and the matcher, so no caller has to remember it.
+//! pipeline against the roster's newest snapshot and sends the results on; between frames it
+//! carries out typed [`Command`]s. It decides what each command means for the tracked faces
+//! and the roster, so no caller has to remember it.
 //!
-//! Only a failing frame stops it. A gallery that cannot be read for a moment (a reload after a
-//! change) is reported and tried again; recognition goes on with what it has. Who was seen is
-//! handed to the sightings writer's thread ([`crate::runtime::sightings`]), never stored here.
+//! Only a failing frame stops it. A gallery that cannot be read for a moment (the roster's
+//! reload after a change) is reported and tried again; recognition goes on with what it has.
+//! Who was seen is handed to the sightings writer's thread ([`crate::runtime::sightings`]),
+//! never stored here.
 
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use opencv::core::Mat;
@@ -21,7 +22,8 @@ use crate::base::image::RgbaImage;
 use crate::base::stats::ms_since;
 use crate::enroll::quality::Rejection;
 use crate::enroll::{self, Enrollment, Expect, PersonReport, ReembedReport, Taken};
-use crate::gallery::{Actor, ChangeFeed, Gallery, NewFace, validate_name};
+use crate::gallery::{Actor, Gallery, NewFace, validate_name};
+use crate::roster::Roster;
 use crate::runtime::capture::Frame;
 use crate::runtime::sightings::Follower;
 use crate::vision::detect::Detection;
@@ -31,8 +33,6 @@ use crate::vision::pipeline::{FaceResult, Pipeline, StageTimes};
 use crate::vision::pose::{HeadPose, Pose};
 use crate::vision::track::Tracker;
 
-/// How soon a failed gallery reload is tried again.
-const RELOAD_RETRY: Duration = Duration::from_secs(1);
 
 /// The result of one frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -110,13 +110,15 @@ pub enum Command {
     Shutdown,
 }
 
-/// A worker ready to run: models loaded, gallery read.
+/// A worker ready to run: models loaded, roster read.
 pub struct Worker {
     pipeline: Pipeline,
-    gallery: Arc<dyn Gallery>,
+    roster: Arc<Roster>,
+    /// The roster's snapshot the tracked faces were labelled with: a newer one labels them
+    /// afresh.
+    generation: u64,
     /// Who enrollments through this worker are made by, for the audit trail.
     actor: Actor,
-    changes: ChangeFeed,
     tracker: Tracker,
     gate: Gate,
     /// The newest frame processed (BGR) and the faces found in it, for enrollment captures.
@@ -124,10 +126,6 @@ pub struct Worker {
     newest_faces: Vec<Detection>,
     /// Turns the tracker's decisions into sightings, when they are recorded.
     sightings: Option<Follower>,
-    /// When to try again a gallery reload that failed.
-    reload_due: Option<Instant>,
-    /// Enrolled faces without an embedding from this pipeline's embedder.
-    lacking: usize,
 }
 
 /// A running worker thread.
@@ -179,7 +177,7 @@ impl Recognizer for Worker {
     }
 
     fn lacking(&self) -> usize {
-        self.lacking
+        Worker::lacking(self)
     }
 
     fn spawn(
@@ -193,23 +191,24 @@ impl Recognizer for Worker {
 }
 
 impl Worker {
-    /// Gives `pipeline` the gallery's faces and starts watching the gallery for changes;
-    /// enrollments through it are made by `actor`.
-    pub fn new(mut pipeline: Pipeline, gallery: Arc<dyn Gallery>, actor: Actor) -> Result<Worker> {
-        let changes = gallery.watch()?;
-        let lacking = load_gallery(&mut pipeline, gallery.as_ref())?;
+    /// Recognises with `pipeline` against `roster` (of the pipeline's embedder); enrollments
+    /// through it are made by `actor`.
+    pub fn new(pipeline: Pipeline, roster: Arc<Roster>, actor: Actor) -> Result<Worker> {
+        if *roster.embedder() != pipeline.embedder_id() {
+            return Err(Error::Internal(
+                "a worker's roster holds another embedder's embeddings than its pipeline makes",
+            ));
+        }
         Ok(Worker {
             tracker: pipeline.tracker(),
             gate: pipeline.gate(),
             pipeline,
-            gallery,
+            generation: roster.snapshot().generation(),
+            roster,
             actor,
-            changes,
             newest: None,
             newest_faces: Vec::new(),
             sightings: None,
-            reload_due: None,
-            lacking,
         })
     }
 
@@ -218,14 +217,14 @@ impl Worker {
         self.sightings = Some(follower);
     }
 
-    /// The gallery it recognises from (and enrolls into).
-    pub fn gallery(&self) -> &Arc<dyn Gallery> {
-        &self.gallery
-    }
-
     /// Enrolled faces the pipeline cannot match, for want of an embedding from its embedder.
     pub fn lacking(&self) -> usize {
-        self.lacking
+        self.roster.snapshot().lacking()
+    }
+
+    /// The gallery the worker recognises from, for whoever changes it in the same process.
+    pub fn gallery(&self) -> &Arc<dyn Gallery> {
+        self.roster.gallery()
     }
 
     pub fn pipeline(&self) -> &Pipeline {
@@ -252,8 +251,6 @@ impl Worker {
         results: &Sender<FrameResult>,
         notify: &dyn Fn(),
     ) -> Result<()> {
-        let changes = self.changes.changes().clone();
-        let housekeeping = crossbeam_channel::tick(RELOAD_RETRY);
         loop {
             crossbeam_channel::select! {
                 recv(frames) -> frame => {
@@ -273,22 +270,24 @@ impl Worker {
                     // Nobody sends commands any more; only frames matter now.
                     Err(_) => commands = crossbeam_channel::never(),
                 },
-                recv(changes) -> _ => {
-                    tracing::info!("the gallery changed; reloading it");
-                    self.reload();
-                }
-                recv(housekeeping) -> _ => self.housekeeping(),
             }
         }
         Ok(())
     }
 
     fn recognize(&mut self, frame: Frame) -> Result<FrameResult> {
+        let roster = self.roster.snapshot();
+        if roster.generation() != self.generation {
+            // Labels decided on the roster before may name somebody forgotten or renamed.
+            self.generation = roster.generation();
+            self.tracker.invalidate();
+        }
         let recognized = self.pipeline.process_tracked(
             &frame.image,
             frame.timestamp_ms,
             &mut self.tracker,
             &mut self.gate,
+            roster.matcher(),
         )?;
         if let Some(sightings) = &mut self.sightings {
             sightings.observe(&frame.image, &recognized.faces, &self.tracker);
@@ -316,10 +315,8 @@ impl Worker {
     /// Carries out a command and answers it.
     fn obey(&mut self, command: Command) {
         match command {
-            Command::SetThreshold(threshold) => {
-                self.pipeline.set_threshold(threshold);
-                self.tracker.invalidate();
-            }
+            // The snapshot with the new threshold labels the faces in view afresh.
+            Command::SetThreshold(threshold) => self.roster.set_threshold(threshold),
             Command::Capture {
                 enrollment,
                 name,
@@ -329,10 +326,10 @@ impl Worker {
                 reply,
             } => {
                 let outcome = validate_name(&name)
-                    .and_then(|name| enroll::known(self.gallery.as_ref(), &name))
+                    .and_then(|name| enroll::known(self.roster.gallery().as_ref(), &name))
                     .and_then(|person| {
                         Expect::enrolled(
-                            self.gallery.as_ref(),
+                            self.roster.gallery().as_ref(),
                             &self.pipeline.embedder_id(),
                             person,
                         )
@@ -352,16 +349,24 @@ impl Worker {
                 reply,
             } => {
                 let embedder = self.pipeline.embedder_id();
-                let outcome =
-                    enrollment.add(self.gallery.as_ref(), &embedder, &name, &faces, &self.actor);
+                let outcome = enrollment.add(
+                    self.roster.gallery().as_ref(),
+                    &embedder,
+                    &name,
+                    &faces,
+                    &self.actor,
+                );
                 if outcome.is_ok() {
                     self.reload();
                 }
                 answer(&reply, outcome);
             }
             Command::Reembed { progress, reply } => {
-                let outcome =
-                    enroll::reembed(&mut self.pipeline, self.gallery.as_ref(), &*progress);
+                let outcome = enroll::reembed(
+                    &mut self.pipeline,
+                    self.roster.gallery().as_ref(),
+                    &*progress,
+                );
                 if outcome.is_ok() {
                     self.reload();
                 }
@@ -415,28 +420,14 @@ impl Worker {
         Ok(Captured { verdict, thumbnail })
     }
 
-    /// Matches against the gallery as it is now, and labels faces in view afresh. On failure
-    /// the old faces stay in use and the reload is tried again shortly.
-    fn reload(&mut self) {
-        match load_gallery(&mut self.pipeline, self.gallery.as_ref()) {
-            Ok(lacking) => {
-                self.lacking = lacking;
-                self.reload_due = None;
-                self.tracker.invalidate();
-            }
-            Err(e) => {
-                tracing::warn!(
-                    "cannot reload the gallery, still recognising the people loaded before; retrying: {}",
-                    e.report()
-                );
-                self.reload_due = Some(Instant::now() + RELOAD_RETRY);
-            }
-        }
-    }
-
-    fn housekeeping(&mut self) {
-        if self.reload_due.is_some_and(|due| Instant::now() >= due) {
-            self.reload();
+    /// Reads the roster again after a change made here, so that the next frame sees it. On
+    /// failure the roster tries again by itself.
+    fn reload(&self) {
+        if let Err(e) = self.roster.reload() {
+            tracing::warn!(
+                "cannot reload the gallery after a change; still recognising the people loaded before: {}",
+                e.report()
+            );
         }
     }
 }
@@ -447,17 +438,4 @@ fn answer<T>(reply: &Sender<T>, value: T) {
     if reply.send(value).is_err() {
         tracing::debug!("a command's answer found nobody waiting for it");
     }
-}
-
-/// Gives `pipeline` the gallery's faces from its embedder; returns how many faces it lacks.
-pub(crate) fn load_gallery(pipeline: &mut Pipeline, gallery: &dyn Gallery) -> Result<usize> {
-    let id = pipeline.embedder_id();
-    let lacking = gallery.count_without(&id)?;
-    if lacking > 0 {
-        tracing::warn!(
-            "{lacking} enrolled face(s) have no embedding from {id} and are not matched; run `whoisit gallery reembed`"
-        );
-    }
-    pipeline.set_enrolled(gallery.embeddings(&id)?, &gallery.own_thresholds(&id)?);
-    Ok(lacking)
 }

@@ -121,12 +121,23 @@ impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {
                 _needs: PhantomData,
             });
         }
-        let Some(secret) = presented(parts) else {
-            return Err(ApiError::unauthorized(
-                "this needs an API key: send `Authorization: Bearer KEY` (make one with `whoisit keys create`)",
-            ));
+        // A key in the request, or else the console's session (whose changes carry its
+        // CSRF token): both name a key, whose scopes decide.
+        let hashed = match presented(parts) {
+            Some(secret) => hash(secret),
+            None => match state
+                .console
+                .sessions
+                .credential(&parts.method, &parts.headers)
+            {
+                Some(session) => session?,
+                None => {
+                    return Err(ApiError::unauthorized(
+                        "this needs an API key: send `Authorization: Bearer KEY` (make one with `whoisit keys create`)",
+                    ));
+                }
+            },
         };
-        let hashed = hash(secret);
         let lookup = hashed.clone();
         let Some(key) = state.gallery(move |g| g.key_by_hash(&lookup)).await? else {
             return Err(ApiError::unauthorized(

@@ -86,13 +86,17 @@ impl ApiError {
 
     /// Every pipeline is busy: try again in a moment.
     pub(crate) fn busy() -> ApiError {
+        ApiError::busy_with(
+            "every recognition pipeline is busy and the queue is full; retry after a second (config: serve.workers, serve.queue)",
+        )
+    }
+
+    /// The server has no room for this request now (`message` says which limit): try again in
+    /// a second.
+    pub(crate) fn busy_with(message: &str) -> ApiError {
         ApiError {
             retry_after_secs: Some(1),
-            ..ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "busy",
-                "every recognition pipeline is busy and the queue is full; retry after a second (config: serve.workers, serve.queue)",
-            )
+            ..ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "busy", message)
         }
     }
 
@@ -118,6 +122,10 @@ impl ApiError {
             ),
         };
         ApiError::new(status, code, message)
+    }
+
+    pub(crate) fn status(&self) -> StatusCode {
+        self.status
     }
 
     /// What a person reads.

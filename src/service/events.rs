@@ -8,6 +8,8 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
+use crate::gallery::PersonId;
+
 /// What was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -39,6 +41,9 @@ pub(crate) struct Event {
     pub(crate) track: u64,
     /// The person, or null when unknown.
     pub(crate) name: Option<String>,
+    /// The person's id (see GET /v1/people/{id}), or null when unknown.
+    #[schema(value_type = Option<i64>)]
+    pub(crate) person_id: Option<PersonId>,
     /// Distance to the nearest enrolled person.
     pub(crate) distance: Option<f32>,
     /// When, in milliseconds since the Unix epoch.
@@ -50,6 +55,7 @@ pub(crate) struct Sighting {
     pub(crate) camera: String,
     pub(crate) track: u64,
     pub(crate) name: Option<String>,
+    pub(crate) person_id: Option<PersonId>,
     pub(crate) distance: Option<f32>,
 }
 
@@ -106,6 +112,7 @@ impl Events {
             camera: sighting.camera,
             track: sighting.track,
             name: sighting.name,
+            person_id: sighting.person_id,
             distance: sighting.distance,
             time_ms: now_ms(),
         };
@@ -121,12 +128,12 @@ impl Events {
         event
     }
 
-    /// Drops every kept event that names `name`: a person deleted is forgotten by the events
-    /// too. Returns how many were dropped.
-    pub(crate) fn forget(&self, name: &str) -> usize {
+    /// Drops every kept event of `person`: a person deleted is forgotten by the events too.
+    /// Returns how many were dropped.
+    pub(crate) fn forget(&self, person: PersonId) -> usize {
         let mut buffer = self.buffer();
         let before = buffer.kept.len();
-        buffer.kept.retain(|e| e.name.as_deref() != Some(name));
+        buffer.kept.retain(|e| e.person_id != Some(person));
         before - buffer.kept.len()
     }
 
@@ -165,6 +172,8 @@ mod tests {
             camera: "0".into(),
             track,
             name: name.map(str::to_owned),
+            // Ada is person 1, Bob person 2.
+            person_id: name.map(|n| PersonId(if n == "Ada" { 1 } else { 2 })),
             distance: Some(0.4),
         }
     }
@@ -197,7 +206,7 @@ mod tests {
         events.publish(seen(2, None));
         events.publish(seen(3, Some("Ada")));
         events.publish(seen(4, Some("Bob")));
-        assert_eq!(events.forget("Ada"), 2);
+        assert_eq!(events.forget(PersonId(1)), 2);
         let (kept, _) = events.subscribe(Some(first.id - 1));
         assert_eq!(kept.iter().map(|e| e.track).collect::<Vec<_>>(), [2, 4]);
     }

@@ -12,7 +12,7 @@ use crate::gallery::Actor;
 use crate::models::fetch::Progress;
 use crate::runtime::headless::{self, RunOptions};
 use crate::runtime::start;
-use crate::runtime::worker::FrameResult;
+use crate::runtime::worker::{FrameResult, Worker};
 use crate::service::ServeOptions;
 use crate::service::events::{Events, Sighting};
 use crate::service::state::AppState;
@@ -26,7 +26,8 @@ pub(crate) struct Live {
     threads: Vec<JoinHandle<()>>,
 }
 
-/// Starts a thread per source, each with its own pipeline and gallery connection.
+/// Starts a thread per source, each with its own pipeline, all matching against the server's
+/// roster.
 pub(crate) fn start(
     options: &ServeOptions,
     state: &AppState,
@@ -35,9 +36,10 @@ pub(crate) fn start(
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
     // One writer for every source; it ends with the last of them.
-    let writer = start::sightings_writer(&options.config, &state.shared_gallery())?;
+    let writer = start::sightings_writer(&options.config, state.roster.gallery())?;
     for source in &options.sources {
-        let mut worker = start::worker(&options.config, Actor::cli(), progress)?;
+        let pipeline = options.config.load_pipeline(progress)?;
+        let mut worker = Worker::new(pipeline, state.roster.clone(), Actor::cli())?;
         if let Some(writer) = &writer {
             let follower = writer.follower(&source.to_string(), worker.pipeline().embedder_id());
             worker.record_sightings(follower);
@@ -101,6 +103,7 @@ impl Tracks {
                     camera: camera.to_owned(),
                     track,
                     name: name.clone(),
+                    person_id: face.identity.person_id,
                     distance: face.identity.distance,
                 });
                 tracing::debug!(camera, track, name = ?event.name, "sighting");

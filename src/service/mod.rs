@@ -5,16 +5,19 @@
 //!
 //! A request's way, top-down: [`routes`] (the router, its limits and the OpenAPI document) ->
 //! [`auth`] (the key and its scope) -> a handler in `routes::*` -> the [`pool`] (decode,
-//! detect, align, embed) and the [`roster`] (match), or the gallery -> [`error`] (the JSON
-//! answer when anything fails).
+//! detect, align, embed) and the [`Roster`](crate::roster::Roster) (match), or the gallery -> [`error`] (the JSON
+//! answer when anything fails). The [`console`] is the same server's pages for people, whose
+//! sessions reach the same routes.
 
 pub mod auth;
+mod bodies;
+mod connections;
+mod console;
 mod error;
 mod events;
 mod live;
 mod metrics;
 mod pool;
-mod roster;
 mod routes;
 mod state;
 
@@ -113,17 +116,35 @@ async fn run(
     tokio::spawn(shutdown_on_signal(handle.clone()));
     tokio::spawn(purge_hourly(state.clone()));
     let service = app.into_make_service_with_connect_info::<SocketAddr>();
+    let connections = Arc::new(connections::Connections::new(
+        options.config.serve.max_connections_per_address,
+        options.config.serve.max_connections,
+    ));
+    let (per_address, total) = connections.caps();
+    tracing::info!(per_address, total, "connections capped");
+    let capped = |plain| connections::CapConnections {
+        connections: connections.clone(),
+        plain,
+    };
     let served = match &options.tls {
         Some((cert, key)) => {
             let tls = auth::tls_config(cert, key).await?;
             on_listening(address, true);
-            let mut server = axum_server::from_tcp_rustls(listener, tls).handle(handle);
+            // A client that trickles its handshake is cut off like one that trickles headers.
+            let acceptor = axum_server::tls_rustls::RustlsAcceptor::new(tls)
+                .handshake_timeout(state.header_timeout)
+                .acceptor(capped(false));
+            let mut server = axum_server::from_tcp(listener)
+                .acceptor(acceptor)
+                .handle(handle);
             limit_header_time(server.http_builder(), state.header_timeout);
             server.serve(service).await
         }
         None => {
             on_listening(address, false);
-            let mut server = axum_server::from_tcp(listener).handle(handle);
+            let mut server = axum_server::from_tcp(listener)
+                .acceptor(capped(true))
+                .handle(handle);
             limit_header_time(server.http_builder(), state.header_timeout);
             server.serve(service).await
         }

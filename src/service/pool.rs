@@ -18,7 +18,7 @@ use crate::enroll::quality::Rejection;
 use crate::enroll::{Enrollment, Expect};
 use crate::gallery::NewFace;
 use crate::models::fetch::Progress;
-use crate::service::roster::Roster;
+use crate::roster::Roster;
 use crate::vision::detect::Detection;
 use crate::vision::matcher::Identity;
 use crate::vision::photo::{self, PhotoLimits};
@@ -179,13 +179,20 @@ fn recognize(
     let detect = ms_since(start);
     let embedded = pipeline.embed(&found.image, &found.faces)?;
     let start = Instant::now();
-    let mut faces = Vec::with_capacity(found.faces.len());
-    for (face, embedding) in found.faces.iter().zip(&embedded.embeddings) {
-        faces.push(Found {
+    let roster = roster.snapshot();
+    let matcher = roster.matcher();
+    let faces = found
+        .faces
+        .iter()
+        .zip(&embedded.embeddings)
+        .map(|(face, embedding)| Found {
             detection: found.on_photo(face),
-            identity: roster.identify(embedding, threshold)?,
-        });
-    }
+            identity: match threshold {
+                Some(threshold) => matcher.identify_within(embedding, threshold),
+                None => matcher.identify(embedding),
+            },
+        })
+        .collect();
     Ok(Recognition {
         faces,
         times: StageTimes {

@@ -12,11 +12,13 @@ use crate::config::sightings::SightingsConfig;
 use crate::enroll::Enrollment;
 use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
+use crate::roster::Roster;
+use crate::service::bodies::BodyBudget;
+use crate::service::console::shared::Console;
 use crate::service::error::ApiError;
 use crate::service::events::Events;
 use crate::service::metrics::Metrics;
 use crate::service::pool::{Answer, Busy, Pool, Task};
-use crate::service::roster::Roster;
 use crate::service::{Auth, ServeOptions};
 use crate::vision::photo::PhotoLimits;
 
@@ -30,9 +32,13 @@ pub(crate) struct AppState {
     pub(crate) enrollment: Enrollment,
     pub(crate) photo_limits: PhotoLimits,
     pub(crate) max_body_bytes: usize,
+    /// The memory request bodies in flight may take together.
+    pub(crate) body_budget: BodyBudget,
     pub(crate) request_timeout: std::time::Duration,
     /// How long a connection may take to send a request's headers.
     pub(crate) header_timeout: std::time::Duration,
+    /// The console's sessions and what its pages show of the server.
+    pub(crate) console: Console,
     retention_days: u32,
     sightings: SightingsConfig,
     /// Shared by every request, the roster and the purge: the store keeps a pool of
@@ -47,14 +53,7 @@ impl AppState {
         let gallery = config.open_gallery()?;
         let pool = Pool::start(config, progress)?;
         let embedder = pool.embedder().clone();
-        let roster = Roster::load(
-            gallery.as_ref(),
-            &embedder,
-            config.threshold,
-            config.calibration,
-        )?;
-        let roster = Arc::new(roster);
-        roster.follow(gallery.clone(), embedder.clone())?;
+        let roster = Roster::open(gallery.clone(), embedder.clone(), config.matching())?;
         if options.auth == Auth::Keys && gallery.keys()?.is_empty() {
             tracing::warn!(
                 "no API key exists yet: every request will be refused until you create one with `whoisit keys create --name NAME --scope admin`"
@@ -69,11 +68,11 @@ impl AppState {
             embedder,
             enrollment: config.enrollment(),
             photo_limits: config.limits.photos(),
-            max_body_bytes: usize::try_from(config.serve.max_body_mb)
-                .unwrap_or(usize::MAX)
-                .saturating_mul(1 << 20),
+            max_body_bytes: mib(config.serve.max_body_mb),
+            body_budget: BodyBudget::new(mib(config.serve.body_budget_mb)),
             request_timeout: std::time::Duration::from_secs_f32(config.serve.request_timeout_secs),
             header_timeout: std::time::Duration::from_secs_f32(config.serve.header_timeout_secs),
+            console: Console::new(options),
             retention_days: config.retention_days,
             sightings: config.sightings.clone(),
             gallery,
@@ -96,12 +95,6 @@ impl AppState {
             Err(Busy::Stopped) => return Err(stopped()),
         };
         Ok(answer.await.map_err(|_| stopped())??)
-    }
-
-    /// The gallery itself, for a part of the server with a thread of its own (the sightings
-    /// writer of its live sources).
-    pub(crate) fn shared_gallery(&self) -> Arc<dyn Gallery> {
-        self.gallery.clone()
     }
 
     /// Runs `work` on the gallery on a blocking thread: the stores are synchronous.
@@ -152,15 +145,19 @@ impl AppState {
         work: impl FnOnce(&dyn Gallery, &Actor) -> Result<T> + Send + 'static,
     ) -> Result<T, ApiError> {
         let roster = self.roster.clone();
-        let embedder = self.embedder.clone();
         self.gallery(move |gallery| {
             let answer = work(gallery, &actor)?;
             // The change is made; the change feed brings the roster up to date if this fails.
-            if let Err(e) = roster.reload(gallery, &embedder) {
+            if let Err(e) = roster.reload() {
                 tracing::warn!("cannot reload the roster after a change: {}", e.report());
             }
             Ok(answer)
         })
         .await
     }
+}
+
+/// `mib` MiB in bytes.
+fn mib(mib: u32) -> usize {
+    usize::try_from(mib).unwrap_or(usize::MAX).saturating_mul(1 << 20)
 }

@@ -20,6 +20,7 @@ use crate::base::address::redacted;
 use crate::base::error::{Error, Result};
 use crate::base::geometry::FaceBox;
 use crate::config::streams::StreamsConfig;
+use crate::gallery::PersonId;
 use crate::stream::link::{self, BLOCK_MS, Failure, Link, Reader};
 use crate::stream::wire::{Answer, Origin};
 use crate::stream::{Keys, PUBLISHERS_GROUP, unix_ms};
@@ -41,6 +42,8 @@ pub struct FaceEvent {
     /// The person's name, or "unknown".
     pub label: String,
     pub name: Option<String>,
+    /// The person's id in the gallery, or null when unknown.
+    pub person_id: Option<PersonId>,
     pub distance: Option<f32>,
     pub margin: Option<f32>,
     #[serde(rename = "box")]
@@ -261,6 +264,7 @@ impl Publisher {
                 frame: *frame,
                 label: face.label.clone(),
                 name: face.identity.name.clone(),
+                person_id: face.identity.person_id,
                 distance: face.identity.distance,
                 margin: face.identity.margin,
                 bbox: face.detection.bbox,

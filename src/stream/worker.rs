@@ -1,6 +1,6 @@
 //! `whoisit worker`: a recognition worker. It takes work from the work stream through the
-//! consumer group, embeds and matches it against its in-memory copy of the gallery (kept
-//! current by the gallery's change notifications), and answers. Any number can run, on any
+//! consumer group, embeds it and matches it against the [`Roster`] (kept current by the
+//! gallery's change feed), and answers. Any number can run, on any
 //! machines: the group gives each entry to one of them.
 //!
 //! Work is never lost and never answered twice: the answer and the acknowledgement are one
@@ -20,13 +20,13 @@ use serde::Serialize;
 use crate::base::error::{Error, Result};
 use crate::base::identity::Embedding;
 use crate::config::streams::StreamsConfig;
-use crate::gallery::{ChangeFeed, Gallery};
-use crate::runtime::worker::load_gallery;
+use crate::roster::Roster;
 use crate::stream::link::{self, BLOCK_MS, Failure, Link, Reader};
 use crate::stream::wire::{Answer, Fields, Origin, Work};
 use crate::stream::{Keys, WORKERS_GROUP, unix_ms};
 use crate::vision::photo::{self, PhotoLimits};
 use crate::vision::pipeline::{FaceResult, Pipeline};
+use crate::vision::track;
 
 /// Entries taken over in one XAUTOCLAIM.
 const CLAIM_BATCH: usize = 20;
@@ -55,11 +55,10 @@ pub struct Counters {
     pub outages: u64,
 }
 
-/// A recognition worker, models loaded and gallery read, ready to run.
+/// A recognition worker, models loaded and roster read, ready to run.
 pub struct StreamWorker {
     pipeline: Pipeline,
-    gallery: Arc<dyn Gallery>,
-    changes: ChangeFeed,
+    roster: Arc<Roster>,
     link: Link,
     keys: Keys,
     name: String,
@@ -73,20 +72,23 @@ pub struct StreamWorker {
 
 impl StreamWorker {
     /// A worker called `name` (its consumer name in the group: unique per process) on the
-    /// streams `config` describes. Redis need not be up yet.
+    /// streams `config` describes, matching against `roster` (of the pipeline's embedder).
+    /// Redis need not be up yet.
     pub fn new(
-        mut pipeline: Pipeline,
-        gallery: Arc<dyn Gallery>,
+        pipeline: Pipeline,
+        roster: Arc<Roster>,
         config: &StreamsConfig,
         limits: PhotoLimits,
         name: &str,
     ) -> Result<StreamWorker> {
-        let changes = gallery.watch()?;
-        load_gallery(&mut pipeline, gallery.as_ref())?;
+        if *roster.embedder() != pipeline.embedder_id() {
+            return Err(Error::Internal(
+                "a worker's roster holds another embedder's embeddings than its pipeline makes",
+            ));
+        }
         Ok(StreamWorker {
             pipeline,
-            gallery,
-            changes,
+            roster,
             link: Link::new(&config.redis, "worker")?,
             keys: Keys::new(&config.prefix),
             name: name.to_owned(),
@@ -110,7 +112,6 @@ impl StreamWorker {
         );
         let claim_every = Duration::from_millis(self.config.claim_idle_ms / 2).max(BLOCK_TIME);
         while !stop.load(Ordering::Relaxed) {
-            self.keep_gallery_current();
             if self.claimed_at.elapsed() >= claim_every {
                 self.claimed_at = Instant::now();
                 self.reclaim();
@@ -122,19 +123,6 @@ impl StreamWorker {
         }
         self.report();
         Ok(self.counters)
-    }
-
-    fn keep_gallery_current(&mut self) {
-        if self.changes.changes().try_recv().is_err() {
-            return;
-        }
-        tracing::info!("the gallery changed; reloading it");
-        if let Err(e) = load_gallery(&mut self.pipeline, self.gallery.as_ref()) {
-            tracing::warn!(
-                "cannot reload the gallery, still recognising the people loaded before: {}",
-                e.report()
-            );
-        }
     }
 
     /// Reads new work through the group, waiting up to [`BLOCK_MS`] for some.
@@ -272,6 +260,7 @@ impl StreamWorker {
             Origin::Photo { file, .. } => file.as_str(),
         };
         let image = photo::decode(&work.image, &self.limits, Path::new(what))?.image;
+        let roster = self.roster.snapshot();
         let mut judged = None;
         let faces = match &work.meta.origin {
             Origin::Camera {
@@ -282,7 +271,7 @@ impl StreamWorker {
             } => match self.pipeline.embed_one(&image, face)? {
                 Some(embedding) => {
                     check_recent(&work.meta.recent, &embedding)?;
-                    let verdict = self.pipeline.judge(&work.meta.recent, &embedding);
+                    let verdict = track::judge(roster.matcher(), &work.meta.recent, &embedding);
                     let mut on_frame = *face;
                     on_frame.bbox.x += crop_at[0];
                     on_frame.bbox.y += crop_at[1];
@@ -293,7 +282,7 @@ impl StreamWorker {
                 }
                 None => Vec::new(),
             },
-            Origin::Photo { .. } => self.pipeline.recognize_photo(image)?,
+            Origin::Photo { .. } => self.pipeline.recognize_photo(image, roster.matcher())?,
         };
         let answered_ms = unix_ms();
         Ok(Answer {
@@ -549,7 +538,7 @@ impl StreamWorker {
     }
 }
 
-/// The longest a worker waits on Redis before it looks around (gallery changes, stop).
+/// The longest a worker waits on Redis before it looks around (told to stop, work to take over).
 const BLOCK_TIME: Duration = Duration::from_millis(BLOCK_MS);
 /// The shortest pause while Redis is down.
 const POLL: Duration = Duration::from_millis(20);

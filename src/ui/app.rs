@@ -276,7 +276,7 @@ impl App {
             Some(Ok(started)) => {
                 self.lacking = started.session.lacking;
                 self.banners.notice = started.notice;
-                let mut people = PeoplePanel::new(started.config);
+                let mut people = PeoplePanel::new(started.gallery);
                 if self.panels.side == Side::People {
                     people.refresh(&self.wake);
                 }

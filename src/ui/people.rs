@@ -1,12 +1,14 @@
 //! The people panel: everyone enrolled; rename, remove (after confirming), look at the faces
-//! stored for a person. Every gallery access runs on another thread with its own connection;
-//! the recognizer notices the change within a quarter second.
+//! stored for a person. Every gallery access runs on another thread, through the gallery the
+//! session's recognizer uses (the store's pool of connections serves both); the recognizer's
+//! roster hears the change from the gallery's change feed.
 
 use eframe::egui::{self, TextureHandle};
 
+use std::sync::Arc;
+
 use crate::base::error::Result;
 use crate::base::image::{RgbaImage, decode_png};
-use crate::config::Config;
 use crate::gallery::Actor;
 use crate::gallery::{Gallery, PersonId, PersonSummary};
 use crate::runtime::session::Waker;
@@ -29,8 +31,8 @@ enum Editing {
 }
 
 pub(crate) struct PeoplePanel {
-    /// Names the gallery the session recognises from.
-    config: Config,
+    /// The gallery the session recognises from, or why it cannot be opened.
+    gallery: std::result::Result<Arc<dyn Gallery>, String>,
     pub people: Vec<PersonSummary>,
     listing: Option<Task<Result<Vec<PersonSummary>>>>,
     changing: Option<Task<Result<String>>>,
@@ -41,9 +43,9 @@ pub(crate) struct PeoplePanel {
 }
 
 impl PeoplePanel {
-    pub(crate) fn new(config: Config) -> PeoplePanel {
+    pub(crate) fn new(gallery: std::result::Result<Arc<dyn Gallery>, String>) -> PeoplePanel {
         PeoplePanel {
-            config,
+            gallery,
             people: Vec::new(),
             listing: None,
             changing: None,
@@ -54,17 +56,30 @@ impl PeoplePanel {
         }
     }
 
+    /// The gallery, or says why there is none.
+    fn gallery(&mut self) -> Option<Arc<dyn Gallery>> {
+        match &self.gallery {
+            Ok(gallery) => Some(gallery.clone()),
+            Err(e) => {
+                self.message = Some(format!("Cannot open the gallery: {e}"));
+                None
+            }
+        }
+    }
+
     /// Reads the list again (on opening the panel, and after every change).
     pub(crate) fn refresh(&mut self, wake: &Waker) {
-        let config = self.config.clone();
-        self.listing = Some(Task::spawn(wake, move || config.open_gallery()?.people()));
+        if let Some(gallery) = self.gallery() {
+            self.listing = Some(Task::spawn(wake, move || gallery.people()));
+        }
     }
 
     fn change(&mut self, wake: &Waker, work: Change) {
-        let config = self.config.clone();
-        self.changing = Some(Task::spawn(wake, move || {
-            work(config.open_gallery()?.as_ref(), &Actor::window())
-        }));
+        if let Some(gallery) = self.gallery() {
+            self.changing = Some(Task::spawn(wake, move || {
+                work(gallery.as_ref(), &Actor::window())
+            }));
+        }
     }
 
     pub(crate) fn poll(&mut self, ctx: &egui::Context, wake: &Waker) {
@@ -154,10 +169,11 @@ impl PeoplePanel {
     }
 
     fn load_faces(&mut self, id: PersonId, name: String, wake: &Waker) {
-        let config = self.config.clone();
+        let Some(gallery) = self.gallery() else {
+            return;
+        };
         self.loading_faces = Some(Task::spawn(wake, move || {
-            let images = config
-                .open_gallery()?
+            let images = gallery
                 .images(id)?
                 .iter()
                 .map(|png| RgbaImage::thumbnail(&decode_png(png)?, 128))

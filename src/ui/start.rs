@@ -9,7 +9,7 @@ use eframe::egui;
 
 use crate::base::error::Result;
 use crate::config::Config;
-use crate::gallery::Actor;
+use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
 use crate::runtime::session::{Session, Waker};
 use crate::runtime::start;
@@ -20,8 +20,10 @@ use crate::ui::task::{self, Task};
 /// A session that started, with what the window needs to know about it.
 pub(crate) struct Started {
     pub(crate) session: Session,
-    /// The configuration it runs with (the demo's own gallery, for the demo).
-    pub(crate) config: Config,
+    /// The gallery the session recognises from, shared with the panels that change it; or why
+    /// it cannot be opened (a camera agent's faces are named elsewhere, and recognition goes
+    /// on without it).
+    pub(crate) gallery: std::result::Result<Arc<dyn Gallery>, String>,
     /// Why the source is not the configured one, if it is not.
     pub(crate) notice: Option<String>,
 }
@@ -62,7 +64,7 @@ impl Startup {
         self.task = Some(Task::spawn(wake, move || {
             let start = start::resolve_source(&config, demo_if_no_camera, &*loading)?;
             let retry = Duration::from_secs_f32(start.config.window.retry_secs);
-            let session = match camera {
+            let (session, gallery) = match camera {
                 #[cfg(not(feature = "streams"))]
                 Some(_) => {
                     return Err(crate::Error::NotBuilt {
@@ -74,7 +76,11 @@ impl Startup {
                 Some(camera) => {
                     let locator = start.config.load_locator(&*loading)?;
                     let agent = Agent::new(locator, &camera, &start.config.streams)?;
-                    Session::start(agent, start.source, retry, session_wake)?
+                    let gallery = start.config.open_gallery().map_err(|e| e.report());
+                    (
+                        Session::start(agent, start.source, retry, session_wake)?,
+                        gallery,
+                    )
                 }
                 None => {
                     let camera = start.source.to_string();
@@ -84,12 +90,16 @@ impl Startup {
                         &*loading,
                         &camera,
                     )?;
-                    Session::start(worker, start.source, retry, session_wake)?
+                    let gallery = worker.gallery().clone();
+                    (
+                        Session::start(worker, start.source, retry, session_wake)?,
+                        Ok(gallery),
+                    )
                 }
             };
             Ok(Started {
                 session,
-                config: start.config,
+                gallery,
                 notice: start.notice,
             })
         }));

@@ -9,26 +9,22 @@ use serde::{Deserialize, Serialize};
 
 use crate::base::error::Result;
 use crate::base::geometry::FaceBox;
-use crate::base::identity::{EmbedderId, EmbedderKind, Embedding, Enrolled};
+use crate::base::identity::{EmbedderId, EmbedderKind, Embedding};
 use crate::base::stats::ms_since;
 use crate::models::ModelPaths;
 use crate::vision::detect::{Detection, Detector, DetectorConfig, GateConfig};
 use crate::vision::embed::{Embedder, FrameImage};
 use crate::vision::gate::{Gate, Plan};
-use crate::vision::matcher::{CalibrationConfig, Identity, Matcher, OwnThresholds};
+use crate::vision::matcher::{Identity, Matcher};
 use crate::vision::photo;
 use crate::vision::pose::HeadPose;
-use crate::vision::track::{self, Assignment, Judged, Tracker, TrackingConfig};
+use crate::vision::track::{Assignment, Tracker, TrackingConfig};
 
 /// What a pipeline is built from, besides its model files.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PipelineConfig {
     pub embedder: EmbedderKind,
     pub detector: DetectorConfig,
-    /// Largest embedding distance still taken as the same person.
-    pub threshold: f32,
-    /// How far a person's own threshold may stray from `threshold`.
-    pub calibration: CalibrationConfig,
     pub tracking: TrackingConfig,
 }
 
@@ -173,51 +169,24 @@ impl Searched {
     }
 }
 
-/// Detector, embedder and matcher, loaded once and used frame after frame.
+/// Detector and embedder, loaded once and used frame after frame. Faces are matched against
+/// a matcher the caller gives (a roster's snapshot), so that one roster serves every pipeline.
 pub struct Pipeline {
     detector: Detector,
     embedder: Embedder,
-    matcher: Matcher,
-    threshold: f32,
-    calibration: CalibrationConfig,
     tracking: TrackingConfig,
     gate: GateConfig,
 }
 
 impl Pipeline {
-    /// Builds a pipeline from model files already checked (or, in tests, made on purpose). It
-    /// knows nobody until [`Pipeline::set_enrolled`] gives it the gallery's faces.
+    /// Builds a pipeline from model files already checked (or, in tests, made on purpose).
     pub fn load(config: &PipelineConfig, paths: &ModelPaths) -> Result<Pipeline> {
         Ok(Pipeline {
             detector: Detector::load(&paths.ssd_prototxt, &paths.ssd_weights, &config.detector)?,
             embedder: Embedder::load(config.embedder, paths)?,
-            matcher: Matcher::new(config.threshold, Vec::<Enrolled>::new()),
-            threshold: config.threshold,
-            calibration: config.calibration,
             tracking: config.tracking.clone(),
             gate: config.detector.live.clone(),
         })
-    }
-
-    /// Matches against these enrolled faces (all from this pipeline's embedder) from now on,
-    /// with these people's own thresholds (calibrated on this embedder's distances).
-    pub fn set_enrolled(&mut self, enrolled: Vec<Enrolled>, own: &OwnThresholds) {
-        self.matcher =
-            Matcher::new(self.threshold, enrolled).with_own_thresholds(own, self.calibration);
-        tracing::info!(
-            people = self.matcher.people(),
-            faces = self.matcher.len(),
-            own_thresholds = own.len(),
-            embedder = %self.embedder.id(),
-            "gallery loaded"
-        );
-    }
-
-    /// Matches with a new global threshold from now on (own thresholds stay within their
-    /// bounds of it).
-    pub fn set_threshold(&mut self, threshold: f32) {
-        self.threshold = threshold;
-        self.matcher.set_threshold(threshold);
     }
 
     pub fn embedder_id(&self) -> EmbedderId {
@@ -307,19 +276,9 @@ impl Pipeline {
         }))
     }
 
-    /// Who an embedding from this pipeline's embedder is.
-    pub fn identify(&self, embedding: &Embedding) -> Identity {
-        self.matcher.identify(embedding)
-    }
-
-    /// A fresh embedding of a track judged alone and pooled with the track's `recent` ones,
-    /// for a tracker elsewhere (a camera agent's) to decide on.
-    pub fn judge(&self, recent: &[Embedding], embedding: &Embedding) -> Judged {
-        track::judge(&self.matcher, recent, embedding)
-    }
-
-    /// Recognises every face of a still photo; boxes are on the photo as given.
-    pub fn recognize_photo(&mut self, image: Mat) -> Result<Vec<FaceResult>> {
+    /// Recognises every face of a still photo against `matcher`; boxes are on the photo as
+    /// given.
+    pub fn recognize_photo(&mut self, image: Mat, matcher: &Matcher) -> Result<Vec<FaceResult>> {
         let found = self.detect_photo(image)?;
         let embedded = self.embed(&found.image, &found.faces)?;
         Ok(found
@@ -327,7 +286,7 @@ impl Pipeline {
             .iter()
             .zip(&embedded.embeddings)
             .map(|(face, embedding)| {
-                FaceResult::new(found.on_photo(face), None, self.matcher.identify(embedding))
+                FaceResult::new(found.on_photo(face), None, matcher.identify(embedding))
             })
             .collect())
     }
@@ -350,8 +309,8 @@ impl Pipeline {
         })
     }
 
-    /// Recognises every face of a BGR frame.
-    pub fn process(&mut self, bgr: &Mat) -> Result<Recognized> {
+    /// Recognises every face of a BGR frame against `matcher`.
+    pub fn process(&mut self, bgr: &Mat, matcher: &Matcher) -> Result<Recognized> {
         let FrameFaces {
             faces,
             embeddings,
@@ -362,7 +321,7 @@ impl Pipeline {
             .into_iter()
             .zip(&embeddings)
             .map(|(detection, embedding)| {
-                FaceResult::new(detection, None, self.matcher.identify(embedding))
+                FaceResult::new(detection, None, matcher.identify(embedding))
             })
             .collect();
         times.matching = ms_since(start);
@@ -375,15 +334,17 @@ impl Pipeline {
         })
     }
 
-    /// Recognises every face of a frame of a live run, at source time `at_ms`: `gate` says
-    /// where to detect (nowhere, where the faces were, or the whole frame); faces that
-    /// `tracker` follows keep their label and are embedded again only when the tracker asks.
+    /// Recognises every face of a frame of a live run, at source time `at_ms`, against
+    /// `matcher`: `gate` says where to detect (nowhere, where the faces were, or the whole
+    /// frame); faces that `tracker` follows keep their label and are embedded again only when
+    /// the tracker asks.
     pub fn process_tracked(
         &mut self,
         bgr: &Mat,
         at_ms: f64,
         tracker: &mut Tracker,
         gate: &mut Gate,
+        matcher: &Matcher,
     ) -> Result<Recognized> {
         let Located {
             faces,
@@ -407,7 +368,7 @@ impl Pipeline {
             .zip(&embedded.embeddings);
         for ((assignment, face), embedding) in fresh {
             tracker.embedded(assignment.track, &face.bbox);
-            let judged = tracker.judge(assignment.track, embedding, &self.matcher);
+            let judged = tracker.judge(assignment.track, embedding, matcher);
             tracker.record(assignment.track, judged);
         }
         let results = faces

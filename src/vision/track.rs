@@ -419,6 +419,7 @@ impl Tracker {
             let apart = own.iter().sum::<f32>() / own.len().max(1) as f32;
             if own.len() * 2 <= n || apart > threshold + config.decide_margin {
                 identity.name = None;
+                identity.person_id = None;
             }
         }
         let clear = n >= config.settle_after

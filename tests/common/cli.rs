@@ -21,8 +21,23 @@ pub(crate) fn spawnable(home: &Path) -> std::process::Command {
     process(home, &super::model_dir())
 }
 
+/// [`spawnable`], run by `wrapper` (a program and its arguments, then whoisit's).
+pub(crate) fn spawnable_under(home: &Path, wrapper: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(wrapper[0]);
+    cmd.args(&wrapper[1..])
+        .arg(assert_cmd::cargo::cargo_bin("whoisit"));
+    configure(&mut cmd, home, &super::model_dir());
+    cmd
+}
+
 fn process(home: &Path, models: &Path) -> std::process::Command {
     let mut cmd = std::process::Command::new(assert_cmd::cargo::cargo_bin("whoisit"));
+    configure(&mut cmd, home, models);
+    cmd
+}
+
+/// The environment and global arguments every test's whoisit runs with.
+fn configure(cmd: &mut std::process::Command, home: &Path, models: &Path) {
     cmd.env("XDG_CONFIG_HOME", home.join("config"))
         .env("XDG_CACHE_HOME", home.join("cache"))
         .env("RUST_LOG", "whoisit=warn")
@@ -30,7 +45,6 @@ fn process(home: &Path, models: &Path) -> std::process::Command {
         .arg(models)
         .arg("--data-dir")
         .arg(home.join("data"));
-    cmd
 }
 
 pub(crate) fn actor(

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a part of this
 
 pub(crate) mod bombs;
+pub(crate) mod browser;
 pub(crate) mod cli;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;
@@ -124,7 +125,7 @@ pub(crate) fn enrollment() -> whoisit::enroll::Enrollment {
     Config::default().enrollment()
 }
 
-/// Enrolls `name` from one test photo and makes the pipeline match against the gallery.
+/// Enrolls `name` from one test photo.
 pub(crate) fn enroll(
     pipeline: &mut Pipeline,
     gallery: &dyn whoisit::gallery::Gallery,
@@ -140,11 +141,19 @@ pub(crate) fn enroll(
         &cli(),
     )
     .unwrap();
-    let id = pipeline.embedder_id();
-    pipeline.set_enrolled(
-        gallery.embeddings(&id).unwrap(),
-        &gallery.own_thresholds(&id).unwrap(),
-    );
+}
+
+/// The roster of `gallery` with `pipeline`'s embeddings, matched as configured by default.
+pub(crate) fn roster(
+    gallery: std::sync::Arc<dyn whoisit::gallery::Gallery>,
+    pipeline: &Pipeline,
+) -> std::sync::Arc<whoisit::roster::Roster> {
+    whoisit::roster::Roster::open(
+        gallery,
+        pipeline.embedder_id(),
+        Config::default().matching(),
+    )
+    .unwrap()
 }
 
 /// The model dir tests share with the app.
@@ -172,10 +181,11 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
             embedder: dlib.clone(),
         })
     };
-    let set = |name: &str, threshold: Option<OwnThreshold>| ThresholdChange {
-        name: name.into(),
+    let set_in = |g: &dyn whoisit::gallery::Gallery, name: &str, threshold| ThresholdChange {
+        person: g.find(name).unwrap(),
         own: threshold,
     };
+    let set = |name: &str, threshold: Option<OwnThreshold>| set_in(gallery, name, threshold);
     let of = |g: &dyn whoisit::gallery::Gallery, name: &str| {
         g.people()
             .unwrap()
@@ -203,7 +213,13 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
 
     // Refused whole: Bob's change in the same batch is not made.
     for (bad, expected) in [
-        (set("Nobody", own(0.5)), "Nobody"),
+        (
+            ThresholdChange {
+                person: whoisit::gallery::PersonId(i64::MAX),
+                own: own(0.5),
+            },
+            "nobody has the id",
+        ),
         (set("Ann", own(2.5)), "must be a positive number"),
         (set("Ann", own(f32::NAN)), "must be a positive number"),
     ] {
@@ -228,7 +244,7 @@ pub(crate) fn own_thresholds_are_stored_and_cleared(
     assert_eq!(of(gallery, "Ann"), None);
     // An import never overwrites a threshold the gallery has.
     other
-        .set_own_thresholds(&[set("Ann", own(0.5))], &cli())
+        .set_own_thresholds(&[set_in(other, "Ann", own(0.5))], &cli())
         .unwrap();
     other.import(&export, &cli()).unwrap();
     assert_eq!(of(other, "Ann"), own(0.5));
@@ -376,7 +392,7 @@ pub(crate) fn the_roster_version_counts_only_who_can_be_named(g: &dyn whoisit::g
     };
     g.set_own_thresholds(
         &[ThresholdChange {
-            name: "Ann".into(),
+            person: ann,
             own: Some(own),
         }],
         &cli(),

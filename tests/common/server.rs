@@ -7,7 +7,20 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::cli::spawnable;
+use super::cli::{spawnable, spawnable_under, whoisit};
+
+/// Makes a key with `whoisit keys create` and returns it.
+pub(crate) fn make_key(home: &Path, global: &[&str], name: &str, scope: &str) -> String {
+    let output = whoisit(home)
+        .args(global)
+        .args(["keys", "create", "--name", name, "--scope", scope])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert!(stderr.contains("shown only now"), "{stderr}");
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
 
 /// A running server, killed when dropped.
 pub(crate) struct Server {
@@ -21,8 +34,23 @@ impl Server {
     /// Starts `whoisit [global...] serve --listen 127.0.0.1:0 [args...]` with `home`'s data
     /// dir, and waits until it listens.
     pub(crate) fn start(home: &Path, global: &[&str], args: &[&str]) -> Server {
+        Server::start_with(spawnable(home), home, global, args)
+    }
+
+    /// [`Server::start`] with at most `files` open files (`ulimit -n`).
+    pub(crate) fn start_limited(home: &Path, files: u32, global: &[&str], args: &[&str]) -> Server {
+        let limit = format!("--nofile={files}:{files}");
+        Server::start_with(spawnable_under(home, &["prlimit", &limit, "--"]), home, global, args)
+    }
+
+    fn start_with(
+        mut command: std::process::Command,
+        home: &Path,
+        global: &[&str],
+        args: &[&str],
+    ) -> Server {
         let log = home.join(format!("serve-{}.log", std::process::id()));
-        let mut child = spawnable(home)
+        let mut child = command
             .env("RUST_LOG", "whoisit=info")
             .args(global)
             .args(["serve", "--listen", "127.0.0.1:0"])

@@ -21,7 +21,7 @@ use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
     PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, enrolled_detail,
-    key_taken, no_face, no_key, no_person, normalized_name, now, pose_from_column, poses_from_list,
+    key_taken, no_face, no_key, no_person, now, pose_from_column, poses_from_list,
     threshold_detail, validate_key_name, validate_name,
 };
 use crate::gallery::stored::{self, StoredFace, vector_bytes, vector_from_bytes};
@@ -837,11 +837,11 @@ impl Gallery for PostgresGallery {
         for change in changes {
             let row = tx
                 .query_opt(
-                    "SELECT id, threshold FROM person WHERE name = $1",
-                    &[&normalized_name(&change.name)],
+                    "SELECT id, threshold FROM person WHERE id = $1",
+                    &[&change.person.0],
                 )
                 .map_err(&db)?
-                .ok_or_else(|| Error::UnknownPerson(change.name.clone()))?;
+                .ok_or_else(|| no_person(change.person))?;
             let (id, was): (i64, Option<f32>) = (row.get(0), row.get(1));
             let own = change.own.as_ref();
             tx.execute(

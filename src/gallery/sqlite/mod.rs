@@ -33,7 +33,7 @@ use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, NewFace, OwnThreshold, PersonId,
     PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes, enrolled_detail,
-    key_taken, no_face, no_key, no_person, normalized_name, now, pose_from_column, poses_from_list,
+    key_taken, no_face, no_key, no_person, now, pose_from_column, poses_from_list,
     threshold_detail, validate_key_name, validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged};
@@ -581,13 +581,13 @@ impl Gallery for SqliteGallery {
         for change in changes {
             let (id, was): (i64, Option<f32>) = tx
                 .query_row(
-                    "SELECT id, threshold FROM person WHERE name = ?1",
-                    [normalized_name(&change.name)],
+                    "SELECT id, threshold FROM person WHERE id = ?1",
+                    [change.person.0],
                     |r| Ok((r.get(0)?, r.get(1)?)),
                 )
                 .optional()
                 .map_err(&db)?
-                .ok_or_else(|| Error::UnknownPerson(change.name.clone()))?;
+                .ok_or_else(|| no_person(change.person))?;
             let own = change.own.as_ref();
             tx.execute(
                 "UPDATE person SET threshold = ?1, threshold_embedder = ?2 WHERE id = ?3",

@@ -2,6 +2,7 @@
 //! size, time), the counters, and the OpenAPI document generated from the same handlers.
 
 mod audit;
+mod keys;
 mod people;
 mod recognize;
 mod sightings;
@@ -15,7 +16,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, MatchedPath, Request, State};
 use axum::http::{HeaderName, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
@@ -24,6 +25,8 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::service::bodies::{BodyRules, meter_bodies};
+use crate::service::console;
 use crate::service::error::{ApiError, Cause, ErrorBody, ServerFailure};
 use crate::service::state::AppState;
 
@@ -70,6 +73,8 @@ fn documented() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(people::face_image))
         .routes(routes!(audit::audit))
         .routes(routes!(sightings::list_sightings))
+        .routes(routes!(keys::list_keys, keys::make_key))
+        .routes(routes!(keys::revoke_key))
         .routes(routes!(system::events))
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))
@@ -82,14 +87,23 @@ pub fn openapi_document() -> &'static utoipa::openapi::OpenApi {
     DOCUMENT.get_or_init(|| documented().split_for_parts().1)
 }
 
-/// The whole application: routes, then (inside out) the body limits, the timeout and the
-/// counting of every answer.
+/// The whole application: routes, then (inside out) the body limits and budget, the timeout
+/// and the counting of every answer.
 pub(crate) fn router(state: Arc<AppState>) -> Router {
     let (routes, _) = documented().split_for_parts();
     routes
+        .merge(console::routes())
         .fallback(no_route)
         .layer(DefaultBodyLimit::max(state.max_body_bytes))
-        .layer(middleware::from_fn(read_whole_body))
+        // Bodies are read by the handlers, after the key (FromRequestParts runs first).
+        .layer(middleware::from_fn_with_state(
+            BodyRules {
+                budget: state.body_budget.clone(),
+                max_body_bytes: state.max_body_bytes,
+                request_timeout: state.request_timeout,
+            },
+            meter_bodies,
+        ))
         // Refuses a declared Content-Length over the limit before reading a byte of it.
         .layer(RequestBodyLimitLayer::new(state.max_body_bytes))
         .layer(TimeoutLayer::with_status_code(
@@ -101,34 +115,6 @@ pub(crate) fn router(state: Arc<AppState>) -> Router {
         // never names.
         .layer(TraceLayer::new_for_http())
         .with_state(state)
-}
-
-/// Reads the whole body (within the limit) before any check that can refuse the request.
-/// A refusal sent while the client is still writing closes the connection under it, and most
-/// clients (Python's requests, ureq) then report a broken pipe instead of "401: this needs an
-/// API key".
-async fn read_whole_body(request: Request, next: Next) -> Response {
-    let (parts, body) = request.into_parts();
-    // The body limit layer outside this one stops the read at serve.max_body_mb.
-    match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) => {
-            next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
-                .await
-        }
-        Err(e) => {
-            let mut cause = std::error::Error::source(&e);
-            let mut too_large = false;
-            while let Some(inner) = cause {
-                too_large |= inner.is::<http_body_util::LengthLimitError>();
-                cause = inner.source();
-            }
-            if too_large {
-                ApiError::from_status(StatusCode::PAYLOAD_TOO_LARGE).into_response()
-            } else {
-                ApiError::bad_request(format!("cannot read the request body: {e}")).into_response()
-            }
-        }
-    }
 }
 
 async fn no_route() -> ApiError {
@@ -164,10 +150,13 @@ async fn observe(State(state): State<Arc<AppState>>, request: Request, next: Nex
     let started = Instant::now();
     let mut response = next.run(request).await;
     let status = response.status();
+    // JSON errors of the API, or the console's pages, which say what failed in words.
     let ours = response
         .headers()
         .get(header::CONTENT_TYPE)
-        .is_some_and(|t| t.as_bytes().starts_with(b"application/json"));
+        .is_some_and(|t| {
+            t.as_bytes().starts_with(b"application/json") || t.as_bytes().starts_with(b"text/html")
+        });
     let failure = response.extensions_mut().remove::<ServerFailure>();
     let cause = response.extensions_mut().remove::<Cause>();
     let error = match failure {

@@ -68,6 +68,10 @@ pub(crate) struct Face {
     face_px: i32,
     /// Variance of the Laplacian of the face: higher is sharper.
     sharpness: f32,
+    /// The head's pose: front, left, right, up or down (absent for faces enrolled before
+    /// poses were recorded).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pose: Option<String>,
     /// Whether its crop is kept (GET .../image); config `keep_images`.
     has_image: bool,
 }
@@ -81,6 +85,7 @@ impl From<FaceSummary> for Face {
             confidence: f.confidence,
             face_px: f.face_px,
             sharpness: f.sharpness,
+            pose: f.pose.map(|p| p.as_str().to_owned()),
             has_image: f.has_image,
         }
     }
@@ -196,14 +201,12 @@ pub(crate) async fn delete_person(
     allowed: Allowed<ToAdmin>,
     PathOf(id): PathOf<i64>,
 ) -> Result<Json<RemovedBody>, ApiError> {
-    let (name, removed) = state
+    let removed = state
         .change_gallery(allowed.actor(), move |g, actor| {
-            let name = g.person(PersonId(id))?.name;
-            let removed = g.remove(PersonId(id), actor)?;
-            Ok((name, removed))
+            g.remove(PersonId(id), actor)
         })
         .await?;
-    let events = state.events.forget(&name);
+    let events = state.events.forget(PersonId(id));
     tracing::info!(key = ?allowed.key, id, faces = removed.faces, events, "person removed");
     Ok(Json(RemovedBody {
         faces: removed.faces,
@@ -338,5 +341,12 @@ pub(crate) async fn face_image(
                 "face {face} was kept without its crop (config keep_images was false)"
             ))
         })?;
-    Ok(([(header::CONTENT_TYPE, "image/png")], png))
+    // A face is biometric data: no cache keeps a copy.
+    Ok((
+        [
+            (header::CONTENT_TYPE, "image/png"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
+        png,
+    ))
 }

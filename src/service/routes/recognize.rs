@@ -99,14 +99,14 @@ impl From<StageTimes> for Timings {
     path = "/v1/recognize",
     tag = "recognize",
     params(("threshold" = Option<f32>, Query,
-        description = "Largest embedding distance still taken as the same person, for this photo only and for everyone (0 < threshold <= 2; when left out, the server's own, 0.55 by default, or a person's own threshold where one is set). Above the server's own only with an admin key.")),
+        description = "Largest embedding distance still taken as the same person, for this photo only and for everyone (0 < threshold <= 2; when left out, the server's own, 0.55 by default, or a person's own threshold where one is set). Looser than the server's own, or than a person's own stricter threshold, only with an admin key.")),
     request_body(content = Photo, content_type = "image/jpeg",
         description = "A JPEG or PNG photo as the body (Content-Type image/jpeg or image/png), or multipart/form-data with the photo in the field `image`."),
     responses(
         (status = 200, description = "Every face found, named or not", body = Recognized),
         (status = 400, description = "A bad threshold or form", body = ErrorBody),
         (status = 401, description = "No valid API key", body = ErrorBody),
-        (status = 403, description = "The key lacks the scope recognize, or asks for a threshold looser than the server's without the scope admin", body = ErrorBody),
+        (status = 403, description = "The key lacks the scope recognize, or asks for a threshold looser than the server's or than a person's own stricter one without the scope admin", body = ErrorBody),
         (status = 413, description = "The body is over serve.max_body_mb", body = ErrorBody),
         (status = 415, description = "Not sent as a JPEG, a PNG or a form", body = ErrorBody),
         (status = 422, description = "Not a whole JPEG or PNG, or too many pixels", body = ErrorBody),
@@ -124,16 +124,24 @@ pub(crate) async fn recognize(
         return Err(ApiError::bad_request(format!("threshold {problem}")));
     }
     // A looser threshold names strangers as enrolled people: a key that may only recognize
-    // may ask for stricter matching, never for looser than the server's.
-    let server = state.roster.threshold();
+    // may ask for stricter matching, never for looser than anyone's: the server's, or a
+    // person's own stricter one (which a threshold for everyone would replace).
     if let Some(asked) = query.threshold
-        && asked > server
         && !allowed.admin
     {
-        return Err(ApiError::forbidden(&format!(
-            "threshold {asked} is looser than the server's {server}: a key without the admin \
-             scope may only ask for a stricter one (at most {server})"
-        )));
+        let server = state.roster.threshold();
+        let strictest = state.roster.snapshot().matcher().strictest_threshold();
+        if asked > strictest {
+            let whose = if asked > server {
+                format!("the server's {server}")
+            } else {
+                format!("{strictest}, the own threshold someone enrolled is matched with")
+            };
+            return Err(ApiError::forbidden(&format!(
+                "threshold {asked} is looser than {whose}: a key without the admin scope may \
+                 only ask for one that loosens nobody's (at most {strictest})"
+            )));
+        }
     }
     let task = Task::Recognize {
         threshold: query.threshold,

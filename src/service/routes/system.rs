@@ -71,7 +71,8 @@ pub(crate) async fn metrics(
     State(state): State<Arc<AppState>>,
     _allowed: Allowed<ToRead>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (people, faces) = state.roster.size()?;
+    let roster = state.roster.snapshot();
+    let (people, faces) = (roster.people(), roster.faces());
     let text = state.metrics.render(&Gauges {
         people,
         faces,

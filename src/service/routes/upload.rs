@@ -31,7 +31,7 @@ impl FromRequest<Arc<AppState>> for Upload {
         let bytes = if content_type.starts_with("multipart/form-data") {
             image_field(Multipart::from_request(request, state).await?).await?
         } else if content_type.starts_with("image/jpeg") || content_type.starts_with("image/png") {
-            Bytes::from_request(request, state).await?.to_vec()
+            Bytes::from_request(request, state).await?.into()
         } else {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -54,7 +54,7 @@ impl FromRequest<Arc<AppState>> for Upload {
 async fn image_field(mut form: Multipart) -> Result<Vec<u8>, ApiError> {
     while let Some(field) = form.next_field().await? {
         if field.name() == Some("image") {
-            return Ok(field.bytes().await?.to_vec());
+            return Ok(field.bytes().await?.into());
         }
     }
     Err(ApiError::bad_request(format!(

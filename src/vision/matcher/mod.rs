@@ -139,6 +139,7 @@ impl Identity {
 
 /// Enrolled embeddings of one embedder, one row each, in one contiguous matrix, and an int8
 /// copy that finds the few rows worth measuring exactly.
+#[derive(Clone)]
 pub struct Matcher {
     threshold: f32,
     names: Vec<String>,
@@ -240,6 +241,11 @@ impl Matcher {
         self.threshold = threshold;
     }
 
+    /// The global threshold.
+    pub fn threshold(&self) -> f32 {
+        self.threshold
+    }
+
     /// The threshold [`Matcher::identify`] names `name` within: their own, held within the
     /// bounds, else the global one (also for a name not enrolled).
     pub fn threshold_of(&self, name: &str) -> f32 {
@@ -247,6 +253,15 @@ impl Matcher {
             .iter()
             .position(|n| n == name)
             .map_or(self.threshold, |person| self.threshold_of_person(person))
+    }
+
+    /// The strictest threshold [`Matcher::identify`] names anyone within: the global one, or a
+    /// stricter own threshold of someone enrolled. A threshold for everyone up to this loosens
+    /// nobody's.
+    pub fn strictest_threshold(&self) -> f32 {
+        (0..self.names.len())
+            .map(|person| self.threshold_of_person(person))
+            .fold(self.threshold, f32::min)
     }
 
     fn threshold_of_person(&self, person: usize) -> f32 {

@@ -37,6 +37,7 @@ const LANES: usize = 16;
 const BLOCK: usize = 8;
 
 /// The int8 rows and, per row, what is needed to bound its distance to any query.
+#[derive(Clone)]
 pub(super) struct QuantisedRows {
     blocks: Vec<Block>,
     /// Rows, without the padding of the last block.
@@ -45,6 +46,7 @@ pub(super) struct QuantisedRows {
 
 /// `BLOCK` rows, field by field. The last block of a gallery is padded with zero rows, which
 /// are never candidates.
+#[derive(Clone)]
 struct Block {
     codes: [[i8; DIM]; BLOCK],
     scale: [f32; BLOCK],

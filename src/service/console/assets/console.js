@@ -1,0 +1,154 @@
+// The console's one script: the changes a page makes through the API (with the session's CSRF
+// token), and the results of uploads in words. Pages work by links and forms; this only adds
+// what needs no reload. No inline script anywhere: the Content-Security-Policy forbids it.
+'use strict';
+
+const csrf = document.querySelector('meta[name="csrf-token"]')?.content ?? '';
+
+/** A call of the API as the logged-in key: {ok, status, data, message}. */
+async function api(method, path, body, type) {
+  const headers = { 'X-CSRF-Token': csrf };
+  if (type) headers['Content-Type'] = type;
+  let response;
+  try {
+    response = await fetch(path, { method, headers, body, credentials: 'same-origin' });
+  } catch (e) {
+    return { ok: false, status: 0, data: null, message: `the server cannot be reached (${e})` };
+  }
+  const text = await response.text();
+  let data = null;
+  try { data = JSON.parse(text); } catch (_) { /* not JSON: the text says it */ }
+  const message = data?.error?.message ?? (response.ok ? '' : `${response.status} ${text}`);
+  return { ok: response.ok, status: response.status, data, message };
+}
+
+/** Shows `text` in the page's status line, as a success or a problem. */
+function say(text, ok) {
+  const line = document.getElementById('status');
+  if (!line) return;
+  line.textContent = text;
+  line.className = ok ? 'done' : 'problem';
+  line.hidden = false;
+  line.focus();
+}
+
+/** The photos of an upload form, one after another, each with its result in words. */
+async function upload(form, personId) {
+  const input = form.querySelector('input[type=file]');
+  const list = form.querySelector('.results');
+  list.replaceChildren();
+  let added = 0;
+  for (const file of input.files) {
+    const item = document.createElement('li');
+    item.textContent = `${file.name}: checking…`;
+    list.append(item);
+    const type = file.type === 'image/png' ? 'image/png' : 'image/jpeg';
+    const answer = await api('POST', `/v1/people/${personId}/faces`, file, type);
+    if (answer.ok) {
+      added += 1;
+      const pose = answer.data.face.pose ? ` (${answer.data.face.pose})` : '';
+      const warnings = answer.data.warnings.length ? `; ${answer.data.warnings.join('; ')}` : '';
+      item.textContent = `${file.name}: enrolled${pose}${warnings}`;
+      item.className = 'accepted';
+    } else {
+      item.textContent = `${file.name}: ${answer.message.replace(/^the photo was not enrolled: /, 'not enrolled: ')}`;
+      item.className = 'refused';
+    }
+  }
+  return added;
+}
+
+/** Lets photos be dropped on an upload form's drop zone. */
+function dropZone(form) {
+  const zone = form.querySelector('.drop');
+  const input = form.querySelector('input[type=file]');
+  if (!zone || !input) return;
+  zone.addEventListener('dragover', (e) => { e.preventDefault(); zone.classList.add('over'); });
+  zone.addEventListener('dragleave', () => zone.classList.remove('over'));
+  zone.addEventListener('drop', (e) => {
+    e.preventDefault();
+    zone.classList.remove('over');
+    input.files = e.dataTransfer.files;
+    input.dispatchEvent(new Event('change'));
+  });
+  input.addEventListener('change', () => {
+    const count = input.files.length;
+    zone.querySelector('.chosen').textContent = count ? `${count} photo(s) chosen` : '';
+  });
+}
+
+const handlers = {
+  // Enroll a new person from photos: made first, removed again if no photo was taken.
+  async enroll(form) {
+    const name = form.elements.name.value.trim();
+    const made = await api('POST', '/v1/people', JSON.stringify({ name }), 'application/json');
+    if (!made.ok) return say(made.message, false);
+    const id = made.data.id;
+    const added = await upload(form, id);
+    if (added === 0) {
+      await api('DELETE', `/v1/people/${id}`);
+      return say(`${name} was not enrolled: no photo passed (the reasons are listed below).`, false);
+    }
+    const link = document.createElement('a');
+    link.href = `/people/${id}`;
+    link.textContent = `${name}'s page`;
+    say(`${name} is enrolled with ${added} face(s). `, true);
+    document.getElementById('status').append(link);
+  },
+  // Add photos to a person.
+  async addPhotos(form) {
+    const added = await upload(form, form.dataset.person);
+    say(added ? `${added} face(s) added; reload to see them.` : 'No photo was added.', added > 0);
+  },
+  async rename(form) {
+    const name = form.elements.name.value.trim();
+    const answer = await api('PATCH', `/v1/people/${form.dataset.person}`, JSON.stringify({ name }), 'application/json');
+    if (!answer.ok) return say(answer.message, false);
+    window.location.reload();
+  },
+  async createKey(form) {
+    const body = JSON.stringify({ name: form.elements.name.value.trim(), scopes: [form.elements.scope.value] });
+    const answer = await api('POST', '/v1/keys', body, 'application/json');
+    if (!answer.ok) return say(answer.message, false);
+    const shown = document.getElementById('new-key');
+    shown.hidden = false;
+    shown.querySelector('input').value = answer.data.secret;
+    shown.querySelector('input').focus();
+    say(`Key "${answer.data.name}" made. Copy it now: it is shown only once.`, true);
+  },
+};
+
+const clicks = {
+  async removeFace(button) {
+    if (!window.confirm(button.dataset.confirm)) return;
+    const answer = await api('DELETE', `/v1/people/${button.dataset.person}/faces/${button.dataset.face}`);
+    if (!answer.ok) return say(answer.message, false);
+    button.closest('.face').remove();
+    say('The face is removed.', true);
+  },
+  async forget(button) {
+    if (!window.confirm(button.dataset.confirm)) return;
+    const answer = await api('DELETE', `/v1/people/${button.dataset.person}`);
+    if (!answer.ok) return say(answer.message, false);
+    window.location.assign('/people');
+  },
+  async revoke(button) {
+    if (!window.confirm(button.dataset.confirm)) return;
+    const answer = await api('DELETE', `/v1/keys/${encodeURIComponent(button.dataset.key)}`);
+    if (!answer.ok) return say(answer.message, false);
+    window.location.reload();
+  },
+};
+
+for (const form of document.querySelectorAll('form[data-action]')) {
+  dropZone(form);
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const button = form.querySelector('button[type=submit]');
+    button.disabled = true;
+    try { await handlers[form.dataset.action](form); } finally { button.disabled = false; }
+  });
+}
+for (const button of document.querySelectorAll('button[data-click]')) {
+  button.addEventListener('click', () => clicks[button.dataset.click](button));
+}

@@ -1,0 +1,26 @@
+//! What the console keeps while the server runs, in the state every request shares.
+
+use std::time::Duration;
+
+use crate::service::ServeOptions;
+use crate::service::console::session::Sessions;
+
+/// What the console keeps while the server runs.
+pub(crate) struct Console {
+    pub(crate) sessions: Sessions,
+    /// The server's own live sources, by name.
+    pub(crate) sources: Vec<String>,
+}
+
+impl Console {
+    pub(crate) fn new(options: &ServeOptions) -> Console {
+        let hours = options.config.serve.console_session_hours;
+        Console {
+            sessions: Sessions::new(
+                Duration::from_secs_f32(hours * 3600.0),
+                options.tls.is_some(),
+            ),
+            sources: options.sources.iter().map(ToString::to_string).collect(),
+        }
+    }
+}
