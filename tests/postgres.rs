@@ -15,7 +15,9 @@ use common::cli::{add_biden, biden_named_after_enrollment, whoisit};
 use common::postgres::Database;
 use common::secret::Secret;
 use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
-use whoisit::gallery::{Changed, Gallery, GalleryKey, NewFace, PostgresGallery, SqliteGallery};
+use whoisit::gallery::{
+    Changed, Gallery, GalleryKey, NewFace, PostgresGallery, Sightings as _, SqliteGallery,
+};
 use whoisit::vision::pose::Pose;
 
 fn face(v: f32, source: &str, embedder: EmbedderKind) -> NewFace {
@@ -106,9 +108,10 @@ fn the_postgres_gallery_keeps_people_faces_and_embedders_apart() {
     assert_eq!(g.faces_without(&dlib).unwrap()[0].person, "Ann");
     assert!(g.check().unwrap().problems.is_empty());
 
-    g.mark_seen(&[g.find("Bob").unwrap()]).unwrap();
-    let bob = g.people().unwrap().pop().unwrap();
-    assert!(bob.last_seen.is_some());
+    let bob = g.find("Bob").unwrap();
+    let seen = common::sightings::record(None, "door", Some(bob), whoisit::gallery::now(), None);
+    g.write_sightings(&[seen]).unwrap();
+    assert!(g.person(bob).unwrap().last_seen.is_some());
 
     assert!(
         common::rename(&g, "Ann", "Bob")
@@ -188,7 +191,9 @@ fn a_change_through_one_connection_is_announced_on_another() {
         Ok(Changed)
     );
     // Recording who was seen is no change to the roster.
-    writer.mark_seen(&[writer.find("Ann").unwrap()]).unwrap();
+    let ann = writer.find("Ann").unwrap();
+    let seen = common::sightings::record(None, "door", Some(ann), whoisit::gallery::now(), None);
+    writer.write_sightings(&[seen]).unwrap();
     assert!(
         feed.changes()
             .recv_timeout(Duration::from_millis(600))
@@ -487,4 +492,55 @@ fn connections_the_server_drops_are_replaced_and_the_next_call_succeeds() {
             "round {round}: the change after the cut was not announced"
         );
     }
+}
+
+#[test]
+fn sightings_are_kept_alike_in_postgres_plain_and_sealed() {
+    let plain = Database::new();
+    common::sightings::sightings_are_stored_named_paged_purged_and_forgotten(
+        &PostgresGallery::open(&plain.url, None).unwrap(),
+    );
+    let key = GalleryKey::generate().unwrap();
+    let contract = Database::new();
+    common::sightings::sightings_are_stored_named_paged_purged_and_forgotten(
+        &PostgresGallery::open(&contract.url, Some(&key)).unwrap(),
+    );
+    let sealed = Database::new();
+    let g = PostgresGallery::open(&sealed.url, Some(&key)).unwrap();
+    // An unknown face's crop and embedding are sealed like a face's.
+    let crop = Secret::new().crop;
+    let stored = g
+        .write_sightings(&[common::sightings::record(
+            None,
+            "door",
+            None,
+            whoisit::gallery::now(),
+            Some(crop.clone()),
+        )])
+        .unwrap();
+    let mut client = postgres::Client::connect(&sealed.url, postgres::NoTls).unwrap();
+    let row = client
+        .query_one("SELECT vector, crop FROM sighting", &[])
+        .unwrap();
+    for column in [0, 1] {
+        let value: Vec<u8> = row.get(column);
+        assert!(value.starts_with(b"wsl1"), "column {column} is not sealed");
+    }
+    assert_eq!(
+        g.sighting_crop(stored[0].unwrap()).unwrap(),
+        Some(crop.clone())
+    );
+    // Unsealed in place with the rest of the gallery, and read back plain.
+    drop(g);
+    whoisit::gallery::decrypt(
+        &whoisit::gallery::GalleryConfig::Postgres(sealed.url.clone()),
+        std::path::Path::new("/nonexistent"),
+        &key,
+    )
+    .unwrap();
+    let plain_crop: Vec<u8> = client
+        .query_one("SELECT crop FROM sighting", &[])
+        .unwrap()
+        .get(0);
+    assert_eq!(plain_crop, crop);
 }

@@ -1159,6 +1159,7 @@ fn the_openapi_document_lists_every_route_the_router_has() {
         ("DELETE", "/v1/people/{id}/faces/{face}"),
         ("GET", "/v1/people/{id}/faces/{face}/image"),
         ("GET", "/v1/audit"),
+        ("GET", "/v1/sightings"),
         ("GET", "/v1/keys"),
         ("POST", "/v1/keys"),
         ("DELETE", "/v1/keys/{name}"),

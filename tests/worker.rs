@@ -6,10 +6,11 @@ mod common;
 
 use std::time::Duration;
 
-use whoisit::gallery::{Gallery as _, SqliteGallery};
+use whoisit::gallery::{Gallery as _, SightingQuery, Sightings as _, SqliteGallery};
 use whoisit::runtime::capture::Source;
 use whoisit::runtime::headless::{self, RunOptions};
 use whoisit::runtime::session::Session;
+use whoisit::runtime::sightings::SightingsWriter;
 use whoisit::runtime::worker::{Command, Worker};
 
 /// A worker with Obama enrolled, its gallery's folder, and 3 s of Obama at 15 fps in it.
@@ -25,9 +26,12 @@ fn obama_worker() -> (Worker, tempfile::TempDir, std::path::PathBuf) {
 
 #[test]
 fn recognition_goes_on_while_another_process_holds_the_gallery_write_lock() {
-    let (worker, dir, clip) = obama_worker();
-    // Another process writes to the gallery for the whole run, so recording who was seen
-    // times out; the worker must report it and go on.
+    let (mut worker, dir, clip) = obama_worker();
+    let writer = SightingsWriter::start(worker.gallery().clone(), true).unwrap();
+    worker.record_sightings(writer.follower("obama.avi", worker.pipeline().embedder_id()));
+    drop(writer);
+    // Another process writes to the gallery for the whole run, so storing who was seen
+    // times out; the sightings writer must report it, and recognition go on at its pace.
     let lock = rusqlite::Connection::open(dir.path().join("gallery.sqlite3")).unwrap();
     lock.execute_batch("BEGIN IMMEDIATE").unwrap();
     let mut labelled = 0;
@@ -52,6 +56,33 @@ fn recognition_goes_on_while_another_process_holds_the_gallery_write_lock() {
     assert_eq!(
         people[0].last_seen, None,
         "nothing could be written, so nothing may claim it was"
+    );
+    let gallery = SqliteGallery::open(dir.path(), None).unwrap();
+    assert!(gallery.sightings(&SightingQuery::all()).unwrap().is_empty());
+}
+
+#[test]
+fn a_worker_records_one_sighting_per_appearance_named_by_id() {
+    let (mut worker, dir, clip) = obama_worker();
+    let writer = SightingsWriter::start(worker.gallery().clone(), true).unwrap();
+    worker.record_sightings(writer.follower("obama.avi", worker.pipeline().embedder_id()));
+    drop(writer);
+    headless::run(&Source::File(clip), worker, &RunOptions::default(), |_| {
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("the run failed: {}", e.report()));
+    // The run has ended, and with it the writer: everything is stored.
+    let gallery = SqliteGallery::open(dir.path(), None).unwrap();
+    let obama = gallery.find("Obama").unwrap();
+    let sightings = gallery.sightings(&SightingQuery::all()).unwrap();
+    assert_eq!(sightings.len(), 1, "{sightings:?}");
+    assert_eq!(sightings[0].person, Some(obama));
+    assert_eq!(sightings[0].camera, "obama.avi");
+    assert!(!sightings[0].has_crop);
+    assert!(sightings[0].evidence >= 2, "{sightings:?}");
+    assert_eq!(
+        gallery.person(obama).unwrap().last_seen,
+        Some(sightings[0].last)
     );
 }
 

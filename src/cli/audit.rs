@@ -50,18 +50,27 @@ pub(super) fn audit_cmd(config: &Config, args: &AuditArgs) -> Result<()> {
 }
 
 pub(super) fn purge_cmd(config: &Config) -> Result<()> {
-    let cleared = config
+    let purged = config
         .open_gallery()?
-        .purge_sightings(config.retention_cutoff(), &Actor::cli())?;
+        .purge_sightings(&config.sighting_cutoffs(), &Actor::cli())?;
     println!(
-        "forgot when {cleared} people were last seen, {} days ago or more (config: retention_days)",
-        config.retention_days
+        "forgot when {} people were last seen and {} sighting(s), {} days ago or more \
+         (config: retention_days), and {} unknown face(s) seen {} days ago or more (config: \
+         sightings.unknown_face_days)",
+        purged.last_seen,
+        purged.sightings,
+        config.retention_days,
+        purged.unknown_faces,
+        config
+            .sightings
+            .unknown_face_days
+            .min(config.retention_days)
     );
     Ok(())
 }
 
 /// `--since`: `7d`, `12h`, `30m` back from `now`, or a `YYYY-MM-DD` date (UTC).
-fn parse_since(text: &str, now: i64) -> Result<i64> {
+pub(super) fn parse_since(text: &str, now: i64) -> Result<i64> {
     let text = text.trim();
     let unit = |suffix: char, seconds: i64| -> Option<i64> {
         let n: i64 = text.strip_suffix(suffix)?.parse().ok()?;

@@ -14,6 +14,7 @@ mod run;
 mod secrets;
 #[cfg(feature = "serve")]
 mod serve;
+mod sightings;
 #[cfg(feature = "streams")]
 mod streams;
 mod video;
@@ -68,6 +69,7 @@ const EXAMPLES: &str = "Examples:
                                                 encrypt the gallery at rest
   whoisit people forget \"Ada\"                    delete a person to the last byte
   whoisit audit --since 7d                      who changed what this week
+  whoisit sightings --since 1d                  who was seen where today
   whoisit worker                                name faces for camera agents (Redis Streams)
   whoisit camera --camera-id door --source 0    a camera agent: detect here, recognise there
   whoisit events --mqtt mqtt://127.0.0.1:1883   the answers as MQTT events
@@ -170,8 +172,13 @@ enum Command {
     /// Who changed what in the gallery, and who took its data out: enrollments, renames,
     /// removals, imports, exports, keys, threshold changes, purges. People appear by id.
     Audit(audit::AuditArgs),
-    /// Forget sightings (when each person was last seen) older than retention_days now; the
-    /// window, `recognize` and `serve` also do it as they start.
+    /// Who was seen, at which camera, from when to when: one line per track's appearance, as
+    /// the window, `recognize --source` and `serve --source` recorded it. Reading them is in
+    /// the audit trail.
+    Sightings(sightings::SightingsArgs),
+    /// Forget sightings older than retention_days now, and unknown faces' crops older than
+    /// sightings.unknown_face_days; the window, `recognize` and `serve` also do it as they
+    /// start.
     Purge,
     /// A camera agent: capture, detect and track next to a camera, and send face crops to the
     /// workers over Redis Streams; labels come back from their answers. Needs no gallery.
@@ -249,6 +256,7 @@ pub fn main() -> Result<()> {
         #[cfg(not(feature = "serve"))]
         Some(Command::Keys(_)) => not_built("serve", "`whoisit keys`"),
         Some(Command::Audit(args)) => audit::audit_cmd(&config, &args),
+        Some(Command::Sightings(args)) => sightings::sightings_cmd(&config, &args),
         Some(Command::Purge) => audit::purge_cmd(&config),
         #[cfg(feature = "streams")]
         Some(Command::Camera(args)) => streams::camera_cmd(&config, &args),

@@ -129,7 +129,8 @@ fn run_headless(config: &Config, mut options: RunOptions) -> Result<()> {
     options.stop = Some(stop.clone());
     let bar = Bar::default();
     let start = start::resolve_source(config, false, &bar)?;
-    let worker = start::worker(&start.config, Actor::cli(), &bar)?;
+    let camera = start.source.to_string();
+    let worker = start::recording_worker(&start.config, Actor::cli(), &bar, &camera)?;
     let stdout = std::io::stdout();
     let summary = headless::run(&start.source, worker, &options, |result| {
         let mut out = stdout.lock();

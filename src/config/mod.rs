@@ -6,6 +6,7 @@
 
 pub mod serve;
 pub mod settings;
+pub mod sightings;
 pub mod streams;
 pub mod window;
 
@@ -19,7 +20,7 @@ use crate::base::files::read_limited;
 use crate::base::identity::EmbedderKind;
 use crate::enroll::Enrollment;
 use crate::enroll::quality::QualityGate;
-use crate::gallery::{self, Gallery, GalleryConfig, GalleryKey};
+use crate::gallery::{self, Cutoffs, Gallery, GalleryConfig, GalleryKey};
 use crate::models::fetch::Progress;
 use crate::models::{self, ModelPaths};
 use crate::roster::Matching;
@@ -31,6 +32,7 @@ use crate::vision::track::TrackingConfig;
 
 use self::serve::ServeConfig;
 use self::settings::Settings;
+use self::sightings::SightingsConfig;
 use self::streams::StreamsConfig;
 use self::window::{Chord, WindowConfig};
 
@@ -58,6 +60,7 @@ pub struct Config {
     pub enrollment: QualityGate,
     pub keep_images: bool,
     pub retention_days: u32,
+    pub sightings: SightingsConfig,
     pub tracking: TrackingConfig,
     pub window: WindowConfig,
     pub limits: Limits,
@@ -128,6 +131,7 @@ impl Default for Config {
             enrollment: QualityGate::default(),
             keep_images: true,
             retention_days: 30,
+            sightings: SightingsConfig::default(),
             tracking: TrackingConfig::default(),
             window: WindowConfig::default(),
             limits: Limits::default(),
@@ -270,6 +274,8 @@ impl Config {
             problem
         } else if self.retention_days == 0 {
             "retention_days must be at least 1".into()
+        } else if let Some(problem) = self.sightings.problem(self.retention_days) {
+            problem
         } else if !(self.enrollment.duplicate_below.is_finite()
             && (0.0..MAX_DUPLICATE_BELOW).contains(&self.enrollment.duplicate_below))
         {
@@ -319,9 +325,10 @@ impl Config {
             })
     }
 
-    /// Sightings before this time (seconds since the epoch) are past `retention_days`.
-    pub fn retention_cutoff(&self) -> i64 {
-        retention_cutoff(self.retention_days)
+    /// What a purge of sightings now forgets: past `retention_days`, and unknown faces past
+    /// `sightings.unknown_face_days`.
+    pub fn sighting_cutoffs(&self) -> Cutoffs {
+        self.sightings.cutoffs(self.retention_days)
     }
 
     /// Where downloaded demo photos and generated clips are cached.

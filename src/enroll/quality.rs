@@ -208,12 +208,23 @@ pub(crate) fn around(image: &Mat, face: &Detection, margin: f32) -> Rect {
 /// The face with a margin, as PNG: what the gallery keeps to re-embed later. Not an aligned
 /// chip, because each embedder aligns in its own way from the face's landmarks.
 pub(crate) fn face_crop_png(image: &Mat, face: &Detection) -> Result<Vec<u8>> {
-    let area = around(image, face, CROP_MARGIN);
-    let crop = image.roi(area)?;
-    let scale = (CROP_MAX_SIDE as f64 / area.width.max(area.height) as f64).min(1.0);
+    crop_png(&image.roi(around(image, face, CROP_MARGIN))?)
+}
+
+/// The part of `image` a crop of `face` is made of ([`crop_png`]), copied: cheap enough for a
+/// frame's thread, which hands the encoding to another.
+pub(crate) fn face_region(image: &Mat, face: &Detection) -> Result<Mat> {
+    Ok(image.roi(around(image, face, CROP_MARGIN))?.try_clone()?)
+}
+
+/// A [`face_region`] as the gallery keeps crops: at most `CROP_MAX_SIDE` wide, PNG.
+pub(crate) fn crop_png(
+    region: &(impl opencv::core::ToInputArray + MatTraitConst),
+) -> Result<Vec<u8>> {
+    let scale = (CROP_MAX_SIDE as f64 / region.cols().max(region.rows()).max(1) as f64).min(1.0);
     let mut resized = Mat::default();
     imgproc::resize(
-        &crop,
+        region,
         &mut resized,
         Size::new(0, 0),
         scale,

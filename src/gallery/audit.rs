@@ -85,6 +85,8 @@ pub enum AuditAction {
     Purge,
     Encrypt,
     Decrypt,
+    /// Sightings read in bulk (`GET /v1/sightings`, `whoisit sightings`).
+    ReadSightings,
 }
 
 impl AuditAction {
@@ -102,6 +104,7 @@ impl AuditAction {
             AuditAction::Purge => "purge",
             AuditAction::Encrypt => "encrypt",
             AuditAction::Decrypt => "decrypt",
+            AuditAction::ReadSightings => "read_sightings",
         }
     }
 }

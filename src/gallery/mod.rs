@@ -16,6 +16,7 @@ mod model;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod protect;
+pub mod sightings;
 mod sql;
 pub mod sqlite;
 mod stored;
@@ -41,6 +42,10 @@ pub use self::model::{
 };
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresGallery;
+pub use self::sightings::{
+    Cutoffs, Purged, Sighting, SightingId, SightingQuery, SightingRecord, Sightings, UnknownFace,
+    Who,
+};
 pub use self::sqlite::SqliteGallery;
 
 /// Where the enrolled people are kept.
@@ -226,8 +231,9 @@ impl ChangeFeed {
 /// One gallery is shared by every part of a process (`Arc<dyn Gallery>`): each store keeps a
 /// pool of connections, so readers never wait for a writer, nor for a long maintenance step
 /// after a deletion. People are addressed by id; a name is resolved once, at the edge
-/// ([`Gallery::find`]). Every change names who makes it, for the audit trail.
-pub trait Gallery: Send + Sync {
+/// ([`Gallery::find`]). Every change names who makes it, for the audit trail. Who was seen
+/// where is kept behind [`Sightings`].
+pub trait Gallery: Send + Sync + Sightings {
     /// Where the gallery is, as the user knows it (a file's path, a server's address).
     fn location(&self) -> String;
 
@@ -333,15 +339,6 @@ pub trait Gallery: Send + Sync {
 
     /// How many faces have no embedding from `embedder` (cheap: no images are read).
     fn count_without(&self, embedder: &EmbedderId) -> Result<usize>;
-
-    /// Records that these people were recognised now; people forgotten meanwhile are left
-    /// out.
-    fn mark_seen(&self, people: &[PersonId]) -> Result<()>;
-
-    /// Forgets when people were last seen, for sightings before `before` (seconds since the
-    /// epoch): retention of sightings is limited (config `retention_days`). Returns how many
-    /// people had one.
-    fn purge_sightings(&self, before: i64, actor: &Actor) -> Result<usize>;
 
     /// Checks the store and its contents; empty problems mean a healthy gallery.
     fn check(&self) -> Result<CheckReport>;

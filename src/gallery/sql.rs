@@ -58,7 +58,8 @@ pub(crate) const REMOVED_WITH: &str = "SELECT count(DISTINCT f.id), count(e.face
 /// Person `$1`, with their faces, embeddings and poses (the foreign keys cascade).
 pub(crate) const REMOVE_PERSON: &str = "DELETE FROM person WHERE id = $1";
 
-pub(crate) const PURGE_SIGHTINGS: &str = "UPDATE person SET last_seen = NULL WHERE last_seen < $1";
+/// Forgets when people were last seen before `$1` (retention).
+pub(crate) const FORGET_LAST_SEEN: &str = "UPDATE person SET last_seen = NULL WHERE last_seen < $1";
 
 /// A face of person `$1`: captured, source, its sha256, confidence, size, sharpness, crop;
 /// no row when the person has that source already.

@@ -5,5 +5,6 @@
 pub mod capture;
 pub mod headless;
 pub mod session;
+pub mod sightings;
 pub mod start;
 pub mod worker;

@@ -1,13 +1,16 @@
 //! Starting up, the same way for the window, the command line and the benchmark: which source
 //! to read (the built-in demo included), and a worker with its models and gallery.
 
+use std::sync::Arc;
+
 use crate::base::error::Result;
 use crate::config::{Config, DEMO_SOURCE};
 use crate::demo;
-use crate::gallery::Actor;
+use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
 use crate::roster::Roster;
 use crate::runtime::capture::Source;
+use crate::runtime::sightings::SightingsWriter;
 use crate::runtime::worker::Worker;
 
 /// A source ready to open, and the configuration to run it with.
@@ -68,7 +71,7 @@ pub fn resolve_source(
 pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<Worker> {
     let gallery = config.open_gallery()?;
     // Recognition does not depend on it: a gallery that cannot be changed now still recognises.
-    if let Err(e) = gallery.purge_sightings(config.retention_cutoff(), &Actor::purge()) {
+    if let Err(e) = gallery.purge_sightings(&config.sighting_cutoffs(), &Actor::purge()) {
         tracing::warn!(
             "cannot purge sightings older than retention_days: {}",
             e.report()
@@ -77,4 +80,32 @@ pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<
     let pipeline = config.load_pipeline(progress)?;
     let roster = Roster::open(gallery, pipeline.embedder_id(), config.matching())?;
     Worker::new(pipeline, roster, actor)
+}
+
+/// The sightings writer of this process, on `gallery`: `None` when `config` records no
+/// sightings (`sightings.record`).
+pub fn sightings_writer(
+    config: &Config,
+    gallery: &Arc<dyn Gallery>,
+) -> Result<Option<SightingsWriter>> {
+    if !config.sightings.record {
+        return Ok(None);
+    }
+    SightingsWriter::start(gallery.clone(), config.sightings.keep_unknown_faces).map(Some)
+}
+
+/// A [`worker`] that records the sightings of the source `camera` (unless `config` records
+/// none), through a writer of its own that stores the last of them as the worker ends.
+pub fn recording_worker(
+    config: &Config,
+    actor: Actor,
+    progress: &dyn Progress,
+    camera: &str,
+) -> Result<Worker> {
+    let mut worker = worker(config, actor, progress)?;
+    if let Some(writer) = sightings_writer(config, worker.gallery())? {
+        let follower = writer.follower(camera, worker.pipeline().embedder_id());
+        worker.record_sightings(follower);
+    }
+    Ok(worker)
 }

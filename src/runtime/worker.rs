@@ -4,13 +4,13 @@
 //! and the roster, so no caller has to remember it.
 //!
 //! Only a failing frame stops it. A gallery that cannot be read for a moment (the roster's
-//! reload after a change, or recording who was seen) is reported and tried again; recognition
-//! goes on with what it has.
+//! reload after a change) is reported and tried again; recognition goes on with what it has.
+//! Who was seen is handed to the sightings writer's thread ([`crate::runtime::sightings`]),
+//! never stored here.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use opencv::core::Mat;
@@ -22,9 +22,10 @@ use crate::base::image::RgbaImage;
 use crate::base::stats::ms_since;
 use crate::enroll::quality::Rejection;
 use crate::enroll::{self, Enrollment, Expect, PersonReport, ReembedReport, Taken};
-use crate::gallery::{Actor, Gallery, NewFace, PersonId, validate_name};
+use crate::gallery::{Actor, Gallery, NewFace, validate_name};
 use crate::roster::Roster;
 use crate::runtime::capture::Frame;
+use crate::runtime::sightings::Follower;
 use crate::vision::detect::Detection;
 use crate::vision::gate::Gate;
 use crate::vision::pipeline::Searched;
@@ -32,8 +33,6 @@ use crate::vision::pipeline::{FaceResult, Pipeline, StageTimes};
 use crate::vision::pose::{HeadPose, Pose};
 use crate::vision::track::Tracker;
 
-/// How often the worker records who was seen (`people list` shows it).
-const SEEN_FLUSH: Duration = Duration::from_secs(30);
 
 /// The result of one frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -125,8 +124,8 @@ pub struct Worker {
     /// The newest frame processed (BGR) and the faces found in it, for enrollment captures.
     newest: Option<Mat>,
     newest_faces: Vec<Detection>,
-    /// Who was seen since it was last recorded.
-    seen: BTreeSet<PersonId>,
+    /// Turns the tracker's decisions into sightings, when they are recorded.
+    sightings: Option<Follower>,
 }
 
 /// A running worker thread.
@@ -209,8 +208,13 @@ impl Worker {
             actor,
             newest: None,
             newest_faces: Vec::new(),
-            seen: BTreeSet::new(),
+            sightings: None,
         })
+    }
+
+    /// Records the sightings of the faces it tracks with `follower`, from the next frame on.
+    pub fn record_sightings(&mut self, follower: Follower) {
+        self.sightings = Some(follower);
     }
 
     /// Enrolled faces the pipeline cannot match, for want of an embedding from its embedder.
@@ -247,7 +251,6 @@ impl Worker {
         results: &Sender<FrameResult>,
         notify: &dyn Fn(),
     ) -> Result<()> {
-        let housekeeping = crossbeam_channel::tick(SEEN_FLUSH);
         loop {
             crossbeam_channel::select! {
                 recv(frames) -> frame => {
@@ -267,10 +270,8 @@ impl Worker {
                     // Nobody sends commands any more; only frames matter now.
                     Err(_) => commands = crossbeam_channel::never(),
                 },
-                recv(housekeeping) -> _ => self.flush_seen(),
             }
         }
-        self.flush_seen();
         Ok(())
     }
 
@@ -288,8 +289,9 @@ impl Worker {
             &mut self.gate,
             roster.matcher(),
         )?;
-        self.seen
-            .extend(recognized.faces.iter().filter_map(|f| f.identity.person_id));
+        if let Some(sightings) = &mut self.sightings {
+            sightings.observe(&frame.image, &recognized.faces, &self.tracker);
+        }
         let result = FrameResult {
             frame: frame.index,
             timestamp_ms: frame.timestamp_ms,
@@ -426,21 +428,6 @@ impl Worker {
                 "cannot reload the gallery after a change; still recognising the people loaded before: {}",
                 e.report()
             );
-        }
-    }
-
-    /// Records who was seen. On failure the names are kept for the next try.
-    fn flush_seen(&mut self) {
-        if self.seen.is_empty() {
-            return;
-        }
-        let people: Vec<PersonId> = self.seen.iter().copied().collect();
-        match self.roster.gallery().mark_seen(&people) {
-            Ok(()) => self.seen.clear(),
-            Err(e) => tracing::warn!(
-                "cannot record who was seen; recognition goes on and it is tried again: {}",
-                e.report()
-            ),
         }
     }
 }

@@ -11,6 +11,7 @@ use crate::base::error::{Error, Result};
 use crate::gallery::Actor;
 use crate::models::fetch::Progress;
 use crate::runtime::headless::{self, RunOptions};
+use crate::runtime::start;
 use crate::runtime::worker::{FrameResult, Worker};
 use crate::service::ServeOptions;
 use crate::service::events::{Events, Sighting};
@@ -34,9 +35,15 @@ pub(crate) fn start(
 ) -> Result<Live> {
     let stop = Arc::new(AtomicBool::new(false));
     let mut threads = Vec::new();
+    // One writer for every source; it ends with the last of them.
+    let writer = start::sightings_writer(&options.config, state.roster.gallery())?;
     for source in &options.sources {
         let pipeline = options.config.load_pipeline(progress)?;
-        let worker = Worker::new(pipeline, state.roster.clone(), Actor::cli())?;
+        let mut worker = Worker::new(pipeline, state.roster.clone(), Actor::cli())?;
+        if let Some(writer) = &writer {
+            let follower = writer.follower(&source.to_string(), worker.pipeline().embedder_id());
+            worker.record_sightings(follower);
+        }
         let (source, events, stop) = (source.clone(), state.events.clone(), stop.clone());
         let camera = source.to_string();
         let thread = std::thread::Builder::new()

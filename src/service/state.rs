@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use crate::base::error::{Error, Result};
 use crate::base::identity::EmbedderId;
 use crate::config::Config;
+use crate::config::sightings::SightingsConfig;
 use crate::enroll::Enrollment;
 use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
@@ -42,6 +43,7 @@ pub(crate) struct AppState {
     /// The console's sessions and what its pages show of the server.
     pub(crate) console: Console,
     retention_days: u32,
+    sightings: SightingsConfig,
     /// Shared by every request, the roster and the purge: the store keeps a pool of
     /// connections, so nobody queues behind another's call.
     gallery: Arc<dyn Gallery>,
@@ -77,6 +79,7 @@ impl AppState {
             header_timeout: std::time::Duration::from_secs_f32(config.serve.header_timeout_secs),
             console: Console::new(options),
             retention_days: config.retention_days,
+            sightings: config.sightings.clone(),
             gallery,
         })
     }
@@ -112,20 +115,27 @@ impl AppState {
         }
     }
 
-    /// Purges the sightings past `retention_days`: last-seen times in the gallery and kept
-    /// events. A failure is logged: the next purge tries again.
+    /// Purges the sightings past `retention_days` (unknown faces past
+    /// `sightings.unknown_face_days`): in the gallery, and the kept events. A failure is
+    /// logged: the next purge tries again.
     pub(crate) async fn purge(&self) {
-        let cutoff = crate::config::retention_cutoff(self.retention_days);
-        let events = self
-            .events
-            .purge(u64::try_from(cutoff).unwrap_or(0).saturating_mul(1000));
+        let cutoffs = self.sightings.cutoffs(self.retention_days);
+        let events = self.events.purge(
+            u64::try_from(cutoffs.sightings)
+                .unwrap_or(0)
+                .saturating_mul(1000),
+        );
         match self
-            .gallery(move |g| g.purge_sightings(cutoff, &Actor::purge()))
+            .gallery(move |g| g.purge_sightings(&cutoffs, &Actor::purge()))
             .await
         {
-            Ok(people) if people + events > 0 => {
-                tracing::info!(people, events, "sightings past retention_days purged");
-            }
+            Ok(purged) if purged.any() || events > 0 => tracing::info!(
+                sightings = purged.sightings,
+                unknown_faces = purged.unknown_faces,
+                people = purged.last_seen,
+                events,
+                "sightings past retention_days purged"
+            ),
             Ok(_) => {}
             Err(e) => tracing::warn!("cannot purge old sightings: {}", e.logged()),
         }

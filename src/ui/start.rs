@@ -83,7 +83,13 @@ impl Startup {
                     )
                 }
                 None => {
-                    let worker = start::worker(&start.config, Actor::window(), &*loading)?;
+                    let camera = start.source.to_string();
+                    let worker = start::recording_worker(
+                        &start.config,
+                        Actor::window(),
+                        &*loading,
+                        &camera,
+                    )?;
                     let gallery = worker.gallery().clone();
                     (
                         Session::start(worker, start.source, retry, session_wake)?,

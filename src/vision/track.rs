@@ -437,6 +437,30 @@ impl Tracker {
         self.tracks.iter().find(|t| t.id == track)?.shown.clone()
     }
 
+    /// Whether `track` is still followed: seen lately, and no cut since.
+    pub fn follows(&self, track: u64) -> bool {
+        self.tracks.iter().any(|t| t.id == track)
+    }
+
+    /// How many of the recent embeddings of `track` agree with its label: the evidence the
+    /// decision stands on, at most `vote_window`.
+    pub fn agreeing(&self, track: u64) -> usize {
+        let Some(t) = self.tracks.iter().find(|t| t.id == track) else {
+            return 0;
+        };
+        let shown = t.shown.as_ref().and_then(|i| i.name.as_deref());
+        t.evidence
+            .iter()
+            .filter(|i| i.name.as_deref() == shown)
+            .count()
+    }
+
+    /// The mean of the recent embeddings of `track`, when it has any: what its face is taken
+    /// for, with one embedding's noise averaged out.
+    pub fn mean_embedding(&self, track: u64) -> Option<Embedding> {
+        pooled(&self.tracks.iter().find(|t| t.id == track)?.embeddings)
+    }
+
     /// How many frames ago the newest embedding behind the label of `track` was taken: 0 on
     /// the frame it was embedded; for a camera agent, at least the answer's round trip.
     pub fn evidence_age(&self, track: u64) -> Option<u32> {
@@ -780,6 +804,22 @@ mod tests {
         let b = t.update(&[det(0, 0, 50)]);
         assert_ne!(a[0].track, b[0].track);
         assert!(b[0].embed);
+    }
+
+    #[test]
+    fn a_tracks_evidence_and_mean_are_its_recent_embeddings() {
+        let mut t = tracker();
+        let id = t.update(&[det(0, 0, 50)])[0].track;
+        assert!(t.follows(id) && t.mean_embedding(id).is_none());
+        record(&mut t, id, &det(0, 0, 50).bbox, &near_ann(0.3, 0));
+        record(&mut t, id, &det(0, 0, 50).bbox, &near_ann(0.5, 0));
+        record(&mut t, id, &det(0, 0, 50).bbox, &near_ann(0.58, 0));
+        assert_eq!(shown(&t, id).as_deref(), Some("ann"));
+        assert_eq!(t.agreeing(id), 2, "the third, alone, is past the threshold");
+        let mean = t.mean_embedding(id).unwrap();
+        assert!((mean.0[0] - (0.3 + 0.5 + 0.58) / 3.0).abs() < 1e-6);
+        t.restart();
+        assert!(!t.follows(id) && t.agreeing(id) == 0);
     }
 
     #[test]

@@ -112,23 +112,28 @@ pub(crate) fn enroll_obama(home: &Path) {
 
 /// Runs `recognize --headless`; returns the per-frame lines and the summary.
 pub(crate) fn recognize(home: &Path, source: &str, extra: &[&str]) -> (Vec<Value>, Value) {
-    let output = whoisit(home)
+    let mut command = whoisit(home);
+    command
         .args(["recognize", "--headless", "--source", source])
-        .args(extra)
-        .output()
-        .unwrap();
+        .args(extra);
+    let mut lines = json_lines(&mut command);
+    let summary = lines.pop().expect("a summary line")["summary"].clone();
+    (lines, summary)
+}
+
+/// Runs `command`, which must succeed, and reads its output's lines as JSON.
+pub(crate) fn json_lines(command: &mut Command) -> Vec<Value> {
+    let output = command.output().unwrap();
     assert!(
         output.status.success(),
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let mut lines: Vec<Value> = String::from_utf8(output.stdout)
+    String::from_utf8(output.stdout)
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let summary = lines.pop().expect("a summary line")["summary"].clone();
-    (lines, summary)
+        .collect()
 }
 
 /// The labels of a frame, left to right.

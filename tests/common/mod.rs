@@ -8,6 +8,7 @@ pub(crate) mod cli;
 pub(crate) mod postgres;
 pub(crate) mod secret;
 pub(crate) mod server;
+pub(crate) mod sightings;
 #[cfg(feature = "streams")]
 pub(crate) mod streams;
 pub(crate) mod torch7;
@@ -372,12 +373,13 @@ pub(crate) fn the_roster_version_counts_only_who_can_be_named(g: &dyn whoisit::g
     heard("a face added");
 
     let before = g.roster_version().unwrap();
-    g.mark_seen(&[ann]).unwrap();
+    sightings::seen(g, ann);
     g.add_key("door", &[Scope::Recognize], &"1".repeat(64), &cli())
         .unwrap();
     g.revoke_key("door", &cli()).unwrap();
     g.record(AuditAction::Export, "to nowhere", &cli()).unwrap();
-    g.purge_sightings(i64::MAX, &Actor::purge()).unwrap();
+    g.purge_sightings(&sightings::EVERYTHING, &Actor::purge())
+        .unwrap();
     assert_eq!(
         g.roster_version().unwrap(),
         before,

@@ -6,6 +6,7 @@ mod audit;
 mod columns;
 mod schema;
 mod seal;
+mod sightings;
 mod watch;
 
 use std::collections::HashSet;
@@ -243,7 +244,8 @@ fn reseal(tx: &mut Transaction<'_>, from: &Seal, to: &Seal, columns: &Columns) -
             .map_err(db)?;
             Ok(())
         },
-    )
+    )?;
+    sightings::reseal(tx, from, to, location)
 }
 
 /// Calls `each` with every row of `select`, fetched a batch at a time so that a large gallery
@@ -331,7 +333,7 @@ fn rewrite(client: &mut Client, location: &str, xid: &str) -> Result<()> {
     // VACUUM cannot run in a transaction (nor in a string of several statements): this is its
     // own, after the change's commit.
     let rewritten = client
-        .batch_execute("VACUUM FULL face, face_pose, embedding")
+        .batch_execute("VACUUM FULL face, face_pose, embedding, sighting")
         .map_err(db);
     client.batch_execute("RESET lock_timeout").map_err(db)?;
     rewritten
@@ -966,32 +968,6 @@ impl Gallery for PostgresGallery {
             .query_one(sql::COUNT_WITHOUT, &[&embedder.as_str()])
             .map_err(self.db())?;
         Ok(count(self.columns.at(&row, 0)?))
-    }
-
-    fn mark_seen(&self, people: &[PersonId]) -> Result<()> {
-        // Who was seen is not a change to the roster: nobody needs to reload for it.
-        let ids: Vec<i64> = people.iter().map(|p| p.0).collect();
-        self.client()?
-            .execute(
-                "UPDATE person SET last_seen = $1 WHERE id = ANY($2)",
-                &[&now(), &ids],
-            )
-            .map_err(self.db())?;
-        Ok(())
-    }
-
-    fn purge_sightings(&self, before: i64, actor: &Actor) -> Result<usize> {
-        let db = self.db();
-        let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(&db)?;
-        let cleared = tx.execute(sql::PURGE_SIGHTINGS, &[&before]).map_err(&db)?;
-        let cleared = usize::try_from(cleared).unwrap_or(usize::MAX);
-        if cleared > 0 {
-            let detail = purged_detail(before, cleared);
-            audit::log(&mut tx, actor, AuditAction::Purge, &detail).map_err(&db)?;
-        }
-        tx.commit().map_err(&db)?;
-        Ok(cleared)
     }
 
     fn check(&self) -> Result<CheckReport> {

@@ -123,6 +123,26 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER key_version AFTER INSERT OR DELETE OR UPDATE ON api_key
         FOR EACH STATEMENT EXECUTE FUNCTION whoisit_keys_changed();
 "#,
+    r#"
+    -- Sightings: one track's appearance at one camera (see gallery/sightings.rs). Forgotten
+    -- with their person; an unknown face keeps one crop (PNG) and the track's mean embedding,
+    -- sealed like faces, NULL once named or past sightings.unknown_face_days.
+    CREATE TABLE sighting (
+        id        BIGSERIAL PRIMARY KEY,
+        camera    TEXT NOT NULL,
+        track     BIGINT NOT NULL,
+        person_id BIGINT REFERENCES person(id) ON DELETE CASCADE,
+        first     BIGINT NOT NULL,
+        last      BIGINT NOT NULL,
+        distance  REAL,
+        evidence  INTEGER NOT NULL,
+        embedder  TEXT,
+        vector    BYTEA,
+        crop      BYTEA
+    );
+    CREATE INDEX sighting_last ON sighting(last);
+    CREATE INDEX sighting_person ON sighting(person_id);
+"#,
 ];
 
 /// Why the database cannot be used as it is.

@@ -31,6 +31,8 @@ pub(super) enum Column {
     Image,
     Vector,
     Check,
+    SightingCrop,
+    SightingVector,
 }
 
 impl Column {
@@ -39,6 +41,8 @@ impl Column {
             Column::Image => "face.image",
             Column::Vector => "embedding.vector",
             Column::Check => "whoisit_seal.check_value",
+            Column::SightingCrop => "sighting.crop",
+            Column::SightingVector => "sighting.vector",
         }
     }
 }

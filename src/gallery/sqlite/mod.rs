@@ -16,6 +16,7 @@ mod export;
 pub(super) mod fixtures;
 mod private;
 mod schema;
+mod sightings;
 mod watch;
 
 use std::collections::HashSet;
@@ -599,33 +600,6 @@ impl Gallery for SqliteGallery {
             .map_err(self.db())
     }
 
-    fn mark_seen(&self, people: &[PersonId]) -> Result<()> {
-        let db = self.db();
-        let mut conn = self.write()?;
-        let tx = begin(&mut conn).map_err(&db)?;
-        for person in people {
-            tx.execute(
-                "UPDATE person SET last_seen = ?1 WHERE id = ?2",
-                params![now(), person.0],
-            )
-            .map_err(&db)?;
-        }
-        tx.commit().map_err(&db)
-    }
-
-    fn purge_sightings(&self, before: i64, actor: &Actor) -> Result<usize> {
-        let db = self.db();
-        let mut conn = self.write()?;
-        let tx = begin(&mut conn).map_err(&db)?;
-        let cleared = tx.execute(sql::PURGE_SIGHTINGS, [before]).map_err(&db)?;
-        if cleared > 0 {
-            let detail = purged_detail(before, cleared);
-            audit::log(&tx, actor, AuditAction::Purge, &detail).map_err(&db)?;
-        }
-        tx.commit().map_err(&db)?;
-        Ok(cleared)
-    }
-
     fn check(&self) -> Result<CheckReport> {
         self.check_contents()
     }
@@ -825,6 +799,7 @@ mod tests {
     use super::fixtures::{Secret, add, cli, face, remove, rename};
     use super::*;
     use crate::base::identity::EmbedderKind;
+    use crate::gallery::Sightings as _;
     use std::time::Duration;
 
     #[test]
@@ -971,7 +946,11 @@ mod tests {
         g.record(AuditAction::Export, "1 people, 1 face(s) to out.json", &key)
             .unwrap();
         g.remove(person, &Actor::window()).unwrap();
-        g.purge_sightings(now() + 1, &Actor::purge()).unwrap();
+        let cutoffs = crate::gallery::Cutoffs {
+            sightings: now() + 1,
+            unknown_faces: now() + 1,
+        };
+        g.purge_sightings(&cutoffs, &Actor::purge()).unwrap();
         let trail = g.audit(0).unwrap();
         let actions: Vec<_> = trail.iter().map(|e| e.action.as_str()).collect();
         assert_eq!(

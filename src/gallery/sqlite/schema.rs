@@ -124,6 +124,27 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER key_changed AFTER UPDATE ON api_key
         BEGIN UPDATE key_version SET version = version + 1; END;
 "#,
+    r#"
+    -- Sightings: one track's appearance at one camera (see gallery/sightings.rs). Forgotten
+    -- with their person; an unknown face keeps one crop (PNG) and the track's mean embedding,
+    -- NULL once named or past sightings.unknown_face_days. AUTOINCREMENT: an id is never
+    -- given twice, so that a client paging by id misses nothing after a purge.
+    CREATE TABLE sighting (
+        id        INTEGER PRIMARY KEY AUTOINCREMENT,
+        camera    TEXT NOT NULL,
+        track     INTEGER NOT NULL,
+        person_id INTEGER REFERENCES person(id) ON DELETE CASCADE,
+        first     INTEGER NOT NULL,
+        last      INTEGER NOT NULL,
+        distance  REAL,
+        evidence  INTEGER NOT NULL,
+        embedder  TEXT,
+        vector    BLOB,
+        crop      BLOB
+    );
+    CREATE INDEX sighting_last ON sighting(last);
+    CREATE INDEX sighting_person ON sighting(person_id);
+"#,
 ];
 
 /// Sets the connection up: busy timeout, WAL, full sync, foreign keys.

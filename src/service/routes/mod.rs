@@ -5,6 +5,7 @@ mod audit;
 mod keys;
 mod people;
 mod recognize;
+mod sightings;
 mod system;
 mod upload;
 
@@ -34,7 +35,8 @@ use crate::service::state::AppState;
     info(
         title = "whoisit",
         description = "Face recognition as a service: send a photo, get who is in it; manage the \
-                       roster of enrolled people and their faces; follow live sightings. Every \
+                       roster of enrolled people and their faces; follow live sightings and read past \
+                       ones. Every \
                        route but /healthz and /v1/openapi.json needs an API key \
                        (`whoisit keys create`) sent as `Authorization: Bearer KEY`, with the \
                        scope the route names: recognize, read or admin (admin may do all)."
@@ -70,6 +72,7 @@ fn documented() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(people::delete_face))
         .routes(routes!(people::face_image))
         .routes(routes!(audit::audit))
+        .routes(routes!(sightings::list_sightings))
         .routes(routes!(keys::list_keys, keys::make_key))
         .routes(routes!(keys::revoke_key))
         .routes(routes!(system::events))

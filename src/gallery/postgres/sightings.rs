@@ -1,0 +1,248 @@
+//! Sightings in the PostgreSQL store: an unknown face's crop and embedding sealed like faces',
+//! written in batches by each machine's sightings writer, read a page at a time.
+
+use postgres::types::ToSql;
+use postgres::{Row, Transaction};
+
+use crate::base::error::Result;
+use crate::gallery::PersonId;
+use crate::gallery::audit::{Actor, AuditAction};
+use crate::gallery::sightings::{
+    self, Cutoffs, Param, Purged, Sighting, SightingId, SightingQuery, SightingRecord, Sightings,
+    no_sighting,
+};
+use crate::gallery::sql;
+use crate::gallery::stored::vector_bytes;
+
+use super::seal::{Column, Seal};
+use super::{PostgresGallery, audit, count, db_error, each_row, unopened};
+
+impl Sightings for PostgresGallery {
+    fn write_sightings(&self, records: &[SightingRecord]) -> Result<Vec<Option<SightingId>>> {
+        let mut client = self.client()?;
+        let mut tx = self.same_seal(&mut client)?;
+        let mut ids = Vec::with_capacity(records.len());
+        for record in records {
+            ids.push(self.write(&mut tx, record)?);
+        }
+        tx.commit().map_err(self.db())?;
+        Ok(ids)
+    }
+
+    fn sightings(&self, query: &SightingQuery) -> Result<Vec<Sighting>> {
+        let (sql, params) = sightings::select(query, |n| format!("${n}"))?;
+        let params: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| match p {
+                Param::Int(n) => n as &(dyn ToSql + Sync),
+                Param::Text(text) => text as &(dyn ToSql + Sync),
+            })
+            .collect();
+        let rows = self.client()?.query(&sql, &params).map_err(self.db())?;
+        rows.iter()
+            .map(|r| sighting(r).map_err(self.db()))
+            .collect()
+    }
+
+    fn sighting_crop(&self, id: SightingId) -> Result<Option<Vec<u8>>> {
+        let mut client = self.client()?;
+        let mut tx = self.same_seal(&mut client)?;
+        let row = tx
+            .query_opt("SELECT crop FROM sighting WHERE id = $1", &[&id.0])
+            .map_err(self.db())?
+            .ok_or_else(|| no_sighting(id))?;
+        let stored: Option<Vec<u8>> = row.try_get(0).map_err(self.db())?;
+        stored
+            .map(|crop| {
+                self.opened(Column::SightingCrop, crop, || {
+                    format!("the crop of sighting {}", id.0)
+                })
+            })
+            .transpose()
+    }
+
+    fn purge_sightings(&self, cutoffs: &Cutoffs, actor: &Actor) -> Result<Purged> {
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        let purged = Purged {
+            sightings: count_of(
+                tx.execute(
+                    "DELETE FROM sighting WHERE last < $1",
+                    &[&cutoffs.sightings],
+                )
+                .map_err(&db)?,
+            ),
+            unknown_faces: count_of(
+                tx.execute(
+                    "UPDATE sighting SET embedder = NULL, vector = NULL, crop = NULL
+                     WHERE last < $1 AND (vector IS NOT NULL OR crop IS NOT NULL)",
+                    &[&cutoffs.unknown_faces],
+                )
+                .map_err(&db)?,
+            ),
+            last_seen: count_of(
+                tx.execute(
+                    sql::FORGET_LAST_SEEN,
+                    &[&cutoffs.sightings],
+                )
+                .map_err(&db)?,
+            ),
+        };
+        if purged.any() {
+            audit::log(&mut tx, actor, AuditAction::Purge, &purged.detail(cutoffs)).map_err(&db)?;
+        }
+        tx.commit().map_err(&db)?;
+        Ok(purged)
+    }
+}
+
+impl PostgresGallery {
+    /// Stores one record inside the writer's transaction; `None` when its person is gone
+    /// (what was stored of it goes too) or it was purged meanwhile.
+    fn write(
+        &self,
+        tx: &mut Transaction<'_>,
+        record: &SightingRecord,
+    ) -> Result<Option<SightingId>> {
+        let db = self.db();
+        if let Some(person) = record.person {
+            // Locked, so that a removal cannot slip in between and leave a sighting behind.
+            let gone = tx
+                .query_opt("SELECT 1 FROM person WHERE id = $1 FOR SHARE", &[&person.0])
+                .map_err(&db)?
+                .is_none();
+            if gone {
+                if let Some(id) = record.id {
+                    tx.execute("DELETE FROM sighting WHERE id = $1", &[&id.0])
+                        .map_err(&db)?;
+                }
+                return Ok(None);
+            }
+            tx.execute(
+                "UPDATE person SET last_seen = GREATEST(coalesce(last_seen, 0), $1) WHERE id = $2",
+                &[&record.last, &person.0],
+            )
+            .map_err(&db)?;
+        }
+        // A named sighting keeps nothing of the face.
+        let unknown = record.unknown.as_ref().filter(|_| record.person.is_none());
+        let embedder = unknown.map(|u| u.embedder.as_str());
+        let vector = unknown
+            .map(|u| {
+                self.seal
+                    .seal(Column::SightingVector, &vector_bytes(&u.embedding.0))
+                    .map(std::borrow::Cow::into_owned)
+            })
+            .transpose()?;
+        let crop = unknown
+            .and_then(|u| u.crop.as_deref())
+            .map(|c| {
+                self.seal
+                    .seal(Column::SightingCrop, c)
+                    .map(std::borrow::Cow::into_owned)
+            })
+            .transpose()?;
+        let person = record.person.map(|p| p.0);
+        let track = i64::try_from(record.track).unwrap_or(i64::MAX);
+        let evidence = i32::try_from(record.evidence).unwrap_or(i32::MAX);
+        let row = match record.id {
+            None => tx
+                .query_opt(
+                    "INSERT INTO sighting (camera, track, person_id, first, last, distance,
+                                           evidence, embedder, vector, crop)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                    &[
+                        &record.camera,
+                        &track,
+                        &person,
+                        &record.first,
+                        &record.last,
+                        &record.distance,
+                        &evidence,
+                        &embedder,
+                        &vector,
+                        &crop,
+                    ],
+                )
+                .map_err(&db)?,
+            Some(id) => tx
+                .query_opt(
+                    "UPDATE sighting SET person_id = $2, last = $3, distance = $4, evidence = $5,
+                            embedder = $6, vector = $7,
+                            crop = CASE WHEN $6::TEXT IS NULL THEN NULL ELSE coalesce($8, crop) END
+                     WHERE id = $1 RETURNING id",
+                    &[
+                        &id.0,
+                        &person,
+                        &record.last,
+                        &record.distance,
+                        &evidence,
+                        &embedder,
+                        &vector,
+                        &crop,
+                    ],
+                )
+                .map_err(&db)?,
+        };
+        row.map(|r| r.try_get(0).map(SightingId).map_err(&db))
+            .transpose()
+    }
+}
+
+fn count_of(n: u64) -> usize {
+    count(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
+/// A row of [`sightings::select`].
+fn sighting(r: &Row) -> std::result::Result<Sighting, postgres::Error> {
+    Ok(Sighting {
+        id: SightingId(r.try_get(0)?),
+        camera: r.try_get(1)?,
+        track: u64::try_from(r.try_get::<_, i64>(2)?).unwrap_or_default(),
+        person: r.try_get::<_, Option<i64>>(3)?.map(PersonId),
+        first: r.try_get(4)?,
+        last: r.try_get(5)?,
+        distance: r.try_get(6)?,
+        evidence: u32::try_from(r.try_get::<_, i32>(7)?).unwrap_or_default(),
+        has_crop: r.try_get(8)?,
+    })
+}
+
+/// Rewrites every unknown face's crop and embedding from `from`'s seal to `to`'s (`gallery
+/// encrypt` and `decrypt`).
+pub(super) fn reseal(
+    tx: &mut Transaction<'_>,
+    from: &Seal,
+    to: &Seal,
+    location: &str,
+) -> Result<()> {
+    let db = |e| db_error(location, e);
+    each_row(
+        tx,
+        location,
+        "SELECT id, vector, crop FROM sighting WHERE vector IS NOT NULL OR crop IS NOT NULL",
+        |tx, row| {
+            let id: i64 = row.try_get(0).map_err(db)?;
+            let again = |column: Column, index: usize, what: &str| -> Result<Option<Vec<u8>>> {
+                let stored: Option<Vec<u8>> = row.try_get(index).map_err(db)?;
+                stored
+                    .map(|value| {
+                        let value = from.open(column, value).ok_or_else(|| {
+                            unopened(location, &format!("the {what} of sighting {id}"))
+                        })?;
+                        Ok(to.seal(column, &value)?.into_owned())
+                    })
+                    .transpose()
+            };
+            let vector = again(Column::SightingVector, 1, "embedding")?;
+            let crop = again(Column::SightingCrop, 2, "crop")?;
+            tx.execute(
+                "UPDATE sighting SET vector = $2, crop = $3 WHERE id = $1",
+                &[&id, &vector, &crop],
+            )
+            .map_err(db)?;
+            Ok(())
+        },
+    )
+}

@@ -1,0 +1,131 @@
+//! Who was seen where (`/v1/sightings`), a page at a time; every page read is in the audit
+//! trail.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::extract::State;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use crate::gallery::{AuditAction, Sighting, SightingId, SightingQuery, Who};
+use crate::service::auth::{Allowed, ToRead};
+use crate::service::error::{ApiError, ErrorBody};
+use crate::service::routes::QueryOf;
+use crate::service::state::AppState;
+
+/// A page's size when the client names none.
+const PAGE: usize = 100;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct SightingsQuery {
+    since: Option<i64>,
+    camera: Option<String>,
+    person: Option<String>,
+    after: Option<i64>,
+    limit: Option<usize>,
+}
+
+/// One track's appearance at one camera.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SightingBody {
+    id: i64,
+    /// The source as given to `--source` (credentials left out).
+    camera: String,
+    /// The face's track on that camera: one track is one person staying in view.
+    track: u64,
+    /// The person it was named as (see /v1/people/{id}); null for a face nobody enrolled.
+    person_id: Option<i64>,
+    /// When the face came into view, in seconds since the Unix epoch.
+    first: i64,
+    /// When it was last seen.
+    last: i64,
+    /// The smallest distance to the person named (to the nearest person, for an unknown
+    /// face).
+    distance: Option<f32>,
+    /// How many embeddings agreed with the decision.
+    evidence: u32,
+    /// Whether an unknown face's crop is kept (config sightings.keep_unknown_faces).
+    has_crop: bool,
+}
+
+impl From<Sighting> for SightingBody {
+    fn from(s: Sighting) -> SightingBody {
+        SightingBody {
+            id: s.id.0,
+            camera: s.camera,
+            track: s.track,
+            person_id: s.person.map(|p| p.0),
+            first: s.first,
+            last: s.last,
+            distance: s.distance,
+            evidence: s.evidence,
+            has_crop: s.has_crop,
+        }
+    }
+}
+
+/// A page of sightings.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct SightingsPage {
+    sightings: Vec<SightingBody>,
+    /// Give it as `after` for the next page; null on the last page.
+    next: Option<i64>,
+}
+
+/// Who was seen, at which camera, from when to when: one sighting per track's appearance,
+/// oldest first, a page at a time. Every page read is recorded in the audit trail.
+#[utoipa::path(get, path = "/v1/sightings", tag = "sightings",
+    params(
+        ("since" = Option<i64>, Query,
+            description = "Only faces still in view at or after this time, in seconds since the Unix epoch"),
+        ("camera" = Option<String>, Query, description = "Only this source"),
+        ("person" = Option<String>, Query,
+            description = "Only this person's (their id), or `unknown` for faces nobody enrolled"),
+        ("after" = Option<i64>, Query, description = "The `next` of the page before"),
+        ("limit" = Option<usize>, Query, description = "At most this many, 1 to 1000 (100)")),
+    responses((status = 200, body = SightingsPage), (status = 400, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["read"])))]
+pub(crate) async fn list_sightings(
+    State(state): State<Arc<AppState>>,
+    allowed: Allowed<ToRead>,
+    QueryOf(params): QueryOf<SightingsQuery>,
+) -> Result<Json<SightingsPage>, ApiError> {
+    let who = params
+        .person
+        .as_deref()
+        .map(str::parse::<Who>)
+        .transpose()?;
+    let query = SightingQuery {
+        since: params.since,
+        camera: params.camera,
+        who,
+        after: params.after.map(SightingId),
+        limit: params.limit.unwrap_or(PAGE),
+    };
+    query.checked_limit()?;
+    let actor = allowed.actor();
+    let sightings = state
+        .gallery(move |g| {
+            let page = g.sightings(&query)?;
+            if !page.is_empty() {
+                g.record(
+                    AuditAction::ReadSightings,
+                    &query.detail(page.len()),
+                    &actor,
+                )?;
+            }
+            Ok((page, query.limit))
+        })
+        .await;
+    let (page, limit) = sightings?;
+    let next = (page.len() == limit)
+        .then(|| page.last().map(|s| s.id.0))
+        .flatten();
+    Ok(Json(SightingsPage {
+        sightings: page.into_iter().map(SightingBody::from).collect(),
+        next,
+    }))
+}
