@@ -27,7 +27,7 @@ use crate::runtime::capture::Frame;
 use crate::vision::detect::Detection;
 use crate::vision::gate::Gate;
 use crate::vision::pipeline::Searched;
-use crate::vision::pipeline::{FaceResult, Pipeline, StageTimes};
+use crate::vision::pipeline::{EnrollViews, FaceResult, Pipeline, StageTimes};
 use crate::vision::pose::{HeadPose, Pose};
 use crate::vision::track::Tracker;
 
@@ -103,8 +103,9 @@ pub enum Command {
         reply: Sender<Result<PersonReport>>,
     },
     /// Embed the stored crops that lack an embedding from this pipeline's embedder; `progress`
-    /// hears (done, total) as it goes.
+    /// hears (done, total) as it goes; each from `views`, as enrollment embeds.
     Reembed {
+        views: EnrollViews,
         progress: Box<dyn Fn(usize, usize) + Send>,
         reply: Sender<Result<ReembedReport>>,
     },
@@ -356,9 +357,13 @@ impl Worker {
                 }
                 answer(&reply, outcome);
             }
-            Command::Reembed { progress, reply } => {
+            Command::Reembed {
+                views,
+                progress,
+                reply,
+            } => {
                 let outcome =
-                    enroll::reembed(&mut self.pipeline, self.gallery.as_ref(), &*progress);
+                    enroll::reembed(&mut self.pipeline, self.gallery.as_ref(), views, &*progress);
                 if outcome.is_ok() {
                     self.reload();
                 }
