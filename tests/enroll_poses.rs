@@ -1,6 +1,6 @@
 //! Enrollment that covers head turns, on real photos: the duplicate threshold measured on the
 //! johns set, duplicates rejected with their reason, and enrollment from a clip of a head
-//! turning made from a John's photos (some mirrored).
+//! turning made from a John's photos (some mirrored); a face enrolled with its mirror image.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a panic is how a test fails
 
 mod common;
@@ -17,7 +17,7 @@ use whoisit::demo::synth::{Actor, ClipSpec};
 use whoisit::enroll::{self, Expect};
 use whoisit::gallery::{Gallery as _, SqliteGallery};
 use whoisit::vision::photo;
-use whoisit::vision::pipeline::Pipeline;
+use whoisit::vision::pipeline::{EnrollViews, Pipeline};
 use whoisit::vision::pose::Pose;
 
 /// The embedding of the one face of `image`.
@@ -75,43 +75,53 @@ fn mirrored(image: &Mat) -> Mat {
 /// against itself re-encoded or shifted, and against every other photo of the same person.
 /// The johns set holds four pictures twice under different file names (looked at: the same
 /// picture, at most re-cropped); those pairs are duplicates and must be caught, every other
-/// pair of different photos must not.
+/// pair of different photos must not, also as enrolled with their mirror images
+/// (`enroll_views: Mirrored`, which brings two photos of a person nearer: 0.168 at the least).
 #[test]
 fn the_duplicate_threshold_lies_between_one_photo_twice_and_two_photos_of_a_person() {
     let (mut pipeline, _dir) = common::pipeline();
     let below = Config::default().enrollment.duplicate_below;
     let mut same = Vec::new();
     let mut different = Vec::new();
+    let mut different_mirrored = Vec::new();
     let mut caught = Vec::new();
     for person in enroll::dataset_people(&common::johns()).unwrap() {
-        let mut embeddings: Vec<(PathBuf, Embedding)> = Vec::new();
+        let mut embeddings: Vec<(PathBuf, Embedding, Embedding)> = Vec::new();
         for path in &person.photos {
             let image = photo::load(path).unwrap();
             let original = embed(&mut pipeline, image.clone());
+            let found = pipeline.detect_photo(image.clone()).unwrap();
+            let both = pipeline
+                .embed_enrolled(&found.image, &found.faces[0], EnrollViews::Mirrored)
+                .unwrap()
+                .unwrap();
             for variant in [reencoded(&image), shifted(&image)] {
                 same.push(original.distance(&embed(&mut pipeline, variant)));
             }
-            for (other, embedding) in &embeddings {
+            for (other, embedding, other_both) in &embeddings {
                 let distance = original.distance(embedding);
                 if distance < below {
                     caught.push((name(other), name(path), distance));
                 } else {
                     different.push(distance);
+                    different_mirrored.push(both.distance(other_both));
                 }
             }
-            embeddings.push((path.clone(), original));
+            embeddings.push((path.clone(), original, both));
         }
     }
     let max = |v: &[f32]| v.iter().copied().fold(f32::MIN, f32::max);
     let min = |v: &[f32]| v.iter().copied().fold(f32::MAX, f32::min);
     println!(
-        "one photo twice: {} pairs, {:.3} to {:.3}; two photos of a person: {} pairs, {:.3} to {:.3}; caught below {below}: {caught:?}",
+        "one photo twice: {} pairs, {:.3} to {:.3}; two photos of a person: {} pairs, {:.3} to {:.3} ({:.3} to {:.3} mirrored); caught below {below}: {caught:?}",
         same.len(),
         min(&same),
         max(&same),
         different.len(),
         min(&different),
-        max(&different)
+        max(&different),
+        min(&different_mirrored),
+        max(&different_mirrored)
     );
     assert!(
         max(&same) < below,
@@ -132,6 +142,7 @@ fn the_duplicate_threshold_lies_between_one_photo_twice_and_two_photos_of_a_pers
         "only the set's pictures stored twice are duplicates"
     );
     assert!(min(&different) > below);
+    assert!(min(&different_mirrored) > below);
 }
 
 fn name(path: &Path) -> String {
@@ -274,4 +285,75 @@ fn enrolling_from_a_clip_of_a_head_turning_takes_several_poses_and_no_duplicates
     )
     .unwrap();
     assert_eq!(expect.taken.len(), person.faces);
+}
+
+/// The embedding `people add` stored for `photo` under `views` (`One` or `Mirrored`).
+fn enrolled_through_the_cli(views: &str, photo: &Path) -> Embedding {
+    let home = tempfile::tempdir().unwrap();
+    let config = home.path().join("config.ron");
+    std::fs::write(&config, format!("(enroll_views: {views})")).unwrap();
+    common::cli::whoisit(home.path())
+        .arg("--config")
+        .arg(&config)
+        .args(["people", "add", "John Salley"])
+        .arg(photo)
+        .assert()
+        .success();
+    let stored = SqliteGallery::open(&home.path().join("data"), None)
+        .unwrap()
+        .embeddings(&whoisit::base::identity::EmbedderKind::Dlib.id())
+        .unwrap();
+    assert_eq!(
+        stored.len(),
+        1,
+        "one embedding per photo whatever the views"
+    );
+    stored[0].embedding.clone()
+}
+
+/// `enroll_views: Mirrored` stores the mean of the face's embedding and its mirror image's
+/// (the photo the face was found in mirrored, the face's box with it), not the face's own
+/// again; `One` stores the face's own. A turned head, whose two views differ most.
+#[test]
+fn a_mirrored_enrollment_is_the_mean_of_the_face_and_its_mirror_image() {
+    let (mut pipeline, _dir) = common::pipeline();
+    let path = common::johns().join("John_Salley/000194_02159572.jpg");
+    let found = pipeline.detect_photo(photo::load(&path).unwrap()).unwrap();
+    let face = found.faces[0];
+    let seen = pipeline.embed_one(&found.image, &face).unwrap().unwrap();
+    let b = face.bbox;
+    let mirror_face = whoisit::vision::detect::Detection {
+        bbox: whoisit::base::geometry::FaceBox::new(
+            found.image.cols() - b.x - b.width,
+            b.y,
+            b.width,
+            b.height,
+        ),
+        confidence: face.confidence,
+    };
+    let across = pipeline
+        .embed_one(&mirrored(&found.image), &mirror_face)
+        .unwrap()
+        .unwrap();
+    // The mirror image found afresh by the detector: the same view, whatever box it gives.
+    let refound = embed(&mut pipeline, mirrored(&photo::load(&path).unwrap()));
+    let mean = Embedding::mean([&seen, &across]).unwrap();
+    let one = enrolled_through_the_cli("One", &path);
+    let both = enrolled_through_the_cli("Mirrored", &path);
+    println!(
+        "face to mirror image {:.3} (to the mirror image found afresh {:.3}, the two mirror \
+         images {:.3}); stored One to the face {:.4}; stored Mirrored to the mean {:.4}, to \
+         the face {:.3}",
+        seen.distance(&across),
+        seen.distance(&refound),
+        across.distance(&refound),
+        one.distance(&seen),
+        both.distance(&mean),
+        both.distance(&seen)
+    );
+    assert!(one.distance(&seen) < 1e-4, "One stores the face's own");
+    assert!(both.distance(&mean) < 1e-4, "Mirrored stores the mean");
+    // The two views differ, so the mean is a copy of neither.
+    assert!(seen.distance(&across) > 0.1);
+    assert!(across.distance(&refound) < seen.distance(&refound));
 }

@@ -526,6 +526,46 @@ fn eval_video_sample_names_enrolled_people_soon_and_strangers_never() {
     assert_eq!(again["strangers"], report["strangers"]);
 }
 
+/// The first-looks sample (52 half-second shots: three Johns enrolled from one photo each, in
+/// a shot of each of their 10 other photos, a stranger's between): with `enroll_views:
+/// Mirrored` 226 of 228 frames with an enrolled face were named at 0.55, a new shot named on
+/// its first frame (median 0, mean 0.1 over the 29 shots named), and no stranger's frame.
+#[test]
+fn eval_first_looks_sample_reports_the_wait_for_the_first_name_of_each_new_shot() {
+    let home = tempfile::tempdir().unwrap();
+    let out = home.path().join("first-looks");
+    let stdout = stdout_of(
+        whoisit(home.path())
+            .env("XDG_CACHE_HOME", common::data_dir().join("xdg-cache"))
+            .args(["eval", "--first-looks-sample", "--out"])
+            .arg(&out),
+    );
+    assert!(
+        stdout.contains("frames to the first name: median 0.0"),
+        "{stdout}"
+    );
+    for made in ["first_looks.avi", "first_looks.truth", "enroll/John_Salley"] {
+        assert!(out.join(made).exists(), "{made}");
+    }
+    let report: Value =
+        serde_json::from_slice(&std::fs::read(out.join("video.json")).unwrap()).unwrap();
+    let segments = report["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 52);
+    assert!(
+        segments.iter().all(|s| count(&s["frames"]) == 8),
+        "{report}"
+    );
+    let people = &report["people"];
+    assert_eq!(count(&people["segments"]), 30, "{people}");
+    let named = count(&people["named_right"]) as f64 / count(&people["with_face"]) as f64;
+    assert!(named >= 0.95, "{people}");
+    assert_eq!(rate(&people["median_frames_to_name"]), 0.0, "{people}");
+    assert!(count(&people["never_named"]) <= 2, "{people}");
+    assert_eq!(count(&report["strangers"]["segments"]), 22, "{report}");
+    assert_eq!(count(&report["strangers"]["false_accepts"]), 0, "{report}");
+    assert!(count(&report["strangers"]["with_face"]) > 100, "{report}");
+}
+
 /// The photos of one person of the johns set, sorted.
 fn photos_of(person: &str) -> Vec<PathBuf> {
     let mut photos: Vec<PathBuf> = std::fs::read_dir(common::johns().join(person))

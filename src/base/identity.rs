@@ -75,6 +75,23 @@ impl Embedding {
             .sum::<f32>()
             .sqrt()
     }
+
+    /// The element-wise mean of some embeddings of one embedder (`None` for none): noise,
+    /// passing expressions and the side a face is seen from average out, while what makes a
+    /// face that person's stays. dlib averages a face's jittered copies the same way.
+    pub fn mean<'a>(embeddings: impl IntoIterator<Item = &'a Embedding>) -> Option<Embedding> {
+        let mut embeddings = embeddings.into_iter().peekable();
+        let mut sum = vec![0.0f32; embeddings.peek()?.0.len()];
+        let mut n = 0usize;
+        for e in embeddings {
+            for (s, v) in sum.iter_mut().zip(&e.0) {
+                *s += v;
+            }
+            n += 1;
+        }
+        let n = n as f32;
+        Some(Embedding(sum.into_iter().map(|s| s / n).collect()))
+    }
 }
 
 /// A person's id in the gallery: it stays the same when they are renamed.

@@ -29,12 +29,12 @@ use crate::measure::video::Route;
 
 use super::detection::DetectionArgs;
 use super::progress::{Bar, CountBar};
-use super::video::GivenClip;
+use super::video::Clip;
 
 #[derive(Debug, Args)]
 #[command(group = clap::ArgGroup::new("data")
     .required(true)
-    .args(["dataset", "sample", "video", "video_sample", "detection"]))]
+    .args(["dataset", "sample", "video", "video_sample", "first_looks_sample", "detection"]))]
 pub(super) struct EvalArgs {
     /// A folder of people: DIR/<person>/<photo>, one folder per person.
     #[arg(long, value_name = "DIR")]
@@ -80,7 +80,14 @@ pub(super) struct EvalArgs {
     /// second) and evaluate it as --video would.
     #[arg(long)]
     video_sample: bool,
-    /// With --video or --video-sample: recognise the clip as a camera agent and a recognition
+    /// Make the first-looks clip from dlib's johns set into --out (first_looks.avi,
+    /// first_looks.truth and enroll/: three people enrolled from one photo each, then each of
+    /// their other photos in a half-second shot of its own, a stranger's between) and evaluate
+    /// it as --video would: how many frames a new shot of somebody enrolled from one photo
+    /// waits for its first correct name (median and mean), frames named, false accepts.
+    #[arg(long)]
+    first_looks_sample: bool,
+    /// With --video, --video-sample or --first-looks-sample: recognise the clip as a camera agent and a recognition
     /// worker do (`whoisit camera` and `whoisit worker`), through the Redis at --redis, under
     /// PREFIX:eval-PID (deleted afterwards), instead of in this process; the agent waits for each frame's
     /// answers, so every label comes one frame after its crop. Compare with the same command
@@ -90,8 +97,8 @@ pub(super) struct EvalArgs {
     #[cfg(feature = "streams")]
     #[command(flatten)]
     streams: super::streams::StreamArgs,
-    /// Where report.json and the plots go (with --video: video.json; with --video-sample, the
-    /// clip too).
+    /// Where report.json and the plots go (with --video: video.json; with --video-sample or
+    /// --first-looks-sample, the clip too).
     #[arg(long, default_value = "whoisit-eval", value_name = "DIR")]
     out: PathBuf,
     #[command(flatten)]
@@ -209,13 +216,19 @@ pub(super) fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
         return super::detection::detection_cmd(config, &args.detection);
     }
     args.detection.refuse_without_detection()?;
-    if args.video.is_some() || args.video_sample {
-        let given = args.video.clone().zip(args.truth.clone());
-        let given = given.map(|(clip, truth)| GivenClip {
+    let clip = match (
+        args.video.clone().zip(args.truth.clone()),
+        args.first_looks_sample,
+    ) {
+        (Some((clip, truth)), _) => Some(Clip::Given {
             clip,
             truth,
             enroll: args.enroll.clone(),
-        });
+        }),
+        (None, true) => Some(Clip::FirstLooks),
+        (None, false) => args.video_sample.then_some(Clip::Sample),
+    };
+    if let Some(clip) = clip {
         #[cfg(feature = "streams")]
         let config = &args.streams.apply(config);
         let route = if args.distributed {
@@ -223,7 +236,7 @@ pub(super) fn eval_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
         } else {
             Route::Local
         };
-        return super::video::eval_video_cmd(config, given, route, &args.out);
+        return super::video::eval_video_cmd(config, clip, route, &args.out);
     }
     eval_photos_cmd(config, args)
 }
@@ -324,10 +337,13 @@ fn evaluate_with(
     };
     let mut pipeline = config.load_pipeline(&Bar::default())?;
     let bar = CountBar::new();
-    let embedded =
-        eval::embed_dataset(&mut pipeline, &config.enrollment, dataset, |done, total| {
-            bar.show(done, total);
-        })?;
+    let embedded = eval::embed_dataset(
+        &mut pipeline,
+        &config.enrollment,
+        config.enroll_views,
+        dataset,
+        |done, total| bar.show(done, total),
+    )?;
     Ok(eval::evaluate(&embedded, options)?)
 }
 

@@ -543,9 +543,12 @@ fn reembed(config: &Config) -> Result<()> {
     let mut pipeline = config.load_pipeline(&Bar::default())?;
     let gallery = config.open_gallery()?;
     let bar = CountBar::new();
-    let report = enroll::reembed(&mut pipeline, gallery.as_ref(), &|done, total| {
-        bar.show(done, total);
-    })?;
+    let report = enroll::reembed(
+        &mut pipeline,
+        gallery.as_ref(),
+        config.enroll_views,
+        &|done, total| bar.show(done, total),
+    )?;
     drop(bar);
     println!(
         "{} face(s) embedded with {}",

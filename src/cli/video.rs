@@ -6,47 +6,36 @@ use anyhow::{Context as _, Result};
 
 use crate::config::Config;
 use crate::measure::video::{
-    self, Expected, Roster, Route, SegmentScore, Totals, Truth, VideoReport,
+    self, Expected, Roster, Route, SampleClip, SegmentScore, Totals, Truth, VideoReport,
 };
 use crate::runtime::capture::Source;
 
 use super::progress::Bar;
 
-/// The clip `eval --video CLIP --truth FILE [--enroll DIR]` names.
-pub(super) struct GivenClip {
-    pub(super) clip: String,
-    pub(super) truth: PathBuf,
-    pub(super) enroll: Option<PathBuf>,
+/// The clip `eval` scores.
+pub(super) enum Clip {
+    /// `--video CLIP --truth FILE [--enroll DIR]`.
+    Given {
+        clip: String,
+        truth: PathBuf,
+        enroll: Option<PathBuf>,
+    },
+    /// `--video-sample`: made into `--out`.
+    Sample,
+    /// `--first-looks-sample`: made into `--out`.
+    FirstLooks,
 }
 
-/// Scores `given`, or without one (`--video-sample`) a sample clip made into `out`; the report
-/// goes to `out` too.
-pub(super) fn eval_video_cmd(
-    config: &Config,
-    given: Option<GivenClip>,
-    route: Route,
-    out: &Path,
-) -> Result<()> {
-    let (clip, truth_path, enroll) = match given {
-        Some(given) => (given.clip, given.truth, given.enroll),
-        None => {
-            let sample = video::make_sample(config, out, &Bar::default())
-                .context("making the sample clip")?;
-            println!(
-                "sample clip: {}\ntruth:       {}\nenrolled:    {}\n(again: whoisit eval --video {} --truth {} --enroll {})\n",
-                sample.clip.display(),
-                sample.truth.display(),
-                sample.enroll.display(),
-                sample.clip.display(),
-                sample.truth.display(),
-                sample.enroll.display(),
-            );
-            (
-                sample.clip.display().to_string(),
-                sample.truth,
-                Some(sample.enroll),
-            )
-        }
+/// Scores `clip`, a sample made into `out` first; the report goes to `out` too.
+pub(super) fn eval_video_cmd(config: &Config, clip: Clip, route: Route, out: &Path) -> Result<()> {
+    let (clip, truth_path, enroll) = match clip {
+        Clip::Given {
+            clip,
+            truth,
+            enroll,
+        } => (clip, truth, enroll),
+        Clip::Sample => made(video::make_sample(config, out, &Bar::default()))?,
+        Clip::FirstLooks => made(video::make_first_looks(config, out, &Bar::default()))?,
     };
     let truth = Truth::read(&truth_path)?;
     let source: Source = clip.parse()?;
@@ -78,6 +67,25 @@ pub(super) fn eval_video_cmd(
         .with_context(|| format!("cannot write {}", path.display()))?;
     println!("\nreport: {}", path.display());
     Ok(())
+}
+
+/// A sample clip made, said, and scored as `--video CLIP --truth FILE --enroll DIR`.
+fn made(sample: crate::Result<SampleClip>) -> Result<(String, PathBuf, Option<PathBuf>)> {
+    let sample = sample.context("making the sample clip")?;
+    println!(
+        "sample clip: {}\ntruth:       {}\nenrolled:    {}\n(again: whoisit eval --video {} --truth {} --enroll {})\n",
+        sample.clip.display(),
+        sample.truth.display(),
+        sample.enroll.display(),
+        sample.clip.display(),
+        sample.truth.display(),
+        sample.enroll.display(),
+    );
+    Ok((
+        sample.clip.display().to_string(),
+        sample.truth,
+        Some(sample.enroll),
+    ))
 }
 
 fn print_report(r: &VideoReport) {
@@ -144,7 +152,10 @@ fn print_totals(kind: &str, t: &Totals) {
         share(t.false_accepts),
         match t.mean_frames_to_name {
             Some(mean) => format!(
-                "; frames to the first name: {mean:.1} on average, never in {} segment(s)",
+                "; frames to the first name: median {} (a segment never named counts as the \
+                 longest), mean {mean:.1} over those named, never in {} segment(s)",
+                t.median_frames_to_name
+                    .map_or_else(|| "never".to_owned(), |m| format!("{m:.1}")),
                 t.never_named
             ),
             None if t.never_named > 0 => format!("; never named in {} segment(s)", t.never_named),

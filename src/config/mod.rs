@@ -27,7 +27,7 @@ use crate::roster::Matching;
 use crate::vision::detect::DetectorConfig;
 use crate::vision::matcher::CalibrationConfig;
 use crate::vision::photo::PhotoLimits;
-use crate::vision::pipeline::{Locator, Pipeline, PipelineConfig};
+use crate::vision::pipeline::{EnrollViews, Locator, Pipeline, PipelineConfig};
 use crate::vision::track::TrackingConfig;
 
 use self::serve::ServeConfig;
@@ -58,6 +58,7 @@ pub struct Config {
     pub key: Option<GalleryKey>,
     pub opencv_threads: i32,
     pub enrollment: QualityGate,
+    pub enroll_views: EnrollViews,
     pub keep_images: bool,
     pub retention_days: u32,
     pub sightings: SightingsConfig,
@@ -129,6 +130,7 @@ impl Default for Config {
             key: None,
             opencv_threads: 0,
             enrollment: QualityGate::default(),
+            enroll_views: EnrollViews::default(),
             keep_images: true,
             retention_days: 30,
             sightings: SightingsConfig::default(),
@@ -396,6 +398,7 @@ impl Config {
     pub fn enrollment(&self) -> Enrollment {
         Enrollment {
             gate: self.enrollment.clone(),
+            views: self.enroll_views,
             keep_images: self.keep_images,
             threshold: self.threshold,
             photo_limits: self.limits.photos(),

@@ -16,7 +16,7 @@ use crate::gallery::{Actor, FaceId, Gallery, NewFace, PersonId, validate_name};
 use crate::vision::detect::Detection;
 use crate::vision::matcher::Matcher;
 use crate::vision::photo::{self, PhotoLimits, read_file};
-use crate::vision::pipeline::Pipeline;
+use crate::vision::pipeline::{EnrollViews, Pipeline};
 use crate::vision::pose::{HeadPose, Pose};
 
 use self::quality::{Accepted, QualityGate, Rejection};
@@ -25,6 +25,8 @@ use self::quality::{Accepted, QualityGate, Rejection};
 #[derive(Debug, Clone)]
 pub struct Enrollment {
     pub gate: QualityGate,
+    /// What each accepted face is embedded from.
+    pub views: EnrollViews,
     pub keep_images: bool,
     /// The recognition threshold: a new person nearer than this to somebody enrolled would be
     /// taken for them, which is worth a warning.
@@ -111,7 +113,7 @@ impl Enrollment {
             return Ok(Err(Rejection::WrongPose { asked, seen: pose }));
         }
         let embedding = pipeline
-            .embed_one(image, &face)?
+            .embed_enrolled(image, &face, self.views)?
             .ok_or_else(|| Error::ModelOutput("the embedder returned no embedding".into()))?;
         // Under a strict threshold a copy is what would match: nothing farther counts as one.
         let copy_within = self.gate.duplicate_below.min(self.threshold);
@@ -490,10 +492,12 @@ pub struct ReembedReport {
     pub failed: Vec<String>,
 }
 
-/// Computes embeddings for the pipeline's embedder from the stored crops of faces that lack one.
+/// Computes embeddings for the pipeline's embedder from the stored crops of faces that lack one,
+/// from `views` as enrollment does.
 pub fn reembed(
     pipeline: &mut Pipeline,
     gallery: &dyn Gallery,
+    views: EnrollViews,
     progress: &dyn Fn(usize, usize),
 ) -> Result<ReembedReport> {
     let embedder = pipeline.embedder_id();
@@ -515,7 +519,7 @@ pub fn reembed(
             ));
             continue;
         };
-        if let Some(embedding) = pipeline.embed_one(&image, &largest)? {
+        if let Some(embedding) = pipeline.embed_enrolled(&image, &largest, views)? {
             gallery.add_embedding(face.id, &embedder, &embedding)?;
             report.embedded += 1;
         }

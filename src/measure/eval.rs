@@ -18,7 +18,7 @@ use crate::models::registry::{PackageFile, Registry};
 use crate::vision::detect::Detection;
 use crate::vision::matcher::{CalibrationConfig, Matcher};
 use crate::vision::photo;
-use crate::vision::pipeline::Pipeline;
+use crate::vision::pipeline::{EnrollViews, Pipeline};
 
 /// dlib's labelled `johns` set (5 people x 11 LFW-style crops) is in Debian's dlib source
 /// package: a dataset anyone can evaluate on without bringing their own.
@@ -134,7 +134,10 @@ pub struct Undetected {
 struct Sample {
     person: usize,
     photo: PathBuf,
+    /// As a probe: the face as it is, as a live frame's.
     embedding: Embedding,
+    /// As enrolled: from the views enrollment embeds.
+    enrolled: Embedding,
     /// Why enrollment would refuse this photo, if it would.
     refused: Option<String>,
 }
@@ -152,10 +155,12 @@ pub struct EmbeddedDataset {
 }
 
 /// Detects, aligns and embeds the face of every photo of `DIR/<person>/<photo>` the way
-/// enrollment does (a margin for tight crops), calling `progress(done, total)`.
+/// enrollment does (a margin for tight crops, and `views` for the embedding it is enrolled
+/// with), calling `progress(done, total)`.
 pub fn embed_dataset(
     pipeline: &mut Pipeline,
     gate: &QualityGate,
+    views: EnrollViews,
     dir: &Path,
     mut progress: impl FnMut(usize, usize),
 ) -> Result<EmbeddedDataset> {
@@ -206,10 +211,12 @@ pub fn embed_dataset(
                     .push(undetected("the embedder returned nothing".into()));
                 continue;
             };
+            let enrolled = pipeline.enrolled_from(&image, &face, embedding.clone(), views)?;
             out.samples.push(Sample {
                 person,
                 photo: path.clone(),
                 embedding,
+                enrolled,
                 refused,
             });
         }
@@ -372,7 +379,7 @@ impl Split<'_> {
                 samples.iter().map(move |s| Enrolled {
                     person: self.data.people[person].clone(),
                     id: None,
-                    embedding: s.embedding.clone(),
+                    embedding: s.enrolled.clone(),
                 })
             })
             .collect();

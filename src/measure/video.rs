@@ -227,6 +227,10 @@ pub struct Totals {
     pub never_named: usize,
     /// Mean over the segments named at all.
     pub mean_frames_to_name: Option<f64>,
+    /// Median over the segments of enrolled people, one never named counting as longer than
+    /// any (so `None` when half of them or more never were); the mean of the middle two for an
+    /// even count.
+    pub median_frames_to_name: Option<f64>,
 }
 
 impl Totals {
@@ -247,6 +251,17 @@ impl Totals {
         }
         totals.mean_frames_to_name =
             (!to_name.is_empty()).then(|| to_name.iter().sum::<f64>() / to_name.len() as f64);
+        to_name.sort_by(f64::total_cmp);
+        to_name.extend(std::iter::repeat_n(f64::INFINITY, totals.never_named));
+        let middle = to_name.len() / 2;
+        let median = match (to_name.get(middle), to_name.len() % 2) {
+            (Some(&m), 1) => Some(m),
+            (Some(&m), _) => to_name
+                .get(middle - 1)
+                .map(|&below| f64::midpoint(below, m)),
+            (None, _) => None,
+        };
+        totals.median_frames_to_name = median.filter(|m| m.is_finite());
         totals
     }
 }
@@ -437,7 +452,7 @@ pub fn make_sample(config: &Config, dir: &Path, progress: &dyn Progress) -> Resu
     let johns = eval::sample_dataset(config, progress)?;
     let enroll_dir = dir.join("enroll");
     let queues = sample_people(&johns, &enroll_dir)?;
-    let (width, height) = (640, 360);
+    let (width, height) = SAMPLE_SIZE;
     let mut actors = Vec::new();
     let mut segments = Vec::new();
     for round in 0..ROUNDS {
@@ -473,21 +488,36 @@ pub fn make_sample(config: &Config, dir: &Path, progress: &dyn Progress) -> Resu
             });
         }
     }
+    write_sample(dir, "johns", actors, segments, enroll_dir)
+}
+
+/// Writes the `actors` of a sample, 640x360 at 15 fps with sensor noise, as `dir/STEM.avi`,
+/// and its truth file `dir/STEM.truth`; it lasts until the last segment ends.
+fn write_sample(
+    dir: &Path,
+    stem: &str,
+    actors: Vec<Actor>,
+    segments: Vec<Segment>,
+    enroll: PathBuf,
+) -> Result<SampleClip> {
+    let (width, height) = SAMPLE_SIZE;
     let spec = ClipSpec {
         width,
         height,
         fps: 15.0,
         light: (1.0, 1.0),
-        frames: segments.len() as u32 * SHOT_FRAMES,
+        frames: segments
+            .last()
+            .map_or(0, |s| u32::try_from(s.last + 1).unwrap_or(u32::MAX)),
         actors,
     };
     std::fs::create_dir_all(dir).map_err(|e| Error::write(dir, e))?;
-    let clip = dir.join("johns.avi");
+    let clip = dir.join(format!("{stem}.avi"));
     // A sensor's noise, new on every frame, so that no two embeddings of a shot are the same;
     // seeded, so that every run makes the same clip.
     opencv::core::set_rng_seed(7)?;
     spec.write_video_with(&clip, |_, frame| add_noise(frame, NOISE_SIGMA))?;
-    let truth = dir.join("johns.truth");
+    let truth = dir.join(format!("{stem}.truth"));
     let text = format!(
         "# The sample clip {}: frames FIRST-LAST and who is in view ({NOBODY}: a stranger).\n{}",
         clip.display(),
@@ -497,8 +527,85 @@ pub fn make_sample(config: &Config, dir: &Path, progress: &dyn Progress) -> Resu
     Ok(SampleClip {
         clip,
         truth,
-        enroll: enroll_dir,
+        enroll,
     })
+}
+
+/// The samples' frame size.
+const SAMPLE_SIZE: (i32, i32) = (640, 360);
+
+/// Frames of a shot of the first-looks sample: half a second at 15 fps, enough to see whether
+/// the first look already names.
+const FIRST_LOOK_FRAMES: u32 = 8;
+
+/// Writes the first-looks sample, `first_looks.avi`, its truth file and its enrollment folder
+/// into `dir`: three people of the johns set enrolled from their first photo each and each of
+/// their 10 other photos in a shot of its own, as a new camera's first look at them, with a
+/// stranger's photo between every two (the other two Johns); 8 frames a shot at 640x360, 15
+/// fps, each on a new background and drifting a little, with sensor noise. How many frames a
+/// shot waits for its first correct name is what it measures.
+pub fn make_first_looks(
+    config: &Config,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<SampleClip> {
+    let johns = eval::sample_dataset(config, progress)?;
+    let enroll_dir = dir.join("enroll");
+    let queues = sample_people(&johns, &enroll_dir)?;
+    let (known, strangers): (Vec<_>, Vec<_>) = queues
+        .iter()
+        .partition(|(expected, _)| matches!(expected, Expected::Person(_)));
+    // The enrolled people's photos in turn, each followed by a stranger's while they last.
+    let mut strangers = in_turn(&strangers).into_iter();
+    let mut order = Vec::new();
+    for shot in in_turn(&known) {
+        order.push(shot);
+        order.extend(strangers.next());
+    }
+    let (width, height) = SAMPLE_SIZE;
+    let mut actors = Vec::new();
+    let mut segments = Vec::new();
+    for (shot, (expected, photo)) in order.into_iter().enumerate() {
+        let first = shot as u32 * FIRST_LOOK_FRAMES;
+        let frames = first..first + FIRST_LOOK_FRAMES;
+        actors.push(Actor {
+            photo: backdrop(width, height, shot)?,
+            from: (0.5, 0.5),
+            to: (0.5, 0.5),
+            height: 1.0,
+            frames: frames.clone(),
+        });
+        let look = &LOOKS[shot % LOOKS.len()];
+        let x = if shot.is_multiple_of(2) { 0.35 } else { 0.65 };
+        actors.push(Actor {
+            photo: look.apply(&photo::load(photo)?)?,
+            from: (x, 0.5),
+            to: (x + 0.03, 0.48),
+            height: look.height,
+            frames,
+        });
+        segments.push(Segment {
+            first: u64::from(first),
+            last: u64::from(first + FIRST_LOOK_FRAMES - 1),
+            expected,
+        });
+    }
+    write_sample(dir, "first_looks", actors, segments, enroll_dir)
+}
+
+/// Each person's first photo, then each one's second, and so on: every next photo is somebody
+/// else's while two people have photos left.
+fn in_turn<'a>(people: &[&'a (Expected, Vec<PathBuf>)]) -> Vec<(Expected, &'a Path)> {
+    let most = people.iter().map(|(_, photos)| photos.len()).max();
+    (0..most.unwrap_or(0))
+        .flat_map(|k| {
+            people.iter().filter_map(move |(expected, photos)| {
+                photos
+                    .get(k)
+                    .map(|photo| (expected.clone(), photo.as_path()))
+            })
+        })
+        .collect()
 }
 
 /// The people of the johns set in `johns`, each with who they are to the sample and the photos
@@ -720,6 +827,40 @@ mod tests {
         assert_eq!(nobody.frames_to_name, None);
         let totals = Totals::of([&ada, &nobody].into_iter());
         assert_eq!(totals.mean_frames_to_name, Some(3.0));
+        assert_eq!(totals.median_frames_to_name, Some(3.0));
         assert_eq!(totals.never_named, 0);
+    }
+
+    #[test]
+    fn the_wait_for_a_name_is_summed_up_by_its_median_and_mean() {
+        let waited = |first: u64, named: Option<u64>| {
+            let mut score = SegmentScore::new(Segment {
+                first,
+                last: first + 9,
+                expected: Expected::Person("Ada".into()),
+            });
+            for index in first..=first + 9 {
+                let named = named.is_some_and(|n| index >= first + n);
+                score.observe(&frame(index, &[named.then_some("Ada")]));
+            }
+            score
+        };
+        let scores = [
+            waited(0, Some(0)),
+            waited(10, Some(7)),
+            waited(20, Some(1)),
+            waited(30, None),
+        ];
+        // Waits of 0, 7, 1 and never: the one never named counts as the longest wait.
+        let all = Totals::of(scores.iter());
+        assert_eq!(all.median_frames_to_name, Some(4.0));
+        assert_eq!(all.mean_frames_to_name, Some(8.0 / 3.0));
+        assert_eq!(all.never_named, 1);
+        let odd = Totals::of(scores[1..].iter());
+        assert_eq!(odd.median_frames_to_name, Some(7.0));
+        let named = Totals::of(scores[..3].iter());
+        assert_eq!(named.median_frames_to_name, Some(1.0));
+        let mostly_never = Totals::of(scores[2..].iter());
+        assert_eq!(mostly_never.median_frames_to_name, None);
     }
 }

@@ -29,7 +29,7 @@ use crate::runtime::sightings::Follower;
 use crate::vision::detect::Detection;
 use crate::vision::gate::Gate;
 use crate::vision::pipeline::Searched;
-use crate::vision::pipeline::{FaceResult, Pipeline, StageTimes};
+use crate::vision::pipeline::{EnrollViews, FaceResult, Pipeline, StageTimes};
 use crate::vision::pose::{HeadPose, Pose};
 use crate::vision::track::Tracker;
 
@@ -101,8 +101,9 @@ pub enum Command {
         reply: Sender<Result<PersonReport>>,
     },
     /// Embed the stored crops that lack an embedding from this pipeline's embedder; `progress`
-    /// hears (done, total) as it goes.
+    /// hears (done, total) as it goes; each from `views`, as enrollment embeds.
     Reembed {
+        views: EnrollViews,
         progress: Box<dyn Fn(usize, usize) + Send>,
         reply: Sender<Result<ReembedReport>>,
     },
@@ -361,10 +362,15 @@ impl Worker {
                 }
                 answer(&reply, outcome);
             }
-            Command::Reembed { progress, reply } => {
+            Command::Reembed {
+                views,
+                progress,
+                reply,
+            } => {
                 let outcome = enroll::reembed(
                     &mut self.pipeline,
                     self.roster.gallery().as_ref(),
+                    views,
                     &*progress,
                 );
                 if outcome.is_ok() {

@@ -475,7 +475,8 @@ impl App {
                 if ui.button("Re-embed now").clicked()
                     && let Some(session) = &self.session
                 {
-                    self.reembedding.start(session, &self.wake);
+                    self.reembedding
+                        .start(session, self.choices.config.enroll_views, &self.wake);
                 }
             });
         }

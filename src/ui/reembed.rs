@@ -11,6 +11,7 @@ use crate::enroll::ReembedReport;
 use crate::runtime::session::{Session, Waker};
 use crate::runtime::worker::Command;
 use crate::ui::task::{self, Task};
+use crate::vision::pipeline::EnrollViews;
 
 #[derive(Default)]
 pub(crate) struct Reembedding {
@@ -20,13 +21,14 @@ pub(crate) struct Reembedding {
 }
 
 impl Reembedding {
-    /// Asks the session's worker to re-embed.
-    pub(crate) fn start(&mut self, session: &Session, wake: &Waker) {
+    /// Asks the session's worker to re-embed, from `views` as enrollment does.
+    pub(crate) fn start(&mut self, session: &Session, views: EnrollViews, wake: &Waker) {
         let (task, reply) = Task::channel();
         self.progress = Arc::default();
         let wake = wake.clone();
         let progress = self.progress.clone();
         let sent = session.send(Command::Reembed {
+            views,
             progress: Box::new(move |done, total| {
                 progress.0.store(done, Ordering::Relaxed);
                 progress.1.store(total, Ordering::Relaxed);

@@ -28,6 +28,22 @@ pub struct PipelineConfig {
     pub tracking: TrackingConfig,
 }
 
+/// What an enrolled photo or capture is embedded from.
+///
+/// A person enrolled from one photo is otherwise known by that one look: the face seen from
+/// the other side, or lit from it, is farther from it than from the person's own average. The
+/// mean of a face's embedding and its mirror image's sits nearer that average: on the sample
+/// clips, people enrolled from one photo are named on more frames and sooner, and strangers
+/// are rejected as before (README, "Enrolling from one photo").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum EnrollViews {
+    /// The face as it is.
+    One,
+    /// The mean of the face's embedding and its mirror image's.
+    #[default]
+    Mirrored,
+}
+
 /// Milliseconds spent in each stage on one frame (all faces together).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
 pub struct StageTimes {
@@ -260,6 +276,49 @@ impl Pipeline {
             .embed(bgr, std::slice::from_ref(face))?
             .embeddings
             .pop())
+    }
+
+    /// The embedding a face of a BGR image is enrolled with: of the face alone, or with
+    /// `EnrollViews::Mirrored` the mean of the face's embedding and its mirror image's (one
+    /// vector either way, so a gallery stores one per photo whatever the setting).
+    pub fn embed_enrolled(
+        &mut self,
+        bgr: &Mat,
+        face: &Detection,
+        views: EnrollViews,
+    ) -> Result<Option<Embedding>> {
+        match self.embed_one(bgr, face)? {
+            Some(seen) => self.enrolled_from(bgr, face, seen, views).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The embedding a face is enrolled with, given its own embedding `seen` (for a caller
+    /// that needs both).
+    pub fn enrolled_from(
+        &mut self,
+        bgr: &Mat,
+        face: &Detection,
+        seen: Embedding,
+        views: EnrollViews,
+    ) -> Result<Embedding> {
+        match views {
+            EnrollViews::One => Ok(seen),
+            EnrollViews::Mirrored => {
+                let mut mirrored = Mat::default();
+                opencv::core::flip(bgr, &mut mirrored, 1)?;
+                let b = face.bbox;
+                let across = Detection {
+                    bbox: FaceBox::new(mirrored.cols() - b.x - b.width, b.y, b.width, b.height),
+                    confidence: face.confidence,
+                };
+                let other = self.embed_one(&mirrored, &across)?;
+                // Without the mirror image's (the embedder gave none), the face's own.
+                Ok(other
+                    .and_then(|other| Embedding::mean([&seen, &other]))
+                    .unwrap_or(seen))
+            }
+        }
     }
 
     /// The head pose of one face of a BGR image, from the embedder's landmarks; `None` when

@@ -91,7 +91,7 @@ pub fn judge(judge: &impl Judge, recent: &[Embedding], embedding: &Embedding) ->
     let mut all: Vec<Embedding> = recent.to_vec();
     all.push(embedding.clone());
     let alone = Verdict::of(judge, embedding);
-    let pooled = match pooled(&all) {
+    let pooled = match Embedding::mean(&all) {
         Some(mean) if all.len() > 1 => Verdict::of(judge, &mean),
         _ => alone.clone(),
     };
@@ -244,22 +244,6 @@ struct Proposal {
     clear: bool,
 }
 
-/// The mean of some embeddings: noise and passing expressions average out, while what makes a
-/// face that person's stays.
-fn pooled<'a>(embeddings: impl IntoIterator<Item = &'a Embedding>) -> Option<Embedding> {
-    let mut embeddings = embeddings.into_iter().peekable();
-    let mut sum = vec![0.0f32; embeddings.peek()?.0.len()];
-    let mut n = 0usize;
-    for e in embeddings {
-        for (s, v) in sum.iter_mut().zip(&e.0) {
-            *s += v;
-        }
-        n += 1;
-    }
-    let n = n as f32;
-    Some(Embedding(sum.into_iter().map(|s| s / n).collect()))
-}
-
 /// What the tracker decided for one detection of a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Assignment {
@@ -393,7 +377,7 @@ impl Tracker {
         // overtook each other): its mean cannot be combined with them, so the decision starts
         // afresh from this embedding, as for a new face.
         let other_recent = judged.pooled_of != t.embeddings.len().min(window - 1) + 1;
-        let new_face = pooled(&t.embeddings)
+        let new_face = Embedding::mean(&t.embeddings)
             .is_some_and(|mean| mean.distance(&judged.embedding) > config.new_face_beyond);
         if new_face || other_recent {
             t.forget();
