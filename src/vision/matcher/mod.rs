@@ -462,7 +462,9 @@ impl Matcher {
             return Identity::unknown();
         };
         let distance = squared.sqrt();
-        if !(distance <= reach) {
+        // A NaN distance (a query that is not finite) is within no reach.
+        let within_reach = distance <= reach;
+        if !within_reach {
             return Identity::unknown();
         }
         let threshold = match within {

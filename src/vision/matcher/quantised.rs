@@ -96,7 +96,8 @@ struct Tail {
 /// A query in int16 codes, in the rows' order of dims, with the terms every row's estimate
 /// shares.
 struct Query {
-    codes: [i16; DIM],
+    head: [i16; HEAD],
+    tail: [i16; TAIL],
     /// The f32 squared norm the exact distance uses.
     norm: f32,
     /// 2 × the codes' scale.
@@ -282,7 +283,7 @@ impl Head {
     /// from the head alone.
     fn lower_bounds(&self, query: &Query) -> [f32; BLOCK] {
         let products: [f32; BLOCK] =
-            std::array::from_fn(|k| dot(&self.codes[k], &query.codes[..HEAD]) as f32);
+            std::array::from_fn(|k| dot(&self.codes[k], &query.head) as f32);
         std::array::from_fn(|k| {
             let sum = self.square[k] + query.head_square;
             // |t·κ_H - s·ρ_H|², less what rounding may have added.
@@ -296,8 +297,7 @@ impl Head {
     /// f32 one may be.
     fn estimates(&self, tail: &Tail, query: &Query) -> ([f32; BLOCK], [f32; BLOCK]) {
         let products: [f32; BLOCK] = std::array::from_fn(|k| {
-            (dot(&self.codes[k], &query.codes[..HEAD]) + dot(&tail.codes[k], &query.codes[HEAD..]))
-                as f32
+            (dot(&self.codes[k], &query.head) + dot(&tail.codes[k], &query.tail)) as f32
         });
         let approximate = std::array::from_fn(|k| {
             self.norm[k] + query.norm - query.twice_scale * self.scale[k] * products[k]
@@ -330,7 +330,8 @@ impl Query {
         }
         let q = quantise(query, QUERY_LEVELS);
         Some(Query {
-            codes: q.codes.map(|c| c as i16),
+            head: std::array::from_fn(|d| q.codes[d] as i16),
+            tail: std::array::from_fn(|d| q.codes[HEAD + d] as i16),
             norm,
             twice_scale: 2.0 * q.scale,
             at_length: 2.0 * q.residual,
@@ -400,8 +401,9 @@ fn round_up(x: f64) -> f32 {
     (x * (1.0 + 1e-6)) as f32
 }
 
-/// ρ·κ over as many codes as `row` has, in the shape that vectorises (see [`LANES`]).
-fn dot(row: &[i8], query: &[i16]) -> i32 {
+/// ρ·κ over `N` codes, in the shape that vectorises (see [`LANES`]); `N` known at compile time
+/// unrolls the loop.
+fn dot<const N: usize>(row: &[i8; N], query: &[i16; N]) -> i32 {
     let (row, _) = row.as_chunks::<LANES>();
     let (query, _) = query.as_chunks::<LANES>();
     let mut p = [0i32; LANES];
