@@ -1,7 +1,9 @@
-//! The matcher's int8 search gives the exhaustive f32 answer, bit for bit: on a 100,000-face
-//! gallery of made-up people (a centre each, faces scattered around it as real embeddings are),
-//! for enrolled people, strangers, twins, and queries equally far from two or three people; on
-//! odd values; and on the real johns photos.
+//! The matcher's int8 search gives the exhaustive f32 answer within reach, bit for bit, and the
+//! same name or unknown always: on a 100,000-face gallery of made-up people (a centre each,
+//! faces scattered around it as real embeddings are), for enrolled people, strangers, twins, and
+//! queries equally far from two or three people; on galleries built to put faces a hair either
+//! side of every threshold and of the reach, with people's own thresholds; on odd values; on
+//! faces added one by one; and on the real johns photos.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a panic is how a test fails
 
 mod common;
@@ -10,7 +12,9 @@ use std::sync::OnceLock;
 
 use whoisit::base::identity::{DIM, Embedding};
 use whoisit::enroll;
-use whoisit::vision::matcher::{CalibrationConfig, Identity, Matcher, OwnThresholds, SearchCost};
+use whoisit::vision::matcher::{
+    CalibrationConfig, Identity, Matcher, OwnThresholds, REACH, SearchCost,
+};
 use whoisit::vision::pipeline::EnrollViews;
 
 const THRESHOLD: f32 = 0.55;
@@ -76,15 +80,32 @@ fn equidistant(a: &[f32], b: &[f32], c: &[f32]) -> Vec<f32> {
         .collect()
 }
 
-/// Asserts that the matcher's answer is the exhaustive one, to the bit; returns its cost.
+/// Asserts that the matcher's answer is the exhaustive one within reach, to the bit; returns
+/// its cost.
 fn assert_exact(matcher: &Matcher, query: &[f32], what: &str) -> SearchCost {
     let query = Embedding(query.to_vec());
     let (fast, cost) = matcher.identify_with_cost(&query, THRESHOLD);
-    let exact = matcher.identify_exhaustive(&query, THRESHOLD);
+    let exhaustive = matcher.identify_exhaustive(&query, THRESHOLD);
+    assert_same(&fast, &within_reach(exhaustive, THRESHOLD + REACH), what);
+    cost
+}
+
+fn assert_same(fast: &Identity, exact: &Identity, what: &str) {
     let bits = |id: &Identity| (id.distance.map(f32::to_bits), id.margin.map(f32::to_bits));
     assert_eq!(fast, exact, "{what}");
-    assert_eq!(bits(&fast), bits(&exact), "{what}: {fast:?}");
-    cost
+    assert_eq!(bits(fast), bits(exact), "{what}: {fast:?}");
+}
+
+/// The exhaustive answer `id` as the matcher reports it: nobody farther than `reach`.
+fn within_reach(id: Identity, reach: f32) -> Identity {
+    let Some(distance) = id.distance.filter(|&d| d <= reach) else {
+        assert_eq!(id.name, None, "a name beyond reach: {id:?}");
+        return Identity::unknown();
+    };
+    Identity {
+        margin: id.margin.filter(|&m| distance + m <= reach),
+        ..id
+    }
 }
 
 /// What a run of queries cost, summed.
@@ -186,6 +207,139 @@ fn enrolled_people_and_strangers_among_100k_faces_get_the_exhaustive_answer() {
         tally.measured < tally.queries * matcher.len() / 100,
         "{tally}"
     );
+}
+
+#[test]
+fn a_stranger_costs_no_more_rows_than_an_enrolled_face() {
+    let Gallery {
+        centres, matcher, ..
+    } = gallery();
+    let mut random = Random(4);
+    let (mut enrolled, mut strangers) = (Tally::default(), Tally::default());
+    for i in 0..30 {
+        let person = random.below(centres.len());
+        let query = random.near(&centres[person], 0.35);
+        enrolled.add(assert_exact(matcher, &query, &format!("enrolled {i}")));
+        let somebody = random.unit();
+        let query = random.near(&somebody, 0.2);
+        strangers.add(assert_exact(matcher, &query, &format!("stranger {i}")));
+    }
+    println!("enrolled: {enrolled}\nstrangers: {strangers}");
+    // An enrolled face measures its own person's faces; a stranger, whom nobody is near,
+    // measures hardly any: the scan looks only within reach, not for who is least far.
+    assert!(strangers.measured <= enrolled.measured, "{strangers}");
+    assert!(enrolled.measured <= enrolled.queries * 20, "{enrolled}");
+}
+
+/// `query` moved to exactly `distance` from where it is (in f64, then rounded to f32), in a
+/// random direction square to it.
+fn at_distance(query: &[f32], distance: f64, random: &mut Random) -> Vec<f32> {
+    let q: Vec<f64> = query.iter().map(|&x| f64::from(x)).collect();
+    let length = q.iter().map(|x| x * x).sum::<f64>().sqrt();
+    let mut w: Vec<f64> = (0..DIM).map(|_| f64::from(random.noise())).collect();
+    let along = w.iter().zip(&q).map(|(w, q)| w * q).sum::<f64>() / (length * length);
+    w.iter_mut().zip(&q).for_each(|(w, q)| *w -= along * q);
+    let norm = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+    q.iter()
+        .zip(&w)
+        .map(|(q, w)| (q + distance * w / norm) as f32)
+        .collect()
+}
+
+#[test]
+fn faces_a_hair_either_side_of_every_threshold_and_of_the_reach_get_the_exhaustive_decision() {
+    // Each query has a person of its own at a distance a hair off a threshold that decides:
+    // the global one, an own threshold tighter or looser (held to 0.60), the reach of either,
+    // with a rival a hair farther or nearer, among 20,000 made-up faces.
+    const HAIR: f64 = 2e-7;
+    let global = f64::from(THRESHOLD);
+    let edges = [0.40, 0.45, global, 0.60, global + 0.15, 0.75];
+    let mut random = Random(5);
+    let crowd: Vec<(String, Embedding)> = (0..20_000)
+        .map(|i| {
+            let somebody = random.unit();
+            let face = random.near(&somebody, 0.35);
+            (format!("crowd {}", i / 4), Embedding(face))
+        })
+        .collect();
+    let mut rows = crowd;
+    let mut queries = Vec::new();
+    let mut own = Vec::new();
+    for i in 0..240 {
+        let query = random.unit();
+        let edge = edges[i % edges.len()] + HAIR * [-1.0, 0.0, 1.0][i / edges.len() % 3];
+        let rival = edge + HAIR * [-2.0, 1.0, 3.0][i / 18 % 3];
+        let person = format!("person {i}");
+        rows.push((person.clone(), Embedding(at_distance(&query, edge, &mut random))));
+        rows.push((format!("rival {i}"), Embedding(at_distance(&query, rival, &mut random))));
+        match i % 4 {
+            0 => own.push((person, 0.45)),
+            1 => own.push((person, 0.9)),
+            2 => own.push((format!("rival {i}"), 0.6)),
+            _ => {}
+        }
+        queries.push(query);
+    }
+    let own: OwnThresholds = own.into_iter().collect();
+    let matcher =
+        Matcher::new(THRESHOLD, rows).with_own_thresholds(&own, CalibrationConfig::default());
+    assert!((matcher.reach() - 0.75).abs() < 1e-6, "{}", matcher.reach());
+    let (mut named, mut unknown_within_reach, mut beyond) = (0, 0, 0);
+    for (i, query) in queries.iter().enumerate() {
+        let embedding = Embedding(query.clone());
+        // With everyone's own threshold.
+        let exhaustive = matcher.identify_exhaustive(&embedding, f32::INFINITY);
+        let nearest = exhaustive.nearest.clone().unwrap();
+        let within = exhaustive.distance.unwrap() <= matcher.threshold_of(&nearest);
+        let expected = within_reach(
+            Identity {
+                name: within.then_some(nearest),
+                ..exhaustive
+            },
+            matcher.reach(),
+        );
+        let id = matcher.identify(&embedding);
+        assert_same(&id, &expected, &format!("own thresholds, query {i}"));
+        match (&id.name, id.distance) {
+            (Some(_), _) => named += 1,
+            (None, Some(_)) => unknown_within_reach += 1,
+            (None, None) => beyond += 1,
+        }
+        // With the global threshold for everyone.
+        assert_exact(&matcher, query, &format!("global threshold, query {i}"));
+    }
+    println!("{named} named, {unknown_within_reach} unknown within reach, {beyond} beyond it");
+    // Every kind of answer was asked for.
+    assert!(named >= 60 && unknown_within_reach >= 60 && beyond >= 10);
+}
+
+#[test]
+fn faces_added_one_by_one_are_matched_as_if_enrolled_at_once() {
+    let mut random = Random(6);
+    let rows: Vec<(String, Embedding)> = (0..5_000)
+        .map(|i| (format!("p{}", i / 5), Embedding(random.unit())))
+        .collect();
+    let at_once = Matcher::new(THRESHOLD, rows.clone());
+    let mut grown = Matcher::new(THRESHOLD, rows[..1_000].to_vec());
+    for row in &rows[1_000..] {
+        grown.add(row.clone());
+    }
+    assert_eq!((grown.len(), grown.people()), (5_000, 1_000));
+    for i in 0..200 {
+        let query = if i % 2 == 0 {
+            let face = random.below(rows.len());
+            random.near(&rows[face].1.0, 0.3)
+        } else {
+            random.unit()
+        };
+        let embedding = Embedding(query.clone());
+        assert_same(
+            &grown.identify(&embedding),
+            &at_once.identify(&embedding),
+            &format!("query {i}"),
+        );
+        assert_exact(&grown, &query, &format!("grown, query {i}"));
+    }
 }
 
 #[test]
@@ -425,6 +579,7 @@ fn real_faces_are_named_within_their_persons_own_threshold_held_near_the_global_
         let within = exhaustive.distance.unwrap() <= matcher.threshold_of(&nearest);
         let id = matcher.identify(&query);
         assert_eq!(id.name, within.then_some(nearest), "{name}");
-        assert_eq!(id.distance, exhaustive.distance, "{name}");
+        let reached = exhaustive.distance.filter(|&d| d <= matcher.reach());
+        assert_eq!(id.distance, reached, "{name}");
     }
 }

@@ -61,10 +61,11 @@ pub(crate) struct RecognizedFace {
     /// The enrolled person, or null when nobody enrolled is within the threshold.
     pub(crate) name: Option<String>,
     pub(crate) person_id: Option<i64>,
-    /// L2 distance to the nearest enrolled person (null with an empty roster).
+    /// L2 distance to the nearest enrolled person (null when nobody is within 0.15 beyond the
+    /// threshold: the matcher does not search farther).
     pub(crate) distance: Option<f32>,
-    /// How much farther the runner-up is (null with fewer than two people): small means the
-    /// two are hard to tell apart.
+    /// How much farther the runner-up is (null unless two people are within 0.15 beyond the
+    /// threshold): small means the two are hard to tell apart.
     pub(crate) margin: Option<f32>,
 }
 

@@ -1,6 +1,11 @@
 //! Matching: the nearest enrolled *person* by L2 distance (the distance to that person's closest
 //! face), and the margin to the runner-up. Farther than the threshold is unknown: the global
 //! one, or the nearest person's own (`calibrate --per-person`), kept within bounds of the global.
+//!
+//! The search is exact within reach ([`REACH`] beyond the widest threshold in force): whoever is
+//! that near is found and measured in f32, to the bit of an exhaustive scan, and nobody farther
+//! is looked for. So a stranger, whose nearest face is far, costs what an enrolled face costs,
+//! instead of a hunt through the whole gallery for who happens to be least far.
 
 use std::collections::HashMap;
 
@@ -16,6 +21,12 @@ mod quantised;
 /// The largest distance there is between two embeddings (unit vectors): a threshold above it
 /// would name every stranger.
 pub const MAX_THRESHOLD: f32 = 2.0;
+
+/// How far beyond the widest threshold in force the matcher still reports who is nearest and
+/// how far: a face that near is measured exactly (for the tracker's margin around the threshold,
+/// 0.05 by default, and for a look at who nearly matched); a face farther from everybody is
+/// unknown with no nearest person and no distance.
+pub const REACH: f32 = 0.15;
 
 /// Why a threshold cannot be used ("must be ..."), or `None` if it can: the one rule for the
 /// config file, the settings file, the command line and a person's own threshold, which each
@@ -110,12 +121,14 @@ pub struct Identity {
     /// from labelled photos have none).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub person_id: Option<PersonId>,
-    /// Distance to the nearest person's closest face (`None` with an empty gallery).
+    /// Distance to the nearest person's closest face (`None` when nobody is within reach:
+    /// [`REACH`] beyond the widest threshold).
     pub distance: Option<f32>,
-    /// The nearest person even when too far to count, to help set the threshold.
+    /// The nearest person even when too far to count, if within reach, to help set the
+    /// threshold.
     pub nearest: Option<String>,
-    /// How much farther the second-nearest person is (`None` with fewer than two people).
-    /// A small margin means the two are hard to tell apart.
+    /// How much farther the second-nearest person is (`None` unless two people are within
+    /// reach). A small margin means the two are hard to tell apart.
     pub margin: Option<f32>,
 }
 
@@ -143,10 +156,14 @@ impl Identity {
 pub struct Matcher {
     threshold: f32,
     names: Vec<String>,
+    /// Each name's index in `names`.
+    index: HashMap<String, usize>,
     /// Each person's gallery id, if they have one, by index in `names`.
     ids: Vec<Option<PersonId>>,
     /// Each person's own threshold, if they have one, by index in `names`.
     own: Vec<Option<f32>>,
+    /// The loosest of them.
+    loosest_own: Option<f32>,
     bounds: CalibrationConfig,
     /// For each row, its index in `names`.
     person_of_row: Vec<usize>,
@@ -181,46 +198,69 @@ enum Within {
 
 impl Matcher {
     pub fn new(threshold: f32, entries: impl IntoIterator<Item = impl Into<Enrolled>>) -> Matcher {
-        let mut names: Vec<String> = Vec::new();
-        let mut ids: Vec<Option<PersonId>> = Vec::new();
-        let mut index: HashMap<String, usize> = HashMap::new();
-        let mut person_of_row = Vec::new();
-        let mut rows: Vec<[f32; DIM]> = Vec::new();
-        for Enrolled {
+        let mut matcher = Matcher {
+            threshold,
+            names: Vec::new(),
+            index: HashMap::new(),
+            ids: Vec::new(),
+            own: Vec::new(),
+            loosest_own: None,
+            bounds: CalibrationConfig::default(),
+            person_of_row: Vec::new(),
+            rows: Vec::new(),
+            row_norms: Vec::new(),
+            quantised: QuantisedRows::new(std::iter::empty::<(&[f32; DIM], f32)>()),
+        };
+        let entries = entries.into_iter();
+        matcher.rows.reserve(entries.size_hint().0);
+        matcher.person_of_row.reserve(entries.size_hint().0);
+        for entry in entries {
+            matcher.push(entry.into());
+        }
+        matcher.row_norms = matcher.rows.iter().map(|r| dot(r, r)).collect();
+        matcher.quantised =
+            QuantisedRows::new(matcher.rows.iter().zip(matcher.row_norms.iter().copied()));
+        matcher
+    }
+
+    /// One more enrolled face, matched from the next question on, without building the rest
+    /// again (a new person has no own threshold). The int8 copy keeps the order of dims chosen
+    /// when the matcher was built: the answers stay exact however many faces are added, and
+    /// only the scan's pruning can drift from the best for the gallery as it grows.
+    pub fn add(&mut self, entry: impl Into<Enrolled>) {
+        if let Some(row) = self.push(entry.into()) {
+            let norm = dot(&row, &row);
+            self.row_norms.push(norm);
+            self.quantised.push(&row, norm);
+        }
+    }
+
+    /// Records an entry's person and row; the row, or `None` for an embedding of the wrong
+    /// length, which is skipped.
+    fn push(&mut self, entry: Enrolled) -> Option<[f32; DIM]> {
+        let Enrolled {
             person,
             id,
             embedding,
-        } in entries.into_iter().map(Into::into)
-        {
-            let Ok(vector) = <[f32; DIM]>::try_from(embedding.0.as_slice()) else {
-                tracing::warn!(
-                    len = embedding.0.len(),
-                    "skipping an enrolled embedding of the wrong length"
-                );
-                tracing::debug!(%person, "the embedding of the wrong length");
-                continue;
-            };
-            let row_person = *index.entry(person).or_insert_with_key(|name| {
-                names.push(name.clone());
-                ids.push(id);
-                names.len() - 1
-            });
-            person_of_row.push(row_person);
-            rows.push(vector);
-        }
-        let row_norms: Vec<f32> = rows.iter().map(|r| dot(r, r)).collect();
-        let quantised = QuantisedRows::new(rows.iter().zip(row_norms.iter().copied()));
-        Matcher {
-            threshold,
-            own: vec![None; names.len()],
-            names,
-            ids,
-            bounds: CalibrationConfig::default(),
-            person_of_row,
-            rows,
-            row_norms,
-            quantised,
-        }
+        } = entry;
+        let Ok(vector) = <[f32; DIM]>::try_from(embedding.0.as_slice()) else {
+            tracing::warn!(
+                len = embedding.0.len(),
+                "skipping an enrolled embedding of the wrong length"
+            );
+            tracing::debug!(%person, "the embedding of the wrong length");
+            return None;
+        };
+        let (names, ids, own) = (&mut self.names, &mut self.ids, &mut self.own);
+        let row_person = *self.index.entry(person).or_insert_with_key(|name| {
+            names.push(name.clone());
+            ids.push(id);
+            own.push(None);
+            names.len() - 1
+        });
+        self.person_of_row.push(row_person);
+        self.rows.push(vector);
+        Some(vector)
     }
 
     /// Matches these people with their own thresholds, within `bounds` of the global one;
@@ -231,6 +271,7 @@ impl Matcher {
         bounds: CalibrationConfig,
     ) -> Matcher {
         self.own = self.names.iter().map(|name| own.get(name)).collect();
+        self.loosest_own = self.own.iter().flatten().copied().reduce(f32::max);
         self.bounds = bounds;
         self
     }
@@ -249,10 +290,26 @@ impl Matcher {
     /// The threshold [`Matcher::identify`] names `name` within: their own, held within the
     /// bounds, else the global one (also for a name not enrolled).
     pub fn threshold_of(&self, name: &str) -> f32 {
-        self.names
-            .iter()
-            .position(|n| n == name)
-            .map_or(self.threshold, |person| self.threshold_of_person(person))
+        self.index
+            .get(name)
+            .map_or(self.threshold, |&person| self.threshold_of_person(person))
+    }
+
+    /// How far [`Matcher::identify`] reports the nearest person and their distance: [`REACH`]
+    /// beyond the widest threshold in force (the global one, or a looser own one within its
+    /// bounds). [`Matcher::identify_within`] reaches `REACH` beyond its threshold.
+    pub fn reach(&self) -> f32 {
+        self.reach_of(Within::Own)
+    }
+
+    fn reach_of(&self, within: Within) -> f32 {
+        let widest = match within {
+            Within::Own => self.loosest_own.map_or(self.threshold, |own| {
+                self.threshold.max(self.bounds.bound(own, self.threshold))
+            }),
+            Within::All(threshold) => threshold,
+        };
+        widest + REACH
     }
 
     /// The strictest threshold [`Matcher::identify`] names anyone within: the global one, or a
@@ -289,8 +346,9 @@ impl Matcher {
     /// global one. Whether a farther person's threshold would accept the face does not matter:
     /// a looser threshold never reaches past the nearest person.
     pub fn identify(&self, embedding: &Embedding) -> Identity {
-        let (nearest, _) = self.search(embedding);
-        self.name(nearest, Within::Own)
+        let reach = self.reach_of(Within::Own);
+        let (nearest, _) = self.search(embedding, reach);
+        self.name(nearest, Within::Own, reach)
     }
 
     /// Identifies with `threshold` for everyone instead of the matcher's thresholds (global and
@@ -301,27 +359,36 @@ impl Matcher {
 
     /// [`Matcher::identify_within`], and what the search cost: for benchmarks and tests.
     ///
-    /// The answer is always the exhaustive one ([`Matcher::identify_exhaustive`]), bit for bit:
-    /// only rows the int8 scan proves farther than two people are left unmeasured.
+    /// The answer is the exhaustive one ([`Matcher::identify_exhaustive`]) within reach, bit
+    /// for bit: the same name or unknown always, the same nearest person and distance when
+    /// within reach, the same margin when the runner-up is. Only rows the int8 scan proves
+    /// farther than two people, or than the reach, are left unmeasured.
     pub fn identify_with_cost(
         &self,
         embedding: &Embedding,
         threshold: f32,
     ) -> (Identity, SearchCost) {
-        let (nearest, cost) = self.search(embedding);
-        (self.name(nearest, Within::All(threshold)), cost)
+        let within = Within::All(threshold);
+        let reach = self.reach_of(within);
+        let (nearest, cost) = self.search(embedding, reach);
+        (self.name(nearest, within, reach), cost)
     }
 
-    /// The nearest person and the runner-up, exactly, whatever the thresholds: the int8 scan
-    /// only leaves out rows proved farther than two people, so no threshold can depend on them.
-    fn search(&self, embedding: &Embedding) -> (Option<NearestTwo>, SearchCost) {
+    /// The nearest person and the runner-up, exactly, if within `reach`: the int8 scan only
+    /// leaves out rows proved farther than two people or than `reach`.
+    fn search(&self, embedding: &Embedding, reach: f32) -> (Option<NearestTwo>, SearchCost) {
         let query = <&[f32; DIM]>::try_from(embedding.0.as_slice()).ok();
         let query_norm = query.map_or(0.0, |query| dot(query, query));
-        // With one person there is no runner-up to prune against.
-        let scan = query.filter(|_| self.people() > 1).and_then(|query| {
-            let candidates = self
-                .quantised
-                .candidates(query, query_norm, &self.person_of_row)?;
+        // A row whose f32 distance rounds to `reach` may have a squared one a hair above
+        // `reach²`: such a row is kept, and judged by its distance.
+        let reach_squared = reach * reach * (1.0 + 1e-5);
+        let scan = query.and_then(|query| {
+            let candidates = self.quantised.candidates(
+                query,
+                query_norm,
+                &self.person_of_row,
+                reach_squared,
+            )?;
             Some((query, candidates))
         });
         let Some((query, candidates)) = scan else {
@@ -349,10 +416,15 @@ impl Matcher {
         (nearest, cost)
     }
 
-    /// The reference answer: every row measured in f32. Slower than
-    /// [`Matcher::identify_within`] on large galleries, and never different.
+    /// The reference answer: every row measured in f32, and the nearest person and runner-up
+    /// reported however far. Slower than [`Matcher::identify_within`] on large galleries, and
+    /// never different within reach.
     pub fn identify_exhaustive(&self, embedding: &Embedding, threshold: f32) -> Identity {
-        self.name(self.nearest_exhaustive(embedding), Within::All(threshold))
+        self.name(
+            self.nearest_exhaustive(embedding),
+            Within::All(threshold),
+            f32::INFINITY,
+        )
     }
 
     fn nearest_exhaustive(&self, embedding: &Embedding) -> Option<NearestTwo> {
@@ -398,22 +470,32 @@ impl Matcher {
         first.map(|first| (first, second))
     }
 
-    fn name(&self, nearest: Option<NearestTwo>, within: Within) -> Identity {
+    /// The identity `nearest` gives, judged `within` the thresholds, with who is not within
+    /// `reach` left out: the search did not look for them.
+    fn name(&self, nearest: Option<NearestTwo>, within: Within, reach: f32) -> Identity {
         let Some(((first, squared), second)) = nearest else {
             return Identity::unknown();
         };
+        let distance = squared.sqrt();
+        // A NaN distance (a query that is not finite) is within no reach.
+        let within_reach = distance <= reach;
+        if !within_reach {
+            return Identity::unknown();
+        }
         let threshold = match within {
             Within::Own => self.threshold_of_person(first),
             Within::All(threshold) => threshold,
         };
-        let distance = squared.sqrt();
         let named = distance <= threshold;
         Identity {
             name: named.then(|| self.names[first].clone()),
             person_id: self.ids[first].filter(|_| named),
             distance: Some(distance),
             nearest: Some(self.names[first].clone()),
-            margin: second.map(|(_, s)| s.sqrt() - distance),
+            margin: second
+                .map(|(_, s)| s.sqrt())
+                .filter(|&s| s <= reach)
+                .map(|s| s - distance),
         }
     }
 }
@@ -456,13 +538,26 @@ mod tests {
         let id = matcher.identify(&unit(0, 1.3));
         assert_eq!(id.name.as_deref(), Some("ann"));
         assert!(close(id.distance, 0.3));
-        // bob is sqrt(1.3² + 1) away.
-        assert!(close(id.margin, (1.69f32 + 1.0).sqrt() - 0.3));
+        // bob is sqrt(1.3² + 1) away, beyond reach: no runner-up to measure a margin to.
+        assert_eq!(id.margin, None);
+        assert!(close(
+            matcher.identify_exhaustive(&unit(0, 1.3), 0.55).margin,
+            (1.69f32 + 1.0).sqrt() - 0.3
+        ));
 
-        let id = matcher.identify(&unit(2, 1.0));
+        // Past the threshold, within reach: who is nearest, and how far.
+        let id = matcher.identify(&unit(0, 1.6));
         assert_eq!(id.label(), "unknown");
-        assert!(close(id.distance, 2f32.sqrt()));
-        assert!(id.nearest.is_some());
+        assert!(close(id.distance, 0.6));
+        assert_eq!(id.nearest.as_deref(), Some("ann"));
+
+        // Beyond reach, nobody.
+        let id = matcher.identify(&unit(2, 1.0));
+        assert_eq!(id, Identity::unknown());
+        assert_eq!(
+            matcher.identify_exhaustive(&unit(2, 1.0), 0.55).distance,
+            Some(2f32.sqrt())
+        );
     }
 
     #[test]

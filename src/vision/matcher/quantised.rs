@@ -1,6 +1,7 @@
 //! An int8 copy of the enrolled rows, a quarter of the f32 bytes, with what each row's rounding
-//! can cost. A scan of it proves which rows cannot hold the nearest or the runner-up person, so
-//! that only the few others are measured in f32, and the answer is the exact one.
+//! can cost. A scan of it proves which rows cannot hold the nearest or the runner-up person
+//! within reach (the widest threshold and a little more), so that only the few others are
+//! measured in f32, and the answer is the exact one within reach.
 //!
 //! With r = s·ρ + ε (row codes ρ, scale s, residual ε) and q = t·κ + η (query codes κ, scale t):
 //!
@@ -10,6 +11,18 @@
 //!
 //! by Cauchy-Schwarz. The residuals are measured, not assumed, so the bound holds whatever the
 //! values (even when a code had to be clamped).
+//!
+//! Most rows are ruled out before their codes are read whole: the distance over any set of dims
+//! is at most the whole distance, and over the head (the [`HEAD`] dims along which the gallery
+//! spread most when built) the triangle inequality gives
+//!
+//! ```text
+//! |q_H - r_H| ≥ |t·κ_H - s·ρ_H| - |η_H| - |ε_H|
+//! ```
+//!
+//! A stranger, far from every row, is ruled out by the head alone, as a face of an enrolled
+//! person is everywhere but near that person: neither measures more than a few rows, so a
+//! stranger costs what a friend does.
 
 use crate::base::identity::DIM;
 
@@ -26,6 +39,17 @@ const QUERY_LEVELS: f64 = 32767.0;
 /// over: a looser bound costs nothing but a rare extra row measured.
 const ROUNDING: f32 = 3e-5;
 
+/// Relative rounding of the head's bound after its square root (a few units of 6e-8), taken
+/// many times over.
+const HEAD_ROUNDING: f32 = 1e-5;
+
+/// Dims whose codes are read first: on uniformly spread unit vectors the head's squared
+/// distance is about half the whole one (0.5 of a stranger's typical 2.0 for 64 of 128 dims),
+/// far beyond the 0.7² of the reach, so nearly every row is ruled out by half its bytes.
+pub(super) const HEAD: usize = 64;
+
+const TAIL: usize = DIM - HEAD;
+
 /// Codes accumulate in this many i32 lanes, written out one by one: pairs of i8 × i16 summed
 /// into i32 is what x86's baseline SSE2 (pmaddwd) does in one instruction, so the loop
 /// vectorises without target features (16 lanes: one 16-byte load feeds two of them), and
@@ -39,27 +63,44 @@ const BLOCK: usize = 8;
 /// The int8 rows and, per row, what is needed to bound its distance to any query.
 #[derive(Clone)]
 pub(super) struct QuantisedRows {
-    blocks: Vec<Block>,
+    /// The dims in the order the codes hold them: the gallery's widest spread first, so the
+    /// head rules out the most.
+    order: [usize; DIM],
+    /// The heads of the blocks, apart from their tails: a scan that rules a block out by its
+    /// head reads none of the tail's bytes.
+    heads: Vec<Head>,
+    tails: Vec<Tail>,
     /// Rows, without the padding of the last block.
     len: usize,
 }
 
-/// `BLOCK` rows, field by field. The last block of a gallery is padded with zero rows, which
-/// are never candidates.
+/// `BLOCK` rows' head codes and what bounds their distance over the head, field by field. The
+/// last block of a gallery is padded with zero rows, which are never candidates.
 #[derive(Clone)]
-struct Block {
-    codes: [[i8; DIM]; BLOCK],
+struct Head {
+    codes: [[i8; HEAD]; BLOCK],
     scale: [f32; BLOCK],
     /// The f32 squared norms the exact distances use.
     norm: [f32; BLOCK],
+    /// s²·|ρ_H|², and an upper bound of |ε_H|.
+    square: [f32; BLOCK],
+    residual: [f32; BLOCK],
+}
+
+/// The rest of `BLOCK` rows' codes, and the bounds of their whole rows.
+#[derive(Clone)]
+struct Tail {
+    codes: [[i8; TAIL]; BLOCK],
     /// Upper bounds of |r| and |ε|.
     length: [f32; BLOCK],
     residual: [f32; BLOCK],
 }
 
-/// A query in int16 codes, with the terms every row's estimate shares.
+/// A query in int16 codes, in the rows' order of dims, with the terms every row's estimate
+/// shares.
 struct Query {
-    codes: [i16; DIM],
+    head: [i16; HEAD],
+    tail: [i16; TAIL],
     /// The f32 squared norm the exact distance uses.
     norm: f32,
     /// 2 × the codes' scale.
@@ -70,6 +111,9 @@ struct Query {
     at_length: f32,
     at_residual: f32,
     at_norm: f32,
+    /// t²·|κ_H|², and an upper bound of |η_H|.
+    head_square: f32,
+    head_residual: f32,
 }
 
 /// A row the scan could not rule out.
@@ -109,58 +153,82 @@ impl NearestBounds {
 }
 
 impl QuantisedRows {
-    /// `rows` with the f32 squared norms the exact distances use.
-    pub(super) fn new<'a>(rows: impl Iterator<Item = (&'a [f32; DIM], f32)>) -> QuantisedRows {
-        let mut blocks: Vec<Block> = Vec::new();
-        let mut len = 0;
+    /// `rows` with the f32 squared norms the exact distances use; the head is the dims along
+    /// which these rows spread most.
+    pub(super) fn new<'a>(
+        rows: impl Iterator<Item = (&'a [f32; DIM], f32)> + Clone,
+    ) -> QuantisedRows {
+        let mut quantised = QuantisedRows {
+            order: widest_first(rows.clone().map(|(row, _)| row)),
+            heads: Vec::new(),
+            tails: Vec::new(),
+            len: 0,
+        };
+        let blocks = rows.size_hint().0.div_ceil(BLOCK);
+        quantised.heads.reserve(blocks);
+        quantised.tails.reserve(blocks);
         for (row, norm) in rows {
-            let k = len % BLOCK;
-            if k == 0 {
-                blocks.push(Block::zeros());
-            }
-            let Some(block) = blocks.last_mut() else {
-                continue;
-            };
-            let (codes, scale, length, residual) = quantise(row, ROW_LEVELS);
-            block.codes[k] = codes.map(|c| c as i8);
-            block.scale[k] = scale;
-            block.norm[k] = norm;
-            block.length[k] = length;
-            block.residual[k] = residual;
-            len += 1;
+            quantised.push(row, norm);
         }
-        QuantisedRows { blocks, len }
+        quantised
     }
 
-    /// Rows that may hold the nearest or the runner-up person (`person_of_row`), in row order;
-    /// every other row is surely farther than both. `None` when the query has no codes (not
-    /// finite): only an exact scan can answer it.
+    /// One more row, after the others; the head stays the dims chosen when built.
+    pub(super) fn push(&mut self, row: &[f32; DIM], norm: f32) {
+        let k = self.len % BLOCK;
+        if k == 0 {
+            self.heads.push(Head::zeros());
+            self.tails.push(Tail::zeros());
+        }
+        let (Some(head), Some(tail)) = (self.heads.last_mut(), self.tails.last_mut()) else {
+            return;
+        };
+        let q = quantise(&permute(row, &self.order), ROW_LEVELS);
+        for (code, &c) in head.codes[k].iter_mut().zip(&q.codes[..HEAD]) {
+            *code = c as i8;
+        }
+        for (code, &c) in tail.codes[k].iter_mut().zip(&q.codes[HEAD..]) {
+            *code = c as i8;
+        }
+        head.scale[k] = q.scale;
+        head.norm[k] = norm;
+        head.square[k] = q.head_square;
+        head.residual[k] = q.head_residual;
+        tail.length[k] = q.length;
+        tail.residual[k] = q.residual;
+        self.len += 1;
+    }
+
+    /// Rows that may hold the nearest or the runner-up person within `reach` (a squared
+    /// distance), in row order; every other row is surely farther than both, or than `reach`.
+    /// `None` when the query has no codes (not finite): only an exact scan can answer it.
     pub(super) fn candidates(
         &self,
         query: &[f32; DIM],
         query_norm: f32,
         person_of_row: &[usize],
+        reach: f32,
     ) -> Option<Vec<Candidate>> {
-        let query = Query::new(query, query_norm)?;
+        let query = Query::new(&permute(query, &self.order), query_norm)?;
         let mut nearest = NearestBounds {
             first: f32::INFINITY,
             first_person: usize::MAX,
             second: f32::INFINITY,
         };
-        let mut limit = nearest.limit();
+        let mut limit = reach;
         let mut found = Vec::new();
-        for (index, block) in self.blocks.iter().enumerate() {
-            let (approximate, error) = block.estimates(&query);
-            let lower: [f32; BLOCK] = std::array::from_fn(|k| approximate[k] - error[k]);
+        for (index, (head, tail)) in self.heads.iter().zip(&self.tails).enumerate() {
+            let lower = head.lower_bounds(&query);
             if !lower.iter().any(|&lower| may_be_within(lower, limit)) {
                 continue;
             }
+            let (approximate, error) = head.estimates(tail, &query);
             let rows = (index * BLOCK..self.len).zip(approximate.into_iter().zip(error));
             for (row, (approximate, error)) in rows {
                 let lower = approximate - error;
                 if may_be_within(lower, limit) {
                     nearest.offer(person_of_row[row], approximate + error);
-                    limit = nearest.limit();
+                    limit = nearest.limit().min(reach);
                     found.push(Candidate {
                         row,
                         approximate,
@@ -180,28 +248,66 @@ fn may_be_within(lower: f32, limit: f32) -> bool {
     lower <= limit || lower.is_nan()
 }
 
-impl Block {
-    fn zeros() -> Block {
-        Block {
-            codes: [[0; DIM]; BLOCK],
+/// The dims by how much `rows` vary along them, most first (ties by dim): the identity order
+/// for no rows.
+fn widest_first<'a>(rows: impl Iterator<Item = &'a [f32; DIM]>) -> [usize; DIM] {
+    let (mut sum, mut square, mut count) = ([0f64; DIM], [0f64; DIM], 0f64);
+    for row in rows.filter(|row| row.iter().all(|x| x.is_finite())) {
+        for ((s, q), &x) in sum.iter_mut().zip(square.iter_mut()).zip(row) {
+            *s += f64::from(x);
+            *q += f64::from(x) * f64::from(x);
+        }
+        count += 1.0;
+    }
+    let variance: [f64; DIM] =
+        std::array::from_fn(|d| square[d] / count.max(1.0) - (sum[d] / count.max(1.0)).powi(2));
+    let mut order: [usize; DIM] = std::array::from_fn(|d| d);
+    order.sort_by(|&a, &b| variance[b].total_cmp(&variance[a]).then(a.cmp(&b)));
+    order
+}
+
+/// `v`'s values in `order`.
+fn permute(v: &[f32; DIM], order: &[usize; DIM]) -> [f32; DIM] {
+    std::array::from_fn(|d| v[order[d]])
+}
+
+impl Head {
+    fn zeros() -> Head {
+        Head {
+            codes: [[0; HEAD]; BLOCK],
             scale: [0.0; BLOCK],
             norm: [0.0; BLOCK],
-            length: [0.0; BLOCK],
+            square: [0.0; BLOCK],
             residual: [0.0; BLOCK],
         }
     }
 
+    /// For each row, a squared distance to `query` that the f32 one is surely no less than,
+    /// from the head alone.
+    fn lower_bounds(&self, query: &Query) -> [f32; BLOCK] {
+        let products: [f32; BLOCK] =
+            std::array::from_fn(|k| dot(&self.codes[k], &query.head) as f32);
+        std::array::from_fn(|k| {
+            let sum = self.square[k] + query.head_square;
+            // |t·κ_H - s·ρ_H|², less what rounding may have added.
+            let codes = sum - query.twice_scale * self.scale[k] * products[k] - ROUNDING * sum;
+            let apart = (codes.max(0.0).sqrt() - self.residual[k] - query.head_residual).max(0.0);
+            apart * apart * (1.0 - HEAD_ROUNDING) - ROUNDING * (self.norm[k] + query.norm)
+        })
+    }
+
     /// For each row, the squared distance to `query` its codes give, and how far from it the
     /// f32 one may be.
-    fn estimates(&self, query: &Query) -> ([f32; BLOCK], [f32; BLOCK]) {
-        let products: [f32; BLOCK] =
-            std::array::from_fn(|k| dot(&self.codes[k], &query.codes) as f32);
+    fn estimates(&self, tail: &Tail, query: &Query) -> ([f32; BLOCK], [f32; BLOCK]) {
+        let products: [f32; BLOCK] = std::array::from_fn(|k| {
+            (dot(&self.codes[k], &query.head) + dot(&tail.codes[k], &query.tail)) as f32
+        });
         let approximate = std::array::from_fn(|k| {
             self.norm[k] + query.norm - query.twice_scale * self.scale[k] * products[k]
         });
         let error = std::array::from_fn(|k| {
-            self.length[k] * query.at_length
-                + self.residual[k] * query.at_residual
+            tail.length[k] * query.at_length
+                + tail.residual[k] * query.at_residual
                 + ROUNDING * self.norm[k]
                 + query.at_norm
         });
@@ -209,48 +315,88 @@ impl Block {
     }
 }
 
+impl Tail {
+    fn zeros() -> Tail {
+        Tail {
+            codes: [[0; TAIL]; BLOCK],
+            length: [0.0; BLOCK],
+            residual: [0.0; BLOCK],
+        }
+    }
+}
+
 impl Query {
+    /// `query` in the rows' order of dims, with its f32 squared norm.
     fn new(query: &[f32; DIM], norm: f32) -> Option<Query> {
         if !query.iter().all(|x| x.is_finite()) {
             return None;
         }
-        let (codes, scale, length, residual) = quantise(query, QUERY_LEVELS);
+        let q = quantise(query, QUERY_LEVELS);
         Some(Query {
-            codes: codes.map(|c| c as i16),
+            head: std::array::from_fn(|d| q.codes[d] as i16),
+            tail: std::array::from_fn(|d| q.codes[HEAD + d] as i16),
             norm,
-            twice_scale: 2.0 * scale,
-            at_length: 2.0 * residual,
-            at_residual: 2.0 * (residual + length),
+            twice_scale: 2.0 * q.scale,
+            at_length: 2.0 * q.residual,
+            at_residual: 2.0 * (q.residual + q.length),
             at_norm: ROUNDING * norm,
+            head_square: q.head_square,
+            head_residual: q.head_residual,
         })
     }
 }
 
-/// Codes in ±`levels` with one scale, and upper bounds of |v| and of the residual
-/// |v - scale·codes|, measured in f64. A vector that is not finite gets infinite bounds.
-fn quantise(v: &[f32; DIM], levels: f64) -> ([i32; DIM], f32, f32, f32) {
+/// A vector in codes of one scale, with upper bounds of |v| and of the residual
+/// |v - scale·codes|, and over the head alone the codes' scaled squared length and the
+/// residual's bound, all measured in f64. A vector that is not finite gets infinite bounds.
+struct Quantised {
+    codes: [i32; DIM],
+    scale: f32,
+    length: f32,
+    residual: f32,
+    head_square: f32,
+    head_residual: f32,
+}
+
+/// Codes in ±`levels`.
+fn quantise(v: &[f32; DIM], levels: f64) -> Quantised {
     let mut codes = [0i32; DIM];
     if !v.iter().all(|x| x.is_finite()) {
-        return (codes, 0.0, f32::INFINITY, f32::INFINITY);
+        return Quantised {
+            codes,
+            scale: 0.0,
+            length: f32::INFINITY,
+            residual: f32::INFINITY,
+            head_square: 0.0,
+            head_residual: f32::INFINITY,
+        };
     }
     let max = v.iter().fold(0f32, |m, x| m.max(x.abs()));
     let scale = (f64::from(max) / levels) as f32;
-    let (mut length, mut residual) = (0f64, 0f64);
-    for (code, &x) in codes.iter_mut().zip(v) {
+    let (mut length, mut residual, mut head_square, mut head_residual) = (0f64, 0f64, 0f64, 0f64);
+    for (d, (code, &x)) in codes.iter_mut().zip(v).enumerate() {
         let x = f64::from(x);
         if scale > 0.0 {
             *code = (x / f64::from(scale)).round().clamp(-levels, levels) as i32;
         }
-        let error = x - f64::from(scale) * f64::from(*code);
+        let coded = f64::from(scale) * f64::from(*code);
+        let error = x - coded;
         length += x * x;
         residual += error * error;
+        if d < HEAD {
+            head_square += coded * coded;
+            head_residual += error * error;
+        }
     }
-    (
+    Quantised {
         codes,
         scale,
-        round_up(length.sqrt()),
-        round_up(residual.sqrt()),
-    )
+        length: round_up(length.sqrt()),
+        residual: round_up(residual.sqrt()),
+        // Either way is as good: the rounding of the head's squared length is in the bound.
+        head_square: head_square as f32,
+        head_residual: round_up(head_residual.sqrt()),
+    }
 }
 
 /// An f32 no smaller than `x`, which f64 sums computed to within far less than 1e-6.
@@ -258,8 +404,9 @@ fn round_up(x: f64) -> f32 {
     (x * (1.0 + 1e-6)) as f32
 }
 
-/// ρ·κ, in the shape that vectorises (see [`LANES`]).
-fn dot(row: &[i8; DIM], query: &[i16; DIM]) -> i32 {
+/// ρ·κ over `N` codes, in the shape that vectorises (see [`LANES`]); `N` known at compile time
+/// unrolls the loop.
+fn dot<const N: usize>(row: &[i8; N], query: &[i16; N]) -> i32 {
     let (row, _) = row.as_chunks::<LANES>();
     let (query, _) = query.as_chunks::<LANES>();
     let mut p = [0i32; LANES];
@@ -318,29 +465,37 @@ mod tests {
     }
 
     #[test]
-    fn the_f32_distance_is_always_within_the_bound_and_the_bound_is_tight() {
+    fn the_f32_distance_is_always_within_the_bounds_and_the_bounds_are_tight() {
         let rows = vectors(203);
         let norms: Vec<f32> = rows.iter().map(|r| exact_dot(r, r)).collect();
         let quantised = QuantisedRows::new(rows.iter().zip(norms.iter().copied()));
-        assert_eq!((quantised.len, quantised.blocks.len()), (203, 26));
+        assert_eq!((quantised.len, quantised.heads.len()), (203, 26));
+        // Rows of every shape: the order of dims is not the identity.
+        assert_ne!(quantised.order, std::array::from_fn(|d| d));
         for (i, q) in vectors(50).iter().enumerate() {
             let query_norm = exact_dot(q, q);
-            let query = Query::new(q, query_norm).unwrap();
-            let estimates = quantised.blocks.iter().flat_map(|block| {
-                let (approximate, error) = block.estimates(&query);
-                approximate.into_iter().zip(error)
+            let query = Query::new(&permute(q, &quantised.order), query_norm).unwrap();
+            let estimates = quantised.heads.iter().zip(&quantised.tails).flat_map(|(h, t)| {
+                let (approximate, error) = h.estimates(t, &query);
+                let lower = h.lower_bounds(&query);
+                approximate.into_iter().zip(error).zip(lower)
             });
-            for (r, (approximate, error)) in estimates.take(rows.len()).enumerate() {
+            for (r, ((approximate, error), head)) in estimates.take(rows.len()).enumerate() {
                 let exact = squared_distance(norms[r], query_norm, exact_dot(&rows[r], q));
                 let (lower, upper) = (approximate - error, (approximate + error).max(0.0));
                 assert!(
                     lower <= exact && exact <= upper,
                     "row {r}, query {i}: {exact} is not {approximate} ± {error}"
                 );
+                assert!(head <= exact, "row {r}, query {i}: {exact} below the head's {head}");
                 // Unit vectors like real embeddings are 0 to 2 apart: this narrow a bound leaves
-                // few rows to measure.
+                // few rows to measure, and the head alone tells most of their distance.
                 if r % 5 == 4 && i % 5 == 4 {
                     assert!(error < 0.02, "row {r}, query {i}: ± {error}");
+                    assert!(
+                        exact < 0.1 || head > exact * 0.2,
+                        "row {r}, query {i}: {head} of {exact}"
+                    );
                 }
             }
         }
