@@ -30,7 +30,9 @@ fn main() {
         .find_map(|a| a.parse().ok())
         .unwrap_or(100_000);
     sqlite(faces);
-    println!("  the matcher alone, {QUERIES} queries each (ms median / p95; rows measured in f32):");
+    println!(
+        "  the matcher alone, {QUERIES} queries each (ms median / p95; rows measured in f32):"
+    );
     for size in SIZES {
         matcher_at(size);
     }
@@ -179,6 +181,9 @@ fn matching(matcher: &Matcher, queries: &[Embedding], what: &str) {
 fn decision(identity: &Identity) -> (Option<&str>, Option<u32>) {
     (
         identity.name.as_deref(),
-        identity.name.as_ref().and(identity.distance.map(f32::to_bits)),
+        identity
+            .name
+            .as_ref()
+            .and(identity.distance.map(f32::to_bits)),
     )
 }

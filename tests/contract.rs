@@ -133,7 +133,7 @@ on_every_store!(
     faces_are_added_to_a_person_by_id_and_removed_one_by_one,
     a_person_is_renamed_and_removed_with_everything_they_had,
     embeddings_are_kept_per_embedder_and_added_later,
-    sightings_are_marked_and_purged,
+    sightings_are_stored_named_paged_purged_and_forgotten,
     keys_are_stored_by_hash_listed_and_revoked,
     own_thresholds_are_stored_and_cleared,
     an_export_goes_into_an_empty_store_whole_and_once,
@@ -543,38 +543,8 @@ fn embeddings_are_kept_per_embedder_and_added_later(g: &Store) {
     assert_eq!(g.count_without(&other).unwrap(), 0);
 }
 
-fn sightings_are_marked_and_purged(g: &Store) {
-    g.create_person("Ann", &[face(0.1, "a")], &cli()).unwrap();
-    g.create_person("Bob", &[face(0.2, "b")], &cli()).unwrap();
-    let last_seen = |g: &Store| {
-        g.people()
-            .unwrap()
-            .into_iter()
-            .map(|p| p.last_seen.is_some())
-            .collect::<Vec<_>>()
-    };
-    g.mark_seen(&["Ann".to_owned(), "Nobody".to_owned()])
-        .unwrap();
-    assert_eq!(last_seen(g), [true, false]);
-    let trail = g.audit(0).unwrap().len();
-    assert_eq!(g.purge_sightings(now() - 3600, &Actor::purge()).unwrap(), 0);
-    assert_eq!(last_seen(g), [true, false]);
-    assert_eq!(
-        g.audit(0).unwrap().len(),
-        trail,
-        "a purge of nothing says nothing"
-    );
-    let before = now() + 1;
-    assert_eq!(g.purge_sightings(before, &Actor::purge()).unwrap(), 1);
-    assert_eq!(last_seen(g), [false, false]);
-    assert_eq!(
-        trail_since(g, trail),
-        [entry(
-            &Actor::purge(),
-            "purge",
-            format!("last-seen times before {before} cleared for 1 people")
-        )]
-    );
+fn sightings_are_stored_named_paged_purged_and_forgotten(g: &Store) {
+    common::sightings::sightings_are_stored_named_paged_purged_and_forgotten(&**g);
 }
 
 fn keys_are_stored_by_hash_listed_and_revoked(g: &Store) {
@@ -646,8 +616,8 @@ fn an_export_goes_into_an_empty_store_whole_and_once(g: &Store) {
         &Embedding(vec![0.3; DIM]),
     )
     .unwrap();
-    g.create_person("Bob", &[face(0.4, "c")], &cli()).unwrap();
-    g.mark_seen(&["Bob".to_owned()]).unwrap();
+    let (bob, _) = g.create_person("Bob", &[face(0.4, "c")], &cli()).unwrap();
+    common::sightings::seen(&**g, bob);
     let file = g.export().unwrap();
     assert_eq!(
         file.people

@@ -608,16 +608,3 @@ fn the_roster_version_counts_only_who_can_be_named_in_sqlite_plain_and_encrypted
         &SqliteGallery::open(encrypted.path(), Some(&key)).unwrap(),
     );
 }
-
-#[test]
-fn sightings_are_kept_alike_in_sqlite_plain_and_encrypted() {
-    let plain = tempfile::tempdir().unwrap();
-    common::sightings::sightings_are_stored_named_paged_purged_and_forgotten(
-        &SqliteGallery::open(plain.path(), None).unwrap(),
-    );
-    let encrypted = tempfile::tempdir().unwrap();
-    let key = whoisit::gallery::GalleryKey::generate().unwrap();
-    common::sightings::sightings_are_stored_named_paged_purged_and_forgotten(
-        &SqliteGallery::open(encrypted.path(), Some(&key)).unwrap(),
-    );
-}

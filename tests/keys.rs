@@ -9,8 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::cli::whoisit;
-use common::server::make_key;
 use common::postgres::Database;
+use common::server::make_key;
 use common::server::{Api, Server};
 
 /// Rounds of "made by the CLI, used, revoked through the API, refused": each a chance for the

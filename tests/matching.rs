@@ -270,8 +270,14 @@ fn faces_a_hair_either_side_of_every_threshold_and_of_the_reach_get_the_exhausti
         let edge = edges[i % edges.len()] + HAIR * [-1.0, 0.0, 1.0][i / edges.len() % 3];
         let rival = edge + HAIR * [-2.0, 1.0, 3.0][i / 18 % 3];
         let person = format!("person {i}");
-        rows.push((person.clone(), Embedding(at_distance(&query, edge, &mut random))));
-        rows.push((format!("rival {i}"), Embedding(at_distance(&query, rival, &mut random))));
+        rows.push((
+            person.clone(),
+            Embedding(at_distance(&query, edge, &mut random)),
+        ));
+        rows.push((
+            format!("rival {i}"),
+            Embedding(at_distance(&query, rival, &mut random)),
+        ));
         match i % 4 {
             0 => own.push((person, 0.45)),
             1 => own.push((person, 0.9)),
@@ -414,7 +420,7 @@ fn odd_galleries_and_queries_give_the_exhaustive_answer() {
 /// (`enroll_views: One`), since most of them are probes, as a live frame's face is.
 fn johns_embeddings() -> Vec<(String, Vec<f32>)> {
     let (mut pipeline, _dir) = common::pipeline();
-    let enrollment = whoisit::enroll::Enrollment {
+    let enrollment = enroll::Enrollment {
         views: EnrollViews::One,
         ..common::enrollment()
     };

@@ -393,7 +393,11 @@ fn a_recognize_key_loosens_no_own_threshold(door: &Api) {
         std::thread::sleep(Duration::from_millis(200));
     };
     refused.expect_error(403, "forbidden", "looser than 0.5, the own threshold");
-    assert!(refused.message().contains("at most 0.5"), "{}", refused.message());
+    assert!(
+        refused.message().contains("at most 0.5"),
+        "{}",
+        refused.message()
+    );
     let answer = ask(0.5).expect(200).json();
     assert_eq!(answer["threshold"], 0.5);
 }
@@ -422,7 +426,9 @@ fn open_request(
     use std::io::Write as _;
     let address = url.trim_start_matches("http://");
     let mut stream = std::net::TcpStream::connect(address).unwrap();
-    let auth = key.map_or_else(String::new, |key| format!("Authorization: Bearer {key}\r\n"));
+    let auth = key.map_or_else(String::new, |key| {
+        format!("Authorization: Bearer {key}\r\n")
+    });
     write!(
         stream,
         "POST {path} HTTP/1.1\r\nHost: {address}\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {length}\r\nConnection: close\r\n\r\n"
@@ -636,8 +642,7 @@ fn with_a_key_bodies_are_held_within_the_budget(server: &Server, key: &str) {
     // go and tried again.
     let deadline = Instant::now() + Duration::from_secs(60);
     let (holder, refused) = loop {
-        let mut holder =
-            open_request(&server.url, "/v1/recognize", "image/jpeg", Some(key), nine);
+        let mut holder = open_request(&server.url, "/v1/recognize", "image/jpeg", Some(key), nine);
         holder.write_all(&[0xFF; 1024]).unwrap();
         std::thread::sleep(Duration::from_millis(500));
         let second = open_request(&server.url, "/v1/recognize", "image/jpeg", Some(key), nine);
@@ -712,7 +717,10 @@ fn connections_are_capped_per_address_and_healthz_answers_under_a_low_ulimit() {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && answer.is_empty() => true,
                 _ => {
                     let text = String::from_utf8_lossy(&answer);
-                    assert!(text.is_empty() || text.starts_with("HTTP/1.1 503"), "{text}");
+                    assert!(
+                        text.is_empty() || text.starts_with("HTTP/1.1 503"),
+                        "{text}"
+                    );
                     false
                 }
             }

@@ -140,11 +140,6 @@ pub(crate) fn face_removed_detail(person: PersonId, face: FaceId) -> String {
     format!("person {}: face {} removed", person.0, face.0)
 }
 
-/// The audit trail's words for a purge of sightings before `before` that cleared `cleared`.
-pub(crate) fn purged_detail(before: i64, cleared: usize) -> String {
-    format!("last-seen times before {before} cleared for {cleared} people")
-}
-
 /// The audit trail's words for an import of `faces` faces of `people` people.
 pub(crate) fn imported_detail(faces: usize, people: usize) -> String {
     format!("{faces} face(s) of {people} people imported")

@@ -20,9 +20,6 @@ pub(crate) const PERSON_NAME: &str = "SELECT name FROM person WHERE id = $1";
 /// Whether person `$1` exists.
 pub(crate) const PERSON_EXISTS: &str = "SELECT 1 FROM person WHERE id = $1";
 
-/// The person called `$1` (id, threshold).
-pub(crate) const PERSON_BY_NAME: &str = "SELECT id, threshold FROM person WHERE name = $1";
-
 /// Person `$1`'s id and own threshold, to change the threshold.
 pub(crate) const PERSON_THRESHOLD: &str = "SELECT id, threshold FROM person WHERE id = $1";
 

@@ -33,7 +33,6 @@ use crate::vision::pipeline::{EnrollViews, FaceResult, Pipeline, StageTimes};
 use crate::vision::pose::{HeadPose, Pose};
 use crate::vision::track::Tracker;
 
-
 /// The result of one frame.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FrameResult {

@@ -164,5 +164,7 @@ impl AppState {
 
 /// `mib` MiB in bytes.
 fn mib(mib: u32) -> usize {
-    usize::try_from(mib).unwrap_or(usize::MAX).saturating_mul(1 << 20)
+    usize::try_from(mib)
+        .unwrap_or(usize::MAX)
+        .saturating_mul(1 << 20)
 }

@@ -442,7 +442,7 @@ impl Tracker {
     /// The mean of the recent embeddings of `track`, when it has any: what its face is taken
     /// for, with one embedding's noise averaged out.
     pub fn mean_embedding(&self, track: u64) -> Option<Embedding> {
-        pooled(&self.tracks.iter().find(|t| t.id == track)?.embeddings)
+        Embedding::mean(&self.tracks.iter().find(|t| t.id == track)?.embeddings)
     }
 
     /// How many frames ago the newest embedding behind the label of `track` was taken: 0 on

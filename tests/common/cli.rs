@@ -219,4 +219,3 @@ pub(crate) fn biden_named_after_enrollment(
     let named_after = named_after.expect("the recognizer never named Biden after his enrollment");
     (named_after, stderr)
 }
-

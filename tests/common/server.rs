@@ -40,7 +40,12 @@ impl Server {
     /// [`Server::start`] with at most `files` open files (`ulimit -n`).
     pub(crate) fn start_limited(home: &Path, files: u32, global: &[&str], args: &[&str]) -> Server {
         let limit = format!("--nofile={files}:{files}");
-        Server::start_with(spawnable_under(home, &["prlimit", &limit, "--"]), home, global, args)
+        Server::start_with(
+            spawnable_under(home, &["prlimit", &limit, "--"]),
+            home,
+            global,
+            args,
+        )
     }
 
     fn start_with(

@@ -82,11 +82,8 @@ impl Sightings for PostgresGallery {
                 .map_err(&db)?,
             ),
             last_seen: count_of(
-                tx.execute(
-                    sql::FORGET_LAST_SEEN,
-                    &[&cutoffs.sightings],
-                )
-                .map_err(&db)?,
+                tx.execute(sql::FORGET_LAST_SEEN, &[&cutoffs.sightings])
+                    .map_err(&db)?,
             ),
         };
         if purged.any() {

@@ -34,8 +34,8 @@ use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, KeyTable, NewFace, OwnThreshold,
     PersonId, PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes,
     enrolled_detail, face_removed_detail, key_detail, key_taken, no_face, no_face_id, no_key,
-    no_person, normalized_name, now, pose_from_column, poses_from_list, purged_detail,
-    removed_detail, renamed_detail, threshold_detail, validate_key_name, validate_name,
+    no_person, now, pose_from_column, poses_from_list, removed_detail, renamed_detail,
+    threshold_detail, validate_key_name, validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged, sql};
 

@@ -86,10 +86,7 @@ impl Sightings for SqliteGallery {
                 )
                 .map_err(&db)?,
             last_seen: tx
-                .execute(
-                    sql::FORGET_LAST_SEEN,
-                    [cutoffs.sightings],
-                )
+                .execute(sql::FORGET_LAST_SEEN, [cutoffs.sightings])
                 .map_err(&db)?,
         };
         if purged.any() {

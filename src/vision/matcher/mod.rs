@@ -383,12 +383,9 @@ impl Matcher {
         // `reach²`: such a row is kept, and judged by its distance.
         let reach_squared = reach * reach * (1.0 + 1e-5);
         let scan = query.and_then(|query| {
-            let candidates = self.quantised.candidates(
-                query,
-                query_norm,
-                &self.person_of_row,
-                reach_squared,
-            )?;
+            let candidates =
+                self.quantised
+                    .candidates(query, query_norm, &self.person_of_row, reach_squared)?;
             Some((query, candidates))
         });
         let Some((query, candidates)) = scan else {

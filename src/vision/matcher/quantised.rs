@@ -475,11 +475,15 @@ mod tests {
         for (i, q) in vectors(50).iter().enumerate() {
             let query_norm = exact_dot(q, q);
             let query = Query::new(&permute(q, &quantised.order), query_norm).unwrap();
-            let estimates = quantised.heads.iter().zip(&quantised.tails).flat_map(|(h, t)| {
-                let (approximate, error) = h.estimates(t, &query);
-                let lower = h.lower_bounds(&query);
-                approximate.into_iter().zip(error).zip(lower)
-            });
+            let estimates = quantised
+                .heads
+                .iter()
+                .zip(&quantised.tails)
+                .flat_map(|(h, t)| {
+                    let (approximate, error) = h.estimates(t, &query);
+                    let lower = h.lower_bounds(&query);
+                    approximate.into_iter().zip(error).zip(lower)
+                });
             for (r, ((approximate, error), head)) in estimates.take(rows.len()).enumerate() {
                 let exact = squared_distance(norms[r], query_norm, exact_dot(&rows[r], q));
                 let (lower, upper) = (approximate - error, (approximate + error).max(0.0));
@@ -487,7 +491,10 @@ mod tests {
                     lower <= exact && exact <= upper,
                     "row {r}, query {i}: {exact} is not {approximate} ± {error}"
                 );
-                assert!(head <= exact, "row {r}, query {i}: {exact} below the head's {head}");
+                assert!(
+                    head <= exact,
+                    "row {r}, query {i}: {exact} below the head's {head}"
+                );
                 // Unit vectors like real embeddings are 0 to 2 apart: this narrow a bound leaves
                 // few rows to measure, and the head alone tells most of their distance.
                 if r % 5 == 4 && i % 5 == 4 {
