@@ -21,6 +21,13 @@ use opencv::videoio::{self, VideoCapture};
 use crate::base::error::{Error, Result};
 use crate::base::image::RgbaImage;
 
+/// The most pixels a video frame may have: twice 8K UHD (7680x4320). A frame is decoded by
+/// OpenCV's FFmpeg, which has no such limit: an AVI whose MJPEG frames are 16000x16000 JPEGs
+/// of 1 MB each took 2.7 GB to play. The size a source announces is checked as it opens,
+/// before the first frame is read, and every frame's size as it is read, so that a source
+/// whose frames grow is stopped at the first one too big.
+pub const MAX_FRAME_PIXELS: u64 = 2 * 7680 * 4320;
+
 /// Where frames come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Source {
@@ -103,7 +110,36 @@ impl Source {
                 Source::Url(_) => "the stream did not open".into(),
             }));
         }
-        Ok(capture)
+        let side = |property| capture.get(property).unwrap_or(0.0).max(0.0) as u64;
+        too_big(side(videoio::CAP_PROP_FRAME_WIDTH), side(videoio::CAP_PROP_FRAME_HEIGHT))
+            .map_or(Ok(capture), |problem| Err(fail(problem)))
+    }
+}
+
+/// Why a frame of `width` x `height` is refused, if it is.
+fn too_big(width: u64, height: u64) -> Option<String> {
+    (width.saturating_mul(height) > MAX_FRAME_PIXELS).then(|| {
+        format!(
+            "its frames are {width}x{height}: too many pixels to decode safely, more than the \
+             {MAX_FRAME_PIXELS} a video frame may have (twice 8K)"
+        )
+    })
+}
+
+/// Reads the next frame of a source opened by [`Source::open`] into `image`: false when the
+/// source has no more. A frame larger than [`MAX_FRAME_PIXELS`] (a source whose frames grew
+/// after it opened) ends the source with an error instead of being passed on.
+pub fn read_frame(capture: &mut VideoCapture, image: &mut Mat) -> Result<bool> {
+    if !capture.read(image)? || image.empty() {
+        return Ok(false);
+    }
+    let side = |n: i32| u64::try_from(n).unwrap_or(0);
+    match too_big(side(image.cols()), side(image.rows())) {
+        Some(reason) => {
+            *image = Mat::default();
+            Err(Error::InvalidInput(format!("the video source changed: {reason}")))
+        }
+        None => Ok(true),
     }
 }
 
@@ -312,7 +348,7 @@ impl Outlet {
             }
             let mut image = Mat::default();
             let reading = Instant::now();
-            if !capture.read(&mut image)? || image.empty() {
+            if !read_frame(capture, &mut image)? {
                 if !self.stopped() {
                     report_end(capture, delivery, index);
                 }
