@@ -19,7 +19,8 @@ use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 
 use crate::base::error::{Error, Result};
-use crate::base::image::RgbaImage;
+use crate::base::image::{self, RgbaImage};
+use crate::vision::photo::{self, PhotoLimits};
 
 /// The most pixels a video frame may have: twice 8K UHD (7680x4320). A frame is decoded by
 /// OpenCV's FFmpeg, which has no such limit: an AVI whose MJPEG frames are 16000x16000 JPEGs
@@ -159,15 +160,27 @@ fn not_a_video_file(path: &std::path::Path) -> Option<String> {
                 .into(),
         ),
         Ok(meta) if meta.len() == 0 => Some("the file is empty".into()),
-        Ok(_) => looks_like_text(path).then(|| {
-            "it is a text file, not a video (FFmpeg would draw the text as frames)".into()
-        }),
+        Ok(_) => {
+            let head = head(path);
+            if image::is_still_image(&head) {
+                // OpenCV would decode a photo without limits: the photo door's decoders check
+                // it first, within the default photo limits (a source opens without a config).
+                let limits = PhotoLimits::default();
+                let checked = photo::read_file(path, &limits).and_then(|bytes| {
+                    image::check(&bytes, limits.max_pixels, path).map(|_| ())
+                });
+                checked.err().map(|e| e.report())
+            } else {
+                looks_like_text(&head).then(|| {
+                    "it is a text file, not a video (FFmpeg would draw the text as frames)".into()
+                })
+            }
+        }
     }
 }
 
-/// Whether the file starts as text: every video container has zero bytes in its first
-/// kilobytes (box and chunk sizes), text has none.
-fn looks_like_text(path: &std::path::Path) -> bool {
+/// A file's first 4 KiB (fewer when it is shorter or cannot be read).
+fn head(path: &std::path::Path) -> Vec<u8> {
     use std::io::Read as _;
     let mut head = Vec::with_capacity(4096);
     let read = crate::base::files::open_regular(path).and_then(|f| {
@@ -175,7 +188,16 @@ fn looks_like_text(path: &std::path::Path) -> bool {
             .read_to_end(&mut head)
             .map_err(|e| Error::read(path, e))
     });
-    read.is_ok() && !head.contains(&0) && std::str::from_utf8(&head).is_ok()
+    if read.is_err() {
+        head.clear();
+    }
+    head
+}
+
+/// Whether a file's `head` is text: every video container has zero bytes in its first
+/// kilobytes (box and chunk sizes), text has none.
+fn looks_like_text(head: &[u8]) -> bool {
+    !head.is_empty() && !head.contains(&0) && std::str::from_utf8(head).is_ok()
 }
 
 /// A frame as it left the source.
