@@ -80,6 +80,9 @@ pub enum Error {
     #[error("{0:?} is already enrolled; remove one of them first, or add the photos to {0:?}")]
     NameTaken(String),
 
+    #[error("an API key called {0:?} exists already; revoke it first, or choose another name")]
+    KeyTaken(String),
+
     #[error(
         "cannot find a home directory for the default {setting}; set `{setting}` in the config, or HOME"
     )]

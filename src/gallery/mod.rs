@@ -36,7 +36,7 @@ pub use self::key::GalleryKey;
 pub use self::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, MAX_NAME_CHARS, NewFace, OwnThreshold,
     PersonId, PersonSummary, Removed, Scope, ThresholdChange, normalized_name, now,
-    validate_key_name, validate_name,
+    name_pattern, validate_key_name, validate_name,
 };
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresGallery;

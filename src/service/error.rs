@@ -172,7 +172,7 @@ impl From<Error> for ApiError {
         let (status, code) = match &error {
             Error::InvalidInput(_) => (StatusCode::BAD_REQUEST, "bad_request"),
             Error::UnknownPerson(_) | Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            Error::NameTaken(_) => (StatusCode::CONFLICT, "name_taken"),
+            Error::NameTaken(_) | Error::KeyTaken(_) => (StatusCode::CONFLICT, "name_taken"),
             Error::Photo { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "bad_image"),
             Error::Gallery { .. } => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
