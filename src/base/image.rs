@@ -430,6 +430,23 @@ mod tests {
     }
 
     #[test]
+    fn still_images_are_told_from_video_containers_and_checked_without_opencv() {
+        for ext in [".jpg", ".png", ".tiff", ".bmp"] {
+            assert!(is_still_image(&encoded(ext, 8, 8)), "{ext}");
+        }
+        for container in [&b"RIFF\0\0\0\0AVI LIST"[..], b"\0\0\0\x20ftypisom", b""] {
+            assert!(!is_still_image(container), "{container:?}");
+        }
+        let name = Path::new("test");
+        let (encoding, size) = check(&encoded(".jpg", 70, 30), 70 * 30, name).unwrap();
+        assert_eq!((encoding, size), (Encoding::Jpeg, (70, 30)));
+        let text = check(&encoded(".png", 70, 30), 70 * 30 - 1, name)
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("70x30"), "{text}");
+    }
+
+    #[test]
     fn scans_are_counted_by_markers_not_by_bytes_that_look_like_them() {
         let baseline = encoded(".jpg", 64, 64);
         assert_eq!(jpeg_scans(&baseline), 1);

@@ -482,6 +482,15 @@ mod tests {
         assert!("  ".parse::<Source>().is_err());
     }
 
+    #[test]
+    fn frames_up_to_twice_8k_pass_and_larger_ones_are_refused_by_their_size() {
+        assert_eq!(too_big(2 * 7680, 4320), None);
+        assert_eq!(too_big(0, 0), None);
+        let refused = too_big(16_000, 16_000).unwrap();
+        assert!(refused.contains("16000x16000"), "{refused}");
+        assert!(too_big(u64::MAX, 2).is_some());
+    }
+
     fn frame(index: u64) -> Frame {
         Frame {
             index,
