@@ -13,10 +13,11 @@ profile=debug
 # OpenCV 4.x (Debian's 4.6; OpenCV 5 has no Caffe/Torch importer), dlib, BLAS for dlib, clang for
 # the opencv crate's binding generator, Xvfb for looking at the window without a display,
 # openssl for the HTTPS test's certificate, libssl-dev for the encrypted gallery (SQLCipher),
-# Chromium and its WebDriver for the console's tests in a real browser.
+# Chromium and its WebDriver for the console's tests in a real browser, python3-venv for the test
+# suite's schemathesis.
 packages=(libopencv-dev clang libclang-dev pkg-config libdlib-dev libdlib-data
           libblas-dev liblapack-dev libopenblas-dev xvfb xauth imagemagick
-          libwayland-dev openssl libssl-dev chromium chromium-driver)
+          libwayland-dev openssl libssl-dev chromium chromium-driver python3-venv)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,6 +17,12 @@ postgres_env=$(scripts/postgres.sh)
 eval "$postgres_env"
 brokers_env=$(scripts/brokers.sh)
 eval "$brokers_env"
+# schemathesis, which holds the API's OpenAPI document to the server (tests/serve.rs), from
+# PyPI into a venv of its own, pinned.
+if [[ ! -x .cache/schemathesis/bin/schemathesis ]]; then
+  python3 -m venv .cache/schemathesis
+  .cache/schemathesis/bin/pip install -q schemathesis==4.32.5
+fi
 if [[ $# -eq 0 ]]; then
   # Lints for every combination of features built here, before the long run.
   cargo clippy --locked --all-targets -- -D warnings

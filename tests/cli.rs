@@ -341,6 +341,44 @@ fn inputs_that_would_exhaust_the_machine_are_refused_at_once() {
         .stdout(predicate::str::contains("0 people"));
 }
 
+/// Video sources are held to the limits too: a photo given as a video source goes through the
+/// photo door first, and a video whose frames are too big is refused as it opens, before a
+/// frame is decoded (on main, `recognize --source` decoded each of these, at up to 2.7 GB).
+#[test]
+fn bombs_given_as_video_sources_are_refused_before_a_frame_is_decoded() {
+    let home = tempfile::tempdir().unwrap();
+    let refused = |args: &[&str], source: &Path, words: &[&str]| {
+        let output = whoisit(home.path())
+            .args(args)
+            .arg(source)
+            .timeout(std::time::Duration::from_secs(60))
+            .assert()
+            .failure()
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        for word in words {
+            assert!(stderr.contains(word), "{args:?} {}: {stderr}", source.display());
+        }
+    };
+    let recognize = ["recognize", "--headless", "--source"];
+    for (bomb, words) in common::bombs::all(home.path()) {
+        refused(&recognize, &bomb, &["cannot open video source", words]);
+    }
+    let stray = common::bombs::stray_byte_jpeg(home.path());
+    let avi = common::bombs::mjpeg_avi(home.path(), &stray, 3, 16_000);
+    let frames = ["its frames are 16000x16000", "too many pixels"];
+    refused(&recognize, &avi, &frames);
+    refused(&["people", "add", "Zed", "--video"], &avi, &frames);
+    // A photo is still a source of one frame.
+    whoisit(home.path())
+        .args(recognize)
+        .arg(common::photo("obama2.jpg"))
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("\"frames_read\":1"));
+}
+
 /// A private copy of the dlib models, so a test can damage it.
 fn copy_models(to: &Path) -> PathBuf {
     std::fs::create_dir_all(to).unwrap();

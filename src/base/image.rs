@@ -135,20 +135,10 @@ pub const MAX_JPEG_SCANS: usize = 32;
 /// a borderline head pose, and every threshold and figure was measured on OpenCV's. OpenCV's
 /// size must be theirs (OpenCV applies EXIF orientation, as cameras expect). Gives BGR; `name` says in errors which photo it was (a path, or "the uploaded image").
 pub fn decode(bytes: &[u8], max_pixels: u64, name: &Path) -> Result<Mat> {
+    let (encoding, (width, height)) = check(bytes, max_pixels, name)?;
     let refused = |reason: DecodeError| Error::Photo {
         path: name.to_path_buf(),
         reason: Box::new(reason),
-    };
-    let (encoding, (width, height)) = match Encoding::sniff(bytes) {
-        Some(Encoding::Jpeg) => (
-            Encoding::Jpeg,
-            verify_jpeg(bytes, max_pixels).map_err(refused)?,
-        ),
-        Some(Encoding::Png) => (
-            Encoding::Png,
-            verify_png(bytes, max_pixels).map_err(refused)?,
-        ),
-        None => return Err(refused(DecodeError::Format(format_name(bytes)))),
     };
     let image = imgcodecs::imdecode(&Vector::<u8>::from_slice(bytes), imgcodecs::IMREAD_COLOR)?;
     let size = (
@@ -168,23 +158,58 @@ pub fn decode(bytes: &[u8], max_pixels: u64, name: &Path) -> Result<Mat> {
     Ok(image)
 }
 
+/// The decoding door without OpenCV's decode: the Rust decoders' checks and decode within the
+/// limits, for a still image OpenCV is about to read by another way (a photo given as a video
+/// source). Gives the encoding and the width and height.
+pub fn check(bytes: &[u8], max_pixels: u64, name: &Path) -> Result<(Encoding, (u32, u32))> {
+    let refused = |reason: DecodeError| Error::Photo {
+        path: name.to_path_buf(),
+        reason: Box::new(reason),
+    };
+    match Encoding::sniff(bytes) {
+        Some(Encoding::Jpeg) => Ok((
+            Encoding::Jpeg,
+            verify_jpeg(bytes, max_pixels).map_err(refused)?,
+        )),
+        Some(Encoding::Png) => Ok((
+            Encoding::Png,
+            verify_png(bytes, max_pixels).map_err(refused)?,
+        )),
+        None => Err(refused(DecodeError::Format(format_name(bytes)))),
+    }
+}
+
+/// Whether `head`, a file's first bytes, begins a still image of a format OpenCV reads (JPEG,
+/// PNG, TIFF, BMP, GIF, PGM, PPM), rather than a video container.
+pub fn is_still_image(head: &[u8]) -> bool {
+    Encoding::sniff(head).is_some()
+        || STILL_FORMATS
+            .iter()
+            .any(|(magic, _)| head.starts_with(magic))
+}
+
+/// The still image formats whoisit does not read photos in, by their first bytes.
+const STILL_FORMATS: [(&[u8], &str); 6] = [
+    (b"II*\0", "a TIFF image"),
+    (b"MM\0*", "a TIFF image"),
+    (b"BM", "a BMP image"),
+    (b"GIF8", "a GIF image"),
+    (b"P5", "a PGM image"),
+    (b"P6", "a PPM image"),
+];
+
 /// What a file that is not JPEG or PNG is, for the refusal.
 fn format_name(bytes: &[u8]) -> &'static str {
-    const KNOWN: [(&[u8], &str); 8] = [
-        (b"II*\0", "a TIFF image"),
-        (b"MM\0*", "a TIFF image"),
-        (b"BM", "a BMP image"),
-        (b"GIF8", "a GIF image"),
+    const CONTAINERS: [(&[u8], &str); 2] = [
         (b"RIFF", "a RIFF file (WebP or AVI)"),
-        (b"P5", "a PGM image"),
-        (b"P6", "a PPM image"),
         (b"\0\0\0", "an ISO media file (HEIF, AVIF or MP4)"),
     ];
     if bytes.is_empty() {
         return "empty";
     }
-    KNOWN
+    STILL_FORMATS
         .iter()
+        .chain(&CONTAINERS)
         .find(|(magic, _)| bytes.starts_with(magic))
         .map_or("not an image", |(_, name)| name)
 }
@@ -402,6 +427,23 @@ mod tests {
         }
         let text = decode(b"", 1, name).unwrap_err().to_string();
         assert!(text.contains("empty"), "{text}");
+    }
+
+    #[test]
+    fn still_images_are_told_from_video_containers_and_checked_without_opencv() {
+        for ext in [".jpg", ".png", ".tiff", ".bmp"] {
+            assert!(is_still_image(&encoded(ext, 8, 8)), "{ext}");
+        }
+        for container in [&b"RIFF\0\0\0\0AVI LIST"[..], b"\0\0\0\x20ftypisom", b""] {
+            assert!(!is_still_image(container), "{container:?}");
+        }
+        let name = Path::new("test");
+        let (encoding, size) = check(&encoded(".jpg", 70, 30), 70 * 30, name).unwrap();
+        assert_eq!((encoding, size), (Encoding::Jpeg, (70, 30)));
+        let text = check(&encoded(".png", 70, 30), 70 * 30 - 1, name)
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("70x30"), "{text}");
     }
 
     #[test]

@@ -15,11 +15,10 @@ use crate::gallery::{
     self, Actor, AuditAction, ExportFile, Gallery, GalleryConfig, OwnThreshold, PersonSummary,
     ThresholdChange,
 };
-use crate::runtime::capture::Source;
+use crate::runtime::capture::{Source, read_frame};
 
 pub(super) use crate::base::time::format_time;
 use opencv::core::Mat;
-use opencv::prelude::*;
 
 use super::secrets;
 
@@ -187,10 +186,10 @@ fn add_from_video(config: &Config, name: &str, video: &Path, max_faces: usize) -
     let mut capture = Source::File(video.to_path_buf()).open()?;
     let frames = std::iter::from_fn(move || {
         let mut frame = Mat::default();
-        match capture.read(&mut frame) {
-            Ok(true) if !frame.empty() => Some(Ok(frame)),
-            Ok(_) => None,
-            Err(e) => Some(Err(e.into())),
+        match read_frame(&mut capture, &mut frame) {
+            Ok(true) => Some(Ok(frame)),
+            Ok(false) => None,
+            Err(e) => Some(Err(e)),
         }
     });
     let mut pipeline = config.load_pipeline(&Bar::default())?;

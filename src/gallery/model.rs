@@ -386,16 +386,53 @@ pub fn normalized_name(name: &str) -> String {
 /// Characters that show nothing, or change the order others are shown in: a name holding one
 /// could look like another ("Barack\u{200B}Obama") or show differently from what it is (a
 /// right-to-left override). Unicode's format characters (Cf), and the Hangul fillers, which
-/// render blank.
+/// render blank; as ranges, so that the API's document can state them too.
+const INVISIBLE: [(char, char); 24] = [
+    ('\u{AD}', '\u{AD}'),
+    ('\u{600}', '\u{605}'),
+    ('\u{61C}', '\u{61C}'),
+    ('\u{6DD}', '\u{6DD}'),
+    ('\u{70F}', '\u{70F}'),
+    ('\u{890}', '\u{891}'),
+    ('\u{8E2}', '\u{8E2}'),
+    ('\u{115F}', '\u{1160}'),
+    ('\u{180E}', '\u{180E}'),
+    ('\u{200B}', '\u{200F}'),
+    ('\u{202A}', '\u{202E}'),
+    ('\u{2060}', '\u{2064}'),
+    ('\u{2066}', '\u{206F}'),
+    ('\u{3164}', '\u{3164}'),
+    ('\u{FEFF}', '\u{FEFF}'),
+    ('\u{FFA0}', '\u{FFA0}'),
+    ('\u{FFF9}', '\u{FFFB}'),
+    ('\u{110BD}', '\u{110BD}'),
+    ('\u{110CD}', '\u{110CD}'),
+    ('\u{13430}', '\u{1343F}'),
+    ('\u{1BCA0}', '\u{1BCA3}'),
+    ('\u{1D173}', '\u{1D17A}'),
+    ('\u{E0001}', '\u{E0001}'),
+    ('\u{E0020}', '\u{E007F}'),
+];
+
+/// Control characters (`char::is_control`: Unicode's Cc), as ranges.
+const CONTROL: [(char, char); 2] = [('\u{0}', '\u{1F}'), ('\u{7F}', '\u{9F}')];
+
+/// Whether `c` is one of [`INVISIBLE`].
 fn is_invisible(c: char) -> bool {
-    matches!(c,
-        '\u{AD}' | '\u{600}'..='\u{605}' | '\u{61C}' | '\u{6DD}' | '\u{70F}'
-        | '\u{890}'..='\u{891}' | '\u{8E2}' | '\u{115F}' | '\u{1160}' | '\u{180E}'
-        | '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2064}'
-        | '\u{2066}'..='\u{206F}' | '\u{3164}' | '\u{FEFF}' | '\u{FFA0}'
-        | '\u{FFF9}'..='\u{FFFB}' | '\u{110BD}' | '\u{110CD}' | '\u{13430}'..='\u{1343F}'
-        | '\u{1BCA0}'..='\u{1BCA3}' | '\u{1D173}'..='\u{1D17A}' | '\u{E0001}'
-        | '\u{E0020}'..='\u{E007F}')
+    INVISIBLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c))
+}
+
+/// The names [`validate_name`] accepts, as a regular expression (for the API's document):
+/// at least one character that is not a space, none of them control, invisible or bidi
+/// control characters. The characters stand as themselves, so the pattern reads the same in
+/// every regex dialect.
+pub fn name_pattern() -> String {
+    let refused: String = CONTROL
+        .iter()
+        .chain(&INVISIBLE)
+        .map(|&(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") })
+        .collect();
+    format!("^[^{refused}]*[^\\s{refused}][^{refused}]*$")
 }
 
 /// A name is [`normalized_name`], non-empty, at most `MAX_NAME_CHARS`, and has no control,

@@ -10,7 +10,6 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use opencv::core::Mat;
-use opencv::prelude::*;
 use serde::Serialize;
 
 use crate::base::address::redacted;
@@ -21,7 +20,7 @@ use crate::config::streams::StreamsConfig;
 use crate::demo;
 use crate::models::fetch::Progress;
 use crate::roster::Roster;
-use crate::runtime::capture::Source;
+use crate::runtime::capture::{Source, read_frame};
 use crate::stream::agent::{Seen, face_work};
 use crate::stream::link::Link;
 use crate::stream::wire::{Work, WorkMeta};
@@ -327,7 +326,7 @@ fn demo_crops(
     let mut frame = Mat::default();
     let mut crops = Vec::new();
     let mut index = 0;
-    while index < CLIP_FRAMES && capture.read(&mut frame)? && !frame.empty() {
+    while index < CLIP_FRAMES && read_frame(&mut capture, &mut frame)? {
         let located = locator.locate(&frame, index as f64 * 100.0)?;
         for (face, assignment) in located.faces.iter().zip(&located.assignments) {
             let seen = Seen {

@@ -19,7 +19,15 @@ use opencv::prelude::*;
 use opencv::videoio::{self, VideoCapture};
 
 use crate::base::error::{Error, Result};
-use crate::base::image::RgbaImage;
+use crate::base::image::{self, RgbaImage};
+use crate::vision::photo::{self, PhotoLimits};
+
+/// The most pixels a video frame may have: twice 8K UHD (7680x4320). A frame is decoded by
+/// OpenCV's FFmpeg, which has no such limit: an AVI whose MJPEG frames are 16000x16000 JPEGs
+/// of 1 MB each took 2.7 GB to play. The size a source announces is checked as it opens,
+/// before the first frame is read, and every frame's size as it is read, so that a source
+/// whose frames grow is stopped at the first one too big.
+pub const MAX_FRAME_PIXELS: u64 = 2 * 7680 * 4320;
 
 /// Where frames come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +111,36 @@ impl Source {
                 Source::Url(_) => "the stream did not open".into(),
             }));
         }
-        Ok(capture)
+        let side = |property| capture.get(property).unwrap_or(0.0).max(0.0) as u64;
+        too_big(side(videoio::CAP_PROP_FRAME_WIDTH), side(videoio::CAP_PROP_FRAME_HEIGHT))
+            .map_or(Ok(capture), |problem| Err(fail(problem)))
+    }
+}
+
+/// Why a frame of `width` x `height` is refused, if it is.
+fn too_big(width: u64, height: u64) -> Option<String> {
+    (width.saturating_mul(height) > MAX_FRAME_PIXELS).then(|| {
+        format!(
+            "its frames are {width}x{height}: too many pixels to decode safely, more than the \
+             {MAX_FRAME_PIXELS} a video frame may have (twice 8K)"
+        )
+    })
+}
+
+/// Reads the next frame of a source opened by [`Source::open`] into `image`: false when the
+/// source has no more. A frame larger than [`MAX_FRAME_PIXELS`] (a source whose frames grew
+/// after it opened) ends the source with an error instead of being passed on.
+pub fn read_frame(capture: &mut VideoCapture, image: &mut Mat) -> Result<bool> {
+    if !capture.read(image)? || image.empty() {
+        return Ok(false);
+    }
+    let side = |n: i32| u64::try_from(n).unwrap_or(0);
+    match too_big(side(image.cols()), side(image.rows())) {
+        Some(reason) => {
+            *image = Mat::default();
+            Err(Error::InvalidInput(format!("the video source changed: {reason}")))
+        }
+        None => Ok(true),
     }
 }
 
@@ -123,15 +160,27 @@ fn not_a_video_file(path: &std::path::Path) -> Option<String> {
                 .into(),
         ),
         Ok(meta) if meta.len() == 0 => Some("the file is empty".into()),
-        Ok(_) => looks_like_text(path).then(|| {
-            "it is a text file, not a video (FFmpeg would draw the text as frames)".into()
-        }),
+        Ok(_) => {
+            let head = head(path);
+            if image::is_still_image(&head) {
+                // OpenCV would decode a photo without limits: the photo door's decoders check
+                // it first, within the default photo limits (a source opens without a config).
+                let limits = PhotoLimits::default();
+                let checked = photo::read_file(path, &limits).and_then(|bytes| {
+                    image::check(&bytes, limits.max_pixels, path).map(|_| ())
+                });
+                checked.err().map(|e| e.report())
+            } else {
+                looks_like_text(&head).then(|| {
+                    "it is a text file, not a video (FFmpeg would draw the text as frames)".into()
+                })
+            }
+        }
     }
 }
 
-/// Whether the file starts as text: every video container has zero bytes in its first
-/// kilobytes (box and chunk sizes), text has none.
-fn looks_like_text(path: &std::path::Path) -> bool {
+/// A file's first 4 KiB (fewer when it is shorter or cannot be read).
+fn head(path: &std::path::Path) -> Vec<u8> {
     use std::io::Read as _;
     let mut head = Vec::with_capacity(4096);
     let read = crate::base::files::open_regular(path).and_then(|f| {
@@ -139,7 +188,16 @@ fn looks_like_text(path: &std::path::Path) -> bool {
             .read_to_end(&mut head)
             .map_err(|e| Error::read(path, e))
     });
-    read.is_ok() && !head.contains(&0) && std::str::from_utf8(&head).is_ok()
+    if read.is_err() {
+        head.clear();
+    }
+    head
+}
+
+/// Whether a file's `head` is text: every video container has zero bytes in its first
+/// kilobytes (box and chunk sizes), text has none.
+fn looks_like_text(head: &[u8]) -> bool {
+    !head.is_empty() && !head.contains(&0) && std::str::from_utf8(head).is_ok()
 }
 
 /// A frame as it left the source.
@@ -312,7 +370,7 @@ impl Outlet {
             }
             let mut image = Mat::default();
             let reading = Instant::now();
-            if !capture.read(&mut image)? || image.empty() {
+            if !read_frame(capture, &mut image)? {
                 if !self.stopped() {
                     report_end(capture, delivery, index);
                 }
@@ -422,6 +480,15 @@ mod tests {
             Source::Url("rtsp://h/s".into())
         );
         assert!("  ".parse::<Source>().is_err());
+    }
+
+    #[test]
+    fn frames_up_to_twice_8k_pass_and_larger_ones_are_refused_by_their_size() {
+        assert_eq!(too_big(2 * 7680, 4320), None);
+        assert_eq!(too_big(0, 0), None);
+        let refused = too_big(16_000, 16_000).unwrap();
+        assert!(refused.contains("16000x16000"), "{refused}");
+        assert!(too_big(u64::MAX, 2).is_some());
     }
 
     fn frame(index: u64) -> Frame {

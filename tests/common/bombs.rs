@@ -176,6 +176,51 @@ pub(crate) fn all(dir: &Path) -> [(PathBuf, &'static str); 3] {
     ]
 }
 
+/// An MJPG AVI of `frames` frames, each the JPEG at `jpeg` (16000x16000 for
+/// [`stray_byte_jpeg`]): a video whose every frame is a bomb, with a header that says so.
+pub(crate) fn mjpeg_avi(dir: &Path, jpeg: &Path, frames: u32, side: u32) -> PathBuf {
+    fn chunk(tag: &[u8], data: &[u8]) -> Vec<u8> {
+        let mut out = tag.to_vec();
+        out.extend(u32::try_from(data.len()).unwrap().to_le_bytes());
+        out.extend(data);
+        if data.len() % 2 == 1 {
+            out.push(0);
+        }
+        out
+    }
+    fn list(kind: &[u8], parts: &[Vec<u8>]) -> Vec<u8> {
+        let mut data = kind.to_vec();
+        data.extend(parts.concat());
+        chunk(b"LIST", &data)
+    }
+    let le = |values: &[u32]| values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+    let jpeg = std::fs::read(jpeg).unwrap();
+    let size = u32::try_from(jpeg.len()).unwrap();
+    // avih: 25 fps, has an index flag off, one stream, the frame size.
+    let avih = le(&[40_000, 0, 0, 0x10, frames, 0, 1, size, side, side, 0, 0, 0, 0]);
+    let mut strh = b"vidsMJPG".to_vec();
+    strh.extend(le(&[0, 0, 0, 1, 25, 0, frames, size, u32::MAX, 0]));
+    strh.extend([0u16, 0, 0, 0].iter().flat_map(|v| v.to_le_bytes()));
+    // BITMAPINFOHEADER: 24-bit MJPG.
+    let mut strf = le(&[40, side, side]);
+    strf.extend(1u16.to_le_bytes());
+    strf.extend(24u16.to_le_bytes());
+    strf.extend(b"MJPG");
+    strf.extend(le(&[side * side * 3, 0, 0, 0, 0]));
+    let header = list(
+        b"hdrl",
+        &[
+            chunk(b"avih", &avih),
+            list(b"strl", &[chunk(b"strh", &strh), chunk(b"strf", &strf)]),
+        ],
+    );
+    let movi = list(b"movi", &vec![chunk(b"00dc", &jpeg); frames as usize]);
+    let mut body = b"AVI ".to_vec();
+    body.extend(header);
+    body.extend(movi);
+    write(dir, "bombs.avi", &chunk(b"RIFF", &body))
+}
+
 fn write(dir: &Path, name: &str, bytes: &[u8]) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, bytes).unwrap();

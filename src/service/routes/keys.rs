@@ -39,10 +39,29 @@ impl From<ApiKey> for Key {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NewKeyBody {
-    /// Letters, digits, - _ . ; unique.
+    /// 1 to 64 letters, digits, - _ . (spaces around are trimmed); unique.
+    #[schema(pattern = r"^[ \t\n\r]*[A-Za-z0-9._-]{1,64}[ \t\n\r]*$")]
     name: String,
-    /// recognize, read and/or admin.
+    /// recognize, read and/or admin (in any case), at least one.
+    #[schema(schema_with = scope_names)]
     scopes: Vec<String>,
+}
+
+/// What `Scope`'s parser takes, for the document: each scope's name in any case, spaces
+/// around it trimmed; at least one.
+fn scope_names() -> utoipa::openapi::schema::Array {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, Type};
+    let any_case = |name: &str| {
+        name.chars()
+            .map(|c| format!("[{}{}]", c.to_ascii_lowercase(), c.to_ascii_uppercase()))
+            .collect::<String>()
+    };
+    let names: Vec<String> = Scope::ALL.iter().map(|s| any_case(s.as_str())).collect();
+    let pattern = format!("^[ \t\n\r]*({})[ \t\n\r]*$", names.join("|"));
+    ArrayBuilder::new()
+        .items(ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)))
+        .min_items(Some(1))
+        .build()
 }
 
 /// A key just made: the secret is in this answer and nowhere else, ever.
@@ -69,8 +88,11 @@ pub(crate) async fn list_keys(
 /// Makes a key; its secret is in the answer, once.
 #[utoipa::path(post, path = "/v1/keys", tag = "keys", request_body = NewKeyBody,
     responses((status = 201, body = MadeKey),
-        (status = 400, description = "A bad name or scope", body = ErrorBody),
+        (status = 400, description = "A bad name or scope, or not JSON", body = ErrorBody),
         (status = 409, description = "A key has that name", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, description = "Not sent as application/json", body = ErrorBody),
+        (status = 422, description = "Not an object with `name` and `scopes` alone", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub(crate) async fn make_key(

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::base::error::Error;
-use crate::gallery::{FaceId, FaceSummary, PersonId, PersonSummary};
+use crate::gallery::{
+    FaceId, FaceSummary, MAX_NAME_CHARS, PersonId, PersonSummary, name_pattern,
+};
 use crate::service::auth::{Allowed, ToAdmin, ToRead};
 use crate::service::error::{ApiError, ErrorBody};
 use crate::service::pool::{Answer, Task};
@@ -92,12 +94,34 @@ impl From<FaceSummary> for Face {
 }
 
 /// A person's name.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct NameBody {
-    /// 1 to 100 characters, no control characters; unique.
     name: String,
 }
+
+/// Written out, so that the document holds the rules names are checked by.
+impl utoipa::PartialSchema for NameBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
+        let name = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(MAX_NAME_CHARS))
+            .pattern(Some(name_pattern()))
+            .description(Some(
+                "1 to 100 characters, not only spaces, without control, invisible or \
+                 text-direction characters; compared NFC-normalised and trimmed; unique",
+            ));
+        ObjectBuilder::new()
+            .property("name", name)
+            .required("name")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)))
+            .into()
+    }
+}
+
+impl ToSchema for NameBody {}
 
 /// What deleting a person removed.
 #[derive(Debug, Serialize, ToSchema)]
@@ -132,8 +156,11 @@ pub(crate) async fn list_people(
 #[utoipa::path(post, path = "/v1/people", tag = "people", request_body = NameBody,
     responses(
         (status = 201, body = Person),
-        (status = 400, description = "Not a valid name", body = ErrorBody),
+        (status = 400, description = "Not a valid name, or not JSON", body = ErrorBody),
         (status = 409, description = "Somebody has that name", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, description = "Not sent as application/json", body = ErrorBody),
+        (status = 422, description = "Not an object with `name` alone", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub(crate) async fn create_person(
@@ -154,7 +181,7 @@ pub(crate) async fn create_person(
 /// One person.
 #[utoipa::path(get, path = "/v1/people/{id}", tag = "people",
     params(("id" = i64, Path, description = "The person's id")),
-    responses((status = 200, body = Person), (status = 404, body = ErrorBody),
+    responses((status = 200, body = Person), (status = 400, description = "An id that is not a whole number", body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = ["read"])))]
 pub(crate) async fn get_person(
@@ -169,7 +196,11 @@ pub(crate) async fn get_person(
 /// Renames a person; their faces stay.
 #[utoipa::path(patch, path = "/v1/people/{id}", tag = "people", request_body = NameBody,
     params(("id" = i64, Path, description = "The person's id")),
-    responses((status = 200, body = Person), (status = 400, body = ErrorBody),
+    responses((status = 200, body = Person),
+        (status = 400, description = "Not a valid name or id, or not JSON", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, description = "Not sent as application/json", body = ErrorBody),
+        (status = 422, description = "Not an object with `name` alone", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
@@ -193,7 +224,7 @@ pub(crate) async fn rename_person(
 /// name them.
 #[utoipa::path(delete, path = "/v1/people/{id}", tag = "people",
     params(("id" = i64, Path, description = "The person's id")),
-    responses((status = 200, body = RemovedBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = RemovedBody), (status = 400, description = "An id that is not a whole number", body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub(crate) async fn delete_person(
@@ -218,7 +249,7 @@ pub(crate) async fn delete_person(
 /// A person's faces, oldest first.
 #[utoipa::path(get, path = "/v1/people/{id}/faces", tag = "faces",
     params(("id" = i64, Path, description = "The person's id")),
-    responses((status = 200, body = [Face]), (status = 404, body = ErrorBody),
+    responses((status = 200, body = [Face]), (status = 400, description = "An id that is not a whole number", body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = ["read"])))]
 pub(crate) async fn list_faces(
@@ -240,7 +271,7 @@ pub(crate) async fn list_faces(
         description = "A JPEG or PNG photo as the body, or multipart/form-data with the field `image`."),
     responses(
         (status = 201, body = FaceAdded),
-        (status = 404, body = ErrorBody),
+        (status = 400, description = "An id that is not a whole number", body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 409, description = "This photo is enrolled for this person already", body = ErrorBody),
         (status = 413, body = ErrorBody), (status = 415, body = ErrorBody),
         (status = 422, description = "Rejected, with the reason in words (\"2 faces found\"), or not a whole image", body = ErrorBody),
@@ -304,7 +335,7 @@ pub(crate) async fn add_face(
 /// Deletes one face, with its embeddings and crop.
 #[utoipa::path(delete, path = "/v1/people/{id}/faces/{face}", tag = "faces",
     params(("id" = i64, Path, description = "The person's id"), ("face" = i64, Path, description = "The face's id")),
-    responses((status = 204, description = "Deleted"), (status = 404, body = ErrorBody),
+    responses((status = 204, description = "Deleted"), (status = 400, description = "An id that is not a whole number", body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub(crate) async fn delete_face(
@@ -325,6 +356,7 @@ pub(crate) async fn delete_face(
 #[utoipa::path(get, path = "/v1/people/{id}/faces/{face}/image", tag = "faces",
     params(("id" = i64, Path, description = "The person's id"), ("face" = i64, Path, description = "The face's id")),
     responses((status = 200, description = "The crop", content_type = "image/png", body = Photo),
+        (status = 400, description = "An id that is not a whole number", body = ErrorBody),
         (status = 404, description = "No such face, or it was kept without a crop", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = ["read"])))]

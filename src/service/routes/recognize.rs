@@ -99,7 +99,7 @@ impl From<StageTimes> for Timings {
     post,
     path = "/v1/recognize",
     tag = "recognize",
-    params(("threshold" = Option<f32>, Query,
+    params(("threshold" = Option<f32>, Query, exclusive_minimum = 0.0, maximum = 2.0,
         description = "Largest embedding distance still taken as the same person, for this photo only and for everyone (0 < threshold <= 2; when left out, the server's own, 0.55 by default, or a person's own threshold where one is set). Looser than the server's own, or than a person's own stricter threshold, only with an admin key.")),
     request_body(content = Photo, content_type = "image/jpeg",
         description = "A JPEG or PNG photo as the body (Content-Type image/jpeg or image/png), or multipart/form-data with the photo in the field `image`."),

@@ -100,7 +100,8 @@ pub(crate) async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
 /// changes its name. Reconnect with `Last-Event-ID` to get what was missed (from a buffer of
 /// serve.events_buffer events).
 #[utoipa::path(get, path = "/v1/events", tag = "events",
-    params(("Last-Event-ID" = Option<u64>, Header, description = "The id of the last event received")),
+    params(("Last-Event-ID" = Option<u64>, Header, maximum = 9_223_372_036_854_775_807_u64, nullable = false,
+        description = "The id of the last event received")),
     responses((status = 200, description = "text/event-stream of events", content_type = "text/event-stream", body = Event),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = ["read"])))]
@@ -111,9 +112,16 @@ pub(crate) async fn events(
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let last = match headers.get("last-event-id").map(|v| v.to_str()) {
         None => None,
-        Some(Ok(text)) => Some(text.trim().parse::<u64>().map_err(|_| {
-            ApiError::bad_request(format!("Last-Event-ID {text:?} is not an event id"))
-        })?),
+        // Event ids stay within the document's int64.
+        Some(Ok(text)) => Some(
+            text.trim()
+                .parse::<i64>()
+                .ok()
+                .and_then(|id| u64::try_from(id).ok())
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!("Last-Event-ID {text:?} is not an event id"))
+                })?,
+        ),
         Some(Err(_)) => return Err(ApiError::bad_request("Last-Event-ID is not text")),
     };
     let (missed, live) = state.events.subscribe(last);
