@@ -358,7 +358,11 @@ fn bombs_given_as_video_sources_are_refused_before_a_frame_is_decoded() {
             .clone();
         let stderr = String::from_utf8_lossy(&output.stderr);
         for word in words {
-            assert!(stderr.contains(word), "{args:?} {}: {stderr}", source.display());
+            assert!(
+                stderr.contains(word),
+                "{args:?} {}: {stderr}",
+                source.display()
+            );
         }
     };
     let recognize = ["recognize", "--headless", "--source"];

@@ -550,7 +550,10 @@ fn bad_requests_get_a_clear_4xx_and_the_server_keeps_serving() {
     }
     for (last, status) in [("null", 400), ("9223372036854775808", 400), ("-1", 400)] {
         let answer = last_event_id(&server.url, last);
-        assert!(answer.starts_with(&format!("HTTP/1.1 {status}")), "{last}: {answer}");
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{last}: {answer}"
+        );
     }
     let seven = api.post("/v1/recognize?threshold=7", "image/jpeg", &obama);
     seven.expect_error(400, "bad_request", "at most 2");
@@ -1251,7 +1254,11 @@ fn the_openapi_document_says_what_the_server_does() {
         .current_dir(home.path())
         .arg("--config-file")
         .arg(&config)
-        .args(["--no-color", "run", &format!("{}/v1/openapi.json", server.url)])
+        .args([
+            "--no-color",
+            "run",
+            &format!("{}/v1/openapi.json", server.url),
+        ])
         .args(["--checks", "all", "--max-examples", "15", "--workers", "1"])
         .args(["--seed", "29", "--exclude-path", "/v1/events"])
         .args(["--exclude-path", "/v1/keys/{name}"])

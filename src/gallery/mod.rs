@@ -37,8 +37,8 @@ pub use self::export::ExportFile;
 pub use self::key::GalleryKey;
 pub use self::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, KeyTable, MAX_NAME_CHARS, NewFace,
-    OwnThreshold, PersonId, PersonSummary, Removed, Scope, ThresholdChange, name_pattern, normalized_name, now,
-    validate_key_name, validate_name,
+    OwnThreshold, PersonId, PersonSummary, Removed, Scope, ThresholdChange, name_pattern,
+    normalized_name, now, validate_key_name, validate_name,
 };
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresGallery;

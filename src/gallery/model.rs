@@ -430,7 +430,13 @@ pub fn name_pattern() -> String {
     let refused: String = CONTROL
         .iter()
         .chain(&INVISIBLE)
-        .map(|&(lo, hi)| if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") })
+        .map(|&(lo, hi)| {
+            if lo == hi {
+                lo.to_string()
+            } else {
+                format!("{lo}-{hi}")
+            }
+        })
         .collect();
     format!("^[^{refused}]*[^\\s{refused}][^{refused}]*$")
 }

@@ -112,8 +112,11 @@ impl Source {
             }));
         }
         let side = |property| capture.get(property).unwrap_or(0.0).max(0.0) as u64;
-        too_big(side(videoio::CAP_PROP_FRAME_WIDTH), side(videoio::CAP_PROP_FRAME_HEIGHT))
-            .map_or(Ok(capture), |problem| Err(fail(problem)))
+        too_big(
+            side(videoio::CAP_PROP_FRAME_WIDTH),
+            side(videoio::CAP_PROP_FRAME_HEIGHT),
+        )
+        .map_or(Ok(capture), |problem| Err(fail(problem)))
     }
 }
 
@@ -138,7 +141,9 @@ pub fn read_frame(capture: &mut VideoCapture, image: &mut Mat) -> Result<bool> {
     match too_big(side(image.cols()), side(image.rows())) {
         Some(reason) => {
             *image = Mat::default();
-            Err(Error::InvalidInput(format!("the video source changed: {reason}")))
+            Err(Error::InvalidInput(format!(
+                "the video source changed: {reason}"
+            )))
         }
         None => Ok(true),
     }
@@ -166,9 +171,8 @@ fn not_a_video_file(path: &std::path::Path) -> Option<String> {
                 // OpenCV would decode a photo without limits: the photo door's decoders check
                 // it first, within the default photo limits (a source opens without a config).
                 let limits = PhotoLimits::default();
-                let checked = photo::read_file(path, &limits).and_then(|bytes| {
-                    image::check(&bytes, limits.max_pixels, path).map(|_| ())
-                });
+                let checked = photo::read_file(path, &limits)
+                    .and_then(|bytes| image::check(&bytes, limits.max_pixels, path).map(|_| ()));
                 checked.err().map(|e| e.report())
             } else {
                 looks_like_text(&head).then(|| {

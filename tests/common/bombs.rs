@@ -193,11 +193,18 @@ pub(crate) fn mjpeg_avi(dir: &Path, jpeg: &Path, frames: u32, side: u32) -> Path
         data.extend(parts.concat());
         chunk(b"LIST", &data)
     }
-    let le = |values: &[u32]| values.iter().flat_map(|v| v.to_le_bytes()).collect::<Vec<u8>>();
+    let le = |values: &[u32]| {
+        values
+            .iter()
+            .flat_map(|v| v.to_le_bytes())
+            .collect::<Vec<u8>>()
+    };
     let jpeg = std::fs::read(jpeg).unwrap();
     let size = u32::try_from(jpeg.len()).unwrap();
     // avih: 25 fps, has an index flag off, one stream, the frame size.
-    let avih = le(&[40_000, 0, 0, 0x10, frames, 0, 1, size, side, side, 0, 0, 0, 0]);
+    let avih = le(&[
+        40_000, 0, 0, 0x10, frames, 0, 1, size, side, side, 0, 0, 0, 0,
+    ]);
     let mut strh = b"vidsMJPG".to_vec();
     strh.extend(le(&[0, 0, 0, 1, 25, 0, frames, size, u32::MAX, 0]));
     strh.extend([0u16, 0, 0, 0].iter().flat_map(|v| v.to_le_bytes()));

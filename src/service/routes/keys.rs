@@ -59,7 +59,11 @@ fn scope_names() -> utoipa::openapi::schema::Array {
     let names: Vec<String> = Scope::ALL.iter().map(|s| any_case(s.as_str())).collect();
     let pattern = format!("^[ \t\n\r]*({})[ \t\n\r]*$", names.join("|"));
     ArrayBuilder::new()
-        .items(ObjectBuilder::new().schema_type(Type::String).pattern(Some(pattern)))
+        .items(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .pattern(Some(pattern)),
+        )
         .min_items(Some(1))
         .build()
 }

@@ -10,9 +10,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::base::error::Error;
-use crate::gallery::{
-    FaceId, FaceSummary, MAX_NAME_CHARS, PersonId, PersonSummary, name_pattern,
-};
+use crate::gallery::{FaceId, FaceSummary, MAX_NAME_CHARS, PersonId, PersonSummary, name_pattern};
 use crate::service::auth::{Allowed, ToAdmin, ToRead};
 use crate::service::error::{ApiError, ErrorBody};
 use crate::service::pool::{Answer, Task};
