@@ -81,10 +81,10 @@ pub(crate) struct SightingsPage {
         ("since" = Option<i64>, Query,
             description = "Only faces still in view at or after this time, in seconds since the Unix epoch"),
         ("camera" = Option<String>, Query, description = "Only this source"),
-        ("person" = Option<String>, Query,
+        ("person" = Option<String>, Query, pattern = r"^([1-9][0-9]{0,17}|unknown)$",
             description = "Only this person's (their id), or `unknown` for faces nobody enrolled"),
         ("after" = Option<i64>, Query, description = "The `next` of the page before"),
-        ("limit" = Option<usize>, Query, description = "At most this many, 1 to 1000 (100)")),
+        ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "At most this many, 1 to 1000 (100)")),
     responses((status = 200, body = SightingsPage), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = ["read"])))]
