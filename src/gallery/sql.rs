@@ -181,5 +181,10 @@ pub(crate) const VISITOR_SAMPLES: &str = "SELECT visitor_id, id FROM sighting
 /// How many sightings group `$1` has.
 pub(crate) const VISITOR_SIZE: &str = "SELECT count(*) FROM sighting WHERE visitor_id = $1";
 
+/// Group `$2`'s sightings, named person `$1` (enrolled from them): their crops and
+/// embeddings go, as a named sighting's do.
+pub(crate) const NAME_VISITOR: &str = "UPDATE sighting SET person_id = $1, embedder = NULL,
+    vector = NULL, crop = NULL, visitor_id = NULL WHERE visitor_id = $2";
+
 /// Group `$1`'s sightings, with their crops and embeddings.
 pub(crate) const DISMISS_VISITOR: &str = "DELETE FROM sighting WHERE visitor_id = $1";

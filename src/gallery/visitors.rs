@@ -17,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
-use crate::base::identity::{EmbedderId, Embedding};
+use crate::base::identity::{EmbedderId, Embedding, PersonId};
 use crate::gallery::audit::Actor;
 use crate::gallery::sightings::SightingId;
 
@@ -107,6 +107,11 @@ pub trait Visitors {
 
     /// Every group, the most recently seen first, with at most `samples` sample sightings.
     fn visitors(&self, samples: usize) -> Result<Vec<Visitor>>;
+
+    /// Names a group's sightings as `person`, who was enrolled from it: they leave the group
+    /// and keep no crop nor embedding, as a sighting named when it was seen. Returns how many
+    /// were named; none when the group or the person is gone.
+    fn name_visitor(&self, id: VisitorId, person: PersonId) -> Result<usize>;
 
     /// Forgets a group's sightings, crops and embeddings to the last byte, in the audit trail
     /// as done by `actor`; [`Error::NotFound`](crate::base::error::Error) when there is no

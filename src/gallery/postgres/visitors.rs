@@ -3,7 +3,7 @@
 //! removing a person does, so that no byte of its crops stays in their files.
 
 use crate::base::error::Result;
-use crate::base::identity::EmbedderId;
+use crate::base::identity::{EmbedderId, PersonId};
 use crate::gallery::audit::{Actor, AuditAction};
 use crate::gallery::sightings::SightingId;
 use crate::gallery::sql;
@@ -86,6 +86,25 @@ impl Visitors for PostgresGallery {
         }
         tx.commit().map_err(&db)?;
         Ok(visitors::assemble(summaries, cameras, sampled, samples))
+    }
+
+    fn name_visitor(&self, id: VisitorId, person: PersonId) -> Result<usize> {
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        // Locked, so that a removal cannot slip in between and leave the sightings named.
+        let named = if tx
+            .query_opt("SELECT 1 FROM person WHERE id = $1 FOR SHARE", &[&person.0])
+            .map_err(&db)?
+            .is_some()
+        {
+            tx.execute(sql::NAME_VISITOR, &[&person.0, &id.0])
+                .map_err(&db)?
+        } else {
+            0
+        };
+        tx.commit().map_err(&db)?;
+        Ok(count(i64::try_from(named).unwrap_or(i64::MAX)))
     }
 
     fn dismiss_visitor(&self, id: VisitorId, actor: &Actor) -> Result<Dismissed> {

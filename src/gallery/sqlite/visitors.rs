@@ -11,9 +11,9 @@ use crate::gallery::stored::vector_from_bytes;
 use crate::gallery::visitors::{
     self, Dismissed, UnknownEmbedding, Visitor, VisitorId, Visitors, dismissed_detail, no_visitor,
 };
-use crate::base::identity::EmbedderId;
+use crate::base::identity::{EmbedderId, PersonId};
 
-use super::{SqliteGallery, audit, begin};
+use super::{SqliteGallery, audit, begin, exists};
 
 impl Visitors for SqliteGallery {
     fn unknown_embeddings(&self) -> Result<Vec<UnknownEmbedding>> {
@@ -71,6 +71,20 @@ impl Visitors for SqliteGallery {
         let sampled = rows(&conn, sql::VISITOR_SAMPLES, |r| Ok((r.get(0)?, r.get(1)?)))
             .map_err(&db)?;
         Ok(visitors::assemble(summaries, cameras, sampled, samples))
+    }
+
+    fn name_visitor(&self, id: VisitorId, person: PersonId) -> Result<usize> {
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
+        let named = if exists(&tx, person).map_err(&db)? {
+            tx.execute(sql::NAME_VISITOR, [person.0, id.0])
+                .map_err(&db)?
+        } else {
+            0
+        };
+        tx.commit().map_err(&db)?;
+        Ok(named)
     }
 
     fn dismiss_visitor(&self, id: VisitorId, actor: &Actor) -> Result<Dismissed> {
