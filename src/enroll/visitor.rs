@@ -7,7 +7,9 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
-use crate::gallery::{Actor, FaceId, Gallery, PersonId, VisitorId, validate_name};
+use crate::base::identity::EmbedderId;
+use crate::gallery::visitors::no_visitor;
+use crate::gallery::{Actor, FaceId, Gallery, NewFace, PersonId, VisitorId, validate_name};
 use crate::vision::photo;
 use crate::vision::pipeline::Pipeline;
 
@@ -37,23 +39,33 @@ pub struct VisitorEnrolled {
     pub sightings_named: usize,
 }
 
-/// Enrolls visitor `id` as `becomes` from at most `best` of its crops (most evidence first),
-/// as `actor`. Refused, with every crop's reason, when no crop passes.
-pub fn visitor(
-    pipeline: &mut Pipeline,
+/// A visitor's crops to judge, and who they will be.
+pub struct Candidates {
+    pub id: VisitorId,
+    /// Somebody enrolled before, or `None` for somebody new called `name`.
+    person: Option<PersonId>,
+    name: String,
+    /// Each crop (PNG) with what it is ("visitor 3 sighting 17"), best first; an error when
+    /// it cannot be read.
+    pub crops: Vec<(String, Result<Vec<u8>>)>,
+    /// The person's faces enrolled before: a crop repeating one is a duplicate.
+    pub expect: Expect,
+}
+
+/// The best `best` crops of visitor `id` (most evidence first), to enroll as `becomes`, with
+/// the faces of `embedder` they must not repeat.
+pub fn candidates(
     gallery: &dyn Gallery,
-    enrollment: &Enrollment,
+    embedder: &EmbedderId,
     id: VisitorId,
     becomes: &Becomes,
     best: usize,
-    actor: &Actor,
-) -> Result<VisitorEnrolled> {
+) -> Result<Candidates> {
     let group = gallery
         .visitors(best)?
         .into_iter()
         .find(|v| v.id == id)
-        .ok_or_else(|| crate::gallery::visitors::no_visitor(id))?;
-    // Somebody enrolled before, or the name of somebody new.
+        .ok_or_else(|| no_visitor(id))?;
     let (person, name) = match becomes {
         Becomes::Name(name) => {
             let name = validate_name(name)?;
@@ -64,22 +76,90 @@ pub fn visitor(
             (Some(summary.id), summary.name)
         }
     };
-    let mut expect = Expect::enrolled(gallery, &pipeline.embedder_id(), person)?;
+    let crops = group
+        .samples
+        .into_iter()
+        .map(|sighting| {
+            let crop = gallery.sighting_crop(sighting).and_then(|crop| {
+                crop.ok_or_else(|| Error::NotFound("its crop was forgotten meanwhile".into()))
+            });
+            (format!("visitor {} sighting {}", id.0, sighting.0), crop)
+        })
+        .collect();
+    Ok(Candidates {
+        id,
+        person,
+        name,
+        crops,
+        expect: Expect::enrolled(gallery, embedder, person)?,
+    })
+}
+
+impl Candidates {
+    /// Saves the `faces` accepted of the crops as the person, as `actor`, and names the
+    /// group's sightings as them; `not_taken` says why the other crops were not. Refused,
+    /// with every reason, when no crop passed.
+    pub fn save(
+        self,
+        gallery: &dyn Gallery,
+        enrollment: &Enrollment,
+        embedder: &EmbedderId,
+        faces: &[NewFace],
+        not_taken: Vec<String>,
+        actor: &Actor,
+    ) -> Result<VisitorEnrolled> {
+        if faces.is_empty() {
+            return Err(Error::InvalidInput(format!(
+                "no crop of visitor {} passed enrollment; nothing was enrolled:\n  - {}",
+                self.id.0,
+                not_taken.join("\n  - ")
+            )));
+        }
+        let (person_id, report) = match self.person {
+            Some(person) => (
+                person,
+                enrollment.add_to(gallery, embedder, person, faces, actor)?,
+            ),
+            None => {
+                let report = enrollment.add(gallery, embedder, &self.name, faces, actor)?;
+                (gallery.find(&self.name)?, report)
+            }
+        };
+        let sightings_named = gallery.name_visitor(self.id, person_id)?;
+        Ok(VisitorEnrolled {
+            person_id,
+            added: report.added,
+            not_taken,
+            warnings: report.warnings,
+            sightings_named,
+        })
+    }
+}
+
+/// Enrolls visitor `id` as `becomes` from at most `best` of its crops, with `pipeline`, as
+/// `actor`: [`candidates`], each judged as a photo is, then [`Candidates::save`].
+pub fn visitor(
+    pipeline: &mut Pipeline,
+    gallery: &dyn Gallery,
+    enrollment: &Enrollment,
+    id: VisitorId,
+    becomes: &Becomes,
+    best: usize,
+    actor: &Actor,
+) -> Result<VisitorEnrolled> {
+    let embedder = pipeline.embedder_id();
+    let mut candidates = candidates(gallery, &embedder, id, becomes, best)?;
     let mut faces = Vec::new();
     let mut not_taken = Vec::new();
-    for sighting in group.samples {
-        let what = format!("visitor {} sighting {}", id.0, sighting.0);
-        let judged = gallery.sighting_crop(sighting).and_then(|crop| {
-            let crop = crop.ok_or_else(|| {
-                Error::NotFound("its crop was forgotten meanwhile".to_owned())
-            })?;
+    for (what, crop) in std::mem::take(&mut candidates.crops) {
+        let judged = crop.and_then(|crop| {
             let photo = photo::decode(&crop, &enrollment.photo_limits, Path::new(&what))?;
-            enrollment.judge_photo(pipeline, what.clone(), photo, &expect)
+            enrollment.judge_photo(pipeline, what.clone(), photo, &candidates.expect)
         });
         match judged {
             Ok(Ok(face)) => {
-                expect.taken.push(Taken {
-                    what: what.clone(),
+                candidates.expect.taken.push(Taken {
+                    what,
                     embedding: face.embedding.clone(),
                 });
                 faces.push(face);
@@ -88,30 +168,5 @@ pub fn visitor(
             Err(e) => not_taken.push(format!("{what}: {}", e.report())),
         }
     }
-    if faces.is_empty() {
-        return Err(Error::InvalidInput(format!(
-            "no crop of visitor {} passed enrollment; nothing was enrolled:\n  - {}",
-            id.0,
-            not_taken.join("\n  - ")
-        )));
-    }
-    let embedder = pipeline.embedder_id();
-    let (person_id, report) = match person {
-        Some(person) => (
-            person,
-            enrollment.add_to(gallery, &embedder, person, &faces, actor)?,
-        ),
-        None => {
-            let report = enrollment.add(gallery, &embedder, &name, &faces, actor)?;
-            (gallery.find(&name)?, report)
-        }
-    };
-    let sightings_named = gallery.name_visitor(id, person_id)?;
-    Ok(VisitorEnrolled {
-        person_id,
-        added: report.added,
-        not_taken,
-        warnings: report.warnings,
-        sightings_named,
-    })
+    candidates.save(gallery, enrollment, &embedder, &faces, not_taken, actor)
 }
