@@ -7,11 +7,13 @@
 mod common;
 
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use common::cli::{actor, json_lines, whoisit};
 use common::postgres::Database;
+use common::server::Server;
 use whoisit::demo::synth::ClipSpec;
 use whoisit::gallery::{SightingId, SightingQuery, Who};
 
@@ -217,4 +219,95 @@ fn two_strangers_are_two_visitors_one_enrolled_one_dismissed_in_sqlite() {
 fn two_strangers_are_two_visitors_one_enrolled_one_dismissed_in_postgres() {
     let db = Database::new();
     grouped_enrolled_and_dismissed(&["--gallery", &db.url]);
+}
+
+#[test]
+fn serve_groups_its_sources_strangers_and_the_api_enrolls_and_dismisses_them() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let clip = strangers_clip(home);
+    let make_key = |name: &str, scope: &str| {
+        let output = whoisit(home)
+            .args(["keys", "create", "--name", name, "--scope", scope])
+            .output()
+            .unwrap();
+        String::from_utf8(output.stdout).unwrap().trim().to_owned()
+    };
+    let reader = make_key("console", "read");
+    let admin = make_key("admin", "admin");
+    let server = Server::start(
+        home,
+        &[],
+        &["--workers", "1", "--source", clip.to_str().unwrap()],
+    );
+    let read = server.client().with_key(&reader);
+    let admin = server.client().with_key(&admin);
+    // The clip plays in real time (14 s); the writer groups at most every 10 s.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let groups = loop {
+        let groups = read.get("/v1/visitors").expect(200).json();
+        let sizes: Vec<u64> = groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["sightings"].as_u64().unwrap())
+            .collect();
+        if sizes == [3, 3] {
+            break groups;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "visitors so far: {groups}; the server's log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    // The most recently seen first: Biden's, then Obama's.
+    let (biden, obama) = (groups[0]["id"].as_i64().unwrap(), groups[1]["id"].as_i64().unwrap());
+    assert_eq!(groups[0]["samples"].as_array().unwrap().len(), 3);
+    assert!(groups[0]["cameras"][0].as_str().unwrap().ends_with("strangers.avi"));
+
+    // An unknown face's crop is for admin keys only.
+    let image = format!("/v1/visitors/{obama}/faces/0/image");
+    assert_eq!(read.get(&image).status, 403);
+    let png = admin.get(&image).expect(200);
+    assert!(png.body.starts_with(b"\x89PNG"));
+    admin
+        .get(&format!("/v1/visitors/{obama}/faces/9/image"))
+        .expect(404);
+
+    assert_eq!(
+        read.post_json(&format!("/v1/visitors/{obama}/enroll"), &json!({"name": "Obama"}))
+            .status,
+        403
+    );
+    admin
+        .post_json(&format!("/v1/visitors/{obama}/enroll"), &json!({}))
+        .expect_error(400, "bad_request", "either");
+    let enrolled = admin
+        .post_json(&format!("/v1/visitors/{obama}/enroll"), &json!({"name": "Obama"}))
+        .expect(200)
+        .json();
+    assert_eq!(enrolled["sightings_named"], 3, "{enrolled}");
+    assert!(!enrolled["faces"].as_array().unwrap().is_empty(), "{enrolled}");
+    let people = read.get("/v1/people").expect(200).json();
+    assert_eq!(people[0]["name"], "Obama");
+    assert_eq!(people[0]["id"], enrolled["person_id"]);
+
+    let dismissed = admin
+        .delete(&format!("/v1/visitors/{biden}"))
+        .expect(200)
+        .json();
+    assert_eq!(dismissed["sightings"], 3);
+    assert_eq!(read.get("/v1/visitors").expect(200).json(), json!([]));
+    admin.delete(&format!("/v1/visitors/{biden}")).expect(404);
+    let trail = admin.get("/v1/audit").expect(200).json();
+    let actions: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert!(actions.contains(&"dismiss_visitor"), "{actions:?}");
+    assert!(actions.contains(&"enroll"), "{actions:?}");
 }
