@@ -15,8 +15,8 @@ use std::time::Instant;
 use whoisit::base::identity::{EmbedderKind, Embedding};
 use whoisit::gallery::visitors::group;
 use whoisit::gallery::{
-    GroupSettings, SightingRecord, Sightings as _, SqliteGallery, UnknownFace, Visitors as _,
-    now, regroup,
+    GroupSettings, SightingRecord, Sightings as _, SqliteGallery, UnknownFace, VisitorId,
+    Visitors as _, now, regroup,
 };
 use whoisit::measure::synthetic_gallery::Vectors;
 
@@ -33,51 +33,11 @@ fn main() {
         .unwrap_or(10_000);
     let strangers = total * 8 / 10 / SEEN;
     let passers_by = total - strangers * SEEN;
-    let mut vectors = Vectors::default();
-    let centres: Vec<Vec<f32>> = (0..strangers).map(|_| vectors.next_vector()).collect();
-    // Who each sighting is (a stranger's index, or none), and its embedding.
-    let mut faces: Vec<(Option<usize>, Embedding)> = Vec::with_capacity(total);
-    for round in 0..SEEN {
-        for (who, centre) in centres.iter().enumerate() {
-            let noise = vectors.next_vector();
-            let mut v: Vec<f32> = centre
-                .iter()
-                .zip(&noise)
-                .map(|(c, n)| c + SPREAD * n)
-                .collect();
-            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-            v.iter_mut().for_each(|x| *x /= norm);
-            faces.push((Some(who), Embedding(v)));
-        }
-        for _ in 0..passers_by / SEEN + usize::from(round < passers_by % SEEN) {
-            faces.push((None, Embedding(vectors.next_vector())));
-        }
-    }
+    let faces = made_up(strangers, passers_by);
     let dir = tempfile::tempdir().unwrap();
     let gallery = SqliteGallery::open(dir.path(), None).unwrap();
-    let t = now();
     let start = Instant::now();
-    for chunk in faces.chunks(256) {
-        let records: Vec<SightingRecord> = chunk
-            .iter()
-            .map(|(_, embedding)| SightingRecord {
-                id: None,
-                camera: "door".into(),
-                track: 1,
-                person: None,
-                first: t - 10,
-                last: t,
-                distance: Some(0.9),
-                evidence: 8,
-                unknown: Some(UnknownFace {
-                    crop: None,
-                    embedder: EmbedderKind::Dlib.id(),
-                    embedding: embedding.clone(),
-                }),
-            })
-            .collect();
-        gallery.write_sightings(&records).unwrap();
-    }
+    store(&gallery, &faces);
     println!(
         "{total} unknown sightings ({strangers} strangers x {SEEN}, {passers_by} passers-by) stored in {:.2} s",
         start.elapsed().as_secs_f64()
@@ -109,10 +69,71 @@ fn main() {
         visitors.len(),
         start.elapsed().as_secs_f64() * 1000.0
     );
+    report(&faces, &groups, strangers, passers_by);
+}
+
+/// Who each sighting is (a stranger's index, or none for a passer-by), and its embedding: the
+/// strangers come round `SEEN` times, the passers-by once, between them.
+fn made_up(strangers: usize, passers_by: usize) -> Vec<(Option<usize>, Embedding)> {
+    let mut vectors = Vectors::default();
+    let centres: Vec<Vec<f32>> = (0..strangers).map(|_| vectors.next_vector()).collect();
+    let mut faces = Vec::with_capacity(strangers * SEEN + passers_by);
+    for round in 0..SEEN {
+        for (who, centre) in centres.iter().enumerate() {
+            let noise = vectors.next_vector();
+            let mut v: Vec<f32> = centre
+                .iter()
+                .zip(&noise)
+                .map(|(c, n)| c + SPREAD * n)
+                .collect();
+            let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+            v.iter_mut().for_each(|x| *x /= norm);
+            faces.push((Some(who), Embedding(v)));
+        }
+        for _ in 0..passers_by / SEEN + usize::from(round < passers_by % SEEN) {
+            faces.push((None, Embedding(vectors.next_vector())));
+        }
+    }
+    faces
+}
+
+/// Stores every face as an unknown sighting, in the writer's batches.
+fn store(gallery: &SqliteGallery, faces: &[(Option<usize>, Embedding)]) {
+    let t = now();
+    for chunk in faces.chunks(256) {
+        let records: Vec<SightingRecord> = chunk
+            .iter()
+            .map(|(_, embedding)| SightingRecord {
+                id: None,
+                camera: "door".into(),
+                track: 1,
+                person: None,
+                first: t - 10,
+                last: t,
+                distance: Some(0.9),
+                evidence: 8,
+                unknown: Some(UnknownFace {
+                    crop: None,
+                    embedder: EmbedderKind::Dlib.id(),
+                    embedding: embedding.clone(),
+                }),
+            })
+            .collect();
+        gallery.write_sightings(&records).unwrap();
+    }
+}
+
+/// Prints the groups' purity and completeness against who each sighting was.
+fn report(
+    faces: &[(Option<usize>, Embedding)],
+    groups: &[Option<VisitorId>],
+    strangers: usize,
+    passers_by: usize,
+) {
     // Sightings come back oldest first, in the order they were stored.
     let mut members: HashMap<i64, HashMap<usize, usize>> = HashMap::new();
     let mut noise_grouped = 0;
-    for ((who, _), visitor) in faces.iter().zip(&groups) {
+    for ((who, _), visitor) in faces.iter().zip(groups) {
         match (who, visitor) {
             (Some(who), Some(v)) => *members.entry(v.0).or_default().entry(*who).or_default() += 1,
             (None, Some(_)) => noise_grouped += 1,

@@ -123,31 +123,7 @@ fn grouped_enrolled_and_dismissed(global: &[&str]) {
     assert_eq!(biden["sightings"], 3);
     let (obama, biden) = (obama["id"].as_i64().unwrap(), biden["id"].as_i64().unwrap());
 
-    // Obama's group enrolled: the crops pass the gate, the sightings become his, and his next
-    // appearance is named.
-    let enrolled = whoisit(home)
-        .args(global)
-        .args(["visitors", "enroll", &obama.to_string(), "--name", "Obama"])
-        .output()
-        .unwrap();
-    let said = String::from_utf8_lossy(&enrolled.stdout);
-    assert!(
-        enrolled.status.success(),
-        "{said}{}",
-        String::from_utf8_lossy(&enrolled.stderr)
-    );
-    assert!(said.contains("3 sighting(s) named"), "{said}");
-    recognize(home, global, &again_clip(home));
-    let all = sightings(home, global);
-    let names: Vec<&str> = all
-        .iter()
-        .map(|s| s["name"].as_str().unwrap_or("unknown"))
-        .collect();
-    assert_eq!(names.iter().filter(|n| **n == "Obama").count(), 4, "{names:?}");
-    assert_eq!(all.last().unwrap()["name"], "Obama", "the next appearance is named");
-    let groups = visitors(home, global);
-    assert_eq!(groups.len(), 1, "{groups:?}");
-    assert_eq!(groups[0]["id"], biden);
+    enroll_obama(home, global, obama, biden);
 
     // Biden's group dismissed: nothing of his crops stays (in the SQLite files: see
     // tests/contract.rs for every store's pages), and the dismissal is in the audit trail.
@@ -179,6 +155,35 @@ fn grouped_enrolled_and_dismissed(global: &[&str]) {
                 && e["detail"].as_str().unwrap().contains(&format!("visitor {biden}"))),
         "{trail:?}"
     );
+}
+
+/// Enrolls Obama's group: the crops pass the gate, the sightings become his, and his next
+/// appearance is named; Biden's group is left.
+fn enroll_obama(home: &Path, global: &[&str], obama: i64, biden: i64) {
+    let enrolled = whoisit(home)
+        .args(global)
+        .args(["visitors", "enroll", &obama.to_string(), "--name", "Obama"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&enrolled.stdout);
+    assert!(
+        enrolled.status.success(),
+        "{said}{}",
+        String::from_utf8_lossy(&enrolled.stderr)
+    );
+    assert!(said.contains("3 sighting(s) named"), "{said}");
+    recognize(home, global, &again_clip(home));
+    let all = sightings(home, global);
+    let names: Vec<&str> = all
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or("unknown"))
+        .collect();
+    assert_eq!(names.iter().filter(|n| **n == "Obama").count(), 4, "{names:?}");
+    assert_eq!(all.last().unwrap()["name"], "Obama", "the next appearance is named");
+    let groups = visitors(home, global);
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0]["id"], biden);
+
 }
 
 /// The crops of Biden's sightings, read beneath the CLI; in the SQLite files before the
@@ -221,20 +226,22 @@ fn two_strangers_are_two_visitors_one_enrolled_one_dismissed_in_postgres() {
     grouped_enrolled_and_dismissed(&["--gallery", &db.url]);
 }
 
+/// A new API key's secret.
+fn make_key(home: &Path, name: &str, scope: &str) -> String {
+    let output = whoisit(home)
+        .args(["keys", "create", "--name", name, "--scope", scope])
+        .output()
+        .unwrap();
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
 #[test]
 fn serve_groups_its_sources_strangers_and_the_api_enrolls_and_dismisses_them() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     let clip = strangers_clip(home);
-    let make_key = |name: &str, scope: &str| {
-        let output = whoisit(home)
-            .args(["keys", "create", "--name", name, "--scope", scope])
-            .output()
-            .unwrap();
-        String::from_utf8(output.stdout).unwrap().trim().to_owned()
-    };
-    let reader = make_key("console", "read");
-    let admin = make_key("admin", "admin");
+    let reader = make_key(home, "console", "read");
+    let admin = make_key(home, "admin", "admin");
     let server = Server::start(
         home,
         &[],
@@ -301,13 +308,6 @@ fn serve_groups_its_sources_strangers_and_the_api_enrolls_and_dismisses_them() {
     assert_eq!(dismissed["sightings"], 3);
     assert_eq!(read.get("/v1/visitors").expect(200).json(), json!([]));
     admin.delete(&format!("/v1/visitors/{biden}")).expect(404);
-    let trail = admin.get("/v1/audit").expect(200).json();
-    let actions: Vec<&str> = trail
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["action"].as_str().unwrap())
-        .collect();
-    assert!(actions.contains(&"dismiss_visitor"), "{actions:?}");
-    assert!(actions.contains(&"enroll"), "{actions:?}");
+    let trail = admin.get("/v1/audit").expect(200).json().to_string();
+    assert!(trail.contains("\"dismiss_visitor\"") && trail.contains("\"enroll\""), "{trail}");
 }

@@ -285,7 +285,7 @@ pub(crate) fn no_visitor(id: VisitorId) -> Error {
 }
 
 /// The audit trail's words for a dismissal.
-pub(crate) fn dismissed_detail(id: VisitorId, dismissed: &Dismissed) -> String {
+pub(crate) fn dismissed_detail(id: VisitorId, dismissed: Dismissed) -> String {
     format!(
         "visitor {} dismissed: {} sighting(s) with their crops and embeddings forgotten",
         id.0, dismissed.sightings

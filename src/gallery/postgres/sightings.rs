@@ -166,8 +166,7 @@ impl PostgresGallery {
             Some(id) => tx
                 .query_opt(
                     "UPDATE sighting SET person_id = $2, last = $3, distance = $4, evidence = $5,
-                            embedder = $6, vector = $7,
-                            visitor_id = CASE WHEN $6::TEXT IS NULL THEN NULL ELSE visitor_id END,
+                            embedder = $6, vector = $7, visitor_id = CASE WHEN $6::TEXT IS NULL THEN NULL ELSE visitor_id END,
                         crop = CASE WHEN $6::TEXT IS NULL THEN NULL ELSE coalesce($8, crop) END
                      WHERE id = $1 RETURNING id",
                     &[

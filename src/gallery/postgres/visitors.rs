@@ -122,7 +122,7 @@ impl Visitors for PostgresGallery {
             &mut tx,
             actor,
             AuditAction::DismissVisitor,
-            &dismissed_detail(id, &dismissed),
+            &dismissed_detail(id, dismissed),
         )
         .map_err(&db)?;
         let xid = xact_id(&mut tx, &self.columns)?;

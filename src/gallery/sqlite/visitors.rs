@@ -104,7 +104,7 @@ impl Visitors for SqliteGallery {
             &tx,
             actor,
             AuditAction::DismissVisitor,
-            &dismissed_detail(id, &dismissed),
+            &dismissed_detail(id, dismissed),
         )
         .map_err(&db)?;
         tx.commit().map_err(&db)?;
