@@ -17,9 +17,9 @@ use common::{cli, face};
 use whoisit::Error;
 use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
 use whoisit::gallery::{
-    Actor, AuditAction, AuditEntry, FaceId, Gallery, GalleryKey, GroupSettings, NewFace,
-    PersonId, PostgresGallery, Removed, Scope, SightingId, SightingQuery, SightingRecord,
-    SqliteGallery, UnknownFace, VisitorId, Who, now, regroup,
+    Actor, AuditAction, AuditEntry, FaceId, Gallery, GalleryKey, GroupSettings, NewFace, PersonId,
+    PostgresGallery, Removed, Scope, SightingId, SightingQuery, SightingRecord, SqliteGallery,
+    UnknownFace, VisitorId, Who, now, regroup,
 };
 use whoisit::vision::pose::Pose;
 
@@ -724,7 +724,13 @@ fn a_forgotten_person_leaves_no_byte_of_their_face(g: &Store) {
 /// An unknown sighting at `camera`, seen at `last`, whose mean embedding is the secret's moved
 /// by `shift` (a stranger's sightings lie near each other), with the secret's crop or a small
 /// one of its own.
-fn stranger(secret: &Secret, camera: &str, last: i64, shift: f32, crop: Option<Vec<u8>>) -> SightingRecord {
+fn stranger(
+    secret: &Secret,
+    camera: &str,
+    last: i64,
+    shift: f32,
+    crop: Option<Vec<u8>>,
+) -> SightingRecord {
     let mut record = common::sightings::record(None, camera, None, last, None);
     record.unknown = Some(UnknownFace {
         crop: Some(crop.unwrap_or_else(|| secret.crop.clone())),
@@ -763,17 +769,36 @@ fn visitors_are_grouped_named_and_dismissed_to_the_last_byte(g: &Store) {
         .map(Option::unwrap)
         .collect();
     assert_eq!(g.unknown_embeddings().unwrap().len(), 7);
-    assert_eq!(regroup(&**g, &settings).unwrap(), 6, "the passer-by stays ungrouped");
-    assert_eq!(regroup(&**g, &settings).unwrap(), 0, "grouping again changes nothing");
+    assert_eq!(
+        regroup(&**g, &settings).unwrap(),
+        6,
+        "the passer-by stays ungrouped"
+    );
+    assert_eq!(
+        regroup(&**g, &settings).unwrap(),
+        0,
+        "grouping again changes nothing"
+    );
     let visitors = g.visitors(2).unwrap();
     assert_eq!(visitors.len(), 2, "{visitors:?}");
     // The most recently seen first; a group is named after its first sighting.
     let (second, first) = (&visitors[0], &visitors[1]);
-    assert_eq!((first.id, second.id), (VisitorId(ids[0].0), VisitorId(ids[1].0)));
-    assert_eq!((first.sightings, first.first, first.last), (3, t - 60, t - 10));
+    assert_eq!(
+        (first.id, second.id),
+        (VisitorId(ids[0].0), VisitorId(ids[1].0))
+    );
+    assert_eq!(
+        (first.sightings, first.first, first.last),
+        (3, t - 60, t - 10)
+    );
     assert_eq!(first.cameras, ["back", "door"]);
     assert_eq!(first.samples.len(), 2);
-    assert!(first.samples.iter().all(|s| [ids[0], ids[2], ids[4]].contains(s)));
+    assert!(
+        first
+            .samples
+            .iter()
+            .all(|s| [ids[0], ids[2], ids[4]].contains(s))
+    );
     assert_eq!(g.found(&secret), expected);
 
     // A fourth sighting of the second stranger joins their group, which keeps its id.
@@ -806,7 +831,10 @@ fn visitors_are_grouped_named_and_dismissed_to_the_last_byte(g: &Store) {
     let trail = g.audit(0).unwrap();
     let last = trail.last().unwrap();
     assert_eq!(last.action, AuditAction::DismissVisitor.as_str());
-    assert!(last.detail.contains(&format!("visitor {}", first.id.0)), "{last:?}");
+    assert!(
+        last.detail.contains(&format!("visitor {}", first.id.0)),
+        "{last:?}"
+    );
     assert_eq!(
         g.sightings(&SightingQuery::all()).unwrap().len(),
         records.len() + 1 - 3,

@@ -1193,7 +1193,9 @@ fn the_openapi_document_lists_every_route_the_router_has() {
         let url = format!(
             "{}{}",
             server.url,
-            path.replace("{id}", "1").replace("{face}", "1").replace("{n}", "0")
+            path.replace("{id}", "1")
+                .replace("{face}", "1")
+                .replace("{n}", "0")
         );
         let request = ureq::http::Request::builder()
             .method(method.as_str())

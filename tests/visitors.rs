@@ -77,7 +77,11 @@ fn recognize(home: &Path, global: &[&str], clip: &Path) {
 }
 
 fn visitors(home: &Path, global: &[&str]) -> Vec<Value> {
-    json_lines(whoisit(home).args(global).args(["visitors", "list", "--json"]))
+    json_lines(
+        whoisit(home)
+            .args(global)
+            .args(["visitors", "list", "--json"]),
+    )
 }
 
 fn sightings(home: &Path, global: &[&str]) -> Vec<Value> {
@@ -90,7 +94,10 @@ fn grouped_enrolled_and_dismissed(global: &[&str]) {
     recognize(home, global, &strangers_clip(home));
     let all = sightings(home, global);
     assert_eq!(all.len(), 6, "one sighting per appearance: {all:?}");
-    assert!(all.iter().all(|s| s["name"].is_null() && s["has_crop"] == true));
+    assert!(
+        all.iter()
+            .all(|s| s["name"].is_null() && s["has_crop"] == true)
+    );
 
     // Two visitors of three sightings: Obama's (the 1st, 3rd and 5th) and Biden's.
     let groups = visitors(home, global);
@@ -149,10 +156,11 @@ fn grouped_enrolled_and_dismissed(global: &[&str]) {
     }
     let trail = json_lines(whoisit(home).args(global).args(["audit", "--json"]));
     assert!(
-        trail
-            .iter()
-            .any(|e| e["action"] == "dismiss_visitor"
-                && e["detail"].as_str().unwrap().contains(&format!("visitor {biden}"))),
+        trail.iter().any(|e| e["action"] == "dismiss_visitor"
+            && e["detail"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("visitor {biden}"))),
         "{trail:?}"
     );
 }
@@ -178,12 +186,19 @@ fn enroll_obama(home: &Path, global: &[&str], obama: i64, biden: i64) {
         .iter()
         .map(|s| s["name"].as_str().unwrap_or("unknown"))
         .collect();
-    assert_eq!(names.iter().filter(|n| **n == "Obama").count(), 4, "{names:?}");
-    assert_eq!(all.last().unwrap()["name"], "Obama", "the next appearance is named");
+    assert_eq!(
+        names.iter().filter(|n| **n == "Obama").count(),
+        4,
+        "{names:?}"
+    );
+    assert_eq!(
+        all.last().unwrap()["name"],
+        "Obama",
+        "the next appearance is named"
+    );
     let groups = visitors(home, global);
     assert_eq!(groups.len(), 1, "{groups:?}");
     assert_eq!(groups[0]["id"], biden);
-
 }
 
 /// The crops of Biden's sightings, read beneath the CLI; in the SQLite files before the
@@ -270,9 +285,17 @@ fn serve_groups_its_sources_strangers_and_the_api_enrolls_and_dismisses_them() {
         std::thread::sleep(Duration::from_millis(500));
     };
     // The most recently seen first: Biden's, then Obama's.
-    let (biden, obama) = (groups[0]["id"].as_i64().unwrap(), groups[1]["id"].as_i64().unwrap());
+    let (biden, obama) = (
+        groups[0]["id"].as_i64().unwrap(),
+        groups[1]["id"].as_i64().unwrap(),
+    );
     assert_eq!(groups[0]["samples"].as_array().unwrap().len(), 3);
-    assert!(groups[0]["cameras"][0].as_str().unwrap().ends_with("strangers.avi"));
+    assert!(
+        groups[0]["cameras"][0]
+            .as_str()
+            .unwrap()
+            .ends_with("strangers.avi")
+    );
 
     // An unknown face's crop is for admin keys only.
     let image = format!("/v1/visitors/{obama}/faces/0/image");
@@ -284,19 +307,28 @@ fn serve_groups_its_sources_strangers_and_the_api_enrolls_and_dismisses_them() {
         .expect(404);
 
     assert_eq!(
-        read.post_json(&format!("/v1/visitors/{obama}/enroll"), &json!({"name": "Obama"}))
-            .status,
+        read.post_json(
+            &format!("/v1/visitors/{obama}/enroll"),
+            &json!({"name": "Obama"})
+        )
+        .status,
         403
     );
     admin
         .post_json(&format!("/v1/visitors/{obama}/enroll"), &json!({}))
         .expect_error(400, "bad_request", "either");
     let enrolled = admin
-        .post_json(&format!("/v1/visitors/{obama}/enroll"), &json!({"name": "Obama"}))
+        .post_json(
+            &format!("/v1/visitors/{obama}/enroll"),
+            &json!({"name": "Obama"}),
+        )
         .expect(200)
         .json();
     assert_eq!(enrolled["sightings_named"], 3, "{enrolled}");
-    assert!(!enrolled["faces"].as_array().unwrap().is_empty(), "{enrolled}");
+    assert!(
+        !enrolled["faces"].as_array().unwrap().is_empty(),
+        "{enrolled}"
+    );
     let people = read.get("/v1/people").expect(200).json();
     assert_eq!(people[0]["name"], "Obama");
     assert_eq!(people[0]["id"], enrolled["person_id"]);
@@ -309,5 +341,8 @@ fn serve_groups_its_sources_strangers_and_the_api_enrolls_and_dismisses_them() {
     assert_eq!(read.get("/v1/visitors").expect(200).json(), json!([]));
     admin.delete(&format!("/v1/visitors/{biden}")).expect(404);
     let trail = admin.get("/v1/audit").expect(200).json().to_string();
-    assert!(trail.contains("\"dismiss_visitor\"") && trail.contains("\"enroll\""), "{trail}");
+    assert!(
+        trail.contains("\"dismiss_visitor\"") && trail.contains("\"enroll\""),
+        "{trail}"
+    );
 }

@@ -10,9 +10,9 @@ use crate::base::files::read_limited;
 use crate::base::identity::EmbedderKind;
 use crate::base::identity::Enrolled;
 use crate::base::image::Encoding;
-use crate::gallery::GroupSettings;
 use crate::config::Config;
 use crate::config::settings::Settings;
+use crate::gallery::GroupSettings;
 use crate::gallery::{Actor, AuditAction, Gallery, OwnThreshold, ThresholdChange};
 use crate::measure::bench::{self, BenchOptions, BenchReport};
 use crate::measure::eval::{

@@ -44,7 +44,12 @@ pub(super) struct EnrollArgs {
     /// The group's id, as `visitors list` shows it.
     id: i64,
     /// Who it is: enrolled under this name, or added to the person who has it.
-    #[arg(long, value_name = "NAME", required_unless_present = "person", conflicts_with = "person")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        required_unless_present = "person",
+        conflicts_with = "person"
+    )]
     name: Option<String>,
     /// Who it is: the id of a person enrolled before (`people list`).
     #[arg(long, value_name = "ID")]
@@ -56,7 +61,10 @@ pub(super) struct EnrollArgs {
 
 pub(super) fn visitors_cmd(config: &Config, command: VisitorsCommand) -> Result<()> {
     match command {
-        VisitorsCommand::List { regroup: again, json } => {
+        VisitorsCommand::List {
+            regroup: again,
+            json,
+        } => {
             let gallery = config.open_gallery()?;
             if again {
                 let changed = regroup(gallery.as_ref(), &config.sightings.visitors)?;

@@ -25,8 +25,8 @@ use opencv::core::Mat;
 use crate::base::address::redacted;
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, PersonId};
-use crate::enroll::quality::{crop_png, face_region};
 use crate::config::sightings::SightingsConfig;
+use crate::enroll::quality::{crop_png, face_region};
 use crate::gallery::{
     Gallery, GroupSettings, SightingId, SightingRecord, UnknownFace, now, regroup,
 };
@@ -402,7 +402,10 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     self.flush();
-                    if self.grouped_at.is_none_or(|at| at.elapsed() >= REGROUP_EVERY) {
+                    if self
+                        .grouped_at
+                        .is_none_or(|at| at.elapsed() >= REGROUP_EVERY)
+                    {
                         self.regroup();
                     }
                     due = Instant::now() + FLUSH_EVERY;

@@ -19,9 +19,7 @@ impl Visitors for PostgresGallery {
     fn unknown_embeddings(&self) -> Result<Vec<UnknownEmbedding>> {
         let mut client = self.client()?;
         let mut tx = self.same_seal(&mut client)?;
-        let rows = tx
-            .query(sql::UNKNOWN_EMBEDDINGS, &[])
-            .map_err(self.db())?;
+        let rows = tx.query(sql::UNKNOWN_EMBEDDINGS, &[]).map_err(self.db())?;
         let mut faces = Vec::with_capacity(rows.len());
         for row in &rows {
             let id: i64 = self.columns.at(row, 0)?;

@@ -4,6 +4,7 @@
 use rusqlite::{Connection, params};
 
 use crate::base::error::Result;
+use crate::base::identity::{EmbedderId, PersonId};
 use crate::gallery::audit::{Actor, AuditAction};
 use crate::gallery::sightings::SightingId;
 use crate::gallery::sql;
@@ -11,7 +12,6 @@ use crate::gallery::stored::vector_from_bytes;
 use crate::gallery::visitors::{
     self, Dismissed, UnknownEmbedding, Visitor, VisitorId, Visitors, dismissed_detail, no_visitor,
 };
-use crate::base::identity::{EmbedderId, PersonId};
 
 use super::{SqliteGallery, audit, begin, exists};
 
@@ -66,10 +66,10 @@ impl Visitors for SqliteGallery {
             Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .map_err(&db)?;
-        let cameras = rows(&conn, sql::VISITOR_CAMERAS, |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(&db)?;
-        let sampled = rows(&conn, sql::VISITOR_SAMPLES, |r| Ok((r.get(0)?, r.get(1)?)))
-            .map_err(&db)?;
+        let cameras =
+            rows(&conn, sql::VISITOR_CAMERAS, |r| Ok((r.get(0)?, r.get(1)?))).map_err(&db)?;
+        let sampled =
+            rows(&conn, sql::VISITOR_SAMPLES, |r| Ok((r.get(0)?, r.get(1)?))).map_err(&db)?;
         Ok(visitors::assemble(summaries, cameras, sampled, samples))
     }
 

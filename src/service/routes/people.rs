@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::base::error::Error;
+use crate::enroll::Expect;
 use crate::gallery::{FaceId, FaceSummary, PersonId, PersonSummary};
 use crate::service::auth::{Allowed, ToAdmin, ToRead};
 use crate::service::error::{ApiError, ErrorBody};
-use crate::enroll::Expect;
 use crate::service::pool::{Answer, Task, UPLOAD};
 use crate::service::routes::recognize::Photo;
 use crate::service::routes::upload::Upload;

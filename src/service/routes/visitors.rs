@@ -121,7 +121,9 @@ pub(crate) async fn visitor_face_image(
                 Error::NotFound(format!("visitor {id} has no sample {n} with a crop"))
             })?;
             g.sighting_crop(sighting)?.ok_or_else(|| {
-                Error::NotFound(format!("the crop of visitor {id}'s sample {n} was forgotten"))
+                Error::NotFound(format!(
+                    "the crop of visitor {id}'s sample {n} was forgotten"
+                ))
             })
         })
         .await?;
@@ -157,10 +159,7 @@ pub(crate) async fn enroll_visitor(
         (Some(name), None) => Becomes::Name(name),
         (None, Some(person)) => Becomes::PersonId(PersonId(person)),
         _ => {
-            return Err(Error::InvalidInput(
-                "give either `name` or `person_id`".into(),
-            )
-            .into());
+            return Err(Error::InvalidInput("give either `name` or `person_id`".into()).into());
         }
     };
     let embedder = state.embedder.clone();
