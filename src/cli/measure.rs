@@ -334,19 +334,7 @@ fn eval_photos_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
 
 /// `eval --visitors`: how the photos group at each setting around the configured one.
 fn eval_visitors(config: &Config, dataset: &Path, scratch: &Path) -> Result<()> {
-    let config = Config {
-        data_dir: Some(scratch.to_path_buf()),
-        ..config.clone()
-    };
-    let mut pipeline = config.load_pipeline(&Bar::default())?;
-    let bar = CountBar::new();
-    let embedded = eval::embed_dataset(
-        &mut pipeline,
-        &config.enrollment,
-        config.enroll_views,
-        dataset,
-        |done, total| bar.show(done, total),
-    )?;
+    let embedded = embedded_with(config, config.embedder, scratch, dataset)?;
     println!(
         "{} photos of {} people ({} without a face), each grouped as one unknown sighting",
         embedded.photos,
@@ -382,6 +370,17 @@ fn evaluate_with(
     dataset: &Path,
     options: &EvalOptions,
 ) -> Result<Evaluation> {
+    let embedded = embedded_with(config, kind, scratch, dataset)?;
+    Ok(eval::evaluate(&embedded, options)?)
+}
+
+/// Every photo of `dataset` embedded by `kind`, with a gallery of its own in `scratch`.
+fn embedded_with(
+    config: &Config,
+    kind: EmbedderKind,
+    scratch: &Path,
+    dataset: &Path,
+) -> Result<eval::EmbeddedDataset> {
     let config = Config {
         embedder: kind,
         data_dir: Some(scratch.to_path_buf()),
@@ -396,7 +395,7 @@ fn evaluate_with(
         dataset,
         |done, total| bar.show(done, total),
     )?;
-    Ok(eval::evaluate(&embedded, options)?)
+    Ok(embedded)
 }
 
 fn dataset_name(dir: &Path) -> String {

@@ -20,6 +20,7 @@ use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, PersonId};
 use crate::gallery::audit::Actor;
 use crate::gallery::sightings::SightingId;
+use crate::gallery::stored::vector_from_bytes;
 
 /// A group of unknown sightings' id. It is the id of one of the sightings it was first made
 /// of, so that two machines never need to agree on a counter.
@@ -277,6 +278,23 @@ pub(crate) fn assemble(
             samples: crops.remove(&id).unwrap_or_default(),
         })
         .collect()
+}
+
+/// A stored unknown sighting's embedding (`bytes`, opened from any seal) as grouping reads
+/// it; `None` for a damaged vector, which is left out of the groups (`gallery check` reports
+/// it).
+pub(crate) fn stored(
+    id: i64,
+    embedder: String,
+    bytes: &[u8],
+    visitor: Option<i64>,
+) -> Option<UnknownEmbedding> {
+    Some(UnknownEmbedding {
+        sighting: SightingId(id),
+        embedder: EmbedderId::new(embedder),
+        embedding: vector_from_bytes(bytes)?,
+        visitor: visitor.map(VisitorId),
+    })
 }
 
 /// A group that does not exist.

@@ -3,11 +3,10 @@
 //! removing a person does, so that no byte of its crops stays in their files.
 
 use crate::base::error::Result;
-use crate::base::identity::{EmbedderId, PersonId};
+use crate::base::identity::PersonId;
 use crate::gallery::audit::{Actor, AuditAction};
 use crate::gallery::sightings::SightingId;
 use crate::gallery::sql;
-use crate::gallery::stored::vector_from_bytes;
 use crate::gallery::visitors::{
     self, Dismissed, UnknownEmbedding, Visitor, VisitorId, Visitors, dismissed_detail, no_visitor,
 };
@@ -29,15 +28,7 @@ impl Visitors for PostgresGallery {
             let bytes = self.opened(Column::SightingVector, sealed, || {
                 format!("the embedding of sighting {id}")
             })?;
-            // A damaged vector is left out of the groups; `gallery check` reports it.
-            if let Some(embedding) = vector_from_bytes(&bytes) {
-                faces.push(UnknownEmbedding {
-                    sighting: SightingId(id),
-                    embedder: EmbedderId::new(embedder),
-                    embedding,
-                    visitor: visitor.map(VisitorId),
-                });
-            }
+            faces.extend(visitors::stored(id, embedder, &bytes, visitor));
         }
         tx.commit().map_err(self.db())?;
         Ok(faces)

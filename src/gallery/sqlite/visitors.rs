@@ -4,11 +4,10 @@
 use rusqlite::{Connection, params};
 
 use crate::base::error::Result;
-use crate::base::identity::{EmbedderId, PersonId};
+use crate::base::identity::PersonId;
 use crate::gallery::audit::{Actor, AuditAction};
 use crate::gallery::sightings::SightingId;
 use crate::gallery::sql;
-use crate::gallery::stored::vector_from_bytes;
 use crate::gallery::visitors::{
     self, Dismissed, UnknownEmbedding, Visitor, VisitorId, Visitors, dismissed_detail, no_visitor,
 };
@@ -32,15 +31,7 @@ impl Visitors for SqliteGallery {
         let mut faces = Vec::new();
         for row in rows {
             let (id, embedder, bytes, visitor) = row.map_err(self.db())?;
-            // A damaged vector is left out of the groups; `gallery check` reports it.
-            if let Some(embedding) = vector_from_bytes(&bytes) {
-                faces.push(UnknownEmbedding {
-                    sighting: SightingId(id),
-                    embedder: EmbedderId::new(embedder),
-                    embedding,
-                    visitor: visitor.map(VisitorId),
-                });
-            }
+            faces.extend(visitors::stored(id, embedder, &bytes, visitor));
         }
         Ok(faces)
     }
