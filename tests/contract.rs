@@ -740,6 +740,19 @@ fn stranger(
     record
 }
 
+/// The second stranger enrolled as Bob: their sightings are Bob's, their faces gone.
+fn second_named_bob(g: &Store, second: VisitorId) {
+    let (bob, _) = g.create_person("Bob", &[face(0.9, "b")], &cli()).unwrap();
+    assert_eq!(g.name_visitor(second, bob).unwrap(), 4);
+    let bobs = SightingQuery {
+        who: Some(Who::Person(bob)),
+        ..SightingQuery::all()
+    };
+    assert!(g.sightings(&bobs).unwrap().iter().all(|s| !s.has_crop));
+    assert_eq!(g.sightings(&bobs).unwrap().len(), 4);
+    assert_eq!(g.visitors(5).unwrap().len(), 1);
+}
+
 fn visitors_are_grouped_named_and_dismissed_to_the_last_byte(g: &Store) {
     let expected: &[&str] = if g.key.is_some() { &[] } else { &EVERYTHING };
     let settings = GroupSettings::default();
@@ -749,7 +762,6 @@ fn visitors_are_grouped_named_and_dismissed_to_the_last_byte(g: &Store) {
     // the secret's crop is one of the first stranger's.
     let secret = Secret::new();
     let other = Secret::new();
-    let far = |s: f32| Embedding(vec![s; DIM]);
     let mut records = vec![
         stranger(&secret, "door", t - 50, 0.0, None),
         stranger(&other, "back", t - 40, 0.5, Some(png(0.2))),
@@ -760,7 +772,7 @@ fn visitors_are_grouped_named_and_dismissed_to_the_last_byte(g: &Store) {
         common::sightings::record(None, "door", Some(ann), t, None),
     ];
     let mut passer_by = stranger(&other, "hall", t - 1, 0.0, Some(png(0.7)));
-    passer_by.unknown.as_mut().unwrap().embedding = far(-0.3);
+    passer_by.unknown.as_mut().unwrap().embedding = Embedding(vec![-0.3; DIM]);
     records.push(passer_by);
     let ids: Vec<SightingId> = g
         .write_sightings(&records)
@@ -808,26 +820,15 @@ fn visitors_are_grouped_named_and_dismissed_to_the_last_byte(g: &Store) {
     let grown = g.visitors(5).unwrap();
     assert_eq!((grown[0].id, grown[0].sightings), (second.id, 4));
 
-    // The second stranger enrolled as Bob: their sightings are Bob's, their faces gone.
-    let (bob, _) = g.create_person("Bob", &[face(0.9, "b")], &cli()).unwrap();
-    assert_eq!(g.name_visitor(second.id, bob).unwrap(), 4);
-    let bobs = SightingQuery {
-        who: Some(Who::Person(bob)),
-        ..SightingQuery::all()
-    };
-    assert!(g.sightings(&bobs).unwrap().iter().all(|s| !s.has_crop));
-    assert_eq!(g.sightings(&bobs).unwrap().len(), 4);
-    assert_eq!(g.visitors(5).unwrap().len(), 1);
+    second_named_bob(g, second.id);
 
     // The first dismissed: no byte of its crops or embeddings is left, and it is audited.
     let dismissed = g.dismiss_visitor(first.id, &cli()).unwrap();
     assert_eq!(dismissed.sightings, 3);
     assert_eq!(g.found(&secret), Vec::<&str>::new());
     assert!(g.visitors(5).unwrap().is_empty());
-    assert!(matches!(
-        g.dismiss_visitor(first.id, &cli()),
-        Err(Error::NotFound(_))
-    ));
+    let again = g.dismiss_visitor(first.id, &cli());
+    assert!(matches!(again, Err(Error::NotFound(_))));
     let trail = g.audit(0).unwrap();
     let last = trail.last().unwrap();
     assert_eq!(last.action, AuditAction::DismissVisitor.as_str());

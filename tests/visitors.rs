@@ -241,6 +241,30 @@ fn two_strangers_are_two_visitors_one_enrolled_one_dismissed_in_postgres() {
     grouped_enrolled_and_dismissed(&["--gallery", &db.url]);
 }
 
+/// The server's visitors once both strangers' groups have three sightings.
+fn two_groups(server: &Server, read: &common::server::Api) -> Value {
+    // The clip plays in real time (14 s); the writer groups at most every 10 s.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let groups = read.get("/v1/visitors").expect(200).json();
+        let sizes: Vec<u64> = groups
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["sightings"].as_u64().unwrap())
+            .collect();
+        if sizes == [3, 3] {
+            return groups;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "visitors so far: {groups}; the server's log:\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
 /// A new API key's secret.
 fn make_key(home: &Path, name: &str, scope: &str) -> String {
     let output = whoisit(home)
@@ -264,26 +288,7 @@ fn serve_groups_its_sources_strangers_and_the_api_enrolls_and_dismisses_them() {
     );
     let read = server.client().with_key(&reader);
     let admin = server.client().with_key(&admin);
-    // The clip plays in real time (14 s); the writer groups at most every 10 s.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let groups = loop {
-        let groups = read.get("/v1/visitors").expect(200).json();
-        let sizes: Vec<u64> = groups
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|g| g["sightings"].as_u64().unwrap())
-            .collect();
-        if sizes == [3, 3] {
-            break groups;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "visitors so far: {groups}; the server's log:\n{}",
-            server.log()
-        );
-        std::thread::sleep(Duration::from_millis(500));
-    };
+    let groups = two_groups(&server, &read);
     // The most recently seen first: Biden's, then Obama's.
     let (biden, obama) = (
         groups[0]["id"].as_i64().unwrap(),
