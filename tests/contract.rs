@@ -17,8 +17,9 @@ use common::{cli, face};
 use whoisit::Error;
 use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
 use whoisit::gallery::{
-    Actor, AuditAction, AuditEntry, FaceId, Gallery, GalleryKey, NewFace, PersonId,
-    PostgresGallery, Removed, Scope, SqliteGallery, now,
+    Actor, AuditAction, AuditEntry, FaceId, Gallery, GalleryKey, GroupSettings, NewFace, PersonId,
+    PostgresGallery, Removed, Scope, SightingId, SightingQuery, SightingRecord, SqliteGallery,
+    UnknownFace, VisitorId, Who, now, regroup,
 };
 use whoisit::vision::pose::Pose;
 
@@ -139,6 +140,7 @@ on_every_store!(
     an_export_goes_into_an_empty_store_whole_and_once,
     check_counts_and_finds_nothing_wrong_with_a_healthy_gallery,
     a_forgotten_person_leaves_no_byte_of_their_face,
+    visitors_are_grouped_named_and_dismissed_to_the_last_byte,
     the_roster_version_counts_only_who_can_be_named,
     the_audit_trail_cannot_be_rewritten,
 );
@@ -717,6 +719,128 @@ fn a_forgotten_person_leaves_no_byte_of_their_face(g: &Store) {
     assert_eq!(g.found(&other), Vec::<&str>::new());
     assert_eq!(g.faces(bob).unwrap().len(), 2);
     assert!(g.check().unwrap().problems.is_empty());
+}
+
+/// An unknown sighting at `camera`, seen at `last`, whose mean embedding is the secret's moved
+/// by `shift` (a stranger's sightings lie near each other), with the secret's crop or a small
+/// one of its own.
+fn stranger(
+    secret: &Secret,
+    camera: &str,
+    last: i64,
+    shift: f32,
+    crop: Option<Vec<u8>>,
+) -> SightingRecord {
+    let mut record = common::sightings::record(None, camera, None, last, None);
+    record.unknown = Some(UnknownFace {
+        crop: Some(crop.unwrap_or_else(|| secret.crop.clone())),
+        embedder: EmbedderKind::Dlib.id(),
+        embedding: Embedding(secret.face.embedding.0.iter().map(|v| v + shift).collect()),
+    });
+    record
+}
+
+/// The second stranger enrolled as Bob: their sightings are Bob's, their faces gone.
+fn second_named_bob(g: &Store, second: VisitorId) {
+    let (bob, _) = g.create_person("Bob", &[face(0.9, "b")], &cli()).unwrap();
+    assert_eq!(g.name_visitor(second, bob).unwrap(), 4);
+    let bobs = SightingQuery {
+        who: Some(Who::Person(bob)),
+        ..SightingQuery::all()
+    };
+    assert!(g.sightings(&bobs).unwrap().iter().all(|s| !s.has_crop));
+    assert_eq!(g.sightings(&bobs).unwrap().len(), 4);
+    assert_eq!(g.visitors(5).unwrap().len(), 1);
+}
+
+fn visitors_are_grouped_named_and_dismissed_to_the_last_byte(g: &Store) {
+    let expected: &[&str] = if g.key.is_some() { &[] } else { &EVERYTHING };
+    let settings = GroupSettings::default();
+    let (ann, _) = g.create_person("Ann", &[face(0.1, "a")], &cli()).unwrap();
+    let t = now();
+    // Two strangers, three sightings each across two cameras, and one passer-by seen once;
+    // the secret's crop is one of the first stranger's.
+    let secret = Secret::new();
+    let other = Secret::new();
+    let mut records = vec![
+        stranger(&secret, "door", t - 50, 0.0, None),
+        stranger(&other, "back", t - 40, 0.5, Some(png(0.2))),
+        stranger(&secret, "back", t - 30, 0.01, Some(png(0.3))),
+        stranger(&other, "door", t - 20, 0.51, Some(png(0.4))),
+        stranger(&secret, "door", t - 10, 0.02, Some(png(0.5))),
+        stranger(&other, "door", t - 5, 0.52, Some(png(0.6))),
+        common::sightings::record(None, "door", Some(ann), t, None),
+    ];
+    let mut passer_by = stranger(&other, "hall", t - 1, 0.0, Some(png(0.7)));
+    passer_by.unknown.as_mut().unwrap().embedding = Embedding(vec![-0.3; DIM]);
+    records.push(passer_by);
+    let ids: Vec<SightingId> = g
+        .write_sightings(&records)
+        .unwrap()
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
+    assert_eq!(g.unknown_embeddings().unwrap().len(), 7);
+    assert_eq!(
+        regroup(&**g, &settings).unwrap(),
+        6,
+        "the passer-by stays ungrouped"
+    );
+    assert_eq!(
+        regroup(&**g, &settings).unwrap(),
+        0,
+        "grouping again changes nothing"
+    );
+    let visitors = g.visitors(2).unwrap();
+    assert_eq!(visitors.len(), 2, "{visitors:?}");
+    // The most recently seen first; a group is named after its first sighting.
+    let (second, first) = (&visitors[0], &visitors[1]);
+    assert_eq!(
+        (first.id, second.id),
+        (VisitorId(ids[0].0), VisitorId(ids[1].0))
+    );
+    assert_eq!(
+        (first.sightings, first.first, first.last),
+        (3, t - 60, t - 10)
+    );
+    assert_eq!(first.cameras, ["back", "door"]);
+    assert_eq!(first.samples.len(), 2);
+    assert!(
+        first
+            .samples
+            .iter()
+            .all(|s| [ids[0], ids[2], ids[4]].contains(s))
+    );
+    assert_eq!(g.found(&secret), expected);
+
+    // A fourth sighting of the second stranger joins their group, which keeps its id.
+    g.write_sightings(&[stranger(&other, "hall", t, 0.505, Some(png(0.8)))])
+        .unwrap();
+    assert_eq!(regroup(&**g, &settings).unwrap(), 1);
+    let grown = g.visitors(5).unwrap();
+    assert_eq!((grown[0].id, grown[0].sightings), (second.id, 4));
+
+    second_named_bob(g, second.id);
+
+    // The first dismissed: no byte of its crops or embeddings is left, and it is audited.
+    let dismissed = g.dismiss_visitor(first.id, &cli()).unwrap();
+    assert_eq!(dismissed.sightings, 3);
+    assert_eq!(g.found(&secret), Vec::<&str>::new());
+    assert!(g.visitors(5).unwrap().is_empty());
+    let again = g.dismiss_visitor(first.id, &cli());
+    assert!(matches!(again, Err(Error::NotFound(_))));
+    let trail = g.audit(0).unwrap();
+    let last = trail.last().unwrap();
+    assert_eq!(last.action, AuditAction::DismissVisitor.as_str());
+    assert!(
+        last.detail.contains(&format!("visitor {}", first.id.0)),
+        "{last:?}"
+    );
+    assert_eq!(
+        g.sightings(&SightingQuery::all()).unwrap().len(),
+        records.len() + 1 - 3,
+        "only the dismissed group's sightings are gone"
+    );
 }
 
 fn the_roster_version_counts_only_who_can_be_named(g: &Store) {

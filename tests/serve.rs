@@ -1193,6 +1193,10 @@ fn the_openapi_document_lists_every_route_the_router_has() {
         ("GET", "/v1/people/{id}/faces/{face}/image"),
         ("GET", "/v1/audit"),
         ("GET", "/v1/sightings"),
+        ("GET", "/v1/visitors"),
+        ("GET", "/v1/visitors/{id}/faces/{n}/image"),
+        ("POST", "/v1/visitors/{id}/enroll"),
+        ("DELETE", "/v1/visitors/{id}"),
         ("GET", "/v1/keys"),
         ("POST", "/v1/keys"),
         ("DELETE", "/v1/keys/{name}"),
@@ -1214,7 +1218,9 @@ fn the_openapi_document_lists_every_route_the_router_has() {
         let url = format!(
             "{}{}",
             server.url,
-            path.replace("{id}", "1").replace("{face}", "1")
+            path.replace("{id}", "1")
+                .replace("{face}", "1")
+                .replace("{n}", "0")
         );
         let request = ureq::http::Request::builder()
             .method(method.as_str())

@@ -6,6 +6,7 @@ mod common;
 
 use std::time::Duration;
 
+use whoisit::config::sightings::SightingsConfig;
 use whoisit::gallery::{Gallery as _, SightingQuery, Sightings as _, SqliteGallery};
 use whoisit::runtime::capture::Source;
 use whoisit::runtime::headless::{self, RunOptions};
@@ -27,7 +28,8 @@ fn obama_worker() -> (Worker, tempfile::TempDir, std::path::PathBuf) {
 #[test]
 fn recognition_goes_on_while_another_process_holds_the_gallery_write_lock() {
     let (mut worker, dir, clip) = obama_worker();
-    let writer = SightingsWriter::start(worker.gallery().clone(), true).unwrap();
+    let writer =
+        SightingsWriter::start(worker.gallery().clone(), &SightingsConfig::default()).unwrap();
     worker.record_sightings(writer.follower("obama.avi", worker.pipeline().embedder_id()));
     drop(writer);
     // Another process writes to the gallery for the whole run, so storing who was seen
@@ -64,7 +66,8 @@ fn recognition_goes_on_while_another_process_holds_the_gallery_write_lock() {
 #[test]
 fn a_worker_records_one_sighting_per_appearance_named_by_id() {
     let (mut worker, dir, clip) = obama_worker();
-    let writer = SightingsWriter::start(worker.gallery().clone(), true).unwrap();
+    let writer =
+        SightingsWriter::start(worker.gallery().clone(), &SightingsConfig::default()).unwrap();
     worker.record_sightings(writer.follower("obama.avi", worker.pipeline().embedder_id()));
     drop(writer);
     headless::run(&Source::File(clip), worker, &RunOptions::default(), |_| {

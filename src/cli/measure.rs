@@ -12,6 +12,7 @@ use crate::base::identity::Enrolled;
 use crate::base::image::Encoding;
 use crate::config::Config;
 use crate::config::settings::Settings;
+use crate::gallery::GroupSettings;
 use crate::gallery::{Actor, AuditAction, Gallery, OwnThreshold, ThresholdChange};
 use crate::measure::bench::{self, BenchOptions, BenchReport};
 use crate::measure::eval::{
@@ -87,6 +88,11 @@ pub(super) struct EvalArgs {
     /// waits for its first correct name (median and mean), frames named, false accepts.
     #[arg(long)]
     first_looks_sample: bool,
+    /// With --dataset or --sample: instead of recognition, group every photo as an unknown
+    /// sighting into visitors (sightings.visitors) at several settings, and print each's
+    /// groups, purity, completeness and the share of photos grouped.
+    #[arg(long)]
+    visitors: bool,
     /// With --video, --video-sample or --first-looks-sample: recognise the clip as a camera agent and a recognition
     /// worker do (`whoisit camera` and `whoisit worker`), through the Redis at --redis, under
     /// PREFIX:eval-PID (deleted afterwards), instead of in this process; the agent waits for each frame's
@@ -261,6 +267,9 @@ fn eval_photos_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
     };
     // The user's gallery stays out of it: each embedder runs with an empty one.
     let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
+    if args.visitors {
+        return eval_visitors(config, &dataset, scratch.path());
+    }
     let mut evaluations = Vec::new();
     let mut unavailable = Vec::new();
     for &kind in &kinds {
@@ -323,6 +332,37 @@ fn eval_photos_cmd(config: &Config, args: &EvalArgs) -> Result<()> {
     Ok(())
 }
 
+/// `eval --visitors`: how the photos group at each setting around the configured one.
+fn eval_visitors(config: &Config, dataset: &Path, scratch: &Path) -> Result<()> {
+    let embedded = embedded_with(config, config.embedder, scratch, dataset)?;
+    println!(
+        "{} photos of {} people ({} without a face), each grouped as one unknown sighting",
+        embedded.photos,
+        embedded.people.len(),
+        embedded.undetected.len()
+    );
+    println!("MIN  DISTANCE  GROUPS  PURITY  COMPLETENESS  GROUPED");
+    for min_sightings in [2, 3, 4] {
+        for step in 0..=9u8 {
+            let settings = GroupSettings {
+                min_sightings,
+                group_distance: 0.30 + 0.05 * f32::from(step),
+            };
+            let g = eval::group_photos(&embedded, &settings);
+            println!(
+                "{:>3}  {:>8.2}  {:>6}  {:>5.1}%  {:>11.1}%  {:>6.1}%",
+                g.min_sightings,
+                g.group_distance,
+                g.groups,
+                100.0 * g.purity,
+                100.0 * g.completeness,
+                100.0 * g.grouped
+            );
+        }
+    }
+    Ok(())
+}
+
 fn evaluate_with(
     config: &Config,
     kind: EmbedderKind,
@@ -330,6 +370,17 @@ fn evaluate_with(
     dataset: &Path,
     options: &EvalOptions,
 ) -> Result<Evaluation> {
+    let embedded = embedded_with(config, kind, scratch, dataset)?;
+    Ok(eval::evaluate(&embedded, options)?)
+}
+
+/// Every photo of `dataset` embedded by `kind`, with a gallery of its own in `scratch`.
+fn embedded_with(
+    config: &Config,
+    kind: EmbedderKind,
+    scratch: &Path,
+    dataset: &Path,
+) -> Result<eval::EmbeddedDataset> {
     let config = Config {
         embedder: kind,
         data_dir: Some(scratch.to_path_buf()),
@@ -344,7 +395,7 @@ fn evaluate_with(
         dataset,
         |done, total| bar.show(done, total),
     )?;
-    Ok(eval::evaluate(&embedded, options)?)
+    Ok(embedded)
 }
 
 fn dataset_name(dir: &Path) -> String {

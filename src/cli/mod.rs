@@ -18,6 +18,7 @@ mod sightings;
 #[cfg(feature = "streams")]
 mod streams;
 mod video;
+mod visitors;
 
 use std::path::PathBuf;
 
@@ -176,6 +177,10 @@ enum Command {
     /// the window, `recognize --source` and `serve --source` recorded it. Reading them is in
     /// the audit trail.
     Sightings(sightings::SightingsArgs),
+    /// The unknown faces grouped by who they are (visitors): list the groups, enroll one as
+    /// somebody, or dismiss one (forget it to the last byte).
+    #[command(subcommand)]
+    Visitors(visitors::VisitorsCommand),
     /// Forget sightings older than retention_days now, and unknown faces' crops older than
     /// sightings.unknown_face_days; the window, `recognize` and `serve` also do it as they
     /// start.
@@ -257,6 +262,7 @@ pub fn main() -> Result<()> {
         Some(Command::Keys(_)) => not_built("serve", "`whoisit keys`"),
         Some(Command::Audit(args)) => audit::audit_cmd(&config, &args),
         Some(Command::Sightings(args)) => sightings::sightings_cmd(&config, &args),
+        Some(Command::Visitors(cmd)) => visitors::visitors_cmd(&config, cmd),
         Some(Command::Purge) => audit::purge_cmd(&config),
         #[cfg(feature = "streams")]
         Some(Command::Camera(args)) => streams::camera_cmd(&config, &args),

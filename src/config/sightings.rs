@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::gallery::Cutoffs;
+use crate::gallery::{Cutoffs, GroupSettings};
 
 /// What is kept of who was seen (see the README's "Sightings" section for what it means for
 /// privacy).
@@ -15,6 +15,8 @@ pub struct SightingsConfig {
     pub keep_unknown_faces: bool,
     /// Days an unknown face's crop and embedding are kept; at most `retention_days`.
     pub unknown_face_days: u32,
+    /// How unknown faces are grouped into visitors.
+    pub visitors: GroupSettings,
 }
 
 impl Default for SightingsConfig {
@@ -23,6 +25,7 @@ impl Default for SightingsConfig {
             record: true,
             keep_unknown_faces: true,
             unknown_face_days: 7,
+            visitors: GroupSettings::default(),
         }
     }
 }
@@ -30,13 +33,15 @@ impl Default for SightingsConfig {
 impl SightingsConfig {
     /// What is wrong with these settings beside `retention_days`, if anything.
     pub fn problem(&self, retention_days: u32) -> Option<String> {
-        (self.unknown_face_days == 0 || self.unknown_face_days > retention_days).then(|| {
-            format!(
-                "sightings.unknown_face_days must be from 1 to retention_days ({retention_days}), \
-                 not {}",
-                self.unknown_face_days
-            )
-        })
+        (self.unknown_face_days == 0 || self.unknown_face_days > retention_days)
+            .then(|| {
+                format!(
+                    "sightings.unknown_face_days must be from 1 to retention_days \
+                     ({retention_days}), not {}",
+                    self.unknown_face_days
+                )
+            })
+            .or_else(|| self.visitors.problem())
     }
 
     /// What a purge now forgets, with sightings kept `retention_days`.

@@ -3,6 +3,7 @@
 
 pub mod quality;
 pub mod video;
+pub mod visitor;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};

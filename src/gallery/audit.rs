@@ -87,6 +87,8 @@ pub enum AuditAction {
     Decrypt,
     /// Sightings read in bulk (`GET /v1/sightings`, `whoisit sightings`).
     ReadSightings,
+    /// A group of unknown sightings forgotten (`DELETE /v1/visitors/{id}`, `visitors dismiss`).
+    DismissVisitor,
 }
 
 impl AuditAction {
@@ -105,6 +107,7 @@ impl AuditAction {
             AuditAction::Encrypt => "encrypt",
             AuditAction::Decrypt => "decrypt",
             AuditAction::ReadSightings => "read_sightings",
+            AuditAction::DismissVisitor => "dismiss_visitor",
         }
     }
 }

@@ -20,6 +20,7 @@ pub mod sightings;
 mod sql;
 pub mod sqlite;
 mod stored;
+pub mod visitors;
 
 use std::collections::HashSet;
 use std::path::Path;
@@ -47,6 +48,9 @@ pub use self::sightings::{
     Who,
 };
 pub use self::sqlite::SqliteGallery;
+pub use self::visitors::{
+    Dismissed, GroupSettings, UnknownEmbedding, Visitor, VisitorId, Visitors, regroup,
+};
 
 /// Where the enrolled people are kept.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -233,7 +237,7 @@ impl ChangeFeed {
 /// after a deletion. People are addressed by id; a name is resolved once, at the edge
 /// ([`Gallery::find`]). Every change names who makes it, for the audit trail. Who was seen
 /// where is kept behind [`Sightings`].
-pub trait Gallery: Send + Sync + Sightings {
+pub trait Gallery: Send + Sync + Sightings + Visitors {
     /// Where the gallery is, as the user knows it (a file's path, a server's address).
     fn location(&self) -> String;
 

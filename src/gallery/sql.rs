@@ -155,3 +155,36 @@ pub(crate) const CROPS: &str = "SELECT f.id, p.name, f.image FROM face f
 pub(crate) const COUNT_PEOPLE: &str = "SELECT count(*) FROM person";
 pub(crate) const COUNT_FACES: &str = "SELECT count(*) FROM face";
 pub(crate) const COUNT_EMBEDDINGS: &str = "SELECT count(*) FROM embedding";
+
+/// Every unknown sighting that keeps an embedding, oldest first: id, embedder, vector, group.
+pub(crate) const UNKNOWN_EMBEDDINGS: &str = "SELECT id, embedder, vector, visitor_id FROM sighting
+    WHERE person_id IS NULL AND vector IS NOT NULL ORDER BY id";
+
+/// Sighting `$2` in group `$1` (NULL: in none).
+pub(crate) const SET_VISITOR: &str = "UPDATE sighting SET visitor_id = $1 WHERE id = $2";
+
+/// Every group, the most recently seen first: id, sightings, first and last seen.
+pub(crate) const VISITORS: &str = "SELECT visitor_id, count(*), min(first), max(last)
+    FROM sighting WHERE visitor_id IS NOT NULL GROUP BY visitor_id
+    ORDER BY max(last) DESC, visitor_id";
+
+/// The cameras each group was seen at: group, camera.
+pub(crate) const VISITOR_CAMERAS: &str = "SELECT DISTINCT visitor_id, camera FROM sighting
+    WHERE visitor_id IS NOT NULL ORDER BY visitor_id, camera";
+
+/// The sightings of each group that keep a crop, best first (most embeddings agreeing, then
+/// the oldest): group, sighting.
+pub(crate) const VISITOR_SAMPLES: &str = "SELECT visitor_id, id FROM sighting
+    WHERE visitor_id IS NOT NULL AND crop IS NOT NULL
+    ORDER BY visitor_id, evidence DESC, id";
+
+/// How many sightings group `$1` has.
+pub(crate) const VISITOR_SIZE: &str = "SELECT count(*) FROM sighting WHERE visitor_id = $1";
+
+/// Group `$2`'s sightings, named person `$1` (enrolled from them): their crops and
+/// embeddings go, as a named sighting's do.
+pub(crate) const NAME_VISITOR: &str = "UPDATE sighting SET person_id = $1, embedder = NULL,
+    vector = NULL, crop = NULL, visitor_id = NULL WHERE visitor_id = $2";
+
+/// Group `$1`'s sightings, with their crops and embeddings.
+pub(crate) const DISMISS_VISITOR: &str = "DELETE FROM sighting WHERE visitor_id = $1";

@@ -1,7 +1,7 @@
 //! How well recognition works: on a labelled dataset (`whoisit eval`) and on the user's own
 //! gallery (`whoisit calibrate`). The figures themselves are computed in [`crate::measure::metrics`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -11,6 +11,8 @@ use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::config::Config;
 use crate::enroll::quality::QualityGate;
+use crate::gallery::SightingId;
+use crate::gallery::visitors::{self, GroupSettings, UnknownEmbedding, VisitorId};
 use crate::measure::metrics::{Distances, Identification, Verification};
 use crate::measure::personal::{self, MIN_FACES_TO_JUDGE};
 use crate::models::fetch::{Fetcher, Progress};
@@ -526,6 +528,77 @@ fn decimal(threshold: f32) -> f64 {
 
 fn nearest(distances: impl Iterator<Item = f32>) -> Option<f64> {
     distances.map(f64::from).reduce(f64::min)
+}
+
+/// How a dataset's photos group into visitors at one setting, each photo taken as one
+/// unknown sighting (`eval --visitors`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Grouping {
+    pub min_sightings: usize,
+    pub group_distance: f32,
+    pub groups: usize,
+    /// Of the photos grouped, the share in a group whose most photos are their person's.
+    pub purity: f64,
+    /// Per person, the share of their photos in their biggest group; the mean over people.
+    pub completeness: f64,
+    /// The share of photos in any group (the rest is noise, left ungrouped).
+    pub grouped: f64,
+}
+
+/// Groups every embedded photo of `data` as an unknown sighting would be, with `settings`.
+pub fn group_photos(data: &EmbeddedDataset, settings: &GroupSettings) -> Grouping {
+    let faces: Vec<UnknownEmbedding> = data
+        .samples
+        .iter()
+        .enumerate()
+        .map(|(i, s)| UnknownEmbedding {
+            sighting: SightingId(i64::try_from(i).unwrap_or(i64::MAX)),
+            embedder: data.embedder.clone(),
+            embedding: s.embedding.clone(),
+            visitor: None,
+        })
+        .collect();
+    let groups = visitors::group(&faces, settings);
+    // Photos per (group, person).
+    let mut members: HashMap<VisitorId, HashMap<usize, usize>> = HashMap::new();
+    for (sample, group) in data.samples.iter().zip(&groups) {
+        if let Some(group) = group {
+            *members
+                .entry(*group)
+                .or_default()
+                .entry(sample.person)
+                .or_default() += 1;
+        }
+    }
+    let grouped: usize = members.values().flat_map(HashMap::values).sum();
+    let majorities: usize = members
+        .values()
+        .filter_map(|people| people.values().max())
+        .sum();
+    let completeness: Vec<f64> = (0..data.people.len())
+        .filter_map(|person| {
+            let photos = data.samples.iter().filter(|s| s.person == person).count();
+            let biggest = members
+                .values()
+                .filter_map(|people| people.get(&person))
+                .max()
+                .copied()
+                .unwrap_or(0);
+            (photos > 0).then(|| biggest as f64 / photos as f64)
+        })
+        .collect();
+    Grouping {
+        min_sightings: settings.min_sightings,
+        group_distance: settings.group_distance,
+        groups: members.len(),
+        purity: if grouped == 0 {
+            1.0
+        } else {
+            majorities as f64 / grouped as f64
+        },
+        completeness: completeness.iter().sum::<f64>() / completeness.len().max(1) as f64,
+        grouped: grouped as f64 / data.samples.len().max(1) as f64,
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,10 @@
 //! makes every face undecided again) does not end a sighting. An unknown face's sighting keeps
 //! its best crop (the biggest) and the track's mean embedding, when the site keeps unknown
 //! faces; once named, it keeps neither.
+//!
+//! The writer also groups the unknown faces into visitors ([`crate::gallery::visitors`]): after
+//! it stored new ones, at most every [`REGROUP_EVERY`] and once more as it ends, so that a
+//! process's own sightings are grouped by the process that saw them, off the frame's path.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -21,8 +25,11 @@ use opencv::core::Mat;
 use crate::base::address::redacted;
 use crate::base::error::{Error, Result};
 use crate::base::identity::{EmbedderId, Embedding, PersonId};
+use crate::config::sightings::SightingsConfig;
 use crate::enroll::quality::{crop_png, face_region};
-use crate::gallery::{Gallery, SightingId, SightingRecord, UnknownFace, now};
+use crate::gallery::{
+    Gallery, GroupSettings, SightingId, SightingRecord, UnknownFace, now, regroup,
+};
 use crate::vision::pipeline::FaceResult;
 use crate::vision::track::Tracker;
 
@@ -36,6 +43,9 @@ const REFRESH: Duration = Duration::from_secs(5);
 const QUEUE: usize = 4096;
 /// Sightings the writer keeps waiting while the store fails; past this, the oldest go.
 const MAX_WAITING: usize = 10_000;
+/// How often, at most, the writer groups unknown faces again while new ones come: a regroup
+/// compares every unknown face with every other (see docs/decisions/0006-visitors.md).
+const REGROUP_EVERY: Duration = Duration::from_secs(10);
 /// A crop is taken again when the face is this much bigger than the one kept.
 const BETTER_CROP: f32 = 1.2;
 
@@ -79,13 +89,16 @@ pub struct SightingsWriter {
 }
 
 impl SightingsWriter {
-    /// Starts the writer on `gallery`; with `keep_unknown_faces`, an unknown face's crop and
-    /// mean embedding are stored with its sighting.
-    pub fn start(gallery: Arc<dyn Gallery>, keep_unknown_faces: bool) -> Result<SightingsWriter> {
+    /// Starts the writer on `gallery`, as `config` says: with `keep_unknown_faces`, an
+    /// unknown face's crop and mean embedding are stored with its sighting, and the unknown
+    /// faces are grouped into visitors.
+    pub fn start(gallery: Arc<dyn Gallery>, config: &SightingsConfig) -> Result<SightingsWriter> {
+        let keep_unknown_faces = config.keep_unknown_faces;
+        let grouping = keep_unknown_faces.then_some(config.visitors);
         let (notes, received) = crossbeam_channel::bounded(QUEUE);
         let thread = std::thread::Builder::new()
             .name("sightings".into())
-            .spawn(move || Writer::new(gallery).run(&received))
+            .spawn(move || Writer::new(gallery, grouping).run(&received))
             .map_err(|source| Error::Spawn {
                 thread: "sightings",
                 source,
@@ -355,10 +368,15 @@ struct Writer {
     /// In the order they first came, for a fair batch.
     order: Vec<u64>,
     failing: bool,
+    /// How unknown faces are grouped; `None` when none are kept.
+    grouping: Option<GroupSettings>,
+    /// Unknown faces were stored since the last grouping.
+    ungrouped: bool,
+    grouped_at: Option<Instant>,
 }
 
 impl Writer {
-    fn new(gallery: Arc<dyn Gallery>) -> Writer {
+    fn new(gallery: Arc<dyn Gallery>, grouping: Option<GroupSettings>) -> Writer {
         Writer {
             gallery,
             ids: HashMap::new(),
@@ -366,6 +384,9 @@ impl Writer {
             waiting: HashMap::new(),
             order: Vec::new(),
             failing: false,
+            grouping,
+            ungrouped: false,
+            grouped_at: None,
         }
     }
 
@@ -381,6 +402,12 @@ impl Writer {
                 }
                 Err(RecvTimeoutError::Timeout) => {
                     self.flush();
+                    if self
+                        .grouped_at
+                        .is_none_or(|at| at.elapsed() >= REGROUP_EVERY)
+                    {
+                        self.regroup();
+                    }
                     due = Instant::now() + FLUSH_EVERY;
                 }
                 // Every follower is gone: store the last of it and end.
@@ -388,6 +415,7 @@ impl Writer {
             }
         }
         self.flush();
+        self.regroup();
         if !self.waiting.is_empty() {
             tracing::warn!(
                 count = self.waiting.len(),
@@ -436,6 +464,29 @@ impl Writer {
         }
     }
 
+    /// Groups the unknown faces again, when new ones were stored.
+    fn regroup(&mut self) {
+        let Some(settings) = self.grouping.filter(|_| self.ungrouped) else {
+            return;
+        };
+        let start = Instant::now();
+        match regroup(self.gallery.as_ref(), &settings) {
+            Ok(changed) => {
+                self.ungrouped = false;
+                tracing::debug!(
+                    changed,
+                    ms = start.elapsed().as_millis(),
+                    "unknown faces grouped"
+                );
+            }
+            Err(e) => tracing::warn!(
+                "cannot group unknown faces into visitors now; tried again later: {}",
+                e.report()
+            ),
+        }
+        self.grouped_at = Some(Instant::now());
+    }
+
     /// Stores what waits, in one transaction; on failure it waits for the next try.
     fn flush(&mut self) {
         if self.waiting.is_empty() {
@@ -452,6 +503,7 @@ impl Writer {
             .collect();
         match self.gallery.write_sightings(&records) {
             Ok(stored) => {
+                self.ungrouped |= records.iter().any(|r| r.unknown.is_some());
                 if self.failing {
                     tracing::info!("sightings are stored again");
                     self.failing = false;

@@ -91,7 +91,7 @@ pub fn sightings_writer(
     if !config.sightings.record {
         return Ok(None);
     }
-    SightingsWriter::start(gallery.clone(), config.sightings.keep_unknown_faces).map(Some)
+    SightingsWriter::start(gallery.clone(), &config.sightings).map(Some)
 }
 
 /// A [`worker`] that records the sightings of the source `camera` (unless `config` records

@@ -46,10 +46,15 @@ pub(crate) enum Task {
         threshold: Option<f32>,
         roster: Arc<Roster>,
     },
-    /// The one face of a photo, through the enrollment quality gate, embedded. Only the same
-    /// file twice is refused (by its sha256, when it is stored); the embedding duplicate check
-    /// of `people add` and the window is not applied to uploads.
-    Enroll { enrollment: Enrollment },
+    /// The one face of a photo (`source` says which), through the enrollment quality gate,
+    /// embedded, and refused as a duplicate of a face `expect`ed. An upload expects none: only
+    /// the same file twice is refused (by its sha256, when it is stored); a visitor's crop is
+    /// checked against the person's faces and the crops taken before it.
+    Enroll {
+        enrollment: Enrollment,
+        source: String,
+        expect: Expect,
+    },
 }
 
 /// A pipeline's answer.
@@ -159,8 +164,12 @@ fn run(pipeline: &mut Pipeline, image: &[u8], limits: PhotoLimits, task: Task) -
         Task::Recognize { threshold, roster } => {
             recognize(pipeline, photo.image, decode, threshold, &roster).map(Answer::Recognized)
         }
-        Task::Enroll { enrollment } => enrollment
-            .judge_photo(pipeline, UPLOAD.to_owned(), photo, &Expect::default())
+        Task::Enroll {
+            enrollment,
+            source,
+            expect,
+        } => enrollment
+            .judge_photo(pipeline, source, photo, &expect)
             .map(Answer::Enrolled),
     }
 }

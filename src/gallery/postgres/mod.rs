@@ -7,6 +7,7 @@ mod columns;
 mod schema;
 mod seal;
 mod sightings;
+mod visitors;
 mod watch;
 
 use std::collections::HashSet;

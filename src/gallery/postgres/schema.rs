@@ -143,6 +143,12 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX sighting_last ON sighting(last);
     CREATE INDEX sighting_person ON sighting(person_id);
 "#,
+    r#"
+    -- The visitor (group of unknown sightings, see gallery/visitors.rs) a sighting is in: the
+    -- id of one of its sightings, NULL for a named sighting and for one in no group.
+    ALTER TABLE sighting ADD COLUMN visitor_id BIGINT;
+    CREATE INDEX sighting_visitor ON sighting(visitor_id);
+"#,
 ];
 
 /// Why the database cannot be used as it is.

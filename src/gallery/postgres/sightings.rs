@@ -75,7 +75,7 @@ impl Sightings for PostgresGallery {
             ),
             unknown_faces: count_of(
                 tx.execute(
-                    "UPDATE sighting SET embedder = NULL, vector = NULL, crop = NULL
+                    "UPDATE sighting SET embedder = NULL, vector = NULL, crop = NULL, visitor_id = NULL
                      WHERE last < $1 AND (vector IS NOT NULL OR crop IS NOT NULL)",
                     &[&cutoffs.unknown_faces],
                 )
@@ -166,8 +166,8 @@ impl PostgresGallery {
             Some(id) => tx
                 .query_opt(
                     "UPDATE sighting SET person_id = $2, last = $3, distance = $4, evidence = $5,
-                            embedder = $6, vector = $7,
-                            crop = CASE WHEN $6::TEXT IS NULL THEN NULL ELSE coalesce($8, crop) END
+                            embedder = $6, vector = $7, visitor_id = CASE WHEN $6::TEXT IS NULL THEN NULL ELSE visitor_id END,
+                        crop = CASE WHEN $6::TEXT IS NULL THEN NULL ELSE coalesce($8, crop) END
                      WHERE id = $1 RETURNING id",
                     &[
                         &id.0,

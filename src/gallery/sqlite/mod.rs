@@ -17,6 +17,7 @@ pub(super) mod fixtures;
 mod private;
 mod schema;
 mod sightings;
+mod visitors;
 mod watch;
 
 use std::collections::HashSet;

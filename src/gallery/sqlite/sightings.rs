@@ -80,7 +80,7 @@ impl Sightings for SqliteGallery {
                 .map_err(&db)?,
             unknown_faces: tx
                 .execute(
-                    "UPDATE sighting SET embedder = NULL, vector = NULL, crop = NULL
+                    "UPDATE sighting SET embedder = NULL, vector = NULL, crop = NULL, visitor_id = NULL
                      WHERE last < ?1 AND (vector IS NOT NULL OR crop IS NOT NULL)",
                     [cutoffs.unknown_faces],
                 )
@@ -148,6 +148,7 @@ fn write(tx: &Connection, record: &SightingRecord) -> rusqlite::Result<Option<Si
             let updated = tx.execute(
                 "UPDATE sighting SET person_id = ?2, last = ?3, distance = ?4, evidence = ?5,
                         embedder = ?6, vector = ?7,
+                        visitor_id = CASE WHEN ?6 IS NULL THEN NULL ELSE visitor_id END,
                         crop = CASE WHEN ?6 IS NULL THEN NULL ELSE coalesce(?8, crop) END
                  WHERE id = ?1",
                 params![

@@ -8,6 +8,7 @@ mod recognize;
 mod sightings;
 mod system;
 mod upload;
+mod visitors;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
@@ -36,7 +37,7 @@ use crate::service::state::AppState;
         title = "whoisit",
         description = "Face recognition as a service: send a photo, get who is in it; manage the \
                        roster of enrolled people and their faces; follow live sightings and read past \
-                       ones. Every \
+                       ones; group unknown faces into visitors and enroll or dismiss them. Every \
                        route but /healthz and /v1/openapi.json needs an API key \
                        (`whoisit keys create`) sent as `Authorization: Bearer KEY`, with the \
                        scope the route names: recognize, read or admin (admin may do all)."
@@ -73,6 +74,10 @@ fn documented() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(people::face_image))
         .routes(routes!(audit::audit))
         .routes(routes!(sightings::list_sightings))
+        .routes(routes!(visitors::list_visitors))
+        .routes(routes!(visitors::visitor_face_image))
+        .routes(routes!(visitors::enroll_visitor))
+        .routes(routes!(visitors::dismiss_visitor))
         .routes(routes!(keys::list_keys, keys::make_key))
         .routes(routes!(keys::revoke_key))
         .routes(routes!(system::events))

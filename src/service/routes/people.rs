@@ -10,10 +10,11 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::base::error::Error;
+use crate::enroll::Expect;
 use crate::gallery::{FaceId, FaceSummary, MAX_NAME_CHARS, PersonId, PersonSummary, name_pattern};
 use crate::service::auth::{Allowed, ToAdmin, ToRead};
 use crate::service::error::{ApiError, ErrorBody};
-use crate::service::pool::{Answer, Task};
+use crate::service::pool::{Answer, Task, UPLOAD};
 use crate::service::routes::recognize::Photo;
 use crate::service::routes::upload::Upload;
 use crate::service::routes::{JsonOf, PathOf};
@@ -288,6 +289,8 @@ pub(crate) async fn add_face(
     state.gallery(move |g| g.person(person)).await?;
     let task = Task::Enroll {
         enrollment: state.enrollment.clone(),
+        source: UPLOAD.to_owned(),
+        expect: Expect::default(),
     };
     let Answer::Enrolled(verdict) = state.ask_pool(image, task).await? else {
         return Err(Error::Internal("the pool answered an enrollment with a recognition").into());
