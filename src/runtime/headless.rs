@@ -9,8 +9,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
-use crate::base::stats::{Spread, StageSamples};
 use crate::base::image::RgbaImage;
+use crate::base::stats::{Spread, StageSamples};
 use crate::runtime::capture::{Capture, Delivery, Frame, Source};
 use crate::runtime::worker::{FrameResult, Recognizer};
 

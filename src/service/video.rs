@@ -131,7 +131,11 @@ impl Video {
 /// `picture` with a box and a tag on each face, as a JPEG.
 fn drawn(picture: &RgbaImage, faces: &[FaceResult]) -> Result<Vec<u8>> {
     let rows = i32::try_from(picture.height).unwrap_or(i32::MAX);
-    let rgba = Mat::new_rows_cols_with_data(rows, 4 * i32::try_from(picture.width).unwrap_or(i32::MAX), &picture.pixels)?;
+    let rgba = Mat::new_rows_cols_with_data(
+        rows,
+        4 * i32::try_from(picture.width).unwrap_or(i32::MAX),
+        &picture.pixels,
+    )?;
     let rgba = rgba.reshape(4, rows)?;
     let mut bgr = Mat::default();
     imgproc::cvt_color_def(&rgba, &mut bgr, imgproc::COLOR_RGBA2BGR)?;
@@ -141,17 +145,30 @@ fn drawn(picture: &RgbaImage, faces: &[FaceResult]) -> Result<Vec<u8>> {
         let [x, y, w, h] = <[i32; 4]>::from(face.detection.bbox);
         let [r, g, b] = face.identity.colour();
         let colour = Scalar::new(f64::from(b), f64::from(g), f64::from(r), 0.0);
-        imgproc::rectangle(&mut bgr, Rect::new(x, y, w, h), colour, 3, imgproc::LINE_8, 0)?;
+        imgproc::rectangle(
+            &mut bgr,
+            Rect::new(x, y, w, h),
+            colour,
+            3,
+            imgproc::LINE_8,
+            0,
+        )?;
         let tag = face.identity.tag();
         let mut baseline = 0;
         let size = imgproc::get_text_size(&tag, font, scale, 1, &mut baseline)?;
         let pad = 4;
         let height = size.height + baseline + 2 * pad;
         // Above the box, or below it when the box touches the top, as in the window.
-        let top = if y - height - 3 >= 0 { y - height - 3 } else { y + h + 3 };
+        let top = if y - height - 3 >= 0 {
+            y - height - 3
+        } else {
+            y + h + 3
+        };
+        // Kept inside the picture when the face is at its right edge.
+        let left = (x - 3).min(bgr.cols() - size.width - 2 * pad).max(0);
         imgproc::rectangle(
             &mut bgr,
-            Rect::new(x - 3, top, size.width + 2 * pad, height),
+            Rect::new(left, top, size.width + 2 * pad, height),
             colour,
             imgproc::FILLED,
             imgproc::LINE_8,
@@ -160,7 +177,7 @@ fn drawn(picture: &RgbaImage, faces: &[FaceResult]) -> Result<Vec<u8>> {
         imgproc::put_text(
             &mut bgr,
             &tag,
-            Point::new(x - 3 + pad, top + pad + size.height),
+            Point::new(left + pad, top + pad + size.height),
             font,
             scale,
             Scalar::all(0.0),

@@ -11,7 +11,11 @@ use futures_util::stream;
 
 use crate::service::console::Viewer;
 use crate::service::console::pages::{self, Nav, esc};
+use crate::service::error::ApiError;
 use crate::service::state::AppState;
+
+/// Sightings from before the page shown on it, at most.
+const RECENT: usize = 50;
 
 /// The parts' boundary in the MJPEG stream.
 const BOUNDARY: &str = "whoisit-frame";
@@ -49,10 +53,17 @@ pub(crate) async fn page(State(state): State<Arc<AppState>>, viewer: Viewer) -> 
                 )
             })
             .collect();
+        // The sightings kept from before the page, for the script to show first: a new
+        // client of /v1/events only gets those that come after it connects.
+        let (kept, _) = state.events.subscribe(Some(0));
+        let recent = &kept[kept.len().saturating_sub(RECENT)..];
+        let recent = serde_json::to_string(recent).unwrap_or_else(|_| "[]".to_owned());
         format!(
-            "<p id=\"live-status\" role=\"status\" data-live>Waiting for sightings…</p>{cameras}\
-             <p>At most {} browsers watch the video at once (serve.live_viewers).</p>",
-            video.max_viewers()
+            "<p id=\"live-status\" role=\"status\" data-live data-recent=\"{recent}\">Waiting for \
+             sightings…</p>{cameras}\
+             <p>At most {viewers} browsers watch the video at once (serve.live_viewers).</p>",
+            recent = esc(&recent),
+            viewers = video.max_viewers()
         )
     };
     pages::page(&viewer, Nav::Live, "Live", &main)
@@ -69,15 +80,12 @@ pub(crate) async fn video(
         return (StatusCode::NOT_FOUND, "This server has no such camera.").into_response();
     };
     let Some(seat) = video.sit() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!(
-                "{} browsers already watch the live video, as many as serve.live_viewers \
-                 allows; close one of them, or raise the setting.",
-                video.max_viewers()
-            ),
-        )
-            .into_response();
+        return ApiError::busy_with(&format!(
+            "{} browsers already watch the live video, as many as serve.live_viewers allows; \
+             close one of them, or raise the setting",
+            video.max_viewers()
+        ))
+        .into_response();
     };
     // Each frame as the camera's drawing thread sends it; a slow browser gets the newest one
     // when it is ready for the next, never a queue.
@@ -95,7 +103,10 @@ pub(crate) async fn video(
                 .into_bytes();
                 part.extend_from_slice(&jpeg);
                 part.extend_from_slice(b"\r\n");
-                return Some((Ok::<_, std::convert::Infallible>(Bytes::from(part)), (frames, seat)));
+                return Some((
+                    Ok::<_, std::convert::Infallible>(Bytes::from(part)),
+                    (frames, seat),
+                ));
             }
         }
     });

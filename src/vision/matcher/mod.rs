@@ -164,7 +164,11 @@ impl Identity {
 
     /// The colour of a face's box (RGB): green for a person, orange for unknown.
     pub fn colour(&self) -> [u8; 3] {
-        if self.name.is_some() { KNOWN_RGB } else { UNKNOWN_RGB }
+        if self.name.is_some() {
+            KNOWN_RGB
+        } else {
+            UNKNOWN_RGB
+        }
     }
 }
 

@@ -161,8 +161,7 @@ function followSightings(status) {
   const events = new EventSource('/v1/events');
   events.addEventListener('open', () => { status.textContent = 'Following sightings as they happen.'; });
   events.addEventListener('error', () => { status.textContent = 'The sightings stream is interrupted; reconnecting…'; });
-  const show = (message) => {
-    const event = JSON.parse(message.data);
+  const show = (event) => {
     const list = lists.find((l) => l.dataset.camera === event.camera);
     if (!list) return;
     const key = `${event.camera}\n${event.track}`;
@@ -188,8 +187,10 @@ function followSightings(status) {
     list.prepend(item);
     while (list.children.length > 50) list.lastElementChild.remove();
   };
-  events.addEventListener('person_seen', show);
-  events.addEventListener('unknown_seen', show);
+  for (const event of JSON.parse(status.dataset.recent || '[]')) show(event);
+  const follow = (message) => show(JSON.parse(message.data));
+  events.addEventListener('person_seen', follow);
+  events.addEventListener('unknown_seen', follow);
 }
 
 const live = document.querySelector('[data-live]');
