@@ -372,7 +372,7 @@ async fn his_page(browser: &Browser, base: &str, door: &str, photos: &Photos) ->
 async fn read_only(browser: &Browser, base: &str, hr: &str, person_path: &str) {
     browser.click(".who button").await;
     browser.log_in(base, hr).await;
-    assert_eq!(browser.names_in_nav().await, ["Overview", "People"]);
+    assert_eq!(browser.names_in_nav().await, ["Overview", "Live", "People"]);
     browser.open(&format!("{base}{person_path}")).await;
     assert_eq!(browser.text("h1").await, "Obama");
     assert!(browser.has(".face img").await);
@@ -517,7 +517,7 @@ fn obama_enrolled_by_upload_is_named_a_group_photo_says_why_and_forgetting_him_c
     runtime().block_on(async {
         let browser = Browser::start(&[]).await;
         browser.log_in(&base, &admin).await;
-        let everything = ["Overview", "People", "Enroll", "Keys", "Audit"];
+        let everything = ["Overview", "Live", "People", "Enroll", "Keys", "Audit"];
         assert_eq!(browser.names_in_nav().await, everything);
         enroll_two_photos(&browser, &base, &door, &photos).await;
         let person_path = his_page(&browser, &base, &door, &photos).await;

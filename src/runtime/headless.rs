@@ -30,9 +30,12 @@ pub struct RunOptions {
     pub tap: Option<Tap>,
 }
 
-/// What makes a frame's picture, or `None` when none is wanted (nobody watching).
+/// Makes a frame's picture, or `None` when none is wanted (nobody watching).
+pub type Picture = dyn Fn(&Frame) -> Option<Arc<RgbaImage>> + Send + Sync;
+
+/// What makes the frames' pictures, shared by the capture thread and its owner.
 #[derive(Clone)]
-pub struct Tap(pub Arc<dyn Fn(&Frame) -> Option<Arc<RgbaImage>> + Send + Sync>);
+pub struct Tap(pub Arc<Picture>);
 
 impl std::fmt::Debug for Tap {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
