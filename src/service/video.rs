@@ -2,8 +2,8 @@
 //! boxes and names drawn as the window draws them, for `multipart/x-mixed-replace` (MJPEG) to a
 //! plain `img`, which needs no script.
 //!
-//! A frame is kept and encoded only while someone watches, at most `serve.live_fps` a second
-//! per camera, once for every viewer; viewers are counted and bounded by `serve.live_viewers`.
+//! A frame is kept only while someone watches, and drawn and encoded at most `serve.live_fps`
+//! a second per camera, once for every viewer; viewers are counted and bounded by `serve.live_viewers`.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -35,7 +35,7 @@ pub(crate) struct Video {
 
 struct Camera {
     frames: watch::Sender<Option<Bytes>>,
-    /// When the last frame was kept, in ms from `started`, to hold the frame rate.
+    /// When the last frame was drawn, in ms from `started`, to hold the frame rate.
     last_ms: AtomicU64,
 }
 
@@ -87,22 +87,15 @@ impl Video {
         self.max_viewers
     }
 
-    /// What keeps a picture of camera `index`'s frames while someone watches, no more often
-    /// than the frame rate allows.
+    /// What keeps a picture of each of camera `index`'s frames while someone watches: the
+    /// frame rate is held when drawing, since only the frames recognition processes come back
+    /// with their faces.
     pub(crate) fn tap(self: &Arc<Self>, index: usize) -> Tap {
         let video = self.clone();
         Tap(Arc::new(move |frame: &Frame| {
-            let camera = video.cameras.get(index)?;
-            if video.viewers.load(Ordering::Relaxed) == 0 {
+            if index >= video.cameras.len() || video.viewers.load(Ordering::Relaxed) == 0 {
                 return None;
             }
-            let now = u64::try_from(video.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-            let last = camera.last_ms.load(Ordering::Relaxed);
-            let interval = u64::try_from(video.interval.as_millis()).unwrap_or(u64::MAX);
-            if last != 0 && now.saturating_sub(last) < interval {
-                return None;
-            }
-            camera.last_ms.store(now.max(1), Ordering::Relaxed);
             match RgbaImage::from_bgr(&frame.image) {
                 Ok(picture) => Some(Arc::new(picture)),
                 Err(e) => {
@@ -119,6 +112,13 @@ impl Video {
         let Some(camera) = self.cameras.get(index) else {
             return;
         };
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = camera.last_ms.load(Ordering::Relaxed);
+        let interval = u64::try_from(self.interval.as_millis()).unwrap_or(u64::MAX);
+        if last != 0 && now.saturating_sub(last) < interval {
+            return;
+        }
+        camera.last_ms.store(now.max(1), Ordering::Relaxed);
         match drawn(picture, faces) {
             Ok(jpeg) => {
                 camera.frames.send_replace(Some(Bytes::from(jpeg)));
