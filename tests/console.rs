@@ -372,7 +372,7 @@ async fn his_page(browser: &Browser, base: &str, door: &str, photos: &Photos) ->
 async fn read_only(browser: &Browser, base: &str, hr: &str, person_path: &str) {
     browser.click(".who button").await;
     browser.log_in(base, hr).await;
-    assert_eq!(browser.names_in_nav().await, ["Overview", "People"]);
+    assert_eq!(browser.names_in_nav().await, ["Overview", "Live", "People"]);
     browser.open(&format!("{base}{person_path}")).await;
     assert_eq!(browser.text("h1").await, "Obama");
     assert!(browser.has(".face img").await);
@@ -517,7 +517,7 @@ fn obama_enrolled_by_upload_is_named_a_group_photo_says_why_and_forgetting_him_c
     runtime().block_on(async {
         let browser = Browser::start(&[]).await;
         browser.log_in(&base, &admin).await;
-        let everything = ["Overview", "People", "Enroll", "Keys", "Audit"];
+        let everything = ["Overview", "Live", "People", "Enroll", "Keys", "Audit"];
         assert_eq!(browser.names_in_nav().await, everything);
         enroll_two_photos(&browser, &base, &door, &photos).await;
         let person_path = his_page(&browser, &base, &door, &photos).await;
@@ -553,4 +553,87 @@ fn the_console_enrolls_by_upload_on_a_postgres_gallery() {
         names_in(&base, &door_key, "obama2.jpg"),
         [Some("Barack Obama".to_owned())]
     );
+}
+
+/// The Live page: the server's own camera as video with boxes and names, its sightings as they
+/// happen (Obama named, Biden unknown), one viewer more than serve.live_viewers refused with
+/// the reason, readable at a phone's width.
+#[test]
+fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
+    let home = tempfile::tempdir().unwrap();
+    common::cli::enroll_obama(home.path());
+    let config = home.path().join("config/whoisit");
+    std::fs::create_dir_all(&config).unwrap();
+    std::fs::write(config.join("config.ron"), "(serve: (live_viewers: 1))").unwrap();
+    let admin = make_key(home.path(), &[], "admin", "admin");
+    // A minute of Obama walking, Biden joining: long enough to outlast the browser's start.
+    let clip = common::cli::two_people_clip(home.path(), 900, 15.0);
+    let server = Server::start(
+        home.path(),
+        &[],
+        &["--workers", "1", "--source", clip.to_str().unwrap()],
+    );
+    let base = server.url.clone();
+    runtime().block_on(async {
+        let browser = Browser::start(&[]).await;
+        browser.log_in(&base, &admin).await;
+        assert!(browser.names_in_nav().await.contains(&"Live".to_owned()));
+        browser.open(&format!("{base}/live")).await;
+        let seen = browser.wait_for_text(".sightings", "Obama appeared").await;
+        let seen = if seen.contains("unknown appeared") {
+            seen
+        } else {
+            browser.wait_for_text(".sightings", "unknown appeared").await
+        };
+        assert!(seen.contains("distance 0."), "{seen}");
+        // The video plays: frames of the clip's size arrive in the plain img.
+        let started = std::time::Instant::now();
+        loop {
+            let width = browser
+                .client
+                .execute("return document.querySelector('img.video').naturalWidth;", vec![])
+                .await
+                .unwrap();
+            if width == json!(640) {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the live video never showed a frame ({width})"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        // Let a few frames with boxes arrive before the picture is taken.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        browser.screenshot("live").await;
+        let (bytes, first_paint) = browser.page_figures().await;
+        eprintln!("live page: {bytes} bytes before the video, first contentful paint {first_paint:.0} ms");
+
+        // The one seat is taken by the page: a second viewer is refused, saying why.
+        let cookie = session_cookie(&browser).await;
+        let (status, reason) = get_with_cookie(&format!("{base}/live/0/video"), &cookie);
+        assert_eq!(status, 503, "{reason}");
+        assert!(reason.contains("serve.live_viewers"), "{reason}");
+        // No camera 7; and no video without a session.
+        assert_eq!(get_with_cookie(&format!("{base}/live/7/video"), &cookie).0, 404);
+        let (status, page) = get_with_cookie(&format!("{base}/live/0/video"), "whoisit_session=forged");
+        assert_eq!(status, 200, "{page}");
+        assert!(page.contains("API key"), "the login page, not video: {page}");
+
+        browser.client.set_window_size(390, 844).await.unwrap();
+        browser.open(&format!("{base}/live")).await;
+        browser.wait_for_text(".sightings", "appeared").await;
+        let overflow = browser
+            .client
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        assert_eq!(overflow, json!(0), "the live page is wider than a phone");
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        browser.screenshot("live-phone").await;
+        browser.close().await;
+    });
 }

@@ -107,6 +107,7 @@ pub(super) fn recognize_cmd(config: &Config, args: RecognizeArgs) -> Result<()> 
         realtime: args.realtime,
         max_frames: args.max_frames,
         stop: None,
+        tap: None,
     };
     run_headless(&config, options)
 }
@@ -161,6 +162,7 @@ pub(super) fn demo_cmd(config: &Config, args: &DemoArgs) -> Result<()> {
         realtime: true,
         max_frames: args.max_frames,
         stop: None,
+        tap: None,
     };
     run_headless(&config, options).context("running the built-in demo")
 }

@@ -155,6 +155,7 @@ pub(super) fn camera_cmd(config: &Config, args: &CameraArgs) -> Result<()> {
         realtime: true,
         max_frames: args.max_frames,
         stop: Some(super::run::stop_on_signal()?),
+        tap: None,
     };
     let stdout = std::io::stdout();
     let summary = headless::run(&source, agent, &options, |result| {

@@ -30,6 +30,11 @@ pub struct ServeConfig {
     pub tls_key: Option<PathBuf>,
     /// Hours a console login lasts; then the key is asked for again.
     pub console_session_hours: f32,
+    /// Browsers that may watch the console's live video at once (all cameras together); more
+    /// are refused with a sentence. 0 turns the live video off.
+    pub live_viewers: usize,
+    /// Frames a second the live video sends at most, per camera.
+    pub live_fps: f32,
 }
 
 impl Default for ServeConfig {
@@ -48,6 +53,8 @@ impl Default for ServeConfig {
             tls_cert: None,
             tls_key: None,
             console_session_hours: 8.0,
+            live_viewers: 4,
+            live_fps: 5.0,
         }
     }
 }
@@ -95,6 +102,11 @@ impl ServeConfig {
                 "serve.console_session_hours must be a positive number of hours, at most a \
                  year, not {}",
                 self.console_session_hours
+            ))
+        } else if !(self.live_fps.is_finite() && self.live_fps > 0.0 && self.live_fps <= 30.0) {
+            Some(format!(
+                "serve.live_fps must be more than 0 and at most 30 frames a second, not {}",
+                self.live_fps
             ))
         } else if self.tls_cert.is_some() != self.tls_key.is_some() {
             Some("serve.tls_cert and serve.tls_key go together: give both, or neither".into())

@@ -146,6 +146,7 @@ fn throughput(source: &Source, worker: Worker, frames: u64) -> Result<Throughput
         realtime: false,
         max_frames: Some(frames),
         stop: None,
+        tap: None,
     };
     let summary = headless::run(source, worker, &options, |result: &FrameResult| {
         for (stage, ms) in result.timings_ms.stages() {

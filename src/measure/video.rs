@@ -380,6 +380,7 @@ pub fn evaluate(
         realtime: false,
         max_frames: None,
         stop: None,
+        tap: None,
     };
     let score = |result: &FrameResult| {
         if let Some(score) = scores

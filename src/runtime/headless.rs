@@ -9,8 +9,9 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
+use crate::base::image::RgbaImage;
 use crate::base::stats::{Spread, StageSamples};
-use crate::runtime::capture::{Capture, Delivery, Source};
+use crate::runtime::capture::{Capture, Delivery, Frame, Source};
 use crate::runtime::worker::{FrameResult, Recognizer};
 
 /// How a run treats its source.
@@ -23,6 +24,23 @@ pub struct RunOptions {
     /// Stop at the next frame once this is set (by a signal handler, a server shutting down),
     /// still with a summary of what was done.
     pub stop: Option<Arc<AtomicBool>>,
+    /// Shown each frame as it is read, to keep a picture of it that travels with its result
+    /// ([`FrameResult::picture`]): the console's live video draws each result over its own
+    /// frame, as the window does.
+    pub tap: Option<Tap>,
+}
+
+/// Makes a frame's picture, or `None` when none is wanted (nobody watching).
+pub type Picture = dyn Fn(&Frame) -> Option<Arc<RgbaImage>> + Send + Sync;
+
+/// What makes the frames' pictures, shared by the capture thread and its owner.
+#[derive(Clone)]
+pub struct Tap(pub Arc<Picture>);
+
+impl std::fmt::Debug for Tap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tap")
+    }
 }
 
 /// What a run did, printed at its end.
@@ -49,9 +67,14 @@ pub fn run(
     options: &RunOptions,
     mut on_result: impl FnMut(&FrameResult) -> Result<()>,
 ) -> Result<Summary> {
-    let capture = source.open()?;
+    let mut capture = source.open()?;
     let delivery = Delivery::for_source(source, options.realtime);
-    let (capture, frames) = Capture::spawn(capture, delivery)?;
+    let (capture, frames) = match options.tap.clone() {
+        None => Capture::spawn(capture, delivery)?,
+        Some(Tap(tap)) => Capture::spawn_with(move |outlet| {
+            outlet.read(&mut capture, delivery, &mut |frame| tap(frame))
+        })?,
+    };
     let (results_tx, results) = crossbeam_channel::bounded::<FrameResult>(4);
     let worker = worker.spawn(frames, results_tx, Box::new(|| {}))?;
 

@@ -37,7 +37,7 @@ pub(crate) fn start(
     let mut threads = Vec::new();
     // One writer for every source; it ends with the last of them.
     let writer = start::sightings_writer(&options.config, state.roster.gallery())?;
-    for source in &options.sources {
+    for (index, source) in options.sources.iter().enumerate() {
         let pipeline = options.config.load_pipeline(progress)?;
         let mut worker = Worker::new(pipeline, state.roster.clone(), Actor::cli())?;
         if let Some(writer) = &writer {
@@ -45,6 +45,7 @@ pub(crate) fn start(
             worker.record_sightings(follower);
         }
         let (source, events, stop) = (source.clone(), state.events.clone(), stop.clone());
+        let video = state.console.video.clone();
         let camera = source.to_string();
         let thread = std::thread::Builder::new()
             .name(format!("source {camera}"))
@@ -54,9 +55,13 @@ pub(crate) fn start(
                     realtime: true,
                     max_frames: None,
                     stop: Some(stop),
+                    tap: Some(video.tap(index)),
                 };
                 let run = headless::run(&source, worker, &options, |result| {
                     tracks.publish(&camera, result, &events);
+                    if let Some(picture) = &result.picture {
+                        video.publish(index, picture, &result.faces);
+                    }
                     Ok(())
                 });
                 match run {

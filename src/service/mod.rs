@@ -21,6 +21,7 @@ mod metrics;
 mod pool;
 mod routes;
 mod state;
+mod video;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;

@@ -18,6 +18,7 @@ use eframe::egui::{self, Color32, FontId, Pos2, Rect, Stroke, TextureHandle, Vec
 use crate::base::image::RgbaImage;
 use crate::runtime::session::DisplayFrame;
 use crate::runtime::worker::FrameResult;
+use crate::vision::matcher::KNOWN_RGB;
 use crate::vision::pipeline::FaceResult;
 
 /// When no result has come for this long while frames do, the newest is shown without boxes.
@@ -25,8 +26,11 @@ use crate::vision::pipeline::FaceResult;
 /// with both cores of two busy, debug build): that is shown slow, not without boxes.
 const STALL: Duration = Duration::from_secs(2);
 
-pub const KNOWN: Color32 = Color32::from_rgb(46, 204, 113);
-pub const UNKNOWN: Color32 = Color32::from_rgb(230, 126, 34);
+pub const KNOWN: Color32 = rgb(KNOWN_RGB);
+
+const fn rgb([r, g, b]: [u8; 3]) -> Color32 {
+    Color32::from_rgb(r, g, b)
+}
 
 /// Results taken and not shown yet, at most. Recognition often answers twice within a few
 /// milliseconds (a quick follow right after a slow whole search): each gets a pass of its own
@@ -223,15 +227,7 @@ impl LiveView {
 
 /// The box colour and label of a face: known and unknown differ in text, not colour alone.
 pub fn describe(face: &FaceResult) -> (Color32, String) {
-    let distance = face
-        .identity
-        .distance
-        .map(|d| format!("  {d:.2}"))
-        .unwrap_or_default();
-    match &face.identity.name {
-        Some(name) => (KNOWN, format!("{name}{distance}")),
-        None => (UNKNOWN, format!("? unknown{distance}")),
-    }
+    (rgb(face.identity.colour()), face.identity.tag())
 }
 
 /// Pixels from another thread as an image egui can draw.

@@ -7,6 +7,7 @@
 //! refused with the scope it needs.
 
 mod admin;
+mod live;
 mod pages;
 mod people;
 pub(crate) mod session;
@@ -38,6 +39,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/", get(overview))
         .route("/login", get(login_page).post(login))
         .route("/logout", post(logout))
+        .route("/live", get(live::page))
+        .route("/live/{index}/video", get(live::video))
         .route("/people", get(people::list))
         .route("/people/{id}", get(people::person))
         .route("/people/{id}/thumbnail", get(people::thumbnail))

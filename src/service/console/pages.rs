@@ -60,6 +60,7 @@ fn fill(template: &str, values: &[(&str, &str)]) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Nav {
     Overview,
+    Live,
     People,
     Enroll,
     Keys,
@@ -67,8 +68,9 @@ pub(crate) enum Nav {
 }
 
 /// Each page of the navigation: what it is, its path, its label, and whether only admins see it.
-const NAVIGATION: [(Nav, &str, &str, bool); 5] = [
+const NAVIGATION: [(Nav, &str, &str, bool); 6] = [
     (Nav::Overview, "/", "Overview", false),
+    (Nav::Live, "/live", "Live", false),
     (Nav::People, "/people", "People", false),
     (Nav::Enroll, "/enroll", "Enroll", true),
     (Nav::Keys, "/keys", "Keys", true),

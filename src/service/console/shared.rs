@@ -1,15 +1,19 @@
 //! What the console keeps while the server runs, in the state every request shares.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::service::ServeOptions;
 use crate::service::console::session::Sessions;
+use crate::service::video::Video;
 
 /// What the console keeps while the server runs.
 pub(crate) struct Console {
     pub(crate) sessions: Sessions,
     /// The server's own live sources, by name.
     pub(crate) sources: Vec<String>,
+    /// Their live video, drawn for the Live page.
+    pub(crate) video: Arc<Video>,
 }
 
 impl Console {
@@ -21,6 +25,11 @@ impl Console {
                 options.tls.is_some(),
             ),
             sources: options.sources.iter().map(ToString::to_string).collect(),
+            video: Arc::new(Video::new(
+                options.sources.len(),
+                options.config.serve.live_viewers,
+                options.config.serve.live_fps,
+            )),
         }
     }
 }

@@ -148,7 +148,34 @@ impl Identity {
     pub fn label(&self) -> &str {
         self.name.as_deref().unwrap_or("unknown")
     }
+
+    /// The tag drawn over a face's box, in the window and in the console's live video alike:
+    /// the name or "? unknown" (told apart in text, not by colour alone), and the distance.
+    pub fn tag(&self) -> String {
+        let distance = self
+            .distance
+            .map(|d| format!("  {d:.2}"))
+            .unwrap_or_default();
+        match &self.name {
+            Some(name) => format!("{name}{distance}"),
+            None => format!("? unknown{distance}"),
+        }
+    }
+
+    /// The colour of a face's box (RGB): green for a person, orange for unknown.
+    pub fn colour(&self) -> [u8; 3] {
+        if self.name.is_some() {
+            KNOWN_RGB
+        } else {
+            UNKNOWN_RGB
+        }
+    }
 }
+
+/// The box colour of an enrolled person's face (RGB).
+pub const KNOWN_RGB: [u8; 3] = [46, 204, 113];
+/// The box colour of a face nobody enrolled (RGB).
+pub const UNKNOWN_RGB: [u8; 3] = [230, 126, 34];
 
 /// Enrolled embeddings of one embedder, one row each, in one contiguous matrix, and an int8
 /// copy that finds the few rows worth measuring exactly.

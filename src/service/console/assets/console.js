@@ -152,3 +152,46 @@ for (const form of document.querySelectorAll('form[data-action]')) {
 for (const button of document.querySelectorAll('button[data-click]')) {
   button.addEventListener('click', () => clicks[button.dataset.click](button));
 }
+
+/** The Live page: each sighting as it happens, newest first, in its camera's list. A track
+ *  seen again under another name is "named" (or "lost its name"); the first time, "appeared". */
+function followSightings(status) {
+  const lists = [...document.querySelectorAll('ol.sightings')];
+  const names = new Map();
+  const events = new EventSource('/v1/events');
+  events.addEventListener('open', () => { status.textContent = 'Following sightings as they happen.'; });
+  events.addEventListener('error', () => { status.textContent = 'The sightings stream is interrupted; reconnecting…'; });
+  const show = (event) => {
+    const list = lists.find((l) => l.dataset.camera === event.camera);
+    if (!list) return;
+    const key = `${event.camera}\n${event.track}`;
+    const before = names.get(key);
+    names.set(key, event.name);
+    const who = event.name ?? 'unknown';
+    const what = before === undefined ? 'appeared' : (event.name ? 'named' : 'lost its name');
+    const item = document.createElement('li');
+    item.className = event.name ? 'known' : 'unknown';
+    if (event.person_id !== null) {
+      const face = document.createElement('img');
+      face.src = `/people/${event.person_id}/thumbnail`;
+      face.alt = '';
+      face.width = 48;
+      face.height = 48;
+      item.append(face);
+    }
+    const text = document.createElement('span');
+    const distance = event.distance === null ? '' : `, distance ${event.distance.toFixed(2)}`;
+    const time = new Date(event.time_ms).toLocaleTimeString();
+    text.textContent = `${time} ${who} ${what} (track ${event.track}${distance})`;
+    item.append(text);
+    list.prepend(item);
+    while (list.children.length > 50) list.lastElementChild.remove();
+  };
+  for (const event of JSON.parse(status.dataset.recent || '[]')) show(event);
+  const follow = (message) => show(JSON.parse(message.data));
+  events.addEventListener('person_seen', follow);
+  events.addEventListener('unknown_seen', follow);
+}
+
+const live = document.querySelector('[data-live]');
+if (live) followSightings(live);
