@@ -1030,6 +1030,45 @@ fn a_kill_in_the_middle_of_enrollments_leaves_the_gallery_intact() {
     assert_eq!(names(&answer), [Some("Obama".to_owned())]);
 }
 
+/// `serve --source demo` plays the built-in clip against the server's own gallery: the person
+/// enrolled there is named on it, the other face is unknown.
+#[test]
+fn the_built_in_demo_is_a_source_recognised_against_the_servers_gallery() {
+    let home = tempfile::tempdir().unwrap();
+    enroll_obama(home.path());
+    let key = make_key(home.path(), &[], "display", "read");
+    let server = Server::start(home.path(), &[], &["--workers", "1", "--source", "demo"]);
+    let response = common::server::agent(Duration::from_secs(120))
+        .get(format!("{}/v1/events", server.url))
+        .header("Authorization", format!("Bearer {key}"))
+        .header("Last-Event-ID", "0")
+        .call()
+        .unwrap();
+    let mut seen = BTreeSet::new();
+    let lines = std::io::BufReader::new(response.into_body().into_reader()).lines();
+    for line in lines {
+        let line = line.unwrap();
+        if let Some(data) = line.strip_prefix("data: ") {
+            let event: Value = serde_json::from_str(data).unwrap();
+            assert!(
+                event["camera"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with("demo-640x480.avi"),
+                "{event}"
+            );
+            seen.insert(event["name"].as_str().unwrap_or("unknown").to_owned());
+            if seen.len() == 2 {
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        seen,
+        BTreeSet::from(["Obama".to_owned(), "unknown".to_owned()])
+    );
+}
+
 #[test]
 fn live_sightings_stream_as_events_and_a_reconnect_gets_what_it_missed() {
     let home = tempfile::tempdir().unwrap();

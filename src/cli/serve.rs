@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use anyhow::{Context as _, Result, bail};
 use clap::{Args, Subcommand};
 
-use crate::config::Config;
+use crate::config::{Config, DEMO_SOURCE};
+use crate::demo;
 use crate::gallery::{Actor, Scope};
 use crate::runtime::capture::Source;
 use crate::service::{self, Auth, ServeOptions};
@@ -32,8 +33,9 @@ pub(super) struct ServeArgs {
     /// Recognition pipelines, each with its own models [config: serve.workers, 2].
     #[arg(long, value_name = "N")]
     workers: Option<usize>,
-    /// Also run the camera pipeline on this source (camera index, file, image pattern, URL)
-    /// and stream who it sees at GET /v1/events. Repeat for several sources.
+    /// Also run the camera pipeline on this source (camera index, file, image pattern, URL,
+    /// or `demo`: the built-in clip, recognised against this server's gallery) and stream who
+    /// it sees at GET /v1/events and on the console's Live page. Repeat for several sources.
     #[arg(long, short, value_name = "SOURCE")]
     source: Vec<String>,
 }
@@ -85,7 +87,15 @@ pub(super) fn serve_cmd(config: &Config, args: ServeArgs) -> Result<()> {
     let sources = args
         .source
         .iter()
-        .map(|s| s.parse::<Source>())
+        .map(|s| {
+            if s == DEMO_SOURCE {
+                // The built-in clip, recognised against this server's own gallery (not the
+                // demo's): what staff enroll through the API or the console is named on it.
+                Ok(Source::File(demo::prepare(&config, &Bar::default())?.clip))
+            } else {
+                s.parse::<Source>()
+            }
+        })
         .collect::<crate::Result<Vec<_>>>()?;
     let options = ServeOptions {
         config,
