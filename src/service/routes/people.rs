@@ -102,18 +102,9 @@ pub(crate) struct NameBody {
 /// Written out, so that the document holds the rules names are checked by.
 impl utoipa::PartialSchema for NameBody {
     fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
-        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder, Type};
-        let name = ObjectBuilder::new()
-            .schema_type(Type::String)
-            .min_length(Some(1))
-            .max_length(Some(MAX_NAME_CHARS))
-            .pattern(Some(name_pattern()))
-            .description(Some(
-                "1 to 100 characters, not only spaces, without control, invisible or \
-                 text-direction characters; compared NFC-normalised and trimmed; unique",
-            ));
+        use utoipa::openapi::schema::{AdditionalProperties, ObjectBuilder};
         ObjectBuilder::new()
-            .property("name", name)
+            .property("name", name_schema())
             .required("name")
             .additional_properties(Some(AdditionalProperties::FreeForm(false)))
             .into()
@@ -121,6 +112,20 @@ impl utoipa::PartialSchema for NameBody {
 }
 
 impl ToSchema for NameBody {}
+
+/// A person's name as the document states it: the rules names are checked by.
+pub(crate) fn name_schema() -> utoipa::openapi::schema::ObjectBuilder {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .min_length(Some(1))
+        .max_length(Some(MAX_NAME_CHARS))
+        .pattern(Some(name_pattern()))
+        .description(Some(
+            "1 to 100 characters, not only spaces, without control, invisible or \
+             text-direction characters; compared NFC-normalised and trimmed; unique",
+        ))
+}
 
 /// What deleting a person removed.
 #[derive(Debug, Serialize, ToSchema)]

@@ -57,12 +57,40 @@ impl From<Visitor> for VisitorBody {
 
 /// Who a visitor is: `{"name": ...}` (a new person, or the one with that name) or
 /// `{"person_id": ...}`.
-#[derive(Debug, Deserialize, ToSchema)]
+#[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct EnrollVisitor {
     name: Option<String>,
     person_id: Option<i64>,
 }
+
+/// Written out: exactly one of the two, the name under the rules names are checked by.
+impl utoipa::PartialSchema for EnrollVisitor {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{
+            AdditionalProperties, ObjectBuilder, OneOfBuilder, SchemaFormat, Type,
+        };
+        let by_name = ObjectBuilder::new()
+            .property("name", crate::service::routes::people::name_schema())
+            .required("name")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        let by_id = ObjectBuilder::new()
+            .property(
+                "person_id",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(SchemaFormat::KnownFormat(
+                        utoipa::openapi::schema::KnownFormat::Int64,
+                    )))
+                    .description(Some("An enrolled person's id")),
+            )
+            .required("person_id")
+            .additional_properties(Some(AdditionalProperties::FreeForm(false)));
+        OneOfBuilder::new().item(by_name).item(by_id).into()
+    }
+}
+
+impl ToSchema for EnrollVisitor {}
 
 /// What enrolling a visitor did.
 #[derive(Debug, Serialize, ToSchema)]
@@ -102,6 +130,7 @@ pub(crate) async fn list_visitors(
     params(("id" = i64, Path, description = "The visitor's id"),
         ("n" = usize, Path, description = "The sample's place in `samples`, from 0")),
     responses((status = 200, description = "The crop", content_type = "image/png", body = Photo),
+        (status = 400, description = "An id or place that is not a whole number", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
@@ -144,7 +173,10 @@ pub(crate) async fn visitor_face_image(
     request_body = EnrollVisitor,
     params(("id" = i64, Path, description = "The visitor's id")),
     responses((status = 200, body = VisitorEnrolledBody),
-        (status = 400, description = "Neither or both of name and person_id, or no crop passed (with each crop's reason)", body = ErrorBody),
+        (status = 400, description = "Neither or both of name and person_id, an id that is not a whole number, or no crop passed (with each crop's reason)", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, description = "Not sent as application/json", body = ErrorBody),
+        (status = 422, description = "Not an object with `name` or `person_id`", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody),
         (status = 503, description = "Every pipeline busy (Retry-After)", body = ErrorBody)),
@@ -220,7 +252,9 @@ pub(crate) async fn enroll_visitor(
 /// of the gallery's files. In the audit trail.
 #[utoipa::path(delete, path = "/v1/visitors/{id}", tag = "visitors",
     params(("id" = i64, Path, description = "The visitor's id")),
-    responses((status = 200, body = DismissedBody), (status = 404, body = ErrorBody),
+    responses((status = 200, body = DismissedBody),
+        (status = 400, description = "An id that is not a whole number", body = ErrorBody),
+        (status = 404, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = ["admin"])))]
 pub(crate) async fn dismiss_visitor(
