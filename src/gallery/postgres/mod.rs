@@ -269,6 +269,15 @@ fn each_row(
     }
 }
 
+/// A read-only transaction whose reads all see one snapshot of the database.
+fn snapshot(client: &mut Client) -> std::result::Result<Transaction<'_>, postgres::Error> {
+    client
+        .build_transaction()
+        .isolation_level(postgres::IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+}
+
 /// Ends a conversion: announces it (so that running recognizers reload, and learn that their
 /// key no longer fits) and commits it; the transaction's id, for [`rewrite`].
 fn commit_conversion(mut tx: Transaction<'_>, columns: &Columns) -> Result<String> {
@@ -1121,12 +1130,7 @@ impl Gallery for PostgresGallery {
         let db = self.db();
         let mut client = self.client()?;
         // One snapshot: the version is that of the keys read with it.
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(&db)?;
+        let mut tx = snapshot(&mut client).map_err(&db)?;
         let version = self.scalar(&mut tx, sql::KEY_VERSION)?;
         let rows = tx.query(sql::KEY_TABLE, &[]).map_err(&db)?;
         let by_hash = rows

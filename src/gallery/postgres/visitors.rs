@@ -12,7 +12,7 @@ use crate::gallery::visitors::{
 };
 
 use super::seal::Column;
-use super::{PostgresGallery, audit, count, xact_id};
+use super::{PostgresGallery, audit, count, snapshot, xact_id};
 
 impl Visitors for PostgresGallery {
     fn unknown_embeddings(&self) -> Result<Vec<UnknownEmbedding>> {
@@ -50,12 +50,7 @@ impl Visitors for PostgresGallery {
         let db = self.db();
         let mut client = self.client()?;
         // One snapshot for the three reads, so that they agree.
-        let mut tx = client
-            .build_transaction()
-            .isolation_level(postgres::IsolationLevel::RepeatableRead)
-            .read_only(true)
-            .start()
-            .map_err(&db)?;
+        let mut tx = snapshot(&mut client).map_err(&db)?;
         let mut summaries = Vec::new();
         for row in tx.query(sql::VISITORS, &[]).map_err(&db)? {
             summaries.push((
