@@ -1,8 +1,9 @@
 //! How long grouping unknown sightings into visitors takes, as the sightings writer and
 //! `visitors list --regroup` do it: 10,000 unknown sightings (800 strangers seen 10 times
 //! each, and 2,000 passers-by seen once) stored in a SQLite gallery, then grouped from the
-//! store (read, group, write the groups), then once more with nothing new, and the grouping
-//! alone in memory. Figures, not assertions; with the groups' purity and completeness on
+//! store (read, group, write the groups), then once more with nothing new; as the sightings
+//! writer groups (remembering which sightings are near, then 20 new sightings); and the
+//! grouping alone in memory. Figures, not assertions; with the groups' purity and completeness on
 //! these made-up faces.
 //!
 //!     cargo bench --bench visitors            # 10,000 sightings
@@ -15,7 +16,7 @@ use std::time::Instant;
 use whoisit::base::identity::{EmbedderKind, Embedding};
 use whoisit::gallery::visitors::group;
 use whoisit::gallery::{
-    GroupSettings, SightingRecord, Sightings as _, SqliteGallery, UnknownFace, VisitorId,
+    GroupSettings, Grouper, SightingRecord, Sightings as _, SqliteGallery, UnknownFace, VisitorId,
     Visitors as _, now, regroup,
 };
 use whoisit::measure::synthetic_gallery::Vectors;
@@ -53,6 +54,22 @@ fn main() {
     regroup(&gallery, &settings).unwrap();
     println!(
         "  regroup from the store, nothing new: {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+    // The sightings writer keeps a Grouper: after the first grouping it measures only new
+    // sightings' distances. Twenty more sightings come (two of the strangers seen again).
+    let mut grouper = Grouper::new(settings);
+    let start = Instant::now();
+    grouper.regroup(&gallery).unwrap();
+    println!(
+        "  the writer's grouping, first time: {:.2} s",
+        start.elapsed().as_secs_f64()
+    );
+    store(&gallery, &made_up(2, 0));
+    let start = Instant::now();
+    let changed = grouper.regroup(&gallery).unwrap();
+    println!(
+        "  the writer's grouping after 20 new sightings: {:.3} s ({changed} sightings changed group)",
         start.elapsed().as_secs_f64()
     );
     let unknown = gallery.unknown_embeddings().unwrap();

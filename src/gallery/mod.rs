@@ -49,7 +49,7 @@ pub use self::sightings::{
 };
 pub use self::sqlite::SqliteGallery;
 pub use self::visitors::{
-    Dismissed, GroupSettings, UnknownEmbedding, Visitor, VisitorId, Visitors, regroup,
+    Dismissed, GroupSettings, Grouper, UnknownEmbedding, Visitor, VisitorId, Visitors, regroup,
 };
 
 /// Where the enrolled people are kept.

@@ -122,37 +122,145 @@ pub trait Visitors {
 
 /// Groups the stored unknown sightings again and stores the groups that changed; returns how
 /// many sightings changed group. Any process may run it: the groups depend only on the
-/// embeddings and the groups before.
+/// embeddings and the groups before. A process that groups again and again keeps a
+/// [`Grouper`] instead, which measures only the new sightings' distances.
 pub fn regroup(store: &dyn Visitors, settings: &GroupSettings) -> Result<usize> {
-    let faces = store.unknown_embeddings()?;
-    let groups = group(&faces, settings);
-    let changes: Vec<(SightingId, Option<VisitorId>)> = faces
-        .iter()
-        .zip(groups)
-        .filter(|(face, group)| face.visitor != *group)
-        .map(|(face, group)| (face.sighting, group))
-        .collect();
-    if !changes.is_empty() {
-        store.set_visitors(&changes)?;
+    Grouper::new(*settings).regroup(store)
+}
+
+/// Grouping that remembers which sightings lie near each other, so that grouping again after
+/// new sightings costs their distances to the others, not every pair's again: the sightings
+/// writer groups every few seconds while a busy door adds a few sightings at a time. The groups
+/// are the same as [`group`]'s.
+#[derive(Debug)]
+pub struct Grouper {
+    settings: GroupSettings,
+    /// Every sighting grouped so far: the embedding it was grouped with and its neighbours
+    /// (itself not included).
+    known: HashMap<SightingId, Known>,
+}
+
+#[derive(Debug)]
+struct Known {
+    embedder: EmbedderId,
+    embedding: Embedding,
+    near: Vec<SightingId>,
+}
+
+impl Grouper {
+    pub fn new(settings: GroupSettings) -> Grouper {
+        Grouper {
+            settings,
+            known: HashMap::new(),
+        }
     }
-    Ok(changes.len())
+
+    /// [`regroup`], measuring only the distances of sightings it has not seen before.
+    pub fn regroup(&mut self, store: &dyn Visitors) -> Result<usize> {
+        let faces = store.unknown_embeddings()?;
+        let groups = self.group(&faces);
+        let changes: Vec<(SightingId, Option<VisitorId>)> = faces
+            .iter()
+            .zip(groups)
+            .filter(|(face, group)| face.visitor != *group)
+            .map(|(face, group)| (face.sighting, group))
+            .collect();
+        if !changes.is_empty() {
+            store.set_visitors(&changes)?;
+        }
+        Ok(changes.len())
+    }
+
+    /// The group of each face, in order, as [`group`] finds them.
+    pub fn group(&mut self, faces: &[UnknownEmbedding]) -> Vec<Option<VisitorId>> {
+        let index: HashMap<SightingId, usize> = faces
+            .iter()
+            .enumerate()
+            .map(|(i, face)| (face.sighting, i))
+            .collect();
+        // Sightings gone since (named, dismissed, purged) are forgotten here too, and those
+        // whose track went on, with another mean embedding, are measured again.
+        self.known.retain(|id, known| {
+            index.get(id).is_some_and(|&i| {
+                known.embedder == faces[i].embedder && known.embedding == faces[i].embedding
+            })
+        });
+        let kept: HashSet<SightingId> = self.known.keys().copied().collect();
+        for known in self.known.values_mut() {
+            known.near.retain(|id| kept.contains(id));
+        }
+        let (seen, fresh): (Vec<usize>, Vec<usize>) =
+            (0..faces.len()).partition(|&i| kept.contains(&faces[i].sighting));
+        let limit = self.settings.group_distance * self.settings.group_distance;
+        for (n, &i) in fresh.iter().enumerate() {
+            let mut found = Vec::new();
+            // Against every sighting seen before and the new ones before it, each pair once.
+            for &j in seen.iter().chain(&fresh[..n]) {
+                if near(&faces[i], &faces[j], limit) {
+                    found.push(faces[j].sighting);
+                }
+            }
+            for other in &found {
+                if let Some(theirs) = self.known.get_mut(other) {
+                    theirs.near.push(faces[i].sighting);
+                }
+            }
+            self.known.insert(
+                faces[i].sighting,
+                Known {
+                    embedder: faces[i].embedder.clone(),
+                    embedding: faces[i].embedding.clone(),
+                    near: found,
+                },
+            );
+        }
+        let neighbours: Vec<Vec<usize>> = faces
+            .iter()
+            .enumerate()
+            .map(|(i, face)| {
+                let mut list: Vec<usize> = self
+                    .known
+                    .get(&face.sighting)
+                    .into_iter()
+                    .flat_map(|known| &known.near)
+                    .filter_map(|id| index.get(id).copied())
+                    .collect();
+                list.push(i);
+                list.sort_unstable();
+                list
+            })
+            .collect();
+        clusters(faces, &neighbours, &self.settings)
+    }
 }
 
 /// The group of each face, in order (`None`: noise).
 pub fn group(faces: &[UnknownEmbedding], settings: &GroupSettings) -> Vec<Option<VisitorId>> {
     let limit = settings.group_distance * settings.group_distance;
-    // Neighbours, itself included; compared within one embedder only.
-    let mut near: Vec<Vec<usize>> = (0..faces.len()).map(|i| vec![i]).collect();
+    // Neighbours, itself included, in order.
+    let mut neighbours: Vec<Vec<usize>> = vec![Vec::new(); faces.len()];
     for i in 0..faces.len() {
         for j in i + 1..faces.len() {
-            if faces[i].embedder == faces[j].embedder
-                && squared(&faces[i].embedding, &faces[j].embedding) <= limit
-            {
-                near[i].push(j);
-                near[j].push(i);
+            if near(&faces[i], &faces[j], limit) {
+                neighbours[i].push(j);
+                neighbours[j].push(i);
             }
         }
     }
+    for (i, list) in neighbours.iter_mut().enumerate() {
+        list.push(i);
+        list.sort_unstable();
+    }
+    clusters(faces, &neighbours, settings)
+}
+
+/// DBSCAN's clusters over the faces' neighbours (each list sorted, the face itself included),
+/// named by [`name_clusters`].
+fn clusters(
+    faces: &[UnknownEmbedding],
+    near: &[Vec<usize>],
+    settings: &GroupSettings,
+) -> Vec<Option<VisitorId>> {
     let core: Vec<bool> = near
         .iter()
         .map(|n| n.len() >= settings.min_sightings)
@@ -194,6 +302,22 @@ pub fn group(faces: &[UnknownEmbedding], settings: &GroupSettings) -> Vec<Option
         .collect();
     let ids = name_clusters(faces, &border, clusters);
     border.into_iter().map(|c| c.map(|c| ids[c])).collect()
+}
+
+/// Whether two faces of one embedder lie within `limit`, a squared distance. Stops summing once
+/// past it: most pairs are strangers, far apart well before the last dimension.
+fn near(a: &UnknownEmbedding, b: &UnknownEmbedding, limit: f32) -> bool {
+    if a.embedder != b.embedder {
+        return false;
+    }
+    let mut sum = 0.0;
+    for (x, y) in a.embedding.0.chunks(16).zip(b.embedding.0.chunks(16)) {
+        sum += x.iter().zip(y).map(|(p, q)| (p - q) * (p - q)).sum::<f32>();
+        if sum > limit {
+            return false;
+        }
+    }
+    true
 }
 
 /// An id for each cluster: the id most of its faces had before (the bigger cluster first, when
@@ -388,6 +512,45 @@ mod tests {
         let groups = group(&split, &SETTINGS);
         assert_eq!(groups[..3], [Some(VisitorId(10)); 3]);
         assert_eq!(groups[3..], [Some(VisitorId(4)); 4]);
+    }
+
+    #[test]
+    fn grouping_again_after_changes_finds_the_groups_a_full_grouping_finds() {
+        // Faces in clumps along two axes, added a few at a time; some named or dismissed
+        // (gone), some tracks going on with a moved mean embedding, as the writer sees them.
+        let mut seed = 7_u64;
+        let mut next = move || {
+            seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+            (seed >> 33) as f32 / (1_u64 << 31) as f32
+        };
+        let mut grouper = Grouper::new(SETTINGS);
+        let mut faces: Vec<UnknownEmbedding> = Vec::new();
+        let mut id = 0;
+        for round in 0..40 {
+            for _ in 0..5 {
+                id += 1;
+                let clump = (next() * 6.0).floor();
+                faces.push(face(id, clump + next() * 0.6, next() * 0.6, None));
+            }
+            if round % 3 == 0 && !faces.is_empty() {
+                let gone = (next() * faces.len() as f32) as usize % faces.len();
+                faces.remove(gone);
+            }
+            if round % 4 == 1 {
+                let moved = (next() * faces.len() as f32) as usize % faces.len();
+                faces[moved].embedding.0[1] += 0.3;
+            }
+            let full = group(&faces, &SETTINGS);
+            assert_eq!(grouper.group(&faces), full, "round {round}");
+            // The groups are stored, and read back with the next sightings.
+            for (face, group) in faces.iter_mut().zip(full) {
+                face.visitor = group;
+            }
+        }
+        assert!(
+            faces.iter().filter(|f| f.visitor.is_some()).count() > 100,
+            "the clumps make groups"
+        );
     }
 
     #[test]

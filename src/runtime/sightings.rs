@@ -28,7 +28,7 @@ use crate::base::identity::{EmbedderId, Embedding, PersonId};
 use crate::config::sightings::SightingsConfig;
 use crate::enroll::quality::{crop_png, face_region};
 use crate::gallery::{
-    Gallery, GroupSettings, SightingId, SightingRecord, UnknownFace, now, regroup,
+    Gallery, GroupSettings, Grouper, SightingId, SightingRecord, UnknownFace, now,
 };
 use crate::vision::pipeline::FaceResult;
 use crate::vision::track::Tracker;
@@ -369,7 +369,7 @@ struct Writer {
     order: Vec<u64>,
     failing: bool,
     /// How unknown faces are grouped; `None` when none are kept.
-    grouping: Option<GroupSettings>,
+    grouping: Option<Grouper>,
     /// Unknown faces were stored since the last grouping.
     ungrouped: bool,
     grouped_at: Option<Instant>,
@@ -384,7 +384,7 @@ impl Writer {
             waiting: HashMap::new(),
             order: Vec::new(),
             failing: false,
-            grouping,
+            grouping: grouping.map(Grouper::new),
             ungrouped: false,
             grouped_at: None,
         }
@@ -466,11 +466,11 @@ impl Writer {
 
     /// Groups the unknown faces again, when new ones were stored.
     fn regroup(&mut self) {
-        let Some(settings) = self.grouping.filter(|_| self.ungrouped) else {
+        let Some(grouper) = self.grouping.as_mut().filter(|_| self.ungrouped) else {
             return;
         };
         let start = Instant::now();
-        match regroup(self.gallery.as_ref(), &settings) {
+        match grouper.regroup(self.gallery.as_ref()) {
             Ok(changed) => {
                 self.ungrouped = false;
                 tracing::debug!(
