@@ -15,9 +15,9 @@ use common::postgres::Database;
 use common::secret::{EVERYTHING, Secret};
 use common::{cli, face};
 use whoisit::Error;
-use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
+use whoisit::base::identity::{DIM, EmbedderKind, Embedding, Enrolled};
 use whoisit::gallery::{
-    Actor, AuditAction, AuditEntry, FaceId, Gallery, GalleryKey, GroupSettings, NewFace, PersonId,
+    Actor, AuditAction, AuditEntry, Corrected, FaceId, Gallery, GalleryKey, GroupSettings, NewFace, PersonId,
     PostgresGallery, Removed, Scope, SightingId, SightingQuery, SightingRecord, SqliteGallery,
     UnknownFace, VisitorId, Who, now, regroup,
 };
@@ -143,6 +143,7 @@ on_every_store!(
     visitors_are_grouped_named_and_dismissed_to_the_last_byte,
     the_roster_version_counts_only_who_can_be_named,
     the_audit_trail_cannot_be_rewritten,
+    not_this_person_is_kept_as_a_negative_example_and_forgotten_with_them,
 );
 
 /// A face of `source` with a crop and a pose.
@@ -863,4 +864,134 @@ fn the_audit_trail_cannot_be_rewritten(g: &Store) {
     }
     assert_eq!(g.audit(0).unwrap(), trail);
     assert!(g.audit(now() + 60).unwrap().is_empty());
+}
+
+fn not_this_person_is_kept_as_a_negative_example_and_forgotten_with_them(g: &Store) {
+    let desk = Actor::api_key("frontdesk");
+    let dlib = EmbedderKind::Dlib.id();
+    let (ann, _) = g.create_person("Ann", &[face(0.1, "a")], &cli()).unwrap();
+    let (bob, _) = g.create_person("Bob", &[face(0.9, "b")], &cli()).unwrap();
+    // A stranger named Ann: the sighting keeps the track's mean embedding, never the crop.
+    let secret = Secret::new();
+    let mut named = common::sightings::record(None, "door", Some(ann), now(), None);
+    named.unknown = Some(UnknownFace {
+        crop: Some(secret.crop.clone()),
+        embedder: dlib.clone(),
+        embedding: secret.face.embedding.clone(),
+    });
+    let without = common::sightings::record(None, "door", Some(ann), now(), None);
+    let ids = g.write_sightings(&[named, without]).unwrap();
+    let (wrong, bare) = (ids[0].unwrap(), ids[1].unwrap());
+    let embedding_only: &[&str] = if g.key.is_some() {
+        &[]
+    } else {
+        &EVERYTHING[3..]
+    };
+    assert_eq!(g.found(&secret), embedding_only);
+
+    let version = g.roster_version().unwrap();
+    let trail = g.audit(0).unwrap().len();
+    assert_eq!(
+        g.not_in_sighting(wrong, &desk).unwrap(),
+        Corrected {
+            person: ann,
+            examples: 1
+        }
+    );
+    assert!(g.roster_version().unwrap() > version, "every recognizer reloads");
+    assert_eq!(
+        g.negatives(&dlib).unwrap(),
+        [Enrolled {
+            person: "Ann".into(),
+            id: Some(ann),
+            embedding: secret.face.embedding.clone(),
+        }]
+    );
+    assert!(g.negatives(&EmbedderKind::OpenFace.id()).unwrap().is_empty());
+    let sighting = |id: SightingId| {
+        g.sightings(&SightingQuery::all())
+            .unwrap()
+            .into_iter()
+            .find(|s| s.id == id)
+            .unwrap()
+    };
+    assert_eq!(sighting(wrong).person, None, "the sighting is unknown now");
+    assert_eq!(
+        trail_since(g, trail),
+        [entry(
+            &desk,
+            "not_this_person",
+            format!(
+                "sighting {} is not person {}: kept as a negative example, the sighting is unknown",
+                wrong.0, ann.0
+            )
+        )]
+    );
+    // What cannot be corrected changes nothing.
+    let refused = |result: Result<Corrected, Error>| match result {
+        Err(Error::InvalidInput(message)) => message,
+        other => panic!("{other:?}"),
+    };
+    assert!(refused(g.not_in_sighting(wrong, &desk)).contains("unknown already"));
+    assert!(refused(g.not_in_sighting(bare, &desk)).contains("keeps no embedding"));
+    assert!(matches!(
+        g.not_in_sighting(SightingId(wrong.0 + 100), &desk),
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(sighting(bare).person, Some(ann));
+    assert_eq!(g.negatives(&dlib).unwrap().len(), 1);
+
+    // A face enrolled for Bob that is not him: removed, its embedding kept as his example.
+    let added = g.add_faces_to(bob, &[face(0.7, "x")], &cli()).unwrap();
+    assert!(matches!(
+        g.not_in_face(ann, added[0], &desk),
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(
+        g.not_in_face(bob, added[0], &desk).unwrap(),
+        Corrected {
+            person: bob,
+            examples: 1
+        }
+    );
+    assert_eq!(g.faces(bob).unwrap().len(), 1);
+    let negatives = g.negatives(&dlib).unwrap();
+    assert_eq!(negatives.len(), 2);
+    assert_eq!(
+        (negatives[1].id, &negatives[1].embedding),
+        (Some(bob), &face(0.7, "x").embedding)
+    );
+    let last = g.audit(0).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.detail),
+        (
+            "not_this_person",
+            format!(
+                "face {} is not person {}: removed, 1 embedding(s) kept as negative examples",
+                added[0].0, bob.0
+            )
+        )
+    );
+    assert!(g.check().unwrap().problems.is_empty());
+
+    // Exported and imported with their people, once however often imported.
+    let file = g.export().unwrap();
+    let copy = g.fresh();
+    copy.import(&file, &cli()).unwrap();
+    copy.import(&file, &cli()).unwrap();
+    let names = |g: &Store| -> Vec<(String, Vec<f32>)> {
+        g.negatives(&dlib)
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.person, n.embedding.0))
+            .collect()
+    };
+    assert_eq!(names(&copy), names(g));
+
+    // Ann forgotten: her example goes with her; the sighting's embedding with retention.
+    g.purge_sightings(&common::sightings::EVERYTHING, &cli())
+        .unwrap();
+    g.remove(ann, &cli()).unwrap();
+    assert_eq!(g.negatives(&dlib).unwrap().len(), 1);
+    assert_eq!(g.found(&secret), Vec::<&str>::new());
 }

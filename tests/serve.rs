@@ -18,6 +18,8 @@ use serde_json::{Value, json};
 use common::cli::{biden_named_after_enrollment, enroll_obama, two_people_clip, whoisit};
 use common::postgres::Database;
 use common::server::{Answer, Api, Server, make_key};
+use whoisit::base::identity::{EmbedderKind, Embedding, PersonId};
+use whoisit::gallery::{PostgresGallery, SightingRecord, Sightings as _, UnknownFace, now};
 
 fn photo(name: &str) -> Vec<u8> {
     std::fs::read(common::photo(name)).unwrap()
@@ -303,7 +305,7 @@ fn the_audit_trail_says_which_key_did_what(admin: &Api, hr: &Api) {
             .iter()
             .all(|(actor, action)| actor.starts_with("cli:") && action == "key_created")
     );
-    let future = whoisit::gallery::now() + 3600;
+    let future = now() + 3600;
     let none = admin.get(&format!("/v1/audit?since={future}")).json();
     assert_eq!(none.as_array().unwrap().len(), 0);
     assert_eq!(admin.get("/v1/audit?since=yesterday").status, 400);
@@ -1206,6 +1208,123 @@ fn a_person_enrolled_through_the_api_is_named_by_a_recognizer_in_another_process
     drop(server);
 }
 
+/// Biden's face embedded as the server embeds it.
+fn biden_embedding() -> Embedding {
+    let (mut pipeline, _dir) = common::pipeline();
+    common::enrollment()
+        .photo(&mut pipeline, &common::photo("biden.jpg"))
+        .unwrap()
+        .unwrap()
+        .embedding
+}
+
+#[test]
+fn not_this_person_corrects_a_forced_confusion_on_every_server_sharing_the_gallery() {
+    let db = Database::new();
+    let home = tempfile::tempdir().unwrap();
+    let global = ["--gallery", db.url.as_str()];
+    let admin_key = make_key(home.path(), &global, "admin", "admin");
+    let hr_key = make_key(home.path(), &global, "hr", "read");
+    let server = Server::start(home.path(), &global, &["--workers", "1"]);
+    let admin = server.client().with_key(&admin_key);
+    let hr = server.client().with_key(&hr_key);
+    let id = admin
+        .post_json("/v1/people", &json!({"name": "Obama"}))
+        .expect(201)
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    let faces = format!("/v1/people/{id}/faces");
+    admin
+        .post(&faces, "image/jpeg", &photo("obama.jpg"))
+        .expect(201);
+    // At a threshold of 2 everybody is the nearest person: Biden is named Obama, as a
+    // stranger near an enrolled person is at a threshold set too loose.
+    let named = |name: &str| {
+        let answer = admin.post("/v1/recognize?threshold=2", "image/jpeg", &photo(name));
+        names(&answer.expect(200).json())
+    };
+    assert_eq!(named("biden.jpg"), [Some("Obama".to_owned())]);
+
+    // Two sightings of Biden named Obama, as a camera would store them.
+    let gallery = PostgresGallery::open(&db.url, None).unwrap();
+    let sighting = || SightingRecord {
+        id: None,
+        camera: "door".into(),
+        track: 1,
+        person: Some(PersonId(id)),
+        first: now() - 5,
+        last: now(),
+        distance: Some(0.6),
+        evidence: 3,
+        unknown: Some(UnknownFace {
+            crop: None,
+            embedder: EmbedderKind::Dlib.id(),
+            embedding: biden_embedding(),
+        }),
+    };
+    let ids = gallery.write_sightings(&[sighting(), sighting()]).unwrap();
+    let (first, second) = (ids[0].unwrap().0, ids[1].unwrap().0);
+
+    // Corrected from the command line, another process: the server learns of it at once.
+    whoisit(home.path())
+        .args(global)
+        .args(["people", "not", "--sighting", &first.to_string()])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(format!(
+            "not Obama: sighting {first} is unknown now"
+        )));
+    let corrected = Instant::now();
+    while named("biden.jpg") != [None] {
+        assert!(
+            corrected.elapsed() < Duration::from_secs(2),
+            "the server still names Biden Obama"
+        );
+    }
+    println!("not this person: effective on the server after {:?}", corrected.elapsed());
+    assert_eq!(named("obama2.jpg"), [Some("Obama".to_owned())]);
+
+    // Through the API: an admin's, refused to a read key, once.
+    let path = format!("/v1/sightings/{second}/not");
+    assert_eq!(hr.post(&path, "application/json", b"").status, 403);
+    let answer = admin.post(&path, "application/json", b"").expect(200).json();
+    assert_eq!(answer, json!({"person_id": id, "examples": 1}));
+    admin
+        .post(&path, "application/json", b"")
+        .expect_error(400, "bad_request", "unknown already");
+    admin
+        .post("/v1/sightings/999999/not", "application/json", b"")
+        .expect_error(404, "not_found", "no sighting 999999");
+
+    // A face of Biden enrolled for Obama by mistake: removed, kept as a negative example.
+    let wrong = admin
+        .post(&faces, "image/jpeg", &photo("biden.jpg"))
+        .expect(201)
+        .json()["face"]["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/v1/people/{id}/faces/{wrong}/not");
+    let answer = admin.post(&path, "application/json", b"").expect(200).json();
+    assert_eq!(answer, json!({"person_id": id, "examples": 1}));
+    assert_eq!(hr.get(&faces).json().as_array().unwrap().len(), 1);
+    admin
+        .post(&path, "application/json", b"")
+        .expect_error(404, "not_found", "has no face");
+    assert_eq!(named("biden.jpg"), [None]);
+    assert_eq!(named("obama2.jpg"), [Some("Obama".to_owned())]);
+    let trail = admin.get("/v1/audit").json();
+    let corrections = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "not_this_person")
+        .map(|e| e["actor"].as_str().unwrap().split(':').next().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert_eq!(corrections, ["cli", "api", "api"]);
+    drop(server);
+}
+
 #[test]
 fn the_openapi_document_lists_every_route_the_router_has() {
     let home = tempfile::tempdir().unwrap();
@@ -1230,8 +1349,10 @@ fn the_openapi_document_lists_every_route_the_router_has() {
         ("POST", "/v1/people/{id}/faces"),
         ("DELETE", "/v1/people/{id}/faces/{face}"),
         ("GET", "/v1/people/{id}/faces/{face}/image"),
+        ("POST", "/v1/people/{id}/faces/{face}/not"),
         ("GET", "/v1/audit"),
         ("GET", "/v1/sightings"),
+        ("POST", "/v1/sightings/{id}/not"),
         ("GET", "/v1/visitors"),
         ("GET", "/v1/visitors/{id}/faces/{n}/image"),
         ("POST", "/v1/visitors/{id}/enroll"),

@@ -92,6 +92,22 @@ pub(super) enum PeopleCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Not this person: a sighting (`whoisit sightings` lists them) or an enrolled face that
+    /// was named as somebody it is not. Its embedding becomes a negative example of them: a
+    /// face nearer to it than to their own faces is never named them again, on every machine
+    /// sharing the gallery. A sighting becomes unknown; a face is removed from the person.
+    #[command(group = clap::ArgGroup::new("which").required(true).args(["sighting", "face"]))]
+    Not {
+        /// The sighting named wrongly.
+        #[arg(long, value_name = "ID")]
+        sighting: Option<i64>,
+        /// The person a face was enrolled for wrongly (with --face).
+        #[arg(long, value_name = "NAME", requires = "face", conflicts_with = "sighting")]
+        person: Option<String>,
+        /// The face's id (GET /v1/people/{id}/faces lists them), with --person.
+        #[arg(long, value_name = "ID", requires = "person")]
+        face: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -297,7 +313,39 @@ pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
             value,
             clear: _,
         } => set_threshold(config, open()?.as_ref(), &name, value)?,
+        PeopleCommand::Not {
+            sighting,
+            person,
+            face,
+        } => not_this_person(open()?.as_ref(), sighting, person.zip(face))?,
     }
+    Ok(())
+}
+
+/// `people not`: a sighting, or a person's face, corrected.
+fn not_this_person(
+    gallery: &dyn Gallery,
+    sighting: Option<i64>,
+    face: Option<(String, i64)>,
+) -> Result<()> {
+    let corrected = match (sighting, face) {
+        (Some(id), _) => gallery.not_in_sighting(gallery::SightingId(id), &Actor::cli())?,
+        (None, Some((name, face))) => {
+            let person = gallery.find(&name)?;
+            gallery.not_in_face(person, gallery::FaceId(face), &Actor::cli())?
+        }
+        (None, None) => bail!("say which: --sighting ID, or --person NAME --face ID"),
+    };
+    let name = gallery.person(corrected.person)?.name;
+    let what = sighting.map_or_else(
+        || "the face was removed".to_owned(),
+        |id| format!("sighting {id} is unknown now"),
+    );
+    println!(
+        "not {name}: {what}; {} negative example(s) kept, so that such a face is not named \
+         {name} again",
+        corrected.examples
+    );
     Ok(())
 }
 

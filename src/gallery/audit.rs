@@ -89,6 +89,8 @@ pub enum AuditAction {
     ReadSightings,
     /// A group of unknown sightings forgotten (`DELETE /v1/visitors/{id}`, `visitors dismiss`).
     DismissVisitor,
+    /// A sighting or a face named wrongly, kept as a negative example ("not this person").
+    NotThisPerson,
 }
 
 impl AuditAction {
@@ -108,6 +110,7 @@ impl AuditAction {
             AuditAction::Decrypt => "decrypt",
             AuditAction::ReadSightings => "read_sightings",
             AuditAction::DismissVisitor => "dismiss_visitor",
+            AuditAction::NotThisPerson => "not_this_person",
         }
     }
 }

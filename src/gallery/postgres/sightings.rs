@@ -122,17 +122,19 @@ impl PostgresGallery {
             )
             .map_err(&db)?;
         }
-        // A named sighting keeps nothing of the face.
-        let unknown = record.unknown.as_ref().filter(|_| record.person.is_none());
-        let embedder = unknown.map(|u| u.embedder.as_str());
-        let vector = unknown
+        // A named sighting keeps the track's mean embedding (for "not this person") but no
+        // crop.
+        let kept = record.unknown.as_ref();
+        let embedder = kept.map(|u| u.embedder.as_str());
+        let vector = kept
             .map(|u| {
                 self.seal
                     .seal(Column::SightingVector, &vector_bytes(&u.embedding.0))
                     .map(std::borrow::Cow::into_owned)
             })
             .transpose()?;
-        let crop = unknown
+        let crop = kept
+            .filter(|_| record.person.is_none())
             .and_then(|u| u.crop.as_deref())
             .map(|c| {
                 self.seal
@@ -166,8 +168,11 @@ impl PostgresGallery {
             Some(id) => tx
                 .query_opt(
                     "UPDATE sighting SET person_id = $2, last = $3, distance = $4, evidence = $5,
-                            embedder = $6, vector = $7, visitor_id = CASE WHEN $6::TEXT IS NULL THEN NULL ELSE visitor_id END,
-                        crop = CASE WHEN $6::TEXT IS NULL THEN NULL ELSE coalesce($8, crop) END
+                            embedder = $6, vector = $7,
+                            visitor_id = CASE WHEN $2::BIGINT IS NOT NULL OR $6::TEXT IS NULL
+                                              THEN NULL ELSE visitor_id END,
+                            crop = CASE WHEN $2::BIGINT IS NOT NULL OR $6::TEXT IS NULL
+                                        THEN NULL ELSE coalesce($8, crop) END
                      WHERE id = $1 RETURNING id",
                     &[
                         &id.0,

@@ -16,6 +16,7 @@ use crate::service::auth::{Allowed, ToAdmin, ToRead};
 use crate::service::error::{ApiError, ErrorBody};
 use crate::service::pool::{Answer, Task, UPLOAD};
 use crate::service::routes::recognize::Photo;
+use crate::service::routes::sightings::CorrectedBody;
 use crate::service::routes::upload::Upload;
 use crate::service::routes::{JsonOf, PathOf};
 use crate::service::state::AppState;
@@ -356,6 +357,30 @@ pub(crate) async fn delete_face(
         .await?;
     tracing::info!(key = ?allowed.key, person = id, face, "face removed");
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Not this person: the face was enrolled for somebody it is not. It is removed (with its
+/// crop), and its embeddings become negative examples of the person, so that the stranger it
+/// shows is not named them again (on every server sharing the gallery). In the audit trail.
+#[utoipa::path(post, path = "/v1/people/{id}/faces/{face}/not", tag = "faces",
+    params(("id" = i64, Path, description = "The person's id"), ("face" = i64, Path, description = "The face's id")),
+    responses((status = 200, body = CorrectedBody),
+        (status = 400, description = "An id that is not a whole number", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub(crate) async fn not_this_face(
+    State(state): State<Arc<AppState>>,
+    allowed: Allowed<ToAdmin>,
+    PathOf((id, face)): PathOf<(i64, i64)>,
+) -> Result<Json<CorrectedBody>, ApiError> {
+    let corrected = state
+        .change_gallery(allowed.actor(), move |g, actor| {
+            g.not_in_face(PersonId(id), FaceId(face), actor)
+        })
+        .await?;
+    tracing::info!(key = ?allowed.key, person = id, face, "not this person: face removed");
+    Ok(Json(corrected.into()))
 }
 
 /// A face's stored crop, as PNG.
