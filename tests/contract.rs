@@ -17,8 +17,8 @@ use common::{cli, face};
 use whoisit::Error;
 use whoisit::base::identity::{DIM, EmbedderKind, Embedding, Enrolled};
 use whoisit::gallery::{
-    Actor, AuditAction, AuditEntry, Corrected, FaceId, Gallery, GalleryKey, GroupSettings, NewFace, PersonId,
-    PostgresGallery, Removed, Scope, SightingId, SightingQuery, SightingRecord, SqliteGallery,
+    Actor, AuditAction, AuditEntry, Corrected, FaceId, Gallery, Merged, OwnThreshold, GalleryKey, GroupSettings, NewFace, PersonId,
+    PostgresGallery, Removed, Scope, ThresholdChange, SightingId, SightingQuery, SightingRecord, SqliteGallery,
     UnknownFace, VisitorId, Who, now, regroup,
 };
 use whoisit::vision::pose::Pose;
@@ -144,6 +144,7 @@ on_every_store!(
     the_roster_version_counts_only_who_can_be_named,
     the_audit_trail_cannot_be_rewritten,
     not_this_person_is_kept_as_a_negative_example_and_forgotten_with_them,
+    two_people_who_are_one_are_merged_and_a_face_is_moved_to_whom_it_shows,
 );
 
 /// A face of `source` with a crop and a pose.
@@ -994,4 +995,121 @@ fn not_this_person_is_kept_as_a_negative_example_and_forgotten_with_them(g: &Sto
     g.remove(ann, &cli()).unwrap();
     assert_eq!(g.negatives(&dlib).unwrap().len(), 1);
     assert_eq!(g.found(&secret), Vec::<&str>::new());
+}
+
+fn two_people_who_are_one_are_merged_and_a_face_is_moved_to_whom_it_shows(g: &Store) {
+    let desk = Actor::api_key("frontdesk");
+    let dlib = EmbedderKind::Dlib.id();
+    let (ann, _) = g
+        .create_person("Ann", &[face(0.1, "a"), face(0.2, "both")], &cli())
+        .unwrap();
+    let (twin, twin_faces) = g
+        .create_person("Ann B", &[face(0.3, "c"), face(0.2, "both")], &cli())
+        .unwrap();
+    let (cy, _) = g.create_person("Cy", &[face(0.8, "y")], &cli()).unwrap();
+    g.set_own_thresholds(
+        &[ThresholdChange {
+            person: twin,
+            own: Some(OwnThreshold {
+                threshold: 0.5,
+                embedder: dlib.clone(),
+            }),
+        }],
+        &cli(),
+    )
+    .unwrap();
+    let t = now();
+    let mut seen = common::sightings::record(None, "door", Some(twin), t, None);
+    seen.unknown = Some(UnknownFace {
+        crop: None,
+        embedder: dlib.clone(),
+        embedding: Embedding(vec![0.6; DIM]),
+    });
+    let seen = g.write_sightings(&[seen]).unwrap()[0].unwrap();
+    g.not_in_sighting(seen, &cli()).unwrap();
+    g.write_sightings(&[common::sightings::record(None, "back", Some(twin), t, None)])
+        .unwrap();
+
+    // A face moved: to whom it shows, not to somebody who has its photo, not from nobody.
+    assert!(matches!(
+        g.move_face(twin, twin_faces[1], ann, &desk),
+        Err(Error::InvalidInput(m)) if m.contains("has the photo")
+    ));
+    assert!(matches!(
+        g.move_face(ann, twin_faces[0], cy, &desk),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        g.move_face(twin, twin_faces[0], PersonId(ann.0 + 100), &desk),
+        Err(Error::NotFound(_))
+    ));
+    let version = g.roster_version().unwrap();
+    g.move_face(twin, twin_faces[0], cy, &desk).unwrap();
+    assert!(g.roster_version().unwrap() > version, "every recognizer reloads");
+    assert_eq!(g.faces(cy).unwrap().len(), 2);
+    assert_eq!(g.faces(twin).unwrap().len(), 1);
+    let last = g.audit(0).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.detail),
+        (
+            "move_face",
+            format!(
+                "face {} moved from person {} to person {}",
+                twin_faces[0].0, twin.0, cy.0
+            )
+        )
+    );
+    g.move_face(cy, twin_faces[0], twin, &desk).unwrap();
+
+    // Merged: faces but the shared photo, the sighting still named, the example (from the
+    // sighting corrected, unknown since), the own threshold.
+    assert!(matches!(
+        g.merge_people(ann, ann, &desk),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        g.merge_people(ann, PersonId(ann.0 + 100), &desk),
+        Err(Error::NotFound(_))
+    ));
+    let version = g.roster_version().unwrap();
+    let merged = g.merge_people(ann, twin, &desk).unwrap();
+    assert_eq!(
+        merged,
+        Merged {
+            faces: 1,
+            duplicates: 1,
+            sightings: 1,
+            negatives: 1,
+            own_threshold: true,
+        }
+    );
+    assert!(g.roster_version().unwrap() > version);
+    assert!(matches!(g.person(twin), Err(Error::NotFound(_))));
+    let person = g.person(ann).unwrap();
+    assert_eq!(person.faces, 3);
+    assert_eq!(person.own_threshold.map(|o| o.threshold), Some(0.5));
+    assert_eq!(person.last_seen, Some(t));
+    let anns = SightingQuery {
+        who: Some(Who::Person(ann)),
+        ..SightingQuery::all()
+    };
+    assert_eq!(g.sightings(&anns).unwrap().len(), 1, "the corrected one is unknown");
+    let negatives = g.negatives(&dlib).unwrap();
+    assert_eq!(
+        (negatives.len(), negatives[0].id, negatives[0].person.as_str()),
+        (1, Some(ann), "Ann")
+    );
+    let last = g.audit(0).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.detail),
+        (
+            "merge",
+            format!(
+                "person {} merged into person {}: 1 face(s) moved (1 duplicate(s) dropped), 1 \
+                 sighting(s), 1 negative example(s), own threshold taken",
+                twin.0, ann.0
+            )
+        )
+    );
+    assert!(g.check().unwrap().problems.is_empty());
 }

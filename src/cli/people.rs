@@ -92,6 +92,27 @@ pub(super) enum PeopleCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Two entries that are one person: FROM's faces (but those of a photo INTO has),
+    /// sightings, corrections, last-seen time and own threshold (when INTO has none) become
+    /// INTO's, and FROM is removed.
+    Merge {
+        #[arg(value_name = "INTO")]
+        into: String,
+        #[arg(value_name = "FROM")]
+        from: String,
+    },
+    /// Move a face (GET /v1/people/{id}/faces lists them) to the person it shows, with its
+    /// embeddings, crop and pose.
+    MoveFace {
+        #[arg(value_name = "FACE")]
+        face: i64,
+        /// Whose face it is now.
+        #[arg(long, value_name = "NAME")]
+        from: String,
+        /// Whose face it shows.
+        #[arg(long, value_name = "NAME")]
+        to: String,
+    },
     /// Not this person: a sighting (`whoisit sightings` lists them) or an enrolled face that
     /// was named as somebody it is not. Its embedding becomes a negative example of them: a
     /// face nearer to it than to their own faces is never named them again, on every machine
@@ -313,6 +334,30 @@ pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
             value,
             clear: _,
         } => set_threshold(config, open()?.as_ref(), &name, value)?,
+        PeopleCommand::Merge { into, from } => {
+            let gallery = open()?;
+            let merged =
+                gallery.merge_people(gallery.find(&into)?, gallery.find(&from)?, &Actor::cli())?;
+            println!(
+                "merged {from} into {into}: {} face(s) moved ({} of a photo {into} had, \
+                 dropped), {} sighting(s), {} negative example(s){}",
+                merged.faces,
+                merged.duplicates,
+                merged.sightings,
+                merged.negatives,
+                if merged.own_threshold {
+                    ", and their own threshold"
+                } else {
+                    ""
+                }
+            );
+        }
+        PeopleCommand::MoveFace { face, from, to } => {
+            let gallery = open()?;
+            let (from_id, to_id) = (gallery.find(&from)?, gallery.find(&to)?);
+            gallery.move_face(from_id, gallery::FaceId(face), to_id, &Actor::cli())?;
+            println!("face {face} moved from {from} to {to}");
+        }
         PeopleCommand::Not {
             sighting,
             person,

@@ -91,6 +91,10 @@ pub enum AuditAction {
     DismissVisitor,
     /// A sighting or a face named wrongly, kept as a negative example ("not this person").
     NotThisPerson,
+    /// Two people found to be one, merged.
+    Merge,
+    /// A face moved to the person it shows.
+    MoveFace,
 }
 
 impl AuditAction {
@@ -111,6 +115,8 @@ impl AuditAction {
             AuditAction::ReadSightings => "read_sightings",
             AuditAction::DismissVisitor => "dismiss_visitor",
             AuditAction::NotThisPerson => "not_this_person",
+            AuditAction::Merge => "merge",
+            AuditAction::MoveFace => "move_face",
         }
     }
 }

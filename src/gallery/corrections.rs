@@ -1,4 +1,5 @@
-//! Corrections: "not this person". A sighting or a face named X that is not X becomes a
+//! Corrections: two people who are one merged, a face moved to the person it shows, and "not
+//! this person". A sighting or a face named X that is not X becomes a
 //! negative example of X: the matcher never names X a face nearer to that example than to X's
 //! own faces ([`crate::vision::matcher`] decides it, as it decides every name). An example is
 //! an embedding kept with its person, sealed like their faces' embeddings, a change to the
@@ -25,8 +26,33 @@ pub struct Corrected {
     pub examples: usize,
 }
 
+/// What a merge moved from the person merged in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Merged {
+    /// Faces moved.
+    pub faces: usize,
+    /// Faces of the same source photo as one the person kept has, dropped.
+    pub duplicates: usize,
+    pub sightings: usize,
+    pub negatives: usize,
+    /// Whether their own threshold was taken (only by a person who had none).
+    pub own_threshold: bool,
+}
+
 /// Where corrections are kept; every gallery is one.
 pub trait Corrections {
+    /// Person `from` is person `into`: their faces (but those of a source photo `into` has
+    /// already), sightings, negative examples, last-seen time and own threshold (when `into`
+    /// has none) become `into`'s, and `from` is removed; in one transaction, in the audit
+    /// trail. [`Error::NotFound`] when either is not there, [`Error::InvalidInput`] when they
+    /// are the same person.
+    fn merge_people(&self, into: PersonId, from: PersonId, actor: &Actor) -> Result<Merged>;
+
+    /// Face `face` of `from` shows person `to`: it becomes theirs, with its embeddings, crop
+    /// and pose; in the audit trail. [`Error::NotFound`] when `from` has no such face or `to`
+    /// is not there, [`Error::InvalidInput`] when `to` is `from` or has that photo already.
+    fn move_face(&self, from: PersonId, face: FaceId, to: PersonId, actor: &Actor) -> Result<()>;
+
     /// Sighting `id`, named as somebody, was not them: the track's mean embedding becomes a
     /// negative example of that person and the sighting becomes unknown, in one transaction,
     /// in the audit trail. [`Error::NotFound`] when there is no such sighting,
@@ -86,4 +112,47 @@ pub(crate) fn sighting_source(id: SightingId) -> String {
 /// Where a negative example came from, as stored with it.
 pub(crate) fn face_source(face: FaceId) -> String {
     format!("face {}", face.0)
+}
+
+/// Why `into` and `from` cannot be merged: they are one person.
+pub(crate) fn same_person(id: PersonId) -> Error {
+    Error::InvalidInput(format!(
+        "person {} cannot be merged into or given their own face: name two people",
+        id.0
+    ))
+}
+
+/// Why face `face` cannot move to `to`: its photo is theirs already.
+pub(crate) fn photo_taken(face: FaceId, to: PersonId) -> Error {
+    Error::InvalidInput(format!(
+        "person {} has the photo of face {} already; remove the face instead",
+        to.0, face.0
+    ))
+}
+
+/// The audit trail's words for a merge.
+pub(crate) fn merged_detail(into: PersonId, from: PersonId, merged: &Merged) -> String {
+    format!(
+        "person {} merged into person {}: {} face(s) moved ({} duplicate(s) dropped), {} \
+         sighting(s), {} negative example(s){}",
+        from.0,
+        into.0,
+        merged.faces,
+        merged.duplicates,
+        merged.sightings,
+        merged.negatives,
+        if merged.own_threshold {
+            ", own threshold taken"
+        } else {
+            ""
+        }
+    )
+}
+
+/// The audit trail's words for a face moved.
+pub(crate) fn moved_detail(from: PersonId, face: FaceId, to: PersonId) -> String {
+    format!(
+        "face {} moved from person {} to person {}",
+        face.0, from.0, to.0
+    )
 }

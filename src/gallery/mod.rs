@@ -35,7 +35,7 @@ use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::vision::matcher::OwnThresholds;
 
 pub use self::audit::{Actor, AuditAction, AuditEntry};
-pub use self::corrections::{Corrected, Corrections};
+pub use self::corrections::{Corrected, Corrections, Merged};
 pub use self::export::ExportFile;
 pub use self::key::GalleryKey;
 pub use self::model::{

@@ -219,3 +219,31 @@ pub(crate) const PERSON_NEGATIVES: &str =
 
 /// Where an imported negative example came from.
 pub(crate) const IMPORTED: &str = "import";
+
+/// Person `$1`'s faces whose source photo person `$2` has too (dropped by a merge of `$1`
+/// into `$2`).
+pub(crate) const MERGE_DUPLICATE_FACES: &str = "DELETE FROM face WHERE person_id = $1
+    AND source_sha256 IN (SELECT source_sha256 FROM face WHERE person_id = $2
+                          AND source_sha256 IS NOT NULL)";
+
+/// Person `$2`'s faces, sightings and negative examples given to person `$1`.
+pub(crate) const MERGE_FACES: &str = "UPDATE face SET person_id = $1 WHERE person_id = $2";
+pub(crate) const MERGE_SIGHTINGS: &str = "UPDATE sighting SET person_id = $1 WHERE person_id = $2";
+pub(crate) const MERGE_NEGATIVES: &str = "UPDATE negative SET person_id = $1 WHERE person_id = $2";
+
+/// Person `$2`'s own threshold given to person `$1`, when `$1` has none.
+pub(crate) const MERGE_THRESHOLD: &str = "UPDATE person
+    SET threshold = f.threshold, threshold_embedder = f.threshold_embedder
+    FROM person f WHERE person.id = $1 AND person.threshold IS NULL
+        AND f.id = $2 AND f.threshold IS NOT NULL";
+
+/// Person `$1`'s last-seen time, the later of theirs and person `$2`'s.
+pub(crate) const MERGE_LAST_SEEN: &str = "UPDATE person
+    SET last_seen = (SELECT max(last_seen) FROM person WHERE id = $1 OR id = $2) WHERE id = $1";
+
+/// Whether person `$2` has the source photo of face `$1`.
+pub(crate) const PHOTO_TAKEN: &str = "SELECT 1 FROM face f JOIN face g
+    ON g.source_sha256 = f.source_sha256 WHERE f.id = $1 AND g.person_id = $2";
+
+/// Face `$2` of person `$3` given to person `$1`.
+pub(crate) const MOVE_FACE: &str = "UPDATE face SET person_id = $1 WHERE id = $2 AND person_id = $3";

@@ -9,8 +9,8 @@ use crate::base::error::Result;
 use crate::base::identity::{EmbedderId, Enrolled, PersonId};
 use crate::gallery::audit::{Actor, AuditAction};
 use crate::gallery::corrections::{
-    self, Corrected, Corrections, face_source, sighting_source, sighting_unknown,
-    sighting_without_embedding,
+    self, Corrected, Corrections, Merged, face_source, merged_detail, moved_detail, photo_taken,
+    same_person, sighting_source, sighting_unknown, sighting_without_embedding,
 };
 use crate::gallery::model::{FaceId, no_face, now};
 use crate::gallery::sightings::{SightingId, no_sighting};
@@ -19,7 +19,9 @@ use crate::gallery::sql;
 use crate::gallery::stored::{self, vector_bytes};
 
 use super::seal::{Column, Seal};
-use super::{PostgresGallery, audit, db_error, each_row, notify, unopened, xact_id};
+use super::{
+    PostgresGallery, audit, count_of, db_error, each_row, notify, unopened, xact_id,
+};
 
 impl Corrections for PostgresGallery {
     fn not_in_sighting(&self, id: SightingId, actor: &Actor) -> Result<Corrected> {
@@ -84,6 +86,79 @@ impl Corrections for PostgresGallery {
             person,
             examples: rows.len(),
         })
+    }
+
+    fn merge_people(&self, into: PersonId, from: PersonId, actor: &Actor) -> Result<Merged> {
+        if into == from {
+            return Err(same_person(into));
+        }
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        // Locked in the order of their ids, so that two merges of the same two cannot wait for
+        // each other.
+        let (first, second) = if into.0 < from.0 {
+            (into, from)
+        } else {
+            (from, into)
+        };
+        self.lock_person(&mut tx, first)?;
+        self.lock_person(&mut tx, second)?;
+        let duplicates = count_of(
+            tx.execute(sql::MERGE_DUPLICATE_FACES, &[&from.0, &into.0])
+                .map_err(&db)?,
+        );
+        let mut moved = |sql: &str| {
+            tx.execute(sql, &[&into.0, &from.0])
+                .map(count_of)
+                .map_err(&db)
+        };
+        let merged = Merged {
+            faces: moved(sql::MERGE_FACES)?,
+            duplicates,
+            sightings: moved(sql::MERGE_SIGHTINGS)?,
+            negatives: moved(sql::MERGE_NEGATIVES)?,
+            own_threshold: moved(sql::MERGE_THRESHOLD)? > 0,
+        };
+        moved(sql::MERGE_LAST_SEEN)?;
+        tx.execute(sql::REMOVE_PERSON, &[&from.0]).map_err(&db)?;
+        let detail = merged_detail(into, from, &merged);
+        audit::log(&mut tx, actor, AuditAction::Merge, &detail).map_err(&db)?;
+        notify(&mut tx).map_err(&db)?;
+        let xid = xact_id(&mut tx, &self.columns)?;
+        tx.commit().map_err(&db)?;
+        if duplicates > 0 {
+            self.forget_removed(&mut client, &xid);
+        }
+        Ok(merged)
+    }
+
+    fn move_face(&self, from: PersonId, face: FaceId, to: PersonId, actor: &Actor) -> Result<()> {
+        if from == to {
+            return Err(same_person(to));
+        }
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        // A removal of `to` waits for this, or committed first and the face is not moved.
+        self.lock_person(&mut tx, to)?;
+        let taken = tx
+            .query_opt(sql::PHOTO_TAKEN, &[&face.0, &to.0])
+            .map_err(&db)?;
+        if taken.is_some() {
+            return Err(photo_taken(face, to));
+        }
+        if tx
+            .execute(sql::MOVE_FACE, &[&to.0, &face.0, &from.0])
+            .map_err(&db)?
+            == 0
+        {
+            return Err(no_face(from, face));
+        }
+        let detail = moved_detail(from, face, to);
+        audit::log(&mut tx, actor, AuditAction::MoveFace, &detail).map_err(&db)?;
+        notify(&mut tx).map_err(&db)?;
+        tx.commit().map_err(&db)
     }
 
     fn negatives(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {

@@ -93,6 +93,11 @@ fn count(n: i64) -> usize {
     usize::try_from(n).unwrap_or(0)
 }
 
+/// Rows a statement changed, as a count.
+fn count_of(n: u64) -> usize {
+    count(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
 fn gallery_error(location: &str, message: &str) -> Error {
     Error::Gallery {
         location: location.to_owned(),

@@ -151,7 +151,8 @@ const MIGRATIONS: &[&str] = &[
 "#,
     r#"
     -- Negative examples ("not this person", see gallery/corrections.rs), sealed like faces'
-    -- embeddings; forgotten with the person; a change to the roster.
+    -- embeddings; forgotten with the person; a change to the roster, as a face moved to
+    -- another person is.
     CREATE TABLE negative (
         id        BIGSERIAL PRIMARY KEY,
         person_id BIGINT NOT NULL REFERENCES person(id) ON DELETE CASCADE,
@@ -163,6 +164,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE INDEX negative_person ON negative(person_id);
     CREATE INDEX negative_embedder ON negative(embedder);
     CREATE TRIGGER roster_negative AFTER INSERT OR DELETE ON negative
+        FOR EACH STATEMENT EXECUTE FUNCTION whoisit_roster_changed();
+    CREATE TRIGGER roster_negative_moved AFTER UPDATE OF person_id ON negative
+        FOR EACH STATEMENT EXECUTE FUNCTION whoisit_roster_changed();
+    CREATE TRIGGER roster_face_moved AFTER UPDATE OF person_id ON face
         FOR EACH STATEMENT EXECUTE FUNCTION whoisit_roster_changed();
 "#,
 ];

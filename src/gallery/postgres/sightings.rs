@@ -15,7 +15,7 @@ use crate::gallery::sql;
 use crate::gallery::stored::vector_bytes;
 
 use super::seal::{Column, Seal};
-use super::{PostgresGallery, audit, count, db_error, each_row, unopened};
+use super::{PostgresGallery, audit, count_of, db_error, each_row, unopened};
 
 impl Sightings for PostgresGallery {
     fn write_sightings(&self, records: &[SightingRecord]) -> Result<Vec<Option<SightingId>>> {
@@ -190,10 +190,6 @@ impl PostgresGallery {
         row.map(|r| r.try_get(0).map(SightingId).map_err(&db))
             .transpose()
     }
-}
-
-fn count_of(n: u64) -> usize {
-    count(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// A row of [`sightings::select`].

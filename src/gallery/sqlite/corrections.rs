@@ -8,14 +8,14 @@ use crate::base::error::Result;
 use crate::base::identity::{EmbedderId, Enrolled, PersonId};
 use crate::gallery::audit::{Actor, AuditAction};
 use crate::gallery::corrections::{
-    self, Corrected, Corrections, face_source, sighting_source, sighting_unknown,
-    sighting_without_embedding,
+    self, Corrected, Corrections, Merged, face_source, merged_detail, moved_detail, photo_taken,
+    same_person, sighting_source, sighting_unknown, sighting_without_embedding,
 };
-use crate::gallery::model::{FaceId, no_face, now};
+use crate::gallery::model::{FaceId, no_face, no_person, now};
 use crate::gallery::sightings::{SightingId, no_sighting};
 use crate::gallery::sql;
 
-use super::{SqliteGallery, audit, begin};
+use super::{SqliteGallery, audit, begin, exists};
 
 impl Corrections for SqliteGallery {
     fn not_in_sighting(&self, id: SightingId, actor: &Actor) -> Result<Corrected> {
@@ -81,6 +81,69 @@ impl Corrections for SqliteGallery {
             person,
             examples: embeddings.len(),
         })
+    }
+
+    fn merge_people(&self, into: PersonId, from: PersonId, actor: &Actor) -> Result<Merged> {
+        if into == from {
+            return Err(same_person(into));
+        }
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
+        for id in [into, from] {
+            if !exists(&tx, id).map_err(&db)? {
+                return Err(no_person(id));
+            }
+        }
+        let duplicates = tx
+            .execute(sql::MERGE_DUPLICATE_FACES, [from.0, into.0])
+            .map_err(&db)?;
+        let moved = |sql: &str| tx.execute(sql, [into.0, from.0]).map_err(&db);
+        let merged = Merged {
+            faces: moved(sql::MERGE_FACES)?,
+            duplicates,
+            sightings: moved(sql::MERGE_SIGHTINGS)?,
+            negatives: moved(sql::MERGE_NEGATIVES)?,
+            own_threshold: moved(sql::MERGE_THRESHOLD)? > 0,
+        };
+        moved(sql::MERGE_LAST_SEEN)?;
+        tx.execute(sql::REMOVE_PERSON, [from.0]).map_err(&db)?;
+        let detail = merged_detail(into, from, &merged);
+        audit::log(&tx, actor, AuditAction::Merge, &detail).map_err(&db)?;
+        tx.commit().map_err(&db)?;
+        if duplicates > 0 {
+            self.forget_freed_pages(&conn);
+        }
+        Ok(merged)
+    }
+
+    fn move_face(&self, from: PersonId, face: FaceId, to: PersonId, actor: &Actor) -> Result<()> {
+        if from == to {
+            return Err(same_person(to));
+        }
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
+        if !exists(&tx, to).map_err(&db)? {
+            return Err(no_person(to));
+        }
+        let taken = tx
+            .query_row(sql::PHOTO_TAKEN, [face.0, to.0], |_| Ok(()))
+            .optional()
+            .map_err(&db)?;
+        if taken.is_some() {
+            return Err(photo_taken(face, to));
+        }
+        if tx
+            .execute(sql::MOVE_FACE, [to.0, face.0, from.0])
+            .map_err(&db)?
+            == 0
+        {
+            return Err(no_face(from, face));
+        }
+        let detail = moved_detail(from, face, to);
+        audit::log(&tx, actor, AuditAction::MoveFace, &detail).map_err(&db)?;
+        tx.commit().map_err(&db)
     }
 
     fn negatives(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {
