@@ -1326,6 +1326,97 @@ fn not_this_person_corrects_a_forced_confusion_on_every_server_sharing_the_galle
 }
 
 #[test]
+fn two_people_who_are_one_are_merged_and_a_face_is_moved_through_the_api_and_the_cli() {
+    let home = tempfile::tempdir().unwrap();
+    let admin_key = make_key(home.path(), &[], "admin", "admin");
+    let server = Server::start(home.path(), &[], &["--workers", "1"]);
+    let admin = server.client().with_key(&admin_key);
+    let person = |name: &str| {
+        admin
+            .post_json("/v1/people", &json!({ "name": name }))
+            .expect(201)
+            .json()["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let add = |id: i64, name: &str| {
+        admin
+            .post(&format!("/v1/people/{id}/faces"), "image/jpeg", &photo(name))
+            .expect(201)
+            .json()["face"]["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let (obama, barack, biden) = (person("Obama"), person("Barack"), person("Biden"));
+    add(obama, "obama.jpg");
+    add(barack, "obama2.jpg");
+    let wrong = add(barack, "biden.jpg");
+
+    // Biden's face, enrolled for Barack, moved to Biden.
+    let moving = format!("/v1/people/{barack}/faces/{wrong}/move");
+    admin
+        .post_json(&moving, &json!({ "to": barack }))
+        .expect_error(400, "bad_request", "name two people");
+    admin.post_json(&moving, &json!({ "to": biden })).expect(204);
+    admin
+        .post_json(&moving, &json!({ "to": biden }))
+        .expect_error(404, "not_found", "has no face");
+    assert_eq!(admin.post_json(&moving, &json!({ "too": biden })).status, 422);
+
+    // Barack is Obama.
+    let merging = format!("/v1/people/{obama}/merge");
+    admin
+        .post_json(&merging, &json!({ "from": obama }))
+        .expect_error(400, "bad_request", "name two people");
+    admin
+        .post_json(&merging, &json!({ "from": 999_999 }))
+        .expect_error(404, "not_found", "999999");
+    let merged = admin
+        .post_json(&merging, &json!({ "from": barack }))
+        .expect(200)
+        .json();
+    assert_eq!(
+        (&merged["faces"], &merged["person"]["faces"], &merged["duplicates"]),
+        (&json!(1), &json!(2), &json!(0))
+    );
+    admin
+        .get(&format!("/v1/people/{barack}"))
+        .expect_error(404, "not_found", "nobody");
+    let named = |name: &str| {
+        let answer = admin.post("/v1/recognize", "image/jpeg", &photo(name));
+        names(&answer.expect(200).json())
+    };
+    assert_eq!(named("obama3.jpg"), [Some("Obama".to_owned())]);
+    assert_eq!(named("biden.jpg"), [Some("Biden".to_owned())]);
+
+    // The command line's twins.
+    whoisit(home.path())
+        .args(["people", "move-face", &wrong.to_string(), "--from", "Biden", "--to", "Obama"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(format!(
+            "face {wrong} moved from Biden to Obama"
+        )));
+    whoisit(home.path())
+        .args(["people", "merge", "Obama", "Biden"])
+        .assert()
+        .success()
+        .stdout(predicates::str::contains(
+            "merged Biden into Obama: 0 face(s) moved",
+        ));
+    let trail = admin.get("/v1/audit").json();
+    let actions: Vec<&str> = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["action"].as_str())
+        .filter(|a| ["merge", "move_face"].contains(a))
+        .collect();
+    assert_eq!(actions, ["move_face", "merge", "move_face", "merge"]);
+    drop(server);
+}
+
+#[test]
 fn the_openapi_document_lists_every_route_the_router_has() {
     let home = tempfile::tempdir().unwrap();
     let server = Server::start(home.path(), &[], &["--no-auth", "--workers", "1"]);
@@ -1350,6 +1441,8 @@ fn the_openapi_document_lists_every_route_the_router_has() {
         ("DELETE", "/v1/people/{id}/faces/{face}"),
         ("GET", "/v1/people/{id}/faces/{face}/image"),
         ("POST", "/v1/people/{id}/faces/{face}/not"),
+        ("POST", "/v1/people/{id}/faces/{face}/move"),
+        ("POST", "/v1/people/{id}/merge"),
         ("GET", "/v1/audit"),
         ("GET", "/v1/sightings"),
         ("POST", "/v1/sightings/{id}/not"),

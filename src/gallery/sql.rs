@@ -241,9 +241,9 @@ pub(crate) const MERGE_THRESHOLD: &str = "UPDATE person
 pub(crate) const MERGE_LAST_SEEN: &str = "UPDATE person
     SET last_seen = (SELECT max(last_seen) FROM person WHERE id = $1 OR id = $2) WHERE id = $1";
 
-/// Whether person `$2` has the source photo of face `$1`.
+/// Whether person `$2` has the source photo of face `$1` in another face.
 pub(crate) const PHOTO_TAKEN: &str = "SELECT 1 FROM face f JOIN face g
-    ON g.source_sha256 = f.source_sha256 WHERE f.id = $1 AND g.person_id = $2";
+    ON g.source_sha256 = f.source_sha256 AND g.id <> f.id WHERE f.id = $1 AND g.person_id = $2";
 
 /// Face `$2` of person `$3` given to person `$1`.
 pub(crate) const MOVE_FACE: &str = "UPDATE face SET person_id = $1 WHERE id = $2 AND person_id = $3";
