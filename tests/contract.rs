@@ -17,9 +17,9 @@ use common::{cli, face};
 use whoisit::Error;
 use whoisit::base::identity::{DIM, EmbedderKind, Embedding, Enrolled};
 use whoisit::gallery::{
-    Actor, AuditAction, AuditEntry, Corrected, FaceId, Gallery, Merged, OwnThreshold, GalleryKey, GroupSettings, NewFace, PersonId,
-    PostgresGallery, Removed, Scope, ThresholdChange, SightingId, SightingQuery, SightingRecord, SqliteGallery,
-    UnknownFace, VisitorId, Who, now, regroup,
+    Actor, AuditAction, AuditEntry, Corrected, FaceId, Gallery, GalleryKey, GroupSettings, Merged,
+    NewFace, OwnThreshold, PersonId, PostgresGallery, Removed, Scope, SightingId, SightingQuery,
+    SightingRecord, SqliteGallery, ThresholdChange, UnknownFace, VisitorId, Who, now, regroup,
 };
 use whoisit::vision::pose::Pose;
 
@@ -899,7 +899,10 @@ fn not_this_person_is_kept_as_a_negative_example_and_forgotten_with_them(g: &Sto
             examples: 1
         }
     );
-    assert!(g.roster_version().unwrap() > version, "every recognizer reloads");
+    assert!(
+        g.roster_version().unwrap() > version,
+        "every recognizer reloads"
+    );
     assert_eq!(
         g.negatives(&dlib).unwrap(),
         [Enrolled {
@@ -908,7 +911,11 @@ fn not_this_person_is_kept_as_a_negative_example_and_forgotten_with_them(g: &Sto
             embedding: secret.face.embedding.clone(),
         }]
     );
-    assert!(g.negatives(&EmbedderKind::OpenFace.id()).unwrap().is_empty());
+    assert!(
+        g.negatives(&EmbedderKind::OpenFace.id())
+            .unwrap()
+            .is_empty()
+    );
     let sighting = |id: SightingId| {
         g.sightings(&SightingQuery::all())
             .unwrap()
@@ -928,66 +935,11 @@ fn not_this_person_is_kept_as_a_negative_example_and_forgotten_with_them(g: &Sto
             )
         )]
     );
-    // What cannot be corrected changes nothing.
-    let refused = |result: Result<Corrected, Error>| match result {
-        Err(Error::InvalidInput(message)) => message,
-        other => panic!("{other:?}"),
-    };
-    assert!(refused(g.not_in_sighting(wrong, &desk)).contains("unknown already"));
-    assert!(refused(g.not_in_sighting(bare, &desk)).contains("keeps no embedding"));
-    assert!(matches!(
-        g.not_in_sighting(SightingId(wrong.0 + 100), &desk),
-        Err(Error::NotFound(_))
-    ));
-    assert_eq!(sighting(bare).person, Some(ann));
-    assert_eq!(g.negatives(&dlib).unwrap().len(), 1);
+    nothing_is_corrected_that_cannot_be(g, ann, wrong, bare);
 
-    // A face enrolled for Bob that is not him: removed, its embedding kept as his example.
-    let added = g.add_faces_to(bob, &[face(0.7, "x")], &cli()).unwrap();
-    assert!(matches!(
-        g.not_in_face(ann, added[0], &desk),
-        Err(Error::NotFound(_))
-    ));
-    assert_eq!(
-        g.not_in_face(bob, added[0], &desk).unwrap(),
-        Corrected {
-            person: bob,
-            examples: 1
-        }
-    );
-    assert_eq!(g.faces(bob).unwrap().len(), 1);
-    let negatives = g.negatives(&dlib).unwrap();
-    assert_eq!(negatives.len(), 2);
-    assert_eq!(
-        (negatives[1].id, &negatives[1].embedding),
-        (Some(bob), &face(0.7, "x").embedding)
-    );
-    let last = g.audit(0).unwrap().pop().unwrap();
-    assert_eq!(
-        (last.action.as_str(), last.detail),
-        (
-            "not_this_person",
-            format!(
-                "face {} is not person {}: removed, 1 embedding(s) kept as negative examples",
-                added[0].0, bob.0
-            )
-        )
-    );
-    assert!(g.check().unwrap().problems.is_empty());
+    a_face_enrolled_wrongly_is_removed_and_kept(g, ann, bob);
 
-    // Exported and imported with their people, once however often imported.
-    let file = g.export().unwrap();
-    let copy = g.fresh();
-    copy.import(&file, &cli()).unwrap();
-    copy.import(&file, &cli()).unwrap();
-    let names = |g: &Store| -> Vec<(String, Vec<f32>)> {
-        g.negatives(&dlib)
-            .unwrap()
-            .into_iter()
-            .map(|n| (n.person, n.embedding.0))
-            .collect()
-    };
-    assert_eq!(names(&copy), names(g));
+    negatives_are_exported_and_imported_once(g);
 
     // Ann forgotten: her example goes with her; the sighting's embedding with retention.
     g.purge_sightings(&common::sightings::EVERYTHING, &cli())
@@ -1007,59 +959,9 @@ fn two_people_who_are_one_are_merged_and_a_face_is_moved_to_whom_it_shows(g: &St
         .create_person("Ann B", &[face(0.3, "c"), face(0.2, "both")], &cli())
         .unwrap();
     let (cy, _) = g.create_person("Cy", &[face(0.8, "y")], &cli()).unwrap();
-    g.set_own_thresholds(
-        &[ThresholdChange {
-            person: twin,
-            own: Some(OwnThreshold {
-                threshold: 0.5,
-                embedder: dlib.clone(),
-            }),
-        }],
-        &cli(),
-    )
-    .unwrap();
-    let t = now();
-    let mut seen = common::sightings::record(None, "door", Some(twin), t, None);
-    seen.unknown = Some(UnknownFace {
-        crop: None,
-        embedder: dlib.clone(),
-        embedding: Embedding(vec![0.6; DIM]),
-    });
-    let seen = g.write_sightings(&[seen]).unwrap()[0].unwrap();
-    g.not_in_sighting(seen, &cli()).unwrap();
-    g.write_sightings(&[common::sightings::record(None, "back", Some(twin), t, None)])
-        .unwrap();
+    let t = the_twin_has_a_threshold_and_was_seen_twice(g, twin);
 
-    // A face moved: to whom it shows, not to somebody who has its photo, not from nobody.
-    assert!(matches!(
-        g.move_face(twin, twin_faces[1], ann, &desk),
-        Err(Error::InvalidInput(m)) if m.contains("has the photo")
-    ));
-    assert!(matches!(
-        g.move_face(ann, twin_faces[0], cy, &desk),
-        Err(Error::NotFound(_))
-    ));
-    assert!(matches!(
-        g.move_face(twin, twin_faces[0], PersonId(ann.0 + 100), &desk),
-        Err(Error::NotFound(_))
-    ));
-    let version = g.roster_version().unwrap();
-    g.move_face(twin, twin_faces[0], cy, &desk).unwrap();
-    assert!(g.roster_version().unwrap() > version, "every recognizer reloads");
-    assert_eq!(g.faces(cy).unwrap().len(), 2);
-    assert_eq!(g.faces(twin).unwrap().len(), 1);
-    let last = g.audit(0).unwrap().pop().unwrap();
-    assert_eq!(
-        (last.action.as_str(), last.detail),
-        (
-            "move_face",
-            format!(
-                "face {} moved from person {} to person {}",
-                twin_faces[0].0, twin.0, cy.0
-            )
-        )
-    );
-    g.move_face(cy, twin_faces[0], twin, &desk).unwrap();
+    a_face_is_moved_to_whom_it_shows(g, ann, twin, cy, &twin_faces);
 
     // Merged: faces but the shared photo, the sighting still named, the example (from the
     // sighting corrected, unknown since), the own threshold.
@@ -1093,10 +995,18 @@ fn two_people_who_are_one_are_merged_and_a_face_is_moved_to_whom_it_shows(g: &St
         who: Some(Who::Person(ann)),
         ..SightingQuery::all()
     };
-    assert_eq!(g.sightings(&anns).unwrap().len(), 1, "the corrected one is unknown");
+    assert_eq!(
+        g.sightings(&anns).unwrap().len(),
+        1,
+        "the corrected one is unknown"
+    );
     let negatives = g.negatives(&dlib).unwrap();
     assert_eq!(
-        (negatives.len(), negatives[0].id, negatives[0].person.as_str()),
+        (
+            negatives.len(),
+            negatives[0].id,
+            negatives[0].person.as_str()
+        ),
         (1, Some(ann), "Ann")
     );
     let last = g.audit(0).unwrap().pop().unwrap();
@@ -1112,4 +1022,162 @@ fn two_people_who_are_one_are_merged_and_a_face_is_moved_to_whom_it_shows(g: &St
         )
     );
     assert!(g.check().unwrap().problems.is_empty());
+}
+
+/// What cannot be corrected changes nothing: a sighting unknown already, one that keeps no
+/// embedding, one that is not there.
+fn nothing_is_corrected_that_cannot_be(
+    g: &Store,
+    ann: PersonId,
+    wrong: SightingId,
+    bare: SightingId,
+) {
+    let desk = Actor::api_key("frontdesk");
+    let dlib = EmbedderKind::Dlib.id();
+    let refused = |result: Result<Corrected, Error>| match result {
+        Err(Error::InvalidInput(message)) => message,
+        other => panic!("{other:?}"),
+    };
+    assert!(refused(g.not_in_sighting(wrong, &desk)).contains("unknown already"));
+    assert!(refused(g.not_in_sighting(bare, &desk)).contains("keeps no embedding"));
+    assert!(matches!(
+        g.not_in_sighting(SightingId(wrong.0 + 100), &desk),
+        Err(Error::NotFound(_))
+    ));
+    let bare_person = g
+        .sightings(&SightingQuery::all())
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id == bare)
+        .map(|s| s.person);
+    assert_eq!(bare_person, Some(Some(ann)));
+    assert_eq!(g.negatives(&dlib).unwrap().len(), 1);
+}
+
+/// A face enrolled for Bob that is not him: removed, its embedding kept as his example.
+fn a_face_enrolled_wrongly_is_removed_and_kept(g: &Store, ann: PersonId, bob: PersonId) {
+    let desk = Actor::api_key("frontdesk");
+    let dlib = EmbedderKind::Dlib.id();
+
+    let added = g.add_faces_to(bob, &[face(0.7, "x")], &cli()).unwrap();
+    assert!(matches!(
+        g.not_in_face(ann, added[0], &desk),
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(
+        g.not_in_face(bob, added[0], &desk).unwrap(),
+        Corrected {
+            person: bob,
+            examples: 1
+        }
+    );
+    assert_eq!(g.faces(bob).unwrap().len(), 1);
+    let negatives = g.negatives(&dlib).unwrap();
+    assert_eq!(negatives.len(), 2);
+    assert_eq!(
+        (negatives[1].id, &negatives[1].embedding),
+        (Some(bob), &face(0.7, "x").embedding)
+    );
+    let last = g.audit(0).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.detail),
+        (
+            "not_this_person",
+            format!(
+                "face {} is not person {}: removed, 1 embedding(s) kept as negative examples",
+                added[0].0, bob.0
+            )
+        )
+    );
+    assert!(g.check().unwrap().problems.is_empty());
+}
+
+/// Negative examples are exported and imported with their people, once however often
+/// imported.
+fn negatives_are_exported_and_imported_once(g: &Store) {
+    let dlib = EmbedderKind::Dlib.id();
+    let file = g.export().unwrap();
+    let copy = g.fresh();
+    copy.import(&file, &cli()).unwrap();
+    copy.import(&file, &cli()).unwrap();
+    let names = |g: &Store| -> Vec<(String, Vec<f32>)> {
+        g.negatives(&dlib)
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.person, n.embedding.0))
+            .collect()
+    };
+    assert_eq!(names(&copy), names(g));
+}
+
+/// A face moved: to whom it shows, not to somebody who has its photo, not from nobody.
+fn a_face_is_moved_to_whom_it_shows(
+    g: &Store,
+    ann: PersonId,
+    twin: PersonId,
+    cy: PersonId,
+    twin_faces: &[FaceId],
+) {
+    let desk = Actor::api_key("frontdesk");
+    assert!(matches!(
+        g.move_face(twin, twin_faces[1], ann, &desk),
+        Err(Error::InvalidInput(m)) if m.contains("has the photo")
+    ));
+    assert!(matches!(
+        g.move_face(ann, twin_faces[0], cy, &desk),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        g.move_face(twin, twin_faces[0], PersonId(ann.0 + 100), &desk),
+        Err(Error::NotFound(_))
+    ));
+    let version = g.roster_version().unwrap();
+    g.move_face(twin, twin_faces[0], cy, &desk).unwrap();
+    assert!(
+        g.roster_version().unwrap() > version,
+        "every recognizer reloads"
+    );
+    assert_eq!(g.faces(cy).unwrap().len(), 2);
+    assert_eq!(g.faces(twin).unwrap().len(), 1);
+    let last = g.audit(0).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.detail),
+        (
+            "move_face",
+            format!(
+                "face {} moved from person {} to person {}",
+                twin_faces[0].0, twin.0, cy.0
+            )
+        )
+    );
+    g.move_face(cy, twin_faces[0], twin, &desk).unwrap();
+}
+
+/// The second Ann's own threshold, a sighting of her corrected (a negative example) and one
+/// still named; when she was seen.
+fn the_twin_has_a_threshold_and_was_seen_twice(g: &Store, twin: PersonId) -> i64 {
+    let dlib = EmbedderKind::Dlib.id();
+    g.set_own_thresholds(
+        &[ThresholdChange {
+            person: twin,
+            own: Some(OwnThreshold {
+                threshold: 0.5,
+                embedder: dlib.clone(),
+            }),
+        }],
+        &cli(),
+    )
+    .unwrap();
+    let t = now();
+    let mut seen = common::sightings::record(None, "door", Some(twin), t, None);
+    seen.unknown = Some(UnknownFace {
+        crop: None,
+        embedder: dlib.clone(),
+        embedding: Embedding(vec![0.6; DIM]),
+    });
+    let seen = g.write_sightings(&[seen]).unwrap()[0].unwrap();
+    g.not_in_sighting(seen, &cli()).unwrap();
+    g.write_sightings(&[common::sightings::record(None, "back", Some(twin), t, None)])
+        .unwrap();
+    t
 }

@@ -661,6 +661,14 @@ fn real_faces_are_named_within_their_persons_own_threshold_held_near_the_global_
     }
 }
 
+/// How many of `faces` `matcher` names `name`.
+fn named(matcher: &Matcher, faces: &[Embedding], name: &str) -> usize {
+    faces
+        .iter()
+        .filter(|f| matcher.identify(f).name.as_deref() == Some(name))
+        .count()
+}
+
 /// "Not this person" on the johns: each John in turn is a stranger to a gallery of the other
 /// four (three photos each), matched at a threshold set too loose, so that the stranger is
 /// named as one of them (a forced confusion). One correction, the stranger's first photo named
@@ -686,29 +694,28 @@ fn johns_not_this_person_fixes_a_forced_confusion_with_one_correction() {
             .filter(|(name, _)| name == stranger)
             .map(|(_, e)| Embedding(e.clone()))
             .collect();
-        let Some((corrected, wrong)) = photos.iter().enumerate().find_map(|(i, photo)| {
-            Some((i, matcher.identify(photo).name?))
-        }) else {
+        let Some((corrected, wrong)) = photos
+            .iter()
+            .enumerate()
+            .find_map(|(i, photo)| Some((i, matcher.identify(photo).name?)))
+        else {
             println!("{stranger}: never named at {FORCED}, nothing to correct");
             continue;
         };
-        let fixed = matcher.clone().with_negatives([Enrolled::from((
-            wrong.clone(),
-            photos[corrected].clone(),
-        ))]);
+        let fixed = matcher
+            .clone()
+            .with_negatives([Enrolled::from((wrong.clone(), photos[corrected].clone()))]);
         assert_ne!(
             fixed.identify(&photos[corrected]).name.as_deref(),
             Some(wrong.as_str()),
             "the corrected photo itself"
         );
-        let named_wrong = |m: &Matcher| {
-            photos
-                .iter()
-                .enumerate()
-                .filter(|(i, p)| *i != corrected && m.identify(p).name.as_deref() == Some(&wrong))
-                .count()
-        };
-        let (before, after) = (named_wrong(&matcher), named_wrong(&fixed));
+        let mut photos = photos;
+        photos.remove(corrected);
+        let (before, after) = (
+            named(&matcher, &photos, &wrong),
+            named(&fixed, &photos, &wrong),
+        );
         // The wrongly named person's own photos that were not enrolled.
         let own: Vec<Embedding> = johns
             .iter()
@@ -716,23 +723,25 @@ fn johns_not_this_person_fixes_a_forced_confusion_with_one_correction() {
             .filter(|(i, (name, _))| i % 11 >= 3 && *name == wrong)
             .map(|(_, (_, e))| Embedding(e.clone()))
             .collect();
-        let named_right = |m: &Matcher| {
-            own.iter()
-                .filter(|p| m.identify(p).name.as_deref() == Some(&wrong))
-                .count()
-        };
-        let (right_before, right_after) = (named_right(&matcher), named_right(&fixed));
+        let (right_before, right_after) =
+            (named(&matcher, &own, &wrong), named(&fixed, &own, &wrong));
         println!(
             "{stranger} named {wrong} at {FORCED}: {before} of {} other photos before the \
              correction, {after} after; {wrong}'s own {} other photos named {wrong}: \
              {right_before} before, {right_after} after",
-            photos.len() - 1,
+            photos.len(),
             own.len()
         );
-        (confused_before, confused_after, others) =
-            (confused_before + before, confused_after + after, others + photos.len() - 1);
-        (kept_before, kept_after, probes) =
-            (kept_before + right_before, kept_after + right_after, probes + own.len());
+        (confused_before, confused_after, others) = (
+            confused_before + before,
+            confused_after + after,
+            others + photos.len(),
+        );
+        (kept_before, kept_after, probes) = (
+            kept_before + right_before,
+            kept_after + right_after,
+            probes + own.len(),
+        );
     }
     println!(
         "not this person, johns at {FORCED}: strangers' other photos named wrongly \
@@ -742,5 +751,8 @@ fn johns_not_this_person_fixes_a_forced_confusion_with_one_correction() {
     );
     assert!(confused_before > 0, "the threshold forces no confusion");
     assert!(confused_after < confused_before);
-    assert_eq!(kept_after, kept_before, "a correction costs the person none of their photos");
+    assert_eq!(
+        kept_after, kept_before,
+        "a correction costs the person none of their photos"
+    );
 }

@@ -1246,25 +1246,7 @@ fn not_this_person_corrects_a_forced_confusion_on_every_server_sharing_the_galle
     };
     assert_eq!(named("biden.jpg"), [Some("Obama".to_owned())]);
 
-    // Two sightings of Biden named Obama, as a camera would store them.
-    let gallery = PostgresGallery::open(&db.url, None).unwrap();
-    let sighting = || SightingRecord {
-        id: None,
-        camera: "door".into(),
-        track: 1,
-        person: Some(PersonId(id)),
-        first: now() - 5,
-        last: now(),
-        distance: Some(0.6),
-        evidence: 3,
-        unknown: Some(UnknownFace {
-            crop: None,
-            embedder: EmbedderKind::Dlib.id(),
-            embedding: biden_embedding(),
-        }),
-    };
-    let ids = gallery.write_sightings(&[sighting(), sighting()]).unwrap();
-    let (first, second) = (ids[0].unwrap().0, ids[1].unwrap().0);
+    let (first, second) = biden_seen_as(&db.url, PersonId(id));
 
     // Corrected from the command line, another process: the server learns of it at once.
     whoisit(home.path())
@@ -1282,13 +1264,19 @@ fn not_this_person_corrects_a_forced_confusion_on_every_server_sharing_the_galle
             "the server still names Biden Obama"
         );
     }
-    println!("not this person: effective on the server after {:?}", corrected.elapsed());
+    println!(
+        "not this person: effective on the server after {:?}",
+        corrected.elapsed()
+    );
     assert_eq!(named("obama2.jpg"), [Some("Obama".to_owned())]);
 
     // Through the API: an admin's, refused to a read key, once.
     let path = format!("/v1/sightings/{second}/not");
     assert_eq!(hr.post(&path, "application/json", b"").status, 403);
-    let answer = admin.post(&path, "application/json", b"").expect(200).json();
+    let answer = admin
+        .post(&path, "application/json", b"")
+        .expect(200)
+        .json();
     assert_eq!(answer, json!({"person_id": id, "examples": 1}));
     admin
         .post(&path, "application/json", b"")
@@ -1297,31 +1285,7 @@ fn not_this_person_corrects_a_forced_confusion_on_every_server_sharing_the_galle
         .post("/v1/sightings/999999/not", "application/json", b"")
         .expect_error(404, "not_found", "no sighting 999999");
 
-    // A face of Biden enrolled for Obama by mistake: removed, kept as a negative example.
-    let wrong = admin
-        .post(&faces, "image/jpeg", &photo("biden.jpg"))
-        .expect(201)
-        .json()["face"]["id"]
-        .as_i64()
-        .unwrap();
-    let path = format!("/v1/people/{id}/faces/{wrong}/not");
-    let answer = admin.post(&path, "application/json", b"").expect(200).json();
-    assert_eq!(answer, json!({"person_id": id, "examples": 1}));
-    assert_eq!(hr.get(&faces).json().as_array().unwrap().len(), 1);
-    admin
-        .post(&path, "application/json", b"")
-        .expect_error(404, "not_found", "has no face");
-    assert_eq!(named("biden.jpg"), [None]);
-    assert_eq!(named("obama2.jpg"), [Some("Obama".to_owned())]);
-    let trail = admin.get("/v1/audit").json();
-    let corrections = trail
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["action"] == "not_this_person")
-        .map(|e| e["actor"].as_str().unwrap().split(':').next().unwrap().to_owned())
-        .collect::<Vec<_>>();
-    assert_eq!(corrections, ["cli", "api", "api"]);
+    a_face_enrolled_wrongly_is_corrected(&admin, &hr, id);
     drop(server);
 }
 
@@ -1341,7 +1305,11 @@ fn two_people_who_are_one_are_merged_and_a_face_is_moved_through_the_api_and_the
     };
     let add = |id: i64, name: &str| {
         admin
-            .post(&format!("/v1/people/{id}/faces"), "image/jpeg", &photo(name))
+            .post(
+                &format!("/v1/people/{id}/faces"),
+                "image/jpeg",
+                &photo(name),
+            )
             .expect(201)
             .json()["face"]["id"]
             .as_i64()
@@ -1357,11 +1325,16 @@ fn two_people_who_are_one_are_merged_and_a_face_is_moved_through_the_api_and_the
     admin
         .post_json(&moving, &json!({ "to": barack }))
         .expect_error(400, "bad_request", "name two people");
-    admin.post_json(&moving, &json!({ "to": biden })).expect(204);
+    admin
+        .post_json(&moving, &json!({ "to": biden }))
+        .expect(204);
     admin
         .post_json(&moving, &json!({ "to": biden }))
         .expect_error(404, "not_found", "has no face");
-    assert_eq!(admin.post_json(&moving, &json!({ "too": biden })).status, 422);
+    assert_eq!(
+        admin.post_json(&moving, &json!({ "too": biden })).status,
+        422
+    );
 
     // Barack is Obama.
     let merging = format!("/v1/people/{obama}/merge");
@@ -1376,7 +1349,11 @@ fn two_people_who_are_one_are_merged_and_a_face_is_moved_through_the_api_and_the
         .expect(200)
         .json();
     assert_eq!(
-        (&merged["faces"], &merged["person"]["faces"], &merged["duplicates"]),
+        (
+            &merged["faces"],
+            &merged["person"]["faces"],
+            &merged["duplicates"]
+        ),
         (&json!(1), &json!(2), &json!(0))
     );
     admin
@@ -1389,15 +1366,95 @@ fn two_people_who_are_one_are_merged_and_a_face_is_moved_through_the_api_and_the
     assert_eq!(named("obama3.jpg"), [Some("Obama".to_owned())]);
     assert_eq!(named("biden.jpg"), [Some("Biden".to_owned())]);
 
-    // The command line's twins.
-    whoisit(home.path())
-        .args(["people", "move-face", &wrong.to_string(), "--from", "Biden", "--to", "Obama"])
+    the_command_line_merges_and_moves(home.path(), wrong, &admin);
+    drop(server);
+}
+
+/// Two sightings of Biden named as person `id`, as a camera would store them.
+fn biden_seen_as(url: &str, id: PersonId) -> (i64, i64) {
+    let gallery = PostgresGallery::open(url, None).unwrap();
+    let sighting = || SightingRecord {
+        id: None,
+        camera: "door".into(),
+        track: 1,
+        person: Some(id),
+        first: now() - 5,
+        last: now(),
+        distance: Some(0.6),
+        evidence: 3,
+        unknown: Some(UnknownFace {
+            crop: None,
+            embedder: EmbedderKind::Dlib.id(),
+            embedding: biden_embedding(),
+        }),
+    };
+    let ids = gallery.write_sightings(&[sighting(), sighting()]).unwrap();
+    (ids[0].unwrap().0, ids[1].unwrap().0)
+}
+
+/// A face of Biden enrolled for Obama (`id`) by mistake: removed, kept as a negative example;
+/// every correction of the test in the audit trail.
+fn a_face_enrolled_wrongly_is_corrected(admin: &Api, hr: &Api, id: i64) {
+    let faces = format!("/v1/people/{id}/faces");
+    let named = |name: &str| {
+        let answer = admin.post("/v1/recognize?threshold=2", "image/jpeg", &photo(name));
+        names(&answer.expect(200).json())
+    };
+    let wrong = admin
+        .post(&faces, "image/jpeg", &photo("biden.jpg"))
+        .expect(201)
+        .json()["face"]["id"]
+        .as_i64()
+        .unwrap();
+    let path = format!("/v1/people/{id}/faces/{wrong}/not");
+    let answer = admin
+        .post(&path, "application/json", b"")
+        .expect(200)
+        .json();
+    assert_eq!(answer, json!({"person_id": id, "examples": 1}));
+    assert_eq!(hr.get(&faces).json().as_array().unwrap().len(), 1);
+    admin
+        .post(&path, "application/json", b"")
+        .expect_error(404, "not_found", "has no face");
+    assert_eq!(named("biden.jpg"), [None]);
+    assert_eq!(named("obama2.jpg"), [Some("Obama".to_owned())]);
+    let trail = admin.get("/v1/audit").json();
+    let corrections = trail
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "not_this_person")
+        .map(|e| {
+            e["actor"]
+                .as_str()
+                .unwrap()
+                .split(':')
+                .next()
+                .unwrap()
+                .to_owned()
+        })
+        .collect::<Vec<_>>();
+    assert_eq!(corrections, ["cli", "api", "api"]);
+}
+
+/// The command line's twins of merge and move, in the audit trail with the API's.
+fn the_command_line_merges_and_moves(home: &Path, wrong: i64, admin: &Api) {
+    whoisit(home)
+        .args([
+            "people",
+            "move-face",
+            &wrong.to_string(),
+            "--from",
+            "Biden",
+            "--to",
+            "Obama",
+        ])
         .assert()
         .success()
         .stdout(predicates::str::contains(format!(
             "face {wrong} moved from Biden to Obama"
         )));
-    whoisit(home.path())
+    whoisit(home)
         .args(["people", "merge", "Obama", "Biden"])
         .assert()
         .success()
@@ -1413,7 +1470,6 @@ fn two_people_who_are_one_are_merged_and_a_face_is_moved_through_the_api_and_the
         .filter(|a| ["merge", "move_face"].contains(a))
         .collect();
     assert_eq!(actions, ["move_face", "merge", "move_face", "merge"]);
-    drop(server);
 }
 
 #[test]

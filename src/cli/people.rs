@@ -123,7 +123,12 @@ pub(super) enum PeopleCommand {
         #[arg(long, value_name = "ID")]
         sighting: Option<i64>,
         /// The person a face was enrolled for wrongly (with --face).
-        #[arg(long, value_name = "NAME", requires = "face", conflicts_with = "sighting")]
+        #[arg(
+            long,
+            value_name = "NAME",
+            requires = "face",
+            conflicts_with = "sighting"
+        )]
         person: Option<String>,
         /// The face's id (GET /v1/people/{id}/faces lists them), with --person.
         #[arg(long, value_name = "ID", requires = "person")]

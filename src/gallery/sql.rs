@@ -202,8 +202,7 @@ pub(crate) const FACE_OF_PERSON_EMBEDDINGS: &str = "SELECT e.embedder, e.vector
     WHERE f.id = $1 AND f.person_id = $2 ORDER BY e.embedder";
 
 /// A negative example of person `$1`: embedder, vector, when, where it came from.
-pub(crate) const INSERT_NEGATIVE: &str =
-    "INSERT INTO negative (person_id, embedder, vector, created, source) VALUES ($1, $2, $3, $4, $5)";
+pub(crate) const INSERT_NEGATIVE: &str = "INSERT INTO negative (person_id, embedder, vector, created, source) VALUES ($1, $2, $3, $4, $5)";
 
 /// Every negative example from embedder `$1`: person id, name, example id, vector.
 pub(crate) const NEGATIVES: &str = "SELECT p.id, p.name, n.id, n.vector
@@ -246,4 +245,5 @@ pub(crate) const PHOTO_TAKEN: &str = "SELECT 1 FROM face f JOIN face g
     ON g.source_sha256 = f.source_sha256 AND g.id <> f.id WHERE f.id = $1 AND g.person_id = $2";
 
 /// Face `$2` of person `$3` given to person `$1`.
-pub(crate) const MOVE_FACE: &str = "UPDATE face SET person_id = $1 WHERE id = $2 AND person_id = $3";
+pub(crate) const MOVE_FACE: &str =
+    "UPDATE face SET person_id = $1 WHERE id = $2 AND person_id = $3";

@@ -12,16 +12,14 @@ use crate::gallery::corrections::{
     self, Corrected, Corrections, Merged, face_source, merged_detail, moved_detail, photo_taken,
     same_person, sighting_source, sighting_unknown, sighting_without_embedding,
 };
+use crate::gallery::export::ExportPerson;
 use crate::gallery::model::{FaceId, no_face, now};
 use crate::gallery::sightings::{SightingId, no_sighting};
-use crate::gallery::export::ExportPerson;
 use crate::gallery::sql;
 use crate::gallery::stored::{self, vector_bytes};
 
 use super::seal::{Column, Seal};
-use super::{
-    PostgresGallery, audit, count_of, db_error, each_row, notify, unopened, xact_id,
-};
+use super::{PostgresGallery, audit, count_of, db_error, each_row, notify, unopened, xact_id};
 
 impl Corrections for PostgresGallery {
     fn not_in_sighting(&self, id: SightingId, actor: &Actor) -> Result<Corrected> {
@@ -162,9 +160,12 @@ impl Corrections for PostgresGallery {
     }
 
     fn negatives(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {
-        self.enrolled(sql::NEGATIVES, Column::NegativeVector, embedder, |person, id| {
-            format!("negative example {id} of person {}", person.0)
-        })
+        self.enrolled(
+            sql::NEGATIVES,
+            Column::NegativeVector,
+            embedder,
+            |person, id| format!("negative example {id} of person {}", person.0),
+        )
     }
 }
 
@@ -178,7 +179,10 @@ impl PostgresGallery {
         person: &ExportPerson,
     ) -> Result<()> {
         let mut stored = Vec::new();
-        for row in &tx.query(sql::PERSON_NEGATIVES, &[&id.0]).map_err(self.db())? {
+        for row in &tx
+            .query(sql::PERSON_NEGATIVES, &[&id.0])
+            .map_err(self.db())?
+        {
             let embedder: String = self.columns.at(row, 0)?;
             let vector = self.opened(Column::NegativeVector, self.columns.at(row, 1)?, || {
                 format!("a negative example of person {}", id.0)
@@ -220,16 +224,21 @@ pub(super) fn reseal(
     location: &str,
 ) -> Result<()> {
     let db = |e| db_error(location, e);
-    each_row(tx, location, "SELECT id, vector FROM negative", |tx, row| {
-        let id: i64 = row.try_get(0).map_err(db)?;
-        let vector = from
-            .open(Column::NegativeVector, row.try_get(1).map_err(db)?)
-            .ok_or_else(|| unopened(location, &format!("negative example {id}")))?;
-        tx.execute(
-            "UPDATE negative SET vector = $2 WHERE id = $1",
-            &[&id, &to.seal(Column::NegativeVector, &vector)?],
-        )
-        .map_err(db)?;
-        Ok(())
-    })
+    each_row(
+        tx,
+        location,
+        "SELECT id, vector FROM negative",
+        |tx, row| {
+            let id: i64 = row.try_get(0).map_err(db)?;
+            let vector = from
+                .open(Column::NegativeVector, row.try_get(1).map_err(db)?)
+                .ok_or_else(|| unopened(location, &format!("negative example {id}")))?;
+            tx.execute(
+                "UPDATE negative SET vector = $2 WHERE id = $1",
+                &[&id, &to.seal(Column::NegativeVector, &vector)?],
+            )
+            .map_err(db)?;
+            Ok(())
+        },
+    )
 }

@@ -958,7 +958,10 @@ impl Gallery for PostgresGallery {
 
     fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {
         self.enrolled(sql::EMBEDDINGS, Column::Vector, embedder, |person, face| {
-            format!("the {embedder} embedding of face {face} of person {}", person.0)
+            format!(
+                "the {embedder} embedding of face {face} of person {}",
+                person.0
+            )
         })
     }
 

@@ -125,22 +125,18 @@ impl PostgresGallery {
         // A named sighting keeps the track's mean embedding (for "not this person") but no
         // crop.
         let kept = record.unknown.as_ref();
+        let sealed = |column, value: &[u8]| {
+            let sealed = self.seal.seal(column, value);
+            sealed.map(std::borrow::Cow::into_owned)
+        };
         let embedder = kept.map(|u| u.embedder.as_str());
         let vector = kept
-            .map(|u| {
-                self.seal
-                    .seal(Column::SightingVector, &vector_bytes(&u.embedding.0))
-                    .map(std::borrow::Cow::into_owned)
-            })
+            .map(|u| sealed(Column::SightingVector, &vector_bytes(&u.embedding.0)))
             .transpose()?;
         let crop = kept
             .filter(|_| record.person.is_none())
             .and_then(|u| u.crop.as_deref())
-            .map(|c| {
-                self.seal
-                    .seal(Column::SightingCrop, c)
-                    .map(std::borrow::Cow::into_owned)
-            })
+            .map(|c| sealed(Column::SightingCrop, c))
             .transpose()?;
         let person = record.person.map(|p| p.0);
         let track = i64::try_from(record.track).unwrap_or(i64::MAX);

@@ -751,7 +751,11 @@ mod tests {
             Enrolled::from(("ann".to_owned(), unit(0, 1.3))),
             Enrolled::from(("nobody".to_owned(), unit(1, 1.0))),
         ]);
-        assert_eq!(matcher.negatives(), 1, "an example of nobody enrolled is ignored");
+        assert_eq!(
+            matcher.negatives(),
+            1,
+            "an example of nobody enrolled is ignored"
+        );
         // Nearer to ann's face than to her negative example: still ann.
         assert_eq!(matcher.identify(&unit(0, 1.1)).label(), "ann");
         // Nearer to the example: not ann; bob, the runner-up, is within the threshold.
