@@ -15,11 +15,11 @@ use common::postgres::Database;
 use common::secret::{EVERYTHING, Secret};
 use common::{cli, face};
 use whoisit::Error;
-use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
+use whoisit::base::identity::{DIM, EmbedderKind, Embedding, Enrolled};
 use whoisit::gallery::{
-    Actor, AuditAction, AuditEntry, FaceId, Gallery, GalleryKey, GroupSettings, NewFace, PersonId,
-    PostgresGallery, Removed, Scope, SightingId, SightingQuery, SightingRecord, SqliteGallery,
-    UnknownFace, VisitorId, Who, now, regroup,
+    Actor, AuditAction, AuditEntry, Corrected, FaceId, Gallery, GalleryKey, GroupSettings, Merged,
+    NewFace, OwnThreshold, PersonId, PostgresGallery, Removed, Scope, SightingId, SightingQuery,
+    SightingRecord, SqliteGallery, ThresholdChange, UnknownFace, VisitorId, Who, now, regroup,
 };
 use whoisit::vision::pose::Pose;
 
@@ -143,6 +143,8 @@ on_every_store!(
     visitors_are_grouped_named_and_dismissed_to_the_last_byte,
     the_roster_version_counts_only_who_can_be_named,
     the_audit_trail_cannot_be_rewritten,
+    not_this_person_is_kept_as_a_negative_example_and_forgotten_with_them,
+    two_people_who_are_one_are_merged_and_a_face_is_moved_to_whom_it_shows,
 );
 
 /// A face of `source` with a crop and a pose.
@@ -863,4 +865,319 @@ fn the_audit_trail_cannot_be_rewritten(g: &Store) {
     }
     assert_eq!(g.audit(0).unwrap(), trail);
     assert!(g.audit(now() + 60).unwrap().is_empty());
+}
+
+fn not_this_person_is_kept_as_a_negative_example_and_forgotten_with_them(g: &Store) {
+    let desk = Actor::api_key("frontdesk");
+    let dlib = EmbedderKind::Dlib.id();
+    let (ann, _) = g.create_person("Ann", &[face(0.1, "a")], &cli()).unwrap();
+    let (bob, _) = g.create_person("Bob", &[face(0.9, "b")], &cli()).unwrap();
+    // A stranger named Ann: the sighting keeps the track's mean embedding, never the crop.
+    let secret = Secret::new();
+    let mut named = common::sightings::record(None, "door", Some(ann), now(), None);
+    named.unknown = Some(UnknownFace {
+        crop: Some(secret.crop.clone()),
+        embedder: dlib.clone(),
+        embedding: secret.face.embedding.clone(),
+    });
+    let without = common::sightings::record(None, "door", Some(ann), now(), None);
+    let ids = g.write_sightings(&[named, without]).unwrap();
+    let (wrong, bare) = (ids[0].unwrap(), ids[1].unwrap());
+    let embedding_only: &[&str] = if g.key.is_some() {
+        &[]
+    } else {
+        &EVERYTHING[3..]
+    };
+    assert_eq!(g.found(&secret), embedding_only);
+
+    let version = g.roster_version().unwrap();
+    let trail = g.audit(0).unwrap().len();
+    assert_eq!(
+        g.not_in_sighting(wrong, &desk).unwrap(),
+        Corrected {
+            person: ann,
+            examples: 1
+        }
+    );
+    assert!(
+        g.roster_version().unwrap() > version,
+        "every recognizer reloads"
+    );
+    assert_eq!(
+        g.negatives(&dlib).unwrap(),
+        [Enrolled {
+            person: "Ann".into(),
+            id: Some(ann),
+            embedding: secret.face.embedding.clone(),
+        }]
+    );
+    assert!(
+        g.negatives(&EmbedderKind::OpenFace.id())
+            .unwrap()
+            .is_empty()
+    );
+    let sighting = |id: SightingId| {
+        g.sightings(&SightingQuery::all())
+            .unwrap()
+            .into_iter()
+            .find(|s| s.id == id)
+            .unwrap()
+    };
+    assert_eq!(sighting(wrong).person, None, "the sighting is unknown now");
+    assert_eq!(
+        trail_since(g, trail),
+        [entry(
+            &desk,
+            "not_this_person",
+            format!(
+                "sighting {} is not person {}: kept as a negative example, the sighting is unknown",
+                wrong.0, ann.0
+            )
+        )]
+    );
+    nothing_is_corrected_that_cannot_be(g, ann, wrong, bare);
+
+    a_face_enrolled_wrongly_is_removed_and_kept(g, ann, bob);
+
+    negatives_are_exported_and_imported_once(g);
+
+    // Ann forgotten: her example goes with her; the sighting's embedding with retention.
+    g.purge_sightings(&common::sightings::EVERYTHING, &cli())
+        .unwrap();
+    g.remove(ann, &cli()).unwrap();
+    assert_eq!(g.negatives(&dlib).unwrap().len(), 1);
+    assert_eq!(g.found(&secret), Vec::<&str>::new());
+}
+
+fn two_people_who_are_one_are_merged_and_a_face_is_moved_to_whom_it_shows(g: &Store) {
+    let desk = Actor::api_key("frontdesk");
+    let dlib = EmbedderKind::Dlib.id();
+    let (ann, _) = g
+        .create_person("Ann", &[face(0.1, "a"), face(0.2, "both")], &cli())
+        .unwrap();
+    let (twin, twin_faces) = g
+        .create_person("Ann B", &[face(0.3, "c"), face(0.2, "both")], &cli())
+        .unwrap();
+    let (cy, _) = g.create_person("Cy", &[face(0.8, "y")], &cli()).unwrap();
+    let t = the_twin_has_a_threshold_and_was_seen_twice(g, twin);
+
+    a_face_is_moved_to_whom_it_shows(g, ann, twin, cy, &twin_faces);
+
+    // Merged: faces but the shared photo, the sighting still named, the example (from the
+    // sighting corrected, unknown since), the own threshold.
+    assert!(matches!(
+        g.merge_people(ann, ann, &desk),
+        Err(Error::InvalidInput(_))
+    ));
+    assert!(matches!(
+        g.merge_people(ann, PersonId(ann.0 + 100), &desk),
+        Err(Error::NotFound(_))
+    ));
+    let version = g.roster_version().unwrap();
+    let merged = g.merge_people(ann, twin, &desk).unwrap();
+    assert_eq!(
+        merged,
+        Merged {
+            faces: 1,
+            duplicates: 1,
+            sightings: 1,
+            negatives: 1,
+            own_threshold: true,
+        }
+    );
+    assert!(g.roster_version().unwrap() > version);
+    assert!(matches!(g.person(twin), Err(Error::NotFound(_))));
+    let person = g.person(ann).unwrap();
+    assert_eq!(person.faces, 3);
+    assert_eq!(person.own_threshold.map(|o| o.threshold), Some(0.5));
+    assert_eq!(person.last_seen, Some(t));
+    let anns = SightingQuery {
+        who: Some(Who::Person(ann)),
+        ..SightingQuery::all()
+    };
+    assert_eq!(
+        g.sightings(&anns).unwrap().len(),
+        1,
+        "the corrected one is unknown"
+    );
+    let negatives = g.negatives(&dlib).unwrap();
+    assert_eq!(
+        (
+            negatives.len(),
+            negatives[0].id,
+            negatives[0].person.as_str()
+        ),
+        (1, Some(ann), "Ann")
+    );
+    let last = g.audit(0).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.detail),
+        (
+            "merge",
+            format!(
+                "person {} merged into person {}: 1 face(s) moved (1 duplicate(s) dropped), 1 \
+                 sighting(s), 1 negative example(s), own threshold taken",
+                twin.0, ann.0
+            )
+        )
+    );
+    assert!(g.check().unwrap().problems.is_empty());
+}
+
+/// What cannot be corrected changes nothing: a sighting unknown already, one that keeps no
+/// embedding, one that is not there.
+fn nothing_is_corrected_that_cannot_be(
+    g: &Store,
+    ann: PersonId,
+    wrong: SightingId,
+    bare: SightingId,
+) {
+    let desk = Actor::api_key("frontdesk");
+    let dlib = EmbedderKind::Dlib.id();
+    let refused = |result: Result<Corrected, Error>| match result {
+        Err(Error::InvalidInput(message)) => message,
+        other => panic!("{other:?}"),
+    };
+    assert!(refused(g.not_in_sighting(wrong, &desk)).contains("unknown already"));
+    assert!(refused(g.not_in_sighting(bare, &desk)).contains("keeps no embedding"));
+    assert!(matches!(
+        g.not_in_sighting(SightingId(wrong.0 + 100), &desk),
+        Err(Error::NotFound(_))
+    ));
+    let bare_person = g
+        .sightings(&SightingQuery::all())
+        .unwrap()
+        .into_iter()
+        .find(|s| s.id == bare)
+        .map(|s| s.person);
+    assert_eq!(bare_person, Some(Some(ann)));
+    assert_eq!(g.negatives(&dlib).unwrap().len(), 1);
+}
+
+/// A face enrolled for Bob that is not him: removed, its embedding kept as his example.
+fn a_face_enrolled_wrongly_is_removed_and_kept(g: &Store, ann: PersonId, bob: PersonId) {
+    let desk = Actor::api_key("frontdesk");
+    let dlib = EmbedderKind::Dlib.id();
+
+    let added = g.add_faces_to(bob, &[face(0.7, "x")], &cli()).unwrap();
+    assert!(matches!(
+        g.not_in_face(ann, added[0], &desk),
+        Err(Error::NotFound(_))
+    ));
+    assert_eq!(
+        g.not_in_face(bob, added[0], &desk).unwrap(),
+        Corrected {
+            person: bob,
+            examples: 1
+        }
+    );
+    assert_eq!(g.faces(bob).unwrap().len(), 1);
+    let negatives = g.negatives(&dlib).unwrap();
+    assert_eq!(negatives.len(), 2);
+    assert_eq!(
+        (negatives[1].id, &negatives[1].embedding),
+        (Some(bob), &face(0.7, "x").embedding)
+    );
+    let last = g.audit(0).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.detail),
+        (
+            "not_this_person",
+            format!(
+                "face {} is not person {}: removed, 1 embedding(s) kept as negative examples",
+                added[0].0, bob.0
+            )
+        )
+    );
+    assert!(g.check().unwrap().problems.is_empty());
+}
+
+/// Negative examples are exported and imported with their people, once however often
+/// imported.
+fn negatives_are_exported_and_imported_once(g: &Store) {
+    let dlib = EmbedderKind::Dlib.id();
+    let file = g.export().unwrap();
+    let copy = g.fresh();
+    copy.import(&file, &cli()).unwrap();
+    copy.import(&file, &cli()).unwrap();
+    let names = |g: &Store| -> Vec<(String, Vec<f32>)> {
+        g.negatives(&dlib)
+            .unwrap()
+            .into_iter()
+            .map(|n| (n.person, n.embedding.0))
+            .collect()
+    };
+    assert_eq!(names(&copy), names(g));
+}
+
+/// A face moved: to whom it shows, not to somebody who has its photo, not from nobody.
+fn a_face_is_moved_to_whom_it_shows(
+    g: &Store,
+    ann: PersonId,
+    twin: PersonId,
+    cy: PersonId,
+    twin_faces: &[FaceId],
+) {
+    let desk = Actor::api_key("frontdesk");
+    assert!(matches!(
+        g.move_face(twin, twin_faces[1], ann, &desk),
+        Err(Error::InvalidInput(m)) if m.contains("has the photo")
+    ));
+    assert!(matches!(
+        g.move_face(ann, twin_faces[0], cy, &desk),
+        Err(Error::NotFound(_))
+    ));
+    assert!(matches!(
+        g.move_face(twin, twin_faces[0], PersonId(ann.0 + 100), &desk),
+        Err(Error::NotFound(_))
+    ));
+    let version = g.roster_version().unwrap();
+    g.move_face(twin, twin_faces[0], cy, &desk).unwrap();
+    assert!(
+        g.roster_version().unwrap() > version,
+        "every recognizer reloads"
+    );
+    assert_eq!(g.faces(cy).unwrap().len(), 2);
+    assert_eq!(g.faces(twin).unwrap().len(), 1);
+    let last = g.audit(0).unwrap().pop().unwrap();
+    assert_eq!(
+        (last.action.as_str(), last.detail),
+        (
+            "move_face",
+            format!(
+                "face {} moved from person {} to person {}",
+                twin_faces[0].0, twin.0, cy.0
+            )
+        )
+    );
+    g.move_face(cy, twin_faces[0], twin, &desk).unwrap();
+}
+
+/// The second Ann's own threshold, a sighting of her corrected (a negative example) and one
+/// still named; when she was seen.
+fn the_twin_has_a_threshold_and_was_seen_twice(g: &Store, twin: PersonId) -> i64 {
+    let dlib = EmbedderKind::Dlib.id();
+    g.set_own_thresholds(
+        &[ThresholdChange {
+            person: twin,
+            own: Some(OwnThreshold {
+                threshold: 0.5,
+                embedder: dlib.clone(),
+            }),
+        }],
+        &cli(),
+    )
+    .unwrap();
+    let t = now();
+    let mut seen = common::sightings::record(None, "door", Some(twin), t, None);
+    seen.unknown = Some(UnknownFace {
+        crop: None,
+        embedder: dlib.clone(),
+        embedding: Embedding(vec![0.6; DIM]),
+    });
+    let seen = g.write_sightings(&[seen]).unwrap()[0].unwrap();
+    g.not_in_sighting(seen, &cli()).unwrap();
+    g.write_sightings(&[common::sightings::record(None, "back", Some(twin), t, None)])
+        .unwrap();
+    t
 }

@@ -10,7 +10,7 @@ mod common;
 
 use std::sync::OnceLock;
 
-use whoisit::base::identity::{DIM, Embedding};
+use whoisit::base::identity::{DIM, Embedding, Enrolled};
 use whoisit::enroll;
 use whoisit::vision::matcher::{
     CalibrationConfig, Identity, Matcher, OwnThresholds, REACH, SearchCost,
@@ -320,6 +320,77 @@ fn faces_a_hair_either_side_of_every_threshold_and_of_the_reach_get_the_exhausti
 }
 
 #[test]
+fn negative_examples_a_hair_either_side_of_a_persons_face_get_the_exhaustive_decision() {
+    // Each query has a person of its own a hair off the threshold or the reach (or well within
+    // it), a rival a little or much farther, and a negative example of the person ("not this
+    // person") a hair nearer than, about as near as, or farther than the person's face; every
+    // other query an example of the rival as well, a hair either side of the rival's face.
+    // Among 20,000 made-up faces.
+    const HAIR: f64 = 2e-7;
+    let global = f64::from(THRESHOLD);
+    let edges = [0.30, 0.45, global, 0.60, global + 0.15];
+    let mut random = Random(7);
+    let mut rows: Vec<(String, Embedding)> = (0..20_000)
+        .map(|i| {
+            let somebody = random.unit();
+            (
+                format!("crowd {}", i / 4),
+                Embedding(random.near(&somebody, 0.35)),
+            )
+        })
+        .collect();
+    let mut negatives = Vec::new();
+    let mut queries = Vec::new();
+    for i in 0..300 {
+        let query = random.unit();
+        let edge = edges[i % edges.len()];
+        let rival = edge + [HAIR * 3.0, 0.05, 0.3][i / 5 % 3];
+        let (person, rival_name) = (format!("person {i}"), format!("rival {i}"));
+        rows.push((
+            person.clone(),
+            Embedding(at_distance(&query, edge, &mut random)),
+        ));
+        rows.push((
+            rival_name.clone(),
+            Embedding(at_distance(&query, rival, &mut random)),
+        ));
+        let example = edge + HAIR * [-1.0, 0.0, 1.0][i / 15 % 3];
+        negatives.push(Enrolled::from((
+            person,
+            Embedding(at_distance(&query, example, &mut random)),
+        )));
+        if i % 2 == 0 {
+            let example = rival + HAIR * [-1.0, 1.0][i / 45 % 2];
+            negatives.push(Enrolled::from((
+                rival_name,
+                Embedding(at_distance(&query, example, &mut random)),
+            )));
+        }
+        queries.push(query);
+    }
+    let plain = Matcher::new(THRESHOLD, rows.clone());
+    let matcher = Matcher::new(THRESHOLD, rows).with_negatives(negatives);
+    assert_eq!(matcher.negatives(), 450);
+    let (mut ruled_out, mut kept, mut rival_named) = (0, 0, 0);
+    for (i, query) in queries.iter().enumerate() {
+        assert_exact(&matcher, query, &format!("query {i}"));
+        let embedding = Embedding(query.clone());
+        let (before, after) = (plain.identify(&embedding), matcher.identify(&embedding));
+        assert_eq!(matcher.identify_within(&embedding, THRESHOLD), after);
+        if before.nearest == after.nearest {
+            kept += 1;
+        } else {
+            ruled_out += 1;
+            assert_ne!(after.nearest, before.nearest, "query {i}: {after:?}");
+            rival_named += usize::from(after.name.as_deref() == Some(&*format!("rival {i}")));
+        }
+    }
+    println!("{ruled_out} ruled out ({rival_named} then named as the rival), {kept} kept");
+    // Every kind of decision was asked for.
+    assert!(ruled_out >= 60 && kept >= 60 && rival_named >= 20);
+}
+
+#[test]
 fn faces_added_one_by_one_are_matched_as_if_enrolled_at_once() {
     let mut random = Random(6);
     let rows: Vec<(String, Embedding)> = (0..5_000)
@@ -588,4 +659,100 @@ fn real_faces_are_named_within_their_persons_own_threshold_held_near_the_global_
         let reached = exhaustive.distance.filter(|&d| d <= matcher.reach());
         assert_eq!(id.distance, reached, "{name}");
     }
+}
+
+/// How many of `faces` `matcher` names `name`.
+fn named(matcher: &Matcher, faces: &[Embedding], name: &str) -> usize {
+    faces
+        .iter()
+        .filter(|f| matcher.identify(f).name.as_deref() == Some(name))
+        .count()
+}
+
+/// "Not this person" on the johns: each John in turn is a stranger to a gallery of the other
+/// four (three photos each), matched at a threshold set too loose, so that the stranger is
+/// named as one of them (a forced confusion). One correction, the stranger's first photo named
+/// wrongly kept as a negative example of the person it was named as, and then: how many of the
+/// stranger's other photos are still named that person, and whether the person's own other
+/// photos (those not enrolled) are still named them. The figure in the closing note:
+/// `cargo test --test matching -- johns_not_this_person --nocapture`.
+#[test]
+fn johns_not_this_person_fixes_a_forced_confusion_with_one_correction() {
+    const FORCED: f32 = 0.70;
+    let johns = johns_embeddings();
+    let (mut confused_before, mut confused_after, mut others) = (0, 0, 0);
+    let (mut kept_before, mut kept_after, mut probes) = (0, 0, 0);
+    for stranger in common::JOHNS {
+        let enrolled = johns
+            .iter()
+            .enumerate()
+            .filter(|(i, (name, _))| i % 11 < 3 && name != stranger)
+            .map(|(_, (name, e))| (name.clone(), Embedding(e.clone())));
+        let matcher = Matcher::new(FORCED, enrolled);
+        let photos: Vec<Embedding> = johns
+            .iter()
+            .filter(|(name, _)| name == stranger)
+            .map(|(_, e)| Embedding(e.clone()))
+            .collect();
+        let Some((corrected, wrong)) = photos
+            .iter()
+            .enumerate()
+            .find_map(|(i, photo)| Some((i, matcher.identify(photo).name?)))
+        else {
+            println!("{stranger}: never named at {FORCED}, nothing to correct");
+            continue;
+        };
+        let fixed = matcher
+            .clone()
+            .with_negatives([Enrolled::from((wrong.clone(), photos[corrected].clone()))]);
+        assert_ne!(
+            fixed.identify(&photos[corrected]).name.as_deref(),
+            Some(wrong.as_str()),
+            "the corrected photo itself"
+        );
+        let mut photos = photos;
+        photos.remove(corrected);
+        let (before, after) = (
+            named(&matcher, &photos, &wrong),
+            named(&fixed, &photos, &wrong),
+        );
+        // The wrongly named person's own photos that were not enrolled.
+        let own: Vec<Embedding> = johns
+            .iter()
+            .enumerate()
+            .filter(|(i, (name, _))| i % 11 >= 3 && *name == wrong)
+            .map(|(_, (_, e))| Embedding(e.clone()))
+            .collect();
+        let (right_before, right_after) =
+            (named(&matcher, &own, &wrong), named(&fixed, &own, &wrong));
+        println!(
+            "{stranger} named {wrong} at {FORCED}: {before} of {} other photos before the \
+             correction, {after} after; {wrong}'s own {} other photos named {wrong}: \
+             {right_before} before, {right_after} after",
+            photos.len(),
+            own.len()
+        );
+        (confused_before, confused_after, others) = (
+            confused_before + before,
+            confused_after + after,
+            others + photos.len(),
+        );
+        (kept_before, kept_after, probes) = (
+            kept_before + right_before,
+            kept_after + right_after,
+            probes + own.len(),
+        );
+    }
+    println!(
+        "not this person, johns at {FORCED}: strangers' other photos named wrongly \
+         {confused_before} of {others} before one correction each, {confused_after} after; \
+         the corrected people's own photos named right {kept_before} of {probes} before, \
+         {kept_after} after"
+    );
+    assert!(confused_before > 0, "the threshold forces no confusion");
+    assert!(confused_after < confused_before);
+    assert_eq!(
+        kept_after, kept_before,
+        "a correction costs the person none of their photos"
+    );
 }

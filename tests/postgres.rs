@@ -16,7 +16,8 @@ use common::postgres::Database;
 use common::secret::Secret;
 use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
 use whoisit::gallery::{
-    Changed, Gallery, GalleryKey, NewFace, PostgresGallery, Sightings as _, SqliteGallery,
+    Changed, Corrections as _, Gallery, GalleryKey, NewFace, PostgresGallery, Sightings as _,
+    SqliteGallery,
 };
 use whoisit::vision::pose::Pose;
 
@@ -382,7 +383,18 @@ fn a_plain_gallery_is_sealed_and_unsealed_in_place() {
     )
     .unwrap();
     common::add(&g, "Bob", &[face(0.3, "c", EmbedderKind::OpenFace)]).unwrap();
+    // A face that was not Ann's, kept as her negative example: sealed and unsealed too (the
+    // export, compared below, opens it).
+    let ann = g.find("Ann").unwrap();
+    let wrong = g
+        .add_faces_to(ann, &[face(0.4, "x", EmbedderKind::Dlib)], &common::cli())
+        .unwrap();
+    g.not_in_face(ann, wrong[0], &common::cli()).unwrap();
     let before = serde_json::to_value(g.export().unwrap()).unwrap();
+    assert_eq!(
+        before["people"][0]["negatives"].as_array().unwrap().len(),
+        1
+    );
     let everything = common::secret::EVERYTHING;
     assert_eq!(secret.found_in(&db.url, false), everything);
     let paged = secret.found_in_pages(&db.url);

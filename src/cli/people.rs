@@ -92,6 +92,48 @@ pub(super) enum PeopleCommand {
         #[arg(long)]
         clear: bool,
     },
+    /// Two entries that are one person: FROM's faces (but those of a photo INTO has),
+    /// sightings, corrections, last-seen time and own threshold (when INTO has none) become
+    /// INTO's, and FROM is removed.
+    Merge {
+        #[arg(value_name = "INTO")]
+        into: String,
+        #[arg(value_name = "FROM")]
+        from: String,
+    },
+    /// Move a face (GET /v1/people/{id}/faces lists them) to the person it shows, with its
+    /// embeddings, crop and pose.
+    MoveFace {
+        #[arg(value_name = "FACE")]
+        face: i64,
+        /// Whose face it is now.
+        #[arg(long, value_name = "NAME")]
+        from: String,
+        /// Whose face it shows.
+        #[arg(long, value_name = "NAME")]
+        to: String,
+    },
+    /// Not this person: a sighting (`whoisit sightings` lists them) or an enrolled face that
+    /// was named as somebody it is not. Its embedding becomes a negative example of them: a
+    /// face nearer to it than to their own faces is never named them again, on every machine
+    /// sharing the gallery. A sighting becomes unknown; a face is removed from the person.
+    #[command(group = clap::ArgGroup::new("which").required(true).args(["sighting", "face"]))]
+    Not {
+        /// The sighting named wrongly.
+        #[arg(long, value_name = "ID")]
+        sighting: Option<i64>,
+        /// The person a face was enrolled for wrongly (with --face).
+        #[arg(
+            long,
+            value_name = "NAME",
+            requires = "face",
+            conflicts_with = "sighting"
+        )]
+        person: Option<String>,
+        /// The face's id (GET /v1/people/{id}/faces lists them), with --person.
+        #[arg(long, value_name = "ID", requires = "person")]
+        face: Option<i64>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -297,7 +339,63 @@ pub(super) fn people_cmd(config: &Config, cmd: PeopleCommand) -> Result<()> {
             value,
             clear: _,
         } => set_threshold(config, open()?.as_ref(), &name, value)?,
+        PeopleCommand::Merge { into, from } => {
+            let gallery = open()?;
+            let merged =
+                gallery.merge_people(gallery.find(&into)?, gallery.find(&from)?, &Actor::cli())?;
+            println!(
+                "merged {from} into {into}: {} face(s) moved ({} of a photo {into} had, \
+                 dropped), {} sighting(s), {} negative example(s){}",
+                merged.faces,
+                merged.duplicates,
+                merged.sightings,
+                merged.negatives,
+                if merged.own_threshold {
+                    ", and their own threshold"
+                } else {
+                    ""
+                }
+            );
+        }
+        PeopleCommand::MoveFace { face, from, to } => {
+            let gallery = open()?;
+            let (from_id, to_id) = (gallery.find(&from)?, gallery.find(&to)?);
+            gallery.move_face(from_id, gallery::FaceId(face), to_id, &Actor::cli())?;
+            println!("face {face} moved from {from} to {to}");
+        }
+        PeopleCommand::Not {
+            sighting,
+            person,
+            face,
+        } => not_this_person(open()?.as_ref(), sighting, person.zip(face))?,
     }
+    Ok(())
+}
+
+/// `people not`: a sighting, or a person's face, corrected.
+fn not_this_person(
+    gallery: &dyn Gallery,
+    sighting: Option<i64>,
+    face: Option<(String, i64)>,
+) -> Result<()> {
+    let corrected = match (sighting, face) {
+        (Some(id), _) => gallery.not_in_sighting(gallery::SightingId(id), &Actor::cli())?,
+        (None, Some((name, face))) => {
+            let person = gallery.find(&name)?;
+            gallery.not_in_face(person, gallery::FaceId(face), &Actor::cli())?
+        }
+        (None, None) => bail!("say which: --sighting ID, or --person NAME --face ID"),
+    };
+    let name = gallery.person(corrected.person)?.name;
+    let what = sighting.map_or_else(
+        || "the face was removed".to_owned(),
+        |id| format!("sighting {id} is unknown now"),
+    );
+    println!(
+        "not {name}: {what}; {} negative example(s) kept, so that such a face is not named \
+         {name} again",
+        corrected.examples
+    );
     Ok(())
 }
 

@@ -11,9 +11,10 @@ use crate::gallery::{Cutoffs, GroupSettings};
 pub struct SightingsConfig {
     /// Record sightings at all (the window, `recognize --source`, `serve --source`).
     pub record: bool,
-    /// Keep one crop and the track's mean embedding of each unknown face.
+    /// Keep one crop and the track's mean embedding of each unknown face, and the mean
+    /// embedding (no crop) of each named one, for "not this person".
     pub keep_unknown_faces: bool,
-    /// Days an unknown face's crop and embedding are kept; at most `retention_days`.
+    /// Days a sighting's crop and embedding are kept; at most `retention_days`.
     pub unknown_face_days: u32,
     /// How unknown faces are grouped into visitors.
     pub visitors: GroupSettings,

@@ -89,6 +89,12 @@ pub enum AuditAction {
     ReadSightings,
     /// A group of unknown sightings forgotten (`DELETE /v1/visitors/{id}`, `visitors dismiss`).
     DismissVisitor,
+    /// A sighting or a face named wrongly, kept as a negative example ("not this person").
+    NotThisPerson,
+    /// Two people found to be one, merged.
+    Merge,
+    /// A face moved to the person it shows.
+    MoveFace,
 }
 
 impl AuditAction {
@@ -108,6 +114,9 @@ impl AuditAction {
             AuditAction::Decrypt => "decrypt",
             AuditAction::ReadSightings => "read_sightings",
             AuditAction::DismissVisitor => "dismiss_visitor",
+            AuditAction::NotThisPerson => "not_this_person",
+            AuditAction::Merge => "merge",
+            AuditAction::MoveFace => "move_face",
         }
     }
 }

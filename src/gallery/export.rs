@@ -45,6 +45,10 @@ pub struct ExportPerson {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub own_threshold: Option<OwnThreshold>,
     pub faces: Vec<ExportFace>,
+    /// Negative examples ("not this person"): embeddings of faces named as them that were not
+    /// them. Import adds those the person does not have yet.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub negatives: Vec<ExportEmbedding>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -105,6 +109,11 @@ impl ExportFile {
             {
                 return Err(Error::InvalidInput(format!(
                     "{name}: {problem}; nothing was imported"
+                )));
+            }
+            if let Some(problem) = person.negatives.iter().find_map(embedding_problem) {
+                return Err(Error::InvalidInput(format!(
+                    "{name}, a negative example: {problem}; nothing was imported"
                 )));
             }
             for (index, face) in person.faces.iter().enumerate() {
@@ -191,8 +200,31 @@ impl ExportBuilder {
         }
     }
 
+    /// Adds a negative example to the person called `name`; the examples of somebody with no
+    /// face are not exported, as such a person is not.
+    pub(crate) fn negative(&mut self, name: &str, example: Option<ExportEmbedding>) {
+        if let Some(person) = self.people.iter_mut().find(|p| p.name == name) {
+            person.negatives.extend(example);
+        }
+    }
+
     pub(crate) fn finish(self) -> ExportFile {
         ExportFile::new(self.people)
+    }
+}
+
+impl ExportPerson {
+    /// The person's negative examples that `stored` (theirs in the gallery) lacks, so that an
+    /// import run again adds none twice.
+    pub(crate) fn new_negatives<'a>(
+        &'a self,
+        stored: &'a [ExportEmbedding],
+    ) -> impl Iterator<Item = &'a ExportEmbedding> {
+        self.negatives.iter().filter(move |n| {
+            !stored
+                .iter()
+                .any(|s| s.embedder == n.embedder && s.vector == n.vector)
+        })
     }
 }
 
@@ -282,6 +314,7 @@ mod tests {
             last_seen: None,
             own_threshold: None,
             faces,
+            negatives: Vec::new(),
         }])
     }
 

@@ -10,6 +10,7 @@
 //! - [`Gallery::watch`] tells a running recognizer when anyone changed the gallery.
 
 pub mod audit;
+pub mod corrections;
 pub mod export;
 pub mod key;
 mod model;
@@ -34,6 +35,7 @@ use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::vision::matcher::OwnThresholds;
 
 pub use self::audit::{Actor, AuditAction, AuditEntry};
+pub use self::corrections::{Corrected, Corrections, Merged};
 pub use self::export::ExportFile;
 pub use self::key::GalleryKey;
 pub use self::model::{
@@ -236,8 +238,8 @@ impl ChangeFeed {
 /// pool of connections, so readers never wait for a writer, nor for a long maintenance step
 /// after a deletion. People are addressed by id; a name is resolved once, at the edge
 /// ([`Gallery::find`]). Every change names who makes it, for the audit trail. Who was seen
-/// where is kept behind [`Sightings`].
-pub trait Gallery: Send + Sync + Sightings + Visitors {
+/// where is kept behind [`Sightings`], corrections ("not this person") behind [`Corrections`].
+pub trait Gallery: Send + Sync + Sightings + Visitors + Corrections {
     /// Where the gallery is, as the user knows it (a file's path, a server's address).
     fn location(&self) -> String;
 
@@ -388,7 +390,8 @@ pub trait Gallery: Send + Sync + Sightings + Visitors {
     fn watch(&self) -> Result<ChangeFeed>;
 
     /// The roster's version: it grows with every change to who can be named (a person added,
-    /// renamed or removed, a face or an embedding added or removed, an own threshold set), and
+    /// renamed or removed, a face or an embedding added or removed, an own threshold set, a
+    /// negative example kept), and
     /// only with those: when people were last seen, the audit trail and the API keys leave it
     /// as it is, so that a recognizer reloads only when it has something to learn.
     fn roster_version(&self) -> Result<i64>;

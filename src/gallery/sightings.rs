@@ -1,7 +1,8 @@
 //! Sightings: who was seen, at which camera, from when to when. A sighting is one track's
 //! appearance at one camera, as the tracker decided it (not one per frame or per crop): the
-//! person it was named as, or unknown; for an unknown face, one crop and the track's mean
-//! embedding, so that the face can be looked at and grouped later.
+//! person it was named as, or unknown; the track's mean embedding, so that an unknown face can
+//! be grouped later and a named one corrected ("not this person"); for an unknown face, one
+//! crop to look at.
 //!
 //! One writer per process stores them ([`crate::runtime::sightings`]); every store keeps them
 //! behind [`Sightings`], within `retention_days`, an unknown face's crop and embedding within
@@ -38,10 +39,12 @@ pub struct Sighting {
     pub has_crop: bool,
 }
 
-/// An unknown face as a sighting keeps it.
+/// The face as a sighting keeps it: for an unknown face, its crop and embedding; for a named
+/// one, only the embedding (its crop is never stored).
 #[derive(Debug, Clone, PartialEq)]
 pub struct UnknownFace {
-    /// A new crop (PNG), better than the one stored; `None` keeps the stored one.
+    /// A new crop (PNG), better than the one stored; `None` keeps the stored one. Ignored for
+    /// a named sighting.
     pub crop: Option<Vec<u8>>,
     pub embedder: EmbedderId,
     /// The mean of the track's recent embeddings.
@@ -49,7 +52,7 @@ pub struct UnknownFace {
 }
 
 /// The newest state of a sighting, as the writer stores it: a new one (`id` `None`), or one
-/// stored before. A sighting named after it was stored loses its unknown face.
+/// stored before. A sighting named after it was stored loses its crop and its group.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SightingRecord {
     pub id: Option<SightingId>,
@@ -60,7 +63,8 @@ pub struct SightingRecord {
     pub last: i64,
     pub distance: Option<f32>,
     pub evidence: u32,
-    /// For an unknown face, when the site keeps them (`sightings.keep_unknown_faces`).
+    /// The face's embedding (and an unknown face's crop), when the site keeps them
+    /// (`sightings.keep_unknown_faces`).
     pub unknown: Option<UnknownFace>,
 }
 

@@ -181,10 +181,69 @@ pub(crate) const VISITOR_SAMPLES: &str = "SELECT visitor_id, id FROM sighting
 /// How many sightings group `$1` has.
 pub(crate) const VISITOR_SIZE: &str = "SELECT count(*) FROM sighting WHERE visitor_id = $1";
 
-/// Group `$2`'s sightings, named person `$1` (enrolled from them): their crops and
-/// embeddings go, as a named sighting's do.
-pub(crate) const NAME_VISITOR: &str = "UPDATE sighting SET person_id = $1, embedder = NULL,
-    vector = NULL, crop = NULL, visitor_id = NULL WHERE visitor_id = $2";
+/// Group `$2`'s sightings, named person `$1` (enrolled from them): their crops go, as a named
+/// sighting's do; their embeddings stay, for "not this person".
+pub(crate) const NAME_VISITOR: &str = "UPDATE sighting SET person_id = $1, crop = NULL,
+    visitor_id = NULL WHERE visitor_id = $2";
 
 /// Group `$1`'s sightings, with their crops and embeddings.
 pub(crate) const DISMISS_VISITOR: &str = "DELETE FROM sighting WHERE visitor_id = $1";
+
+/// Sighting `$1` as a correction needs it: person, embedder, vector.
+pub(crate) const SIGHTING_EMBEDDING: &str =
+    "SELECT person_id, embedder, vector FROM sighting WHERE id = $1";
+
+/// Sighting `$1`, named wrongly: unknown from now on.
+pub(crate) const UNNAME_SIGHTING: &str = "UPDATE sighting SET person_id = NULL WHERE id = $1";
+
+/// Face `$1` of person `$2`'s embeddings: embedder, vector.
+pub(crate) const FACE_OF_PERSON_EMBEDDINGS: &str = "SELECT e.embedder, e.vector
+    FROM embedding e JOIN face f ON f.id = e.face_id
+    WHERE f.id = $1 AND f.person_id = $2 ORDER BY e.embedder";
+
+/// A negative example of person `$1`: embedder, vector, when, where it came from.
+pub(crate) const INSERT_NEGATIVE: &str = "INSERT INTO negative (person_id, embedder, vector, created, source) VALUES ($1, $2, $3, $4, $5)";
+
+/// Every negative example from embedder `$1`: person id, name, example id, vector.
+pub(crate) const NEGATIVES: &str = "SELECT p.id, p.name, n.id, n.vector
+    FROM negative n JOIN person p ON p.id = n.person_id WHERE n.embedder = $1 ORDER BY n.id";
+
+/// Every negative example, oldest first: person's name, embedder, vector.
+pub(crate) const EXPORT_NEGATIVES: &str = "SELECT p.name, n.embedder, n.vector
+    FROM negative n JOIN person p ON p.id = n.person_id ORDER BY n.id";
+
+/// Person `$1`'s negative examples: embedder, vector.
+pub(crate) const PERSON_NEGATIVES: &str =
+    "SELECT embedder, vector FROM negative WHERE person_id = $1 ORDER BY id";
+
+/// Where an imported negative example came from.
+pub(crate) const IMPORTED: &str = "import";
+
+/// Person `$1`'s faces whose source photo person `$2` has too (dropped by a merge of `$1`
+/// into `$2`).
+pub(crate) const MERGE_DUPLICATE_FACES: &str = "DELETE FROM face WHERE person_id = $1
+    AND source_sha256 IN (SELECT source_sha256 FROM face WHERE person_id = $2
+                          AND source_sha256 IS NOT NULL)";
+
+/// Person `$2`'s faces, sightings and negative examples given to person `$1`.
+pub(crate) const MERGE_FACES: &str = "UPDATE face SET person_id = $1 WHERE person_id = $2";
+pub(crate) const MERGE_SIGHTINGS: &str = "UPDATE sighting SET person_id = $1 WHERE person_id = $2";
+pub(crate) const MERGE_NEGATIVES: &str = "UPDATE negative SET person_id = $1 WHERE person_id = $2";
+
+/// Person `$2`'s own threshold given to person `$1`, when `$1` has none.
+pub(crate) const MERGE_THRESHOLD: &str = "UPDATE person
+    SET threshold = f.threshold, threshold_embedder = f.threshold_embedder
+    FROM person f WHERE person.id = $1 AND person.threshold IS NULL
+        AND f.id = $2 AND f.threshold IS NOT NULL";
+
+/// Person `$1`'s last-seen time, the later of theirs and person `$2`'s.
+pub(crate) const MERGE_LAST_SEEN: &str = "UPDATE person
+    SET last_seen = (SELECT max(last_seen) FROM person WHERE id = $1 OR id = $2) WHERE id = $1";
+
+/// Whether person `$2` has the source photo of face `$1` in another face.
+pub(crate) const PHOTO_TAKEN: &str = "SELECT 1 FROM face f JOIN face g
+    ON g.source_sha256 = f.source_sha256 AND g.id <> f.id WHERE f.id = $1 AND g.person_id = $2";
+
+/// Face `$2` of person `$3` given to person `$1`.
+pub(crate) const MOVE_FACE: &str =
+    "UPDATE face SET person_id = $1 WHERE id = $2 AND person_id = $3";

@@ -60,6 +60,7 @@ pub fn export(faces: usize, embedder: &EmbedderId, vectors: &mut Vectors) -> Exp
                         image_png_base64: None,
                     })
                     .collect(),
+                negatives: Vec::new(),
             })
             .collect(),
     )

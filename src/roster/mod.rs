@@ -1,5 +1,6 @@
 //! The roster: who can be named, kept current. One [`Roster`] per process and embedder holds the
-//! gallery's people as a matcher (their embeddings, names, ids and own thresholds) and swaps it
+//! gallery's people as a matcher (their embeddings, names, ids, own thresholds and negative
+//! examples) and swaps it
 //! whole, as one [`Snapshot`], whenever the gallery's change feed says the roster changed, here
 //! or on another machine. Whoever recognises (the window's worker, `serve` and its live
 //! sources, a stream worker, `eval`) takes the snapshot current at that moment and matches
@@ -216,11 +217,13 @@ fn load(
         );
     }
     let matcher = Matcher::new(threshold, gallery.embeddings(embedder)?)
-        .with_own_thresholds(&own, calibration);
+        .with_own_thresholds(&own, calibration)
+        .with_negatives(gallery.negatives(embedder)?);
     tracing::info!(
         people = people.len(),
         faces = matcher.len(),
         own_thresholds = own.len(),
+        negatives = matcher.negatives(),
         %embedder,
         "gallery loaded"
     );

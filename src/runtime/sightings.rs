@@ -7,7 +7,8 @@
 //! named as somebody else is two (the first ends). A label lost for a moment (a gallery reload
 //! makes every face undecided again) does not end a sighting. An unknown face's sighting keeps
 //! its best crop (the biggest) and the track's mean embedding, when the site keeps unknown
-//! faces; once named, it keeps neither.
+//! faces; once named, it keeps the mean embedding only, so that a wrong name can be corrected
+//! ("not this person").
 //!
 //! The writer also groups the unknown faces into visitors ([`crate::gallery::visitors`]): after
 //! it stored new ones, at most every [`REGROUP_EVERY`] and once more as it ends, so that a
@@ -160,7 +161,6 @@ impl Open {
         if self.person.is_none() && person.is_some() {
             self.person = person;
             self.distance = None;
-            self.mean = None;
             self.region = None;
             self.changed = true;
         }
@@ -178,11 +178,11 @@ impl Open {
                 self.changed = true;
             }
         }
-        if self.person.is_some() {
-            return;
-        }
         if let Some(mean) = tracker.mean_embedding(self.track) {
             self.mean = Some(mean);
+        }
+        if self.person.is_some() {
+            return;
         }
         let area = face.detection.bbox.area();
         if keep_unknown_faces && area as f32 >= self.crop_area as f32 * BETTER_CROP {
@@ -309,8 +309,8 @@ impl Drop for Follower {
     }
 }
 
-/// The newest state of `open`, for the writer; an unknown face's crop goes with its mean
-/// embedding, and waits for one.
+/// The newest state of `open`, for the writer: the track's mean embedding, named or not (for
+/// "not this person"), and an unknown face's crop with it, which waits for one.
 fn note(
     camera: &str,
     embedder: &EmbedderId,
@@ -321,13 +321,13 @@ fn note(
     let unknown = open
         .mean
         .clone()
-        .filter(|_| keep_unknown_faces && open.person.is_none())
+        .filter(|_| keep_unknown_faces)
         .map(|embedding| UnknownFace {
             crop: None,
             embedder: embedder.clone(),
             embedding,
         });
-    let region = if unknown.is_some() {
+    let region = if unknown.is_some() && open.person.is_none() {
         open.region.take()
     } else {
         None

@@ -4,6 +4,7 @@
 
 mod audit;
 mod columns;
+mod corrections;
 mod schema;
 mod seal;
 mod sightings;
@@ -90,6 +91,11 @@ fn pool_error(location: &str, error: r2d2::Error) -> Error {
 
 fn count(n: i64) -> usize {
     usize::try_from(n).unwrap_or(0)
+}
+
+/// Rows a statement changed, as a count.
+fn count_of(n: u64) -> usize {
+    count(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 fn gallery_error(location: &str, message: &str) -> Error {
@@ -245,7 +251,8 @@ fn reseal(tx: &mut Transaction<'_>, from: &Seal, to: &Seal, columns: &Columns) -
             Ok(())
         },
     )?;
-    sightings::reseal(tx, from, to, location)
+    sightings::reseal(tx, from, to, location)?;
+    corrections::reseal(tx, from, to, location)
 }
 
 /// Calls `each` with every row of `select`, fetched a batch at a time so that a large gallery
@@ -342,7 +349,7 @@ fn rewrite(client: &mut Client, location: &str, xid: &str) -> Result<()> {
     // VACUUM cannot run in a transaction (nor in a string of several statements): this is its
     // own, after the change's commit.
     let rewritten = client
-        .batch_execute("VACUUM FULL face, face_pose, embedding, sighting")
+        .batch_execute("VACUUM FULL face, face_pose, embedding, sighting, negative")
         .map_err(db);
     client.batch_execute("RESET lock_timeout").map_err(db)?;
     rewritten
@@ -451,6 +458,32 @@ impl PostgresGallery {
             ));
         }
         Ok(tx)
+    }
+
+    /// The vectors `sql` reads from `embedder` (person id, name, an id, vector sealed for
+    /// `column`), opened, with their people: enrolled faces' embeddings or negative examples.
+    /// `what` names a vector that does not open, by its person and id.
+    fn enrolled(
+        &self,
+        sql: &str,
+        column: Column,
+        embedder: &EmbedderId,
+        what: impl Fn(PersonId, i64) -> String,
+    ) -> Result<Vec<Enrolled>> {
+        let mut client = self.client()?;
+        let rows = self
+            .same_seal(&mut client)?
+            .query(sql, &[&embedder.as_str()])
+            .map_err(self.db())?;
+        let mut enrolled = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let at = &self.columns;
+            let (person, id) = (PersonId(at.at(row, 0)?), at.at::<i64>(row, 2)?);
+            let name: String = at.at(row, 1)?;
+            let vector = self.opened(column, at.at(row, 3)?, || what(person, id))?;
+            enrolled.extend(stored::enrolled(person, name, &vector));
+        }
+        Ok(enrolled)
     }
 
     /// A stored value, opened; `what` names it in the error when it does not open.
@@ -924,25 +957,12 @@ impl Gallery for PostgresGallery {
     }
 
     fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {
-        let mut client = self.client()?;
-        let rows = self
-            .same_seal(&mut client)?
-            .query(sql::EMBEDDINGS, &[&embedder.as_str()])
-            .map_err(self.db())?;
-        let mut enrolled = Vec::with_capacity(rows.len());
-        for row in &rows {
-            let at = &self.columns;
-            let (person, face) = (PersonId(at.at(row, 0)?), at.at::<i64>(row, 2)?);
-            let name: String = at.at(row, 1)?;
-            let vector = self.opened(Column::Vector, at.at(row, 3)?, || {
-                format!(
-                    "the {embedder} embedding of face {face} of person {}",
-                    person.0
-                )
-            })?;
-            enrolled.extend(stored::enrolled(person, name, &vector));
-        }
-        Ok(enrolled)
+        self.enrolled(sql::EMBEDDINGS, Column::Vector, embedder, |person, face| {
+            format!(
+                "the {embedder} embedding of face {face} of person {}",
+                person.0
+            )
+        })
     }
 
     fn faces_without(&self, embedder: &EmbedderId) -> Result<Vec<FaceToEmbed>> {
@@ -1044,8 +1064,16 @@ impl Gallery for PostgresGallery {
                 last_seen: at.at(r, 2)?,
                 own_threshold: OwnThreshold::from_columns(at.at(r, 11)?, at.at(r, 12)?),
                 faces: Vec::new(),
+                negatives: Vec::new(),
             };
             people.face(person, face);
+        }
+        for r in &tx.query(sql::EXPORT_NEGATIVES, &[]).map_err(&db)? {
+            let (name, embedder): (String, String) = (at.at(r, 0)?, at.at(r, 1)?);
+            let vector = self.opened(Column::NegativeVector, at.at(r, 2)?, || {
+                format!("a {embedder} negative example")
+            })?;
+            people.negative(&name, stored::exported(embedder, &vector));
         }
         Ok(people.finish())
     }
@@ -1071,6 +1099,7 @@ impl Gallery for PostgresGallery {
                 let record = StoredFace::imported(face, image.as_deref());
                 added += usize::from(self.insert_face(&mut tx, person_id, &record)?.is_some());
             }
+            self.import_negatives(&mut tx, PersonId(person_id), person)?;
         }
         let detail = imported_detail(added, file.people.len());
         audit::log(&mut tx, actor, AuditAction::Import, &detail).map_err(&db)?;

@@ -149,6 +149,27 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sighting ADD COLUMN visitor_id BIGINT;
     CREATE INDEX sighting_visitor ON sighting(visitor_id);
 "#,
+    r#"
+    -- Negative examples ("not this person", see gallery/corrections.rs), sealed like faces'
+    -- embeddings; forgotten with the person; a change to the roster, as a face moved to
+    -- another person is.
+    CREATE TABLE negative (
+        id        BIGSERIAL PRIMARY KEY,
+        person_id BIGINT NOT NULL REFERENCES person(id) ON DELETE CASCADE,
+        embedder  TEXT NOT NULL,
+        vector    BYTEA NOT NULL,
+        created   BIGINT NOT NULL,
+        source    TEXT NOT NULL
+    );
+    CREATE INDEX negative_person ON negative(person_id);
+    CREATE INDEX negative_embedder ON negative(embedder);
+    CREATE TRIGGER roster_negative AFTER INSERT OR DELETE ON negative
+        FOR EACH STATEMENT EXECUTE FUNCTION whoisit_roster_changed();
+    CREATE TRIGGER roster_negative_moved AFTER UPDATE OF person_id ON negative
+        FOR EACH STATEMENT EXECUTE FUNCTION whoisit_roster_changed();
+    CREATE TRIGGER roster_face_moved AFTER UPDATE OF person_id ON face
+        FOR EACH STATEMENT EXECUTE FUNCTION whoisit_roster_changed();
+"#,
 ];
 
 /// Why the database cannot be used as it is.

@@ -33,6 +33,7 @@ pub(super) enum Column {
     Check,
     SightingCrop,
     SightingVector,
+    NegativeVector,
 }
 
 impl Column {
@@ -43,6 +44,7 @@ impl Column {
             Column::Check => "whoisit_seal.check_value",
             Column::SightingCrop => "sighting.crop",
             Column::SightingVector => "sighting.vector",
+            Column::NegativeVector => "negative.vector",
         }
     }
 }

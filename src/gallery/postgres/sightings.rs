@@ -15,7 +15,7 @@ use crate::gallery::sql;
 use crate::gallery::stored::vector_bytes;
 
 use super::seal::{Column, Seal};
-use super::{PostgresGallery, audit, count, db_error, each_row, unopened};
+use super::{PostgresGallery, audit, count_of, db_error, each_row, unopened};
 
 impl Sightings for PostgresGallery {
     fn write_sightings(&self, records: &[SightingRecord]) -> Result<Vec<Option<SightingId>>> {
@@ -122,23 +122,21 @@ impl PostgresGallery {
             )
             .map_err(&db)?;
         }
-        // A named sighting keeps nothing of the face.
-        let unknown = record.unknown.as_ref().filter(|_| record.person.is_none());
-        let embedder = unknown.map(|u| u.embedder.as_str());
-        let vector = unknown
-            .map(|u| {
-                self.seal
-                    .seal(Column::SightingVector, &vector_bytes(&u.embedding.0))
-                    .map(std::borrow::Cow::into_owned)
-            })
+        // A named sighting keeps the track's mean embedding (for "not this person") but no
+        // crop.
+        let kept = record.unknown.as_ref();
+        let sealed = |column, value: &[u8]| {
+            let sealed = self.seal.seal(column, value);
+            sealed.map(std::borrow::Cow::into_owned)
+        };
+        let embedder = kept.map(|u| u.embedder.as_str());
+        let vector = kept
+            .map(|u| sealed(Column::SightingVector, &vector_bytes(&u.embedding.0)))
             .transpose()?;
-        let crop = unknown
+        let crop = kept
+            .filter(|_| record.person.is_none())
             .and_then(|u| u.crop.as_deref())
-            .map(|c| {
-                self.seal
-                    .seal(Column::SightingCrop, c)
-                    .map(std::borrow::Cow::into_owned)
-            })
+            .map(|c| sealed(Column::SightingCrop, c))
             .transpose()?;
         let person = record.person.map(|p| p.0);
         let track = i64::try_from(record.track).unwrap_or(i64::MAX);
@@ -166,8 +164,11 @@ impl PostgresGallery {
             Some(id) => tx
                 .query_opt(
                     "UPDATE sighting SET person_id = $2, last = $3, distance = $4, evidence = $5,
-                            embedder = $6, vector = $7, visitor_id = CASE WHEN $6::TEXT IS NULL THEN NULL ELSE visitor_id END,
-                        crop = CASE WHEN $6::TEXT IS NULL THEN NULL ELSE coalesce($8, crop) END
+                            embedder = $6, vector = $7,
+                            visitor_id = CASE WHEN $2::BIGINT IS NOT NULL OR $6::TEXT IS NULL
+                                              THEN NULL ELSE visitor_id END,
+                            crop = CASE WHEN $2::BIGINT IS NOT NULL OR $6::TEXT IS NULL
+                                        THEN NULL ELSE coalesce($8, crop) END
                      WHERE id = $1 RETURNING id",
                     &[
                         &id.0,
@@ -185,10 +186,6 @@ impl PostgresGallery {
         row.map(|r| r.try_get(0).map(SightingId).map_err(&db))
             .transpose()
     }
-}
-
-fn count_of(n: u64) -> usize {
-    count(i64::try_from(n).unwrap_or(i64::MAX))
 }
 
 /// A row of [`sightings::select`].

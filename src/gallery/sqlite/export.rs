@@ -5,11 +5,13 @@ use rusqlite::{Connection, OptionalExtension as _};
 use crate::base::error::Result;
 use crate::gallery::Salvaged;
 use crate::gallery::audit::{Actor, AuditAction};
-use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson};
-use crate::gallery::model::{OwnThreshold, imported_detail, pose_from_column, validate_name};
+use crate::gallery::export::{
+    ExportBuilder, ExportEmbedding, ExportFace, ExportFile, ExportPerson,
+};
+use crate::gallery::model::{OwnThreshold, imported_detail, now, pose_from_column, validate_name};
 use crate::gallery::sql;
 use crate::gallery::sqlite::{SqliteGallery, insert_face, upsert_person};
-use crate::gallery::stored::{self, StoredFace};
+use crate::gallery::stored::{self, StoredFace, vector_bytes};
 
 /// How far face ids are tried when the file no longer says its largest.
 const SALVAGE_SCAN: i64 = 1_000_000;
@@ -58,8 +60,17 @@ impl SqliteGallery {
                     r.get(12).map_err(self.db())?,
                 ),
                 faces: Vec::new(),
+                negatives: Vec::new(),
             };
             people.face(person, face);
+        }
+        let mut negatives = conn.prepare(sql::EXPORT_NEGATIVES).map_err(self.db())?;
+        let rows = negatives
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?)))
+            .map_err(self.db())?;
+        for row in rows {
+            let (name, embedder, bytes): (String, String, Vec<u8>) = row.map_err(self.db())?;
+            people.negative(&name, stored::exported(embedder, &bytes));
         }
         Ok(people.finish())
     }
@@ -121,6 +132,7 @@ impl SqliteGallery {
                             last_seen: r.get(2)?,
                             own_threshold: OwnThreshold::from_columns(r.get(9)?, r.get(10)?),
                             faces: Vec::new(),
+                            negatives: Vec::new(),
                         },
                         ExportFace {
                             captured: r.get(3)?,
@@ -199,6 +211,29 @@ impl SqliteGallery {
                 let image = face.image(&person.name)?;
                 let record = StoredFace::imported(face, image.as_deref());
                 added += usize::from(insert_face(&tx, person_id, &record).map_err(&db)?.is_some());
+            }
+            let stored: Vec<ExportEmbedding> = tx
+                .prepare(sql::PERSON_NEGATIVES)
+                .and_then(|mut stmt| {
+                    stmt.query_map([person_id], |r| Ok((r.get(0)?, r.get::<_, Vec<u8>>(1)?)))?
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                })
+                .map_err(&db)?
+                .into_iter()
+                .filter_map(|(embedder, bytes)| stored::exported(embedder, &bytes))
+                .collect();
+            for example in person.new_negatives(&stored) {
+                tx.execute(
+                    sql::INSERT_NEGATIVE,
+                    rusqlite::params![
+                        person_id,
+                        example.embedder.as_str(),
+                        vector_bytes(&example.vector),
+                        now(),
+                        sql::IMPORTED
+                    ],
+                )
+                .map_err(&db)?;
             }
         }
         let detail = imported_detail(added, file.people.len());

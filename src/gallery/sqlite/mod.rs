@@ -11,6 +11,7 @@ mod audit;
 mod check;
 mod cipher;
 mod codec;
+mod corrections;
 mod export;
 #[cfg(test)]
 pub(super) mod fixtures;
@@ -174,6 +175,28 @@ impl SqliteGallery {
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// The vectors `sql` reads from `embedder` (person id, name, an id, vector), with their
+    /// people: enrolled faces' embeddings or negative examples.
+    fn enrolled(&self, sql: &str, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {
+        let conn = self.read()?;
+        let mut stmt = conn.prepare(sql).map_err(self.db())?;
+        let rows = stmt
+            .query_map([embedder.as_str()], |r| {
+                Ok((
+                    PersonId(r.get(0)?),
+                    r.get::<_, String>(1)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            })
+            .map_err(self.db())?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (id, name, bytes) = row.map_err(self.db())?;
+            out.extend(stored::enrolled(id, name, &bytes));
+        }
+        Ok(out)
     }
 
     fn db(&self) -> impl Fn(rusqlite::Error) -> Error + '_ {
@@ -529,23 +552,7 @@ impl Gallery for SqliteGallery {
     }
 
     fn embeddings(&self, embedder: &EmbedderId) -> Result<Vec<Enrolled>> {
-        let conn = self.read()?;
-        let mut stmt = conn.prepare(sql::EMBEDDINGS).map_err(self.db())?;
-        let rows = stmt
-            .query_map([embedder.as_str()], |r| {
-                Ok((
-                    PersonId(r.get(0)?),
-                    r.get::<_, String>(1)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                ))
-            })
-            .map_err(self.db())?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (id, name, bytes) = row.map_err(self.db())?;
-            out.extend(stored::enrolled(id, name, &bytes));
-        }
-        Ok(out)
+        self.enrolled(sql::EMBEDDINGS, embedder)
     }
 
     fn set_own_thresholds(&self, changes: &[ThresholdChange], actor: &Actor) -> Result<()> {

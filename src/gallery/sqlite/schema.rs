@@ -151,6 +151,33 @@ const MIGRATIONS: &[&str] = &[
     ALTER TABLE sighting ADD COLUMN visitor_id INTEGER;
     CREATE INDEX sighting_visitor ON sighting(visitor_id);
 "#,
+    r#"
+    -- Negative examples ("not this person", see gallery/corrections.rs): an embedding of a
+    -- face that was named as the person and is not them; the matcher never names them a face
+    -- nearer to it than to their own faces. Forgotten with the person; a change to the roster,
+    -- as a face moved to another person is.
+    CREATE TABLE negative (
+        id        INTEGER PRIMARY KEY,
+        person_id INTEGER NOT NULL REFERENCES person(id) ON DELETE CASCADE,
+        embedder  TEXT NOT NULL,
+        vector    BLOB NOT NULL,
+        created   INTEGER NOT NULL,
+        -- Where it came from: `sighting ID` or `face ID`.
+        source    TEXT NOT NULL
+    );
+    CREATE INDEX negative_person ON negative(person_id);
+    CREATE INDEX negative_embedder ON negative(embedder);
+    CREATE TRIGGER roster_negative_added AFTER INSERT ON negative
+        BEGIN UPDATE roster SET version = version + 1; END;
+    CREATE TRIGGER roster_negative_removed AFTER DELETE ON negative
+        BEGIN UPDATE roster SET version = version + 1; END;
+    -- A face or an example moved to another person (a merge, a face moved) changes who can
+    -- be named as well.
+    CREATE TRIGGER roster_negative_moved AFTER UPDATE OF person_id ON negative
+        BEGIN UPDATE roster SET version = version + 1; END;
+    CREATE TRIGGER roster_face_moved AFTER UPDATE OF person_id ON face
+        BEGIN UPDATE roster SET version = version + 1; END;
+"#,
 ];
 
 /// Sets the connection up: busy timeout, WAL, full sync, foreign keys.

@@ -116,11 +116,13 @@ fn write(tx: &Connection, record: &SightingRecord) -> rusqlite::Result<Option<Si
             params![record.last, person.0],
         )?;
     }
-    // A named sighting keeps nothing of the face.
-    let unknown = record.unknown.as_ref().filter(|_| record.person.is_none());
-    let embedder = unknown.map(|u| u.embedder.as_str());
-    let vector = unknown.map(|u| vector_bytes(&u.embedding.0));
-    let crop = unknown.and_then(|u| u.crop.as_deref());
+    // A named sighting keeps the track's mean embedding (for "not this person") but no crop.
+    let kept = record.unknown.as_ref();
+    let embedder = kept.map(|u| u.embedder.as_str());
+    let vector = kept.map(|u| vector_bytes(&u.embedding.0));
+    let crop = kept
+        .filter(|_| record.person.is_none())
+        .and_then(|u| u.crop.as_deref());
     let person = record.person.map(|p| p.0);
     let track = record.track as i64;
     match record.id {
@@ -148,8 +150,8 @@ fn write(tx: &Connection, record: &SightingRecord) -> rusqlite::Result<Option<Si
             let updated = tx.execute(
                 "UPDATE sighting SET person_id = ?2, last = ?3, distance = ?4, evidence = ?5,
                         embedder = ?6, vector = ?7,
-                        visitor_id = CASE WHEN ?6 IS NULL THEN NULL ELSE visitor_id END,
-                        crop = CASE WHEN ?6 IS NULL THEN NULL ELSE coalesce(?8, crop) END
+                        visitor_id = CASE WHEN ?2 IS NOT NULL OR ?6 IS NULL THEN NULL ELSE visitor_id END,
+                        crop = CASE WHEN ?2 IS NOT NULL OR ?6 IS NULL THEN NULL ELSE coalesce(?8, crop) END
                  WHERE id = ?1",
                 params![
                     id.0,

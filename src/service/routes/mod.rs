@@ -37,7 +37,8 @@ use crate::service::state::AppState;
         title = "whoisit",
         description = "Face recognition as a service: send a photo, get who is in it; manage the \
                        roster of enrolled people and their faces; follow live sightings and read past \
-                       ones; group unknown faces into visitors and enroll or dismiss them. Every \
+                       ones; group unknown faces into visitors and enroll or dismiss them; correct a wrong \
+                       name (not this person), merge two people, move a face. Every \
                        route but /healthz and /v1/openapi.json needs an API key \
                        (`whoisit keys create`) sent as `Authorization: Bearer KEY`, with the \
                        scope the route names: recognize, read or admin (admin may do all)."
@@ -72,8 +73,12 @@ fn documented() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(people::list_faces, people::add_face))
         .routes(routes!(people::delete_face))
         .routes(routes!(people::face_image))
+        .routes(routes!(people::not_this_face))
+        .routes(routes!(people::move_face))
+        .routes(routes!(people::merge_person))
         .routes(routes!(audit::audit))
         .routes(routes!(sightings::list_sightings))
+        .routes(routes!(sightings::not_this_person))
         .routes(routes!(visitors::list_visitors))
         .routes(routes!(visitors::visitor_face_image))
         .routes(routes!(visitors::enroll_visitor))

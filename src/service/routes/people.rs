@@ -16,6 +16,7 @@ use crate::service::auth::{Allowed, ToAdmin, ToRead};
 use crate::service::error::{ApiError, ErrorBody};
 use crate::service::pool::{Answer, Task, UPLOAD};
 use crate::service::routes::recognize::Photo;
+use crate::service::routes::sightings::CorrectedBody;
 use crate::service::routes::upload::Upload;
 use crate::service::routes::{JsonOf, PathOf};
 use crate::service::state::AppState;
@@ -355,6 +356,129 @@ pub(crate) async fn delete_face(
         })
         .await?;
     tracing::info!(key = ?allowed.key, person = id, face, "face removed");
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Not this person: the face was enrolled for somebody it is not. It is removed (with its
+/// crop), and its embeddings become negative examples of the person, so that the stranger it
+/// shows is not named them again (on every server sharing the gallery). In the audit trail.
+#[utoipa::path(post, path = "/v1/people/{id}/faces/{face}/not", tag = "faces",
+    params(("id" = i64, Path, description = "The person's id"), ("face" = i64, Path, description = "The face's id")),
+    responses((status = 200, body = CorrectedBody),
+        (status = 400, description = "An id that is not a whole number", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub(crate) async fn not_this_face(
+    State(state): State<Arc<AppState>>,
+    allowed: Allowed<ToAdmin>,
+    PathOf((id, face)): PathOf<(i64, i64)>,
+) -> Result<Json<CorrectedBody>, ApiError> {
+    let corrected = state
+        .change_gallery(allowed.actor(), move |g, actor| {
+            g.not_in_face(PersonId(id), FaceId(face), actor)
+        })
+        .await?;
+    tracing::info!(key = ?allowed.key, person = id, face, "not this person: face removed");
+    Ok(Json(corrected.into()))
+}
+
+/// Whom a person is merged from.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MergeBody {
+    /// The person merged in and removed: the same person as the one in the path.
+    from: i64,
+}
+
+/// What a merge moved.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct MergedBody {
+    /// The person who stays, as they are now.
+    person: Person,
+    /// Faces moved from the person merged in.
+    faces: usize,
+    /// Their faces of a photo the person had already, dropped.
+    duplicates: usize,
+    sightings: usize,
+    /// Negative examples ("not this person") moved.
+    negatives: usize,
+    /// Whether their own threshold was taken (only by a person who had none).
+    own_threshold: bool,
+}
+
+/// Merges another person in: two entries that are one person. Their faces (but those of a
+/// photo this person has), sightings, negative examples, last-seen time and own threshold
+/// (when this person has none) become this person's, and the other is removed. In the audit
+/// trail.
+#[utoipa::path(post, path = "/v1/people/{id}/merge", tag = "people", request_body = MergeBody,
+    params(("id" = i64, Path, description = "The person who stays")),
+    responses((status = 200, body = MergedBody),
+        (status = 400, description = "An id that is not a whole number, not JSON, or the same person twice", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, description = "Not sent as application/json", body = ErrorBody),
+        (status = 422, description = "Not an object with `from` alone", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub(crate) async fn merge_person(
+    State(state): State<Arc<AppState>>,
+    allowed: Allowed<ToAdmin>,
+    PathOf(id): PathOf<i64>,
+    JsonOf(body): JsonOf<MergeBody>,
+) -> Result<Json<MergedBody>, ApiError> {
+    let from = PersonId(body.from);
+    let (merged, person) = state
+        .change_gallery(allowed.actor(), move |g, actor| {
+            let merged = g.merge_people(PersonId(id), from, actor)?;
+            Ok((merged, g.person(PersonId(id))?))
+        })
+        .await?;
+    let events = state.events.forget(from);
+    tracing::info!(key = ?allowed.key, id, from = from.0, faces = merged.faces, events, "people merged");
+    Ok(Json(MergedBody {
+        person: person.into(),
+        faces: merged.faces,
+        duplicates: merged.duplicates,
+        sightings: merged.sightings,
+        negatives: merged.negatives,
+        own_threshold: merged.own_threshold,
+    }))
+}
+
+/// Whom a face is moved to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct MoveBody {
+    /// The person the face shows.
+    to: i64,
+}
+
+/// Moves a face to the person it shows, with its embeddings, crop and pose. In the audit
+/// trail.
+#[utoipa::path(post, path = "/v1/people/{id}/faces/{face}/move", tag = "faces", request_body = MoveBody,
+    params(("id" = i64, Path, description = "The person's id"), ("face" = i64, Path, description = "The face's id")),
+    responses((status = 204, description = "Moved"),
+        (status = 400, description = "An id that is not a whole number, not JSON, the same person, or a photo the other person has", body = ErrorBody),
+        (status = 413, body = ErrorBody),
+        (status = 415, description = "Not sent as application/json", body = ErrorBody),
+        (status = 422, description = "Not an object with `to` alone", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub(crate) async fn move_face(
+    State(state): State<Arc<AppState>>,
+    allowed: Allowed<ToAdmin>,
+    PathOf((id, face)): PathOf<(i64, i64)>,
+    JsonOf(body): JsonOf<MoveBody>,
+) -> Result<StatusCode, ApiError> {
+    let to = PersonId(body.to);
+    state
+        .change_gallery(allowed.actor(), move |g, actor| {
+            g.move_face(PersonId(id), FaceId(face), to, actor)
+        })
+        .await?;
+    tracing::info!(key = ?allowed.key, person = id, face, to = to.0, "face moved");
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -8,10 +8,10 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::gallery::{AuditAction, Sighting, SightingId, SightingQuery, Who};
-use crate::service::auth::{Allowed, ToRead};
+use crate::gallery::{AuditAction, Corrected, Sighting, SightingId, SightingQuery, Who};
+use crate::service::auth::{Allowed, ToAdmin, ToRead};
 use crate::service::error::{ApiError, ErrorBody};
-use crate::service::routes::QueryOf;
+use crate::service::routes::{PathOf, QueryOf};
 use crate::service::state::AppState;
 
 /// A page's size when the client names none.
@@ -128,4 +128,48 @@ pub(crate) async fn list_sightings(
         sightings: page.into_iter().map(SightingBody::from).collect(),
         next,
     }))
+}
+
+/// What "not this person" did.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct CorrectedBody {
+    /// Whom the face is not: from now on a face nearer to the example than to their own faces
+    /// is never named them.
+    person_id: i64,
+    /// Negative examples kept.
+    examples: usize,
+}
+
+impl From<Corrected> for CorrectedBody {
+    fn from(c: Corrected) -> CorrectedBody {
+        CorrectedBody {
+            person_id: c.person.0,
+            examples: c.examples,
+        }
+    }
+}
+
+/// Not this person: the sighting was named as somebody it is not. The track's mean embedding
+/// becomes a negative example of that person (a face nearer to it than to their own faces is
+/// never named them again, on every server sharing the gallery) and the sighting becomes
+/// unknown. In the audit trail.
+#[utoipa::path(post, path = "/v1/sightings/{id}/not", tag = "sightings",
+    params(("id" = i64, Path, description = "The sighting's id")),
+    responses((status = 200, body = CorrectedBody),
+        (status = 400, description = "An id that is not a whole number, a sighting that is unknown already, or one that keeps no embedding", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    security(("api_key" = ["admin"])))]
+pub(crate) async fn not_this_person(
+    State(state): State<Arc<AppState>>,
+    allowed: Allowed<ToAdmin>,
+    PathOf(id): PathOf<i64>,
+) -> Result<Json<CorrectedBody>, ApiError> {
+    let corrected = state
+        .change_gallery(allowed.actor(), move |g, actor| {
+            g.not_in_sighting(SightingId(id), actor)
+        })
+        .await?;
+    tracing::info!(key = ?allowed.key, sighting = id, person = corrected.person.0, "not this person");
+    Ok(Json(corrected.into()))
 }

@@ -2,6 +2,12 @@
 //! face), and the margin to the runner-up. Farther than the threshold is unknown: the global
 //! one, or the nearest person's own (`calibrate --per-person`), kept within bounds of the global.
 //!
+//! A person's negative examples ("not this person", a correction) rule them out: a face
+//! nearer to one of them than to that person's own closest face is never named them; the
+//! runner-up is then judged as if the person were not enrolled (under the same rule), and if
+//! they are ruled out too the face is unknown. Only the two nearest people are weighed, so a
+//! third is never named in their place: a face that near two people is better unknown.
+//!
 //! The search is exact within reach ([`REACH`] beyond the widest threshold in force): whoever is
 //! that near is found and measured in f32, to the bit of an exhaustive scan, and nobody farther
 //! is looked for. So a stranger, whose nearest face is far, costs what an enrolled face costs,
@@ -189,6 +195,9 @@ pub struct Matcher {
     ids: Vec<Option<PersonId>>,
     /// Each person's own threshold, if they have one, by index in `names`.
     own: Vec<Option<f32>>,
+    /// Each person's negative examples ("not this person") with their squared norms, by
+    /// index in `names`: few, measured in f32 only for the person about to be named.
+    negatives: Vec<Vec<([f32; DIM], f32)>>,
     /// The loosest of them.
     loosest_own: Option<f32>,
     bounds: CalibrationConfig,
@@ -231,6 +240,7 @@ impl Matcher {
             index: HashMap::new(),
             ids: Vec::new(),
             own: Vec::new(),
+            negatives: Vec::new(),
             loosest_own: None,
             bounds: CalibrationConfig::default(),
             person_of_row: Vec::new(),
@@ -278,11 +288,17 @@ impl Matcher {
             tracing::debug!(%person, "the embedding of the wrong length");
             return None;
         };
-        let (names, ids, own) = (&mut self.names, &mut self.ids, &mut self.own);
+        let (names, ids, own, negatives) = (
+            &mut self.names,
+            &mut self.ids,
+            &mut self.own,
+            &mut self.negatives,
+        );
         let row_person = *self.index.entry(person).or_insert_with_key(|name| {
             names.push(name.clone());
             ids.push(id);
             own.push(None);
+            negatives.push(Vec::new());
             names.len() - 1
         });
         self.person_of_row.push(row_person);
@@ -301,6 +317,31 @@ impl Matcher {
         self.loosest_own = self.own.iter().flatten().copied().reduce(f32::max);
         self.bounds = bounds;
         self
+    }
+
+    /// Matches with these negative examples ("not this person"), each ruling its person out of
+    /// the faces nearer to it than to that person's own; examples of people with no enrolled
+    /// face, or of the wrong length, are ignored.
+    pub fn with_negatives(mut self, examples: impl IntoIterator<Item = Enrolled>) -> Matcher {
+        for example in examples {
+            let Some(&person) = self.index.get(&example.person) else {
+                continue;
+            };
+            let Ok(row) = <[f32; DIM]>::try_from(example.embedding.0.as_slice()) else {
+                tracing::warn!(
+                    len = example.embedding.0.len(),
+                    "skipping a negative example of the wrong length"
+                );
+                continue;
+            };
+            self.negatives[person].push((row, dot(&row, &row)));
+        }
+        self
+    }
+
+    /// Negative examples matched with.
+    pub fn negatives(&self) -> usize {
+        self.negatives.iter().map(Vec::len).sum()
     }
 
     /// Identifies with a new global threshold from now on; own thresholds stay within their
@@ -375,7 +416,7 @@ impl Matcher {
     pub fn identify(&self, embedding: &Embedding) -> Identity {
         let reach = self.reach_of(Within::Own);
         let (nearest, _) = self.search(embedding, reach);
-        self.name(nearest, Within::Own, reach)
+        self.name(self.corrected(nearest, embedding), Within::Own, reach)
     }
 
     /// Identifies with `threshold` for everyone instead of the matcher's thresholds (global and
@@ -398,7 +439,10 @@ impl Matcher {
         let within = Within::All(threshold);
         let reach = self.reach_of(within);
         let (nearest, cost) = self.search(embedding, reach);
-        (self.name(nearest, within, reach), cost)
+        (
+            self.name(self.corrected(nearest, embedding), within, reach),
+            cost,
+        )
     }
 
     /// The nearest person and the runner-up, exactly, if within `reach`: the int8 scan only
@@ -445,7 +489,7 @@ impl Matcher {
     /// never different within reach.
     pub fn identify_exhaustive(&self, embedding: &Embedding, threshold: f32) -> Identity {
         self.name(
-            self.nearest_exhaustive(embedding),
+            self.corrected(self.nearest_exhaustive(embedding), embedding),
             Within::All(threshold),
             f32::INFINITY,
         )
@@ -492,6 +536,30 @@ impl Matcher {
             }
         }
         first.map(|first| (first, second))
+    }
+
+    /// `nearest` without the people their negative examples rule out: the nearest, when one
+    /// of their examples is nearer to the face than their closest face, gives way to the
+    /// runner-up, who is judged the same way; nobody is left when both are ruled out. Every
+    /// distance compared is the exact f32 one (the people's from the search, the examples'
+    /// measured here with the same dot product), so the int8 search and the exhaustive scan
+    /// rule out the same people.
+    fn corrected(&self, nearest: Option<NearestTwo>, embedding: &Embedding) -> Option<NearestTwo> {
+        let ((first, squared), second) = nearest?;
+        let Some(query) = <&[f32; DIM]>::try_from(embedding.0.as_slice()).ok() else {
+            return nearest;
+        };
+        let query_norm = dot(query, query);
+        let ruled_out = |person: usize, squared: f32| {
+            self.negatives[person].iter().any(|(example, norm)| {
+                squared_distance(*norm, query_norm, dot(example, query)) < squared
+            })
+        };
+        if !ruled_out(first, squared) {
+            return nearest;
+        }
+        let (second, squared) = second?;
+        (!ruled_out(second, squared)).then_some(((second, squared), None))
     }
 
     /// The identity `nearest` gives, judged `within` the thresholds, with who is not within
@@ -667,5 +735,47 @@ mod tests {
         matcher.set_threshold(0.3);
         assert!(close(Some(matcher.threshold_of("ann")), 0.35));
         assert!(close(Some(matcher.threshold_of("nobody")), 0.3));
+    }
+
+    #[test]
+    fn a_negative_example_nearer_than_the_persons_faces_rules_them_out() {
+        let matcher = Matcher::new(
+            0.55,
+            [
+                ("ann".to_owned(), unit(0, 1.0)),
+                ("bob".to_owned(), unit(0, 1.6)),
+                ("cy".to_owned(), unit(1, 1.0)),
+            ],
+        )
+        .with_negatives([
+            Enrolled::from(("ann".to_owned(), unit(0, 1.3))),
+            Enrolled::from(("nobody".to_owned(), unit(1, 1.0))),
+        ]);
+        assert_eq!(
+            matcher.negatives(),
+            1,
+            "an example of nobody enrolled is ignored"
+        );
+        // Nearer to ann's face than to her negative example: still ann.
+        assert_eq!(matcher.identify(&unit(0, 1.1)).label(), "ann");
+        // Nearer to the example: not ann; bob, the runner-up, is within the threshold.
+        let id = matcher.identify(&unit(0, 1.25));
+        assert_eq!((id.label(), id.margin), ("bob", None));
+        assert!(close(id.distance, 0.35));
+        assert_eq!(
+            matcher.identify_exhaustive(&unit(0, 1.25), 0.55).label(),
+            "bob"
+        );
+        // A tie keeps ann: only a nearer example rules her out (these distances are exact).
+        let tie = Matcher::new(0.55, [("ann".to_owned(), unit(0, 1.0))])
+            .with_negatives([Enrolled::from(("ann".to_owned(), unit(0, 1.5)))]);
+        assert_eq!(tie.identify(&unit(0, 1.25)).label(), "ann");
+        // Bob ruled out as well: unknown, however near cy's threshold might be.
+        let both = matcher
+            .clone()
+            .with_negatives([Enrolled::from(("bob".to_owned(), unit(0, 1.25)))]);
+        assert_eq!(both.identify(&unit(0, 1.26)), Identity::unknown());
+        // Other faces are untouched.
+        assert_eq!(both.identify(&unit(1, 1.1)).label(), "cy");
     }
 }
