@@ -77,6 +77,30 @@ function dropZone(form) {
   });
 }
 
+/** Enrolls the visitor of `form` as `who` ({name} or {person_id}); says what was taken and
+ *  what was not, and takes the group off the page. */
+async function enrollVisitor(form, who, name) {
+  const visitor = form.dataset.visitor;
+  const answer = await api('POST', `/v1/visitors/${visitor}/enroll`, JSON.stringify(who), 'application/json');
+  if (!answer.ok) return say(`Visitor ${visitor} was not enrolled: ${answer.message}`, false);
+  const done = answer.data;
+  const notes = [...done.not_taken.map((n) => `not taken: ${n}`), ...done.warnings];
+  say(`Visitor ${visitor} is now ${name}: ${done.faces.length} face(s) added, ` +
+    `${done.sightings_named} sighting(s) named.${notes.length ? ` ${notes.join('; ')}.` : ''} `, true);
+  const link = document.createElement('a');
+  link.href = `/people/${done.person_id}`;
+  link.textContent = `${name}'s page`;
+  document.getElementById('status').append(link);
+  leaves(form.closest('.visitor'));
+}
+
+/** Takes a visitor's card off the page and counts those left. */
+function leaves(card) {
+  card.remove();
+  const left = document.querySelectorAll('.visitor').length;
+  document.getElementById('count').textContent = left === 1 ? '1 visitor left.' : `${left} visitors left.`;
+}
+
 const handlers = {
   // Enroll a new person from photos: made first, removed again if no photo was taken.
   async enroll(form) {
@@ -106,6 +130,20 @@ const handlers = {
     if (!answer.ok) return say(answer.message, false);
     window.location.reload();
   },
+  // A visitor enrolled as a new person by the name typed.
+  async nameVisitor(form) {
+    const name = form.elements.name.value.trim();
+    await enrollVisitor(form, { name }, name);
+  },
+  // A visitor added to somebody enrolled, picked from the page's list by name.
+  async addVisitor(form) {
+    const name = form.elements.person.value.trim();
+    const option = [...document.querySelectorAll('#enrolled option')].find((o) => o.value === name);
+    if (!option) {
+      return say(`Visitor ${form.dataset.visitor} was not enrolled: nobody enrolled is called "${name}"; pick a name from the list.`, false);
+    }
+    await enrollVisitor(form, { person_id: Number(option.dataset.id) }, name);
+  },
   async createKey(form) {
     const body = JSON.stringify({ name: form.elements.name.value.trim(), scopes: [form.elements.scope.value] });
     const answer = await api('POST', '/v1/keys', body, 'application/json');
@@ -131,6 +169,14 @@ const clicks = {
     const answer = await api('DELETE', `/v1/people/${button.dataset.person}`);
     if (!answer.ok) return say(answer.message, false);
     window.location.assign('/people');
+  },
+  async dismissVisitor(button) {
+    if (!window.confirm(button.dataset.confirm)) return;
+    const visitor = button.dataset.visitor;
+    const answer = await api('DELETE', `/v1/visitors/${visitor}`);
+    if (!answer.ok) return say(answer.message, false);
+    say(`Visitor ${visitor} is dismissed: ${answer.data.sightings} sighting(s) forgotten, with their crops.`, true);
+    leaves(button.closest('.visitor'));
   },
   async revoke(button) {
     if (!window.confirm(button.dataset.confirm)) return;
