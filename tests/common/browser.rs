@@ -142,6 +142,14 @@ impl Browser {
         (figures[0].as_u64().unwrap(), figures[1].as_f64().unwrap())
     }
 
+    /// The page's weight without its images: its HTML, script and style sheet, in bytes as sent.
+    pub(crate) async fn weight_without_images(&self) -> u64 {
+        let script = "return performance.getEntriesByType('navigation')[0].encodedBodySize
+            + performance.getEntriesByType('resource').filter((r) => r.initiatorType !== 'img')
+              .reduce((sum, r) => sum + r.encodedBodySize, 0);";
+        self.client.execute(script, vec![]).await.unwrap().as_u64().unwrap()
+    }
+
     /// The labels of the console's navigation.
     pub(crate) async fn names_in_nav(&self) -> Vec<String> {
         self.texts(".top nav a").await

@@ -118,7 +118,7 @@ pub(crate) async fn page(State(state): State<Arc<AppState>>, viewer: Viewer) -> 
     };
     let main = format!(
         "<p>Faces nobody enrolled, grouped by who they are. Times are UTC.</p>\
-         <p id=\"status\" tabindex=\"-1\" role=\"status\" hidden></p>\
+         <div id=\"status\" tabindex=\"-1\" role=\"status\" hidden></div>\
          <p id=\"count\">{count}</p><ul class=\"visitors\">{cards}</ul>{enrolled}"
     );
     pages::page(&viewer, Nav::Visitors, "Visitors", &main)

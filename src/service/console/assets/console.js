@@ -32,6 +32,17 @@ function say(text, ok) {
   line.focus();
 }
 
+/** Says `text`, a success, with a link to the page of `name` (person `id`): the status line. */
+function sayEnrolled(text, id, name) {
+  say(text, true);
+  const link = document.createElement('a');
+  link.href = `/people/${id}`;
+  link.textContent = `${name}'s page`;
+  const status = document.getElementById('status');
+  status.append(link);
+  return status;
+}
+
 /** The photos of an upload form, one after another, each with its result in words. */
 async function upload(form, personId) {
   const input = form.querySelector('input[type=file]');
@@ -84,13 +95,18 @@ async function enrollVisitor(form, who, name) {
   const answer = await api('POST', `/v1/visitors/${visitor}/enroll`, JSON.stringify(who), 'application/json');
   if (!answer.ok) return say(`Visitor ${visitor} was not enrolled: ${answer.message}`, false);
   const done = answer.data;
-  const notes = [...done.not_taken.map((n) => `not taken: ${n}`), ...done.warnings];
-  say(`Visitor ${visitor} is now ${name}: ${done.faces.length} face(s) added, ` +
-    `${done.sightings_named} sighting(s) named.${notes.length ? ` ${notes.join('; ')}.` : ''} `, true);
-  const link = document.createElement('a');
-  link.href = `/people/${done.person_id}`;
-  link.textContent = `${name}'s page`;
-  document.getElementById('status').append(link);
+  const status = sayEnrolled(`Visitor ${visitor} is now ${name}: ${done.faces.length} face(s) ` +
+    `added, ${done.sightings_named} sighting(s) named. `, done.person_id, name);
+  const notes = [...done.not_taken.map((n) => `Not taken: ${n}`), ...done.warnings];
+  if (notes.length) {
+    const list = document.createElement('ul');
+    for (const note of notes) {
+      const item = document.createElement('li');
+      item.textContent = note;
+      list.append(item);
+    }
+    status.append(list);
+  }
   leaves(form.closest('.visitor'));
 }
 
@@ -113,11 +129,7 @@ const handlers = {
       await api('DELETE', `/v1/people/${id}`);
       return say(`${name} was not enrolled: no photo passed (the reasons are listed below).`, false);
     }
-    const link = document.createElement('a');
-    link.href = `/people/${id}`;
-    link.textContent = `${name}'s page`;
-    say(`${name} is enrolled with ${added} face(s). `, true);
-    document.getElementById('status').append(link);
+    sayEnrolled(`${name} is enrolled with ${added} face(s). `, id, name);
   },
   // Add photos to a person.
   async addPhotos(form) {
