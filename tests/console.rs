@@ -56,6 +56,15 @@ fn site(global: &[&str]) -> Site {
     }
 }
 
+/// A server whose own camera plays `clip`, with one recognition worker.
+fn serving(home: &std::path::Path, clip: &std::path::Path) -> Server {
+    Server::start(
+        home,
+        &[],
+        &["--workers", "1", "--source", clip.to_str().unwrap()],
+    )
+}
+
 /// The pages' headers: no inline script, no framing, nothing cached.
 fn pages_are_strict(base: &str) {
     let mut login = agent(Duration::from_secs(30))
@@ -461,14 +470,8 @@ async fn keys_and_audit(browser: &Browser, base: &str, admin: &str, photos: &Pho
 async fn forget(browser: &Browser, base: &str, door: &str, person_path: &str) {
     browser.open(&format!("{base}{person_path}")).await;
     let confirm = browser
-        .client
-        .find(fantoccini::Locator::Css("button[data-click=forget]"))
-        .await
-        .unwrap()
-        .attr("data-confirm")
-        .await
-        .unwrap()
-        .unwrap();
+        .attr("button[data-click=forget]", "data-confirm")
+        .await;
     assert!(
         confirm.contains("Forget Obama?") && confirm.contains("1 face(s)"),
         "{confirm}"
@@ -497,7 +500,11 @@ async fn forget(browser: &Browser, base: &str, door: &str, person_path: &str) {
     // At a phone's width the grid and the navigation still fit.
     browser.client.set_window_size(390, 844).await.unwrap();
     browser.open(&format!("{base}/people")).await;
-    assert_eq!(browser.overflow().await, 0, "the page is wider than a phone");
+    assert_eq!(
+        browser.overflow().await,
+        0,
+        "the page is wider than a phone"
+    );
     browser.screenshot("people-phone").await;
 }
 
@@ -579,11 +586,7 @@ fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
     let admin = make_key(home.path(), &[], "admin", "admin");
     // A minute of Obama walking, Biden joining: long enough to outlast the browser's start.
     let clip = common::cli::two_people_clip(home.path(), 900, 15.0);
-    let server = Server::start(
-        home.path(),
-        &[],
-        &["--workers", "1", "--source", clip.to_str().unwrap()],
-    );
+    let server = serving(home.path(), &clip);
     let base = server.url.clone();
     runtime().block_on(async {
         let browser = Browser::start(&[]).await;
@@ -594,7 +597,9 @@ fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
         let seen = if seen.contains("unknown appeared") {
             seen
         } else {
-            browser.wait_for_text(".sightings", "unknown appeared").await
+            browser
+                .wait_for_text(".sightings", "unknown appeared")
+                .await
         };
         assert!(seen.contains("distance 0."), "{seen}");
         // The video plays: frames of the clip's size arrive in the plain img.
@@ -602,7 +607,10 @@ fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
         loop {
             let width = browser
                 .client
-                .execute("return document.querySelector('img.video').naturalWidth;", vec![])
+                .execute(
+                    "return document.querySelector('img.video').naturalWidth;",
+                    vec![],
+                )
                 .await
                 .unwrap();
             if width == json!(640) {
@@ -618,7 +626,9 @@ fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
         tokio::time::sleep(Duration::from_secs(2)).await;
         browser.screenshot("live").await;
         let (bytes, first_paint) = browser.page_figures().await;
-        eprintln!("live page: {bytes} bytes before the video, first contentful paint {first_paint:.0} ms");
+        eprintln!(
+            "live page: {bytes} bytes before the video, first contentful paint {first_paint:.0} ms"
+        );
 
         // The one seat is taken by the page: a second viewer is refused, saying why.
         let cookie = session_cookie(&browser).await;
@@ -626,15 +636,26 @@ fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
         assert_eq!(status, 503, "{reason}");
         assert!(reason.contains("serve.live_viewers"), "{reason}");
         // No camera 7; and no video without a session.
-        assert_eq!(get_with_cookie(&format!("{base}/live/7/video"), &cookie).0, 404);
-        let (status, page) = get_with_cookie(&format!("{base}/live/0/video"), "whoisit_session=forged");
+        assert_eq!(
+            get_with_cookie(&format!("{base}/live/7/video"), &cookie).0,
+            404
+        );
+        let (status, page) =
+            get_with_cookie(&format!("{base}/live/0/video"), "whoisit_session=forged");
         assert_eq!(status, 200, "{page}");
-        assert!(page.contains("API key"), "the login page, not video: {page}");
+        assert!(
+            page.contains("API key"),
+            "the login page, not video: {page}"
+        );
 
         browser.client.set_window_size(390, 844).await.unwrap();
         browser.open(&format!("{base}/live")).await;
         browser.wait_for_text(".sightings", "appeared").await;
-        assert_eq!(browser.overflow().await, 0, "the live page is wider than a phone");
+        assert_eq!(
+            browser.overflow().await,
+            0,
+            "the live page is wider than a phone"
+        );
         tokio::time::sleep(Duration::from_secs(2)).await;
         browser.screenshot("live-phone").await;
         browser.close().await;
@@ -645,7 +666,13 @@ fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
 /// of `groups` groups of at least three: the clip plays in real time, the server groups at
 /// most every 10 s, and under load it skips frames, so a face may be seen more often than it
 /// came into view. Returns each group's size, as the page lists them.
-async fn visitors_settled(browser: &Browser, base: &str, groups: usize, key: &str, server: &Server) -> Vec<usize> {
+async fn visitors_settled(
+    browser: &Browser,
+    base: &str,
+    groups: usize,
+    key: &str,
+    server: &Server,
+) -> Vec<usize> {
     let started = std::time::Instant::now();
     let api = common::server::Api::new(base, Some(key));
     loop {
@@ -696,7 +723,12 @@ async fn visitor_ids(browser: &Browser) -> Vec<String> {
 
 /// A read key sees the groups, when and where, but neither their faces nor any button.
 /// Returns the groups' sizes.
-async fn visitors_read_only(browser: &Browser, base: &str, hr: &str, server: &Server) -> Vec<usize> {
+async fn visitors_read_only(
+    browser: &Browser,
+    base: &str,
+    hr: &str,
+    server: &Server,
+) -> Vec<usize> {
     browser.log_in(base, hr).await;
     let sizes = visitors_settled(browser, base, 3, hr, server).await;
     let page = browser.text("main").await;
@@ -730,7 +762,10 @@ fn enroll_obama_elsewhere(base: &str, admin: &str) {
 async fn visitors_look(browser: &Browser, base: &str) {
     browser.open(&format!("{base}/visitors")).await;
     let crops = browser.images_loaded(".crops img").await;
-    assert!(crops >= 9, "{crops} crops for three groups of at least three");
+    assert!(
+        crops >= 9,
+        "{crops} crops for three groups of at least three"
+    );
     assert_eq!(browser.unlabelled_controls().await, Vec::<String>::new());
     browser.screenshot("visitors").await;
     let (bytes, first_paint) = browser.page_figures().await;
@@ -742,7 +777,11 @@ async fn visitors_look(browser: &Browser, base: &str) {
     browser.client.set_window_size(390, 844).await.unwrap();
     browser.open(&format!("{base}/visitors")).await;
     browser.images_loaded(".crops img").await;
-    assert_eq!(browser.overflow().await, 0, "the visitors page is wider than a phone");
+    assert_eq!(
+        browser.overflow().await,
+        0,
+        "the visitors page is wider than a phone"
+    );
     browser.screenshot("visitors-phone").await;
     browser.client.set_window_size(1280, 800).await.unwrap();
 }
@@ -769,15 +808,7 @@ async fn enroll_visitor(
 /// Dismisses visitor `id` of `size` sightings, after the browser asks and says what goes.
 async fn dismiss(browser: &Browser, id: &str, size: usize) {
     let button = format!("button[data-click=dismissVisitor][data-visitor=\"{id}\"]");
-    let confirm = browser
-        .client
-        .find(fantoccini::Locator::Css(&button))
-        .await
-        .unwrap()
-        .attr("data-confirm")
-        .await
-        .unwrap()
-        .unwrap();
+    let confirm = browser.attr(&button, "data-confirm").await;
     assert!(
         confirm.contains(&format!("Dismiss visitor {id}?"))
             && confirm.contains(&format!("{size} sighting(s), with their crops")),
@@ -811,11 +842,7 @@ fn strangers_seen_three_times_are_named_added_and_dismissed_from_the_visitors_pa
     );
     let admin = make_key(home.path(), &[], "admin", "admin");
     let hr = make_key(home.path(), &[], "hr", "read");
-    let server = Server::start(
-        home.path(),
-        &[],
-        &["--workers", "1", "--source", clip.to_str().unwrap()],
-    );
+    let server = serving(home.path(), &clip);
     let base = server.url.clone();
     runtime().block_on(async {
         let browser = Browser::start(&[]).await;
@@ -836,7 +863,8 @@ fn strangers_seen_three_times_are_named_added_and_dismissed_from_the_visitors_pa
 
         // The astronaut named as a new person in one click; the next photo of her is named.
         let new_person = ("nameVisitor", "name");
-        let said = enroll_visitor(&browser, astronaut, new_person, "Eileen Collins", "is now").await;
+        let said =
+            enroll_visitor(&browser, astronaut, new_person, "Eileen Collins", "is now").await;
         assert!(
             said.contains("is now Eileen Collins") && said.contains(&named(sizes[0])),
             "{said}"
@@ -853,7 +881,10 @@ fn strangers_seen_three_times_are_named_added_and_dismissed_from_the_visitors_pa
         // Obama added to Barack Obama, picked by name; a name nobody has is refused.
         let add_to = ("addVisitor", "person");
         let said = enroll_visitor(&browser, obama, add_to, "Nobody", "not enrolled").await;
-        assert!(said.contains("nobody enrolled is called \"Nobody\""), "{said}");
+        assert!(
+            said.contains("nobody enrolled is called \"Nobody\""),
+            "{said}"
+        );
         let said = enroll_visitor(&browser, obama, add_to, "Barack Obama", "is now").await;
         assert!(
             said.contains("is now Barack Obama") && said.contains(&named(sizes[2])),
@@ -870,7 +901,10 @@ fn strangers_seen_three_times_are_named_added_and_dismissed_from_the_visitors_pa
         browser.open(&format!("{base}/sightings?within=all")).await;
         let mut theirs = browser.texts(".log td a").await;
         theirs.sort();
-        let expected = [vec!["Barack Obama"; sizes[2]], vec!["Eileen Collins"; sizes[0]]];
+        let expected = [
+            vec!["Barack Obama"; sizes[2]],
+            vec!["Eileen Collins"; sizes[0]],
+        ];
         assert_eq!(theirs, expected.concat());
         assert!(!browser.text(".log").await.contains("unknown"));
         browser.close().await;
@@ -884,7 +918,8 @@ fn seen_over_three_days(home: &std::path::Path) -> i64 {
     use whoisit::gallery::{Gallery, PersonId, SqliteGallery};
 
     common::cli::enroll_obama(home);
-    let gallery: Box<dyn Gallery> = Box::new(SqliteGallery::open(&home.join("data"), None).unwrap());
+    let gallery: Box<dyn Gallery> =
+        Box::new(SqliteGallery::open(&home.join("data"), None).unwrap());
     let obama = gallery.people().unwrap()[0].id;
     let t = whoisit::gallery::now();
     // A face's crop as small as the pipeline's.
@@ -931,6 +966,54 @@ async fn filter(browser: &Browser, camera: &str, person: &str, within: &str) -> 
     browser.text("#count").await
 }
 
+/// The first page of the last day, 50 a page, then the next: every control labelled.
+async fn paged(browser: &Browser, base: &str) {
+    browser.open(&format!("{base}/sightings")).await;
+    // The last day: back, 55 at the hall, 2 at the door.
+    assert_eq!(
+        browser.text("#count").await,
+        "50 sighting(s), oldest first; more follow."
+    );
+    assert_eq!(browser.texts(".log tbody tr").await.len(), 50);
+    assert!(browser.text(".log tbody tr").await.contains("back"));
+    assert_eq!(browser.unlabelled_controls().await, Vec::<String>::new());
+    browser.click(".pager button").await;
+    assert_eq!(browser.text("#count").await, "8 more sighting(s).");
+    assert!(browser.text(".pages").await.contains("First page"));
+}
+
+/// Each filter, alone and together: the door's unknown face shows its crop, Obama's
+/// sighting links to him.
+async fn filtered(browser: &Browser, obama: i64) {
+    let count = filter(browser, "door", "", "24").await;
+    assert_eq!(count, "2 sighting(s), oldest first.");
+    assert_eq!(browser.images_loaded(".log img").await, 1);
+    let link = browser.attr(".log td a", "href").await;
+    assert_eq!(link, format!("/people/{obama}"));
+    browser.screenshot("sightings").await;
+    let (bytes, first_paint) = browser.page_figures().await;
+    eprintln!(
+        "sightings page with 2 rows: {bytes} bytes with 1 crop ({} without), first \
+         contentful paint {first_paint:.0} ms",
+        browser.weight_without_images().await
+    );
+
+    let count = filter(browser, "", "unknown", "all").await;
+    assert_eq!(count, "2 sighting(s), oldest first.");
+    assert_eq!(
+        browser.texts(".log img").await.len(),
+        1,
+        "the door's crop, not the back's"
+    );
+    let count = filter(browser, "", &obama.to_string(), "1").await;
+    assert_eq!(count, "1 sighting(s), oldest first.");
+    assert!(browser.text(".log tbody").await.contains("door"));
+    let count = filter(browser, "back", "", "168").await;
+    assert_eq!(count, "2 sighting(s), oldest first.");
+    let count = filter(browser, "nowhere", "", "all").await;
+    assert_eq!(count, "No sighting matches.");
+}
+
 /// The Sightings page: the last day by default, 50 a page; filtered by camera (an unknown
 /// face's crop shown to admins), person and time; a person's page links to theirs; reading
 /// is audited; a read key sees no crop.
@@ -942,61 +1025,30 @@ fn the_sightings_log_filters_by_camera_person_and_time_a_page_at_a_time() {
     let hr = make_key(home.path(), &[], "hr", "read");
     let server = Server::start(home.path(), &[], &["--workers", "1"]);
     let base = server.url.clone();
+    let unknown = format!("{base}/sightings?person=unknown&within=all");
     runtime().block_on(async {
         let browser = Browser::start(&[]).await;
         browser.log_in(&base, &admin).await;
-        browser.open(&format!("{base}/sightings")).await;
-        // The last day: back, 55 at the hall, 2 at the door.
-        assert_eq!(browser.text("#count").await, "50 sighting(s), oldest first; more follow.");
-        assert_eq!(browser.texts(".log tbody tr").await.len(), 50);
-        assert!(browser.text(".log tbody tr").await.contains("back"));
-        assert_eq!(browser.unlabelled_controls().await, Vec::<String>::new());
-        browser.click(".pager button").await;
-        assert_eq!(browser.text("#count").await, "8 more sighting(s).");
-        assert!(browser.text(".pages").await.contains("First page"));
-
-        let count = filter(&browser, "door", "", "24").await;
-        assert_eq!(count, "2 sighting(s), oldest first.");
-        assert_eq!(browser.images_loaded(".log img").await, 1);
-        let link = browser
-            .client
-            .find(fantoccini::Locator::Css(".log td a"))
-            .await
-            .unwrap()
-            .attr("href")
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(link, format!("/people/{obama}"));
-        browser.screenshot("sightings").await;
-        let (bytes, first_paint) = browser.page_figures().await;
-        eprintln!(
-            "sightings page with 2 rows: {bytes} bytes with 1 crop ({} without), first \
-             contentful paint {first_paint:.0} ms",
-            browser.weight_without_images().await
-        );
-
-        let count = filter(&browser, "", "unknown", "all").await;
-        assert_eq!(count, "2 sighting(s), oldest first.");
-        assert_eq!(browser.texts(".log img").await.len(), 1, "the door's crop, not the back's");
-        let count = filter(&browser, "", &obama.to_string(), "1").await;
-        assert_eq!(count, "1 sighting(s), oldest first.");
-        assert!(browser.text(".log tbody").await.contains("door"));
-        let count = filter(&browser, "back", "", "168").await;
-        assert_eq!(count, "2 sighting(s), oldest first.");
-        let count = filter(&browser, "nowhere", "", "all").await;
-        assert_eq!(count, "No sighting matches.");
+        paged(&browser, &base).await;
+        filtered(&browser, obama).await;
 
         // His page links to his last 30 days.
         browser.open(&format!("{base}/people/{obama}")).await;
         browser.click(".seen-link").await;
         assert_eq!(browser.path().await, "/sightings");
-        assert_eq!(browser.text("#count").await, "50 sighting(s), oldest first; more follow.");
+        assert_eq!(
+            browser.text("#count").await,
+            "50 sighting(s), oldest first; more follow."
+        );
         assert_eq!(browser.texts(".log td a").await, vec!["Obama"; 50]);
 
         browser.client.set_window_size(390, 844).await.unwrap();
-        browser.open(&format!("{base}/sightings?person=unknown&within=all")).await;
-        assert_eq!(browser.overflow().await, 0, "the sightings page is wider than a phone");
+        browser.open(&unknown).await;
+        assert_eq!(
+            browser.overflow().await,
+            0,
+            "the sightings page is wider than a phone"
+        );
         browser.screenshot("sightings-phone").await;
         browser.client.set_window_size(1280, 800).await.unwrap();
 
@@ -1006,10 +1058,12 @@ fn the_sightings_log_filters_by_camera_person_and_time_a_page_at_a_time() {
         // A read key: the rows, not the crop.
         browser.click(".who button").await;
         browser.log_in(&base, &hr).await;
-        browser.open(&format!("{base}/sightings?person=unknown&within=all")).await;
+        browser.open(&unknown).await;
         assert_eq!(browser.text("#count").await, "2 sighting(s), oldest first.");
         assert!(!browser.has(".log img").await);
-        let (status, body) = browser.fetch("GET", "/sightings/1/crop", json!({}), None).await;
+        let (status, body) = browser
+            .fetch("GET", "/sightings/1/crop", json!({}), None)
+            .await;
         assert_eq!(status, 403, "{body}");
         browser.close().await;
     });

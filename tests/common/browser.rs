@@ -147,7 +147,12 @@ impl Browser {
         let script = "return performance.getEntriesByType('navigation')[0].encodedBodySize
             + performance.getEntriesByType('resource').filter((r) => r.initiatorType !== 'img')
               .reduce((sum, r) => sum + r.encodedBodySize, 0);";
-        self.client.execute(script, vec![]).await.unwrap().as_u64().unwrap()
+        self.client
+            .execute(script, vec![])
+            .await
+            .unwrap()
+            .as_u64()
+            .unwrap()
     }
 
     /// The labels of the console's navigation.
@@ -217,6 +222,18 @@ impl Browser {
             .unwrap()
             .as_i64()
             .unwrap()
+    }
+
+    /// The attribute `name` of the element `css`.
+    pub(crate) async fn attr(&self, css: &str, name: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} on the page ({e})"))
+            .attr(name)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{css} has no {name}"))
     }
 
     /// Whether the page has an element `css`.

@@ -227,10 +227,7 @@ pub(crate) async fn page(
         }
         Err(e) => return pages::failed(&viewer, Nav::Sightings, e),
     };
-    let rows: String = sightings
-        .iter()
-        .map(|s| row(&viewer, s, &people))
-        .collect();
+    let rows: String = sightings.iter().map(|s| row(&viewer, s, &people)).collect();
     let later_page = !filters.after.trim().is_empty();
     let count = match (sightings.len(), later_page) {
         (0, false) => "No sighting matches.".to_owned(),
@@ -279,7 +276,10 @@ pub(crate) async fn crop(
         return ApiError::forbidden("an unknown face's crop is shown to admin keys only")
             .into_response();
     }
-    match state.gallery(move |g| g.sighting_crop(SightingId(id))).await {
+    match state
+        .gallery(move |g| g.sighting_crop(SightingId(id)))
+        .await
+    {
         Ok(Some(png)) => ([(header::CONTENT_TYPE, "image/png")], png).into_response(),
         Ok(None) => ApiError::new(
             axum::http::StatusCode::NOT_FOUND,
