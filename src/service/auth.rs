@@ -112,8 +112,13 @@ pub(crate) struct Allowed<N: Needs> {
 impl<N: Needs> Allowed<N> {
     /// Who the audit trail says made the change: the key by name.
     pub(crate) fn actor(&self) -> Actor {
-        Actor::api_key(self.key.as_deref().unwrap_or("(no auth)"))
+        key_actor(self.key.as_deref())
     }
+}
+
+/// The audit trail's name for what a key (`None` on a server without keys) did.
+pub(crate) fn key_actor(key: Option<&str>) -> Actor {
+    Actor::api_key(key.unwrap_or("(no auth)"))
 }
 
 impl<N: Needs> FromRequestParts<Arc<AppState>> for Allowed<N> {

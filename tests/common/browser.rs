@@ -142,18 +142,98 @@ impl Browser {
         (figures[0].as_u64().unwrap(), figures[1].as_f64().unwrap())
     }
 
-    /// The labels of the console's navigation.
-    pub(crate) async fn names_in_nav(&self) -> Vec<String> {
-        let mut names = Vec::new();
-        for link in self
-            .client
-            .find_all(Locator::Css(".top nav a"))
+    /// The page's weight without its images: its HTML, script and style sheet, in bytes as sent.
+    pub(crate) async fn weight_without_images(&self) -> u64 {
+        let script = "return performance.getEntriesByType('navigation')[0].encodedBodySize
+            + performance.getEntriesByType('resource').filter((r) => r.initiatorType !== 'img')
+              .reduce((sum, r) => sum + r.encodedBodySize, 0);";
+        self.client
+            .execute(script, vec![])
             .await
             .unwrap()
-        {
-            names.push(link.text().await.unwrap());
+            .as_u64()
+            .unwrap()
+    }
+
+    /// The labels of the console's navigation.
+    pub(crate) async fn names_in_nav(&self) -> Vec<String> {
+        self.texts(".top nav a").await
+    }
+
+    /// The visible text of every element `css`, in the page's order.
+    pub(crate) async fn texts(&self, css: &str) -> Vec<String> {
+        let mut texts = Vec::new();
+        for element in self.client.find_all(Locator::Css(css)).await.unwrap() {
+            texts.push(element.text().await.unwrap());
         }
-        names
+        texts
+    }
+
+    /// Waits until every image `css` has loaded (lazy ones too: they are scrolled to), and
+    /// returns how many there are; panics with the ones that did not after a minute.
+    pub(crate) async fn images_loaded(&self, css: &str) -> usize {
+        let script = "const images = [...document.querySelectorAll(arguments[0])];
+            images.forEach((i) => { if (!i.complete) i.scrollIntoView(); });
+            window.scrollTo(0, 0);
+            return [images.length, images.filter((i) => !(i.complete && i.naturalWidth > 0))
+              .map((i) => i.src)];";
+        let started = Instant::now();
+        loop {
+            let seen = self.client.execute(script, vec![json!(css)]).await.unwrap();
+            if seen[1].as_array().unwrap().is_empty() {
+                return usize::try_from(seen[0].as_u64().unwrap()).unwrap();
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "images that never loaded: {}",
+                seen[1]
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// The page's controls that a screen reader could not name (a field with no label, a
+    /// button with no words) or that the keyboard cannot reach: empty on a good page.
+    pub(crate) async fn unlabelled_controls(&self) -> Vec<String> {
+        let script = "return [...document.querySelectorAll('input:not([type=hidden]), select,               textarea, button, a[href]')]
+              .filter((c) => {
+                const named = c.labels?.length || c.getAttribute('aria-label')
+                  || (!['INPUT', 'SELECT', 'TEXTAREA'].includes(c.tagName) && c.textContent.trim());
+                return !named || c.tabIndex < 0;
+              })
+              .map((c) => c.outerHTML.slice(0, 120));";
+        let found = self.client.execute(script, vec![]).await.unwrap();
+        found
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c.as_str().unwrap().to_owned())
+            .collect()
+    }
+
+    /// How much wider than the window the page is, in CSS pixels: 0 when it fits.
+    pub(crate) async fn overflow(&self) -> i64 {
+        self.client
+            .execute(
+                "return document.documentElement.scrollWidth - document.documentElement.clientWidth;",
+                vec![],
+            )
+            .await
+            .unwrap()
+            .as_i64()
+            .unwrap()
+    }
+
+    /// The attribute `name` of the element `css`.
+    pub(crate) async fn attr(&self, css: &str, name: &str) -> String {
+        self.client
+            .find(Locator::Css(css))
+            .await
+            .unwrap_or_else(|e| panic!("no {css} on the page ({e})"))
+            .attr(name)
+            .await
+            .unwrap()
+            .unwrap_or_else(|| panic!("{css} has no {name}"))
     }
 
     /// Whether the page has an element `css`.

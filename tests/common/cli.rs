@@ -101,6 +101,47 @@ pub(crate) fn two_people_clip(home: &Path, frames: u32, fps: f64) -> std::path::
     clip
 }
 
+/// `home/strangers.avi` at 15 fps: Obama, Biden, Obama, Biden, Obama, Biden (see
+/// [`cuts_clip`]); Obama from two different photos.
+pub(crate) fn strangers_clip(home: &Path) -> std::path::PathBuf {
+    cuts_clip(
+        &home.join("strangers.avi"),
+        &[
+            ("obama.jpg", 0.4, 0.85),
+            ("biden.jpg", 0.5, 0.9),
+            ("obama2.jpg", 0.55, 0.9),
+            ("biden.jpg", 0.45, 0.8),
+            ("obama.jpg", 0.6, 0.95),
+            ("biden.jpg", 0.55, 0.95),
+        ],
+    )
+}
+
+/// A clip at `path`, 640x480 at 15 fps, of `shots` one after another: each a photo drifting
+/// a little right from `x` (a fraction of the width) at `height` (of the frame's), 20 frames
+/// long, with 15 frames of nobody between (a cut: every shot is a new track).
+pub(crate) fn cuts_clip(path: &Path, shots: &[(&str, f32, f32)]) -> std::path::PathBuf {
+    let actors = shots
+        .iter()
+        .zip(0u32..)
+        .map(|(&(photo, x, height), i)| {
+            let start = 35 * i;
+            actor(photo, (x, 0.5), (x + 0.04, 0.5), height, start..start + 20)
+        })
+        .collect();
+    ClipSpec {
+        width: 640,
+        height: 480,
+        fps: 15.0,
+        light: (1.0, 1.0),
+        frames: 35 * u32::try_from(shots.len()).unwrap(),
+        actors,
+    }
+    .write_video(path)
+    .unwrap();
+    path.to_owned()
+}
+
 pub(crate) fn enroll_obama(home: &Path) {
     whoisit(home)
         .args(["enroll", "--name", "Obama"])

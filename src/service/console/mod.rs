@@ -12,6 +12,8 @@ mod pages;
 mod people;
 pub(crate) mod session;
 pub(crate) mod shared;
+mod sightings;
+mod visitors;
 
 use std::sync::Arc;
 
@@ -25,9 +27,9 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use serde::Deserialize;
 
-use crate::gallery::{ApiKey, Scope};
+use crate::gallery::{Actor, ApiKey, Scope};
 use crate::service::Auth;
-use crate::service::auth::hash;
+use crate::service::auth::{hash, key_actor};
 use crate::service::error::ApiError;
 use crate::service::state::AppState;
 
@@ -44,6 +46,9 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/people", get(people::list))
         .route("/people/{id}", get(people::person))
         .route("/people/{id}/thumbnail", get(people::thumbnail))
+        .route("/visitors", get(visitors::page))
+        .route("/sightings", get(sightings::page))
+        .route("/sightings/{id}/crop", get(sightings::crop))
         .route("/enroll", get(people::enroll))
         .route("/keys", get(admin::keys))
         .route("/audit", get(admin::audit))
@@ -90,6 +95,13 @@ pub(crate) struct Viewer {
     admin: bool,
     /// What the viewer's changes must carry; `None` without keys.
     csrf: Option<String>,
+}
+
+impl Viewer {
+    /// Who the audit trail says read or changed something: the key by name, as the API says.
+    pub(crate) fn actor(&self) -> Actor {
+        key_actor(self.key.as_deref())
+    }
 }
 
 impl FromRequestParts<Arc<AppState>> for Viewer {

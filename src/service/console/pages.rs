@@ -62,16 +62,20 @@ pub(crate) enum Nav {
     Overview,
     Live,
     People,
+    Visitors,
+    Sightings,
     Enroll,
     Keys,
     Audit,
 }
 
 /// Each page of the navigation: what it is, its path, its label, and whether only admins see it.
-const NAVIGATION: [(Nav, &str, &str, bool); 6] = [
+const NAVIGATION: [(Nav, &str, &str, bool); 8] = [
     (Nav::Overview, "/", "Overview", false),
     (Nav::Live, "/live", "Live", false),
     (Nav::People, "/people", "People", false),
+    (Nav::Visitors, "/visitors", "Visitors", false),
+    (Nav::Sightings, "/sightings", "Sightings", false),
     (Nav::Enroll, "/enroll", "Enroll", true),
     (Nav::Keys, "/keys", "Keys", true),
     (Nav::Audit, "/audit", "Audit", true),

@@ -30,6 +30,24 @@ fn last_seen(person: &PersonSummary) -> String {
     person.last_seen.map_or_else(|| "never".into(), format_time)
 }
 
+/// The Sightings page of a person's last 30 days, which `retention_days` usually keeps whole,
+/// as an attribute's value.
+fn sightings_of(person: PersonId) -> String {
+    format!("/sightings?person={}&amp;within=720", person.0)
+}
+
+/// When the person was last seen, linking to their sightings when they were.
+fn seen_link(person: &PersonSummary) -> String {
+    match person.last_seen {
+        Some(_) => format!(
+            "<a href=\"{}\">{}</a>",
+            sightings_of(person.id),
+            last_seen(person)
+        ),
+        None => last_seen(person),
+    }
+}
+
 fn own_threshold(person: &PersonSummary) -> String {
     person
         .own_threshold
@@ -73,7 +91,7 @@ pub(crate) async fn list(
                 faces = p.faces,
                 poses = esc(&p.pose_report()),
                 threshold = own_threshold(p),
-                seen = last_seen(p),
+                seen = seen_link(p),
             )
         })
         .collect();
@@ -209,7 +227,10 @@ pub(crate) async fn person(
     };
     let main = format!(
         "<p id=\"status\" tabindex=\"-1\" role=\"status\" hidden></p>{facts}\
-         <h2>Faces</h2><ul class=\"faces\">{cards}</ul>{changes}"
+         <p><a href=\"{seen}\" class=\"seen-link\">{name}'s \
+         sightings in the last 30 days</a></p>\
+         <h2>Faces</h2><ul class=\"faces\">{cards}</ul>{changes}",
+        seen = sightings_of(person_id),
     );
     pages::page(&viewer, Nav::People, &person.name, &main)
 }

@@ -5,10 +5,10 @@ mod audit;
 mod keys;
 mod people;
 mod recognize;
-mod sightings;
+pub(crate) mod sightings;
 mod system;
 mod upload;
-mod visitors;
+pub(crate) mod visitors;
 
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;

@@ -8,7 +8,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::gallery::{AuditAction, Corrected, Sighting, SightingId, SightingQuery, Who};
+use crate::gallery::{Actor, AuditAction, Corrected, Sighting, SightingId, SightingQuery, Who};
 use crate::service::auth::{Allowed, ToAdmin, ToRead};
 use crate::service::error::{ApiError, ErrorBody};
 use crate::service::routes::{PathOf, QueryOf};
@@ -74,6 +74,34 @@ pub(crate) struct SightingsPage {
     next: Option<i64>,
 }
 
+/// A page of the sightings `query` asks for, its read in the audit trail as `actor`'s (when
+/// it holds any), and the `after` of the next page (`None` on the last): for the API and the
+/// console's log alike.
+pub(crate) async fn read_page(
+    state: &AppState,
+    query: SightingQuery,
+    actor: Actor,
+) -> Result<(Vec<Sighting>, Option<i64>), ApiError> {
+    query.checked_limit()?;
+    let (page, limit) = state
+        .gallery(move |g| {
+            let page = g.sightings(&query)?;
+            if !page.is_empty() {
+                g.record(
+                    AuditAction::ReadSightings,
+                    &query.detail(page.len()),
+                    &actor,
+                )?;
+            }
+            Ok((page, query.limit))
+        })
+        .await?;
+    let next = (page.len() == limit)
+        .then(|| page.last().map(|s| s.id.0))
+        .flatten();
+    Ok((page, next))
+}
+
 /// Who was seen, at which camera, from when to when: one sighting per track's appearance,
 /// oldest first, a page at a time. Every page read is recorded in the audit trail.
 #[utoipa::path(get, path = "/v1/sightings", tag = "sightings",
@@ -105,25 +133,7 @@ pub(crate) async fn list_sightings(
         after: params.after.map(SightingId),
         limit: params.limit.unwrap_or(PAGE),
     };
-    query.checked_limit()?;
-    let actor = allowed.actor();
-    let sightings = state
-        .gallery(move |g| {
-            let page = g.sightings(&query)?;
-            if !page.is_empty() {
-                g.record(
-                    AuditAction::ReadSightings,
-                    &query.detail(page.len()),
-                    &actor,
-                )?;
-            }
-            Ok((page, query.limit))
-        })
-        .await;
-    let (page, limit) = sightings?;
-    let next = (page.len() == limit)
-        .then(|| page.last().map(|s| s.id.0))
-        .flatten();
+    let (page, next) = read_page(&state, query, allowed.actor()).await?;
     Ok(Json(SightingsPage {
         sightings: page.into_iter().map(SightingBody::from).collect(),
         next,

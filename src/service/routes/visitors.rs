@@ -24,7 +24,7 @@ use crate::service::routes::{JsonOf, PathOf};
 use crate::service::state::AppState;
 
 /// Sample crops listed per group, and the most crops enrolled from one.
-const SAMPLES: usize = 5;
+pub(crate) const SAMPLES: usize = 5;
 
 /// A group of unknown sightings: one stranger, seen again and again.
 #[derive(Debug, Serialize, ToSchema)]

@@ -32,6 +32,17 @@ function say(text, ok) {
   line.focus();
 }
 
+/** Says `text`, a success, with a link to the page of `name` (person `id`): the status line. */
+function sayEnrolled(text, id, name) {
+  say(text, true);
+  const link = document.createElement('a');
+  link.href = `/people/${id}`;
+  link.textContent = `${name}'s page`;
+  const status = document.getElementById('status');
+  status.append(link);
+  return status;
+}
+
 /** The photos of an upload form, one after another, each with its result in words. */
 async function upload(form, personId) {
   const input = form.querySelector('input[type=file]');
@@ -77,6 +88,35 @@ function dropZone(form) {
   });
 }
 
+/** Enrolls the visitor of `form` as `who` ({name} or {person_id}); says what was taken and
+ *  what was not, and takes the group off the page. */
+async function enrollVisitor(form, who, name) {
+  const visitor = form.dataset.visitor;
+  const answer = await api('POST', `/v1/visitors/${visitor}/enroll`, JSON.stringify(who), 'application/json');
+  if (!answer.ok) return say(`Visitor ${visitor} was not enrolled: ${answer.message}`, false);
+  const done = answer.data;
+  const status = sayEnrolled(`Visitor ${visitor} is now ${name}: ${done.faces.length} face(s) ` +
+    `added, ${done.sightings_named} sighting(s) named. `, done.person_id, name);
+  const notes = [...done.not_taken.map((n) => `Not taken: ${n}`), ...done.warnings];
+  if (notes.length) {
+    const list = document.createElement('ul');
+    for (const note of notes) {
+      const item = document.createElement('li');
+      item.textContent = note;
+      list.append(item);
+    }
+    status.append(list);
+  }
+  leaves(form.closest('.visitor'));
+}
+
+/** Takes a visitor's card off the page and counts those left. */
+function leaves(card) {
+  card.remove();
+  const left = document.querySelectorAll('.visitor').length;
+  document.getElementById('count').textContent = left === 1 ? '1 visitor left.' : `${left} visitors left.`;
+}
+
 const handlers = {
   // Enroll a new person from photos: made first, removed again if no photo was taken.
   async enroll(form) {
@@ -89,11 +129,7 @@ const handlers = {
       await api('DELETE', `/v1/people/${id}`);
       return say(`${name} was not enrolled: no photo passed (the reasons are listed below).`, false);
     }
-    const link = document.createElement('a');
-    link.href = `/people/${id}`;
-    link.textContent = `${name}'s page`;
-    say(`${name} is enrolled with ${added} face(s). `, true);
-    document.getElementById('status').append(link);
+    sayEnrolled(`${name} is enrolled with ${added} face(s). `, id, name);
   },
   // Add photos to a person.
   async addPhotos(form) {
@@ -105,6 +141,20 @@ const handlers = {
     const answer = await api('PATCH', `/v1/people/${form.dataset.person}`, JSON.stringify({ name }), 'application/json');
     if (!answer.ok) return say(answer.message, false);
     window.location.reload();
+  },
+  // A visitor enrolled as a new person by the name typed.
+  async nameVisitor(form) {
+    const name = form.elements.name.value.trim();
+    await enrollVisitor(form, { name }, name);
+  },
+  // A visitor added to somebody enrolled, picked from the page's list by name.
+  async addVisitor(form) {
+    const name = form.elements.person.value.trim();
+    const option = [...document.querySelectorAll('#enrolled option')].find((o) => o.value === name);
+    if (!option) {
+      return say(`Visitor ${form.dataset.visitor} was not enrolled: nobody enrolled is called "${name}"; pick a name from the list.`, false);
+    }
+    await enrollVisitor(form, { person_id: Number(option.dataset.id) }, name);
   },
   async createKey(form) {
     const body = JSON.stringify({ name: form.elements.name.value.trim(), scopes: [form.elements.scope.value] });
@@ -131,6 +181,14 @@ const clicks = {
     const answer = await api('DELETE', `/v1/people/${button.dataset.person}`);
     if (!answer.ok) return say(answer.message, false);
     window.location.assign('/people');
+  },
+  async dismissVisitor(button) {
+    if (!window.confirm(button.dataset.confirm)) return;
+    const visitor = button.dataset.visitor;
+    const answer = await api('DELETE', `/v1/visitors/${visitor}`);
+    if (!answer.ok) return say(answer.message, false);
+    say(`Visitor ${visitor} is dismissed: ${answer.data.sightings} sighting(s) forgotten, with their crops.`, true);
+    leaves(button.closest('.visitor'));
   },
   async revoke(button) {
     if (!window.confirm(button.dataset.confirm)) return;
