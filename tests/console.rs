@@ -1065,3 +1065,120 @@ fn the_sightings_log_filters_by_camera_person_and_time_a_page_at_a_time() {
         browser.close().await;
     });
 }
+
+/// A gallery with Obama enrolled (from obama.jpg) and one sighting of him that keeps its
+/// face's embedding (as a named sighting does where the site keeps faces): returns his id.
+fn obama_seen_once(home: &std::path::Path) -> i64 {
+    use whoisit::base::identity::{DIM, EmbedderKind, Embedding};
+    use whoisit::gallery::{Gallery, PersonId, SqliteGallery, UnknownFace};
+
+    common::cli::enroll_obama(home);
+    let gallery: Box<dyn Gallery> =
+        Box::new(SqliteGallery::open(&home.join("data"), None).unwrap());
+    let obama = gallery.people().unwrap()[0].id;
+    let mut seen =
+        common::sightings::record(None, "door", Some(obama), whoisit::gallery::now(), None);
+    seen.unknown = Some(UnknownFace {
+        crop: None,
+        embedder: EmbedderKind::Dlib.id(),
+        embedding: Embedding(vec![0.05; DIM]),
+    });
+    gallery.write_sightings(&[seen]).unwrap();
+    let PersonId(id) = obama;
+    id
+}
+
+/// Clicks the "not this person" button `css`, after the browser asks and says what it does
+/// (`says`): what the page said once it says `done`.
+async fn not_this_person(browser: &Browser, css: &str, says: &str, done: &str) -> String {
+    let confirm = browser.attr(css, "data-confirm").await;
+    assert!(
+        confirm.contains(says) && confirm.contains("negative example"),
+        "{confirm}"
+    );
+    browser.click(css).await;
+    browser.client.accept_alert().await.unwrap();
+    browser.wait_for_text("#status", done).await
+}
+
+/// A forced confusion: Biden's photo enrolled as a face of Obama, so Biden is named Obama.
+/// One click of "not this person" on that face fixes it, and Obama is still named on another
+/// photo of him. On the Sightings log, a sighting named Obama is corrected in one click and
+/// becomes unknown. A read key sees neither button, and the API refuses it anyway.
+#[test]
+fn not_this_person_on_a_face_or_a_sighting_fixes_a_forced_confusion_in_one_click() {
+    let home = tempfile::tempdir().unwrap();
+    let obama = obama_seen_once(home.path());
+    let admin = make_key(home.path(), &[], "admin", "admin");
+    let hr = make_key(home.path(), &[], "hr", "read");
+    let server = Server::start(home.path(), &[], &["--workers", "1"]);
+    let base = server.url.clone();
+    let api = common::server::Api::new(&base, Some(&admin));
+    let wrong = api
+        .post(
+            &format!("/v1/people/{obama}/faces"),
+            "image/jpeg",
+            &std::fs::read(common::photo("biden.jpg")).unwrap(),
+        )
+        .expect(201)
+        .json()["face"]["id"]
+        .as_i64()
+        .unwrap();
+    let obama_name = [Some("Obama".to_owned())];
+    assert_eq!(
+        names_in(&base, &admin, "biden.jpg"),
+        obama_name,
+        "the confusion"
+    );
+    runtime().block_on(async {
+        let browser = Browser::start(&[]).await;
+        browser.log_in(&base, &admin).await;
+        browser.open(&format!("{base}/people/{obama}")).await;
+        assert_eq!(browser.texts(".face").await.len(), 2);
+        browser.screenshot("person-two-faces").await;
+        let button = format!("button[data-click=notFace][data-face=\"{wrong}\"]");
+        not_this_person(
+            &browser,
+            &button,
+            &format!("Face {wrong} is not Obama?"),
+            "negative example",
+        )
+        .await;
+        assert_eq!(browser.texts(".face").await.len(), 1);
+        browser.screenshot("person-not-this-person").await;
+        assert_ne!(
+            names_in(&base, &admin, "biden.jpg"),
+            obama_name,
+            "still confused"
+        );
+        assert_eq!(names_in(&base, &admin, "obama2.jpg"), obama_name);
+
+        browser.open(&format!("{base}/sightings")).await;
+        let button = "button[data-click=notSighting]";
+        browser.screenshot("sightings-named").await;
+        not_this_person(&browser, button, "is not Obama?", "is now unknown").await;
+        assert!(!browser.has(button).await);
+        browser.screenshot("sightings-not-this-person").await;
+        let unknown = api.get("/v1/sightings?person=unknown").expect(200).json();
+        assert_eq!(unknown["sightings"].as_array().unwrap().len(), 1);
+
+        // A read key: no button; the API refuses the correction anyway.
+        browser.click(".who button").await;
+        browser.log_in(&base, &hr).await;
+        browser.open(&format!("{base}/people/{obama}")).await;
+        assert!(!browser.has("button[data-click]").await);
+        let face = browser.attr(".face img", "alt").await;
+        let face: i64 = face.split(' ').nth(1).unwrap().parse().unwrap();
+        let token = json!({"X-CSRF-Token": browser.csrf().await});
+        let (status, body) = browser
+            .fetch(
+                "POST",
+                &format!("/v1/people/{obama}/faces/{face}/not"),
+                token,
+                None,
+            )
+            .await;
+        assert_eq!(status, 403, "{body}");
+        browser.close().await;
+    });
+}

@@ -160,6 +160,11 @@ fn face_card(viewer: &Viewer, person: &PersonSummary, face: &FaceSummary) -> Str
             "<button type=\"button\" class=\"secondary\" data-click=\"removeFace\" \
              data-person=\"{id}\" data-face=\"{f}\" data-confirm=\"Remove this face ({pose}) \
              of {name}, with its embeddings and crop?\" aria-label=\"Remove face {f}\">Remove\
+             </button>\
+             <button type=\"button\" class=\"secondary\" data-click=\"notFace\" \
+             data-person=\"{id}\" data-face=\"{f}\" data-confirm=\"Face {f} is not {name}? \
+             It is removed from {name}, and kept as a negative example: whoever it shows is not \
+             named {name} again.\" aria-label=\"Face {f} is not this person\">Not this person\
              </button>",
             f = face.id.0,
             name = esc(&person.name)

@@ -155,6 +155,17 @@ fn page_link(filters: &Filters, after: Option<i64>, words: &str) -> String {
     )
 }
 
+/// The button that says a named sighting was somebody else (for admins): it asks first, and
+/// says what it does.
+fn not_button(id: i64, name: &str) -> String {
+    format!(
+        "<button type=\"button\" class=\"secondary\" data-click=\"notSighting\" \
+         data-sighting=\"{id}\" data-confirm=\"Sighting {id} is not {name}? It becomes \
+         unknown, and its face is kept as a negative example: whoever it shows is not named \
+         {name} again.\" aria-label=\"Sighting {id} is not {name}\">Not this person</button>"
+    )
+}
+
 fn row(viewer: &Viewer, sighting: &Sighting, people: &[PersonSummary]) -> String {
     let id = sighting.id.0;
     let (face, who) = match sighting.person {
@@ -163,9 +174,14 @@ fn row(viewer: &Viewer, sighting: &Sighting, people: &[PersonSummary]) -> String
                 .iter()
                 .find(|p| p.id == person)
                 .map_or_else(|| format!("person {}", person.0), |p| esc(&p.name));
+            let correct = if viewer.admin {
+                not_button(id, &name)
+            } else {
+                String::new()
+            };
             (
                 String::new(),
-                format!("<a href=\"/people/{}\">{name}</a>", person.0),
+                format!("<a href=\"/people/{}\">{name}</a>{correct}", person.0),
             )
         }
         None if sighting.has_crop && viewer.admin => (
@@ -253,7 +269,8 @@ pub(crate) async fn page(
         )
     };
     let main = format!(
-        "{form}<p id=\"count\">{count}</p>{table}<div class=\"pages\">{pager}</div>\
+        "{form}<p id=\"status\" tabindex=\"-1\" role=\"status\" hidden></p>\
+         <p id=\"count\">{count}</p>{table}<div class=\"pages\">{pager}</div>\
          <p class=\"small\">One row per appearance: a face from when it came into view to when \
          it left. Evidence: how many of its embeddings agreed with the name. Reading sightings \
          is recorded in the audit trail.</p>"

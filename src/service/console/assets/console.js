@@ -176,6 +176,24 @@ const clicks = {
     button.closest('.face').remove();
     say('The face is removed.', true);
   },
+  // Not this person: a face enrolled for somebody it does not show, removed and kept as a
+  // negative example.
+  async notFace(button) {
+    if (!window.confirm(button.dataset.confirm)) return;
+    const answer = await api('POST', `/v1/people/${button.dataset.person}/faces/${button.dataset.face}/not`);
+    if (!answer.ok) return say(answer.message, false);
+    button.closest('.face').remove();
+    say(`The face is removed and kept as ${answer.data.examples} negative example(s): whoever it shows is not named this person again.`, true);
+  },
+  // Not this person: a sighting named wrongly becomes unknown, its face a negative example.
+  async notSighting(button) {
+    if (!window.confirm(button.dataset.confirm)) return;
+    const answer = await api('POST', `/v1/sightings/${button.dataset.sighting}/not`);
+    if (!answer.ok) return say(`Sighting ${button.dataset.sighting} was not corrected: ${answer.message}`, false);
+    const cell = button.closest('td');
+    cell.textContent = 'unknown (corrected)';
+    say(`Sighting ${button.dataset.sighting} is now unknown; its face is kept as a negative example.`, true);
+  },
   async forget(button) {
     if (!window.confirm(button.dataset.confirm)) return;
     const answer = await api('DELETE', `/v1/people/${button.dataset.person}`);
