@@ -969,10 +969,11 @@ async fn paged(browser: &Browser, base: &str) {
     // The last day: back, 55 at the hall, 2 at the door.
     assert_eq!(
         browser.text("#count").await,
-        "50 sighting(s), oldest first; more follow."
+        "50 sighting(s), newest first; more follow."
     );
     assert_eq!(browser.texts(".log tbody tr").await.len(), 50);
-    assert!(browser.text(".log tbody tr").await.contains("back"));
+    // Newest first: the door's unknown face, twenty minutes ago.
+    assert!(browser.text(".log tbody tr").await.contains("door"));
     assert_eq!(browser.unlabelled_controls().await, Vec::<String>::new());
     browser.click(".pager button").await;
     assert_eq!(browser.text("#count").await, "8 more sighting(s).");
@@ -983,7 +984,7 @@ async fn paged(browser: &Browser, base: &str) {
 /// sighting links to him.
 async fn filtered(browser: &Browser, obama: i64) {
     let count = filter(browser, "door", "", "24").await;
-    assert_eq!(count, "2 sighting(s), oldest first.");
+    assert_eq!(count, "2 sighting(s), newest first.");
     assert_eq!(browser.images_loaded(".log img").await, 1);
     let link = browser.attr(".log td a", "href").await;
     assert_eq!(link, format!("/people/{obama}"));
@@ -996,17 +997,17 @@ async fn filtered(browser: &Browser, obama: i64) {
     );
 
     let count = filter(browser, "", "unknown", "all").await;
-    assert_eq!(count, "2 sighting(s), oldest first.");
+    assert_eq!(count, "2 sighting(s), newest first.");
     assert_eq!(
         browser.texts(".log img").await.len(),
         1,
         "the door's crop, not the back's"
     );
     let count = filter(browser, "", &obama.to_string(), "1").await;
-    assert_eq!(count, "1 sighting(s), oldest first.");
+    assert_eq!(count, "1 sighting(s), newest first.");
     assert!(browser.text(".log tbody").await.contains("door"));
     let count = filter(browser, "back", "", "168").await;
-    assert_eq!(count, "2 sighting(s), oldest first.");
+    assert_eq!(count, "2 sighting(s), newest first.");
     let count = filter(browser, "nowhere", "", "all").await;
     assert_eq!(count, "No sighting matches.");
 }
@@ -1035,7 +1036,7 @@ fn the_sightings_log_filters_by_camera_person_and_time_a_page_at_a_time() {
         assert_eq!(browser.path().await, "/sightings");
         assert_eq!(
             browser.text("#count").await,
-            "50 sighting(s), oldest first; more follow."
+            "50 sighting(s), newest first; more follow."
         );
         assert_eq!(browser.texts(".log td a").await, vec!["Obama"; 50]);
 
@@ -1056,7 +1057,7 @@ fn the_sightings_log_filters_by_camera_person_and_time_a_page_at_a_time() {
         browser.click(".who button").await;
         browser.log_in(&base, &hr).await;
         browser.open(&unknown).await;
-        assert_eq!(browser.text("#count").await, "2 sighting(s), oldest first.");
+        assert_eq!(browser.text("#count").await, "2 sighting(s), newest first.");
         assert!(!browser.has(".log img").await);
         let (status, body) = browser
             .fetch("GET", "/sightings/1/crop", json!({}), None)

@@ -48,7 +48,10 @@ pub(super) fn sightings_cmd(config: &Config, args: &SightingsArgs) -> Result<()>
         who,
         ..SightingQuery::all()
     };
-    let sightings = read_all(gallery.as_ref(), query)?;
+    let mut sightings = read_all(gallery.as_ref(), query)?;
+    // The gallery pages newest first; a terminal prints oldest first, the newest last, where
+    // the eye is after the command.
+    sightings.reverse();
     let names: HashMap<_, _> = gallery
         .people()?
         .into_iter()

@@ -96,7 +96,8 @@ impl std::str::FromStr for Who {
     }
 }
 
-/// Which sightings to read: a page of at most `limit`, oldest first, after the id `after`.
+/// Which sightings to read: a page of at most `limit`, newest first (a log is read from its
+/// end), older than the id `after`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SightingQuery {
     /// Only sightings whose face was still in view at or after this time (seconds since the
@@ -104,7 +105,7 @@ pub struct SightingQuery {
     pub since: Option<i64>,
     pub camera: Option<String>,
     pub who: Option<Who>,
-    /// The last id of the page before.
+    /// The last (oldest) id of the page before: this page holds older sightings.
     pub after: Option<SightingId>,
     pub limit: usize,
 }
@@ -205,7 +206,7 @@ pub trait Sightings {
     /// forgotten meanwhile: it is not stored, and what was stored of it is deleted.
     fn write_sightings(&self, records: &[SightingRecord]) -> Result<Vec<Option<SightingId>>>;
 
-    /// A page of sightings, oldest first.
+    /// A page of sightings, newest first.
     fn sightings(&self, query: &SightingQuery) -> Result<Vec<Sighting>>;
 
     /// An unknown face's crop (PNG), `None` when none is kept;
@@ -248,7 +249,8 @@ pub(crate) fn select(
         bind("camera = ?", Param::Text(camera.clone()));
     }
     if let Some(after) = query.after {
-        bind("id > ?", Param::Int(after.0));
+        // Pages run newest first: the next one is older than the last of this one.
+        bind("id < ?", Param::Int(after.0));
     }
     match query.who {
         Some(Who::Person(id)) => bind("person_id = ?", Param::Int(id.0)),
@@ -261,7 +263,7 @@ pub(crate) fn select(
         format!(" WHERE {}", conditions.join(" AND "))
     };
     Ok((
-        format!("{COLUMNS}{filter} ORDER BY id LIMIT {limit}"),
+        format!("{COLUMNS}{filter} ORDER BY id DESC LIMIT {limit}"),
         params,
     ))
 }

@@ -67,8 +67,11 @@ pub(crate) fn sightings_are_stored_named_paged_purged_and_forgotten(g: &dyn Gall
         .unwrap();
     let stored: Vec<SightingId> = stored.into_iter().map(Option::unwrap).collect();
     assert!(stored.windows(2).all(|w| w[0] < w[1]), "{stored:?}");
-    let all = g.sightings(&SightingQuery::all()).unwrap();
-    assert_eq!(all.iter().map(|s| s.id).collect::<Vec<_>>(), stored);
+    // A log is read newest first.
+    let mut all = g.sightings(&SightingQuery::all()).unwrap();
+    let newest_first: Vec<SightingId> = stored.iter().rev().copied().collect();
+    assert_eq!(all.iter().map(|s| s.id).collect::<Vec<_>>(), newest_first);
+    all.reverse();
     assert_eq!(all[0].camera, "door");
     assert_eq!(all[1].person, Some(ann));
     assert_eq!(
@@ -99,19 +102,30 @@ fn filtered_and_paged(g: &dyn Gallery, stored: &[SightingId], ann: PersonId, t: 
         f(&mut q);
         ids(g, &q)
     };
-    assert_eq!(query(&|q| q.camera = Some("door".into())), stored[..2]);
+    assert_eq!(
+        query(&|q| q.camera = Some("door".into())),
+        [stored[1], stored[0]]
+    );
     assert_eq!(
         query(&|q| q.who = Some(Who::Unknown)),
-        [stored[0], stored[2]]
+        [stored[2], stored[0]]
     );
     assert_eq!(query(&|q| q.who = Some(Who::Person(ann))), [stored[1]]);
     assert_eq!(query(&|q| q.since = Some(t - 50)), [stored[2]]);
+    // Pages run newest first: the page after a sighting holds older ones.
     assert_eq!(
         query(&|q| {
-            q.after = Some(stored[0]);
+            q.after = Some(stored[2]);
             q.limit = 1;
         }),
         [stored[1]]
+    );
+    assert_eq!(
+        query(&|q| {
+            q.after = Some(stored[1]);
+            q.limit = 5;
+        }),
+        [stored[0]]
     );
     let zero = SightingQuery {
         limit: 0,
@@ -129,15 +143,15 @@ fn named_and_forgotten(g: &dyn Gallery, stored: &[SightingId], bob: PersonId, t:
     g.write_sightings(&[record(Some(stored[0]), "door", None, t - 85, None)])
         .unwrap();
     assert_eq!(g.sighting_crop(stored[0]).unwrap().as_deref(), Some(crop));
-    assert_eq!(g.sightings(&SightingQuery::all()).unwrap()[0].last, t - 85);
+    assert_eq!(g.sightings(&SightingQuery::all()).unwrap()[2].last, t - 85);
     g.write_sightings(&[record(Some(stored[2]), "back", Some(bob), t - 4, None)])
         .unwrap();
-    let named = &g.sightings(&SightingQuery::all()).unwrap()[2];
+    let named = &g.sightings(&SightingQuery::all()).unwrap()[0];
     assert_eq!((named.person, named.has_crop), (Some(bob), false));
     assert_eq!(g.person(bob).unwrap().last_seen, Some(t - 4));
 
     g.remove(bob, &cli()).unwrap();
-    assert_eq!(ids(g, &SightingQuery::all()), stored[..2]);
+    assert_eq!(ids(g, &SightingQuery::all()), [stored[1], stored[0]]);
     assert_eq!(
         g.write_sightings(&[
             record(Some(stored[2]), "back", Some(bob), t - 3, None),
@@ -146,7 +160,7 @@ fn named_and_forgotten(g: &dyn Gallery, stored: &[SightingId], bob: PersonId, t:
         .unwrap(),
         [None, None]
     );
-    assert_eq!(ids(g, &SightingQuery::all()), stored[..2]);
+    assert_eq!(ids(g, &SightingQuery::all()), [stored[1], stored[0]]);
 }
 
 /// Retention: unknown faces first, then the sightings themselves.

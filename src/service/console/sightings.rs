@@ -215,7 +215,7 @@ fn span(first: i64, last: i64) -> String {
     }
 }
 
-/// A page of the sightings the filters ask for, oldest first.
+/// A page of the sightings the filters ask for, newest first.
 pub(crate) async fn page(
     State(state): State<Arc<AppState>>,
     viewer: Viewer,
@@ -247,7 +247,7 @@ pub(crate) async fn page(
     let later_page = !filters.after.trim().is_empty();
     let count = match (sightings.len(), later_page) {
         (0, false) => "No sighting matches.".to_owned(),
-        (n, false) => format!("{n} sighting(s), oldest first{}.", more(next)),
+        (n, false) => format!("{n} sighting(s), newest first{}.", more(next)),
         (n, true) => format!("{n} more sighting(s){}.", more(next)),
     };
     let mut pager = String::new();

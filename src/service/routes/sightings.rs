@@ -70,7 +70,7 @@ impl From<Sighting> for SightingBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct SightingsPage {
     sightings: Vec<SightingBody>,
-    /// Give it as `after` for the next page; null on the last page.
+    /// Give it as `after` for the next page (older sightings); null on the last page.
     next: Option<i64>,
 }
 
@@ -103,7 +103,8 @@ pub(crate) async fn read_page(
 }
 
 /// Who was seen, at which camera, from when to when: one sighting per track's appearance,
-/// oldest first, a page at a time. Every page read is recorded in the audit trail.
+/// newest first, a page at a time (each next page older). Every page read is recorded in the
+/// audit trail.
 #[utoipa::path(get, path = "/v1/sightings", tag = "sightings",
     params(
         ("since" = Option<i64>, Query,
@@ -111,7 +112,7 @@ pub(crate) async fn read_page(
         ("camera" = Option<String>, Query, description = "Only this source"),
         ("person" = Option<String>, Query, pattern = r"^([1-9][0-9]{0,17}|unknown)$",
             description = "Only this person's (their id), or `unknown` for faces nobody enrolled"),
-        ("after" = Option<i64>, Query, description = "The `next` of the page before"),
+        ("after" = Option<i64>, Query, description = "The `next` of the page before: only sightings older than it (pages run newest first)"),
         ("limit" = Option<usize>, Query, minimum = 1, maximum = 1000, description = "At most this many, 1 to 1000 (100)")),
     responses((status = 200, body = SightingsPage), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
