@@ -1183,3 +1183,97 @@ fn not_this_person_on_a_face_or_a_sighting_fixes_a_forced_confusion_in_one_click
         browser.close().await;
     });
 }
+
+/// A person made through the API with `photo` (none for `None`): their id.
+fn person_from(api: &common::server::Api, name: &str, photo: Option<&str>) -> i64 {
+    let id = api
+        .post_json("/v1/people", &json!({ "name": name }))
+        .expect(201)
+        .json()["id"]
+        .as_i64()
+        .unwrap();
+    if let Some(photo) = photo {
+        api.post(
+            &format!("/v1/people/{id}/faces"),
+            "image/jpeg",
+            &std::fs::read(common::photo(photo)).unwrap(),
+        )
+        .expect(201);
+    }
+    id
+}
+
+/// Obama enrolled twice, as "Obama" and "B. Obama", and Biden's photo enrolled as Obama's:
+/// on his page, "B. Obama" is merged in, picked by name (the browser asks first and says what
+/// moves), and Biden's face is moved to Joe Biden, who is then named on his photo.
+#[test]
+fn a_person_merged_in_and_a_face_moved_from_the_persons_page() {
+    let home = tempfile::tempdir().unwrap();
+    let admin = make_key(home.path(), &[], "admin", "admin");
+    let server = Server::start(home.path(), &[], &["--workers", "1"]);
+    let base = server.url.clone();
+    let api = common::server::Api::new(&base, Some(&admin));
+    let obama = person_from(&api, "Obama", Some("obama.jpg"));
+    api.post(
+        &format!("/v1/people/{obama}/faces"),
+        "image/jpeg",
+        &std::fs::read(common::photo("biden.jpg")).unwrap(),
+    )
+    .expect(201);
+    person_from(&api, "B. Obama", Some("obama2.jpg"));
+    person_from(&api, "Joe Biden", None);
+    runtime().block_on(async {
+        let browser = Browser::start(&[]).await;
+        browser.log_in(&base, &admin).await;
+        browser.open(&format!("{base}/people/{obama}")).await;
+        assert_eq!(browser.unlabelled_controls().await, Vec::<String>::new());
+        browser.type_into("#merge-from", "B. Obama").await;
+        browser.screenshot("person-merge").await;
+        browser.click("form[data-action=merge] button").await;
+        let asked = browser.client.get_alert_text().await.unwrap();
+        assert!(
+            asked.starts_with("Merge B. Obama into Obama? B. Obama's 1 face(s), sightings"),
+            "{asked}"
+        );
+        browser.client.accept_alert().await.unwrap();
+        let said = browser.wait_for_text("#status", "is merged in").await;
+        assert!(said.contains("1 face(s) moved"), "{said}");
+        assert_eq!(browser.texts(".face").await.len(), 3);
+        let people = api.get("/v1/people").expect(200).json();
+        assert_eq!(people.as_array().unwrap().len(), 2, "{people}");
+        // The status line at the top, where the reloaded page says what moved.
+        browser
+            .client
+            .execute("window.scrollTo(0, 0)", vec![])
+            .await
+            .unwrap();
+        browser.screenshot("person-merged").await;
+
+        // Biden's face, the last enrolled of Obama's first two, moved to Joe Biden.
+        let faces = api
+            .get(&format!("/v1/people/{obama}/faces"))
+            .expect(200)
+            .json();
+        let biden_face = faces.as_array().unwrap()[1]["id"].as_i64().unwrap();
+        choose(&browser, "#face", &biden_face.to_string()).await;
+        browser.type_into("#move-to", "Joe Biden").await;
+        browser.click("form[data-action=moveFace] button").await;
+        let asked = browser.client.get_alert_text().await.unwrap();
+        assert!(
+            asked.contains(&format!("Move face {biden_face} to Joe Biden?")),
+            "{asked}"
+        );
+        browser.client.accept_alert().await.unwrap();
+        browser.wait_for_text("#status", "Joe Biden's").await;
+        assert_eq!(browser.texts(".face").await.len(), 2);
+        browser.close().await;
+    });
+    assert_eq!(
+        names_in(&base, &admin, "biden.jpg"),
+        [Some("Joe Biden".to_owned())]
+    );
+    assert_eq!(
+        names_in(&base, &admin, "obama3.jpg"),
+        [Some("Obama".to_owned())]
+    );
+}

@@ -5,6 +5,7 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 
+use crate::gallery::PersonSummary;
 use crate::service::console::Viewer;
 use crate::service::error::ApiError;
 
@@ -191,6 +192,23 @@ pub(crate) fn login(status: StatusCode, problem: Option<&str>) -> Response {
             ],
         ),
     )
+}
+
+/// The names an admin may pick somebody enrolled by: the browser's own list `id`, searchable
+/// by typing; each option carries the person's id and faces for the script.
+pub(crate) fn people_list(id: &str, people: &[&PersonSummary]) -> String {
+    let options: String = people
+        .iter()
+        .map(|p| {
+            format!(
+                "<option value=\"{name}\" data-id=\"{id}\" data-faces=\"{faces}\"></option>",
+                name = esc(&p.name),
+                id = p.id.0,
+                faces = p.faces
+            )
+        })
+        .collect();
+    format!("<datalist id=\"{id}\">{options}</datalist>")
 }
 
 fn html(status: StatusCode, body: &str) -> Response {

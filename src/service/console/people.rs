@@ -187,9 +187,9 @@ pub(crate) async fn person(
 ) -> Response {
     let person_id = PersonId(id);
     let found = state
-        .gallery(move |g| Ok((g.person(person_id)?, g.faces(person_id)?)))
+        .gallery(move |g| Ok((g.person(person_id)?, g.faces(person_id)?, g.people()?)))
         .await;
-    let (person, faces) = match found {
+    let (person, faces, people) = match found {
         Ok(found) => found,
         Err(e) => return pages::failed(&viewer, Nav::People, e),
     };
@@ -217,6 +217,7 @@ pub(crate) async fn person(
                <label for=\"name\">New name</label>\
                <input id=\"name\" name=\"name\" value=\"{name}\" required maxlength=\"100\">\
                <button type=\"submit\">Rename</button></form>\
+{corrections}\
              <h2>Forget</h2>\
              <p>Deletes {name} from the gallery: {faces} face(s), their embeddings, {images} \
              crop(s), and the live events that name them. It cannot be undone.</p>\
@@ -226,6 +227,7 @@ pub(crate) async fn person(
              Forget {name}</button>",
             upload = upload_form("addPhotos", Some(id)),
             faces = person.faces,
+            corrections = corrections(&person, &faces, &people),
         )
     } else {
         String::new()
@@ -238,6 +240,53 @@ pub(crate) async fn person(
         seen = sightings_of(person_id),
     );
     pages::page(&viewer, Nav::People, &person.name, &main)
+}
+
+/// Merging another person in, and moving a face to another person: the other picked by name
+/// from the browser's list of everyone else; the script asks first and says what moves.
+fn corrections(person: &PersonSummary, faces: &[FaceSummary], people: &[PersonSummary]) -> String {
+    let others: Vec<&PersonSummary> = people.iter().filter(|p| p.id != person.id).collect();
+    if others.is_empty() {
+        return String::new();
+    }
+    let (id, name) = (person.id.0, esc(&person.name));
+    let face_options: String = faces
+        .iter()
+        .map(|f| {
+            format!(
+                "<option value=\"{f}\">Face {f} ({pose})</option>",
+                f = f.id.0,
+                pose = f.pose.map_or("pose unknown", |p| p.as_str())
+            )
+        })
+        .collect();
+    let move_face = if faces.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<h2>Move a face</h2>\
+             <p>A face that shows somebody else enrolled becomes theirs, with its embeddings, \
+             crop and pose.</p>\
+             <form data-action=\"moveFace\" data-person=\"{id}\" class=\"inline\">\
+               <label for=\"face\">Face</label>\
+               <select id=\"face\" name=\"face\">{face_options}</select>\
+               <label for=\"move-to\">To</label>\
+               <input id=\"move-to\" name=\"to\" list=\"others\" required autocomplete=\"off\" \
+               placeholder=\"somebody enrolled\">\
+               <button type=\"submit\" class=\"secondary\">Move</button></form>"
+        )
+    };
+    format!(
+        "<h2>Merge another person in</h2>\
+         <p>When two people enrolled are one: the other's faces, sightings and \"not this \
+         person\" examples become {name}'s, and the other is removed.</p>\
+         <form data-action=\"merge\" data-person=\"{id}\" data-name=\"{name}\" class=\"inline\">\
+           <label for=\"merge-from\">Merge in</label>\
+           <input id=\"merge-from\" name=\"from\" list=\"others\" required autocomplete=\"off\" \
+           placeholder=\"somebody enrolled\">\
+           <button type=\"submit\">Merge in</button></form>{move_face}{list}",
+        list = pages::people_list("others", &others),
+    )
 }
 
 /// A form that uploads several photos, each answered in words.

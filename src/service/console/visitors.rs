@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::response::Response;
 
 use crate::base::time::format_time;
-use crate::gallery::{PersonSummary, Visitor};
+use crate::gallery::Visitor;
 use crate::service::console::Viewer;
 use crate::service::console::pages::{self, Nav, esc};
 use crate::service::routes::visitors::SAMPLES;
@@ -115,8 +115,7 @@ pub(crate) async fn page(State(state): State<Arc<AppState>>, viewer: Viewer) -> 
     };
     // The names an admin may add a group to: the browser's own list, searchable by typing.
     let enrolled = if viewer.admin {
-        let options: String = people.iter().map(option).collect();
-        format!("<datalist id=\"enrolled\">{options}</datalist>")
+        pages::people_list("enrolled", &people.iter().collect::<Vec<_>>())
     } else {
         String::new()
     };
@@ -126,12 +125,4 @@ pub(crate) async fn page(State(state): State<Arc<AppState>>, viewer: Viewer) -> 
          <p id=\"count\">{count}</p><ul class=\"visitors\">{cards}</ul>{enrolled}"
     );
     pages::page(&viewer, Nav::Visitors, "Visitors", &main)
-}
-
-fn option(person: &PersonSummary) -> String {
-    format!(
-        "<option value=\"{name}\" data-id=\"{id}\"></option>",
-        name = esc(&person.name),
-        id = person.id.0
-    )
 }

@@ -110,6 +110,13 @@ async function enrollVisitor(form, who, name) {
   leaves(form.closest('.visitor'));
 }
 
+/** Somebody enrolled, picked by `name` from the page's list `list`: {id, name, faces}, or
+ *  undefined when nobody on the list is called that. */
+function enrolled(name, list) {
+  const option = [...document.querySelectorAll(`#${list} option`)].find((o) => o.value === name.trim());
+  return option && { id: Number(option.dataset.id), name: option.value, faces: Number(option.dataset.faces) };
+}
+
 /** Takes a visitor's card off the page and counts those left. */
 function leaves(card) {
   card.remove();
@@ -150,11 +157,38 @@ const handlers = {
   // A visitor added to somebody enrolled, picked from the page's list by name.
   async addVisitor(form) {
     const name = form.elements.person.value.trim();
-    const option = [...document.querySelectorAll('#enrolled option')].find((o) => o.value === name);
-    if (!option) {
+    const person = enrolled(name, 'enrolled');
+    if (!person) {
       return say(`Visitor ${form.dataset.visitor} was not enrolled: nobody enrolled is called "${name}"; pick a name from the list.`, false);
     }
-    await enrollVisitor(form, { person_id: Number(option.dataset.id) }, name);
+    await enrollVisitor(form, { person_id: person.id }, name);
+  },
+  // Another person merged in, picked by name: the browser asks first, saying what moves.
+  async merge(form) {
+    const from = enrolled(form.elements.from.value, 'others');
+    if (!from) return say(`Nobody else enrolled is called "${form.elements.from.value.trim()}"; pick a name from the list.`, false);
+    const into = form.dataset.name;
+    if (!window.confirm(`Merge ${from.name} into ${into}? ${from.name}'s ${from.faces} face(s), ` +
+      `sightings and "not this person" examples become ${into}'s, and ${from.name} is removed. ` +
+      'It cannot be undone.')) return;
+    const answer = await api('POST', `/v1/people/${form.dataset.person}/merge`, JSON.stringify({ from: from.id }), 'application/json');
+    if (!answer.ok) return say(answer.message, false);
+    const done = answer.data;
+    sessionStorage.setItem('said', `${from.name} is merged in: ${done.faces} face(s) moved` +
+      (done.duplicates ? ` (${done.duplicates} of a photo ${into} had, dropped)` : '') +
+      `, ${done.sightings} sighting(s), ${done.negatives} "not this person" example(s).`);
+    window.location.reload();
+  },
+  // A face moved to the person it shows, picked by name.
+  async moveFace(form) {
+    const to = enrolled(form.elements.to.value, 'others');
+    if (!to) return say(`Nobody else enrolled is called "${form.elements.to.value.trim()}"; pick a name from the list.`, false);
+    const face = form.elements.face.value;
+    if (!window.confirm(`Move face ${face} to ${to.name}? It becomes theirs, with its embeddings, crop and pose.`)) return;
+    const answer = await api('POST', `/v1/people/${form.dataset.person}/faces/${face}/move`, JSON.stringify({ to: to.id }), 'application/json');
+    if (!answer.ok) return say(answer.message, false);
+    sessionStorage.setItem('said', `Face ${face} is now ${to.name}'s.`);
+    window.location.reload();
   },
   async createKey(form) {
     const body = JSON.stringify({ name: form.elements.name.value.trim(), scopes: [form.elements.scope.value] });
@@ -267,6 +301,13 @@ function followSightings(status) {
   const follow = (message) => show(JSON.parse(message.data));
   events.addEventListener('person_seen', follow);
   events.addEventListener('unknown_seen', follow);
+}
+
+// What a change said before it reloaded the page, said again on the page reloaded.
+const said = sessionStorage.getItem('said');
+if (said) {
+  sessionStorage.removeItem('said');
+  say(said, true);
 }
 
 const live = document.querySelector('[data-live]');
