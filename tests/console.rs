@@ -932,11 +932,14 @@ fn seen_over_three_days(home: &std::path::Path) -> i64 {
     )
     .unwrap();
     let crop = whoisit::base::image::encode_png(&small).unwrap();
-    let mut records = vec![record(None, "back", Some(obama), t - 5 * 3600, None)];
+    // In the order they came into view, as a server writes them: the log's order.
+    let mut records = vec![
+        record(None, "back", None, t - 3 * 86_400, None),
+        record(None, "back", Some(obama), t - 5 * 3600, None),
+    ];
     records.extend((0..55).map(|i| record(None, "hall", Some(obama), t - 3 * 3600 + i, None)));
     records.push(record(None, "door", Some(obama), t - 1800, None));
     records.push(record(None, "door", None, t - 1200, Some(crop)));
-    records.push(record(None, "back", None, t - 3 * 86_400, None));
     gallery.write_sightings(&records).unwrap();
     let PersonId(id) = obama;
     id
@@ -976,6 +979,8 @@ async fn paged(browser: &Browser, base: &str) {
     assert!(browser.text(".log tbody tr").await.contains("door"));
     assert_eq!(browser.unlabelled_controls().await, Vec::<String>::new());
     browser.click(".pager button").await;
+    // The click does not wait for the next page: wait for its count.
+    browser.wait_for_text("#count", "more sighting(s)").await;
     assert_eq!(browser.text("#count").await, "8 more sighting(s).");
     assert!(browser.text(".pages").await.contains("First page"));
 }

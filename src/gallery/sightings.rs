@@ -97,7 +97,9 @@ impl std::str::FromStr for Who {
 }
 
 /// Which sightings to read: a page of at most `limit`, newest first (a log is read from its
-/// end), older than the id `after`.
+/// end), older than the id `after`. Ids grow as faces come into view (a sighting is stored when
+/// its face appears, and keeps its id as it is updated), so the newest id is the last face to
+/// come into view; paging by id stays exact while sightings are written and purged.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SightingQuery {
     /// Only sightings whose face was still in view at or after this time (seconds since the

@@ -103,8 +103,8 @@ pub(crate) async fn read_page(
 }
 
 /// Who was seen, at which camera, from when to when: one sighting per track's appearance,
-/// newest first, a page at a time (each next page older). Every page read is recorded in the
-/// audit trail.
+/// newest first (the last to come into view first), a page at a time, each next page older.
+/// Every page read is recorded in the audit trail.
 #[utoipa::path(get, path = "/v1/sightings", tag = "sightings",
     params(
         ("since" = Option<i64>, Query,
