@@ -6,37 +6,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use predicates::prelude::*;
 use serde_json::Value;
 
-use common::cli::{actor, json_lines, whoisit};
+use common::cli::{json_lines, three_appearances, whoisit};
 use common::postgres::Database;
 use common::server::Server;
-use whoisit::demo::synth::ClipSpec;
-
-/// `home/appearances.avi` at 15 fps: Obama for 2 s, nobody for 1 s, Biden for 2 s, nobody,
-/// Obama again for 2 s.
-fn three_appearances(home: &Path) -> PathBuf {
-    let clip = home.join("appearances.avi");
-    ClipSpec {
-        width: 640,
-        height: 480,
-        fps: 15.0,
-        light: (1.0, 1.0),
-        frames: 135,
-        actors: vec![
-            actor("obama2.jpg", (0.4, 0.5), (0.45, 0.5), 0.9, 0..30),
-            actor("biden.jpg", (0.5, 0.5), (0.55, 0.5), 0.9, 45..75),
-            actor("obama2.jpg", (0.55, 0.5), (0.5, 0.5), 0.9, 90..120),
-        ],
-    }
-    .write_video(&clip)
-    .unwrap();
-    clip
-}
 
 fn enroll_obama(home: &Path, global: &[&str]) {
     whoisit(home)

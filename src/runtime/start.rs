@@ -10,7 +10,7 @@ use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
 use crate::roster::Roster;
 use crate::runtime::capture::Source;
-use crate::runtime::sightings::SightingsWriter;
+use crate::runtime::sightings::{Listener, SightingsWriter};
 use crate::runtime::worker::Worker;
 
 /// A source ready to open, and the configuration to run it with.
@@ -82,16 +82,17 @@ pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<
     Worker::new(pipeline, roster, actor)
 }
 
-/// The sightings writer of this process, on `gallery`: `None` when `config` records no
-/// sightings (`sightings.record`).
+/// The sightings writer of this process, on `gallery`, telling `listener` of each event:
+/// `None` when `config` records no sightings (`sightings.record`).
 pub fn sightings_writer(
     config: &Config,
     gallery: &Arc<dyn Gallery>,
+    listener: Option<Listener>,
 ) -> Result<Option<SightingsWriter>> {
     if !config.sightings.record {
         return Ok(None);
     }
-    SightingsWriter::start(gallery.clone(), &config.sightings).map(Some)
+    SightingsWriter::start(gallery.clone(), &config.sightings, listener).map(Some)
 }
 
 /// A [`worker`] that records the sightings of the source `camera` (unless `config` records
@@ -103,7 +104,7 @@ pub fn recording_worker(
     camera: &str,
 ) -> Result<Worker> {
     let mut worker = worker(config, actor, progress)?;
-    if let Some(writer) = sightings_writer(config, worker.gallery())? {
+    if let Some(writer) = sightings_writer(config, worker.gallery(), None)? {
         let follower = writer.follower(camera, worker.pipeline().embedder_id());
         worker.record_sightings(follower);
     }

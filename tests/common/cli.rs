@@ -63,6 +63,27 @@ pub(crate) fn actor(
     }
 }
 
+/// `home/appearances.avi` at 15 fps: Obama for 2 s, nobody for 1 s, Biden for 2 s, nobody,
+/// Obama again for 2 s.
+pub(crate) fn three_appearances(home: &Path) -> std::path::PathBuf {
+    let clip = home.join("appearances.avi");
+    ClipSpec {
+        width: 640,
+        height: 480,
+        fps: 15.0,
+        light: (1.0, 1.0),
+        frames: 135,
+        actors: vec![
+            actor("obama2.jpg", (0.4, 0.5), (0.45, 0.5), 0.9, 0..30),
+            actor("biden.jpg", (0.5, 0.5), (0.55, 0.5), 0.9, 45..75),
+            actor("obama2.jpg", (0.55, 0.5), (0.5, 0.5), 0.9, 90..120),
+        ],
+    }
+    .write_video(&clip)
+    .unwrap();
+    clip
+}
+
 /// `dir/obama.avi`: Obama alone, drifting a little, for `frames` frames at `fps`.
 pub(crate) fn obama_clip(dir: &Path, fps: f64, frames: u32) -> std::path::PathBuf {
     let clip = dir.join("obama.avi");
