@@ -859,3 +859,67 @@ fn a_camera_agent_s_sightings_are_stored_by_a_worker_and_published_once_per_chan
     assert!(notes >= 6, "{stopped}");
     assert_eq!(stopped["sightings"]["skipped"], 0, "{stopped}");
 }
+
+/// The visitors' clip (two strangers, nobody enrolled, each in view three times) through a
+/// camera agent and a worker on PostgreSQL: the worker stores six unknown sightings, each with
+/// its crop and mean embedding, and groups them into two visitors of three, as `recognize`
+/// does in one process. Once the first stranger's group is enrolled, the camera names him.
+#[test]
+fn a_camera_agent_s_strangers_become_two_visitors_and_one_enrolled_is_named_in_postgres() {
+    let db = common::postgres::Database::new();
+    let global = ["--gallery".to_owned(), db.url.clone()];
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let site = Site::new();
+    let worker = worker(home, &site, "w1", &global);
+    let clip = common::cli::strangers_clip(home);
+    camera(home, &site, "door", &clip).finish(3 * MINUTE);
+    let listed = |what: &[&str]| {
+        common::cli::json_lines(common::cli::whoisit(home).args(&global).args(what))
+    };
+    wait_for("six sightings with their crops", MINUTE, || {
+        let all = listed(&["sightings", "--json"]);
+        all.len() == 6 && all.iter().all(|s| s["has_crop"] == true)
+    });
+    let all = listed(&["sightings", "--json"]);
+    assert!(
+        all.iter()
+            .all(|s| s["person"].is_null() && s["camera"] == "door"),
+        "{all:?}"
+    );
+    // The writer groups at most every 10 s, and once more as it ends.
+    drop(worker.stop());
+    let groups = listed(&["visitors", "list", "--json"]);
+    let mut sizes: Vec<u64> = groups
+        .iter()
+        .map(|g| g["sightings"].as_u64().unwrap())
+        .collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [3, 3], "{groups:?}");
+
+    // Obama (the first stranger) enrolled from his group; his next appearance is named.
+    let first = &all[0]["id"];
+    let obama = groups
+        .iter()
+        .find(|g| g["samples"].as_array().unwrap().contains(first))
+        .unwrap_or_else(|| panic!("no group holds the first sighting: {groups:?}"));
+    common::cli::whoisit(home)
+        .args(&global)
+        .args([
+            "visitors",
+            "enroll",
+            &obama["id"].to_string(),
+            "--name",
+            "Obama",
+        ])
+        .assert()
+        .success();
+    let worker = self::worker(home, &site, "w2", &global);
+    camera(home, &site, "door", &common::cli::again_clip(home)).finish(3 * MINUTE);
+    wait_for("the next appearance stored", MINUTE, || {
+        listed(&["sightings", "--json"]).len() == 7
+    });
+    let all = listed(&["sightings", "--json"]);
+    assert_eq!(all[6]["name"], "Obama", "{all:?}");
+    drop(worker.stop());
+}

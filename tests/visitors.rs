@@ -6,66 +6,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::cli::{actor, json_lines, whoisit};
+use common::cli::{again_clip, json_lines, strangers_clip, whoisit};
 use common::postgres::Database;
 use common::server::Server;
-use whoisit::demo::synth::ClipSpec;
 use whoisit::gallery::{SightingId, SightingQuery, Who};
-
-/// `home/strangers.avi` at 15 fps: Obama, Biden, Obama, Biden, Obama, Biden, 20 frames each
-/// with 15 frames of nobody between, at other places and sizes each time; Obama from three
-/// different photos.
-fn strangers_clip(home: &Path) -> PathBuf {
-    let clip = home.join("strangers.avi");
-    let shots = [
-        ("obama.jpg", 0.4, 0.85),
-        ("biden.jpg", 0.5, 0.9),
-        ("obama2.jpg", 0.55, 0.9),
-        ("biden.jpg", 0.45, 0.8),
-        ("obama.jpg", 0.6, 0.95),
-        ("biden.jpg", 0.55, 0.95),
-    ];
-    let actors = shots
-        .iter()
-        .zip(0u32..)
-        .map(|(&(photo, x, height), i)| {
-            let start = 35 * i;
-            actor(photo, (x, 0.5), (x + 0.04, 0.5), height, start..start + 20)
-        })
-        .collect();
-    ClipSpec {
-        width: 640,
-        height: 480,
-        fps: 15.0,
-        light: (1.0, 1.0),
-        frames: 35 * 6,
-        actors,
-    }
-    .write_video(&clip)
-    .unwrap();
-    clip
-}
-
-/// `home/again.avi`: Obama alone once more, from a photo the strangers' clip showed too.
-fn again_clip(home: &Path) -> PathBuf {
-    let clip = home.join("again.avi");
-    ClipSpec {
-        width: 640,
-        height: 480,
-        fps: 15.0,
-        light: (1.0, 1.0),
-        frames: 40,
-        actors: vec![actor("obama2.jpg", (0.5, 0.5), (0.52, 0.5), 0.9, 5..35)],
-    }
-    .write_video(&clip)
-    .unwrap();
-    clip
-}
 
 fn recognize(home: &Path, global: &[&str], clip: &Path) {
     whoisit(home)

@@ -84,6 +84,56 @@ pub(crate) fn three_appearances(home: &Path) -> std::path::PathBuf {
     clip
 }
 
+/// `home/strangers.avi` at 15 fps: Obama, Biden, Obama, Biden, Obama, Biden, 20 frames each
+/// with 15 frames of nobody between, at other places and sizes each time; Obama from three
+/// different photos.
+pub(crate) fn strangers_clip(home: &Path) -> std::path::PathBuf {
+    let clip = home.join("strangers.avi");
+    let shots = [
+        ("obama.jpg", 0.4, 0.85),
+        ("biden.jpg", 0.5, 0.9),
+        ("obama2.jpg", 0.55, 0.9),
+        ("biden.jpg", 0.45, 0.8),
+        ("obama.jpg", 0.6, 0.95),
+        ("biden.jpg", 0.55, 0.95),
+    ];
+    let actors = shots
+        .iter()
+        .zip(0u32..)
+        .map(|(&(photo, x, height), i)| {
+            let start = 35 * i;
+            actor(photo, (x, 0.5), (x + 0.04, 0.5), height, start..start + 20)
+        })
+        .collect();
+    ClipSpec {
+        width: 640,
+        height: 480,
+        fps: 15.0,
+        light: (1.0, 1.0),
+        frames: 35 * 6,
+        actors,
+    }
+    .write_video(&clip)
+    .unwrap();
+    clip
+}
+
+/// `home/again.avi`: Obama alone once more, from a photo the strangers' clip showed too.
+pub(crate) fn again_clip(home: &Path) -> std::path::PathBuf {
+    let clip = home.join("again.avi");
+    ClipSpec {
+        width: 640,
+        height: 480,
+        fps: 15.0,
+        light: (1.0, 1.0),
+        frames: 40,
+        actors: vec![actor("obama2.jpg", (0.5, 0.5), (0.52, 0.5), 0.9, 5..35)],
+    }
+    .write_video(&clip)
+    .unwrap();
+    clip
+}
+
 /// `dir/obama.avi`: Obama alone, drifting a little, for `frames` frames at `fps`.
 pub(crate) fn obama_clip(dir: &Path, fps: f64, frames: u32) -> std::path::PathBuf {
     let clip = dir.join("obama.avi");
