@@ -169,6 +169,24 @@ fn two_cameras_and_two_workers_name_every_face_once_on_the_stream_and_each_chang
         &subscriber,
         &[("front-door", "John_Salley"), ("lobby", "John_Simm")],
     );
+    // Two workers, one sighting per camera: one worker at a time stores them.
+    std::thread::sleep(Duration::from_secs(2));
+    let stored = common::cli::json_lines(common::cli::whoisit(home).args(["sightings", "--json"]));
+    let mut seen: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|s| {
+            (
+                s["camera"].as_str().unwrap(),
+                s["name"].as_str().unwrap_or("unknown"),
+            )
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        [("front-door", "John_Salley"), ("lobby", "John_Simm")],
+        "{stored:?}"
+    );
     drop(events.stop());
     for w in workers {
         w.stop();

@@ -78,8 +78,8 @@ pub(super) struct WorkerArgs {
     /// [default: HOSTNAME-PID].
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// Also publish the answers over MQTT, as `whoisit events` does (one publisher per site is
-    /// enough; more publish each answer once between them).
+    /// Also publish the cameras' sightings over MQTT, as `whoisit events` does (one publisher
+    /// per site is enough; more publish each change once between them).
     #[arg(long)]
     events: bool,
     /// With --events: the MQTT broker, mqtt://host:port [config: streams.mqtt].

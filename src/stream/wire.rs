@@ -276,6 +276,49 @@ mod tests {
     }
 
     #[test]
+    fn a_sighting_note_is_plain_json_and_keeps_the_unknown_face() {
+        let record = SightingRecord {
+            id: None,
+            camera: "door".into(),
+            track: 4,
+            person: None,
+            first: 100,
+            last: 103,
+            distance: Some(0.7),
+            evidence: 3,
+            unknown: Some(UnknownFace {
+                crop: Some(vec![1, 2, 3]),
+                embedder: EmbedderId::new("agent's"),
+                embedding: Embedding(vec![0.5, -0.25]),
+            }),
+        };
+        let told = Told {
+            key: 9,
+            change: Change::Appeared,
+            name: None,
+            record,
+            left: false,
+        };
+        let (note, crop) = SightingNote::of(told, 5);
+        let json = serde_json::to_value(&note).unwrap();
+        assert_eq!(json["change"], "appeared");
+        assert_eq!(json["person_id"], serde_json::Value::Null);
+        assert_eq!(json["embedding"], serde_json::json!([0.5, -0.25]));
+        assert_eq!(crop.as_deref(), Some(&[1u8, 2, 3][..]));
+        // The worker that stores it names its own embedder, and its own key.
+        let workers = EmbedderId::new("dlib-resnet-v1");
+        let back: SightingNote = serde_json::from_value(json).unwrap();
+        let told = back.told(77, crop, &workers);
+        assert_eq!(
+            (told.key, told.change, told.record.track),
+            (77, Change::Appeared, 4)
+        );
+        let unknown = told.record.unknown.unwrap();
+        assert_eq!(unknown.embedder, workers);
+        assert_eq!(unknown.crop, Some(vec![1, 2, 3]));
+    }
+
+    #[test]
     fn work_and_answers_of_an_older_version_still_read() {
         // Before `recent` and `judged`: a camera's work and a worker's answer.
         let work = serde_json::json!({
