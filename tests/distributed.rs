@@ -807,27 +807,7 @@ fn a_camera_agent_s_sightings_are_stored_by_a_worker_and_published_once_per_chan
     wait_for("three sightings stored", MINUTE, || stored().len() >= 3);
     // The worker stores what it is told within a second.
     std::thread::sleep(Duration::from_secs(2));
-    let all = stored();
-    let who: Vec<&str> = all
-        .iter()
-        .map(|s| s["name"].as_str().unwrap_or("unknown"))
-        .collect();
-    assert_eq!(who, ["Obama", "unknown", "Obama"], "{all:?}");
-    let obama = all[0]["person"].as_i64().unwrap();
-    assert_eq!(all[2]["person"].as_i64(), Some(obama));
-    for s in &all {
-        assert_eq!(s["camera"], "door");
-        assert!(s["evidence"].as_u64().unwrap() >= 1, "{s}");
-    }
-    let has_crop: Vec<bool> = all
-        .iter()
-        .map(|s| s["has_crop"].as_bool().unwrap())
-        .collect();
-    assert_eq!(
-        has_crop,
-        [false, true, false],
-        "only the stranger's face is kept"
-    );
+    let obama = common::cli::three_sightings_of_the_clip(&stored(), "door");
 
     // Per sighting: its start (appeared), "named" if it started unknown, and its end (left).
     let received = subscriber.received();

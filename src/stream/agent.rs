@@ -328,17 +328,12 @@ impl Agent {
         meta.recent = recent;
         let fields = Work::fields(&meta, &jpeg)?;
         let bytes: usize = fields.iter().map(|(k, v)| k.len() + v.len()).sum();
-        let (stream, max) = (self.keys.faces.clone(), self.config.max_pending_faces);
-        let added = self.link.run(|c| {
-            redis::cmd("XADD")
-                .arg(&stream)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(max)
-                .arg("*")
-                .arg(&fields[..])
-                .query::<String>(c)
-        });
+        let added = link::add(
+            &mut self.link,
+            &self.keys.faces,
+            self.config.max_pending_faces,
+            &fields,
+        );
         match added {
             Ok(_) => {
                 self.stats.sent.fetch_add(1, Ordering::Relaxed);

@@ -71,18 +71,9 @@ fn relay(config: &Config) -> Result<SightingsWriter> {
     let mut dropped = 0u64;
     SightingsWriter::relay(&config.sightings, move |told| {
         let (note, crop) = SightingNote::of(told, unix_ms());
-        let added = note.fields(crop.as_deref()).map(|fields| {
-            link.run(|c| {
-                redis::cmd("XADD")
-                    .arg(&stream)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(max)
-                    .arg("*")
-                    .arg(&fields[..])
-                    .query::<String>(c)
-            })
-        });
+        let added = note
+            .fields(crop.as_deref())
+            .map(|fields| link::add(&mut link, &stream, max, &fields));
         match added {
             Ok(Ok(_)) if dropped > 0 => {
                 tracing::info!(dropped, "sightings reach Redis again");

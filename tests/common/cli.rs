@@ -84,6 +84,33 @@ pub(crate) fn three_appearances(home: &Path) -> std::path::PathBuf {
     clip
 }
 
+/// Checks the sightings of [`three_appearances`] at `camera`: Obama, the stranger (whose
+/// crop alone is kept), Obama again, each with some evidence. Returns Obama's id.
+pub(crate) fn three_sightings_of_the_clip(all: &[Value], camera: &str) -> i64 {
+    let who: Vec<&str> = all
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or("unknown"))
+        .collect();
+    assert_eq!(who, ["Obama", "unknown", "Obama"], "{all:?}");
+    for s in all {
+        assert_eq!(s["camera"], camera);
+        assert!(s["last"].as_i64() >= s["first"].as_i64());
+        assert!(s["evidence"].as_u64().unwrap() >= 1, "{s}");
+    }
+    let has_crop: Vec<bool> = all
+        .iter()
+        .map(|s| s["has_crop"].as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        has_crop,
+        [false, true, false],
+        "only the stranger's face is kept"
+    );
+    let obama = all[0]["person"].as_i64().unwrap();
+    assert_eq!(all[2]["person"].as_i64(), Some(obama));
+    obama
+}
+
 /// `home/strangers.avi` at 15 fps: Obama, Biden, Obama, Biden, Obama, Biden, 20 frames each
 /// with 15 frames of nobody between, at other places and sizes each time; Obama from three
 /// different photos.
