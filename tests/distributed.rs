@@ -169,23 +169,9 @@ fn two_cameras_and_two_workers_name_every_face_once_on_the_stream_and_each_chang
         &subscriber,
         &[("front-door", "John_Salley"), ("lobby", "John_Simm")],
     );
-    // Two workers, one sighting per camera: one worker at a time stores them.
-    std::thread::sleep(Duration::from_secs(2));
-    let stored = common::cli::json_lines(common::cli::whoisit(home).args(["sightings", "--json"]));
-    let mut seen: Vec<(&str, &str)> = stored
-        .iter()
-        .map(|s| {
-            (
-                s["camera"].as_str().unwrap(),
-                s["name"].as_str().unwrap_or("unknown"),
-            )
-        })
-        .collect();
-    seen.sort_unstable();
-    assert_eq!(
-        seen,
-        [("front-door", "John_Salley"), ("lobby", "John_Simm")],
-        "{stored:?}"
+    one_sighting_per_camera(
+        home,
+        &[("front-door", "John_Salley"), ("lobby", "John_Simm")],
     );
     drop(events.stop());
     for w in workers {
@@ -229,6 +215,32 @@ fn each_change_once_over_mqtt(site: &Site, subscriber: &Subscriber, johns: &[(&s
         assert!(seen[0]["person_id"].is_i64(), "{}", seen[0]);
         assert!(seen[0]["expires_ms"].as_u64() > seen[0]["captured_ms"].as_u64());
     }
+}
+
+/// Waits until `worker` has its models and gallery loaded, so that a short clip's crops are
+/// not older than `max_age_ms` when it reads them.
+fn ready(worker: &mut Proc) {
+    wait_for("the worker started", MINUTE, || {
+        assert!(worker.alive(), "the worker ended: {}", worker.log());
+        worker.log().contains("worker started")
+    });
+}
+
+/// Two workers, one sighting per camera, of its John: one worker at a time stores them.
+fn one_sighting_per_camera(home: &Path, johns: &[(&str, &str)]) {
+    std::thread::sleep(Duration::from_secs(2));
+    let stored = common::cli::json_lines(common::cli::whoisit(home).args(["sightings", "--json"]));
+    let mut seen: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|s| {
+            (
+                s["camera"].as_str().unwrap(),
+                s["name"].as_str().unwrap_or("unknown"),
+            )
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, johns, "{stored:?}");
 }
 
 #[test]
@@ -809,47 +821,7 @@ fn a_camera_agent_s_sightings_are_stored_by_a_worker_and_published_once_per_chan
     std::thread::sleep(Duration::from_secs(2));
     let obama = common::cli::three_sightings_of_the_clip(&stored(), "door");
 
-    // Per sighting: its start (appeared), "named" if it started unknown, and its end (left).
-    let received = subscriber.received();
-    let on = |topic: &str| -> Vec<&Value> {
-        received
-            .iter()
-            .filter(|(t, _)| t == &format!("{}/{topic}", site.topics))
-            .map(|(_, e)| e)
-            .collect()
-    };
-    let changes = on("cameras/door/sightings");
-    let count = |change: &str| changes.iter().filter(|e| e["change"] == change).count();
-    assert_eq!(count("appeared"), 3, "{changes:?}");
-    assert_eq!(count("left"), 3, "{changes:?}");
-    assert_eq!(count("renamed"), 0, "{changes:?}");
-    assert!(
-        count("named") <= 2,
-        "only Obama's tracks can be named: {changes:?}"
-    );
-    assert_eq!(
-        changes.len(),
-        6 + count("named"),
-        "nothing else: {changes:?}"
-    );
-    assert!(
-        (changes.len() as u64) < crops,
-        "{} events for {crops} crops: events are per change, not per crop",
-        changes.len()
-    );
-    // Obama's arrivals, by id, on his own topic: one per sighting of him.
-    let seen = on("people/Obama/seen");
-    assert_eq!(seen.len(), 2, "{received:?}");
-    for event in seen.iter().chain(&changes) {
-        assert!(event["expires_ms"].as_u64() > event["captured_ms"].as_u64());
-        assert!(event["event_id"].is_string());
-        if event["name"] == "Obama" {
-            assert_eq!(event["person_id"], obama, "{event}");
-        } else {
-            assert_eq!(event["person_id"], Value::Null, "{event}");
-        }
-    }
-    assert_eq!(received.len(), changes.len() + seen.len(), "{received:?}");
+    changes_counted_against_three_sightings(&site, &subscriber, obama, crops);
     drop(events.stop());
     // The worker stored every note: at least a start and an end per sighting.
     let stopped: Value = serde_json::from_str(worker.stop().last().unwrap()).unwrap();
@@ -869,7 +841,8 @@ fn a_camera_agent_s_strangers_become_two_visitors_and_one_enrolled_is_named_in_p
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     let site = Site::new();
-    let worker = worker(home, &site, "w1", &global);
+    let mut worker = worker(home, &site, "w1", &global);
+    ready(&mut worker);
     let clip = common::cli::strangers_clip(home);
     camera(home, &site, "door", &clip).finish(3 * MINUTE);
     let listed = |what: &[&str]| {
@@ -912,7 +885,8 @@ fn a_camera_agent_s_strangers_become_two_visitors_and_one_enrolled_is_named_in_p
         ])
         .assert()
         .success();
-    let worker = self::worker(home, &site, "w2", &global);
+    let mut worker = self::worker(home, &site, "w2", &global);
+    ready(&mut worker);
     camera(home, &site, "door", &common::cli::again_clip(home)).finish(3 * MINUTE);
     wait_for("the next appearance stored", MINUTE, || {
         listed(&["sightings", "--json"]).len() == 7
@@ -920,4 +894,55 @@ fn a_camera_agent_s_strangers_become_two_visitors_and_one_enrolled_is_named_in_p
     let all = listed(&["sightings", "--json"]);
     assert_eq!(all[6]["name"], "Obama", "{all:?}");
     drop(worker.stop());
+}
+
+/// The MQTT messages of [`common::cli::three_appearances`] on the camera "door", counted
+/// against its three sightings: per sighting its start (appeared), "named" if it started
+/// unknown, and its end (left); fewer than the `crops` sent; Obama's arrivals by id.
+fn changes_counted_against_three_sightings(
+    site: &Site,
+    subscriber: &Subscriber,
+    obama: i64,
+    crops: u64,
+) {
+    let received = subscriber.received();
+    let on = |topic: &str| -> Vec<&Value> {
+        received
+            .iter()
+            .filter(|(t, _)| t == &format!("{}/{topic}", site.topics))
+            .map(|(_, e)| e)
+            .collect()
+    };
+    let changes = on("cameras/door/sightings");
+    let count = |change: &str| changes.iter().filter(|e| e["change"] == change).count();
+    assert_eq!(count("appeared"), 3, "{changes:?}");
+    assert_eq!(count("left"), 3, "{changes:?}");
+    assert_eq!(count("renamed"), 0, "{changes:?}");
+    assert!(
+        count("named") <= 2,
+        "only Obama's tracks can be named: {changes:?}"
+    );
+    assert_eq!(
+        changes.len(),
+        6 + count("named"),
+        "nothing else: {changes:?}"
+    );
+    assert!(
+        (changes.len() as u64) < crops,
+        "{} events for {crops} crops: events are per change, not per crop",
+        changes.len()
+    );
+    // Obama's arrivals, by id, on his own topic: one per sighting of him.
+    let seen = on("people/Obama/seen");
+    assert_eq!(seen.len(), 2, "{received:?}");
+    for event in seen.iter().chain(&changes) {
+        assert!(event["expires_ms"].as_u64() > event["captured_ms"].as_u64());
+        assert!(event["event_id"].is_string());
+        if event["name"] == "Obama" {
+            assert_eq!(event["person_id"], obama, "{event}");
+        } else {
+            assert_eq!(event["person_id"], Value::Null, "{event}");
+        }
+    }
+    assert_eq!(received.len(), changes.len() + seen.len(), "{received:?}");
 }

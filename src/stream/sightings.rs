@@ -10,9 +10,9 @@
 //! One worker at a time stores them: a sighting is many notes (appeared, refreshes, left), and
 //! the writer that stored its first note knows its row, so notes of one sighting split between
 //! two workers would make two sightings. Every worker competes for a lease on
-//! `PREFIX:sightings:owner`; the holder reads the stream through its group, and when it dies
-//! another takes the lease once it expires ([`LEASE`]) and goes on from the notes it left
-//! unacknowledged. A sighting open at that moment is then stored in two pieces; notes handed
+//! `PREFIX:sightings:owner`; the holder reads the stream through its group and gives the lease
+//! up when it stops. When it dies instead, another takes the lease once it expires ([`LEASE`])
+//! and goes on from the notes it left unacknowledged. A sighting open at that moment is then stored in two pieces; notes handed
 //! to the writer but not yet stored when a worker is killed (at most a second's) are lost.
 
 use std::collections::HashMap;
@@ -46,6 +46,10 @@ if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
 if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then return 1 end
+return 0";
+/// Gives the lease up if `ARGV[1]` holds it.
+const RELEASE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
 return 0";
 
 /// A follower of the camera agent `camera`'s tracks whose notes go to the sightings stream,
@@ -148,6 +152,10 @@ pub fn store(
             from = ">";
         }
     }
+    if owner {
+        // Another worker goes on at once, not after the lease expired.
+        store.release();
+    }
     Ok(store.counts)
 }
 
@@ -178,6 +186,21 @@ impl Store<'_> {
                     .query::<i64>(c)
             })
             .is_ok_and(|held| held == 1)
+    }
+
+    /// Gives the lease up.
+    fn release(&mut self) {
+        let (key, name) = (&self.keys.sightings_owner, self.name);
+        if let Err(f) = self.link.run(|c| {
+            redis::cmd("EVAL")
+                .arg(RELEASE_SCRIPT)
+                .arg(1)
+                .arg(key)
+                .arg(name)
+                .query::<i64>(c)
+        }) {
+            tracing::debug!("the sightings' lease is left to expire: {f:?}");
+        }
     }
 
     /// Takes over the notes a worker that held the lease before read and did not acknowledge.
