@@ -888,11 +888,13 @@ fn a_camera_agent_s_strangers_become_two_visitors_and_one_enrolled_is_named_in_p
     let mut worker = self::worker(home, &site, "w2", &global);
     ready(&mut worker);
     camera(home, &site, "door", &common::cli::again_clip(home)).finish(3 * MINUTE);
-    wait_for("the next appearance stored", MINUTE, || {
-        listed(&["sightings", "--json"]).len() == 7
+    // Stored as it appeared, and named once the camera's tracker decided (within a second).
+    wait_for("the next appearance stored, named Obama", MINUTE, || {
+        listed(&["sightings", "--json"])
+            .get(6)
+            .is_some_and(|s| s["name"] == "Obama")
     });
-    let all = listed(&["sightings", "--json"]);
-    assert_eq!(all[6]["name"], "Obama", "{all:?}");
+    assert_eq!(listed(&["sightings", "--json"]).len(), 7);
     drop(worker.stop());
 }
 
