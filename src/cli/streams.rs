@@ -198,6 +198,7 @@ pub(super) fn worker_cmd(config: &Config, args: &WorkerArgs) -> Result<()> {
     // Every worker may store the cameras' sightings; one at a time does (a lease).
     let sightings = match start::sightings_writer(&config, roster.gallery(), None)? {
         Some(writer) => {
+            start::purge_old_sightings(&config, roster.gallery().as_ref());
             let (streams, name, stop) = (config.streams.clone(), name.clone(), stop.clone());
             Some(
                 std::thread::Builder::new()

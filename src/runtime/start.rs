@@ -70,6 +70,15 @@ pub fn resolve_source(
 /// `retention_days` are purged first.
 pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<Worker> {
     let gallery = config.open_gallery()?;
+    purge_old_sightings(config, gallery.as_ref());
+    let pipeline = config.load_pipeline(progress)?;
+    let roster = Roster::open(gallery, pipeline.embedder_id(), config.matching())?;
+    Worker::new(pipeline, roster, actor)
+}
+
+/// Purges the sightings (and unknown faces) past their retention in `gallery`, as a process
+/// that records them starts.
+pub fn purge_old_sightings(config: &Config, gallery: &dyn Gallery) {
     // Recognition does not depend on it: a gallery that cannot be changed now still recognises.
     if let Err(e) = gallery.purge_sightings(&config.sighting_cutoffs(), &Actor::purge()) {
         tracing::warn!(
@@ -77,9 +86,6 @@ pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<
             e.report()
         );
     }
-    let pipeline = config.load_pipeline(progress)?;
-    let roster = Roster::open(gallery, pipeline.embedder_id(), config.matching())?;
-    Worker::new(pipeline, roster, actor)
 }
 
 /// The sightings writer of this process, on `gallery`, telling `listener` of each event:
