@@ -791,7 +791,8 @@ fn a_camera_agent_s_sightings_are_stored_by_a_worker_and_published_once_per_chan
     let mut events_args = args(&["events", "--mqtt", &common::streams::mqtt_url()], &site);
     events_args.extend(config(home, &format!("topic_prefix: {:?}", site.topics)));
     let events = Proc::start(home, "events", &events_args);
-    let worker = worker(home, &site, "w1", &[]);
+    let mut worker = worker(home, &site, "w1", &[]);
+    ready(&mut worker);
     // The publishers' group starts at the stream's end: wait for it (and the worker's).
     wait_for("both groups on the sightings stream", MINUTE, || {
         redis::cmd("XINFO")
@@ -834,6 +835,7 @@ fn a_camera_agent_s_sightings_are_stored_by_a_worker_and_published_once_per_chan
 /// camera agent and a worker on PostgreSQL: the worker stores six unknown sightings, each with
 /// its crop and mean embedding, and groups them into two visitors of three, as `recognize`
 /// does in one process. Once the first stranger's group is enrolled, the camera names him.
+#[cfg(feature = "postgres")]
 #[test]
 fn a_camera_agent_s_strangers_become_two_visitors_and_one_enrolled_is_named_in_postgres() {
     let db = common::postgres::Database::new();
