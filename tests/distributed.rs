@@ -105,7 +105,7 @@ fn work_photo(photo: &Path) -> (Vec<u8>, [i32; 4]) {
 }
 
 #[test]
-fn two_cameras_and_two_workers_name_every_face_once_on_the_stream_and_over_mqtt() {
+fn two_cameras_and_two_workers_name_every_face_once_on_the_stream_and_each_change_over_mqtt() {
     let home = tempfile::tempdir().unwrap();
     let home = home.path();
     let photos = enroll_johns(home);
@@ -164,43 +164,83 @@ fn two_cameras_and_two_workers_name_every_face_once_on_the_stream_and_over_mqtt(
     assert_eq!(by.len(), 2, "both workers took work: {by:?}");
     assert_eq!(site.pending(), 0);
 
-    each_event_once_over_mqtt(&site, &subscriber, &ids);
+    each_change_once_over_mqtt(
+        &site,
+        &subscriber,
+        &[("front-door", "John_Salley"), ("lobby", "John_Simm")],
+    );
+    one_sighting_per_camera(
+        home,
+        &[("front-door", "John_Salley"), ("lobby", "John_Simm")],
+    );
     drop(events.stop());
     for w in workers {
         w.stop();
     }
 }
 
-/// Each answer arrived once on its camera's topic and once on its person's, never retained.
-fn each_event_once_over_mqtt(site: &Site, subscriber: &Subscriber, ids: &HashSet<&str>) {
-    let sent = ids.len();
-    wait_for("every event over MQTT", MINUTE, || {
-        subscriber.received().len() >= 2 * sent
+/// Each camera's one track arrived over MQTT as its changes, not its crops: it appeared (and
+/// was named, if it was unknown at first), its John arrived once on his own topic, and it
+/// left; each change once, never retained.
+fn each_change_once_over_mqtt(site: &Site, subscriber: &Subscriber, johns: &[(&str, &str)]) {
+    wait_for("every track's end over MQTT", MINUTE, || {
+        let left = subscriber.received();
+        left.iter().filter(|(_, e)| e["change"] == "left").count() >= johns.len()
     });
     std::thread::sleep(Duration::from_secs(1));
     let received = subscriber.received();
-    assert_eq!(received.len(), 2 * sent, "no event twice");
-    for (topic, event) in &received {
-        let id = event["event_id"].as_str().unwrap();
-        assert!(ids.contains(id), "{topic}: {event}");
-        let camera = event["camera"].as_str().unwrap();
-        let name = event["name"].as_str().unwrap();
-        assert!(
-            *topic == format!("{}/cameras/{camera}/faces", site.topics)
-                || *topic == format!("{}/people/{name}/seen", site.topics),
-            "{topic}"
-        );
-        assert!(event["expires_ms"].as_u64() > event["captured_ms"].as_u64());
-        assert!(event["person_id"].is_i64(), "{topic}: {event}");
-    }
-    for topic_kind in ["/cameras/", "/people/"] {
-        let ids_on: HashSet<&str> = received
+    let ids: HashSet<(&str, &str)> = received
+        .iter()
+        .map(|(t, e)| (t.as_str(), e["event_id"].as_str().unwrap()))
+        .collect();
+    assert_eq!(ids.len(), received.len(), "no event twice: {received:?}");
+    for (camera, john) in johns {
+        let on = |topic: String| -> Vec<&Value> {
+            received
+                .iter()
+                .filter(|(t, _)| *t == topic)
+                .map(|(_, e)| e)
+                .collect()
+        };
+        let changes: Vec<&str> = on(format!("{}/cameras/{camera}/sightings", site.topics))
             .iter()
-            .filter(|(t, _)| t.contains(topic_kind))
-            .map(|(_, e)| e["event_id"].as_str().unwrap())
+            .map(|e| e["change"].as_str().unwrap())
             .collect();
-        assert_eq!(&ids_on, ids, "every event exactly once on {topic_kind}");
+        assert!(
+            changes == ["appeared", "left"] || changes == ["appeared", "named", "left"],
+            "{camera}: {changes:?}"
+        );
+        let seen = on(format!("{}/people/{john}/seen", site.topics));
+        assert_eq!(seen.len(), 1, "{camera}: {received:?}");
+        assert!(seen[0]["person_id"].is_i64(), "{}", seen[0]);
+        assert!(seen[0]["expires_ms"].as_u64() > seen[0]["captured_ms"].as_u64());
     }
+}
+
+/// Waits until `worker` has its models and gallery loaded, so that a short clip's crops are
+/// not older than `max_age_ms` when it reads them.
+fn ready(worker: &mut Proc) {
+    wait_for("the worker started", MINUTE, || {
+        assert!(worker.alive(), "the worker ended: {}", worker.log());
+        worker.log().contains("worker started")
+    });
+}
+
+/// Two workers, one sighting per camera, of its John: one worker at a time stores them.
+fn one_sighting_per_camera(home: &Path, johns: &[(&str, &str)]) {
+    std::thread::sleep(Duration::from_secs(2));
+    let stored = common::cli::json_lines(common::cli::whoisit(home).args(["sightings", "--json"]));
+    let mut seen: Vec<(&str, &str)> = stored
+        .iter()
+        .map(|s| {
+            (
+                s["camera"].as_str().unwrap(),
+                s["name"].as_str().unwrap_or("unknown"),
+            )
+        })
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, johns, "{stored:?}");
 }
 
 #[test]
@@ -731,4 +771,182 @@ fn a_camera_and_a_worker_name_the_frames_the_local_pipeline_names() {
         .query(&mut site.connection())
         .unwrap();
     assert!(left.is_empty(), "{left:?}");
+}
+
+/// A camera agent on a clip where Obama (enrolled) comes, a stranger comes, and Obama comes
+/// back: a worker stores the three sightings the agent's tracker decided, by person id, with
+/// the stranger's crop and mean embedding (so visitors are grouped from cameras too); and
+/// `whoisit events` publishes each change of a track once, never once per crop.
+#[test]
+fn a_camera_agent_s_sightings_are_stored_by_a_worker_and_published_once_per_change() {
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    common::cli::whoisit(home)
+        .args(["people", "add", "Obama"])
+        .arg(common::photo("obama.jpg"))
+        .assert()
+        .success();
+    let site = Site::new();
+    let subscriber = Subscriber::new(&site.topics);
+    let mut events_args = args(&["events", "--mqtt", &common::streams::mqtt_url()], &site);
+    events_args.extend(config(home, &format!("topic_prefix: {:?}", site.topics)));
+    let events = Proc::start(home, "events", &events_args);
+    let mut worker = worker(home, &site, "w1", &[]);
+    ready(&mut worker);
+    // The publishers' group starts at the stream's end: wait for it (and the worker's).
+    wait_for("both groups on the sightings stream", MINUTE, || {
+        redis::cmd("XINFO")
+            .arg("GROUPS")
+            .arg(site.key("sightings"))
+            .query::<Vec<redis::Value>>(&mut site.connection())
+            .is_ok_and(|groups| groups.len() == 2)
+    });
+    let clip = common::cli::three_appearances(home);
+    let lines = camera(home, &site, "door", &clip).finish(3 * MINUTE);
+    let summary: Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let crops = summary["camera"]["sent"].as_u64().unwrap();
+
+    // Each sighting ended (its last note is in the stream) once its "left" was published.
+    wait_for("the three sightings' ends", MINUTE, || {
+        subscriber
+            .received()
+            .iter()
+            .filter(|(_, e)| e["change"] == "left")
+            .count()
+            >= 3
+    });
+    let stored =
+        || common::cli::json_lines(common::cli::whoisit(home).args(["sightings", "--json"]));
+    wait_for("three sightings stored", MINUTE, || stored().len() >= 3);
+    // The worker stores what it is told within a second.
+    std::thread::sleep(Duration::from_secs(2));
+    let obama = common::cli::three_sightings_of_the_clip(&stored(), "door");
+
+    changes_counted_against_three_sightings(&site, &subscriber, obama, crops);
+    drop(events.stop());
+    // The worker stored every note: at least a start and an end per sighting.
+    let stopped: Value = serde_json::from_str(worker.stop().last().unwrap()).unwrap();
+    let notes = stopped["sightings"]["stored"].as_u64().unwrap();
+    assert!(notes >= 6, "{stopped}");
+    assert_eq!(stopped["sightings"]["skipped"], 0, "{stopped}");
+}
+
+/// The visitors' clip (two strangers, nobody enrolled, each in view three times) through a
+/// camera agent and a worker on PostgreSQL: the worker stores six unknown sightings, each with
+/// its crop and mean embedding, and groups them into two visitors of three, as `recognize`
+/// does in one process. Once the first stranger's group is enrolled, the camera names him.
+#[cfg(feature = "postgres")]
+#[test]
+fn a_camera_agent_s_strangers_become_two_visitors_and_one_enrolled_is_named_in_postgres() {
+    let db = common::postgres::Database::new();
+    let global = ["--gallery".to_owned(), db.url.clone()];
+    let home = tempfile::tempdir().unwrap();
+    let home = home.path();
+    let site = Site::new();
+    let mut worker = worker(home, &site, "w1", &global);
+    ready(&mut worker);
+    let clip = common::cli::strangers_clip(home);
+    camera(home, &site, "door", &clip).finish(3 * MINUTE);
+    let listed = |what: &[&str]| {
+        common::cli::json_lines(common::cli::whoisit(home).args(&global).args(what))
+    };
+    wait_for("six sightings with their crops", MINUTE, || {
+        let all = listed(&["sightings", "--json"]);
+        all.len() == 6 && all.iter().all(|s| s["has_crop"] == true)
+    });
+    let all = listed(&["sightings", "--json"]);
+    assert!(
+        all.iter()
+            .all(|s| s["person"].is_null() && s["camera"] == "door"),
+        "{all:?}"
+    );
+    // The writer groups at most every 10 s, and once more as it ends.
+    drop(worker.stop());
+    let groups = listed(&["visitors", "list", "--json"]);
+    let mut sizes: Vec<u64> = groups
+        .iter()
+        .map(|g| g["sightings"].as_u64().unwrap())
+        .collect();
+    sizes.sort_unstable();
+    assert_eq!(sizes, [3, 3], "{groups:?}");
+
+    // Obama (the first stranger) enrolled from his group; his next appearance is named.
+    let first = &all[0]["id"];
+    let obama = groups
+        .iter()
+        .find(|g| g["samples"].as_array().unwrap().contains(first))
+        .unwrap_or_else(|| panic!("no group holds the first sighting: {groups:?}"));
+    common::cli::whoisit(home)
+        .args(&global)
+        .args([
+            "visitors",
+            "enroll",
+            &obama["id"].to_string(),
+            "--name",
+            "Obama",
+        ])
+        .assert()
+        .success();
+    let mut worker = self::worker(home, &site, "w2", &global);
+    ready(&mut worker);
+    camera(home, &site, "door", &common::cli::again_clip(home)).finish(3 * MINUTE);
+    // Stored as it appeared, and named once the camera's tracker decided (within a second).
+    wait_for("the next appearance stored, named Obama", MINUTE, || {
+        listed(&["sightings", "--json"])
+            .get(6)
+            .is_some_and(|s| s["name"] == "Obama")
+    });
+    assert_eq!(listed(&["sightings", "--json"]).len(), 7);
+    drop(worker.stop());
+}
+
+/// The MQTT messages of [`common::cli::three_appearances`] on the camera "door", counted
+/// against its three sightings: per sighting its start (appeared), "named" if it started
+/// unknown, and its end (left); fewer than the `crops` sent; Obama's arrivals by id.
+fn changes_counted_against_three_sightings(
+    site: &Site,
+    subscriber: &Subscriber,
+    obama: i64,
+    crops: u64,
+) {
+    let received = subscriber.received();
+    let on = |topic: &str| -> Vec<&Value> {
+        received
+            .iter()
+            .filter(|(t, _)| t == &format!("{}/{topic}", site.topics))
+            .map(|(_, e)| e)
+            .collect()
+    };
+    let changes = on("cameras/door/sightings");
+    let count = |change: &str| changes.iter().filter(|e| e["change"] == change).count();
+    assert_eq!(count("appeared"), 3, "{changes:?}");
+    assert_eq!(count("left"), 3, "{changes:?}");
+    assert_eq!(count("renamed"), 0, "{changes:?}");
+    assert!(
+        count("named") <= 2,
+        "only Obama's tracks can be named: {changes:?}"
+    );
+    assert_eq!(
+        changes.len(),
+        6 + count("named"),
+        "nothing else: {changes:?}"
+    );
+    assert!(
+        (changes.len() as u64) < crops,
+        "{} events for {crops} crops: events are per change, not per crop",
+        changes.len()
+    );
+    // Obama's arrivals, by id, on his own topic: one per sighting of him.
+    let seen = on("people/Obama/seen");
+    assert_eq!(seen.len(), 2, "{received:?}");
+    for event in seen.iter().chain(&changes) {
+        assert!(event["expires_ms"].as_u64() > event["captured_ms"].as_u64());
+        assert!(event["event_id"].is_string());
+        if event["name"] == "Obama" {
+            assert_eq!(event["person_id"], obama, "{event}");
+        } else {
+            assert_eq!(event["person_id"], Value::Null, "{event}");
+        }
+    }
+    assert_eq!(received.len(), changes.len() + seen.len(), "{received:?}");
 }

@@ -1111,7 +1111,7 @@ fn live_sightings_stream_as_events_and_a_reconnect_gets_what_it_missed() {
         }
         events
     };
-    // From the start of the buffer: Obama named, Biden unknown, one event per track.
+    // From the start of the buffer: Obama named, Biden unknown, one event per track change.
     let events = read(0, 2);
     let people = Api::new(&server.url, Some(&key)).get("/v1/people").json();
     let obama_id = people[0]["id"].as_i64().unwrap();
@@ -1123,6 +1123,8 @@ fn live_sightings_stream_as_events_and_a_reconnect_gets_what_it_missed() {
     );
     for (kind, event) in &events {
         assert_eq!(event["kind"], kind.as_str());
+        // Each track's first change, once; not one event per frame.
+        assert_eq!(event["change"], "appeared", "{event}");
         assert!(event["camera"].as_str().unwrap().ends_with(".avi"));
         assert!(event["track"].is_u64() && event["time_ms"].is_u64());
         let expected = if kind == "person_seen" {

@@ -6,37 +6,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use predicates::prelude::*;
 use serde_json::Value;
 
-use common::cli::{actor, json_lines, whoisit};
+use common::cli::{json_lines, three_appearances, three_sightings_of_the_clip, whoisit};
 use common::postgres::Database;
 use common::server::Server;
-use whoisit::demo::synth::ClipSpec;
-
-/// `home/appearances.avi` at 15 fps: Obama for 2 s, nobody for 1 s, Biden for 2 s, nobody,
-/// Obama again for 2 s.
-fn three_appearances(home: &Path) -> PathBuf {
-    let clip = home.join("appearances.avi");
-    ClipSpec {
-        width: 640,
-        height: 480,
-        fps: 15.0,
-        light: (1.0, 1.0),
-        frames: 135,
-        actors: vec![
-            actor("obama2.jpg", (0.4, 0.5), (0.45, 0.5), 0.9, 0..30),
-            actor("biden.jpg", (0.5, 0.5), (0.55, 0.5), 0.9, 45..75),
-            actor("obama2.jpg", (0.55, 0.5), (0.5, 0.5), 0.9, 90..120),
-        ],
-    }
-    .write_video(&clip)
-    .unwrap();
-    clip
-}
 
 fn enroll_obama(home: &Path, global: &[&str]) {
     whoisit(home)
@@ -78,22 +56,7 @@ fn recorded_by_recognize(global: &[&str]) {
         .success();
 
     let all = sightings(home, global, &[]);
-    assert_eq!(who(&all), ["Obama", "unknown", "Obama"], "{all:?}");
-    let camera = clip.display().to_string();
-    for s in &all {
-        assert_eq!(s["camera"], camera.as_str());
-        assert!(s["last"].as_i64() >= s["first"].as_i64());
-        assert!(s["evidence"].as_u64().unwrap() >= 1, "{s}");
-    }
-    let has_crop: Vec<bool> = all
-        .iter()
-        .map(|s| s["has_crop"].as_bool().unwrap())
-        .collect();
-    assert_eq!(
-        has_crop,
-        [false, true, false],
-        "only the stranger's face is kept"
-    );
+    three_sightings_of_the_clip(&all, &clip.display().to_string());
     assert!(all[0]["distance"].as_f64().unwrap() < 0.55);
     // A stranger beyond the matcher's reach has no distance at all.
     assert!(

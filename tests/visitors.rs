@@ -6,32 +6,15 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use common::cli::{actor, json_lines, strangers_clip, whoisit};
+use common::cli::{again_clip, json_lines, strangers_clip, whoisit};
 use common::postgres::Database;
 use common::server::Server;
-use whoisit::demo::synth::ClipSpec;
 use whoisit::gallery::{SightingId, SightingQuery, Who};
-
-/// `home/again.avi`: Obama alone once more, from a photo the strangers' clip showed too.
-fn again_clip(home: &Path) -> PathBuf {
-    let clip = home.join("again.avi");
-    ClipSpec {
-        width: 640,
-        height: 480,
-        fps: 15.0,
-        light: (1.0, 1.0),
-        frames: 40,
-        actors: vec![actor("obama2.jpg", (0.5, 0.5), (0.52, 0.5), 0.9, 5..35)],
-    }
-    .write_video(&clip)
-    .unwrap();
-    clip
-}
 
 fn recognize(home: &Path, global: &[&str], clip: &Path) {
     whoisit(home)

@@ -11,7 +11,7 @@ use whoisit::gallery::{Gallery as _, SightingQuery, Sightings as _, SqliteGaller
 use whoisit::runtime::capture::Source;
 use whoisit::runtime::headless::{self, RunOptions};
 use whoisit::runtime::session::Session;
-use whoisit::runtime::sightings::SightingsWriter;
+use whoisit::runtime::sightings::{Change, Listener, SightingsWriter, Told};
 use whoisit::runtime::worker::{Command, Worker};
 
 /// A worker with Obama enrolled, its gallery's folder, and 3 s of Obama at 15 fps in it.
@@ -29,7 +29,8 @@ fn obama_worker() -> (Worker, tempfile::TempDir, std::path::PathBuf) {
 fn recognition_goes_on_while_another_process_holds_the_gallery_write_lock() {
     let (mut worker, dir, clip) = obama_worker();
     let writer =
-        SightingsWriter::start(worker.gallery().clone(), &SightingsConfig::default()).unwrap();
+        SightingsWriter::start(worker.gallery().clone(), &SightingsConfig::default(), None)
+            .unwrap();
     worker.record_sightings(writer.follower("obama.avi", worker.pipeline().embedder_id()));
     drop(writer);
     // Another process writes to the gallery for the whole run, so storing who was seen
@@ -64,10 +65,22 @@ fn recognition_goes_on_while_another_process_holds_the_gallery_write_lock() {
 }
 
 #[test]
-fn a_worker_records_one_sighting_per_appearance_named_by_id() {
+fn a_worker_records_one_sighting_per_appearance_named_by_id_with_one_event_per_change() {
     let (mut worker, dir, clip) = obama_worker();
-    let writer =
-        SightingsWriter::start(worker.gallery().clone(), &SightingsConfig::default()).unwrap();
+    let events = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let heard = events.clone();
+    let listener: Listener = Box::new(move |told: &Told| {
+        heard
+            .lock()
+            .unwrap()
+            .push((told.change, told.name.clone(), told.record.person));
+    });
+    let writer = SightingsWriter::start(
+        worker.gallery().clone(),
+        &SightingsConfig::default(),
+        Some(listener),
+    )
+    .unwrap();
     worker.record_sightings(writer.follower("obama.avi", worker.pipeline().embedder_id()));
     drop(writer);
     headless::run(&Source::File(clip), worker, &RunOptions::default(), |_| {
@@ -87,6 +100,17 @@ fn a_worker_records_one_sighting_per_appearance_named_by_id() {
         gallery.person(obama).unwrap().last_seen,
         Some(sightings[0].last)
     );
+    // One event per change of the track, none per frame: it came (named at once, or unknown
+    // and then named) and it left, as Obama, by id.
+    let events = events.lock().unwrap().clone();
+    let changes: Vec<Change> = events.iter().map(|e| e.0).collect();
+    assert!(
+        changes == [Change::Appeared, Change::Left]
+            || changes == [Change::Appeared, Change::Named, Change::Left],
+        "{events:?}"
+    );
+    let (_, name, person) = events.last().unwrap();
+    assert_eq!((name.as_deref(), *person), (Some("Obama"), Some(obama)));
 }
 
 #[test]

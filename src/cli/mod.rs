@@ -73,7 +73,7 @@ const EXAMPLES: &str = "Examples:
   whoisit sightings --since 1d                  who was seen where today
   whoisit worker                                name faces for camera agents (Redis Streams)
   whoisit camera --camera-id door --source 0    a camera agent: detect here, recognise there
-  whoisit events --mqtt mqtt://127.0.0.1:1883   the answers as MQTT events
+  whoisit events --mqtt mqtt://127.0.0.1:1883   the cameras' sightings as MQTT events
   whoisit scan photos/ --out who.csv            who is in each photo, by the workers
   sudo whoisit kiosk install --user frontdesk   boot into the kiosk for that user
 
@@ -205,8 +205,9 @@ enum Command {
     #[cfg(not(feature = "streams"))]
     #[command(hide = true)]
     Scan(NotBuilt),
-    /// Publish the workers' answers over MQTT: TOPIC/cameras/CAMERA/faces and
-    /// TOPIC/people/NAME/seen, QoS 1, never retained.
+    /// Publish the camera agents' sightings over MQTT, once per change of a track (appeared,
+    /// named, renamed, left): TOPIC/cameras/CAMERA/sightings and TOPIC/people/NAME/seen, QoS 1,
+    /// never retained.
     #[cfg(feature = "streams")]
     Events(streams::EventsArgs),
     #[cfg(not(feature = "streams"))]

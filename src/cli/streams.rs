@@ -15,6 +15,7 @@ use crate::runtime::start;
 use crate::stream::agent::Agent;
 use crate::stream::events::Publisher;
 use crate::stream::scan::{self, ScanFormat, ScanOptions};
+use crate::stream::sightings;
 use crate::stream::worker::StreamWorker;
 use crate::ui;
 
@@ -77,8 +78,8 @@ pub(super) struct WorkerArgs {
     /// [default: HOSTNAME-PID].
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
-    /// Also publish the answers over MQTT, as `whoisit events` does (one publisher per site is
-    /// enough; more publish each answer once between them).
+    /// Also publish the cameras' sightings over MQTT, as `whoisit events` does (one publisher
+    /// per site is enough; more publish each change once between them).
     #[arg(long)]
     events: bool,
     /// With --events: the MQTT broker, mqtt://host:port [config: streams.mqtt].
@@ -142,7 +143,10 @@ pub(super) fn camera_cmd(config: &Config, args: &CameraArgs) -> Result<()> {
     let bar = Bar::default();
     // "demo" is the built-in clip, as for the window.
     let source = start::resolve_source(&config, false, &bar)?.source;
-    let agent = Agent::new(config.load_locator(&bar)?, &args.camera_id, &config.streams)?;
+    let mut agent = Agent::new(config.load_locator(&bar)?, &args.camera_id, &config.streams)?;
+    if let Some(follower) = sightings::follower(&config, &args.camera_id)? {
+        agent.record_sightings(follower);
+    }
     let stats = agent.stats.clone();
     tracing::info!(
         camera = %args.camera_id,
@@ -189,11 +193,22 @@ pub(super) fn worker_cmd(config: &Config, args: &WorkerArgs) -> Result<()> {
     let name = args.name.clone().unwrap_or_else(default_name);
     let stop = super::run::stop_on_signal()?;
     let pipeline = config.load_pipeline(&bar)?;
-    let roster = Roster::open(
-        config.open_gallery()?,
-        pipeline.embedder_id(),
-        config.matching(),
-    )?;
+    let embedder = pipeline.embedder_id();
+    let roster = Roster::open(config.open_gallery()?, embedder.clone(), config.matching())?;
+    // Every worker may store the cameras' sightings; one at a time does (a lease).
+    let sightings = match start::sightings_writer(&config, roster.gallery(), None)? {
+        Some(writer) => {
+            start::purge_old_sightings(&config, roster.gallery().as_ref());
+            let (streams, name, stop) = (config.streams.clone(), name.clone(), stop.clone());
+            Some(
+                std::thread::Builder::new()
+                    .name("sightings in".into())
+                    .spawn(move || sightings::store(&streams, &name, &writer, &embedder, &stop))
+                    .context("cannot start the sightings thread")?,
+            )
+        }
+        None => None,
+    };
     let worker = StreamWorker::new(
         pipeline,
         roster,
@@ -221,9 +236,15 @@ pub(super) fn worker_cmd(config: &Config, args: &WorkerArgs) -> Result<()> {
         Some(Err(_)) => anyhow::bail!("the events thread panicked"),
         None => None,
     };
+    // Its writer stores what it was told before the thread ends.
+    let sightings = match sightings.map(std::thread::JoinHandle::join) {
+        Some(Ok(counts)) => Some(counts?),
+        Some(Err(_)) => anyhow::bail!("the sightings thread panicked"),
+        None => None,
+    };
     println!(
         "{}",
-        serde_json::json!({ "worker": name, "counters": counters?, "events": events })
+        serde_json::json!({ "worker": name, "counters": counters?, "events": events, "sightings": sightings })
     );
     Ok(())
 }

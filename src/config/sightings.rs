@@ -9,7 +9,8 @@ use crate::gallery::{Cutoffs, GroupSettings};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SightingsConfig {
-    /// Record sightings at all (the window, `recognize --source`, `serve --source`).
+    /// Record sightings at all (the window, `recognize --source`, `serve --source`, camera
+    /// agents through a worker); their changes are the events.
     pub record: bool,
     /// Keep one crop and the track's mean embedding of each unknown face, and the mean
     /// embedding (no crop) of each named one, for "not this person".

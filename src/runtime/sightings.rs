@@ -10,6 +10,13 @@
 //! faces; once named, it keeps the mean embedding only, so that a wrong name can be corrected
 //! ("not this person").
 //!
+//! Each note says what changed ([`Change`]): a track that appeared, was named, renamed or
+//! left is an event (the server's `/v1/events`, and over MQTT on the distributed path), once
+//! per change; a note that only refreshes a sighting (its last-seen time, evidence, crop) is
+//! stored, never an event. A camera agent has no gallery: its writer
+//! ([`SightingsWriter::relay`]) hands each note to the sightings stream, and the worker that
+//! owns the store [tells](SightingsWriter::tell) its own writer (see `crate::stream::sightings`).
+//!
 //! The writer also groups the unknown faces into visitors ([`crate::gallery::visitors`]): after
 //! it stored new ones, at most every [`REGROUP_EVERY`] and once more as it ends, so that a
 //! process's own sightings are grouped by the process that saw them, off the frame's path.
@@ -22,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TrySendError};
 use opencv::core::Mat;
+use serde::{Deserialize, Serialize};
 
 use crate::base::address::redacted;
 use crate::base::error::{Error, Result};
@@ -50,16 +58,58 @@ const REGROUP_EVERY: Duration = Duration::from_secs(10);
 /// A crop is taken again when the face is this much bigger than the one kept.
 const BETTER_CROP: f32 = 1.2;
 
-/// What a follower tells the writer: the newest state of one sighting.
-struct Note {
-    /// The sighting, unique in this process.
-    key: u64,
-    record: SightingRecord,
-    /// A better crop of an unknown face, to encode.
-    region: Option<Mat>,
-    /// The track left: nothing more will come for this key.
-    left: bool,
+/// What changed in a sighting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    /// A track came into view, named or unknown.
+    Appeared,
+    /// An unknown track was named.
+    Named,
+    /// A named track was named as somebody else: a new sighting, of them.
+    Renamed,
+    /// The track left.
+    Left,
+    /// Only its last-seen time, evidence or crop: stored, not an event. The end of a sighting
+    /// that was renamed is one too (the new sighting's `Renamed` says it).
+    Updated,
 }
+
+impl Change {
+    /// Whether this change is told to the world (events, MQTT), not only stored.
+    pub fn is_event(self) -> bool {
+        self != Change::Updated
+    }
+
+    /// Whether the person is in view after it: an arrival, for `.../people/NAME/seen`.
+    pub fn is_arrival(self) -> bool {
+        matches!(self, Change::Appeared | Change::Named | Change::Renamed)
+    }
+}
+
+/// The newest state of one sighting and what changed in it, as a follower tells it.
+#[derive(Debug, Clone)]
+pub struct Told {
+    /// The sighting, unique in the process that followed it.
+    pub key: u64,
+    pub change: Change,
+    /// The person's name as the tracker labelled it, for events (the store keeps the id).
+    pub name: Option<String>,
+    /// With an unknown face's crop (PNG) when a better one came.
+    pub record: SightingRecord,
+    /// The track left: nothing more will come for this key.
+    pub left: bool,
+}
+
+/// What a follower hands its writer: a note, with a better crop of an unknown face still to
+/// encode (off the frame's path).
+struct Note {
+    told: Told,
+    region: Option<Mat>,
+}
+
+/// Who is told of the events (changes other than updates) as the writer gets them.
+pub type Listener = Box<dyn FnMut(&Told) + Send>;
 
 struct Shared {
     notes: Option<Sender<Note>>,
@@ -92,14 +142,43 @@ pub struct SightingsWriter {
 impl SightingsWriter {
     /// Starts the writer on `gallery`, as `config` says: with `keep_unknown_faces`, an
     /// unknown face's crop and mean embedding are stored with its sighting, and the unknown
-    /// faces are grouped into visitors.
-    pub fn start(gallery: Arc<dyn Gallery>, config: &SightingsConfig) -> Result<SightingsWriter> {
-        let keep_unknown_faces = config.keep_unknown_faces;
-        let grouping = keep_unknown_faces.then_some(config.visitors);
+    /// faces are grouped into visitors. `listener` hears each event as the writer gets it.
+    pub fn start(
+        gallery: Arc<dyn Gallery>,
+        config: &SightingsConfig,
+        listener: Option<Listener>,
+    ) -> Result<SightingsWriter> {
+        let grouping = config.keep_unknown_faces.then_some(config.visitors);
+        SightingsWriter::spawn(config, 1, move |received| {
+            Writer::new(gallery, grouping, listener).run(received);
+        })
+    }
+
+    /// A writer that stores nothing itself: it hands each note, its crop encoded, to
+    /// `forward`, on its own thread (a camera agent's, to the sightings stream). Its keys start
+    /// from the clock, so a restarted process does not reuse the keys of sightings it left
+    /// open.
+    pub fn relay(
+        config: &SightingsConfig,
+        mut forward: impl FnMut(Told) + Send + 'static,
+    ) -> Result<SightingsWriter> {
+        let first_key = u64::try_from(now()).unwrap_or_default() * 1_000_000;
+        SightingsWriter::spawn(config, first_key, move |received| {
+            for note in received {
+                forward(encoded(note));
+            }
+        })
+    }
+
+    fn spawn(
+        config: &SightingsConfig,
+        first_key: u64,
+        body: impl FnOnce(&Receiver<Note>) + Send + 'static,
+    ) -> Result<SightingsWriter> {
         let (notes, received) = crossbeam_channel::bounded(QUEUE);
         let thread = std::thread::Builder::new()
             .name("sightings".into())
-            .spawn(move || Writer::new(gallery, grouping).run(&received))
+            .spawn(move || body(&received))
             .map_err(|source| Error::Spawn {
                 thread: "sightings",
                 source,
@@ -108,11 +187,22 @@ impl SightingsWriter {
             shared: Arc::new(Shared {
                 notes: Some(notes),
                 thread: Some(thread),
-                next_key: AtomicU64::new(1),
+                next_key: AtomicU64::new(first_key),
                 dropped: AtomicU64::new(0),
             }),
-            keep_unknown_faces,
+            keep_unknown_faces: config.keep_unknown_faces,
         })
+    }
+
+    /// Hands the writer a note another process followed (a camera agent's, from the sightings
+    /// stream), under a key of this process ([`SightingsWriter::new_key`]).
+    pub fn tell(&self, told: Told) {
+        deliver(&self.shared, Note { told, region: None });
+    }
+
+    /// A key for a sighting told from elsewhere, unique in this process.
+    pub fn new_key(&self) -> u64 {
+        self.shared.next_key.fetch_add(1, Ordering::Relaxed)
     }
 
     /// A follower of the faces of the source `camera`, whose unknown faces are embedded by
@@ -133,6 +223,9 @@ struct Open {
     key: u64,
     track: u64,
     person: Option<PersonId>,
+    name: Option<String>,
+    /// The event not yet told (appeared, named, renamed).
+    event: Option<Change>,
     first: i64,
     last: i64,
     distance: Option<f32>,
@@ -160,6 +253,9 @@ impl Open {
         let person = face.identity.person_id;
         if self.person.is_none() && person.is_some() {
             self.person = person;
+            self.name.clone_from(&face.identity.name);
+            // Unless it appeared named and is told so.
+            self.event = Some(self.event.unwrap_or(Change::Named));
             self.distance = None;
             self.region = None;
             self.changed = true;
@@ -221,13 +317,19 @@ impl Follower {
                 .get(&track)
                 .is_some_and(|o| o.person.is_some() && person.is_some() && o.person != person);
             if renamed && let Some(ended) = self.open.remove(&track) {
-                self.send(ended);
+                self.send(ended, Change::Updated);
             }
             let key = &self.shared.next_key;
             let open = self.open.entry(track).or_insert_with(|| Open {
                 key: key.fetch_add(1, Ordering::Relaxed),
                 track,
                 person,
+                name: face.identity.name.clone().filter(|_| person.is_some()),
+                event: Some(if renamed {
+                    Change::Renamed
+                } else {
+                    Change::Appeared
+                }),
                 first: now,
                 last: now,
                 distance: None,
@@ -248,17 +350,19 @@ impl Follower {
             .collect();
         for track in gone {
             if let Some(ended) = self.open.remove(&track) {
-                self.send(ended);
+                self.send(ended, Change::Left);
             }
         }
         let mut due: Vec<Note> = Vec::new();
         for open in self.open.values_mut() {
             if open.changed || open.sent.is_none_or(|at| at.elapsed() >= REFRESH) {
+                let change = open.event.take().unwrap_or(Change::Updated);
                 due.push(note(
                     &self.camera,
                     &self.embedder,
                     self.keep_unknown_faces,
                     open,
+                    change,
                     false,
                 ));
                 open.changed = false;
@@ -270,31 +374,36 @@ impl Follower {
         }
     }
 
-    /// The sighting `open` has ended.
-    fn send(&self, mut open: Open) {
+    /// The sighting `open` has ended, as `change` tells.
+    fn send(&self, mut open: Open, change: Change) {
         let note = note(
             &self.camera,
             &self.embedder,
             self.keep_unknown_faces,
             &mut open,
+            change,
             true,
         );
         self.deliver(note);
     }
 
-    /// Hands a note to the writer without waiting: a frame is never held up by the store.
     fn deliver(&self, note: Note) {
-        let Some(notes) = &self.shared.notes else {
-            return;
-        };
-        match notes.try_send(note) {
-            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
-            Err(TrySendError::Full(_)) => {
-                if self.shared.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
-                    tracing::warn!(
-                        "the sightings writer falls behind; sightings are being dropped (the gallery may be slow or locked)"
-                    );
-                }
+        deliver(&self.shared, note);
+    }
+}
+
+/// Hands a note to the writer without waiting: a frame is never held up by the store.
+fn deliver(shared: &Shared, note: Note) {
+    let Some(notes) = &shared.notes else {
+        return;
+    };
+    match notes.try_send(note) {
+        Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+        Err(TrySendError::Full(_)) => {
+            if shared.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+                tracing::warn!(
+                    "the sightings writer falls behind; sightings are being dropped (the gallery may be slow or locked)"
+                );
             }
         }
     }
@@ -304,7 +413,7 @@ impl Drop for Follower {
     /// The source ended: every face in view has left.
     fn drop(&mut self) {
         for (_, open) in std::mem::take(&mut self.open) {
-            self.send(open);
+            self.send(open, Change::Left);
         }
     }
 }
@@ -316,6 +425,7 @@ fn note(
     embedder: &EmbedderId,
     keep_unknown_faces: bool,
     open: &mut Open,
+    change: Change,
     left: bool,
 ) -> Note {
     let unknown = open
@@ -333,21 +443,40 @@ fn note(
         None
     };
     Note {
-        key: open.key,
-        record: SightingRecord {
-            id: None,
-            camera: camera.to_owned(),
-            track: open.track,
-            person: open.person,
-            first: open.first,
-            last: open.last,
-            distance: open.distance,
-            evidence: open.evidence,
-            unknown,
+        told: Told {
+            key: open.key,
+            change,
+            name: open.name.clone(),
+            left,
+            record: SightingRecord {
+                id: None,
+                camera: camera.to_owned(),
+                track: open.track,
+                person: open.person,
+                first: open.first,
+                last: open.last,
+                distance: open.distance,
+                evidence: open.evidence,
+                unknown,
+            },
         },
         region,
-        left,
     }
+}
+
+/// A note with its crop encoded, as it leaves the process.
+fn encoded(note: Note) -> Told {
+    let mut told = note.told;
+    if let (Some(unknown), Some(region)) = (&mut told.record.unknown, note.region) {
+        unknown.crop = png(&region);
+    }
+    told
+}
+
+fn png(region: &Mat) -> Option<Vec<u8>> {
+    crop_png(region)
+        .map_err(|e| tracing::debug!("cannot encode an unknown face's crop: {}", e.report()))
+        .ok()
 }
 
 /// A sighting waiting to be stored.
@@ -373,11 +502,17 @@ struct Writer {
     /// Unknown faces were stored since the last grouping.
     ungrouped: bool,
     grouped_at: Option<Instant>,
+    listener: Option<Listener>,
 }
 
 impl Writer {
-    fn new(gallery: Arc<dyn Gallery>, grouping: Option<GroupSettings>) -> Writer {
+    fn new(
+        gallery: Arc<dyn Gallery>,
+        grouping: Option<GroupSettings>,
+        listener: Option<Listener>,
+    ) -> Writer {
         Writer {
+            listener,
             gallery,
             ids: HashMap::new(),
             refused: HashSet::new(),
@@ -424,40 +559,33 @@ impl Writer {
         }
     }
 
-    /// Merges a note into what waits: its newest state, with the newest crop not yet stored.
+    /// Merges a note into what waits: its newest state, with the newest crop not yet stored;
+    /// tells the listener of an event.
     fn take(&mut self, note: Note) {
-        if self.refused.contains(&note.key) {
+        if let Some(listener) = &mut self.listener
+            && note.told.change.is_event()
+        {
+            listener(&note.told);
+        }
+        let Told {
+            key,
+            mut record,
+            left,
+            ..
+        } = encoded(note);
+        if self.refused.contains(&key) {
             return;
         }
-        let mut record = note.record;
-        let crop = note.region.and_then(|region| match crop_png(&region) {
-            Ok(png) => Some(png),
-            Err(e) => {
-                tracing::debug!("cannot encode an unknown face's crop: {}", e.report());
-                None
-            }
-        });
-        match self.waiting.remove(&note.key) {
+        match self.waiting.remove(&key) {
             Some(before) => {
                 let older = before.record.unknown.and_then(|u| u.crop);
                 if let Some(unknown) = &mut record.unknown {
-                    unknown.crop = crop.or(older);
+                    unknown.crop = unknown.crop.take().or(older);
                 }
             }
-            None => {
-                self.order.push(note.key);
-                if let Some(unknown) = &mut record.unknown {
-                    unknown.crop = crop;
-                }
-            }
+            None => self.order.push(key),
         }
-        self.waiting.insert(
-            note.key,
-            Waiting {
-                record,
-                left: note.left,
-            },
-        );
+        self.waiting.insert(key, Waiting { record, left });
         if self.waiting.len() > MAX_WAITING {
             let oldest = self.order.remove(0);
             self.waiting.remove(&oldest);

@@ -10,7 +10,7 @@ use crate::gallery::{Actor, Gallery};
 use crate::models::fetch::Progress;
 use crate::roster::Roster;
 use crate::runtime::capture::Source;
-use crate::runtime::sightings::SightingsWriter;
+use crate::runtime::sightings::{Listener, SightingsWriter};
 use crate::runtime::worker::Worker;
 
 /// A source ready to open, and the configuration to run it with.
@@ -70,6 +70,15 @@ pub fn resolve_source(
 /// `retention_days` are purged first.
 pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<Worker> {
     let gallery = config.open_gallery()?;
+    purge_old_sightings(config, gallery.as_ref());
+    let pipeline = config.load_pipeline(progress)?;
+    let roster = Roster::open(gallery, pipeline.embedder_id(), config.matching())?;
+    Worker::new(pipeline, roster, actor)
+}
+
+/// Purges the sightings (and unknown faces) past their retention in `gallery`, as a process
+/// that records them starts.
+pub fn purge_old_sightings(config: &Config, gallery: &dyn Gallery) {
     // Recognition does not depend on it: a gallery that cannot be changed now still recognises.
     if let Err(e) = gallery.purge_sightings(&config.sighting_cutoffs(), &Actor::purge()) {
         tracing::warn!(
@@ -77,21 +86,19 @@ pub fn worker(config: &Config, actor: Actor, progress: &dyn Progress) -> Result<
             e.report()
         );
     }
-    let pipeline = config.load_pipeline(progress)?;
-    let roster = Roster::open(gallery, pipeline.embedder_id(), config.matching())?;
-    Worker::new(pipeline, roster, actor)
 }
 
-/// The sightings writer of this process, on `gallery`: `None` when `config` records no
-/// sightings (`sightings.record`).
+/// The sightings writer of this process, on `gallery`, telling `listener` of each event:
+/// `None` when `config` records no sightings (`sightings.record`).
 pub fn sightings_writer(
     config: &Config,
     gallery: &Arc<dyn Gallery>,
+    listener: Option<Listener>,
 ) -> Result<Option<SightingsWriter>> {
     if !config.sightings.record {
         return Ok(None);
     }
-    SightingsWriter::start(gallery.clone(), &config.sightings).map(Some)
+    SightingsWriter::start(gallery.clone(), &config.sightings, listener).map(Some)
 }
 
 /// A [`worker`] that records the sightings of the source `camera` (unless `config` records
@@ -103,7 +110,7 @@ pub fn recording_worker(
     camera: &str,
 ) -> Result<Worker> {
     let mut worker = worker(config, actor, progress)?;
-    if let Some(writer) = sightings_writer(config, worker.gallery())? {
+    if let Some(writer) = sightings_writer(config, worker.gallery(), None)? {
         let follower = writer.follower(camera, worker.pipeline().embedder_id());
         worker.record_sightings(follower);
     }

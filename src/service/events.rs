@@ -1,5 +1,7 @@
-//! Live sightings for `GET /v1/events`: a bounded buffer, so a client that reconnects with
-//! `Last-Event-ID` gets what it missed, and a broadcast for those connected.
+//! Live sightings for `GET /v1/events`, as the sightings writer tells them (a track appeared,
+//! was named, renamed or left: once per change, never per frame): a bounded buffer, so a
+//! client that reconnects with `Last-Event-ID` gets what it missed, and a broadcast for those
+//! connected.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -9,14 +11,15 @@ use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
 use crate::gallery::PersonId;
+use crate::runtime::sightings::Change;
 
-/// What was seen.
+/// Who was seen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum EventKind {
-    /// An enrolled person came into view (or a track was named).
+    /// An enrolled person.
     PersonSeen,
-    /// A face nobody enrolled came into view (or a track lost its name).
+    /// A face nobody enrolled.
     UnknownSeen,
 }
 
@@ -35,6 +38,10 @@ pub(crate) struct Event {
     /// Increasing, also across restarts of the server (it starts from the clock).
     pub(crate) id: u64,
     pub(crate) kind: EventKind,
+    /// What happened to the track: `appeared`, `named` (an unknown face was recognised),
+    /// `renamed` (now taken for somebody else) or `left`.
+    #[schema(value_type = String, example = "appeared")]
+    pub(crate) change: Change,
     /// The source, as given to `--source`.
     pub(crate) camera: String,
     /// The face's track on that camera: one track is one person walking by.
@@ -52,6 +59,7 @@ pub(crate) struct Event {
 
 /// An event before it has an id.
 pub(crate) struct Sighting {
+    pub(crate) change: Change,
     pub(crate) camera: String,
     pub(crate) track: u64,
     pub(crate) name: Option<String>,
@@ -109,6 +117,7 @@ impl Events {
             } else {
                 EventKind::UnknownSeen
             },
+            change: sighting.change,
             camera: sighting.camera,
             track: sighting.track,
             name: sighting.name,
@@ -169,6 +178,7 @@ mod tests {
 
     fn seen(track: u64, name: Option<&str>) -> Sighting {
         Sighting {
+            change: Change::Appeared,
             camera: "0".into(),
             track,
             name: name.map(str::to_owned),

@@ -11,6 +11,9 @@
 //! could no longer come), so that every answer was judged on the embeddings the track still
 //! has, and a slow worker costs the camera embeddings, not a growing queue.
 //!
+//! The agent follows its tracks' sightings from those decisions, as the window does
+//! ([`Agent::record_sightings`]); they go to the sightings stream for a worker to store.
+//!
 //! Redis being down costs labels, never memory: a crop that cannot be sent is dropped and
 //! counted, and the track asks again at its next re-embedding.
 
@@ -32,6 +35,7 @@ use crate::base::identity::Embedding;
 use crate::base::stats::ms_since;
 use crate::config::streams::StreamsConfig;
 use crate::runtime::capture::Frame;
+use crate::runtime::sightings::Follower;
 use crate::runtime::worker::{Command, FrameResult, Recognizer, Running};
 use crate::stream::link::{self, BLOCK_MS, Failure, Link, Reader};
 use crate::stream::wire::{Answer, Origin, Work, WorkMeta};
@@ -92,6 +96,8 @@ pub struct Agent {
     asked: HashMap<u64, Asked>,
     /// Waits for the answers to a frame's crops before taking the next frame.
     lockstep: bool,
+    /// Turns the tracker's decisions into sightings, when they are recorded.
+    sightings: Option<Follower>,
     pub stats: Arc<AgentStats>,
 }
 
@@ -126,8 +132,15 @@ impl Agent {
             link: Link::new(&config.redis, "camera agent")?,
             asked: HashMap::new(),
             lockstep: false,
+            sightings: None,
             stats: Arc::new(AgentStats::default()),
         })
+    }
+
+    /// Records the sightings of the faces it tracks with `follower` (one that sends them to the
+    /// sightings stream), from the next frame on.
+    pub fn record_sightings(&mut self, follower: Follower) {
+        self.sightings = Some(follower);
     }
 
     /// An agent that, after each frame, waits for the answers to the crops it sent before it
@@ -268,11 +281,14 @@ impl Agent {
             }
         }
         let tracker = &self.locator.tracker;
-        let faces = faces
+        let faces: Vec<FaceResult> = faces
             .into_iter()
             .zip(&assignments)
             .map(|(face, a)| FaceResult::tracked(face, a.track, tracker))
             .collect();
+        if let Some(sightings) = &mut self.sightings {
+            sightings.observe(&frame.image, &faces, tracker);
+        }
         Ok(FrameResult {
             frame: frame.index,
             timestamp_ms: frame.timestamp_ms,
@@ -312,17 +328,12 @@ impl Agent {
         meta.recent = recent;
         let fields = Work::fields(&meta, &jpeg)?;
         let bytes: usize = fields.iter().map(|(k, v)| k.len() + v.len()).sum();
-        let (stream, max) = (self.keys.faces.clone(), self.config.max_pending_faces);
-        let added = self.link.run(|c| {
-            redis::cmd("XADD")
-                .arg(&stream)
-                .arg("MAXLEN")
-                .arg("~")
-                .arg(max)
-                .arg("*")
-                .arg(&fields[..])
-                .query::<String>(c)
-        });
+        let added = link::add(
+            &mut self.link,
+            &self.keys.faces,
+            self.config.max_pending_faces,
+            &fields,
+        );
         match added {
             Ok(_) => {
                 self.stats.sent.fetch_add(1, Ordering::Relaxed);

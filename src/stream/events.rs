@@ -1,11 +1,14 @@
-//! `whoisit events`: publishes the workers' answers over MQTT, for Home Assistant, Node-RED and
-//! anything else that speaks it. Each face goes to `TOPIC/cameras/CAMERA/faces`, and a named
-//! one also to `TOPIC/people/NAME/seen`: JSON with the event id and an expiry, QoS 1, never
+//! `whoisit events`: publishes the camera agents' sightings over MQTT, for Home Assistant,
+//! Node-RED and anything else that speaks it: once per change of a track (it appeared, was
+//! named, renamed, left), as the agent's tracker decided it over the track's embeddings, never
+//! once per face crop (one noisy embedding must not open a door). Each change goes to
+//! `TOPIC/cameras/CAMERA/sightings`, and a named person's arrival (appeared, named, renamed)
+//! also to `TOPIC/people/NAME/seen`: JSON with the event id and an expiry, QoS 1, never
 //! retained, so a replayed or late "Ada seen" cannot open a door hours later.
 //!
-//! Publishers read the results stream through their own consumer group, so running two of them
-//! (for availability) still publishes each answer once; an answer is acknowledged only once its
-//! messages are handed to the MQTT client, whose queue is bounded.
+//! Publishers read the sightings stream through their own consumer group, so running two of
+//! them (for availability) still publishes each change once; a note is acknowledged only once
+//! its messages are handed to the MQTT client, whose queue is bounded.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -18,11 +21,11 @@ use serde::Serialize;
 
 use crate::base::address::redacted;
 use crate::base::error::{Error, Result};
-use crate::base::geometry::FaceBox;
 use crate::config::streams::StreamsConfig;
 use crate::gallery::PersonId;
+use crate::runtime::sightings::Change;
 use crate::stream::link::{self, BLOCK_MS, Failure, Link, Reader};
-use crate::stream::wire::{Answer, Origin};
+use crate::stream::wire::SightingNote;
 use crate::stream::{Keys, PUBLISHERS_GROUP, unix_ms};
 
 /// Messages the MQTT client may hold while the broker is away.
@@ -31,27 +34,31 @@ const READ_BATCH: usize = 100;
 const BLOCK: Duration = Duration::from_millis(BLOCK_MS);
 const PAUSE: Duration = Duration::from_millis(50);
 
-/// One face seen, as published.
+/// One change of a sighting, as published.
 #[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct FaceEvent {
-    /// The answer's id; the same on both topics, so a consumer can tell a repeat.
+pub struct SightingEvent {
+    /// The sightings stream entry's id; the same on both topics, so a consumer can tell a
+    /// repeat.
     pub event_id: String,
+    /// `appeared`, `named` (an unknown face was recognised), `renamed` (now taken for somebody
+    /// else) or `left`.
+    pub change: Change,
     pub camera: String,
+    /// The face's track on that camera: one track is one person walking by.
     pub track: u64,
-    pub frame: u64,
     /// The person's name, or "unknown".
     pub label: String,
     pub name: Option<String>,
     /// The person's id in the gallery, or null when unknown.
     pub person_id: Option<PersonId>,
+    /// The best distance to the person's faces so far.
     pub distance: Option<f32>,
-    pub margin: Option<f32>,
-    #[serde(rename = "box")]
-    pub bbox: FaceBox,
+    /// How many of the track's embeddings agreed on the label.
+    pub evidence: u32,
+    /// When the camera decided it (Unix ms).
     pub captured_ms: u64,
     /// Past this (Unix ms) the event is old news: do not act on it.
     pub expires_ms: u64,
-    pub worker: String,
 }
 
 /// What a publisher did so far.
@@ -61,11 +68,11 @@ pub struct EventCounts {
     pub published: u64,
     /// Of those, confirmed by the broker (QoS 1).
     pub confirmed: u64,
-    /// Answers already expired when read, not published.
+    /// Changes already expired when read, not published.
     pub expired: u64,
 }
 
-/// A publisher from the results stream to an MQTT broker.
+/// A publisher from the sightings stream to an MQTT broker.
 pub struct Publisher {
     link: Link,
     keys: Keys,
@@ -81,7 +88,7 @@ pub struct Publisher {
 
 impl Publisher {
     /// A publisher called `name` (its consumer name: keep it the same across restarts, so
-    /// answers it read but had not published are published after the restart).
+    /// changes it read but had not published are published after the restart).
     pub fn new(config: &StreamsConfig, name: &str) -> Result<Publisher> {
         let (host, port) = parse_mqtt(&config.mqtt)?;
         let mut options = MqttOptions::new(format!("whoisit-events-{name}"), host, port);
@@ -145,8 +152,8 @@ impl Publisher {
 
     /// Publishes until `stop` is set.
     pub fn run(mut self, stop: &AtomicBool) -> Result<EventCounts> {
-        tracing::info!(stream = %self.keys.results, "publishing events");
-        // Its own unacknowledged answers first (a restart), then new ones.
+        tracing::info!(stream = %self.keys.sightings, "publishing events");
+        // Its own unacknowledged notes first (a restart), then new ones.
         let mut from = "0";
         while !stop.load(Ordering::Relaxed) {
             let reader = Reader::Group {
@@ -156,7 +163,7 @@ impl Publisher {
             match link::read(
                 &mut self.link,
                 &reader,
-                &self.keys.results,
+                &self.keys.sightings,
                 from,
                 READ_BATCH,
             ) {
@@ -171,10 +178,10 @@ impl Publisher {
                     }
                 }
                 Err(f) if link::is_no_group(&f) => {
-                    // New answers only: a publisher started late does not replay old sightings.
+                    // New notes only: a publisher started late does not replay old sightings.
                     if let Err(f) = link::ensure_group(
                         &mut self.link,
-                        &self.keys.results,
+                        &self.keys.sightings,
                         PUBLISHERS_GROUP,
                         "$",
                     ) {
@@ -183,7 +190,7 @@ impl Publisher {
                 }
                 Err(Failure::Down) => std::thread::sleep(self.link.retry_in().clamp(PAUSE, BLOCK)),
                 Err(Failure::Refused(e)) => {
-                    tracing::warn!("cannot read the results: {e}");
+                    tracing::warn!("cannot read the sightings: {e}");
                     std::thread::sleep(BLOCK);
                 }
             }
@@ -192,10 +199,10 @@ impl Publisher {
         Ok(self.counts)
     }
 
-    /// Publishes one answer's events and acknowledges it; false if stopped before that.
+    /// Publishes one note's events and acknowledges it; false if stopped before that.
     fn publish(&mut self, entry: &StreamId, stop: &AtomicBool) -> bool {
-        let events = match Answer::from_entry(entry) {
-            Ok(answer) => self.events(&answer),
+        let events = match SightingNote::from_entry(entry) {
+            Ok((note, _)) => self.events(&entry.id, &note),
             Err(e) => {
                 tracing::warn!("skipping {}: {}", entry.id, e.report());
                 Vec::new()
@@ -211,7 +218,7 @@ impl Publisher {
                 continue;
             };
             // The client's queue is bounded: while the broker is away it fills, and the
-            // answer waits in Redis, unacknowledged, instead of in memory.
+            // note waits in Redis, unacknowledged, instead of in memory.
             loop {
                 match self.client.try_publish(
                     topic.as_str(),
@@ -231,10 +238,10 @@ impl Publisher {
             }
             self.counts.published += 1;
         }
-        let (results, id) = (self.keys.results.clone(), entry.id.clone());
+        let (sightings, id) = (self.keys.sightings.clone(), entry.id.clone());
         if let Err(f) = self.link.run(|c| {
             redis::cmd("XACK")
-                .arg(&results)
+                .arg(&sightings)
                 .arg(PUBLISHERS_GROUP)
                 .arg(&id)
                 .query::<u64>(c)
@@ -244,46 +251,39 @@ impl Publisher {
         true
     }
 
-    /// The messages of an answer from a camera: one per face, and one more per named face.
-    fn events(&self, answer: &Answer) -> Vec<(String, FaceEvent)> {
-        let Origin::Camera {
-            camera,
-            track,
-            frame,
-            ..
-        } = &answer.origin
-        else {
+    /// The messages of a note: none for a refresh, one per change, and one more for a named
+    /// person's arrival.
+    fn events(&self, id: &str, note: &SightingNote) -> Vec<(String, SightingEvent)> {
+        if !note.change.is_event() {
             return Vec::new();
+        }
+        let event = SightingEvent {
+            event_id: id.to_owned(),
+            change: note.change,
+            camera: note.camera.clone(),
+            track: note.track,
+            label: note.name.clone().unwrap_or_else(|| "unknown".into()),
+            name: note.name.clone(),
+            person_id: note.person_id,
+            distance: note.distance,
+            evidence: note.evidence,
+            captured_ms: note.told_ms,
+            expires_ms: note.told_ms + self.ttl_ms,
         };
+        let prefix = &self.topic_prefix;
         let mut out = Vec::new();
-        for face in &answer.faces {
-            let event = FaceEvent {
-                event_id: answer.event_id.clone(),
-                camera: camera.clone(),
-                track: *track,
-                frame: *frame,
-                label: face.label.clone(),
-                name: face.identity.name.clone(),
-                person_id: face.identity.person_id,
-                distance: face.identity.distance,
-                margin: face.identity.margin,
-                bbox: face.detection.bbox,
-                captured_ms: answer.captured_ms,
-                expires_ms: answer.captured_ms + self.ttl_ms,
-                worker: answer.worker.clone(),
-            };
-            let prefix = &self.topic_prefix;
-            if let Some(name) = &face.identity.name {
-                out.push((
-                    format!("{prefix}/people/{}/seen", topic_level(name)),
-                    event.clone(),
-                ));
-            }
+        if let Some(name) = &note.name
+            && note.change.is_arrival()
+        {
             out.push((
-                format!("{prefix}/cameras/{}/faces", topic_level(camera)),
-                event,
+                format!("{prefix}/people/{}/seen", topic_level(name)),
+                event.clone(),
             ));
         }
+        out.push((
+            format!("{prefix}/cameras/{}/sightings", topic_level(&note.camera)),
+            event,
+        ));
         out
     }
 }

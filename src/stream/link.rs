@@ -194,6 +194,26 @@ fn is_interrupted(e: &redis::RedisError) -> bool {
     e.to_string().contains("os error 4")
 }
 
+/// Adds an entry of `fields` to `stream`, which Redis keeps about `max` entries long (trimming
+/// the oldest); the entry's id.
+pub(crate) fn add(
+    link: &mut Link,
+    stream: &str,
+    max: usize,
+    fields: &[(&'static str, Vec<u8>)],
+) -> Result<String, Failure> {
+    link.run(|c| {
+        redis::cmd("XADD")
+            .arg(stream)
+            .arg("MAXLEN")
+            .arg("~")
+            .arg(max)
+            .arg("*")
+            .arg(fields)
+            .query::<String>(c)
+    })
+}
+
 /// Whether Redis refused because the stream or its consumer group does not exist (yet, or no
 /// longer: a restarted Redis keeps nothing).
 pub(crate) fn is_no_group(failure: &Failure) -> bool {

@@ -2,25 +2,32 @@
 //! camera agents detect and track next to each camera and send face crops to a Redis stream;
 //! recognition workers on any machine take them through a consumer group, name them from the
 //! shared gallery and append answers to a results stream; `scan` sends a folder of photos to
-//! the same workers; `events` publishes the answers over MQTT.
+//! the same workers; the agents' sightings are stored by a worker ([`sightings`]) and
+//! published over MQTT by `events`.
 //!
 //! A face's way: [`agent`] crops it and adds it to `PREFIX:faces` ([`wire::Work`]);
 //! a [`worker`] reads it with XREADGROUP, embeds and matches it, and in one transaction appends
 //! the [`wire::Answer`] to `PREFIX:results` and acknowledges the work; the agent reads the
-//! answer back for its track's label, and [`events`] turns it into MQTT messages. Every
-//! connection goes through [`link`], which retries a Redis that is down or restarting.
+//! answer back and its tracker decides the track's label. Each change of a track's sighting
+//! (appeared, named, renamed, left, or a refresh) goes to `PREFIX:sightings`
+//! ([`wire::SightingNote`]); one worker stores them, and [`events`] turns the changes into MQTT
+//! messages. Every connection goes through [`link`], which retries a Redis that is down or
+//! restarting.
 
 pub mod agent;
 pub mod events;
 pub(crate) mod link;
 pub mod scan;
+pub mod sightings;
 pub mod wire;
 pub mod worker;
 
 /// The consumer group of recognition workers on the work stream.
 pub const WORKERS_GROUP: &str = "recognizers";
-/// The consumer group of event publishers on the results stream.
+/// The consumer group of event publishers on the sightings stream.
 pub const PUBLISHERS_GROUP: &str = "publishers";
+/// The consumer group of the worker that stores the sightings.
+pub const SIGHTINGS_GROUP: &str = "sighting-writers";
 
 /// The Redis keys of one site, all under its prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,6 +41,10 @@ pub struct Keys {
     pub dead: String,
     /// The last error of each piece of work still pending, by entry id.
     pub errors: String,
+    /// The camera agents' sightings: each change, as the agent's tracker decided it.
+    pub sightings: String,
+    /// Which worker stores the sightings now (a lease, renewed while it lives).
+    pub sightings_owner: String,
 }
 
 impl Keys {
@@ -44,6 +55,8 @@ impl Keys {
             results: format!("{prefix}:results"),
             dead: format!("{prefix}:dead"),
             errors: format!("{prefix}:errors"),
+            sightings: format!("{prefix}:sightings"),
+            sightings_owner: format!("{prefix}:sightings:owner"),
         }
     }
 

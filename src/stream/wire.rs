@@ -1,6 +1,7 @@
-//! What travels on the streams: work (a face crop or a photo, with where it came from) and
-//! answers. Each entry has two fields: `meta`, JSON any language can read, and `image`, the
-//! encoded picture (work only).
+//! What travels on the streams: work (a face crop or a photo, with where it came from),
+//! answers, and the camera agents' sightings. Each entry has `meta`, JSON any language can
+//! read, and for work (and an unknown face's sighting with a new crop) `image`, the encoded
+//! picture.
 //!
 //! The format grows by optional fields only, so agents and workers of different versions work
 //! together during a rolling upgrade: a reader ignores fields it does not know, and a field a
@@ -12,7 +13,9 @@
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::{Error, Result};
-use crate::base::identity::Embedding;
+use crate::base::identity::{EmbedderId, Embedding, PersonId};
+use crate::gallery::{SightingRecord, UnknownFace};
+use crate::runtime::sightings::{Change, Told};
 use crate::vision::detect::Detection;
 use crate::vision::pipeline::FaceResult;
 use crate::vision::track::Judged;
@@ -88,6 +91,109 @@ pub struct Answer {
     /// for the agent to decide the track's label on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judged: Option<Judged>,
+}
+
+/// A change to a sighting on a camera, as its agent decided it (`PREFIX:sightings`): what the
+/// worker that owns the store stores and the MQTT publisher publishes. Its crop (PNG), when a
+/// better one came, is the entry's `image`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SightingNote {
+    /// The sighting, unique on its camera.
+    pub key: u64,
+    pub change: Change,
+    pub camera: String,
+    pub track: u64,
+    /// The person's id in the gallery, or null when unknown.
+    pub person_id: Option<PersonId>,
+    pub name: Option<String>,
+    /// First and last seen, Unix seconds.
+    pub first: i64,
+    pub last: i64,
+    pub distance: Option<f32>,
+    /// How many embeddings agreed on the label.
+    pub evidence: u32,
+    /// The track left: nothing more comes for this key.
+    pub left: bool,
+    /// When the agent told it (Unix ms).
+    pub told_ms: u64,
+    /// An unknown face's mean embedding, when the site keeps unknown faces.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Embedding>,
+}
+
+impl SightingNote {
+    /// The note of `told`, and its new crop if any.
+    pub fn of(told: Told, told_ms: u64) -> (SightingNote, Option<Vec<u8>>) {
+        let record = told.record;
+        let (embedding, crop) = match record.unknown {
+            Some(unknown) => (Some(unknown.embedding), unknown.crop),
+            None => (None, None),
+        };
+        let note = SightingNote {
+            key: told.key,
+            change: told.change,
+            camera: record.camera,
+            track: record.track,
+            person_id: record.person,
+            name: told.name,
+            first: record.first,
+            last: record.last,
+            distance: record.distance,
+            evidence: record.evidence,
+            left: told.left,
+            told_ms,
+            embedding,
+        };
+        (note, crop)
+    }
+
+    /// The note as a writer is told it, under `key`; its unknown face's embedding was made by
+    /// the workers' `embedder`.
+    pub fn told(self, key: u64, crop: Option<Vec<u8>>, embedder: &EmbedderId) -> Told {
+        let unknown = self.embedding.map(|embedding| UnknownFace {
+            crop,
+            embedder: embedder.clone(),
+            embedding,
+        });
+        Told {
+            key,
+            change: self.change,
+            name: self.name,
+            left: self.left,
+            record: SightingRecord {
+                id: None,
+                camera: self.camera,
+                track: self.track,
+                person: self.person_id,
+                first: self.first,
+                last: self.last,
+                distance: self.distance,
+                evidence: self.evidence,
+                unknown,
+            },
+        }
+    }
+
+    /// The entry's fields: `meta`, and `image` with a crop.
+    pub fn fields(&self, crop: Option<&[u8]>) -> Result<Vec<(&'static str, Vec<u8>)>> {
+        let mut fields = vec![("meta", serde_json::to_vec(self).map_err(json_error)?)];
+        if let Some(crop) = crop {
+            fields.push(("image", crop.to_vec()));
+        }
+        Ok(fields)
+    }
+
+    /// Reads an entry of the sightings stream: the note and its crop.
+    pub fn from_entry(entry: &redis::streams::StreamId) -> Result<(SightingNote, Option<Vec<u8>>)> {
+        let meta: Vec<u8> = field(entry, "meta")?;
+        let note = serde_json::from_slice(&meta).map_err(|e| {
+            Error::BadEntry(format!(
+                "sighting {}: not a whoisit sighting: {e}",
+                entry.id
+            ))
+        })?;
+        Ok((note, entry.get::<Vec<u8>>("image")))
+    }
 }
 
 impl Work {
@@ -167,6 +273,49 @@ mod tests {
         assert_eq!(json["face"]["box"], serde_json::json!([10, 12, 80, 80]));
         assert_eq!(json["recent"], serde_json::json!([[0.25, -0.5]]));
         assert_eq!(serde_json::from_value::<WorkMeta>(json).unwrap(), meta);
+    }
+
+    #[test]
+    fn a_sighting_note_is_plain_json_and_keeps_the_unknown_face() {
+        let record = SightingRecord {
+            id: None,
+            camera: "door".into(),
+            track: 4,
+            person: None,
+            first: 100,
+            last: 103,
+            distance: Some(0.7),
+            evidence: 3,
+            unknown: Some(UnknownFace {
+                crop: Some(vec![1, 2, 3]),
+                embedder: EmbedderId::new("agent's"),
+                embedding: Embedding(vec![0.5, -0.25]),
+            }),
+        };
+        let told = Told {
+            key: 9,
+            change: Change::Appeared,
+            name: None,
+            record,
+            left: false,
+        };
+        let (note, crop) = SightingNote::of(told, 5);
+        let json = serde_json::to_value(&note).unwrap();
+        assert_eq!(json["change"], "appeared");
+        assert_eq!(json["person_id"], serde_json::Value::Null);
+        assert_eq!(json["embedding"], serde_json::json!([0.5, -0.25]));
+        assert_eq!(crop.as_deref(), Some(&[1u8, 2, 3][..]));
+        // The worker that stores it names its own embedder, and its own key.
+        let workers = EmbedderId::new("dlib-resnet-v1");
+        let back: SightingNote = serde_json::from_value(json).unwrap();
+        let told = back.told(77, crop, &workers);
+        assert_eq!(
+            (told.key, told.change, told.record.track),
+            (77, Change::Appeared, 4)
+        );
+        let unknown = told.record.unknown.unwrap();
+        assert_eq!(unknown.embedder, workers);
+        assert_eq!(unknown.crop, Some(vec![1, 2, 3]));
     }
 
     #[test]

@@ -15,6 +15,8 @@ use crate::runtime::session::{Session, Waker};
 use crate::runtime::start;
 #[cfg(feature = "streams")]
 use crate::stream::agent::Agent;
+#[cfg(feature = "streams")]
+use crate::stream::sightings;
 use crate::ui::task::{self, Task};
 
 /// A session that started, with what the window needs to know about it.
@@ -75,7 +77,10 @@ impl Startup {
                 #[cfg(feature = "streams")]
                 Some(camera) => {
                     let locator = start.config.load_locator(&*loading)?;
-                    let agent = Agent::new(locator, &camera, &start.config.streams)?;
+                    let mut agent = Agent::new(locator, &camera, &start.config.streams)?;
+                    if let Some(follower) = sightings::follower(&start.config, &camera)? {
+                        agent.record_sightings(follower);
+                    }
                     let gallery = start.config.open_gallery().map_err(|e| e.report());
                     (
                         Session::start(agent, start.source, retry, session_wake)?,

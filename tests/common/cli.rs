@@ -63,6 +63,70 @@ pub(crate) fn actor(
     }
 }
 
+/// `home/appearances.avi` at 15 fps: Obama for 2 s, nobody for 1 s, Biden for 2 s, nobody,
+/// Obama again for 2 s.
+pub(crate) fn three_appearances(home: &Path) -> std::path::PathBuf {
+    let clip = home.join("appearances.avi");
+    ClipSpec {
+        width: 640,
+        height: 480,
+        fps: 15.0,
+        light: (1.0, 1.0),
+        frames: 135,
+        actors: vec![
+            actor("obama2.jpg", (0.4, 0.5), (0.45, 0.5), 0.9, 0..30),
+            actor("biden.jpg", (0.5, 0.5), (0.55, 0.5), 0.9, 45..75),
+            actor("obama2.jpg", (0.55, 0.5), (0.5, 0.5), 0.9, 90..120),
+        ],
+    }
+    .write_video(&clip)
+    .unwrap();
+    clip
+}
+
+/// Checks the sightings of [`three_appearances`] at `camera`: Obama, the stranger (whose
+/// crop alone is kept), Obama again, each with some evidence. Returns Obama's id.
+pub(crate) fn three_sightings_of_the_clip(all: &[Value], camera: &str) -> i64 {
+    let who: Vec<&str> = all
+        .iter()
+        .map(|s| s["name"].as_str().unwrap_or("unknown"))
+        .collect();
+    assert_eq!(who, ["Obama", "unknown", "Obama"], "{all:?}");
+    for s in all {
+        assert_eq!(s["camera"], camera);
+        assert!(s["last"].as_i64() >= s["first"].as_i64());
+        assert!(s["evidence"].as_u64().unwrap() >= 1, "{s}");
+    }
+    let has_crop: Vec<bool> = all
+        .iter()
+        .map(|s| s["has_crop"].as_bool().unwrap())
+        .collect();
+    assert_eq!(
+        has_crop,
+        [false, true, false],
+        "only the stranger's face is kept"
+    );
+    let obama = all[0]["person"].as_i64().unwrap();
+    assert_eq!(all[2]["person"].as_i64(), Some(obama));
+    obama
+}
+
+/// `home/again.avi`: Obama alone once more, from a photo the strangers' clip showed too.
+pub(crate) fn again_clip(home: &Path) -> std::path::PathBuf {
+    let clip = home.join("again.avi");
+    ClipSpec {
+        width: 640,
+        height: 480,
+        fps: 15.0,
+        light: (1.0, 1.0),
+        frames: 40,
+        actors: vec![actor("obama2.jpg", (0.5, 0.5), (0.52, 0.5), 0.9, 5..35)],
+    }
+    .write_video(&clip)
+    .unwrap();
+    clip
+}
+
 /// `dir/obama.avi`: Obama alone, drifting a little, for `frames` frames at `fps`.
 pub(crate) fn obama_clip(dir: &Path, fps: f64, frames: u32) -> std::path::PathBuf {
     let clip = dir.join("obama.avi");

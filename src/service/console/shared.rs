@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::base::address::redacted;
 use crate::service::ServeOptions;
 use crate::service::console::session::Sessions;
 use crate::service::video::Video;
@@ -10,7 +11,8 @@ use crate::service::video::Video;
 /// What the console keeps while the server runs.
 pub(crate) struct Console {
     pub(crate) sessions: Sessions,
-    /// The server's own live sources, by name.
+    /// The server's own live sources, by name: without credentials, as their sightings and
+    /// events name them.
     pub(crate) sources: Vec<String>,
     /// Their live video, drawn for the Live page.
     pub(crate) video: Arc<Video>,
@@ -24,7 +26,11 @@ impl Console {
                 Duration::from_secs_f32(hours * 3600.0),
                 options.tls.is_some(),
             ),
-            sources: options.sources.iter().map(ToString::to_string).collect(),
+            sources: options
+                .sources
+                .iter()
+                .map(|source| redacted(&source.to_string()))
+                .collect(),
             video: Arc::new(Video::new(
                 options.sources.len(),
                 options.config.serve.live_viewers,

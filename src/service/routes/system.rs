@@ -96,8 +96,9 @@ pub(crate) async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
 }
 
 /// Live sightings from the server's own sources (`whoisit serve --source S`), as Server-Sent
-/// Events: `person_seen` and `unknown_seen`, each once per track as it comes into view or
-/// changes its name. Reconnect with `Last-Event-ID` to get what was missed (from a buffer of
+/// Events: `person_seen` and `unknown_seen`, each once per change of a track (its `change`:
+/// appeared, named, renamed, left), as its sighting is recorded (with `sightings.record` on):
+/// never once per frame. Reconnect with `Last-Event-ID` to get what was missed (from a buffer of
 /// serve.events_buffer events).
 #[utoipa::path(get, path = "/v1/events", tag = "events",
     params(("Last-Event-ID" = Option<u64>, Header, maximum = 9_223_372_036_854_775_807_u64, nullable = false,

@@ -263,22 +263,18 @@ for (const button of document.querySelectorAll('button[data-click]')) {
   button.addEventListener('click', () => clicks[button.dataset.click](button));
 }
 
-/** The Live page: each sighting as it happens, newest first, in its camera's list. A track
- *  seen again under another name is "named" (or "lost its name"); the first time, "appeared". */
+/** The Live page: each change of a sighting as it happens (a track appeared, was named,
+ *  renamed, left), newest first, in its camera's list. */
 function followSightings(status) {
   const lists = [...document.querySelectorAll('ol.sightings')];
-  const names = new Map();
   const events = new EventSource('/v1/events');
   events.addEventListener('open', () => { status.textContent = 'Following sightings as they happen.'; });
   events.addEventListener('error', () => { status.textContent = 'The sightings stream is interrupted; reconnecting…'; });
   const show = (event) => {
     const list = lists.find((l) => l.dataset.camera === event.camera);
     if (!list) return;
-    const key = `${event.camera}\n${event.track}`;
-    const before = names.get(key);
-    names.set(key, event.name);
     const who = event.name ?? 'unknown';
-    const what = before === undefined ? 'appeared' : (event.name ? 'named' : 'lost its name');
+    const what = event.change;
     const item = document.createElement('li');
     item.className = event.name ? 'known' : 'unknown';
     if (event.person_id !== null) {
