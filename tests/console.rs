@@ -326,10 +326,10 @@ async fn enroll_two_photos(browser: &Browser, base: &str, door: &str, photos: &P
         "people page with 1 person: {bytes} bytes, first contentful paint {first_paint:.0} ms"
     );
     browser.type_into("#q", "OBAMA").await;
-    browser.click("form.search button").await;
+    browser.click_to_next_page("form.search button").await;
     assert_eq!(browser.text("#count").await, "1 of 1 match.");
     browser.type_into("#q", "biden").await;
-    browser.click("form.search button").await;
+    browser.click_to_next_page("form.search button").await;
     assert_eq!(browser.text("#count").await, "0 of 1 match.");
 }
 
@@ -593,7 +593,13 @@ fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
         browser.log_in(&base, &admin).await;
         assert!(browser.names_in_nav().await.contains(&"Live".to_owned()));
         browser.open(&format!("{base}/live")).await;
-        let seen = browser.wait_for_text(".sightings", "Obama appeared").await;
+        // Named as his track appears, or named a moment later when its first look was not
+        // near enough (a loaded machine skips frames).
+        let seen = browser.wait_for_text(".sightings", "Obama ").await;
+        assert!(
+            seen.contains("Obama appeared") || seen.contains("Obama named"),
+            "{seen}"
+        );
         let seen = if seen.contains("unknown appeared") {
             seen
         } else {
@@ -962,7 +968,7 @@ async fn filter(browser: &Browser, camera: &str, person: &str, within: &str) -> 
     browser.type_into("#camera", camera).await;
     choose(browser, "#person", person).await;
     choose(browser, "#within", within).await;
-    browser.click("form.filters button").await;
+    browser.click_to_next_page("form.filters button").await;
     browser.text("#count").await
 }
 
@@ -978,9 +984,7 @@ async fn paged(browser: &Browser, base: &str) {
     // Newest first: the door's unknown face, twenty minutes ago.
     assert!(browser.text(".log tbody tr").await.contains("door"));
     assert_eq!(browser.unlabelled_controls().await, Vec::<String>::new());
-    browser.click(".pager button").await;
-    // The click does not wait for the next page: wait for its count.
-    browser.wait_for_text("#count", "more sighting(s)").await;
+    browser.click_to_next_page(".pager button").await;
     assert_eq!(browser.text("#count").await, "8 more sighting(s).");
     assert!(browser.text(".pages").await.contains("First page"));
 }

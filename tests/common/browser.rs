@@ -264,6 +264,22 @@ impl Browser {
             .unwrap();
     }
 
+    /// Clicks `css`, which loads another page (a form's submit, a link), and waits until the
+    /// page clicked on is gone: reading right after a click may read the old page.
+    pub(crate) async fn click_to_next_page(&self, css: &str) {
+        let old = self.client.find(Locator::Css("html")).await.unwrap();
+        self.click(css).await;
+        let started = Instant::now();
+        // The old page's element goes stale once the next page replaced it.
+        while old.text().await.is_ok() {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "clicking {css} loaded no other page"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// Logs in with `key` at the console's login page.
     pub(crate) async fn log_in(&self, base: &str, key: &str) {
         self.open(&format!("{base}/login")).await;
