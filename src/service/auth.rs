@@ -6,10 +6,12 @@
 use std::marker::PhantomData;
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use base64::Engine as _;
+use futures_util::{Stream, StreamExt as _, stream};
 use sha2::Digest as _;
 
 use crate::base::error::{Error, Result};
@@ -189,6 +191,42 @@ pub(crate) async fn still_allowed(state: &Arc<AppState>, hash: Option<&str>, sco
     check(state, hash)
         .await
         .is_ok_and(|key| key.is_some_and(|k| k.allows(scope)))
+}
+
+/// How often an open stream's right to go on is asked again while nothing comes.
+const RECHECK: Duration = Duration::from_secs(1);
+
+/// `items` while `allowed()` says yes: asked before each item and every [`RECHECK`] while none
+/// comes, so a stream of events or video ends at once when its key is revoked (here or on
+/// another server of the gallery) or its console session ends. `what` names the stream in
+/// the log.
+pub(crate) fn while_allowed<S, F, Fut>(
+    items: S,
+    allowed: F,
+    what: &'static str,
+) -> impl Stream<Item = S::Item> + Send
+where
+    S: Stream<Item: Send> + Unpin + Send,
+    F: Fn() -> Fut + Send,
+    Fut: Future<Output = bool> + Send,
+{
+    stream::unfold((items, allowed), move |(mut items, allowed)| async move {
+        loop {
+            let next = tokio::select! {
+                item = items.next() => Some(item),
+                () = tokio::time::sleep(RECHECK) => None,
+            };
+            if !allowed().await {
+                tracing::info!("{what} ends: its key was revoked or its session ended");
+                return None;
+            }
+            match next {
+                Some(Some(item)) => return Some((item, (items, allowed))),
+                Some(None) => return None,
+                None => {}
+            }
+        }
+    })
 }
 
 /// A certificate chain is a few kilobytes: anything far bigger is not one.

@@ -1,9 +1,10 @@
 //! Live sightings for `GET /v1/events`, as the sightings writer tells them (a track appeared,
 //! was named, renamed or left: once per change, never per frame): a bounded buffer, so a
 //! client that reconnects with `Last-Event-ID` gets what it missed, and a broadcast for those
-//! connected.
+//! connected. It also keeps each track in view (its newest event until it leaves), so a page
+//! opened now can say who is in front of each camera before anything changes.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 
 use serde::Serialize;
@@ -69,7 +70,20 @@ pub(crate) struct Sighting {
 
 struct Buffer {
     kept: VecDeque<Event>,
+    /// Each track in view, by camera and track: its newest event, dropped when it leaves.
+    in_view: BTreeMap<(String, u64), Event>,
     next_id: u64,
+}
+
+/// What a viewer who arrives now is shown first, all taken at one instant.
+pub(crate) struct Now {
+    /// The tracks in view, by camera and track: each one's newest event.
+    pub(crate) in_view: Vec<Event>,
+    /// The newest kept events, oldest first.
+    pub(crate) recent: Vec<Event>,
+    /// Every event published after these has a greater id: a stream that follows on from
+    /// it (`after`) neither misses nor repeats one.
+    pub(crate) after: u64,
 }
 
 pub(crate) struct Events {
@@ -91,6 +105,7 @@ impl Events {
         Events {
             buffer: Mutex::new(Buffer {
                 kept: VecDeque::with_capacity(capacity),
+                in_view: BTreeMap::new(),
                 // Ids from the clock keep increasing when the server restarts, so a client's
                 // Last-Event-ID from before a restart asks for nothing twice.
                 next_id: now_ms(),
@@ -130,6 +145,12 @@ impl Events {
             buffer.kept.pop_front();
         }
         buffer.kept.push_back(event.clone());
+        let track = (event.camera.clone(), event.track);
+        if event.change == Change::Left {
+            buffer.in_view.remove(&track);
+        } else {
+            buffer.in_view.insert(track, event.clone());
+        }
         // Sent under the lock, so a subscriber gets each event once: kept or live.
         if self.live.send(event.clone()).is_err() {
             tracing::trace!("nobody follows the events");
@@ -143,6 +164,7 @@ impl Events {
         let mut buffer = self.buffer();
         let before = buffer.kept.len();
         buffer.kept.retain(|e| e.person_id != Some(person));
+        buffer.in_view.retain(|_, e| e.person_id != Some(person));
         before - buffer.kept.len()
     }
 
@@ -152,7 +174,19 @@ impl Events {
         let mut buffer = self.buffer();
         let before = buffer.kept.len();
         buffer.kept.retain(|e| e.time_ms >= before_ms);
+        buffer.in_view.retain(|_, e| e.time_ms >= before_ms);
         before - buffer.kept.len()
+    }
+
+    /// Who is in view now and the `recent` newest events, for a viewer who arrives now.
+    pub(crate) fn now(&self, recent: usize) -> Now {
+        let buffer = self.buffer();
+        let skip = buffer.kept.len().saturating_sub(recent);
+        Now {
+            in_view: buffer.in_view.values().cloned().collect(),
+            recent: buffer.kept.iter().skip(skip).cloned().collect(),
+            after: buffer.next_id.saturating_sub(1),
+        }
     }
 
     /// The kept events after the id `after` (none for a new client), and the live ones from
@@ -207,6 +241,28 @@ mod tests {
         let (missed, _) = events.subscribe(Some(ids[2]));
         assert_eq!(missed.len(), 1);
         assert_eq!(missed[0].kind, EventKind::UnknownSeen);
+    }
+
+    #[test]
+    fn a_viewer_arriving_now_gets_who_is_in_view_and_follows_on_without_a_repeat() {
+        let events = Events::new(10);
+        events.publish(seen(1, Some("Ada")));
+        events.publish(seen(2, None));
+        events.publish(Sighting {
+            change: Change::Left,
+            ..seen(2, None)
+        });
+        let now = events.now(2);
+        assert_eq!(now.in_view.iter().map(|e| e.track).collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            now.recent.iter().map(|e| e.change).collect::<Vec<_>>(),
+            [Change::Appeared, Change::Left]
+        );
+        let next = events.publish(seen(3, Some("Bob")));
+        let (missed, _) = events.subscribe(Some(now.after));
+        assert_eq!(missed, [next]);
+        assert_eq!(events.forget(PersonId(1)), 1);
+        assert_eq!(events.now(0).in_view.len(), 1);
     }
 
     #[test]

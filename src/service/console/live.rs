@@ -1,5 +1,7 @@
 //! The Live page: each of the server's own cameras as video with boxes and names (MJPEG to a
-//! plain `img`), and its sightings as they happen (the script follows `GET /v1/events`).
+//! plain `img`), who is in view now, and its sightings as they happen (the script follows
+//! `GET /v1/events` on from the events the page was rendered with). The video ends as soon as
+//! the viewer's session ends or its key is revoked.
 
 use std::sync::Arc;
 
@@ -9,13 +11,15 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 
+use crate::service::auth::while_allowed;
 use crate::service::console::Viewer;
 use crate::service::console::pages::{self, Nav, esc};
 use crate::service::error::ApiError;
+use crate::service::events::Event;
 use crate::service::state::AppState;
 
-/// Sightings from before the page shown on it, at most.
-const RECENT: usize = 50;
+/// Sightings from before the page shown on it, at most: the last few changes.
+const RECENT: usize = 10;
 
 /// The parts' boundary in the MJPEG stream.
 const BOUNDARY: &str = "whoisit-frame";
@@ -47,32 +51,38 @@ pub(crate) async fn page(State(state): State<Arc<AppState>>, viewer: Viewer) -> 
                     "<section class=\"camera\" aria-labelledby=\"camera-{index}\">\
                        <h2 id=\"camera-{index}\">{camera}</h2>\
                        <div class=\"live\">{picture}\
-                         <div class=\"seen\"><h3>Sightings</h3>\
+                         <div class=\"seen\"><h3>In view</h3>\
+                         <ul class=\"in-view\" data-camera=\"{camera}\" aria-live=\"polite\">\
+                         </ul><h3>Sightings</h3>\
                          <ol class=\"sightings\" data-camera=\"{camera}\" aria-live=\"polite\">\
                          </ol></div></div></section>"
                 )
             })
             .collect();
-        // The sightings kept from before the page, for the script to show first: a new
-        // client of /v1/events only gets those that come after it connects.
-        let (kept, _) = state.events.subscribe(Some(0));
-        let recent = &kept[kept.len().saturating_sub(RECENT)..];
-        let recent = serde_json::to_string(recent).unwrap_or_else(|_| "[]".to_owned());
+        // Who is in view and the last changes, for the script to show at once (the stream
+        // only tells changes), and the id it follows on from, so none is missed or repeated.
+        let now = state.events.now(RECENT);
+        let json = |events: &[Event]| serde_json::to_string(events).unwrap_or_else(|_| "[]".to_owned());
         format!(
-            "<p id=\"live-status\" role=\"status\" data-live data-recent=\"{recent}\">Waiting for \
-             sightings…</p>{cameras}\
+            "<p id=\"live-status\" role=\"status\" data-live data-after=\"{after}\" \
+             data-in-view=\"{in_view}\" data-recent=\"{recent}\">Waiting for sightings…</p>\
+             {cameras}\
              <p>At most {viewers} browsers watch the video at once (serve.live_viewers).</p>",
-            recent = esc(&recent),
+            after = now.after,
+            in_view = esc(&json(&now.in_view)),
+            recent = esc(&json(&now.recent)),
             viewers = video.max_viewers()
         )
     };
     pages::page(&viewer, Nav::Live, "Live", &main)
 }
 
-/// Camera `index`'s drawn frames as `multipart/x-mixed-replace`, while a seat is free.
+/// Camera `index`'s drawn frames as `multipart/x-mixed-replace`, while a seat is free, and
+/// only while the viewer's session lasts and its key may read: biometric video stops at
+/// once on logout, expiry or revocation.
 pub(crate) async fn video(
     State(state): State<Arc<AppState>>,
-    _viewer: Viewer,
+    viewer: Viewer,
     Path(index): Path<usize>,
 ) -> Response {
     let video = state.console.video.clone();
@@ -110,6 +120,15 @@ pub(crate) async fn video(
             }
         }
     });
+    let viewer = Arc::new(viewer);
+    let parts = while_allowed(
+        Box::pin(parts),
+        move || {
+            let (state, viewer) = (state.clone(), viewer.clone());
+            async move { viewer.still_allowed(&state).await }
+        },
+        "a live video stream",
+    );
     let mut response = Body::from_stream(parts).into_response();
     if let Ok(value) =
         HeaderValue::from_str(&format!("multipart/x-mixed-replace; boundary={BOUNDARY}"))

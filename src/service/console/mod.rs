@@ -29,7 +29,8 @@ use serde::Deserialize;
 
 use crate::gallery::{Actor, ApiKey, Scope};
 use crate::service::Auth;
-use crate::service::auth::{hash, key_actor};
+use crate::service::auth::{hash, key_actor, still_allowed};
+use crate::service::console::session::Session;
 use crate::service::error::ApiError;
 use crate::service::state::AppState;
 
@@ -95,9 +96,21 @@ pub(crate) struct Viewer {
     admin: bool,
     /// What the viewer's changes must carry; `None` without keys.
     csrf: Option<String>,
+    /// The session the viewer came with; `None` without keys.
+    session: Option<Session>,
 }
 
 impl Viewer {
+    /// Whether the viewer may still look: the session still open (not logged out, not
+    /// expired) and its key still able to read. Asked again while a video stream stays open.
+    pub(crate) async fn still_allowed(&self, state: &Arc<AppState>) -> bool {
+        let Some(session) = &self.session else {
+            return true;
+        };
+        state.console.sessions.lasts(session)
+            && still_allowed(state, Some(&session.key_hash), Scope::Read).await
+    }
+
     /// Who the audit trail says read or changed something: the key by name, as the API says.
     pub(crate) fn actor(&self) -> Actor {
         key_actor(self.key.as_deref())
@@ -116,6 +129,7 @@ impl FromRequestParts<Arc<AppState>> for Viewer {
                 key: None,
                 admin: true,
                 csrf: None,
+                session: None,
             });
         }
         let to_login = || Redirect::to("/login").into_response();
@@ -131,7 +145,8 @@ impl FromRequestParts<Arc<AppState>> for Viewer {
             Some(key) if key.allows(Scope::Read) => Ok(Viewer {
                 admin: key.allows(Scope::Admin),
                 key: Some(key.name),
-                csrf: Some(session.csrf),
+                csrf: Some(session.csrf.clone()),
+                session: Some(session),
             }),
             // Revoked since the login: every session of the key ends with it.
             _ => {

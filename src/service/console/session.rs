@@ -33,6 +33,8 @@ const MAX_SESSIONS: usize = 1000;
 /// An open session.
 #[derive(Debug, Clone)]
 pub(crate) struct Session {
+    /// The sha256 of its cookie's value: its place in the table.
+    id: String,
     /// The hash of the key it was opened with.
     pub(crate) key_hash: String,
     /// What every change made through it must carry.
@@ -105,6 +107,7 @@ impl Sessions {
     pub(crate) fn open(&self, key_hash: String) -> Result<String, ApiError> {
         let token = random_token()?;
         let session = Session {
+            id: digest(&token),
             key_hash,
             csrf: random_token()?,
             expires: Instant::now() + self.lifetime,
@@ -122,7 +125,7 @@ impl Sessions {
                 ),
             ));
         }
-        table.insert(digest(&token), session);
+        table.insert(session.id.clone(), session);
         let secure = if self.secure { "; Secure" } else { "" };
         Ok(format!(
             "{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={}{secure}",
@@ -142,6 +145,13 @@ impl Sessions {
             }
             None => None,
         }
+    }
+
+    /// Whether `session` is still open: not logged out, expired, or ended with its key.
+    pub(crate) fn lasts(&self, session: &Session) -> bool {
+        self.table()
+            .get(&session.id)
+            .is_some_and(|s| s.expires > Instant::now())
     }
 
     /// Ends the session a request's cookie names; the `Set-Cookie` value that clears it.
@@ -240,7 +250,9 @@ mod tests {
                 .credential(&Method::GET, &HeaderMap::new())
                 .is_none()
         );
+        assert!(sessions.lasts(&session));
         std::thread::sleep(Duration::from_millis(400));
+        assert!(!sessions.lasts(&session), "an open video stream ends with it");
         assert!(sessions.find(&headers).is_none());
         assert!(matches!(
             sessions.credential(&Method::GET, &headers),
@@ -253,11 +265,15 @@ mod tests {
         let sessions = Sessions::new(Duration::from_secs(60), false);
         let first = with_cookie(&sessions.open("a".into()).unwrap());
         let second = with_cookie(&sessions.open("b".into()).unwrap());
+        let (watching_first, watching_second) =
+            (sessions.find(&first).unwrap(), sessions.find(&second).unwrap());
         let cleared = sessions.close(&first);
+        assert!(!sessions.lasts(&watching_first) && sessions.lasts(&watching_second));
         assert!(cleared.contains("Max-Age=0") && !cleared.contains("Secure"));
         assert!(sessions.find(&first).is_none());
         assert!(sessions.find(&second).is_some());
         sessions.close_key("b");
         assert!(sessions.find(&second).is_none());
+        assert!(!sessions.lasts(&watching_second));
     }
 }

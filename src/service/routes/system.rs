@@ -10,15 +10,16 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt as _, stream};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio_stream::wrappers::BroadcastStream;
 use utoipa::ToSchema;
 
 use crate::gallery::Scope;
-use crate::service::auth::{Allowed, ToRead, still_allowed};
+use crate::service::auth::{Allowed, ToRead, still_allowed, while_allowed};
 use crate::service::error::{ApiError, Cause, ErrorBody};
 use crate::service::events::Event;
 use crate::service::metrics::Gauges;
+use crate::service::routes::QueryOf;
 use crate::service::state::AppState;
 
 /// Whether the server can answer.
@@ -99,10 +100,13 @@ pub(crate) async fn openapi_json() -> Json<&'static utoipa::openapi::OpenApi> {
 /// Events: `person_seen` and `unknown_seen`, each once per change of a track (its `change`:
 /// appeared, named, renamed, left), as its sighting is recorded (with `sightings.record` on):
 /// never once per frame. Reconnect with `Last-Event-ID` to get what was missed (from a buffer of
-/// serve.events_buffer events).
+/// serve.events_buffer events); `after` does the same on a first connection (the console's Live
+/// page follows on from the events it was rendered with).
 #[utoipa::path(get, path = "/v1/events", tag = "events",
     params(("Last-Event-ID" = Option<u64>, Header, maximum = 9_223_372_036_854_775_807_u64, nullable = false,
-        description = "The id of the last event received")),
+        description = "The id of the last event received"),
+        ("after" = Option<u64>, Query, maximum = 9_223_372_036_854_775_807_u64, nullable = false,
+        description = "Start after this event id, as Last-Event-ID does (which wins when both are sent)")),
     responses((status = 200, description = "text/event-stream of events", content_type = "text/event-stream", body = Event),
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
     security(("api_key" = ["read"])))]
@@ -110,9 +114,16 @@ pub(crate) async fn events(
     State(state): State<Arc<AppState>>,
     allowed: Allowed<ToRead>,
     headers: HeaderMap,
+    QueryOf(query): QueryOf<EventsQuery>,
 ) -> Result<Sse<impl Stream<Item = Result<SseEvent, Infallible>>>, ApiError> {
     let last = match headers.get("last-event-id").map(|v| v.to_str()) {
-        None => None,
+        None => query
+            .after
+            .map(|after| {
+                u64::try_from(after)
+                    .map_err(|_| ApiError::bad_request(format!("after={after} is not an event id")))
+            })
+            .transpose()?,
         // Event ids stay within the document's int64.
         Some(Ok(text)) => Some(
             text.trim()
@@ -136,35 +147,24 @@ pub(crate) async fn events(
         }
     });
     let events = Box::pin(stream::iter(missed).chain(live));
-    // The key is asked for again before each event and every KEY_RECHECK while none comes:
-    // a key revoked (here or on another server of the gallery) ends its streams at once.
-    let checked = stream::unfold(
-        (events, state, allowed.hash),
-        |(mut events, state, hash)| async move {
-            loop {
-                let next = tokio::select! {
-                    event = events.next() => Some(event),
-                    () = tokio::time::sleep(KEY_RECHECK) => None,
-                };
-                if !still_allowed(&state, hash.as_deref(), Scope::Read).await {
-                    tracing::info!("an events stream ends: its key was revoked");
-                    return None;
-                }
-                match next {
-                    Some(Some(event)) => {
-                        return Some((Ok(sse(&event)), (events, state, hash)));
-                    }
-                    Some(None) => return None,
-                    None => {}
-                }
-            }
+    let hash = allowed.hash;
+    let checked = while_allowed(
+        events,
+        move || {
+            let (state, hash) = (state.clone(), hash.clone());
+            async move { still_allowed(&state, hash.as_deref(), Scope::Read).await }
         },
-    );
+        "an events stream",
+    )
+    .map(|event| Ok(sse(&event)));
     Ok(Sse::new(checked).keep_alive(KeepAlive::new().interval(Duration::from_secs(15))))
 }
 
-/// How often an open event stream's key is checked while no event comes.
-const KEY_RECHECK: Duration = Duration::from_secs(1);
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct EventsQuery {
+    after: Option<i64>,
+}
 
 fn sse(event: &Event) -> SseEvent {
     let frame = SseEvent::default()

@@ -263,18 +263,14 @@ for (const button of document.querySelectorAll('button[data-click]')) {
   button.addEventListener('click', () => clicks[button.dataset.click](button));
 }
 
-/** The Live page: each change of a sighting as it happens (a track appeared, was named,
- *  renamed, left), newest first, in its camera's list. */
+/** The Live page: who is in view at each camera now, and each change of a sighting as it
+ *  happens (a track appeared, was named, renamed, left), newest first. The page comes with both
+ *  as they were when it was made, and the stream follows on from there (`after`), so nothing
+ *  is missed or shown twice. */
 function followSightings(status) {
-  const lists = [...document.querySelectorAll('ol.sightings')];
-  const events = new EventSource('/v1/events');
-  events.addEventListener('open', () => { status.textContent = 'Following sightings as they happen.'; });
-  events.addEventListener('error', () => { status.textContent = 'The sightings stream is interrupted; reconnecting…'; });
-  const show = (event) => {
-    const list = lists.find((l) => l.dataset.camera === event.camera);
-    if (!list) return;
-    const who = event.name ?? 'unknown';
-    const what = event.change;
+  const changes = [...document.querySelectorAll('ol.sightings')];
+  const inView = [...document.querySelectorAll('ul.in-view')];
+  const entry = (event, words) => {
     const item = document.createElement('li');
     item.className = event.name ? 'known' : 'unknown';
     if (event.person_id !== null) {
@@ -287,14 +283,41 @@ function followSightings(status) {
     }
     const text = document.createElement('span');
     const distance = event.distance === null ? '' : `, distance ${event.distance.toFixed(2)}`;
-    const time = new Date(event.time_ms).toLocaleTimeString();
-    text.textContent = `${time} ${who} ${what} (track ${event.track}${distance})`;
+    text.textContent = `${words} (track ${event.track}${distance})`;
     item.append(text);
-    list.prepend(item);
+    return item;
+  };
+  const camera = (lists, event) => lists.find((l) => l.dataset.camera === event.camera);
+  // A track in view until it leaves, under its newest name.
+  const place = (event) => {
+    const list = camera(inView, event);
+    if (!list) return;
+    const before = [...list.children].find((item) => item.dataset.track === String(event.track));
+    if (event.change === 'left') {
+      before?.remove();
+      return;
+    }
+    const item = entry(event, event.name ?? 'unknown');
+    item.dataset.track = String(event.track);
+    if (before) before.replaceWith(item); else list.append(item);
+  };
+  const show = (event) => {
+    const list = camera(changes, event);
+    if (!list) return;
+    const time = new Date(event.time_ms).toLocaleTimeString();
+    list.prepend(entry(event, `${time} ${event.name ?? 'unknown'} ${event.change}`));
     while (list.children.length > 50) list.lastElementChild.remove();
   };
+  for (const event of JSON.parse(status.dataset.inView || '[]')) place(event);
   for (const event of JSON.parse(status.dataset.recent || '[]')) show(event);
-  const follow = (message) => show(JSON.parse(message.data));
+  const events = new EventSource(`/v1/events?after=${encodeURIComponent(status.dataset.after)}`);
+  events.addEventListener('open', () => { status.textContent = 'Following sightings as they happen.'; });
+  events.addEventListener('error', () => { status.textContent = 'The sightings stream is interrupted; reconnecting…'; });
+  const follow = (message) => {
+    const event = JSON.parse(message.data);
+    place(event);
+    show(event);
+  };
   events.addEventListener('person_seen', follow);
   events.addEventListener('unknown_seen', follow);
 }
