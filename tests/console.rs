@@ -592,7 +592,28 @@ fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
         let browser = Browser::start(&[]).await;
         browser.log_in(&base, &admin).await;
         assert!(browser.names_in_nav().await.contains(&"Live".to_owned()));
+        // The page is opened only once he has been seen: it tells who is in view from the
+        // first moment, not only the changes after it opened.
+        let api = common::server::Api::new(&base, Some(&admin));
+        let started = std::time::Instant::now();
+        while !api.get("/v1/sightings").expect(200).json()["sightings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| !s["person_id"].is_null())
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "Obama was never seen"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
         browser.open(&format!("{base}/live")).await;
+        let at_once = browser.text(".seen").await;
+        eprintln!("the live page as it opens: {at_once}");
+        // In view, unless his track left in the moment before the page opened; then his
+        // appearance is among the last changes shown.
+        assert!(at_once.contains("Obama ("), "{at_once}");
         // Named as his track appears, or named a moment later when its first look was not
         // near enough (a loaded machine skips frames).
         let seen = browser.wait_for_text(".sightings", "Obama ").await;
@@ -631,6 +652,12 @@ fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
         // Let a few frames with boxes arrive before the picture is taken.
         tokio::time::sleep(Duration::from_secs(2)).await;
         browser.screenshot("live").await;
+        // The changes the page opened with and those the stream brought after: none twice.
+        let changes = browser.texts(".sightings li").await;
+        let mut once = changes.clone();
+        once.sort();
+        once.dedup();
+        assert_eq!(once.len(), changes.len(), "a change shown twice: {changes:?}");
         let (bytes, first_paint) = browser.page_figures().await;
         eprintln!(
             "live page: {bytes} bytes before the video, first contentful paint {first_paint:.0} ms"
@@ -666,6 +693,93 @@ fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
         browser.screenshot("live-phone").await;
         browser.close().await;
     });
+}
+
+/// A browser's live video, read on a thread of its own: it says when the first frame came,
+/// and when (and how) the stream ended.
+struct Watching {
+    said: std::sync::mpsc::Receiver<Result<&'static str, String>>,
+}
+
+impl Watching {
+    fn start(url: &str, cookie: &str) -> Watching {
+        let (tell, said) = std::sync::mpsc::channel();
+        let (url, cookie) = (url.to_owned(), cookie.to_owned());
+        std::thread::spawn(move || {
+            let answer = agent(Duration::from_secs(600))
+                .get(&url)
+                .header("Cookie", &cookie)
+                .call();
+            let mut answer = match answer {
+                Ok(answer) => answer,
+                Err(e) => return tell.send(Err(e.to_string())),
+            };
+            let kind = answer.headers().get("content-type").cloned();
+            if !kind.is_some_and(|k| k.to_str().unwrap().starts_with("multipart/x-mixed-replace"))
+            {
+                let body = answer.body_mut().read_to_string().unwrap_or_default();
+                return tell.send(Err(format!("no video: {} {body}", answer.status())));
+            }
+            let mut body = answer.into_body().into_reader();
+            let mut chunk = vec![0; 1 << 16];
+            let mut first = true;
+            loop {
+                match std::io::Read::read(&mut body, &mut chunk) {
+                    Ok(0) => return tell.send(Ok("ended")),
+                    Ok(_) if first => {
+                        first = false;
+                        tell.send(Ok("playing"))?;
+                    }
+                    Ok(_) => {}
+                    Err(e) => return tell.send(Err(e.to_string())),
+                }
+            }
+        });
+        Watching { said }
+    }
+
+    /// The next thing the stream did, within a bound far above what it needs.
+    fn next(&self) -> Result<&'static str, String> {
+        self.said
+            .recv_timeout(Duration::from_secs(60))
+            .expect("the live video neither played nor ended")
+    }
+}
+
+/// Biometric video stops at once: a browser's live video ends when its console session is
+/// logged out, and when the key it logged in with is revoked.
+#[test]
+fn the_live_video_ends_on_logout_and_when_its_key_is_revoked() {
+    let home = tempfile::tempdir().unwrap();
+    let admin = make_key(home.path(), &[], "admin", "admin");
+    let watcher = make_key(home.path(), &[], "watcher", "read");
+    let clip = common::cli::two_people_clip(home.path(), 900, 15.0);
+    let server = serving(home.path(), &clip);
+    let base = server.url.clone();
+    let video = format!("{base}/live/0/video");
+    runtime().block_on(async {
+        let browser = Browser::start(&[]).await;
+        browser.log_in(&base, &admin).await;
+        let watching = Watching::start(&video, &session_cookie(&browser).await);
+        assert_eq!(watching.next(), Ok("playing"));
+        browser.click(".who button").await;
+        assert_eq!(browser.path().await, "/login");
+        assert_eq!(watching.next(), Ok("ended"), "logged out");
+
+        browser.log_in(&base, &watcher).await;
+        let watching = Watching::start(&video, &session_cookie(&browser).await);
+        assert_eq!(watching.next(), Ok("playing"));
+        common::server::Api::new(&base, Some(&admin))
+            .delete("/v1/keys/watcher")
+            .expect(204);
+        assert_eq!(watching.next(), Ok("ended"), "its key revoked");
+        browser.close().await;
+    });
+    assert!(
+        server.log().contains("a live video stream ends"),
+        "{}",
+        server.log()
+    );
 }
 
 /// Reloads the Visitors page until the clip has ended and every unknown sighting is in one
