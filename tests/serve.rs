@@ -557,6 +557,10 @@ fn bad_requests_get_a_clear_4xx_and_the_server_keeps_serving() {
             "{last}: {answer}"
         );
     }
+    // The same id as a query, for a first connection.
+    api.get("/v1/events?after=-1")
+        .expect_error(400, "bad_request", "not an event id");
+    assert_eq!(api.get("/v1/events?after=null").status, 400);
     let seven = api.post("/v1/recognize?threshold=7", "image/jpeg", &obama);
     seven.expect_error(400, "bad_request", "at most 2");
     let high = api.post("/v1/recognize?threshold=high", "image/jpeg", &obama);
