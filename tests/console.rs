@@ -573,9 +573,64 @@ fn the_console_enrolls_by_upload_on_a_postgres_gallery() {
     );
 }
 
-/// The Live page: the server's own camera as video with boxes and names, its sightings as they
-/// happen (Obama named, Biden unknown), one viewer more than serve.live_viewers refused with
-/// the reason, readable at a phone's width.
+/// Waits until the server has recorded a sighting of somebody enrolled.
+fn somebody_named(base: &str, key: &str) {
+    let api = common::server::Api::new(base, Some(key));
+    let started = std::time::Instant::now();
+    while !api.get("/v1/sightings").expect(200).json()["sightings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| !s["person_id"].is_null())
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "nobody was named"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The changes the Live page opened with and those its stream brought after: none twice.
+async fn none_twice(browser: &Browser) {
+    let changes = browser.texts(".sightings li").await;
+    let mut once = changes.clone();
+    once.sort();
+    once.dedup();
+    assert_eq!(
+        once.len(),
+        changes.len(),
+        "a change shown twice: {changes:?}"
+    );
+}
+
+/// The Live page's video plays: frames of the clip's size arrive in the plain img.
+async fn video_plays(browser: &Browser) {
+    let started = std::time::Instant::now();
+    loop {
+        let width = browser
+            .client
+            .execute(
+                "return document.querySelector('img.video').naturalWidth;",
+                vec![],
+            )
+            .await
+            .unwrap();
+        if width == json!(640) {
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the live video never showed a frame ({width})"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The Live page: the server's own camera as video with boxes and names; opened after Obama
+/// was seen, him named at once, then the sightings as they happen (Obama named, Biden
+/// unknown), none twice; one viewer more than serve.live_viewers refused with the reason;
+/// readable at a phone's width.
 #[test]
 fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
     let home = tempfile::tempdir().unwrap();
@@ -594,20 +649,7 @@ fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
         assert!(browser.names_in_nav().await.contains(&"Live".to_owned()));
         // The page is opened only once he has been seen: it tells who is in view from the
         // first moment, not only the changes after it opened.
-        let api = common::server::Api::new(&base, Some(&admin));
-        let started = std::time::Instant::now();
-        while !api.get("/v1/sightings").expect(200).json()["sightings"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|s| !s["person_id"].is_null())
-        {
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "Obama was never seen"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
+        somebody_named(&base, &admin);
         browser.open(&format!("{base}/live")).await;
         let at_once = browser.text(".seen").await;
         eprintln!("the live page as it opens: {at_once}");
@@ -629,35 +671,11 @@ fn the_live_page_shows_the_labelled_video_and_the_sightings_as_they_happen() {
                 .await
         };
         assert!(seen.contains("distance 0."), "{seen}");
-        // The video plays: frames of the clip's size arrive in the plain img.
-        let started = std::time::Instant::now();
-        loop {
-            let width = browser
-                .client
-                .execute(
-                    "return document.querySelector('img.video').naturalWidth;",
-                    vec![],
-                )
-                .await
-                .unwrap();
-            if width == json!(640) {
-                break;
-            }
-            assert!(
-                started.elapsed() < Duration::from_secs(60),
-                "the live video never showed a frame ({width})"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        video_plays(&browser).await;
         // Let a few frames with boxes arrive before the picture is taken.
         tokio::time::sleep(Duration::from_secs(2)).await;
         browser.screenshot("live").await;
-        // The changes the page opened with and those the stream brought after: none twice.
-        let changes = browser.texts(".sightings li").await;
-        let mut once = changes.clone();
-        once.sort();
-        once.dedup();
-        assert_eq!(once.len(), changes.len(), "a change shown twice: {changes:?}");
+        none_twice(&browser).await;
         let (bytes, first_paint) = browser.page_figures().await;
         eprintln!(
             "live page: {bytes} bytes before the video, first contentful paint {first_paint:.0} ms"
@@ -715,8 +733,7 @@ impl Watching {
                 Err(e) => return tell.send(Err(e.to_string())),
             };
             let kind = answer.headers().get("content-type").cloned();
-            if !kind.is_some_and(|k| k.to_str().unwrap().starts_with("multipart/x-mixed-replace"))
-            {
+            if !kind.is_some_and(|k| k.to_str().unwrap().starts_with("multipart/x-mixed-replace")) {
                 let body = answer.body_mut().read_to_string().unwrap_or_default();
                 return tell.send(Err(format!("no video: {} {body}", answer.status())));
             }

@@ -62,7 +62,8 @@ pub(crate) async fn page(State(state): State<Arc<AppState>>, viewer: Viewer) -> 
         // Who is in view and the last changes, for the script to show at once (the stream
         // only tells changes), and the id it follows on from, so none is missed or repeated.
         let now = state.events.now(RECENT);
-        let json = |events: &[Event]| serde_json::to_string(events).unwrap_or_else(|_| "[]".to_owned());
+        let json =
+            |events: &[Event]| serde_json::to_string(events).unwrap_or_else(|_| "[]".to_owned());
         format!(
             "<p id=\"live-status\" role=\"status\" data-live data-after=\"{after}\" \
              data-in-view=\"{in_view}\" data-recent=\"{recent}\">Waiting for sightings…</p>\

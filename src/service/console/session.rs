@@ -252,7 +252,10 @@ mod tests {
         );
         assert!(sessions.lasts(&session));
         std::thread::sleep(Duration::from_millis(400));
-        assert!(!sessions.lasts(&session), "an open video stream ends with it");
+        assert!(
+            !sessions.lasts(&session),
+            "an open video stream ends with it"
+        );
         assert!(sessions.find(&headers).is_none());
         assert!(matches!(
             sessions.credential(&Method::GET, &headers),
@@ -265,8 +268,10 @@ mod tests {
         let sessions = Sessions::new(Duration::from_secs(60), false);
         let first = with_cookie(&sessions.open("a".into()).unwrap());
         let second = with_cookie(&sessions.open("b".into()).unwrap());
-        let (watching_first, watching_second) =
-            (sessions.find(&first).unwrap(), sessions.find(&second).unwrap());
+        let (watching_first, watching_second) = (
+            sessions.find(&first).unwrap(),
+            sessions.find(&second).unwrap(),
+        );
         let cleared = sessions.close(&first);
         assert!(!sessions.lasts(&watching_first) && sessions.lasts(&watching_second));
         assert!(cleared.contains("Max-Age=0") && !cleared.contains("Secure"));
