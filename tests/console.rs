@@ -779,17 +779,21 @@ fn the_live_video_ends_on_logout_and_when_its_key_is_revoked() {
         browser.log_in(&base, &admin).await;
         let watching = Watching::start(&video, &session_cookie(&browser).await);
         assert_eq!(watching.next(), Ok("playing"));
+        let asked = std::time::Instant::now();
         browser.click(".who button").await;
         assert_eq!(browser.path().await, "/login");
         assert_eq!(watching.next(), Ok("ended"), "logged out");
+        eprintln!("the video ended {:?} after the logout", asked.elapsed());
 
         browser.log_in(&base, &watcher).await;
         let watching = Watching::start(&video, &session_cookie(&browser).await);
         assert_eq!(watching.next(), Ok("playing"));
+        let asked = std::time::Instant::now();
         common::server::Api::new(&base, Some(&admin))
             .delete("/v1/keys/watcher")
             .expect(204);
         assert_eq!(watching.next(), Ok("ended"), "its key revoked");
+        eprintln!("the video ended {:?} after the revocation", asked.elapsed());
         browser.close().await;
     });
     assert!(
