@@ -217,7 +217,7 @@ async fn an_admin_key_and_logout(
     let admin_cookie = session_cookie(browser).await;
     let people = format!("{base}/v1/people");
     assert_eq!(get_with_cookie(&people, &admin_cookie).0, 200);
-    browser.click(".who button").await;
+    browser.click_to_next_page(".who button").await;
     assert_eq!(browser.path().await, "/login");
     let (status, body) = get_with_cookie(&people, &admin_cookie);
     assert_eq!(status, 401, "{body}");
@@ -386,7 +386,7 @@ async fn his_page(browser: &Browser, base: &str, door: &str, photos: &Photos) ->
 
 /// A read key sees him, with no button that changes anything, and no admin pages.
 async fn read_only(browser: &Browser, base: &str, hr: &str, person_path: &str) {
-    browser.click(".who button").await;
+    browser.click_to_next_page(".who button").await;
     browser.log_in(base, hr).await;
     assert_eq!(
         browser.names_in_nav().await,
@@ -410,7 +410,7 @@ async fn read_only(browser: &Browser, base: &str, hr: &str, person_path: &str) {
 /// trail names the console's key for each change.
 async fn keys_and_audit(browser: &Browser, base: &str, admin: &str, photos: &Photos) {
     let obama2 = &photos.obama2;
-    browser.click(".who button").await;
+    browser.click_to_next_page(".who button").await;
     browser.log_in(base, admin).await;
     browser.open(&format!("{base}/keys")).await;
     browser.type_into("#key-name", "kiosk").await;
@@ -780,7 +780,7 @@ fn the_live_video_ends_on_logout_and_when_its_key_is_revoked() {
         let watching = Watching::start(&video, &session_cookie(&browser).await);
         assert_eq!(watching.next(), Ok("playing"));
         let asked = std::time::Instant::now();
-        browser.click(".who button").await;
+        browser.click_to_next_page(".who button").await;
         assert_eq!(browser.path().await, "/login");
         assert_eq!(watching.next(), Ok("ended"), "logged out");
         eprintln!("the video ended {:?} after the logout", asked.elapsed());
@@ -878,7 +878,7 @@ async fn visitors_read_only(
     assert!(!browser.has(".crops img").await);
     assert!(!browser.has("form[data-action]").await && !browser.has("button[data-click]").await);
     browser.screenshot("visitors-read-only").await;
-    browser.click(".who button").await;
+    browser.click_to_next_page(".who button").await;
     sizes
 }
 
@@ -1198,7 +1198,7 @@ fn the_sightings_log_filters_by_camera_person_and_time_a_page_at_a_time() {
         assert!(browser.text("table").await.contains("read_sightings"));
 
         // A read key: the rows, not the crop.
-        browser.click(".who button").await;
+        browser.click_to_next_page(".who button").await;
         browser.log_in(&base, &hr).await;
         browser.open(&unknown).await;
         assert_eq!(browser.text("#count").await, "2 sighting(s), newest first.");
@@ -1308,7 +1308,7 @@ fn not_this_person_on_a_face_or_a_sighting_fixes_a_forced_confusion_in_one_click
         assert_eq!(unknown["sightings"].as_array().unwrap().len(), 1);
 
         // A read key: no button; the API refuses the correction anyway.
-        browser.click(".who button").await;
+        browser.click_to_next_page(".who button").await;
         browser.log_in(&base, &hr).await;
         browser.open(&format!("{base}/people/{obama}")).await;
         assert!(!browser.has("button[data-click]").await);
