@@ -924,6 +924,26 @@ fn not_this_person_is_kept_as_a_negative_example_and_forgotten_with_them(g: &Sto
             .unwrap()
     };
     assert_eq!(sighting(wrong).person, None, "the sighting is unknown now");
+    // Its track, still in view, named Ann again by a recognizer that has not reloaded yet:
+    // the sighting stays unknown, and Ann is not seen by it.
+    let last_seen = |who: PersonId| {
+        let people = g.people().unwrap();
+        people.iter().find(|p| p.id == who).unwrap().last_seen
+    };
+    let before = last_seen(ann);
+    let mut again = common::sightings::record(Some(wrong), "door", Some(ann), now() + 60, None);
+    again.unknown = Some(UnknownFace {
+        crop: None,
+        embedder: dlib.clone(),
+        embedding: secret.face.embedding.clone(),
+    });
+    assert_eq!(g.write_sightings(&[again]).unwrap(), [Some(wrong)]);
+    assert_eq!(
+        sighting(wrong).person,
+        None,
+        "a correction outlives the track"
+    );
+    assert_eq!(last_seen(ann), before);
     assert_eq!(
         trail_since(g, trail),
         [entry(

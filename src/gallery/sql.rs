@@ -196,6 +196,12 @@ pub(crate) const SIGHTING_EMBEDDING: &str =
 /// Sighting `$1`, named wrongly: unknown from now on.
 pub(crate) const UNNAME_SIGHTING: &str = "UPDATE sighting SET person_id = NULL WHERE id = $1";
 
+/// Whether person `$1` was ruled out of the sighting whose example's source is `$2` ("not
+/// this person"): the writer keeps such a sighting unknown when its track, still in view, is
+/// named them again before every recognizer has the correction.
+pub(crate) const RULED_OUT: &str =
+    "SELECT EXISTS (SELECT 1 FROM negative WHERE person_id = $1 AND source = $2)";
+
 /// Face `$1` of person `$2`'s embeddings: embedder, vector.
 pub(crate) const FACE_OF_PERSON_EMBEDDINGS: &str = "SELECT e.embedder, e.vector
     FROM embedding e JOIN face f ON f.id = e.face_id

@@ -7,6 +7,7 @@ use postgres::{Row, Transaction};
 use crate::base::error::Result;
 use crate::gallery::PersonId;
 use crate::gallery::audit::{Actor, AuditAction};
+use crate::gallery::corrections::sighting_source;
 use crate::gallery::sightings::{
     self, Cutoffs, Param, Purged, Sighting, SightingId, SightingQuery, SightingRecord, Sightings,
     no_sighting,
@@ -103,7 +104,11 @@ impl PostgresGallery {
         record: &SightingRecord,
     ) -> Result<Option<SightingId>> {
         let db = self.db();
-        if let Some(person) = record.person {
+        let person = match (record.person, record.id) {
+            (Some(person), Some(id)) if ruled_out(tx, person, id).map_err(&db)? => None,
+            (person, _) => person,
+        };
+        if let Some(person) = person {
             // Locked, so that a removal cannot slip in between and leave a sighting behind.
             let gone = tx
                 .query_opt("SELECT 1 FROM person WHERE id = $1 FOR SHARE", &[&person.0])
@@ -134,11 +139,11 @@ impl PostgresGallery {
             .map(|u| sealed(Column::SightingVector, &vector_bytes(&u.embedding.0)))
             .transpose()?;
         let crop = kept
-            .filter(|_| record.person.is_none())
+            .filter(|_| person.is_none())
             .and_then(|u| u.crop.as_deref())
             .map(|c| sealed(Column::SightingCrop, c))
             .transpose()?;
-        let person = record.person.map(|p| p.0);
+        let person = person.map(|p| p.0);
         let track = i64::try_from(record.track).unwrap_or(i64::MAX);
         let evidence = i32::try_from(record.evidence).unwrap_or(i32::MAX);
         let row = match record.id {
@@ -186,6 +191,19 @@ impl PostgresGallery {
         row.map(|r| r.try_get(0).map(SightingId).map_err(&db))
             .transpose()
     }
+}
+
+/// Whether `person` was ruled out of sighting `id` ("not this person").
+fn ruled_out(
+    tx: &mut Transaction<'_>,
+    person: PersonId,
+    id: SightingId,
+) -> std::result::Result<bool, postgres::Error> {
+    // The row first: a correction that holds it is waited for, and its example then seen
+    // (each statement reads what was committed before it began).
+    tx.execute("SELECT 1 FROM sighting WHERE id = $1 FOR UPDATE", &[&id.0])?;
+    tx.query_one(sql::RULED_OUT, &[&person.0, &sighting_source(id)])?
+        .try_get(0)
 }
 
 /// A row of [`sightings::select`].

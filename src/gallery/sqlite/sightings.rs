@@ -6,6 +6,7 @@ use rusqlite::{Connection, OptionalExtension as _, params, params_from_iter};
 
 use crate::base::error::Result;
 use crate::gallery::audit::{Actor, AuditAction};
+use crate::gallery::corrections::sighting_source;
 use crate::gallery::sightings::{
     self, Cutoffs, Param, Purged, Sighting, SightingId, SightingQuery, SightingRecord, Sightings,
     no_sighting,
@@ -104,7 +105,19 @@ impl Sightings for SqliteGallery {
 /// Stores one record inside the writer's transaction; `None` when its person is gone (what
 /// was stored of it goes too) or it was purged meanwhile.
 fn write(tx: &Connection, record: &SightingRecord) -> rusqlite::Result<Option<SightingId>> {
-    if let Some(person) = record.person {
+    let person = match (record.person, record.id) {
+        (Some(person), Some(id))
+            if tx.query_row(
+                sql::RULED_OUT,
+                params![person.0, sighting_source(id)],
+                |r| r.get::<_, bool>(0),
+            )? =>
+        {
+            None
+        }
+        (person, _) => person,
+    };
+    if let Some(person) = person {
         if !exists(tx, person)? {
             if let Some(id) = record.id {
                 tx.execute("DELETE FROM sighting WHERE id = ?1", [id.0])?;
@@ -121,9 +134,9 @@ fn write(tx: &Connection, record: &SightingRecord) -> rusqlite::Result<Option<Si
     let embedder = kept.map(|u| u.embedder.as_str());
     let vector = kept.map(|u| vector_bytes(&u.embedding.0));
     let crop = kept
-        .filter(|_| record.person.is_none())
+        .filter(|_| person.is_none())
         .and_then(|u| u.crop.as_deref());
-    let person = record.person.map(|p| p.0);
+    let person = person.map(|p| p.0);
     let track = record.track as i64;
     match record.id {
         None => {
