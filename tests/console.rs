@@ -65,7 +65,8 @@ fn serving(home: &std::path::Path, clip: &std::path::Path) -> Server {
     )
 }
 
-/// The pages' headers: no inline script, no framing, nothing cached.
+/// The pages' headers: no inline script, no framing, nothing cached but the style sheet and
+/// the script.
 fn pages_are_strict(base: &str) {
     let mut login = agent(Duration::from_secs(30))
         .get(format!("{base}/login"))
@@ -93,6 +94,20 @@ fn pages_are_strict(base: &str) {
         !page.contains("<script>") && !handler,
         "inline script: {page}"
     );
+    // The style sheet and the script hold nobody's data: kept by the browser, under an
+    // address that changes with them.
+    for asset in ["/console/style.css?v=", "/console/console.js?v="] {
+        let at = page
+            .find(asset)
+            .unwrap_or_else(|| panic!("{asset} in {page}"));
+        let address = &page[at..at + page[at..].find('"').unwrap()];
+        let answer = agent(Duration::from_secs(30))
+            .get(format!("{base}{address}"))
+            .call()
+            .unwrap();
+        let cached = answer.headers().get("cache-control").unwrap();
+        assert_eq!(cached, "public, max-age=31536000, immutable", "{address}");
+    }
 }
 
 /// Without a session every page leads to the login; a recognize key and a key never made are

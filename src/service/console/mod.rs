@@ -59,7 +59,8 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
 }
 
 /// Headers of every console answer: no script but the console's own files, no framing (so
-/// no clickjacking), and nothing kept in a cache: the pages show people's names and faces.
+/// no clickjacking), and nothing kept in a cache (the pages show people's names and faces)
+/// but the style sheet and the script, which say so themselves.
 async fn headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -82,7 +83,9 @@ async fn headers(request: Request, next: Next) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("same-origin"),
     );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if !headers.contains_key(header::CACHE_CONTROL) {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
     response
 }
 

@@ -2,8 +2,11 @@
 //! navigation and content. Every text that comes from the gallery or a request goes through
 //! [`esc`].
 
+use std::sync::OnceLock;
+
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use sha2::{Digest as _, Sha256};
 
 use crate::gallery::PersonSummary;
 use crate::service::console::Viewer;
@@ -110,19 +113,7 @@ pub(crate) fn page(viewer: &Viewer, current: Nav, title: &str, main: &str) -> Re
             .to_owned(),
     };
     let csrf = viewer.csrf.as_deref().map(esc).unwrap_or_default();
-    html(
-        StatusCode::OK,
-        &fill(
-            LAYOUT,
-            &[
-                ("title", &esc(title)),
-                ("csrf", &csrf),
-                ("nav", &nav),
-                ("who", &who),
-                ("main", main),
-            ],
-        ),
-    )
+    layout(StatusCode::OK, &esc(title), &csrf, &nav, &who, main)
 }
 
 /// A page that could not be shown: a client's error in words on a page; a server's failure as
@@ -179,19 +170,45 @@ pub(crate) fn login(status: StatusCode, problem: Option<&str>) -> Response {
          everything, a <strong>read</strong> key only sees. Make one on the server with \
          <code>whoisit keys create --name NAME --scope admin</code>.</p>"
     );
+    layout(status, "Log in", "", "", "", &main)
+}
+
+/// The layout filled: every value but `main` already escaped.
+fn layout(
+    status: StatusCode,
+    title: &str,
+    csrf: &str,
+    nav: &str,
+    who: &str,
+    main: &str,
+) -> Response {
     html(
         status,
         &fill(
             LAYOUT,
             &[
-                ("title", "Log in"),
-                ("csrf", ""),
-                ("nav", ""),
-                ("who", ""),
-                ("main", &main),
+                ("title", title),
+                ("csrf", csrf),
+                ("nav", nav),
+                ("who", who),
+                ("main", main),
+                ("assets", assets_version()),
             ],
         ),
     )
+}
+
+/// The style sheet's and the script's version, in their addresses: a browser keeps them
+/// (they hold nobody's data) until another whoisit serves others.
+fn assets_version() -> &'static str {
+    static VERSION: OnceLock<String> = OnceLock::new();
+    VERSION.get_or_init(|| {
+        let digest = Sha256::new()
+            .chain_update(STYLE)
+            .chain_update(SCRIPT)
+            .finalize();
+        digest[..8].iter().map(|b| format!("{b:02x}")).collect()
+    })
 }
 
 /// The names an admin may pick somebody enrolled by: the browser's own list `id`, searchable
@@ -217,9 +234,12 @@ fn html(status: StatusCode, body: &str) -> Response {
 
 fn asset(text: &'static str, content_type: &'static str) -> Response {
     let mut response = text.into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
     response
 }
 
