@@ -1436,3 +1436,45 @@ fn a_person_merged_in_and_a_face_moved_from_the_persons_page() {
         [Some("Obama".to_owned())]
     );
 }
+
+/// The built-in demo plays on past its end, as in the window: whoever opens the Live page a
+/// while after `serve --source demo` still sees it (a file given as a source plays once).
+#[test]
+fn the_demo_plays_on_past_its_end() {
+    let home = tempfile::tempdir().unwrap();
+    let admin = make_key(home.path(), &[], "admin", "admin");
+    let server = Server::start(home.path(), &[], &["--workers", "1", "--source", "demo"]);
+    let base = server.url.clone();
+    let cookie = runtime().block_on(async {
+        let browser = Browser::start(&[]).await;
+        browser.log_in(&base, &admin).await;
+        let cookie = session_cookie(&browser).await;
+        browser.close().await;
+        cookie
+    });
+    // The clip: 131 frames at 15 fps, under 9 s. Watched for twice that, frames keep coming.
+    let clip = Duration::from_secs(9);
+    let mut video = agent(Duration::from_secs(60))
+        .get(format!("{base}/live/0/video"))
+        .header("Cookie", &cookie)
+        .call()
+        .unwrap()
+        .into_body()
+        .into_reader();
+    let started = std::time::Instant::now();
+    let mut chunk = vec![0; 1 << 16];
+    while started.elapsed() < 2 * clip {
+        let read = std::io::Read::read(&mut video, &mut chunk);
+        assert!(
+            read.as_ref().is_ok_and(|n| *n > 0),
+            "the video stopped after {:?}: {read:?}; the server's log:\n{}",
+            started.elapsed(),
+            server.log()
+        );
+    }
+    assert!(
+        !server.log().contains("the source ended"),
+        "{}",
+        server.log()
+    );
+}

@@ -924,26 +924,7 @@ fn not_this_person_is_kept_as_a_negative_example_and_forgotten_with_them(g: &Sto
             .unwrap()
     };
     assert_eq!(sighting(wrong).person, None, "the sighting is unknown now");
-    // Its track, still in view, named Ann again by a recognizer that has not reloaded yet:
-    // the sighting stays unknown, and Ann is not seen by it.
-    let last_seen = |who: PersonId| {
-        let people = g.people().unwrap();
-        people.iter().find(|p| p.id == who).unwrap().last_seen
-    };
-    let before = last_seen(ann);
-    let mut again = common::sightings::record(Some(wrong), "door", Some(ann), now() + 60, None);
-    again.unknown = Some(UnknownFace {
-        crop: None,
-        embedder: dlib.clone(),
-        embedding: secret.face.embedding.clone(),
-    });
-    assert_eq!(g.write_sightings(&[again]).unwrap(), [Some(wrong)]);
-    assert_eq!(
-        sighting(wrong).person,
-        None,
-        "a correction outlives the track"
-    );
-    assert_eq!(last_seen(ann), before);
+    a_correction_outlives_its_track(g, ann, wrong, &secret);
     assert_eq!(
         trail_since(g, trail),
         [entry(
@@ -1042,6 +1023,27 @@ fn two_people_who_are_one_are_merged_and_a_face_is_moved_to_whom_it_shows(g: &St
         )
     );
     assert!(g.check().unwrap().problems.is_empty());
+}
+/// Sighting `wrong`'s track, still in view, named Ann again by a recognizer that has not
+/// reloaded yet after she was ruled out of it: the sighting stays unknown, and Ann is not
+/// seen by it.
+fn a_correction_outlives_its_track(g: &Store, ann: PersonId, wrong: SightingId, secret: &Secret) {
+    let last_seen = |who: PersonId| {
+        let people = g.people().unwrap();
+        people.iter().find(|p| p.id == who).unwrap().last_seen
+    };
+    let before = last_seen(ann);
+    let mut again = common::sightings::record(Some(wrong), "door", Some(ann), now() + 60, None);
+    again.unknown = Some(UnknownFace {
+        crop: None,
+        embedder: EmbedderKind::Dlib.id(),
+        embedding: secret.face.embedding.clone(),
+    });
+    assert_eq!(g.write_sightings(&[again]).unwrap(), [Some(wrong)]);
+    let sightings = g.sightings(&SightingQuery::all()).unwrap();
+    let stored = sightings.iter().find(|s| s.id == wrong).unwrap();
+    assert_eq!(stored.person, None, "a correction outlives the track");
+    assert_eq!(last_seen(ann), before);
 }
 
 /// What cannot be corrected changes nothing: a sighting unknown already, one that keeps no

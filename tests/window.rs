@@ -12,7 +12,7 @@ use egui_kittest::Harness;
 use egui_kittest::kittest::Queryable as _;
 use whoisit::config::Config;
 use whoisit::gallery::{Gallery as _, SqliteGallery};
-use whoisit::runtime::session::SourceState;
+use whoisit::runtime::capture::SourceState;
 use whoisit::ui::{App, Launch};
 use whoisit::vision::pose::Pose;
 

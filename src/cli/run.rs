@@ -108,6 +108,7 @@ pub(super) fn recognize_cmd(config: &Config, args: RecognizeArgs) -> Result<()> 
         max_frames: args.max_frames,
         stop: None,
         tap: None,
+        reopen: None,
     };
     run_headless(&config, options)
 }
@@ -163,6 +164,7 @@ pub(super) fn demo_cmd(config: &Config, args: &DemoArgs) -> Result<()> {
         max_frames: args.max_frames,
         stop: None,
         tap: None,
+        reopen: None,
     };
     run_headless(&config, options).context("running the built-in demo")
 }

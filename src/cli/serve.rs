@@ -11,7 +11,7 @@ use crate::config::{Config, DEMO_SOURCE};
 use crate::demo;
 use crate::gallery::{Actor, Scope};
 use crate::runtime::capture::Source;
-use crate::service::{self, Auth, ServeOptions};
+use crate::service::{self, Auth, OwnSource, ServeOptions};
 
 use super::progress::Bar;
 
@@ -36,6 +36,8 @@ pub(super) struct ServeArgs {
     /// Also run the camera pipeline on this source (camera index, file, image pattern, URL,
     /// or `demo`: the built-in clip, recognised against this server's gallery) and stream who
     /// it sees at GET /v1/events and on the console's Live page. Repeat for several sources.
+    /// A camera or stream that drops is opened again every 2 s; the demo loops; a file plays
+    /// once.
     #[arg(long, short, value_name = "SOURCE")]
     source: Vec<String>,
 }
@@ -91,9 +93,16 @@ pub(super) fn serve_cmd(config: &Config, args: ServeArgs) -> Result<()> {
             if s == DEMO_SOURCE {
                 // The built-in clip, recognised against this server's own gallery (not the
                 // demo's): what staff enroll through the API or the console is named on it.
-                Ok(Source::File(demo::prepare(&config, &Bar::default())?.clip))
+                // It loops, as in the window.
+                Ok(OwnSource {
+                    source: Source::File(demo::prepare(&config, &Bar::default())?.clip),
+                    repeat: true,
+                })
             } else {
-                s.parse::<Source>()
+                Ok(OwnSource {
+                    source: s.parse::<Source>()?,
+                    repeat: false,
+                })
             }
         })
         .collect::<crate::Result<Vec<_>>>()?;

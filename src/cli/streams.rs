@@ -160,6 +160,7 @@ pub(super) fn camera_cmd(config: &Config, args: &CameraArgs) -> Result<()> {
         max_frames: args.max_frames,
         stop: Some(super::run::stop_on_signal()?),
         tap: None,
+        reopen: None,
     };
     let stdout = std::io::stdout();
     let summary = headless::run(&source, agent, &options, |result| {

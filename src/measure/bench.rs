@@ -147,6 +147,7 @@ fn throughput(source: &Source, worker: Worker, frames: u64) -> Result<Throughput
         max_frames: Some(frames),
         stop: None,
         tap: None,
+        reopen: None,
     };
     let summary = headless::run(source, worker, &options, |result: &FrameResult| {
         for (stage, ms) in result.timings_ms.stages() {

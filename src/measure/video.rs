@@ -381,6 +381,7 @@ pub fn evaluate(
         max_frames: None,
         stop: None,
         tap: None,
+        reopen: None,
     };
     let score = |result: &FrameResult| {
         if let Some(score) = scores

@@ -72,6 +72,21 @@ impl fmt::Display for Source {
     }
 }
 
+/// What the source is doing, as the window shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SourceState {
+    Opening,
+    Live {
+        width: i32,
+        height: i32,
+        fps: f64,
+    },
+    /// The source did not open or stopped delivering; it is opened again every so often.
+    Retrying {
+        reason: String,
+    },
+}
+
 impl Source {
     /// Cameras and streams run at their own pace and cannot be replayed.
     pub(crate) fn is_live(&self) -> bool {
@@ -462,6 +477,52 @@ pub fn cameras(up_to: i32) -> Vec<i32> {
     (0..up_to)
         .filter(|&i| Source::Camera(i).open().is_ok())
         .collect()
+}
+
+/// Reads `source` until the thread is asked to stop, opening it again whenever it fails or
+/// ends. A file that ends opens again at once, so it loops; only a failure shows as retrying.
+/// The window's source, and the server's own cameras and demo.
+pub(crate) fn keep_open(
+    outlet: &Outlet,
+    source: &Source,
+    retry: Duration,
+    show: &mut dyn FnMut(&Frame) -> Option<Arc<RgbaImage>>,
+    state: &dyn Fn(SourceState),
+) -> Result<()> {
+    // A file loops at its own pace, as a camera would deliver it.
+    let delivery = Delivery::for_source(source, true);
+    while !outlet.stopped() {
+        let mut capture = match source.open() {
+            Ok(capture) => capture,
+            Err(e) => {
+                state(SourceState::Retrying { reason: e.report() });
+                outlet.sleep(retry);
+                continue;
+            }
+        };
+        let read_before = outlet.stats.read.load(Ordering::Relaxed);
+        state(SourceState::Live {
+            width: capture.get(videoio::CAP_PROP_FRAME_WIDTH).unwrap_or(0.0) as i32,
+            height: capture.get(videoio::CAP_PROP_FRAME_HEIGHT).unwrap_or(0.0) as i32,
+            fps: capture.get(videoio::CAP_PROP_FPS).unwrap_or(0.0),
+        });
+        let outcome = outlet.read(&mut capture, delivery, show);
+        if outlet.stopped() {
+            break;
+        }
+        let delivered = outlet.stats.read.load(Ordering::Relaxed) > read_before;
+        let reason = match outcome {
+            Err(e) => format!("{source} failed: {}", e.report()),
+            Ok(()) if source.is_live() || !delivered => {
+                format!("{source} stopped delivering frames")
+            }
+            Ok(()) => continue,
+        };
+        tracing::warn!("{reason}; retrying");
+        state(SourceState::Retrying { reason });
+        outlet.sleep(retry);
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -2,16 +2,16 @@
 //! handed to the caller in order, and a summary of what happened.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 use crate::base::image::RgbaImage;
 use crate::base::stats::{Spread, StageSamples};
-use crate::runtime::capture::{Capture, Delivery, Frame, Source};
+use crate::runtime::capture::{Capture, Delivery, Frame, Source, SourceState, keep_open};
 use crate::runtime::worker::{FrameResult, Recognizer};
 
 /// How a run treats its source.
@@ -28,6 +28,10 @@ pub struct RunOptions {
     /// ([`FrameResult::picture`]): the console's live video draws each result over its own
     /// frame, as the window does.
     pub tap: Option<Tap>,
+    /// Open the source again whenever it fails or ends, this long after a failure: a file
+    /// loops, a camera or a stream that dropped comes back (the server's own sources). Without
+    /// it a source plays once and its failure ends the run.
+    pub reopen: Option<Duration>,
 }
 
 /// Makes a frame's picture, or `None` when none is wanted (nobody watching).
@@ -67,13 +71,28 @@ pub fn run(
     options: &RunOptions,
     mut on_result: impl FnMut(&FrameResult) -> Result<()>,
 ) -> Result<Summary> {
-    let mut capture = source.open()?;
-    let delivery = Delivery::for_source(source, options.realtime);
-    let (capture, frames) = match options.tap.clone() {
-        None => Capture::spawn(capture, delivery)?,
-        Some(Tap(tap)) => Capture::spawn_with(move |outlet| {
-            outlet.read(&mut capture, delivery, &mut |frame| tap(frame))
-        })?,
+    let tap = options.tap.clone();
+    let (capture, frames) = match options.reopen {
+        None => {
+            let mut capture = source.open()?;
+            let delivery = Delivery::for_source(source, options.realtime);
+            match tap {
+                None => Capture::spawn(capture, delivery)?,
+                Some(Tap(tap)) => Capture::spawn_with(move |outlet| {
+                    outlet.read(&mut capture, delivery, &mut |frame| tap(frame))
+                })?,
+            }
+        }
+        Some(retry) => {
+            let source = source.clone();
+            Capture::spawn_with(move |outlet| {
+                let mut show = |frame: &Frame| tap.as_ref().and_then(|Tap(tap)| tap(frame));
+                let told = Mutex::new(None);
+                keep_open(outlet, &source, retry, &mut show, &|state| {
+                    say_once(&source, &told, state);
+                })
+            })?
+        }
     };
     let (results_tx, results) = crossbeam_channel::bounded::<FrameResult>(4);
     let worker = worker.spawn(frames, results_tx, Box::new(|| {}))?;
@@ -128,4 +147,20 @@ pub fn run(
         },
         ms: stages.spreads(),
     })
+}
+
+/// Logs a source's state when it changes: why it is retrying (once per reason), and that it
+/// is back.
+fn say_once(source: &Source, told: &Mutex<Option<String>>, state: SourceState) {
+    let Ok(mut told) = told.lock() else { return };
+    match state {
+        SourceState::Retrying { reason } if told.as_ref() != Some(&reason) => {
+            tracing::warn!(source = %source, "{reason}; opening it again every so often");
+            *told = Some(reason);
+        }
+        SourceState::Live { .. } if told.take().is_some() => {
+            tracing::info!(source = %source, "the source is back");
+        }
+        _ => {}
+    }
 }

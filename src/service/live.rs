@@ -1,10 +1,12 @@
 //! The server's own live sources (`whoisit serve --source S`): each runs the window's
 //! capture -> detect/embed pipeline on its threads; their sightings are stored by one writer,
-//! whose events (a track appeared, was named, renamed, left) go to `GET /v1/events`.
+//! whose events (a track appeared, was named, renamed, left) go to `GET /v1/events`. A camera
+//! or stream that drops is opened again, the built-in demo loops, a file plays once.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::base::error::{Error, Result};
 use crate::gallery::Actor;
@@ -16,6 +18,11 @@ use crate::runtime::worker::Worker;
 use crate::service::ServeOptions;
 use crate::service::events::Sighting;
 use crate::service::state::AppState;
+
+/// How long a camera or stream that failed waits before it is opened again: soon enough
+/// that a camera unplugged and plugged back, or a stream that dropped, is watched again within
+/// seconds, seldom enough that a camera that is gone costs nothing.
+const REOPEN_AFTER: Duration = Duration::from_secs(2);
 
 /// The running sources.
 pub(crate) struct Live {
@@ -46,7 +53,9 @@ pub(crate) fn start(
         tracing::debug!(camera = %event.camera, track = event.track, name = ?event.name, change = ?event.change, "sighting");
     });
     let writer = start::sightings_writer(&options.config, state.roster.gallery(), Some(listener))?;
-    for (index, source) in options.sources.iter().enumerate() {
+    for (index, own) in options.sources.iter().enumerate() {
+        let source = &own.source;
+        let reopen = (own.repeat || source.is_live()).then_some(REOPEN_AFTER);
         let pipeline = options.config.load_pipeline(progress)?;
         let mut worker = Worker::new(pipeline, state.roster.clone(), Actor::cli())?;
         if let Some(writer) = &writer {
@@ -64,6 +73,7 @@ pub(crate) fn start(
                     max_frames: None,
                     stop: Some(stop),
                     tap: Some(video.tap(index)),
+                    reopen,
                 };
                 let run = headless::run(&source, worker, &options, |result| {
                     if let Some(picture) = &result.picture {

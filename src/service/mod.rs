@@ -46,7 +46,16 @@ pub struct ServeOptions {
     /// PEM certificate chain and private key, for HTTPS.
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Live sources whose sightings `GET /v1/events` streams.
-    pub sources: Vec<Source>,
+    pub sources: Vec<OwnSource>,
+}
+
+/// One of the server's own cameras.
+#[derive(Debug, Clone)]
+pub struct OwnSource {
+    pub source: Source,
+    /// Plays again from the start when it ends (the built-in demo). Other files play once,
+    /// as the recordings they are; cameras and streams are opened again when they drop.
+    pub repeat: bool,
 }
 
 /// Whether requests need a key.

@@ -11,7 +11,8 @@ use crate::base::error::Result;
 use crate::config::Config;
 use crate::config::settings::Settings;
 use crate::gallery::{Actor, AuditAction};
-use crate::runtime::session::{Session, SourceState, Waker};
+use crate::runtime::capture::SourceState;
+use crate::runtime::session::{Session, Waker};
 use crate::runtime::worker::Command;
 
 use super::enroll::EnrollPanel;

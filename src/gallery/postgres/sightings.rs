@@ -104,28 +104,11 @@ impl PostgresGallery {
         record: &SightingRecord,
     ) -> Result<Option<SightingId>> {
         let db = self.db();
-        let person = match (record.person, record.id) {
-            (Some(person), Some(id)) if ruled_out(tx, person, id).map_err(&db)? => None,
-            (person, _) => person,
-        };
-        if let Some(person) = person {
-            // Locked, so that a removal cannot slip in between and leave a sighting behind.
-            let gone = tx
-                .query_opt("SELECT 1 FROM person WHERE id = $1 FOR SHARE", &[&person.0])
-                .map_err(&db)?
-                .is_none();
-            if gone {
-                if let Some(id) = record.id {
-                    tx.execute("DELETE FROM sighting WHERE id = $1", &[&id.0])
-                        .map_err(&db)?;
-                }
-                return Ok(None);
-            }
-            tx.execute(
-                "UPDATE person SET last_seen = GREATEST(coalesce(last_seen, 0), $1) WHERE id = $2",
-                &[&record.last, &person.0],
-            )
-            .map_err(&db)?;
+        let person = named(tx, record).map_err(&db)?;
+        if let Some(person) = person
+            && !seen(tx, person, record).map_err(&db)?
+        {
+            return Ok(None);
         }
         // A named sighting keeps the track's mean embedding (for "not this person") but no
         // crop.
@@ -193,17 +176,46 @@ impl PostgresGallery {
     }
 }
 
-/// Whether `person` was ruled out of sighting `id` ("not this person").
-fn ruled_out(
+/// Who `record` names, unless they were ruled out of its sighting ("not this person") while
+/// its track was still in view.
+fn named(
     tx: &mut Transaction<'_>,
-    person: PersonId,
-    id: SightingId,
-) -> std::result::Result<bool, postgres::Error> {
+    record: &SightingRecord,
+) -> std::result::Result<Option<PersonId>, postgres::Error> {
+    let (Some(person), Some(id)) = (record.person, record.id) else {
+        return Ok(record.person);
+    };
     // The row first: a correction that holds it is waited for, and its example then seen
     // (each statement reads what was committed before it began).
     tx.execute("SELECT 1 FROM sighting WHERE id = $1 FOR UPDATE", &[&id.0])?;
-    tx.query_one(sql::RULED_OUT, &[&person.0, &sighting_source(id)])?
-        .try_get(0)
+    let ruled_out: bool = tx
+        .query_one(sql::RULED_OUT, &[&person.0, &sighting_source(id)])?
+        .try_get(0)?;
+    Ok((!ruled_out).then_some(person))
+}
+
+/// `person` was seen as `record` says, if they are still enrolled; when they are not, what
+/// was stored of the sighting goes too.
+fn seen(
+    tx: &mut Transaction<'_>,
+    person: PersonId,
+    record: &SightingRecord,
+) -> std::result::Result<bool, postgres::Error> {
+    // Locked, so that a removal cannot slip in between and leave a sighting behind.
+    let gone = tx
+        .query_opt("SELECT 1 FROM person WHERE id = $1 FOR SHARE", &[&person.0])?
+        .is_none();
+    if gone {
+        if let Some(id) = record.id {
+            tx.execute("DELETE FROM sighting WHERE id = $1", &[&id.0])?;
+        }
+        return Ok(false);
+    }
+    tx.execute(
+        "UPDATE person SET last_seen = GREATEST(coalesce(last_seen, 0), $1) WHERE id = $2",
+        &[&record.last, &person.0],
+    )?;
+    Ok(true)
 }
 
 /// A row of [`sightings::select`].

@@ -29,7 +29,7 @@ impl Console {
             sources: options
                 .sources
                 .iter()
-                .map(|source| redacted(&source.to_string()))
+                .map(|own| redacted(&own.source.to_string()))
                 .collect(),
             video: Arc::new(Video::new(
                 options.sources.len(),
