@@ -7,7 +7,9 @@ mod common;
 
 use std::time::Duration;
 
+use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
 use serde_json::json;
+use whoisit::demo::synth::{Actor, ClipSpec};
 
 use common::browser::Browser;
 use common::cli::whoisit;
@@ -1420,4 +1422,263 @@ fn a_person_merged_in_and_a_face_moved_from_the_persons_page() {
         names_in(&base, &admin, "obama3.jpg"),
         [Some("Obama".to_owned())]
     );
+}
+
+/// Clips for the browser's fake camera, from John Salley's photos in the johns set: which
+/// photos they are, so that another one can name him afterwards.
+const SALLEY_FRONT: [&str; 2] = ["000179_02159509.jpg", "000189_02159361.jpg"];
+/// Turned to one side (the pose test measures it); its mirror image is turned to the other.
+const SALLEY_TURNED: &str = "000194_02159572.jpg";
+
+fn salley(file: &str) -> opencv::core::Mat {
+    whoisit::vision::photo::load(&common::johns().join("John_Salley").join(file)).unwrap()
+}
+
+/// A held pose of the clip: `photo` in frames `frames`, drifting a little as a head does.
+fn held(photo: opencv::core::Mat, x: f32, frames: std::ops::Range<u32>) -> Actor {
+    Actor {
+        photo,
+        from: (x - 0.01, 0.5),
+        to: (x + 0.01, 0.49),
+        height: 0.62,
+        frames,
+    }
+}
+
+/// The fake camera's clip: 12 s at 15 fps of John Salley alone, 3 s in each pose (front, turned
+/// one way, the other way, front again), played in a loop; or, with `two`, him beside John
+/// Savage.
+fn camera_clip(dir: &std::path::Path, two: bool) -> std::path::PathBuf {
+    const HOLD: u32 = 45;
+    let actors = if two {
+        let savage = common::johns().join("John_Savage");
+        let savage = std::fs::read_dir(&savage).unwrap().next().unwrap().unwrap().path();
+        vec![
+            held(salley(SALLEY_FRONT[0]), 0.27, 0..HOLD),
+            held(whoisit::vision::photo::load(&savage).unwrap(), 0.73, 0..HOLD),
+        ]
+    } else {
+        let turned = salley(SALLEY_TURNED);
+        let mut mirror = opencv::core::Mat::default();
+        opencv::core::flip(&turned, &mut mirror, 1).unwrap();
+        let photos = [salley(SALLEY_FRONT[0]), turned, mirror, salley(SALLEY_FRONT[1])];
+        photos
+            .into_iter()
+            .zip(0_u32..)
+            .map(|(photo, i)| held(photo, 0.5, i * HOLD..(i + 1) * HOLD))
+            .collect()
+    };
+    let clip = ClipSpec {
+        width: if two { 640 } else { 480 },
+        height: 360,
+        fps: 15.0,
+        light: (1.0, 1.0),
+        frames: if two { HOLD } else { 4 * HOLD },
+        actors,
+    };
+    let path = dir.join(if two { "two.y4m" } else { "salley.y4m" });
+    common::camera::write_y4m(&clip, &path);
+    path
+}
+
+/// A browser whose camera plays `clip`.
+async fn browser_with_camera(clip: &std::path::Path) -> Browser {
+    let switches = common::camera::switches(clip);
+    let switches: Vec<&str> = switches.iter().map(String::as_str).collect();
+    Browser::start(&switches).await
+}
+
+/// Opens the Enroll page's camera for `name`: the panel asks for the first pose.
+async fn start_camera(browser: &Browser, base: &str, name: &str) {
+    browser.open(&format!("{base}/enroll")).await;
+    browser.type_into("#camera-name", name).await;
+    browser.click("#camera-start").await;
+    browser
+        .wait_for_text("#camera-asked", "Pose 1 of 4: Look straight at the camera")
+        .await;
+}
+
+/// Waits until the live hint says `needle` (the hint follows the looping clip).
+async fn hint_says(browser: &Browser, needle: &str) -> String {
+    browser.wait_for_text("#camera-hint", needle).await
+}
+
+/// Captures with the button (or, with `space`, the space bar on the page) once the hint
+/// says `when`: what the panel then says of the capture.
+async fn capture_when(browser: &Browser, when: &str, space: bool) -> String {
+    let before = browser.texts(".shots li").await.len();
+    hint_says(browser, when).await;
+    if space {
+        browser
+            .client
+            .execute("document.activeElement.blur();", vec![])
+            .await
+            .unwrap();
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: ' ' })
+            .then(KeyAction::Up { value: ' ' });
+        browser.client.perform_actions(keys).await.unwrap();
+    } else {
+        browser.click("#camera-capture").await;
+    }
+    let started = std::time::Instant::now();
+    while browser.texts(".shots li").await.len() == before {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the capture was never answered: {}",
+            browser.text("#camera-said").await
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    browser.text("#camera-said").await
+}
+
+/// Captures the pose asked once the hint says it is shown; the clip moves on meanwhile, so a
+/// capture refused for showing the next pose is taken again.
+async fn capture_pose(browser: &Browser, space: bool) -> String {
+    for _ in 0..4 {
+        let said = capture_when(browser, "Good, hold still", space).await;
+        if said.starts_with("Capture") {
+            return said;
+        }
+        assert!(said.contains("the pose asked for is"), "{said}");
+    }
+    panic!("the pose asked was never captured");
+}
+
+/// The guided capture enrolls John Salley with three poses from the fake camera (the fourth,
+/// chin up, is skipped: no photo shows it), refusing a wrong pose and, on a second round, a
+/// duplicate, each with its reason; `POST /v1/recognize` then names him on another photo.
+async fn enroll_with_camera(browser: &Browser, base: &str, admin: &str, door: &str) {
+    start_camera(browser, base, "John Salley").await;
+    let first = capture_pose(browser, true).await;
+    assert!(first.contains("Capture 1 accepted (front)"), "{first}");
+    browser
+        .wait_for_text("#camera-asked", "Pose 2 of 4: Turn your head a little to your left")
+        .await;
+    // A frontal face when a turn is asked: refused with the pose asked and the pose seen.
+    let wrong = capture_when(browser, "Turn a bit more to your left", false).await;
+    assert!(
+        wrong.contains("Refused: the pose asked for is left, the face shows front"),
+        "{wrong}"
+    );
+    assert!(
+        browser.text(".shots li.refused").await.contains("refused:"),
+        "the reason is beside its thumbnail"
+    );
+    assert!(capture_pose(browser, false).await.contains("(left)"));
+    assert!(capture_pose(browser, false).await.contains("(right)"));
+    browser
+        .wait_for_text("#camera-asked", "Pose 4 of 4: Raise your chin")
+        .await;
+    assert_eq!(browser.images_loaded(".shots img").await, 4);
+    assert!(browser.unlabelled_controls().await.is_empty());
+    browser.screenshot("enroll-camera").await;
+    browser.click("#camera-save").await;
+    let saved = browser.wait_for_text("#status", "John Salley is enrolled").await;
+    assert!(saved.contains("with 3 face(s) from the camera"), "{saved}");
+    // Its poses, through the API.
+    let api = common::server::Api::new(base, Some(admin));
+    let people = api.get("/v1/people").expect(200).json();
+    let id = people.as_array().unwrap()[0]["id"].as_i64().unwrap();
+    let faces = api.get(&format!("/v1/people/{id}/faces")).expect(200).json();
+    let mut poses: Vec<&str> = faces
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["pose"].as_str().unwrap())
+        .collect();
+    poses.sort_unstable();
+    assert_eq!(poses, ["front", "left", "right"], "{faces}");
+    // Recognised at once, on a photo the clip never showed.
+    let other = std::fs::read_dir(common::johns().join("John_Salley"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let file = p.file_name().unwrap().to_str().unwrap();
+            !SALLEY_FRONT.contains(&file) && file != SALLEY_TURNED
+        })
+        .unwrap();
+    let answer = common::server::Api::new(base, Some(door))
+        .post("/v1/recognize", "image/jpeg", &std::fs::read(&other).unwrap())
+        .expect(200)
+        .json();
+    assert_eq!(answer["faces"][0]["name"], "John Salley", "{answer}");
+    // Him again, frontal: a duplicate of a face enrolled, refused with the reason.
+    start_camera(browser, base, "John Salley").await;
+    let again = capture_when(browser, "Good, hold still", false).await;
+    assert!(
+        again.contains("a duplicate of a face already enrolled for this person"),
+        "{again}"
+    );
+}
+
+/// A read key sees no camera panel, and the server refuses its frames even with its token.
+async fn no_camera_for_a_read_key(browser: &Browser, base: &str, hr: &str) {
+    browser.log_in(base, hr).await;
+    browser.open(&format!("{base}/enroll")).await;
+    assert!(!browser.has("[data-camera]").await);
+    let token = browser.csrf().await;
+    let (status, text) = browser
+        .fetch(
+            "POST",
+            "/enroll/camera/look?pose=front",
+            json!({ "X-CSRF-Token": token, "Content-Type": "image/jpeg" }),
+            Some("a frame"),
+        )
+        .await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("a read key may look, not enroll"), "{text}");
+}
+
+#[test]
+fn the_browsers_camera_enrolls_john_salley_pose_by_pose_and_refuses_two_people() {
+    let Site {
+        home,
+        admin,
+        hr,
+        door,
+        server,
+    } = site(&[]);
+    let base = server.url.clone();
+    let one = camera_clip(home.path(), false);
+    let two = camera_clip(home.path(), true);
+    runtime().block_on(async {
+        let browser = browser_with_camera(&one).await;
+        browser.log_in(&base, &admin).await;
+        enroll_with_camera(&browser, &base, &admin, &door).await;
+        // At a phone's width the panel fits.
+        browser.client.set_window_size(390, 844).await.unwrap();
+        assert_eq!(browser.overflow().await, 0, "the camera panel is wider than a phone");
+        browser.screenshot("enroll-camera-phone").await;
+        browser.close().await;
+
+        let browser = browser_with_camera(&two).await;
+        browser.log_in(&base, &admin).await;
+        start_camera(&browser, &base, "Two People").await;
+        let refused = capture_when(&browser, "Several faces in view: one person at a time", false).await;
+        assert!(
+            refused.contains("Refused: 2 faces found; enroll one person at a time"),
+            "{refused}"
+        );
+        browser.screenshot("enroll-camera-two").await;
+        no_camera_for_a_read_key(&browser, &base, &hr).await;
+        browser.close().await;
+    });
+}
+
+#[test]
+fn the_browsers_camera_enrolls_on_a_postgres_gallery() {
+    let db = common::postgres::Database::new();
+    let Site {
+        home, admin, door, server, ..
+    } = site(&["--gallery", db.url.as_str()]);
+    let base = server.url.clone();
+    let clip = camera_clip(home.path(), false);
+    runtime().block_on(async {
+        let browser = browser_with_camera(&clip).await;
+        browser.log_in(&base, &admin).await;
+        enroll_with_camera(&browser, &base, &admin, &door).await;
+        browser.close().await;
+    });
 }

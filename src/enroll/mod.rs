@@ -76,6 +76,23 @@ impl Expect {
         Expect { pose: None, taken }
     }
 
+    /// What a guided capture of `name` (new, or enrolled already) is judged against: the
+    /// pose `asked`, the person's faces in the gallery and the captures `taken` before it. The
+    /// window's panel and the console's camera ask the same.
+    pub fn for_capture(
+        gallery: &dyn Gallery,
+        embedder: &EmbedderId,
+        name: &str,
+        asked: Option<Pose>,
+        taken: Vec<Taken>,
+    ) -> Result<Expect> {
+        let person = known(gallery, &validate_name(name)?)?;
+        let mut expect = Expect::enrolled(gallery, embedder, person)?;
+        expect.pose = asked;
+        expect.taken.extend(taken);
+        Ok(expect)
+    }
+
     /// The taken face nearest to `embedding` if it is nearer than `below`.
     fn duplicate(&self, embedding: &Embedding, below: f32) -> Option<Rejection> {
         self.taken
