@@ -364,16 +364,12 @@ pub(crate) struct Saved {
 }
 
 /// Saves the draft's faces under its name: a new person, or added to the one enrolled under
-/// it; recognised from the next frame on. The draft is emptied only once they are saved.
+/// it; recognised from the next frame on.
 pub(crate) async fn save(
     State(state): State<Arc<AppState>>,
     enroller: Enroller,
 ) -> Result<Json<Saved>, ApiError> {
-    let actor = match &viewer {
-        Ok(viewer) => viewer.actor(),
-        Err(_) => crate::service::auth::key_actor(None),
-    };
-    let owner = enroller.owner;
+    let Enroller { owner, actor } = enroller;
     // The faces leave the draft while they are saved (a second click saves nothing twice),
     // and come back should the save fail: nothing is lost.
     let (name, faces) = state
