@@ -1452,16 +1452,30 @@ fn camera_clip(dir: &std::path::Path, two: bool) -> std::path::PathBuf {
     const HOLD: u32 = 45;
     let actors = if two {
         let savage = common::johns().join("John_Savage");
-        let savage = std::fs::read_dir(&savage).unwrap().next().unwrap().unwrap().path();
+        let savage = std::fs::read_dir(&savage)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
         vec![
             held(salley(SALLEY_FRONT[0]), 0.27, 0..HOLD),
-            held(whoisit::vision::photo::load(&savage).unwrap(), 0.73, 0..HOLD),
+            held(
+                whoisit::vision::photo::load(&savage).unwrap(),
+                0.73,
+                0..HOLD,
+            ),
         ]
     } else {
         let turned = salley(SALLEY_TURNED);
         let mut mirror = opencv::core::Mat::default();
         opencv::core::flip(&turned, &mut mirror, 1).unwrap();
-        let photos = [salley(SALLEY_FRONT[0]), turned, mirror, salley(SALLEY_FRONT[1])];
+        let photos = [
+            salley(SALLEY_FRONT[0]),
+            turned,
+            mirror,
+            salley(SALLEY_FRONT[1]),
+        ];
         photos
             .into_iter()
             .zip(0_u32..)
@@ -1561,7 +1575,10 @@ async fn enroll_with_camera(browser: &Browser, base: &str, admin: &str, door: &s
     let first = capture_pose(browser, true, "the pose asked for is").await;
     assert!(first.contains("Capture 1 accepted (front)"), "{first}");
     browser
-        .wait_for_text("#camera-asked", "Pose 2 of 4: Turn your head a little to your left")
+        .wait_for_text(
+            "#camera-asked",
+            "Pose 2 of 4: Turn your head a little to your left",
+        )
         .await;
     // A frontal face when a turn is asked: refused with the pose asked and the pose seen.
     let wrong = capture_when(browser, "Turn a bit more to your left", false).await;
@@ -1595,15 +1612,33 @@ async fn enroll_with_camera(browser: &Browser, base: &str, admin: &str, door: &s
     assert!(again.contains("Capture 3 accepted (front)"), "{again}");
     assert!(browser.images_loaded(".shots img").await >= 5);
     assert!(browser.unlabelled_controls().await.is_empty());
+    // The panel from its heading, with the captures beside the picture.
+    browser
+        .client
+        .execute(
+            "document.querySelector('.camera').scrollIntoView();",
+            vec![],
+        )
+        .await
+        .unwrap();
     browser.screenshot("enroll-camera").await;
     browser.click("#camera-save").await;
-    let saved = browser.wait_for_text("#status", "John Salley is enrolled").await;
+    let saved = browser
+        .wait_for_text("#status", "John Salley is enrolled")
+        .await;
     assert!(saved.contains("with 3 face(s) from the camera"), "{saved}");
-    // Their poses, through the API.
+    salley_is_enrolled(base, admin, door);
+}
+
+/// John Salley's poses as saved, through the API; and his name on a photo the clip never showed.
+fn salley_is_enrolled(base: &str, admin: &str, door: &str) {
     let api = common::server::Api::new(base, Some(admin));
     let people = api.get("/v1/people").expect(200).json();
     let id = people.as_array().unwrap()[0]["id"].as_i64().unwrap();
-    let faces = api.get(&format!("/v1/people/{id}/faces")).expect(200).json();
+    let faces = api
+        .get(&format!("/v1/people/{id}/faces"))
+        .expect(200)
+        .json();
     let mut poses: Vec<&str> = faces
         .as_array()
         .unwrap()
@@ -1622,7 +1657,11 @@ async fn enroll_with_camera(browser: &Browser, base: &str, admin: &str, door: &s
         })
         .unwrap();
     let answer = common::server::Api::new(base, Some(door))
-        .post("/v1/recognize", "image/jpeg", &std::fs::read(&other).unwrap())
+        .post(
+            "/v1/recognize",
+            "image/jpeg",
+            &std::fs::read(&other).unwrap(),
+        )
         .expect(200)
         .json();
     assert_eq!(answer["faces"][0]["name"], "John Salley", "{answer}");
@@ -1665,14 +1704,23 @@ fn the_browsers_camera_enrolls_john_salley_pose_by_pose_and_refuses_two_people()
         enroll_with_camera(&browser, &base, &admin, &door).await;
         // At a phone's width the panel fits.
         browser.client.set_window_size(390, 844).await.unwrap();
-        assert_eq!(browser.overflow().await, 0, "the camera panel is wider than a phone");
+        assert_eq!(
+            browser.overflow().await,
+            0,
+            "the camera panel is wider than a phone"
+        );
         browser.screenshot("enroll-camera-phone").await;
         browser.close().await;
 
         let browser = browser_with_camera(&two).await;
         browser.log_in(&base, &admin).await;
         start_camera(&browser, &base, "Two People").await;
-        let refused = capture_when(&browser, "Several faces in view: one person at a time", false).await;
+        let refused = capture_when(
+            &browser,
+            "Several faces in view: one person at a time",
+            false,
+        )
+        .await;
         assert!(
             refused.contains("Refused: 2 faces found; enroll one person at a time"),
             "{refused}"
@@ -1698,7 +1746,11 @@ fn the_browsers_camera_enrolls_john_salley_pose_by_pose_and_refuses_two_people()
 fn the_browsers_camera_enrolls_on_a_postgres_gallery() {
     let db = common::postgres::Database::new();
     let Site {
-        home, admin, door, server, ..
+        home,
+        admin,
+        door,
+        server,
+        ..
     } = site(&["--gallery", db.url.as_str()]);
     let base = server.url.clone();
     let clip = camera_clip(home.path(), false);

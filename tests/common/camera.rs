@@ -12,11 +12,14 @@ use whoisit::demo::synth::ClipSpec;
 /// Writes `clip` as a YUV4MPEG2 file (4:2:0, the layout Chromium's fake camera reads): a
 /// header, then each frame as `FRAME` and its Y, U and V planes.
 pub(crate) fn write_y4m(clip: &ClipSpec, path: &Path) {
-    assert!(clip.width % 2 == 0 && clip.height % 2 == 0, "4:2:0 needs even sides");
+    assert!(
+        clip.width % 2 == 0 && clip.height % 2 == 0,
+        "4:2:0 needs even sides"
+    );
     let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
-    write!(
+    writeln!(
         out,
-        "YUV4MPEG2 W{} H{} F{}:1 Ip A1:1 C420jpeg\n",
+        "YUV4MPEG2 W{} H{} F{}:1 Ip A1:1 C420jpeg",
         clip.width, clip.height, clip.fps as u32
     )
     .unwrap();

@@ -23,6 +23,7 @@ use axum::http::request::Parts;
 use serde::{Deserialize, Serialize};
 
 use crate::base::error::Error;
+use crate::enroll::quality::Rejection;
 use crate::enroll::{Expect, Taken};
 use crate::gallery::{Actor, NewFace, validate_name};
 use crate::service::console::Viewer;
@@ -32,7 +33,7 @@ use crate::service::pool::{Answer, Task};
 use crate::service::routes::upload::Upload;
 use crate::service::state::AppState;
 use crate::vision::photo::PhotoLimits;
-use crate::vision::pose::Pose;
+use crate::vision::pose::{HeadPose, Pose};
 
 /// Drafts at once, at most: one per console user enrolling somebody now.
 const MAX_DRAFTS: usize = 64;
@@ -62,6 +63,62 @@ impl Draft {
             faces: Vec::new(),
             second: Instant::now(),
             frames: 0,
+        }
+    }
+
+    /// The faces a capture of `name` must not repeat, counting its frame; refused when the
+    /// draft holds somebody else's faces, or all it may.
+    fn taken_before(&mut self, name: &str) -> Result<Vec<Taken>, ApiError> {
+        if let Some(before) = self.name.as_ref().filter(|b| *b != name) {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "another_person",
+                format!(
+                    "the captures so far are of {before}: save them, or start over to enroll \
+                     somebody else"
+                ),
+            ));
+        }
+        if self.faces.len() >= MAX_CAPTURES {
+            return Err(ApiError::new(
+                StatusCode::CONFLICT,
+                "enough",
+                format!("{MAX_CAPTURES} captures are taken, the most one save holds: save them"),
+            ));
+        }
+        self.count_frame()?;
+        Ok(self
+            .faces
+            .iter()
+            .enumerate()
+            .map(|(i, face)| Taken {
+                what: format!("capture {}", i + 1),
+                embedding: face.embedding.clone(),
+            })
+            .collect())
+    }
+
+    /// Keeps an accepted capture of `name`; says what became of it.
+    fn record(&mut self, name: String, verdict: Result<NewFace, Rejection>) -> Verdict {
+        match verdict {
+            Ok(face) => {
+                let caption = face.pose.map_or("ok", Pose::as_str).to_owned();
+                // A draft started over or saved meanwhile takes the face as its first.
+                self.name = Some(name);
+                self.faces.push(face);
+                Verdict {
+                    accepted: true,
+                    caption,
+                    reason: None,
+                    taken: self.faces.len(),
+                }
+            }
+            Err(rejection) => Verdict {
+                accepted: false,
+                caption: rejection.short(),
+                reason: Some(rejection.to_string()),
+                taken: self.faces.len(),
+            },
         }
     }
 
@@ -254,7 +311,7 @@ pub(crate) async fn look(
     let (reached, text) = looked.hint(pose);
     Ok(Json(Hint {
         faces: looked.faces,
-        pose: looked.pose.map(|p| p.pose()),
+        pose: looked.pose.map(HeadPose::pose),
         reached,
         text,
     }))
@@ -284,35 +341,12 @@ pub(crate) async fn capture(
     let pose = asked.pose()?;
     let name = validate_name(&asked.name).map_err(ApiError::from)?;
     let image = frame(upload)?;
-    let taken = state.console.drafts.with(&state.console.sessions, &owner, |draft| {
-        if let Some(before) = draft.name.as_ref().filter(|b| **b != name) {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "another_person",
-                format!(
-                    "the captures so far are of {before}: save them, or start over to enroll \
-                     somebody else"
-                ),
-            ));
-        }
-        if draft.faces.len() >= MAX_CAPTURES {
-            return Err(ApiError::new(
-                StatusCode::CONFLICT,
-                "enough",
-                format!("{MAX_CAPTURES} captures are taken, the most one save holds: save them"),
-            ));
-        }
-        draft.count_frame()?;
-        Ok(draft
-            .faces
-            .iter()
-            .enumerate()
-            .map(|(i, face)| Taken {
-                what: format!("capture {}", i + 1),
-                embedding: face.embedding.clone(),
-            })
-            .collect::<Vec<_>>())
-    })?;
+    let taken = state
+        .console
+        .drafts
+        .with(&state.console.sessions, &owner, |draft| {
+            draft.taken_before(&name)
+        })?;
     let embedder = state.embedder.clone();
     let judged_name = name.clone();
     let expect = state
@@ -329,29 +363,13 @@ pub(crate) async fn capture(
     else {
         return Err(Error::Internal("the pool answered a capture with another answer").into());
     };
-    state.console.drafts.with(&state.console.sessions, &owner, |draft| {
-        Ok(match verdict {
-            Ok(face) => {
-                let caption = face.pose.map_or("ok", Pose::as_str).to_owned();
-                // A draft started over or saved meanwhile takes the face as its first.
-                draft.name = Some(name);
-                draft.faces.push(face);
-                Verdict {
-                    accepted: true,
-                    caption,
-                    reason: None,
-                    taken: draft.faces.len(),
-                }
-            }
-            Err(rejection) => Verdict {
-                accepted: false,
-                caption: rejection.short(),
-                reason: Some(rejection.to_string()),
-                taken: draft.faces.len(),
-            },
+    state
+        .console
+        .drafts
+        .with(&state.console.sessions, &owner, |draft| {
+            Ok(draft.record(name, verdict))
         })
-    })
-    .map(Json)
+        .map(Json)
 }
 
 /// What a save did.
@@ -372,17 +390,18 @@ pub(crate) async fn save(
     let Enroller { owner, actor } = enroller;
     // The faces leave the draft while they are saved (a second click saves nothing twice),
     // and come back should the save fail: nothing is lost.
-    let (name, faces) = state
-        .console
-        .drafts
-        .with(&state.console.sessions, &owner, |draft| {
-            match (draft.name.take(), std::mem::take(&mut draft.faces)) {
-                (Some(name), faces) if !faces.is_empty() => Ok((name, faces)),
-                _ => Err(ApiError::bad_request(
-                    "no capture is accepted yet: capture the poses asked, then save",
-                )),
-            }
-        })?;
+    let (name, faces) =
+        state
+            .console
+            .drafts
+            .with(&state.console.sessions, &owner, |draft| {
+                match (draft.name.take(), std::mem::take(&mut draft.faces)) {
+                    (Some(name), faces) if !faces.is_empty() => Ok((name, faces)),
+                    _ => Err(ApiError::bad_request(
+                        "no capture is accepted yet: capture the poses asked, then save",
+                    )),
+                }
+            })?;
     let enrollment = state.enrollment.clone();
     let embedder = state.embedder.clone();
     let saved_name = name.clone();
@@ -409,7 +428,11 @@ pub(crate) async fn save(
             return Err(e);
         }
     };
-    tracing::info!(person = person.0, faces = report.added.len(), "enrolled with the console's camera");
+    tracing::info!(
+        person = person.0,
+        faces = report.added.len(),
+        "enrolled with the console's camera"
+    );
     Ok(Json(Saved {
         person_id: person.0,
         name,
@@ -468,8 +491,8 @@ pub(crate) fn panel() -> String {
                <button type=\"button\" id=\"camera-over\" class=\"secondary\">Start over</button>\
              </div>\
              <p id=\"camera-said\" role=\"status\"></p>\
-           </div></div>\
-         <ul class=\"shots\" aria-label=\"Captures, newest first\"></ul></section>",
+             <ul class=\"shots\" aria-label=\"Captures, newest first\"></ul>\
+           </div></div></section>",
         poses = crate::service::console::pages::esc(&guided_poses()),
     )
 }
@@ -500,7 +523,10 @@ mod tests {
             drafts.with(&sessions, &id, Draft::count_frame).unwrap();
         }
         let refused = drafts.with(&sessions, &id, Draft::count_frame).unwrap_err();
-        assert_eq!(refused.into_response().status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(
+            refused.into_response().status(),
+            StatusCode::TOO_MANY_REQUESTS
+        );
         drafts
             .with(&sessions, &id, |d| {
                 d.name = Some("Ada".into());
@@ -510,7 +536,10 @@ mod tests {
         let (_, other) = session_of(&sessions);
         sessions.close(&headers);
         drafts.with(&sessions, &other, |_| Ok(())).unwrap();
-        assert!(!drafts.table().contains_key(&id), "the draft ended with its session");
+        assert!(
+            !drafts.table().contains_key(&id),
+            "the draft ended with its session"
+        );
         assert!(drafts.table().contains_key(&other));
         drafts.forget(&other);
         assert!(drafts.table().is_empty());
@@ -528,7 +557,10 @@ mod tests {
         }
         let (_, late) = session_of(&sessions);
         let refused = drafts.with(&sessions, &late, |_| Ok(())).unwrap_err();
-        assert_eq!(refused.into_response().status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            refused.into_response().status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
         assert!(drafts.with(&sessions, "", |_| Ok(())).is_ok());
     }
 }

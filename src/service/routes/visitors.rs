@@ -224,7 +224,9 @@ pub(crate) async fn enroll_visitor(
             }
             Answer::Enrolled(Err(rejection)) => not_taken.push(format!("{what}: {rejection}")),
             Answer::Recognized(_) | Answer::Looked(_) => {
-                return Err(Error::Internal("the pool answered an enrollment with another answer").into());
+                return Err(
+                    Error::Internal("the pool answered an enrollment with another answer").into(),
+                );
             }
         }
     }
