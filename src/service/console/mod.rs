@@ -8,6 +8,7 @@
 
 mod admin;
 mod camera;
+mod drafts;
 mod live;
 mod pages;
 mod people;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use crate::base::address::redacted;
 use crate::service::ServeOptions;
-use crate::service::console::camera::Drafts;
+use crate::service::console::drafts::Drafts;
 use crate::service::console::session::Sessions;
 use crate::service::video::Video;
 
