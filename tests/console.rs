@@ -305,6 +305,12 @@ async fn enroll_two_photos(browser: &Browser, base: &str, door: &str, photos: &P
         results.contains("t1.jpg: not enrolled:") && results.contains("faces found"),
         "{results}"
     );
+    // The upload's results, below the camera panel.
+    browser
+        .client
+        .execute("document.querySelector('form.upload').scrollIntoView();", vec![])
+        .await
+        .unwrap();
     browser.screenshot("enroll").await;
     assert_eq!(
         names_in(base, door, "obama2.jpg"),
