@@ -308,7 +308,10 @@ async fn enroll_two_photos(browser: &Browser, base: &str, door: &str, photos: &P
     // The upload's results, below the camera panel.
     browser
         .client
-        .execute("document.querySelector('form.upload').scrollIntoView();", vec![])
+        .execute(
+            "document.querySelector('form.upload').scrollIntoView();",
+            vec![],
+        )
         .await
         .unwrap();
     browser.screenshot("enroll").await;

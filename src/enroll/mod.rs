@@ -44,6 +44,21 @@ pub struct Taken {
     pub embedding: Embedding,
 }
 
+impl Taken {
+    /// The captures accepted so far in a guided enrollment (the window's panel, the console's
+    /// camera), as a new capture must not repeat them: "capture 1", "capture 2", ...
+    pub fn captures(faces: &[NewFace]) -> Vec<Taken> {
+        faces
+            .iter()
+            .enumerate()
+            .map(|(i, face)| Taken {
+                what: format!("capture {}", i + 1),
+                embedding: face.embedding.clone(),
+            })
+            .collect()
+    }
+}
+
 /// What a capture is judged against besides the quality gate.
 #[derive(Debug, Clone, Default)]
 pub struct Expect {

@@ -145,15 +145,7 @@ impl EnrollPanel {
             return;
         };
         let (task, reply) = Task::channel();
-        let taken = self
-            .accepted
-            .iter()
-            .enumerate()
-            .map(|(i, face)| Taken {
-                what: format!("capture {}", i + 1),
-                embedding: face.embedding.clone(),
-            })
-            .collect();
+        let taken = Taken::captures(&self.accepted);
         let sent = session.send(Command::Capture {
             enrollment: enrollment.clone(),
             name: self.name.clone(),

@@ -65,15 +65,7 @@ impl Draft {
             ));
         }
         self.count_frame()?;
-        Ok(self
-            .faces
-            .iter()
-            .enumerate()
-            .map(|(i, face)| Taken {
-                what: format!("capture {}", i + 1),
-                embedding: face.embedding.clone(),
-            })
-            .collect())
+        Ok(Taken::captures(&self.faces))
     }
 
     /// Keeps an accepted capture of `name`; says what became of it.
