@@ -306,14 +306,7 @@ async fn enroll_two_photos(browser: &Browser, base: &str, door: &str, photos: &P
         "{results}"
     );
     // The upload's results, below the camera panel.
-    browser
-        .client
-        .execute(
-            "document.querySelector('form.upload').scrollIntoView();",
-            vec![],
-        )
-        .await
-        .unwrap();
+    browser.scroll_to("form.upload").await;
     browser.screenshot("enroll").await;
     assert_eq!(
         names_in(base, door, "obama2.jpg"),
@@ -1605,14 +1598,7 @@ async fn enroll_with_camera(browser: &Browser, base: &str, admin: &str, door: &s
     assert!(browser.images_loaded(".shots img").await >= 4);
     assert!(browser.unlabelled_controls().await.is_empty());
     // The panel from its heading, with the captures beside the picture.
-    browser
-        .client
-        .execute(
-            "document.querySelector('.camera').scrollIntoView();",
-            vec![],
-        )
-        .await
-        .unwrap();
+    browser.scroll_to(".camera").await;
     browser.screenshot("enroll-camera").await;
     browser.click("#camera-save").await;
     let saved = browser
@@ -1680,20 +1666,14 @@ async fn no_camera_for_a_read_key(browser: &Browser, base: &str, hr: &str) {
 
 #[test]
 fn the_browsers_camera_enrolls_john_salley_pose_by_pose_and_refuses_two_people() {
-    let Site {
-        home,
-        admin,
-        hr,
-        door,
-        server,
-    } = site(&[]);
-    let base = server.url.clone();
-    let one = camera_clip(home.path(), false);
-    let two = camera_clip(home.path(), true);
+    let served = site(&[]);
+    let (base, admin, hr, door) = (&served.server.url, &served.admin, &served.hr, &served.door);
+    let one = camera_clip(served.home.path(), false);
+    let two = camera_clip(served.home.path(), true);
     runtime().block_on(async {
         let browser = browser_with_camera(&one).await;
-        browser.log_in(&base, &admin).await;
-        enroll_with_camera(&browser, &base, &admin, &door).await;
+        browser.log_in(base, admin).await;
+        enroll_with_camera(&browser, base, admin, door).await;
         // At a phone's width the panel fits.
         browser.client.set_window_size(390, 844).await.unwrap();
         assert_eq!(
@@ -1705,8 +1685,8 @@ fn the_browsers_camera_enrolls_john_salley_pose_by_pose_and_refuses_two_people()
         browser.close().await;
 
         let browser = browser_with_camera(&two).await;
-        browser.log_in(&base, &admin).await;
-        start_camera(&browser, &base, "Two People").await;
+        browser.log_in(base, admin).await;
+        start_camera(&browser, base, "Two People").await;
         let refused = capture_when(
             &browser,
             "Several faces in view: one person at a time",
@@ -1729,7 +1709,7 @@ fn the_browsers_camera_enrolls_john_salley_pose_by_pose_and_refuses_two_people()
             .await;
         assert_eq!(status, 403, "{text}");
         assert!(text.contains("no valid CSRF token"), "{text}");
-        no_camera_for_a_read_key(&browser, &base, &hr).await;
+        no_camera_for_a_read_key(&browser, base, hr).await;
         browser.close().await;
     });
 }
