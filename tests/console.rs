@@ -7,7 +7,9 @@ mod common;
 
 use std::time::Duration;
 
+use fantoccini::actions::{InputSource as _, KeyAction, KeyActions};
 use serde_json::json;
+use whoisit::demo::synth::{Actor, ClipSpec};
 
 use common::browser::Browser;
 use common::cli::whoisit;
@@ -318,6 +320,8 @@ async fn enroll_two_photos(browser: &Browser, base: &str, door: &str, photos: &P
         results.contains("t1.jpg: not enrolled:") && results.contains("faces found"),
         "{results}"
     );
+    // The upload's results, below the camera panel.
+    browser.scroll_to("form.upload").await;
     browser.screenshot("enroll").await;
     assert_eq!(
         names_in(base, door, "obama2.jpg"),
@@ -1477,4 +1481,312 @@ fn the_demo_plays_on_past_its_end() {
         "{}",
         server.log()
     );
+}
+
+/// Clips for the browser's fake camera, from John Salley's photos in the johns set: which
+/// photos they are, so that another one can name him afterwards.
+const SALLEY_FRONT: &str = "000179_02159509.jpg";
+/// Turned to one side (the pose test measures it); its mirror image is turned to the other.
+const SALLEY_TURNED: &str = "000194_02159572.jpg";
+
+fn salley(file: &str) -> opencv::core::Mat {
+    whoisit::vision::photo::load(&common::johns().join("John_Salley").join(file)).unwrap()
+}
+
+/// A held pose of the clip: `photo` in frames `frames`, drifting a little as a head does.
+fn held(photo: opencv::core::Mat, x: f32, frames: std::ops::Range<u32>) -> Actor {
+    Actor {
+        photo,
+        from: (x - 0.01, 0.5),
+        to: (x + 0.01, 0.49),
+        height: 0.62,
+        frames,
+    }
+}
+
+/// The fake camera's clip: 9 s at 15 fps of John Salley alone, 3 s in each pose (front, turned
+/// one way, the other way), played in a loop; or, with `two`, him beside John Savage.
+fn camera_clip(dir: &std::path::Path, two: bool) -> std::path::PathBuf {
+    const HOLD: u32 = 45;
+    let actors = if two {
+        let savage = common::johns().join("John_Savage");
+        let savage = std::fs::read_dir(&savage)
+            .unwrap()
+            .next()
+            .unwrap()
+            .unwrap()
+            .path();
+        vec![
+            held(salley(SALLEY_FRONT), 0.27, 0..HOLD),
+            held(
+                whoisit::vision::photo::load(&savage).unwrap(),
+                0.73,
+                0..HOLD,
+            ),
+        ]
+    } else {
+        let turned = salley(SALLEY_TURNED);
+        let mut mirror = opencv::core::Mat::default();
+        opencv::core::flip(&turned, &mut mirror, 1).unwrap();
+        let photos = [salley(SALLEY_FRONT), turned, mirror];
+        photos
+            .into_iter()
+            .zip(0_u32..)
+            .map(|(photo, i)| held(photo, 0.5, i * HOLD..(i + 1) * HOLD))
+            .collect()
+    };
+    let clip = ClipSpec {
+        width: if two { 640 } else { 480 },
+        height: 360,
+        fps: 15.0,
+        light: (1.0, 1.0),
+        frames: if two { HOLD } else { 3 * HOLD },
+        actors,
+    };
+    let path = dir.join(if two { "two.y4m" } else { "salley.y4m" });
+    common::camera::write_y4m(&clip, &path);
+    path
+}
+
+/// A browser whose camera plays `clip`.
+async fn browser_with_camera(clip: &std::path::Path) -> Browser {
+    let switches = common::camera::switches(clip);
+    let switches: Vec<&str> = switches.iter().map(String::as_str).collect();
+    Browser::start(&switches).await
+}
+
+/// Opens the Enroll page's camera for `name`: the panel asks for the first pose.
+async fn start_camera(browser: &Browser, base: &str, name: &str) {
+    browser.open(&format!("{base}/enroll")).await;
+    browser.type_into("#camera-name", name).await;
+    browser.click("#camera-start").await;
+    browser
+        .wait_for_text("#camera-asked", "Pose 1 of 4: Look straight at the camera")
+        .await;
+}
+
+/// Waits until the live hint says `needle` (the hint follows the looping clip).
+async fn hint_says(browser: &Browser, needle: &str) -> String {
+    browser.wait_for_text("#camera-hint", needle).await
+}
+
+/// Captures with the button (or, with `space`, the space bar on the page) once the hint
+/// says `when`: what the panel then says of the capture.
+async fn capture_when(browser: &Browser, when: &str, space: bool) -> String {
+    let before = browser.texts(".shots li").await.len();
+    hint_says(browser, when).await;
+    if space {
+        browser
+            .client
+            .execute("document.activeElement.blur();", vec![])
+            .await
+            .unwrap();
+        let keys = KeyActions::new("keyboard".into())
+            .then(KeyAction::Down { value: ' ' })
+            .then(KeyAction::Up { value: ' ' });
+        browser.client.perform_actions(keys).await.unwrap();
+    } else {
+        browser.click("#camera-capture").await;
+    }
+    let started = std::time::Instant::now();
+    while browser.texts(".shots li").await.len() == before {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "the capture was never answered: {}",
+            browser.text("#camera-said").await
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    browser.text("#camera-said").await
+}
+
+/// Captures the pose asked once the hint says it is shown; the clip moves on meanwhile, so a
+/// capture refused for showing the next pose is taken again.
+async fn capture_pose(browser: &Browser, space: bool) -> String {
+    for _ in 0..8 {
+        let said = capture_when(browser, "Good, hold still", space).await;
+        if said.starts_with("Capture") {
+            return said;
+        }
+        assert!(said.contains("the pose asked for is"), "{said}");
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+    }
+    panic!("the pose asked was never captured");
+}
+
+/// The guided capture enrolls John Salley from the fake camera, refusing a wrong pose and a
+/// duplicate with their reasons: front, his left, then his right, the mirror image of his
+/// left, refused as a duplicate (the gallery embeds a face with its mirror image; the johns
+/// set has one turned photo of him). Saved, his poses are in the API, and `POST /v1/recognize`
+/// names him on a photo the clip never showed.
+async fn enroll_with_camera(browser: &Browser, base: &str, admin: &str, door: &str) {
+    start_camera(browser, base, "John Salley").await;
+    let first = capture_pose(browser, true).await;
+    assert!(first.contains("Capture 1 accepted (front)"), "{first}");
+    browser
+        .wait_for_text(
+            "#camera-asked",
+            "Pose 2 of 4: Turn your head a little to your left",
+        )
+        .await;
+    // A frontal face when a turn is asked: refused with the pose asked and the pose seen.
+    let wrong = capture_when(browser, "Turn a bit more to your left", false).await;
+    assert!(
+        wrong.contains("Refused: the pose asked for is left, the face shows front"),
+        "{wrong}"
+    );
+    assert!(
+        browser.text(".shots li.refused").await.contains("refused:"),
+        "the reason is beside its thumbnail"
+    );
+    let left = capture_pose(browser, false).await;
+    assert!(left.contains("Capture 2 accepted (left)"), "{left}");
+    let mut mirror = String::new();
+    for _ in 0..8 {
+        mirror = capture_when(browser, "Good, hold still", false).await;
+        if !mirror.contains("the pose asked for is") {
+            break;
+        }
+    }
+    assert!(
+        mirror.contains("Refused: a duplicate of capture 2"),
+        "{mirror}"
+    );
+    assert!(browser.images_loaded(".shots img").await >= 4);
+    assert!(browser.unlabelled_controls().await.is_empty());
+    // The panel from its heading, with the captures beside the picture.
+    browser.scroll_to(".camera").await;
+    browser.screenshot("enroll-camera").await;
+    browser.click("#camera-save").await;
+    let saved = browser
+        .wait_for_text("#status", "John Salley is enrolled")
+        .await;
+    assert!(saved.contains("with 2 face(s) from the camera"), "{saved}");
+    salley_is_enrolled(base, admin, door);
+}
+
+/// John Salley's poses as saved, through the API; and his name on a photo the clip never showed.
+fn salley_is_enrolled(base: &str, admin: &str, door: &str) {
+    let api = common::server::Api::new(base, Some(admin));
+    let people = api.get("/v1/people").expect(200).json();
+    let id = people.as_array().unwrap()[0]["id"].as_i64().unwrap();
+    let faces = api
+        .get(&format!("/v1/people/{id}/faces"))
+        .expect(200)
+        .json();
+    let mut poses: Vec<&str> = faces
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["pose"].as_str().unwrap())
+        .collect();
+    poses.sort_unstable();
+    assert_eq!(poses, ["front", "left"], "{faces}");
+    // Recognised at once, on a photo the clip never showed.
+    let other = std::fs::read_dir(common::johns().join("John_Salley"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            let file = p.file_name().unwrap().to_str().unwrap();
+            file != SALLEY_FRONT && file != SALLEY_TURNED
+        })
+        .unwrap();
+    let answer = common::server::Api::new(base, Some(door))
+        .post(
+            "/v1/recognize",
+            "image/jpeg",
+            &std::fs::read(&other).unwrap(),
+        )
+        .expect(200)
+        .json();
+    assert_eq!(answer["faces"][0]["name"], "John Salley", "{answer}");
+}
+
+/// A read key sees no camera panel, and the server refuses its frames even with its token.
+async fn no_camera_for_a_read_key(browser: &Browser, base: &str, hr: &str) {
+    browser.click_to_next_page(".who button").await;
+    browser.log_in(base, hr).await;
+    browser.open(&format!("{base}/enroll")).await;
+    assert!(!browser.has("[data-camera]").await);
+    let token = browser.csrf().await;
+    let (status, text) = browser
+        .fetch(
+            "POST",
+            "/enroll/camera/look?pose=front",
+            json!({ "X-CSRF-Token": token, "Content-Type": "image/jpeg" }),
+            Some("a frame"),
+        )
+        .await;
+    assert_eq!(status, 403, "{text}");
+    assert!(text.contains("a read key may look, not enroll"), "{text}");
+}
+
+#[test]
+fn the_browsers_camera_enrolls_john_salley_pose_by_pose_and_refuses_two_people() {
+    let served = site(&[]);
+    let (base, admin, hr, door) = (&served.server.url, &served.admin, &served.hr, &served.door);
+    let one = camera_clip(served.home.path(), false);
+    let two = camera_clip(served.home.path(), true);
+    runtime().block_on(async {
+        let browser = browser_with_camera(&one).await;
+        browser.log_in(base, admin).await;
+        enroll_with_camera(&browser, base, admin, door).await;
+        // At a phone's width the panel fits.
+        browser.client.set_window_size(390, 844).await.unwrap();
+        assert_eq!(
+            browser.overflow().await,
+            0,
+            "the camera panel is wider than a phone"
+        );
+        browser.screenshot("enroll-camera-phone").await;
+        browser.close().await;
+
+        let browser = browser_with_camera(&two).await;
+        browser.log_in(base, admin).await;
+        start_camera(&browser, base, "Two People").await;
+        let refused = capture_when(
+            &browser,
+            "Several faces in view: one person at a time",
+            false,
+        )
+        .await;
+        assert!(
+            refused.contains("Refused: 2 faces found; enroll one person at a time"),
+            "{refused}"
+        );
+        browser.screenshot("enroll-camera-two").await;
+        // A frame without the session's token is refused, whoever sends it.
+        let (status, text) = browser
+            .fetch(
+                "POST",
+                "/enroll/camera/look?pose=front",
+                json!({ "Content-Type": "image/jpeg" }),
+                Some("a frame"),
+            )
+            .await;
+        assert_eq!(status, 403, "{text}");
+        assert!(text.contains("no valid CSRF token"), "{text}");
+        no_camera_for_a_read_key(&browser, base, hr).await;
+        browser.close().await;
+    });
+}
+
+#[test]
+fn the_browsers_camera_enrolls_on_a_postgres_gallery() {
+    let db = common::postgres::Database::new();
+    let Site {
+        home,
+        admin,
+        door,
+        server,
+        ..
+    } = site(&["--gallery", db.url.as_str()]);
+    let base = server.url.clone();
+    let clip = camera_clip(home.path(), false);
+    runtime().block_on(async {
+        let browser = browser_with_camera(&clip).await;
+        browser.log_in(&base, &admin).await;
+        enroll_with_camera(&browser, &base, &admin, &door).await;
+        browser.close().await;
+    });
 }

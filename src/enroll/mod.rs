@@ -44,6 +44,21 @@ pub struct Taken {
     pub embedding: Embedding,
 }
 
+impl Taken {
+    /// The captures accepted so far in a guided enrollment (the window's panel, the console's
+    /// camera), as a new capture must not repeat them: "capture 1", "capture 2", ...
+    pub fn captures(faces: &[NewFace]) -> Vec<Taken> {
+        faces
+            .iter()
+            .enumerate()
+            .map(|(i, face)| Taken {
+                what: format!("capture {}", i + 1),
+                embedding: face.embedding.clone(),
+            })
+            .collect()
+    }
+}
+
 /// What a capture is judged against besides the quality gate.
 #[derive(Debug, Clone, Default)]
 pub struct Expect {
@@ -74,6 +89,23 @@ impl Expect {
             })
             .collect();
         Expect { pose: None, taken }
+    }
+
+    /// What a guided capture of `name` (new, or enrolled already) is judged against: the
+    /// pose `asked`, the person's faces in the gallery and the captures `taken` before it. The
+    /// window's panel and the console's camera ask the same.
+    pub fn for_capture(
+        gallery: &dyn Gallery,
+        embedder: &EmbedderId,
+        name: &str,
+        asked: Option<Pose>,
+        taken: Vec<Taken>,
+    ) -> Result<Expect> {
+        let person = known(gallery, &validate_name(name)?)?;
+        let mut expect = Expect::enrolled(gallery, embedder, person)?;
+        expect.pose = asked;
+        expect.taken.extend(taken);
+        Ok(expect)
     }
 
     /// The taken face nearest to `embedding` if it is nearer than `below`.

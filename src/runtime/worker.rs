@@ -22,7 +22,7 @@ use crate::base::image::RgbaImage;
 use crate::base::stats::ms_since;
 use crate::enroll::quality::Rejection;
 use crate::enroll::{self, Enrollment, Expect, PersonReport, ReembedReport, Taken};
-use crate::gallery::{Actor, Gallery, NewFace, validate_name};
+use crate::gallery::{Actor, Gallery, NewFace};
 use crate::roster::Roster;
 use crate::runtime::capture::Frame;
 use crate::runtime::sightings::Follower;
@@ -73,6 +73,26 @@ pub struct Looked {
     pub faces: usize,
     /// The head pose of the face, when there is exactly one and its landmarks place it.
     pub pose: Option<HeadPose>,
+}
+
+impl Looked {
+    /// What the live hint tells a person asked for the pose `asked`, and whether they show
+    /// it: the window's panel and the console's camera say the same.
+    pub fn hint(self, asked: Pose) -> (bool, String) {
+        match self {
+            Looked { faces: 0, .. } => (false, "No face in view".into()),
+            Looked { faces: 2.., .. } => {
+                (false, "Several faces in view: one person at a time".into())
+            }
+            Looked { pose: None, .. } => (false, "Face the camera".into()),
+            Looked {
+                pose: Some(pose), ..
+            } => {
+                let hint = pose.hint(asked);
+                (hint.reached, hint.text)
+            }
+        }
+    }
 }
 
 /// What the worker can be asked to do between frames. Each answer goes to its `reply`.
@@ -325,20 +345,14 @@ impl Worker {
                 thumbnail_px,
                 reply,
             } => {
-                let outcome = validate_name(&name)
-                    .and_then(|name| enroll::known(self.roster.gallery().as_ref(), &name))
-                    .and_then(|person| {
-                        Expect::enrolled(
-                            self.roster.gallery().as_ref(),
-                            &self.pipeline.embedder_id(),
-                            person,
-                        )
-                    })
-                    .and_then(|mut expect| {
-                        expect.pose = asked;
-                        expect.taken.extend(taken);
-                        self.capture(&enrollment, &expect, thumbnail_px)
-                    });
+                let outcome = Expect::for_capture(
+                    self.roster.gallery().as_ref(),
+                    &self.pipeline.embedder_id(),
+                    &name,
+                    asked,
+                    taken,
+                )
+                .and_then(|expect| self.capture(&enrollment, &expect, thumbnail_px));
                 answer(&reply, outcome);
             }
             Command::Look { reply } => answer(&reply, self.look()),

@@ -100,6 +100,14 @@ impl ApiError {
         }
     }
 
+    /// A client sends faster than its share (`message` says which): again in a second.
+    pub(crate) fn too_many(message: impl Into<String>) -> ApiError {
+        ApiError {
+            retry_after_secs: Some(1),
+            ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many", message)
+        }
+    }
+
     /// An answer some layer gave without a body of ours (413 from the body limit, 408 from the
     /// timeout, 405, ...), in our format.
     pub(crate) fn from_status(status: StatusCode) -> ApiError {

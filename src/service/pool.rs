@@ -19,6 +19,7 @@ use crate::enroll::{Enrollment, Expect};
 use crate::gallery::NewFace;
 use crate::models::fetch::Progress;
 use crate::roster::Roster;
+use crate::runtime::worker::Looked;
 use crate::vision::detect::Detection;
 use crate::vision::matcher::Identity;
 use crate::vision::photo::{self, PhotoLimits};
@@ -55,12 +56,16 @@ pub(crate) enum Task {
         source: String,
         expect: Expect,
     },
+    /// How many faces a frame shows and, when it is one, its head pose: the console camera's
+    /// live hint.
+    Look,
 }
 
 /// A pipeline's answer.
 pub(crate) enum Answer {
     Recognized(Recognition),
     Enrolled(std::result::Result<NewFace, Rejection>),
+    Looked(Looked),
 }
 
 struct Job {
@@ -171,7 +176,22 @@ fn run(pipeline: &mut Pipeline, image: &[u8], limits: PhotoLimits, task: Task) -
         } => enrollment
             .judge_photo(pipeline, source, photo, &expect)
             .map(Answer::Enrolled),
+        Task::Look => look(pipeline, photo.image).map(Answer::Looked),
     }
+}
+
+/// The faces of a frame and the pose of the one face, as the window's worker sees its newest
+/// frame for the same hint.
+fn look(pipeline: &mut Pipeline, image: Mat) -> Result<Looked> {
+    let found = pipeline.detect_photo(image)?;
+    let pose = match found.faces.as_slice() {
+        [face] => pipeline.head_pose(&found.image, face)?,
+        _ => None,
+    };
+    Ok(Looked {
+        faces: found.faces.len(),
+        pose,
+    })
 }
 
 /// Detects, aligns and embeds every face of the photo, as the window does a frame, and matches

@@ -87,6 +87,16 @@ impl AppState {
     /// Gives `task` on `image` to the recognition pool and waits for its answer: 503 at once
     /// when the queue is full.
     pub(crate) async fn ask_pool(&self, image: Vec<u8>, task: Task) -> Result<Answer, ApiError> {
+        self.ask_pool_within(image, self.photo_limits, task).await
+    }
+
+    /// [`AppState::ask_pool`] on an image decoded within `limits`.
+    pub(crate) async fn ask_pool_within(
+        &self,
+        image: Vec<u8>,
+        limits: PhotoLimits,
+        task: Task,
+    ) -> Result<Answer, ApiError> {
         let stopped = || {
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -94,7 +104,7 @@ impl AppState {
                 "the recognition pipelines have stopped; the server is shutting down or failed, see its log",
             )
         };
-        let answer = match self.pool.submit(image, self.photo_limits, task) {
+        let answer = match self.pool.submit(image, limits, task) {
             Ok(answer) => answer,
             Err(Busy::Full) => return Err(ApiError::busy()),
             Err(Busy::Stopped) => return Err(stopped()),

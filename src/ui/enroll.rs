@@ -95,17 +95,7 @@ impl EnrollPanel {
     pub fn hint(&self) -> (bool, String) {
         match self.looked {
             None => (false, "Looking for a face...".into()),
-            Some(Looked { faces: 0, .. }) => (false, "No face in view".into()),
-            Some(Looked { faces: 2.., .. }) => {
-                (false, "Several faces in view: one person at a time".into())
-            }
-            Some(Looked { pose: None, .. }) => (false, "Face the camera".into()),
-            Some(Looked {
-                pose: Some(pose), ..
-            }) => {
-                let hint = pose.hint(self.asked());
-                (hint.reached, hint.text)
-            }
+            Some(looked) => looked.hint(self.asked()),
         }
     }
 
@@ -155,15 +145,7 @@ impl EnrollPanel {
             return;
         };
         let (task, reply) = Task::channel();
-        let taken = self
-            .accepted
-            .iter()
-            .enumerate()
-            .map(|(i, face)| Taken {
-                what: format!("capture {}", i + 1),
-                embedding: face.embedding.clone(),
-            })
-            .collect();
+        let taken = Taken::captures(&self.accepted);
         let sent = session.send(Command::Capture {
             enrollment: enrollment.clone(),
             name: self.name.clone(),

@@ -335,6 +335,17 @@ impl Browser {
             .unwrap_or_default()
     }
 
+    /// Scrolls the page until the element `css` is at the top of the window.
+    pub(crate) async fn scroll_to(&self, css: &str) {
+        self.client
+            .execute(
+                "document.querySelector(arguments[0]).scrollIntoView();",
+                vec![json!(css)],
+            )
+            .await
+            .unwrap();
+    }
+
     /// Saves a screenshot of the page as `target/console-screenshots/NAME.png`, for a person
     /// to look at (the README shows some).
     pub(crate) async fn screenshot(&self, name: &str) -> PathBuf {

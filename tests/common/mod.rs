@@ -3,6 +3,7 @@
 
 pub(crate) mod bombs;
 pub(crate) mod browser;
+pub(crate) mod camera;
 pub(crate) mod cli;
 #[cfg(feature = "postgres")]
 pub(crate) mod postgres;

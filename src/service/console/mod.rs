@@ -7,6 +7,8 @@
 //! refused with the scope it needs.
 
 mod admin;
+mod camera;
+mod drafts;
 mod live;
 mod pages;
 mod people;
@@ -51,6 +53,10 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/sightings", get(sightings::page))
         .route("/sightings/{id}/crop", get(sightings::crop))
         .route("/enroll", get(people::enroll))
+        .route("/enroll/camera/look", post(camera::look))
+        .route("/enroll/camera/capture", post(camera::capture))
+        .route("/enroll/camera/save", post(camera::save))
+        .route("/enroll/camera/start-over", post(camera::start_over))
         .route("/keys", get(admin::keys))
         .route("/audit", get(admin::audit))
         .route("/console/style.css", get(pages::style))
@@ -266,6 +272,7 @@ async fn logout(
         .into_response();
     }
     let cleared = state.console.sessions.close(&headers);
+    state.console.drafts.forget(session.id());
     let mut response = Redirect::to("/login").into_response();
     if let Ok(value) = HeaderValue::from_str(&cleared) {
         response.headers_mut().insert(header::SET_COOKIE, value);

@@ -12,6 +12,7 @@ use serde::Deserialize;
 use crate::base::time::format_time;
 use crate::gallery::{FaceSummary, PersonId, PersonSummary};
 use crate::service::console::Viewer;
+use crate::service::console::camera;
 use crate::service::console::pages::{self, Nav, esc};
 use crate::service::state::AppState;
 
@@ -318,10 +319,13 @@ pub(crate) async fn enroll(viewer: Viewer) -> Response {
         return pages::not_allowed(&viewer, Nav::Enroll, "Enroll");
     }
     let main = format!(
-        "<p>Each photo passes the same quality gate as the window's captures: one face, large \
+        "<p id=\"status\" tabindex=\"-1\" role=\"status\" hidden></p>{camera}\
+         <h2>From photos</h2>\
+         <p>Each photo passes the same quality gate as the window's captures: one face, large \
          and sharp enough, not a copy of one enrolled already. Each is answered in words.</p>\
-         <p id=\"status\" tabindex=\"-1\" role=\"status\" hidden></p>{}",
-        upload_form("enroll", None)
+         {upload}",
+        camera = camera::panel(),
+        upload = upload_form("enroll", None)
     );
     pages::page(&viewer, Nav::Enroll, "Enroll", &main)
 }

@@ -42,6 +42,14 @@ pub(crate) struct Session {
     expires: Instant,
 }
 
+impl Session {
+    /// What names the session in the table, and what lives with it (a camera's draft): no
+    /// usable token.
+    pub(crate) fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 /// The open sessions of this process.
 pub(crate) struct Sessions {
     lifetime: Duration,
@@ -149,8 +157,13 @@ impl Sessions {
 
     /// Whether `session` is still open: not logged out, expired, or ended with its key.
     pub(crate) fn lasts(&self, session: &Session) -> bool {
+        self.is_open(&session.id)
+    }
+
+    /// Whether the session of `id` ([`Session::id`]) is still open.
+    pub(crate) fn is_open(&self, id: &str) -> bool {
         self.table()
-            .get(&session.id)
+            .get(id)
             .is_some_and(|s| s.expires > Instant::now())
     }
 

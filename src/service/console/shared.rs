@@ -5,12 +5,15 @@ use std::time::Duration;
 
 use crate::base::address::redacted;
 use crate::service::ServeOptions;
+use crate::service::console::drafts::Drafts;
 use crate::service::console::session::Sessions;
 use crate::service::video::Video;
 
 /// What the console keeps while the server runs.
 pub(crate) struct Console {
     pub(crate) sessions: Sessions,
+    /// What each session has captured with the browser's camera, until it saves.
+    pub(crate) drafts: Drafts,
     /// The server's own live sources, by name: without credentials, as their sightings and
     /// events name them.
     pub(crate) sources: Vec<String>,
@@ -26,6 +29,7 @@ impl Console {
                 Duration::from_secs_f32(hours * 3600.0),
                 options.tls.is_some(),
             ),
+            drafts: Drafts::new(),
             sources: options
                 .sources
                 .iter()

@@ -7,7 +7,7 @@ mod people;
 mod recognize;
 pub(crate) mod sightings;
 mod system;
-mod upload;
+pub(crate) mod upload;
 pub(crate) mod visitors;
 
 use std::sync::{Arc, OnceLock};

@@ -223,9 +223,9 @@ pub(crate) async fn enroll_visitor(
                 faces.push(face);
             }
             Answer::Enrolled(Err(rejection)) => not_taken.push(format!("{what}: {rejection}")),
-            Answer::Recognized(_) => {
+            Answer::Recognized(_) | Answer::Looked(_) => {
                 return Err(
-                    Error::Internal("the pool answered an enrollment with a recognition").into(),
+                    Error::Internal("the pool answered an enrollment with another answer").into(),
                 );
             }
         }

@@ -331,3 +331,158 @@ if (said) {
 
 const live = document.querySelector('[data-live]');
 if (live) followSightings(live);
+
+/** The Enroll page's camera: asks for the poses in turn (the server's list), sends a small
+ *  JPEG of the picture a few times a second for the live hint the server computes, and a
+ *  capture on space or the button; the server judges each capture and keeps the accepted
+ *  ones with the session until Save. */
+function camera(panel) {
+  const poses = JSON.parse(panel.dataset.poses);
+  const $ = (id) => document.getElementById(`camera-${id}`);
+  const video = $('video');
+  const canvas = document.createElement('canvas');
+  // A frame's width: enough for the face detector, small enough to send 4 times a second.
+  const FRAME_WIDTH = 640;
+  const LOOK_EVERY_MS = 250;
+  let step = 0;
+  let accepted = 0;
+  let capturing = false;
+  let looking = false;
+  let timer = null;
+
+  const asked = () => poses[step % poses.length];
+  const showAsked = () => {
+    $('asked').textContent = `Pose ${step % poses.length + 1} of ${poses.length}: ${asked().request}`;
+  };
+  const showCount = () => {
+    $('count').textContent = accepted === 0 ? 'No capture accepted yet.'
+      : `${accepted} capture(s) accepted; save when the poses are taken.`;
+    $('save').disabled = accepted === 0;
+    $('name').disabled = accepted > 0;
+  };
+  const tell = (text, ok) => {
+    const line = $('said');
+    line.textContent = text;
+    line.className = ok ? 'done' : 'problem';
+  };
+  /** The picture now, as a JPEG blob no wider than FRAME_WIDTH. */
+  const grab = () => new Promise((resolve) => {
+    const scale = Math.min(1, FRAME_WIDTH / video.videoWidth);
+    canvas.width = Math.round(video.videoWidth * scale);
+    canvas.height = Math.round(video.videoHeight * scale);
+    canvas.getContext('2d').drawImage(video, 0, 0, canvas.width, canvas.height);
+    canvas.toBlob(resolve, 'image/jpeg', 0.9);
+  });
+  const look = async () => {
+    if (looking || capturing || !video.videoWidth) return;
+    looking = true;
+    try {
+      const frame = await grab();
+      const answer = await api('POST', `/enroll/camera/look?pose=${asked().pose}`, frame, 'image/jpeg');
+      const hint = $('hint');
+      if (answer.ok) {
+        hint.textContent = answer.data.text;
+        hint.className = answer.data.reached ? 'hint reached' : 'hint';
+      } else if (answer.status !== 429) {
+        hint.textContent = `No hint: ${answer.message}`;
+        hint.className = 'hint';
+      }
+    } finally { looking = false; }
+  };
+  const capture = async () => {
+    const name = $('name').value.trim();
+    if (!name) { tell('Type the person\'s name first.', false); $('name').focus(); return; }
+    if (capturing || !video.videoWidth) return;
+    capturing = true;
+    $('capture').disabled = true;
+    try {
+      const frame = await grab();
+      const pose = asked().pose;
+      const answer = await api('POST', `/enroll/camera/capture?pose=${pose}&name=${encodeURIComponent(name)}`,
+        frame, 'image/jpeg');
+      if (!answer.ok) return tell(`Not captured: ${answer.message}`, false);
+      const verdict = answer.data;
+      const shot = document.createElement('li');
+      const thumb = document.createElement('img');
+      thumb.src = URL.createObjectURL(frame);
+      thumb.alt = verdict.accepted ? `Capture, ${verdict.caption}` : `Refused capture (${verdict.caption})`;
+      const caption = document.createElement('span');
+      caption.textContent = verdict.accepted ? `${verdict.caption}: accepted` : `refused: ${verdict.reason}`;
+      shot.className = verdict.accepted ? 'accepted' : 'refused';
+      shot.append(thumb, caption);
+      panel.querySelector('.shots').prepend(shot);
+      if (verdict.accepted) {
+        accepted = verdict.taken;
+        step += 1;
+        showAsked();
+        showCount();
+        tell(`Capture ${accepted} accepted (${verdict.caption}).`, true);
+      } else {
+        tell(`Refused: ${verdict.reason}`, false);
+      }
+    } finally {
+      capturing = false;
+      $('capture').disabled = false;
+    }
+  };
+  const startOver = async () => {
+    const answer = await api('POST', '/enroll/camera/start-over');
+    if (!answer.ok) return tell(answer.message, false);
+    step = 0;
+    accepted = 0;
+    panel.querySelector('.shots').replaceChildren();
+    showAsked();
+    showCount();
+    $('said').textContent = '';
+    $('said').className = '';
+  };
+  const save = async () => {
+    $('save').disabled = true;
+    const answer = await api('POST', '/enroll/camera/save');
+    if (!answer.ok) { showCount(); return tell(`Not saved: ${answer.message}`, false); }
+    const done = answer.data;
+    const warnings = done.warnings.length ? ` Warning: ${done.warnings.join('; ')}.` : '';
+    sayEnrolled(`${done.name} is enrolled with ${done.added} face(s) from the camera.${warnings} `,
+      done.person_id, done.name);
+    step = 0;
+    accepted = 0;
+    panel.querySelector('.shots').replaceChildren();
+    showAsked();
+    showCount();
+  };
+  $('start').addEventListener('click', async () => {
+    if (!navigator.mediaDevices?.getUserMedia) {
+      return say('This browser gives the camera only to pages on https or on localhost: open ' +
+        'the console that way, or enroll from photos below.', false);
+    }
+    try {
+      video.srcObject = await navigator.mediaDevices.getUserMedia({
+        video: { width: { ideal: 640 }, height: { ideal: 480 } }, audio: false,
+      });
+    } catch (e) {
+      return say(`The camera did not start (${e.name}: ${e.message}); allow this page to use it, ` +
+        'or enroll from photos below.', false);
+    }
+    panel.querySelector('.camera-view').hidden = false;
+    $('start').hidden = true;
+    showAsked();
+    showCount();
+    if (!timer) timer = setInterval(look, LOOK_EVERY_MS);
+    $('capture').focus();
+  });
+  $('capture').addEventListener('click', capture);
+  $('skip').addEventListener('click', () => { step += 1; showAsked(); });
+  $('save').addEventListener('click', save);
+  $('over').addEventListener('click', startOver);
+  // Space captures, unless a field has the keyboard (a name has spaces) or a button would
+  // take the space as its own click.
+  document.addEventListener('keydown', (event) => {
+    if (event.key !== ' ' || panel.querySelector('.camera-view').hidden) return;
+    if (event.target.closest('input, textarea, select, button')) return;
+    event.preventDefault();
+    capture();
+  });
+}
+
+const cameraPanel = document.querySelector('[data-camera]');
+if (cameraPanel) camera(cameraPanel);
