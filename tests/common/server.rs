@@ -284,6 +284,14 @@ impl Api {
         )
     }
 
+    pub(crate) fn put_json(&self, path: &str, body: &Value) -> Answer {
+        Self::answer(
+            self.auth(self.agent.put(self.url(path)))
+                .header("Content-Type", "application/json")
+                .send(&serde_json::to_vec(body).unwrap()[..]),
+        )
+    }
+
     pub(crate) fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Answer {
         self.try_post(path, content_type, body).unwrap()
     }

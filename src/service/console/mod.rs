@@ -11,6 +11,7 @@ mod live;
 mod pages;
 mod people;
 pub(crate) mod session;
+mod settings;
 pub(crate) mod shared;
 mod sightings;
 mod visitors;
@@ -53,6 +54,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/enroll", get(people::enroll))
         .route("/keys", get(admin::keys))
         .route("/audit", get(admin::audit))
+        .route("/settings", get(settings::page))
         .route("/console/style.css", get(pages::style))
         .route("/console/console.js", get(pages::script))
         .layer(middleware::from_fn(headers))

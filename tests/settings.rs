@@ -1,0 +1,505 @@
+//! The site threshold and its preview, on real servers with real photos: Obama enrolled from
+//! obama.jpg; sightings stored with the faces of his other photos (named) and of Biden and the
+//! Johns (unknown, with their crops), as a server that keeps faces stores them. A preview at a
+//! tighter threshold says which named would become unknown, at a looser one which unknown
+//! would be named; applied, it changes what `POST /v1/recognize` answers, on this server at
+//! once and on a second server of the same gallery from its next reload. A read key previews
+//! and cannot apply. The console's Settings page does the same in a real browser.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // a panic is how a test fails
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use common::browser::Browser;
+use common::server::{Api, Server, make_key};
+use whoisit::base::identity::{EmbedderKind, Embedding};
+use whoisit::gallery::{Gallery, Sightings, SqliteGallery, UnknownFace, now};
+
+/// A stored sighting, and its face's distance to Obama's enrolled face.
+#[derive(Debug, Clone, Copy)]
+struct Seen {
+    id: i64,
+    distance: f32,
+}
+
+/// The gallery `home` holds: Obama, his sightings and the strangers'.
+#[derive(Debug)]
+struct Stored {
+    named: Vec<Seen>,
+    biden: Seen,
+    johns: Vec<Seen>,
+}
+
+fn distance(a: &Embedding, b: &Embedding) -> f32 {
+    a.0.iter()
+        .zip(&b.0)
+        .map(|(x, y)| (x - y) * (x - y))
+        .sum::<f32>()
+        .sqrt()
+}
+
+/// Enrolls Obama and stores the sightings, each with its face as the pipeline embeds it.
+fn stored_sightings(home: &Path) -> Stored {
+    common::cli::enroll_obama(home);
+    let gallery = SqliteGallery::open(&home.join("data"), None).unwrap();
+    let obama = gallery.people().unwrap()[0].id;
+    let dlib = EmbedderKind::Dlib.id();
+    let enrolled = gallery.embeddings(&dlib).unwrap()[0].embedding.clone();
+    let (mut pipeline, _dir) = common::pipeline();
+    let enrollment = common::enrollment();
+    let mut face = |path: &Path| {
+        enrollment
+            .photo(&mut pipeline, path)
+            .unwrap()
+            .unwrap_or_else(|r| panic!("{}: {r}", path.display()))
+    };
+    let johns: Vec<_> = whoisit::enroll::dataset_people(&common::johns())
+        .unwrap()
+        .into_iter()
+        .map(|person| person.photos[0].clone())
+        .collect();
+    let mut photos = vec![
+        (Some(obama), common::photo("obama2.jpg")),
+        (Some(obama), common::photo("obama3.jpg")),
+        (None, common::photo("biden.jpg")),
+    ];
+    photos.extend(johns.into_iter().map(|p| (None, p)));
+    let t = now();
+    let mut records = Vec::new();
+    let mut distances = Vec::new();
+    for (i, (person, path)) in photos.iter().enumerate() {
+        let face = face(path);
+        distances.push(distance(&face.embedding, &enrolled));
+        let mut record = common::sightings::record(
+            None,
+            "door",
+            *person,
+            t - 600 + i64::try_from(i).unwrap() * 10,
+            None,
+        );
+        record.distance = distances.last().copied();
+        record.unknown = Some(UnknownFace {
+            // A named sighting keeps no crop.
+            crop: person.is_none().then(|| face.image_png.clone().unwrap()),
+            embedder: dlib.clone(),
+            embedding: face.embedding,
+        });
+        records.push(record);
+    }
+    let ids = gallery.write_sightings(&records).unwrap();
+    let seen: Vec<Seen> = ids
+        .into_iter()
+        .zip(distances)
+        .map(|(id, distance)| Seen {
+            id: id.unwrap().0,
+            distance,
+        })
+        .collect();
+    let stored = Stored {
+        named: seen[..2].to_vec(),
+        biden: seen[2],
+        johns: seen[3..].to_vec(),
+    };
+    eprintln!("{stored:?}");
+    // The premises: his other photos are named at the default 0.55, the strangers are not.
+    assert!(stored.named.iter().all(|s| s.distance < 0.5), "{stored:?}");
+    assert!(stored.biden.distance > 0.6, "{stored:?}");
+    assert!(stored.johns.iter().all(|s| s.distance > 0.6), "{stored:?}");
+    stored
+}
+
+/// Of `seen`, the ids within `threshold` of Obama, newest first (as the preview lists them).
+fn within(seen: &[Seen], threshold: f32) -> Vec<i64> {
+    let mut ids: Vec<i64> = seen
+        .iter()
+        .filter(|s| s.distance <= threshold)
+        .map(|s| s.id)
+        .collect();
+    ids.reverse();
+    ids
+}
+
+impl Stored {
+    /// Below every named face: both of his sightings would become unknown.
+    fn tight(&self) -> f32 {
+        let nearest = self.named.iter().map(|s| s.distance).fold(2.0, f32::min);
+        round_down(nearest - 0.02)
+    }
+
+    /// Past Biden: he, and any John as near, would be named Obama.
+    fn loose(&self) -> f32 {
+        round_down(self.biden.distance + 0.02)
+    }
+
+    fn unknown(&self) -> Vec<Seen> {
+        let mut all = vec![self.biden];
+        all.extend(&self.johns);
+        all
+    }
+}
+
+/// `t` to two decimals (as a person types it), rounded down.
+fn round_down(t: f32) -> f32 {
+    (t * 100.0).floor() / 100.0
+}
+
+fn ids(changes: &Value) -> Vec<i64> {
+    changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["sighting_id"].as_i64().unwrap())
+        .collect()
+}
+
+/// The names `POST /v1/recognize` answers for `photo`.
+fn names_in(api: &Api, photo: &str) -> Vec<Option<String>> {
+    let answer = api
+        .post(
+            "/v1/recognize",
+            "image/jpeg",
+            &std::fs::read(common::photo(photo)).unwrap(),
+        )
+        .expect(200)
+        .json();
+    answer["faces"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// Waits up to 15 s for `api` to answer `names` for `photo`; whether it did.
+fn answers(api: &Api, photo: &str, names: &[Option<&str>]) -> bool {
+    let want: Vec<Option<String>> = names.iter().map(|n| n.map(str::to_owned)).collect();
+    let started = Instant::now();
+    loop {
+        if names_in(api, photo) == want {
+            return true;
+        }
+        if started.elapsed() > Duration::from_secs(15) {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// The API: previews by a read key, bad input refused in words, the threshold applied by an
+/// admin on one server and followed by another on the same gallery, then cleared.
+#[test]
+fn a_previewed_threshold_applied_on_one_server_is_followed_by_another() {
+    let home = tempfile::tempdir().unwrap();
+    let stored = stored_sightings(home.path());
+    let admin = make_key(home.path(), &[], "admin", "admin");
+    let hr = make_key(home.path(), &[], "hr", "read");
+    let door = make_key(home.path(), &[], "door", "recognize");
+    let one = Server::start(home.path(), &[], &["--workers", "1"]);
+    let two = Server::start(home.path(), &[], &["--workers", "1"]);
+    let reader = Api::new(&one.url, Some(&hr));
+    let (door_one, door_two) = (
+        Api::new(&one.url, Some(&door)),
+        Api::new(&two.url, Some(&door)),
+    );
+
+    let settings = reader.get("/v1/settings").expect(200).json();
+    assert_eq!(settings["threshold"]["threshold"], json!(0.55));
+    assert_eq!(settings["threshold"]["site_threshold"], Value::Null);
+    assert_eq!(settings["threshold"]["embedder"], "dlib-resnet-v1");
+    assert_eq!(settings["retention"]["retention_days"], 30);
+    assert_eq!(settings["retention"]["purge_sightings"], 0);
+
+    let all = 2 + stored.unknown().len();
+    let tight = stored.tight();
+    let preview = reader
+        .get(&format!("/v1/settings/threshold/preview?threshold={tight}"))
+        .expect(200)
+        .json();
+    assert_eq!(preview["current"], json!(0.55));
+    assert_eq!(
+        (preview["sightings"].as_u64(), preview["named"].as_u64()),
+        (Some(all as u64), Some(2)),
+        "{preview}"
+    );
+    assert_eq!(ids(&preview["become_unknown"]), within(&stored.named, 2.0));
+    assert_eq!(ids(&preview["become_named"]), Vec::<i64>::new());
+    assert_eq!(preview["become_unknown"][0]["person"], "Obama");
+    assert_eq!(preview["become_unknown"][0]["has_crop"], false);
+
+    let loose = stored.loose();
+    let preview = reader
+        .get(&format!("/v1/settings/threshold/preview?threshold={loose}"))
+        .expect(200)
+        .json();
+    let named = within(&stored.unknown(), loose);
+    assert!(named.contains(&stored.biden.id), "{preview}");
+    assert_eq!(ids(&preview["become_named"]), named, "{preview}");
+    assert_eq!(ids(&preview["become_unknown"]), Vec::<i64>::new());
+    assert!(
+        preview["become_named"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["person"] == "Obama" && c["has_crop"] == true),
+        "{preview}"
+    );
+
+    for (bad, words) in [
+        ("abc", "threshold"),
+        ("0", "must be a positive number"),
+        ("2.5", "must be a positive number"),
+    ] {
+        let refused = reader.get(&format!("/v1/settings/threshold/preview?threshold={bad}"));
+        assert_eq!(refused.status, 400, "{bad}");
+        assert!(
+            refused.message().contains(words),
+            "{bad}: {}",
+            refused.message()
+        );
+    }
+    let refused = reader.put_json("/v1/settings/threshold", &json!({"threshold": loose}));
+    refused.expect_error(403, "forbidden", "needs the scope admin");
+
+    // Biden is nobody at 0.55, on both servers.
+    assert_eq!(names_in(&door_one, "biden.jpg"), [None]);
+    assert_eq!(names_in(&door_two, "biden.jpg"), [None]);
+    let refused = Api::new(&one.url, Some(&admin))
+        .put_json("/v1/settings/threshold", &json!({"threshold": 2.5}));
+    assert_eq!(refused.status, 400);
+    assert!(
+        refused.message().contains("nothing was changed"),
+        "{}",
+        refused.message()
+    );
+
+    let applied = Api::new(&one.url, Some(&admin))
+        .put_json("/v1/settings/threshold", &json!({"threshold": loose}))
+        .expect(200)
+        .json();
+    assert_eq!(applied["threshold"], json!(loose), "{applied}");
+    assert_eq!(applied["site_threshold"], json!(loose));
+    assert_eq!(applied["config_threshold"], json!(0.55));
+    // At once on the server that applied it; on the other from its next reload.
+    assert_eq!(names_in(&door_one, "biden.jpg"), [Some("Obama".to_owned())]);
+    assert!(
+        answers(&door_two, "biden.jpg", &[Some("Obama")]),
+        "the second server never followed the site threshold; its log:\n{}",
+        two.log()
+    );
+    let settings = Api::new(&two.url, Some(&hr))
+        .get("/v1/settings")
+        .expect(200)
+        .json();
+    assert_eq!(settings["threshold"]["threshold"], json!(loose));
+
+    let audit = Api::new(&one.url, Some(&admin))
+        .get("/v1/audit")
+        .expect(200)
+        .json();
+    let text = audit.to_string();
+    assert!(
+        text.contains("site_threshold") && text.contains("api:admin"),
+        "{text}"
+    );
+
+    Api::new(&two.url, Some(&admin))
+        .put_json("/v1/settings/threshold", &json!({"threshold": null}))
+        .expect(200);
+    assert!(answers(&door_two, "biden.jpg", &[None]));
+    assert!(
+        answers(&door_one, "biden.jpg", &[None]),
+        "cleared on the second server, the first still names Biden Obama"
+    );
+    assert_eq!(
+        names_in(&door_one, "obama2.jpg"),
+        [Some("Obama".to_owned())]
+    );
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// The Settings page in a real browser: the preview by a GET form with its counts and the
+/// faces that would change, a clear error for what is not a number, the threshold applied by
+/// an admin's button (with the session's CSRF token, refused without), and a read key that
+/// sees the preview with no button and is refused the change.
+#[test]
+fn the_settings_page_previews_a_threshold_and_an_admin_applies_it() {
+    let home = tempfile::tempdir().unwrap();
+    let stored = stored_sightings(home.path());
+    let admin = make_key(home.path(), &[], "admin", "admin");
+    let hr = make_key(home.path(), &[], "hr", "read");
+    let door = make_key(home.path(), &[], "door", "recognize");
+    let server = Server::start(home.path(), &[], &["--workers", "1"]);
+    let base = server.url.clone();
+    let all = 2 + stored.unknown().len();
+    let (tight, loose) = (stored.tight(), stored.loose());
+    let gained = within(&stored.unknown(), loose).len();
+    runtime().block_on(async {
+        let browser = Browser::start(&[]).await;
+        browser.log_in(&base, &admin).await;
+        browser.open(&format!("{base}/settings")).await;
+        assert!(
+            browser
+                .names_in_nav()
+                .await
+                .contains(&"Settings".to_owned())
+        );
+        assert_eq!(browser.text("#in-force").await, "0.55");
+        assert!(
+            browser
+                .text("main")
+                .await
+                .contains("the config's threshold")
+        );
+        assert!(browser.text("#retention").await.contains("30 days"));
+        assert_eq!(browser.unlabelled_controls().await, Vec::<String>::new());
+
+        browser
+            .type_into("#threshold", &format!("{tight:.2}"))
+            .await;
+        browser
+            .click_to_next_page("form[action='/settings'] button")
+            .await;
+        assert_eq!(
+            browser.text("#counts").await,
+            format!(
+                "Of the last {all} sightings that keep their face (2 named and {} unknown at \
+                 0.55): at {tight:.2}, 2 named would become unknown and 0 unknown would be named.",
+                all - 2
+            )
+        );
+        assert_eq!(browser.texts("#become-unknown li").await.len(), 2);
+
+        browser
+            .type_into("#threshold", &format!("{loose:.2}"))
+            .await;
+        browser
+            .click_to_next_page("form[action='/settings'] button")
+            .await;
+        let counts = browser.text("#counts").await;
+        assert!(
+            counts.ends_with(&format!(
+                "at {loose:.2}, 0 named would become unknown and {gained} unknown would be named."
+            )),
+            "{counts}"
+        );
+        assert_eq!(browser.images_loaded("#become-named img").await, gained);
+        assert!(
+            browser
+                .texts("#become-named li")
+                .await
+                .iter()
+                .all(|t| t.starts_with("Obama"))
+        );
+        browser.screenshot("settings").await;
+
+        // A change without the session's token is refused.
+        let (status, body) = browser
+            .fetch(
+                "PUT",
+                "/v1/settings/threshold",
+                json!({"Content-Type": "application/json"}),
+                Some(&format!("{{\"threshold\":{loose}}}")),
+            )
+            .await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("CSRF"), "{body}");
+
+        browser.click("#apply").await;
+        browser
+            .wait_for_text("#status", &format!("The threshold is now {loose:.2}"))
+            .await;
+        assert_eq!(browser.text("#in-force").await, format!("{loose:.2}"));
+        assert!(
+            browser
+                .text("main")
+                .await
+                .contains("the site threshold stored")
+        );
+        let door = Api::new(&base, Some(&door));
+        assert_eq!(names_in(&door, "biden.jpg"), [Some("Obama".to_owned())]);
+        browser.open(&format!("{base}/audit")).await;
+        assert!(browser.text("table").await.contains("site_threshold"));
+
+        // Not a number: said in words, with the form to try again.
+        browser
+            .open(&format!("{base}/settings?threshold=abc"))
+            .await;
+        assert!(
+            browser
+                .text("#problem")
+                .await
+                .contains("\"abc\" is not a number"),
+            "{}",
+            browser.text("main").await
+        );
+        browser.open(&format!("{base}/settings?threshold=3")).await;
+        assert!(browser.text("#problem").await.contains("at most 2"));
+
+        browser.client.set_window_size(390, 844).await.unwrap();
+        browser
+            .open(&format!("{base}/settings?threshold={tight:.2}"))
+            .await;
+        assert_eq!(
+            browser.overflow().await,
+            0,
+            "the settings page is wider than a phone"
+        );
+        browser.screenshot("settings-phone").await;
+        browser.client.set_window_size(1280, 800).await.unwrap();
+
+        // Back to the config's, with the page's own button.
+        browser.open(&format!("{base}/settings")).await;
+        browser.click("form[data-threshold=''] button").await;
+        browser
+            .wait_for_text("#status", "the config's 0.55 again")
+            .await;
+        assert_eq!(browser.text("#in-force").await, "0.55");
+        assert_eq!(names_in(&door, "biden.jpg"), [None]);
+
+        // A read key sees the preview, gets no button, and the server refuses it the change.
+        browser.click_to_next_page(".who button").await;
+        browser.log_in(&base, &hr).await;
+        browser
+            .open(&format!("{base}/settings?threshold={loose:.2}"))
+            .await;
+        assert!(
+            browser
+                .text("#counts")
+                .await
+                .contains(&format!("{gained} unknown would be named"))
+        );
+        assert!(!browser.has("#apply").await);
+        assert!(
+            !browser.has("#become-named img").await,
+            "crops are for admins"
+        );
+        assert!(
+            browser
+                .text("#preview")
+                .await
+                .contains("needs an admin key")
+        );
+        let token = browser.csrf().await;
+        let (status, body) = browser
+            .fetch(
+                "PUT",
+                "/v1/settings/threshold",
+                json!({"Content-Type": "application/json", "X-CSRF-Token": token}),
+                Some(&format!("{{\"threshold\":{loose}}}")),
+            )
+            .await;
+        assert_eq!(status, 403, "{body}");
+        assert!(body.contains("needs the scope admin"), "{body}");
+        browser.close().await;
+    });
+}
