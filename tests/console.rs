@@ -390,7 +390,14 @@ async fn read_only(browser: &Browser, base: &str, hr: &str, person_path: &str) {
     browser.log_in(base, hr).await;
     assert_eq!(
         browser.names_in_nav().await,
-        ["Overview", "Live", "People", "Visitors", "Sightings"]
+        [
+            "Overview",
+            "Live",
+            "People",
+            "Visitors",
+            "Sightings",
+            "Settings"
+        ]
     );
     browser.open(&format!("{base}{person_path}")).await;
     assert_eq!(browser.text("h1").await, "Obama");
@@ -535,6 +542,7 @@ fn obama_enrolled_by_upload_is_named_a_group_photo_says_why_and_forgetting_him_c
             "Enroll",
             "Keys",
             "Audit",
+            "Settings",
         ];
         assert_eq!(browser.names_in_nav().await, everything);
         enroll_two_photos(&browser, &base, &door, &photos).await;
