@@ -264,20 +264,7 @@ async fn enroll_by_upload(
 
 /// A recognize key's answer for `photo`: the names of its faces.
 fn names_in(base: &str, key: &str, photo: &str) -> Vec<Option<String>> {
-    let answer = common::server::Api::new(base, Some(key))
-        .post(
-            "/v1/recognize",
-            "image/jpeg",
-            &std::fs::read(common::photo(photo)).unwrap(),
-        )
-        .expect(200)
-        .json();
-    answer["faces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().map(str::to_owned))
-        .collect()
+    common::server::Api::new(base, Some(key)).names(photo)
 }
 
 /// The photos' paths.

@@ -112,6 +112,33 @@ fn stored_sightings(home: &Path) -> Stored {
     stored
 }
 
+/// A data dir with the stored sightings and an admin, a read and a recognize key.
+struct Site {
+    home: tempfile::TempDir,
+    stored: Stored,
+    admin: String,
+    hr: String,
+    door: String,
+}
+
+fn site() -> Site {
+    let home = tempfile::tempdir().unwrap();
+    let stored = stored_sightings(home.path());
+    let key = |name: &str, scope: &str| make_key(home.path(), &[], name, scope);
+    let (admin, hr, door) = (
+        key("admin", "admin"),
+        key("hr", "read"),
+        key("door", "recognize"),
+    );
+    Site {
+        home,
+        stored,
+        admin,
+        hr,
+        door,
+    }
+}
+
 /// Of `seen`, the ids within `threshold` of Obama, newest first (as the preview lists them).
 fn within(seen: &[Seen], threshold: f32) -> Vec<i64> {
     let mut ids: Vec<i64> = seen
@@ -161,30 +188,12 @@ fn ids(changes: &Value) -> Vec<i64> {
         .collect()
 }
 
-/// The names `POST /v1/recognize` answers for `photo`.
-fn names_in(api: &Api, photo: &str) -> Vec<Option<String>> {
-    let answer = api
-        .post(
-            "/v1/recognize",
-            "image/jpeg",
-            &std::fs::read(common::photo(photo)).unwrap(),
-        )
-        .expect(200)
-        .json();
-    answer["faces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().map(str::to_owned))
-        .collect()
-}
-
 /// Waits up to 15 s for `api` to answer `names` for `photo`; whether it did.
 fn answers(api: &Api, photo: &str, names: &[Option<&str>]) -> bool {
     let want: Vec<Option<String>> = names.iter().map(|n| n.map(str::to_owned)).collect();
     let started = Instant::now();
     loop {
-        if names_in(api, photo) == want {
+        if api.names(photo) == want {
             return true;
         }
         if started.elapsed() > Duration::from_secs(15) {
@@ -194,23 +203,9 @@ fn answers(api: &Api, photo: &str, names: &[Option<&str>]) -> bool {
     }
 }
 
-/// The API: previews by a read key, bad input refused in words, the threshold applied by an
-/// admin on one server and followed by another on the same gallery, then cleared.
-#[test]
-fn a_previewed_threshold_applied_on_one_server_is_followed_by_another() {
-    let home = tempfile::tempdir().unwrap();
-    let stored = stored_sightings(home.path());
-    let admin = make_key(home.path(), &[], "admin", "admin");
-    let hr = make_key(home.path(), &[], "hr", "read");
-    let door = make_key(home.path(), &[], "door", "recognize");
-    let one = Server::start(home.path(), &[], &["--workers", "1"]);
-    let two = Server::start(home.path(), &[], &["--workers", "1"]);
-    let reader = Api::new(&one.url, Some(&hr));
-    let (door_one, door_two) = (
-        Api::new(&one.url, Some(&door)),
-        Api::new(&two.url, Some(&door)),
-    );
-
+/// Read by a read key: the settings, a preview at a tighter and at a looser threshold, and
+/// bad thresholds refused in words.
+fn previewed(reader: &Api, stored: &Stored) {
     let settings = reader.get("/v1/settings").expect(200).json();
     assert_eq!(settings["threshold"]["threshold"], json!(0.55));
     assert_eq!(settings["threshold"]["site_threshold"], Value::Null);
@@ -268,12 +263,36 @@ fn a_previewed_threshold_applied_on_one_server_is_followed_by_another() {
     }
     let refused = reader.put_json("/v1/settings/threshold", &json!({"threshold": loose}));
     refused.expect_error(403, "forbidden", "needs the scope admin");
+}
+
+/// The API: previews by a read key, bad input refused in words, the threshold applied by an
+/// admin on one server and followed by another on the same gallery, then cleared.
+#[test]
+fn a_previewed_threshold_applied_on_one_server_is_followed_by_another() {
+    let Site {
+        home,
+        stored,
+        admin,
+        hr,
+        door,
+    } = site();
+    let one = Server::start(home.path(), &[], &["--workers", "1"]);
+    let two = Server::start(home.path(), &[], &["--workers", "1"]);
+    previewed(&Api::new(&one.url, Some(&hr)), &stored);
+    let loose = stored.loose();
+    let (door_one, door_two) = (
+        Api::new(&one.url, Some(&door)),
+        Api::new(&two.url, Some(&door)),
+    );
+    let (admin_one, admin_two) = (
+        Api::new(&one.url, Some(&admin)),
+        Api::new(&two.url, Some(&admin)),
+    );
 
     // Biden is nobody at 0.55, on both servers.
-    assert_eq!(names_in(&door_one, "biden.jpg"), [None]);
-    assert_eq!(names_in(&door_two, "biden.jpg"), [None]);
-    let refused = Api::new(&one.url, Some(&admin))
-        .put_json("/v1/settings/threshold", &json!({"threshold": 2.5}));
+    assert_eq!(door_one.names("biden.jpg"), [None]);
+    assert_eq!(door_two.names("biden.jpg"), [None]);
+    let refused = admin_one.put_json("/v1/settings/threshold", &json!({"threshold": 2.5}));
     assert_eq!(refused.status, 400);
     assert!(
         refused.message().contains("nothing was changed"),
@@ -281,7 +300,7 @@ fn a_previewed_threshold_applied_on_one_server_is_followed_by_another() {
         refused.message()
     );
 
-    let applied = Api::new(&one.url, Some(&admin))
+    let applied = admin_one
         .put_json("/v1/settings/threshold", &json!({"threshold": loose}))
         .expect(200)
         .json();
@@ -289,29 +308,21 @@ fn a_previewed_threshold_applied_on_one_server_is_followed_by_another() {
     assert_eq!(as_f32(&applied["site_threshold"]), loose);
     assert_eq!(applied["config_threshold"], json!(0.55));
     // At once on the server that applied it; on the other from its next reload.
-    assert_eq!(names_in(&door_one, "biden.jpg"), [Some("Obama".to_owned())]);
+    assert_eq!(door_one.names("biden.jpg"), [Some("Obama".to_owned())]);
     assert!(
         answers(&door_two, "biden.jpg", &[Some("Obama")]),
         "the second server never followed the site threshold; its log:\n{}",
         two.log()
     );
-    let settings = Api::new(&two.url, Some(&hr))
-        .get("/v1/settings")
-        .expect(200)
-        .json();
+    let settings = admin_two.get("/v1/settings").expect(200).json();
     assert_eq!(as_f32(&settings["threshold"]["threshold"]), loose);
-
-    let audit = Api::new(&one.url, Some(&admin))
-        .get("/v1/audit")
-        .expect(200)
-        .json();
-    let text = audit.to_string();
+    let audit = admin_one.get("/v1/audit").expect(200).json().to_string();
     assert!(
-        text.contains("site_threshold") && text.contains("api:admin"),
-        "{text}"
+        audit.contains("site_threshold") && audit.contains("api:admin"),
+        "{audit}"
     );
 
-    Api::new(&two.url, Some(&admin))
+    admin_two
         .put_json("/v1/settings/threshold", &json!({"threshold": null}))
         .expect(200);
     assert!(answers(&door_two, "biden.jpg", &[None]));
@@ -319,10 +330,7 @@ fn a_previewed_threshold_applied_on_one_server_is_followed_by_another() {
         answers(&door_one, "biden.jpg", &[None]),
         "cleared on the second server, the first still names Biden Obama"
     );
-    assert_eq!(
-        names_in(&door_one, "obama2.jpg"),
-        [Some("Obama".to_owned())]
-    );
+    assert_eq!(door_one.names("obama2.jpg"), [Some("Obama".to_owned())]);
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -332,179 +340,179 @@ fn runtime() -> tokio::runtime::Runtime {
         .unwrap()
 }
 
+/// Previews `threshold` with the page's form: the counts' sentence.
+async fn preview_on_page(browser: &Browser, threshold: f32) -> String {
+    browser
+        .type_into("#threshold", &format!("{threshold:.2}"))
+        .await;
+    browser
+        .click_to_next_page("form[action='/settings'] button")
+        .await;
+    browser.text("#counts").await
+}
+
+/// An admin's page: where the threshold comes from, the previews with their faces.
+async fn admin_previews(browser: &Browser, base: &str, stored: &Stored) {
+    let all = 2 + stored.unknown().len();
+    let (tight, loose) = (stored.tight(), stored.loose());
+    let gained = within(&stored.unknown(), loose).len();
+    browser.open(&format!("{base}/settings")).await;
+    assert!(
+        browser
+            .names_in_nav()
+            .await
+            .contains(&"Settings".to_owned())
+    );
+    assert_eq!(browser.text("#in-force").await, "0.55");
+    assert!(
+        browser
+            .text("main")
+            .await
+            .contains("the config's threshold")
+    );
+    assert!(browser.text("#retention").await.contains("30 days"));
+    assert_eq!(browser.unlabelled_controls().await, Vec::<String>::new());
+
+    assert_eq!(
+        preview_on_page(browser, tight).await,
+        format!(
+            "Of the last {all} sightings that keep their face (2 named and {} unknown at \
+             0.55): at {tight:.2}, 2 named would become unknown and 0 unknown would be named.",
+            all - 2
+        )
+    );
+    assert_eq!(browser.texts("#become-unknown li").await.len(), 2);
+
+    let counts = preview_on_page(browser, loose).await;
+    assert!(
+        counts.ends_with(&format!(
+            "at {loose:.2}, 0 named would become unknown and {gained} unknown would be named."
+        )),
+        "{counts}"
+    );
+    assert_eq!(browser.images_loaded("#become-named img").await, gained);
+    let faces = browser.texts("#become-named li").await;
+    assert!(faces.iter().all(|t| t.starts_with("Obama")), "{faces:?}");
+    browser.screenshot("settings").await;
+}
+
+/// A PUT of the site threshold from the page with `headers`: status and body.
+async fn put_from_page(browser: &Browser, headers: Value, threshold: f32) -> (u16, String) {
+    let body = format!("{{\"threshold\":{threshold}}}");
+    browser
+        .fetch("PUT", "/v1/settings/threshold", headers, Some(&body))
+        .await
+}
+
+/// The admin applies the looser threshold with the page's button (refused without the
+/// session's token), and goes back to the config's.
+async fn admin_applies(browser: &Browser, base: &str, door: &Api, stored: &Stored) {
+    let (tight, loose) = (stored.tight(), stored.loose());
+    let json = json!({"Content-Type": "application/json"});
+    let (status, body) = put_from_page(browser, json, loose).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("CSRF"), "{body}");
+
+    browser.click("#apply").await;
+    browser
+        .wait_for_text("#status", &format!("The threshold is now {loose:.2}"))
+        .await;
+    assert_eq!(browser.text("#in-force").await, format!("{loose:.2}"));
+    assert!(
+        browser
+            .text("main")
+            .await
+            .contains("the site threshold stored")
+    );
+    assert_eq!(door.names("biden.jpg"), [Some("Obama".to_owned())]);
+    browser.open(&format!("{base}/audit")).await;
+    assert!(browser.text("table").await.contains("site_threshold"));
+
+    // Not a number, or out of bounds: said in words, with the form to try again.
+    browser
+        .open(&format!("{base}/settings?threshold=abc"))
+        .await;
+    let problem = browser.text("#problem").await;
+    assert!(problem.contains("\"abc\" is not a number"), "{problem}");
+    browser.open(&format!("{base}/settings?threshold=3")).await;
+    assert!(browser.text("#problem").await.contains("at most 2"));
+
+    browser.client.set_window_size(390, 844).await.unwrap();
+    browser
+        .open(&format!("{base}/settings?threshold={tight:.2}"))
+        .await;
+    assert_eq!(
+        browser.overflow().await,
+        0,
+        "the settings page is wider than a phone"
+    );
+    browser.screenshot("settings-phone").await;
+    browser.client.set_window_size(1280, 800).await.unwrap();
+
+    browser.open(&format!("{base}/settings")).await;
+    browser.click("form[data-threshold=''] button").await;
+    browser
+        .wait_for_text("#status", "the config's 0.55 again")
+        .await;
+    assert_eq!(browser.text("#in-force").await, "0.55");
+    assert_eq!(door.names("biden.jpg"), [None]);
+}
+
+/// A read key sees the preview, gets no button and no crop, and the server refuses it the
+/// change even with the session's token.
+async fn reader_previews(browser: &Browser, base: &str, hr: &str, stored: &Stored) {
+    let loose = stored.loose();
+    let gained = within(&stored.unknown(), loose).len();
+    browser.click_to_next_page(".who button").await;
+    browser.log_in(base, hr).await;
+    browser
+        .open(&format!("{base}/settings?threshold={loose:.2}"))
+        .await;
+    let counts = browser.text("#counts").await;
+    assert!(
+        counts.contains(&format!("{gained} unknown would be named")),
+        "{counts}"
+    );
+    assert!(!browser.has("#apply").await);
+    assert!(
+        !browser.has("#become-named img").await,
+        "crops are for admins"
+    );
+    assert!(
+        browser
+            .text("#preview")
+            .await
+            .contains("needs an admin key")
+    );
+    let token = browser.csrf().await;
+    let headers = json!({"Content-Type": "application/json", "X-CSRF-Token": token});
+    let (status, body) = put_from_page(browser, headers, loose).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("needs the scope admin"), "{body}");
+}
+
 /// The Settings page in a real browser: the preview by a GET form with its counts and the
 /// faces that would change, a clear error for what is not a number, the threshold applied by
 /// an admin's button (with the session's CSRF token, refused without), and a read key that
 /// sees the preview with no button and is refused the change.
 #[test]
 fn the_settings_page_previews_a_threshold_and_an_admin_applies_it() {
-    let home = tempfile::tempdir().unwrap();
-    let stored = stored_sightings(home.path());
-    let admin = make_key(home.path(), &[], "admin", "admin");
-    let hr = make_key(home.path(), &[], "hr", "read");
-    let door = make_key(home.path(), &[], "door", "recognize");
+    let Site {
+        home,
+        stored,
+        admin,
+        hr,
+        door,
+    } = site();
     let server = Server::start(home.path(), &[], &["--workers", "1"]);
     let base = server.url.clone();
-    let all = 2 + stored.unknown().len();
-    let (tight, loose) = (stored.tight(), stored.loose());
-    let gained = within(&stored.unknown(), loose).len();
+    let door = Api::new(&base, Some(&door));
     runtime().block_on(async {
         let browser = Browser::start(&[]).await;
         browser.log_in(&base, &admin).await;
-        browser.open(&format!("{base}/settings")).await;
-        assert!(
-            browser
-                .names_in_nav()
-                .await
-                .contains(&"Settings".to_owned())
-        );
-        assert_eq!(browser.text("#in-force").await, "0.55");
-        assert!(
-            browser
-                .text("main")
-                .await
-                .contains("the config's threshold")
-        );
-        assert!(browser.text("#retention").await.contains("30 days"));
-        assert_eq!(browser.unlabelled_controls().await, Vec::<String>::new());
-
-        browser
-            .type_into("#threshold", &format!("{tight:.2}"))
-            .await;
-        browser
-            .click_to_next_page("form[action='/settings'] button")
-            .await;
-        assert_eq!(
-            browser.text("#counts").await,
-            format!(
-                "Of the last {all} sightings that keep their face (2 named and {} unknown at \
-                 0.55): at {tight:.2}, 2 named would become unknown and 0 unknown would be named.",
-                all - 2
-            )
-        );
-        assert_eq!(browser.texts("#become-unknown li").await.len(), 2);
-
-        browser
-            .type_into("#threshold", &format!("{loose:.2}"))
-            .await;
-        browser
-            .click_to_next_page("form[action='/settings'] button")
-            .await;
-        let counts = browser.text("#counts").await;
-        assert!(
-            counts.ends_with(&format!(
-                "at {loose:.2}, 0 named would become unknown and {gained} unknown would be named."
-            )),
-            "{counts}"
-        );
-        assert_eq!(browser.images_loaded("#become-named img").await, gained);
-        assert!(
-            browser
-                .texts("#become-named li")
-                .await
-                .iter()
-                .all(|t| t.starts_with("Obama"))
-        );
-        browser.screenshot("settings").await;
-
-        // A change without the session's token is refused.
-        let (status, body) = browser
-            .fetch(
-                "PUT",
-                "/v1/settings/threshold",
-                json!({"Content-Type": "application/json"}),
-                Some(&format!("{{\"threshold\":{loose}}}")),
-            )
-            .await;
-        assert_eq!(status, 403, "{body}");
-        assert!(body.contains("CSRF"), "{body}");
-
-        browser.click("#apply").await;
-        browser
-            .wait_for_text("#status", &format!("The threshold is now {loose:.2}"))
-            .await;
-        assert_eq!(browser.text("#in-force").await, format!("{loose:.2}"));
-        assert!(
-            browser
-                .text("main")
-                .await
-                .contains("the site threshold stored")
-        );
-        let door = Api::new(&base, Some(&door));
-        assert_eq!(names_in(&door, "biden.jpg"), [Some("Obama".to_owned())]);
-        browser.open(&format!("{base}/audit")).await;
-        assert!(browser.text("table").await.contains("site_threshold"));
-
-        // Not a number: said in words, with the form to try again.
-        browser
-            .open(&format!("{base}/settings?threshold=abc"))
-            .await;
-        assert!(
-            browser
-                .text("#problem")
-                .await
-                .contains("\"abc\" is not a number"),
-            "{}",
-            browser.text("main").await
-        );
-        browser.open(&format!("{base}/settings?threshold=3")).await;
-        assert!(browser.text("#problem").await.contains("at most 2"));
-
-        browser.client.set_window_size(390, 844).await.unwrap();
-        browser
-            .open(&format!("{base}/settings?threshold={tight:.2}"))
-            .await;
-        assert_eq!(
-            browser.overflow().await,
-            0,
-            "the settings page is wider than a phone"
-        );
-        browser.screenshot("settings-phone").await;
-        browser.client.set_window_size(1280, 800).await.unwrap();
-
-        // Back to the config's, with the page's own button.
-        browser.open(&format!("{base}/settings")).await;
-        browser.click("form[data-threshold=''] button").await;
-        browser
-            .wait_for_text("#status", "the config's 0.55 again")
-            .await;
-        assert_eq!(browser.text("#in-force").await, "0.55");
-        assert_eq!(names_in(&door, "biden.jpg"), [None]);
-
-        // A read key sees the preview, gets no button, and the server refuses it the change.
-        browser.click_to_next_page(".who button").await;
-        browser.log_in(&base, &hr).await;
-        browser
-            .open(&format!("{base}/settings?threshold={loose:.2}"))
-            .await;
-        assert!(
-            browser
-                .text("#counts")
-                .await
-                .contains(&format!("{gained} unknown would be named"))
-        );
-        assert!(!browser.has("#apply").await);
-        assert!(
-            !browser.has("#become-named img").await,
-            "crops are for admins"
-        );
-        assert!(
-            browser
-                .text("#preview")
-                .await
-                .contains("needs an admin key")
-        );
-        let token = browser.csrf().await;
-        let (status, body) = browser
-            .fetch(
-                "PUT",
-                "/v1/settings/threshold",
-                json!({"Content-Type": "application/json", "X-CSRF-Token": token}),
-                Some(&format!("{{\"threshold\":{loose}}}")),
-            )
-            .await;
-        assert_eq!(status, 403, "{body}");
-        assert!(body.contains("needs the scope admin"), "{body}");
+        admin_previews(&browser, &base, &stored).await;
+        admin_applies(&browser, &base, &door, &stored).await;
+        reader_previews(&browser, &base, &hr, &stored).await;
         browser.close().await;
     });
 }
