@@ -121,6 +121,13 @@ struct Site {
     door: String,
 }
 
+impl Site {
+    /// A server on the data dir.
+    fn serve(&self) -> Server {
+        Server::start(self.home.path(), &[], &["--workers", "1"])
+    }
+}
+
 fn site() -> Site {
     let home = tempfile::tempdir().unwrap();
     let stored = stored_sightings(home.path());
@@ -269,24 +276,18 @@ fn previewed(reader: &Api, stored: &Stored) {
 /// admin on one server and followed by another on the same gallery, then cleared.
 #[test]
 fn a_previewed_threshold_applied_on_one_server_is_followed_by_another() {
-    let Site {
-        home,
-        stored,
-        admin,
-        hr,
-        door,
-    } = site();
-    let one = Server::start(home.path(), &[], &["--workers", "1"]);
-    let two = Server::start(home.path(), &[], &["--workers", "1"]);
-    previewed(&Api::new(&one.url, Some(&hr)), &stored);
-    let loose = stored.loose();
+    let site = site();
+    let one = site.serve();
+    let two = site.serve();
+    previewed(&Api::new(&one.url, Some(&site.hr)), &site.stored);
+    let loose = site.stored.loose();
     let (door_one, door_two) = (
-        Api::new(&one.url, Some(&door)),
-        Api::new(&two.url, Some(&door)),
+        Api::new(&one.url, Some(&site.door)),
+        Api::new(&two.url, Some(&site.door)),
     );
     let (admin_one, admin_two) = (
-        Api::new(&one.url, Some(&admin)),
-        Api::new(&two.url, Some(&admin)),
+        Api::new(&one.url, Some(&site.admin)),
+        Api::new(&two.url, Some(&site.admin)),
     );
 
     // Biden is nobody at 0.55, on both servers.
@@ -497,22 +498,16 @@ async fn reader_previews(browser: &Browser, base: &str, hr: &str, stored: &Store
 /// sees the preview with no button and is refused the change.
 #[test]
 fn the_settings_page_previews_a_threshold_and_an_admin_applies_it() {
-    let Site {
-        home,
-        stored,
-        admin,
-        hr,
-        door,
-    } = site();
-    let server = Server::start(home.path(), &[], &["--workers", "1"]);
+    let site = site();
+    let server = site.serve();
     let base = server.url.clone();
-    let door = Api::new(&base, Some(&door));
+    let door = Api::new(&base, Some(&site.door));
     runtime().block_on(async {
         let browser = Browser::start(&[]).await;
-        browser.log_in(&base, &admin).await;
-        admin_previews(&browser, &base, &stored).await;
-        admin_applies(&browser, &base, &door, &stored).await;
-        reader_previews(&browser, &base, &hr, &stored).await;
+        browser.log_in(&base, &site.admin).await;
+        admin_previews(&browser, &base, &site.stored).await;
+        admin_applies(&browser, &base, &door, &site.stored).await;
+        reader_previews(&browser, &base, &site.hr, &site.stored).await;
         browser.close().await;
     });
 }
