@@ -16,6 +16,7 @@ use crate::service::console::pages::{self, Nav, esc};
 use crate::service::error::ApiError;
 use crate::service::routes::settings::{SettingsBody, preview, settings};
 use crate::service::state::AppState;
+use crate::vision::matcher::threshold_from;
 
 /// The sightings of each kind of change the page shows; the counts cover them all.
 const EXAMPLES: usize = 8;
@@ -30,16 +31,18 @@ pub(crate) struct Asked {
 
 /// `threshold` as a number, or what is wrong with it.
 fn parse(threshold: &str) -> Result<f32, ApiError> {
-    threshold
+    let sent = threshold
         .trim()
         .replace(',', ".")
-        .parse::<f32>()
+        .parse::<f64>()
         .map_err(|_| {
             ApiError::bad_request(format!(
                 "{:?} is not a number: give the threshold as a distance such as 0.50",
                 threshold.trim()
             ))
-        })
+        })?;
+    threshold_from(sent)
+        .map_err(|problem| ApiError::bad_request(format!("the threshold {problem}")))
 }
 
 /// The page: the threshold in force and where it comes from, the preview asked for (if any),

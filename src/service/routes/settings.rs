@@ -16,6 +16,7 @@ use crate::service::auth::{Allowed, ToAdmin, ToRead};
 use crate::service::error::{ApiError, ErrorBody};
 use crate::service::routes::{JsonOf, QueryOf};
 use crate::service::state::AppState;
+use crate::vision::matcher::threshold_from;
 
 /// Where the global threshold comes from, and what it is.
 #[derive(Debug, Serialize, ToSchema)]
@@ -96,7 +97,7 @@ pub(crate) async fn settings(state: &AppState) -> Result<SettingsBody, ApiError>
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct PreviewQuery {
-    threshold: f32,
+    threshold: f64,
 }
 
 /// A sighting the threshold asked about would decide otherwise.
@@ -188,7 +189,7 @@ pub(crate) async fn preview(
 /// sightings that keep their face (at most 1000) decided again by the roster in use, at the
 /// threshold in force and at this one. Recorded in the audit trail as a read of sightings.
 #[utoipa::path(get, path = "/v1/settings/threshold/preview", tag = "settings",
-    params(("threshold" = f32, Query, exclusive_minimum = 0.0, maximum = 2.0,
+    params(("threshold" = f64, Query, exclusive_minimum = 0.0, maximum = 2.0,
         description = "The global threshold to try (L2 distance), above 0 and at most 2")),
     responses((status = 200, body = PreviewBody), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
@@ -198,7 +199,9 @@ pub(crate) async fn preview_threshold(
     allowed: Allowed<ToRead>,
     QueryOf(query): QueryOf<PreviewQuery>,
 ) -> Result<Json<PreviewBody>, ApiError> {
-    let preview = preview(&state, query.threshold, allowed.actor()).await?;
+    let threshold = threshold_from(query.threshold)
+        .map_err(|problem| ApiError::bad_request(format!("the threshold {problem}")))?;
+    let preview = preview(&state, threshold, allowed.actor()).await?;
     Ok(Json(preview.into()))
 }
 
@@ -209,7 +212,7 @@ pub(crate) struct ThresholdChangeBody {
     /// The global threshold (L2 distance), above 0 and at most 2; null goes back to the
     /// config's.
     #[schema(exclusive_minimum = 0.0, maximum = 2.0)]
-    threshold: Option<f32>,
+    threshold: Option<f64>,
 }
 
 /// Sets the site threshold for this server's embedder: stored in the gallery (in the audit
@@ -231,7 +234,13 @@ pub(crate) async fn set_threshold(
     JsonOf(body): JsonOf<ThresholdChangeBody>,
 ) -> Result<Json<ThresholdBody>, ApiError> {
     let embedder = state.embedder.clone();
-    let threshold = body.threshold;
+    let threshold = body
+        .threshold
+        .map(threshold_from)
+        .transpose()
+        .map_err(|problem| {
+            ApiError::bad_request(format!("the site threshold {problem}; nothing was changed"))
+        })?;
     state
         .change_gallery(allowed.actor(), move |g, actor| {
             g.set_site_threshold(&embedder, threshold, actor)

@@ -38,12 +38,26 @@ pub const REACH: f32 = 0.15;
 /// config file, the settings file, the command line and a person's own threshold, which each
 /// say where it came from.
 pub fn threshold_problem(threshold: f32) -> Option<String> {
-    (!(threshold.is_finite() && threshold > 0.0 && threshold <= MAX_THRESHOLD)).then(|| {
-        format!(
-            "must be a positive number of at most {MAX_THRESHOLD} (the largest distance between \
-             two faces' embeddings; 0.55 is the default), not {threshold}"
-        )
-    })
+    (!(threshold.is_finite() && threshold > 0.0 && threshold <= MAX_THRESHOLD))
+        .then(|| out_of_bounds(threshold))
+}
+
+/// The threshold a number sent as a decimal (JSON, a query string) is matched with, or why it
+/// cannot be one. The bounds are checked on the number sent, so that one above the largest is
+/// refused even where it rounds to it; a positive one too small for an f32 stays positive (it
+/// names nobody either way) instead of being refused as 0.
+pub fn threshold_from(sent: f64) -> Result<f32, String> {
+    if !(sent.is_finite() && sent > 0.0 && sent <= f64::from(MAX_THRESHOLD)) {
+        return Err(out_of_bounds(sent));
+    }
+    Ok((sent as f32).max(f32::MIN_POSITIVE))
+}
+
+fn out_of_bounds(threshold: impl std::fmt::Display) -> String {
+    format!(
+        "must be a positive number of at most {MAX_THRESHOLD} (the largest distance between two \
+         faces' embeddings; 0.55 is the default), not {threshold}"
+    )
 }
 
 /// How far a person's own threshold may stray from the global one (config `calibration`). The
@@ -748,6 +762,20 @@ mod tests {
         matcher.set_threshold(0.3);
         assert!(close(Some(matcher.threshold_of("ann")), 0.35));
         assert!(close(Some(matcher.threshold_of("nobody")), 0.3));
+    }
+
+    #[test]
+    fn a_threshold_sent_as_a_decimal_is_bounded_as_sent() {
+        assert_eq!(threshold_from(0.5), Ok(0.5));
+        assert_eq!(threshold_from(2.0), Ok(2.0));
+        assert_eq!(threshold_from(5e-324), Ok(f32::MIN_POSITIVE));
+        for bad in [0.0, -0.1, 2.000_000_000_000_000_4, f64::NAN, f64::INFINITY] {
+            let problem = threshold_from(bad).unwrap_err();
+            assert!(
+                problem.starts_with("must be a positive number"),
+                "{bad}: {problem}"
+            );
+        }
     }
 
     #[test]
