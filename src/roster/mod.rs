@@ -15,6 +15,8 @@
 //! and is tried again with a growing pause, until it succeeds: a change notice is never lost
 //! to a failed load. The outage is logged once when it starts and once when it ends.
 
+pub mod preview;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
@@ -33,8 +35,6 @@ const FIRST_RETRY: Duration = Duration::from_millis(250);
 const MAX_RETRY: Duration = Duration::from_secs(4);
 /// How often the follower looks up from the feed, to notice that the roster is gone.
 const TICK: Duration = Duration::from_secs(1);
-
-pub mod preview;
 
 /// How faces are matched: the global threshold, and how far people's own may stray from it.
 #[derive(Debug, Clone, Copy, PartialEq)]
