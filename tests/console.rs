@@ -281,20 +281,7 @@ async fn enroll_by_upload(
 
 /// A recognize key's answer for `photo`: the names of its faces.
 fn names_in(base: &str, key: &str, photo: &str) -> Vec<Option<String>> {
-    let answer = common::server::Api::new(base, Some(key))
-        .post(
-            "/v1/recognize",
-            "image/jpeg",
-            &std::fs::read(common::photo(photo)).unwrap(),
-        )
-        .expect(200)
-        .json();
-    answer["faces"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|f| f["name"].as_str().map(str::to_owned))
-        .collect()
+    common::server::Api::new(base, Some(key)).names(photo)
 }
 
 /// The photos' paths.
@@ -409,7 +396,14 @@ async fn read_only(browser: &Browser, base: &str, hr: &str, person_path: &str) {
     browser.log_in(base, hr).await;
     assert_eq!(
         browser.names_in_nav().await,
-        ["Overview", "Live", "People", "Visitors", "Sightings"]
+        [
+            "Overview",
+            "Live",
+            "People",
+            "Visitors",
+            "Sightings",
+            "Settings"
+        ]
     );
     browser.open(&format!("{base}{person_path}")).await;
     assert_eq!(browser.text("h1").await, "Obama");
@@ -554,6 +548,7 @@ fn obama_enrolled_by_upload_is_named_a_group_photo_says_why_and_forgetting_him_c
             "Enroll",
             "Keys",
             "Audit",
+            "Settings",
         ];
         assert_eq!(browser.names_in_nav().await, everything);
         enroll_two_photos(&browser, &base, &door, &photos).await;

@@ -145,6 +145,8 @@ on_every_store!(
     the_audit_trail_cannot_be_rewritten,
     not_this_person_is_kept_as_a_negative_example_and_forgotten_with_them,
     two_people_who_are_one_are_merged_and_a_face_is_moved_to_whom_it_shows,
+    the_site_threshold_is_stored_per_embedder_bounded_and_audited,
+    kept_faces_are_read_newest_first_and_a_purge_is_counted_before_it_is_made,
 );
 
 /// A face of `source` with a crop and a pose.
@@ -1202,4 +1204,143 @@ fn the_twin_has_a_threshold_and_was_seen_twice(g: &Store, twin: PersonId) -> i64
     g.write_sightings(&[common::sightings::record(None, "back", Some(twin), t, None)])
         .unwrap();
     t
+}
+
+fn the_site_threshold_is_stored_per_embedder_bounded_and_audited(g: &Store) {
+    let dlib = EmbedderKind::Dlib.id();
+    let openface = EmbedderKind::OpenFace.id();
+    let admin = Actor::api_key("admin");
+    assert_eq!(g.site_threshold(&dlib).unwrap(), None);
+    let before = g.roster_version().unwrap();
+    g.set_site_threshold(&dlib, Some(0.48), &admin).unwrap();
+    assert_eq!(g.site_threshold(&dlib).unwrap(), Some(0.48));
+    assert_eq!(g.site_threshold(&openface).unwrap(), None, "per embedder");
+    let set = g.roster_version().unwrap();
+    assert!(
+        set > before,
+        "every roster reloads with it: {before} -> {set}"
+    );
+    g.set_site_threshold(&dlib, Some(0.6), &cli()).unwrap();
+    assert_eq!(g.site_threshold(&dlib).unwrap(), Some(0.6));
+    // Bounded as the config's is: nothing changes, nothing is audited.
+    let trail = g.audit(0).unwrap().len();
+    for bad in [0.0, -0.1, 2.01, f32::NAN, f32::INFINITY] {
+        let refused = g
+            .set_site_threshold(&dlib, Some(bad), &admin)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            refused.contains("must be a positive number")
+                && refused.contains("nothing was changed"),
+            "{bad}: {refused}"
+        );
+    }
+    assert_eq!(g.site_threshold(&dlib).unwrap(), Some(0.6));
+    assert_eq!(g.audit(0).unwrap().len(), trail);
+    let changed = g.roster_version().unwrap();
+    g.set_site_threshold(&dlib, None, &admin).unwrap();
+    assert_eq!(g.site_threshold(&dlib).unwrap(), None);
+    assert!(g.roster_version().unwrap() > changed);
+    assert_eq!(
+        trail_since(g, 0),
+        [
+            entry(
+                &admin,
+                "site_threshold",
+                format!("site threshold for {dlib}: 0.480 (was the config's)")
+            ),
+            entry(
+                &cli(),
+                "site_threshold",
+                format!("site threshold for {dlib}: 0.600 (was 0.480)")
+            ),
+            entry(
+                &admin,
+                "site_threshold",
+                format!("site threshold for {dlib}: the config's (was 0.600)")
+            ),
+        ]
+    );
+}
+
+fn kept_faces_are_read_newest_first_and_a_purge_is_counted_before_it_is_made(g: &Store) {
+    use common::sightings::record;
+    let (ann, _) = g.create_person("Ann", &[face(0.1, "a")], &cli()).unwrap();
+    let t = now();
+    let kept = |embedder: EmbedderKind, v: f32| UnknownFace {
+        crop: None,
+        embedder: embedder.id(),
+        embedding: Embedding(vec![v; DIM]),
+    };
+    // Ann seen, her face kept; a stranger with a crop; one kept nothing; one of another
+    // embedder; an old stranger past the unknown faces' days; an old sighting past retention.
+    let mut named = record(None, "door", Some(ann), t - 50, None);
+    named.unknown = Some(kept(EmbedderKind::Dlib, 0.2));
+    let stranger = record(None, "door", None, t - 40, Some(png(0.5)));
+    let mut bare = record(None, "door", None, t - 30, None);
+    bare.unknown = None;
+    let mut other = record(None, "door", None, t - 20, None);
+    other.unknown = Some(kept(EmbedderKind::OpenFace, 0.3));
+    let old_stranger = record(None, "back", None, t - 5 * 86_400, Some(png(0.7)));
+    let older = record(None, "back", None, t - 40 * 86_400, None);
+    let ids: Vec<SightingId> = g
+        .write_sightings(&[older, old_stranger, named, stranger, bare, other])
+        .unwrap()
+        .into_iter()
+        .map(Option::unwrap)
+        .collect();
+    let dlib = EmbedderKind::Dlib.id();
+    let read = g.kept_embeddings(&dlib, 1000).unwrap();
+    let summary: Vec<(SightingId, Option<PersonId>, bool)> = read
+        .iter()
+        .map(|k| (k.sighting, k.person, k.has_crop))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (ids[3], None, true),
+            (ids[2], Some(ann), false),
+            (ids[1], None, true),
+            (ids[0], None, false),
+        ],
+        "newest first, this embedder's, only those that keep a face"
+    );
+    assert_eq!(read[1].embedding, Embedding(vec![0.2; DIM]));
+    assert_eq!(g.kept_embeddings(&dlib, 2).unwrap().len(), 2);
+    for bad in [0, 1001] {
+        assert!(matches!(
+            g.kept_embeddings(&dlib, bad),
+            Err(Error::InvalidInput(_))
+        ));
+    }
+    assert_eq!(
+        g.kept_embeddings(&EmbedderKind::OpenFace.id(), 1000)
+            .unwrap()
+            .iter()
+            .map(|k| k.sighting)
+            .collect::<Vec<_>>(),
+        [ids[5]]
+    );
+
+    // 30 days of sightings, 3 of faces: counted first, forgotten only by the purge itself.
+    let cutoffs = whoisit::gallery::Cutoffs {
+        sightings: t - 30 * 86_400,
+        unknown_faces: t - 3 * 86_400,
+    };
+    let counted = g.to_purge(&cutoffs).unwrap();
+    assert_eq!(
+        (counted.sightings, counted.unknown_faces, counted.last_seen),
+        (1, 1, 0)
+    );
+    assert_eq!(
+        g.to_purge(&cutoffs).unwrap(),
+        counted,
+        "counting forgets nothing"
+    );
+    assert_eq!(g.sightings(&SightingQuery::all()).unwrap().len(), 6);
+    assert_eq!(
+        g.purge_sightings(&cutoffs, &Actor::purge()).unwrap(),
+        counted
+    );
+    assert_eq!(g.to_purge(&cutoffs).unwrap().sightings, 0);
 }

@@ -128,3 +128,75 @@ fn a_new_threshold_is_a_new_snapshot_without_reading_the_gallery() {
     roster.reload().unwrap();
     assert_eq!(roster.threshold(), 0.1);
 }
+
+/// The site threshold stored through another handle (another machine's console) reaches a
+/// roster that follows the gallery; one given to this process (`--threshold`, the window's
+/// slider) overrules it here; cleared, the config's holds again.
+#[test]
+fn the_site_threshold_stored_elsewhere_is_followed_unless_this_process_was_given_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let gallery: Arc<dyn Gallery> = Arc::new(SqliteGallery::open(dir.path(), None).unwrap());
+    common::add(gallery.as_ref(), "Ann", &[face(0.1, "a")]).unwrap();
+    let following = open(&gallery);
+    let pinned = Roster::open(
+        gallery.clone(),
+        EmbedderKind::Dlib.id(),
+        whoisit::roster::Matching {
+            threshold: 0.5,
+            pinned: true,
+            ..Config::default().matching()
+        },
+    )
+    .unwrap();
+    let slider = open(&gallery);
+    slider.set_threshold(0.4);
+    // 0.23 from Ann's face.
+    let near = Embedding(vec![0.12; DIM]);
+    assert_eq!(following.threshold(), 0.55);
+
+    let elsewhere = SqliteGallery::open(dir.path(), None).unwrap();
+    elsewhere
+        .set_site_threshold(
+            &EmbedderKind::Dlib.id(),
+            Some(0.2),
+            &whoisit::gallery::Actor::api_key("admin"),
+        )
+        .unwrap();
+    assert!(
+        within(Duration::from_secs(10), || following.threshold() == 0.2),
+        "the site threshold never reached the roster: {}",
+        following.threshold()
+    );
+    let snapshot = following.snapshot();
+    assert_eq!(snapshot.site_threshold(), Some(0.2));
+    assert_eq!(snapshot.matcher().identify(&near).name, None);
+    assert_eq!(following.config_threshold(), 0.55);
+    // The others reload too, and keep their own.
+    assert!(within(Duration::from_secs(10), || {
+        pinned.snapshot().site_threshold() == Some(0.2)
+            && slider.snapshot().site_threshold() == Some(0.2)
+    }));
+    assert_eq!((pinned.threshold(), slider.threshold()), (0.5, 0.4));
+    assert_eq!(pinned.pinned_threshold(), Some(0.5));
+
+    elsewhere
+        .set_site_threshold(
+            &EmbedderKind::Dlib.id(),
+            None,
+            &whoisit::gallery::Actor::api_key("admin"),
+        )
+        .unwrap();
+    assert!(
+        within(Duration::from_secs(10), || following.threshold() == 0.55),
+        "cleared, the config's threshold is not back"
+    );
+    assert_eq!(
+        following
+            .snapshot()
+            .matcher()
+            .identify(&near)
+            .name
+            .as_deref(),
+        Some("Ann")
+    );
+}

@@ -45,6 +45,10 @@ pub const DEMO_SOURCE: &str = "demo";
 pub struct Config {
     pub source: String,
     pub threshold: f32,
+    /// Whether `threshold` came from `--threshold`: this one run matches with it, whatever
+    /// site threshold the gallery stores.
+    #[serde(skip)]
+    pub threshold_pinned: bool,
     pub calibration: CalibrationConfig,
     pub embedder: EmbedderKind,
     pub detector: DetectorConfig,
@@ -120,6 +124,7 @@ impl Default for Config {
         Config {
             source: "0".into(),
             threshold: 0.55,
+            threshold_pinned: false,
             calibration: CalibrationConfig::default(),
             embedder: EmbedderKind::Dlib,
             detector: DetectorConfig::default(),
@@ -198,6 +203,7 @@ impl Config {
                 return Err(Error::InvalidInput(format!("--threshold {problem}")));
             }
             config.threshold = threshold;
+            config.threshold_pinned = true;
         }
         if let Some(embedder) = overrides.embedder {
             config.embedder = embedder;
@@ -369,6 +375,7 @@ impl Config {
     pub fn matching(&self) -> Matching {
         Matching {
             threshold: self.threshold,
+            pinned: self.threshold_pinned,
             calibration: self.calibration,
         }
     }

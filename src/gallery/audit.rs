@@ -82,6 +82,8 @@ pub enum AuditAction {
     KeyCreated,
     KeyRevoked,
     Threshold,
+    /// The site threshold set or cleared (the console's Settings, `PUT /v1/settings/threshold`).
+    SiteThreshold,
     Purge,
     Encrypt,
     Decrypt,
@@ -109,6 +111,7 @@ impl AuditAction {
             AuditAction::KeyCreated => "key_created",
             AuditAction::KeyRevoked => "key_revoked",
             AuditAction::Threshold => "threshold",
+            AuditAction::SiteThreshold => "site_threshold",
             AuditAction::Purge => "purge",
             AuditAction::Encrypt => "encrypt",
             AuditAction::Decrypt => "decrypt",

@@ -46,8 +46,8 @@ pub use self::model::{
 #[cfg(feature = "postgres")]
 pub use self::postgres::PostgresGallery;
 pub use self::sightings::{
-    Cutoffs, Purged, Sighting, SightingId, SightingQuery, SightingRecord, Sightings, UnknownFace,
-    Who,
+    Cutoffs, KeptEmbedding, Purged, Sighting, SightingId, SightingQuery, SightingRecord, Sightings,
+    UnknownFace, Who,
 };
 pub use self::sqlite::SqliteGallery;
 pub use self::visitors::{
@@ -341,6 +341,20 @@ pub trait Gallery: Send + Sync + Sightings + Visitors + Corrections {
     }
 
     /// Faces with no embedding from `embedder`, with their stored image if any.
+    /// The site threshold chosen for `embedder` (the console's Settings page), or `None` when
+    /// none was: the config's `threshold` holds then.
+    fn site_threshold(&self, embedder: &EmbedderId) -> Result<Option<f32>>;
+
+    /// Stores the site threshold for `embedder` (`None` clears it, back to the config's), in
+    /// the audit trail as done by `actor`: a change to the roster, so every recognizer of the
+    /// gallery matches with it from its next reload. A threshold out of bounds is refused.
+    fn set_site_threshold(
+        &self,
+        embedder: &EmbedderId,
+        threshold: Option<f32>,
+        actor: &Actor,
+    ) -> Result<()>;
+
     fn faces_without(&self, embedder: &EmbedderId) -> Result<Vec<FaceToEmbed>>;
 
     /// How many faces have no embedding from `embedder` (cheap: no images are read).

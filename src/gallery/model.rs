@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::base::error::{Error, Result};
 pub use crate::base::identity::PersonId;
 use crate::base::identity::{EmbedderId, Embedding};
+use crate::vision::matcher::threshold_problem;
 use crate::vision::pose::Pose;
 
 /// Long enough for any real name, short enough for a label on screen.
@@ -81,7 +82,7 @@ impl OwnThreshold {
 
     /// Why it cannot be stored, if it cannot.
     pub(crate) fn problem(&self) -> Option<String> {
-        if let Some(problem) = crate::vision::matcher::threshold_problem(self.threshold) {
+        if let Some(problem) = threshold_problem(self.threshold) {
             return Some(format!("a threshold {problem}"));
         }
         (!self.embedder.is_known()).then(|| {
@@ -168,6 +169,30 @@ pub(crate) fn threshold_detail(id: i64, was: Option<f32>, own: Option<&OwnThresh
         ),
         None => format!("person {id}: own threshold cleared (was {was})"),
     }
+}
+
+/// Why `threshold` cannot be the site threshold, as an error that says nothing was changed.
+pub(crate) fn check_site_threshold(threshold: Option<f32>) -> Result<()> {
+    match threshold.and_then(threshold_problem) {
+        Some(problem) => Err(Error::InvalidInput(format!(
+            "the site threshold {problem}; nothing was changed"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The audit trail's words for the site threshold of `embedder` set (or cleared) over `was`.
+pub(crate) fn site_threshold_detail(
+    embedder: &EmbedderId,
+    was: Option<f32>,
+    now: Option<f32>,
+) -> String {
+    let shown = |t: Option<f32>| t.map_or_else(|| "the config's".to_owned(), |t| format!("{t:.3}"));
+    format!(
+        "site threshold for {embedder}: {} (was {})",
+        shown(now),
+        shown(was)
+    )
 }
 
 impl PersonSummary {

@@ -68,6 +68,36 @@ pub struct SightingRecord {
     pub unknown: Option<UnknownFace>,
 }
 
+/// A stored sighting's face as the roster would decide it again: its track's mean embedding,
+/// newest first (a threshold's preview, see [`crate::roster::preview`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptEmbedding {
+    pub sighting: SightingId,
+    /// Who it was named as when it was seen; `None` for unknown.
+    pub person: Option<PersonId>,
+    /// Whether its crop is kept (an unknown face's, within `sightings.unknown_face_days`).
+    pub has_crop: bool,
+    pub embedding: Embedding,
+}
+
+impl KeptEmbedding {
+    /// A row of [`crate::gallery::sql::KEPT_EMBEDDINGS`] (the vector opened from any seal);
+    /// `None` for a damaged vector, left out (`gallery check` reports it).
+    pub(crate) fn stored(
+        id: i64,
+        person: Option<i64>,
+        has_crop: bool,
+        bytes: &[u8],
+    ) -> Option<KeptEmbedding> {
+        Some(KeptEmbedding {
+            sighting: SightingId(id),
+            person: person.map(PersonId),
+            has_crop,
+            embedding: crate::gallery::stored::vector_from_bytes(bytes)?,
+        })
+    }
+}
+
 /// Whose sightings to read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Who {
@@ -129,14 +159,7 @@ impl SightingQuery {
 
     /// The page size, refused when it is not 1 to [`MAX_PAGE`].
     pub fn checked_limit(&self) -> Result<i64> {
-        if (1..=MAX_PAGE).contains(&self.limit) {
-            Ok(self.limit as i64)
-        } else {
-            Err(Error::InvalidInput(format!(
-                "a page holds 1 to {MAX_PAGE} sightings, not {}",
-                self.limit
-            )))
-        }
+        checked_limit(self.limit)
     }
 
     /// What was asked for, for the audit trail: never a name, people by id.
@@ -157,6 +180,17 @@ impl SightingQuery {
             detail += &format!(", after sighting {}", after.0);
         }
         detail
+    }
+}
+
+/// A page size, refused when it is not 1 to [`MAX_PAGE`].
+pub(crate) fn checked_limit(limit: usize) -> Result<i64> {
+    if (1..=MAX_PAGE).contains(&limit) {
+        Ok(limit as i64)
+    } else {
+        Err(Error::InvalidInput(format!(
+            "a page holds 1 to {MAX_PAGE} sightings, not {limit}"
+        )))
     }
 }
 
@@ -214,6 +248,14 @@ pub trait Sightings {
     /// An unknown face's crop (PNG), `None` when none is kept;
     /// [`Error::NotFound`](crate::base::error::Error) when there is no such sighting.
     fn sighting_crop(&self, id: SightingId) -> Result<Option<Vec<u8>>>;
+
+    /// The newest sightings, at most `limit` (1 to [`MAX_PAGE`]), that keep an embedding of
+    /// `embedder` (`sightings.keep_unknown_faces`), newest first.
+    fn kept_embeddings(&self, embedder: &EmbedderId, limit: usize) -> Result<Vec<KeptEmbedding>>;
+
+    /// What [`Sightings::purge_sightings`] with `cutoffs` would forget now, forgetting
+    /// nothing.
+    fn to_purge(&self, cutoffs: &Cutoffs) -> Result<Purged>;
 
     /// Forgets what is past retention: sightings, unknown faces, last-seen times, in the audit
     /// trail as made by `actor` when there was anything to forget.

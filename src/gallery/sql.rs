@@ -253,3 +253,27 @@ pub(crate) const PHOTO_TAKEN: &str = "SELECT 1 FROM face f JOIN face g
 /// Face `$2` of person `$3` given to person `$1`.
 pub(crate) const MOVE_FACE: &str =
     "UPDATE face SET person_id = $1 WHERE id = $2 AND person_id = $3";
+
+/// The site threshold stored for embedder `$1`.
+pub(crate) const SITE_THRESHOLD: &str = "SELECT threshold FROM site_threshold WHERE embedder = $1";
+
+/// The site threshold `$2` for embedder `$1`, in place of the one stored.
+pub(crate) const SET_SITE_THRESHOLD: &str = "INSERT INTO site_threshold (embedder, threshold)
+    VALUES ($1, $2) ON CONFLICT (embedder) DO UPDATE SET threshold = excluded.threshold";
+
+/// No site threshold for embedder `$1`: the config's holds again.
+pub(crate) const CLEAR_SITE_THRESHOLD: &str = "DELETE FROM site_threshold WHERE embedder = $1";
+
+/// The newest `$2` sightings that keep an embedding of embedder `$1`, newest first: id, person,
+/// whether a crop is kept, vector.
+pub(crate) const KEPT_EMBEDDINGS: &str = "SELECT id, person_id, crop IS NOT NULL, vector
+    FROM sighting WHERE embedder = $1 AND vector IS NOT NULL ORDER BY id DESC LIMIT $2";
+
+/// What a purge with the cutoffs `$1` (sightings, last-seen times) and `$2` (unknown faces)
+/// would forget now, counted as the purge counts it: sightings, faces of the sightings it
+/// keeps, last-seen times.
+pub(crate) const TO_PURGE: &str = "SELECT
+    (SELECT count(*) FROM sighting WHERE last < $1),
+    (SELECT count(*) FROM sighting WHERE last >= $1 AND last < $2
+        AND (vector IS NOT NULL OR crop IS NOT NULL)),
+    (SELECT count(*) FROM person WHERE last_seen < $1)";

@@ -6,9 +6,16 @@
 //! sources, a stream worker, `eval`) takes the snapshot current at that moment and matches
 //! against it; the pipeline only detects, aligns, embeds and tracks.
 //!
+//! The global threshold in force is the site threshold the gallery stores for the roster's
+//! embedder (set from the console, so that every machine of the gallery matches alike), else
+//! the config's; a threshold this process was given (`--threshold`, the window's slider) wins
+//! over both, for this process alone.
+//!
 //! A load that fails (the store is unreachable, a connection died) keeps the snapshot in use
 //! and is tried again with a growing pause, until it succeeds: a change notice is never lost
 //! to a failed load. The outage is logged once when it starts and once when it ends.
+
+pub mod preview;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
@@ -19,7 +26,7 @@ use crossbeam_channel::RecvTimeoutError;
 use crate::base::error::{Error, Result};
 use crate::base::identity::EmbedderId;
 use crate::gallery::{ChangeFeed, Gallery, thresholds_for};
-use crate::vision::matcher::{CalibrationConfig, Matcher};
+use crate::vision::matcher::{CalibrationConfig, Matcher, threshold_problem};
 
 /// The first pause before a failed load is tried again; it doubles with each failure.
 const FIRST_RETRY: Duration = Duration::from_millis(250);
@@ -32,7 +39,11 @@ const TICK: Duration = Duration::from_secs(1);
 /// How faces are matched: the global threshold, and how far people's own may stray from it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Matching {
+    /// The config's threshold: in force while the gallery stores no site threshold.
     pub threshold: f32,
+    /// Whether `threshold` was given to this process (`--threshold`): it is then in force
+    /// whatever the gallery stores.
+    pub pinned: bool,
     pub calibration: CalibrationConfig,
 }
 
@@ -43,6 +54,8 @@ pub struct Snapshot {
     people: usize,
     /// Enrolled faces with no embedding from the roster's embedder, which cannot be matched.
     lacking: usize,
+    /// The site threshold the gallery stored for the embedder at the load, if any.
+    site: Option<f32>,
     /// The gallery's roster version read before the load: the snapshot is at least that new.
     version: i64,
     /// Which snapshot of this roster it is; a newer one has a greater number.
@@ -76,6 +89,26 @@ impl Snapshot {
     pub fn generation(&self) -> u64 {
         self.generation
     }
+
+    /// The site threshold the gallery stores for the roster's embedder, if it stores one.
+    pub fn site_threshold(&self) -> Option<f32> {
+        self.site
+    }
+}
+
+/// Where the global threshold comes from, when the gallery stores none or is overruled.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Fallback {
+    /// The config's.
+    config: f32,
+    /// One this process was given, that wins over the gallery's.
+    pinned: Option<f32>,
+}
+
+impl Fallback {
+    fn threshold(&self, site: Option<f32>) -> f32 {
+        self.pinned.or(site).unwrap_or(self.config)
+    }
 }
 
 /// The gallery's people in memory, kept current on a thread of its own for as long as the
@@ -84,6 +117,7 @@ pub struct Roster {
     gallery: Arc<dyn Gallery>,
     embedder: EmbedderId,
     calibration: CalibrationConfig,
+    fallback: Mutex<Fallback>,
     current: RwLock<Arc<Snapshot>>,
     /// Held while a snapshot is made, so that a slow load never replaces a newer one.
     loading: Mutex<()>,
@@ -100,10 +134,14 @@ impl Roster {
         matching: Matching,
     ) -> Result<Arc<Roster>> {
         let feed = gallery.watch()?;
+        let fallback = Fallback {
+            config: matching.threshold,
+            pinned: matching.pinned.then_some(matching.threshold),
+        };
         let first = load(
             gallery.as_ref(),
             &embedder,
-            matching.threshold,
+            fallback,
             matching.calibration,
             0,
         )?;
@@ -111,6 +149,7 @@ impl Roster {
             gallery,
             embedder,
             calibration: matching.calibration,
+            fallback: Mutex::new(fallback),
             current: RwLock::new(Arc::new(first)),
             loading: Mutex::new(()),
             generations: AtomicU64::new(0),
@@ -151,16 +190,30 @@ impl Roster {
         self.snapshot().matcher.threshold()
     }
 
+    /// The config's threshold, in force while the gallery stores no site threshold.
+    pub fn config_threshold(&self) -> f32 {
+        self.fallback().config
+    }
+
+    /// The threshold this process was given (`--threshold`, the window's slider), which
+    /// overrules the gallery's site threshold here, if it was given one.
+    pub fn pinned_threshold(&self) -> Option<f32> {
+        self.fallback().pinned
+    }
+
+    fn fallback(&self) -> Fallback {
+        *self.fallback.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Reads the gallery again now, for a caller that has just changed it and wants the next
     /// match to see the change without waiting for the feed. On failure the snapshot stays
     /// and the feed's notice of the change makes the follower try again.
     pub fn reload(&self) -> Result<()> {
         let _loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
-        let threshold = self.threshold();
         let fresh = load(
             self.gallery.as_ref(),
             &self.embedder,
-            threshold,
+            self.fallback(),
             self.calibration,
             self.generations.fetch_add(1, Ordering::Relaxed) + 1,
         )?;
@@ -169,9 +222,14 @@ impl Roster {
     }
 
     /// Matches with `threshold` for everyone from now on (people's own thresholds stay within
-    /// their bounds of it), without reading the gallery.
+    /// their bounds of it), without reading the gallery: this process's choice (the window's
+    /// slider), which overrules the gallery's site threshold here until the process ends.
     pub fn set_threshold(&self, threshold: f32) {
         let _loading = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        self.fallback
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pinned = Some(threshold);
         let current = self.snapshot();
         let mut matcher = current.matcher.clone();
         matcher.set_threshold(threshold);
@@ -201,13 +259,25 @@ impl Roster {
 fn load(
     gallery: &dyn Gallery,
     embedder: &EmbedderId,
-    threshold: f32,
+    fallback: Fallback,
     calibration: CalibrationConfig,
     generation: u64,
 ) -> Result<Snapshot> {
     // Read first: a change made during the load leaves the snapshot newer than its version,
     // never older, so the change's notice is not mistaken for one already seen.
     let version = gallery.roster_version()?;
+    let site = gallery.site_threshold(embedder)?.filter(|&stored| {
+        // Bounded when stored; a value written by other means is not obeyed.
+        let problem = threshold_problem(stored);
+        if let Some(problem) = &problem {
+            tracing::warn!(
+                "the site threshold stored for {embedder} {problem}; matching with the config's \
+                 instead (set it again from the console's Settings page)"
+            );
+        }
+        problem.is_none()
+    });
+    let threshold = fallback.threshold(site);
     let people = gallery.people()?;
     let own = thresholds_for(&people, embedder);
     let lacking = gallery.count_without(embedder)?;
@@ -220,6 +290,8 @@ fn load(
         .with_own_thresholds(&own, calibration)
         .with_negatives(gallery.negatives(embedder)?);
     tracing::info!(
+        threshold,
+        site_threshold = site,
         people = people.len(),
         faces = matcher.len(),
         own_thresholds = own.len(),
@@ -231,6 +303,7 @@ fn load(
         matcher,
         people: people.len(),
         lacking,
+        site,
         version,
         generation,
     })

@@ -84,6 +84,11 @@ impl AppState {
         })
     }
 
+    /// How long sightings are kept: `retention_days`, and the sightings settings.
+    pub(crate) fn retention(&self) -> (u32, SightingsConfig) {
+        (self.retention_days, self.sightings.clone())
+    }
+
     /// Gives `task` on `image` to the recognition pool and waits for its answer: 503 at once
     /// when the queue is full.
     pub(crate) async fn ask_pool(&self, image: Vec<u8>, task: Task) -> Result<Answer, ApiError> {

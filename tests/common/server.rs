@@ -284,6 +284,32 @@ impl Api {
         )
     }
 
+    /// The names `POST /v1/recognize` answers for the test photo `photo`, one per face.
+    pub(crate) fn names(&self, photo: &str) -> Vec<Option<String>> {
+        let answer = self
+            .post(
+                "/v1/recognize",
+                "image/jpeg",
+                &std::fs::read(super::photo(photo)).unwrap(),
+            )
+            .expect(200)
+            .json();
+        answer["faces"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().map(str::to_owned))
+            .collect()
+    }
+
+    pub(crate) fn put_json(&self, path: &str, body: &Value) -> Answer {
+        Self::answer(
+            self.auth(self.agent.put(self.url(path)))
+                .header("Content-Type", "application/json")
+                .send(&serde_json::to_vec(body).unwrap()[..]),
+        )
+    }
+
     pub(crate) fn post(&self, path: &str, content_type: &str, body: &[u8]) -> Answer {
         self.try_post(path, content_type, body).unwrap()
     }

@@ -23,10 +23,11 @@ use crate::base::identity::{EmbedderId, Embedding, Enrolled};
 use crate::gallery::export::{ExportBuilder, ExportFace, ExportFile, ExportPerson};
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, KeyTable, NewFace, OwnThreshold,
-    PersonId, PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes,
-    enrolled_detail, face_removed_detail, imported_detail, key_detail, key_taken, no_face,
-    no_face_id, no_key, no_person, now, pose_from_column, poses_from_list, removed_detail,
-    renamed_detail, threshold_detail, validate_key_name, validate_name,
+    PersonId, PersonSummary, Removed, Scope, ThresholdChange, check_site_threshold,
+    check_threshold_changes, enrolled_detail, face_removed_detail, imported_detail, key_detail,
+    key_taken, no_face, no_face_id, no_key, no_person, now, pose_from_column, poses_from_list,
+    removed_detail, renamed_detail, site_threshold_detail, threshold_detail, validate_key_name,
+    validate_name,
 };
 use crate::gallery::stored::{self, StoredFace, vector_bytes, vector_from_bytes};
 use crate::gallery::{Actor, AuditAction, AuditEntry, ChangeFeed, Gallery, GalleryKey, sql};
@@ -963,6 +964,44 @@ impl Gallery for PostgresGallery {
                 person.0
             )
         })
+    }
+
+    fn site_threshold(&self, embedder: &EmbedderId) -> Result<Option<f32>> {
+        let row = self
+            .client()?
+            .query_opt(sql::SITE_THRESHOLD, &[&embedder.as_str()])
+            .map_err(self.db())?;
+        row.map(|r| self.columns.at(&r, 0)).transpose()
+    }
+
+    fn set_site_threshold(
+        &self,
+        embedder: &EmbedderId,
+        threshold: Option<f32>,
+        actor: &Actor,
+    ) -> Result<()> {
+        check_site_threshold(threshold)?;
+        let db = self.db();
+        let mut client = self.client()?;
+        let mut tx = client.transaction().map_err(&db)?;
+        // Row-locked, so that two admins at once both find the value the other replaced.
+        let was = tx
+            .query_opt(
+                &format!("{} FOR UPDATE", sql::SITE_THRESHOLD),
+                &[&embedder.as_str()],
+            )
+            .map_err(&db)?
+            .map(|r| self.columns.at::<f32>(&r, 0))
+            .transpose()?;
+        match threshold {
+            Some(t) => tx.execute(sql::SET_SITE_THRESHOLD, &[&embedder.as_str(), &t]),
+            None => tx.execute(sql::CLEAR_SITE_THRESHOLD, &[&embedder.as_str()]),
+        }
+        .map_err(&db)?;
+        let detail = site_threshold_detail(embedder, was, threshold);
+        audit::log(&mut tx, actor, AuditAction::SiteThreshold, &detail).map_err(&db)?;
+        notify(&mut tx).map_err(&db)?;
+        tx.commit().map_err(&db)
     }
 
     fn faces_without(&self, embedder: &EmbedderId) -> Result<Vec<FaceToEmbed>> {

@@ -170,6 +170,17 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER roster_face_moved AFTER UPDATE OF person_id ON face
         FOR EACH STATEMENT EXECUTE FUNCTION whoisit_roster_changed();
 "#,
+    r#"
+    -- The site threshold chosen for an embedder (the console's Settings page, `PUT
+    -- /v1/settings/threshold`): it wins over the config's `threshold` on every machine of the
+    -- gallery, so a change to it is a change to the roster.
+    CREATE TABLE site_threshold (
+        embedder  TEXT PRIMARY KEY,
+        threshold REAL NOT NULL
+    );
+    CREATE TRIGGER roster_site_threshold AFTER INSERT OR DELETE OR UPDATE ON site_threshold
+        FOR EACH STATEMENT EXECUTE FUNCTION whoisit_roster_changed();
+"#,
 ];
 
 /// Why the database cannot be used as it is.

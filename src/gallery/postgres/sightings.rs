@@ -5,18 +5,19 @@ use postgres::types::ToSql;
 use postgres::{Row, Transaction};
 
 use crate::base::error::Result;
+use crate::base::identity::EmbedderId;
 use crate::gallery::PersonId;
 use crate::gallery::audit::{Actor, AuditAction};
 use crate::gallery::corrections::sighting_source;
 use crate::gallery::sightings::{
-    self, Cutoffs, Param, Purged, Sighting, SightingId, SightingQuery, SightingRecord, Sightings,
-    no_sighting,
+    self, Cutoffs, KeptEmbedding, Param, Purged, Sighting, SightingId, SightingQuery,
+    SightingRecord, Sightings, checked_limit, no_sighting,
 };
 use crate::gallery::sql;
 use crate::gallery::stored::vector_bytes;
 
 use super::seal::{Column, Seal};
-use super::{PostgresGallery, audit, count_of, db_error, each_row, unopened};
+use super::{PostgresGallery, audit, count, count_of, db_error, each_row, unopened};
 
 impl Sightings for PostgresGallery {
     fn write_sightings(&self, records: &[SightingRecord]) -> Result<Vec<Option<SightingId>>> {
@@ -60,6 +61,43 @@ impl Sightings for PostgresGallery {
                 })
             })
             .transpose()
+    }
+
+    fn kept_embeddings(&self, embedder: &EmbedderId, limit: usize) -> Result<Vec<KeptEmbedding>> {
+        let limit = checked_limit(limit)?;
+        let mut client = self.client()?;
+        let mut tx = self.same_seal(&mut client)?;
+        let rows = tx
+            .query(sql::KEPT_EMBEDDINGS, &[&embedder.as_str(), &limit])
+            .map_err(self.db())?;
+        let mut kept = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let id: i64 = self.columns.at(row, 0)?;
+            let sealed: Vec<u8> = self.columns.at(row, 3)?;
+            let bytes = self.opened(Column::SightingVector, sealed, || {
+                format!("the embedding of sighting {id}")
+            })?;
+            kept.extend(KeptEmbedding::stored(
+                id,
+                self.columns.at(row, 1)?,
+                self.columns.at(row, 2)?,
+                &bytes,
+            ));
+        }
+        tx.commit().map_err(self.db())?;
+        Ok(kept)
+    }
+
+    fn to_purge(&self, cutoffs: &Cutoffs) -> Result<Purged> {
+        let row = self
+            .client()?
+            .query_one(sql::TO_PURGE, &[&cutoffs.sightings, &cutoffs.unknown_faces])
+            .map_err(self.db())?;
+        Ok(Purged {
+            sightings: count(self.columns.at(&row, 0)?),
+            unknown_faces: count(self.columns.at(&row, 1)?),
+            last_seen: count(self.columns.at(&row, 2)?),
+        })
     }
 
     fn purge_sightings(&self, cutoffs: &Cutoffs, actor: &Actor) -> Result<Purged> {

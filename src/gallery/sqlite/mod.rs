@@ -34,10 +34,10 @@ use crate::gallery::audit::{Actor, AuditAction, AuditEntry};
 use crate::gallery::key::GalleryKey;
 use crate::gallery::model::{
     ApiKey, CheckReport, FaceId, FaceSummary, FaceToEmbed, KeyTable, NewFace, OwnThreshold,
-    PersonId, PersonSummary, Removed, Scope, ThresholdChange, check_threshold_changes,
-    enrolled_detail, face_removed_detail, key_detail, key_taken, no_face, no_face_id, no_key,
-    no_person, now, pose_from_column, poses_from_list, removed_detail, renamed_detail,
-    threshold_detail, validate_key_name, validate_name,
+    PersonId, PersonSummary, Removed, Scope, ThresholdChange, check_site_threshold,
+    check_threshold_changes, enrolled_detail, face_removed_detail, key_detail, key_taken, no_face,
+    no_face_id, no_key, no_person, now, pose_from_column, poses_from_list, removed_detail,
+    renamed_detail, site_threshold_detail, threshold_detail, validate_key_name, validate_name,
 };
 use crate::gallery::{ChangeFeed, ExportFile, Gallery, Salvaged, sql};
 
@@ -581,6 +581,37 @@ impl Gallery for SqliteGallery {
             let detail = threshold_detail(id, was, own);
             audit::log(&tx, actor, AuditAction::Threshold, &detail).map_err(&db)?;
         }
+        tx.commit().map_err(&db)
+    }
+
+    fn site_threshold(&self, embedder: &EmbedderId) -> Result<Option<f32>> {
+        self.read()?
+            .query_row(sql::SITE_THRESHOLD, [embedder.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(self.db())
+    }
+
+    fn set_site_threshold(
+        &self,
+        embedder: &EmbedderId,
+        threshold: Option<f32>,
+        actor: &Actor,
+    ) -> Result<()> {
+        check_site_threshold(threshold)?;
+        let db = self.db();
+        let mut conn = self.write()?;
+        let tx = begin(&mut conn).map_err(&db)?;
+        let was: Option<f32> = tx
+            .query_row(sql::SITE_THRESHOLD, [embedder.as_str()], |r| r.get(0))
+            .optional()
+            .map_err(&db)?;
+        match threshold {
+            Some(t) => tx.execute(sql::SET_SITE_THRESHOLD, params![embedder.as_str(), t]),
+            None => tx.execute(sql::CLEAR_SITE_THRESHOLD, [embedder.as_str()]),
+        }
+        .map_err(&db)?;
+        let detail = site_threshold_detail(embedder, was, threshold);
+        audit::log(&tx, actor, AuditAction::SiteThreshold, &detail).map_err(&db)?;
         tx.commit().map_err(&db)
     }
 

@@ -178,6 +178,21 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER roster_face_moved AFTER UPDATE OF person_id ON face
         BEGIN UPDATE roster SET version = version + 1; END;
 "#,
+    r#"
+    -- The site threshold chosen for an embedder (the console's Settings page, `PUT
+    -- /v1/settings/threshold`): it wins over the config's `threshold` on every machine of the
+    -- gallery, so a change to it is a change to the roster.
+    CREATE TABLE site_threshold (
+        embedder  TEXT PRIMARY KEY,
+        threshold REAL NOT NULL
+    );
+    CREATE TRIGGER roster_site_threshold_added AFTER INSERT ON site_threshold
+        BEGIN UPDATE roster SET version = version + 1; END;
+    CREATE TRIGGER roster_site_threshold_changed AFTER UPDATE ON site_threshold
+        BEGIN UPDATE roster SET version = version + 1; END;
+    CREATE TRIGGER roster_site_threshold_removed AFTER DELETE ON site_threshold
+        BEGIN UPDATE roster SET version = version + 1; END;
+"#,
 ];
 
 /// Sets the connection up: busy timeout, WAL, full sync, foreign keys.

@@ -5,11 +5,12 @@
 use rusqlite::{Connection, OptionalExtension as _, params, params_from_iter};
 
 use crate::base::error::Result;
+use crate::base::identity::EmbedderId;
 use crate::gallery::audit::{Actor, AuditAction};
 use crate::gallery::corrections::sighting_source;
 use crate::gallery::sightings::{
-    self, Cutoffs, Param, Purged, Sighting, SightingId, SightingQuery, SightingRecord, Sightings,
-    no_sighting,
+    self, Cutoffs, KeptEmbedding, Param, Purged, Sighting, SightingId, SightingQuery,
+    SightingRecord, Sightings, checked_limit, no_sighting,
 };
 use crate::gallery::sql;
 use crate::gallery::stored::vector_bytes;
@@ -69,6 +70,40 @@ impl Sightings for SqliteGallery {
             .optional()
             .map_err(self.db())?
             .ok_or_else(|| no_sighting(id))
+    }
+
+    fn kept_embeddings(&self, embedder: &EmbedderId, limit: usize) -> Result<Vec<KeptEmbedding>> {
+        let limit = checked_limit(limit)?;
+        let conn = self.read()?;
+        let mut stmt = conn.prepare(sql::KEPT_EMBEDDINGS).map_err(self.db())?;
+        let rows = stmt
+            .query_map(params![embedder.as_str(), limit], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get::<_, Vec<u8>>(3)?))
+            })
+            .map_err(self.db())?;
+        let mut kept = Vec::new();
+        for row in rows {
+            let (id, person, has_crop, bytes) = row.map_err(self.db())?;
+            kept.extend(KeptEmbedding::stored(id, person, has_crop, &bytes));
+        }
+        Ok(kept)
+    }
+
+    fn to_purge(&self, cutoffs: &Cutoffs) -> Result<Purged> {
+        let counted = |n: i64| usize::try_from(n).unwrap_or(usize::MAX);
+        self.read()?
+            .query_row(
+                sql::TO_PURGE,
+                params![cutoffs.sightings, cutoffs.unknown_faces],
+                |r| {
+                    Ok(Purged {
+                        sightings: counted(r.get(0)?),
+                        unknown_faces: counted(r.get(1)?),
+                        last_seen: counted(r.get(2)?),
+                    })
+                },
+            )
+            .map_err(self.db())
     }
 
     fn purge_sightings(&self, cutoffs: &Cutoffs, actor: &Actor) -> Result<Purged> {

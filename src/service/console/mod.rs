@@ -13,6 +13,7 @@ mod live;
 mod pages;
 mod people;
 pub(crate) mod session;
+mod settings;
 pub(crate) mod shared;
 mod sightings;
 mod visitors;
@@ -59,6 +60,7 @@ pub(crate) fn routes() -> Router<Arc<AppState>> {
         .route("/enroll/camera/start-over", post(camera::start_over))
         .route("/keys", get(admin::keys))
         .route("/audit", get(admin::audit))
+        .route("/settings", get(settings::page))
         .route("/console/style.css", get(pages::style))
         .route("/console/console.js", get(pages::script))
         .layer(middleware::from_fn(headers))

@@ -71,10 +71,11 @@ pub(crate) enum Nav {
     Enroll,
     Keys,
     Audit,
+    Settings,
 }
 
 /// Each page of the navigation: what it is, its path, its label, and whether only admins see it.
-const NAVIGATION: [(Nav, &str, &str, bool); 8] = [
+const NAVIGATION: [(Nav, &str, &str, bool); 9] = [
     (Nav::Overview, "/", "Overview", false),
     (Nav::Live, "/live", "Live", false),
     (Nav::People, "/people", "People", false),
@@ -83,6 +84,7 @@ const NAVIGATION: [(Nav, &str, &str, bool); 8] = [
     (Nav::Enroll, "/enroll", "Enroll", true),
     (Nav::Keys, "/keys", "Keys", true),
     (Nav::Audit, "/audit", "Audit", true),
+    (Nav::Settings, "/settings", "Settings", false),
 ];
 
 /// A whole page for `viewer`.

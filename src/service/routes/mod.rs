@@ -5,6 +5,7 @@ mod audit;
 mod keys;
 mod people;
 mod recognize;
+pub(crate) mod settings;
 pub(crate) mod sightings;
 mod system;
 pub(crate) mod upload;
@@ -38,7 +39,8 @@ use crate::service::state::AppState;
         description = "Face recognition as a service: send a photo, get who is in it; manage the \
                        roster of enrolled people and their faces; follow live sightings and read past \
                        ones; group unknown faces into visitors and enroll or dismiss them; correct a wrong \
-                       name (not this person), merge two people, move a face. Every \
+                       name (not this person), merge two people, move a face; preview and set the \
+                       site's threshold. Every \
                        route but /healthz and /v1/openapi.json needs an API key \
                        (`whoisit keys create`) sent as `Authorization: Bearer KEY`, with the \
                        scope the route names: recognize, read or admin (admin may do all)."
@@ -85,6 +87,9 @@ fn documented() -> OpenApiRouter<Arc<AppState>> {
         .routes(routes!(visitors::dismiss_visitor))
         .routes(routes!(keys::list_keys, keys::make_key))
         .routes(routes!(keys::revoke_key))
+        .routes(routes!(settings::get_settings))
+        .routes(routes!(settings::preview_threshold))
+        .routes(routes!(settings::set_threshold))
         .routes(routes!(system::events))
         .routes(routes!(system::healthz))
         .routes(routes!(system::metrics))

@@ -128,7 +128,8 @@ pub(crate) async fn list_visitors(
 /// A visitor's n-th sample crop (from 0), as PNG.
 #[utoipa::path(get, path = "/v1/visitors/{id}/faces/{n}/image", tag = "visitors",
     params(("id" = i64, Path, description = "The visitor's id"),
-        ("n" = usize, Path, description = "The sample's place in `samples`, from 0")),
+        ("n" = usize, Path, maximum = 4294967295.0,
+            description = "The sample's place in `samples`, from 0")),
     responses((status = 200, description = "The crop", content_type = "image/png", body = Photo),
         (status = 400, description = "An id or place that is not a whole number", body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 401, body = ErrorBody),

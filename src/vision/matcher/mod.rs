@@ -38,12 +38,26 @@ pub const REACH: f32 = 0.15;
 /// config file, the settings file, the command line and a person's own threshold, which each
 /// say where it came from.
 pub fn threshold_problem(threshold: f32) -> Option<String> {
-    (!(threshold.is_finite() && threshold > 0.0 && threshold <= MAX_THRESHOLD)).then(|| {
-        format!(
-            "must be a positive number of at most {MAX_THRESHOLD} (the largest distance between \
-             two faces' embeddings; 0.55 is the default), not {threshold}"
-        )
-    })
+    (!(threshold.is_finite() && threshold > 0.0 && threshold <= MAX_THRESHOLD))
+        .then(|| out_of_bounds(threshold))
+}
+
+/// The threshold a number sent as a decimal (JSON, a query string) is matched with, or why it
+/// cannot be one. The bounds are checked on the number sent, so that one above the largest is
+/// refused even where it rounds to it; a positive one too small for an f32 stays positive (it
+/// names nobody either way) instead of being refused as 0.
+pub fn threshold_from(sent: f64) -> Result<f32, String> {
+    if !(sent.is_finite() && sent > 0.0 && sent <= f64::from(MAX_THRESHOLD)) {
+        return Err(out_of_bounds(sent));
+    }
+    Ok((sent as f32).max(f32::MIN_POSITIVE))
+}
+
+fn out_of_bounds(threshold: impl std::fmt::Display) -> String {
+    format!(
+        "must be a positive number of at most {MAX_THRESHOLD} (the largest distance between two \
+         faces' embeddings; 0.55 is the default), not {threshold}"
+    )
 }
 
 /// How far a person's own threshold may stray from the global one (config `calibration`). The
@@ -226,8 +240,8 @@ type NearestTwo = ((usize, f32), Option<(usize, f32)>);
 /// Which threshold names the nearest person.
 #[derive(Debug, Clone, Copy)]
 enum Within {
-    /// Their own, bounded, or the global one.
-    Own,
+    /// Their own, bounded around this global threshold, or this global one.
+    Own(f32),
     /// This one, for everyone.
     All(f32),
 }
@@ -367,14 +381,14 @@ impl Matcher {
     /// beyond the widest threshold in force (the global one, or a looser own one within its
     /// bounds). [`Matcher::identify_within`] reaches `REACH` beyond its threshold.
     pub fn reach(&self) -> f32 {
-        self.reach_of(Within::Own)
+        self.reach_of(Within::Own(self.threshold))
     }
 
     fn reach_of(&self, within: Within) -> f32 {
         let widest = match within {
-            Within::Own => self.loosest_own.map_or(self.threshold, |own| {
-                self.threshold.max(self.bounds.bound(own, self.threshold))
-            }),
+            Within::Own(global) => self
+                .loosest_own
+                .map_or(global, |own| global.max(self.bounds.bound(own, global))),
             Within::All(threshold) => threshold,
         };
         widest + REACH
@@ -390,9 +404,14 @@ impl Matcher {
     }
 
     fn threshold_of_person(&self, person: usize) -> f32 {
+        self.threshold_of_person_at(person, self.threshold)
+    }
+
+    /// The threshold `person` is named within were the global one `global`.
+    fn threshold_of_person_at(&self, person: usize, global: f32) -> f32 {
         match self.own.get(person).copied().flatten() {
-            Some(own) => self.bounds.bound(own, self.threshold),
-            None => self.threshold,
+            Some(own) => self.bounds.bound(own, global),
+            None => global,
         }
     }
 
@@ -414,9 +433,17 @@ impl Matcher {
     /// global one. Whether a farther person's threshold would accept the face does not matter:
     /// a looser threshold never reaches past the nearest person.
     pub fn identify(&self, embedding: &Embedding) -> Identity {
-        let reach = self.reach_of(Within::Own);
+        self.identify_at(embedding, self.threshold)
+    }
+
+    /// What [`Matcher::identify`] would answer after [`Matcher::set_threshold`]`(global)`:
+    /// own thresholds held within their bounds of `global`, negative examples as ever. For a
+    /// preview of another global threshold on the roster in use.
+    pub fn identify_at(&self, embedding: &Embedding, global: f32) -> Identity {
+        let within = Within::Own(global);
+        let reach = self.reach_of(within);
         let (nearest, _) = self.search(embedding, reach);
-        self.name(self.corrected(nearest, embedding), Within::Own, reach)
+        self.name(self.corrected(nearest, embedding), within, reach)
     }
 
     /// Identifies with `threshold` for everyone instead of the matcher's thresholds (global and
@@ -575,7 +602,7 @@ impl Matcher {
             return Identity::unknown();
         }
         let threshold = match within {
-            Within::Own => self.threshold_of_person(first),
+            Within::Own(global) => self.threshold_of_person_at(first, global),
             Within::All(threshold) => threshold,
         };
         let named = distance <= threshold;
@@ -735,6 +762,58 @@ mod tests {
         matcher.set_threshold(0.3);
         assert!(close(Some(matcher.threshold_of("ann")), 0.35));
         assert!(close(Some(matcher.threshold_of("nobody")), 0.3));
+    }
+
+    #[test]
+    fn a_threshold_sent_as_a_decimal_is_bounded_as_sent() {
+        assert_eq!(threshold_from(0.5), Ok(0.5));
+        assert_eq!(threshold_from(2.0), Ok(2.0));
+        assert_eq!(threshold_from(5e-324), Ok(f32::MIN_POSITIVE));
+        for bad in [0.0, -0.1, 2.000_000_000_000_000_4, f64::NAN, f64::INFINITY] {
+            let problem = threshold_from(bad).unwrap_err();
+            assert!(
+                problem.starts_with("must be a positive number"),
+                "{bad}: {problem}"
+            );
+        }
+    }
+
+    #[test]
+    fn identifying_at_another_global_threshold_answers_as_after_setting_it() {
+        let own: OwnThresholds = [("ann".to_owned(), 0.45)].into_iter().collect();
+        let matcher = Matcher::new(
+            0.55,
+            [
+                ("ann".to_owned(), unit(0, 1.0)),
+                ("bob".to_owned(), unit(1, 1.0)),
+            ],
+        )
+        .with_own_thresholds(&own, CalibrationConfig::default())
+        .with_negatives([Enrolled::from(("bob".to_owned(), unit(1, 1.3)))]);
+        let queries = [
+            unit(0, 1.3),
+            unit(0, 1.42),
+            unit(1, 1.4),
+            unit(1, 1.5),
+            unit(1, 1.25),
+            unit(2, 1.0),
+        ];
+        for global in [0.3, 0.4, 0.5, 0.7] {
+            let mut set = matcher.clone();
+            set.set_threshold(global);
+            for query in &queries {
+                assert_eq!(
+                    matcher.identify_at(query, global),
+                    set.identify(query),
+                    "at {global}"
+                );
+            }
+        }
+        // ann's own 0.45 moves with the global threshold: held to 0.35 + 0.05 at 0.35.
+        assert_eq!(matcher.identify_at(&unit(0, 1.38), 0.35).label(), "ann");
+        assert_eq!(matcher.identify_at(&unit(0, 1.38), 0.3).label(), "unknown");
+        // bob's negative example rules him out at any threshold.
+        assert_eq!(matcher.identify_at(&unit(1, 1.28), 0.7).label(), "unknown");
     }
 
     #[test]

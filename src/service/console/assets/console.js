@@ -190,6 +190,18 @@ const handlers = {
     sessionStorage.setItem('said', `Face ${face} is now ${to.name}'s.`);
     window.location.reload();
   },
+  // The threshold previewed, stored as the site threshold every server of the gallery follows
+  // (an empty one clears it: the config's holds again).
+  async applyThreshold(form) {
+    const threshold = form.dataset.threshold === '' ? null : Number(form.dataset.threshold);
+    const answer = await api('PUT', '/v1/settings/threshold', JSON.stringify({ threshold }), 'application/json');
+    if (!answer.ok) return say(`The threshold was not changed: ${answer.message}`, false);
+    const now = answer.data.threshold.toFixed(2);
+    sessionStorage.setItem('said', threshold === null
+      ? `The site threshold is cleared: this server matches with the config's ${now} again.`
+      : `The threshold is now ${now}, on every server of this gallery.`);
+    window.location.assign('/settings');
+  },
   async createKey(form) {
     const body = JSON.stringify({ name: form.elements.name.value.trim(), scopes: [form.elements.scope.value] });
     const answer = await api('POST', '/v1/keys', body, 'application/json');
