@@ -7,8 +7,11 @@ mod common;
 use std::path::Path;
 
 use common::cli::{actor, enroll_obama, labels, recognize, two_people_clip};
+use opencv::core::Mat;
 use serde_json::Value;
 use whoisit::demo::synth::ClipSpec;
+use whoisit::vision::detect::GateConfig;
+use whoisit::vision::gate::{Gate, Plan};
 
 fn searched(frames: &[Value], how: &str) -> usize {
     frames.iter().filter(|f| f["searched"] == how).count()
@@ -111,5 +114,62 @@ fn a_stranger_walking_in_while_a_face_is_followed_is_found_as_whole_frame_search
     );
     for frame in &gated[entered(&gated).unwrap()..] {
         assert_eq!(labels(frame), ["Obama", "unknown"], "{frame}");
+    }
+}
+
+/// The built-in demo's scene, from the same real photos: Obama moving right, Biden coming in
+/// at frame 45 and moving left, 15 fps.
+fn demo_scene() -> ClipSpec {
+    common::photo("biden.jpg");
+    let photos = common::photo("obama2.jpg");
+    whoisit::demo::clip_spec(photos.parent().unwrap()).unwrap()
+}
+
+/// Whether the gate calls each of `frames` (a picture and its source time in ms, in order)
+/// a cut.
+fn cuts(frames: &[(Mat, f64)]) -> Vec<bool> {
+    let mut gate = Gate::new(GateConfig::default());
+    frames
+        .iter()
+        .map(|(image, at)| {
+            if gate.plan(image, *at, &[]).unwrap() == Plan::Whole {
+                gate.found(image, *at, &[]).unwrap();
+            }
+            gate.cut()
+        })
+        .collect()
+}
+
+/// Under load recognition sees a frame every second or more; the faces moved in between and
+/// changed most of the picture's cells (36-42 of 48 on this scene), which the gate took for
+/// cuts, ending every track. A real cut is still one, whether the frames are one camera frame
+/// or seconds apart.
+#[test]
+fn frames_seconds_apart_of_moving_faces_are_no_cut_and_a_real_cut_is_one() {
+    let demo = demo_scene();
+    let frame = |n: u32| demo.render(n).unwrap();
+    let ms = |n: u32| f64::from(n) * 1000.0 / 15.0;
+    for gap in [1, 20, 45] {
+        let seen: Vec<(Mat, f64)> = (46..150).step_by(gap).map(|n| (frame(n), ms(n))).collect();
+        let cut = cuts(&seen);
+        assert!(cut.iter().all(|c| !c), "one frame in {gap}: {cut:?}");
+    }
+    let scene = |photo: &str, at: (f32, f32), height: f32| {
+        ClipSpec {
+            actors: vec![actor(photo, at, at, height, 0..1)],
+            ..demo_scene()
+        }
+        .render(0)
+        .unwrap()
+    };
+    for (what, after) in [
+        ("the clip looping", frame(0)),
+        ("a group elsewhere", scene("t1.jpg", (0.5, 0.5), 0.8)),
+        ("Biden where Obama was", scene("biden.jpg", (0.3, 0.5), 0.9)),
+    ] {
+        for gap in [66.0, 1300.0] {
+            let cut = cuts(&[(frame(140), ms(140)), (after.clone(), ms(140) + gap)]);
+            assert_eq!(cut, [false, true], "{what}, {gap} ms after");
+        }
     }
 }

@@ -72,8 +72,8 @@ pub(crate) fn fetch_photos(dir: &Path, progress: &dyn Progress) -> Result<PathBu
 }
 
 /// 640x480 at 15 fps, 10 s: Obama walks in from the left, Biden from the right; for a while both
-/// are on screen.
-fn clip_spec(photos: &Path) -> Result<ClipSpec> {
+/// are on screen. `photos` holds obama2.jpg and biden.jpg.
+pub fn clip_spec(photos: &Path) -> Result<ClipSpec> {
     let load = |name: &str| photo::load(&photos.join(name));
     Ok(ClipSpec {
         width: 640,

@@ -78,6 +78,8 @@ struct BoxCheck {
     /// Capture of a frame to its display, in ms.
     shown_ms: Vec<f64>,
     frames_with_boxes: u64,
+    /// Frames recognition found to be cuts, over the run.
+    cut_count: u64,
     frames_with_foreign_boxes: u64,
     foreign_boxes: u64,
 }
@@ -93,6 +95,7 @@ struct Drawn {
 
 impl BoxCheck {
     fn cut(&mut self, captured: Instant) {
+        self.cut_count += 1;
         self.cuts.push_back(captured);
     }
 
@@ -176,6 +179,9 @@ pub(crate) struct Report {
     /// frame comes after), and how many such boxes.
     pub frames_with_boxes_from_another_shot: u64,
     pub boxes_from_another_shot: u64,
+    /// Frames recognition found to be cuts (each ends every track): the demo has one each
+    /// time its clip loops, however slowly recognition sees it.
+    pub cuts: u64,
 }
 
 impl Default for Meter {
@@ -292,6 +298,7 @@ impl Meter {
             result_age_ms_p95: percentile(&mut boxes.age_ms, 0.95).unwrap_or(0.0),
             frames_with_boxes_from_another_shot: boxes.frames_with_foreign_boxes,
             boxes_from_another_shot: boxes.foreign_boxes,
+            cuts: boxes.cut_count,
         }
     }
 }

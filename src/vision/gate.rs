@@ -21,8 +21,21 @@ use crate::vision::detect::{Detection, GateConfig};
 const SMALL: (i32, i32) = (64, 48);
 const CELL: i32 = 8;
 /// A frame in which at least this share of the cells changed since the frame before is a cut
-/// (another camera, another scene): what was followed is gone.
+/// (another camera, another scene): what was followed is gone...
 const CUT_SHARE: f32 = 0.6;
+/// ...when it comes within this long of the frame before (a camera's next frame, even at
+/// 5 fps): in that time nobody moves enough to change most of the picture. Between frames
+/// further apart (recognition on a loaded machine takes one every second or two) a face close
+/// to the camera that moves changes most cells too; that is still the same scene, with the
+/// same grey levels in other places, so only a frame whose levels changed too
+/// (`CUT_TONES`) is a cut then.
+const CONSECUTIVE_MS: f64 = 250.0;
+/// The share of pixels of the small grey copy that must change brightness band (one of
+/// `TONE_BANDS`) for far-apart frames to be a cut. Measured on the demo's scene
+/// (tests/cost.rs): its faces moving for 1.3 s or 3 s change 36-42 of the 48 cells but only
+/// 0.02-0.05 of the tones; its loop, another photo, or Biden where Obama was change 0.31-0.38.
+const CUT_TONES: f32 = 0.15;
+const TONE_BANDS: usize = 16;
 
 /// What to do with a frame.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -61,6 +74,8 @@ pub struct Gate {
     planned: Option<Mat>,
     /// Whether the frame last planned is a cut.
     cut: bool,
+    /// Source time of the frame last planned.
+    planned_at_ms: f64,
     /// Source time of the last whole-frame search, and frames since.
     searched_at_ms: f64,
     frames_since_search: u32,
@@ -74,6 +89,7 @@ impl Gate {
             reference: None,
             planned: None,
             cut: false,
+            planned_at_ms: 0.0,
             searched_at_ms: 0.0,
             frames_since_search: 0,
             followed: Vec::new(),
@@ -92,10 +108,14 @@ impl Gate {
             Some(before) => {
                 let changed = changed_cells(before, &small, self.config.motion_threshold)?;
                 let cells = (SMALL.0 / CELL) * (SMALL.1 / CELL);
+                // A source that went back in time (a clip that loops) counts as consecutive.
+                let consecutive = at_ms - self.planned_at_ms <= CONSECUTIVE_MS;
                 changed.len() as f32 >= CUT_SHARE * cells as f32
+                    && (consecutive || other_tones(before, &small)? >= CUT_TONES)
             }
             None => false,
         };
+        self.planned_at_ms = at_ms;
         let Some(reference) = &self.reference else {
             self.planned = Some(small);
             return Ok(Plan::Whole);
@@ -261,6 +281,26 @@ fn changed_cells(reference: &Mat, current: &Mat, threshold: f32) -> Result<Vec<(
         }
     }
     Ok(changed)
+}
+
+/// The share of pixels that would have to change brightness band for the two small grey copies
+/// to have the same histogram: what a cut changes and motion within a scene hardly does.
+fn other_tones(before: &Mat, now: &Mat) -> Result<f32> {
+    let (a, b) = (tones(before)?, tones(now)?);
+    let total: u32 = a.iter().sum();
+    let moved: u32 = a.iter().zip(&b).map(|(x, y)| x.abs_diff(*y)).sum();
+    let share = moved as f32 / 2.0 / total.max(1) as f32;
+    Ok(share)
+}
+
+fn tones(grey: &Mat) -> Result<[u32; TONE_BANDS]> {
+    let mut bands = [0u32; TONE_BANDS];
+    for row in 0..grey.rows() {
+        for level in grey.at_row::<u8>(row)? {
+            bands[usize::from(*level) * TONE_BANDS / 256] += 1;
+        }
+    }
+    Ok(bands)
 }
 
 /// Whether a changed cell is the tracked face's own doing: on it, or on the head, shoulders,
