@@ -112,12 +112,44 @@ impl Source {
             }));
         }
         let side = |property| capture.get(property).unwrap_or(0.0).max(0.0) as u64;
-        too_big(
+        if let Some(problem) = too_big(
             side(videoio::CAP_PROP_FRAME_WIDTH),
             side(videoio::CAP_PROP_FRAME_HEIGHT),
-        )
-        .map_or(Ok(capture), |problem| Err(fail(problem)))
+        ) {
+            return Err(fail(problem));
+        }
+        let mut capture = capture;
+        if !self.is_live() {
+            jpeg_frames_raw(&mut capture)?;
+        }
+        Ok(capture)
     }
+}
+
+/// Has FFmpeg give a file's JPEG frames (an MJPG video, an image sequence of JPEGs) as their
+/// bytes, for [`read_frame`] to decode through the photo door's decoder: FFmpeg's MJPEG decoder
+/// has no limit on scans, and a frame of 8000x8000 with 600 of them took seconds and a
+/// gigabyte. Every other codec is decoded by FFmpeg as before.
+fn jpeg_frames_raw(capture: &mut VideoCapture) -> Result<()> {
+    // The tags FFmpeg decodes with its MJPEG decoder (RIFF and QuickTime), and "mjpe", the
+    // start of the codec's name, which OpenCV gives for a stream without a tag (an image
+    // sequence of JPEGs).
+    const MJPEG: [&[u8; 4]; 9] = [
+        b"MJPG", b"MJPE", b"JPEG", b"AVRN", b"IJPG", b"AVDJ", b"DMB1", b"MJPA", b"CJPG",
+    ];
+    let fourcc = capture.get(videoio::CAP_PROP_FOURCC).unwrap_or(0.0) as u32;
+    let codec = fourcc.to_le_bytes();
+    if capture.get_backend_name()? == "FFMPEG"
+        && MJPEG.iter().any(|tag| codec.eq_ignore_ascii_case(*tag))
+    {
+        capture.set(videoio::CAP_PROP_FORMAT, -1.0)?;
+    }
+    Ok(())
+}
+
+/// Whether `capture` gives its frames as JPEG bytes (see [`jpeg_frames_raw`]).
+fn gives_jpeg_bytes(capture: &VideoCapture) -> bool {
+    capture.get(videoio::CAP_PROP_FORMAT).unwrap_or(0.0) == -1.0
 }
 
 /// Why a frame of `width` x `height` is refused, if it is.
@@ -136,6 +168,15 @@ fn too_big(width: u64, height: u64) -> Option<String> {
 pub fn read_frame(capture: &mut VideoCapture, image: &mut Mat) -> Result<bool> {
     if !capture.read(image)? || image.empty() {
         return Ok(false);
+    }
+    if gives_jpeg_bytes(capture) {
+        let limits = PhotoLimits::default();
+        let packet = std::mem::take(image);
+        *image = image::decode_jpeg_frame(
+            &packet,
+            limits.max_pixels.min(MAX_FRAME_PIXELS),
+            std::path::Path::new("a frame of the video"),
+        )?;
     }
     let side = |n: i32| u64::try_from(n).unwrap_or(0);
     match too_big(side(image.cols()), side(image.rows())) {
