@@ -229,30 +229,22 @@ fn verify_jpeg(bytes: &[u8], max_pixels: u64) -> std::result::Result<(u32, u32),
     Ok(size)
 }
 
-/// A JPEG video frame (an MJPEG packet, or a JPEG of an image sequence, as FFmpeg gave its
-/// bytes) decoded as BGR within the limits: the photo door's JPEG decoder reads its header and
-/// the scans are counted, which bounds the work, and OpenCV decodes the pixels, once. A photo
-/// is also decoded whole by zune-jpeg first; a frame is not, as that doubled the decode time of
-/// every ordinary frame (1 ms to 10 ms at 640x480). EXIF orientation is ignored, as FFmpeg's
-/// MJPEG decoder ignores it. `packet` is a row of bytes.
-pub fn decode_jpeg_frame(packet: &Mat, max_pixels: u64, name: &Path) -> Result<Mat> {
+/// A JPEG video frame's bytes (an MJPEG packet, or a JPEG of an image sequence) checked
+/// within the limits before FFmpeg decodes them: the photo door's JPEG decoder reads the
+/// header and refuses more than `max_pixels`, and the scans are counted and capped, which
+/// bounds the work of the decode. Gives the width and height the decoded frame must have.
+pub fn check_jpeg_frame(bytes: &[u8], max_pixels: u64, name: &Path) -> Result<(u32, u32)> {
     let refused = |reason: DecodeError| Error::Photo {
         path: name.to_path_buf(),
         reason: Box::new(reason),
     };
-    let bytes = packet.data_bytes()?;
     if Encoding::sniff(bytes) != Some(Encoding::Jpeg) {
         return Err(refused(DecodeError::Damaged {
             encoding: Encoding::Jpeg,
             reason: "the frame does not begin as a JPEG".into(),
         }));
     }
-    let size = check_jpeg(bytes, max_pixels).map_err(refused)?.size;
-    let image = imgcodecs::imdecode(
-        packet,
-        imgcodecs::IMREAD_COLOR | imgcodecs::IMREAD_IGNORE_ORIENTATION,
-    )?;
-    same_size(image, Encoding::Jpeg, size).map_err(refused)
+    Ok(check_jpeg(bytes, max_pixels).map_err(refused)?.size)
 }
 
 /// `image`, decoded by OpenCV, if it has the size the Rust decoders checked (or that size
