@@ -165,8 +165,8 @@ fn gives_jpeg(capture: &VideoCapture) -> Result<bool> {
 /// 8000x8000 with 600 of them took seconds and a gigabyte), so the JPEG frames of a file are
 /// read twice: undecoded by `packets`, whose bytes the photo door's JPEG decoder checks
 /// (header, pixels, scans), and then decoded by `capture` as before, only once checked. A
-/// second demuxer costs far less than a second decode (zune-jpeg's, or libjpeg's, took 2 to
-/// 3 times FFmpeg's time for an ordinary 640x480 frame).
+/// second demuxer costs far less than a second decode: libjpeg's (OpenCV's imdecode) took 3
+/// times FFmpeg's time for an ordinary 640x480 frame, zune-jpeg's 4 to 5 times (debug builds).
 pub struct Video {
     capture: VideoCapture,
     packets: Option<VideoCapture>,
