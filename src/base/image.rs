@@ -135,27 +135,12 @@ pub const MAX_JPEG_SCANS: usize = 32;
 /// a borderline head pose, and every threshold and figure was measured on OpenCV's. OpenCV's
 /// size must be theirs (OpenCV applies EXIF orientation, as cameras expect). Gives BGR; `name` says in errors which photo it was (a path, or "the uploaded image").
 pub fn decode(bytes: &[u8], max_pixels: u64, name: &Path) -> Result<Mat> {
-    let (encoding, (width, height)) = check(bytes, max_pixels, name)?;
-    let refused = |reason: DecodeError| Error::Photo {
+    let (encoding, size) = check(bytes, max_pixels, name)?;
+    let image = imgcodecs::imdecode(&Vector::<u8>::from_slice(bytes), imgcodecs::IMREAD_COLOR)?;
+    same_size(image, encoding, size).map_err(|reason| Error::Photo {
         path: name.to_path_buf(),
         reason: Box::new(reason),
-    };
-    let image = imgcodecs::imdecode(&Vector::<u8>::from_slice(bytes), imgcodecs::IMREAD_COLOR)?;
-    let size = (
-        u32::try_from(image.cols()).unwrap_or(0),
-        u32::try_from(image.rows()).unwrap_or(0),
-    );
-    // An orientation of a quarter turn swaps the sides.
-    if size != (width, height) && size != (height, width) {
-        return Err(refused(DecodeError::Damaged {
-            encoding,
-            reason: format!(
-                "OpenCV reads it as {}x{}, not the {width}x{height} it was checked as",
-                size.0, size.1
-            ),
-        }));
-    }
-    Ok(image)
+    })
 }
 
 /// The decoding door without OpenCV's decode: the Rust decoders' checks and decode within the
@@ -228,18 +213,72 @@ fn check_pixels(width: u64, height: u64, max_pixels: u64) -> std::result::Result
 /// Decodes a JPEG within the limits, for its width and height.
 fn verify_jpeg(bytes: &[u8], max_pixels: u64) -> std::result::Result<(u32, u32), DecodeError> {
     use zune_core::colorspace::ColorSpace;
-    let damaged = |e: zune_jpeg::errors::DecodeErrors| {
-        let reason = e.to_string();
-        // zune-jpeg says "Too many scans" when the cap below is met.
-        if reason.contains("Too many scans") {
-            DecodeError::TooManyScans
-        } else {
-            DecodeError::Damaged {
-                encoding: Encoding::Jpeg,
-                reason,
-            }
-        }
+    let CheckedJpeg {
+        mut decoder,
+        options,
+        size,
+    } = check_jpeg(bytes, max_pixels)?;
+    // Grey stays grey: a third of the memory.
+    if matches!(
+        decoder.input_colorspace(),
+        Some(ColorSpace::Luma | ColorSpace::LumaA)
+    ) {
+        decoder.set_options(options.jpeg_set_out_colorspace(ColorSpace::Luma));
+    }
+    decoder.decode().map_err(|e| jpeg_damaged(&e))?;
+    Ok(size)
+}
+
+/// A JPEG video frame's bytes (an MJPEG packet, or a JPEG of an image sequence) checked
+/// within the limits before FFmpeg decodes them: the photo door's JPEG decoder reads the
+/// header and refuses more than `max_pixels`, and the scans are counted and capped, which
+/// bounds the work of the decode. Gives the width and height the decoded frame must have.
+pub fn check_jpeg_frame(bytes: &[u8], max_pixels: u64, name: &Path) -> Result<(u32, u32)> {
+    let refused = |reason: DecodeError| Error::Photo {
+        path: name.to_path_buf(),
+        reason: Box::new(reason),
     };
+    if Encoding::sniff(bytes) != Some(Encoding::Jpeg) {
+        return Err(refused(DecodeError::Damaged {
+            encoding: Encoding::Jpeg,
+            reason: "the frame does not begin as a JPEG".into(),
+        }));
+    }
+    Ok(check_jpeg(bytes, max_pixels).map_err(refused)?.size)
+}
+
+/// `image`, decoded by OpenCV, if it has the size the Rust decoders checked (or that size
+/// turned a quarter, as EXIF orientation turns it).
+fn same_size(
+    image: Mat,
+    encoding: Encoding,
+    (width, height): (u32, u32),
+) -> std::result::Result<Mat, DecodeError> {
+    let size = (
+        u32::try_from(image.cols()).unwrap_or(0),
+        u32::try_from(image.rows()).unwrap_or(0),
+    );
+    if size != (width, height) && size != (height, width) {
+        return Err(DecodeError::Damaged {
+            encoding,
+            reason: format!(
+                "OpenCV reads it as {}x{}, not the {width}x{height} it was checked as",
+                size.0, size.1
+            ),
+        });
+    }
+    Ok(image)
+}
+
+/// A JPEG whose header was read and checked against the limits (the pixels, and the scans
+/// counted before any is decoded), ready to decode.
+struct CheckedJpeg<'a> {
+    decoder: zune_jpeg::JpegDecoder<zune_core::bytestream::ZCursor<&'a [u8]>>,
+    options: zune_core::options::DecoderOptions,
+    size: (u32, u32),
+}
+
+fn check_jpeg(bytes: &[u8], max_pixels: u64) -> std::result::Result<CheckedJpeg<'_>, DecodeError> {
     // Not strict, as OpenCV's libjpeg is not: phones write files with small defects.
     let options = zune_core::options::DecoderOptions::default()
         .set_strict_mode(false)
@@ -250,7 +289,7 @@ fn verify_jpeg(bytes: &[u8], max_pixels: u64) -> std::result::Result<(u32, u32),
         zune_core::bytestream::ZCursor::new(bytes),
         options,
     );
-    decoder.decode_headers().map_err(damaged)?;
+    decoder.decode_headers().map_err(|e| jpeg_damaged(&e))?;
     let (width, height) = decoder.dimensions().unwrap_or_default();
     check_pixels(width as u64, height as u64, max_pixels)?;
     // zune-jpeg counts scans as it decodes them, after it has allocated the coefficients of
@@ -258,18 +297,25 @@ fn verify_jpeg(bytes: &[u8], max_pixels: u64) -> std::result::Result<(u32, u32),
     if jpeg_scans(bytes) > MAX_JPEG_SCANS {
         return Err(DecodeError::TooManyScans);
     }
-    // Grey stays grey: a third of the memory.
-    if matches!(
-        decoder.input_colorspace(),
-        Some(ColorSpace::Luma | ColorSpace::LumaA)
-    ) {
-        decoder.set_options(options.jpeg_set_out_colorspace(ColorSpace::Luma));
+    let side = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    Ok(CheckedJpeg {
+        decoder,
+        options,
+        size: (side(width), side(height)),
+    })
+}
+
+fn jpeg_damaged(e: &zune_jpeg::errors::DecodeErrors) -> DecodeError {
+    let reason = e.to_string();
+    // zune-jpeg says "Too many scans" when the cap is met.
+    if reason.contains("Too many scans") {
+        DecodeError::TooManyScans
+    } else {
+        DecodeError::Damaged {
+            encoding: Encoding::Jpeg,
+            reason,
+        }
     }
-    decoder.decode().map_err(damaged)?;
-    Ok((
-        u32::try_from(width).unwrap_or(u32::MAX),
-        u32::try_from(height).unwrap_or(u32::MAX),
-    ))
 }
 
 /// How many scans (SOS segments) a JPEG has, found by walking its segments and skipping the

@@ -95,7 +95,7 @@ impl Source {
 
     /// Opens the source, or says why not. Never falls back to another camera: a wrong camera
     /// opened silently is worse than an error.
-    pub fn open(&self) -> Result<VideoCapture> {
+    pub fn open(&self) -> Result<Video> {
         let fail = |reason: String| Error::SourceOpen {
             source_desc: self.to_string(),
             reason,
@@ -127,11 +127,77 @@ impl Source {
             }));
         }
         let side = |property| capture.get(property).unwrap_or(0.0).max(0.0) as u64;
-        too_big(
+        if let Some(problem) = too_big(
             side(videoio::CAP_PROP_FRAME_WIDTH),
             side(videoio::CAP_PROP_FRAME_HEIGHT),
-        )
-        .map_or(Ok(capture), |problem| Err(fail(problem)))
+        ) {
+            return Err(fail(problem));
+        }
+        let packets = if self.is_live() || !gives_jpeg(&capture)? {
+            None
+        } else {
+            Some(self.jpeg_packets()?)
+        };
+        Ok(Video { capture, packets })
+    }
+
+    /// A second reader of this file that gives its JPEG frames undecoded (see [`Video`]).
+    fn jpeg_packets(&self) -> Result<VideoCapture> {
+        let mut packets = match self {
+            Source::File(path) => VideoCapture::from_file(path, videoio::CAP_FFMPEG)?,
+            _ => VideoCapture::from_file(self.to_string(), videoio::CAP_FFMPEG)?,
+        };
+        if !packets.is_opened()?
+            || !packets.set(videoio::CAP_PROP_FORMAT, -1.0)?
+            || packets.get(videoio::CAP_PROP_FORMAT)? != -1.0
+        {
+            return Err(Error::SourceOpen {
+                source_desc: self.to_string(),
+                reason: "FFmpeg does not give its JPEG frames undecoded, to check them first"
+                    .into(),
+            });
+        }
+        Ok(packets)
+    }
+}
+
+/// Whether FFmpeg decodes `capture`'s frames as JPEGs: an MJPEG video, an image sequence of
+/// JPEGs.
+fn gives_jpeg(capture: &VideoCapture) -> Result<bool> {
+    // The tags FFmpeg decodes with its MJPEG decoder (RIFF and QuickTime), and "mjpe", the
+    // start of the codec's name, which OpenCV gives for a stream without a tag (an image
+    // sequence of JPEGs).
+    const MJPEG: [&[u8; 4]; 9] = [
+        b"MJPG", b"MJPE", b"JPEG", b"AVRN", b"IJPG", b"AVDJ", b"DMB1", b"MJPA", b"CJPG",
+    ];
+    let fourcc = capture.get(videoio::CAP_PROP_FOURCC).unwrap_or(0.0) as u32;
+    let codec = fourcc.to_le_bytes();
+    Ok(capture.get_backend_name()? == "FFMPEG"
+        && MJPEG.iter().any(|tag| codec.eq_ignore_ascii_case(*tag)))
+}
+
+/// An open source. FFmpeg's MJPEG decoder has no limit on a frame's scans (a frame of
+/// 8000x8000 with 600 of them took seconds and a gigabyte), so the JPEG frames of a file are
+/// read twice: undecoded by `packets`, whose bytes the photo door's JPEG decoder checks
+/// (header, pixels, scans), and then decoded by `capture` as before, only once checked. A
+/// second demuxer costs far less than a second decode: libjpeg's (OpenCV's imdecode) took 3
+/// times FFmpeg's time for an ordinary 640x480 frame, zune-jpeg's 4 to 5 times (debug builds).
+pub struct Video {
+    capture: VideoCapture,
+    packets: Option<VideoCapture>,
+}
+
+impl std::ops::Deref for Video {
+    type Target = VideoCapture;
+
+    fn deref(&self) -> &VideoCapture {
+        &self.capture
+    }
+}
+
+impl std::ops::DerefMut for Video {
+    fn deref_mut(&mut self) -> &mut VideoCapture {
+        &mut self.capture
     }
 }
 
@@ -148,12 +214,36 @@ fn too_big(width: u64, height: u64) -> Option<String> {
 /// Reads the next frame of a source opened by [`Source::open`] into `image`: false when the
 /// source has no more. A frame larger than [`MAX_FRAME_PIXELS`] (a source whose frames grew
 /// after it opened) ends the source with an error instead of being passed on.
-pub fn read_frame(capture: &mut VideoCapture, image: &mut Mat) -> Result<bool> {
-    if !capture.read(image)? || image.empty() {
+pub fn read_frame(video: &mut Video, image: &mut Mat) -> Result<bool> {
+    // The size its JPEG was checked as, when the frame is one.
+    let mut checked = None;
+    if let Some(packets) = &mut video.packets {
+        let mut packet = Mat::default();
+        if packets.read(&mut packet)? && !packet.empty() {
+            let limits = PhotoLimits::default();
+            checked = Some(image::check_jpeg_frame(
+                packet.data_bytes()?,
+                limits.max_pixels.min(MAX_FRAME_PIXELS),
+                std::path::Path::new("a frame of the video"),
+            )?);
+        }
+    }
+    if !video.capture.read(image)? || image.empty() {
         return Ok(false);
     }
-    let side = |n: i32| u64::try_from(n).unwrap_or(0);
-    match too_big(side(image.cols()), side(image.rows())) {
+    let side = |n: i32| u32::try_from(n).unwrap_or(0);
+    let size = (side(image.cols()), side(image.rows()));
+    let problem = match checked {
+        Some(checked) if checked != size => Some(format!(
+            "a frame decoded as {}x{}, not the {}x{} its JPEG was checked as",
+            size.0, size.1, checked.0, checked.1
+        )),
+        None if video.packets.is_some() => {
+            Some("a frame was decoded that was not checked first".into())
+        }
+        _ => too_big(u64::from(size.0), u64::from(size.1)),
+    };
+    match problem {
         Some(reason) => {
             *image = Mat::default();
             Err(Error::InvalidInput(format!(
@@ -285,10 +375,7 @@ pub(crate) struct Outlet {
 
 impl Capture {
     /// Starts reading `capture` in its own thread; frames go out on the returned receiver.
-    pub fn spawn(
-        mut capture: VideoCapture,
-        delivery: Delivery,
-    ) -> Result<(Capture, Receiver<Frame>)> {
+    pub fn spawn(mut capture: Video, delivery: Delivery) -> Result<(Capture, Receiver<Frame>)> {
         Self::spawn_with(move |outlet| outlet.read(&mut capture, delivery, &mut |_| None))
     }
 
@@ -368,7 +455,7 @@ impl Outlet {
     /// of it.
     pub(crate) fn read(
         &self,
-        capture: &mut VideoCapture,
+        capture: &mut Video,
         delivery: Delivery,
         tap: &mut dyn FnMut(&Frame) -> Option<Arc<RgbaImage>>,
     ) -> Result<()> {
