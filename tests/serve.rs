@@ -1645,3 +1645,33 @@ fn a_server_failure_answers_generically_with_a_request_id_and_logs_the_cause_und
             .any(|l| l.contains(&id) && l.contains(&database))
     );
 }
+
+/// A camera of the server's own that does not open is tried again every 2 s, said once in the
+/// log, and the server still stops cleanly on SIGTERM while it waits for it (no result comes
+/// to look at the stop by).
+#[test]
+fn a_camera_that_does_not_open_is_tried_again_and_the_server_still_stops() {
+    let home = tempfile::tempdir().unwrap();
+    let server = Server::start(
+        home.path(),
+        &[],
+        &["--no-auth", "--workers", "1", "--source", "7"],
+    );
+    let started = Instant::now();
+    while !server.log().contains("opening it again") {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Three more tries.
+    std::thread::sleep(Duration::from_secs(6));
+    let log = server.log();
+    assert_eq!(log.matches("opening it again").count(), 1, "{log}");
+    assert!(
+        server.terminate(),
+        "the server did not stop cleanly on SIGTERM"
+    );
+}

@@ -567,7 +567,8 @@ pub fn cameras(up_to: i32) -> Vec<i32> {
 }
 
 /// Reads `source` until the thread is asked to stop, opening it again whenever it fails or
-/// ends. A file that ends opens again at once, so it loops; only a failure shows as retrying.
+/// ends. A file that ends opens again at once, so it loops; only a failure shows as retrying,
+/// and is logged once per reason until frames come again, not at every try.
 /// The window's source, and the server's own cameras and demo.
 pub(crate) fn keep_open(
     outlet: &Outlet,
@@ -578,12 +579,21 @@ pub(crate) fn keep_open(
 ) -> Result<()> {
     // A file loops at its own pace, as a camera would deliver it.
     let delivery = Delivery::for_source(source, true);
+    // Why it is retrying, as last logged.
+    let mut said: Option<String> = None;
+    let retrying = |said: &mut Option<String>, reason: String| {
+        if said.as_ref() != Some(&reason) {
+            tracing::warn!(source = %source, "{reason}; opening it again every so often");
+            *said = Some(reason.clone());
+        }
+        state(SourceState::Retrying { reason });
+        outlet.sleep(retry);
+    };
     while !outlet.stopped() {
         let mut capture = match source.open() {
             Ok(capture) => capture,
             Err(e) => {
-                state(SourceState::Retrying { reason: e.report() });
-                outlet.sleep(retry);
+                retrying(&mut said, e.report());
                 continue;
             }
         };
@@ -598,6 +608,10 @@ pub(crate) fn keep_open(
             break;
         }
         let delivered = outlet.stats.read.load(Ordering::Relaxed) > read_before;
+        if delivered {
+            // It was back for a while: its next failure is news again.
+            said = None;
+        }
         let reason = match outcome {
             Err(e) => format!("{source} failed: {}", e.report()),
             Ok(()) if source.is_live() || !delivered => {
@@ -605,9 +619,7 @@ pub(crate) fn keep_open(
             }
             Ok(()) => continue,
         };
-        tracing::warn!("{reason}; retrying");
-        state(SourceState::Retrying { reason });
-        outlet.sleep(retry);
+        retrying(&mut said, reason);
     }
     Ok(())
 }

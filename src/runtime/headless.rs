@@ -2,16 +2,17 @@
 //! handed to the caller in order, and a summary of what happened.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crossbeam_channel::RecvTimeoutError;
 use serde::Serialize;
 
 use crate::base::error::{Error, Result};
 use crate::base::image::RgbaImage;
 use crate::base::stats::{Spread, StageSamples};
-use crate::runtime::capture::{Capture, Delivery, Frame, Source, SourceState, keep_open};
+use crate::runtime::capture::{Capture, Delivery, Frame, Source, keep_open};
 use crate::runtime::worker::{FrameResult, Recognizer};
 
 /// How a run treats its source.
@@ -63,6 +64,9 @@ pub struct Summary {
     pub ms: BTreeMap<&'static str, Spread>,
 }
 
+/// How often a run waiting for a result looks whether it was asked to stop.
+const STOP_POLL: Duration = Duration::from_millis(200);
+
 /// Runs `worker` (the detector/encoder, or a camera agent) on `source`, calling `on_result` for
 /// each processed frame in order.
 pub fn run(
@@ -87,10 +91,7 @@ pub fn run(
             let source = source.clone();
             Capture::spawn_with(move |outlet| {
                 let mut show = |frame: &Frame| tap.as_ref().and_then(|Tap(tap)| tap(frame));
-                let told = Mutex::new(None);
-                keep_open(outlet, &source, retry, &mut show, &|state| {
-                    say_once(&source, &told, state);
-                })
+                keep_open(outlet, &source, retry, &mut show, &|_| {})
             })?
         }
     };
@@ -103,7 +104,20 @@ pub fn run(
     let mut embedded = 0u64;
     let mut stages = StageSamples::default();
     let mut outcome = Ok(());
-    for result in &results {
+    let asked_to_stop = || {
+        options
+            .stop
+            .as_ref()
+            .is_some_and(|s| s.load(Ordering::Relaxed))
+    };
+    loop {
+        // Not only at a result: a source being opened again may give none for long.
+        let result = match results.recv_timeout(STOP_POLL) {
+            Ok(result) => result,
+            Err(RecvTimeoutError::Timeout) if asked_to_stop() => break,
+            Err(RecvTimeoutError::Timeout) => continue,
+            Err(RecvTimeoutError::Disconnected) => break,
+        };
         processed += 1;
         faces += result.faces.len() as u64;
         embedded += result.embedded as u64;
@@ -115,11 +129,7 @@ pub fn run(
             outcome = Err(e);
             break;
         }
-        let asked_to_stop = options
-            .stop
-            .as_ref()
-            .is_some_and(|s| s.load(Ordering::Relaxed));
-        if asked_to_stop || options.max_frames.is_some_and(|max| processed >= max) {
+        if asked_to_stop() || options.max_frames.is_some_and(|max| processed >= max) {
             break;
         }
     }
@@ -147,20 +157,4 @@ pub fn run(
         },
         ms: stages.spreads(),
     })
-}
-
-/// Logs a source's state when it changes: why it is retrying (once per reason), and that it
-/// is back.
-fn say_once(source: &Source, told: &Mutex<Option<String>>, state: SourceState) {
-    let Ok(mut told) = told.lock() else { return };
-    match state {
-        SourceState::Retrying { reason } if told.as_ref() != Some(&reason) => {
-            tracing::warn!(source = %source, "{reason}; opening it again every so often");
-            *told = Some(reason);
-        }
-        SourceState::Live { .. } if told.take().is_some() => {
-            tracing::info!(source = %source, "the source is back");
-        }
-        _ => {}
-    }
 }
